@@ -1,0 +1,156 @@
+//! `chronicle append`: one event from flags, or JSON Lines from a file or stdin, as one
+//! atomic append.
+
+use super::input::Parsed;
+use super::output::{self, Table};
+use super::{App, UsageError};
+use chronicle::model::{Origin, parse_event_value};
+use chronicle::store::{AppendedEvent, EventStore};
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle append --stream trip:blinken-final-tour-2025 --type trip.arrived \\
+      --occurred 2025-01-06 --data '{\"place\": \"country:KR\"}' --expect 4
+  chronicle append --file corrections.jsonl
+  echo '{\"stream\":\"trip:t\",\"type\":\"trip.started\",\"occurred\":\"2025-01-05\",\"data\":{}}' | chronicle append -
+
+All events of one call are appended atomically, and only once they are on disk.
+Exit codes: 2 invalid input, 3 --expect did not match (nothing written), 5 store in use.";
+
+/// Append events: from flags, `--file F`, or `-` for stdin (JSON Lines).
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// `-` to read JSON Lines from stdin.
+    #[arg(value_name = "-")]
+    stdin: Option<PathBuf>,
+    /// A JSON Lines file of events.
+    #[arg(long, short, conflicts_with_all = ["stream", "stdin"])]
+    file: Option<PathBuf>,
+    /// The stream, such as trip:blinken-final-tour-2025.
+    #[arg(long, conflicts_with = "stdin")]
+    stream: Option<String>,
+    /// The event type, such as trip.arrived.
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// The event's data as a JSON object.
+    #[arg(long, default_value = "{}")]
+    data: String,
+    /// When it happened: 2025, 2025-01, 2025-01-05, an instant, A/B, with ~ if approximate.
+    #[arg(long)]
+    occurred: Option<String>,
+    /// The source's own words for the date ("this Sunday").
+    #[arg(long)]
+    occurred_text: Option<String>,
+    /// The event id (a UUID); generated when absent.
+    #[arg(long)]
+    id: Option<String>,
+    /// The source as a JSON object: {"publisher": …, "title": …, "published": …, "quote": …}.
+    #[arg(long)]
+    source: Option<String>,
+    /// A tag; repeat for several.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Concurrency check: any, none, exists, or the stream's current version.
+    #[arg(long)]
+    expect: Option<String>,
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let parsed = read_input(&args)?;
+    if parsed.events.is_empty() {
+        return Err(UsageError("the input holds no events; nothing was written".into()).into());
+    }
+    let store = app.open_store()?;
+    let appended = store
+        .append(parsed.events.clone())
+        .map_err(|e| parsed.locate(e))?;
+    print_appended(&appended, app.json)
+}
+
+fn read_input(args: &Args) -> anyhow::Result<Parsed> {
+    let mut parsed = Parsed::default();
+    if let Some(path) = args.file.as_ref().or(args.stdin.as_ref()) {
+        if args.stdin.as_ref().is_some_and(|p| p.as_os_str() != "-") {
+            return Err(UsageError(
+                "the only argument append takes is `-` (stdin); use --file for a file".into(),
+            )
+            .into());
+        }
+        parsed.add_file(path, false)?;
+        return Ok(parsed);
+    }
+    let (Some(stream), Some(event_type)) = (&args.stream, &args.event_type) else {
+        return Err(UsageError(
+            "give --stream and --type (with --data and --occurred), or --file F, or - for stdin; see `chronicle append --help`".into(),
+        )
+        .into());
+    };
+    let json_arg = |flag: &str, text: &str| -> anyhow::Result<Value> {
+        serde_json::from_str(text)
+            .map_err(|e| UsageError(format!("--{flag} is not valid JSON ({e})")).into())
+    };
+    let mut event = Map::new();
+    let mut put = |k: &str, v: Value| {
+        event.insert(k.to_owned(), v);
+    };
+    put("stream", stream.clone().into());
+    put("type", event_type.clone().into());
+    put("data", json_arg("data", &args.data)?);
+    if let Some(v) = &args.occurred {
+        put("occurred", v.clone().into());
+    }
+    if let Some(v) = &args.occurred_text {
+        put("occurred_text", v.clone().into());
+    }
+    if let Some(v) = &args.id {
+        put("id", v.clone().into());
+    }
+    if let Some(v) = &args.source {
+        put("source", json_arg("source", v)?);
+    }
+    if !args.tags.is_empty() {
+        put("tags", args.tags.clone().into());
+    }
+    if let Some(v) = &args.expect {
+        let value = v.parse::<u64>().map_or_else(|_| Value::from(v.clone()), Value::from);
+        put("expect", value);
+    }
+    let proposed = parse_event_value(Value::Object(event), Origin::New)
+        .map_err(|e| chronicle::Error::Invalid { index: None, error: e })?;
+    parsed.events.push(proposed);
+    parsed.locations.push(super::input::Location { file: None, line: 1 });
+    Ok(parsed)
+}
+
+/// Prints where each event landed.
+pub fn print_appended(appended: &[AppendedEvent], json: bool) -> anyhow::Result<()> {
+    let mut out = output::stdout();
+    if json {
+        output::json_line(&mut out, &serde_json::json!({ "events": appended }))?;
+    } else {
+        let new = appended.iter().filter(|e| e.new).count();
+        writeln!(
+            out,
+            "appended {new} event{} ({} already present)",
+            if new == 1 { "" } else { "s" },
+            appended.len() - new
+        )?;
+        let mut table = Table::new(&["POSITION", "STREAM", "VERSION", "ID", "STATUS"]);
+        for e in appended {
+            table.row(vec![
+                e.position.to_string(),
+                e.stream.to_string(),
+                e.version.to_string(),
+                e.id.to_string(),
+                if e.new { "new" } else { "already present" }.into(),
+            ]);
+        }
+        table.write(&mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}

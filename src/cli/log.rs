@@ -1,0 +1,156 @@
+//! `chronicle log`: the raw events, filtered, as a table or JSON Lines, optionally
+//! following the log as it grows.
+
+use super::output::{self, Table};
+use super::{App, UsageError};
+use chronicle::Error;
+use chronicle::model::{EventType, Position, RecordedEvent, StreamId};
+use chronicle::store::{EventStore, ReadFilter, SledStore};
+use std::io::Write;
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle log                                    the whole log
+  chronicle log --stream trip:blinken-final-tour-2025
+  chronicle log --category arms-sale --type statement.issued
+  chronicle log --json --from 100 --limit 10       JSON Lines, the export format
+  chronicle log --follow                           keep printing new events (Ctrl-C stops)";
+
+/// Show the events of the log, in position order.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Only this stream.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Only streams of this category (the part before the colon).
+    #[arg(long)]
+    category: Option<String>,
+    /// Only this event type.
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// Start at this position.
+    #[arg(long, value_name = "POS")]
+    from: Option<u64>,
+    /// Show at most this many events.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// After the current end, wait for new events and print them as they arrive.
+    #[arg(long, conflicts_with = "limit")]
+    follow: bool,
+}
+
+fn filter(args: &Args) -> anyhow::Result<ReadFilter> {
+    let stream = args
+        .stream
+        .as_deref()
+        .map(StreamId::parse)
+        .transpose()
+        .map_err(|e| UsageError(format!("--stream: {e}")))?;
+    let event_type = args
+        .event_type
+        .as_deref()
+        .map(|t| {
+            EventType::parse(t).ok_or_else(|| {
+                UsageError(format!("--type: unknown event type `{t}`; see `chronicle append --help`"))
+            })
+        })
+        .transpose()?;
+    Ok(ReadFilter {
+        from: args.from.map(Position),
+        stream,
+        category: args.category.clone(),
+        event_type,
+        ..ReadFilter::default()
+    })
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let mut filter = filter(&args)?;
+    let store = app.open_existing_store()?;
+    let mut out = output::stdout();
+    let last = print_events(&store, &filter, args.limit, app.json, &mut out)?;
+    out.flush()?;
+    if !args.follow {
+        return Ok(());
+    }
+    // Hold the store only while reading, so that other processes can append.
+    drop(store);
+    let mut next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let store = match SledStore::open(&app.db) {
+            Ok(store) => store,
+            Err(Error::Locked { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        filter.from = Some(next);
+        if let Some(last) = print_events(&store, &filter, None, app.json, &mut out)? {
+            next = Position(last.0 + 1);
+        }
+        out.flush()?;
+    }
+}
+
+/// Prints matching events and returns the last position printed.
+fn print_events(
+    store: &SledStore,
+    filter: &ReadFilter,
+    limit: Option<usize>,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<Option<Position>> {
+    let mut last = None;
+    let events = store.read(filter).take(limit.unwrap_or(usize::MAX));
+    if json {
+        for event in events {
+            let event = event?;
+            output::json_line(out, &event)?;
+            last = Some(event.position);
+        }
+    } else {
+        // A table needs its widths, so it is built in pages.
+        let mut page = Vec::with_capacity(256);
+        let mut header = true;
+        for event in events {
+            let event = event?;
+            last = Some(event.position);
+            page.push(event);
+            if page.len() == 256 {
+                write_table(&page, header, out)?;
+                header = false;
+                page.clear();
+            }
+        }
+        if !page.is_empty() {
+            write_table(&page, header, out)?;
+        }
+    }
+    Ok(last)
+}
+
+fn write_table(events: &[RecordedEvent], header: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut table = Table::new(&["POSITION", "STREAM", "VERSION", "TYPE", "OCCURRED", "ID"]);
+    for e in events {
+        table.row(vec![
+            e.position.to_string(),
+            e.stream.to_string(),
+            e.version.to_string(),
+            e.event_type.to_string(),
+            e.occurred.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+            e.id.to_string(),
+        ]);
+    }
+    let mut text = Vec::new();
+    table.write(&mut text)?;
+    let body = if header {
+        &text[..]
+    } else {
+        // Drop the header line of continuation pages.
+        let first_newline = text.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
+        &text[first_newline..]
+    };
+    out.write_all(body)?;
+    Ok(())
+}

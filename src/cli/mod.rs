@@ -1,0 +1,132 @@
+//! The command line: argument parsing, one module per subcommand, and the mapping from
+//! errors to exit codes. Only this module knows about terminals.
+
+mod append;
+mod demo;
+mod input;
+mod import;
+mod log;
+mod output;
+mod stats;
+
+use anyhow::Context;
+use chronicle::Error;
+use chronicle::store::SledStore;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle demo                                   import the bundled article and show it
+  chronicle import events/                         import every .jsonl file of a folder
+  chronicle append --file new-facts.jsonl          append JSON Lines atomically
+  chronicle log --stream trip:blinken-final-tour-2025
+  chronicle --db /srv/news.db stats --json";
+
+/// An event-sourced news-tracking backend: facts from the news as an immutable,
+/// hash-chained log, with views that can answer as of any point of it.
+#[derive(Parser)]
+#[command(name = "chronicle", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The store directory (created on first write).
+    #[arg(long, global = true, env = "CHRONICLE_DB", default_value = "./chronicle.db")]
+    pub db: PathBuf,
+    /// Machine-readable output: JSON (JSON Lines for `log`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Demo(demo::Args),
+    Append(append::Args),
+    Import(import::Args),
+    Log(log::Args),
+    Stats(stats::Args),
+}
+
+/// Global options every subcommand gets.
+pub struct App {
+    pub db: PathBuf,
+    pub json: bool,
+}
+
+/// A mistake in how the command was called: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl App {
+    /// Opens (or creates) the store. When another process holds it, waits briefly for
+    /// it to let go (a `log --follow` holds it only for a moment at a time).
+    pub fn open_store(&self) -> anyhow::Result<SledStore> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match SledStore::open(&self.db) {
+                Err(Error::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                result => {
+                    return result.with_context(|| format!("opening store at {}", self.db.display()));
+                }
+            }
+        }
+    }
+
+    /// Opens a store that must already exist: reading commands never create one.
+    pub fn open_existing_store(&self) -> anyhow::Result<SledStore> {
+        if !self.db.exists() {
+            return Err(UsageError(format!(
+                "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or pass --db",
+                self.db.display()
+            ))
+            .into());
+        }
+        self.open_store()
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let app = App {
+        db: cli.db,
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(args, &app),
+        Command::Append(args) => append::run(args, &app),
+        Command::Import(args) => import::run(args, &app),
+        Command::Log(args) => log::run(args, &app),
+        Command::Stats(args) => stats::run(args, &app),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints the error as one line and picks the exit code (SPEC.md "Exit codes").
+fn report(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::BrokenPipe {
+                // `chronicle log | head`: the reader has all it wanted.
+                return 0;
+            }
+        }
+    }
+    eprintln!("error: {err:#}");
+    err.chain()
+        .find_map(|cause| {
+            if let Some(e) = cause.downcast_ref::<Error>() {
+                Some(e.exit_code())
+            } else {
+                cause.downcast_ref::<UsageError>().map(|_| 2)
+            }
+        })
+        .unwrap_or(1)
+}

@@ -1,0 +1,39 @@
+//! `chronicle stats`: what the store holds.
+
+use super::App;
+use super::output::{self, Table};
+use chronicle::store::EventStore;
+use std::io::Write;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle stats
+  chronicle stats --json | jq .events";
+
+/// Count events, streams and types; show the head of the log and the size on disk.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {}
+
+pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
+    let store = app.open_existing_store()?;
+    let stats = store.stats()?;
+    let mut out = output::stdout();
+    if app.json {
+        output::json_line(&mut out, &stats)?;
+    } else {
+        writeln!(out, "store:        {}", app.db.display())?;
+        writeln!(out, "events:       {}", stats.events)?;
+        writeln!(out, "streams:      {}", stats.streams)?;
+        writeln!(out, "head:         position {} hash {}", stats.head.position, stats.head.hash)?;
+        writeln!(out, "size on disk: {} bytes", stats.size_on_disk)?;
+        writeln!(out)?;
+        let mut table = Table::new(&["TYPE", "EVENTS"]);
+        for (ty, n) in &stats.per_type {
+            table.row(vec![ty.clone(), n.to_string()]);
+        }
+        table.write(&mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}

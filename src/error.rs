@@ -1,0 +1,81 @@
+//! The library's error type. Each variant says how a caller should handle it, and maps
+//! to one exit code of the command line ([`Error::exit_code`]).
+
+use crate::model::{Expect, StreamId, ValidationError, Version};
+use std::path::PathBuf;
+
+/// What can go wrong. `Invalid` and `Conflict` are expected outcomes that wrote nothing;
+/// the rest stop the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input is not a valid event, or not valid against the log (an unregistered
+    /// entity, a reused id with other content). Nothing was written. Exit 2.
+    #[error("{}{error}", index.map(|i| format!("event {}: ", i + 1)).unwrap_or_default())]
+    Invalid {
+        /// Which event of the append (0-based), when the append had several.
+        index: Option<usize>,
+        error: ValidationError,
+    },
+    /// The stream's version is not the one the writer expected. Nothing was written:
+    /// read the stream again and retry with the new version. Exit 3.
+    #[error(
+        "stream `{stream}` is at version {actual}, but the append expected {}; nothing was written: read the stream and retry with --expect {actual}",
+        describe_expect(expected)
+    )]
+    Conflict {
+        /// Which event of the append (0-based).
+        index: usize,
+        stream: StreamId,
+        expected: Expect,
+        /// The stream's current version (0 when it does not exist).
+        actual: Version,
+    },
+    /// The log or an index is not what it must be (a broken hash chain, a gap). Exit 4.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    /// Another process holds the store open. Exit 5.
+    #[error(
+        "the store at {} is in use by another process; wait for it to finish, or stop it (a `chronicle serve` holds the store while it runs)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    /// The store was written by a newer chronicle. Exit 1.
+    #[error("{0}")]
+    Incompatible(String),
+    /// The disk or the storage engine failed. Exit 1.
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+fn describe_expect(expected: &Expect) -> String {
+    match expected {
+        Expect::Any => "any version".into(),
+        Expect::NoStream => "no stream (none)".into(),
+        Expect::Exists => "an existing stream".into(),
+        Expect::Version(v) => format!("version {v}"),
+    }
+}
+
+impl Error {
+    /// The command-line exit code for this error (SPEC.md "Exit codes").
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Invalid { .. } => 2,
+            Error::Conflict { .. } => 3,
+            Error::Integrity(_) => 4,
+            Error::Locked { .. } => 5,
+            Error::Incompatible(_) | Error::Storage(_) => 1,
+        }
+    }
+
+    /// An invalid-input error about the event at `index` of an append.
+    pub fn invalid(index: usize, error: ValidationError) -> Error {
+        Error::Invalid {
+            index: Some(index),
+            error,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! `chronicle`: an event-sourced news-tracking backend.
+//!
+//! Facts reported in the news are appended as immutable events to a log kept in an
+//! embedded sled database; nothing is edited, a wrong fact is corrected by a later event,
+//! and a hash chain makes any rewrite of history detectable.
+//!
+//! # Layout
+//!
+//! - [`model`]: events, types and their data, extents, ids, validation (pure, no IO).
+//! - [`store`]: the log on sled: append with positions, versions, concurrency checks,
+//!   idempotency, the hash chain and group commit; reads.
+//! - [`error`]: the error type and its exit codes.
+//!
+//! The binary's command line lives in `src/cli/` and `src/main.rs`.
+
+pub mod error;
+pub mod model;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,640 @@
+//! The event envelope going in ([`ProposedEvent`], parsed by [`parse_event`]) and coming
+//! out ([`RecordedEvent`]), and the two digests over it.
+//!
+//! Parsing is pure: no clock, no store. What needs the store (is the entity registered,
+//! does the stream have the expected version, is the id new) is checked by the store.
+//! The serialized [`RecordedEvent`] is the stored format and the export format: field
+//! names and order are a compatibility boundary, guarded by a golden test.
+
+use super::extent::Extent;
+use super::ids::{Position, StreamId, Version};
+use super::types::{CategoryRule, EventData, EventType};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use uuid::Uuid;
+
+/// Largest event accepted, as one line of JSON, in bytes.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// Where a fact was reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub publisher: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The `reported` clock: when the source published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Extent>,
+    /// A verbatim excerpt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+}
+
+/// Who wrote an event and why, for tracing chains of events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+/// The optimistic-concurrency check on a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expect {
+    /// No check.
+    #[default]
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must exist.
+    Exists,
+    /// The stream's current version must be exactly this.
+    Version(Version),
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Any => f.write_str("any"),
+            Expect::NoStream => f.write_str("none"),
+            Expect::Exists => f.write_str("exists"),
+            Expect::Version(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Expect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "any" => Ok(Expect::Any),
+            "none" => Ok(Expect::NoStream),
+            "exists" => Ok(Expect::Exists),
+            n => n.parse::<u64>().map(|v| Expect::Version(Version(v))).map_err(|_| {
+                format!("`{s}` is not an expectation: use any, none, exists or a version number")
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+            Value::Number(n) => n.as_u64().map(|v| Expect::Version(Version(v))).ok_or_else(|| {
+                serde::de::Error::custom("expected a version number (0 or more)")
+            }),
+            _ => Err(serde::de::Error::custom(
+                "expected \"any\", \"none\", \"exists\" or a version number",
+            )),
+        }
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        EventType::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown event type `{name}`; see `chronicle append --help` for the list"
+            ))
+        })
+    }
+}
+
+/// The fields an export carries that the store sets: kept only when restoring an export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restored {
+    pub position: Position,
+    pub version: Version,
+    pub recorded: DateTime<Utc>,
+    pub hash: String,
+}
+
+/// A validated event on its way into the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProposedEvent {
+    /// `None` asks the store to generate a UUIDv7.
+    pub id: Option<Uuid>,
+    pub stream: StreamId,
+    pub event_type: EventType,
+    pub occurred: Option<Extent>,
+    pub occurred_text: Option<String>,
+    /// The data as written (numbers keep their form); `typed` is the same, parsed.
+    pub data: Value,
+    pub typed: EventData,
+    pub source: Option<Source>,
+    pub tags: Vec<String>,
+    pub meta: Option<Meta>,
+    pub expect: Expect,
+    /// Present when the line came from an export.
+    pub restored: Option<Restored>,
+}
+
+/// An event as the log holds it and as every reader sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedEvent {
+    pub position: Position,
+    pub version: Version,
+    pub id: Uuid,
+    pub stream: StreamId,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred: Option<Extent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_text: Option<String>,
+    pub data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    #[serde(with = "recorded_format")]
+    pub recorded: DateTime<Utc>,
+    pub schema: u32,
+    /// Hex SHA-256 over the previous event's hash and this event without its hash.
+    /// Empty only while the hash is being computed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+}
+
+/// The `recorded` clock is written with microseconds in UTC, so that it round-trips
+/// exactly through an export.
+mod recorded_format {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time: {e}")))
+    }
+}
+
+/// The hash that precedes the first event.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Parses a 64-digit hex hash.
+pub fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+impl RecordedEvent {
+    /// The chain hash of this event given the previous event's hash. Covers every field
+    /// but `hash` itself, so changing any of them, or any earlier event, changes it.
+    pub fn chain_hash(&self, previous: &[u8; 32]) -> String {
+        let mut unhashed = self.clone();
+        unhashed.hash.clear();
+        let body = serde_json::to_vec(&unhashed).expect("an event always serializes");
+        let mut h = Sha256::new();
+        h.update(previous);
+        h.update(&body);
+        to_hex(&h.finalize())
+    }
+
+    /// The digest of what the writer said (not what the store added): two appends with
+    /// the same id are the same event exactly when their content digests agree.
+    pub fn content_digest(&self) -> [u8; 32] {
+        content_digest(
+            &self.stream,
+            self.event_type,
+            &self.occurred,
+            &self.occurred_text,
+            &self.data,
+            &self.source,
+            &self.tags,
+            &self.meta,
+        )
+    }
+}
+
+impl ProposedEvent {
+    /// See [`RecordedEvent::content_digest`].
+    pub fn content_digest(&self) -> [u8; 32] {
+        content_digest(
+            &self.stream,
+            self.event_type,
+            &self.occurred,
+            &self.occurred_text,
+            &self.data,
+            &self.source,
+            &self.tags,
+            &self.meta,
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn content_digest(
+    stream: &StreamId,
+    event_type: EventType,
+    occurred: &Option<Extent>,
+    occurred_text: &Option<String>,
+    data: &Value,
+    source: &Option<Source>,
+    tags: &[String],
+    meta: &Option<Meta>,
+) -> [u8; 32] {
+    let content = serde_json::json!({
+        "stream": stream, "type": event_type, "occurred": occurred,
+        "occurred_text": occurred_text, "data": data, "source": source,
+        "tags": tags, "meta": meta,
+    });
+    let bytes = serde_json::to_vec(&content).expect("a JSON value always serializes");
+    Sha256::digest(&bytes).into()
+}
+
+/// Why an input is not a valid event: the line (when known), the field, what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationError {
+    /// 1-based line in the input; `None` for a single event given on the command line.
+    pub line: Option<usize>,
+    /// The offending field, as a path (`data.stops[1].place`); `None` for the whole line.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl ValidationError {
+    /// An error about one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError {
+            line: None,
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, attributed to a line of the input.
+    pub fn at_line(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+/// The envelope as written, before its parts are checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    #[serde(default)]
+    id: Option<Uuid>,
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    occurred: Option<String>,
+    #[serde(default)]
+    occurred_text: Option<String>,
+    data: Value,
+    #[serde(default)]
+    source: Option<Source>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    meta: Option<Meta>,
+    #[serde(default)]
+    expect: Option<Expect>,
+    // Set by the store; accepted only from an export being restored.
+    #[serde(default)]
+    position: Option<Position>,
+    #[serde(default)]
+    version: Option<Version>,
+    #[serde(default)]
+    recorded: Option<String>,
+    #[serde(default)]
+    schema: Option<u32>,
+    #[serde(default)]
+    hash: Option<String>,
+}
+
+/// Whether a line may carry the fields the store sets (`position`, `recorded`, `hash`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Written by a person or a program: the store sets those fields.
+    New,
+    /// A line of `export` output, restored into a store.
+    Export,
+}
+
+/// Parses and validates one event from its JSON text. Pure: it checks the shape, the
+/// types, the dates, the ids and the stream category, but nothing that needs the store.
+pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, ValidationError> {
+    let whole = |message: String| ValidationError {
+        line: None,
+        field: None,
+        message,
+    };
+    if text.len() > MAX_EVENT_BYTES {
+        return Err(whole(format!(
+            "the event is {} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts",
+            text.len()
+        )));
+    }
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| whole(format!("not valid JSON ({e}); each line must be one JSON object")))?;
+    parse_event_value(value, origin)
+}
+
+/// [`parse_event`] for an already parsed JSON value.
+pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, ValidationError> {
+    if !value.is_object() {
+        return Err(ValidationError {
+            line: None,
+            field: None,
+            message: "expected a JSON object with stream, type and data".into(),
+        });
+    }
+    let raw: RawEvent = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ValidationError {
+            line: None,
+            field: (path != ".").then_some(path),
+            message,
+        }
+    })?;
+
+    let stream = StreamId::parse(&raw.stream).map_err(|m| ValidationError::field("stream", m))?;
+    let event_type = EventType::parse(&raw.event_type).ok_or_else(|| {
+        ValidationError::field(
+            "type",
+            format!(
+                "unknown event type `{}`; known types: {}",
+                raw.event_type,
+                EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    check_category(event_type, &stream)?;
+
+    let occurred = raw
+        .occurred
+        .as_deref()
+        .map(|text| text.parse::<Extent>())
+        .transpose()
+        .map_err(|e| ValidationError::field("occurred", e.0))?;
+    if occurred.is_none() && event_type.needs_occurred() {
+        return Err(ValidationError::field(
+            "occurred",
+            format!(
+                "`{event_type}` needs `occurred`, the date it happened (like 2025-01-05, or 2025-01 when only the month is known)"
+            ),
+        ));
+    }
+    let typed = EventData::parse(event_type, &raw.data).map_err(|e| {
+        let field = if e.path.is_empty() {
+            "data".to_owned()
+        } else {
+            format!("data.{}", e.path)
+        };
+        ValidationError::field(field, e.message)
+    })?;
+    let tags = raw.tags.clone().unwrap_or_default();
+    for (i, tag) in tags.iter().enumerate() {
+        if tag.trim().is_empty() || tag.len() > 64 {
+            return Err(ValidationError::field(
+                format!("tags[{i}]"),
+                "a tag is 1 to 64 characters",
+            ));
+        }
+    }
+
+    let store_fields = raw.position.is_some()
+        || raw.version.is_some()
+        || raw.recorded.is_some()
+        || raw.schema.is_some()
+        || raw.hash.is_some();
+    let restored = match origin {
+        Origin::New if store_fields => {
+            return Err(ValidationError::field(
+                first_store_field(&raw),
+                "is set by the store; remove it (only an export restored with `chronicle import` may carry it)",
+            ));
+        }
+        Origin::New => None,
+        Origin::Export => Some(restored_fields(&raw, event_type)?),
+    };
+    if restored.is_some() && raw.id.is_none() {
+        return Err(ValidationError::field("id", "an exported event must carry its id"));
+    }
+
+    Ok(ProposedEvent {
+        id: raw.id,
+        stream,
+        event_type,
+        occurred,
+        occurred_text: raw.occurred_text,
+        data: raw.data,
+        typed,
+        source: raw.source,
+        tags,
+        meta: raw.meta,
+        expect: raw.expect.unwrap_or_default(),
+        restored,
+    })
+}
+
+fn first_store_field(raw: &RawEvent) -> &'static str {
+    if raw.position.is_some() {
+        "position"
+    } else if raw.version.is_some() {
+        "version"
+    } else if raw.recorded.is_some() {
+        "recorded"
+    } else if raw.schema.is_some() {
+        "schema"
+    } else {
+        "hash"
+    }
+}
+
+fn restored_fields(raw: &RawEvent, event_type: EventType) -> Result<Restored, ValidationError> {
+    let missing = |f: &str| ValidationError::field(f, "an exported event must carry it");
+    let position = raw.position.ok_or_else(|| missing("position"))?;
+    let version = raw.version.ok_or_else(|| missing("version"))?;
+    let recorded = raw.recorded.as_deref().ok_or_else(|| missing("recorded"))?;
+    let recorded = DateTime::parse_from_rfc3339(recorded)
+        .map_err(|e| ValidationError::field("recorded", format!("not an RFC 3339 time ({e})")))?
+        .with_timezone(&Utc);
+    let schema = raw.schema.ok_or_else(|| missing("schema"))?;
+    if schema != event_type.schema() {
+        return Err(ValidationError::field(
+            "schema",
+            format!(
+                "`{event_type}` is at schema {}, this event has {schema}; upgrade chronicle to read it",
+                event_type.schema()
+            ),
+        ));
+    }
+    let hash = raw.hash.clone().ok_or_else(|| missing("hash"))?;
+    if parse_hash(&hash).is_none() {
+        return Err(ValidationError::field("hash", "expected 64 hex digits"));
+    }
+    Ok(Restored {
+        position,
+        version,
+        recorded,
+        hash,
+    })
+}
+
+fn check_category(event_type: EventType, stream: &StreamId) -> Result<(), ValidationError> {
+    let ok = match event_type.category_rule() {
+        CategoryRule::Entity => stream.is_entity(),
+        CategoryRule::Exactly(category) => stream.category() == category,
+        CategoryRule::Any | CategoryRule::TargetStream => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    let expected = match event_type.category_rule() {
+        CategoryRule::Entity => {
+            "the entity's own stream (person:…, org:…, office:…, place:… or country:XX)".to_owned()
+        }
+        CategoryRule::Exactly(category) => format!("a `{category}:` stream"),
+        _ => unreachable!("Any and TargetStream accept every stream"),
+    };
+    Err(ValidationError::field(
+        "stream",
+        format!("`{event_type}` belongs in {expected}, not `{stream}`"),
+    ))
+}
+
+impl ProposedEvent {
+    /// The event as the store will hold it, once it has a position, version, time and id.
+    pub fn into_recorded(
+        self,
+        id: Uuid,
+        position: Position,
+        version: Version,
+        recorded: DateTime<Utc>,
+    ) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            version,
+            id,
+            stream: self.stream,
+            event_type: self.event_type,
+            occurred: self.occurred,
+            occurred_text: self.occurred_text,
+            data: self.data,
+            source: self.source,
+            tags: self.tags,
+            meta: self.meta,
+            recorded,
+            schema: self.event_type.schema(),
+            hash: String::new(),
+        }
+    }
+}
+
+impl RecordedEvent {
+    /// The typed data. Stored events were validated on the way in, so this fails only
+    /// for a store written by an incompatible version.
+    pub fn typed(&self) -> Result<EventData, ValidationError> {
+        EventData::parse(self.event_type, &self.data)
+            .map_err(|e| ValidationError::field(format!("data.{}", e.path), e.message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(input: Value, expected_error: Option<(&str, &str)>) {
+        let result = parse_event_value(input.clone(), Origin::New);
+        match (result, expected_error) {
+            (Ok(_), None) => {}
+            (Err(e), Some((field, fragment))) => {
+                assert_eq!(e.field.as_deref().unwrap_or(""), field, "{input}: {e}");
+                assert!(e.message.contains(fragment), "{input}: {e}");
+            }
+            (got, want) => panic!("{input}: got {got:?}, want error {want:?}"),
+        }
+    }
+
+    fn trip(extra: Value) -> Value {
+        let mut base = json!({"stream": "trip:t", "type": "trip.started", "occurred": "2025-01-05", "data": {}});
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        base
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        check(trip(json!({})), None);
+        check(trip(json!({"stream": "arms-sale:x"})), Some(("stream", "belongs in a `trip:` stream")));
+        check(trip(json!({"type": "trip.flew"})), Some(("type", "unknown event type")));
+        check(trip(json!({"occurred": "2025-02-30"})), Some(("occurred", "no such day")));
+        check(trip(json!({"occurred": null})), Some(("occurred", "needs `occurred`")));
+        check(trip(json!({"data": {"x": 1}})), Some(("data", "unknown field `x`")));
+        check(trip(json!({"colour": "red"})), Some(("", "unknown field `colour`")));
+        check(trip(json!({"id": "not-a-uuid"})), Some(("id", "UUID")));
+        check(trip(json!({"expect": "maybe"})), Some(("expect", "not an expectation")));
+        check(trip(json!({"position": 3})), Some(("position", "set by the store")));
+        check(trip(json!({"tags": [""]})), Some(("tags[0]", "1 to 64")));
+        check(
+            json!({"stream": "person:a", "type": "entity.registered", "data": {"name": "A", "aliases": []}}),
+            None,
+        );
+    }
+
+    #[test]
+    fn oversize_and_non_json_are_rejected() {
+        let big = format!("{{\"x\": \"{}\"}}", "a".repeat(MAX_EVENT_BYTES));
+        assert!(parse_event(&big, Origin::New).unwrap_err().message.contains("limit"));
+        assert!(parse_event("{nope", Origin::New).unwrap_err().message.contains("not valid JSON"));
+        assert!(parse_event("[1]", Origin::New).unwrap_err().message.contains("JSON object"));
+    }
+}

@@ -1,0 +1,305 @@
+//! Extents: when something happened, written at the precision the source supports.
+//!
+//! An extent is a year (`2025`), a month (`2025-01`), a day (`2025-01-05`), an instant
+//! (`2025-01-05T09:30:00Z`), or an interval `A/B` of any two of these, optionally followed
+//! by `~` for "approximately". Parsing never widens or narrows precision, and
+//! [`Extent::to_string`] gives back the canonical text, so an extent survives a round trip.
+//!
+//! Every extent covers a half-open range of instants `[earliest, latest)`: `2025-01` covers
+//! the whole of January. Timelines sort by that range; `--from`/`--to` filters test overlap.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+/// One point of an extent, at its own precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// A whole year.
+    Year(i32),
+    /// A whole month of a year.
+    Month(i32, u32),
+    /// A whole day.
+    Day(NaiveDate),
+    /// An exact instant, with the offset it was written in.
+    Instant(DateTime<FixedOffset>),
+}
+
+/// The precision of a [`Point`], coarsest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Year,
+    Month,
+    Day,
+    Instant,
+}
+
+/// When something happened: a point or an interval, exact or approximate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// The start (or the only point).
+    pub start: Point,
+    /// The end of an interval; `None` for a single point.
+    pub end: Option<Point>,
+    /// Written with a trailing `~`.
+    pub approximate: bool,
+}
+
+impl Point {
+    /// The precision this point was written at.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Point::Year(_) => Precision::Year,
+            Point::Month(..) => Precision::Month,
+            Point::Day(_) => Precision::Day,
+            Point::Instant(_) => Precision::Instant,
+        }
+    }
+
+    /// The first instant this point covers.
+    pub fn earliest(&self) -> DateTime<Utc> {
+        match *self {
+            Point::Year(y) => midnight(first_day(y, 1)),
+            Point::Month(y, m) => midnight(first_day(y, m)),
+            Point::Day(d) => midnight(d),
+            Point::Instant(t) => t.with_timezone(&Utc),
+        }
+    }
+
+    /// The first instant after this point (the range is half-open).
+    pub fn latest(&self) -> DateTime<Utc> {
+        match *self {
+            Point::Year(y) => midnight(first_day(y + 1, 1)),
+            Point::Month(y, 12) => midnight(first_day(y + 1, 1)),
+            Point::Month(y, m) => midnight(first_day(y, m + 1)),
+            Point::Day(d) => midnight(d.succ_opt().unwrap_or(NaiveDate::MAX)),
+            Point::Instant(t) => t.with_timezone(&Utc) + chrono::Duration::nanoseconds(1),
+        }
+    }
+
+    /// Year, month and day, as far as this point's precision gives them.
+    pub fn ymd(&self) -> (i32, Option<u32>, Option<u32>) {
+        match *self {
+            Point::Year(y) => (y, None, None),
+            Point::Month(y, m) => (y, Some(m), None),
+            Point::Day(d) => (d.year(), Some(d.month()), Some(d.day())),
+            Point::Instant(t) => (t.year(), Some(t.month()), Some(t.day())),
+        }
+    }
+}
+
+fn first_day(year: i32, month: u32) -> NaiveDate {
+    // Years are limited to 1..=9999 by the parser, so the 1st of any month exists.
+    NaiveDate::from_ymd_opt(year, month, 1).expect("year and month were range-checked")
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+impl Extent {
+    /// The first instant the extent covers.
+    pub fn earliest(&self) -> DateTime<Utc> {
+        self.start.earliest()
+    }
+
+    /// The first instant after the extent.
+    pub fn latest(&self) -> DateTime<Utc> {
+        self.end.unwrap_or(self.start).latest()
+    }
+
+    /// Whether two extents share at least one instant.
+    pub fn overlaps(&self, other: &Extent) -> bool {
+        self.earliest() < other.latest() && other.earliest() < self.latest()
+    }
+}
+
+/// Why a text is not an extent; the message says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExtentError(pub String);
+
+const EXPECTED: &str = "expected a date like 2025, 2025-01, 2025-01-05, 2025-01-05T09:30:00Z, an interval A/B of these, optionally ending in ~";
+
+fn parse_point(text: &str) -> Result<Point, ExtentError> {
+    let bad = || ExtentError(format!("`{text}` is not a date: {EXPECTED}"));
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if text.contains('T') {
+        let t = DateTime::parse_from_rfc3339(text)
+            .map_err(|e| ExtentError(format!("`{text}` is not an RFC 3339 instant ({e})")))?;
+        check_year(t.year(), text)?;
+        return Ok(Point::Instant(t));
+    }
+    let parts: Vec<&str> = text.split('-').collect();
+    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    if !parts.iter().all(|p| all_digits(p)) {
+        return Err(bad());
+    }
+    let number = |s: &str| s.parse::<u32>().map_err(|_| bad());
+    match lens.as_slice() {
+        [4] => {
+            let y = parse_year(parts[0], text)?;
+            Ok(Point::Year(y))
+        }
+        [4, 2] => {
+            let y = parse_year(parts[0], text)?;
+            let m = number(parts[1])?;
+            if !(1..=12).contains(&m) {
+                return Err(ExtentError(format!("`{text}`: there is no month {m}")));
+            }
+            Ok(Point::Month(y, m))
+        }
+        [4, 2, 2] => {
+            let y = parse_year(parts[0], text)?;
+            let (m, d) = (number(parts[1])?, number(parts[2])?);
+            NaiveDate::from_ymd_opt(y, m, d)
+                .map(Point::Day)
+                .ok_or_else(|| ExtentError(format!("`{text}`: there is no such day")))
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn parse_year(digits: &str, text: &str) -> Result<i32, ExtentError> {
+    let y: i32 = digits
+        .parse()
+        .map_err(|_| ExtentError(format!("`{text}`: bad year")))?;
+    check_year(y, text)?;
+    Ok(y)
+}
+
+fn check_year(y: i32, text: &str) -> Result<(), ExtentError> {
+    if (1..=9999).contains(&y) {
+        Ok(())
+    } else {
+        Err(ExtentError(format!(
+            "`{text}`: year {y} is outside 0001..9999"
+        )))
+    }
+}
+
+impl FromStr for Extent {
+    type Err = ExtentError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (body, approximate) = match text.strip_suffix('~') {
+            Some(rest) => (rest, true),
+            None => (text, false),
+        };
+        if body.is_empty() {
+            return Err(ExtentError(format!("empty date: {EXPECTED}")));
+        }
+        let mut halves = body.split('/');
+        let first = halves.next().unwrap_or_default();
+        let second = halves.next();
+        if halves.next().is_some() {
+            return Err(ExtentError(format!(
+                "`{text}` has more than one `/`: an interval is START/END"
+            )));
+        }
+        let start = parse_point(first)?;
+        let end = second.map(parse_point).transpose()?;
+        if let Some(end) = end {
+            if end.latest() <= start.earliest() || end.earliest() < start.earliest() {
+                return Err(ExtentError(format!(
+                    "`{text}`: the interval ends before it starts"
+                )));
+            }
+        }
+        Ok(Extent {
+            start,
+            end,
+            approximate,
+        })
+    }
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Point::Year(y) => write!(f, "{y:04}"),
+            Point::Month(y, m) => write!(f, "{y:04}-{m:02}"),
+            Point::Day(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Point::Instant(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+}
+
+impl fmt::Display for Extent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.start)?;
+        if let Some(end) = &self.end {
+            write!(f, "/{end}")?;
+        }
+        if self.approximate {
+            f.write_str("~")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Extent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Extent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expected: Result<&str, &str>) {
+        match (input.parse::<Extent>(), expected) {
+            (Ok(e), Ok(canonical)) => assert_eq!(e.to_string(), canonical, "{input}"),
+            (Err(e), Err(fragment)) => assert!(e.0.contains(fragment), "{input}: {e}"),
+            (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_every_precision_and_round_trips() {
+        check("2025", Ok("2025"));
+        check("2025-01", Ok("2025-01"));
+        check("2025-01-05", Ok("2025-01-05"));
+        check("2025-01-05T09:30:00Z", Ok("2025-01-05T09:30:00Z"));
+        check("2025-01-05T09:30:00+09:00", Ok("2025-01-05T09:30:00+09:00"));
+        check("2025-01-06/2025-01-12~", Ok("2025-01-06/2025-01-12~"));
+        check("2024/2025-01-04", Ok("2024/2025-01-04"));
+        check("2022-02~", Ok("2022-02~"));
+    }
+
+    #[test]
+    fn rejects_bad_and_impossible_dates() {
+        check("2025-02-30", Err("no such day"));
+        check("2025-13", Err("no month 13"));
+        check("2025-1-5", Err("is not a date"));
+        check("yesterday", Err("is not a date"));
+        check("", Err("empty date"));
+        check("~", Err("empty date"));
+        check("2025-01-09/2025-01-06", Err("ends before it starts"));
+        check("2025/2026/2027", Err("more than one"));
+        check("0000", Err("outside"));
+        check("2025-01-05T25:00:00Z", Err("RFC 3339"));
+    }
+
+    #[test]
+    fn ranges_are_half_open_and_overlap() {
+        let month: Extent = "2025-01".parse().unwrap();
+        let day: Extent = "2025-01-31".parse().unwrap();
+        let feb: Extent = "2025-02".parse().unwrap();
+        assert!(month.overlaps(&day));
+        assert!(!month.overlaps(&feb));
+        assert_eq!(month.latest(), feb.earliest());
+        let dec: Extent = "2024-12".parse().unwrap();
+        assert_eq!(dec.latest(), month.earliest());
+    }
+}

@@ -1,0 +1,216 @@
+//! Identifiers: stream ids, entity ids, positions and versions.
+//!
+//! A stream id is `<category>:<slug>`, both lowercase ASCII letters, digits and `-`;
+//! the one exception is `country:XX`, an ISO 3166-1 alpha-2 code in capitals. Entity ids
+//! are stream ids whose category is an entity kind. The newtypes keep a [`Position`]
+//! from being passed where a [`Version`] is meant.
+
+use super::countries::country_name;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Longest stream id accepted, in bytes.
+pub const MAX_STREAM_ID_LEN: usize = 200;
+
+/// An event's place in the whole log: starts at 1, no gaps, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Position(pub u64);
+
+/// An event's place in its stream: starts at 1, no gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(pub u64);
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The id of a stream: `<category>:<slug>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(String);
+
+/// The kinds of entity, each a stream category.
+pub const ENTITY_KINDS: &[&str] = &["person", "org", "office", "place", "country"];
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl StreamId {
+    /// Parses a stream id, saying what was expected when it is not one.
+    pub fn parse(text: &str) -> Result<StreamId, String> {
+        if text.len() > MAX_STREAM_ID_LEN {
+            return Err(format!(
+                "a stream id is at most {MAX_STREAM_ID_LEN} bytes, this one has {}",
+                text.len()
+            ));
+        }
+        let Some((category, slug)) = text.split_once(':') else {
+            return Err(format!(
+                "`{text}` is not a stream id: expected <category>:<slug> like trip:blinken-final-tour-2025"
+            ));
+        };
+        if !is_token(category) {
+            return Err(format!(
+                "`{text}`: the category must be lowercase letters, digits and -"
+            ));
+        }
+        if category == "country" {
+            if country_name(slug).is_none() {
+                return Err(format!(
+                    "`{text}`: expected an ISO 3166-1 alpha-2 code in capitals, like country:KR"
+                ));
+            }
+        } else if !is_token(slug) {
+            return Err(format!(
+                "`{text}`: the slug must be lowercase letters, digits and -"
+            ));
+        }
+        Ok(StreamId(text.to_owned()))
+    }
+
+    /// The part before the colon.
+    pub fn category(&self) -> &str {
+        self.0.split_once(':').map_or("", |(c, _)| c)
+    }
+
+    /// The part after the colon.
+    pub fn slug(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, s)| s)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this stream id names an entity.
+    pub fn is_entity(&self) -> bool {
+        ENTITY_KINDS.contains(&self.category())
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for StreamId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        StreamId::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The id of an entity: a person, organisation, office, place or country.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntityId(StreamId);
+
+impl EntityId {
+    /// Parses an entity id such as `person:antony-blinken` or `country:KR`.
+    pub fn parse(text: &str) -> Result<EntityId, String> {
+        let id = StreamId::parse(text).map_err(|e| {
+            format!("{e} (an entity id is person:, org:, office:, place: or country:)")
+        })?;
+        if !id.is_entity() {
+            return Err(format!(
+                "`{text}` is not an entity id: expected one of person:, org:, office:, place:, country:XX"
+            ));
+        }
+        Ok(EntityId(id))
+    }
+
+    /// The entity kind (`person`, `org`, `office`, `place`, `country`).
+    pub fn kind(&self) -> &str {
+        self.0.category()
+    }
+
+    /// Countries are built in and need no registration.
+    pub fn is_country(&self) -> bool {
+        self.kind() == "country"
+    }
+
+    /// The built-in English name of a country id.
+    pub fn country_name(&self) -> Option<&'static str> {
+        if self.is_country() {
+            country_name(self.0.slug())
+        } else {
+            None
+        }
+    }
+
+    /// The entity's own stream.
+    pub fn stream(&self) -> &StreamId {
+        &self.0
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for EntityId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for EntityId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        EntityId::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids() {
+        for good in ["trip:blinken-final-tour-2025", "arms-sale:us-japan-2025-01", "country:KR"] {
+            assert!(StreamId::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["trip", "Trip:x", "trip:", "trip:Blinken", "country:kr", "country:XX", ":x", "a:b c"] {
+            assert!(StreamId::parse(bad).is_err(), "{bad}");
+        }
+        let id = StreamId::parse("trip:x").unwrap();
+        assert_eq!((id.category(), id.slug()), ("trip", "x"));
+    }
+
+    #[test]
+    fn entity_ids() {
+        assert!(EntityId::parse("person:antony-blinken").is_ok());
+        assert_eq!(
+            EntityId::parse("country:JP").unwrap().country_name(),
+            Some("Japan")
+        );
+        assert!(EntityId::parse("trip:x").is_err());
+        assert!(EntityId::parse("Seoul").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! The event model: pure data and validation, no IO, no clock.
+//!
+//! - [`extent`]: dates at their precision (`2025`, `2025-01-05`, intervals, `~`).
+//! - [`ids`]: stream ids, entity ids, positions, versions.
+//! - [`countries`]: the built-in ISO 3166-1 country list.
+//! - [`types`]: the schema-1 event types and their typed data.
+//! - [`event`]: the envelope in and out, parsing, validation, digests.
+
+pub mod countries;
+pub mod event;
+pub mod extent;
+pub mod ids;
+pub mod types;
+
+pub use event::{
+    Expect, Meta, Origin, ProposedEvent, RecordedEvent, Source, ValidationError, parse_event,
+    parse_event_value,
+};
+pub use extent::Extent;
+pub use ids::{EntityId, Position, StreamId, Version};
+pub use types::{EventData, EventType};

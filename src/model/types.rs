@@ -1,0 +1,615 @@
+//! The event types of schema 1 and their typed data.
+//!
+//! Each type lives in one stream category ([`EventType::category_rule`]) and has a data
+//! struct that accepts exactly the fields of SPEC.md's table, no more. [`EventData::parse`]
+//! turns a JSON `data` object into the typed value and names the offending field
+//! (`data.stops[1].place`) when it does not fit.
+
+use super::event::Source;
+use super::extent::Extent;
+use super::ids::{EntityId, StreamId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Which streams a type may be appended to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CategoryRule {
+    /// The entity's own stream (`person:…`, `org:…`, `country:XX`, …).
+    Entity,
+    /// Streams of exactly this category.
+    Exactly(&'static str),
+    /// Any stream.
+    Any,
+    /// The stream of the target event (checked by the store, which knows the target).
+    TargetStream,
+}
+
+macro_rules! event_types {
+    ($($variant:ident => $name:literal, $rule:expr;)*) => {
+        /// Every event type of schema 1.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType { $($variant),* }
+
+        impl EventType {
+            /// Every type, in the order of SPEC.md's table.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant),*];
+
+            /// The type's name as written in events (`trip.announced`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $name),* }
+            }
+
+            /// Which streams the type may be appended to.
+            pub fn category_rule(self) -> CategoryRule {
+                match self { $(EventType::$variant => $rule),* }
+            }
+        }
+    };
+}
+
+event_types! {
+    EntityRegistered => "entity.registered", CategoryRule::Entity;
+    EntityAliasAdded => "entity.alias_added", CategoryRule::Entity;
+    TripAnnounced => "trip.announced", CategoryRule::Exactly("trip");
+    TripStopAdded => "trip.stop_added", CategoryRule::Exactly("trip");
+    TripStopCancelled => "trip.stop_cancelled", CategoryRule::Exactly("trip");
+    TripAgendaItemAdded => "trip.agenda_item_added", CategoryRule::Exactly("trip");
+    TripMeetingHeld => "trip.meeting_held", CategoryRule::Exactly("trip");
+    TripStarted => "trip.started", CategoryRule::Exactly("trip");
+    TripCompleted => "trip.completed", CategoryRule::Exactly("trip");
+    TripArrived => "trip.arrived", CategoryRule::Exactly("trip");
+    TripDeparted => "trip.departed", CategoryRule::Exactly("trip");
+    TripPostponed => "trip.postponed", CategoryRule::Exactly("trip");
+    TripCancelled => "trip.cancelled", CategoryRule::Exactly("trip");
+    TripReturnPlanned => "trip.return_planned", CategoryRule::Exactly("trip");
+    ArmsSaleAnnounced => "arms_sale.announced", CategoryRule::Exactly("arms-sale");
+    StatementIssued => "statement.issued", CategoryRule::Any;
+    MartialLawDeclared => "martial_law.declared", CategoryRule::Any;
+    OfficialImpeached => "official.impeached", CategoryRule::Any;
+    FuneralScheduled => "funeral.scheduled", CategoryRule::Any;
+    ConflictReported => "conflict.reported", CategoryRule::Any;
+    NoteReported => "note.reported", CategoryRule::Any;
+    EventCorrected => "event.corrected", CategoryRule::TargetStream;
+    EventRetracted => "event.retracted", CategoryRule::TargetStream;
+    EvidenceAdded => "evidence.added", CategoryRule::TargetStream;
+}
+
+impl EventType {
+    /// Looks a type up by name.
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.iter().copied().find(|t| t.as_str() == name)
+    }
+
+    /// The schema version of the type's data. Every type is at 1.
+    pub fn schema(self) -> u32 {
+        1
+    }
+
+    /// `entity.*` types need no `occurred`.
+    pub fn needs_occurred(self) -> bool {
+        self.category_rule() != CategoryRule::Entity
+    }
+
+    /// Corrections, retractions and evidence point at an earlier event.
+    pub fn is_amendment(self) -> bool {
+        self.category_rule() == CategoryRule::TargetStream
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `entity.registered`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityRegistered {
+    pub name: String,
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<EntityId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wikidata: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `entity.alias_added`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityAliasAdded {
+    pub alias: String,
+}
+
+/// One stop of a trip, as announced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedStop {
+    pub place: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<Extent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agenda: Option<Vec<String>>,
+}
+
+/// `trip.announced`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripAnnounced {
+    pub traveler: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<EntityId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<Extent>,
+    pub stops: Vec<PlannedStop>,
+}
+
+/// `trip.stop_added`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripStopAdded {
+    pub place: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<Extent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<EntityId>,
+}
+
+/// `trip.stop_cancelled`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripStopCancelled {
+    pub place: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `trip.agenda_item_added`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripAgendaItemAdded {
+    pub place: EntityId,
+    pub topic: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// `trip.meeting_held`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripMeetingHeld {
+    pub place: EntityId,
+    pub with: Vec<EntityId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+}
+
+/// Data of types that carry none (`trip.started`, `trip.completed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoData {}
+
+/// `trip.arrived` / `trip.departed`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtPlace {
+    pub place: EntityId,
+}
+
+/// `trip.postponed`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripPostponed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<Extent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `trip.cancelled`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripCancelled {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `trip.return_planned`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripReturnPlanned {
+    pub to: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related: Option<StreamId>,
+}
+
+/// A sum of money in an ISO 4217 currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    pub amount: f64,
+    pub currency: String,
+}
+
+/// `arms_sale.announced`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmsSaleAnnounced {
+    pub seller: EntityId,
+    pub buyer: EntityId,
+    pub value: Money,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approximate: Option<bool>,
+    pub items: Vec<String>,
+}
+
+/// A speaker's position on what a statement is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stance {
+    Supports,
+    Opposes,
+    Rejects,
+    Neutral,
+}
+
+/// `statement.issued`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementIssued {
+    pub speaker: EntityId,
+    pub stance: Stance,
+    /// Entity ids or stream ids.
+    pub about: Vec<StreamId>,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+}
+
+/// `martial_law.declared`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MartialLawDeclared {
+    pub by: EntityId,
+    pub country: EntityId,
+}
+
+/// `official.impeached`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficialImpeached {
+    pub official: EntityId,
+    pub office: EntityId,
+    pub country: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// `funeral.scheduled`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FuneralScheduled {
+    pub person: EntityId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<EntityId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<EntityId>,
+}
+
+/// `conflict.reported`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictReported {
+    pub parties: Vec<EntityId>,
+    pub summary: String,
+}
+
+/// `note.reported`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteReported {
+    pub summary: String,
+    pub entities: Vec<EntityId>,
+}
+
+/// `event.corrected`: `data` replaces the target's data, `occurred` its extent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventCorrected {
+    pub target: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred: Option<Extent>,
+    pub reason: String,
+}
+
+/// `event.retracted`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRetracted {
+    pub target: Uuid,
+    pub reason: String,
+}
+
+/// `evidence.added`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceAdded {
+    pub target: Uuid,
+    pub source: Source,
+}
+
+/// The typed data of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventData {
+    EntityRegistered(EntityRegistered),
+    EntityAliasAdded(EntityAliasAdded),
+    TripAnnounced(TripAnnounced),
+    TripStopAdded(TripStopAdded),
+    TripStopCancelled(TripStopCancelled),
+    TripAgendaItemAdded(TripAgendaItemAdded),
+    TripMeetingHeld(TripMeetingHeld),
+    TripStarted(NoData),
+    TripCompleted(NoData),
+    TripArrived(AtPlace),
+    TripDeparted(AtPlace),
+    TripPostponed(TripPostponed),
+    TripCancelled(TripCancelled),
+    TripReturnPlanned(TripReturnPlanned),
+    ArmsSaleAnnounced(ArmsSaleAnnounced),
+    StatementIssued(StatementIssued),
+    MartialLawDeclared(MartialLawDeclared),
+    OfficialImpeached(OfficialImpeached),
+    FuneralScheduled(FuneralScheduled),
+    ConflictReported(ConflictReported),
+    NoteReported(NoteReported),
+    EventCorrected(EventCorrected),
+    EventRetracted(EventRetracted),
+    EvidenceAdded(EvidenceAdded),
+}
+
+/// Why a `data` object does not fit its type: the path of the field and what was wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataError {
+    /// Path below `data`, such as `stops[1].place`; empty for `data` itself.
+    pub path: String,
+    pub message: String,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, DataError> {
+    serde_path_to_error::deserialize(data).map_err(|e| {
+        let path = e.path().to_string();
+        DataError {
+            path: if path == "." { String::new() } else { path },
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+impl EventData {
+    /// Parses `data` as the data of `ty`.
+    pub fn parse(ty: EventType, data: &Value) -> Result<EventData, DataError> {
+        use EventData as D;
+        use EventType as T;
+        let parsed = match ty {
+            T::EntityRegistered => D::EntityRegistered(typed(data)?),
+            T::EntityAliasAdded => D::EntityAliasAdded(typed(data)?),
+            T::TripAnnounced => D::TripAnnounced(typed(data)?),
+            T::TripStopAdded => D::TripStopAdded(typed(data)?),
+            T::TripStopCancelled => D::TripStopCancelled(typed(data)?),
+            T::TripAgendaItemAdded => D::TripAgendaItemAdded(typed(data)?),
+            T::TripMeetingHeld => D::TripMeetingHeld(typed(data)?),
+            T::TripStarted => D::TripStarted(typed(data)?),
+            T::TripCompleted => D::TripCompleted(typed(data)?),
+            T::TripArrived => D::TripArrived(typed(data)?),
+            T::TripDeparted => D::TripDeparted(typed(data)?),
+            T::TripPostponed => D::TripPostponed(typed(data)?),
+            T::TripCancelled => D::TripCancelled(typed(data)?),
+            T::TripReturnPlanned => D::TripReturnPlanned(typed(data)?),
+            T::ArmsSaleAnnounced => D::ArmsSaleAnnounced(typed(data)?),
+            T::StatementIssued => D::StatementIssued(typed(data)?),
+            T::MartialLawDeclared => D::MartialLawDeclared(typed(data)?),
+            T::OfficialImpeached => D::OfficialImpeached(typed(data)?),
+            T::FuneralScheduled => D::FuneralScheduled(typed(data)?),
+            T::ConflictReported => D::ConflictReported(typed(data)?),
+            T::NoteReported => D::NoteReported(typed(data)?),
+            T::EventCorrected => D::EventCorrected(typed(data)?),
+            T::EventRetracted => D::EventRetracted(typed(data)?),
+            T::EvidenceAdded => D::EvidenceAdded(typed(data)?),
+        };
+        parsed.check()?;
+        Ok(parsed)
+    }
+
+    /// Checks beyond the shape: non-empty names, known currencies, sane amounts.
+    fn check(&self) -> Result<(), DataError> {
+        let fail = |path: &str, message: &str| {
+            Err(DataError {
+                path: path.to_owned(),
+                message: message.to_owned(),
+            })
+        };
+        match self {
+            EventData::EntityRegistered(d) if d.name.trim().is_empty() => {
+                fail("name", "the name must not be empty")
+            }
+            EventData::EntityAliasAdded(d) if d.alias.trim().is_empty() => {
+                fail("alias", "the alias must not be empty")
+            }
+            EventData::TripAnnounced(d) if d.stops.is_empty() => {
+                fail("stops", "a trip needs at least one stop")
+            }
+            EventData::ArmsSaleAnnounced(d) => {
+                let c = &d.value.currency;
+                if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                    fail(
+                        "value.currency",
+                        "expected an ISO 4217 currency code in capitals, like USD",
+                    )
+                } else if !(d.value.amount.is_finite() && d.value.amount > 0.0) {
+                    fail("value.amount", "expected a positive amount")
+                } else {
+                    Ok(())
+                }
+            }
+            EventData::StatementIssued(d) if d.about.is_empty() => {
+                fail("about", "a statement is about at least one entity or stream")
+            }
+            EventData::ConflictReported(d) if d.parties.is_empty() => {
+                fail("parties", "a conflict has at least one party")
+            }
+            EventData::EventCorrected(d) if d.data.is_none() && d.occurred.is_none() => fail(
+                "",
+                "a correction needs `data` (the corrected data) or `occurred` (the corrected date)",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every entity this event's data refers to, in order of appearance, with the field
+    /// each one came from.
+    pub fn entity_refs(&self) -> Vec<(String, EntityId)> {
+        let mut refs = Vec::new();
+        let mut add = |field: &str, e: &EntityId| refs.push((field.to_owned(), e.clone()));
+        match self {
+            EventData::EntityRegistered(d) => {
+                if let Some(c) = &d.country {
+                    add("country", c)
+                }
+            }
+            EventData::TripAnnounced(d) => {
+                add("traveler", &d.traveler);
+                if let Some(r) = &d.role {
+                    add("role", r)
+                }
+                for (i, s) in d.stops.iter().enumerate() {
+                    add(&format!("stops[{i}].place"), &s.place);
+                }
+            }
+            EventData::TripStopAdded(d) => {
+                add("place", &d.place);
+                if let Some(a) = &d.after {
+                    add("after", a)
+                }
+            }
+            EventData::TripStopCancelled(d) => add("place", &d.place),
+            EventData::TripAgendaItemAdded(d) => add("place", &d.place),
+            EventData::TripMeetingHeld(d) => {
+                add("place", &d.place);
+                for (i, w) in d.with.iter().enumerate() {
+                    add(&format!("with[{i}]"), w);
+                }
+            }
+            EventData::TripArrived(d) | EventData::TripDeparted(d) => add("place", &d.place),
+            EventData::TripReturnPlanned(d) => add("to", &d.to),
+            EventData::ArmsSaleAnnounced(d) => {
+                add("seller", &d.seller);
+                add("buyer", &d.buyer);
+            }
+            EventData::StatementIssued(d) => {
+                add("speaker", &d.speaker);
+                for (i, a) in d.about.iter().enumerate() {
+                    if a.is_entity() {
+                        let e = EntityId::parse(a.as_str()).expect("is_entity was checked");
+                        add(&format!("about[{i}]"), &e);
+                    }
+                }
+            }
+            EventData::MartialLawDeclared(d) => {
+                add("by", &d.by);
+                add("country", &d.country);
+            }
+            EventData::OfficialImpeached(d) => {
+                add("official", &d.official);
+                add("office", &d.office);
+                add("country", &d.country);
+            }
+            EventData::FuneralScheduled(d) => {
+                add("person", &d.person);
+                if let Some(r) = &d.role {
+                    add("role", r)
+                }
+                if let Some(p) = &d.place {
+                    add("place", p)
+                }
+            }
+            EventData::ConflictReported(d) => {
+                for (i, p) in d.parties.iter().enumerate() {
+                    add(&format!("parties[{i}]"), p);
+                }
+            }
+            EventData::NoteReported(d) => {
+                for (i, e) in d.entities.iter().enumerate() {
+                    add(&format!("entities[{i}]"), e);
+                }
+            }
+            EventData::EntityAliasAdded(_)
+            | EventData::TripStarted(_)
+            | EventData::TripCompleted(_)
+            | EventData::TripPostponed(_)
+            | EventData::TripCancelled(_)
+            | EventData::EventCorrected(_)
+            | EventData::EventRetracted(_)
+            | EventData::EvidenceAdded(_) => {}
+        }
+        refs
+    }
+
+    /// The event an amendment (`event.corrected`, `event.retracted`, `evidence.added`)
+    /// points at.
+    pub fn target(&self) -> Option<Uuid> {
+        match self {
+            EventData::EventCorrected(d) => Some(d.target),
+            EventData::EventRetracted(d) => Some(d.target),
+            EventData::EvidenceAdded(d) => Some(d.target),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_type_round_trips_its_name() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(*t));
+        }
+        assert_eq!(EventType::ALL.len(), 24);
+        assert_eq!(EventType::parse("trip.teleported"), None);
+    }
+
+    #[test]
+    fn data_errors_name_the_field() {
+        let err = EventData::parse(
+            EventType::TripAnnounced,
+            &json!({"traveler": "person:a", "stops": [{"place": "country:KR"}, {"place": "Tokyo"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "stops[1].place");
+        let err = EventData::parse(EventType::TripStarted, &json!({"x": 1})).unwrap_err();
+        assert!(err.message.contains("unknown field `x`"), "{}", err.message);
+        let err = EventData::parse(
+            EventType::ArmsSaleAnnounced,
+            &json!({"seller": "country:US", "buyer": "country:JP", "value": {"amount": 1, "currency": "usd"}, "items": []}),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "value.currency");
+    }
+}

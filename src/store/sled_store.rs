@@ -1,0 +1,356 @@
+//! [`SledStore`]: the log in one sled tree, laid out as `keys` describes.
+//!
+//! Opening takes sled's exclusive lock on the directory (another process gets
+//! [`Error::Locked`]), checks the layout's format version, and checks that the last
+//! event still chains to the one before it. Appends go through the writer thread
+//! (`writer`); reads go straight to sled and see only committed batches.
+
+use super::keys::{self, HeadEntry};
+use super::writer::{self, Job, Tail};
+use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats};
+use crate::model::event::{GENESIS_HASH, parse_hash};
+use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
+use crate::{Error, Result};
+use chrono::DateTime;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// The event log on sled. Cheap to clone; clones share one store and one writer.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    path: PathBuf,
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer once it has answered every queued job.
+        self.jobs.take();
+        if let Ok(mut handle) = self.writer.lock() {
+            if let Some(handle) = handle.take() {
+                let _ = handle.join();
+            }
+        }
+        let _ = self.db.flush();
+    }
+}
+
+fn storage(e: sled::Error) -> Error {
+    Error::Storage(e.to_string())
+}
+
+/// Reads and decodes the event at a position.
+pub(super) fn read_event(db: &sled::Db, position: Position) -> Result<Option<RecordedEvent>> {
+    match db.get(keys::event(position)).map_err(storage)? {
+        None => Ok(None),
+        Some(bytes) => decode_event(position, &bytes).map(Some),
+    }
+}
+
+fn decode_event(position: Position, bytes: &[u8]) -> Result<RecordedEvent> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::Integrity(format!(
+            "the event at position {position} cannot be read ({e}); run `chronicle verify`"
+        ))
+    })
+}
+
+impl SledStore {
+    /// Opens the store in `path`, creating it when absent.
+    ///
+    /// Fails with [`Error::Locked`] when another process has it open, with
+    /// [`Error::Incompatible`] when a newer chronicle wrote it, and with
+    /// [`Error::Integrity`] when the end of the log does not chain.
+    pub fn open(path: &Path) -> Result<SledStore> {
+        if path.is_file() {
+            return Err(Error::Storage(format!(
+                "{} is a file, not a store; pass --db a directory (it is created when missing)",
+                path.display()
+            )));
+        }
+        let db = sled::Config::new().path(path).open().map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                Error::Locked {
+                    path: path.to_owned(),
+                }
+            }
+            sled::Error::Corruption { .. } => Error::Integrity(format!(
+                "the storage files in {} are damaged ({e}); restore from an export",
+                path.display()
+            )),
+            other => Error::Storage(format!("opening {}: {other}", path.display())),
+        })?;
+        check_format(&db, path)?;
+        let head = read_head(&db)?;
+        check_tail(&db, head)?;
+        let (jobs, queue) = mpsc::channel();
+        let writer_db = db.clone();
+        let tail = Tail::from_head(head);
+        let writer = std::thread::Builder::new()
+            .name("chronicle-writer".into())
+            .spawn(move || writer::run(writer_db, tail, queue))
+            .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?;
+        Ok(SledStore {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_owned(),
+                jobs: Some(jobs),
+                writer: Mutex::new(Some(writer)),
+            }),
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let jobs = self
+            .inner
+            .jobs
+            .as_ref()
+            .expect("the job channel lives as long as the store");
+        jobs.send(Job {
+            events,
+            commit,
+            reply,
+        })
+        .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
+        answer
+            .recv()
+            .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+    }
+
+    fn scan_prefix_positions<'a>(
+        &'a self,
+        prefix: Vec<u8>,
+        from: Position,
+    ) -> impl Iterator<Item = Result<Position>> + 'a {
+        let mut start = prefix.clone();
+        start.extend_from_slice(&from.0.to_be_bytes());
+        let len = prefix.len();
+        self.inner
+            .db
+            .range(start..)
+            .take_while(move |item| match item {
+                Ok((k, _)) => k.starts_with(&prefix),
+                Err(_) => true,
+            })
+            .map(move |item| {
+                let (key, _) = item.map_err(storage)?;
+                keys::u64_be(&key[len..])
+                    .map(Position)
+                    .ok_or_else(|| Error::Integrity("an index key is malformed".into()))
+            })
+    }
+
+    fn events_at<'a>(&'a self, positions: impl Iterator<Item = Result<Position>> + 'a) -> Events<'a> {
+        Box::new(positions.map(move |p| {
+            let p = p?;
+            read_event(&self.inner.db, p)?.ok_or_else(|| {
+                Error::Integrity(format!("an index points at position {p}, which holds no event"))
+            })
+        }))
+    }
+}
+
+fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
+    match db.get(keys::FORMAT).map_err(storage)? {
+        Some(v) => {
+            let found = keys::u64_be(&v).unwrap_or(u64::MAX);
+            if found > keys::FORMAT_VERSION {
+                return Err(Error::Incompatible(format!(
+                    "the store at {} has format version {found}, newer than this chronicle reads ({}); upgrade chronicle, or restore an export of it",
+                    path.display(),
+                    keys::FORMAT_VERSION
+                )));
+            }
+            Ok(())
+        }
+        None if db.is_empty() => {
+            db.insert(keys::FORMAT, &keys::FORMAT_VERSION.to_be_bytes()[..])
+                .map_err(storage)?;
+            db.flush().map_err(storage)?;
+            Ok(())
+        }
+        None => Err(Error::Incompatible(format!(
+            "{} holds a sled database that is not a chronicle store; pass --db another directory",
+            path.display()
+        ))),
+    }
+}
+
+fn read_head(db: &sled::Db) -> Result<Option<HeadEntry>> {
+    match db.get(keys::HEAD).map_err(storage)? {
+        None => Ok(None),
+        Some(bytes) => HeadEntry::decode(&bytes)
+            .map(Some)
+            .ok_or_else(|| Error::Integrity("the head record is malformed".into())),
+    }
+}
+
+/// The last event must exist, be the last key, and chain to the event before it.
+fn check_tail(db: &sled::Db, head: Option<HeadEntry>) -> Result<()> {
+    let last_key = db
+        .scan_prefix([keys::EVENT])
+        .next_back()
+        .transpose()
+        .map_err(storage)?;
+    let last = last_key.map(|(k, _)| keys::u64_be(&k[1..]).unwrap_or(0)).unwrap_or(0);
+    let head_position = head.map_or(0, |h| h.position.0);
+    let inspect = "run `chronicle verify` to find the first bad position, and restore from an export";
+    if last != head_position {
+        return Err(Error::Integrity(format!(
+            "the log ends at position {last} but its head says {head_position}; {inspect}"
+        )));
+    }
+    let Some(head) = head else { return Ok(()) };
+    let event = read_event(db, head.position)?.ok_or_else(|| {
+        Error::Integrity(format!("the last event (position {}) is missing; {inspect}", head.position))
+    })?;
+    let previous = if head.position.0 > 1 {
+        let before = read_event(db, Position(head.position.0 - 1))?.ok_or_else(|| {
+            Error::Integrity(format!("position {} is missing; {inspect}", head.position.0 - 1))
+        })?;
+        parse_hash(&before.hash).unwrap_or_default()
+    } else {
+        GENESIS_HASH
+    };
+    if event.chain_hash(&previous) != event.hash || parse_hash(&event.hash) != Some(head.hash) {
+        return Err(Error::Integrity(format!(
+            "the hash chain is broken at position {}; {inspect}",
+            head.position
+        )));
+    }
+    Ok(())
+}
+
+impl EventStore for SledStore {
+    fn append(&self, events: Vec<ProposedEvent>) -> Result<Vec<AppendedEvent>> {
+        self.submit(events, true)
+    }
+
+    fn check(&self, events: Vec<ProposedEvent>) -> Result<()> {
+        self.submit(events, false).map(|_| ())
+    }
+
+    fn read(&self, filter: &ReadFilter) -> Events<'_> {
+        let from = filter.from.unwrap_or(Position(1));
+        let filter_owned = filter.clone();
+        let matches = move |e: &RecordedEvent| {
+            e.position >= from
+                && filter_owned.stream.as_ref().is_none_or(|s| &e.stream == s)
+                && filter_owned.from_version.is_none_or(|v| e.version >= v)
+                && filter_owned
+                    .category
+                    .as_deref()
+                    .is_none_or(|c| e.stream.category() == c)
+                && filter_owned.event_type.is_none_or(|t| e.event_type == t)
+        };
+        // Pick the narrowest index, then check the remaining filters on each event.
+        let events: Events<'_> = if let Some(stream) = &filter.stream {
+            let prefix = keys::stream_events(stream);
+            let first = filter.from_version.unwrap_or(Version(1)).0;
+            let positions = self.scan_prefix_positions_values(prefix, first);
+            self.events_at(positions)
+        } else if let Some(ty) = filter.event_type {
+            self.events_at(self.scan_prefix_positions(keys::by_type(ty.as_str()), from))
+        } else if let Some(category) = &filter.category {
+            self.events_at(self.scan_prefix_positions(keys::by_category(category), from))
+        } else {
+            let db = &self.inner.db;
+            Box::new(db.range(keys::event(from)..).take_while(|item| match item {
+                Ok((k, _)) => k.first() == Some(&keys::EVENT),
+                Err(_) => true,
+            }).map(|item| {
+                let (k, v) = item.map_err(storage)?;
+                decode_event(Position(keys::u64_be(&k[1..]).unwrap_or(0)), &v)
+            }))
+        };
+        Box::new(events.filter(move |r| r.as_ref().map_or(true, &matches)))
+    }
+
+    fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
+        read_event(&self.inner.db, position)
+    }
+
+    fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>> {
+        let stored = self.inner.db.get(keys::stream_version(stream)).map_err(storage)?;
+        Ok(stored.and_then(|v| keys::u64_be(&v)).map(Version))
+    }
+
+    fn head(&self) -> Result<Head> {
+        let head = read_head(&self.inner.db)?;
+        Ok(match head {
+            None => Head {
+                position: Position(0),
+                hash: "0".repeat(64),
+                recorded: None,
+            },
+            Some(h) => Head {
+                position: h.position,
+                hash: h.hash.iter().map(|b| format!("{b:02x}")).collect(),
+                recorded: DateTime::from_timestamp_micros(h.recorded_micros),
+            },
+        })
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let db = &self.inner.db;
+        let mut per_type = Vec::new();
+        for item in db.scan_prefix([keys::COUNT]) {
+            let (k, v) = item.map_err(storage)?;
+            let name = String::from_utf8_lossy(&k[1..]).into_owned();
+            per_type.push((name, keys::u64_be(&v).unwrap_or(0)));
+        }
+        let mut streams = 0;
+        for item in db.scan_prefix([keys::STREAM_VERSION]) {
+            item.map_err(storage)?;
+            streams += 1;
+        }
+        let head = self.head()?;
+        Ok(Stats {
+            events: head.position.0,
+            streams,
+            per_type,
+            head,
+            size_on_disk: db.size_on_disk().map_err(storage)?,
+        })
+    }
+}
+
+impl SledStore {
+    /// Positions of a stream's events from a version: the `S` index maps version to
+    /// position in its value.
+    fn scan_prefix_positions_values<'a>(
+        &'a self,
+        prefix: Vec<u8>,
+        from_version: u64,
+    ) -> impl Iterator<Item = Result<Position>> + 'a {
+        let mut start = prefix.clone();
+        start.extend_from_slice(&from_version.to_be_bytes());
+        self.inner
+            .db
+            .range(start..)
+            .take_while(move |item| match item {
+                Ok((k, _)) => k.starts_with(&prefix),
+                Err(_) => true,
+            })
+            .map(|item| {
+                let (_, v) = item.map_err(storage)?;
+                keys::u64_be(&v)
+                    .map(Position)
+                    .ok_or_else(|| Error::Integrity("a stream index entry is malformed".into()))
+            })
+    }
+}
