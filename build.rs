@@ -20,11 +20,19 @@ fn main() {
     code.push_str("pub const BUNDLED_EVENTS: &[(&str, &str)] = &[\n");
     for path in files {
         println!("cargo:rerun-if-changed={}", path.display());
-        let name = path.file_name().expect("a file has a name").to_string_lossy();
-        writeln!(code, "    ({name:?}, include_str!({:?})),", path.display().to_string())
-            .expect("writing to a String cannot fail");
+        let name = path
+            .file_name()
+            .expect("a file has a name")
+            .to_string_lossy();
+        writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("writing to a String cannot fail");
     }
     code.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("bundled_events.rs");
+    let out =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("bundled_events.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
 }

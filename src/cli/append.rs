@@ -116,13 +116,22 @@ fn read_input(args: &Args) -> anyhow::Result<Parsed> {
         put("tags", args.tags.clone().into());
     }
     if let Some(v) = &args.expect {
-        let value = v.parse::<u64>().map_or_else(|_| Value::from(v.clone()), Value::from);
+        let value = v
+            .parse::<u64>()
+            .map_or_else(|_| Value::from(v.clone()), Value::from);
         put("expect", value);
     }
-    let proposed = parse_event_value(Value::Object(event), Origin::New)
-        .map_err(|e| chronicle::Error::Invalid { index: None, error: e })?;
+    let proposed = parse_event_value(Value::Object(event), Origin::New).map_err(|e| {
+        chronicle::Error::Invalid {
+            index: None,
+            error: e,
+        }
+    })?;
     parsed.events.push(proposed);
-    parsed.locations.push(super::input::Location { file: None, line: 1 });
+    parsed.locations.push(super::input::Location {
+        file: None,
+        line: 1,
+    });
     Ok(parsed)
 }
 

@@ -31,7 +31,11 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
         return print_summary(&summary, true);
     }
     let mut out = output::stdout();
-    writeln!(out, "Imported the bundled events into {}:", app.db.display())?;
+    writeln!(
+        out,
+        "Imported the bundled events into {}:",
+        app.db.display()
+    )?;
     out.flush()?;
     print_summary(&summary, false)?;
     writeln!(out, "\nThe log, in the order the facts happened:")?;

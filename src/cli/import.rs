@@ -54,7 +54,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 }
 
 /// Checks every event against the store, then appends them in batches.
-pub fn import(store: &SledStore, parsed: Parsed, files: usize, batch: usize) -> anyhow::Result<Summary> {
+pub fn import(
+    store: &SledStore,
+    parsed: Parsed,
+    files: usize,
+    batch: usize,
+) -> anyhow::Result<Summary> {
     store
         .check(parsed.events.clone())
         .map_err(|e| parsed.locate(e))?;
@@ -82,10 +87,24 @@ pub fn import(store: &SledStore, parsed: Parsed, files: usize, batch: usize) -> 
 fn shift_index(err: chronicle::Error, offset: usize) -> chronicle::Error {
     use chronicle::Error;
     match err {
-        Error::Invalid { index: Some(i), error } => Error::Invalid { index: Some(i + offset), error },
-        Error::Conflict { index, stream, expected, actual } => {
-            Error::Conflict { index: index + offset, stream, expected, actual }
-        }
+        Error::Invalid {
+            index: Some(i),
+            error,
+        } => Error::Invalid {
+            index: Some(i + offset),
+            error,
+        },
+        Error::Conflict {
+            index,
+            stream,
+            expected,
+            actual,
+        } => Error::Conflict {
+            index: index + offset,
+            stream,
+            expected,
+            actual,
+        },
         other => other,
     }
 }
@@ -95,7 +114,13 @@ pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {
     if json {
         output::json_line(&mut out, summary)?;
     } else {
-        let mut table = Table::new(&["FILES", "EVENTS READ", "NEW", "ALREADY PRESENT", "LOG ENDS AT"]);
+        let mut table = Table::new(&[
+            "FILES",
+            "EVENTS READ",
+            "NEW",
+            "ALREADY PRESENT",
+            "LOG ENDS AT",
+        ]);
         table.row(vec![
             summary.files.to_string(),
             summary.read.to_string(),

@@ -69,9 +69,8 @@ impl Parsed {
                 .map_err(|e| anyhow::anyhow!("reading stdin: {e}"))?;
             ("stdin".to_owned(), bytes)
         } else {
-            let bytes = std::fs::read(path).map_err(|e| {
-                UsageError(format!("cannot read {}: {e}", path.display()))
-            })?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
             (path.display().to_string(), bytes)
         };
         self.add_text(&name, &bytes, allow_export)
@@ -84,7 +83,10 @@ impl Parsed {
                 index: Some(i),
                 error,
             } => match self.locations.get(i) {
-                Some(Location { file: Some(file), line }) => anyhow::Error::new(Error::Invalid {
+                Some(Location {
+                    file: Some(file),
+                    line,
+                }) => anyhow::Error::new(Error::Invalid {
                     index: None,
                     error: error.at_line(*line),
                 })
@@ -92,9 +94,10 @@ impl Parsed {
                 _ => anyhow::Error::new(Error::Invalid { index: None, error }),
             },
             Error::Conflict { index, .. } => match self.locations.get(index) {
-                Some(Location { file: Some(file), line }) => {
-                    anyhow::Error::new(err).context(format!("{file}: line {line}"))
-                }
+                Some(Location {
+                    file: Some(file),
+                    line,
+                }) => anyhow::Error::new(err).context(format!("{file}: line {line}")),
                 _ => anyhow::Error::new(err),
             },
             other => anyhow::Error::new(other),

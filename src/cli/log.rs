@@ -53,7 +53,9 @@ fn filter(args: &Args) -> anyhow::Result<ReadFilter> {
         .as_deref()
         .map(|t| {
             EventType::parse(t).ok_or_else(|| {
-                UsageError(format!("--type: unknown event type `{t}`; see `chronicle append --help`"))
+                UsageError(format!(
+                    "--type: unknown event type `{t}`; see `chronicle append --help`"
+                ))
             })
         })
         .transpose()?;
@@ -138,7 +140,9 @@ fn write_table(events: &[RecordedEvent], header: bool, out: &mut impl Write) -> 
             e.stream.to_string(),
             e.version.to_string(),
             e.event_type.to_string(),
-            e.occurred.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+            e.occurred
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| "-".into()),
             e.id.to_string(),
         ]);
     }

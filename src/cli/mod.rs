@@ -3,8 +3,8 @@
 
 mod append;
 mod demo;
-mod input;
 mod import;
+mod input;
 mod log;
 mod output;
 mod stats;
@@ -30,7 +30,12 @@ Examples:
 #[command(name = "chronicle", version, after_help = EXAMPLES)]
 pub struct Cli {
     /// The store directory (created on first write).
-    #[arg(long, global = true, env = "CHRONICLE_DB", default_value = "./chronicle.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "CHRONICLE_DB",
+        default_value = "./chronicle.db"
+    )]
     pub db: PathBuf,
     /// Machine-readable output: JSON (JSON Lines for `log`).
     #[arg(long, global = true)]
@@ -70,7 +75,8 @@ impl App {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 result => {
-                    return result.with_context(|| format!("opening store at {}", self.db.display()));
+                    return result
+                        .with_context(|| format!("opening store at {}", self.db.display()));
                 }
             }
         }
@@ -112,11 +118,11 @@ pub fn main() -> i32 {
 /// Prints the error as one line and picks the exit code (SPEC.md "Exit codes").
 fn report(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::BrokenPipe {
-                // `chronicle log | head`: the reader has all it wanted.
-                return 0;
-            }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            // `chronicle log | head`: the reader has all it wanted.
+            return 0;
         }
     }
     eprintln!("error: {err:#}");

@@ -25,7 +25,11 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
         writeln!(out, "store:        {}", app.db.display())?;
         writeln!(out, "events:       {}", stats.events)?;
         writeln!(out, "streams:      {}", stats.streams)?;
-        writeln!(out, "head:         position {} hash {}", stats.head.position, stats.head.hash)?;
+        writeln!(
+            out,
+            "head:         position {} hash {}",
+            stats.head.position, stats.head.hash
+        )?;
         writeln!(out, "size on disk: {} bytes", stats.size_on_disk)?;
         writeln!(out)?;
         let mut table = Table::new(&["TYPE", "EVENTS"]);

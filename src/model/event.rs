@@ -80,9 +80,14 @@ impl std::str::FromStr for Expect {
             "any" => Ok(Expect::Any),
             "none" => Ok(Expect::NoStream),
             "exists" => Ok(Expect::Exists),
-            n => n.parse::<u64>().map(|v| Expect::Version(Version(v))).map_err(|_| {
-                format!("`{s}` is not an expectation: use any, none, exists or a version number")
-            }),
+            n => n
+                .parse::<u64>()
+                .map(|v| Expect::Version(Version(v)))
+                .map_err(|_| {
+                    format!(
+                        "`{s}` is not an expectation: use any, none, exists or a version number"
+                    )
+                }),
         }
     }
 }
@@ -91,9 +96,10 @@ impl<'de> Deserialize<'de> for Expect {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
             Value::String(s) => s.parse().map_err(serde::de::Error::custom),
-            Value::Number(n) => n.as_u64().map(|v| Expect::Version(Version(v))).ok_or_else(|| {
-                serde::de::Error::custom("expected a version number (0 or more)")
-            }),
+            Value::Number(n) => n
+                .as_u64()
+                .map(|v| Expect::Version(Version(v)))
+                .ok_or_else(|| serde::de::Error::custom("expected a version number (0 or more)")),
             _ => Err(serde::de::Error::custom(
                 "expected \"any\", \"none\", \"exists\" or a version number",
             )),
@@ -379,8 +385,11 @@ pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, Validati
             text.len()
         )));
     }
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| whole(format!("not valid JSON ({e}); each line must be one JSON object")))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        whole(format!(
+            "not valid JSON ({e}); each line must be one JSON object"
+        ))
+    })?;
     parse_event_value(value, origin)
 }
 
@@ -410,7 +419,11 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
             format!(
                 "unknown event type `{}`; known types: {}",
                 raw.event_type,
-                EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+                EventType::ALL
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })?;
@@ -464,7 +477,10 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         Origin::Export => Some(restored_fields(&raw, event_type)?),
     };
     if restored.is_some() && raw.id.is_none() {
-        return Err(ValidationError::field("id", "an exported event must carry its id"));
+        return Err(ValidationError::field(
+            "id",
+            "an exported event must carry its id",
+        ));
     }
 
     Ok(ProposedEvent {
@@ -614,15 +630,39 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         check(trip(json!({})), None);
-        check(trip(json!({"stream": "arms-sale:x"})), Some(("stream", "belongs in a `trip:` stream")));
-        check(trip(json!({"type": "trip.flew"})), Some(("type", "unknown event type")));
-        check(trip(json!({"occurred": "2025-02-30"})), Some(("occurred", "no such day")));
-        check(trip(json!({"occurred": null})), Some(("occurred", "needs `occurred`")));
-        check(trip(json!({"data": {"x": 1}})), Some(("data", "unknown field `x`")));
-        check(trip(json!({"colour": "red"})), Some(("", "unknown field `colour`")));
+        check(
+            trip(json!({"stream": "arms-sale:x"})),
+            Some(("stream", "belongs in a `trip:` stream")),
+        );
+        check(
+            trip(json!({"type": "trip.flew"})),
+            Some(("type", "unknown event type")),
+        );
+        check(
+            trip(json!({"occurred": "2025-02-30"})),
+            Some(("occurred", "no such day")),
+        );
+        check(
+            trip(json!({"occurred": null})),
+            Some(("occurred", "needs `occurred`")),
+        );
+        check(
+            trip(json!({"data": {"x": 1}})),
+            Some(("data.x", "unknown field `x`")),
+        );
+        check(
+            trip(json!({"colour": "red"})),
+            Some(("colour", "unknown field `colour`")),
+        );
         check(trip(json!({"id": "not-a-uuid"})), Some(("id", "UUID")));
-        check(trip(json!({"expect": "maybe"})), Some(("expect", "not an expectation")));
-        check(trip(json!({"position": 3})), Some(("position", "set by the store")));
+        check(
+            trip(json!({"expect": "maybe"})),
+            Some(("expect", "not an expectation")),
+        );
+        check(
+            trip(json!({"position": 3})),
+            Some(("position", "set by the store")),
+        );
         check(trip(json!({"tags": [""]})), Some(("tags[0]", "1 to 64")));
         check(
             json!({"stream": "person:a", "type": "entity.registered", "data": {"name": "A", "aliases": []}}),
@@ -633,8 +673,23 @@ mod tests {
     #[test]
     fn oversize_and_non_json_are_rejected() {
         let big = format!("{{\"x\": \"{}\"}}", "a".repeat(MAX_EVENT_BYTES));
-        assert!(parse_event(&big, Origin::New).unwrap_err().message.contains("limit"));
-        assert!(parse_event("{nope", Origin::New).unwrap_err().message.contains("not valid JSON"));
-        assert!(parse_event("[1]", Origin::New).unwrap_err().message.contains("JSON object"));
+        assert!(
+            parse_event(&big, Origin::New)
+                .unwrap_err()
+                .message
+                .contains("limit")
+        );
+        assert!(
+            parse_event("{nope", Origin::New)
+                .unwrap_err()
+                .message
+                .contains("not valid JSON")
+        );
+        assert!(
+            parse_event("[1]", Origin::New)
+                .unwrap_err()
+                .message
+                .contains("JSON object")
+        );
     }
 }

@@ -201,12 +201,12 @@ impl FromStr for Extent {
         }
         let start = parse_point(first)?;
         let end = second.map(parse_point).transpose()?;
-        if let Some(end) = end {
-            if end.latest() <= start.earliest() || end.earliest() < start.earliest() {
-                return Err(ExtentError(format!(
-                    "`{text}`: the interval ends before it starts"
-                )));
-            }
+        if let Some(end) = end
+            && (end.latest() <= start.earliest() || end.earliest() < start.earliest())
+        {
+            return Err(ExtentError(format!(
+                "`{text}`: the interval ends before it starts"
+            )));
         }
         Ok(Extent {
             start,

@@ -193,10 +193,23 @@ mod tests {
 
     #[test]
     fn stream_ids() {
-        for good in ["trip:blinken-final-tour-2025", "arms-sale:us-japan-2025-01", "country:KR"] {
+        for good in [
+            "trip:blinken-final-tour-2025",
+            "arms-sale:us-japan-2025-01",
+            "country:KR",
+        ] {
             assert!(StreamId::parse(good).is_ok(), "{good}");
         }
-        for bad in ["trip", "Trip:x", "trip:", "trip:Blinken", "country:kr", "country:XX", ":x", "a:b c"] {
+        for bad in [
+            "trip",
+            "Trip:x",
+            "trip:",
+            "trip:Blinken",
+            "country:kr",
+            "country:XX",
+            ":x",
+            "a:b c",
+        ] {
             assert!(StreamId::parse(bad).is_err(), "{bad}");
         }
         let id = StreamId::parse("trip:x").unwrap();

@@ -466,9 +466,10 @@ impl EventData {
                     Ok(())
                 }
             }
-            EventData::StatementIssued(d) if d.about.is_empty() => {
-                fail("about", "a statement is about at least one entity or stream")
-            }
+            EventData::StatementIssued(d) if d.about.is_empty() => fail(
+                "about",
+                "a statement is about at least one entity or stream",
+            ),
             EventData::ConflictReported(d) if d.parties.is_empty() => {
                 fail("parties", "a conflict has at least one party")
             }

@@ -34,10 +34,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Closing the channel ends the writer once it has answered every queued job.
         self.jobs.take();
-        if let Ok(mut handle) = self.writer.lock() {
-            if let Some(handle) = handle.take() {
-                let _ = handle.join();
-            }
+        if let Ok(mut handle) = self.writer.lock()
+            && let Some(handle) = handle.take()
+        {
+            let _ = handle.join();
         }
         let _ = self.db.flush();
     }
@@ -154,11 +154,16 @@ impl SledStore {
             })
     }
 
-    fn events_at<'a>(&'a self, positions: impl Iterator<Item = Result<Position>> + 'a) -> Events<'a> {
+    fn events_at<'a>(
+        &'a self,
+        positions: impl Iterator<Item = Result<Position>> + 'a,
+    ) -> Events<'a> {
         Box::new(positions.map(move |p| {
             let p = p?;
             read_event(&self.inner.db, p)?.ok_or_else(|| {
-                Error::Integrity(format!("an index points at position {p}, which holds no event"))
+                Error::Integrity(format!(
+                    "an index points at position {p}, which holds no event"
+                ))
             })
         }))
     }
@@ -206,9 +211,12 @@ fn check_tail(db: &sled::Db, head: Option<HeadEntry>) -> Result<()> {
         .next_back()
         .transpose()
         .map_err(storage)?;
-    let last = last_key.map(|(k, _)| keys::u64_be(&k[1..]).unwrap_or(0)).unwrap_or(0);
+    let last = last_key
+        .map(|(k, _)| keys::u64_be(&k[1..]).unwrap_or(0))
+        .unwrap_or(0);
     let head_position = head.map_or(0, |h| h.position.0);
-    let inspect = "run `chronicle verify` to find the first bad position, and restore from an export";
+    let inspect =
+        "run `chronicle verify` to find the first bad position, and restore from an export";
     if last != head_position {
         return Err(Error::Integrity(format!(
             "the log ends at position {last} but its head says {head_position}; {inspect}"
@@ -216,11 +224,17 @@ fn check_tail(db: &sled::Db, head: Option<HeadEntry>) -> Result<()> {
     }
     let Some(head) = head else { return Ok(()) };
     let event = read_event(db, head.position)?.ok_or_else(|| {
-        Error::Integrity(format!("the last event (position {}) is missing; {inspect}", head.position))
+        Error::Integrity(format!(
+            "the last event (position {}) is missing; {inspect}",
+            head.position
+        ))
     })?;
     let previous = if head.position.0 > 1 {
         let before = read_event(db, Position(head.position.0 - 1))?.ok_or_else(|| {
-            Error::Integrity(format!("position {} is missing; {inspect}", head.position.0 - 1))
+            Error::Integrity(format!(
+                "position {} is missing; {inspect}",
+                head.position.0 - 1
+            ))
         })?;
         parse_hash(&before.hash).unwrap_or_default()
     } else {
@@ -269,13 +283,17 @@ impl EventStore for SledStore {
             self.events_at(self.scan_prefix_positions(keys::by_category(category), from))
         } else {
             let db = &self.inner.db;
-            Box::new(db.range(keys::event(from)..).take_while(|item| match item {
-                Ok((k, _)) => k.first() == Some(&keys::EVENT),
-                Err(_) => true,
-            }).map(|item| {
-                let (k, v) = item.map_err(storage)?;
-                decode_event(Position(keys::u64_be(&k[1..]).unwrap_or(0)), &v)
-            }))
+            Box::new(
+                db.range(keys::event(from)..)
+                    .take_while(|item| match item {
+                        Ok((k, _)) => k.first() == Some(&keys::EVENT),
+                        Err(_) => true,
+                    })
+                    .map(|item| {
+                        let (k, v) = item.map_err(storage)?;
+                        decode_event(Position(keys::u64_be(&k[1..]).unwrap_or(0)), &v)
+                    }),
+            )
         };
         Box::new(events.filter(move |r| r.as_ref().map_or(true, &matches)))
     }
@@ -285,7 +303,11 @@ impl EventStore for SledStore {
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>> {
-        let stored = self.inner.db.get(keys::stream_version(stream)).map_err(storage)?;
+        let stored = self
+            .inner
+            .db
+            .get(keys::stream_version(stream))
+            .map_err(storage)?;
         Ok(stored.and_then(|v| keys::u64_be(&v)).map(Version))
     }
 

@@ -210,27 +210,27 @@ fn check_job(
     for (index, proposed) in events.iter().enumerate() {
         let digest = proposed.content_digest();
         // Idempotency first: a retry of an event already in the log is a no-op.
-        if let Some(id) = proposed.id {
-            if let Some(known) = lookup_id(db, group, &job, &id)? {
-                if known.entry.digest != digest {
-                    return Err(invalid(
-                        index,
-                        "id",
-                        format!(
-                            "id {id} is already in the log (position {}) with different content; use a new id, or amend that event with event.corrected",
-                            known.entry.position
-                        ),
-                    ));
-                }
-                appended.push(AppendedEvent {
-                    id,
-                    stream: known.stream,
-                    position: known.entry.position,
-                    version: known.entry.version,
-                    new: false,
-                });
-                continue;
+        if let Some(id) = proposed.id
+            && let Some(known) = lookup_id(db, group, &job, &id)?
+        {
+            if known.entry.digest != digest {
+                return Err(invalid(
+                    index,
+                    "id",
+                    format!(
+                        "id {id} is already in the log (position {}) with different content; use a new id, or amend that event with event.corrected",
+                        known.entry.position
+                    ),
+                ));
             }
+            appended.push(AppendedEvent {
+                id,
+                stream: known.stream,
+                position: known.entry.position,
+                version: known.entry.version,
+                new: false,
+            });
+            continue;
         }
 
         let current = lookup_version(db, group, &job, &proposed.stream)?;
@@ -260,20 +260,18 @@ fn check_job(
         if let Some(r) = &proposed.restored {
             check_restored_place(index, r, position, version, job.tail.recorded)?;
         }
-        let mut event = proposed.clone().into_recorded(
-            id,
-            Position(position),
-            Version(version),
-            recorded,
-        );
+        let mut event =
+            proposed
+                .clone()
+                .into_recorded(id, Position(position), Version(version), recorded);
         event.hash = event.chain_hash(&job.tail.hash);
-        if let Some(r) = &proposed.restored {
-            if r.hash != event.hash {
-                return Err(Error::Integrity(format!(
-                    "event {} (position {position}): its hash does not match its content and the hash before it; the export was altered or is incomplete",
-                    index + 1
-                )));
-            }
+        if let Some(r) = &proposed.restored
+            && r.hash != event.hash
+        {
+            return Err(Error::Integrity(format!(
+                "event {} (position {position}): its hash does not match its content and the hash before it; the export was altered or is incomplete",
+                index + 1
+            )));
         }
         let entry = IdEntry {
             position: Position(position),
@@ -352,9 +350,8 @@ fn check_references(
     index: usize,
     proposed: &ProposedEvent,
 ) -> Result<()> {
-    let registered = |stream: &StreamId| -> Result<bool> {
-        Ok(lookup_version(db, group, job, stream)? > 0)
-    };
+    let registered =
+        |stream: &StreamId| -> Result<bool> { Ok(lookup_version(db, group, job, stream)? > 0) };
     match proposed.event_type {
         EventType::EntityRegistered if registered(&proposed.stream)? => {
             return Err(invalid(
@@ -389,7 +386,9 @@ fn check_references(
         return Err(invalid(
             index,
             "data.target",
-            format!("no event with id {target} is in the log; an amendment must point at an event already appended"),
+            format!(
+                "no event with id {target} is in the log; an amendment must point at an event already appended"
+            ),
         ));
     };
     if known.stream != proposed.stream {
@@ -423,7 +422,10 @@ fn check_references(
                 invalid(
                     index,
                     &format!("data.data{path}"),
-                    format!("{} (the corrected data must fit the target's type `{}`)", e.message, known.event_type),
+                    format!(
+                        "{} (the corrected data must fit the target's type `{}`)",
+                        e.message, known.event_type
+                    ),
                 )
             })?;
             check_entities(db, group, job, index, "data.data.", &typed)?;
@@ -465,7 +467,11 @@ fn check_entities(
 }
 
 fn lookup_version(db: &sled::Db, group: &Overlay, job: &Overlay, stream: &StreamId) -> Result<u64> {
-    if let Some(v) = job.versions.get(stream).or_else(|| group.versions.get(stream)) {
+    if let Some(v) = job
+        .versions
+        .get(stream)
+        .or_else(|| group.versions.get(stream))
+    {
         return Ok(*v);
     }
     let stored = db.get(keys::stream_version(stream)).map_err(storage)?;

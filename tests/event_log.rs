@@ -1,0 +1,355 @@
+//! The event log through the real binary: append and its concurrency checks,
+//! idempotency, atomic batches, import, log, export round trip, exit codes.
+
+mod common;
+
+use common::{Chronicle, path_str, person, trip_started};
+use serde_json::{Value, json};
+
+fn with(mut event: Value, key: &str, value: Value) -> Value {
+    event[key] = value;
+    event
+}
+
+#[test]
+fn append_with_each_concurrency_mode() {
+    let c = Chronicle::new();
+    let t = "trip:t";
+    c.append(&[with(trip_started(t), "expect", json!("exists"))])
+        .fails(3, "is at version 0");
+    c.append(&[with(trip_started(t), "expect", json!("none"))])
+        .ok();
+    c.append(&[with(trip_started(t), "expect", json!("none"))])
+        .fails(3, "retry with --expect 1");
+    c.append(&[with(trip_started(t), "expect", json!("exists"))])
+        .ok();
+    c.append(&[with(trip_started(t), "expect", json!(2))]).ok();
+    c.append(&[with(trip_started(t), "expect", json!(2))])
+        .fails(3, "is at version 3, but the append expected version 2");
+    c.append(&[with(trip_started(t), "expect", json!("any"))])
+        .ok();
+    // The flag form, too.
+    c.run(&[
+        "append",
+        "--stream",
+        t,
+        "--type",
+        "trip.started",
+        "--occurred",
+        "2025",
+        "--expect",
+        "1",
+    ])
+    .fails(3, "is at version 4");
+    let log = c.log();
+    assert_eq!(log.len(), 4, "a mismatch writes nothing");
+    let versions: Vec<u64> = log.iter().map(|e| e["version"].as_u64().unwrap()).collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+}
+
+#[test]
+fn retry_by_id_is_idempotent_and_other_content_is_refused() {
+    let c = Chronicle::new();
+    let id = "0194210c-7d2e-7c4e-9c51-1b3f4a5d6e70";
+    let event = with(trip_started("trip:t"), "id", json!(id));
+    let first = c.append(std::slice::from_ref(&event)).ok();
+    assert!(first.contains("appended 1 event"), "{first}");
+    // The retry carries an expectation that no longer holds: the id check comes first.
+    let retry = c
+        .append(&[with(event.clone(), "expect", json!("none"))])
+        .ok();
+    assert!(retry.contains("already present"), "{retry}");
+    c.append(&[with(event, "occurred", json!("2025-01-06"))])
+        .fails(2, "already in the log (position 1) with different content");
+    assert_eq!(c.log().len(), 1);
+}
+
+#[test]
+fn a_batch_that_fails_on_its_last_event_writes_nothing() {
+    let c = Chronicle::new();
+    let bad_last = [
+        person("a"),
+        trip_started("trip:t"),
+        json!({"stream": "trip:t", "type": "trip.arrived", "occurred": "2025-01-06", "data": {"place": "place:unregistered"}}),
+    ];
+    c.append(&bad_last).fails(
+        2,
+        "stdin: line 3: field `data.place`: entity `place:unregistered` is not registered",
+    );
+    let bad_date = [
+        person("a"),
+        with(trip_started("trip:t"), "occurred", json!("2025-02-30")),
+    ];
+    c.append(&bad_date).fails(2, "line 2: field `occurred`");
+    let conflict = [
+        person("a"),
+        with(trip_started("trip:t"), "expect", json!(5)),
+    ];
+    c.append(&conflict).fails(3, "stdin: line 2");
+    assert!(c.run(&["--json", "stats"]).ok().contains("\"events\":0"));
+}
+
+#[test]
+fn entities_must_be_registered_first_even_within_one_append() {
+    let c = Chronicle::new();
+    let meeting = json!({"stream": "trip:t", "type": "trip.meeting_held", "occurred": "2025-01-06",
+        "data": {"place": "country:KR", "with": ["person:a"]}});
+    c.append(std::slice::from_ref(&meeting))
+        .fails(2, "field `data.with[0]`");
+    c.append(&[person("a"), meeting]).ok();
+    c.append(&[person("a")]).fails(2, "already registered");
+}
+
+#[test]
+fn import_twice_adds_nothing_and_reads_folders_in_name_order() {
+    let c = Chronicle::new();
+    c.file(
+        "in/02-later.jsonl",
+        &format!("{}\n", trip_started("trip:t")),
+    );
+    c.file(
+        "in/01-first.jsonl",
+        &format!(
+            "// entities first\n\n{}\n",
+            with(
+                person("a"),
+                "id",
+                json!("0194210c-0000-7000-8000-000000000001")
+            )
+        ),
+    );
+    let folder = c.dir.path().join("in");
+    let first = c.run(&["--json", "import", path_str(&folder)]).ok();
+    let summary: Value = serde_json::from_str(first.trim()).unwrap();
+    assert_eq!(summary["new"], 2);
+    assert_eq!(
+        c.log()[0]["stream"],
+        "person:a",
+        "01-first.jsonl comes first"
+    );
+    // The trip event has no id, so it is a new event each time: give it one to be idempotent.
+    let c = Chronicle::new();
+    let file = c.file(
+        "facts.jsonl",
+        &format!(
+            "{}\n{}\n",
+            with(
+                person("a"),
+                "id",
+                json!("0194210c-0000-7000-8000-000000000001")
+            ),
+            with(
+                trip_started("trip:t"),
+                "id",
+                json!("0194210c-0000-7000-8000-000000000002")
+            )
+        ),
+    );
+    c.run(&["import", path_str(&file)]).ok();
+    let again: Value =
+        serde_json::from_str(c.run(&["--json", "import", path_str(&file)]).ok().trim()).unwrap();
+    assert_eq!(
+        (again["new"].as_u64(), again["already_present"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(c.log().len(), 2);
+}
+
+#[test]
+fn import_checks_everything_before_writing() {
+    let c = Chronicle::new();
+    let mut lines: Vec<String> = (0..2500)
+        .map(|i| {
+            with(
+                trip_started(&format!("trip:t{i}")),
+                "id",
+                json!(format!("0194210c-0000-7000-8000-{i:012}")),
+            )
+            .to_string()
+        })
+        .collect();
+    lines.push("{\"stream\": \"trip:x\", \"type\": \"trip.started\", \"data\": {}}".into());
+    let file = c.file("big.jsonl", &(lines.join("\n") + "\n"));
+    c.run(&["import", path_str(&file)])
+        .fails(2, "big.jsonl: line 2501: field `occurred`");
+    assert!(
+        !c.db().exists(),
+        "invalid input is found before the store is opened"
+    );
+    // A problem only the store can see (an unregistered entity) in the last batch also writes nothing.
+    lines.pop();
+    lines.push(json!({"stream": "trip:x", "type": "trip.arrived", "occurred": "2025", "data": {"place": "person:nobody"}}).to_string());
+    let file = c.file("big.jsonl", &(lines.join("\n") + "\n"));
+    c.run(&["import", "--batch", "1000", path_str(&file)])
+        .fails(2, "big.jsonl: line 2501: field `data.place`");
+    assert!(c.run(&["--json", "stats"]).ok().contains("\"events\":0"));
+}
+
+#[test]
+fn log_json_round_trips_through_import_with_the_same_ids_and_hashes() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    c.append(&[trip_started("trip:blinken-final-tour-2025")])
+        .ok();
+    let exported = c.run(&["--json", "log"]).ok();
+    let other = Chronicle::new();
+    let file = other.file("export.jsonl", &exported);
+    other.run(&["import", path_str(&file)]).ok();
+    assert_eq!(other.run(&["--json", "log"]).ok(), exported);
+    // Restoring again is idempotent; restoring into a store with other events is refused.
+    other.run(&["import", path_str(&file)]).ok();
+    let third = Chronicle::new();
+    third.append(&[trip_started("trip:x")]).ok();
+    third
+        .run(&["import", path_str(&file)])
+        .fails(2, "restore an export into an empty store");
+    // A tampered export is caught by the hash chain.
+    let tampered = exported.replacen("Antony Blinken", "Anthony Blinken", 1);
+    let fourth = Chronicle::new();
+    let file = fourth.file("tampered.jsonl", &tampered);
+    fourth
+        .run(&["import", path_str(&file)])
+        .fails(4, "hash does not match");
+}
+
+#[test]
+fn log_filters_and_pipes() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let trip = c
+        .run(&["--json", "log", "--stream", "trip:blinken-final-tour-2025"])
+        .ok();
+    assert!(
+        trip.lines()
+            .all(|l| l.contains("\"stream\":\"trip:blinken-final-tour-2025\""))
+    );
+    let statements = c
+        .run(&[
+            "--json",
+            "log",
+            "--type",
+            "statement.issued",
+            "--category",
+            "arms-sale",
+        ])
+        .ok();
+    assert!(statements.lines().count() >= 2, "{statements}");
+    let limited = c
+        .run(&["--json", "log", "--from", "5", "--limit", "3"])
+        .ok();
+    let positions: Vec<u64> = limited
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(positions, [5, 6, 7]);
+    c.run(&["log", "--type", "trip.teleported"])
+        .fails(2, "unknown event type");
+    // `chronicle log | head -1`: the closed pipe ends the command with 0.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --db '{}' log | head -1 >/dev/null; exit ${{PIPESTATUS:-0}}",
+            common::bin(),
+            path_str(&c.db())
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = c
+        .command(&["log"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let c = Chronicle::new();
+    for cmd in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["append", "--help"],
+        vec!["import", "--help"],
+        vec!["log", "--help"],
+        vec!["stats", "--help"],
+    ] {
+        let out = c.run(&cmd).ok();
+        assert!(out.contains("Examples:"), "{cmd:?}: {out}");
+    }
+}
+
+#[test]
+fn a_store_held_by_another_process_exits_5() {
+    let c = Chronicle::new();
+    c.append(&[trip_started("trip:t")]).ok();
+    let mut follower = c
+        .command(&["log", "--follow"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // `log --follow` lets go of the store between polls, so appends still get through.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    c.append(&[trip_started("trip:t")]).ok();
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    // A store held for good: a library user keeps it open.
+    let held = chronicle::store::SledStore::open(&c.db()).unwrap();
+    c.run(&["stats"]).fails(5, "in use by another process");
+    drop(held);
+    c.run(&["stats"]).ok();
+}
+
+#[test]
+fn reading_commands_do_not_create_a_store() {
+    let c = Chronicle::new();
+    c.run(&["log"]).fails(2, "no store at");
+    assert!(!c.db().exists());
+    c.run(&["append", "--stream", "trip:t", "--type", "trip.started"])
+        .fails(2, "field `occurred`");
+    assert!(!c.db().exists(), "invalid input creates nothing");
+}
+
+#[test]
+fn follow_prints_events_appended_later() {
+    let c = Chronicle::new();
+    c.append(&[trip_started("trip:t")]).ok();
+    let mut follower = c
+        .command(&["--json", "log", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.append(&[trip_started("trip:later")]).ok();
+    let stdout = follower.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(2)
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    let lines = reader.join().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[1].contains("trip:later"), "{lines:?}");
+}
