@@ -9,12 +9,17 @@
 //! - [`model`]: events, types and their data, extents, ids, validation (pure, no IO).
 //! - [`store`]: the log on sled: append with positions, versions, concurrency checks,
 //!   idempotency, the hash chain and group commit; reads.
+//! - [`projection`]: the facts layer and the projections (trips, timeline, entities,
+//!   sales) as pure folds over documents, and the runner that feeds them.
+//! - [`query`]: the read API over the projections, at the head or as of any position.
 //! - [`error`]: the error type and its exit codes.
 //!
 //! The binary's command line lives in `src/cli/` and `src/main.rs`.
 
 pub mod error;
 pub mod model;
+pub mod projection;
+pub mod query;
 pub mod store;
 
 pub use error::{Error, Result};

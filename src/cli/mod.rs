@@ -2,12 +2,18 @@
 //! errors to exit codes. Only this module knows about terminals.
 
 mod append;
+mod as_of;
 mod demo;
+mod entity;
 mod import;
 mod input;
 mod log;
 mod output;
+mod replay;
+mod sales;
 mod stats;
+mod timeline;
+mod trip;
 
 use anyhow::Context;
 use chronicle::Error;
@@ -22,6 +28,8 @@ Examples:
   chronicle import events/                         import every .jsonl file of a folder
   chronicle append --file new-facts.jsonl          append JSON Lines atomically
   chronicle log --stream trip:blinken-final-tour-2025
+  chronicle trip show trip:blinken-final-tour-2025
+  chronicle timeline --entity Japan --as-of 30
   chronicle --db /srv/news.db stats --json";
 
 /// An event-sourced news-tracking backend: facts from the news as an immutable,
@@ -50,6 +58,11 @@ pub enum Command {
     Append(append::Args),
     Import(import::Args),
     Log(log::Args),
+    Replay(replay::Args),
+    Trip(trip::Args),
+    Timeline(timeline::Args),
+    Entity(entity::Args),
+    Sales(sales::Args),
     Stats(stats::Args),
 }
 
@@ -107,6 +120,11 @@ pub fn main() -> i32 {
         Command::Append(args) => append::run(args, &app),
         Command::Import(args) => import::run(args, &app),
         Command::Log(args) => log::run(args, &app),
+        Command::Replay(args) => replay::run(args, &app),
+        Command::Trip(args) => trip::run(args, &app),
+        Command::Timeline(args) => timeline::run(args, &app),
+        Command::Entity(args) => entity::run(args, &app),
+        Command::Sales(args) => sales::run(args, &app),
         Command::Stats(args) => stats::run(args, &app),
     };
     match result {

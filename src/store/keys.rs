@@ -11,6 +11,8 @@
 //! | `N` type                              | number of events of that type         |
 //! | `Mhead`                               | last position, its hash, its recorded |
 //! | `Mformat`                             | the layout's format version           |
+//! | `P` projection key                    | a projection document                 |
+//! | `K` projection name                   | its version and checkpoint position   |
 //!
 //! Numbers are big-endian u64 so that keys sort in numeric order. Stream ids, types and
 //! categories never contain `\0`, so the separator keeps prefixes unambiguous.
@@ -148,6 +150,47 @@ impl HeadEntry {
             position: Position(u64_be(bytes)?),
             hash: bytes.get(8..40)?.try_into().ok()?,
             recorded_micros: i64::from_be_bytes(bytes.get(40..48)?.try_into().ok()?),
+        })
+    }
+}
+
+pub const DOC: u8 = b'P';
+pub const CHECKPOINT: u8 = b'K';
+
+/// The sled key of a projection document.
+pub fn doc(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(DOC);
+    k.extend_from_slice(key);
+    k
+}
+
+pub fn checkpoint(name: &str) -> Vec<u8> {
+    let mut k = vec![CHECKPOINT];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The value of a `K` key: the projection's code version and the last position it
+/// applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub version: u32,
+    pub position: Position,
+}
+
+impl Checkpoint {
+    pub fn encode(&self) -> [u8; 12] {
+        let mut v = [0u8; 12];
+        v[..4].copy_from_slice(&self.version.to_be_bytes());
+        v[4..].copy_from_slice(&self.position.0.to_be_bytes());
+        v
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Checkpoint> {
+        Some(Checkpoint {
+            version: u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?),
+            position: Position(u64_be(bytes.get(4..)?)?),
         })
     }
 }

@@ -12,9 +12,11 @@
 
 mod keys;
 mod sled_store;
+mod views;
 mod writer;
 
 pub use sled_store::SledStore;
+pub use views::LiveDocs;
 
 use crate::Result;
 use crate::model::{EventType, Position, ProposedEvent, RecordedEvent, StreamId, Version};

@@ -6,10 +6,13 @@
 //! (`writer`); reads go straight to sled and see only committed batches.
 
 use super::keys::{self, HeadEntry};
-use super::writer::{self, Job, Tail};
+use super::views::{self, LiveDocs};
+use super::writer::{self, Job, Rebuild, Request, Tail};
 use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats};
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
+use crate::projection::MemDocs;
+use crate::projection::runner::Runner;
 use crate::{Error, Result};
 use chrono::DateTime;
 use std::path::{Path, PathBuf};
@@ -26,7 +29,8 @@ pub struct SledStore {
 struct Inner {
     db: sled::Db,
     path: PathBuf,
-    jobs: Option<mpsc::Sender<Job>>,
+    runner: Arc<Runner>,
+    jobs: Option<mpsc::Sender<Request>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -91,17 +95,26 @@ impl SledStore {
         check_format(&db, path)?;
         let head = read_head(&db)?;
         check_tail(&db, head)?;
+        let runner = Arc::new(Runner::default());
+        let head_position = head.map_or(Position(0), |h| h.position);
+        let stale = views::stale(&db, &runner, head_position)?;
+        if !stale.is_empty() {
+            // A projection's code changed, or it lags the log: fold it again.
+            views::rebuild(&db, &runner, &stale, head_position, &mut |_, _| {})?;
+        }
         let (jobs, queue) = mpsc::channel();
         let writer_db = db.clone();
         let tail = Tail::from_head(head);
+        let writer_runner = runner.clone();
         let writer = std::thread::Builder::new()
             .name("chronicle-writer".into())
-            .spawn(move || writer::run(writer_db, tail, queue))
+            .spawn(move || writer::run(writer_db, writer_runner, tail, queue))
             .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?;
         Ok(SledStore {
             inner: Arc::new(Inner {
                 db,
                 path: path.to_owned(),
+                runner,
                 jobs: Some(jobs),
                 writer: Mutex::new(Some(writer)),
             }),
@@ -113,22 +126,122 @@ impl SledStore {
         &self.inner.path
     }
 
-    fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
-        let (reply, answer) = mpsc::sync_channel(1);
+    fn send(&self, request: Request) -> Result<()> {
         let jobs = self
             .inner
             .jobs
             .as_ref()
             .expect("the job channel lives as long as the store");
-        jobs.send(Job {
+        jobs.send(request)
+            .map_err(|_| Error::Storage("the writer thread has stopped".into()))
+    }
+
+    fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Request::Append(Job {
             events,
             commit,
             reply,
-        })
-        .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
+        }))?;
         answer
             .recv()
             .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+    }
+
+    /// The names of the projections this store keeps.
+    pub fn projection_names(&self) -> Vec<&'static str> {
+        self.inner.runner.names()
+    }
+
+    /// Rebuilds the named projections (every one when `names` is empty) from the whole
+    /// log, between two commits. Calls `progress(done, total)` as it goes.
+    pub fn rebuild(
+        &self,
+        names: &[String],
+        progress: Box<dyn FnMut(u64, u64) + Send>,
+    ) -> Result<()> {
+        let all = self.inner.runner.names();
+        let mut selected = Vec::new();
+        for name in names {
+            let i = all
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| Error::Invalid {
+                    index: None,
+                    error: crate::model::ValidationError::field(
+                        "projection",
+                        format!(
+                            "no projection is named `{name}`; the projections are {}",
+                            all.join(", ")
+                        ),
+                    ),
+                })?;
+            selected.push(i);
+        }
+        if names.is_empty() {
+            selected = (0..all.len()).collect();
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.send(Request::Rebuild(Rebuild {
+            selected,
+            progress,
+            reply,
+        }))?;
+        answer
+            .recv()
+            .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+    }
+
+    /// Each projection's name, code version and checkpoint (the last position it
+    /// applied), the facts layer first.
+    pub fn checkpoints(&self) -> Result<Vec<(String, u32, Position)>> {
+        let mut names: Vec<&str> = vec![crate::projection::runner::FACTS];
+        names.extend(self.inner.runner.names());
+        names
+            .into_iter()
+            .map(|name| {
+                let c = views::checkpoint(&self.inner.db, name)?;
+                Ok((
+                    name.to_owned(),
+                    c.map_or(0, |c| c.version),
+                    c.map_or(Position(0), |c| c.position),
+                ))
+            })
+            .collect()
+    }
+
+    /// The projections' documents at the head of the log.
+    pub fn live_views(&self) -> LiveDocs {
+        LiveDocs {
+            db: self.inner.db.clone(),
+        }
+    }
+
+    /// The projections' documents as they stood after `position`: folded afresh from
+    /// the log's first `position` events, in memory.
+    pub fn views_at(&self, position: Position) -> Result<MemDocs> {
+        let events = self
+            .read(&super::ReadFilter::default())
+            .take_while(|e| e.as_ref().map_or(true, |e| e.position <= position));
+        self.inner.runner.fold(events)
+    }
+
+    /// The last position recorded at or before `time` (0 when none was).
+    pub fn position_at(&self, time: chrono::DateTime<chrono::Utc>) -> Result<Position> {
+        // `recorded` never decreases along the log, so the positions can be bisected.
+        let (mut low, mut high) = (0, self.head()?.position.0);
+        while low < high {
+            let mid = low + (high - low).div_ceil(2);
+            let event = self.get(Position(mid))?.ok_or_else(|| {
+                Error::Integrity(format!("position {mid} is missing; run `chronicle verify`"))
+            })?;
+            if event.recorded <= time {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        Ok(Position(low))
     }
 
     fn scan_prefix_positions<'a>(

@@ -9,14 +9,17 @@
 
 use super::AppendedEvent;
 use super::keys::{self, HeadEntry, IdEntry};
+use super::views;
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::types::{CategoryRule, EventData};
 use crate::model::{
     EventType, Expect, Position, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
 };
+use crate::projection::runner::Runner;
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 use uuid::Uuid;
 
@@ -29,6 +32,20 @@ pub(super) struct Job {
     /// `false` for a dry run: check everything, write nothing.
     pub commit: bool,
     pub reply: SyncSender<Result<Vec<AppendedEvent>>>,
+}
+
+/// A request to rebuild projections from the log, run between commits.
+pub(super) struct Rebuild {
+    /// Indexes into the runner's projections.
+    pub selected: Vec<usize>,
+    pub progress: Box<dyn FnMut(u64, u64) + Send>,
+    pub reply: SyncSender<Result<()>>,
+}
+
+/// What the writer thread is asked to do.
+pub(super) enum Request {
+    Append(Job),
+    Rebuild(Rebuild),
 }
 
 /// Where the log ends, as the writer tracks it.
@@ -64,18 +81,18 @@ struct IdInfo {
     event_type: EventType,
 }
 
-/// Changes not yet in sled: those of the group so far, or of the job being checked.
+/// Log changes not yet in sled: those of the group so far, or of the job being checked.
 #[derive(Debug, Clone)]
-struct Overlay {
+struct Pending {
     tail: Tail,
     versions: HashMap<StreamId, u64>,
     ids: HashMap<Uuid, IdInfo>,
     records: Vec<(RecordedEvent, IdEntry)>,
 }
 
-impl Overlay {
-    fn new(tail: Tail) -> Overlay {
-        Overlay {
+impl Pending {
+    fn new(tail: Tail) -> Pending {
+        Pending {
             tail,
             versions: HashMap::new(),
             ids: HashMap::new(),
@@ -83,7 +100,7 @@ impl Overlay {
         }
     }
 
-    fn absorb(&mut self, job: Overlay) {
+    fn absorb(&mut self, job: Pending) {
         self.tail = job.tail;
         self.versions.extend(job.versions);
         self.ids.extend(job.ids);
@@ -92,22 +109,40 @@ impl Overlay {
 }
 
 /// Runs until every sender is gone.
-pub(super) fn run(db: sled::Db, mut tail: Tail, jobs: Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP_JOBS {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+pub(super) fn run(db: sled::Db, runner: Arc<Runner>, mut tail: Tail, requests: Receiver<Request>) {
+    let mut next = requests.recv().ok();
+    while let Some(request) = next.take() {
+        match request {
+            Request::Rebuild(mut r) => {
+                let head = Position(tail.position);
+                let result = views::rebuild(&db, &runner, &r.selected, head, &mut *r.progress);
+                let _ = r.reply.send(result);
+            }
+            Request::Append(first) => {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP_JOBS {
+                    match requests.try_recv() {
+                        Ok(Request::Append(job)) => group.push(job),
+                        Ok(rebuild) => {
+                            // Commit what came before it, then rebuild.
+                            next = Some(rebuild);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                tail = commit_group(&db, &runner, tail, group);
             }
         }
-        tail = commit_group(&db, tail, group);
+        if next.is_none() {
+            next = requests.recv().ok();
+        }
     }
 }
 
-fn commit_group(db: &sled::Db, tail: Tail, jobs: Vec<Job>) -> Tail {
+fn commit_group(db: &sled::Db, runner: &Runner, tail: Tail, jobs: Vec<Job>) -> Tail {
     let now = Utc::now();
-    let mut pending = Overlay::new(tail);
+    let mut pending = Pending::new(tail);
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
         let checked = check_job(db, &pending, &job.events, now);
@@ -131,7 +166,7 @@ fn commit_group(db: &sled::Db, tail: Tail, jobs: Vec<Job>) -> Tail {
         }
         return pending.tail;
     }
-    match write(db, &pending) {
+    match write(db, runner, &pending) {
         Ok(()) => {
             for (reply, answer, _) in answers {
                 let _ = reply.send(answer);
@@ -151,9 +186,16 @@ fn commit_group(db: &sled::Db, tail: Tail, jobs: Vec<Job>) -> Tail {
     }
 }
 
-/// Writes the group as one atomic batch and flushes it to disk.
-fn write(db: &sled::Db, pending: &Overlay) -> Result<(), sled::Error> {
+/// Writes the group, and what it changes in the projections, as one atomic batch and
+/// flushes it to disk.
+fn write(db: &sled::Db, runner: &Runner, pending: &Pending) -> Result<()> {
     let mut batch = sled::Batch::default();
+    let mut docs = views::Overlay::new(db);
+    for (event, _) in &pending.records {
+        runner.apply(event, &mut docs, None)?;
+    }
+    docs.into_batch(&mut batch);
+    views::checkpoints_to(&mut batch, runner, None, Position(pending.tail.position));
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     for (event, id_entry) in &pending.records {
         let json = serde_json::to_vec(event).expect("an event always serializes");
@@ -176,7 +218,11 @@ fn write(db: &sled::Db, pending: &Overlay) -> Result<(), sled::Error> {
     }
     for (ty, added) in counts {
         let key = keys::count(ty);
-        let before = db.get(&key)?.and_then(|v| keys::u64_be(&v)).unwrap_or(0);
+        let before = db
+            .get(&key)
+            .map_err(storage)?
+            .and_then(|v| keys::u64_be(&v))
+            .unwrap_or(0);
         batch.insert(key, &(before + added).to_be_bytes()[..]);
     }
     let head = HeadEntry {
@@ -185,8 +231,8 @@ fn write(db: &sled::Db, pending: &Overlay) -> Result<(), sled::Error> {
         recorded_micros: pending.tail.recorded.map_or(0, |t| t.timestamp_micros()),
     };
     batch.insert(keys::HEAD, &head.encode()[..]);
-    db.apply_batch(batch)?;
-    db.flush()?;
+    db.apply_batch(batch).map_err(storage)?;
+    db.flush().map_err(storage)?;
     Ok(())
 }
 
@@ -201,11 +247,11 @@ fn invalid(index: usize, field: &str, message: String) -> Error {
 /// Checks one job on top of the pending group and returns its changes and answers.
 fn check_job(
     db: &sled::Db,
-    group: &Overlay,
+    group: &Pending,
     events: &[ProposedEvent],
     now: DateTime<Utc>,
-) -> Result<(Overlay, Vec<AppendedEvent>)> {
-    let mut job = Overlay::new(group.tail);
+) -> Result<(Pending, Vec<AppendedEvent>)> {
+    let mut job = Pending::new(group.tail);
     let mut appended = Vec::with_capacity(events.len());
     for (index, proposed) in events.iter().enumerate() {
         let digest = proposed.content_digest();
@@ -345,8 +391,8 @@ fn check_restored_place(
 /// an earlier event of the same stream.
 fn check_references(
     db: &sled::Db,
-    group: &Overlay,
-    job: &Overlay,
+    group: &Pending,
+    job: &Pending,
     index: usize,
     proposed: &ProposedEvent,
 ) -> Result<()> {
@@ -443,8 +489,8 @@ fn check_references(
 
 fn check_entities(
     db: &sled::Db,
-    group: &Overlay,
-    job: &Overlay,
+    group: &Pending,
+    job: &Pending,
     index: usize,
     prefix: &str,
     typed: &EventData,
@@ -466,7 +512,7 @@ fn check_entities(
     Ok(())
 }
 
-fn lookup_version(db: &sled::Db, group: &Overlay, job: &Overlay, stream: &StreamId) -> Result<u64> {
+fn lookup_version(db: &sled::Db, group: &Pending, job: &Pending, stream: &StreamId) -> Result<u64> {
     if let Some(v) = job
         .versions
         .get(stream)
@@ -478,7 +524,7 @@ fn lookup_version(db: &sled::Db, group: &Overlay, job: &Overlay, stream: &Stream
     Ok(stored.and_then(|v| keys::u64_be(&v)).unwrap_or(0))
 }
 
-fn lookup_id(db: &sled::Db, group: &Overlay, job: &Overlay, id: &Uuid) -> Result<Option<IdInfo>> {
+fn lookup_id(db: &sled::Db, group: &Pending, job: &Pending, id: &Uuid) -> Result<Option<IdInfo>> {
     if let Some(info) = job.ids.get(id).or_else(|| group.ids.get(id)) {
         return Ok(Some(info.clone()));
     }

@@ -1,0 +1,106 @@
+//! `chronicle entity list` and `chronicle entity show`.
+
+use super::App;
+use super::as_of::AsOfArgs;
+use super::output::{self, Table};
+use chronicle::query::{EntityView, Query};
+use clap::Subcommand;
+use std::io::Write;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle entity list
+  chronicle entity show Blinken                 by alias
+  chronicle entity show person:yoon-suk-yeol --json";
+
+/// The entity registry: people, organisations, offices, places and countries.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    #[command(subcommand)]
+    command: EntityCommand,
+}
+
+#[derive(Subcommand)]
+enum EntityCommand {
+    /// Every entity with how many facts involve it.
+    #[command(after_help = EXAMPLES)]
+    List {
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+    /// One entity, by id, name or alias.
+    #[command(after_help = EXAMPLES)]
+    Show {
+        /// An id (person:antony-blinken), a name or an alias (Blinken).
+        entity: String,
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let store = app.open_existing_store()?;
+    let mut out = output::stdout();
+    match args.command {
+        EntityCommand::List { as_of } => {
+            let views = as_of.views(&store)?;
+            let list = Query::new(views.docs()).entities()?;
+            if app.json {
+                output::json_line(&mut out, &list)?;
+            } else {
+                let mut table = Table::new(&["ID", "NAME", "KIND", "EVENTS", "FIRST", "LAST"]);
+                for e in &list {
+                    table.row(vec![
+                        e.id.to_string(),
+                        e.name.clone(),
+                        e.kind.clone(),
+                        e.events.to_string(),
+                        e.first.map(|f| f.to_string()).unwrap_or_default(),
+                        e.last.map(|l| l.to_string()).unwrap_or_default(),
+                    ]);
+                }
+                table.write(&mut out)?;
+            }
+        }
+        EntityCommand::Show { entity, as_of } => {
+            let views = as_of.views(&store)?;
+            let q = Query::new(views.docs());
+            let e = q.entity(&entity)?;
+            if app.json {
+                output::json_line(&mut out, &e)?;
+            } else {
+                print_entity(&q, &e, &mut out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn print_entity(q: &Query, e: &EntityView, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(out, "{} ({})", e.name, e.id)?;
+    writeln!(out, "  kind:     {}", e.kind)?;
+    if !e.aliases.is_empty() {
+        writeln!(out, "  aliases:  {}", e.aliases.join("; "))?;
+    }
+    if let Some(d) = &e.description {
+        writeln!(out, "  about:    {d}")?;
+    }
+    if let Some(c) = &e.country {
+        writeln!(out, "  country:  {}", q.name(c)?)?;
+    }
+    if let Some(w) = &e.wikidata {
+        writeln!(out, "  wikidata: {w}")?;
+    }
+    writeln!(out, "  events:   {}", e.events)?;
+    if let (Some(first), Some(last)) = (e.first, e.last) {
+        writeln!(out, "  first:    {first}")?;
+        writeln!(out, "  last:     {last}")?;
+    }
+    for s in &e.status {
+        let when = s.occurred.map(|o| format!(" ({o})")).unwrap_or_default();
+        writeln!(out, "  status:   {}{when}", s.summary)?;
+    }
+    Ok(())
+}

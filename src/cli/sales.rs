@@ -1,0 +1,120 @@
+//! `chronicle sales`: the arms-sale ledger with totals.
+
+use super::App;
+use super::as_of::AsOfArgs;
+use super::output::{self, Table};
+use chronicle::model::types::Money;
+use chronicle::query::{Query, SalesReport, Total, format_money};
+use std::io::Write;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle sales
+  chronicle sales --buyer Japan
+  chronicle sales --seller country:US --json";
+
+/// Arms sales with their value, items and the statements about them, and totals per
+/// currency by buyer and by seller.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Only sales to this buyer (id, name or alias).
+    #[arg(long)]
+    buyer: Option<String>,
+    /// Only sales by this seller (id, name or alias).
+    #[arg(long)]
+    seller: Option<String>,
+    #[command(flatten)]
+    as_of: AsOfArgs,
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let store = app.open_existing_store()?;
+    let views = args.as_of.views(&store)?;
+    let q = Query::new(views.docs());
+    let buyer = args
+        .buyer
+        .as_deref()
+        .map(|b| q.resolve_entity(b))
+        .transpose()?;
+    let seller = args
+        .seller
+        .as_deref()
+        .map(|s| q.resolve_entity(s))
+        .transpose()?;
+    let report = q.sales(buyer.as_ref(), seller.as_ref())?;
+    let mut out = output::stdout();
+    if app.json {
+        output::json_line(&mut out, &report)?;
+    } else {
+        print_report(&q, &report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints the sales and their totals for a person to read.
+pub fn print_report(q: &Query, report: &SalesReport, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut table = Table::new(&[
+        "OCCURRED",
+        "SELLER",
+        "BUYER",
+        "VALUE",
+        "ITEMS",
+        "STATEMENTS",
+        "STREAM",
+    ]);
+    for s in &report.sales {
+        let about = if s.approximate { "~" } else { "" };
+        let mark = if s.corrected { " [corrected]" } else { "" };
+        let statements: Vec<String> = s
+            .statements
+            .iter()
+            .map(|st| {
+                Ok(format!(
+                    "{} {}",
+                    q.name(&st.speaker)?,
+                    format!("{:?}", st.stance).to_lowercase()
+                ))
+            })
+            .collect::<chronicle::Result<_>>()?;
+        table.row(vec![
+            s.occurred.map(|o| o.to_string()).unwrap_or_default(),
+            q.name(&s.seller)?,
+            q.name(&s.buyer)?,
+            format!("{about}{}{mark}", format_money(&s.value)),
+            s.items.join(", "),
+            statements.join("; "),
+            s.stream.to_string(),
+        ]);
+    }
+    table.write(out)?;
+    for (title, totals) in [("buyer", &report.by_buyer), ("seller", &report.by_seller)] {
+        writeln!(out)?;
+        print_totals(q, title, totals, out)?;
+    }
+    Ok(())
+}
+
+fn print_totals(
+    q: &Query,
+    title: &str,
+    totals: &[Total],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let header = format!("TOTAL BY {}", title.to_uppercase());
+    let mut table = Table::new(&[&header, "VALUE", "SALES"]);
+    for t in totals {
+        let money = Money {
+            amount: t.amount,
+            currency: t.currency.clone(),
+        };
+        table.row(vec![
+            q.name(&t.party)?,
+            format_money(&money),
+            t.sales.to_string(),
+        ]);
+    }
+    table.write(out)?;
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! `chronicle timeline`: every current fact in the order it happened.
+
+use super::as_of::AsOfArgs;
+use super::output::{self, Table};
+use super::{App, UsageError};
+use chronicle::model::{EventType, Extent, StreamId};
+use chronicle::query::{Query, TimelineEntry, TimelineFilter};
+use clap::ValueEnum;
+use serde_json::json;
+use std::io::Write;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle timeline
+  chronicle timeline --entity Japan                 an id, a name or an alias
+  chronicle timeline --entity Blinken --from 2025-01 --to 2025-01-31
+  chronicle timeline --format timelinejs > timeline.json
+  chronicle timeline --as-of 30 --type statement.issued";
+
+/// How the timeline is printed.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    /// The JSON the TimelineJS journalism tool reads.
+    Timelinejs,
+}
+
+/// Show the timeline of current facts, sorted by when they happened.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Only facts involving this entity (id, name or alias).
+    #[arg(long)]
+    entity: Option<String>,
+    /// Only this stream.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Only streams of this category.
+    #[arg(long)]
+    category: Option<String>,
+    /// Only this event type.
+    #[arg(long = "type", value_name = "TYPE")]
+    event_type: Option<String>,
+    /// Only facts with this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Only facts that overlap this date or later (any extent: 2025, 2025-01, …).
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// Only facts that overlap this date or earlier.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// At most this many entries.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// table, json or timelinejs (default: table, or json with --json).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    #[command(flatten)]
+    as_of: AsOfArgs,
+}
+
+fn extent(flag: &str, text: &Option<String>) -> anyhow::Result<Option<Extent>> {
+    text.as_deref()
+        .map(|t| {
+            t.parse::<Extent>()
+                .map_err(|e| UsageError(format!("--{flag}: {e}")).into())
+        })
+        .transpose()
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let mut filter = TimelineFilter {
+        stream: args
+            .stream
+            .as_deref()
+            .map(StreamId::parse)
+            .transpose()
+            .map_err(|e| UsageError(format!("--stream: {e}")))?,
+        category: args.category.clone(),
+        event_type: args
+            .event_type
+            .as_deref()
+            .map(|t| {
+                EventType::parse(t)
+                    .ok_or_else(|| UsageError(format!("--type: unknown event type `{t}`")))
+            })
+            .transpose()?,
+        tag: args.tag.clone(),
+        from: extent("from", &args.from)?,
+        to: extent("to", &args.to)?,
+        limit: args.limit,
+        entity: None,
+    };
+    let store = app.open_existing_store()?;
+    let views = args.as_of.views(&store)?;
+    let q = Query::new(views.docs());
+    if let Some(e) = &args.entity {
+        filter.entity = Some(q.resolve_entity(e)?);
+    }
+    let entries = q.timeline(&filter)?;
+    let format = args.format.unwrap_or(if app.json {
+        Format::Json
+    } else {
+        Format::Table
+    });
+    let mut out = output::stdout();
+    match format {
+        Format::Table => print_table(&entries, &mut out)?,
+        Format::Json => output::json_line(&mut out, &entries)?,
+        Format::Timelinejs => output::json_line(&mut out, &timelinejs(&entries))?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints timeline entries as a table.
+pub fn print_table(entries: &[TimelineEntry], out: &mut impl Write) -> anyhow::Result<()> {
+    let mut table = Table::new(&["OCCURRED", "SUMMARY", "STREAM", "POSITION"]);
+    for e in entries {
+        let mark = if e.corrected { " [corrected]" } else { "" };
+        table.row(vec![
+            e.occurred.to_string(),
+            format!("{}{mark}", e.summary),
+            e.stream.to_string(),
+            e.position.to_string(),
+        ]);
+    }
+    table.write(out)?;
+    Ok(())
+}
+
+fn date(point: &chronicle::model::extent::Point) -> serde_json::Value {
+    let (year, month, day) = point.ymd();
+    let mut d = json!({ "year": year });
+    if let Some(m) = month {
+        d["month"] = m.into();
+    }
+    if let Some(dd) = day {
+        d["day"] = dd.into();
+    }
+    d
+}
+
+/// The TimelineJS JSON: `events` with `start_date` (and `end_date` for intervals) at
+/// the extent's own precision, `text` {headline, text}, and `group` (the category).
+pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
+    let events: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let mut text = e.occurred_text.clone().unwrap_or_default();
+            if let Some(s) = &e.source {
+                let title = s
+                    .title
+                    .as_deref()
+                    .map(|t| format!(", “{t}”"))
+                    .unwrap_or_default();
+                text = format!(
+                    "{text}{}Source: {}{title}",
+                    if text.is_empty() { "" } else { ". " },
+                    s.publisher
+                );
+            }
+            let mut event = json!({
+                "unique_id": e.id.to_string(),
+                "start_date": date(&e.occurred.start),
+                "text": { "headline": e.summary, "text": text },
+                "group": e.stream.category(),
+            });
+            if let Some(end) = &e.occurred.end {
+                event["end_date"] = date(end);
+            }
+            event
+        })
+        .collect();
+    json!({ "events": events })
+}

@@ -1,0 +1,204 @@
+//! `chronicle trip list` and `chronicle trip show`.
+
+use super::as_of::AsOfArgs;
+use super::output::{self, Table};
+use super::{App, UsageError};
+use chronicle::model::StreamId;
+use chronicle::projection::trips::{StopStatus, TripView};
+use chronicle::query::Query;
+use clap::Subcommand;
+use std::io::Write;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle trip list
+  chronicle trip show trip:blinken-final-tour-2025
+  chronicle trip show trip:blinken-final-tour-2025 --as-of 20 --json";
+
+/// Trips: itinerary, status, agenda, statements.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    #[command(subcommand)]
+    command: TripCommand,
+}
+
+#[derive(Subcommand)]
+enum TripCommand {
+    /// Every trip with its status and stops.
+    #[command(after_help = EXAMPLES)]
+    List {
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+    /// One trip in full.
+    #[command(after_help = EXAMPLES)]
+    Show {
+        /// The trip's stream, such as trip:blinken-final-tour-2025.
+        stream: String,
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let store = app.open_existing_store()?;
+    let mut out = output::stdout();
+    match args.command {
+        TripCommand::List { as_of } => {
+            let views = as_of.views(&store)?;
+            let q = Query::new(views.docs());
+            let trips = q.trips()?;
+            if app.json {
+                output::json_line(&mut out, &trips)?;
+            } else {
+                let mut table =
+                    Table::new(&["STREAM", "TRAVELER", "STATUS", "STARTS", "STOPS", "SOURCES"]);
+                for t in &trips {
+                    let stops: Vec<String> = t
+                        .stops
+                        .iter()
+                        .map(|s| stop_name(&q, s))
+                        .collect::<Result<_, _>>()?;
+                    table.row(vec![
+                        t.stream.to_string(),
+                        t.traveler
+                            .as_ref()
+                            .map(|p| q.name(p))
+                            .transpose()?
+                            .unwrap_or_default(),
+                        format!("{:?}", t.status).to_lowercase(),
+                        t.starts.map(|s| s.to_string()).unwrap_or_default(),
+                        stops.join(" → "),
+                        t.sources.to_string(),
+                    ]);
+                }
+                table.write(&mut out)?;
+            }
+        }
+        TripCommand::Show { stream, as_of } => {
+            let stream =
+                StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
+            let views = as_of.views(&store)?;
+            let q = Query::new(views.docs());
+            let trip = q.trip(&stream)?;
+            if app.json {
+                output::json_line(&mut out, &trip)?;
+            } else {
+                print_trip(&q, &trip, &mut out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn stop_name(q: &Query, stop: &chronicle::projection::trips::Stop) -> chronicle::Result<String> {
+    let country = q.name(&stop.place)?;
+    Ok(match &stop.city {
+        Some(city) => format!("{city} ({country})"),
+        None => country,
+    })
+}
+
+/// Prints one trip for a person to read.
+pub fn print_trip(q: &Query, trip: &TripView, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        trip.title.as_deref().unwrap_or(trip.stream.as_str())
+    )?;
+    writeln!(
+        out,
+        "  stream:    {} (version {}, last position {})",
+        trip.stream, trip.version, trip.last_position
+    )?;
+    if let Some(t) = &trip.traveler {
+        let role = trip.role.as_ref().map(|r| q.name(r)).transpose()?;
+        let role = role.map(|r| format!(", {r}")).unwrap_or_default();
+        writeln!(out, "  traveler:  {}{role}", q.name(t)?)?;
+    }
+    let corrected = if trip.corrected { " (corrected)" } else { "" };
+    writeln!(
+        out,
+        "  status:    {}{corrected}",
+        format!("{:?}", trip.status).to_lowercase()
+    )?;
+    if let Some(s) = trip.starts {
+        writeln!(out, "  starts:    {s}")?;
+    }
+    if let Some(p) = &trip.purpose {
+        writeln!(out, "  purpose:   {p}")?;
+    }
+    writeln!(out, "  sources:   {}", trip.sources)?;
+    writeln!(out, "  stops:")?;
+    for (i, stop) in trip.stops.iter().enumerate() {
+        let status = match stop.status {
+            StopStatus::Planned => "planned",
+            StopStatus::Visited => "visited",
+            StopStatus::Cancelled => "cancelled",
+        };
+        let dates = stop.dates.map(|d| format!(", {d}")).unwrap_or_default();
+        writeln!(
+            out,
+            "    {}. {} — {status}{dates}",
+            i + 1,
+            stop_name(q, stop)?
+        )?;
+        if let Some(a) = stop.arrived {
+            writeln!(out, "         arrived {a}")?;
+        }
+        if let Some(d) = stop.departed {
+            writeln!(out, "         departed {d}")?;
+        }
+        if let Some(r) = &stop.cancel_reason {
+            writeln!(out, "         cancelled: {r}")?;
+        }
+        for item in &stop.agenda {
+            let detail = item
+                .detail
+                .as_ref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            writeln!(out, "         agenda: {}{detail}", item.topic)?;
+        }
+        for m in &stop.meetings {
+            let with: Vec<String> = m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
+            let topic = m
+                .topic
+                .as_ref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "         met {}{topic}",
+                chronicle::query::join_names(&with)
+            )?;
+        }
+    }
+    if let Some(r) = &trip.planned_return {
+        let when = r.occurred.map(|o| format!(", {o}")).unwrap_or_default();
+        let why = r
+            .reason
+            .as_ref()
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+        writeln!(out, "  return:    to {}{when}{why}", q.name(&r.to)?)?;
+    }
+    if !trip.statements.is_empty() {
+        writeln!(out, "  statements:")?;
+        for s in &trip.statements {
+            writeln!(
+                out,
+                "    - {} ({:?}): {}",
+                q.name(&s.speaker)?,
+                s.stance,
+                s.summary
+            )?;
+            if let Some(quote) = &s.quote {
+                writeln!(out, "      “{quote}”")?;
+            }
+        }
+    }
+    Ok(())
+}

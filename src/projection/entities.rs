@@ -1,0 +1,252 @@
+//! The entity registry: names, aliases, how many facts involve each entity, when, and
+//! status facts (an impeachment, a declaration of martial law, a funeral).
+//!
+//! Documents: `entities/d/<id>` → [`EntityDoc`]; `entities/a/<normalized name>` → the
+//! ids known by that name or alias; `entities/i/<id>\0<sort key>` → the extent of each
+//! dated fact involving the entity (first and last are the ends of that range).
+
+use super::{Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json, sort_key};
+use crate::Result;
+use crate::model::types::EventData;
+use crate::model::{EntityId, EventType, Extent, Position};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub struct Entities;
+
+/// A fact that says something about an entity's standing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusFact {
+    pub id: Uuid,
+    pub position: Position,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub occurred: Option<Extent>,
+    pub data: Value,
+}
+
+/// One entity's document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityDoc {
+    pub id: EntityId,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub description: Option<String>,
+    pub country: Option<EntityId>,
+    pub wikidata: Option<String>,
+    /// Whether a current `entity.registered` defines it (countries are built in).
+    pub registered: bool,
+    /// Facts that involve it (current ones only).
+    pub events: u64,
+    pub status: Vec<StatusFact>,
+    /// The entity's own `entity.*` facts, in position order.
+    own: Vec<(Position, Uuid)>,
+}
+
+impl EntityDoc {
+    fn new(id: &EntityId) -> EntityDoc {
+        EntityDoc {
+            id: id.clone(),
+            name: id
+                .country_name()
+                .map_or_else(|| id.to_string(), str::to_owned),
+            aliases: Vec::new(),
+            description: None,
+            country: None,
+            wikidata: None,
+            registered: false,
+            events: 0,
+            status: Vec::new(),
+            own: Vec::new(),
+        }
+    }
+
+    /// The name and every alias.
+    pub fn names(&self) -> Vec<String> {
+        std::iter::once(self.name.clone())
+            .chain(self.aliases.iter().cloned())
+            .collect()
+    }
+}
+
+fn doc_key(id: &EntityId) -> Vec<u8> {
+    key("entities/d/", id.as_str().as_bytes())
+}
+
+/// The prefix of every entity document.
+pub const DOCS: &str = "entities/d/";
+
+fn alias_key(name: &str) -> Vec<u8> {
+    key("entities/a/", normalize(name).as_bytes())
+}
+
+/// The prefix of one entity's involvement keys.
+pub fn involvement_prefix(id: &EntityId) -> Vec<u8> {
+    let mut k = key("entities/i/", id.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
+/// How names are compared: case-insensitively, with spaces collapsed.
+pub fn normalize(name: &str) -> String {
+    name.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The document of an entity, if any fact has involved it.
+pub fn get(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<EntityDoc>> {
+    get_json(docs, &doc_key(id))
+}
+
+/// The ids known by a name or alias.
+pub fn by_name(docs: &(impl DocsRead + ?Sized), name: &str) -> Result<Vec<EntityId>> {
+    Ok(get_json(docs, &alias_key(name))?.unwrap_or_default())
+}
+
+fn load(docs: &dyn Docs, id: &EntityId) -> Result<EntityDoc> {
+    Ok(get(docs, id)?.unwrap_or_else(|| EntityDoc::new(id)))
+}
+
+fn status_subject(fact: &Fact) -> Option<EntityId> {
+    match fact.typed()? {
+        EventData::OfficialImpeached(d) => Some(d.official),
+        EventData::MartialLawDeclared(d) => Some(d.by),
+        EventData::FuneralScheduled(d) => Some(d.person),
+        _ => None,
+    }
+}
+
+fn is_own(fact: &Fact) -> bool {
+    matches!(
+        fact.event_type,
+        EventType::EntityRegistered | EventType::EntityAliasAdded
+    )
+}
+
+/// Recomputes name and aliases from the entity's own current facts, and moves the
+/// alias index from the old names to the new ones.
+fn rename(doc: &mut EntityDoc, docs: &mut dyn Docs) -> Result<()> {
+    let old_names = doc.names();
+    let fresh = EntityDoc::new(&doc.id);
+    (doc.name, doc.aliases, doc.registered) = (fresh.name, Vec::new(), false);
+    (doc.description, doc.country, doc.wikidata) = (None, None, None);
+    for (_, id) in doc.own.clone() {
+        let Some(fact) = facts::get(docs, &id)? else {
+            continue;
+        };
+        if fact.retracted {
+            continue;
+        }
+        match fact.typed() {
+            Some(EventData::EntityRegistered(r)) => {
+                doc.registered = true;
+                doc.name = r.name;
+                doc.aliases.extend(r.aliases);
+                doc.description = r.description;
+                doc.country = r.country;
+                doc.wikidata = r.wikidata;
+            }
+            Some(EventData::EntityAliasAdded(a)) => doc.aliases.push(a.alias),
+            _ => {}
+        }
+    }
+    let mut seen = vec![normalize(&doc.name)];
+    doc.aliases.retain(|a| {
+        let n = normalize(a);
+        let new = !seen.contains(&n);
+        seen.push(n);
+        new
+    });
+    let new_names = doc.names();
+    for name in &old_names {
+        let k = alias_key(name);
+        let mut ids: Vec<EntityId> = get_json(docs, &k)?.unwrap_or_default();
+        ids.retain(|i| i != &doc.id);
+        if ids.is_empty() {
+            docs.delete(k);
+        } else {
+            put_json(docs, k, &ids);
+        }
+    }
+    for name in &new_names {
+        let k = alias_key(name);
+        let mut ids: Vec<EntityId> = get_json(docs, &k)?.unwrap_or_default();
+        if !ids.contains(&doc.id) {
+            ids.push(doc.id.clone());
+            ids.sort();
+            put_json(docs, k, &ids);
+        }
+    }
+    Ok(())
+}
+
+impl Entities {
+    fn fold(&self, fact: &Fact, added: bool, docs: &mut dyn Docs) -> Result<()> {
+        let subject = status_subject(fact);
+        for id in fact.entities() {
+            let mut doc = load(docs, &id)?;
+            if doc.own.is_empty() && doc.events == 0 {
+                // A new document: index its built-in name (countries).
+                rename(&mut doc, docs)?;
+            }
+            if is_own(fact) && fact.stream.as_str() == id.as_str() {
+                doc.own.retain(|(_, f)| *f != fact.id);
+                if added {
+                    doc.own.push((fact.position, fact.id));
+                    doc.own.sort();
+                }
+                rename(&mut doc, docs)?;
+            }
+            if let Some(occurred) = &fact.occurred {
+                let mut k = involvement_prefix(&id);
+                k.extend_from_slice(&sort_key(occurred, fact.position));
+                if added {
+                    docs.put(k, occurred.to_string().into_bytes());
+                } else {
+                    docs.delete(k);
+                }
+            }
+            if added {
+                doc.events += 1;
+            } else {
+                doc.events = doc.events.saturating_sub(1);
+            }
+            doc.status.retain(|s| s.id != fact.id);
+            if added && subject.as_ref() == Some(&id) {
+                doc.status.push(StatusFact {
+                    id: fact.id,
+                    position: fact.position,
+                    event_type: fact.event_type,
+                    occurred: fact.occurred,
+                    data: fact.data.clone(),
+                });
+                doc.status.sort_by_key(|s| s.position);
+            }
+            put_json(docs, doc_key(&id), &doc);
+        }
+        Ok(())
+    }
+}
+
+impl Projection for Entities {
+    fn name(&self) -> &'static str {
+        "entities"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
+        if let Some(before) = change.before {
+            self.fold(before, false, docs)?;
+        }
+        if let Some(after) = change.after {
+            self.fold(after, true, docs)?;
+        }
+        Ok(())
+    }
+}

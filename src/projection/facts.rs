@@ -1,0 +1,159 @@
+//! The facts layer: the current version of every fact, after its amendments.
+//!
+//! Every event that is not an amendment is a fact. `event.corrected` replaces the
+//! fact's data and/or extent and marks it corrected; `event.retracted` marks it
+//! retracted (it leaves every current view); `evidence.added` adds a source. Amending a
+//! retracted fact changes nothing. Documents: `facts/<uuid>` → [`Fact`].
+
+use super::{Change, Docs, DocsRead, get_json, put_json};
+use crate::Result;
+use crate::model::types::EventData;
+use crate::model::{EntityId, EventType, Extent, Position, RecordedEvent, Source, StreamId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Bump when the layer's documents change shape; every projection then rebuilds.
+pub const VERSION: u32 = 1;
+
+/// A fact as it currently stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fact {
+    pub id: Uuid,
+    /// The position of the fact's own event.
+    pub position: Position,
+    pub stream: StreamId,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred: Option<Extent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_text: Option<String>,
+    pub data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Sources added later by `evidence.added`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Source>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The reasons of the corrections applied, oldest first; empty when never corrected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<String>,
+    #[serde(default)]
+    pub retracted: bool,
+}
+
+impl Fact {
+    fn from_event(e: &RecordedEvent) -> Fact {
+        Fact {
+            id: e.id,
+            position: e.position,
+            stream: e.stream.clone(),
+            event_type: e.event_type,
+            occurred: e.occurred,
+            occurred_text: e.occurred_text.clone(),
+            data: e.data.clone(),
+            source: e.source.clone(),
+            evidence: Vec::new(),
+            tags: e.tags.clone(),
+            corrections: Vec::new(),
+            retracted: false,
+        }
+    }
+
+    /// The typed data. The store validated it (and any corrected data against the
+    /// target's type) on the way in, so `None` means a store from another version.
+    pub fn typed(&self) -> Option<EventData> {
+        EventData::parse(self.event_type, &self.data).ok()
+    }
+
+    /// How many sources report it.
+    pub fn sources(&self) -> usize {
+        usize::from(self.source.is_some()) + self.evidence.len()
+    }
+
+    /// The entities it involves, each once, in order of appearance: those its data
+    /// refers to, and the entity whose own stream it is in.
+    pub fn entities(&self) -> Vec<EntityId> {
+        let mut found: Vec<EntityId> = Vec::new();
+        if self.stream.is_entity()
+            && let Ok(own) = EntityId::parse(self.stream.as_str())
+        {
+            found.push(own);
+        }
+        for (_, e) in self.typed().map(|t| t.entity_refs()).unwrap_or_default() {
+            if !found.contains(&e) {
+                found.push(e);
+            }
+        }
+        found
+    }
+
+    /// Whether an `event.corrected` changed it.
+    pub fn corrected(&self) -> bool {
+        !self.corrections.is_empty()
+    }
+}
+
+fn fact_key(id: &Uuid) -> Vec<u8> {
+    super::key("facts/", id.as_bytes())
+}
+
+/// Reads the current version of a fact, retracted or not.
+pub fn get(docs: &(impl DocsRead + ?Sized), id: &Uuid) -> Result<Option<Fact>> {
+    get_json(docs, &fact_key(id))
+}
+
+/// Folds one event into the facts layer and returns the change it made to a fact
+/// (before, after), or `None` when it changed no current fact.
+pub fn apply(
+    event: &RecordedEvent,
+    docs: &mut dyn Docs,
+) -> Result<Option<(Option<Fact>, Option<Fact>)>> {
+    let Ok(typed) = event.typed() else {
+        return Ok(None);
+    };
+    let Some(target) = typed.target() else {
+        let fact = Fact::from_event(event);
+        put_json(docs, fact_key(&fact.id), &fact);
+        return Ok(Some((None, Some(fact))));
+    };
+    let Some(before) = get(docs, &target)? else {
+        return Ok(None);
+    };
+    if before.retracted {
+        return Ok(None);
+    }
+    let mut after = before.clone();
+    match typed {
+        EventData::EventCorrected(c) => {
+            if let Some(data) = c.data {
+                after.data = data;
+            }
+            if let Some(occurred) = c.occurred {
+                after.occurred = Some(occurred);
+            }
+            after.corrections.push(c.reason);
+        }
+        EventData::EventRetracted(_) => after.retracted = true,
+        EventData::EvidenceAdded(e) => after.evidence.push(e.source),
+        _ => unreachable!("only amendments have a target"),
+    }
+    put_json(docs, fact_key(&target), &after);
+    let after = (!after.retracted).then_some(after);
+    Ok(Some((Some(before), after)))
+}
+
+/// Applies one event's change to a projection; a helper for the runner.
+pub fn change<'a>(
+    event: &'a RecordedEvent,
+    before: &'a Option<Fact>,
+    after: &'a Option<Fact>,
+) -> Change<'a> {
+    Change {
+        event,
+        before: before.as_ref(),
+        after: after.as_ref(),
+    }
+}

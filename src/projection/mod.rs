@@ -1,0 +1,181 @@
+//! Projections: pure folds of the log into views, kept as keyed documents.
+//!
+//! A projection never sees the log directly. The [`runner`] first folds each event
+//! into the current version of the fact it is about (the [`facts`] layer: an
+//! `event.corrected` replaces a fact's data, an `event.retracted` removes it,
+//! `evidence.added` adds a source) and hands every projection the fact as it was
+//! before and after the event ([`Change`]). The projection updates its documents
+//! through [`Docs`], which the store backs with sled (updated in the same atomic commit
+//! as the events) and as-of queries back with memory ([`MemDocs`]).
+//!
+//! Guarantees: folds are deterministic and do no IO of their own, so a projection
+//! rebuilt by replay is byte-for-byte the one built incrementally. Each projection
+//! carries a [`Projection::version`]; a store whose stored version differs rebuilds it
+//! on open. Projections never write to the log.
+
+pub mod entities;
+pub mod facts;
+pub mod runner;
+pub mod sales;
+pub mod timeline;
+pub mod trips;
+
+pub use facts::Fact;
+
+use crate::model::{Extent, Position, RecordedEvent};
+use crate::{Error, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// What one event did to one fact: the fact before and after it. A new fact has no
+/// `before`; a retracted one has no `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// The event being applied (the fact's own event, or an amendment of it).
+    pub event: &'a RecordedEvent,
+    pub before: Option<&'a Fact>,
+    pub after: Option<&'a Fact>,
+}
+
+/// A projection: a named, versioned fold of fact changes into documents.
+pub trait Projection: Send + Sync {
+    /// The name users pass to `replay --projection`; also the prefix of every key.
+    fn name(&self) -> &'static str;
+
+    /// Bump when a change to the code changes the state it builds.
+    fn version(&self) -> u32;
+
+    /// Folds one change into the documents.
+    fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()>;
+}
+
+/// Every projection of SPEC.md, in the order they are applied.
+pub fn all() -> Vec<Box<dyn Projection>> {
+    vec![
+        Box::new(trips::Trips),
+        Box::new(timeline::Timeline),
+        Box::new(entities::Entities),
+        Box::new(sales::Sales),
+    ]
+}
+
+/// Documents from a scan: (key, value) pairs in key order.
+pub type DocIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a>;
+
+/// Key-value documents as a projection reads them.
+pub trait DocsRead {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Entries whose key starts with `prefix`, in key order (reversed when `reverse`),
+    /// starting at `start` (inclusive) when given.
+    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a>;
+}
+
+/// Key-value documents as a projection writes them.
+pub trait Docs: DocsRead {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn delete(&mut self, key: Vec<u8>);
+}
+
+/// Documents in memory: the state of as-of queries and of tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemDocs {
+    pub map: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+fn upper_bound(prefix: &[u8]) -> Bound<Vec<u8>> {
+    // The first key after every key with this prefix.
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
+}
+
+impl DocsRead for MemDocs {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.map.get(key).cloned())
+    }
+
+    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
+        let end = upper_bound(prefix);
+        let iter = match (start, reverse) {
+            (Some(s), false) => self.map.range((Bound::Included(s.to_vec()), end)),
+            (Some(s), true) => self.map.range((
+                Bound::Included(prefix.to_vec()),
+                Bound::Included(s.to_vec()),
+            )),
+            (None, _) => self.map.range((Bound::Included(prefix.to_vec()), end)),
+        };
+        let items = iter.map(|(k, v)| Ok((k.clone(), v.clone())));
+        if reverse {
+            Box::new(items.rev())
+        } else {
+            Box::new(items)
+        }
+    }
+}
+
+impl Docs for MemDocs {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.map.insert(key, value);
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.map.remove(&key);
+    }
+}
+
+/// Reads a JSON document.
+pub fn get_json<T: DeserializeOwned>(
+    docs: &(impl DocsRead + ?Sized),
+    key: &[u8],
+) -> Result<Option<T>> {
+    match docs.get(key)? {
+        None => Ok(None),
+        Some(bytes) => decode(key, &bytes).map(Some),
+    }
+}
+
+/// Decodes a JSON document read from `key`.
+pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::Integrity(format!(
+            "the view document {} cannot be read ({e}); run `chronicle replay` to rebuild the views",
+            String::from_utf8_lossy(key)
+        ))
+    })
+}
+
+/// Writes a JSON document.
+pub fn put_json(docs: &mut (impl Docs + ?Sized), key: Vec<u8>, value: &impl Serialize) {
+    docs.put(
+        key,
+        serde_json::to_vec(value).expect("a view document always serializes"),
+    );
+}
+
+/// A key that sorts facts in timeline order: by the extent's earliest instant, then its
+/// latest, then position.
+pub fn sort_key(occurred: &Extent, position: Position) -> [u8; 24] {
+    // Flipping the sign bit makes signed microseconds sort as unsigned bytes.
+    let flip = |micros: i64| micros.cast_unsigned() ^ (1 << 63);
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&flip(occurred.earliest().timestamp_micros()).to_be_bytes());
+    key[8..16].copy_from_slice(&flip(occurred.latest().timestamp_micros()).to_be_bytes());
+    key[16..].copy_from_slice(&position.0.to_be_bytes());
+    key
+}
+
+/// `prefix` followed by `rest`.
+pub fn key(prefix: &str, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + rest.len());
+    k.extend_from_slice(prefix.as_bytes());
+    k.extend_from_slice(rest);
+    k
+}

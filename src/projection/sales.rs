@@ -1,0 +1,124 @@
+//! Arms sales: one document per `arms-sale:` stream listing its current facts (the
+//! `arms_sale.announced` events and the statements about the stream). Views and totals
+//! per currency, by buyer and by seller, are folded when read.
+//!
+//! Documents: `sales/<stream>` → [`SaleDoc`].
+
+use super::trips::Statement;
+use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
+use crate::Result;
+use crate::model::types::{EventData, Money};
+use crate::model::{EntityId, Extent, Position, StreamId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub struct Sales;
+
+/// The prefix of every sale document.
+pub const DOCS: &str = "sales/";
+
+/// The facts of one `arms-sale:` stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaleDoc {
+    pub stream: StreamId,
+    /// Current facts, in position order.
+    pub facts: Vec<(Position, Uuid)>,
+}
+
+fn doc_key(stream: &StreamId) -> Vec<u8> {
+    key(DOCS, stream.as_str().as_bytes())
+}
+
+/// The sale document of a stream.
+pub fn get(docs: &(impl DocsRead + ?Sized), stream: &StreamId) -> Result<Option<SaleDoc>> {
+    get_json(docs, &doc_key(stream))
+}
+
+fn sales_of(fact: &Fact) -> Vec<StreamId> {
+    match fact.typed() {
+        Some(EventData::StatementIssued(s)) => {
+            let mut about: Vec<_> = s
+                .about
+                .into_iter()
+                .filter(|a| a.category() == "arms-sale")
+                .collect();
+            about.dedup();
+            about
+        }
+        Some(EventData::ArmsSaleAnnounced(_)) => vec![fact.stream.clone()],
+        _ => Vec::new(),
+    }
+}
+
+impl Projection for Sales {
+    fn name(&self) -> &'static str {
+        "sales"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
+        let edits = change
+            .before
+            .map(|f| (f, false))
+            .into_iter()
+            .chain(change.after.map(|f| (f, true)));
+        for (fact, added) in edits {
+            for stream in sales_of(fact) {
+                let mut doc = get(docs, &stream)?.unwrap_or_else(|| SaleDoc {
+                    stream: stream.clone(),
+                    facts: Vec::new(),
+                });
+                doc.facts.retain(|(_, id)| *id != fact.id);
+                if added {
+                    doc.facts.push((fact.position, fact.id));
+                    doc.facts.sort();
+                }
+                put_json(docs, doc_key(&stream), &doc);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One arms sale as its current facts describe it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SaleView {
+    pub stream: StreamId,
+    pub id: Uuid,
+    pub seller: EntityId,
+    pub buyer: EntityId,
+    pub value: Money,
+    pub approximate: bool,
+    pub items: Vec<String>,
+    pub occurred: Option<Extent>,
+    pub corrected: bool,
+    pub sources: usize,
+    pub statements: Vec<Statement>,
+}
+
+/// Folds one stream's facts (in position order) into its sales. Pure.
+pub fn view(facts: &[Fact]) -> Vec<SaleView> {
+    let statements: Vec<Statement> = facts.iter().filter_map(Statement::from_fact).collect();
+    facts
+        .iter()
+        .filter_map(|fact| match fact.typed()? {
+            EventData::ArmsSaleAnnounced(s) => Some(SaleView {
+                stream: fact.stream.clone(),
+                id: fact.id,
+                seller: s.seller,
+                buyer: s.buyer,
+                value: s.value,
+                approximate: s.approximate.unwrap_or(false),
+                items: s.items,
+                occurred: fact.occurred,
+                corrected: fact.corrected(),
+                sources: fact.sources(),
+                statements: statements.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}

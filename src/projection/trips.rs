@@ -1,0 +1,355 @@
+//! Trips: one document per `trip:` stream listing its current facts (its own `trip.*`
+//! events and the statements about it), and the fold of those facts into a
+//! [`TripView`]: status, stops in order with their status, agenda and meetings, the
+//! planned return, the statements.
+//!
+//! Documents: `trips/<stream>` → [`TripDoc`]. The view is folded when read, from the
+//! facts layer, so a correction anywhere in a trip shows without rewriting others.
+
+use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
+use crate::Result;
+use crate::model::types::{EventData, Stance};
+use crate::model::{EntityId, Extent, Position, StreamId, Version};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub struct Trips;
+
+/// The prefix of every trip document.
+pub const DOCS: &str = "trips/";
+
+/// A trip's document: where its stream stands and which facts make it up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TripDoc {
+    pub stream: StreamId,
+    pub version: Version,
+    pub last_position: Position,
+    /// Current facts, in position order.
+    pub facts: Vec<(Position, Uuid)>,
+}
+
+fn doc_key(stream: &StreamId) -> Vec<u8> {
+    key(DOCS, stream.as_str().as_bytes())
+}
+
+/// A trip's document, if the trip has any event.
+pub fn get(docs: &(impl DocsRead + ?Sized), stream: &StreamId) -> Result<Option<TripDoc>> {
+    get_json(docs, &doc_key(stream))
+}
+
+/// The trips a fact belongs to: its own trip stream, and trips a statement is about.
+fn trips_of(fact: &Fact) -> Vec<StreamId> {
+    let mut trips = Vec::new();
+    match fact.typed() {
+        Some(EventData::StatementIssued(s)) => {
+            trips.extend(s.about.into_iter().filter(|a| a.category() == "trip"));
+        }
+        Some(_) if fact.stream.category() == "trip" => trips.push(fact.stream.clone()),
+        _ => {}
+    }
+    trips.dedup();
+    trips
+}
+
+fn update(docs: &mut dyn Docs, stream: &StreamId, edit: impl FnOnce(&mut TripDoc)) -> Result<()> {
+    let mut doc = get(docs, stream)?.unwrap_or_else(|| TripDoc {
+        stream: stream.clone(),
+        version: Version(0),
+        last_position: Position(0),
+        facts: Vec::new(),
+    });
+    edit(&mut doc);
+    put_json(docs, doc_key(stream), &doc);
+    Ok(())
+}
+
+impl Projection for Trips {
+    fn name(&self) -> &'static str {
+        "trips"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
+        let event = change.event;
+        if event.stream.category() == "trip" {
+            update(docs, &event.stream, |doc| {
+                doc.version = event.version;
+                doc.last_position = event.position;
+            })?;
+        }
+        if let Some(before) = change.before {
+            for trip in trips_of(before) {
+                update(docs, &trip, |doc| {
+                    doc.facts.retain(|(_, id)| *id != before.id)
+                })?;
+            }
+        }
+        if let Some(after) = change.after {
+            for trip in trips_of(after) {
+                update(docs, &trip, |doc| {
+                    if !doc.facts.iter().any(|(_, id)| *id == after.id) {
+                        doc.facts.push((after.position, after.id));
+                        doc.facts.sort();
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a trip stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TripStatus {
+    /// Only statements about it are known.
+    Reported,
+    Announced,
+    Underway,
+    Completed,
+    Postponed,
+    Cancelled,
+}
+
+/// Where a stop stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopStatus {
+    Planned,
+    Visited,
+    Cancelled,
+}
+
+/// One agenda topic of a stop.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgendaItem {
+    pub topic: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A meeting held at a stop.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Meeting {
+    pub with: Vec<EntityId>,
+    pub topic: Option<String>,
+    pub occurred: Option<Extent>,
+}
+
+/// One stop of a trip.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stop {
+    pub place: EntityId,
+    pub city: Option<String>,
+    pub dates: Option<Extent>,
+    pub status: StopStatus,
+    pub arrived: Option<Extent>,
+    pub departed: Option<Extent>,
+    pub cancel_reason: Option<String>,
+    pub agenda: Vec<AgendaItem>,
+    pub meetings: Vec<Meeting>,
+}
+
+impl Stop {
+    fn planned(place: EntityId, city: Option<String>, dates: Option<Extent>) -> Stop {
+        Stop {
+            place,
+            city,
+            dates,
+            status: StopStatus::Planned,
+            arrived: None,
+            departed: None,
+            cancel_reason: None,
+            agenda: Vec::new(),
+            meetings: Vec::new(),
+        }
+    }
+}
+
+/// The planned return of a trip.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedReturn {
+    pub to: EntityId,
+    pub reason: Option<String>,
+    pub related: Option<StreamId>,
+    pub occurred: Option<Extent>,
+}
+
+/// A statement about a trip or a sale.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub id: Uuid,
+    pub speaker: EntityId,
+    pub stance: Stance,
+    pub summary: String,
+    pub quote: Option<String>,
+    pub occurred: Option<Extent>,
+    pub corrected: bool,
+}
+
+impl Statement {
+    /// The statement in a fact, if it is one.
+    pub fn from_fact(fact: &Fact) -> Option<Statement> {
+        match fact.typed()? {
+            EventData::StatementIssued(s) => Some(Statement {
+                id: fact.id,
+                speaker: s.speaker,
+                stance: s.stance,
+                summary: s.summary,
+                quote: s.quote,
+                occurred: fact.occurred,
+                corrected: fact.corrected(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A trip as its current facts describe it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TripView {
+    pub stream: StreamId,
+    pub traveler: Option<EntityId>,
+    pub role: Option<EntityId>,
+    pub title: Option<String>,
+    pub purpose: Option<String>,
+    pub status: TripStatus,
+    pub starts: Option<Extent>,
+    pub stops: Vec<Stop>,
+    pub planned_return: Option<PlannedReturn>,
+    pub statements: Vec<Statement>,
+    /// Sources across every current fact of the trip.
+    pub sources: usize,
+    /// Whether any of its facts was corrected.
+    pub corrected: bool,
+    pub version: Version,
+    pub last_position: Position,
+}
+
+fn stop_index(stops: &[Stop], place: &EntityId) -> Option<usize> {
+    stops.iter().position(|s| &s.place == place)
+}
+
+/// Folds a trip's current facts (in position order) into its view. Pure.
+pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
+    let mut trip = TripView {
+        stream: doc.stream.clone(),
+        traveler: None,
+        role: None,
+        title: None,
+        purpose: None,
+        status: TripStatus::Reported,
+        starts: None,
+        stops: Vec::new(),
+        planned_return: None,
+        statements: Vec::new(),
+        sources: 0,
+        corrected: false,
+        version: doc.version,
+        last_position: doc.last_position,
+    };
+    for fact in facts {
+        trip.sources += fact.sources();
+        trip.corrected |= fact.corrected();
+        if let Some(statement) = Statement::from_fact(fact) {
+            trip.statements.push(statement);
+            continue;
+        }
+        let Some(data) = fact.typed() else { continue };
+        let stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
+            stop_index(&trip.stops, place).unwrap_or_else(|| {
+                // An event at a place the itinerary did not have adds it.
+                trip.stops.push(Stop::planned(place.clone(), None, None));
+                trip.stops.len() - 1
+            })
+        };
+        match data {
+            EventData::TripAnnounced(a) => {
+                trip.traveler = Some(a.traveler);
+                trip.role = a.role.or(trip.role.take());
+                trip.title = a.title.or(trip.title.take());
+                trip.purpose = a.purpose.or(trip.purpose.take());
+                trip.starts = a.starts.or(trip.starts);
+                for planned in a.stops {
+                    let i = stop_mut(&mut trip, &planned.place);
+                    let stop = &mut trip.stops[i];
+                    stop.city = planned.city.or(stop.city.take());
+                    stop.dates = planned.dates.or(stop.dates);
+                    for topic in planned.agenda.unwrap_or_default() {
+                        stop.agenda.push(AgendaItem {
+                            topic,
+                            detail: None,
+                        });
+                    }
+                }
+                if trip.status == TripStatus::Reported {
+                    trip.status = TripStatus::Announced;
+                }
+            }
+            EventData::TripStopAdded(s) => {
+                let stop = Stop::planned(s.place, s.city, s.dates);
+                let at = s
+                    .after
+                    .and_then(|after| stop_index(&trip.stops, &after))
+                    .map_or(trip.stops.len(), |i| i + 1);
+                trip.stops.insert(at, stop);
+            }
+            EventData::TripStopCancelled(s) => {
+                let i = stop_mut(&mut trip, &s.place);
+                trip.stops[i].status = StopStatus::Cancelled;
+                trip.stops[i].cancel_reason = s.reason;
+            }
+            EventData::TripAgendaItemAdded(a) => {
+                let i = stop_mut(&mut trip, &a.place);
+                trip.stops[i].agenda.push(AgendaItem {
+                    topic: a.topic,
+                    detail: a.detail,
+                });
+            }
+            EventData::TripMeetingHeld(m) => {
+                let i = stop_mut(&mut trip, &m.place);
+                trip.stops[i].meetings.push(Meeting {
+                    with: m.with,
+                    topic: m.topic,
+                    occurred: fact.occurred,
+                });
+            }
+            EventData::TripStarted(_) => trip.status = TripStatus::Underway,
+            EventData::TripCompleted(_) => trip.status = TripStatus::Completed,
+            EventData::TripArrived(a) => {
+                let i = stop_mut(&mut trip, &a.place);
+                trip.stops[i].status = StopStatus::Visited;
+                trip.stops[i].arrived = fact.occurred;
+                if matches!(
+                    trip.status,
+                    TripStatus::Announced | TripStatus::Reported | TripStatus::Postponed
+                ) {
+                    trip.status = TripStatus::Underway;
+                }
+            }
+            EventData::TripDeparted(d) => {
+                let i = stop_mut(&mut trip, &d.place);
+                trip.stops[i].status = StopStatus::Visited;
+                trip.stops[i].departed = fact.occurred;
+            }
+            EventData::TripPostponed(p) => {
+                trip.status = TripStatus::Postponed;
+                trip.starts = p.starts.or(trip.starts);
+            }
+            EventData::TripCancelled(_) => trip.status = TripStatus::Cancelled,
+            EventData::TripReturnPlanned(r) => {
+                trip.planned_return = Some(PlannedReturn {
+                    to: r.to,
+                    reason: r.reason,
+                    related: r.related,
+                    occurred: fact.occurred,
+                });
+            }
+            _ => {}
+        }
+    }
+    trip
+}
