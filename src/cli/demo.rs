@@ -4,9 +4,16 @@
 use super::App;
 use super::import::{import, print_summary};
 use super::input::Parsed;
-use super::output::{self, Table};
-use chronicle::store::{EventStore, ReadFilter};
+use super::output;
+use super::sales::print_report;
+use super::timeline::print_table;
+use super::trip::print_trip;
+use chronicle::model::StreamId;
+use chronicle::query::{Query, TimelineFilter};
 use std::io::Write;
+
+/// The trip the bundled article is about.
+const DEMO_TRIP: &str = "trip:blinken-final-tour-2025";
 
 include!(concat!(env!("OUT_DIR"), "/bundled_events.rs"));
 
@@ -38,29 +45,19 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     print_summary(&summary, false)?;
-    writeln!(out, "\nThe log, in the order the facts happened:")?;
-    let mut events: Vec<_> = store
-        .read(&ReadFilter::default())
-        .filter(|e| e.as_ref().map_or(true, |e| e.occurred.is_some()))
-        .collect::<Result<_, _>>()?;
-    events.sort_by_key(|e| {
-        let o = e.occurred.expect("filtered to dated events");
-        (o.earliest(), o.latest(), e.position)
-    });
-    let mut table = Table::new(&["OCCURRED", "TYPE", "STREAM", "POSITION"]);
-    for e in &events {
-        table.row(vec![
-            e.occurred.map(|o| o.to_string()).unwrap_or_default(),
-            e.event_type.to_string(),
-            e.stream.to_string(),
-            e.position.to_string(),
-        ]);
-    }
-    table.write(&mut out)?;
+    let views = store.live_views();
+    let q = Query::new(&views);
+    let trip = StreamId::parse(DEMO_TRIP).expect("the demo trip id is valid");
+    writeln!(out, "\n== The trip ==\n")?;
+    print_trip(&q, &q.trip(&trip)?, &mut out)?;
+    writeln!(out, "\n== The timeline ==\n")?;
+    print_table(&q.timeline(&TimelineFilter::default())?, &mut out)?;
+    writeln!(out, "\n== Arms sales ==\n")?;
+    print_report(&q, &q.sales(None, None)?, &mut out)?;
     writeln!(
         out,
-        "\nTry: chronicle --db {} log --stream trip:blinken-final-tour-2025",
-        app.db.display()
+        "\nNext: chronicle --db {db} timeline --entity Japan    chronicle --db {db} entity show Blinken",
+        db = app.db.display()
     )?;
     out.flush()?;
     Ok(())

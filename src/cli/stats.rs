@@ -18,9 +18,18 @@ pub struct Args {}
 pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     let store = app.open_existing_store()?;
     let stats = store.stats()?;
+    let checkpoints: Vec<_> = store
+        .checkpoints()?
+        .into_iter()
+        .map(|(projection, version, position)| {
+            serde_json::json!({"projection": projection, "version": version, "position": position})
+        })
+        .collect();
     let mut out = output::stdout();
     if app.json {
-        output::json_line(&mut out, &stats)?;
+        let mut report = serde_json::to_value(&stats)?;
+        report["checkpoints"] = checkpoints.into();
+        output::json_line(&mut out, &report)?;
     } else {
         writeln!(out, "store:        {}", app.db.display())?;
         writeln!(out, "events:       {}", stats.events)?;
@@ -35,6 +44,16 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
         let mut table = Table::new(&["TYPE", "EVENTS"]);
         for (ty, n) in &stats.per_type {
             table.row(vec![ty.clone(), n.to_string()]);
+        }
+        table.write(&mut out)?;
+        writeln!(out)?;
+        let mut table = Table::new(&["PROJECTION", "VERSION", "CHECKPOINT"]);
+        for c in &checkpoints {
+            table.row(vec![
+                c["projection"].as_str().unwrap_or_default().to_owned(),
+                c["version"].to_string(),
+                c["position"].to_string(),
+            ]);
         }
         table.write(&mut out)?;
     }

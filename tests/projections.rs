@@ -1,0 +1,412 @@
+//! Projections and queries through the real binary: the article's views with
+//! hand-written expectations, a trip that changes, corrections and retractions as of
+//! before and after, and replay.
+
+mod common;
+
+use common::{Chronicle, person};
+use serde_json::{Value, json};
+
+const TRIP: &str = "trip:blinken-final-tour-2025";
+const SALE_ID: &str = "01942100-0000-7000-8000-000003000001";
+
+fn json_of(c: &Chronicle, args: &[&str]) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    serde_json::from_str(c.run(&full).ok().trim()).expect("one JSON document")
+}
+
+fn demo() -> Chronicle {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    c
+}
+
+#[test]
+fn the_article_trip_has_its_three_stops_in_order_with_agendas() {
+    let c = demo();
+    let trip = json_of(&c, &["trip", "show", TRIP]);
+    let places: Vec<&str> = trip["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["place"].as_str().unwrap())
+        .collect();
+    assert_eq!(places, ["country:KR", "country:JP", "country:FR"]);
+    let cities: Vec<&str> = trip["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["city"].as_str().unwrap())
+        .collect();
+    assert_eq!(cities, ["Seoul", "Tokyo", "Paris"]);
+    for stop in trip["stops"].as_array().unwrap() {
+        assert_eq!(stop["status"], "planned");
+        assert!(stop["agenda"].as_array().unwrap().len() >= 2, "{stop}");
+    }
+    let topics = |i: usize| -> Vec<String> {
+        trip["stops"][i]["agenda"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["topic"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        topics(1).iter().any(|t| t.contains("Arms sale")),
+        "{:?}",
+        topics(1)
+    );
+    assert!(
+        topics(2).iter().any(|t| t.contains("Ukraine")),
+        "{:?}",
+        topics(2)
+    );
+    assert_eq!(trip["traveler"], "person:antony-blinken");
+    assert_eq!(trip["status"], "announced");
+    assert_eq!(trip["starts"], "2025-01-05");
+    assert_eq!(trip["planned_return"]["to"], "place:washington");
+    assert_eq!(trip["statements"].as_array().unwrap().len(), 1);
+    let list = json_of(&c, &["trip", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_timeline_for_japan_has_the_sale_and_chinas_objection() {
+    let c = demo();
+    let entries = json_of(&c, &["timeline", "--entity", "Japan"]);
+    let summaries: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        summaries
+            .contains(&"United States announced an arms sale to Japan worth about $3.64 billion"),
+        "{summaries:#?}"
+    );
+    assert!(
+        summaries.contains(&"China opposed the arms sale from United States to Japan"),
+        "{summaries:#?}"
+    );
+    // The same by id, and in timeline order.
+    assert_eq!(
+        json_of(&c, &["timeline", "--entity", "country:JP"]),
+        entries
+    );
+    let starts: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["occurred"].as_str().unwrap())
+        .collect();
+    let mut sorted = starts.clone();
+    sorted.sort_by_key(|s| s.parse::<chronicle::model::Extent>().unwrap().earliest());
+    assert_eq!(starts, sorted);
+    // The trip announcement reads as a person would write it.
+    let trip = json_of(&c, &["timeline", "--type", "trip.announced"]);
+    assert_eq!(
+        trip[0]["summary"],
+        "Antony Blinken announced a trip to South Korea, Japan and France"
+    );
+}
+
+#[test]
+fn timeline_filters() {
+    let c = demo();
+    let count = |args: &[&str]| json_of(&c, args).as_array().unwrap().len();
+    let all = count(&["timeline"]);
+    assert_eq!(count(&["timeline", "--limit", "5"]), 5);
+    assert!(count(&["timeline", "--category", "arms-sale"]) >= 4);
+    assert_eq!(
+        count(&["timeline", "--stream", "funeral:jimmy-carter-2025"]),
+        1
+    );
+    assert_eq!(count(&["timeline", "--tag", "no-such-tag"]), 0);
+    // 2022-02 overlaps only the facts that reach back to the invasion.
+    let early = json_of(&c, &["timeline", "--to", "2022-12"]);
+    assert!(
+        early
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["occurred"].as_str().unwrap().starts_with("2022")),
+        "{early}"
+    );
+    assert!(count(&["timeline", "--from", "2025-01-06"]) < all);
+    c.run(&["timeline", "--from", "2025-02-30"])
+        .fails(2, "--from");
+    c.run(&["timeline", "--entity", "Nobody At All"])
+        .fails(2, "no entity is named or aliased");
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--type",
+            "conflict.reported",
+        ],
+    );
+    let first = &tl["events"][0];
+    assert_eq!(
+        first["start_date"],
+        json!({"year": 2022, "month": 2}),
+        "month precision, no invented day"
+    );
+    assert_eq!(first["group"], "conflict");
+    assert!(
+        first["text"]["headline"]
+            .as_str()
+            .unwrap()
+            .contains("Russia")
+    );
+}
+
+#[test]
+fn entities_resolve_by_alias_and_count_their_facts() {
+    let c = demo();
+    let blinken = json_of(&c, &["entity", "show", "Blinken"]);
+    assert_eq!(blinken["id"], "person:antony-blinken");
+    assert_eq!(
+        json_of(&c, &["entity", "show", "the us secretary of state"])["id"],
+        "person:antony-blinken"
+    );
+    assert!(blinken["events"].as_u64().unwrap() >= 2);
+    let yoon = json_of(&c, &["entity", "show", "person:yoon-suk-yeol"]);
+    let status: Vec<&str> = yoon["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        status.contains(&"Yoon Suk Yeol was impeached as President of South Korea"),
+        "{status:?}"
+    );
+    let japan = json_of(&c, &["entity", "show", "Japan"]);
+    assert_eq!(
+        (japan["kind"].as_str(), japan["first"].is_string()),
+        (Some("country"), true)
+    );
+    let list = json_of(&c, &["entity", "list"]);
+    assert!(list.as_array().unwrap().len() >= 18);
+}
+
+#[test]
+fn sales_total_three_point_six_four_billion_with_japan_as_buyer() {
+    let c = demo();
+    let report = json_of(&c, &["sales"]);
+    assert_eq!(report["sales"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        report["by_buyer"],
+        json!([{"party": "country:JP", "currency": "USD", "amount": 3.64e9, "sales": 1}])
+    );
+    assert_eq!(report["by_seller"][0]["party"], "country:US");
+    let stances: Vec<&str> = report["sales"][0]["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stance"].as_str().unwrap())
+        .collect();
+    assert_eq!(stances, ["opposes", "rejects", "rejects"]);
+    assert_eq!(
+        json_of(&c, &["sales", "--buyer", "France"])["sales"],
+        json!([])
+    );
+    assert_eq!(
+        json_of(&c, &["sales", "--seller", "United States"])["sales"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_trip_that_changes() {
+    let c = Chronicle::new();
+    let t = "trip:tour";
+    let ev = |ty: &str, occurred: &str, data: Value| json!({"stream": t, "type": ty, "occurred": occurred, "data": data});
+    c.append(&[
+        person("minister"),
+        ev("trip.announced", "2025-03-01", json!({"traveler": "person:minister",
+            "stops": [{"place": "country:DE", "city": "Berlin"}, {"place": "country:PL", "city": "Warsaw"}]})),
+    ])
+    .ok();
+    let status = |c: &Chronicle| json_of(c, &["trip", "show", t]);
+    assert_eq!(status(&c)["status"], "announced");
+    c.append(&[
+        ev(
+            "trip.stop_added",
+            "2025-03-02",
+            json!({"place": "country:CZ", "city": "Prague", "after": "country:DE"}),
+        ),
+        ev(
+            "trip.stop_cancelled",
+            "2025-03-03",
+            json!({"place": "country:PL", "reason": "strike"}),
+        ),
+        ev("trip.started", "2025-03-10", json!({})),
+        ev("trip.arrived", "2025-03-10", json!({"place": "country:DE"})),
+        ev(
+            "trip.meeting_held",
+            "2025-03-10",
+            json!({"place": "country:DE", "with": ["person:minister"], "topic": "trade"}),
+        ),
+        ev(
+            "trip.departed",
+            "2025-03-11",
+            json!({"place": "country:DE"}),
+        ),
+        ev("trip.arrived", "2025-03-11", json!({"place": "country:CZ"})),
+    ])
+    .ok();
+    let trip = status(&c);
+    let stops: Vec<(&str, &str)> = trip["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["place"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        stops,
+        [
+            ("country:DE", "visited"),
+            ("country:CZ", "visited"),
+            ("country:PL", "cancelled")
+        ]
+    );
+    assert_eq!(trip["status"], "underway");
+    assert_eq!(trip["stops"][0]["departed"], "2025-03-11");
+    assert_eq!(trip["stops"][0]["meetings"][0]["topic"], "trade");
+    assert_eq!(trip["stops"][2]["cancel_reason"], "strike");
+    c.append(&[ev("trip.completed", "2025-03-12", json!({}))])
+        .ok();
+    let trip = status(&c);
+    assert_eq!(
+        (trip["status"].as_str(), trip["version"].as_u64()),
+        (Some("completed"), Some(9))
+    );
+    // As of the announcement, it was two planned stops.
+    let then = json_of(&c, &["trip", "show", t, "--as-of", "2"]);
+    assert_eq!(then["stops"].as_array().unwrap().len(), 2);
+    assert_eq!(then["status"], "announced");
+}
+
+#[test]
+fn a_corrected_sale_value_shows_before_and_after() {
+    let c = demo();
+    let before = c.log().len().to_string();
+    let fix = json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected", "occurred": "2025-01-05",
+        "data": {"target": SALE_ID, "reason": "the value was 3.5 billion",
+                 "data": {"seller": "country:US", "buyer": "country:JP", "value": {"amount": 3.5e9, "currency": "USD"},
+                          "items": ["medium-range missiles", "training", "related equipment"]}}});
+    c.append(&[fix]).ok();
+    let now = json_of(&c, &["sales"]);
+    assert_eq!(now["by_buyer"][0]["amount"], 3.5e9);
+    assert_eq!(now["sales"][0]["corrected"], true);
+    let then = json_of(&c, &["sales", "--as-of", &before]);
+    assert_eq!(then["by_buyer"][0]["amount"], 3.64e9);
+    assert_eq!(then["sales"][0]["corrected"], false);
+    // The timeline shows the corrected data, marked.
+    let sale = json_of(&c, &["timeline", "--type", "arms_sale.announced"]);
+    assert_eq!(sale[0]["corrected"], true);
+    assert!(
+        sale[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("$3.5 billion")
+    );
+    // A time of the recorded clock works as well as a position.
+    let now_time = chrono::Utc::now().to_rfc3339();
+    assert_eq!(json_of(&c, &["sales", "--as-of", &now_time]), now);
+    assert_eq!(
+        json_of(&c, &["sales", "--as-of", "2000-01-01T00:00:00Z"])["sales"],
+        json!([])
+    );
+    c.run(&["sales", "--as-of", "99999"])
+        .fails(2, "past the end of the log");
+}
+
+#[test]
+fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
+    let c = demo();
+    let before = c.log().len().to_string();
+    c.append(&[json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted", "occurred": "2025-01-06",
+        "data": {"target": SALE_ID, "reason": "no such sale"}})]).ok();
+    assert_eq!(json_of(&c, &["sales"])["by_buyer"], json!([]));
+    assert!(
+        json_of(&c, &["timeline", "--type", "arms_sale.announced"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        json_of(&c, &["sales", "--as-of", &before])["sales"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Evidence adds a source.
+    let sources = |c: &Chronicle| {
+        json_of(c, &["trip", "show", TRIP])["sources"]
+            .as_u64()
+            .unwrap()
+    };
+    let n = sources(&c);
+    c.append(&[json!({"stream": TRIP, "type": "evidence.added", "occurred": "2025-01-05",
+        "data": {"target": "01942100-0000-7000-8000-000002000001", "source": {"publisher": "Another Wire"}}})]).ok();
+    assert_eq!(sources(&c), n + 1);
+}
+
+#[test]
+fn amendments_must_name_an_event_of_their_own_stream() {
+    let c = demo();
+    let amend = |stream: &str, target: &str| {
+        json!({"stream": stream, "type": "event.retracted", "occurred": "2025",
+        "data": {"target": target, "reason": "x"}})
+    };
+    c.append(&[amend(
+        "arms-sale:us-japan-2025-01",
+        "01942100-0000-7000-8000-00000000ffff",
+    )])
+    .fails(2, "field `data.target`: no event with id");
+    c.append(&[amend(TRIP, SALE_ID)])
+        .fails(2, "is in stream `arms-sale:us-japan-2025-01`");
+    let bad_fix = json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected", "occurred": "2025",
+        "data": {"target": SALE_ID, "reason": "x", "data": {"seller": "country:US"}}});
+    c.append(&[bad_fix]).fails(2, "field `data.data`");
+}
+
+#[test]
+fn replay_rebuilds_the_same_views() {
+    let c = demo();
+    let views = |c: &Chronicle| {
+        (
+            json_of(c, &["trip", "list"]),
+            json_of(c, &["timeline"]),
+            json_of(c, &["entity", "list"]),
+            json_of(c, &["sales"]),
+        )
+    };
+    let before = views(&c);
+    let report = json_of(&c, &["replay"]);
+    assert_eq!(report["events"], 43);
+    assert_eq!(views(&c), before);
+    json_of(&c, &["replay", "--projection", "timeline"]);
+    assert_eq!(views(&c), before);
+    c.run(&["replay", "--projection", "nope"])
+        .fails(2, "no projection is named `nope`");
+    let stats = json_of(&c, &["stats"]);
+    assert!(
+        stats["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["position"] == 43),
+        "{stats}"
+    );
+}
