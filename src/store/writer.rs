@@ -145,7 +145,7 @@ fn commit_group(db: &sled::Db, runner: &Runner, tail: Tail, jobs: Vec<Job>) -> T
     let mut pending = Pending::new(tail);
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let checked = check_job(db, &pending, &job.events, now);
+        let checked = check_job(db, &pending, &job.events, now, job.commit);
         match checked {
             Ok((overlay, appended)) => {
                 if job.commit {
@@ -250,6 +250,7 @@ fn check_job(
     group: &Pending,
     events: &[ProposedEvent],
     now: DateTime<Utc>,
+    keep_records: bool,
 ) -> Result<(Pending, Vec<AppendedEvent>)> {
     let mut job = Pending::new(group.tail);
     let mut appended = Vec::with_capacity(events.len());
@@ -345,7 +346,9 @@ fn check_job(
             version: Version(version),
             new: true,
         });
-        job.records.push((event, entry));
+        if keep_records {
+            job.records.push((event, entry));
+        }
     }
     Ok((job, appended))
 }
