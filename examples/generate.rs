@@ -9,12 +9,32 @@ use serde_json::{Value, json};
 use std::io::{BufWriter, Write};
 
 const COUNTRIES: &[&str] = &[
-    "country:KR", "country:JP", "country:FR", "country:DE", "country:US", "country:CN", "country:GB", "country:IN",
-    "country:BR", "country:ZA", "country:UA", "country:PL", "country:IT", "country:ES", "country:CA", "country:AU",
+    "country:KR",
+    "country:JP",
+    "country:FR",
+    "country:DE",
+    "country:US",
+    "country:CN",
+    "country:GB",
+    "country:IN",
+    "country:BR",
+    "country:ZA",
+    "country:UA",
+    "country:PL",
+    "country:IT",
+    "country:ES",
+    "country:CA",
+    "country:AU",
 ];
 const TOPICS: &[&str] = &[
-    "regional security", "trade and tariffs", "climate finance", "humanitarian aid", "energy supplies",
-    "defence cooperation", "nuclear non-proliferation", "cyber security",
+    "regional security",
+    "trade and tariffs",
+    "climate finance",
+    "humanitarian aid",
+    "energy supplies",
+    "defence cooperation",
+    "nuclear non-proliferation",
+    "cyber security",
 ];
 
 /// A small deterministic generator, so that runs are comparable.
@@ -45,7 +65,10 @@ fn source(rng: &mut Rng, n: u64) -> Value {
 }
 
 fn main() {
-    let total: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let total: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let people = 200.min(total / 10 + 1);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -55,10 +78,13 @@ fn main() {
         out.write_all(b"\n").expect("stdout");
     };
     for p in 0..people {
-        emit(&mut out, json!({"id": format!("00000000-0000-7000-8000-{p:012}"), "stream": format!("person:official-{p}"),
+        emit(
+            &mut out,
+            json!({"id": format!("00000000-0000-7000-8000-{p:012}"), "stream": format!("person:official-{p}"),
             "type": "entity.registered",
             "data": {"name": format!("Official Number {p}"), "aliases": [format!("Official {p}"), format!("O{p}")],
-                     "country": COUNTRIES[(p % 16) as usize], "description": "A senior foreign-policy official"}}));
+                     "country": COUNTRIES[(p % 16) as usize], "description": "A senior foreign-policy official"}}),
+        );
         written += 1;
     }
     let mut trip = 0u64;

@@ -15,37 +15,108 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 enum Step {
     Register(u8),
-    Announce { trip: u8, traveler: u8, stops: Vec<u8> },
-    AddStop { trip: u8, place: u8, after: Option<u8> },
-    CancelStop { trip: u8, place: u8 },
-    Arrive { trip: u8, place: u8, day: u8 },
-    Depart { trip: u8, place: u8, day: u8 },
-    Meet { trip: u8, place: u8, with: u8 },
-    Status { trip: u8, kind: u8 },
-    Sale { sale: u8, amount: u32, buyer: u8 },
-    Statement { speaker: u8, about_trip: Option<u8>, about_sale: Option<u8> },
-    Correct { pick: u16, amount: u32, day: u8 },
-    Retract { pick: u16 },
-    Evidence { pick: u16 },
+    Announce {
+        trip: u8,
+        traveler: u8,
+        stops: Vec<u8>,
+    },
+    AddStop {
+        trip: u8,
+        place: u8,
+        after: Option<u8>,
+    },
+    CancelStop {
+        trip: u8,
+        place: u8,
+    },
+    Arrive {
+        trip: u8,
+        place: u8,
+        day: u8,
+    },
+    Depart {
+        trip: u8,
+        place: u8,
+        day: u8,
+    },
+    Meet {
+        trip: u8,
+        place: u8,
+        with: u8,
+    },
+    Status {
+        trip: u8,
+        kind: u8,
+    },
+    Sale {
+        sale: u8,
+        amount: u32,
+        buyer: u8,
+    },
+    Statement {
+        speaker: u8,
+        about_trip: Option<u8>,
+        about_sale: Option<u8>,
+    },
+    Correct {
+        pick: u16,
+        amount: u32,
+        day: u8,
+    },
+    Retract {
+        pick: u16,
+    },
+    Evidence {
+        pick: u16,
+    },
 }
 
-const COUNTRIES: &[&str] = &["country:KR", "country:JP", "country:FR", "country:DE", "country:US", "country:CN"];
+const COUNTRIES: &[&str] = &[
+    "country:KR",
+    "country:JP",
+    "country:FR",
+    "country:DE",
+    "country:US",
+    "country:CN",
+];
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0u8..4).prop_map(Step::Register),
-        (0u8..3, 0u8..4, prop::collection::vec(0u8..6, 1..4))
-            .prop_map(|(trip, traveler, stops)| Step::Announce { trip, traveler, stops }),
-        (0u8..3, 0u8..6, prop::option::of(0u8..6)).prop_map(|(trip, place, after)| Step::AddStop { trip, place, after }),
+        (0u8..3, 0u8..4, prop::collection::vec(0u8..6, 1..4)).prop_map(
+            |(trip, traveler, stops)| Step::Announce {
+                trip,
+                traveler,
+                stops
+            }
+        ),
+        (0u8..3, 0u8..6, prop::option::of(0u8..6)).prop_map(|(trip, place, after)| Step::AddStop {
+            trip,
+            place,
+            after
+        }),
         (0u8..3, 0u8..6).prop_map(|(trip, place)| Step::CancelStop { trip, place }),
         (0u8..3, 0u8..6, 1u8..28).prop_map(|(trip, place, day)| Step::Arrive { trip, place, day }),
         (0u8..3, 0u8..6, 1u8..28).prop_map(|(trip, place, day)| Step::Depart { trip, place, day }),
         (0u8..3, 0u8..6, 0u8..4).prop_map(|(trip, place, with)| Step::Meet { trip, place, with }),
         (0u8..3, 0u8..4).prop_map(|(trip, kind)| Step::Status { trip, kind }),
-        (0u8..2, 1u32..10_000, 0u8..6).prop_map(|(sale, amount, buyer)| Step::Sale { sale, amount, buyer }),
-        (0u8..6, prop::option::of(0u8..3), prop::option::of(0u8..2))
-            .prop_map(|(speaker, about_trip, about_sale)| Step::Statement { speaker, about_trip, about_sale }),
-        (any::<u16>(), 1u32..10_000, 1u8..28).prop_map(|(pick, amount, day)| Step::Correct { pick, amount, day }),
+        (0u8..2, 1u32..10_000, 0u8..6).prop_map(|(sale, amount, buyer)| Step::Sale {
+            sale,
+            amount,
+            buyer
+        }),
+        (0u8..6, prop::option::of(0u8..3), prop::option::of(0u8..2)).prop_map(
+            |(speaker, about_trip, about_sale)| Step::Statement {
+                speaker,
+                about_trip,
+                about_sale
+            }
+        ),
+        (any::<u16>(), 1u32..10_000, 1u8..28).prop_map(|(pick, amount, day)| Step::Correct {
+            pick,
+            amount,
+            day
+        }),
         any::<u16>().prop_map(|pick| Step::Retract { pick }),
         any::<u16>().prop_map(|pick| Step::Evidence { pick }),
     ]
@@ -73,7 +144,8 @@ impl History {
             e["occurred"] = o.into();
         }
         if !ty.starts_with("event.") && ty != "evidence.added" {
-            self.facts.push((id, stream.into(), ty.into(), e["data"].clone()));
+            self.facts
+                .push((id, stream.into(), ty.into(), e["data"].clone()));
         }
         e
     }

@@ -3,7 +3,8 @@
 //!
 //! Documents: `entities/d/<id>` → [`EntityDoc`]; `entities/a/<normalized name>` → the
 //! ids known by that name or alias; `entities/i/<id>\0<sort key>` → the extent of each
-//! dated fact involving the entity (first and last are the ends of that range).
+//! dated fact involving the entity (first and last are the ends of that range);
+//! `entities/f/<fact id>` → the entities a fact was counted for.
 
 use super::{Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json, sort_key};
 use crate::Result;
@@ -183,10 +184,25 @@ fn rename(doc: &mut EntityDoc, docs: &mut dyn Docs) -> Result<()> {
     Ok(())
 }
 
+fn involved_key(fact: &Fact) -> Vec<u8> {
+    key("entities/f/", fact.id.as_bytes())
+}
+
 impl Entities {
     fn fold(&self, fact: &Fact, added: bool, docs: &mut dyn Docs) -> Result<()> {
         let subject = status_subject(fact);
-        for id in fact.entities() {
+        // Remove exactly what was added, even if the trips or sales it was derived
+        // from have changed since.
+        let involved: Vec<EntityId> = if added {
+            let found = super::involved(fact, docs)?;
+            put_json(docs, involved_key(fact), &found);
+            found
+        } else {
+            let found = get_json(docs, &involved_key(fact))?.unwrap_or_default();
+            docs.delete(involved_key(fact));
+            found
+        };
+        for id in involved {
             let mut doc = load(docs, &id)?;
             if doc.own.is_empty() && doc.events == 0 {
                 // A new document: index its built-in name (countries).

@@ -53,11 +53,12 @@ pub trait Projection: Send + Sync {
 
 /// Every projection of SPEC.md, in the order they are applied.
 pub fn all() -> Vec<Box<dyn Projection>> {
+    // Trips and sales come first: the others read their documents (see `involved`).
     vec![
         Box::new(trips::Trips),
+        Box::new(sales::Sales),
         Box::new(timeline::Timeline),
         Box::new(entities::Entities),
-        Box::new(sales::Sales),
     ]
 }
 
@@ -170,6 +171,44 @@ pub fn sort_key(occurred: &Extent, position: Position) -> [u8; 24] {
     key[8..16].copy_from_slice(&flip(occurred.latest().timestamp_micros()).to_be_bytes());
     key[16..].copy_from_slice(&position.0.to_be_bytes());
     key
+}
+
+/// The entities a fact involves: those its data names and whose stream it is in
+/// ([`Fact::entities`]); for a fact of a trip, the trip's traveler; for a statement,
+/// the travelers of the trips and the parties of the sales it is about. Reads the trips
+/// and sales documents, so those projections are applied before the ones that call it.
+pub fn involved(fact: &Fact, docs: &dyn DocsRead) -> Result<Vec<crate::model::EntityId>> {
+    use crate::model::types::EventData;
+    let mut found = fact.entities();
+    let mut related = Vec::new();
+    if fact.stream.category() == "trip" {
+        related.push(fact.stream.clone());
+    }
+    if let Some(EventData::StatementIssued(s)) = fact.typed() {
+        related.extend(s.about);
+    }
+    for stream in &related {
+        let mut ids = Vec::new();
+        if let Some(doc) = trips::get(docs, stream)? {
+            ids.extend(doc.facts);
+        }
+        if let Some(doc) = sales::get(docs, stream)? {
+            ids.extend(doc.facts);
+        }
+        for (_, id) in ids {
+            let parties = match facts::get(docs, &id)?.and_then(|f| f.typed()) {
+                Some(EventData::TripAnnounced(t)) => vec![t.traveler],
+                Some(EventData::ArmsSaleAnnounced(s)) => vec![s.seller, s.buyer],
+                _ => Vec::new(),
+            };
+            for p in parties {
+                if !found.contains(&p) {
+                    found.push(p);
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// `prefix` followed by `rest`.

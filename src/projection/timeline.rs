@@ -7,14 +7,12 @@
 //! so a correction shows without copying the data twice. Summaries are written at
 //! query time from the entities' current names.
 //!
-//! A fact involves the entities its data names, and, for a statement, the parties of
-//! the sales and the travelers of the trips it is about: China's objection to a sale to
-//! Japan is on Japan's timeline.
+//! Each entity a fact involves ([`super::involved`]) has the fact on its timeline:
+//! China's objection to a sale to Japan is on Japan's, an arrival on the traveler's.
 
-use super::{Change, Docs, Fact, Projection, get_json, key, put_json, sales, sort_key, trips};
+use super::{Change, Docs, Fact, Projection, get_json, involved, key, put_json, sort_key};
 use crate::Result;
 use crate::model::EntityId;
-use crate::model::types::EventData;
 
 pub struct Timeline;
 
@@ -30,40 +28,6 @@ pub fn entity_prefix(entity: &EntityId) -> Vec<u8> {
 
 fn written_key(fact: &Fact) -> Vec<u8> {
     key("timeline/f/", fact.id.as_bytes())
-}
-
-/// The entities a fact involves on the timeline.
-fn involved(fact: &Fact, docs: &dyn Docs) -> Result<Vec<EntityId>> {
-    let mut found = fact.entities();
-    let mut add = |e: EntityId| {
-        if !found.contains(&e) {
-            found.push(e);
-        }
-    };
-    if let Some(EventData::StatementIssued(s)) = fact.typed() {
-        for stream in &s.about {
-            if let Some(doc) = sales::get(docs, stream)? {
-                for (_, id) in doc.facts {
-                    if let Some(EventData::ArmsSaleAnnounced(sale)) =
-                        super::facts::get(docs, &id)?.and_then(|f| f.typed())
-                    {
-                        add(sale.seller);
-                        add(sale.buyer);
-                    }
-                }
-            }
-            if let Some(doc) = trips::get(docs, stream)? {
-                for (_, id) in doc.facts {
-                    if let Some(EventData::TripAnnounced(trip)) =
-                        super::facts::get(docs, &id)?.and_then(|f| f.typed())
-                    {
-                        add(trip.traveler);
-                    }
-                }
-            }
-        }
-    }
-    Ok(found)
 }
 
 impl Projection for Timeline {
