@@ -70,13 +70,7 @@ pub fn print_report(q: &Query, report: &SalesReport, out: &mut impl Write) -> an
         let statements: Vec<String> = s
             .statements
             .iter()
-            .map(|st| {
-                Ok(format!(
-                    "{} {}",
-                    q.name(&st.speaker)?,
-                    format!("{:?}", st.stance).to_lowercase()
-                ))
-            })
+            .map(|st| Ok(format!("{} {}", q.name(&st.speaker)?, st.stance.as_str())))
             .collect::<chronicle::Result<_>>()?;
         table.row(vec![
             s.occurred.map(|o| o.to_string()).unwrap_or_default(),

@@ -67,7 +67,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                             .map(|p| q.name(p))
                             .transpose()?
                             .unwrap_or_default(),
-                        format!("{:?}", t.status).to_lowercase(),
+                        t.status.as_str().to_owned(),
                         t.starts.map(|s| s.to_string()).unwrap_or_default(),
                         stops.join(" → "),
                         t.sources.to_string(),
@@ -119,11 +119,7 @@ pub fn print_trip(q: &Query, trip: &TripView, out: &mut impl Write) -> anyhow::R
         writeln!(out, "  traveler:  {}{role}", q.name(t)?)?;
     }
     let corrected = if trip.corrected { " (corrected)" } else { "" };
-    writeln!(
-        out,
-        "  status:    {}{corrected}",
-        format!("{:?}", trip.status).to_lowercase()
-    )?;
+    writeln!(out, "  status:    {}{corrected}", trip.status.as_str())?;
     if let Some(s) = trip.starts {
         writeln!(out, "  starts:    {s}")?;
     }
@@ -190,9 +186,9 @@ pub fn print_trip(q: &Query, trip: &TripView, out: &mut impl Write) -> anyhow::R
         for s in &trip.statements {
             writeln!(
                 out,
-                "    - {} ({:?}): {}",
+                "    - {} ({}): {}",
                 q.name(&s.speaker)?,
-                s.stance,
+                s.stance.as_str(),
                 s.summary
             )?;
             if let Some(quote) = &s.quote {

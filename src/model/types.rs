@@ -266,6 +266,18 @@ pub enum Stance {
     Neutral,
 }
 
+impl Stance {
+    /// The stance as written in events (`opposes`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stance::Supports => "supports",
+            Stance::Opposes => "opposes",
+            Stance::Rejects => "rejects",
+            Stance::Neutral => "neutral",
+        }
+    }
+}
+
 /// `statement.issued`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -114,6 +114,20 @@ pub enum TripStatus {
     Cancelled,
 }
 
+impl TripStatus {
+    /// The status as a word (`underway`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TripStatus::Reported => "reported",
+            TripStatus::Announced => "announced",
+            TripStatus::Underway => "underway",
+            TripStatus::Completed => "completed",
+            TripStatus::Postponed => "postponed",
+            TripStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Where a stop stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
