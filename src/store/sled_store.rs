@@ -74,6 +74,13 @@ impl SledStore {
     /// [`Error::Incompatible`] when a newer chronicle wrote it, and with
     /// [`Error::Integrity`] when the end of the log does not chain.
     pub fn open(path: &Path) -> Result<SledStore> {
+        SledStore::open_with(path, Runner::default())
+    }
+
+    /// Opens the store with other projections than SPEC.md's. A projection whose
+    /// version differs from the one stored, or that the store has not seen, is
+    /// rebuilt from the log before this returns.
+    pub fn open_with(path: &Path, runner: Runner) -> Result<SledStore> {
         if path.is_file() {
             return Err(Error::Storage(format!(
                 "{} is a file, not a store; pass --db a directory (it is created when missing)",
@@ -95,7 +102,7 @@ impl SledStore {
         check_format(&db, path)?;
         let head = read_head(&db)?;
         check_tail(&db, head)?;
-        let runner = Arc::new(Runner::default());
+        let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
         let stale = views::stale(&db, &runner, head_position)?;
         if !stale.is_empty() {
