@@ -31,6 +31,7 @@ struct Inner {
     path: PathBuf,
     runner: Arc<Runner>,
     jobs: Option<mpsc::Sender<Request>>,
+    durable: tokio::sync::watch::Receiver<Position>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -113,9 +114,10 @@ impl SledStore {
         let writer_db = db.clone();
         let tail = Tail::from_head(head);
         let writer_runner = runner.clone();
+        let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
         let writer = std::thread::Builder::new()
             .name("chronicle-writer".into())
-            .spawn(move || writer::run(writer_db, writer_runner, tail, queue))
+            .spawn(move || writer::run(writer_db, writer_runner, tail, queue, durable_tx))
             .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?;
         Ok(SledStore {
             inner: Arc::new(Inner {
@@ -123,6 +125,7 @@ impl SledStore {
                 path: path.to_owned(),
                 runner,
                 jobs: Some(jobs),
+                durable,
                 writer: Mutex::new(Some(writer)),
             }),
         })
@@ -153,6 +156,12 @@ impl SledStore {
         answer
             .recv()
             .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+    }
+
+    /// Watches the last durable position: it changes after every commit, once the
+    /// commit's events are on disk. Live subscriptions wait on it.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Position> {
+        self.inner.durable.clone()
     }
 
     /// The names of the projections this store keeps.

@@ -108,8 +108,15 @@ impl Pending {
     }
 }
 
-/// Runs until every sender is gone.
-pub(super) fn run(db: sled::Db, runner: Arc<Runner>, mut tail: Tail, requests: Receiver<Request>) {
+/// Runs until every sender is gone. After each durable commit it publishes the new
+/// head position on `durable`.
+pub(super) fn run(
+    db: sled::Db,
+    runner: Arc<Runner>,
+    mut tail: Tail,
+    requests: Receiver<Request>,
+    durable: tokio::sync::watch::Sender<Position>,
+) {
     let mut next = requests.recv().ok();
     while let Some(request) = next.take() {
         match request {
@@ -132,6 +139,7 @@ pub(super) fn run(db: sled::Db, runner: Arc<Runner>, mut tail: Tail, requests: R
                     }
                 }
                 tail = commit_group(&db, &runner, tail, group);
+                durable.send_replace(Position(tail.position));
             }
         }
         if next.is_none() {
