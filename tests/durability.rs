@@ -168,11 +168,19 @@ fn acknowledged_appends_survive_kill_9() {
     let mut all_acked: HashSet<Uuid> = HashSet::new();
     let start = Instant::now();
     for cycle in 0..cycles {
-        // Vary the moment of the kill: some land mid-flush, some right after an ack.
-        let run_for = Duration::from_millis(150 + (cycle as u64 * 37) % 250);
+        // Vary the moment of the kill: some land mid-flush, some right after an ack, and
+        // every third cycle kills the child again almost at once, while it reopens the
+        // store that the previous kill left behind and makes its first appends.
+        let run_for = if cycle % 3 == 2 {
+            Duration::from_millis(5 + (cycle as u64 * 13) % 40)
+        } else {
+            Duration::from_millis(150 + (cycle as u64 * 37) % 250)
+        };
         let batches = append_then_kill(dir.path(), run_for);
         let store = SledStore::open(dir.path()).expect("the store reopens after kill -9");
         let events = assert_log_is_sound(&store);
+        let report = store.verify(&mut |_, _| {}).unwrap();
+        assert_eq!(report.problem, None, "cycle {cycle}: verify after kill -9");
         let present: HashMap<Uuid, u64> = events.iter().map(|e| (e.id, e.position.0)).collect();
         for batch in &batches {
             for id in batch {

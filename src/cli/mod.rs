@@ -5,6 +5,7 @@ mod append;
 mod as_of;
 mod demo;
 mod entity;
+mod export;
 mod import;
 mod input;
 mod log;
@@ -14,6 +15,7 @@ mod sales;
 mod stats;
 mod timeline;
 mod trip;
+mod verify;
 
 use anyhow::Context;
 use chronicle::Error;
@@ -64,6 +66,8 @@ pub enum Command {
     Entity(entity::Args),
     Sales(sales::Args),
     Stats(stats::Args),
+    Export(export::Args),
+    Verify(verify::Args),
 }
 
 /// Global options every subcommand gets.
@@ -126,6 +130,8 @@ pub fn main() -> i32 {
         Command::Entity(args) => entity::run(args, &app),
         Command::Sales(args) => sales::run(args, &app),
         Command::Stats(args) => stats::run(args, &app),
+        Command::Export(args) => export::run(args, &app),
+        Command::Verify(args) => verify::run(args, &app),
     };
     match result {
         Ok(()) => 0,

@@ -13,7 +13,7 @@ pub fn stdout() -> BufWriter<StdoutLock<'static>> {
 }
 
 /// Writes one JSON document followed by a newline.
-pub fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+pub fn json_line(out: &mut (impl Write + ?Sized), value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
     out.write_all(b"\n")
 }

@@ -12,10 +12,12 @@
 
 mod keys;
 mod sled_store;
+mod verify;
 mod views;
 mod writer;
 
 pub use sled_store::SledStore;
+pub use verify::VerifyReport;
 pub use views::LiveDocs;
 
 use crate::Result;

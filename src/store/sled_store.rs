@@ -60,7 +60,7 @@ pub(super) fn read_event(db: &sled::Db, position: Position) -> Result<Option<Rec
     }
 }
 
-fn decode_event(position: Position, bytes: &[u8]) -> Result<RecordedEvent> {
+pub(super) fn decode_event(position: Position, bytes: &[u8]) -> Result<RecordedEvent> {
     serde_json::from_slice(bytes).map_err(|e| {
         Error::Integrity(format!(
             "the event at position {position} cannot be read ({e}); run `chronicle verify`"
@@ -94,8 +94,8 @@ impl SledStore {
                     path: path.to_owned(),
                 }
             }
-            sled::Error::Corruption { .. } => Error::Integrity(format!(
-                "the storage files in {} are damaged ({e}); restore from an export",
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Integrity(format!(
+                "the storage files in {} are damaged or were not written by chronicle ({e}); restore from an export",
                 path.display()
             )),
             other => Error::Storage(format!("opening {}: {other}", path.display())),
@@ -156,6 +156,13 @@ impl SledStore {
         answer
             .recv()
             .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+    }
+
+    /// Walks the whole log and checks the chain, positions, versions, every index and
+    /// every projection against a fresh replay (see `verify`). Reads only; runs
+    /// beside appends, so call it on a quiet store for a consistent answer.
+    pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<super::VerifyReport> {
+        super::verify::verify(&self.inner.db, &self.inner.runner, progress)
     }
 
     /// Watches the last durable position: it changes after every commit, once the

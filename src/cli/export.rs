@@ -1,0 +1,65 @@
+//! `chronicle export`: the whole log as JSON Lines, streamed, for backups, restores
+//! and migrations across storage versions.
+
+use super::App;
+use super::output;
+use chronicle::store::{EventStore, ReadFilter};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle export --out backup.jsonl
+  chronicle export | gzip > backup.jsonl.gz
+  chronicle --db restored.db import backup.jsonl     restore: same positions, times and hashes";
+
+/// Write every event, in position order, as JSON Lines (the format `import` restores).
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Write to this file instead of stdout (written beside it, then renamed into place).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let store = app.open_existing_store()?;
+    let total = store.head()?.position.0;
+    let bar = output::progress(total, "exporting");
+    let write_all = |out: &mut dyn Write| -> anyhow::Result<u64> {
+        let mut n = 0;
+        for event in store.read(&ReadFilter::default()) {
+            output::json_line(out, &event?)?;
+            n += 1;
+            if n % 1000 == 0 {
+                bar.set_position(n);
+            }
+        }
+        out.flush()?;
+        Ok(n)
+    };
+    match &args.out {
+        None => {
+            write_all(&mut output::stdout())?;
+        }
+        Some(path) => {
+            // A crash mid-export must not leave a truncated file where a backup was.
+            let partial = path.with_extension("partial");
+            let file = std::fs::File::create(&partial).map_err(|e| {
+                super::UsageError(format!("cannot write {}: {e}", partial.display()))
+            })?;
+            let mut out = BufWriter::new(file);
+            let n = write_all(&mut out)?;
+            out.into_inner()
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", partial.display()))?
+                .sync_all()?;
+            std::fs::rename(&partial, path)?;
+            bar.finish_and_clear();
+            if !app.json {
+                eprintln!("exported {n} events to {}", path.display());
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! `chronicle verify`: prove the log was not rewritten and every index and view is
+//! what the log implies.
+
+use super::output::{self, Table};
+use super::{App, UsageError};
+use chronicle::Error;
+use chronicle::model::Position;
+use chronicle::store::EventStore;
+use std::io::Write;
+
+const EXAMPLES: &str = "\
+Examples:
+  chronicle verify                           check everything; exit 4 at the first problem
+  chronicle verify --head                    print POSITION:HASH, a digest to publish
+  chronicle verify --expect-head 47:c829…    prove the log up to 47 is unchanged since";
+
+/// Check the hash chain, positions, versions, indexes, and that every projection
+/// equals a fresh replay.
+#[derive(clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Only print the last position and its hash, as POSITION:HASH.
+    #[arg(long)]
+    head: bool,
+    /// Also check that the event at POSITION still has HASH (a head published earlier).
+    #[arg(long, value_name = "POSITION:HASH")]
+    expect_head: Option<String>,
+}
+
+pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    let expected = args.expect_head.as_deref().map(parse_head).transpose()?;
+    let store = app.open_existing_store()?;
+    let mut out = output::stdout();
+    if args.head {
+        let head = store.head()?;
+        if app.json {
+            output::json_line(&mut out, &head)?;
+        } else {
+            writeln!(out, "{}:{}", head.position, head.hash)?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let bar = output::progress(0, "verifying");
+    let report = store.verify(&mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    if app.json {
+        output::json_line(&mut out, &report)?;
+    } else {
+        let mut table = Table::new(&["CHECK", "ITEMS"]);
+        for (check, n) in &report.checks {
+            table.row(vec![check.clone(), n.to_string()]);
+        }
+        table.write(&mut out)?;
+    }
+    out.flush()?;
+    if let Some((position, problem)) = &report.problem {
+        let at = if position.0 == 0 {
+            String::new()
+        } else {
+            format!("position {position}: ")
+        };
+        return Err(Error::Integrity(format!(
+            "{at}{problem}; inspect it with `chronicle log --from {}` and restore from an export if history was altered",
+            position.0.max(1)
+        ))
+        .into());
+    }
+    if let Some((position, hash)) = &expected {
+        let position = *position;
+        let event = store.get(position)?.ok_or_else(|| {
+            Error::Integrity(format!(
+                "the log has no position {position} (it ends at {}): it was truncated",
+                report.events
+            ))
+        })?;
+        if &event.hash != hash {
+            return Err(Error::Integrity(format!(
+                "position {position} has hash {} but {hash} was published: the log up to it was rewritten",
+                event.hash
+            ))
+            .into());
+        }
+    }
+    let head = store.head()?;
+    if !app.json {
+        let proof = expected
+            .map(|(p, _)| format!("; unchanged up to published head {p}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "ok: {} events verified, head {}:{}{proof}",
+            report.events, head.position, head.hash
+        )?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn parse_head(text: &str) -> anyhow::Result<(Position, String)> {
+    let bad = || {
+        UsageError(format!(
+            "--expect-head `{text}`: expected POSITION:HASH as printed by `chronicle verify --head`"
+        ))
+    };
+    let (p, h) = text.split_once(':').ok_or_else(bad)?;
+    let position = p.parse::<u64>().map_err(|_| bad())?;
+    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad().into());
+    }
+    Ok((Position(position), h.to_ascii_lowercase()))
+}

@@ -1,0 +1,314 @@
+//! `verify`: walks the whole log and checks everything the store promises.
+//!
+//! Checked: every event decodes and sits at its own position; positions run from 1 with
+//! no gap to the head record; each stream's versions run from 1 with no gap; each
+//! event's hash chains it to the one before; every index (`S`, `V`, `I`, `T`, `C`, `N`)
+//! holds exactly the entries the events imply, no more; and every projection document
+//! equals a fresh fold of the log. The report names the first position found wrong.
+
+use super::keys::{self, HeadEntry, IdEntry};
+use super::sled_store::decode_event;
+use super::views::LiveDocs;
+use crate::model::event::{GENESIS_HASH, parse_hash};
+use crate::model::{Position, RecordedEvent};
+use crate::projection::DocsRead;
+use crate::projection::runner::Runner;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// What `verify` checked and what it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Each check with the number of items it covered.
+    pub checks: Vec<(String, u64)>,
+    pub events: u64,
+    pub head: Position,
+    /// The first problem: the position it concerns (0 when it is not one event's) and
+    /// what is wrong.
+    pub problem: Option<(Position, String)>,
+}
+
+fn storage(e: sled::Error) -> Error {
+    Error::Storage(e.to_string())
+}
+
+struct Walk {
+    checks: BTreeMap<&'static str, u64>,
+    problem: Option<(Position, String)>,
+}
+
+impl Walk {
+    fn fail(&mut self, position: u64, message: String) {
+        if self.problem.is_none() {
+            self.problem = Some((Position(position), message));
+        }
+    }
+
+    fn count(&mut self, check: &'static str) {
+        *self.checks.entry(check).or_default() += 1;
+    }
+}
+
+fn count_prefix(db: &sled::Db, prefix: &[u8]) -> Result<u64> {
+    let mut n = 0;
+    for item in db.scan_prefix(prefix).keys() {
+        item.map_err(storage)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Runs every check. `progress(done, total)` is called as events are walked.
+pub(super) fn verify(
+    db: &sled::Db,
+    runner: &Runner,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport> {
+    let head = db
+        .get(keys::HEAD)
+        .map_err(storage)?
+        .and_then(|h| HeadEntry::decode(&h))
+        .map_or(0, |h| h.position.0);
+    let mut walk = Walk {
+        checks: BTreeMap::new(),
+        problem: None,
+    };
+    let mut previous_hash = GENESIS_HASH;
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut per_type: BTreeMap<String, u64> = BTreeMap::new();
+    let mut expected = 1u64;
+    let mut fold = crate::projection::MemDocs::default();
+    for item in db.scan_prefix([keys::EVENT]) {
+        let (k, v) = item.map_err(storage)?;
+        let position = keys::u64_be(&k[1..]).unwrap_or(0);
+        if position != expected {
+            walk.fail(
+                expected,
+                format!("position {expected} is missing (the next event is at {position})"),
+            );
+            break;
+        }
+        expected += 1;
+        walk.count("positions without gaps");
+        let event: RecordedEvent = match decode_event(Position(position), &v) {
+            Ok(e) => e,
+            Err(e) => {
+                walk.fail(position, e.to_string());
+                break;
+            }
+        };
+        if event.position.0 != position {
+            walk.fail(
+                position,
+                format!(
+                    "the event stored at position {position} says it is at {}",
+                    event.position
+                ),
+            );
+        }
+        let computed = event.chain_hash(&previous_hash);
+        if computed != event.hash {
+            walk.fail(position, "the hash does not match the event's content and the hash before it: history was rewritten here".into());
+            break;
+        }
+        walk.count("hash chain links");
+        previous_hash = parse_hash(&event.hash).unwrap_or_default();
+        let version = versions.entry(event.stream.to_string()).or_default();
+        *version += 1;
+        if event.version.0 != *version {
+            walk.fail(
+                position,
+                format!(
+                    "stream `{}` jumps to version {} after {}",
+                    event.stream,
+                    event.version,
+                    *version - 1
+                ),
+            );
+        }
+        walk.count("stream versions without gaps");
+        check_indexes(db, &event, &mut walk)?;
+        *per_type.entry(event.event_type.to_string()).or_default() += 1;
+        runner.apply(&event, &mut fold, None)?;
+        if position % 1000 == 0 {
+            progress(position, head);
+        }
+    }
+    progress(expected - 1, head);
+    let events = expected - 1;
+    if walk.problem.is_none() && events != head {
+        walk.fail(
+            events + 1,
+            format!("the head record says the log ends at {head}, but it ends at {events}"),
+        );
+    }
+    if walk.problem.is_none() {
+        check_no_extra_entries(db, events, &versions, &per_type, &mut walk)?;
+    }
+    if walk.problem.is_none() {
+        check_projections(db, &fold, &mut walk)?;
+    }
+    Ok(VerifyReport {
+        checks: walk
+            .checks
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        events,
+        head: Position(head),
+        problem: walk.problem,
+    })
+}
+
+/// The indexes of one event point back at it.
+fn check_indexes(db: &sled::Db, e: &RecordedEvent, walk: &mut Walk) -> Result<()> {
+    let p = e.position.0;
+    let at = |bytes: Option<sled::IVec>| bytes.and_then(|b| keys::u64_be(&b));
+    if at(db
+        .get(keys::stream_event(&e.stream, e.version))
+        .map_err(storage)?)
+        != Some(p)
+    {
+        walk.fail(
+            p,
+            format!(
+                "the stream index has no entry for `{}` version {}",
+                e.stream, e.version
+            ),
+        );
+    }
+    let id = db
+        .get(keys::id(&e.id))
+        .map_err(storage)?
+        .and_then(|b| IdEntry::decode(&b));
+    let want = IdEntry {
+        position: e.position,
+        version: e.version,
+        digest: e.content_digest(),
+    };
+    if id != Some(want) {
+        walk.fail(
+            p,
+            format!("the id index entry of {} is missing or wrong", e.id),
+        );
+    }
+    if !db
+        .contains_key(keys::by_type_at(e.event_type.as_str(), e.position))
+        .map_err(storage)?
+    {
+        walk.fail(
+            p,
+            format!("the type index has no entry for this `{}`", e.event_type),
+        );
+    }
+    if !db
+        .contains_key(keys::by_category_at(e.stream.category(), e.position))
+        .map_err(storage)?
+    {
+        walk.fail(
+            p,
+            format!(
+                "the category index has no entry for `{}`",
+                e.stream.category()
+            ),
+        );
+    }
+    walk.count("index entries");
+    Ok(())
+}
+
+/// No index holds an entry that no event implies.
+fn check_no_extra_entries(
+    db: &sled::Db,
+    events: u64,
+    versions: &HashMap<String, u64>,
+    per_type: &BTreeMap<String, u64>,
+    walk: &mut Walk,
+) -> Result<()> {
+    for (prefix, name) in [
+        (keys::STREAM_EVENT, "stream"),
+        (keys::ID, "id"),
+        (keys::TYPE, "type"),
+        (keys::CATEGORY, "category"),
+    ] {
+        let n = count_prefix(db, &[prefix])?;
+        if n != events {
+            walk.fail(
+                0,
+                format!("the {name} index has {n} entries for {events} events"),
+            );
+            return Ok(());
+        }
+    }
+    let mut streams = 0;
+    for item in db.scan_prefix([keys::STREAM_VERSION]) {
+        let (k, v) = item.map_err(storage)?;
+        let stream = String::from_utf8_lossy(&k[1..]).into_owned();
+        if versions.get(&stream).copied() != keys::u64_be(&v) {
+            walk.fail(
+                0,
+                format!("the version record of `{stream}` disagrees with its events"),
+            );
+            return Ok(());
+        }
+        streams += 1;
+    }
+    if streams != versions.len() {
+        walk.fail(
+            0,
+            format!(
+                "{} streams have events but {streams} have version records",
+                versions.len()
+            ),
+        );
+        return Ok(());
+    }
+    walk.checks.insert("stream version records", streams as u64);
+    let mut counted = BTreeMap::new();
+    for item in db.scan_prefix([keys::COUNT]) {
+        let (k, v) = item.map_err(storage)?;
+        counted.insert(
+            String::from_utf8_lossy(&k[1..]).into_owned(),
+            keys::u64_be(&v).unwrap_or(0),
+        );
+    }
+    if &counted != per_type {
+        walk.fail(0, "the per-type counts disagree with the events".into());
+        return Ok(());
+    }
+    walk.checks.insert("per-type counts", per_type.len() as u64);
+    Ok(())
+}
+
+/// Every projection document equals the fresh fold, and nothing else is stored.
+fn check_projections(
+    db: &sled::Db,
+    fold: &crate::projection::MemDocs,
+    walk: &mut Walk,
+) -> Result<()> {
+    let live = LiveDocs { db: db.clone() };
+    let mut stored = live.scan(b"", None, false);
+    let mut fresh = fold.map.iter();
+    let mut n = 0u64;
+    loop {
+        match (stored.next().transpose()?, fresh.next()) {
+            (None, None) => break,
+            (Some((k, v)), Some((fk, fv))) if &k == fk && &v == fv => n += 1,
+            (stored, fresh) => {
+                let key = stored
+                    .map(|(k, _)| k)
+                    .or(fresh.map(|(k, _)| k.clone()))
+                    .unwrap_or_default();
+                walk.fail(0, format!(
+                    "the view document `{}` differs from a fresh replay; run `chronicle replay` to rebuild the views",
+                    String::from_utf8_lossy(&key)
+                ));
+                return Ok(());
+            }
+        }
+    }
+    walk.checks
+        .insert("view documents equal to a fresh replay", n);
+    Ok(())
+}

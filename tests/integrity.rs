@@ -1,0 +1,338 @@
+//! Integrity: `verify` finds rewritten history and broken indexes, open refuses a log
+//! whose end does not chain, corrupt and foreign stores give clear errors, export and
+//! import reproduce a store exactly, and racing writers each win a version once.
+
+mod common;
+
+use common::{Chronicle, path_str, trip_started};
+use serde_json::{Value, json};
+
+/// Opens the store's sled database directly, as an attacker or a bad disk would.
+fn raw(c: &Chronicle) -> sled::Db {
+    sled::open(c.db()).expect("the store is a sled database")
+}
+
+fn event_key(position: u64) -> Vec<u8> {
+    let mut k = vec![b'E'];
+    k.extend_from_slice(&position.to_be_bytes());
+    k
+}
+
+fn rewrite_event(c: &Chronicle, position: u64, edit: impl FnOnce(&mut Value)) {
+    let db = raw(c);
+    let bytes = db
+        .get(event_key(position))
+        .unwrap()
+        .expect("the event exists");
+    let mut event: Value = serde_json::from_slice(&bytes).unwrap();
+    edit(&mut event);
+    db.insert(event_key(position), serde_json::to_vec(&event).unwrap())
+        .unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn verify_passes_on_a_sound_store_and_publishes_its_head() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let out = c.run(&["verify"]).ok();
+    assert!(out.contains("ok: 43 events verified"), "{out}");
+    assert!(
+        out.contains("view documents equal to a fresh replay"),
+        "{out}"
+    );
+    let head = c.run(&["verify", "--head"]).ok().trim().to_owned();
+    assert!(head.starts_with("43:") && head.len() == 3 + 64, "{head}");
+    c.append(&[trip_started("trip:later")]).ok();
+    c.run(&["verify", "--expect-head", &head]).ok();
+    c.run(&["verify", "--expect-head", "43:zz"])
+        .fails(2, "expected POSITION:HASH");
+    let wrong = format!("43:{}", "0".repeat(64));
+    c.run(&["verify", "--expect-head", &wrong])
+        .fails(4, "was rewritten");
+}
+
+#[test]
+fn a_rewritten_event_in_the_middle_is_found_at_its_position() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let head = c.run(&["verify", "--head"]).ok().trim().to_owned();
+    // Change the sale's value but keep the stored hash: a quiet rewrite of history.
+    rewrite_event(&c, 26, |e| e["data"]["value"]["amount"] = json!(1.0));
+    let run = c
+        .run(&["verify"])
+        .fails(4, "position 26: the hash does not match");
+    assert!(
+        run.stderr.contains("chronicle log --from 26"),
+        "{}",
+        run.stderr
+    );
+    // Re-hashing the changed event does not help: the next event's link breaks, and the
+    // published head no longer matches.
+    c.run(&["verify", "--expect-head", &head])
+        .fails(4, "position 26");
+}
+
+#[test]
+fn open_refuses_a_log_whose_last_event_does_not_chain() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    rewrite_event(&c, 43, |e| e["data"]["summary"] = json!("rewritten"));
+    c.run(&["stats"]).fails(
+        4,
+        "the hash chain is broken at position 43; run `chronicle verify`",
+    );
+    c.append(&[trip_started("trip:x")])
+        .fails(4, "hash chain is broken");
+}
+
+#[test]
+fn broken_indexes_and_views_are_found() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    {
+        let db = raw(&c);
+        let mut key = vec![b'T'];
+        key.extend_from_slice(b"trip.announced\0");
+        key.extend_from_slice(&19u64.to_be_bytes());
+        assert!(db.remove(key).unwrap().is_some());
+        db.flush().unwrap();
+    }
+    c.run(&["verify"])
+        .fails(4, "position 19: the type index has no entry");
+
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    {
+        let db = raw(&c);
+        let (k, _) = db.scan_prefix(b"Ptrips/").next().unwrap().unwrap();
+        db.insert(k, &b"{}"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    c.run(&["verify"])
+        .fails(4, "differs from a fresh replay; run `chronicle replay`");
+    c.run(&["replay"]).ok();
+    c.run(&["verify"]).ok();
+}
+
+#[test]
+fn export_then_import_reproduces_positions_versions_and_hashes() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    c.append(&[
+        trip_started("trip:blinken-final-tour-2025"),
+        trip_started("trip:other"),
+    ])
+    .ok();
+    let backup = c.dir.path().join("backup.jsonl");
+    c.run(&["export", "--out", path_str(&backup)]).ok();
+    let exported = std::fs::read_to_string(&backup).unwrap();
+    assert_eq!(exported, c.run(&["export"]).ok());
+    assert_eq!(exported.lines().count(), 45);
+    let restored = Chronicle::new();
+    restored.run(&["import", path_str(&backup)]).ok();
+    assert_eq!(restored.run(&["export"]).ok(), exported);
+    assert_eq!(
+        restored.run(&["verify", "--head"]).ok(),
+        c.run(&["verify", "--head"]).ok()
+    );
+    restored.run(&["verify"]).ok();
+    // Removing a line from the middle breaks the restore's chain check: nothing is written.
+    let mut lines: Vec<&str> = exported.lines().collect();
+    lines.remove(10);
+    let gap = Chronicle::new();
+    let file = gap.file("gap.jsonl", &(lines.join("\n") + "\n"));
+    gap.run(&["import", path_str(&file)])
+        .fails(2, "line 11: field `position`");
+    assert!(gap.run(&["--json", "stats"]).ok().contains("\"events\":0"));
+}
+
+#[test]
+fn corrupt_and_foreign_stores_are_clear_errors() {
+    // A path that is a file.
+    let c = Chronicle::new();
+    std::fs::write(c.db(), b"not a store").unwrap();
+    c.run(&["stats"]).fails(1, "is a file, not a store");
+    // A sled database that is not a chronicle store.
+    let c = Chronicle::new();
+    {
+        let db = sled::open(c.db()).unwrap();
+        db.insert(b"hello", b"world").unwrap();
+        db.flush().unwrap();
+    }
+    c.run(&["stats"]).fails(1, "not a chronicle store");
+    // A store of a newer format.
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    {
+        let db = raw(&c);
+        db.insert(b"Mformat", &99u64.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    c.run(&["stats"])
+        .fails(1, "format version 99, newer than this chronicle reads");
+    // Files overwritten with garbage or truncated: an error with an exit code, never a panic.
+    for damage in ["garbage", "truncate"] {
+        let c = Chronicle::new();
+        c.run(&["demo"]).ok();
+        for entry in walk(&c.db()) {
+            let len = std::fs::metadata(&entry).unwrap().len();
+            if len == 0 {
+                continue;
+            }
+            match damage {
+                "garbage" => {
+                    std::fs::write(&entry, vec![0xA5u8; usize::try_from(len).unwrap()]).unwrap()
+                }
+                _ => std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&entry)
+                    .unwrap()
+                    .set_len(len / 3)
+                    .unwrap(),
+            }
+        }
+        let run = c.run(&["verify"]);
+        assert_ne!(run.code, 0, "{damage}: a damaged store must not verify");
+        assert!(!run.stderr.contains("panicked"), "{damage}: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim_end().lines().count(),
+            1,
+            "{damage}: {}",
+            run.stderr
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn sixteen_writers_racing_on_one_stream_each_win_a_version_once() {
+    use chronicle::model::{Expect, Origin, StreamId, Version, parse_event_value};
+    use chronicle::store::{EventStore, ReadFilter, SledStore};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let rounds = 20;
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut won = Vec::new();
+                let mut conflicts = 0;
+                while won.len() < rounds {
+                    let stream = StreamId::parse("trip:race").unwrap();
+                    let current = store.stream_version(&stream).unwrap().map_or(0, |v| v.0);
+                    let mut event = parse_event_value(
+                        json!({"stream": "trip:race", "type": "trip.started", "occurred": "2025",
+                               "data": {}, "meta": {"author": format!("w{w}")}}),
+                        Origin::New,
+                    )
+                    .unwrap();
+                    event.expect = Expect::Version(Version(current));
+                    match store.append(vec![event]) {
+                        Ok(appended) => won.push(appended[0].version.0),
+                        Err(chronicle::Error::Conflict {
+                            expected, actual, ..
+                        }) => {
+                            assert_eq!(expected, Expect::Version(Version(current)));
+                            assert!(actual.0 > current, "the loser sees a newer version");
+                            conflicts += 1;
+                        }
+                        Err(e) => panic!("unexpected error: {e}"),
+                    }
+                }
+                (won, conflicts)
+            })
+        })
+        .collect();
+    let mut all_won = Vec::new();
+    let mut conflicts = 0;
+    for w in writers {
+        let (won, c) = w.join().unwrap();
+        all_won.extend(won);
+        conflicts += c;
+    }
+    all_won.sort();
+    let expected: Vec<u64> = (1..=16 * rounds as u64).collect();
+    assert_eq!(all_won, expected, "every version won exactly once");
+    assert!(conflicts > 0, "the writers really raced");
+    let events: Vec<_> = store
+        .read(&ReadFilter::default())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(events.len(), 16 * rounds);
+}
+
+/// A full disk: the append that does not fit fails with a clear error, whole batches
+/// before it stay, and once space is freed the store opens and verifies. Needs root to
+/// mount a small tmpfs, so it runs when CHRONICLE_DISK_FULL_TEST=1 (`.ci/run` sets it
+/// where mounting works).
+#[test]
+fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
+    if std::env::var("CHRONICLE_DISK_FULL_TEST").as_deref() != Ok("1") {
+        return;
+    }
+    let c = Chronicle::new();
+    let mount = c.dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs", path_str(&mount)])
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "CHRONICLE_DISK_FULL_TEST=1 needs `mount -t tmpfs` to work"
+    );
+    let result = std::panic::catch_unwind(|| {
+        let filler = mount.join("filler");
+        std::fs::write(&filler, vec![0u8; 1_000_000]).unwrap();
+        let db = mount.join("store");
+        let run = |args: &[&str]| {
+            let mut cmd = std::process::Command::new(common::bin());
+            cmd.arg("--db").arg(&db).args(args);
+            cmd.output().unwrap()
+        };
+        assert!(run(&["demo"]).status.success());
+        let lines: String = (0..3000)
+            .map(|i| format!("{}\n", json!({"stream": format!("trip:t{i}"), "type": "trip.started", "occurred": "2025",
+                "data": {}, "source": {"publisher": "x".repeat(300)}})))
+            .collect();
+        let file = c.file("many.jsonl", &lines);
+        let full = run(&["import", "--batch", "100", path_str(&file)]);
+        assert_eq!(full.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&full.stderr);
+        assert!(
+            stderr.contains("could not be made durable") && stderr.contains("free disk space"),
+            "{stderr}"
+        );
+        std::fs::remove_file(&filler).unwrap();
+        let verify = run(&["verify"]);
+        assert!(
+            verify.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        let stats: Value = serde_json::from_slice(&run(&["--json", "stats"]).stdout).unwrap();
+        let events = stats["events"].as_u64().unwrap();
+        assert_eq!(
+            (events - 43) % 100,
+            0,
+            "only whole batches of 100 are in the log: {events}"
+        );
+    });
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
