@@ -31,7 +31,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         for event in store.read(&ReadFilter::default()) {
             output::json_line(out, &event?)?;
             n += 1;
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 bar.set_position(n);
             }
         }

@@ -131,7 +131,7 @@ pub(super) fn verify(
         check_indexes(db, &event, &mut walk)?;
         *per_type.entry(event.event_type.to_string()).or_default() += 1;
         runner.apply(&event, &mut fold, None)?;
-        if position % 1000 == 0 {
+        if position.is_multiple_of(1000) {
             progress(position, head);
         }
     }
