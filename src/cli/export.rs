@@ -27,7 +27,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let total = store.head()?.position.0;
     let bar = output::progress(total, "exporting");
     let write_all = |out: &mut dyn Write| -> anyhow::Result<u64> {
-        let mut n = 0;
+        let mut n: u64 = 0;
         for event in store.read(&ReadFilter::default()) {
             output::json_line(out, &event?)?;
             n += 1;
