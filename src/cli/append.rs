@@ -4,7 +4,7 @@
 use super::input::Parsed;
 use super::output::{self, Table};
 use super::{App, UsageError};
-use chronicle::model::{Origin, parse_event_value};
+use chronicle::model::{EventType, Origin, parse_event_value};
 use chronicle::store::{AppendedEvent, EventStore};
 use serde_json::{Map, Value};
 use std::io::Write;
@@ -20,9 +20,25 @@ Examples:
 All events of one call are appended atomically, and only once they are on disk.
 Exit codes: 2 invalid input, 3 --expect did not match (nothing written), 5 store in use.";
 
+/// The examples, then every event type with the stream it belongs in.
+fn help() -> String {
+    use chronicle::model::types::CategoryRule;
+    let mut text = format!("{EXAMPLES}\n\nEvent types (schema 1):\n");
+    for t in EventType::ALL {
+        let stream = match t.category_rule() {
+            CategoryRule::Entity => "the entity's own stream".to_owned(),
+            CategoryRule::Exactly(c) => format!("{c}:…"),
+            CategoryRule::Any => "any stream".to_owned(),
+            CategoryRule::TargetStream => "the target's stream".to_owned(),
+        };
+        text.push_str(&format!("  {:<24} {stream}\n", t.as_str()));
+    }
+    text
+}
+
 /// Append events: from flags, `--file F`, or `-` for stdin (JSON Lines).
 #[derive(clap::Args)]
-#[command(after_help = EXAMPLES)]
+#[command(after_help = help())]
 pub struct Args {
     /// `-` to read JSON Lines from stdin.
     #[arg(value_name = "-")]
