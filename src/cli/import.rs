@@ -60,9 +60,14 @@ pub fn import(
     files: usize,
     batch: usize,
 ) -> anyhow::Result<Summary> {
+    let checking = output::spinner(&format!(
+        "checking {} events against the log",
+        parsed.events.len()
+    ));
     store
         .check(parsed.events.clone())
         .map_err(|e| parsed.locate(e))?;
+    checking.finish_and_clear();
     let bar = output::progress(parsed.events.len() as u64, "importing");
     let mut new = 0;
     for (chunk_index, chunk) in parsed.events.chunks(batch).enumerate() {
