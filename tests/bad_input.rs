@@ -234,13 +234,13 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(announced(), "data.stops", json!({"place": "country:KR"}))), "line 1: field `data.stops`"),
         (line(set(statement(), "data.stance", json!("angry"))), "line 1: field `data.stance`"),
         // Missing required fields.
-        (line(without(arrived(), "stream")), "line 1: missing field `stream`"),
-        (line(without(arrived(), "type")), "line 1: missing field `type`"),
-        (line(without(arrived(), "data")), "line 1: missing field `data`"),
+        (line(without(arrived(), "stream")), "line 1: field `stream`: `stream` is missing"),
+        (line(without(arrived(), "type")), "line 1: field `type`: `type` is missing"),
+        (line(without(arrived(), "data")), "line 1: field `data`: `data` is missing"),
         (line(without(arrived(), "occurred")), "line 1: field `occurred`"),
-        (line(without(announced(), "data.traveler")), "line 1: field `data`: missing field `traveler`"),
-        (line(without(sale(), "data.value.currency")), "line 1: field `data.value`: missing field `currency`"),
-        (line(without(registered(), "data.name")), "line 1: field `data`: missing field `name`"),
+        (line(without(announced(), "data.traveler")), "line 1: field `data.traveler`: `traveler` is missing"),
+        (line(without(sale(), "data.value.currency")), "line 1: field `data.value.currency`: `currency` is missing"),
+        (line(without(registered(), "data.name")), "line 1: field `data.name`: `name` is missing"),
         // Unknown fields.
         (line(set(arrived(), "colour", json!("red"))), "line 1: field `colour`"),
         (line(set(without(arrived(), "occurred"), "occured", json!("2025-01-06"))), "line 1: field `occured`"),
@@ -314,7 +314,7 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(retraction(), "data.target", json!("the sale"))), "line 1: field `data.target`"),
         (line(set(retraction(), "stream", json!(TRIP))), "line 1: field `stream`"),
         (lines(&[&line(set(retraction(), "id", json!(NEW_ID))), &line(set(correction(), "data.target", json!(NEW_ID)))]), "line 2: field `data.target`"),
-        (line(set(correction(), "data.data", json!({"seller": "country:US"}))), "line 1: field `data.data`"),
+        (line(set(correction(), "data.data", json!({"seller": "country:US"}))), "line 1: field `data.data.buyer`"),
         (line(set(correction(), "data.data.colour", json!("red"))), "line 1: field `data.data.colour`"),
         (line(without(correction(), "data.data")), "line 1: field `data`"),
         (line(json!({"stream": "person:antony-blinken", "type": "event.corrected", "occurred": "2025",
@@ -358,7 +358,7 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(arrived(), "expect", json!("any\nnone"))), "line 1: field `expect`"),
         // Duplicate keys: which one counts is up to the parser, so neither may.
         (edit(arrived(), "{\"data\"", &format!("{{\"stream\":\"{SALE}\",\"data\"")), "line 1: field `stream`"),
-        (edit(arrived(), "{\"place\"", "{\"place\":\"place:atlantis\",\"place\""), "line 1: field `data.place`"),
+        (edit(arrived(), "{\"place\"", "{\"place\":\"place:atlantis\",\"place\""), "line 1: duplicate field `place`"),
     ]
 }
 

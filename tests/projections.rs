@@ -378,7 +378,7 @@ fn amendments_must_name_an_event_of_their_own_stream() {
         .fails(2, "is in stream `arms-sale:us-japan-2025-01`");
     let bad_fix = json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected", "occurred": "2025",
         "data": {"target": SALE_ID, "reason": "x", "data": {"seller": "country:US"}}});
-    c.append(&[bad_fix]).fails(2, "field `data.data`");
+    c.append(&[bad_fix]).fails(2, "field `data.data.buyer`");
 }
 
 #[test]

@@ -149,7 +149,9 @@ fn report(err: &anyhow::Error) -> i32 {
             return 0;
         }
     }
-    eprintln!("error: {err:#}");
+    // One line, always: a value quoted from the input may hold a line break.
+    let message = format!("{err:#}").replace('\r', "\\r").replace('\n', "\\n");
+    eprintln!("error: {message}");
     err.chain()
         .find_map(|cause| {
             if let Some(e) = cause.downcast_ref::<Error>() {

@@ -19,6 +19,10 @@ use uuid::Uuid;
 /// Largest event accepted, as one line of JSON, in bytes.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
+/// Room for the fields the store adds (`position`, `id`, `recorded`, `hash`…), so that
+/// the export of an event of the largest size restores.
+const EXPORT_ALLOWANCE: usize = 1024;
+
 /// Where a fact was reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -379,18 +383,94 @@ pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, Validati
         field: None,
         message,
     };
-    if text.len() > MAX_EVENT_BYTES {
+    let limit = match origin {
+        Origin::New => MAX_EVENT_BYTES,
+        Origin::Export => MAX_EVENT_BYTES + EXPORT_ALLOWANCE,
+    };
+    if text.len() > limit {
         return Err(whole(format!(
             "the event is {} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts",
             text.len()
         )));
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        whole(format!(
-            "not valid JSON ({e}); each line must be one JSON object"
-        ))
+    let value = serde_json::from_str::<StrictValue>(text).map_err(|e| {
+        if e.to_string().starts_with("duplicate field") {
+            whole(format!("{e}; each field may appear once"))
+        } else {
+            whole(format!(
+                "not valid JSON ({e}); each line must be one JSON object"
+            ))
+        }
     })?;
-    parse_event_value(value, origin)
+    parse_event_value(value.0, origin)
+}
+
+/// A JSON value that refuses duplicate keys in any object: `{"stream": "a", "stream":
+/// "b"}` is ambiguous, and the log keeps what it accepts forever.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+            }
+            let StrictValue(v) = map.next_value()?;
+            object.insert(key, v);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// [`parse_event`] for an already parsed JSON value.
@@ -402,12 +482,22 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
             message: "expected a JSON object with stream, type and data".into(),
         });
     }
+    for field in ["source", "meta"] {
+        if let Some(v) = value.get(field).filter(|v| !v.is_object() && !v.is_null()) {
+            return Err(ValidationError::field(
+                field,
+                format!(
+                    "expected a JSON object, found {}",
+                    super::types::json_kind(v)
+                ),
+            ));
+        }
+    }
     let raw: RawEvent = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
+        let (path, message) = super::types::explain(e);
         ValidationError {
             line: None,
-            field: (path != ".").then_some(path),
+            field: (!path.is_empty()).then_some(path),
             message,
         }
     })?;

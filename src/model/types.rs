@@ -404,12 +404,95 @@ pub struct DataError {
 
 fn typed<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, DataError> {
     serde_path_to_error::deserialize(data).map_err(|e| {
-        let path = e.path().to_string();
-        DataError {
-            path: if path == "." { String::new() } else { path },
-            message: e.into_inner().to_string(),
-        }
+        let (path, message) = explain(e);
+        DataError { path, message }
     })
+}
+
+/// The path and a readable message of a serde error: a missing field is named in the
+/// path, and Rust type names become the JSON a writer should give.
+pub(crate) fn explain(e: serde_path_to_error::Error<serde_json::Error>) -> (String, String) {
+    let mut path = e.path().to_string();
+    if path == "." {
+        path.clear();
+    }
+    let mut message = e.into_inner().to_string();
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        path = if path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        };
+        message = format!("`{field}` is missing; this field is required");
+    }
+    for (rust, json) in [
+        ("struct NoData", "an empty object {}"),
+        ("f64", "a number"),
+        ("u64", "a whole number, 0 or more"),
+        ("u32", "a whole number, 0 or more"),
+        ("a string", "a string"),
+    ] {
+        message = message.replace(&format!("expected {rust}"), &format!("expected {json}"));
+    }
+    if let Some(start) = message.find("expected struct ") {
+        // "expected struct Money" and the like: the writer needs an object there.
+        let end = message[start + 16..]
+            .find(|c: char| !c.is_alphanumeric())
+            .map_or(message.len(), |i| start + 16 + i);
+        message.replace_range(start..end, "expected a JSON object");
+    }
+    (path, message)
+}
+
+/// Serde's derived structs also accept an array of their fields in order; events must
+/// be written with named fields, so every place a struct goes must hold an object.
+fn require_objects(ty: EventType, data: &Value) -> Result<(), DataError> {
+    let object = |path: &str, v: &Value| {
+        if v.is_object() {
+            Ok(())
+        } else {
+            Err(DataError {
+                path: path.to_owned(),
+                message: format!("expected a JSON object, found {}", json_kind(v)),
+            })
+        }
+    };
+    object("", data)?;
+    match ty {
+        EventType::TripAnnounced => {
+            if let Some(Value::Array(stops)) = data.get("stops") {
+                for (i, stop) in stops.iter().enumerate() {
+                    object(&format!("stops[{i}]"), stop)?;
+                }
+            }
+        }
+        EventType::ArmsSaleAnnounced => {
+            if let Some(value) = data.get("value") {
+                object("value", value)?;
+            }
+        }
+        EventType::EvidenceAdded => {
+            if let Some(source) = data.get("source") {
+                object("source", source)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What kind of JSON value this is, for messages.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 impl EventData {
@@ -417,6 +500,7 @@ impl EventData {
     pub fn parse(ty: EventType, data: &Value) -> Result<EventData, DataError> {
         use EventData as D;
         use EventType as T;
+        require_objects(ty, data)?;
         let parsed = match ty {
             T::EntityRegistered => D::EntityRegistered(typed(data)?),
             T::EntityAliasAdded => D::EntityAliasAdded(typed(data)?),
@@ -458,6 +542,11 @@ impl EventData {
         match self {
             EventData::EntityRegistered(d) if d.name.trim().is_empty() => {
                 fail("name", "the name must not be empty")
+            }
+            EventData::EntityRegistered(d)
+                if d.country.as_ref().is_some_and(|c| !c.is_country()) =>
+            {
+                fail("country", "expected a country id like country:US")
             }
             EventData::EntityAliasAdded(d) if d.alias.trim().is_empty() => {
                 fail("alias", "the alias must not be empty")

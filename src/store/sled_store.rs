@@ -28,11 +28,33 @@ pub struct SledStore {
 
 struct Inner {
     db: sled::Db,
+    /// Declared after `db`, so dropped after it (see [`LockRelease`]).
+    _release: LockRelease,
     path: PathBuf,
     runner: Arc<Runner>,
     jobs: Option<mpsc::Sender<Request>>,
     durable: tokio::sync::watch::Receiver<Position>,
     writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// sled's background threads let go of the directory lock a moment after the database
+/// is dropped. Dropped right after it, this waits (up to a second) until the lock is
+/// free, so that a store closed in this process can be reopened at once.
+struct LockRelease {
+    lock_file: PathBuf,
+}
+
+impl Drop for LockRelease {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while let Ok(file) = std::fs::File::open(&self.lock_file) {
+            // Dropping `file` releases the lock taken here.
+            if file.try_lock().is_ok() || std::time::Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -88,7 +110,11 @@ impl SledStore {
                 path.display()
             )));
         }
-        let db = sled::Config::new().path(path).open().map_err(|e| match e {
+        // Every commit flushes before it is acknowledged, so sled's own flusher thread
+        // adds nothing; without it, dropping the store releases the directory lock at
+        // once instead of when that thread next wakes up.
+        let config = sled::Config::new().path(path).flush_every_ms(None);
+        let db = config.open().map_err(|e| match e {
             sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
                 Error::Locked {
                     path: path.to_owned(),
@@ -122,6 +148,10 @@ impl SledStore {
         Ok(SledStore {
             inner: Arc::new(Inner {
                 db,
+                // sled's lock is on the file `db` inside the store's directory.
+                _release: LockRelease {
+                    lock_file: path.join("db"),
+                },
                 path: path.to_owned(),
                 runner,
                 jobs: Some(jobs),
