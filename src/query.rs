@@ -14,12 +14,18 @@ use crate::projection::trips::{self, TripView};
 use crate::projection::{DocsRead, Fact, decode, facts};
 use crate::{Error, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// Questions about the views, answered from one set of documents.
 pub struct Query<'a> {
     docs: &'a dyn DocsRead,
+    /// Names and travelers already looked up: a page of a timeline names the same few
+    /// entities and trips again and again. A `Query` reads one fixed set of documents,
+    /// so what it cached stays true for its life.
+    names: RefCell<HashMap<EntityId, String>>,
+    travelers: RefCell<HashMap<StreamId, String>>,
 }
 
 /// Which timeline entries to return. Filters combine with "and".
@@ -137,7 +143,11 @@ pub fn format_money(value: &Money) -> String {
 
 impl<'a> Query<'a> {
     pub fn new(docs: &'a dyn DocsRead) -> Query<'a> {
-        Query { docs }
+        Query {
+            docs,
+            names: RefCell::default(),
+            travelers: RefCell::default(),
+        }
     }
 
     /// The current version of a fact, unless retracted.
@@ -156,12 +166,17 @@ impl<'a> Query<'a> {
     /// The display name of an entity: its registered name, a country's built-in name,
     /// or its id.
     pub fn name(&self, id: &EntityId) -> Result<String> {
-        Ok(match entities::get(self.docs, id)? {
+        if let Some(name) = self.names.borrow().get(id) {
+            return Ok(name.clone());
+        }
+        let name = match entities::get(self.docs, id)? {
             Some(doc) => doc.name,
             None => id
                 .country_name()
                 .map_or_else(|| id.to_string(), str::to_owned),
-        })
+        };
+        self.names.borrow_mut().insert(id.clone(), name.clone());
+        Ok(name)
     }
 
     fn names(&self, ids: &[EntityId]) -> Result<Vec<String>> {
@@ -416,13 +431,20 @@ impl<'a> Query<'a> {
     }
 
     fn traveler(&self, stream: &StreamId) -> Result<String> {
-        Ok(match trips::get(self.docs, stream)? {
+        if let Some(name) = self.travelers.borrow().get(stream) {
+            return Ok(name.clone());
+        }
+        let name = match trips::get(self.docs, stream)? {
             Some(_) => match self.trip(stream)?.traveler {
                 Some(t) => self.name(&t)?,
                 None => "The traveler".into(),
             },
             None => "The traveler".into(),
-        })
+        };
+        self.travelers
+            .borrow_mut()
+            .insert(stream.clone(), name.clone());
+        Ok(name)
     }
 
     fn place(&self, place: &EntityId, city: Option<&String>) -> Result<String> {
