@@ -13,7 +13,7 @@ use crate::projection::timeline;
 use crate::projection::trips::{self, TripView};
 use crate::projection::{DocsRead, Fact, decode, facts};
 use crate::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -37,7 +37,7 @@ pub struct TimelineFilter {
 }
 
 /// One line of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub position: Position,
     pub id: Uuid,
@@ -57,7 +57,7 @@ pub struct TimelineEntry {
 }
 
 /// A status fact about an entity, with its summary.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityStatus {
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -66,7 +66,7 @@ pub struct EntityStatus {
 }
 
 /// An entity of the registry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityView {
     pub id: EntityId,
     pub kind: String,
@@ -87,7 +87,7 @@ pub struct EntityView {
 }
 
 /// A total value of sales in one currency.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Total {
     pub party: EntityId,
     pub currency: String,
@@ -96,7 +96,7 @@ pub struct Total {
 }
 
 /// The arms-sale ledger.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SalesReport {
     pub sales: Vec<SaleView>,
     pub by_buyer: Vec<Total>,
