@@ -2,7 +2,8 @@
 //! following the log as it grows.
 
 use super::output::{self, Table};
-use super::{App, UsageError};
+use super::remote::{self, Api};
+use super::{App, Backend, UsageError};
 use chronicle::Error;
 use chronicle::model::{EventType, Position, RecordedEvent, StreamId};
 use chronicle::store::{EventStore, ReadFilter, SledStore};
@@ -70,9 +71,13 @@ fn filter(args: &Args) -> anyhow::Result<ReadFilter> {
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let mut filter = filter(&args)?;
-    let store = app.open_existing_store()?;
+    let store = match app.open_or_server(true)? {
+        Backend::Store(store) => store,
+        Backend::Server(api) => return run_remote(&args, &filter, app.json, &api),
+    };
     let mut out = output::stdout();
-    let last = print_events(&store, &filter, args.limit, app.json, &mut out)?;
+    let events = store.read(&filter).take(args.limit.unwrap_or(usize::MAX));
+    let last = print_events(events.map(|e| e.map_err(Into::into)), app.json, &mut out)?;
     out.flush()?;
     if !args.follow {
         return Ok(());
@@ -84,27 +89,126 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(500));
         let store = match SledStore::open(&app.db) {
             Ok(store) => store,
-            Err(Error::Locked { .. }) => continue,
+            Err(Error::Locked { .. }) => match remote::discover(&app.db) {
+                // A server took the store: follow through it.
+                Some(api) => return follow_remote(&api, filter, next, app.json, &mut out),
+                None => continue,
+            },
             Err(e) => return Err(e.into()),
         };
         filter.from = Some(next);
-        if let Some(last) = print_events(&store, &filter, None, app.json, &mut out)? {
+        let events = store.read(&filter).map(|e| e.map_err(Into::into));
+        if let Some(last) = print_events(events, app.json, &mut out)? {
             next = Position(last.0 + 1);
         }
         out.flush()?;
     }
 }
 
-/// Prints matching events and returns the last position printed.
+/// `log` through a server's API: the same pages, printed the same way.
+fn run_remote(args: &Args, filter: &ReadFilter, json: bool, api: &Api) -> anyhow::Result<()> {
+    let mut out = output::stdout();
+    let events = Pages::new(api, filter.clone(), args.limit);
+    let last = print_events(events, json, &mut out)?;
+    out.flush()?;
+    if !args.follow {
+        return Ok(());
+    }
+    let next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
+    follow_remote(api, filter.clone(), next, json, &mut out)
+}
+
+/// `log --follow` through a server's API: polls it for events after `next`.
+fn follow_remote(
+    api: &Api,
+    mut filter: ReadFilter,
+    mut next: Position,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        filter.from = Some(next);
+        if let Some(last) = print_events(Pages::new(api, filter.clone(), None), json, out)? {
+            next = Position(last.0 + 1);
+        }
+        out.flush()?;
+    }
+}
+
+/// The events of `GET /events`, fetched a page at a time as they are read.
+struct Pages<'a> {
+    api: &'a Api,
+    filter: ReadFilter,
+    /// Events still wanted; `None` for all.
+    remaining: Option<usize>,
+    page: std::vec::IntoIter<RecordedEvent>,
+    done: bool,
+}
+
+impl<'a> Pages<'a> {
+    fn new(api: &'a Api, filter: ReadFilter, limit: Option<usize>) -> Pages<'a> {
+        Pages {
+            api,
+            filter,
+            remaining: limit,
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    fn fetch(&mut self) -> anyhow::Result<()> {
+        let size = self.remaining.unwrap_or(usize::MAX).min(1000);
+        let query = [
+            ("from", self.filter.from.map(|p| p.to_string())),
+            ("stream", self.filter.stream.as_ref().map(|s| s.to_string())),
+            ("category", self.filter.category.clone()),
+            ("type", self.filter.event_type.map(|t| t.to_string())),
+            ("limit", Some(size.to_string())),
+        ];
+        let mut answer: serde_json::Value = self.api.get("/events", &query)?;
+        let events: Vec<RecordedEvent> = remote::part(&mut answer, "events")?;
+        match answer["next"].as_u64() {
+            Some(next) => self.filter.from = Some(Position(next)),
+            None => self.done = true,
+        }
+        self.page = events.into_iter();
+        Ok(())
+    }
+}
+
+impl Iterator for Pages<'_> {
+    type Item = anyhow::Result<RecordedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == Some(0) {
+            return None;
+        }
+        let event = match self.page.next() {
+            Some(event) => event,
+            None if self.done => return None,
+            None => {
+                if let Err(e) = self.fetch() {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                self.page.next()?
+            }
+        };
+        if let Some(n) = &mut self.remaining {
+            *n -= 1;
+        }
+        Some(Ok(event))
+    }
+}
+
+/// Prints events and returns the last position printed.
 fn print_events(
-    store: &SledStore,
-    filter: &ReadFilter,
-    limit: Option<usize>,
+    events: impl Iterator<Item = anyhow::Result<RecordedEvent>>,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<Option<Position>> {
     let mut last = None;
-    let events = store.read(filter).take(limit.unwrap_or(usize::MAX));
     if json {
         for event in events {
             let event = event?;

@@ -9,8 +9,10 @@ mod import;
 mod input;
 mod log;
 mod output;
+mod remote;
 mod replay;
 mod sales;
+mod serve;
 mod stats;
 mod timeline;
 mod trip;
@@ -30,7 +32,8 @@ Examples:
   chronicle log --stream trip:blinken-final-tour-2025
   chronicle trip show trip:blinken-final-tour-2025
   chronicle timeline --entity Japan --as-of 30
-  chronicle --db /srv/news.db stats --json";
+  chronicle --db /srv/news.db stats --json
+  chronicle serve --addr 127.0.0.1:7070            the HTTP API (other commands then go through it)";
 
 /// An event-sourced news-tracking backend: facts from the news as an immutable,
 /// hash-chained log, with views that can answer as of any point of it.
@@ -48,6 +51,11 @@ pub struct Cli {
     /// Machine-readable output: JSON (JSON Lines for `log`).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Work through the HTTP API of this `chronicle serve` (http://HOST:PORT) instead of
+    /// opening the store. Without it, a command that finds the store held by a server
+    /// uses the server that the store's `.server.json` names.
+    #[arg(long, global = true, env = "CHRONICLE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,12 +72,20 @@ pub enum Command {
     Entity(entity::Args),
     Sales(sales::Args),
     Stats(stats::Args),
+    Serve(serve::Args),
 }
 
 /// Global options every subcommand gets.
 pub struct App {
     pub db: PathBuf,
     pub json: bool,
+    pub server: Option<String>,
+}
+
+/// Where a command does its work: in the store, or through a server that holds it.
+pub enum Backend {
+    Store(SledStore),
+    Server(remote::Api),
 }
 
 /// A mistake in how the command was called: exit code 2.
@@ -86,6 +102,17 @@ impl App {
             match SledStore::open(&self.db) {
                 Err(Error::Locked { .. }) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e @ Error::Locked { .. }) => {
+                    let held = match remote::discover(&self.db) {
+                        Some(api) => format!(
+                            "opening store at {} (a `chronicle serve` at {} holds it, and this command cannot work through its API: stop the server to run it)",
+                            self.db.display(),
+                            api.url()
+                        ),
+                        None => format!("opening store at {}", self.db.display()),
+                    };
+                    return Err(anyhow::Error::new(e).context(held));
                 }
                 result => {
                     return result
@@ -106,6 +133,36 @@ impl App {
         }
         self.open_store()
     }
+
+    /// Opens the store, or, when a running server holds it (or `--server` names one),
+    /// a client of that server's API. With `existing`, a missing store is an error.
+    pub fn open_or_server(&self, existing: bool) -> anyhow::Result<Backend> {
+        if let Some(url) = &self.server {
+            return Ok(Backend::Server(remote::Api::new(url)?));
+        }
+        if existing && !self.db.exists() {
+            return self.open_existing_store().map(Backend::Store);
+        }
+        match SledStore::open(&self.db) {
+            Ok(store) => return Ok(Backend::Store(store)),
+            Err(Error::Locked { .. }) => {
+                if let Some(api) = remote::discover(&self.db) {
+                    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                        eprintln!(
+                            "note: a `chronicle serve` holds {}; working through its API at {}",
+                            self.db.display(),
+                            api.url()
+                        );
+                    }
+                    return Ok(Backend::Server(api));
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening store at {}", self.db.display()));
+            }
+        }
+        self.open_store().map(Backend::Store)
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -114,6 +171,7 @@ pub fn main() -> i32 {
     let app = App {
         db: cli.db,
         json: cli.json,
+        server: cli.server,
     };
     let result = match cli.command {
         Command::Demo(args) => demo::run(args, &app),
@@ -126,6 +184,7 @@ pub fn main() -> i32 {
         Command::Entity(args) => entity::run(args, &app),
         Command::Sales(args) => sales::run(args, &app),
         Command::Stats(args) => stats::run(args, &app),
+        Command::Serve(args) => serve::run(args, &app),
     };
     match result {
         Ok(()) => 0,
