@@ -779,4 +779,5 @@ fn serve_refuses_a_public_address_without_a_token() {
     assert!(!c.db().exists(), "nothing was created");
     c.run(&["serve", "--addr", "127.0.0.1:0", "--token", ""])
         .fails(2, "--token is empty");
+    assert!(c.run(&["serve", "--help"]).ok().contains("Examples:"));
 }

@@ -100,19 +100,20 @@ impl App {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match SledStore::open(&self.db) {
-                Err(Error::Locked { .. }) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
                 Err(e @ Error::Locked { .. }) => {
-                    let held = match remote::discover(&self.db) {
-                        Some(api) => format!(
+                    // A server does not let go: say so at once instead of waiting.
+                    if let Some(api) = remote::discover(&self.db) {
+                        return Err(anyhow::Error::new(e).context(format!(
                             "opening store at {} (a `chronicle serve` at {} holds it, and this command cannot work through its API: stop the server to run it)",
                             self.db.display(),
                             api.url()
-                        ),
-                        None => format!("opening store at {}", self.db.display()),
-                    };
-                    return Err(anyhow::Error::new(e).context(held));
+                        )));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("opening store at {}", self.db.display())));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
                 }
                 result => {
                     return result

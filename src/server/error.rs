@@ -151,6 +151,41 @@ pub async fn json_413(
     response
 }
 
+/// Bodies declared larger than the limit are still read (and dropped) up to this size
+/// before the `413`, so that a client that sends the whole body before reading the
+/// answer gets it instead of a broken connection. Larger ones are cut off at once.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Refuses a body whose declared length is above the limit, before any handler runs.
+/// (A body without a declared length is cut off by tower-http's limit as it is read.)
+pub async fn limit_declared_body(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let max = state.config.max_body;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(length) = declared.filter(|l| *l > u64::try_from(max).unwrap_or(u64::MAX)) else {
+        return next.run(request).await;
+    };
+    // A client that asked to continue sends nothing more when refused at once.
+    let continues = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !continues && length <= DRAIN_LIMIT {
+        use futures_util::StreamExt;
+        let mut body = request.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = body.next().await {} };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+    }
+    too_large(max).into_response()
+}
+
 /// The answer to a body above the limit.
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(

@@ -144,6 +144,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             error::json_413,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::limit_declared_body,
+        ))
         .with_state(state)
 }
 
