@@ -781,3 +781,39 @@ fn serve_refuses_a_public_address_without_a_token() {
         .fails(2, "--token is empty");
     assert!(c.run(&["serve", "--help"]).ok().contains("Examples:"));
 }
+
+#[test]
+fn log_follow_carries_on_while_a_server_comes_and_goes() {
+    let c = Chronicle::new();
+    c.append(&[trip_started("trip:t")]).ok();
+    let mut follower = c
+        .command(&["--json", "log", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(next_line().contains("trip:t"));
+
+    // A server takes the store (the follower lets go between polls); the follower
+    // carries on through it.
+    let serve = Serve::start(&c, &[]);
+    c.append(&[trip_started("trip:served")]).ok();
+    assert!(next_line().contains("trip:served"));
+    assert_eq!(serve.terminate(), 0);
+    // And on the store again once the server is gone.
+    c.append(&[trip_started("trip:after")]).ok();
+    assert!(next_line().contains("trip:after"));
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert!(lines.try_recv().is_err(), "no event was printed twice");
+}

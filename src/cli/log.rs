@@ -73,7 +73,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let mut filter = filter(&args)?;
     let store = match app.open_or_server(true)? {
         Backend::Store(store) => store,
-        Backend::Server(api) => return run_remote(&args, &filter, app.json, &api),
+        Backend::Server(api) => return run_remote(&args, &filter, app, &api),
     };
     let mut out = output::stdout();
     let events = store.read(&filter).take(args.limit.unwrap_or(usize::MAX));
@@ -84,53 +84,55 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     }
     // Hold the store only while reading, so that other processes can append.
     drop(store);
-    let mut next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
-    loop {
-        std::thread::sleep(Duration::from_millis(500));
-        let store = match SledStore::open(&app.db) {
-            Ok(store) => store,
-            Err(Error::Locked { .. }) => match remote::discover(&app.db) {
-                // A server took the store: follow through it.
-                Some(api) => return follow_remote(&api, filter, next, app.json, &mut out),
-                None => continue,
-            },
-            Err(e) => return Err(e.into()),
-        };
-        filter.from = Some(next);
-        let events = store.read(&filter).map(|e| e.map_err(Into::into));
-        if let Some(last) = print_events(events, app.json, &mut out)? {
-            next = Position(last.0 + 1);
-        }
-        out.flush()?;
-    }
+    let next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
+    filter.from = Some(next);
+    follow(app, filter, None, &mut out)
 }
 
 /// `log` through a server's API: the same pages, printed the same way.
-fn run_remote(args: &Args, filter: &ReadFilter, json: bool, api: &Api) -> anyhow::Result<()> {
+fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
     let events = Pages::new(api, filter.clone(), args.limit);
-    let last = print_events(events, json, &mut out)?;
+    let last = print_events(events, app.json, &mut out)?;
     out.flush()?;
     if !args.follow {
         return Ok(());
     }
-    let next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
-    follow_remote(api, filter.clone(), next, json, &mut out)
+    let mut filter = filter.clone();
+    filter.from = Some(last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1)));
+    // A server named by --server is followed; a discovered one only while it holds the store.
+    follow(app, filter, app.server.is_some().then_some(api), &mut out)
 }
 
-/// `log --follow` through a server's API: polls it for events after `next`.
-fn follow_remote(
-    api: &Api,
+/// `log --follow`: every 0.5 s prints the events from `filter.from` on, read from the
+/// store when it is free, or through the server that holds it (or `server`).
+fn follow(
+    app: &App,
     mut filter: ReadFilter,
-    mut next: Position,
-    json: bool,
+    server: Option<&Api>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        filter.from = Some(next);
-        if let Some(last) = print_events(Pages::new(api, filter.clone(), None), json, out)? {
-            next = Position(last.0 + 1);
+        let last = if let Some(api) = server {
+            print_events(Pages::new(api, filter.clone(), None), app.json, out)?
+        } else {
+            match SledStore::open(&app.db) {
+                Ok(store) => {
+                    let events = store.read(&filter).map(|e| e.map_err(Into::into));
+                    print_events(events, app.json, out)?
+                }
+                Err(Error::Locked { .. }) => match remote::discover(&app.db) {
+                    Some(api) => {
+                        print_events(Pages::new(&api, filter.clone(), None), app.json, out)?
+                    }
+                    None => continue,
+                },
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Some(last) = last {
+            filter.from = Some(Position(last.0 + 1));
         }
         out.flush()?;
     }

@@ -97,6 +97,12 @@ impl App {
     /// Opens (or creates) the store. When another process holds it, waits briefly for
     /// it to let go (a `log --follow` holds it only for a moment at a time).
     pub fn open_store(&self) -> anyhow::Result<SledStore> {
+        if self.server.is_some() {
+            return Err(UsageError(
+                "this command works on the store itself, not through a server: leave out --server (and CHRONICLE_SERVER)".into(),
+            )
+            .into());
+        }
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match SledStore::open(&self.db) {

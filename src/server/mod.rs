@@ -17,7 +17,8 @@
 //!   detail goes to stderr;
 //! - on shutdown the server stops accepting, ends live streams, answers every request
 //!   in flight, and [`run`] returns only after the store was dropped (flushed and its
-//!   writer thread joined), so the directory can be opened again at once.
+//!   writer thread joined), so the directory can be opened again at once; a client that
+//!   stalls the shutdown longer than [`Config::drain`] is given up on.
 
 mod auth;
 mod error;
@@ -25,8 +26,6 @@ mod events;
 mod live;
 mod params;
 mod views;
-
-pub use auth::tokens_match;
 
 use crate::store::SledStore;
 use axum::Router;
@@ -87,8 +86,9 @@ pub struct AppState {
 
 impl AppState {
     /// State for a router over `store`. Returns the state, the sender that starts the
-    /// shutdown of live streams (send `true`), and a receiver that yields `None` once
-    /// every clone of the state is gone.
+    /// shutdown of live streams (send `true`; dropping it does the same, so keep it
+    /// while serving), and a receiver that yields `None` once every clone of the state,
+    /// and so of the store, is gone.
     pub fn new(
         store: SledStore,
         config: Config,
