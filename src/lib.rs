@@ -12,6 +12,7 @@
 //! - [`projection`]: the facts layer and the projections (trips, timeline, entities,
 //!   sales) as pure folds over documents, and the runner that feeds them.
 //! - [`query`]: the read API over the projections, at the head or as of any position.
+//! - [`server`]: the HTTP API (axum): the log, the views and live subscriptions.
 //! - [`error`]: the error type and its exit codes.
 //!
 //! The binary's command line lives in `src/cli/` and `src/main.rs`.
@@ -20,6 +21,7 @@ pub mod error;
 pub mod model;
 pub mod projection;
 pub mod query;
+pub mod server;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -13,7 +13,7 @@ use crate::projection::timeline;
 use crate::projection::trips::{self, TripView};
 use crate::projection::{DocsRead, Fact, decode, facts};
 use crate::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -43,7 +43,7 @@ pub struct TimelineFilter {
 }
 
 /// One line of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     pub position: Position,
     pub id: Uuid,
@@ -63,7 +63,7 @@ pub struct TimelineEntry {
 }
 
 /// A status fact about an entity, with its summary.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityStatus {
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -72,7 +72,7 @@ pub struct EntityStatus {
 }
 
 /// An entity of the registry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityView {
     pub id: EntityId,
     pub kind: String,
@@ -93,7 +93,7 @@ pub struct EntityView {
 }
 
 /// A total value of sales in one currency.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Total {
     pub party: EntityId,
     pub currency: String,
@@ -102,7 +102,7 @@ pub struct Total {
 }
 
 /// The arms-sale ledger.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SalesReport {
     pub sales: Vec<SaleView>,
     pub by_buyer: Vec<Total>,

@@ -3,7 +3,8 @@
 
 use super::input::Parsed;
 use super::output::{self, Table};
-use super::{App, UsageError};
+use super::remote;
+use super::{App, Backend, UsageError};
 use chronicle::model::{EventType, Origin, parse_event_value};
 use chronicle::store::{AppendedEvent, EventStore};
 use serde_json::{Map, Value};
@@ -80,10 +81,21 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     if parsed.events.is_empty() {
         return Err(UsageError("the input holds no events; nothing was written".into()).into());
     }
-    let store = app.open_store()?;
-    let appended = store
-        .append(parsed.events.clone())
-        .map_err(|e| parsed.locate(e))?;
+    let appended = match app.open_or_server(false)? {
+        Backend::Store(store) => store
+            .append(parsed.events.clone())
+            .map_err(|e| parsed.locate(e))?,
+        Backend::Server(api) => {
+            let body: Vec<Value> = parsed.events.iter().map(remote::event_json).collect();
+            let mut answer: Value = api.post("/events", &Value::Array(body)).map_err(|e| {
+                match e.downcast::<chronicle::Error>() {
+                    Ok(error) => parsed.locate(error),
+                    Err(other) => other,
+                }
+            })?;
+            remote::part(&mut answer, "events")?
+        }
+    };
     print_appended(&appended, app.json)
 }
 

@@ -1,8 +1,9 @@
 //! `chronicle entity list` and `chronicle entity show`.
 
-use super::App;
 use super::as_of::AsOfArgs;
 use super::output::{self, Table};
+use super::remote::{self, Names};
+use super::{App, Backend};
 use chronicle::query::{EntityView, Query};
 use clap::Subcommand;
 use std::io::Write;
@@ -40,7 +41,10 @@ enum EntityCommand {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    let store = app.open_existing_store()?;
+    let store = match app.open_or_server(true)? {
+        Backend::Store(store) => store,
+        Backend::Server(api) => return run_remote(args, app, &api),
+    };
     let mut out = output::stdout();
     match args.command {
         EntityCommand::List { as_of } => {
@@ -49,18 +53,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             if app.json {
                 output::json_line(&mut out, &list)?;
             } else {
-                let mut table = Table::new(&["ID", "NAME", "KIND", "EVENTS", "FIRST", "LAST"]);
-                for e in &list {
-                    table.row(vec![
-                        e.id.to_string(),
-                        e.name.clone(),
-                        e.kind.clone(),
-                        e.events.to_string(),
-                        e.first.map(|f| f.to_string()).unwrap_or_default(),
-                        e.last.map(|l| l.to_string()).unwrap_or_default(),
-                    ]);
-                }
-                table.write(&mut out)?;
+                print_list(&list, &mut out)?;
             }
         }
         EntityCommand::Show { entity, as_of } => {
@@ -78,7 +71,51 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_entity(q: &Query, e: &EntityView, out: &mut impl Write) -> anyhow::Result<()> {
+/// `entity list` and `entity show` through a server's API.
+fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
+    let mut out = output::stdout();
+    match args.command {
+        EntityCommand::List { as_of } => {
+            let mut answer: serde_json::Value = api.get("/entities", &[("as_of", as_of.as_of)])?;
+            let list: Vec<EntityView> = remote::part(&mut answer, "entities")?;
+            if app.json {
+                output::json_line(&mut out, &list)?;
+            } else {
+                print_list(&list, &mut out)?;
+            }
+        }
+        EntityCommand::Show { entity, as_of } => {
+            let path = format!("/entities/{}", remote::encode(&entity));
+            let mut answer: serde_json::Value = api.get(&path, &[("as_of", as_of.as_of)])?;
+            let e: EntityView = remote::part(&mut answer, "entity")?;
+            if app.json {
+                output::json_line(&mut out, &e)?;
+            } else {
+                print_entity(&remote::names(&mut answer), &e, &mut out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn print_list(list: &[EntityView], out: &mut impl Write) -> anyhow::Result<()> {
+    let mut table = Table::new(&["ID", "NAME", "KIND", "EVENTS", "FIRST", "LAST"]);
+    for e in list {
+        table.row(vec![
+            e.id.to_string(),
+            e.name.clone(),
+            e.kind.clone(),
+            e.events.to_string(),
+            e.first.map(|f| f.to_string()).unwrap_or_default(),
+            e.last.map(|l| l.to_string()).unwrap_or_default(),
+        ]);
+    }
+    table.write(out)?;
+    Ok(())
+}
+
+fn print_entity(q: &dyn Names, e: &EntityView, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(out, "{} ({})", e.name, e.id)?;
     writeln!(out, "  kind:     {}", e.kind)?;
     if !e.aliases.is_empty() {

@@ -2,7 +2,8 @@
 //! following the log as it grows.
 
 use super::output::{self, Table};
-use super::{App, UsageError};
+use super::remote::{self, Api};
+use super::{App, Backend, UsageError};
 use chronicle::Error;
 use chronicle::model::{EventType, Position, RecordedEvent, StreamId};
 use chronicle::store::{EventStore, ReadFilter, SledStore};
@@ -70,41 +71,146 @@ fn filter(args: &Args) -> anyhow::Result<ReadFilter> {
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let mut filter = filter(&args)?;
-    let store = app.open_existing_store()?;
+    let store = match app.open_or_server(true)? {
+        Backend::Store(store) => store,
+        Backend::Server(api) => return run_remote(&args, &filter, app, &api),
+    };
     let mut out = output::stdout();
-    let last = print_events(&store, &filter, args.limit, app.json, &mut out)?;
+    let events = store.read(&filter).take(args.limit.unwrap_or(usize::MAX));
+    let last = print_events(events.map(|e| e.map_err(Into::into)), app.json, &mut out)?;
     out.flush()?;
     if !args.follow {
         return Ok(());
     }
     // Hold the store only while reading, so that other processes can append.
     drop(store);
-    let mut next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
+    let next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
+    filter.from = Some(next);
+    follow(app, filter, None, &mut out)
+}
+
+/// `log` through a server's API: the same pages, printed the same way.
+fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow::Result<()> {
+    let mut out = output::stdout();
+    let events = Pages::new(api, filter.clone(), args.limit);
+    let last = print_events(events, app.json, &mut out)?;
+    out.flush()?;
+    if !args.follow {
+        return Ok(());
+    }
+    let mut filter = filter.clone();
+    filter.from = Some(last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1)));
+    // A server named by --server is followed; a discovered one only while it holds the store.
+    follow(app, filter, app.server.is_some().then_some(api), &mut out)
+}
+
+/// `log --follow`: every 0.5 s prints the events from `filter.from` on, read from the
+/// store when it is free, or through the server that holds it (or `server`).
+fn follow(
+    app: &App,
+    mut filter: ReadFilter,
+    server: Option<&Api>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     loop {
         std::thread::sleep(Duration::from_millis(500));
-        let store = match SledStore::open(&app.db) {
-            Ok(store) => store,
-            Err(Error::Locked { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        let last = if let Some(api) = server {
+            print_events(Pages::new(api, filter.clone(), None), app.json, out)?
+        } else {
+            match SledStore::open(&app.db) {
+                Ok(store) => {
+                    let events = store.read(&filter).map(|e| e.map_err(Into::into));
+                    print_events(events, app.json, out)?
+                }
+                Err(Error::Locked { .. }) => match remote::discover(&app.db) {
+                    Some(api) => {
+                        print_events(Pages::new(&api, filter.clone(), None), app.json, out)?
+                    }
+                    None => continue,
+                },
+                Err(e) => return Err(e.into()),
+            }
         };
-        filter.from = Some(next);
-        if let Some(last) = print_events(&store, &filter, None, app.json, &mut out)? {
-            next = Position(last.0 + 1);
+        if let Some(last) = last {
+            filter.from = Some(Position(last.0 + 1));
         }
         out.flush()?;
     }
 }
 
-/// Prints matching events and returns the last position printed.
+/// The events of `GET /events`, fetched a page at a time as they are read.
+struct Pages<'a> {
+    api: &'a Api,
+    filter: ReadFilter,
+    /// Events still wanted; `None` for all.
+    remaining: Option<usize>,
+    page: std::vec::IntoIter<RecordedEvent>,
+    done: bool,
+}
+
+impl<'a> Pages<'a> {
+    fn new(api: &'a Api, filter: ReadFilter, limit: Option<usize>) -> Pages<'a> {
+        Pages {
+            api,
+            filter,
+            remaining: limit,
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    fn fetch(&mut self) -> anyhow::Result<()> {
+        let size = self.remaining.unwrap_or(usize::MAX).min(1000);
+        let query = [
+            ("from", self.filter.from.map(|p| p.to_string())),
+            ("stream", self.filter.stream.as_ref().map(|s| s.to_string())),
+            ("category", self.filter.category.clone()),
+            ("type", self.filter.event_type.map(|t| t.to_string())),
+            ("limit", Some(size.to_string())),
+        ];
+        let mut answer: serde_json::Value = self.api.get("/events", &query)?;
+        let events: Vec<RecordedEvent> = remote::part(&mut answer, "events")?;
+        match answer["next"].as_u64() {
+            Some(next) => self.filter.from = Some(Position(next)),
+            None => self.done = true,
+        }
+        self.page = events.into_iter();
+        Ok(())
+    }
+}
+
+impl Iterator for Pages<'_> {
+    type Item = anyhow::Result<RecordedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == Some(0) {
+            return None;
+        }
+        let event = match self.page.next() {
+            Some(event) => event,
+            None if self.done => return None,
+            None => {
+                if let Err(e) = self.fetch() {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                self.page.next()?
+            }
+        };
+        if let Some(n) = &mut self.remaining {
+            *n -= 1;
+        }
+        Some(Ok(event))
+    }
+}
+
+/// Prints events and returns the last position printed.
 fn print_events(
-    store: &SledStore,
-    filter: &ReadFilter,
-    limit: Option<usize>,
+    events: impl Iterator<Item = anyhow::Result<RecordedEvent>>,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<Option<Position>> {
     let mut last = None;
-    let events = store.read(filter).take(limit.unwrap_or(usize::MAX));
     if json {
         for event in events {
             let event = event?;

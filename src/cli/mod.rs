@@ -10,8 +10,10 @@ mod import;
 mod input;
 mod log;
 mod output;
+mod remote;
 mod replay;
 mod sales;
+mod serve;
 mod stats;
 mod timeline;
 mod trip;
@@ -32,7 +34,8 @@ Examples:
   chronicle log --stream trip:blinken-final-tour-2025
   chronicle trip show trip:blinken-final-tour-2025
   chronicle timeline --entity Japan --as-of 30
-  chronicle --db /srv/news.db stats --json";
+  chronicle --db /srv/news.db stats --json
+  chronicle serve --addr 127.0.0.1:7070            the HTTP API (other commands then go through it)";
 
 /// An event-sourced news-tracking backend: facts from the news as an immutable,
 /// hash-chained log, with views that can answer as of any point of it.
@@ -50,6 +53,11 @@ pub struct Cli {
     /// Machine-readable output: JSON (JSON Lines for `log`).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Work through the HTTP API of this `chronicle serve` (http://HOST:PORT) instead of
+    /// opening the store. Without it, a command that finds the store held by a server
+    /// uses the server that the store's `.server.json` names.
+    #[arg(long, global = true, env = "CHRONICLE_SERVER", value_name = "URL")]
+    pub server: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,12 +76,20 @@ pub enum Command {
     Stats(stats::Args),
     Export(export::Args),
     Verify(verify::Args),
+    Serve(serve::Args),
 }
 
 /// Global options every subcommand gets.
 pub struct App {
     pub db: PathBuf,
     pub json: bool,
+    pub server: Option<String>,
+}
+
+/// Where a command does its work: in the store, or through a server that holds it.
+pub enum Backend {
+    Store(SledStore),
+    Server(remote::Api),
 }
 
 /// A mistake in how the command was called: exit code 2.
@@ -85,10 +101,28 @@ impl App {
     /// Opens (or creates) the store. When another process holds it, waits briefly for
     /// it to let go (a `log --follow` holds it only for a moment at a time).
     pub fn open_store(&self) -> anyhow::Result<SledStore> {
+        if self.server.is_some() {
+            return Err(UsageError(
+                "this command works on the store itself, not through a server: leave out --server (and CHRONICLE_SERVER)".into(),
+            )
+            .into());
+        }
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match SledStore::open(&self.db) {
-                Err(Error::Locked { .. }) if Instant::now() < deadline => {
+                Err(e @ Error::Locked { .. }) => {
+                    // A server does not let go: say so at once instead of waiting.
+                    if let Some(api) = remote::discover(&self.db) {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "opening store at {} (a `chronicle serve` at {} holds it, and this command cannot work through its API: stop the server to run it)",
+                            self.db.display(),
+                            api.url()
+                        )));
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("opening store at {}", self.db.display())));
+                    }
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 result => {
@@ -110,6 +144,36 @@ impl App {
         }
         self.open_store()
     }
+
+    /// Opens the store, or, when a running server holds it (or `--server` names one),
+    /// a client of that server's API. With `existing`, a missing store is an error.
+    pub fn open_or_server(&self, existing: bool) -> anyhow::Result<Backend> {
+        if let Some(url) = &self.server {
+            return Ok(Backend::Server(remote::Api::new(url)?));
+        }
+        if existing && !self.db.exists() {
+            return self.open_existing_store().map(Backend::Store);
+        }
+        match SledStore::open(&self.db) {
+            Ok(store) => return Ok(Backend::Store(store)),
+            Err(Error::Locked { .. }) => {
+                if let Some(api) = remote::discover(&self.db) {
+                    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                        eprintln!(
+                            "note: a `chronicle serve` holds {}; working through its API at {}",
+                            self.db.display(),
+                            api.url()
+                        );
+                    }
+                    return Ok(Backend::Server(api));
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening store at {}", self.db.display()));
+            }
+        }
+        self.open_store().map(Backend::Store)
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -118,6 +182,7 @@ pub fn main() -> i32 {
     let app = App {
         db: cli.db,
         json: cli.json,
+        server: cli.server,
     };
     let result = match cli.command {
         Command::Demo(args) => demo::run(args, &app),
@@ -132,6 +197,7 @@ pub fn main() -> i32 {
         Command::Stats(args) => stats::run(args, &app),
         Command::Export(args) => export::run(args, &app),
         Command::Verify(args) => verify::run(args, &app),
+        Command::Serve(args) => serve::run(args, &app),
     };
     match result {
         Ok(()) => 0,

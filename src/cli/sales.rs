@@ -1,8 +1,9 @@
 //! `chronicle sales`: the arms-sale ledger with totals.
 
-use super::App;
 use super::as_of::AsOfArgs;
 use super::output::{self, Table};
+use super::remote::{self, Names};
+use super::{App, Backend};
 use chronicle::model::types::Money;
 use chronicle::query::{Query, SalesReport, Total, format_money};
 use std::io::Write;
@@ -29,7 +30,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    let store = app.open_existing_store()?;
+    let store = match app.open_or_server(true)? {
+        Backend::Store(store) => store,
+        Backend::Server(api) => return run_remote(args, app, &api),
+    };
     let views = args.as_of.views(&store)?;
     let q = Query::new(views.docs());
     let buyer = args
@@ -53,8 +57,33 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `sales` through a server's API.
+fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
+    let query = [
+        ("buyer", args.buyer),
+        ("seller", args.seller),
+        ("as_of", args.as_of.as_of),
+    ];
+    let mut answer: serde_json::Value = api.get("/sales", &query)?;
+    let names = remote::names(&mut answer);
+    let report: SalesReport = serde_json::from_value(answer)
+        .map_err(|e| anyhow::anyhow!("the server's answer is not a sales report ({e})"))?;
+    let mut out = output::stdout();
+    if app.json {
+        output::json_line(&mut out, &report)?;
+    } else {
+        print_report(&names, &report, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// Prints the sales and their totals for a person to read.
-pub fn print_report(q: &Query, report: &SalesReport, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn print_report(
+    q: &dyn Names,
+    report: &SalesReport,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut table = Table::new(&[
         "OCCURRED",
         "SELLER",
@@ -91,7 +120,7 @@ pub fn print_report(q: &Query, report: &SalesReport, out: &mut impl Write) -> an
 }
 
 fn print_totals(
-    q: &Query,
+    q: &dyn Names,
     title: &str,
     totals: &[Total],
     out: &mut impl Write,

@@ -1,8 +1,8 @@
 //! `chronicle stats`: what the store holds.
 
-use super::App;
 use super::output::{self, Table};
-use chronicle::store::EventStore;
+use super::{App, Backend};
+use chronicle::store::{EventStore, Stats};
 use std::io::Write;
 
 const EXAMPLES: &str = "\
@@ -16,15 +16,25 @@ Examples:
 pub struct Args {}
 
 pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
-    let store = app.open_existing_store()?;
-    let stats = store.stats()?;
-    let checkpoints: Vec<_> = store
-        .checkpoints()?
-        .into_iter()
-        .map(|(projection, version, position)| {
-            serde_json::json!({"projection": projection, "version": version, "position": position})
-        })
-        .collect();
+    let (stats, checkpoints) = match app.open_or_server(true)? {
+        Backend::Store(store) => {
+            let checkpoints: Vec<_> = store
+                .checkpoints()?
+                .into_iter()
+                .map(|(projection, version, position)| {
+                    serde_json::json!({"projection": projection, "version": version, "position": position})
+                })
+                .collect();
+            (store.stats()?, checkpoints)
+        }
+        Backend::Server(api) => {
+            let mut answer: serde_json::Value = api.get("/stats", &[])?;
+            let checkpoints = super::remote::part(&mut answer, "checkpoints")?;
+            let stats: Stats = serde_json::from_value(answer)
+                .map_err(|e| anyhow::anyhow!("the server's answer is not stats ({e})"))?;
+            (stats, checkpoints)
+        }
+    };
     let mut out = output::stdout();
     if app.json {
         let mut report = serde_json::to_value(&stats)?;

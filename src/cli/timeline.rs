@@ -2,7 +2,8 @@
 
 use super::as_of::AsOfArgs;
 use super::output::{self, Table};
-use super::{App, UsageError};
+use super::remote;
+use super::{App, Backend, UsageError};
 use chronicle::model::{EventType, Extent, StreamId};
 use chronicle::query::{Query, TimelineEntry, TimelineFilter};
 use clap::ValueEnum;
@@ -93,13 +94,31 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         limit: args.limit,
         entity: None,
     };
-    let store = app.open_existing_store()?;
-    let views = args.as_of.views(&store)?;
-    let q = Query::new(views.docs());
-    if let Some(e) = &args.entity {
-        filter.entity = Some(q.resolve_entity(e)?);
-    }
-    let entries = q.timeline(&filter)?;
+    let entries = match app.open_or_server(true)? {
+        Backend::Store(store) => {
+            let views = args.as_of.views(&store)?;
+            let q = Query::new(views.docs());
+            if let Some(e) = &args.entity {
+                filter.entity = Some(q.resolve_entity(e)?);
+            }
+            q.timeline(&filter)?
+        }
+        Backend::Server(api) => {
+            let query = [
+                ("entity", args.entity.clone()),
+                ("stream", args.stream.clone()),
+                ("category", args.category.clone()),
+                ("type", args.event_type.clone()),
+                ("tag", args.tag.clone()),
+                ("from", args.from.clone()),
+                ("to", args.to.clone()),
+                ("limit", args.limit.map(|l| l.to_string())),
+                ("as_of", args.as_of.as_of.clone()),
+            ];
+            let mut answer: serde_json::Value = api.get("/timeline", &query)?;
+            remote::part(&mut answer, "entries")?
+        }
+    };
     let format = args.format.unwrap_or(if app.json {
         Format::Json
     } else {

@@ -2,7 +2,8 @@
 
 use super::as_of::AsOfArgs;
 use super::output::{self, Table};
-use super::{App, UsageError};
+use super::remote::{self, Names};
+use super::{App, Backend, UsageError};
 use chronicle::model::StreamId;
 use chronicle::projection::trips::{StopStatus, TripView};
 use chronicle::query::Query;
@@ -42,7 +43,10 @@ enum TripCommand {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    let store = app.open_existing_store()?;
+    let store = match app.open_or_server(true)? {
+        Backend::Store(store) => store,
+        Backend::Server(api) => return run_remote(args, app, &api),
+    };
     let mut out = output::stdout();
     match args.command {
         TripCommand::List { as_of } => {
@@ -52,28 +56,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             if app.json {
                 output::json_line(&mut out, &trips)?;
             } else {
-                let mut table =
-                    Table::new(&["STREAM", "TRAVELER", "STATUS", "STARTS", "STOPS", "SOURCES"]);
-                for t in &trips {
-                    let stops: Vec<String> = t
-                        .stops
-                        .iter()
-                        .map(|s| stop_name(&q, s))
-                        .collect::<Result<_, _>>()?;
-                    table.row(vec![
-                        t.stream.to_string(),
-                        t.traveler
-                            .as_ref()
-                            .map(|p| q.name(p))
-                            .transpose()?
-                            .unwrap_or_default(),
-                        t.status.as_str().to_owned(),
-                        t.starts.map(|s| s.to_string()).unwrap_or_default(),
-                        stops.join(" → "),
-                        t.sources.to_string(),
-                    ]);
-                }
-                table.write(&mut out)?;
+                print_list(&q, &trips, &mut out)?;
             }
         }
         TripCommand::Show { stream, as_of } => {
@@ -93,7 +76,66 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stop_name(q: &Query, stop: &chronicle::projection::trips::Stop) -> chronicle::Result<String> {
+/// `trip list` and `trip show` through a server's API.
+fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
+    let mut out = output::stdout();
+    match args.command {
+        TripCommand::List { as_of } => {
+            let mut answer: serde_json::Value = api.get("/trips", &[("as_of", as_of.as_of)])?;
+            let trips: Vec<TripView> = remote::part(&mut answer, "trips")?;
+            if app.json {
+                output::json_line(&mut out, &trips)?;
+            } else {
+                print_list(&remote::names(&mut answer), &trips, &mut out)?;
+            }
+        }
+        TripCommand::Show { stream, as_of } => {
+            let stream =
+                StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
+            let path = format!("/trips/{}", remote::encode(stream.as_str()));
+            let mut answer: serde_json::Value = api.get(&path, &[("as_of", as_of.as_of)])?;
+            let trip: TripView = remote::part(&mut answer, "trip")?;
+            if app.json {
+                output::json_line(&mut out, &trip)?;
+            } else {
+                print_trip(&remote::names(&mut answer), &trip, &mut out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Prints trips as a table, one line each.
+fn print_list(q: &dyn Names, trips: &[TripView], out: &mut impl Write) -> anyhow::Result<()> {
+    let mut table = Table::new(&["STREAM", "TRAVELER", "STATUS", "STARTS", "STOPS", "SOURCES"]);
+    for t in trips {
+        let stops: Vec<String> = t
+            .stops
+            .iter()
+            .map(|s| stop_name(q, s))
+            .collect::<Result<_, _>>()?;
+        table.row(vec![
+            t.stream.to_string(),
+            t.traveler
+                .as_ref()
+                .map(|p| q.name(p))
+                .transpose()?
+                .unwrap_or_default(),
+            t.status.as_str().to_owned(),
+            t.starts.map(|s| s.to_string()).unwrap_or_default(),
+            stops.join(" → "),
+            t.sources.to_string(),
+        ]);
+    }
+    table.write(out)?;
+    Ok(())
+}
+
+fn stop_name(
+    q: &dyn Names,
+    stop: &chronicle::projection::trips::Stop,
+) -> chronicle::Result<String> {
     let country = q.name(&stop.place)?;
     Ok(match &stop.city {
         Some(city) => format!("{city} ({country})"),
@@ -102,7 +144,7 @@ fn stop_name(q: &Query, stop: &chronicle::projection::trips::Stop) -> chronicle:
 }
 
 /// Prints one trip for a person to read.
-pub fn print_trip(q: &Query, trip: &TripView, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "{}",

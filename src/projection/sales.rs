@@ -84,7 +84,7 @@ impl Projection for Sales {
 }
 
 /// One arms sale as its current facts describe it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaleView {
     pub stream: StreamId,
     pub id: Uuid,

@@ -102,7 +102,7 @@ impl Projection for Trips {
 }
 
 /// Where a trip stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TripStatus {
     /// Only statements about it are known.
@@ -129,7 +129,7 @@ impl TripStatus {
 }
 
 /// Where a stop stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StopStatus {
     Planned,
@@ -138,7 +138,7 @@ pub enum StopStatus {
 }
 
 /// One agenda topic of a stop.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgendaItem {
     pub topic: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,7 +146,7 @@ pub struct AgendaItem {
 }
 
 /// A meeting held at a stop.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Meeting {
     pub with: Vec<EntityId>,
     pub topic: Option<String>,
@@ -154,7 +154,7 @@ pub struct Meeting {
 }
 
 /// One stop of a trip.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stop {
     pub place: EntityId,
     pub city: Option<String>,
@@ -184,7 +184,7 @@ impl Stop {
 }
 
 /// The planned return of a trip.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedReturn {
     pub to: EntityId,
     pub reason: Option<String>,
@@ -193,7 +193,7 @@ pub struct PlannedReturn {
 }
 
 /// A statement about a trip or a sale.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Statement {
     pub id: Uuid,
     pub speaker: EntityId,
@@ -223,7 +223,7 @@ impl Statement {
 }
 
 /// A trip as its current facts describe it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TripView {
     pub stream: StreamId,
     pub traveler: Option<EntityId>,

@@ -23,11 +23,11 @@ pub use views::LiveDocs;
 use crate::Result;
 use crate::model::{EventType, Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Where one appended event landed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendedEvent {
     pub id: Uuid,
     pub stream: StreamId,
@@ -38,7 +38,7 @@ pub struct AppendedEvent {
 }
 
 /// The end of the log: the last position and the hash that seals it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     pub position: Position,
     /// Hex hash of the last event; 64 zeros for an empty log.
@@ -60,7 +60,7 @@ pub struct ReadFilter {
 }
 
 /// Counts that describe a store.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stats {
     pub events: u64,
     pub streams: u64,

@@ -77,7 +77,9 @@ impl Chronicle {
         cmd.arg("--db")
             .arg(self.db())
             .args(args)
-            .env_remove("CHRONICLE_DB");
+            .env_remove("CHRONICLE_DB")
+            .env_remove("CHRONICLE_SERVER")
+            .env_remove("CHRONICLE_TOKEN");
         cmd
     }
 

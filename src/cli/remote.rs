@@ -1,0 +1,288 @@
+//! The command line as a client of a running `chronicle serve`.
+//!
+//! A server holds its store's lock, so while it runs a command cannot open the store.
+//! The server writes `<store>.server.json` beside the store with its URL; a command that
+//! finds the store locked reads it and does the same work through the HTTP API
+//! (`--server URL` picks a server outright). Answers are rendered by the same table
+//! functions as local ones, so the output is the same either way. Errors keep their
+//! exit codes: the server's `409` is a conflict (3), `400`/`404`/`422` invalid input (2).
+
+use super::UsageError;
+use chronicle::Error;
+use chronicle::model::{EntityId, Expect, ProposedEvent, StreamId, ValidationError, Version};
+use chronicle::query::Query;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the server writes beside its store.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ServerFile {
+    /// The URL the API answers at, such as `http://127.0.0.1:7070`.
+    pub url: String,
+    /// The server's process id.
+    pub pid: u32,
+}
+
+/// The file a server of the store at `db` announces itself in: beside the store, since
+/// the store's directory belongs to sled.
+pub fn server_file(db: &Path) -> PathBuf {
+    let db = db.canonicalize().unwrap_or_else(|_| db.to_owned());
+    let name = db.file_name().map_or_else(
+        || "chronicle.db".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    db.with_file_name(format!("{name}.server.json"))
+}
+
+/// The server announced for the store at `db`, if one answers.
+pub fn discover(db: &Path) -> Option<Api> {
+    let text = std::fs::read_to_string(server_file(db)).ok()?;
+    let file: ServerFile = serde_json::from_str(&text).ok()?;
+    let api = Api::new(&file.url).ok()?;
+    // A file left by a server that died is no server.
+    api.get::<Value>("/healthz", &[]).ok()?;
+    Some(api)
+}
+
+/// A client of the HTTP API. Writes send `CHRONICLE_TOKEN` as the bearer token.
+pub struct Api {
+    base: String,
+    agent: ureq::Agent,
+    token: Option<String>,
+}
+
+/// Percent-encodes a path segment or a query value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Api {
+    /// A client of the server at `url` (`http://host:port`).
+    pub fn new(url: &str) -> anyhow::Result<Api> {
+        let base = url.trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") {
+            return Err(UsageError(format!(
+                "--server `{url}`: give the server's URL as http://HOST:PORT"
+            ))
+            .into());
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build();
+        Ok(Api {
+            base,
+            agent: config.new_agent(),
+            token: std::env::var("CHRONICLE_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn url_for(&self, path: &str, query: &[(&str, Option<String>)]) -> String {
+        let mut url = format!("{}{path}", self.base);
+        let mut separator = '?';
+        for (key, value) in query {
+            if let Some(value) = value {
+                url.push(separator);
+                url.push_str(key);
+                url.push('=');
+                url.push_str(&encode(value));
+                separator = '&';
+            }
+        }
+        url
+    }
+
+    /// `GET path?query`; parameters whose value is `None` are left out.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, Option<String>)],
+    ) -> anyhow::Result<T> {
+        let url = self.url_for(path, query);
+        let response = self.agent.get(&url).call();
+        self.answer(response)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post<T: DeserializeOwned>(&self, path: &str, body: &Value) -> anyhow::Result<T> {
+        let url = self.url_for(path, &[]);
+        let mut request = self.agent.post(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        self.answer(request.send_json(body))
+    }
+
+    fn answer<T: DeserializeOwned>(
+        &self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<T> {
+        let mut response = response.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach the chronicle server at {} ({e}); is `chronicle serve` running?",
+                self.base
+            )
+        })?;
+        let status = response.status().as_u16();
+        let body: Value = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_json()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the server at {} answered {status} without JSON ({e})",
+                    self.base
+                )
+            })?;
+        if (200..300).contains(&status) {
+            return serde_json::from_value(body).map_err(|e| {
+                anyhow::anyhow!(
+                    "the server at {} answered in an unknown form ({e})",
+                    self.base
+                )
+            });
+        }
+        Err(self.error(status, &body))
+    }
+
+    /// The error a failed answer means, with the exit code the local command would have.
+    fn error(&self, status: u16, body: &Value) -> anyhow::Error {
+        let message = body["error"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .to_owned();
+        let index = body["index"].as_u64().and_then(|i| usize::try_from(i).ok());
+        match status {
+            409 => {
+                let expected = match &body["expected"] {
+                    Value::Number(n) => n.as_u64().map(|v| Expect::Version(Version(v))),
+                    Value::String(s) => s.parse().ok(),
+                    _ => None,
+                };
+                let stream = body["stream"]
+                    .as_str()
+                    .and_then(|s| StreamId::parse(s).ok());
+                match (expected, stream, body["actual"].as_u64()) {
+                    (Some(expected), Some(stream), Some(actual)) => Error::Conflict {
+                        index: index.unwrap_or(0),
+                        stream,
+                        expected,
+                        actual: Version(actual),
+                    }
+                    .into(),
+                    _ => UsageError(message).into(),
+                }
+            }
+            422 => Error::Invalid {
+                index,
+                error: ValidationError {
+                    line: None,
+                    field: body["field"].as_str().map(str::to_owned),
+                    message: body["message"].as_str().unwrap_or(&message).to_owned(),
+                },
+            }
+            .into(),
+            401 => UsageError(format!(
+                "the server at {} refused the write ({message}); set CHRONICLE_TOKEN to its token",
+                self.base
+            ))
+            .into(),
+            400..=499 => UsageError(message).into(),
+            _ => anyhow::anyhow!("the server at {} failed: {message}", self.base),
+        }
+    }
+}
+
+/// Display names of entities: from a store's views, or from an API answer's `names`.
+pub trait Names {
+    /// The display name of an entity.
+    fn name(&self, id: &EntityId) -> chronicle::Result<String>;
+}
+
+impl Names for Query<'_> {
+    fn name(&self, id: &EntityId) -> chronicle::Result<String> {
+        Query::name(self, id)
+    }
+}
+
+/// The `names` of an API answer.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct NameMap(BTreeMap<String, String>);
+
+impl Names for NameMap {
+    fn name(&self, id: &EntityId) -> chronicle::Result<String> {
+        // The same fallbacks as `Query::name`, for ids the answer did not name.
+        Ok(self.0.get(id.as_str()).cloned().unwrap_or_else(|| {
+            id.country_name()
+                .map_or_else(|| id.to_string(), str::to_owned)
+        }))
+    }
+}
+
+/// Takes the part `key` of an API answer, as a `T`.
+pub fn part<T: DeserializeOwned>(answer: &mut Value, key: &str) -> anyhow::Result<T> {
+    serde_json::from_value(answer[key].take())
+        .map_err(|e| anyhow::anyhow!("the server's answer has no readable `{key}` ({e})"))
+}
+
+/// The `names` of an API answer.
+pub fn names(answer: &mut Value) -> NameMap {
+    serde_json::from_value(answer["names"].take()).unwrap_or_default()
+}
+
+/// An event as the API reads it: the input format, from its parsed form.
+pub fn event_json(event: &ProposedEvent) -> Value {
+    let mut fields = Map::new();
+    if let Some(id) = event.id {
+        fields.insert("id".into(), json!(id));
+    }
+    fields.insert("stream".into(), json!(event.stream));
+    fields.insert("type".into(), json!(event.event_type));
+    if let Some(occurred) = event.occurred {
+        fields.insert("occurred".into(), json!(occurred));
+    }
+    if let Some(text) = &event.occurred_text {
+        fields.insert("occurred_text".into(), json!(text));
+    }
+    fields.insert("data".into(), event.data.clone());
+    if let Some(source) = &event.source {
+        fields.insert("source".into(), json!(source));
+    }
+    if !event.tags.is_empty() {
+        fields.insert("tags".into(), json!(event.tags));
+    }
+    if let Some(meta) = &event.meta {
+        fields.insert("meta".into(), json!(meta));
+    }
+    match event.expect {
+        Expect::Any => {}
+        Expect::Version(v) => {
+            fields.insert("expect".into(), json!(v.0));
+        }
+        other => {
+            fields.insert("expect".into(), json!(other.to_string()));
+        }
+    }
+    Value::Object(fields)
+}

@@ -1,0 +1,197 @@
+//! How failures become HTTP answers: a status and a JSON body `{"error": "…"}` whose
+//! message says what failed and what to do, never what the server's internals are.
+//!
+//! | status | when |
+//! | --- | --- |
+//! | 400 | malformed JSON, a bad query parameter or header |
+//! | 401 | a write without the right bearer token |
+//! | 404 | no such stream, trip, entity or endpoint |
+//! | 409 | a concurrency conflict (`expected`, `actual` in the body) |
+//! | 413 | a body above the limit |
+//! | 415 | a write whose body is not declared JSON |
+//! | 422 | an event that is not valid, alone or against the log (`index`, `field`) |
+//! | 500 | the store failed; the detail is on the server's stderr |
+//! | 503 | too many live subscribers |
+
+use crate::Error;
+use crate::model::Expect;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl ApiError {
+    /// An answer with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: json!({ "error": message.into() }),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// A failure of the server itself: logged in full, answered without detail.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        eprintln!("chronicle serve: internal error: {detail}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server failed to answer; its operator can find the cause in its log",
+        )
+    }
+
+    /// The same error with another status: how a lookup by path reads "not found".
+    pub fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = status;
+        self
+    }
+
+    /// The HTTP status.
+    #[cfg(test)]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// The JSON form of an expectation, as written in events: a number or a word.
+pub fn expect_json(expect: &Expect) -> Value {
+    match expect {
+        Expect::Version(v) => json!(v.0),
+        other => json!(other.to_string()),
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> ApiError {
+        match error {
+            Error::Invalid { index, error: e } => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                body: json!({
+                    "error": Error::Invalid { index, error: e.clone() }.to_string(),
+                    "index": index,
+                    "field": e.field,
+                    "message": e.message,
+                }),
+            },
+            Error::Conflict {
+                index,
+                stream,
+                expected,
+                actual,
+            } => {
+                let wanted = match expected {
+                    Expect::Any => "any version".to_owned(),
+                    Expect::NoStream => "no stream (none)".to_owned(),
+                    Expect::Exists => "an existing stream".to_owned(),
+                    Expect::Version(v) => format!("version {v}"),
+                };
+                ApiError {
+                    status: StatusCode::CONFLICT,
+                    body: json!({
+                        "error": format!(
+                            "stream `{stream}` is at version {actual}, but the append expected {wanted}; nothing was written: read the stream and retry with expect {actual}"
+                        ),
+                        "index": index,
+                        "stream": stream,
+                        "expected": expect_json(&expected),
+                        "actual": actual,
+                    }),
+                }
+            }
+            // A server owns its store: these mean the store itself is in trouble.
+            other @ (Error::Integrity(_)
+            | Error::Locked { .. }
+            | Error::Incompatible(_)
+            | Error::Storage(_)) => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Gives the body limit's `413` (from tower-http, in plain text) the API's JSON form.
+pub async fn json_413(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    response: Response,
+) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return too_large(state.config.max_body).into_response();
+    }
+    response
+}
+
+/// Bodies declared larger than the limit are still read (and dropped) up to this size
+/// before the `413`, so that a client that sends the whole body before reading the
+/// answer gets it instead of a broken connection. Larger ones are cut off at once.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Refuses a body whose declared length is above the limit, before any handler runs.
+/// (A body without a declared length is cut off by tower-http's limit as it is read.)
+pub async fn limit_declared_body(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let max = state.config.max_body;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(length) = declared.filter(|l| *l > u64::try_from(max).unwrap_or(u64::MAX)) else {
+        return next.run(request).await;
+    };
+    // A client that asked to continue sends nothing more when refused at once.
+    let continues = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !continues && length <= DRAIN_LIMIT {
+        use futures_util::StreamExt;
+        let mut body = request.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = body.next().await {} };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+    }
+    too_large(max).into_response()
+}
+
+/// The answer to a body above the limit.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the request body is larger than the limit of {limit} bytes; send the events in several requests"
+        ),
+    )
+}

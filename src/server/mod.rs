@@ -1,0 +1,235 @@
+//! The HTTP API: the log and the views over JSON, and the log live over Server-Sent
+//! Events. Only this module knows HTTP (the command line's client aside).
+//!
+//! [`run`] serves a listener until its shutdown future completes, in the manner of
+//! mini-redis's `server::run`, so that tests bind port 0 and stop the server at will.
+//!
+//! Guarantees:
+//! - a write is answered `201` only once its events are durable (the store's guarantee);
+//!   it is all-or-nothing, and needs `Authorization: Bearer <token>` when a token is set;
+//! - store calls block, so every one runs on tokio's blocking pool, never on the
+//!   runtime's workers;
+//! - request bodies are bounded ([`Config::max_body`]) and so is each event
+//!   ([`crate::model::event::MAX_EVENT_BYTES`]); no user input makes a handler panic;
+//! - a live subscriber never slows writers: it reads the log on its own, into a bounded
+//!   buffer, and is dropped with a final `event: error` when it stops reading;
+//! - errors never carry internals: a storage failure answers a generic `500` and its
+//!   detail goes to stderr;
+//! - on shutdown the server stops accepting, ends live streams, answers every request
+//!   in flight, and [`run`] returns only after the store was dropped (flushed and its
+//!   writer thread joined), so the directory can be opened again at once; a client that
+//!   stalls the shutdown longer than [`Config::drain`] is given up on.
+
+mod auth;
+mod error;
+mod events;
+mod live;
+mod params;
+mod views;
+
+use crate::store::SledStore;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use error::ApiError;
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// Largest request body accepted by default, in bytes (1 MiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How the server behaves. [`Config::default`] is what `chronicle serve` uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// When set, writes need `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Largest request body, in bytes; larger ones get `413`.
+    pub max_body: usize,
+    /// Events a live subscriber may have waiting before it counts as stalled.
+    pub live_buffer: usize,
+    /// How long a live subscriber's full buffer may stay full before it is dropped.
+    pub live_grace: Duration,
+    /// Live subscribers served at once; more get `503`.
+    pub max_live: usize,
+    /// How long a shutdown waits for requests in flight before it gives up on them.
+    pub drain: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            token: None,
+            max_body: MAX_BODY_BYTES,
+            live_buffer: 1024,
+            live_grace: Duration::from_secs(5),
+            max_live: 256,
+            drain: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every handler shares: the store, the configuration, and the shutdown signal.
+///
+/// Every clone of the store that a request uses is reached through a clone of this, so
+/// when the last clone is gone the store has been dropped (see [`run_with`]).
+#[derive(Clone)]
+pub struct AppState {
+    // Declared first so that it drops before `_alive`: `run_with` waits for `_alive`.
+    store: SledStore,
+    config: Arc<Config>,
+    stopping: watch::Receiver<bool>,
+    live_slots: Arc<Semaphore>,
+    _alive: mpsc::Sender<()>,
+}
+
+impl AppState {
+    /// State for a router over `store`. Returns the state, the sender that starts the
+    /// shutdown of live streams (send `true`; dropping it does the same, so keep it
+    /// while serving), and a receiver that yields `None` once every clone of the state,
+    /// and so of the store, is gone.
+    pub fn new(
+        store: SledStore,
+        config: Config,
+    ) -> (AppState, watch::Sender<bool>, mpsc::Receiver<()>) {
+        let (stop, stopping) = watch::channel(false);
+        let (alive, gone) = mpsc::channel(1);
+        let state = AppState {
+            store,
+            live_slots: Arc::new(Semaphore::new(config.max_live)),
+            config: Arc::new(config),
+            stopping,
+            _alive: alive,
+        };
+        (state, stop, gone)
+    }
+
+    /// Runs a blocking store call on tokio's blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SledStore) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state.store))
+            .await
+            .map_err(|e| ApiError::internal(format!("a store call did not finish: {e}")))?
+    }
+}
+
+/// The API's routes over a state.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body;
+    Router::new()
+        .route("/healthz", get(views::healthz))
+        .route("/openapi.json", get(openapi))
+        .route("/events", post(events::append).get(events::log))
+        .route("/events/live", get(live::subscribe))
+        .route("/streams/{stream}/events", post(events::append_to_stream))
+        .route("/streams/{stream}", get(events::read_stream))
+        .route("/trips", get(views::trips))
+        .route("/trips/{stream}", get(views::trip))
+        .route("/timeline", get(views::timeline))
+        .route("/entities", get(views::entities))
+        .route("/entities/{entity}", get(views::entity))
+        .route("/sales", get(views::sales))
+        .route("/stats", get(views::stats))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        // Outermost, so that it sees the body limit's own answers.
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            error::json_413,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::limit_declared_body,
+        ))
+        .with_state(state)
+}
+
+/// The OpenAPI 3 description of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; GET /openapi.json lists them")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method; GET /openapi.json lists them",
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` completes, with the default
+/// configuration and `token` (see [`run_with`]).
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    store: SledStore,
+    token: Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = Config {
+        token,
+        ..Config::default()
+    };
+    run_with(listener, store, config, shutdown).await
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+///
+/// Then it stops accepting connections, ends the live streams (each with a last
+/// `event: error` that says to reconnect), lets every request in flight finish, and
+/// returns once the store has been dropped: flushed, its writer thread joined and its
+/// lock released. A client that stalls longer than [`Config::drain`] is given up on:
+/// `run_with` returns without waiting for it (what it was sent is durable regardless).
+pub async fn run_with(
+    listener: tokio::net::TcpListener,
+    store: SledStore,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let drain = config.drain;
+    let (state, stop, mut gone) = AppState::new(store, config);
+    let mut stopped = stop.subscribe();
+    let app = router(state);
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let serve = axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        let _ = stopped.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(drain).await;
+    };
+    let finished = async {
+        let served = serve.await;
+        // Requests and live streams are over; wait for the blocking calls and live
+        // readers they started to let go of the store.
+        let _ = gone.recv().await;
+        served
+    };
+    tokio::select! {
+        served = finished => served,
+        () = deadline => {
+            eprintln!(
+                "chronicle serve: some requests were still open {} s after the shutdown began; closing without them",
+                drain.as_secs()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Query parameters and path segments, read with messages that say which parameter is
+//! wrong and what it takes. An unknown parameter is refused, so that a typo (`asof`)
+//! does not silently answer another question.
+
+use super::error::ApiError;
+use crate::model::{EventType, Position, StreamId};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+
+/// The query string's parameters, taken one by one.
+pub struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("the query string is malformed ({e})")))?;
+        Ok(Params(pairs))
+    }
+}
+
+/// Largest page of events.
+pub const MAX_LIMIT: usize = 1000;
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 100;
+
+impl Params {
+    /// Takes a parameter's value; a parameter given twice is an error.
+    pub fn take(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        let mut found = None;
+        let mut rest = Vec::with_capacity(self.0.len());
+        for (k, v) in self.0.drain(..) {
+            if k == name {
+                if found.is_some() {
+                    return Err(ApiError::bad_request(format!(
+                        "`{name}` is given twice; give it once"
+                    )));
+                }
+                found = Some(v);
+            } else {
+                rest.push((k, v));
+            }
+        }
+        self.0 = rest;
+        Ok(found)
+    }
+
+    /// A non-negative integer parameter.
+    pub fn number(&mut self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.take(name)?
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!("`{name}` must be a whole number, not `{v}`"))
+                })
+            })
+            .transpose()
+    }
+
+    /// A page size: `DEFAULT_LIMIT` when absent, at most `MAX_LIMIT`.
+    pub fn limit(&mut self) -> Result<usize, ApiError> {
+        match self.number("limit")? {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if n >= 1 && n <= MAX_LIMIT as u64 => {
+                Ok(usize::try_from(n).expect("at most MAX_LIMIT"))
+            }
+            Some(n) => Err(ApiError::bad_request(format!(
+                "`limit` must be from 1 to {MAX_LIMIT}, not {n}; page with `next`"
+            ))),
+        }
+    }
+
+    /// A position parameter.
+    pub fn position(&mut self, name: &str) -> Result<Option<Position>, ApiError> {
+        Ok(self.number(name)?.map(Position))
+    }
+
+    /// A stream id parameter.
+    pub fn stream(&mut self, name: &str) -> Result<Option<StreamId>, ApiError> {
+        self.take(name)?
+            .map(|s| {
+                StreamId::parse(&s).map_err(|e| ApiError::bad_request(format!("`{name}`: {e}")))
+            })
+            .transpose()
+    }
+
+    /// An event type parameter.
+    pub fn event_type(&mut self, name: &str) -> Result<Option<EventType>, ApiError> {
+        self.take(name)?
+            .map(|t| {
+                EventType::parse(&t).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`{name}`: unknown event type `{t}`; GET /openapi.json lists the types"
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// Refuses parameters this endpoint does not take.
+    pub fn finish(self, takes: &str) -> Result<(), ApiError> {
+        match self.0.first() {
+            None => Ok(()),
+            Some((k, _)) => Err(ApiError::bad_request(format!(
+                "unknown parameter `{k}`; this endpoint takes {takes}"
+            ))),
+        }
+    }
+}
+
+/// The one path segment of a route, with a JSON error when it cannot be read.
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(segment) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("the path is malformed ({e})")))?;
+        Ok(Segment(segment))
+    }
+}
+
+impl Segment {
+    /// The segment as a stream id.
+    pub fn stream(&self) -> Result<StreamId, ApiError> {
+        StreamId::parse(&self.0)
+            .map_err(|e| ApiError::bad_request(format!("the stream in the path: {e}")))
+    }
+}

@@ -1,0 +1,339 @@
+//! The views over HTTP: trips, the timeline, entities, sales and stats, each at the head
+//! of the log or `as_of` an earlier point, with the same meaning as the command line's
+//! `--as-of`: a position, or an RFC 3339 time of the `recorded` clock (the last position
+//! recorded at or before it).
+//!
+//! Every answer carries `as_of` (the position it describes) and, except for stats,
+//! `names`: the display name of every entity id it mentions, so that a client can show
+//! people names without asking again.
+
+use super::AppState;
+use super::error::ApiError;
+use super::params::{Params, Segment};
+use crate::model::{EntityId, Extent, Position};
+use crate::projection::{DocsRead, MemDocs};
+use crate::query::{Query, TimelineFilter};
+use crate::store::{EventStore, LiveDocs, SledStore};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The documents a query reads: the live ones, or ones folded up to a past position.
+enum Views {
+    Live(LiveDocs),
+    Past(MemDocs),
+}
+
+impl Views {
+    fn docs(&self) -> &dyn DocsRead {
+        match self {
+            Views::Live(d) => d,
+            Views::Past(d) => d,
+        }
+    }
+}
+
+/// The position `as_of` names (the head when absent), and whether it is the head.
+fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, bool), ApiError> {
+    let head = store.head()?.position;
+    let Some(text) = as_of else {
+        return Ok((head, true));
+    };
+    let position = if let Ok(n) = text.parse::<u64>() {
+        if n > head.0 {
+            return Err(ApiError::bad_request(format!(
+                "as_of {n} is past the end of the log (position {head}); use a position up to {head}"
+            )));
+        }
+        Position(n)
+    } else {
+        let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+            ApiError::bad_request(format!(
+                "as_of `{text}` is neither a position nor an RFC 3339 time like 2026-11-30T10:00:00Z ({e}); in a URL, write + as %2B"
+            ))
+        })?;
+        store.position_at(time.with_timezone(&chrono::Utc))?
+    };
+    Ok((position, position == head))
+}
+
+/// The views as of `as_of`, and the position they describe.
+fn views(store: &SledStore, as_of: Option<&str>) -> Result<(Views, Position), ApiError> {
+    let (position, at_head) = as_of_position(store, as_of)?;
+    if at_head {
+        return Ok((Views::Live(store.live_views()), position));
+    }
+    Ok((Views::Past(store.views_at(position)?), position))
+}
+
+/// Every entity id among the strings of `value`, with its display name.
+fn names(q: &Query, value: &Value) -> Result<BTreeMap<String, String>, ApiError> {
+    fn walk(value: &Value, found: &mut Vec<EntityId>) {
+        match value {
+            Value::String(s) => {
+                if let Ok(id) = EntityId::parse(s) {
+                    found.push(id);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            Value::Object(fields) => fields.values().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let mut ids = Vec::new();
+    walk(value, &mut ids);
+    let mut out = BTreeMap::new();
+    for id in ids {
+        if !out.contains_key(id.as_str()) {
+            let name = q.name(&id)?;
+            out.insert(id.to_string(), name);
+        }
+    }
+    Ok(out)
+}
+
+/// A view's answer: where it stands, the view, and the names it mentions.
+#[derive(serde::Serialize)]
+struct Answer<T> {
+    as_of: Position,
+    #[serde(flatten)]
+    view: T,
+    names: BTreeMap<String, String>,
+}
+
+/// The answer `{"as_of": …, <the view's fields>, "names": {…}}`, serialized with the
+/// view's fields in their declared order.
+fn answer(q: &Query, at: Position, view: impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
+    let names = names(q, &to_json(&view)?)?;
+    serde_json::to_vec(&Answer {
+        as_of: at,
+        view,
+        names,
+    })
+    .map_err(ApiError::internal)
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(ApiError::internal)
+}
+
+/// A view under one key, as in `{"trips": […]}`.
+fn under<T>(key: &'static str, view: T) -> BTreeMap<&'static str, T> {
+    BTreeMap::from([(key, view)])
+}
+
+/// Runs a query over the views as of `as_of`.
+async fn query<F>(state: &AppState, as_of: Option<String>, f: F) -> Result<Response, ApiError>
+where
+    F: FnOnce(&Query, Position) -> Result<Vec<u8>, ApiError> + Send + 'static,
+{
+    let body = state
+        .blocking(move |store| {
+            let (views, at) = views(store, as_of.as_deref())?;
+            f(&Query::new(views.docs()), at)
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `GET /healthz`: the server answers and the store can be read.
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let head = state.blocking(|store| Ok(store.head()?)).await?;
+    Ok(Json(json!({ "status": "ok", "head": head.position })))
+}
+
+/// `GET /trips?as_of=`
+pub async fn trips(
+    State(state): State<AppState>,
+    mut params: Params,
+) -> Result<Response, ApiError> {
+    let as_of = params.take("as_of")?;
+    params.finish("as_of")?;
+    query(&state, as_of, |q, at| {
+        answer(q, at, under("trips", q.trips()?))
+    })
+    .await
+}
+
+/// `GET /trips/{stream}?as_of=`
+pub async fn trip(
+    State(state): State<AppState>,
+    stream: Segment,
+    mut params: Params,
+) -> Result<Response, ApiError> {
+    let stream = stream.stream()?;
+    let as_of = params.take("as_of")?;
+    params.finish("as_of")?;
+    query(&state, as_of, move |q, at| {
+        let trip = q.trip(&stream).map_err(not_found)?;
+        answer(q, at, under("trip", trip))
+    })
+    .await
+}
+
+/// A lookup by path that finds nothing is a `404`; other failures keep their status.
+fn not_found(error: crate::Error) -> ApiError {
+    match error {
+        crate::Error::Invalid { .. } => ApiError::from(error).with_status(StatusCode::NOT_FOUND),
+        other => other.into(),
+    }
+}
+
+fn extent(name: &str, text: Option<String>) -> Result<Option<Extent>, ApiError> {
+    text.map(|t| {
+        t.parse::<Extent>()
+            .map_err(|e| ApiError::bad_request(format!("`{name}`: {}", e.0)))
+    })
+    .transpose()
+}
+
+/// Resolves an entity parameter (id, name or alias); failing that, a `400`.
+fn resolve(q: &Query, text: Option<&str>) -> Result<Option<EntityId>, ApiError> {
+    text.map(|t| {
+        q.resolve_entity(t)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    })
+    .transpose()
+}
+
+/// `GET /timeline?entity=&stream=&category=&type=&tag=&from=&to=&limit=&as_of=`
+pub async fn timeline(
+    State(state): State<AppState>,
+    mut params: Params,
+) -> Result<Response, ApiError> {
+    let entity = params.take("entity")?;
+    let mut filter = TimelineFilter {
+        stream: params.stream("stream")?,
+        category: params.take("category")?,
+        event_type: params.event_type("type")?,
+        tag: params.take("tag")?,
+        from: extent("from", params.take("from")?)?,
+        to: extent("to", params.take("to")?)?,
+        limit: params
+            .number("limit")?
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        entity: None,
+    };
+    let as_of = params.take("as_of")?;
+    params.finish("entity, stream, category, type, tag, from, to, limit and as_of")?;
+    query(&state, as_of, move |q, at| {
+        filter.entity = resolve(q, entity.as_deref())?;
+        answer(q, at, under("entries", q.timeline(&filter)?))
+    })
+    .await
+}
+
+/// `GET /entities?as_of=`
+pub async fn entities(
+    State(state): State<AppState>,
+    mut params: Params,
+) -> Result<Response, ApiError> {
+    let as_of = params.take("as_of")?;
+    params.finish("as_of")?;
+    query(&state, as_of, |q, at| {
+        answer(q, at, under("entities", q.entities()?))
+    })
+    .await
+}
+
+/// `GET /entities/{id-or-alias}?as_of=`
+pub async fn entity(
+    State(state): State<AppState>,
+    entity: Segment,
+    mut params: Params,
+) -> Result<Response, ApiError> {
+    let as_of = params.take("as_of")?;
+    params.finish("as_of")?;
+    query(&state, as_of, move |q, at| {
+        let view = q.entity(&entity.0).map_err(not_found)?;
+        answer(q, at, under("entity", view))
+    })
+    .await
+}
+
+/// `GET /sales?buyer=&seller=&as_of=`
+pub async fn sales(
+    State(state): State<AppState>,
+    mut params: Params,
+) -> Result<Response, ApiError> {
+    let buyer = params.take("buyer")?;
+    let seller = params.take("seller")?;
+    let as_of = params.take("as_of")?;
+    params.finish("buyer, seller and as_of")?;
+    query(&state, as_of, move |q, at| {
+        let buyer = resolve(q, buyer.as_deref())?;
+        let seller = resolve(q, seller.as_deref())?;
+        let report = q.sales(buyer.as_ref(), seller.as_ref())?;
+        answer(q, at, report)
+    })
+    .await
+}
+
+/// `GET /stats?as_of=`: what `chronicle stats --json` prints. As of a past position,
+/// the counts and head are those of the log up to it (found by reading it), the size
+/// on disk is today's, and the checkpoints are left out.
+pub async fn stats(
+    State(state): State<AppState>,
+    mut params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let as_of = params.take("as_of")?;
+    params.finish("as_of")?;
+    state
+        .blocking(move |store| {
+            let (at, at_head) = as_of_position(store, as_of.as_deref())?;
+            let mut stats = store.stats()?;
+            let mut report = if at_head {
+                let mut report = to_json(&stats)?;
+                let checkpoints: Vec<Value> = store
+                    .checkpoints()?
+                    .into_iter()
+                    .map(|(projection, version, position)| {
+                        json!({"projection": projection, "version": version, "position": position})
+                    })
+                    .collect();
+                report["checkpoints"] = checkpoints.into();
+                report
+            } else {
+                past_stats(store, at, &mut stats)?;
+                to_json(&stats)?
+            };
+            report["as_of"] = json!(at);
+            Ok(Json(report))
+        })
+        .await
+}
+
+/// Rewrites `stats` to describe the log's first `at` events.
+fn past_stats(
+    store: &SledStore,
+    at: Position,
+    stats: &mut crate::store::Stats,
+) -> Result<(), ApiError> {
+    let mut per_type: BTreeMap<String, u64> = BTreeMap::new();
+    let mut streams = std::collections::HashSet::new();
+    let mut last = None;
+    let all = crate::store::ReadFilter::default();
+    for event in store.read(&all) {
+        let event = event?;
+        if event.position > at {
+            break;
+        }
+        *per_type.entry(event.event_type.to_string()).or_default() += 1;
+        streams.insert(event.stream.clone());
+        last = Some(event);
+    }
+    stats.events = at.0;
+    stats.streams = u64::try_from(streams.len()).unwrap_or(u64::MAX);
+    stats.per_type = per_type.into_iter().collect();
+    stats.head = crate::store::Head {
+        position: at,
+        hash: last
+            .as_ref()
+            .map_or_else(|| "0".repeat(64), |e| e.hash.clone()),
+        recorded: last.map(|e| e.recorded),
+    };
+    Ok(())
+}

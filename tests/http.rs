@@ -1,0 +1,819 @@
+//! The HTTP API on a real socket: appends and reads, conflicts, live subscriptions,
+//! tokens, body limits, graceful shutdown; and the command line working through a
+//! running `chronicle serve`.
+
+mod common;
+
+use chronicle::server::{self, Config};
+use chronicle::store::{EventStore, SledStore};
+use common::{Chronicle, person, trip_started};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A server on 127.0.0.1 with a port of its own, run by `server::run_with` on a tokio
+/// runtime of the test; requests go through ureq, a plain blocking client.
+struct Server {
+    url: String,
+    runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(db: &Path, config: Config) -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = SledStore::open(db).unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = runtime.spawn(server::run_with(listener, store, config, async move {
+            let _ = stopped.await;
+        }));
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        Server {
+            url,
+            runtime,
+            stop: Some(stop),
+            served: Some(served),
+            agent,
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.agent.get(format!("{}{path}", self.url)).call();
+        read(response)
+    }
+
+    fn post(&self, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Content-Type", "application/json");
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        read(request.send(body.to_string()))
+    }
+
+    /// Triggers the shutdown and waits for `run_with` to return.
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            let result = self.runtime.block_on(served).unwrap();
+            result.unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shut_down();
+        }
+    }
+}
+
+fn read(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    let mut response = response.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}), status {status}: {text}"));
+    (status, body)
+}
+
+fn new_store() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    (dir, db)
+}
+
+fn started(occurred: &str) -> Value {
+    json!({"type": "trip.started", "occurred": occurred, "data": {}})
+}
+
+#[test]
+fn append_then_read_back() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+
+    // One event, its stream from the path.
+    let (status, body) = server.post("/streams/trip:t/events", &started("2025-01-05"), None);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["events"][0]["position"], 1);
+    assert_eq!(body["events"][0]["version"], 1);
+    assert_eq!(body["events"][0]["new"], true);
+
+    // An array, atomically, across streams on POST /events.
+    let batch = json!([
+        person("ann"),
+        trip_started("trip:u"),
+        trip_started("trip:t")
+    ]);
+    let (status, body) = server.post("/events", &batch, None);
+    assert_eq!(status, 201, "{body}");
+    let positions: Vec<u64> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(positions, [2, 3, 4]);
+    assert_eq!(body["events"][2]["version"], 2);
+
+    let (status, body) = server.get("/streams/trip:t");
+    assert_eq!(status, 200);
+    assert_eq!(body["version"], 2);
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["type"], "trip.started");
+    assert_eq!(events[0]["occurred"], "2025-01-05");
+    assert_eq!(events[1]["position"], 4);
+    assert_eq!(events[1]["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(body["next"], Value::Null);
+
+    // Pages by position, with a cursor.
+    let (_, page) = server.get("/events?limit=3");
+    assert_eq!(page["events"].as_array().unwrap().len(), 3);
+    assert_eq!(page["next"], 4);
+    let (_, page) = server.get("/events?from=4&limit=3");
+    assert_eq!(page["events"][0]["position"], 4);
+    assert_eq!(page["next"], Value::Null);
+    let (_, page) = server.get("/events?type=entity.registered");
+    assert_eq!(page["events"][0]["stream"], "person:ann");
+    let (_, page) = server.get("/streams/trip:t?from_version=2&limit=1");
+    assert_eq!(page["events"][0]["version"], 2);
+
+    // The event format is the CLI's: the same fields in the same order.
+    let text = server
+        .agent
+        .get(format!("{}/events?limit=1", server.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        text.starts_with(r#"{"events":[{"position":1,"version":1,"id":"#),
+        "{text}"
+    );
+
+    // Bad input: the same messages as the CLI, and the right statuses.
+    let (status, body) = server.post(
+        "/streams/trip:t/events",
+        &json!({"type": "trip.arrived", "occurred": "2025-01-06", "data": {"place": "Seoul"}}),
+        None,
+    );
+    assert_eq!(status, 422);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("event 1: field `data.place`: `Seoul` is not a stream id"),
+        "{body}"
+    );
+    assert_eq!(body["field"], "data.place");
+    let (status, body) = server.post("/streams/trip:t/events", &trip_started("trip:u"), None);
+    assert_eq!(status, 422);
+    assert_eq!(body["field"], "stream", "{body}");
+    let response = server
+        .agent
+        .post(format!("{}/events", server.url))
+        .header("Content-Type", "application/json")
+        .send("{\"stream\": ");
+    assert_eq!(read(response).0, 400);
+    let response = server
+        .agent
+        .post(format!("{}/events", server.url))
+        .send(trip_started("trip:t").to_string());
+    assert_eq!(read(response).0, 415, "a body not declared JSON");
+    assert_eq!(server.get("/streams/trip:none").0, 404);
+    assert_eq!(server.get("/events?limit=5000").0, 400);
+    assert_eq!(server.get("/events?frm=3").0, 400, "unknown parameters");
+    assert_eq!(server.get("/nowhere").0, 404);
+    // Nothing of the refused writes landed.
+    assert_eq!(server.get("/healthz").1["head"], 4);
+}
+
+#[test]
+fn a_conflict_gives_409_with_expected_and_actual_versions() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    let mut first = started("2025-01-05");
+    first["expect"] = json!("none");
+    assert_eq!(server.post("/streams/trip:t/events", &first, None).0, 201);
+
+    let (status, body) = server.post("/streams/trip:t/events", &first, None);
+    assert_eq!(status, 409);
+    assert_eq!(body["expected"], "none");
+    assert_eq!(body["actual"], 1);
+    assert_eq!(body["stream"], "trip:t");
+    assert!(
+        body["error"].as_str().unwrap().contains("is at version 1"),
+        "{body}"
+    );
+
+    // If-Match is the first event's check.
+    let send = |if_match: &str| {
+        let response = server
+            .agent
+            .post(format!("{}/streams/trip:t/events", server.url))
+            .header("Content-Type", "application/json")
+            .header("If-Match", if_match)
+            .send(started("2025-01-06").to_string());
+        read(response)
+    };
+    let (status, body) = send("7");
+    assert_eq!(status, 409);
+    assert_eq!(body["expected"], 7);
+    assert_eq!(body["actual"], 1);
+    assert_eq!(send("\"1\"").0, 201);
+    assert_eq!(send("*").0, 201, "* means the stream exists");
+    assert_eq!(send("soon").0, 400);
+    assert_eq!(server.get("/streams/trip:t").1["version"], 3);
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Default)]
+struct Sse {
+    id: Option<String>,
+    event: Option<String>,
+    data: String,
+}
+
+/// Reads Server-Sent Events from a response body.
+struct SseReader(BufReader<Box<dyn Read + Send>>);
+
+impl SseReader {
+    fn open(url: &str, last_event_id: Option<u64>) -> SseReader {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .new_agent();
+        let mut request = agent.get(url).header("Accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.call().unwrap();
+        assert_eq!(response.status(), 200);
+        let reader: Box<dyn Read + Send> = Box::new(response.into_body().into_reader());
+        SseReader(BufReader::new(reader))
+    }
+
+    /// The next event (comments skipped), or `None` at the end of the stream.
+    fn next(&mut self) -> Option<Sse> {
+        let mut event = Sse::default();
+        let mut any = false;
+        loop {
+            let mut line = String::new();
+            if self.0.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                if any {
+                    return Some(event);
+                }
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value).to_owned();
+            any = true;
+            match field {
+                "id" => event.id = Some(value),
+                "event" => event.event = Some(value),
+                "data" => event.data.push_str(&value),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn live_events_arrive_and_resume_from_last_event_id_without_loss_or_duplicates() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    for day in 1..=3 {
+        let event = started(&format!("2025-01-0{day}"));
+        assert_eq!(server.post("/streams/trip:t/events", &event, None).0, 201);
+    }
+
+    // Catch up from position 2, then follow.
+    let mut live = SseReader::open(&format!("{}/events/live?from=2", server.url), None);
+    let url = server.url.clone();
+    let writer = std::thread::spawn(move || {
+        let agent = ureq::Agent::new_with_defaults();
+        for day in 4..=9 {
+            let response = agent
+                .post(format!("{url}/streams/trip:t/events"))
+                .header("Content-Type", "application/json")
+                .send(started(&format!("2025-01-0{day}")).to_string())
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let event = live.next().expect("the stream stays open");
+        assert_eq!(event.event, None, "{event:?}");
+        let recorded: Value = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(
+            event.id.as_deref(),
+            Some(recorded["position"].to_string().as_str())
+        );
+        seen.push(recorded["position"].as_u64().unwrap());
+    }
+    assert_eq!(seen, [2, 3, 4, 5, 6]);
+    let last = *seen.last().unwrap();
+    drop(live);
+    writer.join().unwrap();
+
+    // Reconnect with Last-Event-ID: everything after it, once.
+    let mut live = SseReader::open(&format!("{}/events/live?from=1", server.url), Some(last));
+    for expected in 7..=9 {
+        let event = live.next().unwrap();
+        assert_eq!(event.id, Some(expected.to_string()));
+    }
+    assert_eq!(
+        server
+            .post("/streams/trip:t/events", &started("2025-01-10"), None)
+            .0,
+        201
+    );
+    assert_eq!(live.next().unwrap().id.as_deref(), Some("10"));
+
+    // Without `from`, only what comes next; filters apply.
+    let mut live = SseReader::open(&format!("{}/events/live?stream=trip:u", server.url), None);
+    server.post("/streams/trip:t/events", &started("2025-01-11"), None);
+    server.post("/streams/trip:u/events", &started("2025-01-11"), None);
+    assert_eq!(live.next().unwrap().id.as_deref(), Some("12"));
+}
+
+#[test]
+fn a_stalled_subscriber_is_dropped_with_a_message_and_writers_go_on() {
+    let (_dir, db) = new_store();
+    let config = Config {
+        live_buffer: 8,
+        live_grace: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let server = Server::start(&db, config);
+    let live = SseReader::open(&format!("{}/events/live?from=1", server.url), None);
+    // Big events fill the socket buffers quickly while the subscriber reads nothing.
+    let note = |i: usize| {
+        json!({"type": "note.reported", "occurred": "2025-01-05",
+               "data": {"summary": format!("{i} {}", "x".repeat(30_000)), "entities": []}})
+    };
+    let started = Instant::now();
+    for batch in 0..40 {
+        let events: Vec<Value> = (0..20).map(|i| note(batch * 20 + i)).collect();
+        let (status, body) = server.post("/streams/note:n/events", &json!(events), None);
+        assert_eq!(status, 201, "{body}");
+    }
+    let writing = started.elapsed();
+    assert!(
+        writing < Duration::from_secs(20),
+        "writers were held up: {writing:?}"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let mut live = live;
+    let mut received = 0;
+    let last = loop {
+        let event = live.next().expect("the stream ends with a message");
+        if event.event.as_deref() == Some("error") {
+            break event;
+        }
+        received += 1;
+    };
+    assert!(received < 800, "the subscriber was dropped early");
+    let message: Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(message["last_event_id"], received);
+    assert!(
+        message["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Last-Event-ID: {received}")),
+        "{message}"
+    );
+    assert!(live.next().is_none(), "the stream ends after the message");
+}
+
+#[test]
+fn writes_need_the_token_when_one_is_set() {
+    let (_dir, db) = new_store();
+    let config = Config {
+        token: Some("s3cret-token".into()),
+        ..Config::default()
+    };
+    let server = Server::start(&db, config);
+    let event = started("2025-01-05");
+    let (status, body) = server.post("/streams/trip:t/events", &event, None);
+    assert_eq!(status, 401);
+    assert!(body["error"].as_str().unwrap().contains("Bearer"));
+    assert_eq!(
+        server
+            .post("/streams/trip:t/events", &event, Some("s3cret-tokeN"))
+            .0,
+        401
+    );
+    assert_eq!(server.post("/events", &json!([]), Some("wrong")).0, 401);
+    assert_eq!(server.get("/healthz").1["head"], 0, "nothing was written");
+    assert_eq!(
+        server
+            .post("/streams/trip:t/events", &event, Some("s3cret-token"))
+            .0,
+        201
+    );
+    assert_eq!(server.get("/streams/trip:t").0, 200, "reads are open");
+}
+
+#[test]
+fn bodies_above_the_limit_get_413() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    let big = format!(
+        r#"{{"type": "note.reported", "occurred": "2025", "data": {{"summary": "{}", "entities": []}}}}"#,
+        "x".repeat(2_000_000)
+    );
+    let response = server
+        .agent
+        .post(format!("{}/streams/note:n/events", server.url))
+        .header("Content-Type", "application/json")
+        .send(big);
+    let (status, body) = read(response);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("1048576"),
+        "{body}"
+    );
+
+    // Under the body limit but above the event limit: refused, by event.
+    let event = json!({"type": "note.reported", "occurred": "2025",
+                       "data": {"summary": "y".repeat(70_000), "entities": []}});
+    let small = json!({"type": "note.reported", "occurred": "2025",
+                       "data": {"summary": "y", "entities": []}});
+    let (status, body) = server.post("/streams/note:n/events", &json!([small, event]), None);
+    assert_eq!(status, 422);
+    assert_eq!(body["index"], 1);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than the limit of 65536")
+    );
+    assert_eq!(server.get("/healthz").1["head"], 0);
+}
+
+#[test]
+fn shutdown_loses_no_acknowledged_append() {
+    let (_dir, db) = new_store();
+    let mut server = Server::start(&db, Config::default());
+    let url = server.url.clone();
+    // Writers append until the server stops answering; each keeps what was acknowledged.
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .new_agent();
+                let mut acknowledged = Vec::new();
+                for _ in 0..10_000 {
+                    let id = uuid::Uuid::now_v7();
+                    let mut event = started("2025-01-05");
+                    event["id"] = json!(id);
+                    let response = agent
+                        .post(format!("{url}/streams/trip:w{w}/events"))
+                        .header("Content-Type", "application/json")
+                        .send(event.to_string());
+                    match response {
+                        Ok(mut r) if r.status() == 201 => {
+                            let body: Value = r.body_mut().read_json().unwrap();
+                            acknowledged
+                                .push((id, body["events"][0]["position"].as_u64().unwrap()));
+                        }
+                        _ => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    server.shut_down();
+    let acknowledged: Vec<(uuid::Uuid, u64)> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(acknowledged.len() > 10, "the writers got going");
+
+    // `run_with` returned: the store is closed and opens again at once.
+    let store = SledStore::open(&db).unwrap();
+    for (id, position) in &acknowledged {
+        let event = store
+            .get(chronicle::model::Position(*position))
+            .unwrap()
+            .expect("an acknowledged append is in the log");
+        assert_eq!(&event.id, id);
+    }
+}
+
+#[test]
+fn views_answer_at_the_head_and_as_of_a_position() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let server = Server::start(&c.db(), Config::default());
+
+    let (status, trips) = server.get("/trips");
+    assert_eq!(status, 200);
+    assert_eq!(trips["as_of"], 43);
+    assert_eq!(trips["trips"][0]["stream"], "trip:blinken-final-tour-2025");
+    assert_eq!(trips["names"]["person:antony-blinken"], "Antony Blinken");
+    let (_, trip) = server.get("/trips/trip:blinken-final-tour-2025?as_of=20");
+    assert_eq!(trip["as_of"], 20);
+    assert_eq!(trip["trip"]["version"], 2);
+    assert_eq!(server.get("/trips/trip:nowhere").0, 404);
+    assert_eq!(server.get("/trips?as_of=999").0, 400);
+
+    let (_, entity) = server.get("/entities/the%20us%20secretary%20of%20state");
+    assert_eq!(entity["entity"]["id"], "person:antony-blinken");
+    assert_eq!(server.get("/entities/nobody").0, 404);
+    let (_, entities) = server.get("/entities");
+    assert!(entities["entities"].as_array().unwrap().len() > 10);
+
+    let (_, timeline) = server.get("/timeline?entity=Blinken&limit=2");
+    assert_eq!(timeline["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(server.get("/timeline?entity=Nobody%20Known").0, 400);
+
+    let (_, sales) = server.get("/sales?buyer=Japan");
+    assert_eq!(sales["sales"][0]["buyer"], "country:JP");
+    assert_eq!(sales["by_buyer"][0]["currency"], "USD");
+    assert_eq!(sales["names"]["country:JP"], "Japan");
+    let (_, before) = server.get("/sales?as_of=2");
+    assert_eq!(before["sales"], json!([]));
+
+    let (_, stats) = server.get("/stats");
+    assert_eq!(stats["events"], 43);
+    assert!(stats["checkpoints"].as_array().unwrap().len() >= 4);
+    let (_, past) = server.get("/stats?as_of=10");
+    assert_eq!(past["events"], 10);
+    assert_eq!(past["head"]["position"], 10);
+    let (_, ten) = server.get("/events?from=10&limit=1");
+    assert_eq!(past["head"]["hash"], ten["events"][0]["hash"]);
+    let recorded = ten["events"][0]["recorded"]
+        .as_str()
+        .unwrap()
+        .replace('+', "%2B");
+    assert_eq!(
+        server.get(&format!("/trips?as_of={recorded}")).1["as_of"],
+        43
+    );
+}
+
+#[test]
+fn the_openapi_document_describes_every_route() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    let (status, doc) = server.get("/openapi.json");
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/openapi.json", "get"),
+        ("/events", "get"),
+        ("/events", "post"),
+        ("/events/live", "get"),
+        ("/streams/{stream}", "get"),
+        ("/streams/{stream}/events", "post"),
+        ("/trips", "get"),
+        ("/trips/{stream}", "get"),
+        ("/timeline", "get"),
+        ("/entities", "get"),
+        ("/entities/{entity}", "get"),
+        ("/sales", "get"),
+        ("/stats", "get"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} is not described"
+        );
+    }
+    assert_eq!(
+        paths.len(),
+        13,
+        "a path is described that the server does not have"
+    );
+}
+
+/// A `chronicle serve` child process on a free port.
+struct Serve {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Serve {
+    fn start(c: &Chronicle, args: &[&str]) -> Serve {
+        let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let child = c
+            .command(&all)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let file = c.dir.path().join("store.server.json");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = loop {
+            if let Ok(text) = std::fs::read_to_string(&file)
+                && let Ok(found) = serde_json::from_str::<Value>(&text)
+            {
+                break found["url"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Serve { child, url }
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    fn terminate(mut self) -> i32 {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+#[test]
+fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let local = |args: &[&str]| c.run(args).ok();
+    let trip_list = local(&["trip", "list"]);
+    let trip_show = local(&[
+        "trip",
+        "show",
+        "trip:blinken-final-tour-2025",
+        "--as-of",
+        "30",
+    ]);
+    let timeline = local(&["timeline", "--entity", "Blinken", "--format", "timelinejs"]);
+    let entity = local(&["entity", "show", "Blinken"]);
+    let sales = local(&["sales", "--buyer", "Japan"]);
+    let sales_json = local(&["--json", "sales"]);
+    let log = local(&["log", "--from", "40"]);
+
+    let serve = Serve::start(&c, &[]);
+    // Every query prints what it printed without the server.
+    assert_eq!(local(&["trip", "list"]), trip_list);
+    assert_eq!(
+        local(&[
+            "trip",
+            "show",
+            "trip:blinken-final-tour-2025",
+            "--as-of",
+            "30"
+        ]),
+        trip_show
+    );
+    assert_eq!(
+        local(&["timeline", "--entity", "Blinken", "--format", "timelinejs"]),
+        timeline
+    );
+    assert_eq!(local(&["entity", "show", "Blinken"]), entity);
+    assert_eq!(local(&["sales", "--buyer", "Japan"]), sales);
+    assert_eq!(local(&["--json", "sales"]), sales_json);
+    assert_eq!(local(&["log", "--from", "40"]), log);
+    assert!(local(&["stats"]).contains("events:       43"));
+
+    // Appends go through the server, with the CLI's messages and exit codes.
+    let out = c
+        .run(&[
+            "append",
+            "--stream",
+            "trip:blinken-final-tour-2025",
+            "--type",
+            "trip.arrived",
+            "--occurred",
+            "2025-01-06",
+            "--data",
+            r#"{"place": "country:KR"}"#,
+            "--expect",
+            "9",
+        ])
+        .ok();
+    assert!(out.contains("appended 1 event"), "{out}");
+    assert!(
+        out.contains("44        trip:blinken-final-tour-2025  10"),
+        "{out}"
+    );
+    c.run(&[
+        "append",
+        "--stream",
+        "trip:blinken-final-tour-2025",
+        "--type",
+        "trip.departed",
+        "--occurred",
+        "2025-01-07",
+        "--data",
+        r#"{"place": "country:KR"}"#,
+        "--expect",
+        "9",
+    ])
+    .fails(3, "is at version 10, but the append expected version 9");
+    let bad = c.file(
+        "bad.jsonl",
+        &format!("{}\n{}\n", trip_started("trip:x"), json!({"stream": "trip:x", "type": "trip.arrived", "occurred": "2025", "data": {"place": "person:nobody"}})),
+    );
+    c.run(&["append", "--file", common::path_str(&bad)])
+        .fails(2, "line 2");
+    assert!(
+        local(&["trip", "list"]).contains("underway"),
+        "the arrival shows"
+    );
+    assert!(local(&["log", "--from", "44"]).contains("trip.arrived"));
+    // What cannot go through the API says to stop the server.
+    c.run(&["replay"]).fails(5, "stop the server");
+    // An explicit --server, too.
+    let out = c
+        .run(&["--server", &serve.url, "--json", "log", "--from", "44"])
+        .ok();
+    assert_eq!(out.lines().count(), 1);
+
+    assert_eq!(serve.terminate(), 0, "SIGTERM stops the server cleanly");
+    assert!(
+        !c.dir.path().join("store.server.json").exists(),
+        "the server file is removed"
+    );
+    // The store is free again and holds the append made through the server.
+    assert!(local(&["log", "--from", "44"]).contains("trip.arrived"));
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_token() {
+    let c = Chronicle::new();
+    c.run(&["serve", "--addr", "0.0.0.0:0"])
+        .fails(2, "without a token");
+    assert!(!c.db().exists(), "nothing was created");
+    c.run(&["serve", "--addr", "127.0.0.1:0", "--token", ""])
+        .fails(2, "--token is empty");
+    assert!(c.run(&["serve", "--help"]).ok().contains("Examples:"));
+}
+
+#[test]
+fn log_follow_carries_on_while_a_server_comes_and_goes() {
+    let c = Chronicle::new();
+    c.append(&[trip_started("trip:t")]).ok();
+    let mut follower = c
+        .command(&["--json", "log", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(next_line().contains("trip:t"));
+
+    // A server takes the store (the follower lets go between polls); the follower
+    // carries on through it.
+    let serve = Serve::start(&c, &[]);
+    c.append(&[trip_started("trip:served")]).ok();
+    assert!(next_line().contains("trip:served"));
+    assert_eq!(serve.terminate(), 0);
+    // And on the store again once the server is gone.
+    c.append(&[trip_started("trip:after")]).ok();
+    assert!(next_line().contains("trip:after"));
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert!(lines.try_recv().is_err(), "no event was printed twice");
+}
