@@ -200,6 +200,13 @@ fn append_then_read_back() {
     let response = server
         .agent
         .post(format!("{}/events", server.url))
+        .header("Content-Type", "application/json")
+        .send(r#"{"stream": "trip:t", "stream": "trip:u", "type": "trip.started", "occurred": "2025", "data": {}}"#);
+    let (status, body) = read(response);
+    assert_eq!(status, 400, "duplicate keys are ambiguous: {body}");
+    let response = server
+        .agent
+        .post(format!("{}/events", server.url))
         .send(trip_started("trip:t").to_string());
     assert_eq!(read(response).0, 415, "a body not declared JSON");
     assert_eq!(server.get("/streams/trip:none").0, 404);

@@ -405,6 +405,12 @@ pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, Validati
     parse_event_value(value.0, origin)
 }
 
+/// Parses JSON, refusing duplicate keys in any object (see [`parse_event`]): for
+/// writers that take several events in one document, such as the HTTP API.
+pub fn parse_json_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<StrictValue>(bytes).map(|v| v.0)
+}
+
 /// A JSON value that refuses duplicate keys in any object: `{"stream": "a", "stream":
 /// "b"}` is ambiguous, and the log keeps what it accepts forever.
 struct StrictValue(Value);

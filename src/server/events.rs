@@ -136,7 +136,7 @@ fn parse_body(
             "send the events as JSON, with `Content-Type: application/json`",
         ));
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+    let value: Value = crate::model::event::parse_json_strict(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not valid JSON ({e}); send one event object or an array of them"
         ))
