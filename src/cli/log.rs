@@ -6,7 +6,7 @@ use super::remote::{self, Api};
 use super::{App, Backend, UsageError};
 use chronicle::Error;
 use chronicle::model::{EventType, Position, RecordedEvent, StreamId};
-use chronicle::store::{EventStore, ReadFilter, SledStore};
+use chronicle::store::{EventStore, ReadFilter};
 use std::io::Write;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ fn follow(
         let last = if let Some(api) = server {
             print_events(Pages::new(api, filter.clone(), None), app.json, out)?
         } else {
-            match SledStore::open(&app.db) {
+            match app.open_raw() {
                 Ok(store) => {
                     let events = store.read(&filter).map(|e| e.map_err(Into::into));
                     print_events(events, app.json, out)?

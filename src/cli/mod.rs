@@ -84,6 +84,8 @@ pub struct App {
     pub db: PathBuf,
     pub json: bool,
     pub server: Option<String>,
+    /// Open even a store whose chain end is broken (see [`App::open_raw`]).
+    pub inspect: bool,
 }
 
 /// Where a command does its work: in the store, or through a server that holds it.
@@ -98,6 +100,16 @@ pub enum Backend {
 pub struct UsageError(pub String);
 
 impl App {
+    /// Opens the store without waiting: for inspecting commands even when the end of
+    /// the hash chain is broken, so that they can show what is wrong.
+    pub fn open_raw(&self) -> chronicle::Result<SledStore> {
+        if self.inspect {
+            SledStore::open_to_inspect(&self.db)
+        } else {
+            SledStore::open(&self.db)
+        }
+    }
+
     /// Opens (or creates) the store. When another process holds it, waits briefly for
     /// it to let go (a `log --follow` holds it only for a moment at a time).
     pub fn open_store(&self) -> anyhow::Result<SledStore> {
@@ -109,7 +121,7 @@ impl App {
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            match SledStore::open(&self.db) {
+            match self.open_raw() {
                 Err(e @ Error::Locked { .. }) => {
                     // A server does not let go: say so at once instead of waiting.
                     if let Some(api) = remote::discover(&self.db) {
@@ -154,7 +166,7 @@ impl App {
         if existing && !self.db.exists() {
             return self.open_existing_store().map(Backend::Store);
         }
-        match SledStore::open(&self.db) {
+        match self.open_raw() {
             Ok(store) => return Ok(Backend::Store(store)),
             Err(Error::Locked { .. }) => {
                 if let Some(api) = remote::discover(&self.db) {
@@ -183,6 +195,11 @@ pub fn main() -> i32 {
         db: cli.db,
         json: cli.json,
         server: cli.server,
+        // These only read the log, and are how a damaged log is looked into.
+        inspect: matches!(
+            cli.command,
+            Command::Log(_) | Command::Verify(_) | Command::Export(_)
+        ),
     };
     let result = match cli.command {
         Command::Demo(args) => demo::run(args, &app),
