@@ -383,8 +383,8 @@ impl<'a> Query<'a> {
             let part = if stream.is_entity() {
                 self.name(&EntityId::parse(stream.as_str()).expect("is_entity was checked"))?
             } else if stream.category() == "trip" {
-                match trips::get(self.docs, stream)? {
-                    Some(_) => self.trip_name(&self.trip(stream)?)?,
+                match trips::get(self.docs, stream)?.and_then(|d| d.traveler().cloned()) {
+                    Some(t) => format!("{}'s trip", self.name(&t)?),
                     None => format!("the trip {stream}"),
                 }
             } else if stream.category() == "arms-sale" {
@@ -408,21 +408,14 @@ impl<'a> Query<'a> {
         Ok(join_names(&parts))
     }
 
-    fn trip_name(&self, trip: &TripView) -> Result<String> {
-        Ok(match &trip.traveler {
-            Some(t) => format!("{}'s trip", self.name(t)?),
-            None => format!("the trip {}", trip.stream),
-        })
-    }
-
+    /// The name of a trip's traveler, from its document (not from a fold of its facts).
     fn traveler(&self, stream: &StreamId) -> Result<String> {
-        Ok(match trips::get(self.docs, stream)? {
-            Some(_) => match self.trip(stream)?.traveler {
+        Ok(
+            match trips::get(self.docs, stream)?.and_then(|d| d.traveler().cloned()) {
                 Some(t) => self.name(&t)?,
                 None => "The traveler".into(),
             },
-            None => "The traveler".into(),
-        })
+        )
     }
 
     fn place(&self, place: &EntityId, city: Option<&String>) -> Result<String> {
