@@ -14,12 +14,17 @@ use crate::projection::trips::{self, TripView};
 use crate::projection::{DocsRead, Fact, decode, facts};
 use crate::{Error, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// Questions about the views, answered from one set of documents.
 pub struct Query<'a> {
     docs: &'a dyn DocsRead,
+    /// Entity names and trip travelers this query has already looked up: a page of the
+    /// timeline names the same few entities and trips again and again.
+    names: RefCell<HashMap<EntityId, String>>,
+    travelers: RefCell<HashMap<StreamId, Option<EntityId>>>,
 }
 
 /// Which timeline entries to return. Filters combine with "and".
@@ -137,7 +142,11 @@ pub fn format_money(value: &Money) -> String {
 
 impl<'a> Query<'a> {
     pub fn new(docs: &'a dyn DocsRead) -> Query<'a> {
-        Query { docs }
+        Query {
+            docs,
+            names: RefCell::default(),
+            travelers: RefCell::default(),
+        }
     }
 
     /// The current version of a fact, unless retracted.
@@ -156,12 +165,29 @@ impl<'a> Query<'a> {
     /// The display name of an entity: its registered name, a country's built-in name,
     /// or its id.
     pub fn name(&self, id: &EntityId) -> Result<String> {
-        Ok(match entities::get(self.docs, id)? {
+        if let Some(name) = self.names.borrow().get(id) {
+            return Ok(name.clone());
+        }
+        let name = match entities::get(self.docs, id)? {
             Some(doc) => doc.name,
             None => id
                 .country_name()
                 .map_or_else(|| id.to_string(), str::to_owned),
-        })
+        };
+        self.names.borrow_mut().insert(id.clone(), name.clone());
+        Ok(name)
+    }
+
+    /// The traveler of a trip: that of its last current announcement.
+    fn trip_traveler(&self, stream: &StreamId) -> Result<Option<EntityId>> {
+        if let Some(traveler) = self.travelers.borrow().get(stream) {
+            return Ok(traveler.clone());
+        }
+        let traveler = trips::get(self.docs, stream)?.and_then(|d| d.traveler().cloned());
+        self.travelers
+            .borrow_mut()
+            .insert(stream.clone(), traveler.clone());
+        Ok(traveler)
     }
 
     fn names(&self, ids: &[EntityId]) -> Result<Vec<String>> {
@@ -383,7 +409,7 @@ impl<'a> Query<'a> {
             let part = if stream.is_entity() {
                 self.name(&EntityId::parse(stream.as_str()).expect("is_entity was checked"))?
             } else if stream.category() == "trip" {
-                match trips::get(self.docs, stream)?.and_then(|d| d.traveler().cloned()) {
+                match self.trip_traveler(stream)? {
                     Some(t) => format!("{}'s trip", self.name(&t)?),
                     None => format!("the trip {stream}"),
                 }
@@ -410,12 +436,10 @@ impl<'a> Query<'a> {
 
     /// The name of a trip's traveler, from its document (not from a fold of its facts).
     fn traveler(&self, stream: &StreamId) -> Result<String> {
-        Ok(
-            match trips::get(self.docs, stream)?.and_then(|d| d.traveler().cloned()) {
-                Some(t) => self.name(&t)?,
-                None => "The traveler".into(),
-            },
-        )
+        Ok(match self.trip_traveler(stream)? {
+            Some(t) => self.name(&t)?,
+            None => "The traveler".into(),
+        })
     }
 
     fn place(&self, place: &EntityId, city: Option<&String>) -> Result<String> {
