@@ -77,7 +77,9 @@ struct Settings {
     rounds: usize,
     /// W5: queries of each kind.
     queries: usize,
-    /// W6: clean opens, and kill -9 cycles, per system; how long the child appends.
+    /// W6: clean opens (the first replays what the build wrote; later ones start from
+    /// the snapshot sled writes on open), and kill -9 cycles, per system; how long the
+    /// child appends before it is killed.
     opens: usize,
     kills: usize,
     kill_after_ms: u64,
@@ -100,7 +102,7 @@ impl Settings {
             w2_appends_per_writer: if quick { 9 } else { 126 },
             rounds: if quick { 2 } else { 6 },
             queries: if quick { 100 } else { 1000 },
-            opens: if quick { 1 } else { 3 },
+            opens: if quick { 2 } else { 4 },
             kills: if quick { 1 } else { 3 },
             kill_after_ms: if quick { 300 } else { 1500 },
         }
@@ -249,6 +251,7 @@ fn run_size(root: &Path, n: u64, settings: &Settings) -> Result<Run> {
         .collect::<Result<_>>()?;
 
     // W6: open time, clean.
+    let mut first_open = Vec::new();
     let mut opens = Vec::new();
     for s in SYSTEMS {
         let mut times = Vec::new();
@@ -256,7 +259,8 @@ fn run_size(root: &Path, n: u64, settings: &Settings) -> Result<Run> {
             let o = spawn_child("open", s, &s.dir(root, n), n, None)?;
             times.push(o["seconds"].as_f64().unwrap_or(f64::NAN) * 1000.0);
         }
-        opens.push(median(&times));
+        first_open.push(times[0]);
+        opens.push(median(&times[1..]));
     }
 
     // W4: replay.
@@ -336,7 +340,15 @@ fn run_size(root: &Path, n: u64, settings: &Settings) -> Result<Run> {
     let ms = |v: f64| Some((v, "none"));
     let row = Row::new(
         "W6",
-        "open, clean shutdown",
+        "open, first after the build (replays the whole log)",
+        "ms",
+        [ms(first_open[0]), ms(first_open[1]), ms(first_open[2])],
+    );
+    let met = first_open[0] < 1000.0;
+    rows.push(row.target("<1 s", met));
+    let row = Row::new(
+        "W6",
+        "open, clean shutdown, later opens",
         "ms",
         [ms(opens[0]), ms(opens[1]), ms(opens[2])],
     );
