@@ -183,7 +183,9 @@ impl<'a> Query<'a> {
         if let Some(traveler) = self.travelers.borrow().get(stream) {
             return Ok(traveler.clone());
         }
-        let traveler = trips::get(self.docs, stream)?.and_then(|d| d.traveler().cloned());
+        let traveler = trips::travelers(self.docs, stream)?
+            .and_then(|mut t| t.pop())
+            .map(|(_, _, traveler)| traveler);
         self.travelers
             .borrow_mut()
             .insert(stream.clone(), traveler.clone());

@@ -49,6 +49,20 @@ pub fn get(docs: &(impl DocsRead + ?Sized), stream: &StreamId) -> Result<Option<
     get_json(docs, &doc_key(stream))
 }
 
+/// The travelers of a trip's announcements (see [`TripDoc::travelers`]), if the trip
+/// has a document: read without decoding the rest of it, for the many lines that only
+/// need to name the traveler.
+pub fn travelers(
+    docs: &(impl DocsRead + ?Sized),
+    stream: &StreamId,
+) -> Result<Option<Vec<(Position, Uuid, EntityId)>>> {
+    #[derive(Deserialize)]
+    struct Travelers {
+        travelers: Vec<(Position, Uuid, EntityId)>,
+    }
+    Ok(get_json::<Travelers>(docs, &doc_key(stream))?.map(|d| d.travelers))
+}
+
 /// The trips a fact (with its typed data) belongs to: its own trip stream, and trips a
 /// statement is about.
 fn trips_of(fact: &Fact, typed: &Option<EventData>) -> Vec<StreamId> {
