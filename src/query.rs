@@ -21,11 +21,10 @@ use uuid::Uuid;
 /// Questions about the views, answered from one set of documents.
 pub struct Query<'a> {
     docs: &'a dyn DocsRead,
-    /// Names and travelers already looked up: a page of a timeline names the same few
-    /// entities and trips again and again. A `Query` reads one fixed set of documents,
-    /// so what it cached stays true for its life.
+    /// Entity names and trip travelers this query has already looked up: a page of the
+    /// timeline names the same few entities and trips again and again.
     names: RefCell<HashMap<EntityId, String>>,
-    travelers: RefCell<HashMap<StreamId, String>>,
+    travelers: RefCell<HashMap<StreamId, Option<EntityId>>>,
 }
 
 /// Which timeline entries to return. Filters combine with "and".
@@ -177,6 +176,20 @@ impl<'a> Query<'a> {
         };
         self.names.borrow_mut().insert(id.clone(), name.clone());
         Ok(name)
+    }
+
+    /// The traveler of a trip: that of its last current announcement.
+    fn trip_traveler(&self, stream: &StreamId) -> Result<Option<EntityId>> {
+        if let Some(traveler) = self.travelers.borrow().get(stream) {
+            return Ok(traveler.clone());
+        }
+        let traveler = trips::travelers(self.docs, stream)?
+            .and_then(|mut t| t.pop())
+            .map(|(_, _, traveler)| traveler);
+        self.travelers
+            .borrow_mut()
+            .insert(stream.clone(), traveler.clone());
+        Ok(traveler)
     }
 
     fn names(&self, ids: &[EntityId]) -> Result<Vec<String>> {
@@ -398,8 +411,8 @@ impl<'a> Query<'a> {
             let part = if stream.is_entity() {
                 self.name(&EntityId::parse(stream.as_str()).expect("is_entity was checked"))?
             } else if stream.category() == "trip" {
-                match trips::get(self.docs, stream)? {
-                    Some(_) => self.trip_name(&self.trip(stream)?)?,
+                match self.trip_traveler(stream)? {
+                    Some(t) => format!("{}'s trip", self.name(&t)?),
                     None => format!("the trip {stream}"),
                 }
             } else if stream.category() == "arms-sale" {
@@ -423,28 +436,12 @@ impl<'a> Query<'a> {
         Ok(join_names(&parts))
     }
 
-    fn trip_name(&self, trip: &TripView) -> Result<String> {
-        Ok(match &trip.traveler {
-            Some(t) => format!("{}'s trip", self.name(t)?),
-            None => format!("the trip {}", trip.stream),
-        })
-    }
-
+    /// The name of a trip's traveler, from its document (not from a fold of its facts).
     fn traveler(&self, stream: &StreamId) -> Result<String> {
-        if let Some(name) = self.travelers.borrow().get(stream) {
-            return Ok(name.clone());
-        }
-        let name = match trips::get(self.docs, stream)? {
-            Some(_) => match self.trip(stream)?.traveler {
-                Some(t) => self.name(&t)?,
-                None => "The traveler".into(),
-            },
+        Ok(match self.trip_traveler(stream)? {
+            Some(t) => self.name(&t)?,
             None => "The traveler".into(),
-        };
-        self.travelers
-            .borrow_mut()
-            .insert(stream.clone(), name.clone());
-        Ok(name)
+        })
     }
 
     fn place(&self, place: &EntityId, city: Option<&String>) -> Result<String> {

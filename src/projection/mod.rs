@@ -188,23 +188,28 @@ pub fn involved(fact: &Fact, docs: &dyn DocsRead) -> Result<Vec<crate::model::En
         related.extend(s.about);
     }
     for stream in &related {
-        let mut ids = Vec::new();
-        if let Some(doc) = trips::get(docs, stream)? {
-            ids.extend(doc.facts);
-        }
-        if let Some(doc) = sales::get(docs, stream)? {
-            ids.extend(doc.facts);
-        }
-        for (_, id) in ids {
-            let parties = match facts::get(docs, &id)?.and_then(|f| f.typed()) {
-                Some(EventData::TripAnnounced(t)) => vec![t.traveler],
-                Some(EventData::ArmsSaleAnnounced(s)) => vec![s.seller, s.buyer],
-                _ => Vec::new(),
-            };
-            for p in parties {
-                if !found.contains(&p) {
-                    found.push(p);
+        let mut parties = Vec::new();
+        match stream.category() {
+            "trip" => {
+                if let Some(doc) = trips::get(docs, stream)? {
+                    parties.extend(doc.travelers.into_iter().map(|(_, _, t)| t));
                 }
+            }
+            "arms-sale" => {
+                for (_, id) in sales::get(docs, stream)?.map_or_else(Vec::new, |d| d.facts) {
+                    if let Some(EventData::ArmsSaleAnnounced(s)) =
+                        facts::get(docs, &id)?.and_then(|f| f.typed())
+                    {
+                        parties.extend([s.seller, s.buyer]);
+                    }
+                }
+            }
+            // Only trip and sale streams have documents of those projections.
+            _ => {}
+        }
+        for p in parties {
+            if !found.contains(&p) {
+                found.push(p);
             }
         }
     }

@@ -2,10 +2,11 @@
 //! instant, then latest, then position), with an index per entity.
 //!
 //! Documents: `timeline/e/<sort key>` → fact id; `timeline/x/<entity id>\0<sort key>`
-//! → fact id; `timeline/f/<fact id>` → the index keys written for the fact, so that a
-//! correction or retraction removes exactly those. Entries point at the facts layer,
-//! so a correction shows without copying the data twice. Summaries are written at
-//! query time from the entities' current names.
+//! → fact id; `timeline/f/<fact id>` → the entities whose timelines got the fact, so
+//! that a correction or retraction removes exactly those entries (the sort key is that
+//! of the fact as it was, which the change carries as `before`). Entries point at the
+//! facts layer, so a correction shows without copying the data twice. Summaries are
+//! written at query time from the entities' current names.
 //!
 //! Each entity a fact involves ([`super::involved`]) has the fact on its timeline:
 //! China's objection to a sale to Japan is on Japan's, an arrival on the traveler's.
@@ -36,32 +37,37 @@ impl Projection for Timeline {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: `timeline/f/` keeps the entities, not every key written.
+        2
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
         if let Some(before) = change.before {
-            let written: Vec<Vec<u8>> = get_json(docs, &written_key(before))?.unwrap_or_default();
-            for k in written {
-                docs.delete(k);
+            let written: Option<Vec<EntityId>> = get_json(docs, &written_key(before))?;
+            if let (Some(entities), Some(occurred)) = (written, &before.occurred) {
+                let sk = sort_key(occurred, before.position);
+                docs.delete(key(ENTRIES, &sk));
+                for entity in entities {
+                    let mut k = entity_prefix(&entity);
+                    k.extend_from_slice(&sk);
+                    docs.delete(k);
+                }
+                docs.delete(written_key(before));
             }
-            docs.delete(written_key(before));
         }
         if let Some(after) = change.after
             && let Some(occurred) = &after.occurred
         {
             let sk = sort_key(occurred, after.position);
             let id = after.id.as_bytes().to_vec();
-            let mut written = vec![key(ENTRIES, &sk)];
-            for entity in involved(after, docs)? {
-                let mut k = entity_prefix(&entity);
+            docs.put(key(ENTRIES, &sk), id.clone());
+            let entities = involved(after, docs)?;
+            for entity in &entities {
+                let mut k = entity_prefix(entity);
                 k.extend_from_slice(&sk);
-                written.push(k);
+                docs.put(k, id.clone());
             }
-            for k in &written {
-                docs.put(k.clone(), id.clone());
-            }
-            put_json(docs, written_key(after), &written);
+            put_json(docs, written_key(after), &entities);
         }
         Ok(())
     }

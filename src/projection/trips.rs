@@ -4,7 +4,10 @@
 //! planned return, the statements.
 //!
 //! Documents: `trips/<stream>` → [`TripDoc`]. The view is folded when read, from the
-//! facts layer, so a correction anywhere in a trip shows without rewriting others.
+//! facts layer, so a correction anywhere in a trip shows without rewriting others. The
+//! document also keeps the travelers of the trip's announcements, which every other
+//! fact of the trip needs (its summary, the entities it involves) without reading the
+//! trip's facts.
 
 use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
 use crate::Result;
@@ -26,6 +29,15 @@ pub struct TripDoc {
     pub last_position: Position,
     /// Current facts, in position order.
     pub facts: Vec<(Position, Uuid)>,
+    /// The traveler of each current `trip.announced` fact of the trip, in position order.
+    pub travelers: Vec<(Position, Uuid, EntityId)>,
+}
+
+impl TripDoc {
+    /// The traveler as the view has it: that of the last current announcement.
+    pub fn traveler(&self) -> Option<&EntityId> {
+        self.travelers.last().map(|(_, _, t)| t)
+    }
 }
 
 fn doc_key(stream: &StreamId) -> Vec<u8> {
@@ -37,12 +49,27 @@ pub fn get(docs: &(impl DocsRead + ?Sized), stream: &StreamId) -> Result<Option<
     get_json(docs, &doc_key(stream))
 }
 
-/// The trips a fact belongs to: its own trip stream, and trips a statement is about.
-fn trips_of(fact: &Fact) -> Vec<StreamId> {
+/// The travelers of a trip's announcements (see [`TripDoc::travelers`]), if the trip
+/// has a document: read without decoding the rest of it, for the many lines that only
+/// need to name the traveler.
+pub fn travelers(
+    docs: &(impl DocsRead + ?Sized),
+    stream: &StreamId,
+) -> Result<Option<Vec<(Position, Uuid, EntityId)>>> {
+    #[derive(Deserialize)]
+    struct Travelers {
+        travelers: Vec<(Position, Uuid, EntityId)>,
+    }
+    Ok(get_json::<Travelers>(docs, &doc_key(stream))?.map(|d| d.travelers))
+}
+
+/// The trips a fact (with its typed data) belongs to: its own trip stream, and trips a
+/// statement is about.
+fn trips_of(fact: &Fact, typed: &Option<EventData>) -> Vec<StreamId> {
     let mut trips = Vec::new();
-    match fact.typed() {
+    match typed {
         Some(EventData::StatementIssued(s)) => {
-            trips.extend(s.about.into_iter().filter(|a| a.category() == "trip"));
+            trips.extend(s.about.iter().filter(|a| a.category() == "trip").cloned());
         }
         Some(_) if fact.stream.category() == "trip" => trips.push(fact.stream.clone()),
         _ => {}
@@ -57,6 +84,7 @@ fn update(docs: &mut dyn Docs, stream: &StreamId, edit: impl FnOnce(&mut TripDoc
         version: Version(0),
         last_position: Position(0),
         facts: Vec::new(),
+        travelers: Vec::new(),
     });
     edit(&mut doc);
     put_json(docs, doc_key(stream), &doc);
@@ -69,7 +97,8 @@ impl Projection for Trips {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: the document keeps the travelers of the announcements.
+        2
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -81,18 +110,27 @@ impl Projection for Trips {
             })?;
         }
         if let Some(before) = change.before {
-            for trip in trips_of(before) {
+            for trip in trips_of(before, &before.typed()) {
                 update(docs, &trip, |doc| {
-                    doc.facts.retain(|(_, id)| *id != before.id)
+                    doc.facts.retain(|(_, id)| *id != before.id);
+                    doc.travelers.retain(|(_, id, _)| *id != before.id);
                 })?;
             }
         }
         if let Some(after) = change.after {
-            for trip in trips_of(after) {
+            let typed = after.typed();
+            for trip in trips_of(after, &typed) {
                 update(docs, &trip, |doc| {
                     if !doc.facts.iter().any(|(_, id)| *id == after.id) {
                         doc.facts.push((after.position, after.id));
                         doc.facts.sort();
+                    }
+                    if let Some(EventData::TripAnnounced(a)) = &typed
+                        && !doc.travelers.iter().any(|(_, id, _)| *id == after.id)
+                    {
+                        doc.travelers
+                            .push((after.position, after.id, a.traveler.clone()));
+                        doc.travelers.sort();
                     }
                 })?;
             }

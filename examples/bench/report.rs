@@ -1,0 +1,181 @@
+//! The results: one row per figure, printed as a table and written as JSON.
+
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One measured number and what an acknowledgement meant when it was taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub value: f64,
+    /// `sfr` (sled's flush: sync_file_range of the written range), `fsync`, or `none`
+    /// for figures that are not acknowledged writes.
+    pub durability: &'static str,
+}
+
+/// One line of the table: a figure for chronicle and for each baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub workload: &'static str,
+    pub metric: String,
+    pub unit: &'static str,
+    pub chronicle: Option<Figure>,
+    pub sled: Option<Figure>,
+    pub sqlite: Option<Figure>,
+    pub chronicle_over_sled: Option<f64>,
+    pub chronicle_over_sqlite: Option<f64>,
+    /// The target for this figure, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub met: Option<bool>,
+}
+
+impl Row {
+    pub fn new(
+        workload: &'static str,
+        metric: impl Into<String>,
+        unit: &'static str,
+        values: [Option<(f64, &'static str)>; 3],
+    ) -> Row {
+        let [c, s, q] = values.map(|v| v.map(|(value, durability)| Figure { value, durability }));
+        let ratio = |b: &Option<Figure>| match (&c, b) {
+            (Some(c), Some(b)) if b.value > 0.0 => Some(c.value / b.value),
+            _ => None,
+        };
+        Row {
+            workload,
+            metric: metric.into(),
+            unit,
+            chronicle_over_sled: ratio(&s),
+            chronicle_over_sqlite: ratio(&q),
+            chronicle: c,
+            sled: s,
+            sqlite: q,
+            target: None,
+            met: None,
+        }
+    }
+
+    pub fn target(mut self, text: impl Into<String>, met: bool) -> Row {
+        self.target = Some(text.into());
+        self.met = Some(met);
+        self
+    }
+}
+
+/// Three significant digits, with thousands separators above 1,000.
+pub fn number(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    if v.abs() >= 1000.0 {
+        let rounded = v.round() as i64;
+        let digits = rounded.abs().to_string();
+        let mut out = String::new();
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        if rounded < 0 {
+            out.insert(0, '-');
+        }
+        out
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn figure(f: &Option<Figure>) -> String {
+    match f {
+        None => "-".into(),
+        Some(f) if f.durability == "none" => number(f.value),
+        Some(f) => format!("{} ({})", number(f.value), f.durability),
+    }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{r:.2}×"))
+}
+
+/// The rows as an aligned text table.
+pub fn table(rows: &[Row]) -> String {
+    let header = [
+        "WORKLOAD",
+        "METRIC",
+        "CHRONICLE",
+        "RAW SLED",
+        "SQLITE",
+        "CHR/SLED",
+        "CHR/SQLITE",
+        "TARGET",
+    ];
+    let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        let target = match (&r.target, r.met) {
+            (Some(t), Some(true)) => format!("{t}: met"),
+            (Some(t), Some(false)) => format!("{t}: MISSED"),
+            _ => String::new(),
+        };
+        cells.push(vec![
+            r.workload.to_string(),
+            format!("{} ({})", r.metric, r.unit),
+            figure(&r.chronicle),
+            figure(&r.sled),
+            figure(&r.sqlite),
+            ratio(r.chronicle_over_sled),
+            ratio(r.chronicle_over_sqlite),
+            target,
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|c| c[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in cells {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            // Numbers right-aligned, words left-aligned.
+            if (2..7).contains(&i) {
+                let _ = write!(line, "{}{cell}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The value at percentile `p` (nearest rank) of samples sorted ascending.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The median of some samples.
+pub fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    percentile(&sorted, 50.0)
+}
