@@ -10,6 +10,7 @@
 //!
 //! [`SledStore`] is the implementation on sled; only this module knows sled.
 
+mod disk;
 mod keys;
 mod sled_store;
 mod verify;

@@ -5,6 +5,7 @@
 //! event still chains to the one before it. Appends go through the writer thread
 //! (`writer`); reads go straight to sled and see only committed batches.
 
+use super::disk::Disk;
 use super::keys::{self, HeadEntry};
 use super::views::{self, LiveDocs};
 use super::writer::{self, Job, Rebuild, Request, Tail};
@@ -146,8 +147,16 @@ impl SledStore {
         let stale = views::stale(&db, &runner, head_position)?;
         if !stale.is_empty() {
             // A projection's code changed, or it lags the log: fold it again.
-            views::rebuild(&db, &runner, &stale, head_position, &mut |_, _| {})?;
+            views::rebuild(
+                &db,
+                &Disk::open(path)?,
+                &runner,
+                &stale,
+                head_position,
+                &mut |_, _| {},
+            )?;
         }
+        let disk = Disk::open(path)?;
         let (jobs, queue) = mpsc::channel();
         let writer_db = db.clone();
         let tail = Tail::from_head(head);
@@ -155,7 +164,7 @@ impl SledStore {
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
         let writer = std::thread::Builder::new()
             .name("chronicle-writer".into())
-            .spawn(move || writer::run(writer_db, writer_runner, tail, queue, durable_tx))
+            .spawn(move || writer::run(writer_db, writer_runner, tail, queue, durable_tx, disk))
             .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?;
         Ok(SledStore {
             inner: Arc::new(Inner {

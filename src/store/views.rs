@@ -2,6 +2,7 @@
 //! events, checkpoints, and rebuilding (on open when a projection's code version
 //! changed or it lags the log, and on `chronicle replay`).
 
+use super::disk::Disk;
 use super::keys::{self, Checkpoint};
 use super::sled_store::read_event;
 use crate::model::{Position, RecordedEvent};
@@ -227,6 +228,7 @@ fn clear_prefix(db: &sled::Db, prefix: &[u8]) -> Result<()> {
 /// on open, or in the writer thread.
 pub fn rebuild(
     db: &sled::Db,
+    disk: &Disk,
     runner: &Runner,
     selected: &[usize],
     head: Position,
@@ -259,6 +261,5 @@ pub fn rebuild(
     let mut batch = sled::Batch::default();
     checkpoints_to(&mut batch, runner, Some(selected), head);
     db.apply_batch(batch).map_err(storage)?;
-    db.flush().map_err(storage)?;
-    Ok(())
+    disk.flush(db)
 }

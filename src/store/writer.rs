@@ -8,6 +8,7 @@
 //! others. Because one thread assigns positions, positions and versions have no gaps.
 
 use super::AppendedEvent;
+use super::disk::Disk;
 use super::keys::{self, HeadEntry, IdEntry};
 use super::views;
 use crate::model::event::{GENESIS_HASH, parse_hash};
@@ -116,13 +117,15 @@ pub(super) fn run(
     mut tail: Tail,
     requests: Receiver<Request>,
     durable: tokio::sync::watch::Sender<Position>,
+    disk: Disk,
 ) {
     let mut next = requests.recv().ok();
     while let Some(request) = next.take() {
         match request {
             Request::Rebuild(mut r) => {
                 let head = Position(tail.position);
-                let result = views::rebuild(&db, &runner, &r.selected, head, &mut *r.progress);
+                let result =
+                    views::rebuild(&db, &disk, &runner, &r.selected, head, &mut *r.progress);
                 let _ = r.reply.send(result);
             }
             Request::Append(first) => {
@@ -138,7 +141,7 @@ pub(super) fn run(
                         Err(_) => break,
                     }
                 }
-                tail = commit_group(&db, &runner, tail, group);
+                tail = commit_group(&db, &disk, &runner, tail, group);
                 durable.send_replace(Position(tail.position));
             }
         }
@@ -148,7 +151,7 @@ pub(super) fn run(
     }
 }
 
-fn commit_group(db: &sled::Db, runner: &Runner, tail: Tail, jobs: Vec<Job>) -> Tail {
+fn commit_group(db: &sled::Db, disk: &Disk, runner: &Runner, tail: Tail, jobs: Vec<Job>) -> Tail {
     let now = Utc::now();
     let mut pending = Pending::new(tail);
     let mut answers = Vec::with_capacity(jobs.len());
@@ -174,7 +177,7 @@ fn commit_group(db: &sled::Db, runner: &Runner, tail: Tail, jobs: Vec<Job>) -> T
         }
         return pending.tail;
     }
-    match write(db, runner, &pending) {
+    match write(db, disk, runner, &pending) {
         Ok(()) => {
             for (reply, answer, _) in answers {
                 let _ = reply.send(answer);
@@ -196,7 +199,7 @@ fn commit_group(db: &sled::Db, runner: &Runner, tail: Tail, jobs: Vec<Job>) -> T
 
 /// Writes the group, and what it changes in the projections, as one atomic batch and
 /// flushes it to disk.
-fn write(db: &sled::Db, runner: &Runner, pending: &Pending) -> Result<()> {
+fn write(db: &sled::Db, disk: &Disk, runner: &Runner, pending: &Pending) -> Result<()> {
     let mut batch = sled::Batch::default();
     let mut docs = views::Overlay::new(db);
     for (event, _) in &pending.records {
@@ -240,8 +243,7 @@ fn write(db: &sled::Db, runner: &Runner, pending: &Pending) -> Result<()> {
     };
     batch.insert(keys::HEAD, &head.encode()[..]);
     db.apply_batch(batch).map_err(storage)?;
-    db.flush().map_err(storage)?;
-    Ok(())
+    disk.flush(db)
 }
 
 fn storage(e: sled::Error) -> Error {
