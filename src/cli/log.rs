@@ -124,7 +124,15 @@ fn follow(
                 }
                 Err(Error::Locked { .. }) => match remote::discover(&app.db) {
                     Some(api) => {
-                        print_events(Pages::new(&api, filter.clone(), None), app.json, out)?
+                        // Fetch before printing: a server that stops half-way through
+                        // is read again from the store on the next round, with nothing
+                        // printed twice.
+                        let fetched: anyhow::Result<Vec<RecordedEvent>> =
+                            Pages::new(&api, filter.clone(), None).collect();
+                        match fetched {
+                            Ok(events) => print_events(events.into_iter().map(Ok), app.json, out)?,
+                            Err(_) => continue,
+                        }
                     }
                     None => continue,
                 },
