@@ -96,6 +96,7 @@ pub struct EntityView {
 pub struct Total {
     pub party: EntityId,
     pub currency: String,
+    #[serde(serialize_with = "crate::model::types::serialize_amount")]
     pub amount: f64,
     pub sales: usize,
 }

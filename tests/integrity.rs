@@ -152,7 +152,20 @@ fn corrupt_and_foreign_stores_are_clear_errors() {
     // A path that is a file.
     let c = Chronicle::new();
     std::fs::write(c.db(), b"not a store").unwrap();
-    c.run(&["stats"]).fails(1, "is a file, not a store");
+    c.run(&["stats"])
+        .fails(2, "is a file; --db takes the store's folder");
+    // A folder of other files is not turned into a store, not even by a reading command.
+    let c = Chronicle::new();
+    std::fs::create_dir(c.db()).unwrap();
+    std::fs::write(c.db().join("notes.txt"), b"mine").unwrap();
+    c.run(&["stats"]).fails(2, "no store at");
+    c.append(&[trip_started("trip:t")])
+        .fails(2, "not a chronicle store");
+    assert_eq!(
+        std::fs::read_dir(c.db()).unwrap().count(),
+        1,
+        "nothing was written there"
+    );
     // A sled database that is not a chronicle store.
     let c = Chronicle::new();
     {

@@ -201,7 +201,7 @@ fn sales_total_three_point_six_four_billion_with_japan_as_buyer() {
     assert_eq!(report["sales"].as_array().unwrap().len(), 1);
     assert_eq!(
         report["by_buyer"],
-        json!([{"party": "country:JP", "currency": "USD", "amount": 3.64e9, "sales": 1}])
+        json!([{"party": "country:JP", "currency": "USD", "amount": 3_640_000_000_u64, "sales": 1}])
     );
     assert_eq!(report["by_seller"][0]["party"], "country:US");
     let stances: Vec<&str> = report["sales"][0]["statements"]
@@ -305,10 +305,10 @@ fn a_corrected_sale_value_shows_before_and_after() {
                           "items": ["medium-range missiles", "training", "related equipment"]}}});
     c.append(&[fix]).ok();
     let now = json_of(&c, &["sales"]);
-    assert_eq!(now["by_buyer"][0]["amount"], 3.5e9);
+    assert_eq!(now["by_buyer"][0]["amount"], 3_500_000_000_u64);
     assert_eq!(now["sales"][0]["corrected"], true);
     let then = json_of(&c, &["sales", "--as-of", &before]);
-    assert_eq!(then["by_buyer"][0]["amount"], 3.64e9);
+    assert_eq!(then["by_buyer"][0]["amount"], 3_640_000_000_u64);
     assert_eq!(then["sales"][0]["corrected"], false);
     // The timeline shows the corrected data, marked.
     let sale = json_of(&c, &["timeline", "--type", "arms_sale.announced"]);

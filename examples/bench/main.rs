@@ -169,8 +169,8 @@ fn main() -> Result<()> {
             "disk": {"fdatasync_4k_p50_ms": disk.0, "fdatasync_4k_p99_ms": disk.1},
             "settings": settings,
             "durability": {
-                "sfr": "acknowledged after sled's flush(): the written log range is on the device (sync_file_range WAIT_BEFORE|WRITE|WAIT_AFTER), no fsync; sled's flusher thread fsyncs every 500 ms. Survives kill -9.",
-                "fsync": "acknowledged after fsync of SQLite's WAL (synchronous=FULL)",
+                "sfr": "acknowledged after sled's flush(): the written log range is on the device (sync_file_range WAIT_BEFORE|WRITE|WAIT_AFTER), no fsync. Survives kill -9, not necessarily a power cut.",
+                "fsync": "acknowledged after an fsync: chronicle's fdatasync of sled's file after sled's flush; SQLite's fsync of its WAL (synchronous=FULL)",
                 "none": "not an acknowledged write",
             },
             "runs": runs,
@@ -187,9 +187,10 @@ fn main() -> Result<()> {
 fn legend() -> &'static str {
     "
 (sfr) acknowledged after sled's flush(): the log range written is on the device
-      (sync_file_range), but no fsync: file metadata and the device's cache wait for
-      sled's flusher thread, which fsyncs every 500 ms. Survives kill -9.
-(fsync) acknowledged after fsync of SQLite's write-ahead log (synchronous=FULL).
+      (sync_file_range), but no fsync: file metadata and the device's cache may not
+      be. Survives kill -9, not necessarily a power cut.
+(fsync) acknowledged after an fsync: chronicle fdatasyncs sled's file after sled's
+      flush; SQLite fsyncs its write-ahead log (synchronous=FULL).
 Ratios are chronicle ÷ baseline: above 1 is better for events/s, below 1 for times,
 sizes and memory. Latencies are per append call (per query for W5)."
 }

@@ -45,9 +45,9 @@ impl System {
     pub fn durability(self) -> &'static str {
         match self {
             // sled 0.34's `flush` ends in sync_file_range(WAIT_BEFORE|WRITE|WAIT_AFTER)
-            // on the written log range; its flusher thread fsyncs every 500 ms.
-            System::Chronicle | System::Sled => "sfr",
-            System::Sqlite => "fsync",
+            // on the written log range; chronicle follows it with an fdatasync.
+            System::Sled => "sfr",
+            System::Chronicle | System::Sqlite => "fsync",
         }
     }
 

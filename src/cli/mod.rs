@@ -100,6 +100,39 @@ pub enum Backend {
 pub struct UsageError(pub String);
 
 impl App {
+    /// Refuses a `--db` that is a file or a folder of other files, so that chronicle
+    /// never scatters a store among a user's files; with `must_exist`, also a path
+    /// with no store yet.
+    fn check_db_path(&self, must_exist: bool) -> anyhow::Result<()> {
+        let db = &self.db;
+        if db.is_file() {
+            return Err(UsageError(format!(
+                "{} is a file; --db takes the store's folder (created when missing)",
+                db.display()
+            ))
+            .into());
+        }
+        // sled writes `conf` when it creates a store.
+        let is_store = db.join("conf").is_file();
+        if must_exist && !is_store {
+            return Err(UsageError(format!(
+                "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or pass --db",
+                db.display()
+            ))
+            .into());
+        }
+        let has_other_files =
+            std::fs::read_dir(db).is_ok_and(|mut entries| entries.next().is_some());
+        if !is_store && has_other_files {
+            return Err(UsageError(format!(
+                "{} is a folder of other files, not a chronicle store; pass --db a new or empty folder",
+                db.display()
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     /// Opens the store without waiting: for inspecting commands even when the end of
     /// the hash chain is broken, so that they can show what is wrong.
     pub fn open_raw(&self) -> chronicle::Result<SledStore> {
@@ -113,6 +146,7 @@ impl App {
     /// Opens (or creates) the store. When another process holds it, waits briefly for
     /// it to let go (a `log --follow` holds it only for a moment at a time).
     pub fn open_store(&self) -> anyhow::Result<SledStore> {
+        self.check_db_path(false)?;
         if self.server.is_some() {
             return Err(UsageError(
                 "this command works on the store itself, not through a server: leave out --server (and CHRONICLE_SERVER)".into(),
@@ -147,13 +181,7 @@ impl App {
 
     /// Opens a store that must already exist: reading commands never create one.
     pub fn open_existing_store(&self) -> anyhow::Result<SledStore> {
-        if !self.db.exists() {
-            return Err(UsageError(format!(
-                "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or pass --db",
-                self.db.display()
-            ))
-            .into());
-        }
+        self.check_db_path(true)?;
         self.open_store()
     }
 
@@ -163,9 +191,7 @@ impl App {
         if let Some(url) = &self.server {
             return Ok(Backend::Server(remote::Api::new(url)?));
         }
-        if existing && !self.db.exists() {
-            return self.open_existing_store().map(Backend::Store);
-        }
+        self.check_db_path(existing)?;
         match self.open_raw() {
             Ok(store) => return Ok(Backend::Store(store)),
             Err(Error::Locked { .. }) => {

@@ -240,8 +240,21 @@ pub struct TripReturnPlanned {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Money {
+    #[serde(serialize_with = "serialize_amount")]
     pub amount: f64,
     pub currency: String,
+}
+
+/// Writes a whole amount as an integer (`3640000000`, not `3640000000.0`), as it was
+/// most likely written.
+pub fn serialize_amount<S: serde::Serializer>(amount: &f64, s: S) -> Result<S::Ok, S::Error> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact.
+    if amount.fract() == 0.0 && amount.abs() < EXACT {
+        // The check above makes the conversion exact.
+        #[allow(clippy::cast_possible_truncation)]
+        return s.serialize_i64(*amount as i64);
+    }
+    s.serialize_f64(*amount)
 }
 
 /// `arms_sale.announced`

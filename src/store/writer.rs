@@ -80,6 +80,7 @@ struct IdInfo {
     entry: IdEntry,
     stream: StreamId,
     event_type: EventType,
+    hash: String,
 }
 
 /// Log changes not yet in sled: those of the group so far, or of the job being checked.
@@ -280,6 +281,20 @@ fn check_job(
                     ),
                 ));
             }
+            if let Some(r) = &proposed.restored
+                && (r.hash != known.hash || r.position != known.entry.position)
+            {
+                // The same fact, recorded at another place or time: this store's history
+                // is not the export's, so the export cannot continue it.
+                return Err(invalid(
+                    index,
+                    "position",
+                    format!(
+                        "this store already holds event {id}, recorded at position {} with another history than the export's; restore an export into an empty store",
+                        known.entry.position
+                    ),
+                ));
+            }
             appended.push(AppendedEvent {
                 id,
                 stream: known.stream,
@@ -347,6 +362,7 @@ fn check_job(
                 entry,
                 stream: proposed.stream.clone(),
                 event_type: proposed.event_type,
+                hash: event.hash.clone(),
             },
         );
         appended.push(AppendedEvent {
@@ -556,5 +572,6 @@ fn lookup_id(db: &sled::Db, group: &Pending, job: &Pending, id: &Uuid) -> Result
         entry,
         stream: event.stream,
         event_type: event.event_type,
+        hash: event.hash,
     }))
 }
