@@ -45,9 +45,9 @@ impl AsOfArgs {
             }
             Position(n)
         } else {
-            let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+            let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| {
                 UsageError(format!(
-                    "--as-of `{text}` is neither a position nor an RFC 3339 time like 2026-11-30T10:00:00Z ({e})"
+                    "--as-of `{text}` is neither a position nor an RFC 3339 time with a time zone, like 2026-11-30T10:00:00Z"
                 ))
             })?;
             store.position_at(time.with_timezone(&chrono::Utc))?

@@ -77,7 +77,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     };
     let mut out = output::stdout();
     let events = store.read(&filter).take(args.limit.unwrap_or(usize::MAX));
-    let last = print_events(events.map(|e| e.map_err(Into::into)), app.json, &mut out)?;
+    let last = print_events(
+        events.map(|e| e.map_err(Into::into)),
+        app.json,
+        true,
+        &mut out,
+    )?;
     out.flush()?;
     if !args.follow {
         return Ok(());
@@ -93,7 +98,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
     let events = Pages::new(api, filter.clone(), args.limit);
-    let last = print_events(events, app.json, &mut out)?;
+    let last = print_events(events, app.json, true, &mut out)?;
     out.flush()?;
     if !args.follow {
         return Ok(());
@@ -115,12 +120,12 @@ fn follow(
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let last = if let Some(api) = server {
-            print_events(Pages::new(api, filter.clone(), None), app.json, out)?
+            print_events(Pages::new(api, filter.clone(), None), app.json, false, out)?
         } else {
             match app.open_raw() {
                 Ok(store) => {
                     let events = store.read(&filter).map(|e| e.map_err(Into::into));
-                    print_events(events, app.json, out)?
+                    print_events(events, app.json, false, out)?
                 }
                 Err(Error::Locked { .. }) => match remote::discover(&app.db) {
                     Some(api) => {
@@ -130,7 +135,9 @@ fn follow(
                         let fetched: anyhow::Result<Vec<RecordedEvent>> =
                             Pages::new(&api, filter.clone(), None).collect();
                         match fetched {
-                            Ok(events) => print_events(events.into_iter().map(Ok), app.json, out)?,
+                            Ok(events) => {
+                                print_events(events.into_iter().map(Ok), app.json, false, out)?
+                            }
                             Err(_) => continue,
                         }
                     }
@@ -216,8 +223,10 @@ impl Iterator for Pages<'_> {
 fn print_events(
     events: impl Iterator<Item = anyhow::Result<RecordedEvent>>,
     json: bool,
+    header: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<Option<Position>> {
+    let mut header = header;
     let mut last = None;
     if json {
         for event in events {
@@ -228,7 +237,6 @@ fn print_events(
     } else {
         // A table needs its widths, so it is built in pages.
         let mut page = Vec::with_capacity(256);
-        let mut header = true;
         for event in events {
             let event = event?;
             last = Some(event.position);

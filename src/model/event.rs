@@ -532,10 +532,15 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         .transpose()
         .map_err(|e| ValidationError::field("occurred", e.0))?;
     if occurred.is_none() && event_type.needs_occurred() {
+        let what = if event_type.is_amendment() {
+            "when the amendment was made or reported"
+        } else {
+            "the date it happened"
+        };
         return Err(ValidationError::field(
             "occurred",
             format!(
-                "`{event_type}` needs `occurred`, the date it happened (like 2025-01-05, or 2025-01 when only the month is known)"
+                "`{event_type}` needs `occurred`, {what} (like 2025-01-05, or 2025-01 when only the month is known)"
             ),
         ));
     }
