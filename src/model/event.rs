@@ -510,10 +510,17 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
 
     let stream = StreamId::parse(&raw.stream).map_err(|m| ValidationError::field("stream", m))?;
     let event_type = EventType::parse(&raw.event_type).ok_or_else(|| {
+        let closest = EventType::ALL
+            .iter()
+            .map(|t| (strsim::levenshtein(t.as_str(), &raw.event_type), t))
+            .min_by_key(|(distance, _)| *distance)
+            .filter(|(distance, _)| *distance <= 3)
+            .map(|(_, t)| format!("did you mean `{t}`? "))
+            .unwrap_or_default();
         ValidationError::field(
             "type",
             format!(
-                "unknown event type `{}`; known types: {}",
+                "unknown event type `{}`; {closest}known types: {}",
                 raw.event_type,
                 EventType::ALL
                     .iter()
@@ -738,6 +745,10 @@ mod tests {
         check(
             trip(json!({"type": "trip.flew"})),
             Some(("type", "unknown event type")),
+        );
+        check(
+            trip(json!({"type": "trip.startd"})),
+            Some(("type", "did you mean `trip.started`?")),
         );
         check(
             trip(json!({"occurred": "2025-02-30"})),

@@ -245,7 +245,7 @@ impl SledStore {
                     error: crate::model::ValidationError::field(
                         "projection",
                         format!(
-                            "no projection is named `{name}`; the projections are {}",
+                            "no projection is named `{name}`; the projections are {} (the facts layer under them is rebuilt with any of them)",
                             all.join(", ")
                         ),
                     ),
