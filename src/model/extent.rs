@@ -26,16 +26,6 @@ pub enum Point {
     Instant(DateTime<FixedOffset>),
 }
 
-/// The precision of a [`Point`], coarsest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    Year,
-    Month,
-    Day,
-    Instant,
-}
-
 /// When something happened: a point or an interval, exact or approximate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
@@ -48,16 +38,6 @@ pub struct Extent {
 }
 
 impl Point {
-    /// The precision this point was written at.
-    pub fn precision(&self) -> Precision {
-        match self {
-            Point::Year(_) => Precision::Year,
-            Point::Month(..) => Precision::Month,
-            Point::Day(_) => Precision::Day,
-            Point::Instant(_) => Precision::Instant,
-        }
-    }
-
     /// The first instant this point covers.
     pub fn earliest(&self) -> DateTime<Utc> {
         match *self {

@@ -5,7 +5,7 @@
 //! retracted (it leaves every current view); `evidence.added` adds a source. Amending a
 //! retracted fact changes nothing. Documents: `facts/<uuid>` → [`Fact`].
 
-use super::{Change, Docs, DocsRead, get_json, put_json};
+use super::{Docs, DocsRead, get_json, put_json};
 use crate::Result;
 use crate::model::types::EventData;
 use crate::model::{EntityId, EventType, Extent, Position, RecordedEvent, Source, StreamId};
@@ -143,17 +143,4 @@ pub fn apply(
     put_json(docs, fact_key(&target), &after);
     let after = (!after.retracted).then_some(after);
     Ok(Some((Some(before), after)))
-}
-
-/// Applies one event's change to a projection; a helper for the runner.
-pub fn change<'a>(
-    event: &'a RecordedEvent,
-    before: &'a Option<Fact>,
-    after: &'a Option<Fact>,
-) -> Change<'a> {
-    Change {
-        event,
-        before: before.as_ref(),
-        after: after.as_ref(),
-    }
 }
