@@ -121,9 +121,12 @@ impl App {
             ))
             .into());
         }
+        // chronicle writes its lock file before sled writes anything, so a folder a
+        // killed first open left behind is still recognised as ours.
+        let started_by_chronicle = db.join(chronicle::store::LOCK_FILE).is_file();
         let has_other_files =
             std::fs::read_dir(db).is_ok_and(|mut entries| entries.next().is_some());
-        if !is_store && has_other_files {
+        if !is_store && !started_by_chronicle && has_other_files {
             return Err(UsageError(format!(
                 "{} is a folder of other files, not a chronicle store; pass --db a new or empty folder",
                 db.display()

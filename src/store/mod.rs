@@ -12,11 +12,13 @@
 
 mod disk;
 mod keys;
+mod lock;
 mod sled_store;
 mod verify;
 mod views;
 mod writer;
 
+pub use lock::LOCK_FILE;
 pub use sled_store::SledStore;
 pub use verify::VerifyReport;
 pub use views::LiveDocs;

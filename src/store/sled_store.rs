@@ -1,12 +1,13 @@
 //! [`SledStore`]: the log in one sled tree, laid out as `keys` describes.
 //!
-//! Opening takes sled's exclusive lock on the directory (another process gets
-//! [`Error::Locked`]), checks the layout's format version, and checks that the last
+//! Opening takes chronicle's exclusive lock on the directory (another process gets
+//! [`Error::Locked`]; see `lock`), removes sled's unfinished snapshots, opens sled, checks the layout's format version, and checks that the last
 //! event still chains to the one before it. Appends go through the writer thread
 //! (`writer`); reads go straight to sled and see only committed batches.
 
 use super::disk::Disk;
 use super::keys::{self, HeadEntry};
+use super::lock::StoreLock;
 use super::views::{self, LiveDocs};
 use super::writer::{self, Job, Rebuild, Request, Tail};
 use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats};
@@ -31,6 +32,8 @@ struct Inner {
     db: sled::Db,
     /// Declared after `db`, so dropped after it (see [`LockRelease`]).
     _release: LockRelease,
+    /// chronicle's own lock, taken before sled opened; declared last, so released last.
+    _lock: StoreLock,
     path: PathBuf,
     runner: Arc<Runner>,
     jobs: Option<mpsc::Sender<Request>>,
@@ -121,6 +124,8 @@ impl SledStore {
                 path.display()
             )));
         }
+        // Our lock first, then the clean-up of what a killed process left, then sled.
+        let lock = StoreLock::acquire(path)?;
         // Every commit flushes before it is acknowledged, so sled's own flusher thread
         // adds nothing; without it, dropping the store releases the directory lock at
         // once instead of when that thread next wakes up.
@@ -173,6 +178,7 @@ impl SledStore {
                 _release: LockRelease {
                     lock_file: path.join("db"),
                 },
+                _lock: lock,
                 path: path.to_owned(),
                 runner,
                 jobs: Some(jobs),

@@ -1,0 +1,87 @@
+//! The store's own lock, taken before sled touches the directory, and the clean-up that
+//! only its holder may do.
+//!
+//! sled 0.34.7 takes its lock on `db` inside `sled::Config::open`, after it has already
+//! listed and read the snapshot files. A process killed while sled writes a snapshot
+//! (sled writes one on every open) leaves an unfinished `snap.<lsn>.generating` file,
+//! and sled's next open picks the highest-named snapshot file, unfinished or not, and
+//! fails with `Corruption { at: None }` (sled issues #1527, #1533): one kill at the
+//! wrong moment would brick the store. So [`StoreLock::acquire`] takes an exclusive
+//! `flock` on `chronicle.lock` first, and only then removes leftover `.generating`
+//! files: while we hold the lock no other chronicle process has the store open, so no
+//! live snapshot writer can be disturbed. The lock lives as long as the store handle.
+//!
+//! Guarantees: at most one process holds a store's `StoreLock`; a second one gets
+//! [`Error::Locked`] before anything in the directory is read or changed; the kernel
+//! releases the lock when the holder dies, even by `kill -9`.
+
+use crate::{Error, Result};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+/// The name of the lock file in a store's directory.
+pub const LOCK_FILE: &str = "chronicle.lock";
+
+/// An exclusive hold on a store's directory; released when dropped.
+#[derive(Debug)]
+pub(super) struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    /// Creates the directory when missing, takes the lock without waiting, and removes
+    /// what a killed process can leave behind that sled would misread.
+    pub fn acquire(dir: &Path) -> Result<StoreLock> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Storage(format!("opening {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: dir.to_owned(),
+                });
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::Storage(format!("locking {}: {e}", path.display())));
+            }
+        }
+        remove_unfinished_snapshots(dir)?;
+        Ok(StoreLock { _file: file })
+    }
+}
+
+/// Whether a file name is one of sled's unfinished snapshots (`snap.<lsn>.generating`).
+pub fn is_unfinished_snapshot(name: &str) -> bool {
+    name.starts_with("snap.") && name.ends_with(".generating")
+}
+
+/// Removes sled's unfinished snapshot files. sled recovers from its log alone when no
+/// finished snapshot is newer, so nothing is lost by removing them (they were never
+/// renamed into place, so sled never relied on them). Call only under [`StoreLock`].
+fn remove_unfinished_snapshots(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::Storage(format!("listing {}: {e}", dir.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::Storage(format!("listing {}: {e}", dir.display())))?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(is_unfinished_snapshot)
+        {
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                Error::Storage(format!(
+                    "removing sled's unfinished snapshot {}: {e}",
+                    entry.path().display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
