@@ -92,21 +92,22 @@ fn broken_indexes_and_views_are_found() {
     c.run(&["demo"]).ok();
     {
         let db = raw(&c);
-        let mut key = vec![b'T'];
-        key.extend_from_slice(b"trip.announced\0");
-        key.extend_from_slice(&19u64.to_be_bytes());
+        let mut key = vec![b'S'];
+        key.extend_from_slice(b"trip:blinken-final-tour-2025\0");
+        key.extend_from_slice(&1u64.to_be_bytes());
         assert!(db.remove(key).unwrap().is_some());
         db.flush().unwrap();
     }
     c.run(&["verify"])
-        .fails(4, "position 19: the type index has no entry");
+        .fails(4, "position 19: the stream index has no entry");
 
     let c = Chronicle::new();
     c.run(&["demo"]).ok();
     {
         let db = raw(&c);
-        let (k, _) = db.scan_prefix(b"Ptrips/").next().unwrap().unwrap();
-        db.insert(k, &b"{}"[..]).unwrap();
+        let views = db.open_tree(db.get(b"Mviews").unwrap().unwrap()).unwrap();
+        let (k, _) = views.scan_prefix(b"Dtrips/").next().unwrap().unwrap();
+        views.insert(k, &b"{}"[..]).unwrap();
         db.flush().unwrap();
     }
     c.run(&["verify"])

@@ -301,7 +301,7 @@ impl Reader {
     pub fn trip(&self, stream: &str) -> Result<usize> {
         match self {
             Reader::Chronicle(store) => {
-                let docs = store.live_views();
+                let docs = store.live_views()?;
                 let id = chronicle::model::StreamId::parse(stream).map_err(anyhow::Error::msg)?;
                 Ok(Query::new(&docs).trip(&id)?.stops.len())
             }
@@ -324,7 +324,7 @@ impl Reader {
     pub fn timeline(&self, entity: &str) -> Result<usize> {
         match self {
             Reader::Chronicle(store) => {
-                let docs = store.live_views();
+                let docs = store.live_views()?;
                 let filter = TimelineFilter {
                     entity: Some(
                         chronicle::model::EntityId::parse(entity).map_err(anyhow::Error::msg)?,

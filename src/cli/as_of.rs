@@ -1,9 +1,10 @@
 //! `--as-of`: which point of the log a query answers from.
 
 use super::UsageError;
+use super::output;
 use chronicle::model::Position;
-use chronicle::projection::{DocsRead, MemDocs};
-use chronicle::store::{EventStore, LiveDocs, SledStore};
+use chronicle::projection::DocsRead;
+use chronicle::store::{EventStore, LiveDocs, PastDocs, SledStore};
 
 /// `--as-of POSITION` or `--as-of RFC3339-TIME`, shared by every query.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -14,10 +15,25 @@ pub struct AsOfArgs {
     pub as_of: Option<String>,
 }
 
-/// The documents a query reads: the live ones, or ones folded up to a past position.
+/// The documents a query reads: the live ones, or those of a past position.
 pub enum Views {
     Live(LiveDocs),
-    Past(MemDocs),
+    Past(PastDocs),
+}
+
+/// The views with every append acknowledged before this call folded in, with a
+/// progress bar while the projector catches up (after a large import, say).
+pub fn live_views(store: &SledStore) -> anyhow::Result<LiveDocs> {
+    let mut bar = None;
+    let views = store.views_with_progress(&mut |done, total| {
+        let bar = bar.get_or_insert_with(|| output::progress(total, "updating the views"));
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(views)
 }
 
 impl Views {
@@ -33,7 +49,7 @@ impl AsOfArgs {
     /// The views this query should read.
     pub fn views(&self, store: &SledStore) -> anyhow::Result<Views> {
         let Some(text) = &self.as_of else {
-            return Ok(Views::Live(store.live_views()));
+            return Ok(Views::Live(live_views(store)?));
         };
         let head = store.head()?.position;
         let position = if let Ok(n) = text.parse::<u64>() {
@@ -53,7 +69,7 @@ impl AsOfArgs {
             store.position_at(time.with_timezone(&chrono::Utc))?
         };
         if position == head {
-            return Ok(Views::Live(store.live_views()));
+            return Ok(Views::Live(live_views(store)?));
         }
         Ok(Views::Past(store.views_at(position)?))
     }

@@ -45,7 +45,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     print_summary(&summary, false)?;
-    let views = store.live_views();
+    let views = super::as_of::live_views(&store)?;
     let q = Query::new(&views);
     let trip = StreamId::parse(DEMO_TRIP).expect("the demo trip id is valid");
     writeln!(out, "\n== The trip ==\n")?;

@@ -5,14 +5,15 @@
 //! `event.corrected` replaces a fact's data, an `event.retracted` removes it,
 //! `evidence.added` adds a source) and hands every projection the fact as it was
 //! before and after the event ([`Change`]). The projection updates its documents
-//! through [`Docs`], which the store backs with sled (updated in the same atomic commit
-//! as the events) and as-of queries back with memory ([`MemDocs`]).
+//! through [`Docs`]; the store's projector backs them with sled, folding chunks of the
+//! log in memory ([`Layered`]) and writing each chunk as one batch.
 //!
 //! Guarantees: folds are deterministic and do no IO of their own, so a projection
 //! rebuilt by replay is byte-for-byte the one built incrementally. Each projection
-//! carries a [`Projection::version`]; a store whose stored version differs rebuilds it
-//! on open. Projections never write to the log.
+//! carries a [`Projection::version`]; a store whose views were built by other versions
+//! rebuilds them all. Projections never write to the log.
 
+pub mod counts;
 pub mod entities;
 pub mod facts;
 pub mod runner;
@@ -59,6 +60,7 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(sales::Sales),
         Box::new(timeline::Timeline),
         Box::new(entities::Entities),
+        Box::new(counts::Counts),
     ]
 }
 
@@ -72,6 +74,16 @@ pub trait DocsRead {
     /// Entries whose key starts with `prefix`, in key order (reversed when `reverse`),
     /// starting at `start` (inclusive) when given.
     fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a>;
+}
+
+impl<T: DocsRead + ?Sized> DocsRead for &T {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(key)
+    }
+
+    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
+        (**self).scan(prefix, start, reverse)
+    }
 }
 
 /// Key-value documents as a projection writes them.
@@ -129,6 +141,130 @@ impl Docs for MemDocs {
 
     fn delete(&mut self, key: Vec<u8>) {
         self.map.remove(&key);
+    }
+}
+
+/// Writes over a base that is only read: reads see the pending writes first. The
+/// projector folds a chunk of the log into one of these before writing it as one
+/// batch, and as-of queries fold the last few events over stored history with one.
+pub struct Layered<B> {
+    base: B,
+    /// Every key written, with its value after the last write (`None`: deleted).
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The keys written since [`Layered::take_touched`] was last called.
+    touched: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl<B: DocsRead> Layered<B> {
+    pub fn new(base: B) -> Layered<B> {
+        Layered {
+            base,
+            pending: BTreeMap::new(),
+            touched: Default::default(),
+        }
+    }
+
+    /// The keys written since the last call, each once, in key order.
+    pub fn take_touched(&mut self) -> std::collections::BTreeSet<Vec<u8>> {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// The writes so far, in key order.
+    pub fn pending(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.pending
+    }
+
+    /// Takes the writes so far, leaving none pending.
+    pub fn take_pending(&mut self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+impl<B: DocsRead> DocsRead for Layered<B> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.pending.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.base.get(key),
+        }
+    }
+
+    fn scan<'b>(&'b self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'b> {
+        // The pending writes in range, in the scan's order, merged lazily with the base's
+        // entries: a pending write replaces (or, as `None`, hides) the base's entry.
+        let lower = Bound::Included(prefix.to_vec());
+        let upper = upper_bound(prefix);
+        let range = match (start, reverse) {
+            (None, _) => (lower, upper),
+            (Some(s), false) => (Bound::Included(s.to_vec()), upper),
+            (Some(s), true) => (lower, Bound::Included(s.to_vec())),
+        };
+        let pending: PendingIter<'b> = if reverse {
+            Box::new(self.pending.range(range).rev())
+        } else {
+            Box::new(self.pending.range(range))
+        };
+        Box::new(Merge {
+            base: self.base.scan(prefix, start, reverse).peekable(),
+            pending: pending.peekable(),
+            reverse,
+        })
+    }
+}
+
+/// Pending writes in a scan's order.
+type PendingIter<'b> = Box<dyn Iterator<Item = (&'b Vec<u8>, &'b Option<Vec<u8>>)> + 'b>;
+
+/// Two sorted streams of entries as one; on equal keys the pending one wins.
+struct Merge<'b> {
+    base: std::iter::Peekable<DocIter<'b>>,
+    pending: std::iter::Peekable<PendingIter<'b>>,
+    reverse: bool,
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let base_key = match self.base.peek() {
+                Some(Ok((k, _))) => Some(k.clone()),
+                Some(Err(_)) => return self.base.next(),
+                None => None,
+            };
+            let pending_first = match (&base_key, self.pending.peek()) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(b), Some((p, _))) => {
+                    if self.reverse {
+                        p.as_slice() >= b.as_slice()
+                    } else {
+                        p.as_slice() <= b.as_slice()
+                    }
+                }
+            };
+            if !pending_first {
+                return self.base.next();
+            }
+            let (k, v) = self.pending.next().expect("peeked");
+            if base_key.as_deref() == Some(k.as_slice()) {
+                self.base.next();
+            }
+            if let Some(v) = v {
+                return Some(Ok((k.clone(), v.clone())));
+            }
+        }
+    }
+}
+
+impl<B: DocsRead> Docs for Layered<B> {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.touched.insert(key.clone());
+        self.pending.insert(key, Some(value));
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.touched.insert(key.clone());
+        self.pending.insert(key, None);
     }
 }
 

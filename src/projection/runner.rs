@@ -1,14 +1,16 @@
-//! The runner: feeds events through the facts layer into the projections.
+//! The runner: feeds events through the facts layer into every projection.
 //!
-//! The store calls [`Runner::apply`] for every event it commits, inside the same atomic
-//! batch, so a projection's checkpoint is the head of the log unless its code version
-//! changed. [`Runner::fold`] builds the documents from scratch for replay and as-of.
+//! The projector calls [`Runner::apply`] for every event of the log, in position order;
+//! [`Runner::fold`] builds the documents from scratch in memory (verify, tests). All
+//! projections are applied together, always: some read others' documents (see
+//! [`super::involved`]), so folding or rebuilding one alone could leave them
+//! inconsistent with each other.
 
 use super::{Change, Docs, MemDocs, Projection, facts};
 use crate::Result;
 use crate::model::RecordedEvent;
 
-/// The name under which the facts layer keeps its checkpoint.
+/// The name under which the facts layer's code version is recorded.
 pub const FACTS: &str = "facts";
 
 /// The projections a store keeps, applied in order after the facts layer.
@@ -37,24 +39,30 @@ impl Runner {
         self.projections.iter().map(|p| p.name()).collect()
     }
 
-    /// Applies one event to the facts layer and then to the projections whose index is
-    /// in `selected` (every projection when `None`).
-    pub fn apply(
-        &self,
-        event: &RecordedEvent,
-        docs: &mut dyn Docs,
-        selected: Option<&[usize]>,
-    ) -> Result<()> {
+    /// The code version of the facts layer and of each projection, as
+    /// `facts=1,trips=2,…`: stored with the views, so that a store whose views were
+    /// built by other code rebuilds them.
+    pub fn versions(&self) -> String {
+        std::iter::once(format!("{FACTS}={}", facts::VERSION))
+            .chain(
+                self.projections
+                    .iter()
+                    .map(|p| format!("{}={}", p.name(), p.version())),
+            )
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Applies one event to the facts layer and then to every projection.
+    pub fn apply(&self, event: &RecordedEvent, docs: &mut dyn Docs) -> Result<()> {
         let (before, after) = facts::apply(event, docs)?.unwrap_or((None, None));
         let change = Change {
             event,
             before: before.as_ref(),
             after: after.as_ref(),
         };
-        for (i, projection) in self.projections.iter().enumerate() {
-            if selected.is_none_or(|s| s.contains(&i)) {
-                projection.apply(change, docs)?;
-            }
+        for projection in &self.projections {
+            projection.apply(change, docs)?;
         }
         Ok(())
     }
@@ -63,7 +71,7 @@ impl Runner {
     pub fn fold(&self, events: impl Iterator<Item = Result<RecordedEvent>>) -> Result<MemDocs> {
         let mut docs = MemDocs::default();
         for event in events {
-            self.apply(&event?, &mut docs, None)?;
+            self.apply(&event?, &mut docs)?;
         }
         Ok(docs)
     }

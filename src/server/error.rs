@@ -11,7 +11,7 @@
 //! | 415 | a write whose body is not declared JSON |
 //! | 422 | an event that is not valid, alone or against the log (`index`, `field`) |
 //! | 500 | the store failed; the detail is on the server's stderr |
-//! | 503 | too many live subscribers |
+//! | 503 | too many live subscribers; the views did not reach the position asked for in time (with `Retry-After`) |
 
 use crate::Error;
 use crate::model::Expect;
@@ -127,6 +127,11 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

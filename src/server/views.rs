@@ -11,9 +11,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::params::{Params, Segment};
 use crate::model::{EntityId, Extent, Position};
-use crate::projection::{DocsRead, MemDocs};
+use crate::projection::DocsRead;
 use crate::query::{Query, TimelineFilter};
-use crate::store::{EventStore, LiveDocs, SledStore};
+use crate::store::{EventStore, LiveDocs, PastDocs, SledStore};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -21,10 +21,32 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The documents a query reads: the live ones, or ones folded up to a past position.
+/// The documents a query reads: the live ones, or those of a past position.
 enum Views {
     Live(LiveDocs),
-    Past(MemDocs),
+    Past(PastDocs),
+}
+
+/// How long a query waits for the views to reach the position it must reflect before
+/// it answers 503 with `Retry-After`.
+const VIEWS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Which point of the log a query answers from: `as_of`, or at least `min_position`
+/// (read-your-writes: the position an append returned) and at least the head as of the
+/// request.
+pub struct At {
+    as_of: Option<String>,
+    min_position: Option<u64>,
+}
+
+impl At {
+    /// Takes `as_of` and `min_position` from the query parameters.
+    pub fn take(params: &mut Params) -> Result<At, ApiError> {
+        Ok(At {
+            as_of: params.take("as_of")?,
+            min_position: params.number("min_position")?,
+        })
+    }
 }
 
 impl Views {
@@ -60,13 +82,23 @@ fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, b
     Ok((position, position == head))
 }
 
-/// The views as of `as_of`, and the position they describe.
-fn views(store: &SledStore, as_of: Option<&str>) -> Result<(Views, Position), ApiError> {
-    let (position, at_head) = as_of_position(store, as_of)?;
-    if at_head {
-        return Ok((Views::Live(store.live_views()), position));
+/// The views a query reads, and the position they describe.
+fn views(store: &SledStore, at: &At) -> Result<(Views, Position), ApiError> {
+    let (position, at_head) = as_of_position(store, at.as_of.as_deref())?;
+    if !at_head {
+        return Ok((Views::Past(store.views_at(position)?), position));
     }
-    Ok((Views::Past(store.views_at(position)?), position))
+    let wanted = Position(position.0.max(at.min_position.unwrap_or(0)));
+    match store.views_at_least(wanted, VIEWS_WAIT)? {
+        Some((live, reflects)) => Ok((Views::Live(live), reflects)),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the views have not reached position {wanted} yet (they reflect {}); retry in a moment",
+                store.projected()
+            ),
+        )),
+    }
 }
 
 /// Every entity id among the strings of `value`, with its display name.
@@ -126,14 +158,14 @@ fn under<T>(key: &'static str, view: T) -> BTreeMap<&'static str, T> {
 }
 
 /// Runs a query over the views as of `as_of`.
-async fn query<F>(state: &AppState, as_of: Option<String>, f: F) -> Result<Response, ApiError>
+async fn query<F>(state: &AppState, at: At, f: F) -> Result<Response, ApiError>
 where
     F: FnOnce(&Query, Position) -> Result<Vec<u8>, ApiError> + Send + 'static,
 {
     let body = state
         .blocking(move |store| {
-            let (views, at) = views(store, as_of.as_deref())?;
-            f(&Query::new(views.docs()), at)
+            let (views, position) = views(store, &at)?;
+            f(&Query::new(views.docs()), position)
         })
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -150,9 +182,9 @@ pub async fn trips(
     State(state): State<AppState>,
     mut params: Params,
 ) -> Result<Response, ApiError> {
-    let as_of = params.take("as_of")?;
-    params.finish("as_of")?;
-    query(&state, as_of, |q, at| {
+    let at = At::take(&mut params)?;
+    params.finish("as_of and min_position")?;
+    query(&state, at, |q, at| {
         answer(q, at, under("trips", q.trips()?))
     })
     .await
@@ -165,9 +197,9 @@ pub async fn trip(
     mut params: Params,
 ) -> Result<Response, ApiError> {
     let stream = stream.stream()?;
-    let as_of = params.take("as_of")?;
-    params.finish("as_of")?;
-    query(&state, as_of, move |q, at| {
+    let at = At::take(&mut params)?;
+    params.finish("as_of and min_position")?;
+    query(&state, at, move |q, at| {
         let trip = q.trip(&stream).map_err(not_found)?;
         answer(q, at, under("trip", trip))
     })
@@ -217,9 +249,10 @@ pub async fn timeline(
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         entity: None,
     };
-    let as_of = params.take("as_of")?;
-    params.finish("entity, stream, category, type, tag, from, to, limit and as_of")?;
-    query(&state, as_of, move |q, at| {
+    let at = At::take(&mut params)?;
+    params
+        .finish("entity, stream, category, type, tag, from, to, limit, as_of and min_position")?;
+    query(&state, at, move |q, at| {
         filter.entity = resolve(q, entity.as_deref())?;
         answer(q, at, under("entries", q.timeline(&filter)?))
     })
@@ -231,9 +264,9 @@ pub async fn entities(
     State(state): State<AppState>,
     mut params: Params,
 ) -> Result<Response, ApiError> {
-    let as_of = params.take("as_of")?;
-    params.finish("as_of")?;
-    query(&state, as_of, |q, at| {
+    let at = At::take(&mut params)?;
+    params.finish("as_of and min_position")?;
+    query(&state, at, |q, at| {
         answer(q, at, under("entities", q.entities()?))
     })
     .await
@@ -245,9 +278,9 @@ pub async fn entity(
     entity: Segment,
     mut params: Params,
 ) -> Result<Response, ApiError> {
-    let as_of = params.take("as_of")?;
-    params.finish("as_of")?;
-    query(&state, as_of, move |q, at| {
+    let at = At::take(&mut params)?;
+    params.finish("as_of and min_position")?;
+    query(&state, at, move |q, at| {
         let view = q.entity(&entity.0).map_err(not_found)?;
         answer(q, at, under("entity", view))
     })
@@ -261,9 +294,9 @@ pub async fn sales(
 ) -> Result<Response, ApiError> {
     let buyer = params.take("buyer")?;
     let seller = params.take("seller")?;
-    let as_of = params.take("as_of")?;
-    params.finish("buyer, seller and as_of")?;
-    query(&state, as_of, move |q, at| {
+    let at = At::take(&mut params)?;
+    params.finish("buyer, seller, as_of and min_position")?;
+    query(&state, at, move |q, at| {
         let buyer = resolve(q, buyer.as_deref())?;
         let seller = resolve(q, seller.as_deref())?;
         let report = q.sales(buyer.as_ref(), seller.as_ref())?;

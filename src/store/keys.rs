@@ -1,21 +1,31 @@
-//! The byte layout of the store: one sled tree, one key prefix per kind of record.
+//! The byte layout of the store.
+//!
+//! The log lives in sled's default tree, four keys per event and one per commit:
 //!
 //! | key                                   | value                                 |
 //! |---------------------------------------|---------------------------------------|
 //! | `E` position                          | the event as JSON ([`RecordedEvent`]) |
 //! | `S` stream `\0` version               | position                              |
-//! | `V` stream                            | current version of the stream         |
 //! | `I` uuid (16 bytes)                   | position, version, content digest     |
-//! | `T` type `\0` position                | (empty)                               |
-//! | `C` category `\0` position            | (empty)                               |
-//! | `N` type                              | number of events of that type         |
 //! | `Mhead`                               | last position, its hash, its recorded |
 //! | `Mformat`                             | the layout's format version           |
-//! | `P` projection key                    | a projection document                 |
-//! | `K` projection name                   | its version and checkpoint position   |
+//! | `Mviews`                              | the name of the tree holding the views|
 //!
-//! Numbers are big-endian u64 so that keys sort in numeric order. Stream ids, types and
-//! categories never contain `\0`, so the separator keeps prefixes unambiguous.
+//! The views live in a tree of their own (`views.<n>`), written only by the projector:
+//!
+//! | key                                   | value                                 |
+//! |---------------------------------------|---------------------------------------|
+//! | `D` document key                      | the document as it stands now         |
+//! | `H` escaped document key, epoch       | the document at the end of that epoch |
+//! | `Kcheckpoint`                         | last position folded, code versions   |
+//!
+//! Numbers are big-endian u64 so that keys sort in numeric order. Stream ids never
+//! contain `\0`, so the separator keeps prefixes unambiguous. History keys escape
+//! the document key (`\0` becomes `\0\xff`) and end it with `\0\0`, so that they sort
+//! by document, then epoch, and a document key's prefix is a prefix of its escape.
+//!
+//! Format 1 (before the log and the views were split) kept the views and four more
+//! indexes in the default tree; opening such a store removes them (`migrate`).
 //!
 //! [`RecordedEvent`]: crate::model::RecordedEvent
 
@@ -23,17 +33,16 @@ use crate::model::{Position, StreamId, Version};
 use uuid::Uuid;
 
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 pub const EVENT: u8 = b'E';
 pub const STREAM_EVENT: u8 = b'S';
-pub const STREAM_VERSION: u8 = b'V';
 pub const ID: u8 = b'I';
-pub const TYPE: u8 = b'T';
-pub const CATEGORY: u8 = b'C';
-pub const COUNT: u8 = b'N';
 pub const HEAD: &[u8] = b"Mhead";
 pub const FORMAT: &[u8] = b"Mformat";
+pub const VIEWS: &[u8] = b"Mviews";
+/// Prefixes of format 1 that format 2 no longer keeps in the default tree.
+pub const FORMAT_1_ONLY: [u8; 6] = [b'V', b'T', b'C', b'N', b'P', b'K'];
 
 pub fn u64_be(bytes: &[u8]) -> Option<u64> {
     bytes.get(..8)?.try_into().ok().map(u64::from_be_bytes)
@@ -65,39 +74,9 @@ pub fn stream_event(stream: &StreamId, version: Version) -> Vec<u8> {
     prefixed(STREAM_EVENT, stream.as_str(), Some(version.0))
 }
 
-pub fn stream_version(stream: &StreamId) -> Vec<u8> {
-    let mut key = vec![STREAM_VERSION];
-    key.extend_from_slice(stream.as_str().as_bytes());
-    key
-}
-
 pub fn id(id: &Uuid) -> [u8; 17] {
     let mut key = [ID; 17];
     key[1..].copy_from_slice(id.as_bytes());
-    key
-}
-
-/// The prefix of every `T` key of one type.
-pub fn by_type(name: &str) -> Vec<u8> {
-    prefixed(TYPE, name, None)
-}
-
-pub fn by_type_at(name: &str, position: Position) -> Vec<u8> {
-    prefixed(TYPE, name, Some(position.0))
-}
-
-/// The prefix of every `C` key of one category.
-pub fn by_category(category: &str) -> Vec<u8> {
-    prefixed(CATEGORY, category, None)
-}
-
-pub fn by_category_at(category: &str, position: Position) -> Vec<u8> {
-    prefixed(CATEGORY, category, Some(position.0))
-}
-
-pub fn count(name: &str) -> Vec<u8> {
-    let mut key = vec![COUNT];
-    key.extend_from_slice(name.as_bytes());
     key
 }
 
@@ -154,10 +133,11 @@ impl HeadEntry {
     }
 }
 
-pub const DOC: u8 = b'P';
-pub const CHECKPOINT: u8 = b'K';
+pub const DOC: u8 = b'D';
+pub const HISTORY: u8 = b'H';
+pub const CHECKPOINT: &[u8] = b"Kcheckpoint";
 
-/// The sled key of a projection document.
+/// The views tree's key of a current document.
 pub fn doc(key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + 1);
     k.push(DOC);
@@ -165,32 +145,73 @@ pub fn doc(key: &[u8]) -> Vec<u8> {
     k
 }
 
-pub fn checkpoint(name: &str) -> Vec<u8> {
-    let mut k = vec![CHECKPOINT];
-    k.extend_from_slice(name.as_bytes());
+/// `H` and the escaped document key, without its end: the prefix of the history of
+/// every document whose key starts with `key`.
+pub fn history_prefix(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 12);
+    k.push(HISTORY);
+    for &b in key {
+        k.push(b);
+        if b == 0 {
+            k.push(0xff);
+        }
+    }
     k
 }
 
-/// The value of a `K` key: the projection's code version and the last position it
-/// applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The prefix of one document's history: its escaped key and the end mark.
+pub fn history_of(key: &[u8]) -> Vec<u8> {
+    let mut k = history_prefix(key);
+    k.extend_from_slice(&[0, 0]);
+    k
+}
+
+/// The history key of a document at the end of an epoch.
+pub fn history(key: &[u8], epoch: u64) -> Vec<u8> {
+    let mut k = history_of(key);
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k
+}
+
+/// The document key of a history key, and the length of the history key's part that
+/// names the document (up to and including the end mark).
+pub fn parse_history(k: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut doc = Vec::new();
+    let mut i = 1;
+    loop {
+        match (*k.get(i)?, k.get(i + 1).copied()) {
+            (0, Some(0)) => return Some((doc, i + 2)),
+            (0, Some(0xff)) => {
+                doc.push(0);
+                i += 2;
+            }
+            (b, _) => {
+                doc.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The value of the `Kcheckpoint` key: the last position folded into the views, and
+/// the code versions that folded them ([`crate::projection::runner::Runner::versions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    pub version: u32,
     pub position: Position,
+    pub versions: String,
 }
 
 impl Checkpoint {
-    pub fn encode(&self) -> [u8; 12] {
-        let mut v = [0u8; 12];
-        v[..4].copy_from_slice(&self.version.to_be_bytes());
-        v[4..].copy_from_slice(&self.position.0.to_be_bytes());
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = self.position.0.to_be_bytes().to_vec();
+        v.extend_from_slice(self.versions.as_bytes());
         v
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Checkpoint> {
         Some(Checkpoint {
-            version: u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?),
-            position: Position(u64_be(bytes.get(4..)?)?),
+            position: Position(u64_be(bytes)?),
+            versions: String::from_utf8(bytes.get(8..)?.to_vec()).ok()?,
         })
     }
 }

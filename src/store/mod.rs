@@ -13,15 +13,18 @@
 mod disk;
 mod keys;
 mod lock;
+mod projector;
+mod rules;
 mod sled_store;
 mod verify;
 mod views;
 mod writer;
 
 pub use lock::LOCK_FILE;
-pub use sled_store::SledStore;
+pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
+pub use sled_store::{PastDocs, SledStore};
 pub use verify::VerifyReport;
-pub use views::LiveDocs;
+pub use views::{HistoryDocs, LiveDocs};
 
 use crate::Result;
 use crate::model::{EventType, Position, ProposedEvent, RecordedEvent, StreamId, Version};

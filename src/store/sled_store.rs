@@ -8,19 +8,26 @@
 use super::disk::Disk;
 use super::keys::{self, HeadEntry};
 use super::lock::StoreLock;
-use super::views::{self, LiveDocs};
-use super::writer::{self, Job, Rebuild, Request, Tail};
+use super::projector::{self, Rebuild, Shared};
+use super::rules::Tail;
+use super::views::{self, HistoryDocs, LiveDocs};
+use super::writer::{self, Job};
 use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats};
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
-use crate::projection::MemDocs;
 use crate::projection::runner::Runner;
+use crate::projection::{DocsRead, Layered, counts};
 use crate::{Error, Result};
 use chrono::DateTime;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The documents of an as-of query: the history at an epoch boundary, with the few
+/// events after it folded on top.
+pub type PastDocs = Layered<HistoryDocs>;
 
 /// The event log on sled. Cheap to clone; clones share one store and one writer.
 #[derive(Clone)]
@@ -30,15 +37,18 @@ pub struct SledStore {
 
 struct Inner {
     db: sled::Db,
-    /// Declared after `db`, so dropped after it (see [`LockRelease`]).
+    path: PathBuf,
+    runner: Arc<Runner>,
+    jobs: Option<mpsc::Sender<Job>>,
+    durable: tokio::sync::watch::Receiver<Position>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// Holds the views tree, a handle on sled too.
+    views: Arc<Shared>,
+    projector: Mutex<Option<JoinHandle<()>>>,
+    /// Declared after every sled handle, so dropped after them (see [`LockRelease`]).
     _release: LockRelease,
     /// chronicle's own lock, taken before sled opened; declared last, so released last.
     _lock: StoreLock,
-    path: PathBuf,
-    runner: Arc<Runner>,
-    jobs: Option<mpsc::Sender<Request>>,
-    durable: tokio::sync::watch::Receiver<Position>,
-    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// sled's background threads let go of the directory lock a moment after the database
@@ -64,13 +74,21 @@ impl Drop for LockRelease {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Closing the channel ends the writer once it has answered every queued job.
+        // Closing the channel ends the writer once it has answered every queued job;
+        // the projector stops after its current chunk (the next open catches up).
         self.jobs.take();
-        if let Ok(mut handle) = self.writer.lock()
-            && let Some(handle) = handle.take()
-        {
-            let _ = handle.join();
-        }
+        join(&self.writer);
+        self.views.close();
+        join(&self.projector);
         let _ = self.db.flush();
+    }
+}
+
+fn join(thread: &Mutex<Option<JoinHandle<()>>>) {
+    if let Ok(mut handle) = thread.lock()
+        && let Some(handle) = handle.take()
+    {
+        let _ = handle.join();
     }
 }
 
@@ -126,22 +144,7 @@ impl SledStore {
         }
         // Our lock first, then the clean-up of what a killed process left, then sled.
         let lock = StoreLock::acquire(path)?;
-        // Every commit flushes before it is acknowledged, so sled's own flusher thread
-        // adds nothing; without it, dropping the store releases the directory lock at
-        // once instead of when that thread next wakes up.
-        let config = sled::Config::new().path(path).flush_every_ms(None);
-        let db = config.open().map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                Error::Locked {
-                    path: path.to_owned(),
-                }
-            }
-            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Integrity(format!(
-                "the storage files in {} are damaged or were not written by chronicle ({e}); restore from an export",
-                path.display()
-            )),
-            other => Error::Storage(format!("opening {}: {other}", path.display())),
-        })?;
+        let db = open_sled(path)?;
         check_format(&db, path)?;
         let head = read_head(&db)?;
         if check_chain_tail {
@@ -149,28 +152,26 @@ impl SledStore {
         }
         let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
-        let stale = views::stale(&db, &runner, head_position)?;
-        if !stale.is_empty() {
-            // A projection's code changed, or it lags the log: fold it again.
-            views::rebuild(
-                &db,
-                &Disk::open(path)?,
-                &runner,
-                &stale,
-                head_position,
-                &mut |_, _| {},
-            )?;
-        }
+        let (tree, projected) = projector::open_active(&db, &runner, head_position)?;
+        let shared = Shared::new(tree, projected, head_position);
         let disk = Disk::open(path)?;
         let (jobs, queue) = mpsc::channel();
-        let writer_db = db.clone();
-        let tail = Tail::from_head(head);
-        let writer_runner = runner.clone();
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
-        let writer = std::thread::Builder::new()
-            .name("chronicle-writer".into())
-            .spawn(move || writer::run(writer_db, writer_runner, tail, queue, durable_tx, disk))
-            .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?;
+        let writer = {
+            let (db, shared) = (db.clone(), shared.clone());
+            let tail = Tail::from_head(head);
+            std::thread::Builder::new()
+                .name("chronicle-writer".into())
+                .spawn(move || writer::run(db, tail, queue, durable_tx, shared, disk))
+                .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?
+        };
+        let projector = {
+            let (db, runner, shared) = (db.clone(), runner.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name("chronicle-projector".into())
+                .spawn(move || projector::run(db, runner, shared))
+                .map_err(|e| Error::Storage(format!("starting the projector thread: {e}")))?
+        };
         Ok(SledStore {
             inner: Arc::new(Inner {
                 db,
@@ -184,6 +185,8 @@ impl SledStore {
                 jobs: Some(jobs),
                 durable,
                 writer: Mutex::new(Some(writer)),
+                views: shared,
+                projector: Mutex::new(Some(projector)),
             }),
         })
     }
@@ -193,23 +196,19 @@ impl SledStore {
         &self.inner.path
     }
 
-    fn send(&self, request: Request) -> Result<()> {
+    fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
+        let (reply, answer) = mpsc::sync_channel(1);
         let jobs = self
             .inner
             .jobs
             .as_ref()
             .expect("the job channel lives as long as the store");
-        jobs.send(request)
-            .map_err(|_| Error::Storage("the writer thread has stopped".into()))
-    }
-
-    fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Request::Append(Job {
+        jobs.send(Job {
             events,
             commit,
             reply,
-        }))?;
+        })
+        .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
         answer
             .recv()
             .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
@@ -219,7 +218,8 @@ impl SledStore {
     /// every projection against a fresh replay (see `verify`). Reads only; runs
     /// beside appends, so call it on a quiet store for a consistent answer.
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<super::VerifyReport> {
-        super::verify::verify(&self.inner.db, &self.inner.runner, progress)
+        let views = self.live_views()?;
+        super::verify::verify(&self.inner.db, &views, &self.inner.runner, progress)
     }
 
     /// Watches the last durable position: it changes after every commit, once the
@@ -233,77 +233,102 @@ impl SledStore {
         self.inner.runner.names()
     }
 
-    /// Rebuilds the named projections (every one when `names` is empty) from the whole
-    /// log, between two commits. Calls `progress(done, total)` as it goes.
+    /// Rebuilds every projection from the whole log into a fresh tree and swaps it in
+    /// (all of them together: see `projection::runner`). `names`, when given, must be
+    /// projection names; they are rebuilt with the rest. Calls `progress(done, total)`
+    /// as it goes; returns once the new views are in place.
     pub fn rebuild(
         &self,
         names: &[String],
         progress: Box<dyn FnMut(u64, u64) + Send>,
     ) -> Result<()> {
         let all = self.inner.runner.names();
-        let mut selected = Vec::new();
-        for name in names {
-            let i = all
-                .iter()
-                .position(|n| n == name)
-                .ok_or_else(|| Error::Invalid {
-                    index: None,
-                    error: crate::model::ValidationError::field(
-                        "projection",
-                        format!(
-                            "no projection is named `{name}`; the projections are {} (the facts layer under them is rebuilt with any of them)",
-                            all.join(", ")
-                        ),
+        if let Some(name) = names.iter().find(|n| !all.contains(&n.as_str())) {
+            return Err(Error::Invalid {
+                index: None,
+                error: crate::model::ValidationError::field(
+                    "projection",
+                    format!(
+                        "no projection is named `{name}`; the projections are {} (they are always rebuilt together)",
+                        all.join(", ")
                     ),
-                })?;
-            selected.push(i);
-        }
-        if names.is_empty() {
-            selected = (0..all.len()).collect();
+                ),
+            });
         }
         let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Request::Rebuild(Rebuild {
-            selected,
-            progress,
-            reply,
-        }))?;
+        self.inner.views.rebuild(Rebuild { progress, reply });
         answer
             .recv()
-            .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+            .map_err(|_| Error::Storage("the projector stopped before answering".into()))?
     }
 
-    /// Each projection's name, code version and checkpoint (the last position it
-    /// applied), the facts layer first.
+    /// Each projection's name, code version and checkpoint (the last position folded
+    /// into the views, the same for all: they are folded together), the facts layer
+    /// first.
     pub fn checkpoints(&self) -> Result<Vec<(String, u32, Position)>> {
-        let mut names: Vec<&str> = vec![crate::projection::runner::FACTS];
-        names.extend(self.inner.runner.names());
-        names
-            .into_iter()
-            .map(|name| {
-                let c = views::checkpoint(&self.inner.db, name)?;
-                Ok((
-                    name.to_owned(),
-                    c.map_or(0, |c| c.version),
-                    c.map_or(Position(0), |c| c.position),
-                ))
-            })
-            .collect()
-    }
-
-    /// The projections' documents at the head of the log.
-    pub fn live_views(&self) -> LiveDocs {
-        LiveDocs {
-            db: self.inner.db.clone(),
+        let projected = self.inner.views.projected();
+        let mut out = vec![(
+            crate::projection::runner::FACTS.to_owned(),
+            crate::projection::facts::VERSION,
+            projected,
+        )];
+        for p in self.inner.runner.projections() {
+            out.push((p.name().to_owned(), p.version(), projected));
         }
+        Ok(out)
     }
 
-    /// The projections' documents as they stood after `position`: folded afresh from
-    /// the log's first `position` events, in memory.
-    pub fn views_at(&self, position: Position) -> Result<MemDocs> {
-        let events = self
-            .read(&super::ReadFilter::default())
-            .take_while(|e| e.as_ref().map_or(true, |e| e.position <= position));
-        self.inner.runner.fold(events)
+    /// The views with every append acknowledged before this call folded in: waits for
+    /// the projector to reach the head (showing `progress(projected, head)` while it
+    /// waits). What every CLI query reads.
+    pub fn live_views(&self) -> Result<LiveDocs> {
+        self.views_with_progress(&mut |_, _| {})
+    }
+
+    /// [`SledStore::live_views`], reporting the projector's progress while it waits.
+    pub fn views_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<LiveDocs> {
+        let head = self.head()?.position;
+        self.inner
+            .views
+            .wait(head, None, &mut |p| progress(p.0, head.0))?;
+        Ok(self.inner.views.views())
+    }
+
+    /// The views once they reflect at least `position`, waiting at most `timeout`; with
+    /// the position they reflect. `Ok(None)` when the projector did not get there in
+    /// time. What HTTP queries read (read-your-writes across requests).
+    pub fn views_at_least(
+        &self,
+        position: Position,
+        timeout: Duration,
+    ) -> Result<Option<(LiveDocs, Position)>> {
+        let reached = self
+            .inner
+            .views
+            .wait(position, Some(timeout), &mut |_| {})?;
+        // Read the tree after the wait, so a rebuild that swapped it is seen.
+        Ok(reached.map(|p| (self.inner.views.views(), p)))
+    }
+
+    /// The last position folded into the views.
+    pub fn projected(&self) -> Position {
+        self.inner.views.projected()
+    }
+
+    /// The views as they stood after `position`: the stored history at the epoch
+    /// boundary at or before it, and the few events after it folded in memory. Waits
+    /// for the projector to reach `position` first.
+    pub fn views_at(&self, position: Position) -> Result<PastDocs> {
+        self.inner.views.wait(position, None, &mut |_| {})?;
+        let tree = self.inner.views.views().tree;
+        views::past(&tree, &self.inner.runner, position, |from| {
+            self.read(&ReadFilter {
+                from: Some(from),
+                ..ReadFilter::default()
+            })
+            .take_while(|e| e.as_ref().map_or(true, |e| e.position <= position))
+            .collect()
+        })
     }
 
     /// The last position recorded at or before `time` (0 when none was).
@@ -322,29 +347,6 @@ impl SledStore {
             }
         }
         Ok(Position(low))
-    }
-
-    fn scan_prefix_positions<'a>(
-        &'a self,
-        prefix: Vec<u8>,
-        from: Position,
-    ) -> impl Iterator<Item = Result<Position>> + 'a {
-        let mut start = prefix.clone();
-        start.extend_from_slice(&from.0.to_be_bytes());
-        let len = prefix.len();
-        self.inner
-            .db
-            .range(start..)
-            .take_while(move |item| match item {
-                Ok((k, _)) => k.starts_with(&prefix),
-                Err(_) => true,
-            })
-            .map(move |item| {
-                let (key, _) = item.map_err(storage)?;
-                keys::u64_be(&key[len..])
-                    .map(Position)
-                    .ok_or_else(|| Error::Integrity("an index key is malformed".into()))
-            })
     }
 
     fn events_at<'a>(
@@ -373,8 +375,13 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
                     keys::FORMAT_VERSION
                 )));
             }
+            if found == 1 {
+                migrate_from_1(db)?;
+            }
             Ok(())
         }
+        // A store made by a chronicle older than staged creation, before its first
+        // append finished: it holds nothing yet.
         None if db.is_empty() => {
             db.insert(keys::FORMAT, &keys::FORMAT_VERSION.to_be_bytes()[..])
                 .map_err(storage)?;
@@ -385,6 +392,120 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
             "{} holds a sled database that is not a chronicle store; pass --db another directory",
             path.display()
         ))),
+    }
+}
+
+/// Format 1 kept the views and four more indexes beside the log. The events, the
+/// stream and id indexes and the head are the same in format 2, so the migration only
+/// removes the rest; the projector then builds the views in their own tree.
+fn migrate_from_1(db: &sled::Db) -> Result<()> {
+    for prefix in keys::FORMAT_1_ONLY {
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for key in db.scan_prefix([prefix]).keys().take(10_000) {
+                batch.remove(key.map_err(storage)?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            db.apply_batch(batch).map_err(storage)?;
+        }
+    }
+    db.insert(keys::FORMAT, &keys::FORMAT_VERSION.to_be_bytes()[..])
+        .map_err(storage)?;
+    db.flush().map_err(storage)?;
+    Ok(())
+}
+
+/// sled's settings for a store. Every commit flushes before it is acknowledged, so
+/// sled's own flusher thread adds nothing; without it, dropping the store releases the
+/// directory lock at once instead of when that thread next wakes up.
+fn sled_config(path: &Path) -> sled::Config {
+    sled::Config::new().path(path).flush_every_ms(None)
+}
+
+/// Opens sled in the store's directory, creating the store there first when it has
+/// none. Call only under the store's lock.
+fn open_sled(path: &Path) -> Result<sled::Db> {
+    let existed = path.join("conf").is_file();
+    if !existed {
+        create(path)?;
+    }
+    let db = sled_config(path).open().map_err(|e| match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            Error::Locked {
+                path: path.to_owned(),
+            }
+        }
+        sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Integrity(format!(
+            "the storage files in {} are damaged or were not written by chronicle ({e}); run `chronicle recover --db {}` to save every readable event, or restore from an export",
+            path.display(), path.display()
+        )),
+        other => Error::Storage(format!("opening {}: {other}", path.display())),
+    })?;
+    if !db.was_recovered() {
+        // sled starts an empty database when it finds no readable log; for a store
+        // that exists, that would silently hide its events.
+        return Err(Error::Integrity(format!(
+            "sled found no readable log in {}, which holds a store; run `chronicle recover --db {}` to save every readable event, or restore from an export",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(db)
+}
+
+/// Creates an empty store in `path` so that a kill at any moment leaves either no store
+/// or a whole one: sled writes its `conf` in two steps, and a `conf` torn between them
+/// makes every later open fail. So the store is made in a staging folder, and its
+/// files are moved in with `conf` last; `conf` present means the store is whole, and
+/// sled's files without it are the leftovers of a creation that was cut short (they
+/// hold no event: nothing is appended before creation ends).
+fn create(path: &Path) -> Result<()> {
+    let io = |what: &str, p: &Path, e: std::io::Error| {
+        Error::Storage(format!("{what} {}: {e}", p.display()))
+    };
+    let staging = path.join(".creating");
+    for leftover in ["db", "blobs", ".creating"] {
+        let p = path.join(leftover);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).map_err(|e| io("removing", &p, e))?;
+        } else if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| io("removing", &p, e))?;
+        }
+    }
+    {
+        let db = sled_config(&staging)
+            .open()
+            .map_err(|e| Error::Storage(format!("creating a store in {}: {e}", path.display())))?;
+        db.insert(keys::FORMAT, &keys::FORMAT_VERSION.to_be_bytes()[..])
+            .map_err(storage)?;
+        db.flush().map_err(storage)?;
+    }
+    let entries = std::fs::read_dir(&staging).map_err(|e| io("listing", &staging, e))?;
+    let mut names: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .filter(|n| n != "conf")
+        .collect();
+    names.push("conf".into());
+    for name in names {
+        let from = staging.join(&name);
+        if let Ok(file) = std::fs::File::open(&from) {
+            let _ = file.sync_all();
+        }
+        std::fs::rename(&from, path.join(&name)).map_err(|e| io("moving", &from, e))?;
+        sync_dir(path);
+    }
+    std::fs::remove_dir_all(&staging).map_err(|e| io("removing", &staging, e))?;
+    Ok(())
+}
+
+/// Makes renames in a directory durable (best effort: not every file system can).
+fn sync_dir(path: &Path) {
+    if let Ok(dir) = std::fs::File::open(path) {
+        let _ = dir.sync_all();
     }
 }
 
@@ -472,16 +593,13 @@ impl EventStore for SledStore {
                     .is_none_or(|c| e.stream.category() == c)
                 && filter_owned.event_type.is_none_or(|t| e.event_type == t)
         };
-        // Pick the narrowest index, then check the remaining filters on each event.
+        // The stream index when a stream is asked for; otherwise the log in order,
+        // with the remaining filters checked on each event.
         let events: Events<'_> = if let Some(stream) = &filter.stream {
             let prefix = keys::stream_events(stream);
             let first = filter.from_version.unwrap_or(Version(1)).0;
             let positions = self.scan_prefix_positions_values(prefix, first);
             self.events_at(positions)
-        } else if let Some(ty) = filter.event_type {
-            self.events_at(self.scan_prefix_positions(keys::by_type(ty.as_str()), from))
-        } else if let Some(category) = &filter.category {
-            self.events_at(self.scan_prefix_positions(keys::by_category(category), from))
         } else {
             let db = &self.inner.db;
             Box::new(
@@ -504,12 +622,7 @@ impl EventStore for SledStore {
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>> {
-        let stored = self
-            .inner
-            .db
-            .get(keys::stream_version(stream))
-            .map_err(storage)?;
-        Ok(stored.and_then(|v| keys::u64_be(&v)).map(Version))
+        writer::stream_version(&self.inner.db, stream)
     }
 
     fn head(&self) -> Result<Head> {
@@ -529,25 +642,20 @@ impl EventStore for SledStore {
     }
 
     fn stats(&self) -> Result<Stats> {
-        let db = &self.inner.db;
+        let views = self.live_views()?;
         let mut per_type = Vec::new();
-        for item in db.scan_prefix([keys::COUNT]) {
-            let (k, v) = item.map_err(storage)?;
-            let name = String::from_utf8_lossy(&k[1..]).into_owned();
-            per_type.push((name, keys::u64_be(&v).unwrap_or(0)));
-        }
-        let mut streams = 0;
-        for item in db.scan_prefix([keys::STREAM_VERSION]) {
-            item.map_err(storage)?;
-            streams += 1;
+        for item in views.scan(counts::TYPES.as_bytes(), None, false) {
+            let (k, v) = item?;
+            let name = String::from_utf8_lossy(&k[counts::TYPES.len()..]).into_owned();
+            per_type.push((name, counts::decode(&v)));
         }
         let head = self.head()?;
         Ok(Stats {
             events: head.position.0,
-            streams,
+            streams: counts::streams(&views)?,
             per_type,
             head,
-            size_on_disk: db.size_on_disk().map_err(storage)?,
+            size_on_disk: self.inner.db.size_on_disk().map_err(storage)?,
         })
     }
 }

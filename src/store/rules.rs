@@ -1,0 +1,417 @@
+//! The append rules, as a pure decider: given what the log already holds (through the
+//! small read-only [`LogIndex`]) and the appends accepted before it in the same group
+//! commit, decide whether a proposed append is accepted and where each event lands.
+//!
+//! Checked, in this order for each event: idempotency by id (a retry with the same
+//! content is a no-op, with other content an error; before the concurrency check, with
+//! no time window), the stream's `expect`, entity references (registered earlier in the
+//! log or the same append), amendment targets (an earlier event of the same stream, not
+//! itself an amendment; corrected data fits the target's type), and for restored
+//! exports the exact place and hash. No IO, no clock: the time comes in as an argument,
+//! so the rules are tested without sled.
+
+use super::AppendedEvent;
+use super::keys::{HeadEntry, IdEntry};
+use crate::model::event::{GENESIS_HASH, parse_hash};
+use crate::model::types::{CategoryRule, EventData};
+use crate::model::{
+    EventType, Expect, Position, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
+};
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// What the rules need to read of the log. Lookups see only committed events; the
+/// decider layers the pending group on top.
+pub trait LogIndex {
+    /// The stream's current version, 0 when it has no events.
+    fn stream_version(&self, stream: &StreamId) -> Result<u64>;
+
+    /// Where an event id landed, with its stream, type and hash; `None` when the log
+    /// does not hold it.
+    fn id(&self, id: &Uuid) -> Result<Option<IdInfo>>;
+}
+
+/// Where the log ends, as the writer tracks it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tail {
+    pub position: u64,
+    pub hash: [u8; 32],
+    pub recorded: Option<DateTime<Utc>>,
+}
+
+impl Tail {
+    pub fn from_head(head: Option<HeadEntry>) -> Tail {
+        match head {
+            None => Tail {
+                position: 0,
+                hash: GENESIS_HASH,
+                recorded: None,
+            },
+            Some(h) => Tail {
+                position: h.position.0,
+                hash: h.hash,
+                recorded: DateTime::from_timestamp_micros(h.recorded_micros),
+            },
+        }
+    }
+}
+
+/// What the writer knows about an id appended in this group.
+#[derive(Debug, Clone)]
+pub struct IdInfo {
+    pub entry: IdEntry,
+    pub stream: StreamId,
+    pub event_type: EventType,
+    pub hash: String,
+}
+
+/// Log changes not yet in sled: those of the group so far, or of the job being checked.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub tail: Tail,
+    pub versions: HashMap<StreamId, u64>,
+    pub ids: HashMap<Uuid, IdInfo>,
+    /// The accepted events with their id index entries, in position order.
+    pub records: Vec<(RecordedEvent, IdEntry)>,
+}
+
+impl Pending {
+    pub fn new(tail: Tail) -> Pending {
+        Pending {
+            tail,
+            versions: HashMap::new(),
+            ids: HashMap::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Adds an accepted job's changes to the group.
+    pub fn absorb(&mut self, job: Pending) {
+        self.tail = job.tail;
+        self.versions.extend(job.versions);
+        self.ids.extend(job.ids);
+        self.records.extend(job.records);
+    }
+}
+
+fn invalid(index: usize, field: &str, message: String) -> Error {
+    Error::invalid(index, ValidationError::field(field, message))
+}
+
+/// Decides one job on top of the pending group: its changes (to absorb into the group
+/// when it is to be written) and where each event landed. `keep_records: false` for a
+/// dry run.
+pub fn check_job(
+    db: &dyn LogIndex,
+    group: &Pending,
+    events: &[ProposedEvent],
+    now: DateTime<Utc>,
+    keep_records: bool,
+) -> Result<(Pending, Vec<AppendedEvent>)> {
+    let mut job = Pending::new(group.tail);
+    let mut appended = Vec::with_capacity(events.len());
+    for (index, proposed) in events.iter().enumerate() {
+        let digest = proposed.content_digest();
+        // Idempotency first: a retry of an event already in the log is a no-op.
+        if let Some(id) = proposed.id
+            && let Some(known) = lookup_id(db, group, &job, &id)?
+        {
+            if known.entry.digest != digest {
+                return Err(invalid(
+                    index,
+                    "id",
+                    format!(
+                        "id {id} is already in the log (position {}) with different content; use a new id, or amend that event with event.corrected",
+                        known.entry.position
+                    ),
+                ));
+            }
+            if let Some(r) = &proposed.restored
+                && (r.hash != known.hash || r.position != known.entry.position)
+            {
+                // The same fact, recorded at another place or time: this store's history
+                // is not the export's, so the export cannot continue it.
+                return Err(invalid(
+                    index,
+                    "position",
+                    format!(
+                        "this store already holds event {id}, recorded at position {} with another history than the export's; restore an export into an empty store",
+                        known.entry.position
+                    ),
+                ));
+            }
+            appended.push(AppendedEvent {
+                id,
+                stream: known.stream,
+                position: known.entry.position,
+                version: known.entry.version,
+                new: false,
+            });
+            continue;
+        }
+
+        let current = lookup_version(db, group, &job, &proposed.stream)?;
+        let expect_ok = match proposed.expect {
+            Expect::Any => true,
+            Expect::NoStream => current == 0,
+            Expect::Exists => current > 0,
+            Expect::Version(v) => current == v.0,
+        };
+        if !expect_ok {
+            return Err(Error::Conflict {
+                index,
+                stream: proposed.stream.clone(),
+                expected: proposed.expect,
+                actual: Version(current),
+            });
+        }
+        check_references(db, group, &job, index, proposed)?;
+
+        let position = job.tail.position + 1;
+        let version = current + 1;
+        let id = proposed.id.unwrap_or_else(Uuid::now_v7);
+        let recorded = match &proposed.restored {
+            Some(r) => r.recorded,
+            None => job.tail.recorded.map_or(now, |last| last.max(now)),
+        };
+        if let Some(r) = &proposed.restored {
+            check_restored_place(index, r, position, version, job.tail.recorded)?;
+        }
+        let mut event =
+            proposed
+                .clone()
+                .into_recorded(id, Position(position), Version(version), recorded);
+        event.hash = event.chain_hash(&job.tail.hash);
+        if let Some(r) = &proposed.restored
+            && r.hash != event.hash
+        {
+            return Err(Error::Integrity(format!(
+                "event {} (position {position}): its hash does not match its content and the hash before it; the export was altered or is incomplete",
+                index + 1
+            )));
+        }
+        let entry = IdEntry {
+            position: Position(position),
+            version: Version(version),
+            digest,
+        };
+        job.tail = Tail {
+            position,
+            hash: parse_hash(&event.hash).expect("chain_hash returns 64 hex digits"),
+            recorded: Some(recorded),
+        };
+        job.versions.insert(proposed.stream.clone(), version);
+        job.ids.insert(
+            id,
+            IdInfo {
+                entry,
+                stream: proposed.stream.clone(),
+                event_type: proposed.event_type,
+                hash: event.hash.clone(),
+            },
+        );
+        appended.push(AppendedEvent {
+            id,
+            stream: proposed.stream.clone(),
+            position: Position(position),
+            version: Version(version),
+            new: true,
+        });
+        if keep_records {
+            job.records.push((event, entry));
+        }
+    }
+    Ok((job, appended))
+}
+
+fn check_restored_place(
+    index: usize,
+    r: &crate::model::event::Restored,
+    position: u64,
+    version: u64,
+    last_recorded: Option<DateTime<Utc>>,
+) -> Result<()> {
+    if r.position.0 != position {
+        return Err(invalid(
+            index,
+            "position",
+            format!(
+                "this exported event is at position {}, but the store's next position is {position}; restore an export into an empty store",
+                r.position
+            ),
+        ));
+    }
+    if r.version.0 != version {
+        return Err(invalid(
+            index,
+            "version",
+            format!(
+                "this exported event is version {} of its stream, but the store would make it version {version}; the export is incomplete",
+                r.version
+            ),
+        ));
+    }
+    if last_recorded.is_some_and(|last| r.recorded < last) {
+        return Err(invalid(
+            index,
+            "recorded",
+            "goes back in time from the event before it; the export was altered".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Entities must be registered before they are referred to; amendments must point at
+/// an earlier event of the same stream.
+fn check_references(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    index: usize,
+    proposed: &ProposedEvent,
+) -> Result<()> {
+    let registered =
+        |stream: &StreamId| -> Result<bool> { Ok(lookup_version(db, group, job, stream)? > 0) };
+    match proposed.event_type {
+        EventType::EntityRegistered if registered(&proposed.stream)? => {
+            return Err(invalid(
+                index,
+                "stream",
+                format!(
+                    "entity `{}` is already registered; add names with entity.alias_added or fix it with event.corrected",
+                    proposed.stream
+                ),
+            ));
+        }
+        EventType::EntityAliasAdded
+            if proposed.stream.category() != "country" && !registered(&proposed.stream)? =>
+        {
+            return Err(invalid(
+                index,
+                "stream",
+                format!(
+                    "entity `{}` is not registered; append an entity.registered event for it first",
+                    proposed.stream
+                ),
+            ));
+        }
+        _ => {}
+    }
+    check_entities(db, group, job, index, "data.", &proposed.typed)?;
+
+    let Some(target) = proposed.typed.target() else {
+        return Ok(());
+    };
+    let Some(known) = lookup_id(db, group, job, &target)? else {
+        return Err(invalid(
+            index,
+            "data.target",
+            format!(
+                "no event with id {target} is in the log; an amendment must point at an event already appended"
+            ),
+        ));
+    };
+    if known.stream != proposed.stream {
+        return Err(invalid(
+            index,
+            "stream",
+            format!(
+                "the target {target} is in stream `{}`; append the {} to that stream",
+                known.stream, proposed.event_type
+            ),
+        ));
+    }
+    if known.event_type.category_rule() == CategoryRule::TargetStream {
+        return Err(invalid(
+            index,
+            "data.target",
+            format!(
+                "the target {target} is itself a {}; amend the original event instead",
+                known.event_type
+            ),
+        ));
+    }
+    if let EventData::EventCorrected(correction) = &proposed.typed {
+        if let Some(data) = &correction.data {
+            let typed = EventData::parse(known.event_type, data).map_err(|e| {
+                let path = if e.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{}", e.path)
+                };
+                invalid(
+                    index,
+                    &format!("data.data{path}"),
+                    format!(
+                        "{} (the corrected data must fit the target's type `{}`)",
+                        e.message, known.event_type
+                    ),
+                )
+            })?;
+            check_entities(db, group, job, index, "data.data.", &typed)?;
+        }
+        if correction.occurred.is_some() && !known.event_type.needs_occurred() {
+            return Err(invalid(
+                index,
+                "data.occurred",
+                format!("`{}` events have no date to correct", known.event_type),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_entities(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    index: usize,
+    prefix: &str,
+    typed: &EventData,
+) -> Result<()> {
+    for (field, entity) in typed.entity_refs() {
+        if entity.is_country() {
+            continue;
+        }
+        if lookup_version(db, group, job, entity.stream())? == 0 {
+            return Err(invalid(
+                index,
+                &format!("{prefix}{field}"),
+                format!(
+                    "entity `{entity}` is not registered; append an entity.registered event for it first (countries are built in as country:XX)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn lookup_version(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    stream: &StreamId,
+) -> Result<u64> {
+    match job
+        .versions
+        .get(stream)
+        .or_else(|| group.versions.get(stream))
+    {
+        Some(v) => Ok(*v),
+        None => db.stream_version(stream),
+    }
+}
+
+fn lookup_id(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    id: &Uuid,
+) -> Result<Option<IdInfo>> {
+    match job.ids.get(id).or_else(|| group.ids.get(id)) {
+        Some(info) => Ok(Some(info.clone())),
+        None => db.id(id),
+    }
+}
