@@ -824,3 +824,37 @@ fn log_follow_carries_on_while_a_server_comes_and_goes() {
     follower.wait().unwrap();
     assert!(lines.try_recv().is_err(), "no event was printed twice");
 }
+
+/// Read-your-writes: a query reflects at least the head as of the request, or the
+/// `min_position` it names; past a bounded wait it answers 503 with `Retry-After`.
+#[test]
+fn queries_reflect_the_writes_before_them_or_say_when_they_cannot() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    for i in 0..20 {
+        let (status, body) = server.post(
+            &format!("/streams/trip:t{i}/events"),
+            &started("2025-01-05"),
+            None,
+        );
+        assert_eq!(status, 201, "{body}");
+        let position = body["events"][0]["position"].as_u64().unwrap();
+        // Right after the append, with no min_position: the head as of the request.
+        let (status, trips) = server.get("/trips");
+        assert_eq!(status, 200, "{trips}");
+        assert!(trips["as_of"].as_u64().unwrap() >= position, "{trips}");
+        assert_eq!(trips["trips"].as_array().unwrap().len(), i + 1);
+        let (status, trip) = server.get(&format!("/trips/trip:t{i}?min_position={position}"));
+        assert_eq!(status, 200, "{trip}");
+    }
+    let started_at = Instant::now();
+    let response = server
+        .agent
+        .get(format!("{}/timeline?min_position=1000", server.url))
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(started_at.elapsed() >= Duration::from_secs(4));
+    assert_eq!(server.get("/timeline?min_position=-1").0, 400);
+}

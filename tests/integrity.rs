@@ -350,3 +350,38 @@ fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Format 1 kept the views and four more indexes in the log's tree; opening such a store
+/// removes them, keeps every event, and builds the views in their own tree.
+#[test]
+fn a_format_1_store_is_migrated_on_open() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let exported = c.run(&["export"]).ok();
+    {
+        let db = raw(&c);
+        for name in db.tree_names() {
+            if name.starts_with(b"views.") {
+                db.drop_tree(&name).unwrap();
+            }
+        }
+        db.remove(b"Mviews").unwrap();
+        for (i, prefix) in [b'V', b'T', b'C', b'N', b'P', b'K'].into_iter().enumerate() {
+            let mut key = vec![prefix];
+            key.extend_from_slice(format!("format-1 entry {i}").as_bytes());
+            db.insert(key, &b"x"[..]).unwrap();
+        }
+        db.insert(b"Mformat", &1u64.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    c.run(&["verify"]).ok();
+    assert_eq!(c.run(&["export"]).ok(), exported);
+    let db = raw(&c);
+    for prefix in [b'V', b'T', b'C', b'N', b'P', b'K'] {
+        assert_eq!(db.scan_prefix([prefix]).count(), 0, "{}", prefix as char);
+    }
+    assert_eq!(
+        db.get(b"Mformat").unwrap().unwrap().as_ref(),
+        &2u64.to_be_bytes()[..]
+    );
+}

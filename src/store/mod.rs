@@ -8,7 +8,49 @@
 //!   with other content an error; this check comes before the concurrency check;
 //! - each event's hash chains it to the one before, so a rewrite of history shows.
 //!
-//! [`SledStore`] is the implementation on sled; only this module knows sled.
+//! [`SledStore`] is the implementation on sled; only this module knows sled. The log
+//! (`writer`, with the append rules as a pure decider in `rules`) is the only thing on
+//! the acknowledgement path; the views are derived state that the `projector` folds
+//! from the durable log into a tree of their own (`views`).
+//!
+//! # Crashes, and the bugs of sled 0.34.7 we inherit
+//!
+//! A process can be killed at any moment; what sled's recovery does then, and how the
+//! store guards against each known failure (from sled's `config.rs`,
+//! `pagecache/{snapshot,iterator,logger}.rs` and its issue tracker):
+//!
+//! - **Unfinished snapshot** (#1527, #1533): sled writes `snap.<lsn>.generating` on every
+//!   open and renames it when complete, but picks the highest-named snapshot file,
+//!   unfinished or not, so a kill while it writes bricks the store. Guarded: `lock`
+//!   takes our own `flock` before sled reads anything and removes `.generating` files
+//!   (never a finished `snap.*`, which is the only record of where the last recovery
+//!   ended: #851).
+//! - **Torn `conf`** on the very first open: sled writes it in two steps without a
+//!   sync, and a `conf` cut between them fails every later open. Guarded: a store is
+//!   created in a staging folder and its files moved in with `conf` last
+//!   (`sled_store::create`); sled files without `conf` are a cut-short creation, which
+//!   held no event, and are made again.
+//! - **Unreadable log opens empty**: when sled finds no readable log it silently starts
+//!   an empty database. Guarded: a store that exists (`conf`) must open as recovered,
+//!   or open fails with exit 4 and points at `chronicle recover`.
+//! - **Torn batch** (#977, fixed before 0.34): recovery stops at a batch whose end is
+//!   past the intact log, so a kill mid-`apply_batch` drops the batch whole. Nothing
+//!   to guard; the kill test checks that no batch is ever partial.
+//! - **Segment zeroing before a durable snapshot** (#851, fixed in 0.32 by #1041): the
+//!   order sled now follows is safe as long as finished snapshots are kept, which we do.
+//! - **Corrupt page found on read** (#1509, open, cause unknown): shows on a read, not
+//!   on open. Open checks the last 64 links of the chain; `verify` reads every event
+//!   and reports positions sled cannot read as a range (exit 4), and `recover` saves
+//!   what can be read.
+//! - **"Corrupted" zeroed segment headers in logs** (#1358): an all-zero header of a
+//!   free segment, harmless.
+//! - **`flush` is `sync_file_range`** (#1351, #1452): not a drive-cache flush, and blob
+//!   files are never synced. Guarded: `disk` adds an `fdatasync` of `db` and syncs new
+//!   blob files (sled stores a page over ~128 KiB, such as a leaf of several large
+//!   events, in `blobs/`) before an append is acknowledged.
+//! - **The directory lock lingers** a moment after a `Db` is dropped (#1234): handled by
+//!   waiting for it on close, so the same process can reopen at once.
+//! - **`generate_id` jumps after a crash**: not used; positions come from the log.
 
 mod disk;
 mod keys;

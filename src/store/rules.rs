@@ -415,3 +415,158 @@ fn lookup_id(
         None => db.id(id),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The rules without sled: a log index in memory, and the decider over it.
+
+    use super::*;
+    use crate::model::{Origin, parse_event_value};
+    use serde_json::{Value, json};
+
+    /// The committed log, as far as the rules read it.
+    #[derive(Default)]
+    struct MemIndex {
+        versions: HashMap<StreamId, u64>,
+        ids: HashMap<Uuid, IdInfo>,
+        tail: Option<Tail>,
+    }
+
+    impl LogIndex for MemIndex {
+        fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+            Ok(self.versions.get(stream).copied().unwrap_or(0))
+        }
+
+        fn id(&self, id: &Uuid) -> Result<Option<IdInfo>> {
+            Ok(self.ids.get(id).cloned())
+        }
+    }
+
+    impl MemIndex {
+        /// Decides one append and, when accepted, commits it to the index.
+        fn append(&mut self, events: &[Value]) -> Result<Vec<AppendedEvent>> {
+            let proposed: Vec<ProposedEvent> = events
+                .iter()
+                .map(|v| parse_event_value(v.clone(), Origin::New).expect("a valid event"))
+                .collect();
+            let group = Pending::new(self.tail.unwrap_or_else(|| Tail::from_head(None)));
+            let (job, appended) = check_job(self, &group, &proposed, Utc::now(), true)?;
+            self.versions.extend(job.versions);
+            self.ids.extend(job.ids);
+            self.tail = Some(job.tail);
+            Ok(appended)
+        }
+    }
+
+    fn started(stream: &str, id: Option<&str>, expect: Value) -> Value {
+        let mut e = json!({"stream": stream, "type": "trip.started", "occurred": "2025-01-05",
+                           "data": {}, "expect": expect});
+        if let Some(id) = id {
+            e["id"] = json!(id);
+        }
+        e
+    }
+
+    const ID: &str = "0194210c-7d2e-7c4e-9c51-1b3f4a5d6e70";
+
+    #[test]
+    fn positions_and_versions_continue_from_the_log() {
+        let mut log = MemIndex::default();
+        let a = log
+            .append(&[
+                started("trip:a", None, json!("any")),
+                started("trip:b", None, json!("any")),
+            ])
+            .unwrap();
+        assert_eq!((a[0].position, a[0].version), (Position(1), Version(1)));
+        assert_eq!((a[1].position, a[1].version), (Position(2), Version(1)));
+        let b = log.append(&[started("trip:a", None, json!(1))]).unwrap();
+        assert_eq!((b[0].position, b[0].version), (Position(3), Version(2)));
+    }
+
+    #[test]
+    fn a_retry_by_id_is_a_no_op_and_other_content_is_refused() {
+        let mut log = MemIndex::default();
+        let first = log
+            .append(&[started("trip:a", Some(ID), json!("none"))])
+            .unwrap();
+        // The retry's `expect: none` no longer holds, but idempotency is checked first.
+        let retry = log
+            .append(&[started("trip:a", Some(ID), json!("none"))])
+            .unwrap();
+        assert_eq!(retry[0].position, first[0].position);
+        assert!(!retry[0].new);
+        let mut other = started("trip:a", Some(ID), json!("none"));
+        other["occurred"] = json!("2025-01-06");
+        let err = log.append(&[other]).unwrap_err();
+        assert!(err.to_string().contains("different content"), "{err}");
+    }
+
+    #[test]
+    fn expectations_are_checked_against_the_log_and_the_same_append() {
+        let mut log = MemIndex::default();
+        let err = log
+            .append(&[started("trip:a", None, json!("exists"))])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Conflict {
+                    actual: Version(0),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // The second event sees the first one of the same append.
+        log.append(&[
+            started("trip:a", None, json!("none")),
+            started("trip:a", None, json!(1)),
+        ])
+        .unwrap();
+        let err = log
+            .append(&[started("trip:a", None, json!(1))])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Conflict {
+                    index: 0,
+                    actual: Version(2),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn entities_must_be_registered_first_even_in_the_same_append() {
+        let mut log = MemIndex::default();
+        let arrival = json!({"stream": "trip:a", "type": "trip.arrived", "occurred": "2025-01-05",
+                             "data": {"place": "place:seoul"}});
+        let err = log.append(std::slice::from_ref(&arrival)).unwrap_err();
+        assert!(err.to_string().contains("data.place"), "{err}");
+        let register = json!({"stream": "place:seoul", "type": "entity.registered",
+                              "data": {"name": "Seoul", "aliases": []}});
+        log.append(&[register, arrival]).unwrap();
+    }
+
+    #[test]
+    fn amendments_point_at_an_earlier_event_of_the_same_stream() {
+        let mut log = MemIndex::default();
+        log.append(&[started("trip:a", Some(ID), json!("any"))])
+            .unwrap();
+        let retract = |stream: &str| {
+            json!({"stream": stream, "type": "event.retracted", "occurred": "2025-01-06",
+                   "data": {"target": ID, "reason": "wrong"}})
+        };
+        let err = log.append(&[retract("trip:b")]).unwrap_err();
+        assert!(err.to_string().contains("is in stream `trip:a`"), "{err}");
+        log.append(&[retract("trip:a")]).unwrap();
+        let unknown = json!({"stream": "trip:a", "type": "event.retracted", "occurred": "2025-01-06",
+                             "data": {"target": "0194210c-0000-7000-8000-000000000000", "reason": "x"}});
+        let err = log.append(&[unknown]).unwrap_err();
+        assert!(err.to_string().contains("no event with id"), "{err}");
+    }
+}
