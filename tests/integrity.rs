@@ -106,8 +106,11 @@ fn broken_indexes_and_views_are_found() {
     {
         let db = raw(&c);
         let views = db.open_tree(db.get(b"Mviews").unwrap().unwrap()).unwrap();
-        let (k, _) = views.scan_prefix(b"Dtrips/").next().unwrap().unwrap();
-        views.insert(k, &b"{}"[..]).unwrap();
+        // A stored document is the epoch it exists since (8 bytes), then its JSON.
+        let (k, v) = views.scan_prefix(b"Dtrips/").next().unwrap().unwrap();
+        let mut changed = v[..8].to_vec();
+        changed.extend_from_slice(b"{}");
+        views.insert(k, changed).unwrap();
         db.flush().unwrap();
     }
     c.run(&["verify"])

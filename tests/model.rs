@@ -234,6 +234,23 @@ impl History {
     }
 }
 
+/// The first key where two sets of documents differ, for a short failure message.
+fn first_difference(
+    a: &BTreeMap<Vec<u8>, Vec<u8>>,
+    b: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> Option<String> {
+    let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+    keys.into_iter().find(|k| a.get(*k) != b.get(*k)).map(|k| {
+        let show = |v: Option<&Vec<u8>>| v.map(|v| String::from_utf8_lossy(v).into_owned());
+        format!(
+            "{}: {:?} vs {:?}",
+            String::from_utf8_lossy(k),
+            show(a.get(k)),
+            show(b.get(k))
+        )
+    })
+}
+
 fn dump(docs: &dyn DocsRead) -> BTreeMap<Vec<u8>, Vec<u8>> {
     docs.scan(b"", None, false).map(|r| r.unwrap()).collect()
 }
@@ -283,7 +300,8 @@ proptest! {
             let near_boundary = matches!(p % 64, 0 | 1 | 63);
             if near_boundary || p % 9 == 0 || p == head.0 {
                 let past = store.views_at(chronicle::model::Position(p)).unwrap();
-                prop_assert_eq!(&dump(&past), &model.map, "as of position {}", p);
+                let diff = first_difference(&dump(&past), &model.map);
+                prop_assert!(diff.is_none(), "as of position {}: {}", p, diff.unwrap_or_default());
             }
         }
         store.rebuild(&[], Box::new(|_, _| {})).unwrap();

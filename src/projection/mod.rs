@@ -151,8 +151,14 @@ pub struct Layered<B> {
     base: B,
     /// Every key written, with its value after the last write (`None`: deleted).
     pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// The keys written since [`Layered::take_touched`] was last called.
-    touched: std::collections::BTreeSet<Vec<u8>>,
+    /// When tracking: each key written since [`Layered::take_touched`] was last called,
+    /// with its value before the first of those writes.
+    touched: Option<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// The first error met while reading a value before a tracked write.
+    error: Option<Error>,
+    /// When tracking: the base's values read so far, so that the value before a
+    /// write, usually just read by the fold, is not read twice.
+    read: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>>,
 }
 
 impl<B: DocsRead> Layered<B> {
@@ -160,13 +166,32 @@ impl<B: DocsRead> Layered<B> {
         Layered {
             base,
             pending: BTreeMap::new(),
-            touched: Default::default(),
+            touched: None,
+            error: None,
+            read: Default::default(),
         }
     }
 
-    /// The keys written since the last call, each once, in key order.
-    pub fn take_touched(&mut self) -> std::collections::BTreeSet<Vec<u8>> {
-        std::mem::take(&mut self.touched)
+    /// A layer that also remembers, for each key it writes, the value it had before
+    /// (see [`Layered::take_touched`]): what the views' history keeps.
+    pub fn tracking(base: B) -> Layered<B> {
+        Layered {
+            touched: Some(BTreeMap::new()),
+            ..Layered::new(base)
+        }
+    }
+
+    /// The keys written since the last call, in key order, each with the value it had
+    /// before the first of those writes. Fails with the error met while reading one.
+    pub fn take_touched(&mut self) -> Result<BTreeMap<Vec<u8>, Option<Vec<u8>>>> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok(self
+            .touched
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default())
     }
 
     /// The writes so far, in key order.
@@ -174,18 +199,47 @@ impl<B: DocsRead> Layered<B> {
         &self.pending
     }
 
-    /// Takes the writes so far, leaving none pending.
+    /// Takes the writes so far, leaving none pending (and forgetting the base's
+    /// values read, which the caller is about to change).
     pub fn take_pending(&mut self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        self.read.get_mut().clear();
         std::mem::take(&mut self.pending)
+    }
+
+    /// Remembers the value `key` has before a write, the first time it is written since
+    /// the last [`Layered::take_touched`].
+    fn touch(&mut self, key: &[u8]) {
+        let first = self.touched.as_ref().is_some_and(|t| !t.contains_key(key));
+        if !first {
+            return;
+        }
+        let before = match self.get(key) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                None
+            }
+        };
+        if let Some(touched) = self.touched.as_mut() {
+            touched.insert(key.to_vec(), before);
+        }
     }
 }
 
 impl<B: DocsRead> DocsRead for Layered<B> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.pending.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.base.get(key),
+        if let Some(v) = self.pending.get(key) {
+            return Ok(v.clone());
         }
+        if self.touched.is_none() {
+            return self.base.get(key);
+        }
+        if let Some(v) = self.read.borrow().get(key) {
+            return Ok(v.clone());
+        }
+        let v = self.base.get(key)?;
+        self.read.borrow_mut().insert(key.to_vec(), v.clone());
+        Ok(v)
     }
 
     fn scan<'b>(&'b self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'b> {
@@ -258,12 +312,12 @@ impl Iterator for Merge<'_> {
 
 impl<B: DocsRead> Docs for Layered<B> {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.touched.insert(key.clone());
+        self.touch(&key);
         self.pending.insert(key, Some(value));
     }
 
     fn delete(&mut self, key: Vec<u8>) {
-        self.touched.insert(key.clone());
+        self.touch(&key);
         self.pending.insert(key, None);
     }
 }

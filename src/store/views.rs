@@ -3,11 +3,17 @@
 //!
 //! A chunk of the log is folded in memory ([`Layered`]) and written as one batch with
 //! the checkpoint (the last position folded) that describes it, so after a crash the
-//! documents and the checkpoint agree. The history keeps, for every document written in
-//! an epoch (the positions `(e-1)·EPOCH+1 ..= e·EPOCH`), its value at the end of that
-//! epoch. As-of queries read the history at the last epoch boundary at or before the
-//! position asked for and fold the few events after it ([`past`]), so their cost does
-//! not grow with the log.
+//! documents and the checkpoint agree.
+//!
+//! History, for `--as-of`, is kept by epoch (positions `(e-1)·EPOCH+1 ..= e·EPOCH`) as an
+//! undo log: each current document carries the epoch since which it has existed, and
+//! when a document that existed at the start of an epoch is changed or deleted in it,
+//! its value from before is kept under (document, epoch). Most documents are written
+//! once (a fact, a timeline entry), so they cost no history at all. The value of a
+//! document at the end of epoch `m` is the first undo record after `m` if there is one,
+//! else the current value; either only if it existed by then. As-of queries read that
+//! at the last epoch boundary at or before the position asked for and fold the few
+//! events after it ([`past`]), so their cost does not grow with the log.
 
 use super::keys::{self, Checkpoint};
 use crate::model::{Position, RecordedEvent};
@@ -28,26 +34,42 @@ fn storage(e: sled::Error) -> Error {
     Error::Storage(e.to_string())
 }
 
+/// A stored document: the epoch since which it exists, and its bytes.
+fn encode(created: u64, doc: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(doc.len() + 8);
+    v.extend_from_slice(&created.to_be_bytes());
+    v.extend_from_slice(doc);
+    v
+}
+
+fn decode(stored: &[u8]) -> Result<(u64, &[u8])> {
+    match (keys::u64_be(stored), stored.get(8..)) {
+        (Some(created), Some(doc)) => Ok((created, doc)),
+        _ => Err(Error::Integrity(
+            "a view document is malformed; run `chronicle replay` to rebuild the views".into(),
+        )),
+    }
+}
+
 /// The current documents: what queries at the projector's checkpoint read.
 #[derive(Clone)]
 pub struct LiveDocs {
     pub(super) tree: sled::Tree,
 }
 
-impl DocsRead for LiveDocs {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .tree
-            .get(keys::doc(key))
-            .map_err(storage)?
-            .map(|v| v.to_vec()))
-    }
-
-    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
+impl LiveDocs {
+    /// Current documents in key order from `start` (or the prefix's first), keys and
+    /// stored values as they are in the tree, without the `D`.
+    fn raw_scan<'a>(
+        &'a self,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<(Vec<u8>, sled::IVec)>> + 'a> {
         let full_prefix = keys::doc(prefix);
         let strip = |item: sled::Result<(sled::IVec, sled::IVec)>| {
             let (k, v) = item.map_err(storage)?;
-            Ok((k[1..].to_vec(), v.to_vec()))
+            Ok((k[1..].to_vec(), v))
         };
         let Some(start) = start else {
             let iter = self.tree.scan_prefix(&full_prefix).map(strip);
@@ -72,42 +94,67 @@ impl DocsRead for LiveDocs {
             )
         }
     }
-}
 
-/// The documents as they stood at the end of an epoch, read from the history.
-pub struct HistoryDocs {
-    tree: sled::Tree,
-    epoch: u64,
-}
-
-fn decode_version(bytes: &[u8]) -> Option<Vec<u8>> {
-    match bytes.split_first() {
-        Some((1, value)) => Some(value.to_vec()),
-        _ => None,
+    /// The epoch since which a current document exists.
+    fn created(&self, key: &[u8]) -> Result<Option<u64>> {
+        match self.tree.get(keys::doc(key)).map_err(storage)? {
+            Some(stored) => Ok(Some(decode(&stored)?.0)),
+            None => Ok(None),
+        }
     }
+}
+
+impl DocsRead for LiveDocs {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.tree.get(keys::doc(key)).map_err(storage)? {
+            Some(stored) => Ok(Some(decode(&stored)?.1.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
+        Box::new(self.raw_scan(prefix, start, reverse).map(|item| {
+            let (k, stored) = item?;
+            Ok((k, decode(&stored)?.1.to_vec()))
+        }))
+    }
+}
+
+/// The documents as they stood at the end of an epoch.
+pub struct HistoryDocs {
+    live: LiveDocs,
+    epoch: u64,
 }
 
 impl HistoryDocs {
     /// The value of the document at `key` at the end of the epoch.
     fn at(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let last = self
-            .tree
-            .range(keys::history(key, 0)..=keys::history(key, self.epoch))
-            .next_back()
+        let tree = &self.live.tree;
+        let undo = tree
+            .range(keys::history(key, self.epoch + 1)..=keys::history(key, u64::MAX))
+            .next()
             .transpose()
             .map_err(storage)?;
-        Ok(last.and_then(|(_, v)| decode_version(&v)))
+        let stored = match undo {
+            Some((_, stored)) => stored,
+            None => match tree.get(keys::doc(key)).map_err(storage)? {
+                Some(stored) => stored,
+                None => return Ok(None),
+            },
+        };
+        let (created, doc) = decode(&stored)?;
+        Ok((created <= self.epoch).then(|| doc.to_vec()))
     }
-}
 
-impl DocsRead for HistoryDocs {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.at(key)
-    }
-
-    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
-        // Step from document to document, reading each one's version at the epoch; a
-        // document with no version yet, or deleted by then, is skipped.
+    /// The keys of the documents with undo records, under `prefix`, in key order from
+    /// `start`, each once.
+    fn undone_keys<'a>(
+        &'a self,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        reverse: bool,
+    ) -> impl Iterator<Item = Result<Vec<u8>>> + 'a {
+        let tree = &self.live.tree;
         let all = keys::history_prefix(prefix);
         let mut lower = match (start, reverse) {
             (Some(s), false) => keys::history_of(s),
@@ -121,39 +168,81 @@ impl DocsRead for HistoryDocs {
             }
             _ => None,
         };
+        std::iter::from_fn(move || {
+            let item = if reverse {
+                match &upper {
+                    Some(u) => tree.range(lower.clone()..u.clone()).next_back(),
+                    None => tree.scan_prefix(&all).next_back(),
+                }
+            } else {
+                tree.range(lower.clone()..).next()
+            };
+            let (k, _) = match item? {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(storage(e))),
+            };
+            if !k.starts_with(&all) {
+                return None;
+            }
+            let Some((doc, len)) = keys::parse_history(&k) else {
+                return Some(Err(Error::Integrity(
+                    "a view history key is malformed; run `chronicle replay`".into(),
+                )));
+            };
+            if reverse {
+                // Everything before this document's history.
+                upper = Some(k[..len - 2].to_vec());
+            } else {
+                // Everything after this document's history.
+                let mut next = k[..len].to_vec();
+                *next.last_mut().expect("ends with the end mark") = 1;
+                lower = next;
+            }
+            Some(Ok(doc))
+        })
+    }
+}
+
+impl DocsRead for HistoryDocs {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.at(key)
+    }
+
+    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
+        // The documents that exist now and those deleted since, merged in key order;
+        // each is then read as it was at the epoch, and skipped when it did not exist.
+        let mut current = self
+            .live
+            .raw_scan(prefix, start, reverse)
+            .map(|item| item.map(|(k, _)| k))
+            .peekable();
+        let mut undone = self.undone_keys(prefix, start, reverse).peekable();
         Box::new(std::iter::from_fn(move || {
             loop {
-                let item = if reverse {
-                    match &upper {
-                        Some(u) => self.tree.range(lower.clone()..u.clone()).next_back(),
-                        None => self.tree.scan_prefix(&all).next_back(),
+                let key = match (current.peek(), undone.peek()) {
+                    (None, None) => return None,
+                    (Some(Err(_)), _) => return current.next().map(|r| r.map(|k| (k, vec![]))),
+                    (_, Some(Err(_))) => return undone.next().map(|r| r.map(|k| (k, vec![]))),
+                    (Some(Ok(_)), None) => current.next(),
+                    (None, Some(Ok(_))) => undone.next(),
+                    (Some(Ok(c)), Some(Ok(u))) => {
+                        let c_first = if reverse { c >= u } else { c <= u };
+                        if c == u {
+                            undone.next();
+                        }
+                        if c_first {
+                            current.next()
+                        } else {
+                            undone.next()
+                        }
                     }
-                } else {
-                    self.tree.range(lower.clone()..).next()
                 };
-                let (k, _) = match item? {
-                    Ok(kv) => kv,
-                    Err(e) => return Some(Err(storage(e))),
+                let key = match key? {
+                    Ok(k) => k,
+                    Err(e) => return Some(Err(e)),
                 };
-                if !k.starts_with(&all) {
-                    return None;
-                }
-                let Some((doc, len)) = keys::parse_history(&k) else {
-                    return Some(Err(Error::Integrity(
-                        "a view history key is malformed; run `chronicle replay`".into(),
-                    )));
-                };
-                if reverse {
-                    // Everything before this document's history.
-                    upper = Some(k[..len - 2].to_vec());
-                } else {
-                    // Everything after this document's history.
-                    let mut next = k[..len].to_vec();
-                    *next.last_mut().expect("ends with the end mark") = 1;
-                    lower = next;
-                }
-                match self.at(&doc) {
-                    Ok(Some(v)) => return Some(Ok((doc, v))),
+                match self.at(&key) {
+                    Ok(Some(v)) => return Some(Ok((key, v))),
                     Ok(None) => continue,
                     Err(e) => return Some(Err(e)),
                 }
@@ -173,7 +262,7 @@ pub fn past(
 ) -> Result<Layered<HistoryDocs>> {
     let epoch = position.0 / EPOCH;
     let history = HistoryDocs {
-        tree: tree.clone(),
+        live: LiveDocs { tree: tree.clone() },
         epoch,
     };
     let mut docs = Layered::new(history);
@@ -192,52 +281,82 @@ pub fn checkpoint(tree: &sled::Tree) -> Result<Option<Checkpoint>> {
 }
 
 /// Folds `events` (the positions right after the tree's checkpoint, in order) into the
-/// tree and writes the documents, their history and the new checkpoint as one batch.
-/// Returns the new checkpoint position, or `None` when there was no event.
+/// tree and writes the documents, their undo records and the new checkpoint as one
+/// batch. Returns the new checkpoint position, or `None` when there was no event.
 pub fn fold_chunk(
     tree: &sled::Tree,
     runner: &Runner,
     events: impl Iterator<Item = Result<RecordedEvent>>,
 ) -> Result<Option<Position>> {
-    let mut docs = Layered::new(LiveDocs { tree: tree.clone() });
-    let mut history: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-    let mut last = None;
-    // The value at the end of the epoch of every document written since the last call.
-    let mut record = |docs: &mut Layered<LiveDocs>, position: u64| {
-        let epoch = epoch_of(position);
-        for key in docs.take_touched() {
-            let value = docs.pending().get(&key).cloned().flatten();
-            history.push((keys::history(&key, epoch), value));
+    let live = LiveDocs { tree: tree.clone() };
+    let mut docs = Layered::tracking(live.clone());
+    // The epoch since which each document written in this chunk exists.
+    let mut created: std::collections::HashMap<Vec<u8>, u64> = Default::default();
+    let mut undo: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    // The epoch the chunk starts in: an earlier chunk may have ended inside it.
+    let mut first_epoch = None;
+    // At the end of each epoch (and of the chunk): a document created in it records
+    // when; one that existed at the epoch's start and changed keeps its value from then.
+    let mut close_epoch = |docs: &mut Layered<LiveDocs>, epoch: u64, first: bool| -> Result<()> {
+        for (key, before) in docs.take_touched()? {
+            let exists = matches!(docs.pending().get(&key), Some(Some(_)));
+            let Some(before) = before else {
+                if exists {
+                    created.insert(key, epoch);
+                }
+                continue;
+            };
+            let since = match created.get(&key) {
+                Some(&since) => since,
+                None => live.created(&key)?.unwrap_or(0),
+            };
+            // Created in this very epoch (by an earlier chunk), it did not exist at the
+            // epoch's start; changed in it by an earlier chunk, the value from the
+            // epoch's start is already kept.
+            let kept = first
+                && tree
+                    .contains_key(keys::history(&key, epoch))
+                    .map_err(storage)?;
+            if since != epoch && !kept {
+                undo.push((keys::history(&key, epoch), encode(since, &before)));
+            }
+            if exists {
+                created.insert(key, since);
+            } else {
+                created.remove(&key);
+            }
         }
+        Ok(())
     };
+    let mut last = None;
     for event in events {
         let event = event?;
         let position = event.position.0;
+        let first = *first_epoch.get_or_insert(epoch_of(position));
         runner.apply(&event, &mut docs)?;
         if position.is_multiple_of(EPOCH) {
-            record(&mut docs, position);
+            close_epoch(&mut docs, epoch_of(position), epoch_of(position) == first)?;
         }
         last = Some(position);
     }
     let Some(last) = last else { return Ok(None) };
-    record(&mut docs, last);
+    close_epoch(
+        &mut docs,
+        epoch_of(last),
+        Some(epoch_of(last)) == first_epoch,
+    )?;
     let mut batch = sled::Batch::default();
     for (key, value) in docs.take_pending() {
         match value {
-            Some(v) => batch.insert(keys::doc(&key), v),
+            Some(v) => {
+                let since = created.get(&key).copied().unwrap_or(epoch_of(last));
+                batch.insert(keys::doc(&key), encode(since, &v));
+            }
             None => batch.remove(keys::doc(&key)),
         }
     }
-    for (key, value) in history {
-        let mut v = Vec::with_capacity(value.as_ref().map_or(1, |v| v.len() + 1));
-        match value {
-            Some(value) => {
-                v.push(1);
-                v.extend_from_slice(&value);
-            }
-            None => v.push(0),
-        }
-        batch.insert(key, v);
+    for (key, value) in undo {
+        batch.insert(key, value);
     }
     let checkpoint = Checkpoint {
         position: Position(last),
