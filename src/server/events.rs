@@ -12,7 +12,6 @@ use super::auth::check_write;
 use super::error::ApiError;
 use super::params::{Params, Segment};
 use crate::Error;
-use crate::model::event::MAX_EVENT_BYTES;
 use crate::model::{
     Expect, Origin, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
     parse_event_value,
@@ -157,16 +156,6 @@ fn parse_body(
     }
     let mut events = Vec::with_capacity(items.len());
     for (index, mut item) in items.into_iter().enumerate() {
-        let size = serde_json::to_vec(&item).map_or(0, |b| b.len());
-        if size > MAX_EVENT_BYTES {
-            return Err(invalid(
-                index,
-                None,
-                format!(
-                    "the event is {size} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts"
-                ),
-            ));
-        }
         if let (Some(path), Value::Object(fields)) = (path_stream, &mut item) {
             match fields.get("stream") {
                 None => {
