@@ -786,6 +786,12 @@ fn serve_refuses_a_public_address_without_a_token() {
     assert!(!c.db().exists(), "nothing was created");
     c.run(&["serve", "--addr", "127.0.0.1:0", "--token", ""])
         .fails(2, "--token is empty");
+    // A blank token would let no one write; one with spaces could not be sent back.
+    c.run(&["serve", "--addr", "0.0.0.0:0", "--token", " "])
+        .fails(2, "--token is empty or blank");
+    c.run(&["serve", "--addr", "127.0.0.1:0", "--token", "two words"])
+        .fails(2, "--token must be visible ASCII");
+    assert!(!c.db().exists(), "nothing was created");
     assert!(c.run(&["serve", "--help"]).ok().contains("Examples:"));
 }
 

@@ -115,6 +115,8 @@ fn parse_body(
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             super::error::too_large(state.config.max_body)
+        } else if super::error::timed_out(&e) {
+            super::error::body_too_slow(state.config.body_timeout)
         } else {
             ApiError::bad_request(format!("the request body could not be read ({e})"))
         }
