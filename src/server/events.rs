@@ -82,10 +82,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Expect>, ApiError> {
         return Ok(Some(Expect::Exists));
     }
     let unquoted = text.trim_matches('"');
-    unquoted
-        .parse::<u64>()
+    super::params::digits(unquoted)
         .map(|v| Some(Expect::Version(Version(v))))
-        .map_err(|_| {
+        .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "If-Match must be the stream's current version (like 7) or *, not `{text}`"
             ))
@@ -239,7 +238,7 @@ pub async fn log(State(state): State<AppState>, mut params: Params) -> Result<Re
     let filter = ReadFilter {
         from: params.position("from")?,
         stream: params.stream("stream")?,
-        category: params.take("category")?,
+        category: params.category("category")?,
         event_type: params.event_type("type")?,
         from_version: None,
     };

@@ -53,7 +53,7 @@ pub async fn subscribe(
     let from = params.position("from")?;
     let filter = ReadFilter {
         stream: params.stream("stream")?,
-        category: params.take("category")?,
+        category: params.category("category")?,
         event_type: params.event_type("type")?,
         ..ReadFilter::default()
     };
@@ -63,7 +63,7 @@ pub async fn subscribe(
         .map(|v| {
             v.to_str()
                 .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok())
+                .and_then(|t| super::params::digits(t.trim()))
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "Last-Event-ID must be the position of the last event received",
