@@ -6,7 +6,7 @@ mod common;
 
 use chronicle::server::{self, Config};
 use chronicle::store::{EventStore, SledStore};
-use common::{Chronicle, person, trip_started};
+use common::{Chronicle, Serve, person, trip_started};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -630,47 +630,6 @@ fn the_openapi_document_describes_every_route() {
         13,
         "a path is described that the server does not have"
     );
-}
-
-/// A `chronicle serve` child process on a free port.
-struct Serve {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Serve {
-    fn start(c: &Chronicle, args: &[&str]) -> Serve {
-        let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
-        all.extend_from_slice(args);
-        let child = c
-            .command(&all)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let file = c.dir.path().join("store.server.json");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&file)
-                && let Ok(found) = serde_json::from_str::<Value>(&text)
-            {
-                break found["url"].as_str().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "the server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Serve { child, url }
-    }
-
-    /// Sends SIGTERM and returns the exit code.
-    fn terminate(mut self) -> i32 {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap().code().unwrap_or(-1)
-    }
 }
 
 #[test]
