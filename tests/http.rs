@@ -6,7 +6,7 @@ mod common;
 
 use chronicle::server::{self, Config};
 use chronicle::store::{EventStore, SledStore};
-use common::{Chronicle, person, trip_started};
+use common::{Chronicle, Serve, person, trip_started};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -380,6 +380,10 @@ fn a_stalled_subscriber_is_dropped_with_a_message_and_writers_go_on() {
     let config = Config {
         live_buffer: 8,
         live_grace: Duration::from_millis(200),
+        // This test is about the drop message, not the watchdog that closes a
+        // connection making no progress: on a loaded machine the writes below can
+        // take longer than the watchdog's default.
+        send_timeout: Duration::from_secs(120),
         ..Config::default()
     };
     let server = Server::start(&db, config);
@@ -632,47 +636,6 @@ fn the_openapi_document_describes_every_route() {
     );
 }
 
-/// A `chronicle serve` child process on a free port.
-struct Serve {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Serve {
-    fn start(c: &Chronicle, args: &[&str]) -> Serve {
-        let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
-        all.extend_from_slice(args);
-        let child = c
-            .command(&all)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let file = c.dir.path().join("store.server.json");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&file)
-                && let Ok(found) = serde_json::from_str::<Value>(&text)
-            {
-                break found["url"].as_str().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "the server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Serve { child, url }
-    }
-
-    /// Sends SIGTERM and returns the exit code.
-    fn terminate(mut self) -> i32 {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap().code().unwrap_or(-1)
-    }
-}
-
 #[test]
 fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let c = Chronicle::new();
@@ -786,6 +749,12 @@ fn serve_refuses_a_public_address_without_a_token() {
     assert!(!c.db().exists(), "nothing was created");
     c.run(&["serve", "--addr", "127.0.0.1:0", "--token", ""])
         .fails(2, "--token is empty");
+    // A blank token would let no one write; one with spaces could not be sent back.
+    c.run(&["serve", "--addr", "0.0.0.0:0", "--token", " "])
+        .fails(2, "--token is empty or blank");
+    c.run(&["serve", "--addr", "127.0.0.1:0", "--token", "two words"])
+        .fails(2, "--token must be visible ASCII");
+    assert!(!c.db().exists(), "nothing was created");
     assert!(c.run(&["serve", "--help"]).ok().contains("Examples:"));
 }
 

@@ -117,9 +117,14 @@ fn read_input(args: &Args) -> anyhow::Result<Parsed> {
         )
         .into());
     };
+    // The same strict JSON as every other path: a key given twice is refused.
     let json_arg = |flag: &str, text: &str| -> anyhow::Result<Value> {
-        serde_json::from_str(text)
-            .map_err(|e| UsageError(format!("--{flag} is not valid JSON ({e})")).into())
+        chronicle::model::event::parse_json_strict(text.as_bytes()).map_err(|e| {
+            UsageError(format!(
+                "--{flag} is not valid JSON ({e}); give each field once"
+            ))
+            .into()
+        })
     };
     let mut event = Map::new();
     let mut put = |k: &str, v: Value| {

@@ -1,9 +1,20 @@
 //! Reading events from JSON Lines, and pointing errors back at the line they came from.
+//!
+//! Input is read a line at a time, and each line is size-checked while it is read: a
+//! line longer than an event may be is refused as soon as its first bytes past the limit
+//! arrive, so memory stays bounded on any input (`chronicle import /dev/zero` exits 2 at
+//! once). Every line then goes through [`parse_event`], the one validation path that the
+//! command-line flags and the HTTP API use too.
 
 use super::UsageError;
 use chronicle::Error;
-use chronicle::model::{Origin, ProposedEvent, parse_event};
+use chronicle::model::event::max_event_bytes;
+use chronicle::model::{Origin, ProposedEvent, ValidationError, parse_event};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+
+/// Room on a line beyond the event itself, for a line ending and surrounding spaces.
+const LINE_SLACK: usize = 64;
 
 /// Where an event came from: a file (or stdin) and a line.
 #[derive(Debug, Clone)]
@@ -25,55 +36,69 @@ impl Parsed {
     /// that carries the fields the store sets (`position`, `hash`…) is read as an
     /// export line when `allow_export` is set.
     pub fn add_text(&mut self, file: &str, bytes: &[u8], allow_export: bool) -> anyhow::Result<()> {
-        for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-            let line = i + 1;
-            let located = |e: chronicle::model::ValidationError| -> anyhow::Error {
+        self.add_reader(file, bytes, allow_export)
+    }
+
+    /// Parses JSON Lines from a reader, a line at a time; see [`Parsed::add_text`]. A
+    /// line longer than the largest event is refused before the rest of it is read.
+    pub fn add_reader(
+        &mut self,
+        file: &str,
+        mut reader: impl BufRead,
+        allow_export: bool,
+    ) -> anyhow::Result<()> {
+        let origin = if allow_export {
+            Origin::Export
+        } else {
+            Origin::New
+        };
+        let max_line = max_event_bytes(origin) + LINE_SLACK;
+        let mut raw = Vec::new();
+        for line in 1.. {
+            let located = |e: ValidationError| -> anyhow::Error {
                 anyhow::Error::new(Error::Invalid {
                     index: None,
                     error: e.at_line(line),
                 })
                 .context(file.to_owned())
             };
-            let text = std::str::from_utf8(raw).map_err(|e| {
-                located(chronicle::model::ValidationError {
+            raw.clear();
+            let ended = read_line(&mut reader, &mut raw, max_line)
+                .map_err(|e| anyhow::anyhow!("reading {file}: {e}"))?;
+            if raw.len() > max_line {
+                return Err(located(ValidationError {
                     line: None,
                     field: None,
-                    message: format!("not valid UTF-8 ({e}); save the file as UTF-8"),
-                })
-            })?;
-            let text = text.strip_suffix('\r').unwrap_or(text);
-            let trimmed = text.trim();
-            if trimmed.is_empty() || trimmed.starts_with("//") {
-                continue;
+                    message: format!(
+                        "the event is over {max_line} bytes (reading stopped there), more than the limit of {}; split it or shorten its texts",
+                        max_event_bytes(Origin::New)
+                    ),
+                }));
             }
-            let origin = if allow_export && looks_exported(trimmed) {
-                Origin::Export
-            } else {
-                Origin::New
-            };
-            let event = parse_event(trimmed, origin).map_err(located)?;
-            self.events.push(event);
-            self.locations.push(Location {
-                file: Some(file.to_owned()),
-                line,
-            });
+            if let Some(event) = parse_line(&raw, allow_export).map_err(located)? {
+                self.events.push(event);
+                self.locations.push(Location {
+                    file: Some(file.to_owned()),
+                    line,
+                });
+            }
+            if ended {
+                break;
+            }
         }
         Ok(())
     }
 
-    /// Reads a file, or stdin for `-`.
+    /// Reads a file, or stdin for `-`, a line at a time.
     pub fn add_file(&mut self, path: &Path, allow_export: bool) -> anyhow::Result<()> {
-        let (name, bytes) = if path == Path::new("-") {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .map_err(|e| anyhow::anyhow!("reading stdin: {e}"))?;
-            ("stdin".to_owned(), bytes)
-        } else {
-            let bytes = std::fs::read(path)
-                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-            (path.display().to_string(), bytes)
-        };
-        self.add_text(&name, &bytes, allow_export)
+        if path == Path::new("-") {
+            let stdin = std::io::stdin();
+            return self.add_reader("stdin", stdin.lock(), allow_export);
+        }
+        let file = std::fs::File::open(path)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+        let name = path.display().to_string();
+        self.add_reader(&name, std::io::BufReader::new(file), allow_export)
     }
 
     /// Attributes an error from the store about the event at some index to its line.
@@ -101,6 +126,57 @@ impl Parsed {
                 _ => anyhow::Error::new(err),
             },
             other => anyhow::Error::new(other),
+        }
+    }
+}
+
+/// Parses one line (without its `\n`): `None` for a blank line or a comment.
+fn parse_line(raw: &[u8], allow_export: bool) -> Result<Option<ProposedEvent>, ValidationError> {
+    let text = std::str::from_utf8(raw).map_err(|e| ValidationError {
+        line: None,
+        field: None,
+        message: format!("not valid UTF-8 ({e}); save the file as UTF-8"),
+    })?;
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed.starts_with("//") {
+        return Ok(None);
+    }
+    let origin = if allow_export && looks_exported(trimmed) {
+        Origin::Export
+    } else {
+        Origin::New
+    };
+    parse_event(trimmed, origin).map(Some)
+}
+
+/// Reads one line into `line` (without its `\n`), stopping as soon as it holds more than
+/// `max` bytes. Returns whether the input ended.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<bool> {
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(true);
+        }
+        let room = (max + 1).saturating_sub(line.len());
+        match available.iter().position(|b| *b == b'\n') {
+            Some(end) if end <= room => {
+                line.extend_from_slice(&available[..end]);
+                reader.consume(end + 1);
+                return Ok(false);
+            }
+            _ => {
+                let take = available.len().min(room);
+                line.extend_from_slice(&available[..take]);
+                reader.consume(take);
+                if line.len() > max {
+                    return Ok(false);
+                }
+            }
         }
     }
 }

@@ -94,6 +94,12 @@ pub enum Backend {
     Server(remote::Api),
 }
 
+/// A `--category` value: lowercase letters, digits and `-`, so that `TRIP` is an error
+/// rather than a filter that matches nothing.
+fn category(text: &str) -> Result<String, String> {
+    chronicle::model::ids::check_category(text).map(|()| text.to_owned())
+}
+
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -8,9 +8,11 @@
 use super::remote::{ServerFile, server_file};
 use super::{App, UsageError};
 use anyhow::Context;
+use chronicle::server::{Config, check_token};
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -35,13 +37,79 @@ pub struct Args {
     /// Writes must send `Authorization: Bearer <TOKEN>`. Needed to listen beyond loopback.
     #[arg(long, env = "CHRONICLE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A host name clients use for this server (as in `Host`), besides its address and
+    /// localhost; repeat for several. Requests naming any other host are refused (403).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+    /// Connections served at once; more are answered 503. Keep it below `ulimit -n`.
+    #[arg(long, default_value_t = default_u32(Config::default().max_connections), value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
+    /// Connections served at once from one IP address (raise it behind a reverse proxy).
+    #[arg(long, default_value_t = default_u32(Config::default().max_connections_per_client), value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections_per_client: u32,
+    /// Live subscribers (`GET /events/live`) served at once; more are answered 503.
+    #[arg(long, default_value_t = default_u32(Config::default().max_live), value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_live: u32,
+    /// Bytes of events a live subscriber may have waiting to be sent.
+    #[arg(long, default_value_t = default_u32(Config::default().live_buffer_bytes), value_parser = clap::value_parser!(u32).range(65_536..=1_073_741_824), value_name = "BYTES")]
+    live_buffer_bytes: u32,
+    /// Seconds a request's head may take, from the connection opening or the previous
+    /// response ending (so also how long an idle keep-alive connection stays open).
+    #[arg(long, default_value_t = Config::default().header_timeout.as_secs_f64(), value_parser = seconds, value_name = "SECONDS")]
+    header_timeout: f64,
+    /// Seconds a request's body may take after its head; then 408.
+    #[arg(long, default_value_t = Config::default().body_timeout.as_secs_f64(), value_parser = seconds, value_name = "SECONDS")]
+    body_timeout: f64,
+    /// Seconds a client may leave what it is sent unread (a stalled live subscriber,
+    /// a client that stopped reading) before it is dropped and its connection closed.
+    #[arg(long, default_value_t = Config::default().send_timeout.as_secs_f64(), value_parser = seconds, value_name = "SECONDS")]
+    send_timeout: f64,
+}
+
+/// A default that fits a flag's `u32`.
+fn default_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn to_usize(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// A timeout in seconds: from 0.1 to a day.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.1..=86_400.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0.1 to 86400"
+        )),
+    }
+}
+
+impl Args {
+    /// The server's configuration from the flags.
+    fn config(&self) -> Config {
+        Config {
+            token: self.token.clone(),
+            allowed_hosts: self.allow_hosts.clone(),
+            max_connections: to_usize(self.max_connections),
+            max_connections_per_client: to_usize(self.max_connections_per_client),
+            max_live: to_usize(self.max_live),
+            live_buffer_bytes: to_usize(self.live_buffer_bytes),
+            header_timeout: Duration::from_secs_f64(self.header_timeout),
+            body_timeout: Duration::from_secs_f64(self.body_timeout),
+            send_timeout: Duration::from_secs_f64(self.send_timeout),
+            live_grace: Duration::from_secs_f64(self.send_timeout),
+            ..Config::default()
+        }
+    }
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    let addr = listen_address(&args)?;
-    if args.token.as_deref() == Some("") {
-        return Err(UsageError("--token is empty; give a token, or leave it out".into()).into());
+    if let Some(token) = &args.token {
+        check_token(token).map_err(|e| UsageError(format!("--token {e}")))?;
     }
+    let addr = listen_address(&args)?;
+    let config = args.config();
     let store = app.open_store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -61,7 +129,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             "chronicle serving {} at {url}",
             app.db.display()
         );
-        let served = chronicle::server::run(listener, store, args.token, shutdown_signal()).await;
+        let served = chronicle::server::run_with(listener, store, config, shutdown_signal()).await;
         if let Some(file) = announced {
             let _ = std::fs::remove_file(file);
         }
@@ -86,7 +154,10 @@ fn listen_address(args: &Args) -> anyhow::Result<SocketAddr> {
     let Some(first) = addrs.first().copied() else {
         return Err(UsageError(format!("--addr `{}` names no address", args.addr)).into());
     };
-    let token = args.token.as_deref().is_some_and(|t| !t.is_empty());
+    let token = args
+        .token
+        .as_deref()
+        .is_some_and(|t| check_token(t).is_ok());
     if !token && !addrs.iter().all(|a| a.ip().is_loopback()) {
         return Err(UsageError(format!(
             "refusing to listen on {} without a token: anyone who can reach it could write to the log; pass --token (or set CHRONICLE_TOKEN), or listen on 127.0.0.1",

@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long)]
     stream: Option<String>,
     /// Only streams of this category.
-    #[arg(long)]
+    #[arg(long, value_parser = super::category)]
     category: Option<String>,
     /// Only this event type.
     #[arg(long = "type", value_name = "TYPE")]

@@ -21,7 +21,41 @@ pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
 /// Room for the fields the store adds (`position`, `id`, `recorded`, `hash`…), so that
 /// the export of an event of the largest size restores.
-const EXPORT_ALLOWANCE: usize = 1024;
+pub const EXPORT_ALLOWANCE: usize = 1024;
+
+/// The largest event of this origin, in bytes of compact JSON: [`MAX_EVENT_BYTES`] for a
+/// new event, plus [`EXPORT_ALLOWANCE`] for an exported one.
+pub fn max_event_bytes(origin: Origin) -> usize {
+    match origin {
+        Origin::New => MAX_EVENT_BYTES,
+        Origin::Export => MAX_EVENT_BYTES + EXPORT_ALLOWANCE,
+    }
+}
+
+/// The message for an event of `size` bytes above the limit.
+pub fn too_large_message(size: usize) -> String {
+    format!(
+        "the event is {size} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts"
+    )
+}
+
+/// The size of a value as compact JSON, which is how the log stores it.
+fn compact_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a counter cannot fail: it holds no non-string keys.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
 
 /// Where a fact was reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -383,15 +417,8 @@ pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, Validati
         field: None,
         message,
     };
-    let limit = match origin {
-        Origin::New => MAX_EVENT_BYTES,
-        Origin::Export => MAX_EVENT_BYTES + EXPORT_ALLOWANCE,
-    };
-    if text.len() > limit {
-        return Err(whole(format!(
-            "the event is {} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts",
-            text.len()
-        )));
+    if text.len() > max_event_bytes(origin) {
+        return Err(whole(too_large_message(text.len())));
     }
     let value = serde_json::from_str::<StrictValue>(text).map_err(|e| {
         if e.to_string().starts_with("duplicate field") {
@@ -480,12 +507,26 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 }
 
 /// [`parse_event`] for an already parsed JSON value.
+///
+/// Every way into the log goes through here (lines, command-line flags, HTTP bodies), so
+/// this is where the limits live: the event as compact JSON, which is how the log keeps
+/// it, is at most [`MAX_EVENT_BYTES`] ([`max_event_bytes`] for an export); the checks of
+/// each field are those of [`EventData::parse`] and of the envelope below. Duplicate keys
+/// cannot reach a `Value`: parse text with [`parse_event`] or [`parse_json_strict`].
 pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, ValidationError> {
     if !value.is_object() {
         return Err(ValidationError {
             line: None,
             field: None,
             message: "expected a JSON object with stream, type and data".into(),
+        });
+    }
+    let size = compact_size(&value);
+    if size > max_event_bytes(origin) {
+        return Err(ValidationError {
+            line: None,
+            field: None,
+            message: too_large_message(size),
         });
     }
     for field in ["source", "meta"] {

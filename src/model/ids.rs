@@ -47,6 +47,19 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Checks a stream category on its own (`trip`, `arms-sale`), as a filter takes it:
+/// lowercase ASCII letters, digits and `-`, like the part of a stream id before the colon.
+pub fn check_category(text: &str) -> Result<(), String> {
+    if text.len() < MAX_STREAM_ID_LEN && is_token(text) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a stream category: expected lowercase letters, digits and -, like trip or arms-sale",
+            text.chars().take(100).collect::<String>()
+        ))
+    }
+}
+
 impl StreamId {
     /// Parses a stream id, saying what was expected when it is not one.
     pub fn parse(text: &str) -> Result<StreamId, String> {

@@ -236,6 +236,17 @@ pub struct TripReturnPlanned {
     pub related: Option<StreamId>,
 }
 
+/// The smallest amount of money an event may state: one hundredth of a unit, the minor
+/// unit of most currencies. Smaller positive numbers (down to `5e-324`) are not sums of
+/// money, and would show as `0`.
+pub const MIN_AMOUNT: f64 = 0.01;
+
+/// The largest amount of money an event may state: 10^15 (a thousand trillion), beyond
+/// any arms sale on record by orders of magnitude. With every amount at most this, a
+/// total of up to 10^290 sales stays finite, and totals of whole amounts are exact while
+/// they stay below 2^53 (about 9.007 × 10^15).
+pub const MAX_AMOUNT: f64 = 1e15;
+
 /// A sum of money in an ISO 4217 currency.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -574,8 +585,11 @@ impl EventData {
                         "value.currency",
                         "expected an ISO 4217 currency code in capitals, like USD",
                     )
-                } else if !(d.value.amount.is_finite() && d.value.amount > 0.0) {
-                    fail("value.amount", "expected a positive amount")
+                } else if !(MIN_AMOUNT..=MAX_AMOUNT).contains(&d.value.amount) {
+                    fail(
+                        "value.amount",
+                        "expected an amount from 0.01 to 1000000000000000 (10^15)",
+                    )
                 } else {
                     Ok(())
                 }

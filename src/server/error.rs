@@ -5,13 +5,15 @@
 //! | --- | --- |
 //! | 400 | malformed JSON, a bad query parameter or header |
 //! | 401 | a write without the right bearer token |
+//! | 403 | a `Host` (or a write's `Origin`) that is not this server's |
 //! | 404 | no such stream, trip, entity or endpoint |
+//! | 408 | a body that did not arrive in time (the connection is then closed) |
 //! | 409 | a concurrency conflict (`expected`, `actual` in the body) |
 //! | 413 | a body above the limit |
 //! | 415 | a write whose body is not declared JSON |
 //! | 422 | an event that is not valid, alone or against the log (`index`, `field`) |
 //! | 500 | the store failed; the detail is on the server's stderr |
-//! | 503 | too many live subscribers; the views did not reach the position asked for in time (with `Retry-After`) |
+//! | 503 | too many live subscribers, or connections (answered before the request is read); the views did not reach the position asked for in time (with `Retry-After`) |
 
 use crate::Error;
 use crate::model::Expect;
@@ -25,6 +27,8 @@ use serde_json::{Value, json};
 pub struct ApiError {
     status: StatusCode,
     body: Value,
+    /// Close the connection after this answer.
+    close: bool,
 }
 
 impl ApiError {
@@ -33,6 +37,7 @@ impl ApiError {
         ApiError {
             status,
             body: json!({ "error": message.into() }),
+            close: false,
         }
     }
 
@@ -89,6 +94,7 @@ impl From<Error> for ApiError {
                     "field": e.field,
                     "message": e.message,
                 }),
+                close: false,
             },
             Error::Conflict {
                 index,
@@ -113,6 +119,7 @@ impl From<Error> for ApiError {
                         "expected": expect_json(&expected),
                         "actual": actual,
                     }),
+                    close: false,
                 }
             }
             // A server owns its store: these mean the store itself is in trouble.
@@ -136,6 +143,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -199,4 +211,30 @@ pub fn too_large(limit: usize) -> ApiError {
             "the request body is larger than the limit of {limit} bytes; send the events in several requests"
         ),
     )
+}
+
+/// Whether reading a body failed because its deadline passed.
+pub fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// The answer to a body that did not arrive within the body timeout; the connection is
+/// closed after it, since the rest of the body may still come.
+pub fn body_too_slow(limit: std::time::Duration) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "the request body did not arrive within {} s; send it at once, and retry",
+            limit.as_secs_f64()
+        ),
+    );
+    error.close = true;
+    error
 }

@@ -12,7 +12,6 @@ use super::auth::check_write;
 use super::error::ApiError;
 use super::params::{Params, Segment};
 use crate::Error;
-use crate::model::event::MAX_EVENT_BYTES;
 use crate::model::{
     Expect, Origin, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
     parse_event_value,
@@ -83,10 +82,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Expect>, ApiError> {
         return Ok(Some(Expect::Exists));
     }
     let unquoted = text.trim_matches('"');
-    unquoted
-        .parse::<u64>()
+    super::params::digits(unquoted)
         .map(|v| Some(Expect::Version(Version(v))))
-        .map_err(|_| {
+        .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "If-Match must be the stream's current version (like 7) or *, not `{text}`"
             ))
@@ -116,6 +114,8 @@ fn parse_body(
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             super::error::too_large(state.config.max_body)
+        } else if super::error::timed_out(&e) {
+            super::error::body_too_slow(state.config.body_timeout)
         } else {
             ApiError::bad_request(format!("the request body could not be read ({e})"))
         }
@@ -157,16 +157,6 @@ fn parse_body(
     }
     let mut events = Vec::with_capacity(items.len());
     for (index, mut item) in items.into_iter().enumerate() {
-        let size = serde_json::to_vec(&item).map_or(0, |b| b.len());
-        if size > MAX_EVENT_BYTES {
-            return Err(invalid(
-                index,
-                None,
-                format!(
-                    "the event is {size} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts"
-                ),
-            ));
-        }
         if let (Some(path), Value::Object(fields)) = (path_stream, &mut item) {
             match fields.get("stream") {
                 None => {
@@ -248,7 +238,7 @@ pub async fn log(State(state): State<AppState>, mut params: Params) -> Result<Re
     let filter = ReadFilter {
         from: params.position("from")?,
         stream: params.stream("stream")?,
-        category: params.take("category")?,
+        category: params.category("category")?,
         event_type: params.event_type("type")?,
         from_version: None,
     };

@@ -12,11 +12,18 @@
 //! subscriber whose buffer stays full for [`super::Config::live_grace`] is dropped: its
 //! stream ends with `event: error`, whose data says to reconnect with `Last-Event-ID`.
 //! A shutdown ends every stream the same way.
+//!
+//! What a subscriber costs is bounded in bytes, not only in events: its reader holds at
+//! most [`CHUNK_BYTES`] (plus one event) read from the store, and its buffer at most
+//! [`super::Config::live_buffer_bytes`] of encoded events (and at most
+//! [`super::Config::live_buffer`] of them). A subscriber that stopped reading is dropped
+//! after the grace period, and its connection is closed once its writes have waited
+//! [`super::Config::send_timeout`] (see `listen`), which frees what it held.
 
 use super::AppState;
 use super::error::ApiError;
 use super::params::Params;
-use crate::model::{Position, RecordedEvent};
+use crate::model::Position;
 use crate::store::{EventStore, ReadFilter};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -24,10 +31,18 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::convert::Infallible;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
-/// Events read from the store at a time.
+/// Events read from the store at a time, at most.
 const CHUNK: usize = 256;
+
+/// Bytes of encoded events read from the store at a time: a read stops after the event
+/// that reaches this.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// An event in a subscriber's buffer, with the share of its byte budget it holds.
+type Buffered = (Event, Option<OwnedSemaphorePermit>);
 
 /// `GET /events/live?from=&type=&category=&stream=`, with an optional `Last-Event-ID`.
 pub async fn subscribe(
@@ -38,7 +53,7 @@ pub async fn subscribe(
     let from = params.position("from")?;
     let filter = ReadFilter {
         stream: params.stream("stream")?,
-        category: params.take("category")?,
+        category: params.category("category")?,
         event_type: params.event_type("type")?,
         ..ReadFilter::default()
     };
@@ -48,7 +63,7 @@ pub async fn subscribe(
         .map(|v| {
             v.to_str()
                 .ok()
-                .and_then(|t| t.trim().parse::<u64>().ok())
+                .and_then(|t| super::params::digits(t.trim()))
                 .ok_or_else(|| {
                     ApiError::bad_request(
                         "Last-Event-ID must be the position of the last event received",
@@ -71,6 +86,10 @@ pub async fn subscribe(
         (None, None) => head + 1,
     };
     let (tx, rx) = mpsc::channel(state.config.live_buffer.max(1) + 1);
+    let budget = state
+        .config
+        .live_buffer_bytes
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     tokio::spawn(
         Reader {
             state: state.clone(),
@@ -78,14 +97,17 @@ pub async fn subscribe(
             next,
             last_sent: last_seen,
             tx,
+            budget: Arc::new(Semaphore::new(budget)),
+            budget_size: budget,
             _permit: permit,
         }
         .run(durable),
     );
+    // An event leaves the budget when it is handed to the connection.
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
-            .map(|event| (Ok::<_, Infallible>(event), rx))
+            .map(|(event, _bytes)| (Ok::<_, Infallible>(event), rx))
     });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
@@ -100,7 +122,10 @@ struct Reader {
     next: u64,
     last_sent: Option<u64>,
     /// The buffer holds `live_buffer` events plus one slot kept for the last message.
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<Buffered>,
+    /// Bytes of encoded events the buffer may hold: one permit a byte.
+    budget: Arc<Semaphore>,
+    budget_size: usize,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -139,10 +164,12 @@ impl Reader {
         };
         if let End::Say(message) = end {
             // The slot kept free for this message makes the send succeed.
-            let _ =
-                self.tx.try_send(Event::default().event("error").data(
-                    json!({ "error": message, "last_event_id": self.last_sent }).to_string(),
-                ));
+            let _ = self.tx.try_send((
+                Event::default()
+                    .event("error")
+                    .data(json!({ "error": message, "last_event_id": self.last_sent }).to_string()),
+                None,
+            ));
         }
     }
 
@@ -170,23 +197,28 @@ impl Reader {
                 .state
                 .blocking(move |store| {
                     let mut events = Vec::new();
+                    let mut bytes = 0;
                     for event in store.read(&filter) {
                         let event = event?;
                         if event.position.0 > head {
                             break;
                         }
-                        events.push(event);
-                        if events.len() == CHUNK {
-                            break;
+                        let data = serde_json::to_string(&event).map_err(|e| {
+                            super::error::ApiError::internal(format!("encoding an event: {e}"))
+                        })?;
+                        bytes += data.len();
+                        events.push((event.position.0, data));
+                        if events.len() == CHUNK || bytes >= CHUNK_BYTES {
+                            return Ok((events, false));
                         }
                     }
-                    Ok(events)
+                    Ok((events, true))
                 })
                 .await
                 .map_err(|_| End::Say(self.message("the server could not read the log")))?;
-            let complete = chunk.len() < CHUNK;
-            for event in chunk {
-                self.send(event, stopping).await?;
+            let (events, complete) = chunk;
+            for (position, data) in events {
+                self.send(position, data, stopping).await?;
             }
             if complete {
                 self.next = head + 1;
@@ -195,36 +227,48 @@ impl Reader {
         Ok(())
     }
 
-    /// Puts one event into the buffer, waiting at most the grace period for room.
+    /// Puts one encoded event into the buffer, waiting at most the grace period for
+    /// room (in events and in bytes).
     async fn send(
         &mut self,
-        event: RecordedEvent,
+        position: u64,
+        data: String,
         stopping: &mut watch::Receiver<bool>,
     ) -> Result<(), End> {
-        let position = event.position.0;
-        let data = serde_json::to_string(&event)
-            .map_err(|_| End::Say(self.message("the server could not encode an event")))?;
         let grace = self.state.config.live_grace;
-        // Two free slots: one for this event, one kept for a last message.
+        // An event larger than the whole budget takes all of it, and so goes alone.
+        let cost = u32::try_from(data.len().clamp(1, self.budget_size)).unwrap_or(u32::MAX);
+        let budget = self.budget.clone();
+        let tx = &self.tx;
+        let room = async move {
+            let bytes = budget.acquire_many_owned(cost).await;
+            // Two free slots: one for this event, one kept for a last message.
+            let slots = tx.reserve_many(2).await;
+            (bytes, slots)
+        };
         let room = tokio::select! {
-            room = tokio::time::timeout(grace, self.tx.reserve_many(2)) => room,
+            room = tokio::time::timeout(grace, room) => room,
             _ = stopping.changed() => {
                 return Err(End::Say(self.message("the server is shutting down")));
             }
         };
         match room {
-            Ok(Ok(mut permits)) => {
-                if let Some(permit) = permits.next() {
-                    permit.send(Event::default().id(position.to_string()).data(data));
+            Ok((Ok(bytes), Ok(mut slots))) => {
+                if let Some(slot) = slots.next() {
+                    slot.send((
+                        Event::default().id(position.to_string()).data(data),
+                        Some(bytes),
+                    ));
                 }
                 self.last_sent = Some(position);
                 self.next = position + 1;
                 Ok(())
             }
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(_) => Err(End::Gone),
             Err(_) => Err(End::Say(self.message(&format!(
-                "this subscriber fell behind: {} events waited for it for {} ms",
+                "this subscriber fell behind: its buffer ({} events or {} bytes) stayed full for {} ms",
                 self.state.config.live_buffer,
+                self.budget_size,
                 grace.as_millis()
             )))),
         }

@@ -15,6 +15,11 @@
 //!   buffer, and is dropped with a final `event: error` when it stops reading;
 //! - errors never carry internals: a storage failure answers a generic `500` and its
 //!   detail goes to stderr;
+//! - no client can take the server down: connections are capped in all and per client
+//!   address, heads, bodies and stalled sends have deadlines (`listen`), live
+//!   subscribers are capped and each holds a bounded number of bytes (`live`), and every
+//!   request must name this server in `Host` (and, for a write, in `Origin` when sent),
+//!   so that a web page cannot reach it by DNS rebinding (`auth`);
 //! - on shutdown the server stops accepting, ends live streams, answers every request
 //!   in flight, and [`run`] returns only after the store was dropped (flushed and its
 //!   writer thread joined), so the directory can be opened again at once; a client that
@@ -23,16 +28,20 @@
 mod auth;
 mod error;
 mod events;
+mod listen;
 mod live;
 mod params;
 mod views;
+
+pub use auth::check_token;
 
 use crate::store::SledStore;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use error::ApiError;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -40,19 +49,40 @@ use tokio::sync::{Semaphore, mpsc, watch};
 /// Largest request body accepted by default, in bytes (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// How the server behaves. [`Config::default`] is what `chronicle serve` uses.
+/// How the server behaves. [`Config::default`] is what `chronicle serve` uses; its
+/// limits hold a newsroom's tools and a few hundred live dashboards on one machine.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// When set, writes need `Authorization: Bearer <token>`.
+    /// When set, writes need `Authorization: Bearer <token>` (see [`check_token`]).
     pub token: Option<String>,
     /// Largest request body, in bytes; larger ones get `413`.
     pub max_body: usize,
     /// Events a live subscriber may have waiting before it counts as stalled.
     pub live_buffer: usize,
+    /// Bytes of events a live subscriber may have waiting before it counts as stalled
+    /// (an event larger than this still goes through, alone).
+    pub live_buffer_bytes: usize,
     /// How long a live subscriber's full buffer may stay full before it is dropped.
     pub live_grace: Duration,
     /// Live subscribers served at once; more get `503`.
     pub max_live: usize,
+    /// Connections served at once; more are answered `503` and closed.
+    pub max_connections: usize,
+    /// Connections served at once from one IP address; more are answered `503`.
+    pub max_connections_per_client: usize,
+    /// How long a request's head may take to arrive, counted from the connection opening
+    /// or from the end of the previous response; so also how long an idle keep-alive
+    /// connection is kept.
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive after its head; then `408`.
+    pub body_timeout: Duration,
+    /// How long a connection's writes may wait for the client to read before the
+    /// connection is closed.
+    pub send_timeout: Duration,
+    /// Host names clients may use for this server besides its address, `localhost` (on
+    /// loopback) and IP literals of the bound address: a request whose `Host` (or, for a
+    /// write, `Origin`) names anything else is refused with `403`.
+    pub allowed_hosts: Vec<String>,
     /// How long a shutdown waits for requests in flight before it gives up on them.
     pub drain: Duration,
 }
@@ -63,8 +93,15 @@ impl Default for Config {
             token: None,
             max_body: MAX_BODY_BYTES,
             live_buffer: 1024,
+            live_buffer_bytes: 1024 * 1024,
             live_grace: Duration::from_secs(5),
             max_live: 256,
+            max_connections: 1000,
+            max_connections_per_client: 256,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(10),
+            allowed_hosts: Vec::new(),
             drain: Duration::from_secs(10),
         }
     }
@@ -81,6 +118,8 @@ pub struct AppState {
     config: Arc<Config>,
     stopping: watch::Receiver<bool>,
     live_slots: Arc<Semaphore>,
+    /// The address the server listens on, when known: `Host` may name it.
+    bound: Option<IpAddr>,
     _alive: mpsc::Sender<()>,
 }
 
@@ -100,6 +139,7 @@ impl AppState {
             live_slots: Arc::new(Semaphore::new(config.max_live)),
             config: Arc::new(config),
             stopping,
+            bound: None,
             _alive: alive,
         };
         (state, stop, gone)
@@ -121,6 +161,7 @@ impl AppState {
 /// The API's routes over a state.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body;
+    let body_timeout = state.config.body_timeout;
     Router::new()
         .route("/healthz", get(views::healthz))
         .route("/openapi.json", get(openapi))
@@ -147,6 +188,14 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             error::limit_declared_body,
+        ))
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            body_timeout,
+        ))
+        // Before anything else: a request for another host is not this server's.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check_host,
         ))
         .with_state(state)
 }
@@ -200,17 +249,25 @@ pub async fn run_with(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(token) = &config.token {
+        check_token(token).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("the token {e}"))
+        })?;
+    }
     let drain = config.drain;
-    let (state, stop, mut gone) = AppState::new(store, config);
+    let (mut state, stop, mut gone) = AppState::new(store, config);
+    state.bound = listen::bound_ip(&listener);
     let mut stopped = stop.subscribe();
+    let stopping = stop.subscribe();
+    let config = state.config.clone();
     let app = router(state);
-    let signal = async move {
+    tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
-    };
-    let serve = axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .into_future();
+        // Keep the sender until the server is done, so that "stopping" stays true.
+        stop.closed().await;
+    });
+    let serve = listen::serve(listener, app, config, stopping);
     let deadline = async move {
         let _ = stopped.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(drain).await;

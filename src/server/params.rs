@@ -3,6 +3,7 @@
 //! does not silently answer another question.
 
 use super::error::ApiError;
+use crate::model::ids::check_category;
 use crate::model::{EventType, Position, StreamId};
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
@@ -47,13 +48,25 @@ impl Params {
         Ok(found)
     }
 
-    /// A non-negative integer parameter.
+    /// A non-negative integer parameter, written in digits only (no sign, no spaces).
     pub fn number(&mut self, name: &str) -> Result<Option<u64>, ApiError> {
         self.take(name)?
             .map(|v| {
-                v.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request(format!("`{name}` must be a whole number, not `{v}`"))
+                digits(&v).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`{name}` must be a whole number written in digits, not `{v}`"
+                    ))
                 })
+            })
+            .transpose()
+    }
+
+    /// A stream category parameter (`trip`, `arms-sale`).
+    pub fn category(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        self.take(name)?
+            .map(|c| match check_category(&c) {
+                Ok(()) => Ok(c),
+                Err(e) => Err(ApiError::bad_request(format!("`{name}`: {e}"))),
             })
             .transpose()
     }
@@ -107,6 +120,14 @@ impl Params {
             ))),
         }
     }
+}
+
+/// A number written in ASCII digits only: `u64::from_str` also takes a leading `+`.
+pub fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// The one path segment of a route, with a JSON error when it cannot be read.

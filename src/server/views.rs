@@ -64,7 +64,7 @@ fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, b
     let Some(text) = as_of else {
         return Ok((head, true));
     };
-    let position = if let Ok(n) = text.parse::<u64>() {
+    let position = if let Some(n) = super::params::digits(text) {
         if n > head.0 {
             return Err(ApiError::bad_request(format!(
                 "as_of {n} is past the end of the log (position {head}); use a position up to {head}"
@@ -239,7 +239,7 @@ pub async fn timeline(
     let entity = params.take("entity")?;
     let mut filter = TimelineFilter {
         stream: params.stream("stream")?,
-        category: params.take("category")?,
+        category: params.category("category")?,
         event_type: params.event_type("type")?,
         tag: params.take("tag")?,
         from: extent("from", params.take("from")?)?,

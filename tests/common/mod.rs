@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A store in its own temp dir, driven through the `chronicle` binary.
 pub struct Chronicle {
@@ -143,4 +144,94 @@ pub fn person(slug: &str) -> Value {
 /// A valid trip event.
 pub fn trip_started(stream: &str) -> Value {
     serde_json::json!({"stream": stream, "type": "trip.started", "occurred": "2025-01-05", "data": {}})
+}
+
+/// A `chronicle serve` child process on a free port of 127.0.0.1.
+pub struct Serve {
+    pub child: std::process::Child,
+    pub url: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Serve {
+    pub fn start(c: &Chronicle, args: &[&str]) -> Serve {
+        let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let child = c
+            .command(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let file = c.dir.path().join("store.server.json");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = loop {
+            if let Ok(text) = std::fs::read_to_string(&file)
+                && let Ok(found) = serde_json::from_str::<Value>(&text)
+            {
+                break found["url"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let addr = url.trim_start_matches("http://").parse().unwrap();
+        Serve { child, url, addr }
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub fn terminate(mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+
+    /// The server process's resident memory, in KiB (`VmRSS` of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// Sends `request` (raw HTTP/1.1) on a new connection and returns the status and the
+    /// body of the answer; the request should say `Connection: close`.
+    pub fn raw(&self, request: &str) -> (u16, String) {
+        raw_http(std::net::TcpStream::connect(self.addr).unwrap(), request)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw HTTP on a connection and reads the answer until the server closes it.
+pub fn raw_http(mut stream: std::net::TcpStream, request: &str) -> (u16, String) {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
 }
