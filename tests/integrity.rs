@@ -388,3 +388,45 @@ fn a_format_1_store_is_migrated_on_open() {
         &2u64.to_be_bytes()[..]
     );
 }
+
+/// Bytes damaged under sled (a page whose checksum no longer matches) are an integrity
+/// failure, exit 4, with the positions affected; not a storage failure.
+#[test]
+fn data_sled_cannot_read_is_exit_4_with_the_positions() {
+    let c = Chronicle::new();
+    let events: Vec<Value> = (0..300)
+        .map(|i| trip_started(&format!("trip:t{}", i % 7)))
+        .collect();
+    c.append(&events).ok();
+    c.run(&["stats"]).ok();
+    let line = c
+        .run(&["log", "--from", "150", "--limit", "1", "--json"])
+        .ok();
+    let hash = serde_json::from_str::<Value>(&line).unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Flip the bytes of one event's hash wherever sled wrote them.
+    let path = c.db().join("db");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut found = 0;
+    let mut at = 0;
+    while let Some(i) = bytes[at..]
+        .windows(hash.len())
+        .position(|w| w == hash.as_bytes())
+    {
+        for b in &mut bytes[at + i..at + i + hash.len()] {
+            *b ^= 0x20;
+        }
+        found += 1;
+        at += i + hash.len();
+    }
+    assert!(found > 0, "the event's bytes are in sled's file");
+    std::fs::write(&path, bytes).unwrap();
+    let run = c
+        .run(&["verify"])
+        .fails(4, "sled cannot read the stored data of positions");
+    assert!(run.stderr.contains("chronicle recover"), "{}", run.stderr);
+    c.run(&["log", "--from", "140"])
+        .fails(4, "sled cannot read part of the stored data");
+}

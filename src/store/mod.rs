@@ -68,11 +68,23 @@ pub use sled_store::{PastDocs, SledStore};
 pub use verify::VerifyReport;
 pub use views::{HistoryDocs, LiveDocs};
 
-use crate::Result;
 use crate::model::{EventType, Position, ProposedEvent, RecordedEvent, StreamId, Version};
+use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// A failure reported by sled. Data sled cannot read back (a checksum mismatch) is an
+/// integrity failure (exit 4), with the way to find and save what can still be read;
+/// anything else (the disk, the OS) is a storage failure.
+fn storage(e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { .. } => Error::Integrity(format!(
+            "sled cannot read part of the stored data ({e}); run `chronicle verify` to find the positions affected, and `chronicle recover` to save every readable event"
+        )),
+        other => Error::Storage(other.to_string()),
+    }
+}
 
 /// Where one appended event landed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@
 //! dropped once no reader holds it (or on the next open).
 
 use super::keys;
+use super::storage;
 use super::views::{self, LiveDocs};
 use crate::model::{Position, RecordedEvent};
 use crate::projection::runner::Runner;
@@ -243,10 +244,6 @@ fn rebuild_views(
     shared.lock().projected = head;
     shared.changed.notify_all();
     Ok(old)
-}
-
-fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
 }
 
 /// A new, empty views tree with a name no other tree has.

@@ -10,6 +10,7 @@ use super::keys::{self, HeadEntry};
 use super::lock::StoreLock;
 use super::projector::{self, Rebuild, Shared};
 use super::rules::Tail;
+use super::storage;
 use super::views::{self, HistoryDocs, LiveDocs};
 use super::writer::{self, Job};
 use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats};
@@ -90,10 +91,6 @@ fn join(thread: &Mutex<Option<JoinHandle<()>>>) {
     {
         let _ = handle.join();
     }
-}
-
-fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
 }
 
 /// Reads and decodes the event at a position.

@@ -10,12 +10,13 @@
 
 use super::keys::{self, HeadEntry, IdEntry};
 use super::sled_store::decode_event;
+use super::storage;
 use super::views::LiveDocs;
+use crate::Result;
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, RecordedEvent};
 use crate::projection::DocsRead;
 use crate::projection::runner::Runner;
-use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -29,10 +30,6 @@ pub struct VerifyReport {
     /// The first problem: the position it concerns (0 when it is not one event's) and
     /// what is wrong.
     pub problem: Option<(Position, String)>,
-}
-
-fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
 }
 
 struct Walk {

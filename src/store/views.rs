@@ -16,6 +16,7 @@
 //! events after it ([`past`]), so their cost does not grow with the log.
 
 use super::keys::{self, Checkpoint};
+use super::storage;
 use crate::model::{Position, RecordedEvent};
 use crate::projection::runner::Runner;
 use crate::projection::{DocIter, DocsRead, Layered};
@@ -28,10 +29,6 @@ pub const EPOCH: u64 = 64;
 /// The epoch a position belongs to (position 0, the empty log, is epoch 0).
 pub fn epoch_of(position: u64) -> u64 {
     position.div_ceil(EPOCH)
-}
-
-fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
 }
 
 /// A stored document: the epoch since which it exists, and its bytes.

@@ -14,6 +14,7 @@ use super::disk::Disk;
 use super::keys::{self, HeadEntry, IdEntry};
 use super::projector::Shared;
 use super::rules::{self, IdInfo, LogIndex, Pending, Tail};
+use super::storage;
 use crate::model::{Position, ProposedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::Utc;
@@ -160,8 +161,4 @@ fn write(db: &sled::Db, disk: &Disk, pending: &Pending) -> Result<()> {
     batch.insert(keys::HEAD, &head.encode()[..]);
     db.apply_batch(batch).map_err(storage)?;
     disk.flush(db)
-}
-
-fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
 }
