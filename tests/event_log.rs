@@ -182,7 +182,12 @@ fn import_checks_everything_before_writing() {
     let file = c.file("big.jsonl", &(lines.join("\n") + "\n"));
     c.run(&["import", "--batch", "1000", path_str(&file)])
         .fails(2, "big.jsonl: line 2501: field `data.place`");
-    assert!(c.run(&["--json", "stats"]).ok().contains("\"events\":0"));
+    assert!(!c.db().exists(), "nothing was created");
+    // Into an existing store, the same: the last batch's problem writes nothing.
+    c.append(&[trip_started("trip:existing")]).ok();
+    c.run(&["import", "--batch", "1000", path_str(&file)])
+        .fails(2, "big.jsonl: line 2501: field `data.place`");
+    assert!(c.run(&["--json", "stats"]).ok().contains("\"events\":1"));
 }
 
 #[test]

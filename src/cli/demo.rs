@@ -2,8 +2,7 @@
 //! shows what the store now holds.
 
 use super::App;
-use super::import::{import, print_summary};
-use super::input::Parsed;
+use super::import::{Input, import, print_summary};
 use super::output;
 use super::sales::print_report;
 use super::timeline::print_table;
@@ -28,12 +27,12 @@ Examples:
 pub struct Args {}
 
 pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
-    let mut parsed = Parsed::default();
-    for (name, text) in BUNDLED_EVENTS {
-        parsed.add_text(&format!("events/{name}"), text.as_bytes(), false)?;
-    }
+    let inputs: Vec<Input> = BUNDLED_EVENTS
+        .iter()
+        .map(|(name, text)| Input::Text(format!("events/{name}"), text))
+        .collect();
     let store = app.open_store()?;
-    let summary = import(&store, parsed, BUNDLED_EVENTS.len(), 1000)?;
+    let summary = import(&store, &inputs, 1000)?;
     if app.json {
         return print_summary(&summary, true);
     }

@@ -2,14 +2,21 @@
 //! is written, then appended in atomic batches. Idempotent: importing twice adds nothing,
 //! and an interrupted import is finished by running it again. An `export` restores
 //! with its positions, times and hashes into an empty store.
+//!
+//! Memory stays flat whatever the input's size: a first pass reads every line, checks
+//! it against the log and the lines before it (remembering only ids and stream
+//! versions), and copies it to an anonymous temporary file; the second pass appends
+//! from that file. Stdin is read once, like a file. Then the command waits for the
+//! views to take the new events in, and reopens the store so that sled's recovery
+//! snapshot is written now rather than at the user's next command.
 
 use super::App;
-use super::input::{Parsed, collect_files};
+use super::input::{collect_files, locate, open_input, read_events};
 use super::output::{self, Table};
-use chronicle::store::{EventStore, SledStore};
+use chronicle::store::{Checker, EventStore, SledStore};
 use serde::Serialize;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{BufRead, Seek, Write};
+use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -43,75 +50,187 @@ pub struct Summary {
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let files = collect_files(&args.paths)?;
-    let mut parsed = Parsed::default();
-    for file in &files {
-        parsed.add_file(file, true)?;
-    }
-    let store = app.open_store()?;
+    let inputs: Vec<Input> = files.iter().map(|f| Input::File(f.clone())).collect();
     let batch = usize::try_from(args.batch).unwrap_or(1000);
-    let summary = import(&store, parsed, files.len(), batch)?;
+    // Into a store that does not exist yet, the input is checked before the store is
+    // created, so that bad input creates nothing.
+    let store = if app.store_exists() {
+        Some(app.open_store()?)
+    } else {
+        None
+    };
+    let checked = check(store.as_ref(), &inputs, batch)?;
+    let store = match store {
+        Some(store) => store,
+        None => app.open_store()?,
+    };
+    let summary = write(&store, checked, inputs.len(), batch)?;
+    settle(app, store)?;
     print_summary(&summary, app.json)
 }
 
-/// Checks every event against the store, then appends them in batches.
-pub fn import(
+/// One input of an import.
+pub enum Input {
+    /// A file, or stdin for `-`.
+    File(PathBuf),
+    /// Text compiled into the binary (the demo's events), with the name to report.
+    Text(String, &'static str),
+}
+
+impl Input {
+    fn name(&self) -> String {
+        match self {
+            Input::File(p) if p == Path::new("-") => "stdin".into(),
+            Input::File(p) => p.display().to_string(),
+            Input::Text(name, _) => name.clone(),
+        }
+    }
+
+    fn open(&self) -> anyhow::Result<Box<dyn BufRead>> {
+        match self {
+            Input::File(p) => open_input(p),
+            Input::Text(_, text) => Ok(Box::new(text.as_bytes())),
+        }
+    }
+}
+
+/// Where each event read came from: an input's index and a line, 8 bytes an event.
+struct Origins {
+    names: Vec<String>,
+    lines: Vec<(u32, u32)>,
+}
+
+impl Origins {
+    /// Attributes an error about the event at `offset + index` to its file and line.
+    fn locate(&self, err: chronicle::Error, offset: usize) -> anyhow::Error {
+        locate(err, |i| {
+            let (input, line) = *self.lines.get(offset + i)?;
+            let name = self.names.get(usize::try_from(input).ok()?)?.clone();
+            Some((name, usize::try_from(line).ok()?))
+        })
+    }
+}
+
+/// Checks every event of the inputs against the store, then appends them in batches.
+pub fn import(store: &SledStore, inputs: &[Input], batch: usize) -> anyhow::Result<Summary> {
+    let checked = check(Some(store), inputs, batch)?;
+    write(store, checked, inputs.len(), batch)
+}
+
+/// Input that passed every check, copied to a temporary file, with where each event
+/// came from.
+pub struct Checked {
+    copy: std::fs::File,
+    origins: Origins,
+}
+
+fn spill_error(e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "writing the import's temporary copy of its input: {e}; check free space in the temporary folder (TMPDIR)"
+    )
+}
+
+/// Pass 1: reads every line, checks it against the store (an empty log when there is no
+/// store yet) and the lines before it, and copies it to a temporary file. Writes
+/// nothing to the store.
+pub fn check(store: Option<&SledStore>, inputs: &[Input], batch: usize) -> anyhow::Result<Checked> {
+    let mut origins = Origins {
+        names: inputs.iter().map(Input::name).collect(),
+        lines: Vec::new(),
+    };
+    let mut spill = std::io::BufWriter::new(tempfile::tempfile().map_err(spill_error)?);
+    let checking = output::spinner("checking the input against the log");
+    let mut checker = match store {
+        Some(store) => store.checker()?,
+        None => Checker::for_empty_log(),
+    };
+    let mut chunk = Vec::with_capacity(batch);
+    let mut checked = 0;
+    for (i, input) in inputs.iter().enumerate() {
+        let input_index = u32::try_from(i).unwrap_or(u32::MAX);
+        read_events(&input.name(), input.open()?, true, |raw, event, line| {
+            spill.write_all(raw).map_err(spill_error)?;
+            spill.write_all(b"\n").map_err(spill_error)?;
+            origins
+                .lines
+                .push((input_index, u32::try_from(line).unwrap_or(u32::MAX)));
+            chunk.push(event);
+            if chunk.len() == batch {
+                checker
+                    .check(&chunk)
+                    .map_err(|e| origins.locate(e, checked))?;
+                checked += chunk.len();
+                chunk.clear();
+            }
+            Ok(())
+        })?;
+    }
+    checker
+        .check(&chunk)
+        .map_err(|e| origins.locate(e, checked))?;
+    checking.finish_and_clear();
+    let mut copy = spill
+        .into_inner()
+        .map_err(|e| spill_error(e.into_error()))?;
+    copy.rewind().map_err(spill_error)?;
+    Ok(Checked { copy, origins })
+}
+
+/// Pass 2: appends the checked input from its copy, in atomic batches.
+pub fn write(
     store: &SledStore,
-    parsed: Parsed,
+    checked: Checked,
     files: usize,
     batch: usize,
 ) -> anyhow::Result<Summary> {
-    let checking = output::spinner(&format!(
-        "checking {} events against the log",
-        parsed.events.len()
-    ));
-    store
-        .check(parsed.events.clone())
-        .map_err(|e| parsed.locate(e))?;
-    checking.finish_and_clear();
-    let bar = output::progress(parsed.events.len() as u64, "importing");
+    let Checked { copy, origins } = checked;
+    let read = origins.lines.len();
+    let bar = output::progress(read as u64, "importing");
     let mut new = 0;
-    for (chunk_index, chunk) in parsed.events.chunks(batch).enumerate() {
-        let appended = store.append(chunk.to_vec()).map_err(|e| {
-            // Point the error at the right line: indexes are relative to the chunk.
-            let offset = chunk_index * batch;
-            parsed.locate(shift_index(e, offset))
-        })?;
-        new += appended.iter().filter(|e| e.new).count();
-        bar.inc(chunk.len() as u64);
+    let mut appended = 0;
+    let mut chunk = Vec::with_capacity(batch);
+    let mut append = |chunk: &mut Vec<_>, appended: &mut usize| -> anyhow::Result<()> {
+        let done = store
+            .append(std::mem::take(chunk))
+            .map_err(|e| origins.locate(e, *appended))?;
+        new += done.iter().filter(|e| e.new).count();
+        *appended += done.len();
+        bar.set_position(*appended as u64);
+        Ok(())
+    };
+    read_events(
+        "the import's temporary copy",
+        std::io::BufReader::new(copy),
+        true,
+        |_, event, _| {
+            chunk.push(event);
+            if chunk.len() == batch {
+                append(&mut chunk, &mut appended)?;
+            }
+            Ok(())
+        },
+    )?;
+    if !chunk.is_empty() {
+        append(&mut chunk, &mut appended)?;
     }
     bar.finish_and_clear();
     Ok(Summary {
         files,
-        read: parsed.events.len(),
+        read,
         new,
-        already_present: parsed.events.len() - new,
+        already_present: read - new,
         head: store.head()?.position.0,
     })
 }
 
-fn shift_index(err: chronicle::Error, offset: usize) -> chronicle::Error {
-    use chronicle::Error;
-    match err {
-        Error::Invalid {
-            index: Some(i),
-            error,
-        } => Error::Invalid {
-            index: Some(i + offset),
-            error,
-        },
-        Error::Conflict {
-            index,
-            stream,
-            expected,
-            actual,
-        } => Error::Conflict {
-            index: index + offset,
-            stream,
-            expected,
-            actual,
-        },
-        other => other,
-    }
+/// Waits for the views to take in what was just written (with a progress bar), then
+/// closes the store and opens it once more: sled writes its recovery snapshot on open,
+/// so the cost of replaying a large write falls here, not on the next command.
+pub fn settle(app: &App, store: SledStore) -> anyhow::Result<()> {
+    super::as_of::live_views(&store)?;
+    drop(store);
+    drop(app.open_store()?);
+    Ok(())
 }
 
 pub fn print_summary(summary: &Summary, json: bool) -> anyhow::Result<()> {

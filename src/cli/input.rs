@@ -32,102 +32,123 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// Parses JSON Lines. Blank lines and lines starting with `//` are skipped. A line
+    /// Parses JSON Lines from a reader, a line at a time (see [`read_events`]). A line
     /// that carries the fields the store sets (`position`, `hash`…) is read as an
     /// export line when `allow_export` is set.
-    pub fn add_text(&mut self, file: &str, bytes: &[u8], allow_export: bool) -> anyhow::Result<()> {
-        self.add_reader(file, bytes, allow_export)
-    }
-
-    /// Parses JSON Lines from a reader, a line at a time; see [`Parsed::add_text`]. A
-    /// line longer than the largest event is refused before the rest of it is read.
     pub fn add_reader(
         &mut self,
         file: &str,
-        mut reader: impl BufRead,
+        reader: impl BufRead,
         allow_export: bool,
     ) -> anyhow::Result<()> {
-        let origin = if allow_export {
-            Origin::Export
-        } else {
-            Origin::New
-        };
-        let max_line = max_event_bytes(origin) + LINE_SLACK;
-        let mut raw = Vec::new();
-        for line in 1.. {
-            let located = |e: ValidationError| -> anyhow::Error {
-                anyhow::Error::new(Error::Invalid {
-                    index: None,
-                    error: e.at_line(line),
-                })
-                .context(file.to_owned())
-            };
-            raw.clear();
-            let ended = read_line(&mut reader, &mut raw, max_line)
-                .map_err(|e| anyhow::anyhow!("reading {file}: {e}"))?;
-            if raw.len() > max_line {
-                return Err(located(ValidationError {
-                    line: None,
-                    field: None,
-                    message: format!(
-                        "the event is over {max_line} bytes (reading stopped there), more than the limit of {}; split it or shorten its texts",
-                        max_event_bytes(Origin::New)
-                    ),
-                }));
-            }
-            if let Some(event) = parse_line(&raw, allow_export).map_err(located)? {
-                self.events.push(event);
-                self.locations.push(Location {
-                    file: Some(file.to_owned()),
-                    line,
-                });
-            }
-            if ended {
-                break;
-            }
-        }
-        Ok(())
+        read_events(file, reader, allow_export, |_, event, line| {
+            self.events.push(event);
+            self.locations.push(Location {
+                file: Some(file.to_owned()),
+                line,
+            });
+            Ok(())
+        })
     }
 
     /// Reads a file, or stdin for `-`, a line at a time.
     pub fn add_file(&mut self, path: &Path, allow_export: bool) -> anyhow::Result<()> {
-        if path == Path::new("-") {
-            let stdin = std::io::stdin();
-            return self.add_reader("stdin", stdin.lock(), allow_export);
-        }
-        let file = std::fs::File::open(path)
-            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-        let name = path.display().to_string();
-        self.add_reader(&name, std::io::BufReader::new(file), allow_export)
+        let name = if path == Path::new("-") {
+            "stdin".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        self.add_reader(&name, open_input(path)?, allow_export)
     }
 
     /// Attributes an error from the store about the event at some index to its line.
     pub fn locate(&self, err: Error) -> anyhow::Error {
-        match err {
-            Error::Invalid {
-                index: Some(i),
-                error,
-            } => match self.locations.get(i) {
-                Some(Location {
-                    file: Some(file),
-                    line,
-                }) => anyhow::Error::new(Error::Invalid {
-                    index: None,
-                    error: error.at_line(*line),
-                })
-                .context(file.clone()),
-                _ => anyhow::Error::new(Error::Invalid { index: None, error }),
-            },
-            Error::Conflict { index, .. } => match self.locations.get(index) {
-                Some(Location {
-                    file: Some(file),
-                    line,
-                }) => anyhow::Error::new(err).context(format!("{file}: line {line}")),
-                _ => anyhow::Error::new(err),
-            },
-            other => anyhow::Error::new(other),
+        locate(err, |i| {
+            let found = self.locations.get(i)?;
+            Some((found.file.clone()?, found.line))
+        })
+    }
+}
+
+/// Attributes an error from the store about the event at some index to the file and line
+/// `at(index)` gives.
+pub fn locate(err: Error, at: impl Fn(usize) -> Option<(String, usize)>) -> anyhow::Error {
+    match err {
+        Error::Invalid {
+            index: Some(i),
+            error,
+        } => match at(i) {
+            Some((file, line)) => anyhow::Error::new(Error::Invalid {
+                index: None,
+                error: error.at_line(line),
+            })
+            .context(file),
+            None => anyhow::Error::new(Error::Invalid { index: None, error }),
+        },
+        Error::Conflict { index, .. } => match at(index) {
+            Some((file, line)) => anyhow::Error::new(err).context(format!("{file}: line {line}")),
+            None => anyhow::Error::new(err),
+        },
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// Reads JSON Lines a line at a time and calls `each(raw line, event, line number)` for
+/// every event; blank lines and `//` comments are skipped. A line longer than the
+/// largest event is refused before the rest of it is read. Errors name the file and
+/// the line.
+pub fn read_events(
+    file: &str,
+    mut reader: impl BufRead,
+    allow_export: bool,
+    mut each: impl FnMut(&[u8], ProposedEvent, usize) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let origin = if allow_export {
+        Origin::Export
+    } else {
+        Origin::New
+    };
+    let max_line = max_event_bytes(origin) + LINE_SLACK;
+    let mut raw = Vec::new();
+    for line in 1.. {
+        let located = |e: ValidationError| -> anyhow::Error {
+            anyhow::Error::new(Error::Invalid {
+                index: None,
+                error: e.at_line(line),
+            })
+            .context(file.to_owned())
+        };
+        raw.clear();
+        let ended = read_line(&mut reader, &mut raw, max_line)
+            .map_err(|e| anyhow::anyhow!("reading {file}: {e}"))?;
+        if raw.len() > max_line {
+            return Err(located(ValidationError {
+                line: None,
+                field: None,
+                message: format!(
+                    "the event is over {max_line} bytes (reading stopped there), more than the limit of {}; split it or shorten its texts",
+                    max_event_bytes(Origin::New)
+                ),
+            }));
+        }
+        if let Some(event) = parse_line(&raw, allow_export).map_err(located)? {
+            each(&raw, event, line)?;
+        }
+        if ended {
+            break;
         }
     }
+    Ok(())
+}
+
+/// Opens a file, or stdin for `-`, to read it a line at a time.
+pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdin().lock()));
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    Ok(Box::new(std::io::BufReader::new(file)))
 }
 
 /// Parses one line (without its `\n`): `None` for a blank line or a comment.

@@ -106,6 +106,11 @@ fn category(text: &str) -> Result<String, String> {
 pub struct UsageError(pub String);
 
 impl App {
+    /// Whether `--db` holds a store already (sled writes `conf` when it creates one).
+    pub fn store_exists(&self) -> bool {
+        self.db.join("conf").is_file()
+    }
+
     /// Refuses a `--db` that is a file or a folder of other files, so that chronicle
     /// never scatters a store among a user's files; with `must_exist`, also a path
     /// with no store yet.
@@ -118,8 +123,7 @@ impl App {
             ))
             .into());
         }
-        // sled writes `conf` when it creates a store.
-        let is_store = db.join("conf").is_file();
+        let is_store = self.store_exists();
         if must_exist && !is_store {
             return Err(UsageError(format!(
                 "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or pass --db",

@@ -64,7 +64,7 @@ mod writer;
 
 pub use lock::LOCK_FILE;
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
-pub use sled_store::{PastDocs, SledStore};
+pub use sled_store::{Checker, PastDocs, SledStore};
 pub use verify::VerifyReport;
 pub use views::{HistoryDocs, LiveDocs};
 

@@ -9,7 +9,7 @@ use super::disk::Disk;
 use super::keys::{self, HeadEntry};
 use super::lock::StoreLock;
 use super::projector::{self, Rebuild, Shared};
-use super::rules::Tail;
+use super::rules::{Pending, Tail};
 use super::storage;
 use super::views::{self, HistoryDocs, LiveDocs};
 use super::writer::{self, Job};
@@ -29,6 +29,49 @@ use std::time::Duration;
 /// The documents of an as-of query: the history at an epoch boundary, with the few
 /// events after it folded on top.
 pub type PastDocs = Layered<HistoryDocs>;
+
+/// See [`SledStore::checker`].
+pub struct Checker<'a> {
+    index: Box<dyn super::rules::LogIndex + 'a>,
+    pending: Pending,
+}
+
+/// The log of a store that does not exist yet.
+struct EmptyLog;
+
+impl super::rules::LogIndex for EmptyLog {
+    fn stream_version(&self, _: &StreamId) -> Result<u64> {
+        Ok(0)
+    }
+
+    fn id(&self, _: &uuid::Uuid) -> Result<Option<super::rules::IdInfo>> {
+        Ok(None)
+    }
+}
+
+impl Checker<'_> {
+    /// A checker against an empty log: for input bound for a store that does not exist
+    /// yet, so that bad input is found before anything is created.
+    pub fn for_empty_log() -> Checker<'static> {
+        Checker {
+            index: Box::new(EmptyLog),
+            pending: Pending::new(Tail::from_head(None)),
+        }
+    }
+
+    /// Checks the next batch; an error's index is within `events`.
+    pub fn check(&mut self, events: &[ProposedEvent]) -> Result<()> {
+        let (job, _) = super::rules::check_job(
+            &*self.index,
+            &self.pending,
+            events,
+            chrono::Utc::now(),
+            false,
+        )?;
+        self.pending.absorb(job);
+        Ok(())
+    }
+}
 
 /// The event log on sled. Cheap to clone; clones share one store and one writer.
 #[derive(Clone)]
@@ -217,6 +260,20 @@ impl SledStore {
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<super::VerifyReport> {
         let views = self.live_views()?;
         super::verify::verify(&self.inner.db, &views, &self.inner.runner, progress)
+    }
+
+    /// A dry run of many appends in a row, without holding them: each call checks a
+    /// batch exactly as [`EventStore::append`] would, on top of the log and of the
+    /// batches checked before it, and remembers only their ids and stream versions.
+    /// What `import` uses to check a whole input before writing any of it. It reads the
+    /// log as it is; appends made by others meanwhile are caught when the batches are
+    /// appended.
+    pub fn checker(&self) -> Result<Checker<'_>> {
+        let head = read_head(&self.inner.db)?;
+        Ok(Checker {
+            index: Box::new(writer::SledIndex(&self.inner.db)),
+            pending: Pending::new(Tail::from_head(head)),
+        })
     }
 
     /// Watches the last durable position: it changes after every commit, once the
