@@ -477,8 +477,15 @@ fn migrate_from_1(db: &sled::Db) -> Result<()> {
 /// sled's own flusher thread adds nothing; without it, dropping the store releases the
 /// directory lock at once instead of when that thread next wakes up.
 fn sled_config(path: &Path) -> sled::Config {
-    sled::Config::new().path(path).flush_every_ms(None)
+    sled::Config::new()
+        .path(path)
+        .flush_every_ms(None)
+        .cache_capacity(CACHE_BYTES)
 }
+
+/// sled's page cache. Its default (1 GiB) made a large import's memory grow with the
+/// store; reads of the views touch few pages, so a smaller cache costs them little.
+const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Opens sled in the store's directory, creating the store there first when it has
 /// none. Call only under the store's lock.
