@@ -152,6 +152,8 @@ struct Totals {
     verified: AtomicU64,
     /// Kills that left an unfinished sled snapshot (`snap.*.generating`) behind.
     generating_left: AtomicU64,
+    /// … of which an empty one: the damage that made sled 0.34.7 refuse to open.
+    empty_generating_left: AtomicU64,
     stores: AtomicU64,
     /// Milliseconds spent in trials and in checks, over all threads.
     trial_ms: AtomicU64,
@@ -573,15 +575,20 @@ impl Store {
     /// the log, and every batch in the log is whole and contiguous.
     fn check(&mut self, totals: &Totals) -> Result<(), String> {
         let db = self.db();
-        let generating = std::fs::read_dir(&db)
+        let generating: Vec<u64> = std::fs::read_dir(&db)
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok())
-                    .any(|e| e.file_name().to_string_lossy().ends_with(".generating"))
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".generating"))
+                    .map(|e| e.metadata().map_or(0, |m| m.len()))
+                    .collect()
             })
-            .unwrap_or(false);
-        if generating {
+            .unwrap_or_default();
+        if !generating.is_empty() {
             totals.generating_left.fetch_add(1, Ordering::Relaxed);
+        }
+        if generating.contains(&0) {
+            totals.empty_generating_left.fetch_add(1, Ordering::Relaxed);
         }
         if !db.join("conf").exists() && self.acked.is_empty() {
             // Killed before sled wrote the store's first file: there is nothing to
@@ -830,7 +837,7 @@ fn kill_9_at_random_moments_of_every_phase() {
     let summary = format!(
         "crash test: {done} kills -9 in {:.0?} ({threads} threads, seed {seed}, {} stores): {}; \
          {} runs finished before their kill, all exit 0; {} acknowledged events, {} presence checks after kills, all present; \
-         {} batch checks, none partial; verify passed {} times; {} kills left a snap.*.generating file; {} s in trials, {} s in checks; {} failures",
+         {} batch checks, none partial; verify passed {} times; {} kills left a snap.*.generating file ({} an empty one); {} s in trials, {} s in checks; {} failures",
         started.elapsed(),
         totals.stores.load(Ordering::Relaxed),
         per_phase.join(", "),
@@ -840,6 +847,7 @@ fn kill_9_at_random_moments_of_every_phase() {
         totals.batch_checks.load(Ordering::Relaxed),
         totals.verified.load(Ordering::Relaxed),
         totals.generating_left.load(Ordering::Relaxed),
+        totals.empty_generating_left.load(Ordering::Relaxed),
         totals.trial_ms.load(Ordering::Relaxed) / 1000,
         totals.check_ms.load(Ordering::Relaxed) / 1000,
         failures.len(),

@@ -422,7 +422,7 @@ fn migrate_from_1(db: &sled::Db) -> Result<()> {
 /// sled's settings for a store. Every commit flushes before it is acknowledged, so
 /// sled's own flusher thread adds nothing; without it, dropping the store releases the
 /// directory lock at once instead of when that thread next wakes up.
-fn sled_config(path: &Path) -> sled::Config {
+pub(super) fn sled_config(path: &Path) -> sled::Config {
     sled::Config::new().path(path).flush_every_ms(None)
 }
 
