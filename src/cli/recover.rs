@@ -46,6 +46,12 @@ pub struct Args {
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let db = &app.db;
+    if app.server.is_some() {
+        return Err(UsageError(
+            "recover works on the store's files, not through a server: stop the server and leave out --server (and CHRONICLE_SERVER)".into(),
+        )
+        .into());
+    }
     if !db.join("conf").is_file() && !db.join("db").is_file() {
         return Err(UsageError(format!(
             "no store at {}; pass --db the store's folder",
