@@ -20,6 +20,9 @@ fn seeded(n: usize) -> (Chronicle, Vec<String>) {
         })
         .collect();
     c.append(&events).ok();
+    // Waits for the views to take in every event, so that a later open has nothing
+    // left to fold (and reads no event it is not asked for).
+    c.run(&["stats"]).ok();
     let ids = ids(&c.log());
     (c, ids)
 }
@@ -84,6 +87,21 @@ fn a_torn_settings_file_is_moved_aside_and_every_event_stays() {
     assert_eq!(ids(&c.log()), ids_before);
     c.run(&["verify"]).ok();
     c.append(&[trip_started("trip:after")]).ok();
+}
+
+#[test]
+fn a_store_that_lost_its_settings_file_is_refused_not_started_afresh() {
+    let (c, ids_before) = seeded(20);
+    let size = std::fs::metadata(c.db().join("db")).unwrap().len();
+    std::fs::remove_file(c.db().join("conf")).unwrap();
+    // A write must not take it for a creation cut short and begin a new store.
+    c.append(&[trip_started("trip:after")])
+        .fails(4, "no settings file (conf); run `chronicle recover");
+    assert_eq!(std::fs::metadata(c.db().join("db")).unwrap().len(), size);
+    let out = c.run(&["recover"]).ok();
+    assert!(out.contains("the store opens: 20 events"), "{out}");
+    assert_eq!(ids(&c.log()), ids_before);
+    c.run(&["verify"]).ok();
 }
 
 #[test]
