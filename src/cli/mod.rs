@@ -10,6 +10,7 @@ mod import;
 mod input;
 mod log;
 mod output;
+mod recover;
 mod remote;
 mod replay;
 mod sales;
@@ -35,7 +36,8 @@ Examples:
   chronicle trip show trip:blinken-final-tour-2025
   chronicle timeline --entity Japan --as-of 30
   chronicle --db /srv/news.db stats --json
-  chronicle serve --addr 127.0.0.1:7070            the HTTP API (other commands then go through it)";
+  chronicle serve --addr 127.0.0.1:7070            the HTTP API (other commands then go through it)
+  chronicle recover --out rescued.jsonl            a store that will not open: make it open again";
 
 /// An event-sourced news-tracking backend: facts from the news as an immutable,
 /// hash-chained log, with views that can answer as of any point of it.
@@ -76,6 +78,7 @@ pub enum Command {
     Stats(stats::Args),
     Export(export::Args),
     Verify(verify::Args),
+    Recover(recover::Args),
     Serve(serve::Args),
 }
 
@@ -253,6 +256,7 @@ pub fn main() -> i32 {
         Command::Stats(args) => stats::run(args, &app),
         Command::Export(args) => export::run(args, &app),
         Command::Verify(args) => verify::run(args, &app),
+        Command::Recover(args) => recover::run(args, &app),
         Command::Serve(args) => serve::run(args, &app),
     };
     match result {

@@ -56,6 +56,7 @@ mod disk;
 mod keys;
 mod lock;
 mod projector;
+mod recover;
 mod rules;
 mod sled_store;
 mod verify;
@@ -63,6 +64,7 @@ mod views;
 mod writer;
 
 pub use lock::LOCK_FILE;
+pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};
 pub use verify::VerifyReport;

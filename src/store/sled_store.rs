@@ -476,7 +476,7 @@ fn migrate_from_1(db: &sled::Db) -> Result<()> {
 /// sled's settings for a store. Every commit flushes before it is acknowledged, so
 /// sled's own flusher thread adds nothing; without it, dropping the store releases the
 /// directory lock at once instead of when that thread next wakes up.
-fn sled_config(path: &Path) -> sled::Config {
+pub(super) fn sled_config(path: &Path) -> sled::Config {
     sled::Config::new()
         .path(path)
         .flush_every_ms(None)
@@ -492,6 +492,16 @@ const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 fn open_sled(path: &Path) -> Result<sled::Db> {
     let existed = path.join("conf").is_file();
     if !existed {
+        // A creation cut short keeps its staging folder until `conf` is in place (and
+        // `create` removes a leftover `db` before the folder). sled's data without both
+        // is a store that lost its settings file: starting afresh would delete its log.
+        if path.join("db").is_file() && !path.join(".creating").exists() {
+            return Err(Error::Integrity(format!(
+                "{} holds sled's data but no settings file (conf); run `chronicle recover --db {}` to write it again, or restore from an export",
+                path.display(),
+                path.display()
+            )));
+        }
         create(path)?;
     }
     let db = sled_config(path).open().map_err(|e| match e {
