@@ -505,25 +505,43 @@ pub fn dir_size(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// The live bytes (keys + values) of a chronicle store, per tree: the log (sled's
-/// default tree) and the views (`views.<n>`). Opens the store with sled directly, so
-/// run it on a store no one else has open, after the measurements of its opens.
-pub fn tree_bytes(dir: &Path) -> Result<(u64, u64)> {
+/// What a store's trees hold: keys and live bytes (keys + values).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct TreeSizes {
+    /// sled's default tree: chronicle's log (or raw sled's keys).
+    pub log_keys: u64,
+    pub log_bytes: u64,
+    /// The views trees (`views.<n>`): all of it, and the history (`H`) part.
+    pub views_keys: u64,
+    pub views_bytes: u64,
+    pub history_keys: u64,
+    pub history_bytes: u64,
+}
+
+/// The keys and live bytes of a store, per tree. Opens the store with sled directly,
+/// so run it on a store no one else has open, after the measurements of its opens.
+pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
     let db = sled_config(dir).open()?;
-    let sum = |tree: &sled::Tree| -> Result<u64> {
-        let mut total = 0;
-        for item in tree.iter() {
-            let (k, v) = item?;
-            total += (k.len() + v.len()) as u64;
-        }
-        Ok(total)
-    };
-    let log = sum(&db)?;
-    let mut views = 0;
+    let mut sizes = TreeSizes::default();
+    for item in db.iter() {
+        let (k, v) = item?;
+        sizes.log_keys += 1;
+        sizes.log_bytes += (k.len() + v.len()) as u64;
+    }
     for name in db.tree_names() {
-        if name.starts_with(b"views.") {
-            views += sum(&db.open_tree(name)?)?;
+        if !name.starts_with(b"views.") {
+            continue;
+        }
+        for item in db.open_tree(name)?.iter() {
+            let (k, v) = item?;
+            let bytes = (k.len() + v.len()) as u64;
+            sizes.views_keys += 1;
+            sizes.views_bytes += bytes;
+            if k.first() == Some(&b'H') {
+                sizes.history_keys += 1;
+                sizes.history_bytes += bytes;
+            }
         }
     }
-    Ok((log, views))
+    Ok(sizes)
 }
