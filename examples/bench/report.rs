@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {
     pub value: f64,
-    /// `sfr` (sled's flush: sync_file_range of the written range), `fsync`, or `none`
-    /// for figures that are not acknowledged writes.
+    /// `fsync` for acknowledged writes (each returned once fsynced), `none` for
+    /// figures that are not acknowledged writes.
     pub durability: &'static str,
 }
 
@@ -23,7 +23,7 @@ pub struct Row {
     pub sqlite: Option<Figure>,
     pub chronicle_over_sled: Option<f64>,
     pub chronicle_over_sqlite: Option<f64>,
-    /// The target for this figure, in words.
+    /// The target for this figure, in words, with the measured value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +160,31 @@ pub fn table(rows: &[Row]) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+    out
+}
+
+/// Every target of the rows, one line each: what was wanted, what was measured
+/// (both in the target's words), and whether it was met.
+pub fn targets(rows: &[Row]) -> String {
+    let lines: Vec<(String, &str, bool)> = rows
+        .iter()
+        .filter_map(|r| {
+            let target = r.target.as_deref()?;
+            Some((format!("{} {}", r.workload, r.metric), target, r.met?))
+        })
+        .collect();
+    let width = lines.iter().map(|l| l.0.chars().count()).max().unwrap_or(0);
+    let target_width = lines.iter().map(|l| l.1.chars().count()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (metric, target, met) in lines {
+        let _ = writeln!(
+            out,
+            "{metric}{}  {target}{}  {}",
+            " ".repeat(width - metric.chars().count()),
+            " ".repeat(target_width - target.chars().count()),
+            if met { "met" } else { "MISSED" }
+        );
     }
     out
 }

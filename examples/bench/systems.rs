@@ -1,19 +1,26 @@
-//! The three logs under test, behind one small interface: chronicle (`SledStore`), raw
-//! sled doing the minimum (key = position, value = the event's JSON, `flush()` for
-//! durability), and SQLite as an event table with the same guarantees as chronicle's
-//! log (WAL, `synchronous=FULL`, `UNIQUE(stream, version)`, `UNIQUE(id)`).
+//! The three logs under test, behind one small interface, all with the same durability
+//! (an append returns once its events are fsynced):
+//!
+//! - chronicle (`SledStore`);
+//! - raw sled writing the keys chronicle's log writes (`E` position → the event,
+//!   `S` stream `\0` version → position, `I` uuid → position, version and a digest,
+//!   and `Mhead` once per append), in one batch, then `flush()` and an `fdatasync` of
+//!   its `db` file, as `src/store/disk.rs` does: the storage engine's limit for this log;
+//! - SQLite as an event table with the same guarantees (WAL, `synchronous=FULL`,
+//!   `UNIQUE(stream, version)`, `UNIQUE(id)`).
 
 use crate::payload;
 use anyhow::{Context, Result};
-use chronicle::model::{Origin, ProposedEvent, parse_event_value};
+use chronicle::model::{Origin, Position, ProposedEvent, StreamId, parse_event_value};
 use chronicle::query::{Query, TimelineFilter};
 use chronicle::store::{EventStore, SledStore};
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 /// Which log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +48,11 @@ impl System {
             .with_context(|| format!("no system `{name}`"))
     }
 
-    /// What an acknowledged write has reached when the call returns.
+    /// What an acknowledged write has reached when the call returns: an fsync, for all
+    /// three (chronicle and raw sled `fdatasync` sled's file after its `flush`, SQLite
+    /// fsyncs its write-ahead log).
     pub fn durability(self) -> &'static str {
-        match self {
-            // sled 0.34's `flush` ends in sync_file_range(WAIT_BEFORE|WRITE|WAIT_AFTER)
-            // on the written log range; chronicle follows it with an fdatasync.
-            System::Sled => "sfr",
-            System::Chronicle | System::Sqlite => "fsync",
-        }
+        "fsync"
     }
 
     /// The directory of this system's store of `events` events under `root`.
@@ -63,6 +67,8 @@ pub struct Payload {
     pub json: Vec<u8>,
     pub stream: String,
     pub event_type: String,
+    /// The id the event carries, if any (the others get one when appended).
+    pub id: Option<Uuid>,
     pub proposed: ProposedEvent,
 }
 
@@ -71,14 +77,34 @@ impl Payload {
         let json = serde_json::to_vec(&value).expect("JSON");
         let stream = value["stream"].as_str().unwrap_or_default().to_owned();
         let event_type = value["type"].as_str().unwrap_or_default().to_owned();
+        let id = value["id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
         let proposed = parse_event_value(value, Origin::New)
             .unwrap_or_else(|e| panic!("a generated event is invalid: {e}"));
         Payload {
             json,
             stream,
             event_type,
+            id,
             proposed,
         }
+    }
+
+    /// The event as raw sled stores it: the input with what a log adds (position,
+    /// version, id, the time it was recorded, the schema and a hash), about the size of
+    /// chronicle's stored event. Built by concatenation: the baseline does no JSON work.
+    fn stored(&self, position: u64, version: u64, id: &Uuid) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.json.len() + 220);
+        v.extend_from_slice(
+            format!(
+                "{{\"position\":{position},\"version\":{version},\"id\":\"{id}\",\
+                 \"recorded\":\"2025-01-06T10:00:00.000000Z\",\"schema\":1,\
+                 \"hash\":\"{:064x}\",",
+                position
+            )
+            .as_bytes(),
+        );
+        v.extend_from_slice(&self.json[1..]);
+        v
     }
 }
 
@@ -101,7 +127,7 @@ pub trait Writer: Send {
 /// connection; those of chronicle and sled share one open database.
 pub enum Log {
     Chronicle(SledStore),
-    Sled { db: sled::Db, next: Arc<AtomicU64> },
+    Sled(Arc<SledLog>),
     Sqlite(PathBuf),
 }
 
@@ -110,16 +136,7 @@ impl Log {
         std::fs::create_dir_all(dir)?;
         Ok(match system {
             System::Chronicle => Log::Chronicle(SledStore::open(dir)?),
-            System::Sled => {
-                let db = sled::open(dir)?;
-                let last = db
-                    .last()?
-                    .map_or(0, |(k, _)| u64::from_be_bytes(k[..8].try_into().unwrap()));
-                Log::Sled {
-                    db,
-                    next: Arc::new(AtomicU64::new(last + 1)),
-                }
-            }
+            System::Sled => Log::Sled(Arc::new(SledLog::open(dir)?)),
             System::Sqlite => {
                 let path = dir.join("events.db");
                 sqlite_open(&path)?;
@@ -131,10 +148,7 @@ impl Log {
     pub fn writer(&self) -> Result<Box<dyn Writer>> {
         Ok(match self {
             Log::Chronicle(store) => Box::new(ChronicleWriter(store.clone())),
-            Log::Sled { db, next } => Box::new(SledWriter {
-                db: db.clone(),
-                next: next.clone(),
-            }),
+            Log::Sled(log) => Box::new(SledWriter(log.clone())),
             Log::Sqlite(path) => Box::new(SqliteWriter(sqlite_open(path)?)),
         })
     }
@@ -150,25 +164,120 @@ impl Writer for ChronicleWriter {
     }
 }
 
-struct SledWriter {
-    db: sled::Db,
-    next: Arc<AtomicU64>,
+// chronicle's log keys (`src/store/keys.rs`), which the library does not export.
+const EVENT: u8 = b'E';
+const STREAM_EVENT: u8 = b'S';
+const ID: u8 = b'I';
+const HEAD: &[u8] = b"Mhead";
+
+fn event_key(position: u64) -> [u8; 9] {
+    let mut key = [EVENT; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
 }
 
-impl Writer for SledWriter {
-    fn append(&mut self, events: &[Payload]) -> Result<()> {
-        let first = self.next.fetch_add(events.len() as u64, Ordering::SeqCst);
-        if let [one] = events {
-            self.db.insert(first.to_be_bytes(), one.json.as_slice())?;
-        } else {
+fn stream_prefix(stream: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(stream.len() + 10);
+    key.push(STREAM_EVENT);
+    key.extend_from_slice(stream.as_bytes());
+    key.push(0);
+    key
+}
+
+/// sled with chronicle's settings (no background flusher: every append flushes).
+pub fn sled_config(dir: &Path) -> sled::Config {
+    sled::Config::new().path(dir).flush_every_ms(None)
+}
+
+/// Raw sled keeping chronicle's log keys. Positions and versions are assigned under a
+/// lock held until the batch is applied (so the head never goes back); the flush and
+/// the fdatasync happen outside it, so that concurrent appends can share a flush.
+pub struct SledLog {
+    db: sled::Db,
+    /// sled's data file, to `fdatasync` after each flush.
+    file: std::fs::File,
+    state: Mutex<SledState>,
+}
+
+struct SledState {
+    next: u64,
+    /// The current version of every stream appended to since open.
+    versions: HashMap<String, u64>,
+}
+
+impl SledLog {
+    fn open(dir: &Path) -> Result<SledLog> {
+        let db = sled_config(dir).open()?;
+        let head = db.get(HEAD)?.map_or(0, |v| {
+            u64::from_be_bytes(v[..8].try_into().expect("8 bytes"))
+        });
+        let file = std::fs::File::open(dir.join("db"))?;
+        Ok(SledLog {
+            db,
+            file,
+            state: Mutex::new(SledState {
+                next: head + 1,
+                versions: HashMap::new(),
+            }),
+        })
+    }
+
+    fn append(&self, events: &[Payload]) -> Result<()> {
+        {
+            let mut state = self.state.lock().expect("no writer panicked");
             let mut batch = sled::Batch::default();
-            for (i, p) in events.iter().enumerate() {
-                batch.insert(&(first + i as u64).to_be_bytes()[..], p.json.as_slice());
+            for p in events {
+                let position = state.next;
+                state.next += 1;
+                let version = match state.versions.get_mut(&p.stream) {
+                    Some(v) => {
+                        *v += 1;
+                        *v
+                    }
+                    None => {
+                        // The stream's last `S` key, as chronicle's writer reads it.
+                        let prefix = stream_prefix(&p.stream);
+                        let current = self
+                            .db
+                            .scan_prefix(&prefix)
+                            .keys()
+                            .next_back()
+                            .transpose()?
+                            .map_or(0, |k| {
+                                u64::from_be_bytes(k[prefix.len()..].try_into().expect("8 bytes"))
+                            });
+                        state.versions.insert(p.stream.clone(), current + 1);
+                        current + 1
+                    }
+                };
+                let id = p.id.unwrap_or_else(Uuid::now_v7);
+                batch.insert(&event_key(position)[..], p.stored(position, version, &id));
+                let mut key = stream_prefix(&p.stream);
+                key.extend_from_slice(&version.to_be_bytes());
+                batch.insert(key, &position.to_be_bytes()[..]);
+                let mut id_key = vec![ID];
+                id_key.extend_from_slice(id.as_bytes());
+                let mut value = [0u8; 48];
+                value[..8].copy_from_slice(&position.to_be_bytes());
+                value[8..16].copy_from_slice(&version.to_be_bytes());
+                batch.insert(id_key, &value[..]);
             }
+            let mut head = [0u8; 48];
+            head[..8].copy_from_slice(&(state.next - 1).to_be_bytes());
+            batch.insert(HEAD, &head[..]);
             self.db.apply_batch(batch)?;
         }
         self.db.flush()?;
+        self.file.sync_data()?;
         Ok(())
+    }
+}
+
+struct SledWriter(Arc<SledLog>);
+
+impl Writer for SledWriter {
+    fn append(&mut self, events: &[Payload]) -> Result<()> {
+        self.0.append(events)
     }
 }
 
@@ -211,7 +320,7 @@ impl Writer for SqliteWriter {
             )?;
             for p in events {
                 let current: i64 = version.query_row([&p.stream], |r| r.get(0))?;
-                let id = uuid::Uuid::now_v7();
+                let id = p.id.unwrap_or_else(Uuid::now_v7);
                 insert.execute(params![
                     &id.as_bytes()[..],
                     p.stream,
@@ -226,22 +335,24 @@ impl Writer for SqliteWriter {
     }
 }
 
-/// W4: reads the whole log back. chronicle rebuilds every projection; the baselines
-/// scan every event and parse its JSON. Returns the events seen.
+/// W4: reads the whole log back. chronicle rebuilds every view (`chronicle replay`);
+/// the baselines scan every event and parse its JSON. Returns the events seen.
 pub fn replay(system: System, dir: &Path) -> Result<(u64, Duration)> {
     match system {
         System::Chronicle => {
             let store = SledStore::open(dir)?;
+            // Start from views that are current, so that only the rebuild is timed.
+            store.live_views()?;
             let started = Instant::now();
             store.rebuild(&[], Box::new(|_, _| {}))?;
             let elapsed = started.elapsed();
             Ok((store.head()?.position.0, elapsed))
         }
         System::Sled => {
-            let db = sled::open(dir)?;
+            let db = sled_config(dir).open()?;
             let started = Instant::now();
             let mut n = 0;
-            for item in db.iter() {
+            for item in db.scan_prefix([EVENT]) {
                 let (_, v) = item?;
                 let _: Value = serde_json::from_slice(&v)?;
                 n += 1;
@@ -264,51 +375,87 @@ pub fn replay(system: System, dir: &Path) -> Result<(u64, Duration)> {
     }
 }
 
-/// W6: opens the store as a program starting up would, ready to append.
-pub fn open_time(system: System, dir: &Path) -> Result<Duration> {
+/// W6: what opening a store costs, in ms.
+pub struct Opened {
+    /// Until appends can start.
+    pub open_ms: f64,
+    /// chronicle: then until the views reflect the head (`live_views`), and how many
+    /// events the projector had to fold to get there.
+    pub views_ms: f64,
+    pub lag: u64,
+}
+
+/// W6: opens the store as a program starting up would, ready to append (and, for
+/// chronicle, then ready to answer a query: the views caught up).
+pub fn open_time(system: System, dir: &Path) -> Result<Opened> {
     let started = Instant::now();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     match system {
         System::Chronicle => {
             let store = SledStore::open(dir)?;
-            let elapsed = started.elapsed();
+            let open_ms = ms(started.elapsed());
+            let lag = store.head()?.position.0 - store.projected().0;
+            let t = Instant::now();
+            store.live_views()?;
+            let views_ms = ms(t.elapsed());
             // Opening ends once appends can start; what closing costs is not opening.
             drop(store);
-            Ok(elapsed)
+            Ok(Opened {
+                open_ms,
+                views_ms,
+                lag,
+            })
         }
         System::Sled => {
-            let db = sled::open(dir)?;
-            let _ = db.last()?;
-            Ok(started.elapsed())
+            let db = sled_config(dir).open()?;
+            let _ = db.get(HEAD)?;
+            Ok(Opened {
+                open_ms: ms(started.elapsed()),
+                views_ms: 0.0,
+                lag: 0,
+            })
         }
         System::Sqlite => {
             let conn = sqlite_open(&dir.join("events.db"))?;
             let _: Option<i64> =
                 conn.query_row("SELECT max(position) FROM events", [], |r| r.get(0))?;
-            Ok(started.elapsed())
+            Ok(Opened {
+                open_ms: ms(started.elapsed()),
+                views_ms: 0.0,
+                lag: 0,
+            })
         }
     }
 }
 
-/// W5: the questions asked of a store.
+/// W5: the questions asked of a store, now (`at` = `None`) or as of a position.
 pub enum Reader {
     Chronicle(SledStore),
     Sqlite(Connection),
 }
 
 impl Reader {
-    /// `trip show`: chronicle folds the trip's view; SQLite reads the trip stream's
-    /// events through the `(stream, version)` index and parses them.
-    pub fn trip(&self, stream: &str) -> Result<usize> {
+    /// `trip show`: chronicle reads the trip's view (as of `at`: the stored history
+    /// plus up to 63 events folded); SQLite reads the trip stream's events (up to
+    /// `at`) through the `(stream, version)` index and parses them.
+    pub fn trip(&self, stream: &str, at: Option<u64>) -> Result<usize> {
         match self {
             Reader::Chronicle(store) => {
-                let docs = store.live_views()?;
-                let id = chronicle::model::StreamId::parse(stream).map_err(anyhow::Error::msg)?;
-                Ok(Query::new(&docs).trip(&id)?.stops.len())
+                let id = StreamId::parse(stream).map_err(anyhow::Error::msg)?;
+                Ok(match at {
+                    None => Query::new(&store.live_views()?).trip(&id)?.stops.len(),
+                    Some(p) => Query::new(&store.views_at(Position(p))?)
+                        .trip(&id)?
+                        .stops
+                        .len(),
+                })
             }
             Reader::Sqlite(conn) => {
-                let mut stmt = conn
-                    .prepare_cached("SELECT json FROM events WHERE stream = ?1 ORDER BY version")?;
-                let mut rows = stmt.query([stream])?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT json FROM events WHERE stream = ?1 AND position <= ?2 ORDER BY version",
+                )?;
+                let limit = at.map_or(i64::MAX, |p| i64::try_from(p).unwrap_or(i64::MAX));
+                let mut rows = stmt.query(params![stream, limit])?;
                 let mut n = 0;
                 while let Some(row) = rows.next()? {
                     let _: Value = serde_json::from_str(row.get_ref(0)?.as_str()?)?;
@@ -321,10 +468,9 @@ impl Reader {
 
     /// The first 50 entries of one entity's timeline (chronicle only: SQLite has no
     /// index of the entities an event involves).
-    pub fn timeline(&self, entity: &str) -> Result<usize> {
+    pub fn timeline(&self, entity: &str, at: Option<u64>) -> Result<usize> {
         match self {
             Reader::Chronicle(store) => {
-                let docs = store.live_views()?;
                 let filter = TimelineFilter {
                     entity: Some(
                         chronicle::model::EntityId::parse(entity).map_err(anyhow::Error::msg)?,
@@ -332,7 +478,12 @@ impl Reader {
                     limit: Some(50),
                     ..TimelineFilter::default()
                 };
-                Ok(Query::new(&docs).timeline(&filter)?.len())
+                Ok(match at {
+                    None => Query::new(&store.live_views()?).timeline(&filter)?.len(),
+                    Some(p) => Query::new(&store.views_at(Position(p))?)
+                        .timeline(&filter)?
+                        .len(),
+                })
             }
             Reader::Sqlite(_) => anyhow::bail!("no timeline in SQLite"),
         }
@@ -352,4 +503,45 @@ pub fn dir_size(dir: &Path) -> Result<u64> {
         };
     }
     Ok(total)
+}
+
+/// What a store's trees hold: keys and live bytes (keys + values).
+#[derive(Debug, Default, serde::Serialize)]
+pub struct TreeSizes {
+    /// sled's default tree: chronicle's log (or raw sled's keys).
+    pub log_keys: u64,
+    pub log_bytes: u64,
+    /// The views trees (`views.<n>`): all of it, and the history (`H`) part.
+    pub views_keys: u64,
+    pub views_bytes: u64,
+    pub history_keys: u64,
+    pub history_bytes: u64,
+}
+
+/// The keys and live bytes of a store, per tree. Opens the store with sled directly,
+/// so run it on a store no one else has open, after the measurements of its opens.
+pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
+    let db = sled_config(dir).open()?;
+    let mut sizes = TreeSizes::default();
+    for item in db.iter() {
+        let (k, v) = item?;
+        sizes.log_keys += 1;
+        sizes.log_bytes += (k.len() + v.len()) as u64;
+    }
+    for name in db.tree_names() {
+        if !name.starts_with(b"views.") {
+            continue;
+        }
+        for item in db.open_tree(name)?.iter() {
+            let (k, v) = item?;
+            let bytes = (k.len() + v.len()) as u64;
+            sizes.views_keys += 1;
+            sizes.views_bytes += bytes;
+            if k.first() == Some(&b'H') {
+                sizes.history_keys += 1;
+                sizes.history_bytes += bytes;
+            }
+        }
+    }
+    Ok(sizes)
 }
