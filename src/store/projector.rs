@@ -21,9 +21,14 @@ use crate::{Error, Result};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-/// Events folded per batch: bounds the projector's memory, and how long a reader that
-/// waits for one event may wait behind a large catch-up.
+/// Most events folded into one batch.
 const CHUNK: u64 = 4_096;
+
+/// Most keys written in one batch (a chunk ends early once its documents and history
+/// pass this). sled 0.34.7 applies a batch under a lock that every tree of the process
+/// shares, so a large batch holds up the writer and every reader while it applies;
+/// small batches keep that wait short.
+const MAX_BATCH_KEYS: usize = 2_000;
 
 /// A rebuild asked for by `chronicle replay`.
 pub(super) struct Rebuild {
@@ -186,8 +191,8 @@ pub(super) fn run(db: sled::Db, runner: Arc<Runner>, shared: Arc<Shared>) {
                     .unwrap_or_else(|e| e.into_inner())
                     .clone();
                 let end = target.min(projected + CHUNK);
-                fold_range(&db, &runner, &tree, projected + 1, end).map(|_| {
-                    shared.lock().projected = end;
+                fold_range(&db, &runner, &tree, projected + 1, end).map(|folded| {
+                    shared.lock().projected = folded;
                     shared.changed.notify_all();
                 })
             }
@@ -201,10 +206,18 @@ pub(super) fn run(db: sled::Db, runner: Arc<Runner>, shared: Arc<Shared>) {
 }
 
 /// Folds positions `from..=to` of the log into `tree`, one chunk.
-fn fold_range(db: &sled::Db, runner: &Runner, tree: &sled::Tree, from: u64, to: u64) -> Result<()> {
+/// Folds positions from `from` on, up to `to` or until the batch is full, into `tree`;
+/// returns the last position folded.
+fn fold_range(
+    db: &sled::Db,
+    runner: &Runner,
+    tree: &sled::Tree,
+    from: u64,
+    to: u64,
+) -> Result<u64> {
     let events = (from..=to).map(|p| read(db, p));
-    views::fold_chunk(tree, runner, events)?;
-    Ok(())
+    let folded = views::fold_chunk(tree, runner, events, MAX_BATCH_KEYS)?;
+    Ok(folded.map_or(from - 1, |p| p.0))
 }
 
 fn read(db: &sled::Db, position: u64) -> Result<RecordedEvent> {
@@ -229,8 +242,7 @@ fn rebuild_views(
     progress(0, head);
     while done < head {
         let end = head.min(done + CHUNK);
-        fold_range(db, runner, &tree, done + 1, end)?;
-        done = end;
+        done = fold_range(db, runner, &tree, done + 1, end)?;
         progress(done, head);
     }
     // The swap: one write to the log tree names the new views. Flushed, so that a

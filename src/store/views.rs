@@ -278,12 +278,14 @@ pub fn checkpoint(tree: &sled::Tree) -> Result<Option<Checkpoint>> {
 }
 
 /// Folds `events` (the positions right after the tree's checkpoint, in order) into the
-/// tree and writes the documents, their undo records and the new checkpoint as one
-/// batch. Returns the new checkpoint position, or `None` when there was no event.
+/// tree, stopping early once it has written `max_keys` documents, and writes the
+/// documents, their undo records and the new checkpoint as one batch. Returns the new
+/// checkpoint position, or `None` when there was no event.
 pub fn fold_chunk(
     tree: &sled::Tree,
     runner: &Runner,
     events: impl Iterator<Item = Result<RecordedEvent>>,
+    max_keys: usize,
 ) -> Result<Option<Position>> {
     let live = LiveDocs { tree: tree.clone() };
     let mut docs = Layered::tracking(live.clone());
@@ -335,6 +337,9 @@ pub fn fold_chunk(
             close_epoch(&mut docs, epoch_of(position), epoch_of(position) == first)?;
         }
         last = Some(position);
+        if docs.pending().len() >= max_keys {
+            break;
+        }
     }
     let Some(last) = last else { return Ok(None) };
     close_epoch(
