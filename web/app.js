@@ -558,7 +558,8 @@
     const totals = (title, rows, party) => [
       h('h2', {}, title),
       rows.length ? h('div', { class: 'table-wrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, [party, 'Currency', 'Total', 'Sales'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, [party, 'Currency', 'Total', 'Sales'].map((c, i) =>
+          h('th', { scope: 'col', class: i > 1 ? 'num' : null }, c)))),
         h('tbody', {}, rows.map((t) => h('tr', {},
           h('th', { scope: 'row' }, h('a', { href: link('entity', t.party) }, name(t.party))),
           h('td', {}, t.currency),
@@ -576,7 +577,7 @@
           h('th', { scope: 'row' }, h('a', { href: link('entity', s.seller) }, name(s.seller)), ' → ',
             h('a', { href: link('entity', s.buyer) }, name(s.buyer)),
             h('div', {}, h('a', { href: link('timeline', 'stream', s.stream), class: 'small' }, s.stream))),
-          h('td', { class: 'num value' }, money(s.value, s.approximate),
+          h('td', { class: 'num value' }, h('span', { class: 'amount' }, money(s.value, s.approximate)),
             s.corrected ? h('div', {}, correctedBadge(reasons.get(s.id)),
               h('span', { class: 'reason' }, ` ${(reasons.get(s.id) || []).join('; ')}`)) : null),
           h('td', {}, s.items.join(', ')),
