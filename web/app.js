@@ -19,7 +19,12 @@
     timeline: null, // the vis Timeline while the timeline view is shown
     tlWindow: null, // {key, start, end}: the timeline's zoom, kept across redraws
     showRetracted: false,
+    selected: null, // {key, id}: the fact selected on a timeline
+    categories: new Set(['trip', 'arms-sale']), // stream categories seen on timelines
   };
+
+  /** The most timeline entries a view draws; past it, the page asks for a narrower one. */
+  const MAX_ENTRIES = 5000;
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
@@ -362,13 +367,15 @@
     const filter = {};
     if (['entity', 'category', 'stream'].includes(kind) && value) filter[kind] = value;
     const [{ entries }, choices, retracted] = await Promise.all([
-      api('/timeline', Object.assign({}, filter, at())),
+      api('/timeline', Object.assign({ limit: MAX_ENTRIES + 1 }, filter, at())),
       timelineOptions(),
       state.showRetracted ? retractedEntries(filter) : Promise.resolve([]),
     ]);
-    const all = entries.concat(retracted);
+    const truncated = entries.length > MAX_ENTRIES;
+    const all = entries.slice(0, MAX_ENTRIES).concat(retracted);
     const byId = new Map(all.map((e) => [e.id, e]));
     const categories = [...new Set(all.map(categoryOf))].sort();
+    categories.forEach((c) => state.categories.add(c));
     const routeKey = parseRoute().key;
 
     // The filter: all facts, one entity, one category, one trip.
@@ -377,7 +384,7 @@
         .map(([v, label]) => h('option', { value: v, selected: (kind || 'all') === v }, label)));
     const valueOptions = {
       entity: choices.entities.map((e) => [e.id, `${e.name} (${e.id})`]),
-      category: [...new Set(['trip', 'arms-sale'].concat(categories))].sort().map((c) => [c, c]),
+      category: [...state.categories].sort().map((c) => [c, c]),
       stream: choices.trips.map((t) => [t.stream, t.title || t.stream]),
     };
     const valueSelect = h('select', { id: 'tl-value', 'aria-label': 'Which', hidden: !(kind in valueOptions) },
@@ -423,6 +430,7 @@
       ].filter(Boolean));
     }
     function select(id) {
+      state.selected = { key: routeKey, id };
       if (state.timeline) state.timeline.setSelection([id], { focus: true });
       show(id);
     }
@@ -452,6 +460,8 @@
       h('div', { class: 'filters' },
         h('label', { for: 'tl-kind' }, 'Show '), kindSelect, ' ', valueSelect, ' ',
         h('label', { class: 'check' }, retractedBox, ' show retracted facts, struck through')),
+      truncated ? h('p', { class: 'error', role: 'status' },
+        `Only the earliest ${MAX_ENTRIES} facts are drawn; choose an entity, category or trip to see the rest.`) : null,
       controls,
       chart,
       h('p', { class: 'legend' },
@@ -491,7 +501,19 @@
       timeline.on('rangechanged', (p) => {
         state.tlWindow = { key: routeKey, start: p.start.valueOf(), end: p.end.valueOf() };
       });
-      timeline.on('select', (p) => { if (p.items.length) show(p.items[0]); });
+      timeline.on('select', (p) => {
+        if (!p.items.length) return;
+        state.selected = { key: routeKey, id: p.items[0] };
+        show(p.items[0]);
+      });
+      // A redraw (live, or as of another position) keeps the fact selected, if it is
+      // still there.
+      const kept = state.selected && state.selected.key === routeKey && byId.has(state.selected.id)
+        ? state.selected.id : null;
+      if (kept) {
+        timeline.setSelection([kept]);
+        show(kept);
+      }
     };
     return { node, mounted };
   }
@@ -596,10 +618,26 @@
   // ---- drawing -----------------------------------------------------------------------
 
   let timer = null;
-  /** Redraws the current view after `delay` ms; later calls replace earlier ones. */
-  function schedule(delay) {
+  let drawing = false;
+  let again = false;
+  /** Redraws the current view after `delay` ms. A later call replaces an earlier one,
+   *  unless `keep` (live updates: a steady stream of events must not postpone the
+   *  redraw forever). One draw at a time; a request during a draw runs after it. */
+  function schedule(delay, keep) {
+    if (keep && timer) return;
     clearTimeout(timer);
-    timer = setTimeout(render, delay);
+    timer = setTimeout(() => { timer = null; draw(); }, delay);
+  }
+
+  async function draw() {
+    if (drawing) { again = true; return; }
+    drawing = true;
+    try {
+      await render();
+    } finally {
+      drawing = false;
+      if (again) { again = false; schedule(0); }
+    }
   }
 
   async function render() {
@@ -691,7 +729,7 @@
       if (!(event.position > state.head)) return;
       state.head = event.position;
       showPosition();
-      if (state.asOf === null) schedule(50);
+      if (state.asOf === null) schedule(50, true);
     });
     // A dropped connection, or the server's own `event: error` before it ends the
     // stream; EventSource reconnects by itself with Last-Event-ID.
