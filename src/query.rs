@@ -59,6 +59,9 @@ pub struct TimelineEntry {
     pub source: Option<Source>,
     pub sources: usize,
     pub corrected: bool,
+    /// The reasons of the corrections applied, oldest first (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<String>,
 }
 
 /// A status fact about an entity, with its summary.
@@ -294,6 +297,7 @@ impl<'a> Query<'a> {
                 source: fact.source.clone(),
                 sources: fact.sources(),
                 corrected: fact.corrected(),
+                corrections: fact.corrections.clone(),
             });
         }
         Ok(out)

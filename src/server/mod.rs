@@ -1,5 +1,6 @@
 //! The HTTP API: the log and the views over JSON, and the log live over Server-Sent
-//! Events. Only this module knows HTTP (the command line's client aside).
+//! Events; and the web page over them (`page`). Only this module knows HTTP (the
+//! command line's client aside).
 //!
 //! [`run`] serves a listener until its shutdown future completes, in the manner of
 //! mini-redis's `server::run`, so that tests bind port 0 and stop the server at will.
@@ -30,6 +31,7 @@ mod error;
 mod events;
 mod listen;
 mod live;
+mod page;
 mod params;
 mod views;
 
@@ -163,6 +165,8 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body;
     let body_timeout = state.config.body_timeout;
     Router::new()
+        .route("/", get(page::index))
+        .route("/static/{*path}", get(page::file))
         .route("/healthz", get(views::healthz))
         .route("/openapi.json", get(openapi))
         .route("/events", post(events::append).get(events::log))
