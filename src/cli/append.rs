@@ -120,10 +120,12 @@ fn read_input(args: &Args) -> anyhow::Result<Parsed> {
     // The same strict JSON as every other path: a key given twice is refused.
     let json_arg = |flag: &str, text: &str| -> anyhow::Result<Value> {
         chronicle::model::event::parse_json_strict(text.as_bytes()).map_err(|e| {
-            UsageError(format!(
-                "--{flag} is not valid JSON ({e}); give each field once"
-            ))
-            .into()
+            let hint = if e.to_string().starts_with("duplicate field") {
+                "; give each field once"
+            } else {
+                ""
+            };
+            UsageError(format!("--{flag} is not valid JSON ({e}){hint}")).into()
         })
     };
     let mut event = Map::new();

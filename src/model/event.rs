@@ -19,6 +19,9 @@ use uuid::Uuid;
 /// Largest event accepted, as one line of JSON, in bytes.
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 64;
+
 /// Room for the fields the store adds (`position`, `id`, `recorded`, `hash`…), so that
 /// the export of an event of the largest size restores.
 pub const EXPORT_ALLOWANCE: usize = 1024;
@@ -602,7 +605,7 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
     })?;
     let tags = raw.tags.clone().unwrap_or_default();
     for (i, tag) in tags.iter().enumerate() {
-        if tag.trim().is_empty() || tag.len() > 64 {
+        if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS {
             return Err(ValidationError::field(
                 format!("tags[{i}]"),
                 "a tag is 1 to 64 characters",

@@ -4,11 +4,13 @@
 //! - [`ids`]: stream ids, entity ids, positions, versions.
 //! - [`countries`]: the built-in ISO 3166-1 country list.
 //! - [`types`]: the schema-1 event types and their typed data.
+//! - [`fields`]: what each type's data carries, as a table (for documents and help).
 //! - [`event`]: the envelope in and out, parsing, validation, digests.
 
 pub mod countries;
 pub mod event;
 pub mod extent;
+pub mod fields;
 pub mod ids;
 pub mod types;
 

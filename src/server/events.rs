@@ -174,7 +174,8 @@ fn parse_body(
                 }
             }
         }
-        let has_expect = item.get("expect").is_some();
+        // `"expect": null` is no check, as an absent one: only a value can disagree.
+        let has_expect = item.get("expect").is_some_and(|v| !v.is_null());
         let mut event = parse_event_value(item, Origin::New)
             .map_err(|e| ApiError::from(Error::invalid(index, e)))?;
         if index == 0

@@ -31,6 +31,7 @@ mod error;
 mod events;
 mod listen;
 mod live;
+mod openapi;
 mod page;
 mod params;
 mod views;
@@ -85,6 +86,9 @@ pub struct Config {
     /// loopback) and IP literals of the bound address: a request whose `Host` (or, for a
     /// write, `Origin`) names anything else is refused with `403`.
     pub allowed_hosts: Vec<String>,
+    /// How long a query waits for the views to reach the position it must reflect (the
+    /// head as of the request, or its `min_position`) before it answers `503`.
+    pub views_wait: Duration,
     /// How long a shutdown waits for requests in flight before it gives up on them.
     pub drain: Duration,
 }
@@ -104,6 +108,7 @@ impl Default for Config {
             body_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(10),
             allowed_hosts: Vec::new(),
+            views_wait: Duration::from_secs(5),
             drain: Duration::from_secs(10),
         }
     }
@@ -204,13 +209,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The OpenAPI 3 description of this API.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI 3 description of this API: `openapi.json` with the schemas generated
+/// from the model (see `server::openapi`).
+pub fn openapi_document() -> &'static str {
+    &openapi::DOCUMENT
+}
 
 async fn openapi() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
+        openapi_document(),
     )
 }
 

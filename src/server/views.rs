@@ -20,16 +20,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The documents a query reads: the live ones, or those of a past position.
 enum Views {
     Live(LiveDocs),
     Past(PastDocs),
 }
-
-/// How long a query waits for the views to reach the position it must reflect before
-/// it answers 503 with `Retry-After`.
-const VIEWS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Which point of the log a query answers from: `as_of`, or at least `min_position`
 /// (read-your-writes: the position an append returned) and at least the head as of the
@@ -66,7 +63,7 @@ fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, b
     };
     let position = if let Some(n) = super::params::digits(text) {
         if n > head.0 {
-            return Err(ApiError::bad_request(format!(
+            return Err(ApiError::not_found(format!(
                 "as_of {n} is past the end of the log (position {head}); use a position up to {head}"
             )));
         }
@@ -82,14 +79,24 @@ fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, b
     Ok((position, position == head))
 }
 
-/// The views a query reads, and the position they describe.
-fn views(store: &SledStore, at: &At) -> Result<(Views, Position), ApiError> {
+/// The views a query reads, and the position they describe. A position past the end
+/// of the log is refused at once: no append was acknowledged there, and waiting for it
+/// would hold a thread of the blocking pool for nothing. Views that lag behind the log
+/// are waited for up to `wait`, then refused with 503.
+fn views(store: &SledStore, at: &At, wait: Duration) -> Result<(Views, Position), ApiError> {
     let (position, at_head) = as_of_position(store, at.as_of.as_deref())?;
     if !at_head {
         return Ok((Views::Past(store.views_at(position)?), position));
     }
     let wanted = Position(position.0.max(at.min_position.unwrap_or(0)));
-    match store.views_at_least(wanted, VIEWS_WAIT)? {
+    if wanted > position {
+        // Past the durable head: no append this server acknowledged is there, so
+        // waiting would only end in a 503.
+        return Err(ApiError::not_found(format!(
+            "min_position {wanted} is past the end of the log (position {position}); use a position an append returned"
+        )));
+    }
+    match store.views_at_least(wanted, wait)? {
         Some((live, reflects)) => Ok((Views::Live(live), reflects)),
         None => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -162,9 +169,10 @@ async fn query<F>(state: &AppState, at: At, f: F) -> Result<Response, ApiError>
 where
     F: FnOnce(&Query, Position) -> Result<Vec<u8>, ApiError> + Send + 'static,
 {
+    let wait = state.config.views_wait;
     let body = state
         .blocking(move |store| {
-            let (views, position) = views(store, &at)?;
+            let (views, position) = views(store, &at, wait)?;
             f(&Query::new(views.docs()), position)
         })
         .await?;
@@ -222,13 +230,11 @@ fn extent(name: &str, text: Option<String>) -> Result<Option<Extent>, ApiError> 
     .transpose()
 }
 
-/// Resolves an entity parameter (id, name or alias); failing that, a `400`.
+/// Resolves an entity parameter (id, name or alias); failing that (no entity, or
+/// several, by that name), a `404`.
 fn resolve(q: &Query, text: Option<&str>) -> Result<Option<EntityId>, ApiError> {
-    text.map(|t| {
-        q.resolve_entity(t)
-            .map_err(|e| ApiError::bad_request(e.to_string()))
-    })
-    .transpose()
+    text.map(|t| q.resolve_entity(t).map_err(not_found))
+        .transpose()
 }
 
 /// `GET /timeline?entity=&stream=&category=&type=&tag=&from=&to=&limit=&as_of=`

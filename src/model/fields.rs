@@ -1,0 +1,617 @@
+//! What each event type's `data` carries, as one table: every field with its kind,
+//! whether it is required, and what it means, plus an example of the whole event.
+//!
+//! The typed structs of [`super::types`] parse `data`; this table describes them for
+//! everything that is produced rather than parsed: the OpenAPI schemas the server
+//! publishes (`server::openapi`), and the documentation. The tests below hold the two
+//! together: every example parses, dropping any required field is refused with that
+//! field named, dropping any optional one is not, and the parser knows no field the
+//! table does not list.
+
+use super::types::{CategoryRule, EventType};
+
+/// What a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Any string.
+    Text,
+    /// A string with at least one character that is not white space.
+    Name,
+    /// An array of strings.
+    Texts,
+    /// An entity id (`person:…`, `org:…`, `office:…`, `place:…`, or a built-in
+    /// `country:XX`); all but countries must be registered before they are referred to.
+    Entity,
+    /// A built-in country id (`country:KR`).
+    Country,
+    /// An array of entity ids, with at least this many.
+    Entities { at_least: usize },
+    /// An array of entity or stream ids, with at least this many.
+    Streams { at_least: usize },
+    /// A stream id.
+    Stream,
+    /// An extent (`2025`, `2025-01-05`, `2025-01-06/2025-01-09~`, …).
+    Extent,
+    /// `true` or `false`.
+    Bool,
+    /// A sum of money: `amount` (from [`super::types::MIN_AMOUNT`] to
+    /// [`super::types::MAX_AMOUNT`]) and an ISO 4217 `currency` in capitals.
+    Money,
+    /// `supports`, `opposes`, `rejects` or `neutral`.
+    Stance,
+    /// The id (a UUID) of an event already in the log.
+    EventId,
+    /// Where a fact was reported (the envelope's `source`).
+    Source,
+    /// A trip's stops: at least one, each with the fields of [`STOP_FIELDS`].
+    Stops,
+    /// A JSON object: the target's corrected data.
+    Object,
+}
+
+/// One field of a type's `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    /// What it means, in one sentence.
+    pub about: &'static str,
+}
+
+const fn req(name: &'static str, kind: Kind, about: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+        about,
+    }
+}
+
+const fn opt(name: &'static str, kind: Kind, about: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+        about,
+    }
+}
+
+/// An event of one type, complete, that a store holding the bundled demo (`chronicle
+/// demo`) accepts as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Example {
+    pub stream: &'static str,
+    pub occurred: Option<&'static str>,
+    /// The `data`, as JSON text; it gives every field of the type.
+    pub data: &'static str,
+}
+
+/// One event type, described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeDef {
+    pub event_type: EventType,
+    /// What an event of this type states, in one sentence.
+    pub about: &'static str,
+    pub fields: &'static [Field],
+    /// Fields of which at least one must be given (beside the required ones).
+    pub at_least_one_of: &'static [&'static str],
+    pub example: Example,
+}
+
+/// The fields of one stop of `trip.announced`.
+pub const STOP_FIELDS: &[Field] = &[
+    req(
+        "place",
+        Kind::Entity,
+        "Where the stop is: a country or a registered place.",
+    ),
+    opt("city", Kind::Text, "The city, as the source names it."),
+    opt(
+        "dates",
+        Kind::Extent,
+        "When the traveler is expected there.",
+    ),
+    opt("agenda", Kind::Texts, "Topics planned for the stop."),
+];
+
+/// The fields of an event's `source`.
+pub const SOURCE_FIELDS: &[Field] = &[
+    req("publisher", Kind::Text, "Who published it."),
+    opt("title", Kind::Text, "The headline."),
+    opt("url", Kind::Text, "Where it can be read."),
+    opt(
+        "published",
+        Kind::Extent,
+        "When it was published: the `reported` clock.",
+    ),
+    opt("quote", Kind::Text, "A verbatim excerpt."),
+];
+
+/// The fields of an event's `meta`.
+pub const META_FIELDS: &[Field] = &[
+    opt(
+        "correlation_id",
+        Kind::Text,
+        "Ties the events of one piece of work together.",
+    ),
+    opt(
+        "causation_id",
+        Kind::Text,
+        "The event or command that caused this one.",
+    ),
+    opt("author", Kind::Text, "Who wrote the event."),
+];
+
+/// A `&'static` table of fields, from calls of the `const fn`s above.
+macro_rules! fields {
+    ($($field:expr),* $(,)?) => {{
+        const FIELDS: &[Field] = &[$($field),*];
+        FIELDS
+    }};
+}
+
+/// One event type's description.
+pub fn definition(t: EventType) -> TypeDef {
+    use EventType as T;
+    use Kind::*;
+    let def = |about, fields, example| TypeDef {
+        event_type: t,
+        about,
+        fields,
+        at_least_one_of: &[],
+        example,
+    };
+    let ex = |stream, occurred, data| Example {
+        stream,
+        occurred,
+        data,
+    };
+    const TRIP: &str = "trip:blinken-final-tour-2025";
+    match t {
+        T::EntityRegistered => def(
+            "A person, organisation, office or place is known to the log by this id (the stream).",
+            fields![
+                req("name", Name, "The display name."),
+                req("aliases", Texts, "Other names that resolve to it in queries."),
+                opt("country", Country, "The country it belongs to."),
+                opt("wikidata", Text, "Its Wikidata item, like Q4306."),
+                opt("description", Text, "One line about it."),
+            ],
+            ex(
+                "person:kamala-harris",
+                None,
+                r#"{"name": "Kamala Harris", "aliases": ["Harris", "the US Vice President"], "country": "country:US", "wikidata": "Q10853588", "description": "Vice President of the United States"}"#,
+            ),
+        ),
+        T::EntityAliasAdded => def(
+            "The entity (the stream) is also known by another name.",
+            fields![req("alias", Name, "The other name.")],
+            ex(
+                "person:antony-blinken",
+                None,
+                r#"{"alias": "Tony Blinken"}"#,
+            ),
+        ),
+        T::TripAnnounced => def(
+            "A trip was announced, with its traveler and stops.",
+            fields![
+                req("traveler", Entity, "Who travels."),
+                opt("role", Entity, "The office they travel in."),
+                opt("title", Text, "A headline for the trip."),
+                opt("purpose", Text, "Why they travel."),
+                opt("starts", Extent, "When the trip begins."),
+                req("stops", Stops, "The stops in order."),
+            ],
+            ex(
+                "trip:blinken-g7-2025",
+                Some("2025-01-10"),
+                r#"{"traveler": "person:antony-blinken", "role": "office:us-secretary-of-state", "title": "Blinken to Rome", "purpose": "G7 foreign ministers' meeting", "starts": "2025-01-20", "stops": [{"place": "country:IT", "city": "Rome", "dates": "2025-01-20/2025-01-22", "agenda": ["G7 ministers' meeting"]}]}"#,
+            ),
+        ),
+        T::TripStopAdded => def(
+            "A stop was added to the trip.",
+            fields![
+                req("place", Entity, "Where."),
+                opt("city", Text, "The city, as the source names it."),
+                opt("dates", Extent, "When the traveler is expected there."),
+                opt("after", Entity, "The stop it follows; at the end when absent."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-05"),
+                r#"{"place": "country:DE", "city": "Berlin", "dates": "2025-01-09", "after": "country:JP"}"#,
+            ),
+        ),
+        T::TripStopCancelled => def(
+            "A planned stop was dropped.",
+            fields![
+                req("place", Entity, "Which stop."),
+                opt("reason", Text, "Why."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-05"),
+                r#"{"place": "country:FR", "reason": "schedule change"}"#,
+            ),
+        ),
+        T::TripAgendaItemAdded => def(
+            "A topic was put on the agenda of a stop.",
+            fields![
+                req("place", Entity, "Which stop."),
+                req("topic", Text, "The topic."),
+                opt("detail", Text, "More about it."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-05"),
+                r#"{"place": "country:KR", "topic": "North Korea", "detail": "Missile launches"}"#,
+            ),
+        ),
+        T::TripMeetingHeld => def(
+            "The traveler met someone at a stop.",
+            fields![
+                req("place", Entity, "Which stop."),
+                req("with", Entities { at_least: 0 }, "Whom they met."),
+                opt("topic", Text, "What about."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-06"),
+                r#"{"place": "country:KR", "with": ["person:yoon-suk-yeol"], "topic": "the alliance"}"#,
+            ),
+        ),
+        T::TripStarted => def(
+            "The trip began.",
+            fields![],
+            ex(TRIP, Some("2025-01-05"), "{}"),
+        ),
+        T::TripCompleted => def(
+            "The trip ended.",
+            fields![],
+            ex(TRIP, Some("2025-01-09"), "{}"),
+        ),
+        T::TripArrived => def(
+            "The traveler arrived at a stop.",
+            fields![req("place", Entity, "Which stop.")],
+            ex(TRIP, Some("2025-01-06"), r#"{"place": "country:KR"}"#),
+        ),
+        T::TripDeparted => def(
+            "The traveler left a stop.",
+            fields![req("place", Entity, "Which stop.")],
+            ex(TRIP, Some("2025-01-07"), r#"{"place": "country:KR"}"#),
+        ),
+        T::TripPostponed => def(
+            "The trip was put off.",
+            fields![
+                opt("starts", Extent, "When it now begins, if known."),
+                opt("reason", Text, "Why."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-04"),
+                r#"{"starts": "2025-02", "reason": "weather"}"#,
+            ),
+        ),
+        T::TripCancelled => def(
+            "The trip was called off.",
+            fields![opt("reason", Text, "Why.")],
+            ex(TRIP, Some("2025-01-04"), r#"{"reason": "a crisis at home"}"#),
+        ),
+        T::TripReturnPlanned => def(
+            "The traveler is to return somewhere, possibly for another event.",
+            fields![
+                req("to", Entity, "Where to."),
+                opt("reason", Text, "Why."),
+                opt("related", Stream, "The stream of the event it is for."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-04"),
+                r#"{"to": "place:washington", "reason": "the funeral", "related": "funeral:jimmy-carter-2025"}"#,
+            ),
+        ),
+        T::ArmsSaleAnnounced => def(
+            "An arms sale was announced, with its parties and value.",
+            fields![
+                req("seller", Entity, "Who sells."),
+                req("buyer", Entity, "Who buys."),
+                req("value", Money, "What it is worth."),
+                opt("approximate", Bool, "Whether the value is approximate."),
+                req("items", Texts, "What is sold."),
+            ],
+            ex(
+                "arms-sale:us-korea-2025-01",
+                Some("2025-01-06"),
+                r#"{"seller": "country:US", "buyer": "country:KR", "value": {"amount": 1500000000.5, "currency": "USD"}, "approximate": true, "items": ["air defence systems"]}"#,
+            ),
+        ),
+        T::StatementIssued => def(
+            "Someone took a position on entities or streams.",
+            fields![
+                req("speaker", Entity, "Who spoke."),
+                req("stance", Stance, "Their position."),
+                req(
+                    "about",
+                    Streams { at_least: 1 },
+                    "What it is about: entity ids or stream ids.",
+                ),
+                req("summary", Text, "What was said, in a line."),
+                opt("quote", Text, "The words, verbatim."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-06"),
+                r#"{"speaker": "country:KR", "stance": "supports", "about": ["trip:blinken-final-tour-2025", "org:us-south-korea-alliance"], "summary": "Seoul welcomed the visit", "quote": "a timely visit"}"#,
+            ),
+        ),
+        T::MartialLawDeclared => def(
+            "Martial law was declared in a country.",
+            fields![
+                req("by", Entity, "Who declared it."),
+                req("country", Entity, "Where."),
+            ],
+            ex(
+                "crisis:south-korea-2024",
+                Some("2024-12-03"),
+                r#"{"by": "person:yoon-suk-yeol", "country": "country:KR"}"#,
+            ),
+        ),
+        T::OfficialImpeached => def(
+            "An official was impeached.",
+            fields![
+                req("official", Entity, "Who."),
+                req("office", Entity, "In which office."),
+                req("country", Entity, "Where."),
+                opt("cause", Text, "What for."),
+            ],
+            ex(
+                "crisis:south-korea-2024",
+                Some("2024-12-14"),
+                r#"{"official": "person:yoon-suk-yeol", "office": "office:president-of-south-korea", "country": "country:KR", "cause": "the martial law declaration"}"#,
+            ),
+        ),
+        T::FuneralScheduled => def(
+            "A funeral was scheduled.",
+            fields![
+                req("person", Entity, "Whose."),
+                opt("role", Entity, "The office they held."),
+                opt("place", Entity, "Where."),
+            ],
+            ex(
+                "funeral:jimmy-carter-2025",
+                Some("2025-01-09"),
+                r#"{"person": "person:jimmy-carter", "role": "office:president-of-the-united-states", "place": "place:washington"}"#,
+            ),
+        ),
+        T::ConflictReported => def(
+            "A conflict between parties was reported.",
+            fields![
+                req("parties", Entities { at_least: 1 }, "Who is involved."),
+                req("summary", Text, "What is happening, in a line."),
+            ],
+            ex(
+                "conflict:israel-hamas",
+                Some("2025-01"),
+                r#"{"parties": ["country:IL", "org:hamas"], "summary": "Fighting continues in Gaza"}"#,
+            ),
+        ),
+        T::NoteReported => def(
+            "A fact that fits no other type.",
+            fields![
+                req("summary", Text, "The fact, in a line."),
+                req("entities", Entities { at_least: 0 }, "Whom it involves."),
+            ],
+            ex(
+                "policy:us-indo-pacific-strategy",
+                Some("2025-01-04"),
+                r#"{"summary": "The strategy is under review", "entities": ["country:US"]}"#,
+            ),
+        ),
+        T::EventCorrected => def(
+            "An earlier event of the stream is corrected: its data, its date, or both.",
+            fields![
+                req("target", EventId, "The event corrected."),
+                opt(
+                    "data",
+                    Object,
+                    "The target's corrected data; it must fit the target's type.",
+                ),
+                opt("occurred", Extent, "The target's corrected date."),
+                req("reason", Text, "Why."),
+            ],
+            ex(
+                "arms-sale:us-japan-2025-01",
+                Some("2025-01-05"),
+                r#"{"target": "01942100-0000-7000-8000-000003000001", "data": {"seller": "country:US", "buyer": "country:JP", "value": {"amount": 3640000000, "currency": "USD"}, "approximate": true, "items": ["SM-6 missiles"]}, "occurred": "2025-01-03", "reason": "the value is approximate"}"#,
+            ),
+        ),
+        T::EventRetracted => def(
+            "An earlier event of the stream is withdrawn: it drops out of the current views.",
+            fields![
+                req("target", EventId, "The event withdrawn."),
+                req("reason", Text, "Why."),
+            ],
+            ex(
+                "conflict:russia-ukraine-war",
+                Some("2025-01-05"),
+                r#"{"target": "01942100-0000-7000-8000-000005000003", "reason": "not in the article"}"#,
+            ),
+        ),
+        T::EvidenceAdded => def(
+            "Another source reports an earlier event of the stream.",
+            fields![
+                req("target", EventId, "The event reported."),
+                req("source", Source, "The other source."),
+            ],
+            ex(
+                "crisis:south-korea-2024",
+                Some("2024-12-04"),
+                r#"{"target": "01942100-0000-7000-8000-000004000001", "source": {"publisher": "Example Wire", "title": "Martial law in Seoul", "url": "https://example.org/a", "published": "2024-12-03", "quote": "declared martial law"}}"#,
+            ),
+        ),
+    }
+    .with_at_least_one_of(match t {
+        T::EventCorrected => &["data", "occurred"],
+        _ => &[],
+    })
+}
+
+impl TypeDef {
+    const fn with_at_least_one_of(mut self, names: &'static [&'static str]) -> TypeDef {
+        self.at_least_one_of = names;
+        self
+    }
+
+    /// Which streams the type goes in, in words.
+    pub fn stream_rule(&self) -> String {
+        match self.event_type.category_rule() {
+            CategoryRule::Entity => "the entity's own id".to_owned(),
+            CategoryRule::Exactly(c) => format!("a `{c}:` stream"),
+            CategoryRule::Any => "any stream".to_owned(),
+            CategoryRule::TargetStream => "the target event's stream".to_owned(),
+        }
+    }
+}
+
+/// Every type's description, in the order of [`EventType::ALL`].
+pub fn definitions() -> impl Iterator<Item = TypeDef> {
+    EventType::ALL.iter().map(|t| definition(*t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::types::EventData;
+    use serde_json::Value;
+
+    fn data(def: &TypeDef) -> serde_json::Map<String, Value> {
+        match serde_json::from_str(def.example.data) {
+            Ok(Value::Object(m)) => m,
+            other => panic!(
+                "{}: the example is not an object: {other:?}",
+                def.event_type
+            ),
+        }
+    }
+
+    /// The field names the parser knows, from its answer to an unknown field.
+    fn parser_fields(t: EventType, example: &serde_json::Map<String, Value>) -> Vec<String> {
+        let mut with_unknown = example.clone();
+        with_unknown.insert("zzz".into(), Value::Bool(true));
+        let err = EventData::parse(t, &Value::Object(with_unknown)).unwrap_err();
+        let msg = err.message;
+        assert!(msg.contains("unknown field `zzz`"), "{t}: {msg}");
+        let mut names: Vec<String> = msg
+            .split('`')
+            .skip(3)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_table_describes_exactly_what_the_parser_takes() {
+        for def in definitions() {
+            let t = def.event_type;
+            let example = data(&def);
+            EventData::parse(t, &Value::Object(example.clone()))
+                .unwrap_or_else(|e| panic!("{t}: the example does not parse: {e:?}"));
+            let mut names: Vec<String> = def.fields.iter().map(|f| f.name.to_owned()).collect();
+            names.sort();
+            assert_eq!(parser_fields(t, &example), names, "{t}: fields differ");
+            let mut given: Vec<&String> = example.keys().collect();
+            given.sort();
+            assert_eq!(
+                given,
+                names.iter().collect::<Vec<_>>(),
+                "{t}: the example gives every field"
+            );
+            for field in def.fields {
+                let mut without = example.clone();
+                without.remove(field.name);
+                let parsed = EventData::parse(t, &Value::Object(without));
+                let alone = def.at_least_one_of.contains(&field.name);
+                match parsed {
+                    Ok(_) => assert!(!field.required, "{t}: `{}` is required", field.name),
+                    Err(e) if field.required => assert_eq!(e.path, field.name, "{t}: {e:?}"),
+                    Err(e) => assert!(alone, "{t}: `{}` is optional: {e:?}", field.name),
+                }
+                if !field.required && !alone {
+                    // Optional fields also take null, as absent.
+                    let mut null = example.clone();
+                    null.insert(field.name.into(), Value::Null);
+                    EventData::parse(t, &Value::Object(null))
+                        .unwrap_or_else(|e| panic!("{t}: `{}`: null: {e:?}", field.name));
+                }
+            }
+            if !def.at_least_one_of.is_empty() {
+                let mut none = example.clone();
+                for name in def.at_least_one_of {
+                    none.remove(*name);
+                }
+                assert!(EventData::parse(t, &Value::Object(none)).is_err(), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn sources_and_meta_are_described_too() {
+        use crate::model::event::{Meta, Source};
+        let source = serde_json::json!({"publisher": "p", "title": "t", "url": "u", "published": "2025", "quote": "q"});
+        let meta = serde_json::json!({"correlation_id": "c", "causation_id": "c", "author": "a"});
+        for (fields, value, parses) in [
+            (
+                SOURCE_FIELDS,
+                source,
+                (|v: Value| serde_json::from_value::<Source>(v).is_ok()) as fn(Value) -> bool,
+            ),
+            (META_FIELDS, meta, |v: Value| {
+                serde_json::from_value::<Meta>(v).is_ok()
+            }),
+        ] {
+            let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            let mut given: Vec<&str> = value
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            given.sort_unstable();
+            assert_eq!(given, sorted);
+            assert!(parses(value.clone()));
+            let mut extra = value.clone();
+            extra["zzz"] = Value::Null;
+            assert!(!parses(extra));
+            for field in fields {
+                let mut without = value.clone();
+                without.as_object_mut().unwrap().remove(field.name);
+                assert_eq!(parses(without), !field.required, "{}", field.name);
+            }
+        }
+    }
+
+    #[test]
+    fn stops_are_described_too() {
+        let def = definition(EventType::TripAnnounced);
+        let example = data(&def);
+        let stop = example["stops"][0].as_object().unwrap().clone();
+        let mut names: Vec<&str> = STOP_FIELDS.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        let mut given: Vec<&str> = stop.keys().map(String::as_str).collect();
+        given.sort_unstable();
+        assert_eq!(given, names);
+        for field in STOP_FIELDS {
+            let mut without = example.clone();
+            let mut s = stop.clone();
+            s.remove(field.name);
+            without.insert("stops".into(), Value::Array(vec![Value::Object(s)]));
+            let parsed = EventData::parse(EventType::TripAnnounced, &Value::Object(without));
+            assert_eq!(parsed.is_ok(), !field.required, "stops[0].{}", field.name);
+        }
+    }
+}
