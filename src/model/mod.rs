@@ -5,11 +5,13 @@
 //! - [`countries`]: the built-in ISO 3166-1 country list.
 //! - [`types`]: the schema-1 event types and their typed data.
 //! - [`event`]: the envelope in and out, parsing, validation, digests.
+//! - [`patch`]: JSON merge patch (RFC 7396), how a correction changes a fact's data.
 
 pub mod countries;
 pub mod event;
 pub mod extent;
 pub mod ids;
+pub mod patch;
 pub mod types;
 
 pub use event::{
