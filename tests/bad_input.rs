@@ -314,7 +314,11 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(retraction(), "data.target", json!("the sale"))), "line 1: field `data.target`"),
         (line(set(retraction(), "stream", json!(TRIP))), "line 1: field `stream`"),
         (lines(&[&line(set(retraction(), "id", json!(NEW_ID))), &line(set(correction(), "data.target", json!(NEW_ID)))]), "line 2: field `data.target`"),
-        (line(set(correction(), "data.data", json!({"seller": "country:US"}))), "line 1: field `data.data.buyer`"),
+        // A correction's data is a merge patch: the merged result must fit the type.
+        (line(set(correction(), "data.data", json!({"seller": null}))), "line 1: field `data.data.seller`"),
+        (line(set(correction(), "data.data", json!({"value": {"amount": -1}}))), "line 1: field `data.data.value.amount`"),
+        (line(set(correction(), "data.data", json!({"items": "missiles"}))), "line 1: field `data.data.items`"),
+        (line(set(correction(), "data.data", json!("a new sale"))), "line 1: field `data.data`"),
         (line(set(correction(), "data.data.colour", json!("red"))), "line 1: field `data.data.colour`"),
         (line(without(correction(), "data.data")), "line 1: field `data`"),
         (line(json!({"stream": "person:antony-blinken", "type": "event.corrected", "occurred": "2025",

@@ -202,18 +202,21 @@ impl History {
                 self.event("statement:s", "statement.issued", day(6), json!({"speaker": place(*speaker), "stance": "opposes", "about": about, "summary": "no"}))
             }
             Step::Correct { pick, amount, day: d } => {
-                let (target, stream, ty, data) = self.pick(*pick)?;
+                // Corrections are merge patches: only the changed fields, null removes an
+                // optional one; they compose with the corrections before them.
+                let (target, stream, ty, _) = self.pick(*pick)?;
                 let mut fix = json!({"target": target, "reason": "fixed"});
-                if ty == "arms_sale.announced" {
-                    let mut data = data;
-                    data["value"]["amount"] = (*amount).into();
-                    fix["data"] = data;
-                } else if ty.starts_with("entity.") {
-                    return None;
-                } else {
-                    fix["occurred"] = day(*d).into();
+                let flag = if amount % 2 == 0 { json!(true) } else { Value::Null };
+                match ty.as_str() {
+                    "arms_sale.announced" => fix["data"] = json!({"value": {"amount": amount}, "approximate": flag}),
+                    "trip.announced" if amount % 3 == 0 => fix["data"] = json!({"title": flag.as_bool().map(|_| format!("Tour {amount}"))}),
+                    "statement.issued" => fix["data"] = json!({"quote": flag.as_bool().map(|_| "we object")}),
+                    t if t.starts_with("entity.") => return None,
+                    _ => fix["occurred"] = day(*d).into(),
                 }
-                self.event(&stream, "event.corrected", day(20), fix)
+                // Half of them leave their own date to the store.
+                let when = (amount % 4 < 2).then(|| day(20)).flatten();
+                self.event(&stream, "event.corrected", when, fix)
             }
             Step::Retract { pick } => {
                 let (target, stream, _, _) = self.pick(*pick)?;
@@ -221,7 +224,7 @@ impl History {
             }
             Step::Evidence { pick } => {
                 let (target, stream, _, _) = self.pick(*pick)?;
-                self.event(&stream, "evidence.added", day(22), json!({"target": target, "source": {"publisher": "Other"}}))
+                self.event(&stream, "evidence.added", None, json!({"target": target, "source": {"publisher": "Other"}}))
             }
         })
     }

@@ -377,8 +377,110 @@ fn amendments_must_name_an_event_of_their_own_stream() {
     c.append(&[amend(TRIP, SALE_ID)])
         .fails(2, "is in stream `arms-sale:us-japan-2025-01`");
     let bad_fix = json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected", "occurred": "2025",
-        "data": {"target": SALE_ID, "reason": "x", "data": {"seller": "country:US"}}});
+        "data": {"target": SALE_ID, "reason": "x", "data": {"buyer": null}}});
     c.append(&[bad_fix]).fails(2, "field `data.data.buyer`");
+}
+
+/// A correction of the demo's sale with this merge patch, dated by the store.
+fn sale_fix(patch: Value) -> Value {
+    json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+           "data": {"target": SALE_ID, "data": patch, "reason": "a later report"}})
+}
+
+#[test]
+fn a_correction_names_only_the_fields_that_change() {
+    let c = demo();
+    // Issue 11: `{"approximate": true}` was refused with "seller is missing".
+    c.append(&[sale_fix(json!({"approximate": true}))]).ok();
+    let sale = &json_of(&c, &["sales"])["sales"][0];
+    assert_eq!(sale["approximate"], true);
+    assert_eq!(sale["corrected"], true);
+    assert_eq!(sale["seller"], "country:US");
+    assert_eq!(sale["buyer"], "country:JP");
+    assert_eq!(
+        sale["value"],
+        json!({"amount": 3_640_000_000_u64, "currency": "USD"})
+    );
+    assert_eq!(
+        sale["items"],
+        json!(["medium-range missiles", "training", "related equipment"])
+    );
+    // Without `occurred`, the correction is dated the day the store recorded it.
+    let log = c.log();
+    let fix = log.last().unwrap();
+    let recorded_day = &fix["recorded"].as_str().unwrap()[..10];
+    assert_eq!(fix["occurred"], recorded_day);
+    assert_eq!(recorded_day, chrono::Utc::now().date_naive().to_string());
+
+    // The merged result must fit the type: exit 2 naming the field, nothing written.
+    c.append(&[sale_fix(json!({"value": {"amount": -3.5e9}}))])
+        .fails(2, "field `data.data.value.amount`");
+    c.append(&[sale_fix(json!({"seller": null}))])
+        .fails(2, "field `data.data.seller`: `seller` is missing");
+    c.append(&[sale_fix(json!({"buyer": "person:nobody"}))])
+        .fails(
+            2,
+            "field `data.data.buyer`: entity `person:nobody` is not registered",
+        );
+    assert_eq!(c.log().len(), log.len());
+
+    // Successive patches compose, in the log and within one append.
+    c.append(&[sale_fix(json!({"value": {"amount": 3.5e9}}))])
+        .ok();
+    c.append(&[
+        sale_fix(json!({"value": {"currency": "EUR"}})),
+        sale_fix(json!({"approximate": null, "items": ["missiles"]})),
+    ])
+    .ok();
+    let sale = &json_of(&c, &["sales"])["sales"][0];
+    assert_eq!(
+        sale["value"],
+        json!({"amount": 3_500_000_000_u64, "currency": "EUR"})
+    );
+    assert_eq!(sale["approximate"], false);
+    assert_eq!(sale["items"], json!(["missiles"]));
+    assert_eq!(sale["seller"], "country:US");
+    // Each step stays visible as of its position.
+    let as_of = |p: usize| json_of(&c, &["sales", "--as-of", &p.to_string()])["sales"][0].clone();
+    assert_eq!(as_of(log.len())["approximate"], true);
+    assert_eq!(as_of(log.len() + 1)["value"]["currency"], "USD");
+    assert_eq!(as_of(log.len() + 1)["value"]["amount"], 3_500_000_000_u64);
+    c.run(&["verify"]).ok();
+    assert_eq!(json_of(&c, &["sales"]), {
+        c.run(&["replay"]).ok();
+        json_of(&c, &["sales"])
+    });
+}
+
+#[test]
+fn amendments_dated_by_the_store_export_and_restore_with_the_same_hashes() {
+    let c = demo();
+    c.append(&[
+        sale_fix(json!({"approximate": true})),
+        json!({"stream": TRIP, "type": "evidence.added",
+               "data": {"target": "01942100-0000-7000-8000-000002000001", "source": {"publisher": "Another Wire"}}}),
+    ])
+    .ok();
+    let exported = c.run(&["export"]).ok();
+    let restored = Chronicle::new();
+    let file = restored.file("backup.jsonl", &exported);
+    restored.run(&["import", common::path_str(&file)]).ok();
+    assert_eq!(restored.run(&["export"]).ok(), exported);
+    assert_eq!(
+        restored.run(&["verify", "--head"]).ok(),
+        c.run(&["verify", "--head"]).ok()
+    );
+    // Importing the export again, or retrying an amendment that left out its date on
+    // another day, adds nothing.
+    restored.run(&["import", common::path_str(&file)]).ok();
+    let last: Value = serde_json::from_str(exported.lines().last().unwrap()).unwrap();
+    let mut retry = json!({"id": last["id"], "stream": TRIP, "type": "evidence.added",
+        "data": {"target": "01942100-0000-7000-8000-000002000001", "source": {"publisher": "Another Wire"}}});
+    let out = restored.append(std::slice::from_ref(&retry)).ok();
+    assert!(out.contains("(1 already present)"), "{out}");
+    retry["occurred"] = json!("1999-01-01");
+    restored.append(&[retry]).fails(2, "with different content");
+    assert_eq!(restored.run(&["export"]).ok(), exported);
 }
 
 #[test]

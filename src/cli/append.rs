@@ -15,10 +15,15 @@ const EXAMPLES: &str = "\
 Examples:
   chronicle append --stream trip:blinken-final-tour-2025 --type trip.arrived \\
       --occurred 2025-01-06 --data '{\"place\": \"country:KR\"}' --expect 4
+  chronicle append --stream arms-sale:us-japan-2025-01 --type event.corrected \\
+      --data '{\"target\": \"01942100-0000-7000-8000-000003000001\", \"reason\": \"a later report\", \"data\": {\"approximate\": true}}'
   chronicle append --file corrections.jsonl
   echo '{\"stream\":\"trip:t\",\"type\":\"trip.started\",\"occurred\":\"2025-01-05\",\"data\":{}}' | chronicle append -
 
 All events of one call are appended atomically, and only once they are on disk.
+A correction's `data` names only the fields that change (a JSON merge patch of the
+target's data; null removes a field); amendments without --occurred are dated the day
+they are recorded.
 Exit codes: 2 invalid input, 3 --expect did not match (nothing written), 5 store in use.";
 
 /// The examples, then every event type with the stream it belongs in.

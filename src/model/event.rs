@@ -181,6 +181,8 @@ pub struct ProposedEvent {
     pub id: Option<Uuid>,
     pub stream: StreamId,
     pub event_type: EventType,
+    /// `None` only for a type without a date (`entity.*`) or an amendment, to which the
+    /// store gives the day it records it.
     pub occurred: Option<Extent>,
     pub occurred_text: Option<String>,
     /// The data as written (numbers keep their form); `typed` is the same, parsed.
@@ -582,16 +584,14 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         .map(|text| text.parse::<Extent>())
         .transpose()
         .map_err(|e| ValidationError::field("occurred", e.0))?;
-    if occurred.is_none() && event_type.needs_occurred() {
-        let what = if event_type.is_amendment() {
-            "when the amendment was made or reported"
-        } else {
-            "the date it happened"
-        };
+    if occurred.is_none()
+        && event_type.needs_occurred()
+        && !event_type.occurred_defaults_to_recorded()
+    {
         return Err(ValidationError::field(
             "occurred",
             format!(
-                "`{event_type}` needs `occurred`, {what} (like 2025-01-05, or 2025-01 when only the month is known)"
+                "`{event_type}` needs `occurred`, the date it happened (like 2025-01-05, or 2025-01 when only the month is known)"
             ),
         ));
     }
@@ -801,6 +801,12 @@ mod tests {
         check(
             trip(json!({"occurred": null})),
             Some(("occurred", "needs `occurred`")),
+        );
+        // Amendments may leave their date to the store.
+        check(
+            json!({"stream": "trip:t", "type": "event.retracted",
+                   "data": {"target": "0194210c-7d2e-7c4e-9c51-1b3f4a5d6e70", "reason": "wrong"}}),
+            None,
         );
         check(
             trip(json!({"data": {"x": 1}})),

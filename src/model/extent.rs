@@ -80,6 +80,15 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
 }
 
 impl Extent {
+    /// One whole day, exact.
+    pub fn day(date: NaiveDate) -> Extent {
+        Extent {
+            start: Point::Day(date),
+            end: None,
+            approximate: false,
+        }
+    }
+
     /// The first instant the extent covers.
     pub fn earliest(&self) -> DateTime<Utc> {
         self.start.earliest()

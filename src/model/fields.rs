@@ -415,7 +415,7 @@ pub fn definition(t: EventType) -> TypeDef {
                 opt(
                     "data",
                     Object,
-                    "The target's corrected data; it must fit the target's type.",
+                    "The changed fields of the target's data, as a JSON merge patch (RFC 7396): only what changes, `null` removes a field; the merged result must fit the target's type.",
                 ),
                 opt("occurred", Extent, "The target's corrected date."),
                 req("reason", Text, "Why."),
@@ -423,7 +423,7 @@ pub fn definition(t: EventType) -> TypeDef {
             ex(
                 "arms-sale:us-japan-2025-01",
                 Some("2025-01-05"),
-                r#"{"target": "01942100-0000-7000-8000-000003000001", "data": {"seller": "country:US", "buyer": "country:JP", "value": {"amount": 3640000000, "currency": "USD"}, "approximate": true, "items": ["SM-6 missiles"]}, "occurred": "2025-01-03", "reason": "the value is approximate"}"#,
+                r#"{"target": "01942100-0000-7000-8000-000003000001", "data": {"approximate": true}, "occurred": "2025-01-03", "reason": "the value is approximate"}"#,
             ),
         ),
         T::EventRetracted => def(

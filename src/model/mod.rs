@@ -6,12 +6,14 @@
 //! - [`types`]: the schema-1 event types and their typed data.
 //! - [`fields`]: what each type's data carries, as a table (for documents and help).
 //! - [`event`]: the envelope in and out, parsing, validation, digests.
+//! - [`patch`]: JSON merge patch (RFC 7396), how a correction changes a fact's data.
 
 pub mod countries;
 pub mod event;
 pub mod extent;
 pub mod fields;
 pub mod ids;
+pub mod patch;
 pub mod types;
 
 pub use event::{

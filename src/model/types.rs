@@ -86,9 +86,15 @@ impl EventType {
         1
     }
 
-    /// `entity.*` types need no `occurred`.
+    /// `entity.*` types have no `occurred`: every other type dates what it reports.
     pub fn needs_occurred(self) -> bool {
         self.category_rule() != CategoryRule::Entity
+    }
+
+    /// Amendments may leave out `occurred`: the store then records the day it accepts
+    /// them (see `store::rules`).
+    pub fn occurred_defaults_to_recorded(self) -> bool {
+        self.is_amendment()
     }
 
     /// Corrections, retractions and evidence point at an earlier event.
@@ -361,13 +367,18 @@ pub struct NoteReported {
     pub entities: Vec<EntityId>,
 }
 
-/// `event.corrected`: `data` replaces the target's data, `occurred` its extent.
+/// `event.corrected`: `data` is a JSON merge patch (RFC 7396, [`super::patch`]) of the
+/// target's current data, naming only the fields that change; `occurred` replaces the
+/// target's extent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventCorrected {
     pub target: Uuid,
+    /// The changed fields; `null` removes an optional field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
+    /// The corrected extent of the target (not when the correction was made: that is
+    /// the correction event's own `occurred`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred: Option<Extent>,
     pub reason: String,
@@ -603,7 +614,7 @@ impl EventData {
             }
             EventData::EventCorrected(d) if d.data.is_none() && d.occurred.is_none() => fail(
                 "",
-                "a correction needs `data` (the corrected data) or `occurred` (the corrected date)",
+                "a correction needs `data` (the changed fields of the target's data) or `occurred` (the corrected date)",
             ),
             _ => Ok(()),
         }

@@ -1,20 +1,24 @@
 //! The facts layer: the current version of every fact, after its amendments.
 //!
-//! Every event that is not an amendment is a fact. `event.corrected` replaces the
-//! fact's data and/or extent and marks it corrected; `event.retracted` marks it
+//! Every event that is not an amendment is a fact. `event.corrected` merges its data,
+//! a JSON merge patch (RFC 7396, [`crate::model::patch`]), into the fact's current data
+//! and/or replaces its extent, and marks it corrected; `event.retracted` marks it
 //! retracted (it leaves every current view); `evidence.added` adds a source. Amending a
 //! retracted fact changes nothing. Documents: `facts/<uuid>` → [`Fact`].
 
 use super::{Docs, DocsRead, get_json, put_json};
 use crate::Result;
+use crate::model::patch::merge_patch;
 use crate::model::types::EventData;
 use crate::model::{EntityId, EventType, Extent, Position, RecordedEvent, Source, StreamId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// Bump when the layer's documents change shape; every projection then rebuilds.
-pub const VERSION: u32 = 1;
+/// Bump when the layer's documents change shape or meaning; every projection then
+/// rebuilds. 2: corrections are merge patches (they replaced the data whole before; the
+/// same for a restatement of every field, unless it left out an optional field).
+pub const VERSION: u32 = 2;
 
 /// A fact as it currently stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,8 +132,8 @@ pub fn apply(
     let mut after = before.clone();
     match typed {
         EventData::EventCorrected(c) => {
-            if let Some(data) = c.data {
-                after.data = data;
+            if let Some(patch) = &c.data {
+                merge_patch(&mut after.data, patch);
             }
             if let Some(occurred) = c.occurred {
                 after.occurred = Some(occurred);

@@ -282,7 +282,7 @@ fn event_schema(def: &TypeDef, stream_required: bool) -> Value {
     );
     properties.insert(
         "occurred".into(),
-        if t.needs_occurred() {
+        if t.needs_occurred() && !t.occurred_defaults_to_recorded() {
             occurred
         } else {
             nullable(occurred)
@@ -306,7 +306,7 @@ fn event_schema(def: &TypeDef, stream_required: bool) -> Value {
     if stream_required {
         required.insert(0, "stream");
     }
-    if t.needs_occurred() {
+    if t.needs_occurred() && !t.occurred_defaults_to_recorded() {
         required.push("occurred");
     }
     let mut example = Map::new();

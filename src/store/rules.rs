@@ -6,19 +6,24 @@
 //! content is a no-op, with other content an error; before the concurrency check, with
 //! no time window), the stream's `expect`, entity references (registered earlier in the
 //! log or the same append), amendment targets (an earlier event of the same stream, not
-//! itself an amendment; corrected data fits the target's type), and for restored
-//! exports the exact place and hash. No IO, no clock: the time comes in as an argument,
-//! so the rules are tested without sled.
+//! itself an amendment; a correction's data, a merge patch, applied to the target's
+//! current data gives data that fits the target's type), and for restored exports the
+//! exact place and hash. An amendment without `occurred` gets the day it is recorded,
+//! here, so that the stored event (and its hash) carries it. No IO, no clock: the time
+//! comes in as an argument, so the rules are tested without sled.
 
 use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
 use crate::model::event::{GENESIS_HASH, parse_hash};
+use crate::model::patch::merge_patch;
 use crate::model::types::{CategoryRule, EventData};
 use crate::model::{
-    EventType, Expect, Position, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
+    EventType, Expect, Extent, Position, ProposedEvent, RecordedEvent, StreamId, ValidationError,
+    Version,
 };
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -31,6 +36,12 @@ pub trait LogIndex {
     /// Where an event id landed, with its stream, type and hash; `None` when the log
     /// does not hold it.
     fn id(&self, id: &Uuid) -> Result<Option<IdInfo>>;
+
+    /// The events of a stream from version `from` on, in order. The rules read it to
+    /// find a fact's current data before a correction: the fact and every amendment of
+    /// it are in the fact's stream, after it. It costs one read per event of the stream
+    /// from the target on, once per correction whose target no pending append changed.
+    fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>>;
 }
 
 /// Where the log ends, as the writer tracks it.
@@ -65,6 +76,18 @@ pub struct IdInfo {
     pub stream: StreamId,
     pub event_type: EventType,
     pub hash: String,
+    /// As stored: for an amendment written without one, the day it was recorded. A
+    /// retry that leaves it out again is the same event.
+    pub occurred: Option<Extent>,
+}
+
+/// A fact's data as the log and the pending appends leave it, as the facts layer
+/// (`projection::facts`) folds it: corrections merged in log order, none after a
+/// retraction.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub data: Value,
+    pub retracted: bool,
 }
 
 /// Log changes not yet in sled: those of the group so far, or of the job being checked.
@@ -73,6 +96,11 @@ pub struct Pending {
     pub tail: Tail,
     pub versions: HashMap<StreamId, u64>,
     pub ids: HashMap<Uuid, IdInfo>,
+    /// The current data of the facts the pending events add or amend, so that a
+    /// correction can be checked against a fact appended or corrected earlier in the
+    /// group or the same append. Holds every pending fact's data: for `import`'s check,
+    /// about as much memory as its input's data.
+    pub facts: HashMap<Uuid, Current>,
     /// The accepted events with their id index entries, in position order.
     pub records: Vec<(RecordedEvent, IdEntry)>,
 }
@@ -83,6 +111,7 @@ impl Pending {
             tail,
             versions: HashMap::new(),
             ids: HashMap::new(),
+            facts: HashMap::new(),
             records: Vec::new(),
         }
     }
@@ -92,6 +121,7 @@ impl Pending {
         self.tail = job.tail;
         self.versions.extend(job.versions);
         self.ids.extend(job.ids);
+        self.facts.extend(job.facts);
         self.records.extend(job.records);
     }
 }
@@ -113,11 +143,21 @@ pub fn check_job(
     let mut job = Pending::new(group.tail);
     let mut appended = Vec::with_capacity(events.len());
     for (index, proposed) in events.iter().enumerate() {
-        let digest = proposed.content_digest();
         // Idempotency first: a retry of an event already in the log is a no-op.
         if let Some(id) = proposed.id
             && let Some(known) = lookup_id(db, group, &job, &id)?
         {
+            let digest = if proposed.occurred.is_none()
+                && proposed.event_type.occurred_defaults_to_recorded()
+            {
+                // The store gave the first one its date; without one, the retry is the
+                // same amendment whenever it comes.
+                let mut same = proposed.clone();
+                same.occurred = known.occurred;
+                same.content_digest()
+            } else {
+                proposed.content_digest()
+            };
             if known.entry.digest != digest {
                 return Err(invalid(
                     index,
@@ -167,7 +207,7 @@ pub fn check_job(
                 actual: Version(current),
             });
         }
-        check_references(db, group, &job, index, proposed)?;
+        let amended = check_references(db, group, &job, index, proposed)?;
 
         let position = job.tail.position + 1;
         let version = current + 1;
@@ -183,6 +223,12 @@ pub fn check_job(
             proposed
                 .clone()
                 .into_recorded(id, Position(position), Version(version), recorded);
+        if event.occurred.is_none() && event.event_type.occurred_defaults_to_recorded() {
+            // Filled in before hashing, so that the log, its hashes and an export all
+            // carry the date, and a restore reproduces them.
+            event.occurred = Some(Extent::day(recorded.date_naive()));
+        }
+        let digest = event.content_digest();
         event.hash = event.chain_hash(&job.tail.hash);
         if let Some(r) = &proposed.restored
             && r.hash != event.hash
@@ -210,8 +256,22 @@ pub fn check_job(
                 stream: proposed.stream.clone(),
                 event_type: proposed.event_type,
                 hash: event.hash.clone(),
+                occurred: event.occurred,
             },
         );
+        match amended {
+            Some((target, current)) => {
+                job.facts.insert(target, current);
+            }
+            None if !proposed.event_type.is_amendment() => {
+                let current = Current {
+                    data: proposed.data.clone(),
+                    retracted: false,
+                };
+                job.facts.insert(id, current);
+            }
+            None => {}
+        }
         appended.push(AppendedEvent {
             id,
             stream: proposed.stream.clone(),
@@ -264,14 +324,16 @@ fn check_restored_place(
 }
 
 /// Entities must be registered before they are referred to; amendments must point at
-/// an earlier event of the same stream.
+/// an earlier event of the same stream, and a correction's data merged into the
+/// target's current data must fit the target's type. Returns the target's data after a
+/// correction or a retraction, for the pending overlay.
 fn check_references(
     db: &dyn LogIndex,
     group: &Pending,
     job: &Pending,
     index: usize,
     proposed: &ProposedEvent,
-) -> Result<()> {
+) -> Result<Option<(Uuid, Current)>> {
     let registered =
         |stream: &StreamId| -> Result<bool> { Ok(lookup_version(db, group, job, stream)? > 0) };
     match proposed.event_type {
@@ -302,7 +364,7 @@ fn check_references(
     check_entities(db, group, job, index, "data.", &proposed.typed)?;
 
     let Some(target) = proposed.typed.target() else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(known) = lookup_id(db, group, job, &target)? else {
         return Err(invalid(
@@ -333,9 +395,17 @@ fn check_references(
             ),
         ));
     }
+    let mut amended = None;
+    if let EventData::EventRetracted(_) = &proposed.typed {
+        let mut current = current_data(db, group, job, &known, target)?;
+        current.retracted = true;
+        amended = Some((target, current));
+    }
     if let EventData::EventCorrected(correction) = &proposed.typed {
-        if let Some(data) = &correction.data {
-            let typed = EventData::parse(known.event_type, data).map_err(|e| {
+        if let Some(patch) = &correction.data {
+            let mut current = current_data(db, group, job, &known, target)?;
+            merge_patch(&mut current.data, patch);
+            let typed = EventData::parse(known.event_type, &current.data).map_err(|e| {
                 let path = if e.path.is_empty() {
                     String::new()
                 } else {
@@ -345,12 +415,16 @@ fn check_references(
                     index,
                     &format!("data.data{path}"),
                     format!(
-                        "{} (the corrected data must fit the target's type `{}`)",
+                        "{} (`data` is a merge patch of the target's data: its fields replace the target's, null removes one, and the result must fit the target's type `{}`)",
                         e.message, known.event_type
                     ),
                 )
             })?;
             check_entities(db, group, job, index, "data.data.", &typed)?;
+            // The facts layer ignores amendments of a retracted fact; so does the data.
+            if !current.retracted {
+                amended = Some((target, current));
+            }
         }
         if correction.occurred.is_some() && !known.event_type.needs_occurred() {
             return Err(invalid(
@@ -360,7 +434,55 @@ fn check_references(
             ));
         }
     }
-    Ok(())
+    Ok(amended)
+}
+
+/// The target's data as it stands before this event: from the pending appends when one
+/// of them added or amended it, or else folded from its stream in the log.
+fn current_data(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    known: &IdInfo,
+    target: Uuid,
+) -> Result<Current> {
+    if let Some(current) = job.facts.get(&target).or_else(|| group.facts.get(&target)) {
+        return Ok(current.clone());
+    }
+    let mut current: Option<Current> = None;
+    for event in db.stream_events(&known.stream, known.entry.version)? {
+        if event.id == target {
+            current = Some(Current {
+                data: event.data,
+                retracted: false,
+            });
+            continue;
+        }
+        let Some(fact) = current.as_mut() else {
+            continue;
+        };
+        if fact.retracted {
+            break;
+        }
+        if !event.event_type.is_amendment() {
+            continue;
+        }
+        match event.typed() {
+            Ok(EventData::EventCorrected(c)) if c.target == target => {
+                if let Some(patch) = &c.data {
+                    merge_patch(&mut fact.data, patch);
+                }
+            }
+            Ok(EventData::EventRetracted(r)) if r.target == target => fact.retracted = true,
+            _ => {}
+        }
+    }
+    current.ok_or_else(|| {
+        Error::Integrity(format!(
+            "event {target} is indexed at version {} of `{}`, which does not hold it; run `chronicle verify`",
+            known.entry.version, known.stream
+        ))
+    })
 }
 
 fn check_entities(
@@ -429,6 +551,7 @@ mod tests {
     struct MemIndex {
         versions: HashMap<StreamId, u64>,
         ids: HashMap<Uuid, IdInfo>,
+        events: Vec<RecordedEvent>,
         tail: Option<Tail>,
     }
 
@@ -440,21 +563,44 @@ mod tests {
         fn id(&self, id: &Uuid) -> Result<Option<IdInfo>> {
             Ok(self.ids.get(id).cloned())
         }
+
+        fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
+            Ok(self
+                .events
+                .iter()
+                .filter(|e| &e.stream == stream && e.version >= from)
+                .cloned()
+                .collect())
+        }
     }
 
     impl MemIndex {
         /// Decides one append and, when accepted, commits it to the index.
         fn append(&mut self, events: &[Value]) -> Result<Vec<AppendedEvent>> {
+            self.append_at(events, Utc::now())
+        }
+
+        fn append_at(
+            &mut self,
+            events: &[Value],
+            now: DateTime<Utc>,
+        ) -> Result<Vec<AppendedEvent>> {
             let proposed: Vec<ProposedEvent> = events
                 .iter()
                 .map(|v| parse_event_value(v.clone(), Origin::New).expect("a valid event"))
                 .collect();
             let group = Pending::new(self.tail.unwrap_or_else(|| Tail::from_head(None)));
-            let (job, appended) = check_job(self, &group, &proposed, Utc::now(), true)?;
+            let (job, appended) = check_job(self, &group, &proposed, now, true)?;
             self.versions.extend(job.versions);
             self.ids.extend(job.ids);
+            self.events.extend(job.records.into_iter().map(|(e, _)| e));
             self.tail = Some(job.tail);
             Ok(appended)
+        }
+
+        fn event(&self, id: &str) -> &RecordedEvent {
+            let id = Uuid::parse_str(id).unwrap();
+            self.events.iter().find(|e| e.id == id).unwrap()
         }
     }
 
@@ -568,5 +714,146 @@ mod tests {
                              "data": {"target": "0194210c-0000-7000-8000-000000000000", "reason": "x"}});
         let err = log.append(&[unknown]).unwrap_err();
         assert!(err.to_string().contains("no event with id"), "{err}");
+    }
+
+    const SALE: &str = "0194210c-0000-7000-8000-0000000000a1";
+
+    fn sale() -> Value {
+        json!({"id": SALE, "stream": "arms-sale:us-jp", "type": "arms_sale.announced",
+               "occurred": "2025-01-02",
+               "data": {"seller": "country:US", "buyer": "country:JP",
+                        "value": {"amount": 3640000000_u64, "currency": "USD"},
+                        "items": ["missiles"]}})
+    }
+
+    fn correct(patch: Value) -> Value {
+        json!({"stream": "arms-sale:us-jp", "type": "event.corrected",
+               "data": {"target": SALE, "data": patch, "reason": "a later report"}})
+    }
+
+    /// The error's field and message, for an append that must be refused.
+    fn refused(log: &mut MemIndex, events: &[Value]) -> (String, String) {
+        match log.append(events).unwrap_err() {
+            Error::Invalid { error, .. } => (error.field.unwrap_or_default(), error.message),
+            other => panic!("expected a validation error, got {other}"),
+        }
+    }
+
+    #[test]
+    fn a_correction_names_only_the_changed_fields() {
+        let mut log = MemIndex::default();
+        log.append(&[sale()]).unwrap();
+        log.append(&[correct(json!({"approximate": true}))])
+            .unwrap();
+        let (field, message) = refused(&mut log, &[correct(json!({"seller": null}))]);
+        assert_eq!(field, "data.data.seller");
+        assert!(message.contains("`seller` is missing"), "{message}");
+        let (field, _) = refused(&mut log, &[correct(json!({"value": {"amount": -1}}))]);
+        assert_eq!(field, "data.data.value.amount");
+        let (field, _) = refused(&mut log, &[correct(json!({"buyer": "person:nobody"}))]);
+        assert_eq!(field, "data.data.buyer");
+    }
+
+    #[test]
+    fn a_correction_is_checked_against_the_corrections_before_it() {
+        // In the log, in the same append, and in the group before it.
+        let mut log = MemIndex::default();
+        log.append(&[sale()]).unwrap();
+        log.append(&[correct(json!({"value": {"currency": "EUR"}}))])
+            .unwrap();
+        // Removing `approximate` is fine only once it is there; `items: null` never.
+        log.append(&[
+            correct(json!({"approximate": true})),
+            correct(json!({"approximate": null})),
+        ])
+        .unwrap();
+        let (field, _) = refused(
+            &mut log,
+            &[
+                correct(json!({"items": ["a"]})),
+                correct(json!({"items": null})),
+            ],
+        );
+        assert_eq!(field, "data.data.items");
+
+        let proposed = |v: Value| parse_event_value(v, Origin::New).unwrap();
+        let group = Pending::new(log.tail.unwrap());
+        let (first, _) = check_job(
+            &log,
+            &group,
+            &[proposed(correct(json!({"value": {"amount": 5}})))],
+            Utc::now(),
+            true,
+        )
+        .unwrap();
+        let mut group = group;
+        group.absorb(first);
+        assert_eq!(
+            group.facts[&Uuid::parse_str(SALE).unwrap()].data["value"],
+            json!({"amount": 5, "currency": "EUR"})
+        );
+        // A patch of the fact and one of the sale appended in the same job.
+        let (_, appended) = check_job(
+            &log,
+            &group,
+            &[proposed(correct(json!({"value": {"currency": "JPY"}})))],
+            Utc::now(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(appended.len(), 1);
+        let mut other = sale();
+        other["id"] = json!(ID);
+        other["stream"] = json!("arms-sale:other");
+        let fix = json!({"stream": "arms-sale:other", "type": "event.corrected",
+                         "data": {"target": ID, "data": {"seller": null}, "reason": "x"}});
+        let err = check_job(
+            &log,
+            &group,
+            &[proposed(other), proposed(fix)],
+            Utc::now(),
+            true,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("data.data.seller"), "{err}");
+    }
+
+    #[test]
+    fn corrections_after_a_retraction_are_checked_against_the_retracted_data() {
+        let mut log = MemIndex::default();
+        log.append(&[sale()]).unwrap();
+        let retract = json!({"stream": "arms-sale:us-jp", "type": "event.retracted",
+                             "data": {"target": SALE, "reason": "wrong"}});
+        log.append(&[correct(json!({"approximate": true})), retract])
+            .unwrap();
+        let (field, _) = refused(&mut log, &[correct(json!({"buyer": null}))]);
+        assert_eq!(field, "data.data.buyer");
+    }
+
+    #[test]
+    fn an_amendment_without_a_date_gets_the_day_it_is_recorded() {
+        let mut log = MemIndex::default();
+        let now = "2025-03-04T23:59:00Z".parse::<DateTime<Utc>>().unwrap();
+        log.append_at(&[sale()], now - chrono::Duration::days(1))
+            .unwrap();
+        let mut fix = correct(json!({"approximate": true}));
+        fix["id"] = json!(ID);
+        let first = log.append_at(std::slice::from_ref(&fix), now).unwrap();
+        let stored = log.event(ID);
+        assert_eq!(stored.occurred.unwrap().to_string(), "2025-03-04");
+        assert_eq!(stored.content_digest(), log.ids[&stored.id].entry.digest);
+        // A retry on another day, with or without the date, is the same event.
+        let later = now + chrono::Duration::days(3);
+        let retry = log.append_at(std::slice::from_ref(&fix), later).unwrap();
+        assert_eq!(
+            (retry[0].position, retry[0].new),
+            (first[0].position, false)
+        );
+        fix["occurred"] = json!("2025-03-04");
+        let retry = log.append_at(std::slice::from_ref(&fix), later).unwrap();
+        assert!(!retry[0].new);
+        fix["occurred"] = json!("2025-03-05");
+        let (field, _) = refused(&mut log, &[fix]);
+        assert_eq!(field, "id");
     }
 }

@@ -47,6 +47,14 @@ impl super::rules::LogIndex for EmptyLog {
     fn id(&self, _: &uuid::Uuid) -> Result<Option<super::rules::IdInfo>> {
         Ok(None)
     }
+
+    fn stream_events(
+        &self,
+        _: &StreamId,
+        _: crate::model::Version,
+    ) -> Result<Vec<crate::model::RecordedEvent>> {
+        Ok(Vec::new())
+    }
 }
 
 impl Checker<'_> {

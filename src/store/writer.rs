@@ -15,7 +15,7 @@ use super::keys::{self, HeadEntry, IdEntry};
 use super::projector::Shared;
 use super::rules::{self, IdInfo, LogIndex, Pending, Tail};
 use super::storage;
-use crate::model::{Position, ProposedEvent, StreamId, Version};
+use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::Utc;
 use std::sync::Arc;
@@ -58,7 +58,31 @@ impl LogIndex for SledIndex<'_> {
             stream: event.stream,
             event_type: event.event_type,
             hash: event.hash,
+            occurred: event.occurred,
         }))
+    }
+
+    fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
+        let prefix = keys::stream_events(stream);
+        let mut events = Vec::new();
+        for entry in self.0.range(keys::stream_event(stream, from)..) {
+            let (key, position) = entry.map_err(storage)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let position = keys::u64_be(&position).map(Position).ok_or_else(|| {
+                Error::Integrity(format!(
+                    "the stream index entry {key:?} of `{stream}` is malformed; run `chronicle verify`"
+                ))
+            })?;
+            let event = super::sled_store::read_event(self.0, position)?.ok_or_else(|| {
+                Error::Integrity(format!(
+                    "the stream index of `{stream}` points at position {position}, which holds no event; run `chronicle verify`"
+                ))
+            })?;
+            events.push(event);
+        }
+        Ok(events)
     }
 }
 
