@@ -98,9 +98,12 @@ pub struct Pending {
     pub ids: HashMap<Uuid, IdInfo>,
     /// The current data of the facts the pending events add or amend, so that a
     /// correction can be checked against a fact appended or corrected earlier in the
-    /// group or the same append. Holds every pending fact's data: for `import`'s check,
-    /// about as much memory as its input's data.
+    /// group or the same append. `import`'s check sets it aside after every batch
+    /// ([`Pending::set_facts_aside`]), so that its memory does not grow with the input.
     pub facts: HashMap<Uuid, Current>,
+    /// Whether `facts` was set aside: a pending fact missing from it is then not an
+    /// inconsistency, and a correction of it is checked fully when it is written.
+    pub facts_set_aside: bool,
     /// The accepted events with their id index entries, in position order.
     pub records: Vec<(RecordedEvent, IdEntry)>,
 }
@@ -112,8 +115,16 @@ impl Pending {
             versions: HashMap::new(),
             ids: HashMap::new(),
             facts: HashMap::new(),
+            facts_set_aside: false,
             records: Vec::new(),
         }
+    }
+
+    /// Forgets the pending facts' data (keeping their ids and versions): for a long
+    /// dry run, whose memory must not grow with its input.
+    pub fn set_facts_aside(&mut self) {
+        self.facts = HashMap::new();
+        self.facts_set_aside = true;
     }
 
     /// Adds an accepted job's changes to the group.
@@ -122,6 +133,7 @@ impl Pending {
         self.versions.extend(job.versions);
         self.ids.extend(job.ids);
         self.facts.extend(job.facts);
+        self.facts_set_aside |= job.facts_set_aside;
         self.records.extend(job.records);
     }
 }
@@ -396,14 +408,17 @@ fn check_references(
         ));
     }
     let mut amended = None;
-    if let EventData::EventRetracted(_) = &proposed.typed {
-        let mut current = current_data(db, group, job, &known, target)?;
+    if let EventData::EventRetracted(_) = &proposed.typed
+        && let Some(mut current) = current_data(db, group, job, &known, target)?
+    {
         current.retracted = true;
         amended = Some((target, current));
     }
     if let EventData::EventCorrected(correction) = &proposed.typed {
-        if let Some(patch) = &correction.data {
-            let mut current = current_data(db, group, job, &known, target)?;
+        // A target whose data a long dry run set aside is checked when it is written.
+        if let Some(patch) = &correction.data
+            && let Some(mut current) = current_data(db, group, job, &known, target)?
+        {
             merge_patch(&mut current.data, patch);
             let typed = EventData::parse(known.event_type, &current.data).map_err(|e| {
                 let path = if e.path.is_empty() {
@@ -438,16 +453,20 @@ fn check_references(
 }
 
 /// The target's data as it stands before this event: from the pending appends when one
-/// of them added or amended it, or else folded from its stream in the log.
+/// of them added or amended it, or else folded from its stream in the log. `None` when
+/// the group set its pending facts aside and the target is one of them.
 fn current_data(
     db: &dyn LogIndex,
     group: &Pending,
     job: &Pending,
     known: &IdInfo,
     target: Uuid,
-) -> Result<Current> {
+) -> Result<Option<Current>> {
     if let Some(current) = job.facts.get(&target).or_else(|| group.facts.get(&target)) {
-        return Ok(current.clone());
+        return Ok(Some(current.clone()));
+    }
+    if group.facts_set_aside && group.ids.contains_key(&target) {
+        return Ok(None);
     }
     let mut current: Option<Current> = None;
     for event in db.stream_events(&known.stream, known.entry.version)? {
@@ -477,7 +496,7 @@ fn current_data(
             _ => {}
         }
     }
-    current.ok_or_else(|| {
+    current.map(Some).ok_or_else(|| {
         Error::Integrity(format!(
             "event {target} is indexed at version {} of `{}`, which does not hold it; run `chronicle verify`",
             known.entry.version, known.stream
