@@ -3,7 +3,7 @@
 //! and an interrupted import is finished by running it again. An `export` restores
 //! with its positions, times and hashes into an empty store.
 //!
-//! Memory stays flat whatever the input's size: a first pass reads every line, checks
+//! chronicle's memory does not grow with the input: a first pass reads every line, checks
 //! it against the log and the lines before it (remembering only ids and stream
 //! versions), and copies it to an anonymous temporary file; the second pass appends
 //! from that file. Stdin is read once, like a file. Then the command waits for the
