@@ -85,10 +85,11 @@ fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, b
 /// are waited for up to `wait`, then refused with 503.
 fn views(store: &SledStore, at: &At, wait: Duration) -> Result<(Views, Position), ApiError> {
     let (position, at_head) = as_of_position(store, at.as_of.as_deref())?;
-    if !at_head {
-        return Ok((Views::Past(store.views_at(position)?), position));
-    }
-    let wanted = Position(position.0.max(at.min_position.unwrap_or(0)));
+    let wanted = if at_head {
+        Position(position.0.max(at.min_position.unwrap_or(0)))
+    } else {
+        position
+    };
     if wanted > position {
         // Past the durable head: no append this server acknowledged is there, so
         // waiting would only end in a 503.
@@ -96,15 +97,22 @@ fn views(store: &SledStore, at: &At, wait: Duration) -> Result<(Views, Position)
             "min_position {wanted} is past the end of the log (position {position}); use a position an append returned"
         )));
     }
-    match store.views_at_least(wanted, wait)? {
-        Some((live, reflects)) => Ok((Views::Live(live), reflects)),
-        None => Err(ApiError::new(
+    // Live or past, the views must have folded the position first; the wait is bounded
+    // so that a lagging projector never holds a server thread for long.
+    let Some((live, reflects)) = store.views_at_least(wanted, wait)? else {
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "the views have not reached position {wanted} yet (they reflect {}); retry in a moment",
                 store.projected()
             ),
-        )),
+        ));
+    };
+    if at_head {
+        Ok((Views::Live(live), reflects))
+    } else {
+        // Folded already: `views_at` does not wait.
+        Ok((Views::Past(store.views_at(position)?), position))
     }
 }
 
