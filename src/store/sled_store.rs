@@ -515,8 +515,8 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
         }
         create(path)?;
     }
-    let db = sled_config(path).open().map_err(|e| match e {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+    let db = open_sled_waiting_for_its_lock(path).map_err(|e| match e {
+        sled::Error::Io(io) if is_sled_lock_busy(&io) => {
             Error::Locked {
                 path: path.to_owned(),
             }
@@ -537,6 +537,29 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
         )));
     }
     Ok(db)
+}
+
+/// Opens sled, waiting a moment when its lock on `db` is still held. We hold chronicle's
+/// own lock, so no other chronicle process has the store open: a busy sled lock is
+/// transient — a store closed in this process whose sled threads have not let go yet,
+/// or a child process forked by this one (e.g. by `std::process::Command`) that still
+/// shares the file between its fork and its exec.
+fn open_sled_waiting_for_its_lock(path: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match sled_config(path).open() {
+            Err(sled::Error::Io(io))
+                if is_sled_lock_busy(&io) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_sled_lock_busy(io: &std::io::Error) -> bool {
+    io.to_string().contains("could not acquire lock")
 }
 
 /// Creates an empty store in `path` so that a kill at any moment leaves either no store
