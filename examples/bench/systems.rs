@@ -518,16 +518,24 @@ pub struct TreeSizes {
     pub history_bytes: u64,
 }
 
-/// The keys and live bytes of a store, per tree. Opens the store with sled directly,
-/// so run it on a store no one else has open, after the measurements of its opens.
+/// The keys and live bytes of a store, per database. Opens the log's and the views'
+/// databases with sled directly, so run it on a store no one else has open, after the
+/// measurements of its opens.
 pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
-    let db = sled_config(dir).open()?;
     let mut sizes = TreeSizes::default();
-    for item in db.iter() {
-        let (k, v) = item?;
-        sizes.log_keys += 1;
-        sizes.log_bytes += (k.len() + v.len()) as u64;
+    {
+        let db = sled_config(dir).open()?;
+        for item in db.iter() {
+            let (k, v) = item?;
+            sizes.log_keys += 1;
+            sizes.log_bytes += (k.len() + v.len()) as u64;
+        }
     }
+    let views_dir = dir.join("views");
+    if !views_dir.is_dir() {
+        return Ok(sizes);
+    }
+    let db = sled_config(&views_dir).open()?;
     for name in db.tree_names() {
         if !name.starts_with(b"views.") {
             continue;
