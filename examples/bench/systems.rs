@@ -553,3 +553,44 @@ pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
     }
     Ok(sizes)
 }
+
+/// W4's fair baseline for the projector: raw sled writing what chronicle's views hold.
+/// Copies the current documents of a chronicle store's active views tree (keys and
+/// values as stored, the history left out) into a fresh sled database next to it, in
+/// batches of the projector's size and without any sync, as the projector writes.
+/// Only the batches' application is timed, not reading the source. Returns the keys
+/// written and the time.
+pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
+    const BATCH: usize = 2_000;
+    let source = sled_config(&dir.join("views")).open()?;
+    let name = source
+        .get(b"Mviews")?
+        .ok_or_else(|| anyhow::anyhow!("{} has no active views tree", dir.display()))?;
+    let tree = source.open_tree(name)?;
+    let target_dir = dir.with_extension("view-keys");
+    let _ = std::fs::remove_dir_all(&target_dir);
+    let target = sled_config(&target_dir).open()?;
+    let mut elapsed = Duration::ZERO;
+    let mut keys = 0;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for item in tree.scan_prefix(b"D") {
+        let (k, v) = item?;
+        batch.insert(k, v);
+        in_batch += 1;
+        keys += 1;
+        if in_batch == BATCH {
+            let started = Instant::now();
+            target.apply_batch(std::mem::take(&mut batch))?;
+            elapsed += started.elapsed();
+            in_batch = 0;
+        }
+    }
+    let started = Instant::now();
+    target.apply_batch(batch)?;
+    target.flush()?;
+    elapsed += started.elapsed();
+    drop(target);
+    let _ = std::fs::remove_dir_all(&target_dir);
+    Ok((keys, elapsed))
+}
