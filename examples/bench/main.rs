@@ -365,7 +365,13 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
     // What of the replay is sled's own cost: raw sled writing the documents the replay
     // wrote (the same keys and values, in batches of the projector's size, no sync).
     eprint!("  raw sled writing chronicle's view documents… ");
-    let copied = spawn_child("view-keys", System::Chronicle, &System::Chronicle.dir(root, n), n, None)?;
+    let copied = spawn_child(
+        "view-keys",
+        System::Chronicle,
+        &System::Chronicle.dir(root, n),
+        n,
+        None,
+    )?;
     eprintln!("{:.1} s", f(&copied, "seconds"));
     rows.push(Row::new(
         "W4",

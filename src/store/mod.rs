@@ -55,6 +55,7 @@
 mod disk;
 mod keys;
 mod lock;
+mod metrics;
 mod projector;
 mod recover;
 mod rules;
@@ -64,6 +65,7 @@ mod views;
 mod writer;
 
 pub use lock::LOCK_FILE;
+pub use metrics::StoreMetrics;
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};

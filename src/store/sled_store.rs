@@ -13,7 +13,7 @@ use super::rules::{Pending, Tail};
 use super::storage;
 use super::views::{HistoryDocs, LiveDocs};
 use super::writer::{self, Job};
-use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats};
+use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats, StoreMetrics};
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::projection::runner::Runner;
@@ -98,6 +98,7 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// The views: their own database and the thread that folds the log into them.
     views: Projector,
+    metrics: StoreMetrics,
     /// Declared after every sled handle, so dropped after them (see [`LockRelease`]).
     _release: LockRelease,
     /// chronicle's own lock, taken before sled opened; declared last, so released last.
@@ -220,12 +221,13 @@ impl SledStore {
         let disk = Disk::open(path)?;
         let (jobs, queue) = mpsc::channel();
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
+        let metrics = StoreMetrics::default();
         let writer = {
-            let (db, shared) = (db.clone(), views.shared());
+            let (db, shared, metrics) = (db.clone(), views.shared(), metrics.clone());
             let tail = Tail::from_head(head);
             std::thread::Builder::new()
                 .name("chronicle-writer".into())
-                .spawn(move || writer::run(db, tail, queue, durable_tx, shared, disk))
+                .spawn(move || writer::run(db, tail, queue, durable_tx, shared, disk, metrics))
                 .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?
         };
         Ok(SledStore {
@@ -242,8 +244,14 @@ impl SledStore {
                 durable,
                 writer: Mutex::new(Some(writer)),
                 views,
+                metrics,
             }),
         })
+    }
+
+    /// What the store counts: appends, commits and their latency.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
     }
 
     /// The directory the store lives in.
