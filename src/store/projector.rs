@@ -7,8 +7,8 @@
 //! folds from there; then it waits for a new durable head and folds up to it. Each
 //! chunk is one sled batch holding the documents and their checkpoint, so a crash
 //! leaves views that agree with their checkpoint. It never syncs on the write path: it
-//! flushes the views' database when it goes idle (at most once a second) and on close,
-//! so a kill costs at most a short catch-up; the views can always be rebuilt from the
+//! flushes the views' database when it goes idle and while it folds (each at most once
+//! a second), and on close, so a kill costs at most a short catch-up; the views can always be rebuilt from the
 //! log, which the writer syncs. A views database sled cannot open is removed and built
 //! again from the log (it holds nothing the log does not).
 //!
@@ -38,7 +38,8 @@ pub const VIEWS_DIR: &str = "views";
 /// sled's page cache for the views.
 const CACHE_BYTES: u64 = 96 * 1024 * 1024;
 
-/// How often, at most, an idle projector flushes the views' database.
+/// How often, at most, the projector flushes the views' database: when it goes idle,
+/// and every so often while it folds a long stretch of the log.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Most events folded into one batch.
@@ -228,10 +229,16 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
                     .clone();
                 let end = target.min(projected + CHUNK);
                 dirty = true;
-                fold_range(&*log, &runner, &tree, projected + 1, end).map(|folded| {
+                let folded = fold_range(&*log, &runner, &tree, projected + 1, end).map(|folded| {
                     shared.lock().projected = folded;
                     shared.changed.notify_all();
-                })
+                });
+                // Busy for long: write out what was folded now and then too.
+                if folded.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
+                    let _ = db.flush();
+                    (dirty, last_flush) = (false, Instant::now());
+                }
+                folded
             }
         };
         if let Err(e) = result {
