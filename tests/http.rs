@@ -637,6 +637,8 @@ fn the_openapi_document_describes_every_route() {
         ("/entities/{entity}", "get"),
         ("/sales", "get"),
         ("/stats", "get"),
+        ("/types", "get"),
+        ("/types/{name}", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -645,7 +647,7 @@ fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        13,
+        15,
         "a path is described that the server does not have"
     );
     // Every `$ref` points at something.
@@ -708,7 +710,35 @@ fn the_openapi_event_schemas_follow_the_type_definitions() {
         assert_eq!(data["additionalProperties"], false, "{name}");
         let (status, body) = server.post("/events", &event["example"], None);
         assert_eq!(status, 201, "{name}: {body}");
+        // `GET /types/{name}` gives what `chronicle types show` does, from the same table.
+        let (status, body) = server.get(&format!("/types/{name}"));
+        assert_eq!(status, 200, "{name}: {body}");
+        let described = &body["type"];
+        assert_eq!(described["name"], name);
+        assert_eq!(described["fields"], json!(def.field_docs()), "{name}");
+        assert_eq!(
+            described["template"],
+            serde_json::from_str::<Value>(&def.template_line()).unwrap()
+        );
     }
+    let (status, body) = server.get("/types");
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = body["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let all: Vec<&str> = chronicle::model::EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(listed, all);
+    let (status, body) = server.get("/types/trip.teleported");
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("GET /types"));
+    let (status, _) = server.get("/types?x=1");
+    assert_eq!(status, 400);
 }
 
 #[test]

@@ -34,6 +34,7 @@ mod live;
 mod openapi;
 mod page;
 mod params;
+mod types;
 mod views;
 
 pub use auth::check_token;
@@ -185,6 +186,8 @@ pub fn router(state: AppState) -> Router {
         .route("/entities/{entity}", get(views::entity))
         .route("/sales", get(views::sales))
         .route("/stats", get(views::stats))
+        .route("/types", get(types::list))
+        .route("/types/{name}", get(types::show))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

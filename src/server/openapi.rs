@@ -181,6 +181,7 @@ fn kind_schema(kind: Kind) -> Value {
         Kind::Source => reference("Source"),
         Kind::Stops => json!({ "type": "array", "items": reference("Stop"), "minItems": 1 }),
         Kind::Object => json!({ "type": "object" }),
+        Kind::Number => json!({ "type": "number" }),
     }
 }
 
