@@ -82,12 +82,14 @@ fn the_timeline_for_japan_has_the_sale_and_chinas_objection() {
         .map(|e| e["summary"].as_str().unwrap())
         .collect();
     assert!(
-        summaries
-            .contains(&"United States announced an arms sale to Japan worth about $3.64 billion"),
+        summaries.contains(
+            &"An arms sale from the United States to Japan worth about $3.64 billion was announced"
+        ),
         "{summaries:#?}"
     );
+    // A statement shows the analyst's summary, not words generated for the speaker.
     assert!(
-        summaries.contains(&"China opposed the arms sale from United States to Japan"),
+        summaries.contains(&"China expressed strong opposition to the arms sale, alleging it could destabilise the region"),
         "{summaries:#?}"
     );
     // The same by id, and in timeline order.
@@ -104,11 +106,114 @@ fn the_timeline_for_japan_has_the_sale_and_chinas_objection() {
     let mut sorted = starts.clone();
     sorted.sort_by_key(|s| s.parse::<chronicle::model::Extent>().unwrap().earliest());
     assert_eq!(starts, sorted);
-    // The trip announcement reads as a person would write it.
+    // The trip announcement reads as a person would write it, and names no announcer:
+    // the article does not say who announced it.
     let trip = json_of(&c, &["timeline", "--type", "trip.announced"]);
     assert_eq!(
         trip[0]["summary"],
-        "Antony Blinken announced a trip to South Korea, Japan and France"
+        "Antony Blinken's trip to Seoul (South Korea), Tokyo (Japan) and Paris (France) was announced"
+    );
+}
+
+/// Issue 11's misreadings of the article, each as what the views say now.
+#[test]
+fn the_views_never_put_words_in_a_sources_mouth() {
+    let c = demo();
+    let timeline = json_of(&c, &["timeline"]);
+    let entry = |id: &str| {
+        timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == format!("01942100-0000-7000-8000-{id}"))
+            .unwrap_or_else(|| panic!("no entry {id}"))
+            .clone()
+    };
+    // Generated lines name subject, predicate and object, with "the" for countries
+    // that take it.
+    for (id, headline) in [
+        (
+            "000003000001",
+            "An arms sale from the United States to Japan worth about $3.64 billion was announced",
+        ),
+        (
+            "000003000003",
+            "China opposed the arms sale from the United States to Japan",
+        ),
+        (
+            "000003000004",
+            "Japan rejected China's objection to the arms sale from the United States to Japan",
+        ),
+        (
+            "000003000005",
+            "The United States rejected China's objection to the arms sale from the United States to Japan",
+        ),
+        (
+            "000002000001",
+            "Antony Blinken's trip to Seoul (South Korea), Tokyo (Japan) and Paris (France) was announced",
+        ),
+        ("000005000004", "Ongoing conflict between Israel and Hamas"),
+    ] {
+        assert_eq!(entry(id)["headline"], headline, "{id}");
+    }
+    // The analyst's summary is what the timeline shows, and the source's words come
+    // with it: the State Department's "iron-clad" is not dropped.
+    let alliance = entry("000004000004");
+    assert_eq!(
+        alliance["summary"],
+        "The State Department reaffirmed the strength of the US–South Korea alliance despite the political crisis"
+    );
+    assert_eq!(alliance["quote"], "iron-clad");
+    // A situation reported as going on is not an event of the report's day.
+    assert_eq!(entry("000005000004")["ongoing"], true);
+    assert_eq!(entry("000003000001").get("ongoing"), None);
+    let table = c
+        .run(&["timeline", "--stream", "conflict:israel-hamas"])
+        .ok();
+    assert!(table.contains("2025-01-04 (ongoing)"), "{table}");
+    // The buyer and the seller reject China's objection, not their own sale.
+    let sales = c.run(&["sales"]).ok();
+    for line in [
+        "China opposed the sale",
+        "Japan rejected China's objection to the sale",
+        "The United States rejected China's objection to the sale",
+    ] {
+        assert!(sales.contains(line), "{line}: {sales}");
+    }
+    assert!(!sales.contains("United States rejects"), "{sales}");
+    // One article is one source, however many facts it gave.
+    assert_eq!(json_of(&c, &["trip", "show", TRIP])["sources"], 1);
+    assert!(
+        c.run(&["trip", "show", TRIP])
+            .ok()
+            .contains("sources:   1\n")
+    );
+    // A country a statement is also about is not read as a party to the sale.
+    c.append(&[
+        json!({"stream": "arms-sale:us-saudi-2025", "type": "arms_sale.announced", "occurred": "2025-01-02",
+            "data": {"seller": "country:US", "buyer": "country:SA", "value": {"amount": 1e9, "currency": "USD"}, "items": ["radars"]}}),
+        json!({"stream": "arms-sale:us-saudi-2025", "type": "statement.issued", "occurred": "2025-01-03",
+            "data": {"speaker": "country:GB", "stance": "supports", "about": ["arms-sale:us-saudi-2025", "country:IR"],
+                     "summary": "London welcomed the sale as a check on Tehran"}}),
+    ])
+    .ok();
+    let saudi = json_of(
+        &c,
+        &[
+            "timeline",
+            "--stream",
+            "arms-sale:us-saudi-2025",
+            "--type",
+            "statement.issued",
+        ],
+    );
+    assert_eq!(
+        saudi[0]["headline"],
+        "The United Kingdom backed the arms sale from the United States to Saudi Arabia (also about Iran)"
+    );
+    assert_eq!(
+        saudi[0]["summary"],
+        "London welcomed the sale as a check on Tehran"
     );
 }
 

@@ -5,7 +5,7 @@ use super::output::{self, Table};
 use super::remote::{self, Names};
 use super::{App, Backend};
 use chronicle::model::types::Money;
-use chronicle::query::{Query, SalesReport, Total, format_money};
+use chronicle::query::{Query, SalesReport, Total, format_money, noun, statement_line};
 use std::io::Write;
 
 const EXAMPLES: &str = "\
@@ -96,22 +96,39 @@ pub fn print_report(
     for s in &report.sales {
         let about = if s.approximate { "~" } else { "" };
         let mark = if s.corrected { " [corrected]" } else { "" };
-        let statements: Vec<String> = s
-            .statements
-            .iter()
-            .map(|st| Ok(format!("{} {}", q.name(&st.speaker)?, st.stance.as_str())))
-            .collect::<chronicle::Result<_>>()?;
         table.row(vec![
             s.occurred.map(|o| o.to_string()).unwrap_or_default(),
             q.name(&s.seller)?,
             q.name(&s.buyer)?,
             format!("{about}{}{mark}", format_money(&s.value)),
             s.items.join(", "),
-            statements.join("; "),
+            s.statements.len().to_string(),
             s.stream.to_string(),
         ]);
     }
     table.write(out)?;
+    for s in report.sales.iter().filter(|s| !s.statements.is_empty()) {
+        let seller = q.name(&s.seller)?;
+        let buyer = q.name(&s.buyer)?;
+        writeln!(
+            out,
+            "\nStatements about the arms sale from {} to {} ({}):",
+            noun(&s.seller, &seller),
+            noun(&s.buyer, &buyer),
+            s.stream
+        )?;
+        let parties = [s.seller.clone(), s.buyer.clone()];
+        for st in &s.statements {
+            let line = statement_line(&|id| q.name(id), st, "the sale", &parties, &s.statements)?;
+            let when = st.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
+            let mark = if st.corrected { " [corrected]" } else { "" };
+            writeln!(out, "  - {when}{line}{mark}")?;
+            writeln!(out, "      {}", st.summary)?;
+            if let Some(quote) = &st.quote {
+                writeln!(out, "      “{quote}”")?;
+            }
+        }
+    }
     for (title, totals) in [("buyer", &report.by_buyer), ("seller", &report.by_seller)] {
         writeln!(out)?;
         print_totals(q, title, totals, out)?;

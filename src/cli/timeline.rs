@@ -139,8 +139,10 @@ pub fn print_table(entries: &[TimelineEntry], out: &mut impl Write) -> anyhow::R
     let mut table = Table::new(&["OCCURRED", "SUMMARY", "STREAM", "POSITION"]);
     for e in entries {
         let mark = if e.corrected { " [corrected]" } else { "" };
+        // A situation is reported as going on at its date, not as an event of it.
+        let ongoing = if e.ongoing { " (ongoing)" } else { "" };
         table.row(vec![
-            e.occurred.to_string(),
+            format!("{}{ongoing}", e.occurred),
             format!("{}{mark}", e.summary),
             e.stream.to_string(),
             e.position.to_string(),

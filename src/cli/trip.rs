@@ -225,14 +225,19 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
     }
     if !trip.statements.is_empty() {
         writeln!(out, "  statements:")?;
+        let parties: Vec<_> = trip.traveler.iter().cloned().collect();
         for s in &trip.statements {
-            writeln!(
-                out,
-                "    - {} ({}): {}",
-                q.name(&s.speaker)?,
-                s.stance.as_str(),
-                s.summary
+            let line = chronicle::query::statement_line(
+                &|id| q.name(id),
+                s,
+                "the trip",
+                &parties,
+                &trip.statements,
             )?;
+            let when = s.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
+            let mark = if s.corrected { " [corrected]" } else { "" };
+            writeln!(out, "    - {when}{line}{mark}")?;
+            writeln!(out, "      {}", s.summary)?;
             if let Some(quote) = &s.quote {
                 writeln!(out, "      “{quote}”")?;
             }

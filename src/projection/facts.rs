@@ -72,9 +72,14 @@ impl Fact {
         EventData::parse(self.event_type, &self.data).ok()
     }
 
-    /// How many sources report it.
+    /// Every source that reports it: its own, then the evidence added later.
+    pub fn all_sources(&self) -> impl Iterator<Item = &Source> {
+        self.source.iter().chain(&self.evidence)
+    }
+
+    /// How many distinct sources report it (see [`same_source`]).
     pub fn sources(&self) -> usize {
-        usize::from(self.source.is_some()) + self.evidence.len()
+        distinct_sources(self.all_sources())
     }
 
     /// The entities it involves, each once, in order of appearance: those its data
@@ -98,6 +103,23 @@ impl Fact {
     pub fn corrected(&self) -> bool {
         !self.corrections.is_empty()
     }
+}
+
+/// Whether two sources are one: the same publisher, title, url and date. Two facts
+/// taken from one article, each with its own quote, have one source.
+pub fn same_source(a: &Source, b: &Source) -> bool {
+    a.publisher == b.publisher && a.title == b.title && a.url == b.url && a.published == b.published
+}
+
+/// How many distinct sources these are.
+pub fn distinct_sources<'a>(sources: impl IntoIterator<Item = &'a Source>) -> usize {
+    let mut seen: Vec<&Source> = Vec::new();
+    for s in sources {
+        if !seen.iter().any(|x| same_source(x, s)) {
+            seen.push(s);
+        }
+    }
+    seen.len()
 }
 
 fn fact_key(id: &Uuid) -> Vec<u8> {

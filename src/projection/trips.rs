@@ -236,7 +236,11 @@ pub struct Statement {
     pub id: Uuid,
     pub speaker: EntityId,
     pub stance: Stance,
+    /// What it is about: entity ids and stream ids.
+    #[serde(default)]
+    pub about: Vec<StreamId>,
     pub summary: String,
+    /// The statement's own words (`quote`), else its source's excerpt.
     pub quote: Option<String>,
     pub occurred: Option<Extent>,
     pub corrected: bool,
@@ -250,8 +254,11 @@ impl Statement {
                 id: fact.id,
                 speaker: s.speaker,
                 stance: s.stance,
+                about: s.about,
                 summary: s.summary,
-                quote: s.quote,
+                quote: s
+                    .quote
+                    .or_else(|| fact.source.as_ref().and_then(|s| s.quote.clone())),
                 occurred: fact.occurred,
                 corrected: fact.corrected(),
             }),
@@ -273,7 +280,8 @@ pub struct TripView {
     pub stops: Vec<Stop>,
     pub planned_return: Option<PlannedReturn>,
     pub statements: Vec<Statement>,
-    /// Sources across every current fact of the trip.
+    /// Distinct sources across every current fact of the trip: one article is one
+    /// source however many facts it gave.
     pub sources: usize,
     /// Whether any of its facts was corrected.
     pub corrected: bool,
@@ -303,8 +311,8 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
         version: doc.version,
         last_position: doc.last_position,
     };
+    trip.sources = super::facts::distinct_sources(facts.iter().flat_map(Fact::all_sources));
     for fact in facts {
-        trip.sources += fact.sources();
         trip.corrected |= fact.corrected();
         if let Some(statement) = Statement::from_fact(fact) {
             trip.statements.push(statement);
