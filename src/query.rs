@@ -9,6 +9,7 @@ use crate::model::countries;
 use crate::model::types::{EventData, Money, Stance};
 use crate::model::{EntityId, EventType, Extent, Position, Source, StreamId, ValidationError};
 use crate::projection::entities::{self, EntityDoc};
+use crate::projection::facts::FieldChange;
 use crate::projection::sales::{self, SaleView};
 use crate::projection::timeline;
 use crate::projection::trips::{self, TripView};
@@ -40,6 +41,8 @@ pub struct TimelineFilter {
     pub from: Option<Extent>,
     pub to: Option<Extent>,
     pub limit: Option<usize>,
+    /// Also retracted facts, marked with the reason.
+    pub include_retracted: bool,
 }
 
 /// One line of the timeline.
@@ -74,6 +77,13 @@ pub struct TimelineEntry {
     /// The reasons of the corrections applied, oldest first (absent when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<String>,
+    /// What the corrections changed, oldest first: each value before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// Why it was retracted: present only for a retracted fact, which a timeline shows
+    /// only when asked to (`include_retracted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retracted: Option<String>,
 }
 
 /// A status fact about an entity, with its summary.
@@ -122,6 +132,9 @@ pub struct SalesReport {
     pub sales: Vec<SaleView>,
     pub by_buyer: Vec<Total>,
     pub by_seller: Vec<Total>,
+    /// Retracted sales, each with its reason: only when asked for, and in no total.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retracted: Vec<TimelineEntry>,
 }
 
 fn not_found(field: &str, message: String) -> Error {
@@ -129,6 +142,37 @@ fn not_found(field: &str, message: String) -> Error {
         index: None,
         error: ValidationError::field(field, message),
     }
+}
+
+/// A corrected value for people: `value.amount: 3640000000 → 3500000000`, with
+/// "(none)" for a value that was or became absent.
+pub fn describe_change(change: &FieldChange) -> String {
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "(none)".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    format!(
+        "{}: {} → {}",
+        change.field,
+        show(&change.before),
+        show(&change.after)
+    )
+}
+
+/// How a corrected or retracted fact is marked in a table: `[corrected: why;
+/// value.amount: 3640000000 → 3500000000]`, `[retracted: why]`; empty otherwise.
+pub fn marks(corrections: &[String], changes: &[FieldChange], retracted: Option<&str>) -> String {
+    let mut out = String::new();
+    if !corrections.is_empty() {
+        let mut parts: Vec<String> = corrections.to_vec();
+        parts.extend(changes.iter().map(describe_change));
+        out.push_str(&format!(" [corrected: {}]", parts.join("; ")));
+    }
+    if let Some(why) = retracted {
+        out.push_str(&format!(" [retracted: {why}]"));
+    }
+    out
 }
 
 /// "A", "A and B", "A, B and C".
@@ -443,9 +487,12 @@ impl<'a> Query<'a> {
             let (k, v) = item?;
             let id = Uuid::from_slice(&v)
                 .map_err(|_| Error::Integrity(format!("timeline entry {k:?} is malformed")))?;
-            let Some(fact) = self.fact(&id)? else {
+            let Some(fact) = facts::get(self.docs, &id)? else {
                 continue;
             };
+            if fact.retracted && !filter.include_retracted {
+                continue;
+            }
             let Some(occurred) = fact.occurred else {
                 continue;
             };
@@ -479,7 +526,9 @@ impl<'a> Query<'a> {
                 source: fact.source.clone(),
                 sources: fact.sources(),
                 corrected: fact.corrected(),
-                corrections: fact.corrections.clone(),
+                corrections: fact.correction_reasons(),
+                changes: fact.changes(),
+                retracted: fact.retraction.clone().filter(|_| fact.retracted),
             });
         }
         Ok(out)
@@ -551,12 +600,46 @@ impl<'a> Query<'a> {
         self.entity_view(doc)
     }
 
-    /// The arms sales, optionally only those with this buyer and/or seller, with totals.
+    /// The retracted facts of a stream, in timeline order, each with its reason.
+    pub fn retracted(&self, stream: &StreamId) -> Result<Vec<TimelineEntry>> {
+        let filter = TimelineFilter {
+            stream: Some(stream.clone()),
+            include_retracted: true,
+            ..TimelineFilter::default()
+        };
+        let mut entries = self.timeline(&filter)?;
+        entries.retain(|e| e.retracted.is_some());
+        Ok(entries)
+    }
+
+    /// The arms sales, optionally only those with this buyer and/or seller, with totals;
+    /// with `include_retracted`, also the retracted sales, apart.
     pub fn sales(
         &self,
         buyer: Option<&EntityId>,
         seller: Option<&EntityId>,
+        include_retracted: bool,
     ) -> Result<SalesReport> {
+        let mut retracted = Vec::new();
+        if include_retracted {
+            let filter = TimelineFilter {
+                event_type: Some(EventType::ArmsSaleAnnounced),
+                include_retracted: true,
+                ..TimelineFilter::default()
+            };
+            for entry in self.timeline(&filter)? {
+                let Some(fact) = facts::get(self.docs, &entry.id)? else {
+                    continue;
+                };
+                if let (Some(_), Some(EventData::ArmsSaleAnnounced(s))) =
+                    (&entry.retracted, fact.typed())
+                    && buyer.is_none_or(|b| &s.buyer == b)
+                    && seller.is_none_or(|x| &s.seller == x)
+                {
+                    retracted.push(entry);
+                }
+            }
+        }
         let mut all = Vec::new();
         for item in self.docs.scan(sales::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
@@ -588,6 +671,7 @@ impl<'a> Query<'a> {
             by_buyer: totals(|s| &s.buyer),
             by_seller: totals(|s| &s.seller),
             sales: all,
+            retracted,
         })
     }
 

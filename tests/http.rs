@@ -612,6 +612,28 @@ fn views_answer_at_the_head_and_as_of_a_position() {
         server.get(&format!("/trips?as_of={recorded}")).1["as_of"],
         43
     );
+    // Retracted facts only on request, marked with why.
+    let (status, _) = server.post(
+        "/events",
+        &json!({"stream": "trip:blinken-final-tour-2025", "type": "event.retracted",
+            "data": {"target": "01942100-0000-7000-8000-000002000004", "reason": "not in the article"}}),
+        None,
+    );
+    assert_eq!(status, 201);
+    let (_, trip) =
+        server.get("/trips/trip:blinken-final-tour-2025?include_retracted=true&min_position=44");
+    assert_eq!(trip["retracted"][0]["retracted"], "not in the article");
+    let (_, trip) = server.get("/trips/trip:blinken-final-tour-2025?min_position=44");
+    assert_eq!(trip.get("retracted"), None);
+    let (_, all) =
+        server.get("/timeline?stream=trip:blinken-final-tour-2025&include_retracted=true");
+    let (_, current) = server.get("/timeline?stream=trip:blinken-final-tour-2025");
+    assert_eq!(
+        all["entries"].as_array().unwrap().len(),
+        current["entries"].as_array().unwrap().len() + 1
+    );
+    assert_eq!(server.get("/timeline?include_retracted=yes").0, 400);
+    assert_eq!(server.get("/sales?include_retracted=true").0, 200);
 }
 
 #[test]

@@ -617,3 +617,137 @@ fn replay_rebuilds_the_same_views() {
         "{stats}"
     );
 }
+
+/// A corrected fact shows why and what changed, old and new value; a retracted one is
+/// hidden unless asked for, and then shown with why.
+#[test]
+fn corrections_and_retractions_show_why() {
+    let c = demo();
+    let before = c.log().len().to_string();
+    c.append(&[
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}}}),
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "announced a day earlier", "occurred": "2025-01-02"}}),
+        json!({"stream": TRIP, "type": "event.retracted",
+            "data": {"target": "01942100-0000-7000-8000-000002000004", "reason": "not in the article"}}),
+    ])
+    .ok();
+    let sale = &json_of(&c, &["timeline", "--type", "arms_sale.announced"])[0];
+    assert_eq!(
+        sale["corrections"],
+        json!(["a later report", "announced a day earlier"])
+    );
+    assert_eq!(
+        sale["changes"],
+        json!([
+            {"field": "value.amount", "before": 3_640_000_000_u64, "after": 3_500_000_000_u64},
+            {"field": "occurred", "before": "2025-01-03", "after": "2025-01-02"},
+        ])
+    );
+    let table = c.run(&["timeline", "--type", "arms_sale.announced"]).ok();
+    assert!(
+        table.contains("[corrected: a later report; announced a day earlier; value.amount: 3640000000 → 3500000000; occurred: 2025-01-03 → 2025-01-02]"),
+        "{table}"
+    );
+    let report = json_of(&c, &["sales"]);
+    assert_eq!(
+        report["sales"][0]["corrections"][0]["reason"],
+        "a later report"
+    );
+    let sales = c.run(&["sales"]).ok();
+    assert!(
+        sales.contains("Corrections of arms-sale:us-japan-2025-01:"),
+        "{sales}"
+    );
+    assert!(
+        sales.contains("value.amount: 3640000000 → 3500000000"),
+        "{sales}"
+    );
+    let trip = c.run(&["trip", "show", TRIP]).ok();
+    assert!(!trip.contains("corrections:"), "{trip}");
+
+    // The retracted agenda item is gone by default…
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let retracted_id = "01942100-0000-7000-8000-000002000004".to_owned();
+    let current = json_of(&c, &["timeline", "--stream", TRIP]);
+    assert!(!ids(&current).contains(&retracted_id));
+    assert!(
+        current
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("retracted").is_none())
+    );
+    assert_eq!(json_of(&c, &["trip", "show", TRIP]).get("retracted"), None);
+    // …and shown, marked with why, when asked for, in the timeline and the trip.
+    let all = json_of(&c, &["timeline", "--stream", TRIP, "--include-retracted"]);
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        current.as_array().unwrap().len() + 1
+    );
+    let entry = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == retracted_id.as_str())
+        .unwrap();
+    assert_eq!(entry["retracted"], "not in the article");
+    let table = c
+        .run(&["timeline", "--stream", TRIP, "--include-retracted"])
+        .ok();
+    assert!(
+        table.contains("Defence and economic collaboration [retracted: not in the article]"),
+        "{table}"
+    );
+    let trip = json_of(&c, &["trip", "show", TRIP, "--include-retracted"]);
+    assert_eq!(trip["retracted"][0]["retracted"], "not in the article");
+    assert!(
+        c.run(&["trip", "show", TRIP, "--include-retracted"])
+            .ok()
+            .contains("  retracted:\n    - 2024/2025-01-04: On Antony Blinken's agenda in Japan: Defence and economic collaboration [retracted: not in the article]")
+    );
+    // As of before the retraction, the fact is current and unmarked.
+    let past = json_of(
+        &c,
+        &[
+            "timeline",
+            "--stream",
+            TRIP,
+            "--as-of",
+            &before,
+            "--include-retracted",
+        ],
+    );
+    assert!(
+        past.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("retracted").is_none())
+    );
+    assert!(ids(&past).contains(&retracted_id));
+
+    // A retracted sale is in no total, and listed apart on request.
+    c.append(&[
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted",
+        "data": {"target": SALE_ID, "reason": "no such sale"}}),
+    ])
+    .ok();
+    assert_eq!(json_of(&c, &["sales"]).get("retracted"), None);
+    let report = json_of(&c, &["sales", "--include-retracted"]);
+    assert_eq!(report["by_buyer"], json!([]));
+    assert_eq!(report["retracted"][0]["retracted"], "no such sale");
+    assert_eq!(
+        json_of(&c, &["sales", "--include-retracted", "--buyer", "France"]).get("retracted"),
+        None
+    );
+    let sales = c.run(&["sales", "--include-retracted"]).ok();
+    assert!(sales.contains("Retracted sales (in no total):"), "{sales}");
+    assert!(sales.contains("[retracted: no such sale]"), "{sales}");
+}

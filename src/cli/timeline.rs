@@ -16,7 +16,8 @@ Examples:
   chronicle timeline --entity Japan                 an id, a name or an alias
   chronicle timeline --entity Blinken --from 2025-01 --to 2025-01-31
   chronicle timeline --format timelinejs > timeline.json
-  chronicle timeline --as-of 30 --type statement.issued";
+  chronicle timeline --as-of 30 --type statement.issued
+  chronicle timeline --include-retracted             retracted facts too, with why";
 
 /// How the timeline is printed.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -55,6 +56,9 @@ pub struct Args {
     /// At most this many entries.
     #[arg(long)]
     limit: Option<usize>,
+    /// Also retracted facts, marked with why they were retracted.
+    #[arg(long)]
+    include_retracted: bool,
     /// table, json or timelinejs (default: table, or json with --json).
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -93,6 +97,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         to: extent("to", &args.to)?,
         limit: args.limit,
         entity: None,
+        include_retracted: args.include_retracted,
     };
     let entries = match app.open_or_server(true)? {
         Backend::Store(store) => {
@@ -113,6 +118,10 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 ("from", args.from.clone()),
                 ("to", args.to.clone()),
                 ("limit", args.limit.map(|l| l.to_string())),
+                (
+                    "include_retracted",
+                    args.include_retracted.then(|| "true".to_owned()),
+                ),
                 ("as_of", args.as_of.as_of.clone()),
             ];
             let mut answer: serde_json::Value = api.get("/timeline", &query)?;
@@ -138,7 +147,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 pub fn print_table(entries: &[TimelineEntry], out: &mut impl Write) -> anyhow::Result<()> {
     let mut table = Table::new(&["OCCURRED", "SUMMARY", "STREAM", "POSITION"]);
     for e in entries {
-        let mark = if e.corrected { " [corrected]" } else { "" };
+        let mark = chronicle::query::marks(&e.corrections, &e.changes, e.retracted.as_deref());
         // A situation is reported as going on at its date, not as an event of it.
         let ongoing = if e.ongoing { " (ongoing)" } else { "" };
         table.row(vec![

@@ -6,7 +6,7 @@ use super::remote::{self, Names};
 use super::{App, Backend, UsageError};
 use chronicle::model::StreamId;
 use chronicle::projection::trips::{StopStatus, TripView};
-use chronicle::query::Query;
+use chronicle::query::{Query, TimelineEntry};
 use clap::Subcommand;
 use std::io::Write;
 
@@ -14,7 +14,8 @@ const EXAMPLES: &str = "\
 Examples:
   chronicle trip list
   chronicle trip show trip:blinken-final-tour-2025
-  chronicle trip show trip:blinken-final-tour-2025 --as-of 20 --json";
+  chronicle trip show trip:blinken-final-tour-2025 --as-of 20 --json
+  chronicle trip show trip:blinken-final-tour-2025 --include-retracted";
 
 /// Trips: itinerary, status, agenda, statements.
 #[derive(clap::Args)]
@@ -37,6 +38,9 @@ enum TripCommand {
     Show {
         /// The trip's stream, such as trip:blinken-final-tour-2025.
         stream: String,
+        /// Also the trip's retracted facts, with why they were retracted.
+        #[arg(long)]
+        include_retracted: bool,
         #[command(flatten)]
         as_of: AsOfArgs,
     },
@@ -59,17 +63,22 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 print_list(&q, &trips, &mut out)?;
             }
         }
-        TripCommand::Show { stream, as_of } => {
+        TripCommand::Show {
+            stream,
+            include_retracted,
+            as_of,
+        } => {
             let stream =
                 StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
             let trip = q.trip(&stream)?;
-            if app.json {
-                output::json_line(&mut out, &trip)?;
+            let retracted = if include_retracted {
+                Some(q.retracted(&stream)?)
             } else {
-                print_trip(&q, &trip, &mut out)?;
-            }
+                None
+            };
+            show(&q, app, &trip, retracted.as_deref(), &mut out)?;
         }
     }
     out.flush()?;
@@ -89,20 +98,69 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
                 print_list(&remote::names(&mut answer), &trips, &mut out)?;
             }
         }
-        TripCommand::Show { stream, as_of } => {
+        TripCommand::Show {
+            stream,
+            include_retracted,
+            as_of,
+        } => {
             let stream =
                 StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
             let path = format!("/trips/{}", remote::encode(stream.as_str()));
-            let mut answer: serde_json::Value = api.get(&path, &[("as_of", as_of.as_of)])?;
+            let flag = include_retracted.then(|| "true".to_owned());
+            let mut answer: serde_json::Value = api.get(
+                &path,
+                &[("include_retracted", flag), ("as_of", as_of.as_of)],
+            )?;
             let trip: TripView = remote::part(&mut answer, "trip")?;
-            if app.json {
-                output::json_line(&mut out, &trip)?;
+            let retracted: Option<Vec<TimelineEntry>> = if include_retracted {
+                Some(remote::part(&mut answer, "retracted")?)
             } else {
-                print_trip(&remote::names(&mut answer), &trip, &mut out)?;
-            }
+                None
+            };
+            let names = remote::names(&mut answer);
+            show(&names, app, &trip, retracted.as_deref(), &mut out)?;
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Prints one trip: JSON (with `retracted` when asked for) or for a person.
+fn show(
+    q: &dyn Names,
+    app: &App,
+    trip: &TripView,
+    retracted: Option<&[TimelineEntry]>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if app.json {
+        match retracted {
+            None => output::json_line(out, trip)?,
+            Some(retracted) => {
+                let mut value = serde_json::to_value(trip)?;
+                value["retracted"] = serde_json::to_value(retracted)?;
+                output::json_line(out, &value)?;
+            }
+        }
+        return Ok(());
+    }
+    print_trip(q, trip, out)?;
+    if let Some(retracted) = retracted {
+        if retracted.is_empty() {
+            writeln!(out, "  retracted: none")?;
+        } else {
+            writeln!(out, "  retracted:")?;
+            for e in retracted {
+                writeln!(
+                    out,
+                    "    - {}: {} [retracted: {}]",
+                    e.occurred,
+                    e.summary,
+                    e.retracted.as_deref().unwrap_or_default()
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -222,6 +280,15 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             .map(|w| format!(": {w}"))
             .unwrap_or_default();
         writeln!(out, "  return:    to {}{when}{why}", q.name(&r.to)?)?;
+    }
+    if !trip.corrections.is_empty() {
+        writeln!(out, "  corrections:")?;
+        for c in &trip.corrections {
+            writeln!(out, "    - {}: {}", c.event_type, c.correction.reason)?;
+            for change in &c.correction.changes {
+                writeln!(out, "        {}", chronicle::query::describe_change(change))?;
+            }
+        }
     }
     if !trip.statements.is_empty() {
         writeln!(out, "  statements:")?;

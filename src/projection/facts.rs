@@ -18,7 +18,63 @@ use uuid::Uuid;
 /// Bump when the layer's documents change shape or meaning; every projection then
 /// rebuilds. 2: corrections are merge patches (they replaced the data whole before; the
 /// same for a restatement of every field, unless it left out an optional field).
-pub const VERSION: u32 = 2;
+/// 3: a correction keeps what it changed (old and new values), a retraction its reason.
+pub const VERSION: u32 = 3;
+
+/// One value a correction changed: the field (a path in the data such as
+/// `value.amount`, or `occurred` for the date), and its value before and after
+/// (`null` when absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// A correction applied to a fact: why, and what it changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Correction {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+}
+
+/// The values that differ between two versions of a fact's data, by path: objects are
+/// compared field by field, anything else whole.
+pub fn changes(before: &Value, after: &Value) -> Vec<FieldChange> {
+    fn walk(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange>) {
+        match (before, after) {
+            (Value::Object(a), Value::Object(b)) => {
+                let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let field = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let none = Value::Null;
+                    walk(
+                        &field,
+                        a.get(k).unwrap_or(&none),
+                        b.get(k).unwrap_or(&none),
+                        out,
+                    );
+                }
+            }
+            _ if before != after => out.push(FieldChange {
+                field: path.to_owned(),
+                before: before.clone(),
+                after: after.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", before, after, &mut out);
+    out
+}
 
 /// A fact as it currently stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,11 +97,14 @@ pub struct Fact {
     pub evidence: Vec<Source>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// The reasons of the corrections applied, oldest first; empty when never corrected.
+    /// The corrections applied, oldest first; empty when never corrected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub corrections: Vec<String>,
+    pub corrections: Vec<Correction>,
     #[serde(default)]
     pub retracted: bool,
+    /// Why it was retracted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraction: Option<String>,
 }
 
 impl Fact {
@@ -63,6 +122,7 @@ impl Fact {
             tags: e.tags.clone(),
             corrections: Vec::new(),
             retracted: false,
+            retraction: None,
         }
     }
 
@@ -102,6 +162,19 @@ impl Fact {
     /// Whether an `event.corrected` changed it.
     pub fn corrected(&self) -> bool {
         !self.corrections.is_empty()
+    }
+
+    /// The reasons of its corrections, oldest first.
+    pub fn correction_reasons(&self) -> Vec<String> {
+        self.corrections.iter().map(|c| c.reason.clone()).collect()
+    }
+
+    /// Every value its corrections changed, oldest first.
+    pub fn changes(&self) -> Vec<FieldChange> {
+        self.corrections
+            .iter()
+            .flat_map(|c| c.changes.iter().cloned())
+            .collect()
     }
 }
 
@@ -157,12 +230,28 @@ pub fn apply(
             if let Some(patch) = &c.data {
                 merge_patch(&mut after.data, patch);
             }
+            let mut changed = changes(&before.data, &after.data);
             if let Some(occurred) = c.occurred {
                 after.occurred = Some(occurred);
+                if before.occurred != after.occurred {
+                    let text =
+                        |o: &Option<Extent>| o.map_or(Value::Null, |o| Value::from(o.to_string()));
+                    changed.push(FieldChange {
+                        field: "occurred".into(),
+                        before: text(&before.occurred),
+                        after: text(&after.occurred),
+                    });
+                }
             }
-            after.corrections.push(c.reason);
+            after.corrections.push(Correction {
+                reason: c.reason,
+                changes: changed,
+            });
         }
-        EventData::EventRetracted(_) => after.retracted = true,
+        EventData::EventRetracted(r) => {
+            after.retracted = true;
+            after.retraction = Some(r.reason);
+        }
         EventData::EvidenceAdded(e) => after.evidence.push(e.source),
         _ => unreachable!("only amendments have a target"),
     }

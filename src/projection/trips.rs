@@ -9,10 +9,11 @@
 //! fact of the trip needs (its summary, the entities it involves) without reading the
 //! trip's facts.
 
+use super::facts::Correction;
 use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
 use crate::Result;
 use crate::model::types::{EventData, Stance};
-use crate::model::{EntityId, Extent, Position, StreamId, Version};
+use crate::model::{EntityId, EventType, Extent, Position, StreamId, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -267,6 +268,17 @@ impl Statement {
     }
 }
 
+/// A correction of one of a trip's facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactCorrection {
+    /// The fact corrected.
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(flatten)]
+    pub correction: Correction,
+}
+
 /// A trip as its current facts describe it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TripView {
@@ -285,6 +297,10 @@ pub struct TripView {
     pub sources: usize,
     /// Whether any of its facts was corrected.
     pub corrected: bool,
+    /// The corrections of its facts, in the facts' order: the type of the fact
+    /// corrected, why, and each value before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<FactCorrection>,
     pub version: Version,
     pub last_position: Position,
 }
@@ -308,12 +324,19 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
         statements: Vec::new(),
         sources: 0,
         corrected: false,
+        corrections: Vec::new(),
         version: doc.version,
         last_position: doc.last_position,
     };
     trip.sources = super::facts::distinct_sources(facts.iter().flat_map(Fact::all_sources));
     for fact in facts {
         trip.corrected |= fact.corrected();
+        trip.corrections
+            .extend(fact.corrections.iter().map(|c| FactCorrection {
+                id: fact.id,
+                event_type: fact.event_type,
+                correction: c.clone(),
+            }));
         if let Some(statement) = Statement::from_fact(fact) {
             trip.statements.push(statement);
             continue;

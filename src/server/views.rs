@@ -206,17 +206,24 @@ pub async fn trips(
     .await
 }
 
-/// `GET /trips/{stream}?as_of=`
+/// `GET /trips/{stream}?include_retracted=&as_of=`
 pub async fn trip(
     State(state): State<AppState>,
     stream: Segment,
     mut params: Params,
 ) -> Result<Response, ApiError> {
     let stream = stream.stream()?;
+    let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
-    params.finish("as_of and min_position")?;
+    params.finish("include_retracted, as_of and min_position")?;
     query(&state, at, move |q, at| {
         let trip = q.trip(&stream).map_err(not_found)?;
+        if include_retracted {
+            let retracted = q.retracted(&stream)?;
+            let mut view = BTreeMap::from([("trip", to_json(&trip)?)]);
+            view.insert("retracted", to_json(&retracted)?);
+            return answer(q, at, view);
+        }
         answer(q, at, under("trip", trip))
     })
     .await
@@ -245,7 +252,7 @@ fn resolve(q: &Query, text: Option<&str>) -> Result<Option<EntityId>, ApiError> 
         .transpose()
 }
 
-/// `GET /timeline?entity=&stream=&category=&type=&tag=&from=&to=&limit=&as_of=`
+/// `GET /timeline?entity=&stream=&category=&type=&tag=&from=&to=&limit=&include_retracted=&as_of=`
 pub async fn timeline(
     State(state): State<AppState>,
     mut params: Params,
@@ -262,10 +269,12 @@ pub async fn timeline(
             .number("limit")?
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         entity: None,
+        include_retracted: params.flag("include_retracted")?,
     };
     let at = At::take(&mut params)?;
-    params
-        .finish("entity, stream, category, type, tag, from, to, limit, as_of and min_position")?;
+    params.finish(
+        "entity, stream, category, type, tag, from, to, limit, include_retracted, as_of and min_position",
+    )?;
     query(&state, at, move |q, at| {
         filter.entity = resolve(q, entity.as_deref())?;
         answer(q, at, under("entries", q.timeline(&filter)?))
@@ -301,19 +310,20 @@ pub async fn entity(
     .await
 }
 
-/// `GET /sales?buyer=&seller=&as_of=`
+/// `GET /sales?buyer=&seller=&include_retracted=&as_of=`
 pub async fn sales(
     State(state): State<AppState>,
     mut params: Params,
 ) -> Result<Response, ApiError> {
     let buyer = params.take("buyer")?;
     let seller = params.take("seller")?;
+    let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
-    params.finish("buyer, seller, as_of and min_position")?;
+    params.finish("buyer, seller, include_retracted, as_of and min_position")?;
     query(&state, at, move |q, at| {
         let buyer = resolve(q, buyer.as_deref())?;
         let seller = resolve(q, seller.as_deref())?;
-        let report = q.sales(buyer.as_ref(), seller.as_ref())?;
+        let report = q.sales(buyer.as_ref(), seller.as_ref(), include_retracted)?;
         answer(q, at, report)
     })
     .await
