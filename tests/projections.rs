@@ -666,6 +666,68 @@ fn corrections_and_retractions_show_why() {
     );
     let trip = c.run(&["trip", "show", TRIP]).ok();
     assert!(!trip.contains("corrections:"), "{trip}");
+    // The TimelineJS export keeps the marks, the reasons, the source's words and link,
+    // and does not make an approximate date exact.
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--type",
+            "arms_sale.announced",
+        ],
+    );
+    let text = &tl["events"][0]["text"];
+    assert!(
+        text["headline"].as_str().unwrap().ends_with(" [corrected]"),
+        "{text}"
+    );
+    let body = text["text"].as_str().unwrap();
+    assert!(body.contains("Corrected: a later report; announced a day earlier; value.amount: 3640000000 → 3500000000"), "{body}");
+    assert!(
+        body.contains("<blockquote>“a significant arms sale worth approximately $3.64 billion"),
+        "{body}"
+    );
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--type",
+            "trip.return_planned",
+        ],
+    );
+    assert_eq!(
+        tl["events"][0]["display_date"],
+        "about 2025-01-06 to 2025-01-11"
+    );
+    assert_eq!(
+        tl["events"][0]["end_date"],
+        json!({"year": 2025, "month": 1, "day": 11})
+    );
+    c.append(&[json!({"stream": "note:linked", "type": "note.reported", "occurred": "2025-01-05",
+        "data": {"summary": "A <linked> report", "entities": []},
+        "source": {"publisher": "Example Wire", "title": "Seoul & Tokyo", "url": "https://example.org/a?b=1&c=2", "quote": "words"}})])
+        .ok();
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            "note:linked",
+        ],
+    );
+    let event = &tl["events"][0];
+    assert_eq!(event["text"]["headline"], "A &lt;linked&gt; report");
+    assert_eq!(
+        event["text"]["text"],
+        "<blockquote>“words”</blockquote><p>Source: <a href=\"https://example.org/a?b=1&amp;c=2\">Seoul &amp; Tokyo</a>, Example Wire</p>"
+    );
+    assert_eq!(event.get("display_date"), None);
 
     // The retracted agenda item is gone by default…
     let ids = |v: &Value| -> Vec<String> {
@@ -712,6 +774,35 @@ fn corrections_and_retractions_show_why() {
         c.run(&["trip", "show", TRIP, "--include-retracted"])
             .ok()
             .contains("  retracted:\n    - 2024/2025-01-04: On Antony Blinken's agenda in Japan: Defence and economic collaboration [retracted: not in the article]")
+    );
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            TRIP,
+            "--include-retracted",
+        ],
+    );
+    let marked: Vec<&Value> = tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["text"]["headline"]
+                .as_str()
+                .unwrap()
+                .ends_with(" [retracted]")
+        })
+        .collect();
+    assert_eq!(marked.len(), 1);
+    assert!(
+        marked[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<p>Retracted: not in the article.</p>")
     );
     // As of before the retraction, the fact is current and unmarked.
     let past = json_of(

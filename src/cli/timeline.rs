@@ -173,33 +173,94 @@ fn date(point: &chronicle::model::extent::Point) -> serde_json::Value {
     d
 }
 
+/// Text for HTML: `&`, `<`, `>` and quotes escaped.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The date as TimelineJS should print it, when its own dates would say more than the
+/// source does: "about …" for an approximate extent (TimelineJS would show an exact
+/// day), "…, ongoing" for a situation.
+fn display_date(e: &TimelineEntry) -> Option<String> {
+    let exact = |p: chronicle::model::extent::Point| {
+        chronicle::model::Extent {
+            start: p,
+            end: None,
+            approximate: false,
+        }
+        .to_string()
+    };
+    let range = match e.occurred.end {
+        Some(end) => format!("{} to {}", exact(e.occurred.start), exact(end)),
+        None => exact(e.occurred.start),
+    };
+    if e.occurred.approximate {
+        Some(format!("about {range}"))
+    } else if e.ongoing {
+        Some(format!("{range}, ongoing"))
+    } else {
+        None
+    }
+}
+
 /// The TimelineJS JSON: `events` with `start_date` (and `end_date` for intervals) at
-/// the extent's own precision, `text` {headline, text}, and `group` (the category).
+/// the extent's own precision and a `display_date` where those would be too exact,
+/// `text` {headline, text} with the source's words, a link to the source and the
+/// correction or retraction marks with their reasons, and `group` (the category).
 pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
     let events: Vec<_> = entries
         .iter()
         .map(|e| {
-            let mut text = e.occurred_text.clone().unwrap_or_default();
+            let mut paragraphs = Vec::new();
+            if let Some(when) = &e.occurred_text {
+                paragraphs.push(format!("<p><em>{}</em></p>", html(when)));
+            }
+            if let Some(quote) = &e.quote {
+                paragraphs.push(format!("<blockquote>“{}”</blockquote>", html(quote)));
+            }
             if let Some(s) = &e.source {
-                let title = s
-                    .title
-                    .as_deref()
-                    .map(|t| format!(", “{t}”"))
-                    .unwrap_or_default();
-                text = format!(
-                    "{text}{}Source: {}{title}",
-                    if text.is_empty() { "" } else { ". " },
-                    s.publisher
+                let title = s.title.as_deref().unwrap_or(&s.publisher);
+                let title = match &s.url {
+                    Some(url) => format!("<a href=\"{}\">{}</a>", html(url), html(title)),
+                    None => html(title),
+                };
+                let published = s.published.map(|p| format!(", {p}")).unwrap_or_default();
+                let publisher = if s.title.is_some() {
+                    format!(", {}", html(&s.publisher))
+                } else {
+                    String::new()
+                };
+                paragraphs.push(format!("<p>Source: {title}{publisher}{published}</p>"));
+            }
+            let mut headline = e.summary.clone();
+            if e.corrected {
+                headline.push_str(" [corrected]");
+                let mut why: Vec<String> = e.corrections.iter().map(|r| html(r)).collect();
+                why.extend(
+                    e.changes
+                        .iter()
+                        .map(|c| html(&chronicle::query::describe_change(c))),
                 );
+                paragraphs.push(format!("<p>Corrected: {}.</p>", why.join("; ")));
+            }
+            if let Some(why) = &e.retracted {
+                headline.push_str(" [retracted]");
+                paragraphs.push(format!("<p>Retracted: {}.</p>", html(why)));
             }
             let mut event = json!({
                 "unique_id": e.id.to_string(),
                 "start_date": date(&e.occurred.start),
-                "text": { "headline": e.summary, "text": text },
+                "text": { "headline": html(&headline), "text": paragraphs.join("") },
                 "group": e.stream.category(),
             });
             if let Some(end) = &e.occurred.end {
                 event["end_date"] = date(end);
+            }
+            if let Some(display) = display_date(e) {
+                event["display_date"] = display.into();
             }
             event
         })
