@@ -448,6 +448,58 @@ impl<'a> Query<'a> {
         }
     }
 
+    /// Resolves a trip: its stream id (`trip:blinken-final-tour-2025`), its slug alone,
+    /// or its traveler's id, name or alias when that traveler has one trip (else the
+    /// error lists the trips to choose from).
+    pub fn resolve_trip(&self, text: &str) -> Result<StreamId> {
+        if let Ok(stream) = StreamId::parse(text) {
+            if stream.category() == "trip" || !stream.is_entity() {
+                return Ok(stream);
+            }
+        } else if let Ok(stream) = StreamId::parse(&format!("trip:{text}"))
+            && trips::get(self.docs, &stream)?.is_some()
+        {
+            return Ok(stream);
+        }
+        let traveler = self.resolve_entity(text).map_err(|_| {
+            not_found(
+                "trip",
+                format!("no trip is `{text}`, and no traveler is named or aliased so; see `chronicle trip list`"),
+            )
+        })?;
+        let mut found = Vec::new();
+        for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
+            let (k, v) = item?;
+            let doc: trips::TripDoc = decode(&k, &v)?;
+            if doc.traveler() == Some(&traveler) {
+                found.push(doc.stream);
+            }
+        }
+        match found.len() {
+            0 => Err(not_found(
+                "trip",
+                format!(
+                    "{} has no trip; see `chronicle trip list`",
+                    self.name(&traveler)?
+                ),
+            )),
+            1 => Ok(found.remove(0)),
+            _ => Err(not_found(
+                "trip",
+                format!(
+                    "{} has {} trips: {}; pass one of these ids",
+                    self.name(&traveler)?,
+                    found.len(),
+                    found
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
     /// Every trip, by stream id.
     pub fn trips(&self) -> Result<Vec<TripView>> {
         let mut out = Vec::new();

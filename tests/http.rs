@@ -574,6 +574,11 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     assert_eq!(trip["as_of"], 20);
     assert_eq!(trip["trip"]["version"], 2);
     assert_eq!(server.get("/trips/trip:nowhere").0, 404);
+    // A trip by its traveler's name, as on the command line.
+    let (status, by_name) = server.get("/trips/the%20US%20Secretary%20of%20State?as_of=20");
+    assert_eq!(status, 200, "{by_name}");
+    assert_eq!(by_name["trip"]["stream"], "trip:blinken-final-tour-2025");
+    assert_eq!(server.get("/trips/Nobody").0, 404);
     // Past the end of the log, and names of no entity: nothing to answer about (404).
     assert_eq!(server.get("/trips?as_of=999").0, 404);
     assert_eq!(server.get("/stats?as_of=999").0, 404);

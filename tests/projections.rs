@@ -842,3 +842,31 @@ fn corrections_and_retractions_show_why() {
     assert!(sales.contains("Retracted sales (in no total):"), "{sales}");
     assert!(sales.contains("[retracted: no such sale]"), "{sales}");
 }
+
+/// `trip show` takes what `timeline --entity` does: an id, or a name.
+#[test]
+fn trips_are_found_by_id_slug_or_traveler() {
+    let c = demo();
+    let by_id = json_of(&c, &["trip", "show", TRIP]);
+    for text in [
+        "blinken-final-tour-2025",
+        "Blinken",
+        "the US Secretary of State",
+        "person:antony-blinken",
+    ] {
+        assert_eq!(json_of(&c, &["trip", "show", text]), by_id, "{text}");
+    }
+    c.run(&["trip", "show", "Nobody At All"])
+        .fails(2, "no trip is `Nobody At All`");
+    c.run(&["trip", "show", "Japan"])
+        .fails(2, "Japan has no trip");
+    c.append(&[
+        json!({"stream": "trip:blinken-second", "type": "trip.announced", "occurred": "2025-01-10",
+        "data": {"traveler": "person:antony-blinken", "stops": [{"place": "country:IT"}]}}),
+    ])
+    .ok();
+    c.run(&["trip", "show", "Blinken"]).fails(
+        2,
+        "Antony Blinken has 2 trips: trip:blinken-final-tour-2025, trip:blinken-second",
+    );
+}

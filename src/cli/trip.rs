@@ -3,8 +3,7 @@
 use super::as_of::AsOfArgs;
 use super::output::{self, Table};
 use super::remote::{self, Names};
-use super::{App, Backend, UsageError};
-use chronicle::model::StreamId;
+use super::{App, Backend};
 use chronicle::projection::trips::{StopStatus, TripView};
 use chronicle::query::{Query, TimelineEntry};
 use clap::Subcommand;
@@ -15,7 +14,8 @@ Examples:
   chronicle trip list
   chronicle trip show trip:blinken-final-tour-2025
   chronicle trip show trip:blinken-final-tour-2025 --as-of 20 --json
-  chronicle trip show trip:blinken-final-tour-2025 --include-retracted";
+  chronicle trip show trip:blinken-final-tour-2025 --include-retracted
+  chronicle trip show Blinken                      by the traveler's name or alias";
 
 /// Trips: itinerary, status, agenda, statements.
 #[derive(clap::Args)]
@@ -36,7 +36,9 @@ enum TripCommand {
     /// One trip in full.
     #[command(after_help = EXAMPLES)]
     Show {
-        /// The trip's stream, such as trip:blinken-final-tour-2025.
+        /// The trip: its stream (trip:blinken-final-tour-2025), its slug, or its
+        /// traveler's name or alias when they have one trip.
+        #[arg(value_name = "TRIP")]
         stream: String,
         /// Also the trip's retracted facts, with why they were retracted.
         #[arg(long)]
@@ -68,10 +70,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             include_retracted,
             as_of,
         } => {
-            let stream =
-                StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
+            let stream = q.resolve_trip(&stream)?;
             let trip = q.trip(&stream)?;
             let retracted = if include_retracted {
                 Some(q.retracted(&stream)?)
@@ -103,9 +104,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
             include_retracted,
             as_of,
         } => {
-            let stream =
-                StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
-            let path = format!("/trips/{}", remote::encode(stream.as_str()));
+            let path = format!("/trips/{}", remote::encode(&stream));
             let flag = include_retracted.then(|| "true".to_owned());
             let mut answer: serde_json::Value = api.get(
                 &path,

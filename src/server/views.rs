@@ -212,11 +212,11 @@ pub async fn trip(
     stream: Segment,
     mut params: Params,
 ) -> Result<Response, ApiError> {
-    let stream = stream.stream()?;
     let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
     params.finish("include_retracted, as_of and min_position")?;
     query(&state, at, move |q, at| {
+        let stream = q.resolve_trip(&stream.0).map_err(not_found)?;
         let trip = q.trip(&stream).map_err(not_found)?;
         if include_retracted {
             let retracted = q.retracted(&stream)?;
