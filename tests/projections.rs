@@ -870,3 +870,45 @@ fn trips_are_found_by_id_slug_or_traveler() {
         "Antony Blinken has 2 trips: trip:blinken-final-tour-2025, trip:blinken-second",
     );
 }
+
+/// With `COLUMNS` set, tables and the trip fit it, wrapping rather than dropping
+/// words; JSON is never fitted; to a pipe without `COLUMNS`, lines are whole.
+#[test]
+fn tables_fit_columns_and_json_does_not_change() {
+    let c = demo();
+    let narrow = |args: &[&str]| {
+        let out = c.command(args).env("COLUMNS", "80").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let views: [&[&str]; 7] = [
+        &["timeline"],
+        &["sales"],
+        &["trip", "list"],
+        &["trip", "show", TRIP],
+        &["entity", "list"],
+        &["entity", "show", "Blinken"],
+        &["types"],
+    ];
+    for args in views {
+        for line in narrow(args).lines() {
+            assert!(line.chars().count() <= 80, "{args:?}: {line}");
+        }
+    }
+    let words: Vec<String> = narrow(&["timeline"])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    for w in "The US Indo-Pacific strategy, a key element of Joe Biden's foreign policy, aims to counter China's growing influence".split(' ') {
+        assert!(words.iter().any(|x| x == w), "{w} is lost");
+    }
+    for args in [["--json", "timeline"], ["--json", "sales"]] {
+        assert_eq!(narrow(&args), c.run(&args).ok());
+    }
+    assert!(
+        c.run(&["timeline"])
+            .ok()
+            .lines()
+            .any(|l| l.chars().count() > 80)
+    );
+}

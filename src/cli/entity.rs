@@ -116,28 +116,28 @@ fn print_list(list: &[EntityView], out: &mut impl Write) -> anyhow::Result<()> {
 }
 
 fn print_entity(q: &dyn Names, e: &EntityView, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(out, "{} ({})", e.name, e.id)?;
-    writeln!(out, "  kind:     {}", e.kind)?;
+    output::wrapped_line(out, "", 2, &format!("{} ({})", e.name, e.id))?;
+    writeln!(out, "  kind:        {}", e.kind)?;
     if !e.aliases.is_empty() {
-        writeln!(out, "  aliases:  {}", e.aliases.join("; "))?;
+        output::wrapped_line(out, "  aliases:     ", 0, &e.aliases.join("; "))?;
     }
     if let Some(d) = &e.description {
-        writeln!(out, "  about:    {d}")?;
+        output::wrapped_line(out, "  description: ", 0, d)?;
     }
     if let Some(c) = &e.country {
-        writeln!(out, "  country:  {}", q.name(c)?)?;
+        writeln!(out, "  country:     {}", q.name(c)?)?;
     }
     if let Some(w) = &e.wikidata {
-        writeln!(out, "  wikidata: {w}")?;
+        writeln!(out, "  wikidata:    {w}")?;
     }
-    writeln!(out, "  events:   {}", e.events)?;
+    writeln!(out, "  events:      {}", e.events)?;
     if let (Some(first), Some(last)) = (e.first, e.last) {
-        writeln!(out, "  first:    {first}")?;
-        writeln!(out, "  last:     {last}")?;
+        writeln!(out, "  first:       {first}")?;
+        writeln!(out, "  last:        {last}")?;
     }
     for s in &e.status {
         let when = s.occurred.map(|o| format!(" ({o})")).unwrap_or_default();
-        writeln!(out, "  status:   {}{when}", s.summary)?;
+        output::wrapped_line(out, "  status:      ", 0, &format!("{}{when}", s.summary))?;
     }
     Ok(())
 }

@@ -120,22 +120,27 @@ pub fn print_report(
     for s in report.sales.iter().filter(|s| !s.statements.is_empty()) {
         let seller = q.name(&s.seller)?;
         let buyer = q.name(&s.buyer)?;
-        writeln!(
+        writeln!(out)?;
+        output::wrapped_line(
             out,
-            "\nStatements about the arms sale from {} to {} ({}):",
-            noun(&s.seller, &seller),
-            noun(&s.buyer, &buyer),
-            s.stream
+            "",
+            2,
+            &format!(
+                "Statements about the arms sale from {} to {} ({}):",
+                noun(&s.seller, &seller),
+                noun(&s.buyer, &buyer),
+                s.stream
+            ),
         )?;
         let parties = [s.seller.clone(), s.buyer.clone()];
         for st in &s.statements {
             let line = statement_line(&|id| q.name(id), st, "the sale", &parties, &s.statements)?;
             let when = st.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
             let mark = if st.corrected { " [corrected]" } else { "" };
-            writeln!(out, "  - {when}{line}{mark}")?;
-            writeln!(out, "      {}", st.summary)?;
+            output::wrapped_line(out, "  - ", 0, &format!("{when}{line}{mark}"))?;
+            output::wrapped_line(out, "      ", 0, &st.summary)?;
             if let Some(quote) = &st.quote {
-                writeln!(out, "      “{quote}”")?;
+                output::wrapped_line(out, "      ", 0, &format!("“{quote}”"))?;
             }
         }
     }

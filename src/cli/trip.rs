@@ -150,12 +150,16 @@ fn show(
         } else {
             writeln!(out, "  retracted:")?;
             for e in retracted {
-                writeln!(
+                output::wrapped_line(
                     out,
-                    "    - {}: {} [retracted: {}]",
-                    e.occurred,
-                    e.summary,
-                    e.retracted.as_deref().unwrap_or_default()
+                    "    - ",
+                    0,
+                    &format!(
+                        "{}: {} [retracted: {}]",
+                        e.occurred,
+                        e.summary,
+                        e.retracted.as_deref().unwrap_or_default()
+                    ),
                 )?;
             }
         }
@@ -202,10 +206,11 @@ fn stop_name(
 
 /// Prints one trip for a person to read.
 pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(
+    output::wrapped_line(
         out,
-        "{}",
-        trip.title.as_deref().unwrap_or(trip.stream.as_str())
+        "",
+        0,
+        trip.title.as_deref().unwrap_or(trip.stream.as_str()),
     )?;
     writeln!(
         out,
@@ -223,7 +228,7 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
         writeln!(out, "  starts:    {s}")?;
     }
     if let Some(p) = &trip.purpose {
-        writeln!(out, "  purpose:   {p}")?;
+        output::wrapped_line(out, "  purpose:   ", 0, p)?;
     }
     writeln!(out, "  sources:   {}", trip.sources)?;
     writeln!(out, "  stops:")?;
@@ -255,7 +260,12 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
                 .as_ref()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
-            writeln!(out, "         agenda: {}{detail}", item.topic)?;
+            output::wrapped_line(
+                out,
+                "         agenda: ",
+                0,
+                &format!("{}{detail}", item.topic),
+            )?;
         }
         for m in &stop.meetings {
             let with: Vec<String> = m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
@@ -278,7 +288,12 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             .as_ref()
             .map(|w| format!(": {w}"))
             .unwrap_or_default();
-        writeln!(out, "  return:    to {}{when}{why}", q.name(&r.to)?)?;
+        output::wrapped_line(
+            out,
+            "  return:    ",
+            0,
+            &format!("to {}{when}{why}", q.name(&r.to)?),
+        )?;
     }
     if !trip.corrections.is_empty() {
         writeln!(out, "  corrections:")?;
@@ -302,10 +317,10 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             )?;
             let when = s.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
             let mark = if s.corrected { " [corrected]" } else { "" };
-            writeln!(out, "    - {when}{line}{mark}")?;
-            writeln!(out, "      {}", s.summary)?;
+            output::wrapped_line(out, "    - ", 0, &format!("{when}{line}{mark}"))?;
+            output::wrapped_line(out, "      ", 0, &s.summary)?;
             if let Some(quote) = &s.quote {
-                writeln!(out, "      “{quote}”")?;
+                output::wrapped_line(out, "      ", 0, &format!("“{quote}”"))?;
             }
         }
     }

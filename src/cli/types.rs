@@ -119,17 +119,25 @@ fn show(def: &TypeDef, out: &mut impl Write) -> std::io::Result<()> {
         }
         table.write(out)?;
     }
-    writeln!(
+    writeln!(out)?;
+    output::wrapped_line(
         out,
-        "\nEvery event also takes: occurred_text (the article's words for the date), source \
-         {{publisher, title, url, published, quote}}, tags, id (generated when absent), expect."
+        "",
+        0,
+        "Every event also takes: occurred_text (the article's words for the date), source \
+         {publisher, title, url, published, quote}, tags, id (generated when absent), expect.",
     )?;
-    writeln!(
+    writeln!(out)?;
+    output::wrapped_line(
         out,
-        "\nTemplate (every field; replace the <…> and the ids, then `chronicle append -` or \
-         a line of a .jsonl file):\n{}",
-        def.template_line()
+        "",
+        0,
+        "Template (every field; replace the <…> and the ids, then `chronicle append -` or \
+         a line of a .jsonl file):",
     )?;
+    // The template and the example stay one line each, whatever the width: they are
+    // copied as they are.
+    writeln!(out, "{}", def.template_line())?;
     let data = def.example.data;
     let mut command = format!(
         "chronicle append --stream {} --type {}",
