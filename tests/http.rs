@@ -639,6 +639,14 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     );
     assert_eq!(server.get("/timeline?include_retracted=yes").0, 400);
     assert_eq!(server.get("/sales?include_retracted=true").0, 200);
+    // The reported clock: nothing of the article was published before 2025-01-04.
+    let (status, early) = server.get("/timeline?known_at=2025-01-03");
+    assert_eq!(status, 200, "{early}");
+    assert_eq!(early["entries"], json!([]));
+    let (_, known) = server.get("/timeline?known_at=2025-01-04&as_of=43");
+    let (_, then) = server.get("/timeline?as_of=43");
+    assert_eq!(known["entries"], then["entries"]);
+    assert_eq!(server.get("/trips?known_at=someday").0, 400);
 }
 
 #[test]

@@ -912,3 +912,82 @@ fn tables_fit_columns_and_json_does_not_change() {
             .any(|l| l.chars().count() > 80)
     );
 }
+
+/// `--known-at DATE` answers from what had been published by then: the reported
+/// clock, beside `--as-of` on the log's.
+#[test]
+fn known_at_answers_from_what_was_published_by_then() {
+    let c = demo();
+    let count = |args: &[&str]| json_of(&c, args).as_array().unwrap().len();
+    let all = count(&["timeline"]);
+    // Every fact of the article was published on 2025-01-04.
+    assert_eq!(count(&["timeline", "--known-at", "2025-01-04"]), all);
+    assert_eq!(count(&["timeline", "--known-at", "2025-01-03"]), 0);
+    assert_eq!(
+        json_of(&c, &["sales", "--known-at", "2025-01-03"])["sales"],
+        json!([])
+    );
+    // The registry is not news: entities are there on any date.
+    assert!(
+        !json_of(&c, &["entity", "list", "--known-at", "2025-01-03"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let later = |published: &str| json!({"publisher": "Example Wire", "published": published});
+    c.append(&[
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-06",
+            "data": {"place": "country:KR"}, "source": later("2025-01-06")}),
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}},
+            "source": later("2025-01-07")}),
+        json!({"stream": "note:undated", "type": "note.reported", "occurred": "2025-01-02",
+            "data": {"summary": "Reported without a date, confirmed later", "entities": []}}),
+    ])
+    .ok();
+    let undated = c.log().last().unwrap()["id"].as_str().unwrap().to_owned();
+    c.append(&[
+        json!({"stream": "note:undated", "type": "evidence.added", "occurred": "2025-01-05",
+        "data": {"target": undated, "source": later("2025-01-05")}}),
+    ])
+    .ok();
+    let status =
+        |date: &str| json_of(&c, &["trip", "show", TRIP, "--known-at", date])["status"].clone();
+    assert_eq!(status("2025-01-05"), "announced");
+    assert_eq!(status("2025-01-06"), "underway");
+    let amount = |date: &str| {
+        json_of(&c, &["sales", "--known-at", date])["sales"][0]["value"]["amount"].clone()
+    };
+    assert_eq!(amount("2025-01-06"), 3_640_000_000_u64);
+    assert_eq!(amount("2025-01-07"), 3_500_000_000_u64);
+    // Known by the evidence's date, not before.
+    let notes = |date: &str| count(&["timeline", "--stream", "note:undated", "--known-at", date]);
+    assert_eq!(notes("2025-01-04"), 0);
+    assert_eq!(notes("2025-01-05"), 1);
+    // A month takes everything published in it.
+    assert_eq!(
+        count(&["timeline", "--known-at", "2025-01"]),
+        count(&["timeline"])
+    );
+    // With --as-of, only the log up to that position.
+    assert_eq!(status("2025-01-06"), "underway");
+    assert_eq!(
+        json_of(
+            &c,
+            &[
+                "trip",
+                "show",
+                TRIP,
+                "--known-at",
+                "2025-01-06",
+                "--as-of",
+                "43"
+            ]
+        )["status"],
+        "announced"
+    );
+    c.run(&["timeline", "--known-at", "soon"])
+        .fails(2, "--known-at");
+    c.run(&["timeline", "--as-of", "2025-01-04"])
+        .fails(2, "use --known-at 2025-01-04");
+}

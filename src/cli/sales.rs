@@ -72,7 +72,8 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
             "include_retracted",
             args.include_retracted.then(|| "true".to_owned()),
         ),
-        ("as_of", args.as_of.as_of),
+        ("as_of", args.as_of.as_of.clone()),
+        ("known_at", args.as_of.known_at.clone()),
     ];
     let mut answer: serde_json::Value = api.get("/sales", &query)?;
     let names = remote::names(&mut answer);

@@ -123,6 +123,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                     args.include_retracted.then(|| "true".to_owned()),
                 ),
                 ("as_of", args.as_of.as_of.clone()),
+                ("known_at", args.as_of.known_at.clone()),
             ];
             let mut answer: serde_json::Value = api.get("/timeline", &query)?;
             remote::part(&mut answer, "entries")?
