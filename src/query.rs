@@ -882,6 +882,20 @@ impl<'a> Query<'a> {
                 self.noun(&a.place)?,
                 a.topic
             ),
+            EventData::TripMeetingPlanned(m) => {
+                let with = m
+                    .with
+                    .iter()
+                    .map(|w| self.noun(w))
+                    .collect::<Result<Vec<_>>>()?;
+                let topic = m.topic.map(|t| format!(" ({t})")).unwrap_or_default();
+                format!(
+                    "{} is to meet {} in {}{topic}",
+                    traveler()?,
+                    join_names(&with),
+                    self.noun(&m.place)?
+                )
+            }
             EventData::TripMeetingHeld(m) => {
                 let with = m
                     .with
@@ -917,7 +931,7 @@ impl<'a> Query<'a> {
                 )
             }
             EventData::ArmsSaleAnnounced(a) => format!(
-                "An arms sale from {} to {} worth {}{} was announced",
+                "An arms sale from {} to {} worth {}{} was announced{}",
                 self.noun(&a.seller)?,
                 self.noun(&a.buyer)?,
                 if a.approximate == Some(true) {
@@ -925,8 +939,53 @@ impl<'a> Query<'a> {
                 } else {
                     ""
                 },
-                format_money(&a.value)
+                format_money(&a.value),
+                match &a.announced_by {
+                    Some(by) => format!(" by {}", self.noun(by)?),
+                    None => String::new(),
+                }
             ),
+            EventData::AgreementReported(a) => {
+                let parties = a
+                    .parties
+                    .iter()
+                    .map(|p| self.noun(p))
+                    .collect::<Result<Vec<_>>>()?;
+                let value = match &a.value {
+                    Some(v) => format!(
+                        " worth {}{}",
+                        if a.approximate == Some(true) {
+                            "about "
+                        } else {
+                            ""
+                        },
+                        format_money(v)
+                    ),
+                    None => String::new(),
+                };
+                let by = match &a.announced_by {
+                    Some(by) => format!(", announced by {}", self.noun(by)?),
+                    None => String::new(),
+                };
+                let between = match parties.as_slice() {
+                    [one] => format!("of {one}"),
+                    _ => format!("between {}", join_names(&parties)),
+                };
+                let article = if a
+                    .kind
+                    .trim_start()
+                    .starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U'])
+                {
+                    "An"
+                } else {
+                    "A"
+                };
+                format!(
+                    "{article} {} {between}{value} was {}{by}",
+                    a.kind.trim(),
+                    a.status.words()
+                )
+            }
             EventData::StatementIssued(st) => self.statement(fact, &st)?,
             EventData::MartialLawDeclared(m) => format!(
                 "{} declared martial law in {}",

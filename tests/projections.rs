@@ -991,3 +991,105 @@ fn known_at_answers_from_what_was_published_by_then() {
     c.run(&["timeline", "--as-of", "2025-01-04"])
         .fails(2, "use --known-at 2025-01-04");
 }
+
+/// Facts that did not fit before: deals other than arms sales, who announced a sale,
+/// planned meetings and agenda items with people and dates, unnamed speakers.
+#[test]
+fn deals_planned_meetings_and_unnamed_sources_fit() {
+    let c = demo();
+    let wire = json!({"publisher": "Example Wire", "published": "2025-01-07", "speaker": "a White House official"});
+    c.append(&[
+        json!({"stream": "deal:us-japan-investment-2025", "type": "agreement.reported", "occurred": "2025-01-07",
+            "data": {"parties": ["country:US", "country:JP"], "kind": "investment deal", "status": "letter_of_intent",
+                     "value": {"amount": 1_000_000_000_u64, "currency": "USD"}, "approximate": true},
+            "source": wire}),
+        json!({"stream": "arms-sale:us-korea-2025", "type": "arms_sale.announced", "occurred": "2025-01-06",
+            "data": {"seller": "country:US", "buyer": "country:KR", "value": {"amount": 5e8, "currency": "USD"},
+                     "items": ["radars"], "announced_by": "org:us-state-department"}}),
+        json!({"stream": TRIP, "type": "trip.meeting_planned", "occurred": "2025-01-04",
+            "data": {"place": "country:KR", "with": ["person:yoon-suk-yeol"], "topic": "the alliance", "dates": "2025-01-06"}}),
+        json!({"stream": TRIP, "type": "trip.agenda_item_added", "occurred": "2025-01-04",
+            "data": {"place": "country:JP", "topic": "Shipbuilding", "participants": ["country:JP"], "dates": "2025-01-07"}}),
+    ])
+    .ok();
+    let headline = |stream: &str| {
+        json_of(&c, &["timeline", "--stream", stream])
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["headline"]
+            .clone()
+    };
+    assert_eq!(
+        headline("deal:us-japan-investment-2025"),
+        "An investment deal between the United States and Japan worth about $1 billion was agreed in a letter of intent"
+    );
+    assert_eq!(
+        headline("arms-sale:us-korea-2025"),
+        "An arms sale from the United States to South Korea worth $500 million was announced by United States Department of State"
+    );
+    let deal = &json_of(
+        &c,
+        &["timeline", "--stream", "deal:us-japan-investment-2025"],
+    )[0];
+    assert_eq!(deal["source"]["speaker"], "a White House official");
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            "deal:us-japan-investment-2025",
+        ],
+    );
+    assert!(
+        tl["events"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Source: a White House official, in Example Wire")
+    );
+    let trip = json_of(&c, &["trip", "show", TRIP]);
+    assert_eq!(
+        trip["stops"][0]["planned_meetings"][0]["with"],
+        json!(["person:yoon-suk-yeol"])
+    );
+    assert_eq!(
+        trip["stops"][0]["planned_meetings"][0]["occurred"],
+        "2025-01-06"
+    );
+    let agenda = trip["stops"][1]["agenda"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(agenda["participants"], json!(["country:JP"]));
+    assert_eq!(agenda["dates"], "2025-01-07");
+    let text = c.run(&["trip", "show", TRIP]).ok();
+    assert!(
+        text.contains("to meet Yoon Suk Yeol on the alliance, 2025-01-06"),
+        "{text}"
+    );
+    assert!(
+        text.contains("agenda: Shipbuilding, with Japan, 2025-01-07"),
+        "{text}"
+    );
+    // Yoon's timeline has the planned meeting.
+    let yoon = json_of(
+        &c,
+        &[
+            "timeline",
+            "--entity",
+            "Yoon Suk Yeol",
+            "--type",
+            "trip.meeting_planned",
+        ],
+    );
+    assert_eq!(yoon.as_array().unwrap().len(), 1);
+    c.append(&[
+        json!({"stream": "deal:x", "type": "agreement.reported", "occurred": "2025",
+        "data": {"parties": ["country:US"], "kind": "deal", "status": "rumoured"}}),
+    ])
+    .fails(2, "data.status");
+}

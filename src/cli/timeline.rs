@@ -234,7 +234,14 @@ pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
                 } else {
                     String::new()
                 };
-                paragraphs.push(format!("<p>Source: {title}{publisher}{published}</p>"));
+                let speaker = s
+                    .speaker
+                    .as_ref()
+                    .map(|who| format!("{}, in ", html(who)))
+                    .unwrap_or_default();
+                paragraphs.push(format!(
+                    "<p>Source: {speaker}{title}{publisher}{published}</p>"
+                ));
             }
             let mut headline = e.summary.clone();
             if e.corrected {

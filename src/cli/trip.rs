@@ -259,11 +259,37 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
                 .as_ref()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
+            let with: Vec<String> = item
+                .participants
+                .iter()
+                .map(|w| q.name(w))
+                .collect::<Result<_, _>>()?;
+            let with = if with.is_empty() {
+                String::new()
+            } else {
+                format!(", with {}", chronicle::query::join_names(&with))
+            };
+            let when = item.dates.map(|d| format!(", {d}")).unwrap_or_default();
             output::wrapped_line(
                 out,
                 "         agenda: ",
                 0,
-                &format!("{}{detail}", item.topic),
+                &format!("{}{detail}{with}{when}", item.topic),
+            )?;
+        }
+        for m in &stop.planned_meetings {
+            let with: Vec<String> = m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
+            let topic = m
+                .topic
+                .as_ref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
+            let when = m.occurred.map(|d| format!(", {d}")).unwrap_or_default();
+            output::wrapped_line(
+                out,
+                "         to meet ",
+                0,
+                &format!("{}{topic}{when}", chronicle::query::join_names(&with)),
             )?;
         }
         for m in &stop.meetings {

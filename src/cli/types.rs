@@ -125,7 +125,7 @@ fn show(def: &TypeDef, out: &mut impl Write) -> std::io::Result<()> {
         "",
         0,
         "Every event also takes: occurred_text (the article's words for the date), source \
-         {publisher, title, url, published, quote}, tags, id (generated when absent), expect.",
+         {publisher, title, url, published, quote, speaker}, tags, id (generated when absent), expect.",
     )?;
     writeln!(out)?;
     output::wrapped_line(

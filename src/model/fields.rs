@@ -41,6 +41,8 @@ pub enum Kind {
     Money,
     /// `supports`, `opposes`, `rejects` or `neutral`.
     Stance,
+    /// `proposed`, `letter_of_intent`, `signed`, `in_force` or `cancelled`.
+    AgreementStatus,
     /// The id (a UUID) of an event already in the log.
     EventId,
     /// Where a fact was reported (the envelope's `source`).
@@ -128,6 +130,11 @@ pub const SOURCE_FIELDS: &[Field] = &[
         "When it was published: the `reported` clock.",
     ),
     opt("quote", Kind::Text, "A verbatim excerpt."),
+    opt(
+        "speaker",
+        Kind::Text,
+        "Who spoke when the source does not name them (\"a White House official\"); the outlet is the publisher.",
+    ),
 ];
 
 /// The fields of an event's `meta`.
@@ -243,11 +250,31 @@ pub fn definition(t: EventType) -> TypeDef {
                 req("place", Entity, "Which stop."),
                 req("topic", Text, "The topic."),
                 opt("detail", Text, "More about it."),
+                opt(
+                    "participants",
+                    Entities { at_least: 0 },
+                    "Who takes part, beside the traveler.",
+                ),
+                opt("dates", Extent, "When it is to be discussed."),
             ],
             ex(
                 TRIP,
                 Some("2025-01-05"),
-                r#"{"place": "country:KR", "topic": "North Korea", "detail": "Missile launches"}"#,
+                r#"{"place": "country:KR", "topic": "North Korea", "detail": "Missile launches", "participants": ["person:yoon-suk-yeol"], "dates": "2025-01-06"}"#,
+            ),
+        ),
+        T::TripMeetingPlanned => def(
+            "A meeting at a stop is expected, with named people; `trip.meeting_held` says it took place.",
+            fields![
+                req("place", Entity, "Which stop."),
+                req("with", Entities { at_least: 1 }, "Whom the traveler is to meet."),
+                opt("topic", Text, "What about."),
+                opt("dates", Extent, "When it is to take place."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-04"),
+                r#"{"place": "country:JP", "with": ["country:JP"], "topic": "the alliance", "dates": "2025-01-07"}"#,
             ),
         ),
         T::TripMeetingHeld => def(
@@ -321,11 +348,33 @@ pub fn definition(t: EventType) -> TypeDef {
                 req("value", Money, "What it is worth."),
                 opt("approximate", Bool, "Whether the value is approximate."),
                 req("items", Texts, "What is sold."),
+                opt(
+                    "announced_by",
+                    Entity,
+                    "Who announced it, when the source says; views never guess it.",
+                ),
             ],
             ex(
                 "arms-sale:us-korea-2025-01",
                 Some("2025-01-06"),
-                r#"{"seller": "country:US", "buyer": "country:KR", "value": {"amount": 1500000000.5, "currency": "USD"}, "approximate": true, "items": ["air defence systems"]}"#,
+                r#"{"seller": "country:US", "buyer": "country:KR", "value": {"amount": 1500000000.5, "currency": "USD"}, "approximate": true, "items": ["air defence systems"], "announced_by": "org:us-state-department"}"#,
+            ),
+        ),
+        T::AgreementReported => def(
+            "A deal or agreement other than an arms sale (an investment, a trade deal, a memorandum) and where it stands.",
+            fields![
+                req("parties", Entities { at_least: 1 }, "Who is party to it."),
+                req("kind", Name, "What kind of agreement, in the source's words."),
+                req("status", AgreementStatus, "Where it stands."),
+                opt("value", Money, "What it is worth, when the source says."),
+                opt("approximate", Bool, "Whether the value is approximate."),
+                opt("announced_by", Entity, "Who announced it, when the source says."),
+                opt("summary", Text, "What it provides, in a line."),
+            ],
+            ex(
+                "deal:us-japan-investment-2025",
+                Some("2025-01-07"),
+                r#"{"parties": ["country:US", "country:JP"], "kind": "investment deal", "status": "letter_of_intent", "value": {"amount": 1000000000, "currency": "USD"}, "approximate": true, "announced_by": "org:us-state-department", "summary": "Japanese investment in US shipbuilding"}"#,
             ),
         ),
         T::StatementIssued => def(
@@ -497,8 +546,11 @@ impl Kind {
             Kind::Number => "number".into(),
             Kind::Money => "money {amount, currency}".into(),
             Kind::Stance => "supports, opposes, rejects or neutral".into(),
+            Kind::AgreementStatus => {
+                "proposed, letter_of_intent, signed, in_force or cancelled".into()
+            }
             Kind::EventId => "event id (UUID)".into(),
-            Kind::Source => "source {publisher, title, url, published, quote}".into(),
+            Kind::Source => "source {publisher, title, url, published, quote, speaker}".into(),
             Kind::Stops => "[stop], at least 1".into(),
             Kind::Object => "JSON object (merge patch)".into(),
         }
@@ -627,7 +679,7 @@ fn fill(fields: &[Field], example: &serde_json::Value) -> serde_json::Value {
 }
 
 /// The source every template carries, with placeholders.
-const TEMPLATE_SOURCE: &str = r#"{"publisher": "<publisher>", "title": "<title>", "url": "https://example.org/<article>", "published": "2025-01-04", "quote": "<a verbatim excerpt>"}"#;
+const TEMPLATE_SOURCE: &str = r#"{"publisher": "<publisher>", "title": "<title>", "url": "https://example.org/<article>", "published": "2025-01-04", "quote": "<a verbatim excerpt>", "speaker": "<who spoke, if the source does not name them>"}"#;
 
 impl TypeDef {
     /// The type in the list of types.
@@ -818,7 +870,7 @@ mod tests {
     #[test]
     fn sources_and_meta_are_described_too() {
         use crate::model::event::{Meta, Source};
-        let source = serde_json::json!({"publisher": "p", "title": "t", "url": "u", "published": "2025", "quote": "q"});
+        let source = serde_json::json!({"publisher": "p", "title": "t", "url": "u", "published": "2025", "quote": "q", "speaker": "an official"});
         let meta = serde_json::json!({"correlation_id": "c", "causation_id": "c", "author": "a"});
         for (fields, value, parses) in [
             (

@@ -182,6 +182,12 @@ pub struct AgendaItem {
     pub topic: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Who takes part, beside the traveler.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<EntityId>,
+    /// When it is to be discussed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<Extent>,
 }
 
 /// A meeting held at a stop.
@@ -204,6 +210,9 @@ pub struct Stop {
     pub cancel_reason: Option<String>,
     pub agenda: Vec<AgendaItem>,
     pub meetings: Vec<Meeting>,
+    /// Meetings expected, not yet held; `occurred` is when they are to take place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_meetings: Vec<Meeting>,
 }
 
 impl Stop {
@@ -218,6 +227,7 @@ impl Stop {
             cancel_reason: None,
             agenda: Vec::new(),
             meetings: Vec::new(),
+            planned_meetings: Vec::new(),
         }
     }
 }
@@ -365,6 +375,8 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                         stop.agenda.push(AgendaItem {
                             topic,
                             detail: None,
+                            participants: Vec::new(),
+                            dates: None,
                         });
                     }
                 }
@@ -390,6 +402,8 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                 trip.stops[i].agenda.push(AgendaItem {
                     topic: a.topic,
                     detail: a.detail,
+                    participants: a.participants.unwrap_or_default(),
+                    dates: a.dates,
                 });
             }
             EventData::TripMeetingHeld(m) => {
@@ -398,6 +412,14 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                     with: m.with,
                     topic: m.topic,
                     occurred: fact.occurred,
+                });
+            }
+            EventData::TripMeetingPlanned(m) => {
+                let i = stop_mut(&mut trip, &m.place);
+                trip.stops[i].planned_meetings.push(Meeting {
+                    with: m.with,
+                    topic: m.topic,
+                    occurred: m.dates,
                 });
             }
             EventData::TripStarted(_) => trip.status = TripStatus::Underway,
