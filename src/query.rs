@@ -500,13 +500,43 @@ impl<'a> Query<'a> {
         }
     }
 
+    /// What a trip's fold needs of the registered places its facts name: their names
+    /// and countries (see `trips::view`).
+    fn places(&self, facts: &[Fact]) -> Result<HashMap<EntityId, trips::PlaceInfo>> {
+        let mut found = HashMap::new();
+        for e in facts.iter().flat_map(Fact::entities) {
+            if e.kind() != "place" || found.contains_key(&e) {
+                continue;
+            }
+            if let Some(doc) = entities::get(self.docs, &e)? {
+                let mut names = vec![doc.name];
+                names.extend(doc.aliases);
+                found.insert(
+                    e,
+                    trips::PlaceInfo {
+                        names,
+                        country: doc.country,
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// A trip's view from its document.
+    fn trip_view(&self, doc: &trips::TripDoc) -> Result<TripView> {
+        let facts = self.facts(&doc.facts)?;
+        let places = self.places(&facts)?;
+        Ok(trips::view(doc, &facts, &|p| places.get(p).cloned()))
+    }
+
     /// Every trip, by stream id.
     pub fn trips(&self) -> Result<Vec<TripView>> {
         let mut out = Vec::new();
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: trips::TripDoc = decode(&k, &v)?;
-            out.push(trips::view(&doc, &self.facts(&doc.facts)?));
+            out.push(self.trip_view(&doc)?);
         }
         Ok(out)
     }
@@ -519,7 +549,7 @@ impl<'a> Query<'a> {
                 format!("no trip `{stream}`; see `chronicle trip list`"),
             )
         })?;
-        Ok(trips::view(&doc, &self.facts(&doc.facts)?))
+        self.trip_view(&doc)
     }
 
     /// Timeline entries in timeline order.

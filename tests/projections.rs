@@ -1093,3 +1093,50 @@ fn deals_planned_meetings_and_unnamed_sources_fit() {
     ])
     .fails(2, "data.status");
 }
+
+/// A registered place finds the stop it is, a country finds its one place stop, and
+/// two stops in one country stay apart.
+#[test]
+fn places_find_their_stops() {
+    let c = demo();
+    // Seoul is the stop "Seoul" in South Korea, not a second stop beside it.
+    c.append(&[
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-06",
+        "data": {"place": "place:seoul"}}),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", TRIP]);
+    assert_eq!(trip["stops"].as_array().unwrap().len(), 3);
+    assert_eq!(trip["stops"][0]["status"], "visited");
+    assert_eq!(trip["stops"][0]["arrived"], "2025-01-06");
+    // Two stops in Italy, by their places.
+    let t = "trip:g7-2025";
+    c.append(&[
+        person("x"),
+        json!({"stream": "place:rome", "type": "entity.registered", "data": {"name": "Rome", "aliases": [], "country": "country:IT"}}),
+        json!({"stream": "place:taormina", "type": "entity.registered", "data": {"name": "Taormina", "aliases": ["Sicily"], "country": "country:IT"}}),
+        json!({"stream": t, "type": "trip.announced", "occurred": "2025-01-10",
+            "data": {"traveler": "person:x", "stops": [{"place": "place:rome"}, {"place": "place:taormina"}]}}),
+        json!({"stream": t, "type": "trip.agenda_item_added", "occurred": "2025-01-10",
+            "data": {"place": "place:taormina", "topic": "G7 summit"}}),
+        json!({"stream": t, "type": "trip.arrived", "occurred": "2025-01-11", "data": {"place": "place:rome"}}),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    let stops = trip["stops"].as_array().unwrap();
+    assert_eq!(stops.len(), 2);
+    assert_eq!(stops[0]["status"], "visited");
+    assert_eq!(stops[0]["agenda"], json!([]));
+    assert_eq!(stops[1]["agenda"][0]["topic"], "G7 summit");
+    // A country stands for the trip's stop there when the trip has exactly one.
+    let one = "trip:rome-only";
+    c.append(&[
+        json!({"stream": one, "type": "trip.announced", "occurred": "2025-01-10",
+            "data": {"traveler": "person:x", "stops": [{"place": "place:rome"}]}}),
+        json!({"stream": one, "type": "trip.arrived", "occurred": "2025-01-11", "data": {"place": "country:IT"}}),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", one]);
+    assert_eq!(trip["stops"].as_array().unwrap().len(), 1);
+    assert_eq!(trip["stops"][0]["status"], "visited");
+}

@@ -315,12 +315,64 @@ pub struct TripView {
     pub last_position: Position,
 }
 
-fn stop_index(stops: &[Stop], place: &EntityId) -> Option<usize> {
-    stops.iter().position(|s| &s.place == place)
+/// What the fold knows of a registered place (`place:seoul`): its names and its
+/// country, to find the stop it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceInfo {
+    /// Its name and aliases.
+    pub names: Vec<String>,
+    pub country: Option<EntityId>,
 }
 
-/// Folds a trip's current facts (in position order) into its view. Pure.
-pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
+/// The stop a place names: the stop of that very place; else, for a registered place,
+/// the stop in its country whose city has its name or an alias (`place:jerusalem` is
+/// the stop `country:IL`, "Jerusalem"); else, for a country, the one stop at a place in
+/// that country, when there is exactly one. Two stops in one country are told apart by
+/// their places (or cities), never merged.
+fn stop_index(
+    stops: &[Stop],
+    place: &EntityId,
+    places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
+) -> Option<usize> {
+    if let Some(i) = stops.iter().position(|s| &s.place == place) {
+        return Some(i);
+    }
+    if let Some(info) = places(place).filter(|_| !place.is_country()) {
+        let named = |city: &Option<String>| {
+            city.as_deref().is_some_and(|c| {
+                info.names
+                    .iter()
+                    .any(|n| n.trim().eq_ignore_ascii_case(c.trim()))
+            })
+        };
+        return stops
+            .iter()
+            .position(|s| Some(&s.place) == info.country.as_ref() && named(&s.city));
+    }
+    if place.is_country() {
+        let in_country: Vec<usize> = stops
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                !s.place.is_country()
+                    && places(&s.place).and_then(|i| i.country).as_ref() == Some(place)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if let [one] = in_country[..] {
+            return Some(one);
+        }
+    }
+    None
+}
+
+/// Folds a trip's current facts (in position order) into its view, with `places`
+/// telling what a registered place is (see [`stop_index`]). Pure.
+pub fn view(
+    doc: &TripDoc,
+    facts: &[Fact],
+    places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
+) -> TripView {
     let mut trip = TripView {
         stream: doc.stream.clone(),
         traveler: None,
@@ -353,7 +405,7 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
         }
         let Some(data) = fact.typed() else { continue };
         let stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
-            stop_index(&trip.stops, place).unwrap_or_else(|| {
+            stop_index(&trip.stops, place, places).unwrap_or_else(|| {
                 // An event at a place the itinerary did not have adds it.
                 trip.stops.push(Stop::planned(place.clone(), None, None));
                 trip.stops.len() - 1
@@ -388,7 +440,7 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                 let stop = Stop::planned(s.place, s.city, s.dates);
                 let at = s
                     .after
-                    .and_then(|after| stop_index(&trip.stops, &after))
+                    .and_then(|after| stop_index(&trip.stops, &after, places))
                     .map_or(trip.stops.len(), |i| i + 1);
                 trip.stops.insert(at, stop);
             }
