@@ -40,7 +40,8 @@ pub struct Correction {
 }
 
 /// The values that differ between two versions of a fact's data, by path: objects are
-/// compared field by field, anything else whole.
+/// compared field by field, arrays of the same length item by item (`stops[1].dates`),
+/// anything else whole.
 pub fn changes(before: &Value, after: &Value) -> Vec<FieldChange> {
     fn walk(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange>) {
         match (before, after) {
@@ -61,6 +62,11 @@ pub fn changes(before: &Value, after: &Value) -> Vec<FieldChange> {
                         b.get(k).unwrap_or(&none),
                         out,
                     );
+                }
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    walk(&format!("{path}[{i}]"), x, y, out);
                 }
             }
             _ if before != after => out.push(FieldChange {
@@ -258,4 +264,30 @@ pub fn apply(
     put_json(docs, fact_key(&target), &after);
     let after = (!after.retracted).then_some(after);
     Ok(Some((Some(before), after)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changes_name_each_value_by_its_path() {
+        let before = json!({"value": {"amount": 1, "currency": "USD"}, "stops": [{"place": "a", "dates": "2025~"}], "items": ["x"]});
+        let after = json!({"value": {"amount": 2, "currency": "USD"}, "stops": [{"place": "a", "dates": "2025"}], "items": ["x", "y"], "approximate": true});
+        let fields: Vec<(String, Value, Value)> = changes(&before, &after)
+            .into_iter()
+            .map(|c| (c.field, c.before, c.after))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("approximate".into(), Value::Null, json!(true)),
+                ("items".into(), json!(["x"]), json!(["x", "y"])),
+                ("stops[0].dates".into(), json!("2025~"), json!("2025")),
+                ("value.amount".into(), json!(1), json!(2)),
+            ]
+        );
+        assert!(changes(&before, &before).is_empty());
+    }
 }
