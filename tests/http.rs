@@ -674,6 +674,7 @@ fn the_openapi_document_describes_every_route() {
         ("/stats", "get"),
         ("/types", "get"),
         ("/types/{name}", "get"),
+        ("/metrics", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -682,7 +683,7 @@ fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        15,
+        16,
         "a path is described that the server does not have"
     );
     // Every `$ref` points at something.
@@ -1226,15 +1227,123 @@ fn every_endpoint_answers_as_its_openapi_document_says() {
     let mut extra = types["types"][0].clone();
     extra["zzz"] = json!(1);
     assert!(conforms(&doc, &summary, &extra, "x").is_err());
-    // Every path and method of the document was called, but the live feed, whose
-    // answer is a stream of events rather than JSON (`live_events_…` covers it).
+    // Every path and method of the document was called, but the live feed and the
+    // metrics, whose answers are not JSON (`live_events_…` and `metrics_…` cover them).
     let mut described = std::collections::BTreeSet::new();
     for (path, methods) in doc["paths"].as_object().unwrap() {
         for method in methods.as_object().unwrap().keys() {
-            if path != "/events/live" {
+            if path != "/events/live" && path != "/metrics" {
                 described.insert((method.clone(), path.clone()));
             }
         }
     }
     assert_eq!(covered, described);
+}
+
+/// `GET /metrics` counts what the server did (appends, refusals, commits and their
+/// latency, requests by route and status, the projector's lag), and the server logs one
+/// line per request and per commit; `RUST_LOG` picks the levels.
+#[test]
+fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let server = Serve::start(&c, &[]);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let post = |body: Value| {
+        agent
+            .post(format!("{}/events", server.url))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for i in 0..3 {
+        assert_eq!(post(trip_started(&format!("trip:m{i}"))), 201);
+    }
+    // A failed `expect`: refused by the log's rules.
+    let mut conflict = trip_started("trip:m0");
+    conflict["expect"] = json!(7);
+    assert_eq!(post(conflict), 409);
+    let mut response = agent.get(format!("{}/metrics", server.url)).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.body_mut().read_to_string().unwrap();
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("chronicle_appends_total "), 3.0);
+    assert_eq!(value("chronicle_appends_refused_total "), 1.0);
+    assert_eq!(value("chronicle_events_appended_total "), 3.0);
+    let commits = value("chronicle_commits_total ");
+    assert!((1.0..=3.0).contains(&commits), "{commits} commits");
+    assert_eq!(value("chronicle_commit_seconds_count "), commits);
+    assert_eq!(value("chronicle_log_head_position "), 46.0);
+    assert_eq!(value("chronicle_projector_lag_events "), 0.0);
+    assert_eq!(value("chronicle_live_subscribers "), 0.0);
+    assert_eq!(
+        value(r#"chronicle_http_requests_total{method="POST",route="/events",status="201"}"#),
+        3.0
+    );
+    assert_eq!(
+        value(r#"chronicle_http_requests_total{method="POST",route="/events",status="409"}"#),
+        1.0
+    );
+    assert!(
+        text.contains(r#"chronicle_http_request_seconds_count{method="POST",route="/events"} 4"#)
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    // The log: one line per request and per commit, on stderr.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = server.stderr.lock().unwrap().clone();
+        let requests = log
+            .lines()
+            .filter(|l| l.contains("chronicle::http") && l.contains("status=201"))
+            .count();
+        let commit_lines = log
+            .lines()
+            .filter(|l| l.contains("chronicle::commit"))
+            .count();
+        if requests == 3 && commit_lines as f64 == commits {
+            assert!(log.contains("path=/events"), "{log}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{requests} request lines, {commit_lines} commit lines:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+    // A filter that is not one: exit 2 before anything starts.
+    let run = c
+        .command(&["serve", "--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "chronicle=[")
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stderr).contains("RUST_LOG"));
 }

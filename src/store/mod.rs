@@ -55,6 +55,7 @@
 mod disk;
 mod keys;
 mod lock;
+mod metrics;
 mod projector;
 mod recover;
 mod rules;
@@ -64,6 +65,7 @@ mod views;
 mod writer;
 
 pub use lock::LOCK_FILE;
+pub use metrics::StoreMetrics;
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};
@@ -134,6 +136,14 @@ pub struct Stats {
 
 /// An iterator over stored events.
 pub type Events<'a> = Box<dyn Iterator<Item = Result<RecordedEvent>> + 'a>;
+
+/// The durable log as the projector reads it. Implemented by every log backend, so the
+/// same projector and views follow any of them.
+pub trait LogRead: Send + Sync {
+    /// The events at positions `from..=to`, in position order; fewer when the log ends
+    /// before `to`. Only durable events: the projector never asks past the durable head.
+    fn range(&self, from: Position, to: Position) -> Events<'_>;
+}
 
 /// The log. Implementations are shared between threads; appends from many threads are
 /// committed together (group commit).
