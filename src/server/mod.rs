@@ -35,6 +35,7 @@ mod metrics;
 mod openapi;
 mod page;
 mod params;
+mod types;
 mod views;
 
 pub use auth::check_token;
@@ -188,6 +189,8 @@ pub fn router(state: AppState) -> Router {
         .route("/entities/{entity}", get(views::entity))
         .route("/sales", get(views::sales))
         .route("/stats", get(views::stats))
+        .route("/types", get(types::list))
+        .route("/types/{name}", get(types::show))
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

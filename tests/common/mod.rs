@@ -80,7 +80,9 @@ impl Chronicle {
             .args(args)
             .env_remove("CHRONICLE_DB")
             .env_remove("CHRONICLE_SERVER")
-            .env_remove("CHRONICLE_TOKEN");
+            .env_remove("CHRONICLE_TOKEN")
+            // Tables fit COLUMNS when it is set: tests read them at full width.
+            .env_remove("COLUMNS");
         cmd
     }
 
