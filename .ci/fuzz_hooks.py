@@ -35,6 +35,9 @@ LOG_OR_RELATION_RULES = {
     ],
     "GET /timeline": ["ends before it starts"],
 }
+# `known_at` is an extent: an interval in it must not end before it starts.
+for _label in ["GET /trips", "GET /trips/{stream}", "GET /entities", "GET /entities/{entity}", "GET /sales"]:
+    LOG_OR_RELATION_RULES[_label] = ["ends before it starts"]
 LOG_OR_RELATION_RULES["POST /streams/{stream}/events"] = LOG_OR_RELATION_RULES[
     "POST /events"
 ] + [

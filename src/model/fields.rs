@@ -867,6 +867,31 @@ mod tests {
         }
     }
 
+    /// A list the document says has at least one item is refused empty by the parser,
+    /// and one it allows empty is taken empty: the schema's `minItems` is the parser's.
+    #[test]
+    fn lists_that_need_an_item_are_refused_empty() {
+        for def in definitions() {
+            let t = def.event_type;
+            for field in def.fields {
+                let at_least = match field.kind {
+                    Kind::Entities { at_least } | Kind::Streams { at_least } => at_least,
+                    Kind::Stops => 1,
+                    _ => continue,
+                };
+                let mut example = data(&def);
+                example.insert(field.name.to_owned(), Value::Array(Vec::new()));
+                let parsed = EventData::parse(t, &Value::Object(example));
+                assert_eq!(
+                    parsed.is_ok(),
+                    at_least == 0,
+                    "{t}: `{}` empty: {parsed:?}",
+                    field.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn sources_and_meta_are_described_too() {
         use crate::model::event::{Meta, Source};

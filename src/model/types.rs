@@ -714,6 +714,10 @@ impl EventData {
             EventData::AgreementReported(AgreementReported {
                 value: Some(value), ..
             }) => check_money(value),
+            EventData::TripMeetingPlanned(d) if d.with.is_empty() => fail(
+                "with",
+                "a planned meeting names at least one person or party to meet",
+            ),
             EventData::StatementIssued(d) if d.about.is_empty() => fail(
                 "about",
                 "a statement is about at least one entity or stream",
