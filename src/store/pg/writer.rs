@@ -1,0 +1,291 @@
+//! The PostgreSQL log's writer thread: the queue, group commit, and one transaction
+//! per group.
+//!
+//! As in the sled writer (`store::writer`), appends from every thread of a process
+//! queue on one channel; the writer takes the first waiting job and every job queued
+//! behind it. Each group is one transaction: it locks the head row (`SELECT … FOR
+//! UPDATE`), so that writers of other processes and hosts wait for it; decides every
+//! job with the same pure rules (`store::rules`) over a [`LogIndex`] that queries the
+//! log inside the transaction; inserts the accepted events and moves the head; and
+//! commits with `synchronous_commit = on`. Only after the `COMMIT` returns are the jobs
+//! answered. Positions are the head's plus one, under the head's lock, so they have no
+//! gaps across writers; a failed transaction writes nothing, and its jobs get an error.
+
+use super::{Statements, pg_error, to_i64, to_u64};
+use crate::model::event::GENESIS_HASH;
+use crate::model::{Position, RecordedEvent, StreamId, Version};
+use crate::store::AppendedEvent;
+use crate::store::keys::IdEntry;
+use crate::store::rules::{self, IdInfo, LogIndex, Pending, Tail};
+use crate::store::writer::Job;
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use std::cell::RefCell;
+use std::sync::mpsc::Receiver;
+use uuid::Uuid;
+
+/// Most jobs committed in one group; bounds the latency a group adds to its first job.
+const MAX_GROUP_JOBS: usize = 512;
+
+/// Most rows in one `INSERT … SELECT unnest(…)`.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// The writer's connection, opened again after it breaks.
+pub(super) struct Connection {
+    pub config: postgres::Config,
+    pub client: Option<(postgres::Client, Statements)>,
+}
+
+impl Connection {
+    fn get(&mut self) -> Result<&mut (postgres::Client, Statements)> {
+        if self.client.as_ref().is_some_and(|(c, _)| c.is_closed()) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let mut client = super::connect(&self.config)?;
+            let statements = Statements::prepare(&mut client)?;
+            self.client = Some((client, statements));
+        }
+        Ok(self.client.as_mut().expect("set just above"))
+    }
+}
+
+/// Runs until every sender is gone.
+pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP_JOBS {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match connection.get() {
+            Ok((client, statements)) => commit_group(client, statements, group),
+            Err(e) => {
+                for job in group {
+                    let _ = job.reply.send(Err(Error::Storage(format!(
+                        "cannot reach the PostgreSQL log ({e}); nothing was written, retry later"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+/// The committed log as the rules read it: queries inside the group's transaction,
+/// which holds the head's lock, so they see every event committed before it.
+struct PgIndex<'a, 'b> {
+    tx: RefCell<&'a mut postgres::Transaction<'b>>,
+    statements: &'a Statements,
+}
+
+impl LogIndex for PgIndex<'_, '_> {
+    fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        let row = self
+            .tx
+            .borrow_mut()
+            .query_one(&self.statements.stream_version, &[&stream.as_str()])
+            .map_err(pg_error)?;
+        to_u64(row.get(0))
+    }
+
+    fn id(&self, id: &Uuid) -> Result<Option<IdInfo>> {
+        let Some(row) = self
+            .tx
+            .borrow_mut()
+            .query_opt(&self.statements.by_id, &[id])
+            .map_err(pg_error)?
+        else {
+            return Ok(None);
+        };
+        let position = Position(to_u64(row.get(0))?);
+        let digest: Vec<u8> = row.get(2);
+        let digest = digest.try_into().map_err(|_| {
+            Error::Integrity(format!(
+                "the content digest of event {id} (position {position}) is malformed"
+            ))
+        })?;
+        let event = super::decode_event(position, row.get(3))?;
+        Ok(Some(IdInfo {
+            entry: IdEntry {
+                position,
+                version: Version(to_u64(row.get(1))?),
+                digest,
+            },
+            stream: event.stream,
+            event_type: event.event_type,
+            hash: event.hash,
+            occurred: event.occurred,
+        }))
+    }
+
+    fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
+        let rows = self
+            .tx
+            .borrow_mut()
+            .query(
+                &self.statements.stream_events,
+                &[&stream.as_str(), &to_i64(from.0)?],
+            )
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| super::decode_event(Position(to_u64(row.get(0))?), row.get(1)))
+            .collect()
+    }
+}
+
+fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Vec<Job>) {
+    let mut answers = Vec::with_capacity(jobs.len());
+    let result = decide_and_write(client, statements, jobs, &mut answers);
+    let failure = result.err();
+    for (reply, answer) in answers {
+        let _ = reply.send(match &failure {
+            None => Ok(answer),
+            Some(e) => Err(Error::Storage(format!(
+                "the append could not be committed to PostgreSQL ({e}); it may or may not have been written: retry it with the same ids (a retry is idempotent)"
+            ))),
+        });
+    }
+}
+
+type Answer = (
+    std::sync::mpsc::SyncSender<Result<Vec<AppendedEvent>>>,
+    Vec<AppendedEvent>,
+);
+
+/// Decides every job in one transaction, answers the rejected ones and the dry runs at
+/// once, and leaves in `answers` the accepted ones, to be answered once the outcome of
+/// the `COMMIT` is known.
+fn decide_and_write(
+    client: &mut postgres::Client,
+    statements: &Statements,
+    jobs: Vec<Job>,
+    answers: &mut Vec<Answer>,
+) -> Result<()> {
+    let mut tx = match client.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            // Nothing was decided: every job gets the error.
+            let e = pg_error(e);
+            for job in jobs {
+                let _ = job.reply.send(Err(Error::Storage(format!(
+                    "cannot start a transaction on the PostgreSQL log ({e}); nothing was written"
+                ))));
+            }
+            return Ok(());
+        }
+    };
+    let tail = match lock_head(&mut tx, statements) {
+        Ok(tail) => tail,
+        Err(e) => {
+            for job in jobs {
+                let _ = job.reply.send(Err(Error::Storage(format!(
+                    "cannot lock the head of the PostgreSQL log ({e}); nothing was written"
+                ))));
+            }
+            return Ok(());
+        }
+    };
+    let now = Utc::now();
+    let mut pending = Pending::new(tail);
+    {
+        let index = PgIndex {
+            tx: RefCell::new(&mut tx),
+            statements,
+        };
+        for job in jobs {
+            match rules::check_job(&index, &pending, &job.events, now, job.commit) {
+                Ok((overlay, appended)) if job.commit => {
+                    pending.absorb(overlay);
+                    answers.push((job.reply, appended));
+                }
+                Ok((_, appended)) => {
+                    let _ = job.reply.send(Ok(appended));
+                }
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+        }
+    }
+    if pending.records.is_empty() {
+        // Only retries, dry runs and rejections: nothing to write.
+        return tx.rollback().map_err(pg_error);
+    }
+    write(&mut tx, statements, &pending)?;
+    tx.commit().map_err(pg_error)
+}
+
+/// Locks the head row for the rest of the transaction and reads where the log ends.
+fn lock_head(tx: &mut postgres::Transaction<'_>, statements: &Statements) -> Result<Tail> {
+    let row = tx.query_one(&statements.lock_head, &[]).map_err(pg_error)?;
+    let position = to_u64(row.get(0))?;
+    if position == 0 {
+        return Ok(Tail {
+            position: 0,
+            hash: GENESIS_HASH,
+            recorded: None,
+        });
+    }
+    let hash: Vec<u8> = row.get(1);
+    let hash = hash
+        .try_into()
+        .map_err(|_| Error::Integrity("the head row's hash is malformed".into()))?;
+    let micros: Option<i64> = row.get(2);
+    Ok(Tail {
+        position,
+        hash,
+        recorded: micros.and_then(DateTime::from_timestamp_micros),
+    })
+}
+
+/// Inserts the group's events and moves the head, inside the transaction.
+fn write(
+    tx: &mut postgres::Transaction<'_>,
+    statements: &Statements,
+    pending: &Pending,
+) -> Result<()> {
+    for chunk in pending.records.chunks(ROWS_PER_INSERT) {
+        let mut positions = Vec::with_capacity(chunk.len());
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut streams = Vec::with_capacity(chunk.len());
+        let mut versions = Vec::with_capacity(chunk.len());
+        let mut categories = Vec::with_capacity(chunk.len());
+        let mut types = Vec::with_capacity(chunk.len());
+        let mut digests = Vec::with_capacity(chunk.len());
+        let mut bodies = Vec::with_capacity(chunk.len());
+        for (event, entry) in chunk {
+            positions.push(to_i64(event.position.0)?);
+            ids.push(event.id);
+            streams.push(event.stream.as_str());
+            versions.push(to_i64(event.version.0)?);
+            categories.push(event.stream.category());
+            types.push(event.event_type.as_str());
+            digests.push(&entry.digest[..]);
+            bodies.push(super::encode_event(event));
+        }
+        tx.execute(
+            &statements.insert_events,
+            &[
+                &positions,
+                &ids,
+                &streams,
+                &versions,
+                &categories,
+                &types,
+                &digests,
+                &bodies,
+            ],
+        )
+        .map_err(pg_error)?;
+    }
+    let tail = pending.tail;
+    let micros = tail.recorded.map(|t| t.timestamp_micros());
+    tx.execute(
+        &statements.move_head,
+        &[&to_i64(tail.position)?, &&tail.hash[..], &micros],
+    )
+    .map_err(pg_error)?;
+    Ok(())
+}
