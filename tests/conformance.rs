@@ -932,6 +932,39 @@ fn postgres_store_works_from_spawn_blocking() {
     assert_eq!(head.position, Position(8));
 }
 
+/// Connections the server drops (a restart, an administrator) are replaced: the next
+/// append and the next read work without an error, and nothing is lost or doubled.
+#[test]
+fn postgres_connections_dropped_by_the_server_are_replaced() {
+    let Some(pg) = Pg::fresh() else { return };
+    let store = pg.open();
+    store
+        .append(vec![started("trip:drop", None, json!("none"))])
+        .unwrap();
+    assert_eq!(store.head().unwrap().position, Position(1));
+    let mut admin = postgres::Client::connect(&pg.server, postgres::NoTls).unwrap();
+    for round in 0..3 {
+        let ended: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+                &[&pg.name],
+            )
+            .unwrap()
+            .get(0);
+        assert!(
+            ended >= 2,
+            "round {round}: the writer's and a reader's connections ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let appended = store
+            .append(vec![started("trip:drop", None, json!(round + 1))])
+            .unwrap();
+        assert_eq!(appended[0].position, Position(round + 2));
+        assert_eq!(store.head().unwrap().position, Position(round + 2));
+    }
+    assert_eq!(assert_sound(&*store).len(), 4);
+}
+
 /// An export of the sled log restores into PostgreSQL, and back, byte for byte.
 #[test]
 fn postgres_restores_a_sled_export_and_back() {

@@ -121,6 +121,13 @@ impl Statements {
     }
 }
 
+/// An error after which the server closes the connection (as when it shuts down or
+/// an administrator ends the session).
+fn is_fatal(e: &postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|d| matches!(d.severity(), "FATAL" | "PANIC"))
+}
+
 /// Connections for reads, opened on demand and kept while idle (up to [`MAX_IDLE`]).
 struct Pool {
     config: postgres::Config,
@@ -134,6 +141,27 @@ struct Pooled<'a> {
 }
 
 impl Pool {
+    /// Runs a read on a pooled connection. A connection the server dropped while it was
+    /// idle shows only when used, so a read that fails on a closed connection is run
+    /// once more on a new one (reads change nothing, so running one twice is safe).
+    fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut client = self.get()?;
+        match f(&mut client) {
+            Err(e) if e.is_closed() || client.is_closed() || is_fatal(&e) => {
+                drop(client);
+                let mut fresh = Pooled {
+                    pool: self,
+                    client: Some(connect(&self.config)?),
+                };
+                f(&mut fresh).map_err(pg_error)
+            }
+            other => other.map_err(pg_error),
+        }
+    }
+
     fn get(&self) -> Result<Pooled<'_>> {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let client = match idle {
@@ -442,43 +470,35 @@ impl EventStore for PgStore {
     }
 
     fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
-        let row = self
-            .inner
-            .pool
-            .get()?
-            .query_opt(
+        let at = to_i64(position.0)?;
+        let row = self.inner.pool.read(|c| {
+            c.query_opt(
                 "SELECT body FROM chronicle_events WHERE position = $1",
-                &[&to_i64(position.0)?],
+                &[&at],
             )
-            .map_err(pg_error)?;
+        })?;
         row.map(|row| decode_event(position, row.get(0)))
             .transpose()
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>> {
-        let row = self
-            .inner
-            .pool
-            .get()?
-            .query_one(
+        let row = self.inner.pool.read(|c| {
+            c.query_one(
                 "SELECT max(version) FROM chronicle_events WHERE stream = $1",
                 &[&stream.as_str()],
             )
-            .map_err(pg_error)?;
+        })?;
         let version: Option<i64> = row.get(0);
         version.map(|v| to_u64(v).map(Version)).transpose()
     }
 
     fn head(&self) -> Result<Head> {
-        let row = self
-            .inner
-            .pool
-            .get()?
-            .query_one(
+        let row = self.inner.pool.read(|c| {
+            c.query_one(
                 "SELECT position, hash, recorded_micros FROM chronicle_head",
                 &[],
             )
-            .map_err(pg_error)?;
+        })?;
         let position = Position(to_u64(row.get(0))?);
         let hash: Vec<u8> = row.get(1);
         let micros: Option<i64> = row.get(2);
@@ -495,25 +515,24 @@ impl EventStore for PgStore {
 
     fn stats(&self) -> Result<Stats> {
         let head = self.head()?;
-        let mut client = self.inner.pool.get()?;
-        let per_type = client
-            .query(
+        let (per_type, row) = self.inner.pool.read(|c| {
+            let per_type = c.query(
                 "SELECT event_type, count(*) FROM chronicle_events GROUP BY event_type ORDER BY event_type",
                 &[],
-            )
-            .map_err(pg_error)?
-            .iter()
-            .map(|row| Ok((row.get::<_, String>(0), to_u64(row.get(1))?)))
-            .collect::<Result<Vec<_>>>()?;
-        let row = client
-            .query_one(
+            )?;
+            let row = c.query_one(
                 "SELECT (SELECT count(DISTINCT stream) FROM chronicle_events),
                         pg_total_relation_size('chronicle_events')
                         + pg_total_relation_size('chronicle_head')
                         + pg_total_relation_size('chronicle_migrations')",
                 &[],
-            )
-            .map_err(pg_error)?;
+            )?;
+            Ok((per_type, row))
+        })?;
+        let per_type = per_type
+            .iter()
+            .map(|row| Ok((row.get::<_, String>(0), to_u64(row.get(1))?)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Stats {
             events: head.position.0,
             streams: to_u64(row.get(0))?,

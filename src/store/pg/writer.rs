@@ -60,18 +60,46 @@ pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match connection.get() {
-            Ok((client, statements)) => commit_group(client, statements, group),
-            Err(e) => {
-                for job in group {
-                    let _ = job.reply.send(Err(Error::Storage(format!(
-                        "cannot reach the PostgreSQL log ({e}); nothing was written, retry later"
-                    ))));
+        // A connection the server dropped while idle (a restart, a failover, an
+        // administrator) shows only when used: if the transaction cannot even start,
+        // nothing was decided or sent, so the group is tried once more on a new one.
+        let mut failure = None;
+        for _attempt in 0..2 {
+            let jobs = std::mem::take(&mut group);
+            let started = match connection.get() {
+                Ok((client, statements)) => commit_group(client, statements, jobs),
+                Err(e) => NotStarted(jobs, e),
+            };
+            match started {
+                Committed => {
+                    failure = None;
+                    break;
                 }
+                NotStarted(jobs, e) => {
+                    connection.client = None;
+                    group = jobs;
+                    failure = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            for job in group {
+                let _ = job.reply.send(Err(Error::Storage(format!(
+                    "cannot reach the PostgreSQL log ({e}); nothing was written, retry later"
+                ))));
             }
         }
     }
 }
+
+/// What became of a group.
+enum Outcome {
+    /// Every job was answered.
+    Committed,
+    /// The transaction could not start: no job was answered and nothing was written.
+    NotStarted(Vec<Job>, Error),
+}
+use Outcome::{Committed, NotStarted};
 
 /// The committed log as the rules read it: queries inside the group's transaction,
 /// which holds the head's lock, so they see every event committed before it.
@@ -135,9 +163,17 @@ impl LogIndex for PgIndex<'_, '_> {
     }
 }
 
-fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Vec<Job>) {
+fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Vec<Job>) -> Outcome {
+    let mut tx = match client.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return NotStarted(jobs, pg_error(e)),
+    };
+    let tail = match lock_head(&mut tx, statements) {
+        Ok(tail) => tail,
+        Err(e) => return NotStarted(jobs, e),
+    };
     let mut answers = Vec::with_capacity(jobs.len());
-    let result = decide_and_write(client, statements, jobs, &mut answers);
+    let result = decide_and_write(tx, statements, tail, jobs, &mut answers);
     let failure = result.err();
     for (reply, answer) in answers {
         let _ = reply.send(match &failure {
@@ -147,6 +183,7 @@ fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Ve
             ))),
         });
     }
+    Committed
 }
 
 type Answer = (
@@ -154,39 +191,16 @@ type Answer = (
     Vec<AppendedEvent>,
 );
 
-/// Decides every job in one transaction, answers the rejected ones and the dry runs at
-/// once, and leaves in `answers` the accepted ones, to be answered once the outcome of
-/// the `COMMIT` is known.
+/// Decides every job in the transaction, which holds the head's lock; answers the
+/// rejected ones and the dry runs at once, and leaves in `answers` the accepted ones,
+/// to be answered once the outcome of the `COMMIT` is known.
 fn decide_and_write(
-    client: &mut postgres::Client,
+    mut tx: postgres::Transaction<'_>,
     statements: &Statements,
+    tail: Tail,
     jobs: Vec<Job>,
     answers: &mut Vec<Answer>,
 ) -> Result<()> {
-    let mut tx = match client.transaction() {
-        Ok(tx) => tx,
-        Err(e) => {
-            // Nothing was decided: every job gets the error.
-            let e = pg_error(e);
-            for job in jobs {
-                let _ = job.reply.send(Err(Error::Storage(format!(
-                    "cannot start a transaction on the PostgreSQL log ({e}); nothing was written"
-                ))));
-            }
-            return Ok(());
-        }
-    };
-    let tail = match lock_head(&mut tx, statements) {
-        Ok(tail) => tail,
-        Err(e) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(Error::Storage(format!(
-                    "cannot lock the head of the PostgreSQL log ({e}); nothing was written"
-                ))));
-            }
-            return Ok(());
-        }
-    };
     let now = Utc::now();
     let mut pending = Pending::new(tail);
     {
