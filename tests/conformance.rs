@@ -161,6 +161,7 @@ conformance!(
     idempotent_by_id_with_no_window,
     batches_are_all_or_nothing,
     gapless_under_sixteen_writer_threads,
+    sixteen_writers_racing_with_exact_expect_each_win_a_version_once,
     hash_chain_continues_across_reopen,
     bad_input_writes_nothing,
     reads_filter_and_page,
@@ -425,6 +426,46 @@ fn gapless_under_sixteen_writer_threads(b: &dyn Backend) {
         let e = &events[usize::try_from(a.position.0 - 1).unwrap()];
         assert_eq!((e.id, e.version, &e.stream), (a.id, a.version, &a.stream));
     }
+}
+
+fn sixteen_writers_racing_with_exact_expect_each_win_a_version_once(b: &dyn Backend) {
+    let store = b.open();
+    let stream = StreamId::parse("trip:race").unwrap();
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, stream) = (store.clone(), stream.clone());
+            std::thread::spawn(move || {
+                let (mut won, mut lost) = (Vec::new(), 0);
+                while won.len() < 3 {
+                    let current = store.stream_version(&stream).unwrap().map_or(0, |v| v.0);
+                    let event = started(stream.as_str(), None, json!(current));
+                    match store.append(vec![event]) {
+                        Ok(a) => {
+                            assert_eq!(a[0].version.0, current + 1);
+                            won.push(a[0].version.0);
+                        }
+                        Err(Error::Conflict { actual, .. }) => {
+                            assert!(actual.0 > current, "a conflict names a newer version");
+                            lost += 1;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                (won, lost)
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for t in threads {
+        versions.extend(t.join().unwrap().0);
+    }
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        (1..=48).collect::<Vec<u64>>(),
+        "each version won once"
+    );
+    assert_eq!(assert_sound(&*store).len(), 48);
 }
 
 fn hash_chain_continues_across_reopen(b: &dyn Backend) {
@@ -1023,9 +1064,38 @@ fn a_url_given_as_db_creates_no_folder() {
             assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         }
     }
+    let out = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .current_dir(dir.path())
+        .env("CHRONICLE_DB", "postgres://u@127.0.0.1:1/news")
+        .env_remove("CHRONICLE_SERVER")
+        .arg("stats")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "CHRONICLE_DB as a URL");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,
         "nothing created"
     );
+}
+
+/// A malformed URL, or a server that is not there, is a clear error.
+#[test]
+fn postgres_bad_urls_and_absent_servers_are_clear_errors() {
+    match PgStore::open("postgres://u@127.0.0.1:1/news?connect_timeout=2") {
+        Err(e @ Error::Storage(_)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("connecting to the PostgreSQL log at postgres://127.0.0.1:1/news"),
+                "{message}"
+            );
+            assert_eq!(e.exit_code(), 1);
+        }
+        Err(other) => panic!("an absent server: {other}"),
+        Ok(_) => panic!("opened a log on port 1"),
+    }
+    match PgStore::open("postgres://u@h/db?sslmode=nonsense") {
+        Err(e) => assert_eq!(e.exit_code(), 2, "{e}"),
+        Ok(_) => panic!("a malformed URL was accepted"),
+    }
 }
