@@ -71,7 +71,7 @@ pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
                 Err(e) => NotStarted(jobs, e),
             };
             match started {
-                Committed => {
+                Answered => {
                     failure = None;
                     break;
                 }
@@ -84,9 +84,13 @@ pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
         }
         if let Some(e) = failure {
             for job in group {
-                let _ = job.reply.send(Err(Error::Storage(format!(
-                    "cannot reach the PostgreSQL log ({e}); nothing was written, retry later"
-                ))));
+                let _ = job.reply.send(Err(match &e {
+                    // A damaged head row is not a connection problem: say what it is.
+                    Error::Integrity(m) => Error::Integrity(m.clone()),
+                    e => Error::Storage(format!(
+                        "cannot reach the PostgreSQL log ({e}); nothing was written, retry later"
+                    )),
+                }));
             }
         }
     }
@@ -95,11 +99,11 @@ pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
 /// What became of a group.
 enum Outcome {
     /// Every job was answered.
-    Committed,
+    Answered,
     /// The transaction could not start: no job was answered and nothing was written.
     NotStarted(Vec<Job>, Error),
 }
-use Outcome::{Committed, NotStarted};
+use Outcome::{Answered, NotStarted};
 
 /// The committed log as the rules read it: queries inside the group's transaction,
 /// which holds the head's lock, so they see every event committed before it.
@@ -178,12 +182,23 @@ fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Ve
     for (reply, answer) in answers {
         let _ = reply.send(match &failure {
             None => Ok(answer),
-            Some(e) => Err(Error::Storage(format!(
-                "the append could not be committed to PostgreSQL ({e}); it may or may not have been written: retry it with the same ids (a retry is idempotent)"
+            Some(Failed::BeforeCommit(e)) => Err(Error::Storage(format!(
+                "the append could not be written to PostgreSQL ({e}); nothing was written"
+            ))),
+            Some(Failed::AtCommit(e)) => Err(Error::Storage(format!(
+                "the connection failed during the COMMIT of the append ({e}), so it may or may not have been written: retry it with the same event ids (a retry by id is idempotent)"
             ))),
         });
     }
-    Committed
+    Answered
+}
+
+/// Where a group's transaction failed, which says whether its appends may be in the log.
+enum Failed {
+    /// Before the `COMMIT` was sent: the transaction is rolled back, nothing written.
+    BeforeCommit(Error),
+    /// During the `COMMIT`: its outcome is unknown.
+    AtCommit(Error),
 }
 
 type Answer = (
@@ -200,7 +215,7 @@ fn decide_and_write(
     tail: Tail,
     jobs: Vec<Job>,
     answers: &mut Vec<Answer>,
-) -> Result<()> {
+) -> std::result::Result<(), Failed> {
     let now = Utc::now();
     let mut pending = Pending::new(tail);
     {
@@ -225,10 +240,10 @@ fn decide_and_write(
     }
     if pending.records.is_empty() {
         // Only retries, dry runs and rejections: nothing to write.
-        return tx.rollback().map_err(pg_error);
+        return tx.rollback().map_err(|e| Failed::BeforeCommit(pg_error(e)));
     }
-    write(&mut tx, statements, &pending)?;
-    tx.commit().map_err(pg_error)
+    write(&mut tx, statements, &pending).map_err(Failed::BeforeCommit)?;
+    tx.commit().map_err(|e| Failed::AtCommit(pg_error(e)))
 }
 
 /// Locks the head row for the rest of the transaction and reads where the log ends.
