@@ -131,7 +131,7 @@ impl Drop for Pg {
 
 impl Backend for Pg {
     fn open(&self) -> Arc<dyn EventStore> {
-        Arc::new(PgStore::open(&self.url).unwrap())
+        Arc::new(PgStore::open(&self.url).unwrap_or_else(|e| panic!("opening {}: {e}", self.url)))
     }
     fn location(&self) -> String {
         self.url.clone()
@@ -935,6 +935,39 @@ fn postgres_two_writers_on_one_database_stay_gapless() {
         exit_code(two.append(vec![started("trip:both", None, json!(v.0))])),
         3
     );
+}
+
+/// A server opening the log while another one appends to it: the tail check on open
+/// reads one consistent end of the log, whatever is committed meanwhile.
+#[test]
+fn postgres_opens_while_another_writer_appends() {
+    let Some(pg) = Pg::fresh() else { return };
+    let writer = pg.open();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (store, stop) = (writer.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store
+                        .append(vec![started(&format!("trip:w{t}"), None, json!("any"))])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..40 {
+        let other = PgStore::open(&pg.url).expect("open beside a writer");
+        other.stats().expect("stats beside a writer");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = writer.stats().unwrap();
+    let counted: u64 = stats.per_type.iter().map(|(_, n)| n).sum();
+    assert_eq!(counted, stats.events);
+    assert!(assert_sound(&*writer).len() > 40);
 }
 
 /// The server calls the store on tokio's blocking pool: the synchronous client works

@@ -359,9 +359,12 @@ fn describe(config: &postgres::Config) -> String {
 
 /// The head row must agree with the last event, and the last [`TAIL_CHECKED`] events
 /// must chain (as the sled log checks on open); `verify` walks the rest.
+///
+/// Other servers may append meanwhile, so everything is read in one snapshot.
 fn check_tail(client: &mut postgres::Client) -> Result<()> {
     let inspect =
         "run `chronicle verify` to find the first bad position, and restore from an export";
+    let mut client = snapshot(client)?;
     let head = client
         .query_one(
             "SELECT position, hash, (SELECT coalesce(max(position), 0) FROM chronicle_events) FROM chronicle_head",
@@ -409,7 +412,34 @@ fn check_tail(client: &mut postgres::Client) -> Result<()> {
             "the head row does not match the last event's hash; {inspect}"
         )));
     }
-    Ok(())
+    client.commit().map_err(pg_error)
+}
+
+/// A read-only transaction that sees one snapshot of the log for all its statements,
+/// so that reads made in several statements agree while others append.
+fn snapshot(client: &mut postgres::Client) -> Result<postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(pg_error)
+}
+
+/// The head row (`position, hash, recorded_micros`) as a [`Head`].
+fn head_from_row(row: &postgres::Row) -> Result<Head> {
+    let position = Position(to_u64(row.get(0))?);
+    let hash: Vec<u8> = row.get(1);
+    let micros: Option<i64> = row.get(2);
+    Ok(Head {
+        position,
+        hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        recorded: if position.0 == 0 {
+            None
+        } else {
+            micros.and_then(DateTime::from_timestamp_micros)
+        },
+    })
 }
 
 /// A read in pages of [`PAGE`] events.
@@ -499,36 +529,36 @@ impl EventStore for PgStore {
                 &[],
             )
         })?;
-        let position = Position(to_u64(row.get(0))?);
-        let hash: Vec<u8> = row.get(1);
-        let micros: Option<i64> = row.get(2);
-        Ok(Head {
-            position,
-            hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
-            recorded: if position.0 == 0 {
-                None
-            } else {
-                micros.and_then(DateTime::from_timestamp_micros)
-            },
-        })
+        head_from_row(&row)
     }
 
     fn stats(&self) -> Result<Stats> {
-        let head = self.head()?;
-        let (per_type, row) = self.inner.pool.read(|c| {
-            let per_type = c.query(
+        // One snapshot, so that the counts agree with the head while others append.
+        let (head, per_type, row) = self.inner.pool.read(|c| {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let head = tx.query_one(
+                "SELECT position, hash, recorded_micros FROM chronicle_head",
+                &[],
+            )?;
+            let per_type = tx.query(
                 "SELECT event_type, count(*) FROM chronicle_events GROUP BY event_type ORDER BY event_type",
                 &[],
             )?;
-            let row = c.query_one(
+            let row = tx.query_one(
                 "SELECT (SELECT count(DISTINCT stream) FROM chronicle_events),
                         pg_total_relation_size('chronicle_events')
                         + pg_total_relation_size('chronicle_head')
                         + pg_total_relation_size('chronicle_migrations')",
                 &[],
             )?;
-            Ok((per_type, row))
+            tx.commit()?;
+            Ok((head, per_type, row))
         })?;
+        let head = head_from_row(&head)?;
         let per_type = per_type
             .iter()
             .map(|row| Ok((row.get::<_, String>(0), to_u64(row.get(1))?)))
