@@ -970,6 +970,57 @@ fn postgres_opens_while_another_writer_appends() {
     assert!(assert_sound(&*writer).len() > 40);
 }
 
+/// Many threads reading at once share at most 4 connections (plus the writer's): a
+/// busy server cannot exhaust the database's connections.
+#[test]
+fn postgres_reads_share_a_bounded_pool() {
+    let Some(pg) = Pg::fresh() else { return };
+    let store = pg.open();
+    store
+        .append(vec![started("trip:pool", None, json!("none"))])
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (server, name, stop) = (pg.server.clone(), pg.name.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+            let mut most = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n: i64 = admin
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                        &[&name],
+                    )
+                    .unwrap()
+                    .get(0);
+                most = most.max(n);
+            }
+            most
+        })
+    };
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..40 {
+                    assert_eq!(store.head().unwrap().position, Position(1));
+                    assert!(store.get(Position(1)).unwrap().is_some());
+                    assert_eq!(all(&*store).len(), 1);
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most = sampler.join().unwrap();
+    assert!(
+        (2..=5).contains(&most),
+        "{most} connections at most (4 readers and the writer)"
+    );
+}
+
 /// The server calls the store on tokio's blocking pool: the synchronous client works
 /// there (it must not be called on an async task).
 #[test]

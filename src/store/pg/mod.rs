@@ -39,14 +39,14 @@ use postgres::types::ToSql;
 use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 /// Events fetched per query when reading.
 const PAGE: i64 = 500;
 
-/// Idle read connections kept.
-const MAX_IDLE: usize = 4;
+/// Most connections a store opens for reads (the writer has one more).
+const MAX_READERS: usize = 4;
 
 /// How many of the last events open checks the chain of (as the sled log does).
 const TAIL_CHECKED: u64 = 64;
@@ -128,10 +128,19 @@ fn is_fatal(e: &postgres::Error) -> bool {
         .is_some_and(|d| matches!(d.severity(), "FATAL" | "PANIC"))
 }
 
-/// Connections for reads, opened on demand and kept while idle (up to [`MAX_IDLE`]).
+/// Connections for reads: at most [`MAX_READERS`] open at once, opened on demand and
+/// kept while idle; a read waits for one to be free. Each read holds its connection
+/// for one query (a page of a long read), so no read holds one for long.
 struct Pool {
     config: postgres::Config,
-    idle: Mutex<Vec<postgres::Client>>,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<postgres::Client>,
+    /// Connections open, idle or in use.
+    open: usize,
 }
 
 /// A connection taken from the pool; it goes back when dropped, unless it broke.
@@ -141,9 +150,26 @@ struct Pooled<'a> {
 }
 
 impl Pool {
+    fn new(config: postgres::Config) -> Pool {
+        Pool {
+            config,
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        // The state stays consistent even if a holder panicked: every change is one step.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs a read on a pooled connection. A connection the server dropped while it was
     /// idle shows only when used, so a read that fails on a closed connection is run
-    /// once more on a new one (reads change nothing, so running one twice is safe).
+    /// once more on a new one (reads change nothing, so running one twice is safe); the
+    /// other idle connections are likely stale too, and are let go.
     fn read<T>(
         &self,
         mut f: impl FnMut(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
@@ -151,11 +177,13 @@ impl Pool {
         let mut client = self.get()?;
         match f(&mut client) {
             Err(e) if e.is_closed() || client.is_closed() || is_fatal(&e) => {
+                client.broken();
                 drop(client);
-                let mut fresh = Pooled {
-                    pool: self,
-                    client: Some(connect(&self.config)?),
-                };
+                let stale = std::mem::take(&mut self.state().idle);
+                for _ in stale {
+                    self.release();
+                }
+                let mut fresh = self.get()?;
                 f(&mut fresh).map_err(pg_error)
             }
             other => other.map_err(pg_error),
@@ -163,15 +191,50 @@ impl Pool {
     }
 
     fn get(&self) -> Result<Pooled<'_>> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let client = match idle {
-            Some(c) if !c.is_closed() => c,
-            _ => connect(&self.config)?,
-        };
-        Ok(Pooled {
-            pool: self,
-            client: Some(client),
-        })
+        let mut state = self.state();
+        loop {
+            if let Some(client) = state.idle.pop() {
+                if client.is_closed() {
+                    state.open -= 1;
+                    continue;
+                }
+                return Ok(Pooled {
+                    pool: self,
+                    client: Some(client),
+                });
+            }
+            if state.open < MAX_READERS {
+                state.open += 1;
+                break;
+            }
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(state);
+        match connect(&self.config) {
+            Ok(client) => Ok(Pooled {
+                pool: self,
+                client: Some(client),
+            }),
+            Err(e) => {
+                self.release();
+                Err(e)
+            }
+        }
+    }
+
+    /// One connection fewer is open.
+    fn release(&self) {
+        self.state().open -= 1;
+        self.freed.notify_one();
+    }
+}
+
+impl Pooled<'_> {
+    /// Closes the connection instead of keeping it.
+    fn broken(&mut self) {
+        if self.client.take().is_some() {
+            self.pool.release();
+        }
     }
 }
 
@@ -190,12 +253,14 @@ impl std::ops::DerefMut for Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && !client.is_closed()
-            && let Ok(mut idle) = self.pool.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(client);
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if client.is_closed() {
+            self.pool.release();
+        } else {
+            self.pool.state().idle.push(client);
+            self.pool.freed.notify_one();
         }
     }
 }
@@ -261,10 +326,7 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 what,
-                pool: Pool {
-                    config,
-                    idle: Mutex::new(Vec::new()),
-                },
+                pool: Pool::new(config),
                 jobs: Some(jobs),
                 writer: Mutex::new(Some(writer)),
             }),
