@@ -985,7 +985,10 @@ fn postgres_reads_share_a_bounded_pool() {
         std::thread::spawn(move || {
             let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
             let mut most = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // Sample at least once after the readers are done: their idle connections
+            // stay open until the store is dropped.
+            loop {
+                let done = stop.load(std::sync::atomic::Ordering::Relaxed);
                 let n: i64 = admin
                     .query_one(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
@@ -994,6 +997,9 @@ fn postgres_reads_share_a_bounded_pool() {
                     .unwrap()
                     .get(0);
                 most = most.max(n);
+                if done {
+                    break;
+                }
             }
             most
         })
