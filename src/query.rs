@@ -5,9 +5,11 @@
 //! log) or documents folded in memory up to a position (as-of), so every question is
 //! answered the same way at every point of the log.
 
+use crate::model::countries;
 use crate::model::types::{EventData, Money, Stance};
 use crate::model::{EntityId, EventType, Extent, Position, Source, StreamId, ValidationError};
 use crate::projection::entities::{self, EntityDoc};
+use crate::projection::facts::FieldChange;
 use crate::projection::sales::{self, SaleView};
 use crate::projection::timeline;
 use crate::projection::trips::{self, TripView};
@@ -39,6 +41,8 @@ pub struct TimelineFilter {
     pub from: Option<Extent>,
     pub to: Option<Extent>,
     pub limit: Option<usize>,
+    /// Also retracted facts, marked with the reason.
+    pub include_retracted: bool,
 }
 
 /// One line of the timeline.
@@ -52,7 +56,18 @@ pub struct TimelineEntry {
     #[serde(rename = "type")]
     pub event_type: EventType,
     pub stream: StreamId,
+    /// The analyst's own `summary` where the event has one, else [`TimelineEntry::headline`].
     pub summary: String,
+    /// A line generated from the data alone, naming who did what to what.
+    #[serde(default)]
+    pub headline: String,
+    /// The words of the source: the statement's `quote`, else the source's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    /// A situation that goes on (a conflict), reported as of `occurred`, rather than
+    /// an event of that date.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ongoing: bool,
     pub entities: Vec<EntityId>,
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,6 +77,13 @@ pub struct TimelineEntry {
     /// The reasons of the corrections applied, oldest first (absent when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<String>,
+    /// What the corrections changed, oldest first: each value before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// Why it was retracted: present only for a retracted fact, which a timeline shows
+    /// only when asked to (`include_retracted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retracted: Option<String>,
 }
 
 /// A status fact about an entity, with its summary.
@@ -110,6 +132,9 @@ pub struct SalesReport {
     pub sales: Vec<SaleView>,
     pub by_buyer: Vec<Total>,
     pub by_seller: Vec<Total>,
+    /// Retracted sales, each with its reason: only when asked for, and in no total.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retracted: Vec<TimelineEntry>,
 }
 
 fn not_found(field: &str, message: String) -> Error {
@@ -117,6 +142,37 @@ fn not_found(field: &str, message: String) -> Error {
         index: None,
         error: ValidationError::field(field, message),
     }
+}
+
+/// A corrected value for people: `value.amount: 3640000000 → 3500000000`, with
+/// "(none)" for a value that was or became absent.
+pub fn describe_change(change: &FieldChange) -> String {
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "(none)".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    format!(
+        "{}: {} → {}",
+        change.field,
+        show(&change.before),
+        show(&change.after)
+    )
+}
+
+/// How a corrected or retracted fact is marked in a table: `[corrected: why;
+/// value.amount: 3640000000 → 3500000000]`, `[retracted: why]`; empty otherwise.
+pub fn marks(corrections: &[String], changes: &[FieldChange], retracted: Option<&str>) -> String {
+    let mut out = String::new();
+    if !corrections.is_empty() {
+        let mut parts: Vec<String> = corrections.to_vec();
+        parts.extend(changes.iter().map(describe_change));
+        out.push_str(&format!(" [corrected: {}]", parts.join("; ")));
+    }
+    if let Some(why) = retracted {
+        out.push_str(&format!(" [retracted: {why}]"));
+    }
+    out
 }
 
 /// "A", "A and B", "A, B and C".
@@ -142,6 +198,177 @@ pub fn format_money(value: &Money) -> String {
         "USD" => format!("${number}{unit}"),
         other => format!("{number}{unit} {other}"),
     }
+}
+
+/// An entity's name as a noun in a sentence: "the United States", "Japan". Only
+/// countries are known to take the article; other entities are named as registered.
+pub fn noun(id: &EntityId, name: &str) -> String {
+    if id.is_country() && countries::takes_article(id.stream().slug()) {
+        format!("the {name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The possessive of a noun: "China's", "the United States'".
+pub fn possessive(noun: &str) -> String {
+    if noun.ends_with('s') {
+        format!("{noun}'")
+    } else {
+        format!("{noun}'s")
+    }
+}
+
+/// The text with its first letter in capitals, to start a sentence.
+pub fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The words of the source of a fact: a statement's own `quote`, else its source's.
+pub fn quote(fact: &Fact) -> Option<String> {
+    fact.data
+        .get("quote")
+        .and_then(|q| q.as_str())
+        .map(str::to_owned)
+        .or_else(|| fact.source.as_ref().and_then(|s| s.quote.clone()))
+}
+
+/// What a stance does: "backed", "opposed", "rejected", "commented on".
+fn stance_verb(stance: Stance) -> &'static str {
+    match stance {
+        Stance::Supports => "backed",
+        Stance::Opposes => "opposed",
+        Stance::Rejects => "rejected",
+        Stance::Neutral => "commented on",
+    }
+}
+
+/// A stance as a noun before its object: "China's objection to the sale".
+fn stance_noun(stance: Stance) -> &'static str {
+    match stance {
+        Stance::Supports => "support for",
+        Stance::Opposes => "objection to",
+        Stance::Rejects => "rejection of",
+        Stance::Neutral => "comment on",
+    }
+}
+
+/// Statements' speakers and stances.
+type Positions = Vec<(EntityId, Stance)>;
+
+/// What a statement is about, for [`statement_sentence`].
+pub struct Subject<'s> {
+    /// The stream it is about, as a noun ("the arms sale from the United States to
+    /// Japan", "the sale"); `None` when it is about entities only.
+    pub object: Option<String>,
+    /// The entities party to the object (a sale's seller and buyer, a trip's
+    /// traveler): naming them again says nothing new.
+    pub parties: Vec<EntityId>,
+    /// The other statements about the object, by speaker: what a rejection rejects.
+    pub others: &'s [(EntityId, Stance)],
+}
+
+/// A statement as a sentence from its fields alone: who (the speaker), what (the
+/// stance, as a verb) and about what (the object, or the entities), never more than
+/// the fields say. A rejection about an object that names another entity rejects that
+/// entity's position on the object ("Japan rejected China's objection to the sale"),
+/// since one rejects what others said, not the sale; other entities are named apart
+/// ("(also about Iran)") so that they are never read as parties.
+pub fn statement_sentence(
+    name: &dyn Fn(&EntityId) -> Result<String>,
+    speaker: &EntityId,
+    stance: Stance,
+    about: &[StreamId],
+    subject: &Subject<'_>,
+) -> Result<String> {
+    let noun_of = |id: &EntityId| -> Result<String> { Ok(noun(id, &name(id)?)) };
+    let mut extra = Vec::new();
+    for a in about.iter().filter(|a| a.is_entity()) {
+        let id = EntityId::parse(a.as_str()).expect("is_entity was checked");
+        if &id != speaker && !subject.parties.contains(&id) && !extra.contains(&id) {
+            extra.push(id);
+        }
+    }
+    let who = noun_of(speaker)?;
+    let sentence = match &subject.object {
+        Some(object) if stance == Stance::Rejects && !extra.is_empty() => {
+            let mut rejected = Vec::new();
+            for e in &extra {
+                let their = possessive(&noun_of(e)?);
+                let position = subject
+                    .others
+                    .iter()
+                    .find(|(s, st)| s == e && *st != Stance::Rejects)
+                    .map_or("position on", |(_, st)| stance_noun(*st));
+                rejected.push(format!("{their} {position} {object}"));
+            }
+            format!("{who} rejected {}", join_names(&rejected))
+        }
+        Some(object) => {
+            let also = if extra.is_empty() {
+                String::new()
+            } else {
+                let names = extra.iter().map(noun_of).collect::<Result<Vec<_>>>()?;
+                format!(" (also about {})", join_names(&names))
+            };
+            format!("{who} {} {object}{also}", stance_verb(stance))
+        }
+        None if stance == Stance::Rejects => {
+            let names = extra.iter().map(noun_of).collect::<Result<Vec<_>>>()?;
+            let their: Vec<String> = names.iter().map(|n| possessive(n)).collect();
+            if their.is_empty() {
+                format!("{who} rejected a claim")
+            } else {
+                format!("{who} rejected {} position", join_names(&their))
+            }
+        }
+        None => {
+            let names = extra.iter().map(noun_of).collect::<Result<Vec<_>>>()?;
+            match names.split_first() {
+                None => format!("{who} made a statement"),
+                Some((first, [])) => format!("{who} {} {first}", stance_verb(stance)),
+                Some((first, rest)) => format!(
+                    "{who} {} {first} (also about {})",
+                    stance_verb(stance),
+                    join_names(rest)
+                ),
+            }
+        }
+    };
+    Ok(capitalized(&sentence))
+}
+
+/// A statement of a trip or a sale view as a sentence about `object` ("the sale"),
+/// with `parties` the sale's or trip's own entities and `all` every statement of the
+/// view (what a rejection rejects is found among them).
+pub fn statement_line(
+    name: &dyn Fn(&EntityId) -> Result<String>,
+    statement: &trips::Statement,
+    object: &str,
+    parties: &[EntityId],
+    all: &[trips::Statement],
+) -> Result<String> {
+    let others: Vec<(EntityId, Stance)> = all
+        .iter()
+        .filter(|s| s.id != statement.id)
+        .map(|s| (s.speaker.clone(), s.stance))
+        .collect();
+    let subject = Subject {
+        object: Some(object.to_owned()),
+        parties: parties.to_vec(),
+        others: &others,
+    };
+    statement_sentence(
+        name,
+        &statement.speaker,
+        statement.stance,
+        &statement.about,
+        &subject,
+    )
 }
 
 impl<'a> Query<'a> {
@@ -196,10 +423,6 @@ impl<'a> Query<'a> {
         Ok(traveler)
     }
 
-    fn names(&self, ids: &[EntityId]) -> Result<Vec<String>> {
-        ids.iter().map(|id| self.name(id)).collect()
-    }
-
     /// Resolves an entity id, a name or an alias (case-insensitive) to one entity.
     pub fn resolve_entity(&self, text: &str) -> Result<EntityId> {
         if let Ok(id) = EntityId::parse(text) {
@@ -225,13 +448,95 @@ impl<'a> Query<'a> {
         }
     }
 
+    /// Resolves a trip: its stream id (`trip:blinken-final-tour-2025`), its slug alone,
+    /// or its traveler's id, name or alias when that traveler has one trip (else the
+    /// error lists the trips to choose from).
+    pub fn resolve_trip(&self, text: &str) -> Result<StreamId> {
+        if let Ok(stream) = StreamId::parse(text) {
+            if stream.category() == "trip" || !stream.is_entity() {
+                return Ok(stream);
+            }
+        } else if let Ok(stream) = StreamId::parse(&format!("trip:{text}"))
+            && trips::get(self.docs, &stream)?.is_some()
+        {
+            return Ok(stream);
+        }
+        let traveler = self.resolve_entity(text).map_err(|_| {
+            not_found(
+                "trip",
+                format!("no trip is `{text}`, and no traveler is named or aliased so; see `chronicle trip list`"),
+            )
+        })?;
+        let mut found = Vec::new();
+        for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
+            let (k, v) = item?;
+            let doc: trips::TripDoc = decode(&k, &v)?;
+            if doc.traveler() == Some(&traveler) {
+                found.push(doc.stream);
+            }
+        }
+        match found.len() {
+            0 => Err(not_found(
+                "trip",
+                format!(
+                    "{} has no trip; see `chronicle trip list`",
+                    self.name(&traveler)?
+                ),
+            )),
+            1 => Ok(found.remove(0)),
+            _ => Err(not_found(
+                "trip",
+                format!(
+                    "{} has {} trips: {}; pass one of these ids",
+                    self.name(&traveler)?,
+                    found.len(),
+                    found
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// What a trip's fold needs of the registered places its facts name: their names
+    /// and countries (see `trips::view`).
+    fn places(&self, facts: &[Fact]) -> Result<HashMap<EntityId, trips::PlaceInfo>> {
+        let mut found = HashMap::new();
+        for e in facts.iter().flat_map(Fact::entities) {
+            if e.kind() != "place" || found.contains_key(&e) {
+                continue;
+            }
+            if let Some(doc) = entities::get(self.docs, &e)? {
+                let mut names = vec![doc.name];
+                names.extend(doc.aliases);
+                found.insert(
+                    e,
+                    trips::PlaceInfo {
+                        names,
+                        country: doc.country,
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// A trip's view from its document.
+    fn trip_view(&self, doc: &trips::TripDoc) -> Result<TripView> {
+        let facts = self.facts(&doc.facts)?;
+        let places = self.places(&facts)?;
+        Ok(trips::view(doc, &facts, &|p| places.get(p).cloned()))
+    }
+
     /// Every trip, by stream id.
     pub fn trips(&self) -> Result<Vec<TripView>> {
         let mut out = Vec::new();
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: trips::TripDoc = decode(&k, &v)?;
-            out.push(trips::view(&doc, &self.facts(&doc.facts)?));
+            out.push(self.trip_view(&doc)?);
         }
         Ok(out)
     }
@@ -244,7 +549,7 @@ impl<'a> Query<'a> {
                 format!("no trip `{stream}`; see `chronicle trip list`"),
             )
         })?;
-        Ok(trips::view(&doc, &self.facts(&doc.facts)?))
+        self.trip_view(&doc)
     }
 
     /// Timeline entries in timeline order.
@@ -264,9 +569,12 @@ impl<'a> Query<'a> {
             let (k, v) = item?;
             let id = Uuid::from_slice(&v)
                 .map_err(|_| Error::Integrity(format!("timeline entry {k:?} is malformed")))?;
-            let Some(fact) = self.fact(&id)? else {
+            let Some(fact) = facts::get(self.docs, &id)? else {
                 continue;
             };
+            if fact.retracted && !filter.include_retracted {
+                continue;
+            }
             let Some(occurred) = fact.occurred else {
                 continue;
             };
@@ -292,12 +600,17 @@ impl<'a> Query<'a> {
                 event_type: fact.event_type,
                 stream: fact.stream.clone(),
                 summary: self.summary(&fact)?,
+                headline: self.headline(&fact)?,
+                quote: quote(&fact),
+                ongoing: fact.event_type == EventType::ConflictReported,
                 entities: fact.entities(),
                 tags: fact.tags.clone(),
                 source: fact.source.clone(),
                 sources: fact.sources(),
                 corrected: fact.corrected(),
-                corrections: fact.corrections.clone(),
+                corrections: fact.correction_reasons(),
+                changes: fact.changes(),
+                retracted: fact.retraction.clone().filter(|_| fact.retracted),
             });
         }
         Ok(out)
@@ -369,12 +682,46 @@ impl<'a> Query<'a> {
         self.entity_view(doc)
     }
 
-    /// The arms sales, optionally only those with this buyer and/or seller, with totals.
+    /// The retracted facts of a stream, in timeline order, each with its reason.
+    pub fn retracted(&self, stream: &StreamId) -> Result<Vec<TimelineEntry>> {
+        let filter = TimelineFilter {
+            stream: Some(stream.clone()),
+            include_retracted: true,
+            ..TimelineFilter::default()
+        };
+        let mut entries = self.timeline(&filter)?;
+        entries.retain(|e| e.retracted.is_some());
+        Ok(entries)
+    }
+
+    /// The arms sales, optionally only those with this buyer and/or seller, with totals;
+    /// with `include_retracted`, also the retracted sales, apart.
     pub fn sales(
         &self,
         buyer: Option<&EntityId>,
         seller: Option<&EntityId>,
+        include_retracted: bool,
     ) -> Result<SalesReport> {
+        let mut retracted = Vec::new();
+        if include_retracted {
+            let filter = TimelineFilter {
+                event_type: Some(EventType::ArmsSaleAnnounced),
+                include_retracted: true,
+                ..TimelineFilter::default()
+            };
+            for entry in self.timeline(&filter)? {
+                let Some(fact) = facts::get(self.docs, &entry.id)? else {
+                    continue;
+                };
+                if let (Some(_), Some(EventData::ArmsSaleAnnounced(s))) =
+                    (&entry.retracted, fact.typed())
+                    && buyer.is_none_or(|b| &s.buyer == b)
+                    && seller.is_none_or(|x| &s.seller == x)
+                {
+                    retracted.push(entry);
+                }
+            }
+        }
         let mut all = Vec::new();
         for item in self.docs.scan(sales::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
@@ -406,62 +753,131 @@ impl<'a> Query<'a> {
             by_buyer: totals(|s| &s.buyer),
             by_seller: totals(|s| &s.seller),
             sales: all,
+            retracted,
         })
     }
 
-    /// How a statement's `about` reads: entity names, and trips and sales described.
-    fn about(&self, about: &[StreamId]) -> Result<String> {
-        let mut parts = Vec::new();
-        for stream in about {
-            let part = if stream.is_entity() {
-                self.name(&EntityId::parse(stream.as_str()).expect("is_entity was checked"))?
-            } else if stream.category() == "trip" {
-                match self.trip_traveler(stream)? {
-                    Some(t) => format!("{}'s trip", self.name(&t)?),
-                    None => format!("the trip {stream}"),
-                }
-            } else if stream.category() == "arms-sale" {
-                let report = sales::get(self.docs, stream)?
-                    .map(|doc| self.facts(&doc.facts))
-                    .transpose()?
-                    .map(|f| sales::view(&f));
-                match report.as_deref() {
-                    Some([sale, ..]) => format!(
-                        "the arms sale from {} to {}",
-                        self.name(&sale.seller)?,
-                        self.name(&sale.buyer)?
-                    ),
-                    _ => format!("the arms sale {stream}"),
-                }
-            } else {
-                stream.to_string()
+    /// An entity's name as a noun in a sentence ("the United States").
+    pub fn noun(&self, id: &EntityId) -> Result<String> {
+        Ok(noun(id, &self.name(id)?))
+    }
+
+    /// What a statement's `about` stream is, for [`statement_sentence`]: a trip or a
+    /// sale described with its parties, and the other statements about it, by speaker.
+    fn subject(
+        &self,
+        stream: &StreamId,
+        except: &Uuid,
+    ) -> Result<(String, Vec<EntityId>, Positions)> {
+        let statements = |facts: &[Fact]| -> Vec<(EntityId, Stance)> {
+            facts
+                .iter()
+                .filter(|f| &f.id != except)
+                .filter_map(trips::Statement::from_fact)
+                .map(|s| (s.speaker, s.stance))
+                .collect()
+        };
+        if stream.category() == "trip" {
+            let Some(doc) = trips::get(self.docs, stream)? else {
+                return Ok((format!("the trip {stream}"), Vec::new(), Vec::new()));
             };
-            parts.push(part);
+            let facts = self.facts(&doc.facts)?;
+            return Ok(match doc.traveler() {
+                Some(t) => (
+                    format!("{} trip", possessive(&self.noun(t)?)),
+                    vec![t.clone()],
+                    statements(&facts),
+                ),
+                None => (format!("the trip {stream}"), Vec::new(), statements(&facts)),
+            });
         }
-        Ok(join_names(&parts))
+        if stream.category() == "arms-sale" {
+            let Some(doc) = sales::get(self.docs, stream)? else {
+                return Ok((format!("the arms sale {stream}"), Vec::new(), Vec::new()));
+            };
+            let facts = self.facts(&doc.facts)?;
+            return Ok(match sales::view(&facts).first() {
+                Some(sale) => (
+                    format!(
+                        "the arms sale from {} to {}",
+                        self.noun(&sale.seller)?,
+                        self.noun(&sale.buyer)?
+                    ),
+                    vec![sale.seller.clone(), sale.buyer.clone()],
+                    statements(&facts),
+                ),
+                None => (
+                    format!("the arms sale {stream}"),
+                    Vec::new(),
+                    statements(&facts),
+                ),
+            });
+        }
+        Ok((stream.to_string(), Vec::new(), Vec::new()))
     }
 
-    /// The name of a trip's traveler, from its document (not from a fold of its facts).
-    fn traveler(&self, stream: &StreamId) -> Result<String> {
-        Ok(match self.trip_traveler(stream)? {
-            Some(t) => self.name(&t)?,
-            None => "The traveler".into(),
-        })
+    /// A statement as a sentence (see [`statement_sentence`]): about its first stream,
+    /// if it names one, with any further streams named apart.
+    fn statement(&self, fact: &Fact, st: &crate::model::types::StatementIssued) -> Result<String> {
+        let mut streams = st.about.iter().filter(|a| !a.is_entity());
+        let (object, parties, others) = match streams.next() {
+            Some(stream) => {
+                let (object, parties, others) = self.subject(stream, &fact.id)?;
+                (Some(object), parties, others)
+            }
+            None => (None, Vec::new(), Vec::new()),
+        };
+        let subject = Subject {
+            object,
+            parties,
+            others: &others,
+        };
+        let mut line = statement_sentence(
+            &|id| self.name(id),
+            &st.speaker,
+            st.stance,
+            &st.about,
+            &subject,
+        )?;
+        let rest: Vec<String> = streams
+            .map(|s| Ok(self.subject(s, &fact.id)?.0))
+            .collect::<Result<_>>()?;
+        if !rest.is_empty() {
+            line.push_str(&format!("; also about {}", join_names(&rest)));
+        }
+        Ok(line)
     }
 
     fn place(&self, place: &EntityId, city: Option<&String>) -> Result<String> {
         let name = self.name(place)?;
         Ok(match city {
-            Some(city) if place.is_country() => format!("{city}, {name}"),
+            Some(city) if place.is_country() => format!("{city} ({name})"),
             Some(city) => city.clone(),
-            None => name,
+            None => noun(place, &name),
         })
     }
 
-    /// A one-line summary of a fact, from entity names, as a person would write it.
+    /// The line a view shows for a fact: the analyst's own `summary` where the event
+    /// has one (statements, conflicts, notes), else [`Query::headline`].
     pub fn summary(&self, fact: &Fact) -> Result<String> {
+        match fact.data.get("summary").and_then(|s| s.as_str()) {
+            Some(summary) if !summary.trim().is_empty() => Ok(summary.to_owned()),
+            _ => self.headline(fact),
+        }
+    }
+
+    /// A one-line sentence about a fact generated from its data alone, naming the
+    /// subject, what was done and to what, and never someone the data does not name:
+    /// an announcement says what was announced, not by whom.
+    pub fn headline(&self, fact: &Fact) -> Result<String> {
         let Some(data) = fact.typed() else {
             return Ok(fact.event_type.to_string());
+        };
+        let traveler = || -> Result<String> {
+            Ok(match self.trip_traveler(&fact.stream)? {
+                Some(t) => self.noun(&t)?,
+                None => "the traveler".into(),
+            })
         };
         let s = match data {
             EventData::EntityRegistered(r) => format!("{} registered", r.name),
@@ -469,134 +885,303 @@ impl<'a> Query<'a> {
                 format!("{} is also known as {}", fact.stream, a.alias)
             }
             EventData::TripAnnounced(a) => {
-                let places: Vec<EntityId> = a.stops.iter().map(|s| s.place.clone()).collect();
+                let places = a
+                    .stops
+                    .iter()
+                    .map(|s| self.place(&s.place, s.city.as_ref()))
+                    .collect::<Result<Vec<_>>>()?;
                 format!(
-                    "{} announced a trip to {}",
-                    self.name(&a.traveler)?,
-                    join_names(&self.names(&places)?)
+                    "{} trip to {} was announced",
+                    possessive(&self.noun(&a.traveler)?),
+                    join_names(&places)
                 )
             }
             EventData::TripStopAdded(s) => format!(
-                "{} added a stop in {}",
-                self.traveler(&fact.stream)?,
-                self.place(&s.place, s.city.as_ref())?
+                "A stop in {} was added to {} trip",
+                self.place(&s.place, s.city.as_ref())?,
+                possessive(&traveler()?)
             ),
             EventData::TripStopCancelled(s) => format!(
-                "{} cancelled the stop in {}",
-                self.traveler(&fact.stream)?,
-                self.name(&s.place)?
+                "The stop in {} was dropped from {} trip",
+                self.noun(&s.place)?,
+                possessive(&traveler()?)
             ),
             EventData::TripAgendaItemAdded(a) => format!(
-                "{}'s agenda in {}: {}",
-                self.traveler(&fact.stream)?,
-                self.name(&a.place)?,
+                "On {} agenda in {}: {}",
+                possessive(&traveler()?),
+                self.noun(&a.place)?,
                 a.topic
             ),
-            EventData::TripMeetingHeld(m) => {
-                let with = join_names(&self.names(&m.with)?);
+            EventData::TripMeetingPlanned(m) => {
+                let with = m
+                    .with
+                    .iter()
+                    .map(|w| self.noun(w))
+                    .collect::<Result<Vec<_>>>()?;
                 let topic = m.topic.map(|t| format!(" ({t})")).unwrap_or_default();
                 format!(
-                    "{} met {with} in {}{topic}",
-                    self.traveler(&fact.stream)?,
-                    self.name(&m.place)?
+                    "{} is to meet {} in {}{topic}",
+                    traveler()?,
+                    join_names(&with),
+                    self.noun(&m.place)?
                 )
             }
-            EventData::TripStarted(_) => format!("{} set off", self.traveler(&fact.stream)?),
-            EventData::TripCompleted(_) => {
-                format!("{} completed the trip", self.traveler(&fact.stream)?)
+            EventData::TripMeetingHeld(m) => {
+                let with = m
+                    .with
+                    .iter()
+                    .map(|w| self.noun(w))
+                    .collect::<Result<Vec<_>>>()?;
+                let topic = m.topic.map(|t| format!(" ({t})")).unwrap_or_default();
+                format!(
+                    "{} met {} in {}{topic}",
+                    traveler()?,
+                    join_names(&with),
+                    self.noun(&m.place)?
+                )
             }
+            EventData::TripStarted(_) => format!("{} set off", traveler()?),
+            EventData::TripCompleted(_) => format!("{} completed the trip", traveler()?),
             EventData::TripArrived(a) => {
-                format!(
-                    "{} arrived in {}",
-                    self.traveler(&fact.stream)?,
-                    self.name(&a.place)?
-                )
+                format!("{} arrived in {}", traveler()?, self.noun(&a.place)?)
             }
-            EventData::TripDeparted(d) => {
-                format!(
-                    "{} left {}",
-                    self.traveler(&fact.stream)?,
-                    self.name(&d.place)?
-                )
-            }
+            EventData::TripDeparted(d) => format!("{} left {}", traveler()?, self.noun(&d.place)?),
             EventData::TripPostponed(_) => {
-                format!("{} postponed the trip", self.traveler(&fact.stream)?)
+                format!("{} trip was postponed", possessive(&traveler()?))
             }
             EventData::TripCancelled(_) => {
-                format!("{} cancelled the trip", self.traveler(&fact.stream)?)
+                format!("{} trip was called off", possessive(&traveler()?))
             }
             EventData::TripReturnPlanned(r) => {
                 let reason = r.reason.map(|r| format!(" ({r})")).unwrap_or_default();
                 format!(
-                    "{} plans to return to {}{reason}",
-                    self.traveler(&fact.stream)?,
-                    self.name(&r.to)?
+                    "{} is to return to {}{reason}",
+                    traveler()?,
+                    self.noun(&r.to)?
                 )
             }
             EventData::ArmsSaleAnnounced(a) => format!(
-                "{} announced an arms sale to {} worth {}{}",
-                self.name(&a.seller)?,
-                self.name(&a.buyer)?,
+                "An arms sale from {} to {} worth {}{} was announced{}",
+                self.noun(&a.seller)?,
+                self.noun(&a.buyer)?,
                 if a.approximate == Some(true) {
                     "about "
                 } else {
                     ""
                 },
-                format_money(&a.value)
-            ),
-            EventData::StatementIssued(st) => {
-                let verb = match st.stance {
-                    Stance::Supports => "backed",
-                    Stance::Opposes => "opposed",
-                    Stance::Rejects => "rejected",
-                    Stance::Neutral => "commented on",
-                };
-                let about = self.about(&st.about)?;
-                match st.stance {
-                    // One rejects what others said about a thing, not the thing itself.
-                    Stance::Rejects => {
-                        format!("{} rejected claims about {about}", self.name(&st.speaker)?)
-                    }
-                    _ => format!("{} {verb} {about}", self.name(&st.speaker)?),
+                format_money(&a.value),
+                match &a.announced_by {
+                    Some(by) => format!(" by {}", self.noun(by)?),
+                    None => String::new(),
                 }
-            }
-            EventData::MartialLawDeclared(m) => {
+            ),
+            EventData::AgreementReported(a) => {
+                let parties = a
+                    .parties
+                    .iter()
+                    .map(|p| self.noun(p))
+                    .collect::<Result<Vec<_>>>()?;
+                let value = match &a.value {
+                    Some(v) => format!(
+                        " worth {}{}",
+                        if a.approximate == Some(true) {
+                            "about "
+                        } else {
+                            ""
+                        },
+                        format_money(v)
+                    ),
+                    None => String::new(),
+                };
+                let by = match &a.announced_by {
+                    Some(by) => format!(", announced by {}", self.noun(by)?),
+                    None => String::new(),
+                };
+                let between = match parties.as_slice() {
+                    [one] => format!("of {one}"),
+                    _ => format!("between {}", join_names(&parties)),
+                };
+                let article = if a
+                    .kind
+                    .trim_start()
+                    .starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U'])
+                {
+                    "An"
+                } else {
+                    "A"
+                };
                 format!(
-                    "{} declared martial law in {}",
-                    self.name(&m.by)?,
-                    self.name(&m.country)?
+                    "{article} {} {between}{value} was {}{by}",
+                    a.kind.trim(),
+                    a.status.words()
                 )
             }
+            EventData::StatementIssued(st) => self.statement(fact, &st)?,
+            EventData::MartialLawDeclared(m) => format!(
+                "{} declared martial law in {}",
+                self.noun(&m.by)?,
+                self.noun(&m.country)?
+            ),
             EventData::OfficialImpeached(i) => format!(
                 "{} was impeached as {}",
-                self.name(&i.official)?,
+                self.noun(&i.official)?,
                 self.name(&i.office)?
             ),
             EventData::FuneralScheduled(f) => {
                 let place = match &f.place {
-                    Some(p) => format!(" in {}", self.name(p)?),
+                    Some(p) => format!(" in {}", self.noun(p)?),
                     None => String::new(),
                 };
-                format!("Funeral of {} scheduled{place}", self.name(&f.person)?)
+                format!(
+                    "The funeral of {} was scheduled{place}",
+                    self.noun(&f.person)?
+                )
             }
             EventData::ConflictReported(c) => {
-                format!(
-                    "Conflict involving {}",
-                    join_names(&self.names(&c.parties)?)
-                )
+                let parties = c
+                    .parties
+                    .iter()
+                    .map(|p| self.noun(p))
+                    .collect::<Result<Vec<_>>>()?;
+                match parties.as_slice() {
+                    [one] => format!("Ongoing conflict involving {one}"),
+                    _ => format!("Ongoing conflict between {}", join_names(&parties)),
+                }
             }
             EventData::NoteReported(n) => n.summary,
             EventData::EventCorrected(_)
             | EventData::EventRetracted(_)
             | EventData::EvidenceAdded(_) => fact.event_type.to_string(),
         };
-        Ok(s)
+        Ok(capitalized(&s))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checks the sentence of a statement by `speaker` with `stance` about `about`,
+    /// where the object (if any) is "the sale" between the US and `buyer`, and the other
+    /// statements are `others`.
+    fn check(
+        speaker: &str,
+        stance: Stance,
+        about: &[&str],
+        others: &[(&str, Stance)],
+        expected: &str,
+    ) {
+        let id = |s: &str| EntityId::parse(s).unwrap();
+        let name = |e: &EntityId| -> Result<String> {
+            Ok(e.country_name()
+                .map_or_else(|| e.to_string(), str::to_owned))
+        };
+        let about: Vec<StreamId> = about.iter().map(|a| StreamId::parse(a).unwrap()).collect();
+        let others: Vec<(EntityId, Stance)> = others.iter().map(|(e, s)| (id(e), *s)).collect();
+        let has_object = about.iter().any(|a| !a.is_entity());
+        let subject = Subject {
+            object: has_object.then(|| "the sale".to_owned()),
+            parties: if has_object {
+                vec![id("country:US"), id("country:JP")]
+            } else {
+                Vec::new()
+            },
+            others: &others,
+        };
+        let line = statement_sentence(&name, &id(speaker), stance, &about, &subject).unwrap();
+        assert_eq!(line, expected);
+    }
+
+    const SALE: &str = "arms-sale:us-japan-2025-01";
+
+    /// The misreadings of issue 11, each as the sentence it should have been.
+    #[test]
+    fn statements_name_who_said_what_about_what() {
+        use Stance::*;
+        let china = [("country:CN", Opposes)];
+        check(
+            "country:CN",
+            Opposes,
+            &[SALE],
+            &[],
+            "China opposed the sale",
+        );
+        // Not "Japan rejected claims about the arms sale … and China".
+        check(
+            "country:JP",
+            Rejects,
+            &[SALE, "country:CN"],
+            &china,
+            "Japan rejected China's objection to the sale",
+        );
+        // Not "United States rejects", as if the seller rejected its own sale.
+        check(
+            "country:US",
+            Rejects,
+            &[SALE, "country:CN"],
+            &china,
+            "The United States rejected China's objection to the sale",
+        );
+        // With no statement of China's known, the rejection is of its position.
+        check(
+            "country:JP",
+            Rejects,
+            &[SALE, "country:CN"],
+            &[],
+            "Japan rejected China's position on the sale",
+        );
+        // Not "backed the arms sale … to Saudi Arabia and Iran": Iran is no party.
+        check(
+            "country:GB",
+            Supports,
+            &[SALE, "country:IR"],
+            &[],
+            "The United Kingdom backed the sale (also about Iran)",
+        );
+        // A party named again is not named apart.
+        check(
+            "country:KR",
+            Supports,
+            &[SALE, "country:JP"],
+            &[],
+            "South Korea backed the sale",
+        );
+        check(
+            "country:US",
+            Supports,
+            &["org:us-south-korea-alliance", "country:KR"],
+            &[],
+            "The United States backed org:us-south-korea-alliance (also about South Korea)",
+        );
+        check(
+            "country:CN",
+            Rejects,
+            &["country:US"],
+            &[],
+            "China rejected the United States' position",
+        );
+    }
+
+    #[test]
+    fn countries_take_the_article_where_english_does() {
+        let id = |s: &str| EntityId::parse(s).unwrap();
+        assert_eq!(
+            noun(&id("country:US"), "United States"),
+            "the United States"
+        );
+        assert_eq!(noun(&id("country:NL"), "Netherlands"), "the Netherlands");
+        assert_eq!(
+            noun(&id("country:KY"), "Cayman Islands"),
+            "the Cayman Islands"
+        );
+        assert_eq!(noun(&id("country:JP"), "Japan"), "Japan");
+        assert_eq!(noun(&id("person:united-x"), "United X"), "United X");
+        assert_eq!(
+            capitalized(&noun(&id("country:US"), "United States")),
+            "The United States"
+        );
+        assert_eq!(possessive("the United States"), "the United States'");
+    }
 
     #[test]
     fn names_and_money_read_naturally() {

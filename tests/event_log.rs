@@ -358,3 +358,50 @@ fn follow_prints_events_appended_later() {
     assert_eq!(lines.len(), 2);
     assert!(lines[1].contains("trip:later"), "{lines:?}");
 }
+
+/// A new user learns a type from `chronicle types show` alone: every type is listed,
+/// each shows its fields, and its template is a write that a store holding the demo
+/// accepts as is.
+#[test]
+fn every_type_is_listed_and_its_template_is_accepted_as_is() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let list = c.run(&["types"]).ok();
+    let listed: Value = serde_json::from_str(&c.run(&["--json", "types"]).ok()).unwrap();
+    let types = chronicle::model::EventType::ALL;
+    assert_eq!(listed.as_array().unwrap().len(), types.len());
+    let before = c.log().len();
+    for t in types {
+        let name = t.as_str();
+        assert!(
+            list.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name} is not listed: {list}"
+        );
+        let shown = c.run(&["types", "show", name]).ok();
+        for field in chronicle::model::fields::definition(*t).fields {
+            assert!(
+                shown.contains(&format!("data.{} ", field.name)),
+                "{name}: `{}` is not shown: {shown}",
+                field.name
+            );
+        }
+        let template = shown
+            .lines()
+            .skip_while(|l| !l.starts_with("Template"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: no template: {shown}"));
+        c.run_stdin(&["append", "-"], &format!("{template}\n")).ok();
+        let json: Value =
+            serde_json::from_str(&c.run(&["--json", "types", "show", name]).ok()).unwrap();
+        assert_eq!(json["name"], name);
+        assert_eq!(
+            json["template"],
+            serde_json::from_str::<Value>(template).unwrap()
+        );
+    }
+    assert_eq!(c.log().len(), before + types.len());
+    c.run(&["types", "show", "statement.issue"])
+        .fails(2, "did you mean `statement.issued`");
+    let help = c.run(&["append", "--help"]).ok();
+    assert!(help.contains("chronicle types show TYPE"), "{help}");
+}

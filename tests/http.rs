@@ -574,6 +574,11 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     assert_eq!(trip["as_of"], 20);
     assert_eq!(trip["trip"]["version"], 2);
     assert_eq!(server.get("/trips/trip:nowhere").0, 404);
+    // A trip by its traveler's name, as on the command line.
+    let (status, by_name) = server.get("/trips/the%20US%20Secretary%20of%20State?as_of=20");
+    assert_eq!(status, 200, "{by_name}");
+    assert_eq!(by_name["trip"]["stream"], "trip:blinken-final-tour-2025");
+    assert_eq!(server.get("/trips/Nobody").0, 404);
     // Past the end of the log, and names of no entity: nothing to answer about (404).
     assert_eq!(server.get("/trips?as_of=999").0, 404);
     assert_eq!(server.get("/stats?as_of=999").0, 404);
@@ -612,6 +617,36 @@ fn views_answer_at_the_head_and_as_of_a_position() {
         server.get(&format!("/trips?as_of={recorded}")).1["as_of"],
         43
     );
+    // Retracted facts only on request, marked with why.
+    let (status, _) = server.post(
+        "/events",
+        &json!({"stream": "trip:blinken-final-tour-2025", "type": "event.retracted",
+            "data": {"target": "01942100-0000-7000-8000-000002000004", "reason": "not in the article"}}),
+        None,
+    );
+    assert_eq!(status, 201);
+    let (_, trip) =
+        server.get("/trips/trip:blinken-final-tour-2025?include_retracted=true&min_position=44");
+    assert_eq!(trip["retracted"][0]["retracted"], "not in the article");
+    let (_, trip) = server.get("/trips/trip:blinken-final-tour-2025?min_position=44");
+    assert_eq!(trip.get("retracted"), None);
+    let (_, all) =
+        server.get("/timeline?stream=trip:blinken-final-tour-2025&include_retracted=true");
+    let (_, current) = server.get("/timeline?stream=trip:blinken-final-tour-2025");
+    assert_eq!(
+        all["entries"].as_array().unwrap().len(),
+        current["entries"].as_array().unwrap().len() + 1
+    );
+    assert_eq!(server.get("/timeline?include_retracted=yes").0, 400);
+    assert_eq!(server.get("/sales?include_retracted=true").0, 200);
+    // The reported clock: nothing of the article was published before 2025-01-04.
+    let (status, early) = server.get("/timeline?known_at=2025-01-03");
+    assert_eq!(status, 200, "{early}");
+    assert_eq!(early["entries"], json!([]));
+    let (_, known) = server.get("/timeline?known_at=2025-01-04&as_of=43");
+    let (_, then) = server.get("/timeline?as_of=43");
+    assert_eq!(known["entries"], then["entries"]);
+    assert_eq!(server.get("/trips?known_at=someday").0, 400);
 }
 
 #[test]
@@ -637,6 +672,9 @@ fn the_openapi_document_describes_every_route() {
         ("/entities/{entity}", "get"),
         ("/sales", "get"),
         ("/stats", "get"),
+        ("/types", "get"),
+        ("/types/{name}", "get"),
+        ("/metrics", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -645,7 +683,7 @@ fn the_openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.len(),
-        13,
+        16,
         "a path is described that the server does not have"
     );
     // Every `$ref` points at something.
@@ -708,7 +746,35 @@ fn the_openapi_event_schemas_follow_the_type_definitions() {
         assert_eq!(data["additionalProperties"], false, "{name}");
         let (status, body) = server.post("/events", &event["example"], None);
         assert_eq!(status, 201, "{name}: {body}");
+        // `GET /types/{name}` gives what `chronicle types show` does, from the same table.
+        let (status, body) = server.get(&format!("/types/{name}"));
+        assert_eq!(status, 200, "{name}: {body}");
+        let described = &body["type"];
+        assert_eq!(described["name"], name);
+        assert_eq!(described["fields"], json!(def.field_docs()), "{name}");
+        assert_eq!(
+            described["template"],
+            serde_json::from_str::<Value>(&def.template_line()).unwrap()
+        );
     }
+    let (status, body) = server.get("/types");
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = body["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    let all: Vec<&str> = chronicle::model::EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(listed, all);
+    let (status, body) = server.get("/types/trip.teleported");
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("GET /types"));
+    let (status, _) = server.get("/types?x=1");
+    assert_eq!(status, 400);
 }
 
 #[test]
@@ -934,4 +1000,350 @@ fn views_that_lag_past_the_wait_answer_503() {
         assert_eq!(response.status(), 200);
     }
     panic!("the views never lagged behind a 500-event append");
+}
+
+/// Checks `value` against a schema of the OpenAPI document `doc`, with the keywords the
+/// document uses: `$ref`, `allOf`, `anyOf`, `oneOf`, `not`, `type`, `nullable`, `enum`,
+/// `required`, `properties`, `additionalProperties: false`, `items`, `minItems`,
+/// `maxItems`, `minimum`, `maximum`, `minLength`. (`pattern` and `format` are left to
+/// the fuzz run, `.ci/fuzz-api`.) The error names the first mismatch by its path.
+fn conforms(doc: &Value, schema: &Value, value: &Value, path: &str) -> Result<(), String> {
+    let fail = |why: String| Err(format!("{path}: {why}"));
+    if let Some(Value::String(r)) = schema.get("$ref") {
+        let target = doc
+            .pointer(r.strip_prefix('#').unwrap())
+            .unwrap_or_else(|| panic!("{r} points at nothing"));
+        return conforms(doc, target, value, path);
+    }
+    if value.is_null() && schema["nullable"] == true {
+        return Ok(());
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            conforms(doc, s, value, path)?;
+        }
+    }
+    if let Some(any) = schema["anyOf"].as_array()
+        && !any.iter().any(|s| conforms(doc, s, value, path).is_ok())
+    {
+        return fail(format!("fits none of anyOf: {value}"));
+    }
+    if let Some(one) = schema["oneOf"].as_array() {
+        let fits = one
+            .iter()
+            .filter(|s| conforms(doc, s, value, path).is_ok())
+            .count();
+        if fits != 1 {
+            return fail(format!("fits {fits} of oneOf, not 1: {value}"));
+        }
+    }
+    if let Some(not) = schema.get("not")
+        && conforms(doc, not, value, path).is_ok()
+    {
+        return fail(format!("fits what `not` excludes: {value}"));
+    }
+    if let Some(t) = schema["type"].as_str() {
+        let ok = match t {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            other => panic!("type {other} is not checked"),
+        };
+        if !ok {
+            return fail(format!("expected {t}, found {value}"));
+        }
+    }
+    if let Some(choices) = schema["enum"].as_array()
+        && !choices.contains(value)
+    {
+        return fail(format!("{value} is not one of {choices:?}"));
+    }
+    if let Some(n) = schema["minimum"].as_f64()
+        && value.as_f64().is_some_and(|v| v < n)
+    {
+        return fail(format!("{value} is below {n}"));
+    }
+    if let Some(n) = schema["maximum"].as_f64()
+        && value.as_f64().is_some_and(|v| v > n)
+    {
+        return fail(format!("{value} is above {n}"));
+    }
+    if let (Some(n), Some(s)) = (schema["minLength"].as_u64(), value.as_str())
+        && (s.chars().count() as u64) < n
+    {
+        return fail(format!("{value} is shorter than {n}"));
+    }
+    if let Value::Object(fields) = value {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            if !fields.contains_key(name.as_str().unwrap()) {
+                return fail(format!("`{name}` is missing"));
+            }
+        }
+        let properties = schema["properties"].as_object();
+        for (k, v) in fields {
+            match properties.and_then(|p| p.get(k)) {
+                Some(s) => conforms(doc, s, v, &format!("{path}.{k}"))?,
+                None if schema["additionalProperties"] == false => {
+                    return fail(format!("`{k}` is not described"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let Value::Array(items) = value {
+        if let Some(n) = schema["minItems"].as_u64()
+            && (items.len() as u64) < n
+        {
+            return fail(format!("fewer than {n} items"));
+        }
+        if let Some(n) = schema["maxItems"].as_u64()
+            && (items.len() as u64) > n
+        {
+            return fail(format!("more than {n} items"));
+        }
+        if let Some(s) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                conforms(doc, s, item, &format!("{path}[{i}]"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The contract: every endpoint's live answers (successes and errors) fit what the
+/// OpenAPI document says of that path, method and status.
+#[test]
+fn every_endpoint_answers_as_its_openapi_document_says() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let server = Server::start(&c.db(), Config::default());
+    let (_, doc) = server.get("/openapi.json");
+    let mut covered = std::collections::BTreeSet::new();
+    let mut check =
+        |method: &str, template: &str, path: &str, body: Option<&Value>, expected: u16| {
+            let (status, answer) = match body {
+                Some(body) => server.post(path, body, None),
+                None => server.get(path),
+            };
+            assert_eq!(status, expected, "{method} {path}: {answer}");
+            let schema = doc["paths"][template][method]["responses"][status.to_string()]["content"]
+                ["application/json"]["schema"]
+                .clone();
+            assert!(
+                schema.is_object(),
+                "{method} {template} does not describe {status}"
+            );
+            if let Err(e) = conforms(&doc, &schema, &answer, "answer") {
+                panic!("{method} {path} ({status}) differs from the document: {e}");
+            }
+            covered.insert((method.to_owned(), template.to_owned()));
+        };
+    let trip = "trip:blinken-final-tour-2025";
+    // Amend first, so that the answers carry corrections and retractions.
+    let correction = json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+        "data": {"target": "01942100-0000-7000-8000-000003000001", "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}}});
+    check("post", "/events", "/events", Some(&correction), 201);
+    let retraction = json!({"type": "event.retracted",
+        "data": {"target": "01942100-0000-7000-8000-000002000004", "reason": "not in the article"}});
+    check(
+        "post",
+        "/streams/{stream}/events",
+        &format!("/streams/{trip}/events"),
+        Some(&retraction),
+        201,
+    );
+    let conflict = json!({"stream": trip, "type": "trip.started", "occurred": "2025-01-05", "data": {}, "expect": 1});
+    check("post", "/events", "/events", Some(&conflict), 409);
+    let invalid = json!({"stream": trip, "type": "trip.started", "data": {}});
+    check("post", "/events", "/events", Some(&invalid), 422);
+    check("get", "/healthz", "/healthz", None, 200);
+    check("get", "/openapi.json", "/openapi.json", None, 200);
+    check("get", "/events", "/events?limit=50", None, 200);
+    check("get", "/events", "/events?limit=0", None, 400);
+    check(
+        "get",
+        "/streams/{stream}",
+        &format!("/streams/{trip}"),
+        None,
+        200,
+    );
+    check(
+        "get",
+        "/streams/{stream}",
+        "/streams/trip:nowhere",
+        None,
+        404,
+    );
+    check("get", "/trips", "/trips", None, 200);
+    check("get", "/trips", "/trips?known_at=2025-01-04", None, 200);
+    for path in [
+        format!("/trips/{trip}"),
+        format!("/trips/{trip}?include_retracted=true"),
+        "/trips/Blinken?as_of=20".to_owned(),
+    ] {
+        check("get", "/trips/{stream}", &path, None, 200);
+    }
+    check("get", "/trips/{stream}", "/trips/Nobody", None, 404);
+    for path in [
+        "/timeline",
+        "/timeline?include_retracted=true",
+        "/timeline?entity=Japan&known_at=2025-01-04",
+        "/timeline?type=arms_sale.announced",
+    ] {
+        check("get", "/timeline", path, None, 200);
+    }
+    check("get", "/timeline", "/timeline?from=someday", None, 400);
+    check("get", "/entities", "/entities", None, 200);
+    check("get", "/entities/{entity}", "/entities/Blinken", None, 200);
+    check("get", "/entities/{entity}", "/entities/Nobody", None, 404);
+    check("get", "/sales", "/sales", None, 200);
+    check(
+        "get",
+        "/sales",
+        "/sales?include_retracted=true&buyer=Japan",
+        None,
+        200,
+    );
+    check("get", "/stats", "/stats", None, 200);
+    check("get", "/stats", "/stats?as_of=10", None, 200);
+    check("get", "/types", "/types", None, 200);
+    for t in chronicle::model::EventType::ALL {
+        check("get", "/types/{name}", &format!("/types/{t}"), None, 200);
+    }
+    check("get", "/types/{name}", "/types/trip.teleported", None, 404);
+    // The check itself refuses what does not fit.
+    let entry = json!({"$ref": "#/components/schemas/TimelineEntry"});
+    assert!(conforms(&doc, &entry, &json!({"position": "one"}), "x").is_err());
+    let (_, timeline) = server.get("/timeline?limit=1");
+    let mut wrong = timeline["entries"][0].clone();
+    assert!(conforms(&doc, &entry, &wrong, "x").is_ok());
+    wrong["changes"] = json!([{"field": "x"}]);
+    assert!(conforms(&doc, &entry, &wrong, "x").is_err());
+    let summary = json!({"$ref": "#/components/schemas/TypeSummary"});
+    let (_, types) = server.get("/types");
+    let mut extra = types["types"][0].clone();
+    extra["zzz"] = json!(1);
+    assert!(conforms(&doc, &summary, &extra, "x").is_err());
+    // Every path and method of the document was called, but the live feed and the
+    // metrics, whose answers are not JSON (`live_events_…` and `metrics_…` cover them).
+    let mut described = std::collections::BTreeSet::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            if path != "/events/live" && path != "/metrics" {
+                described.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    assert_eq!(covered, described);
+}
+
+/// `GET /metrics` counts what the server did (appends, refusals, commits and their
+/// latency, requests by route and status, the projector's lag), and the server logs one
+/// line per request and per commit; `RUST_LOG` picks the levels.
+#[test]
+fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let server = Serve::start(&c, &[]);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let post = |body: Value| {
+        agent
+            .post(format!("{}/events", server.url))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for i in 0..3 {
+        assert_eq!(post(trip_started(&format!("trip:m{i}"))), 201);
+    }
+    // A failed `expect`: refused by the log's rules.
+    let mut conflict = trip_started("trip:m0");
+    conflict["expect"] = json!(7);
+    assert_eq!(post(conflict), 409);
+    let mut response = agent.get(format!("{}/metrics", server.url)).call().unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.body_mut().read_to_string().unwrap();
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("chronicle_appends_total "), 3.0);
+    assert_eq!(value("chronicle_appends_refused_total "), 1.0);
+    assert_eq!(value("chronicle_events_appended_total "), 3.0);
+    let commits = value("chronicle_commits_total ");
+    assert!((1.0..=3.0).contains(&commits), "{commits} commits");
+    assert_eq!(value("chronicle_commit_seconds_count "), commits);
+    assert_eq!(value("chronicle_log_head_position "), 46.0);
+    assert_eq!(value("chronicle_projector_lag_events "), 0.0);
+    assert_eq!(value("chronicle_live_subscribers "), 0.0);
+    assert_eq!(
+        value(r#"chronicle_http_requests_total{method="POST",route="/events",status="201"}"#),
+        3.0
+    );
+    assert_eq!(
+        value(r#"chronicle_http_requests_total{method="POST",route="/events",status="409"}"#),
+        1.0
+    );
+    assert!(
+        text.contains(r#"chronicle_http_request_seconds_count{method="POST",route="/events"} 4"#)
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    // The log: one line per request and per commit, on stderr.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = server.stderr.lock().unwrap().clone();
+        let requests = log
+            .lines()
+            .filter(|l| l.contains("chronicle::http") && l.contains("status=201"))
+            .count();
+        let commit_lines = log
+            .lines()
+            .filter(|l| l.contains("chronicle::commit"))
+            .count();
+        if requests == 3 && commit_lines as f64 == commits {
+            assert!(log.contains("path=/events"), "{log}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{requests} request lines, {commit_lines} commit lines:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(server);
+    // A filter that is not one: exit 2 before anything starts.
+    let run = c
+        .command(&["serve", "--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "chronicle=[")
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stderr).contains("RUST_LOG"));
 }

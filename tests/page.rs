@@ -228,8 +228,8 @@ fn the_page_in_a_real_browser() {
         "the sale and China's objection on Japan's timeline",
         DRAW,
         &chart_has(&[
-            "United States announced an arms sale to Japan worth about $3.64 billion",
-            "China opposed the arms sale from United States to Japan",
+            "An arms sale from the United States to Japan worth about $3.64 billion was announced",
+            "China expressed strong opposition to the arms sale",
         ]),
     );
     // Uncertain and approximate dates are ranges, not points.
@@ -366,7 +366,11 @@ fn the_page_in_a_real_browser() {
         &browser,
         "Blinken's page",
         DRAW,
-        &["Antony Blinken", "What and when", "announced a trip"],
+        &[
+            "Antony Blinken",
+            "What and when",
+            "trip to Seoul (South Korea)",
+        ],
     );
     shoot(&browser, &shots, "entity.png", 1280);
 

@@ -82,12 +82,14 @@ fn the_timeline_for_japan_has_the_sale_and_chinas_objection() {
         .map(|e| e["summary"].as_str().unwrap())
         .collect();
     assert!(
-        summaries
-            .contains(&"United States announced an arms sale to Japan worth about $3.64 billion"),
+        summaries.contains(
+            &"An arms sale from the United States to Japan worth about $3.64 billion was announced"
+        ),
         "{summaries:#?}"
     );
+    // A statement shows the analyst's summary, not words generated for the speaker.
     assert!(
-        summaries.contains(&"China opposed the arms sale from United States to Japan"),
+        summaries.contains(&"China expressed strong opposition to the arms sale, alleging it could destabilise the region"),
         "{summaries:#?}"
     );
     // The same by id, and in timeline order.
@@ -104,11 +106,114 @@ fn the_timeline_for_japan_has_the_sale_and_chinas_objection() {
     let mut sorted = starts.clone();
     sorted.sort_by_key(|s| s.parse::<chronicle::model::Extent>().unwrap().earliest());
     assert_eq!(starts, sorted);
-    // The trip announcement reads as a person would write it.
+    // The trip announcement reads as a person would write it, and names no announcer:
+    // the article does not say who announced it.
     let trip = json_of(&c, &["timeline", "--type", "trip.announced"]);
     assert_eq!(
         trip[0]["summary"],
-        "Antony Blinken announced a trip to South Korea, Japan and France"
+        "Antony Blinken's trip to Seoul (South Korea), Tokyo (Japan) and Paris (France) was announced"
+    );
+}
+
+/// Issue 11's misreadings of the article, each as what the views say now.
+#[test]
+fn the_views_never_put_words_in_a_sources_mouth() {
+    let c = demo();
+    let timeline = json_of(&c, &["timeline"]);
+    let entry = |id: &str| {
+        timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == format!("01942100-0000-7000-8000-{id}"))
+            .unwrap_or_else(|| panic!("no entry {id}"))
+            .clone()
+    };
+    // Generated lines name subject, predicate and object, with "the" for countries
+    // that take it.
+    for (id, headline) in [
+        (
+            "000003000001",
+            "An arms sale from the United States to Japan worth about $3.64 billion was announced",
+        ),
+        (
+            "000003000003",
+            "China opposed the arms sale from the United States to Japan",
+        ),
+        (
+            "000003000004",
+            "Japan rejected China's objection to the arms sale from the United States to Japan",
+        ),
+        (
+            "000003000005",
+            "The United States rejected China's objection to the arms sale from the United States to Japan",
+        ),
+        (
+            "000002000001",
+            "Antony Blinken's trip to Seoul (South Korea), Tokyo (Japan) and Paris (France) was announced",
+        ),
+        ("000005000004", "Ongoing conflict between Israel and Hamas"),
+    ] {
+        assert_eq!(entry(id)["headline"], headline, "{id}");
+    }
+    // The analyst's summary is what the timeline shows, and the source's words come
+    // with it: the State Department's "iron-clad" is not dropped.
+    let alliance = entry("000004000004");
+    assert_eq!(
+        alliance["summary"],
+        "The State Department reaffirmed the strength of the US–South Korea alliance despite the political crisis"
+    );
+    assert_eq!(alliance["quote"], "iron-clad");
+    // A situation reported as going on is not an event of the report's day.
+    assert_eq!(entry("000005000004")["ongoing"], true);
+    assert_eq!(entry("000003000001").get("ongoing"), None);
+    let table = c
+        .run(&["timeline", "--stream", "conflict:israel-hamas"])
+        .ok();
+    assert!(table.contains("2025-01-04 (ongoing)"), "{table}");
+    // The buyer and the seller reject China's objection, not their own sale.
+    let sales = c.run(&["sales"]).ok();
+    for line in [
+        "China opposed the sale",
+        "Japan rejected China's objection to the sale",
+        "The United States rejected China's objection to the sale",
+    ] {
+        assert!(sales.contains(line), "{line}: {sales}");
+    }
+    assert!(!sales.contains("United States rejects"), "{sales}");
+    // One article is one source, however many facts it gave.
+    assert_eq!(json_of(&c, &["trip", "show", TRIP])["sources"], 1);
+    assert!(
+        c.run(&["trip", "show", TRIP])
+            .ok()
+            .contains("sources:   1\n")
+    );
+    // A country a statement is also about is not read as a party to the sale.
+    c.append(&[
+        json!({"stream": "arms-sale:us-saudi-2025", "type": "arms_sale.announced", "occurred": "2025-01-02",
+            "data": {"seller": "country:US", "buyer": "country:SA", "value": {"amount": 1e9, "currency": "USD"}, "items": ["radars"]}}),
+        json!({"stream": "arms-sale:us-saudi-2025", "type": "statement.issued", "occurred": "2025-01-03",
+            "data": {"speaker": "country:GB", "stance": "supports", "about": ["arms-sale:us-saudi-2025", "country:IR"],
+                     "summary": "London welcomed the sale as a check on Tehran"}}),
+    ])
+    .ok();
+    let saudi = json_of(
+        &c,
+        &[
+            "timeline",
+            "--stream",
+            "arms-sale:us-saudi-2025",
+            "--type",
+            "statement.issued",
+        ],
+    );
+    assert_eq!(
+        saudi[0]["headline"],
+        "The United Kingdom backed the arms sale from the United States to Saudi Arabia (also about Iran)"
+    );
+    assert_eq!(
+        saudi[0]["summary"],
+        "London welcomed the sale as a check on Tehran"
     );
 }
 
@@ -511,4 +616,527 @@ fn replay_rebuilds_the_same_views() {
             .all(|c| c["position"] == 43),
         "{stats}"
     );
+}
+
+/// A corrected fact shows why and what changed, old and new value; a retracted one is
+/// hidden unless asked for, and then shown with why.
+#[test]
+fn corrections_and_retractions_show_why() {
+    let c = demo();
+    let before = c.log().len().to_string();
+    c.append(&[
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}}}),
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "announced a day earlier", "occurred": "2025-01-02"}}),
+        json!({"stream": TRIP, "type": "event.retracted",
+            "data": {"target": "01942100-0000-7000-8000-000002000004", "reason": "not in the article"}}),
+    ])
+    .ok();
+    let sale = &json_of(&c, &["timeline", "--type", "arms_sale.announced"])[0];
+    assert_eq!(
+        sale["corrections"],
+        json!(["a later report", "announced a day earlier"])
+    );
+    assert_eq!(
+        sale["changes"],
+        json!([
+            {"field": "value.amount", "before": 3_640_000_000_u64, "after": 3_500_000_000_u64},
+            {"field": "occurred", "before": "2025-01-03", "after": "2025-01-02"},
+        ])
+    );
+    let table = c.run(&["timeline", "--type", "arms_sale.announced"]).ok();
+    assert!(
+        table.contains("[corrected: a later report; announced a day earlier; value.amount: 3640000000 → 3500000000; occurred: 2025-01-03 → 2025-01-02]"),
+        "{table}"
+    );
+    let report = json_of(&c, &["sales"]);
+    assert_eq!(
+        report["sales"][0]["corrections"][0]["reason"],
+        "a later report"
+    );
+    let sales = c.run(&["sales"]).ok();
+    assert!(
+        sales.contains("Corrections of arms-sale:us-japan-2025-01:"),
+        "{sales}"
+    );
+    assert!(
+        sales.contains("value.amount: 3640000000 → 3500000000"),
+        "{sales}"
+    );
+    let trip = c.run(&["trip", "show", TRIP]).ok();
+    assert!(!trip.contains("corrections:"), "{trip}");
+    // The TimelineJS export keeps the marks, the reasons, the source's words and link,
+    // and does not make an approximate date exact.
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--type",
+            "arms_sale.announced",
+        ],
+    );
+    let text = &tl["events"][0]["text"];
+    assert!(
+        text["headline"].as_str().unwrap().ends_with(" [corrected]"),
+        "{text}"
+    );
+    let body = text["text"].as_str().unwrap();
+    assert!(body.contains("Corrected: a later report; announced a day earlier; value.amount: 3640000000 → 3500000000"), "{body}");
+    assert!(
+        body.contains("<blockquote>“a significant arms sale worth approximately $3.64 billion"),
+        "{body}"
+    );
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--type",
+            "trip.return_planned",
+        ],
+    );
+    assert_eq!(
+        tl["events"][0]["display_date"],
+        "about 2025-01-06 to 2025-01-11"
+    );
+    assert_eq!(
+        tl["events"][0]["end_date"],
+        json!({"year": 2025, "month": 1, "day": 11})
+    );
+    c.append(&[json!({"stream": "note:linked", "type": "note.reported", "occurred": "2025-01-05",
+        "data": {"summary": "A <linked> report", "entities": []},
+        "source": {"publisher": "Example Wire", "title": "Seoul & Tokyo", "url": "https://example.org/a?b=1&c=2", "quote": "words"}})])
+        .ok();
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            "note:linked",
+        ],
+    );
+    let event = &tl["events"][0];
+    assert_eq!(event["text"]["headline"], "A &lt;linked&gt; report");
+    assert_eq!(
+        event["text"]["text"],
+        "<blockquote>“words”</blockquote><p>Source: <a href=\"https://example.org/a?b=1&amp;c=2\">Seoul &amp; Tokyo</a>, Example Wire</p>"
+    );
+    assert_eq!(event.get("display_date"), None);
+
+    // The retracted agenda item is gone by default…
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let retracted_id = "01942100-0000-7000-8000-000002000004".to_owned();
+    let current = json_of(&c, &["timeline", "--stream", TRIP]);
+    assert!(!ids(&current).contains(&retracted_id));
+    assert!(
+        current
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("retracted").is_none())
+    );
+    assert_eq!(json_of(&c, &["trip", "show", TRIP]).get("retracted"), None);
+    // …and shown, marked with why, when asked for, in the timeline and the trip.
+    let all = json_of(&c, &["timeline", "--stream", TRIP, "--include-retracted"]);
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        current.as_array().unwrap().len() + 1
+    );
+    let entry = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == retracted_id.as_str())
+        .unwrap();
+    assert_eq!(entry["retracted"], "not in the article");
+    let table = c
+        .run(&["timeline", "--stream", TRIP, "--include-retracted"])
+        .ok();
+    assert!(
+        table.contains("Defence and economic collaboration [retracted: not in the article]"),
+        "{table}"
+    );
+    let trip = json_of(&c, &["trip", "show", TRIP, "--include-retracted"]);
+    assert_eq!(trip["retracted"][0]["retracted"], "not in the article");
+    assert!(
+        c.run(&["trip", "show", TRIP, "--include-retracted"])
+            .ok()
+            .contains("  retracted:\n    - 2024/2025-01-04: On Antony Blinken's agenda in Japan: Defence and economic collaboration [retracted: not in the article]")
+    );
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            TRIP,
+            "--include-retracted",
+        ],
+    );
+    let marked: Vec<&Value> = tl["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["text"]["headline"]
+                .as_str()
+                .unwrap()
+                .ends_with(" [retracted]")
+        })
+        .collect();
+    assert_eq!(marked.len(), 1);
+    assert!(
+        marked[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<p>Retracted: not in the article.</p>")
+    );
+    // As of before the retraction, the fact is current and unmarked.
+    let past = json_of(
+        &c,
+        &[
+            "timeline",
+            "--stream",
+            TRIP,
+            "--as-of",
+            &before,
+            "--include-retracted",
+        ],
+    );
+    assert!(
+        past.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("retracted").is_none())
+    );
+    assert!(ids(&past).contains(&retracted_id));
+
+    // A retracted sale is in no total, and listed apart on request.
+    c.append(&[
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted",
+        "data": {"target": SALE_ID, "reason": "no such sale"}}),
+    ])
+    .ok();
+    assert_eq!(json_of(&c, &["sales"]).get("retracted"), None);
+    let report = json_of(&c, &["sales", "--include-retracted"]);
+    assert_eq!(report["by_buyer"], json!([]));
+    assert_eq!(report["retracted"][0]["retracted"], "no such sale");
+    assert_eq!(
+        json_of(&c, &["sales", "--include-retracted", "--buyer", "France"]).get("retracted"),
+        None
+    );
+    let sales = c.run(&["sales", "--include-retracted"]).ok();
+    assert!(sales.contains("Retracted sales (in no total):"), "{sales}");
+    assert!(sales.contains("[retracted: no such sale]"), "{sales}");
+}
+
+/// `trip show` takes what `timeline --entity` does: an id, or a name.
+#[test]
+fn trips_are_found_by_id_slug_or_traveler() {
+    let c = demo();
+    let by_id = json_of(&c, &["trip", "show", TRIP]);
+    for text in [
+        "blinken-final-tour-2025",
+        "Blinken",
+        "the US Secretary of State",
+        "person:antony-blinken",
+    ] {
+        assert_eq!(json_of(&c, &["trip", "show", text]), by_id, "{text}");
+    }
+    c.run(&["trip", "show", "Nobody At All"])
+        .fails(2, "no trip is `Nobody At All`");
+    c.run(&["trip", "show", "Japan"])
+        .fails(2, "Japan has no trip");
+    c.append(&[
+        json!({"stream": "trip:blinken-second", "type": "trip.announced", "occurred": "2025-01-10",
+        "data": {"traveler": "person:antony-blinken", "stops": [{"place": "country:IT"}]}}),
+    ])
+    .ok();
+    c.run(&["trip", "show", "Blinken"]).fails(
+        2,
+        "Antony Blinken has 2 trips: trip:blinken-final-tour-2025, trip:blinken-second",
+    );
+}
+
+/// With `COLUMNS` set, tables and the trip fit it, wrapping rather than dropping
+/// words; JSON is never fitted; to a pipe without `COLUMNS`, lines are whole.
+#[test]
+fn tables_fit_columns_and_json_does_not_change() {
+    let c = demo();
+    let narrow = |args: &[&str]| {
+        let out = c.command(args).env("COLUMNS", "80").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let views: [&[&str]; 7] = [
+        &["timeline"],
+        &["sales"],
+        &["trip", "list"],
+        &["trip", "show", TRIP],
+        &["entity", "list"],
+        &["entity", "show", "Blinken"],
+        &["types"],
+    ];
+    for args in views {
+        for line in narrow(args).lines() {
+            assert!(line.chars().count() <= 80, "{args:?}: {line}");
+        }
+    }
+    let words: Vec<String> = narrow(&["timeline"])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    for w in "The US Indo-Pacific strategy, a key element of Joe Biden's foreign policy, aims to counter China's growing influence".split(' ') {
+        assert!(words.iter().any(|x| x == w), "{w} is lost");
+    }
+    for args in [["--json", "timeline"], ["--json", "sales"]] {
+        assert_eq!(narrow(&args), c.run(&args).ok());
+    }
+    assert!(
+        c.run(&["timeline"])
+            .ok()
+            .lines()
+            .any(|l| l.chars().count() > 80)
+    );
+}
+
+/// `--known-at DATE` answers from what had been published by then: the reported
+/// clock, beside `--as-of` on the log's.
+#[test]
+fn known_at_answers_from_what_was_published_by_then() {
+    let c = demo();
+    let count = |args: &[&str]| json_of(&c, args).as_array().unwrap().len();
+    let all = count(&["timeline"]);
+    // Every fact of the article was published on 2025-01-04.
+    assert_eq!(count(&["timeline", "--known-at", "2025-01-04"]), all);
+    assert_eq!(count(&["timeline", "--known-at", "2025-01-03"]), 0);
+    assert_eq!(
+        json_of(&c, &["sales", "--known-at", "2025-01-03"])["sales"],
+        json!([])
+    );
+    // The registry is not news: entities are there on any date.
+    assert!(
+        !json_of(&c, &["entity", "list", "--known-at", "2025-01-03"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let later = |published: &str| json!({"publisher": "Example Wire", "published": published});
+    c.append(&[
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-06",
+            "data": {"place": "country:KR"}, "source": later("2025-01-06")}),
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}},
+            "source": later("2025-01-07")}),
+        json!({"stream": "note:undated", "type": "note.reported", "occurred": "2025-01-02",
+            "data": {"summary": "Reported without a date, confirmed later", "entities": []}}),
+    ])
+    .ok();
+    let undated = c.log().last().unwrap()["id"].as_str().unwrap().to_owned();
+    c.append(&[
+        json!({"stream": "note:undated", "type": "evidence.added", "occurred": "2025-01-05",
+        "data": {"target": undated, "source": later("2025-01-05")}}),
+    ])
+    .ok();
+    let status =
+        |date: &str| json_of(&c, &["trip", "show", TRIP, "--known-at", date])["status"].clone();
+    assert_eq!(status("2025-01-05"), "announced");
+    assert_eq!(status("2025-01-06"), "underway");
+    let amount = |date: &str| {
+        json_of(&c, &["sales", "--known-at", date])["sales"][0]["value"]["amount"].clone()
+    };
+    assert_eq!(amount("2025-01-06"), 3_640_000_000_u64);
+    assert_eq!(amount("2025-01-07"), 3_500_000_000_u64);
+    // Known by the evidence's date, not before.
+    let notes = |date: &str| count(&["timeline", "--stream", "note:undated", "--known-at", date]);
+    assert_eq!(notes("2025-01-04"), 0);
+    assert_eq!(notes("2025-01-05"), 1);
+    // A month takes everything published in it.
+    assert_eq!(
+        count(&["timeline", "--known-at", "2025-01"]),
+        count(&["timeline"])
+    );
+    // With --as-of, only the log up to that position.
+    assert_eq!(status("2025-01-06"), "underway");
+    assert_eq!(
+        json_of(
+            &c,
+            &[
+                "trip",
+                "show",
+                TRIP,
+                "--known-at",
+                "2025-01-06",
+                "--as-of",
+                "43"
+            ]
+        )["status"],
+        "announced"
+    );
+    c.run(&["timeline", "--known-at", "soon"])
+        .fails(2, "--known-at");
+    c.run(&["timeline", "--as-of", "2025-01-04"])
+        .fails(2, "use --known-at 2025-01-04");
+}
+
+/// Facts that did not fit before: deals other than arms sales, who announced a sale,
+/// planned meetings and agenda items with people and dates, unnamed speakers.
+#[test]
+fn deals_planned_meetings_and_unnamed_sources_fit() {
+    let c = demo();
+    let wire = json!({"publisher": "Example Wire", "published": "2025-01-07", "speaker": "a White House official"});
+    c.append(&[
+        json!({"stream": "deal:us-japan-investment-2025", "type": "agreement.reported", "occurred": "2025-01-07",
+            "data": {"parties": ["country:US", "country:JP"], "kind": "investment deal", "status": "letter_of_intent",
+                     "value": {"amount": 1_000_000_000_u64, "currency": "USD"}, "approximate": true},
+            "source": wire}),
+        json!({"stream": "arms-sale:us-korea-2025", "type": "arms_sale.announced", "occurred": "2025-01-06",
+            "data": {"seller": "country:US", "buyer": "country:KR", "value": {"amount": 5e8, "currency": "USD"},
+                     "items": ["radars"], "announced_by": "org:us-state-department"}}),
+        json!({"stream": TRIP, "type": "trip.meeting_planned", "occurred": "2025-01-04",
+            "data": {"place": "country:KR", "with": ["person:yoon-suk-yeol"], "topic": "the alliance", "dates": "2025-01-06"}}),
+        json!({"stream": TRIP, "type": "trip.agenda_item_added", "occurred": "2025-01-04",
+            "data": {"place": "country:JP", "topic": "Shipbuilding", "participants": ["country:JP"], "dates": "2025-01-07"}}),
+    ])
+    .ok();
+    let headline = |stream: &str| {
+        json_of(&c, &["timeline", "--stream", stream])
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["headline"]
+            .clone()
+    };
+    assert_eq!(
+        headline("deal:us-japan-investment-2025"),
+        "An investment deal between the United States and Japan worth about $1 billion was agreed in a letter of intent"
+    );
+    assert_eq!(
+        headline("arms-sale:us-korea-2025"),
+        "An arms sale from the United States to South Korea worth $500 million was announced by United States Department of State"
+    );
+    let deal = &json_of(
+        &c,
+        &["timeline", "--stream", "deal:us-japan-investment-2025"],
+    )[0];
+    assert_eq!(deal["source"]["speaker"], "a White House official");
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            "deal:us-japan-investment-2025",
+        ],
+    );
+    assert!(
+        tl["events"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Source: a White House official, in Example Wire")
+    );
+    let trip = json_of(&c, &["trip", "show", TRIP]);
+    assert_eq!(
+        trip["stops"][0]["planned_meetings"][0]["with"],
+        json!(["person:yoon-suk-yeol"])
+    );
+    assert_eq!(
+        trip["stops"][0]["planned_meetings"][0]["occurred"],
+        "2025-01-06"
+    );
+    let agenda = trip["stops"][1]["agenda"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(agenda["participants"], json!(["country:JP"]));
+    assert_eq!(agenda["dates"], "2025-01-07");
+    let text = c.run(&["trip", "show", TRIP]).ok();
+    assert!(
+        text.contains("to meet Yoon Suk Yeol on the alliance, 2025-01-06"),
+        "{text}"
+    );
+    assert!(
+        text.contains("agenda: Shipbuilding, with Japan, 2025-01-07"),
+        "{text}"
+    );
+    // Yoon's timeline has the planned meeting.
+    let yoon = json_of(
+        &c,
+        &[
+            "timeline",
+            "--entity",
+            "Yoon Suk Yeol",
+            "--type",
+            "trip.meeting_planned",
+        ],
+    );
+    assert_eq!(yoon.as_array().unwrap().len(), 1);
+    c.append(&[
+        json!({"stream": "deal:x", "type": "agreement.reported", "occurred": "2025",
+        "data": {"parties": ["country:US"], "kind": "deal", "status": "rumoured"}}),
+    ])
+    .fails(2, "data.status");
+}
+
+/// A registered place finds the stop it is, a country finds its one place stop, and
+/// two stops in one country stay apart.
+#[test]
+fn places_find_their_stops() {
+    let c = demo();
+    // Seoul is the stop "Seoul" in South Korea, not a second stop beside it.
+    c.append(&[
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-06",
+        "data": {"place": "place:seoul"}}),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", TRIP]);
+    assert_eq!(trip["stops"].as_array().unwrap().len(), 3);
+    assert_eq!(trip["stops"][0]["status"], "visited");
+    assert_eq!(trip["stops"][0]["arrived"], "2025-01-06");
+    // Two stops in Italy, by their places.
+    let t = "trip:g7-2025";
+    c.append(&[
+        person("x"),
+        json!({"stream": "place:rome", "type": "entity.registered", "data": {"name": "Rome", "aliases": [], "country": "country:IT"}}),
+        json!({"stream": "place:taormina", "type": "entity.registered", "data": {"name": "Taormina", "aliases": ["Sicily"], "country": "country:IT"}}),
+        json!({"stream": t, "type": "trip.announced", "occurred": "2025-01-10",
+            "data": {"traveler": "person:x", "stops": [{"place": "place:rome"}, {"place": "place:taormina"}]}}),
+        json!({"stream": t, "type": "trip.agenda_item_added", "occurred": "2025-01-10",
+            "data": {"place": "place:taormina", "topic": "G7 summit"}}),
+        json!({"stream": t, "type": "trip.arrived", "occurred": "2025-01-11", "data": {"place": "place:rome"}}),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    let stops = trip["stops"].as_array().unwrap();
+    assert_eq!(stops.len(), 2);
+    assert_eq!(stops[0]["status"], "visited");
+    assert_eq!(stops[0]["agenda"], json!([]));
+    assert_eq!(stops[1]["agenda"][0]["topic"], "G7 summit");
+    // A country stands for the trip's stop there when the trip has exactly one.
+    let one = "trip:rome-only";
+    c.append(&[
+        json!({"stream": one, "type": "trip.announced", "occurred": "2025-01-10",
+            "data": {"traveler": "person:x", "stops": [{"place": "place:rome"}]}}),
+        json!({"stream": one, "type": "trip.arrived", "occurred": "2025-01-11", "data": {"place": "country:IT"}}),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", one]);
+    assert_eq!(trip["stops"].as_array().unwrap().len(), 1);
+    assert_eq!(trip["stops"][0]["status"], "visited");
 }

@@ -147,13 +147,20 @@ fn scribble_over(db: &Path, needle: &str) -> usize {
     n
 }
 
-/// Copies a closed store's files into another `Chronicle`'s store.
+/// Copies a closed store's files (the log's and the views' databases) into another
+/// `Chronicle`'s store.
 fn copy_store(from: &Path, to: &Chronicle) {
-    std::fs::create_dir_all(to.db().join("blobs")).unwrap();
+    copy_dir(from, &to.db());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
     for name in names(from) {
         let path = from.join(&name);
         if path.is_file() {
-            std::fs::copy(&path, to.db().join(&name)).unwrap();
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        } else if path.is_dir() {
+            copy_dir(&path, &to.join(&name));
         }
     }
 }

@@ -362,6 +362,27 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
         [w4[0], w4[1], w4[2]],
     );
     rows.push(over_sled(row, 0.25));
+    // What of the replay is sled's own cost: raw sled writing the documents the replay
+    // wrote (the same keys and values, in batches of the projector's size, no sync).
+    eprint!("  raw sled writing chronicle's view documents… ");
+    let copied = spawn_child(
+        "view-keys",
+        System::Chronicle,
+        &System::Chronicle.dir(root, n),
+        n,
+        None,
+    )?;
+    eprintln!("{:.1} s", f(&copied, "seconds"));
+    rows.push(Row::new(
+        "W4",
+        "replay beside raw sled writing its view documents (same keys and values, no sync)",
+        "events/s",
+        [
+            w4[0],
+            Some((n as f64 / f(&copied, "seconds"), "none")),
+            None,
+        ],
+    ));
 
     // W5, W1, W2 on the stores, opened here.
     eprintln!("  queries and single appends…");
@@ -1124,6 +1145,10 @@ fn child(mode: &str, args: &Args) -> Result<()> {
             json!({"open_ms": o.open_ms, "views_ms": o.views_ms, "lag": o.lag})
         }
         "trees" => serde_json::to_value(systems::tree_sizes(&dir)?)?,
+        "view-keys" => {
+            let (keys, elapsed) = systems::write_view_keys(&dir)?;
+            json!({"keys": keys, "seconds": elapsed.as_secs_f64()})
+        }
         "loop" => append_forever(system, &dir, n, args.seed.unwrap_or(0))?,
         other => bail!("unknown child mode {other}"),
     };

@@ -518,16 +518,24 @@ pub struct TreeSizes {
     pub history_bytes: u64,
 }
 
-/// The keys and live bytes of a store, per tree. Opens the store with sled directly,
-/// so run it on a store no one else has open, after the measurements of its opens.
+/// The keys and live bytes of a store, per database. Opens the log's and the views'
+/// databases with sled directly, so run it on a store no one else has open, after the
+/// measurements of its opens.
 pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
-    let db = sled_config(dir).open()?;
     let mut sizes = TreeSizes::default();
-    for item in db.iter() {
-        let (k, v) = item?;
-        sizes.log_keys += 1;
-        sizes.log_bytes += (k.len() + v.len()) as u64;
+    {
+        let db = sled_config(dir).open()?;
+        for item in db.iter() {
+            let (k, v) = item?;
+            sizes.log_keys += 1;
+            sizes.log_bytes += (k.len() + v.len()) as u64;
+        }
     }
+    let views_dir = dir.join("views");
+    if !views_dir.is_dir() {
+        return Ok(sizes);
+    }
+    let db = sled_config(&views_dir).open()?;
     for name in db.tree_names() {
         if !name.starts_with(b"views.") {
             continue;
@@ -544,4 +552,45 @@ pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
         }
     }
     Ok(sizes)
+}
+
+/// W4's fair baseline for the projector: raw sled writing what chronicle's views hold.
+/// Copies the current documents of a chronicle store's active views tree (keys and
+/// values as stored, the history left out) into a fresh sled database next to it, in
+/// batches of the projector's size and without any sync, as the projector writes.
+/// Only the batches' application is timed, not reading the source. Returns the keys
+/// written and the time.
+pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
+    const BATCH: usize = 2_000;
+    let source = sled_config(&dir.join("views")).open()?;
+    let name = source
+        .get(b"Mviews")?
+        .ok_or_else(|| anyhow::anyhow!("{} has no active views tree", dir.display()))?;
+    let tree = source.open_tree(name)?;
+    let target_dir = dir.with_extension("view-keys");
+    let _ = std::fs::remove_dir_all(&target_dir);
+    let target = sled_config(&target_dir).open()?;
+    let mut elapsed = Duration::ZERO;
+    let mut keys = 0;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for item in tree.scan_prefix(b"D") {
+        let (k, v) = item?;
+        batch.insert(k, v);
+        in_batch += 1;
+        keys += 1;
+        if in_batch == BATCH {
+            let started = Instant::now();
+            target.apply_batch(std::mem::take(&mut batch))?;
+            elapsed += started.elapsed();
+            in_batch = 0;
+        }
+    }
+    let started = Instant::now();
+    target.apply_batch(batch)?;
+    target.flush()?;
+    elapsed += started.elapsed();
+    drop(target);
+    let _ = std::fs::remove_dir_all(&target_dir);
+    Ok((keys, elapsed))
 }

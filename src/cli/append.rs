@@ -5,7 +5,7 @@ use super::input::Parsed;
 use super::output::{self, Table};
 use super::remote;
 use super::{App, Backend, UsageError};
-use chronicle::model::{EventType, Origin, parse_event_value};
+use chronicle::model::{Origin, parse_event_value};
 use chronicle::store::{AppendedEvent, EventStore};
 use serde_json::{Map, Value};
 use std::io::Write;
@@ -26,18 +26,18 @@ target's data; null removes a field); amendments without --occurred are dated th
 they are recorded.
 Exit codes: 2 invalid input, 3 --expect did not match (nothing written), 5 store in use.";
 
-/// The examples, then every event type with the stream it belongs in.
+/// The examples, then every event type with the stream it belongs in, and where to
+/// find a type's fields.
 fn help() -> String {
-    use chronicle::model::types::CategoryRule;
-    let mut text = format!("{EXAMPLES}\n\nEvent types (schema 1):\n");
-    for t in EventType::ALL {
-        let stream = match t.category_rule() {
-            CategoryRule::Entity => "the entity's own stream".to_owned(),
-            CategoryRule::Exactly(c) => format!("{c}:…"),
-            CategoryRule::Any => "any stream".to_owned(),
-            CategoryRule::TargetStream => "the target's stream".to_owned(),
-        };
-        text.push_str(&format!("  {:<24} {stream}\n", t.as_str()));
+    let mut text = format!(
+        "{EXAMPLES}\n\nEvent types (schema 1); `chronicle types show TYPE` gives a type's fields,\na JSON template with every field, and an example:\n"
+    );
+    for def in chronicle::model::fields::definitions() {
+        text.push_str(&format!(
+            "  {:<24} {}\n",
+            def.event_type.as_str(),
+            def.stream_rule()
+        ));
     }
     text
 }

@@ -2,9 +2,9 @@
 
 use super::UsageError;
 use super::output;
-use chronicle::model::Position;
-use chronicle::projection::DocsRead;
-use chronicle::store::{EventStore, LiveDocs, PastDocs, SledStore};
+use chronicle::model::{Extent, Position};
+use chronicle::projection::{DocsRead, MemDocs, known};
+use chronicle::store::{EventStore, LiveDocs, PastDocs, ReadFilter, SledStore};
 
 /// `--as-of POSITION` or `--as-of RFC3339-TIME`, shared by every query.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -13,12 +13,19 @@ pub struct AsOfArgs {
     /// clock (RFC 3339, e.g. 2026-11-30T10:00:00Z).
     #[arg(long, value_name = "POSITION|TIME")]
     pub as_of: Option<String>,
+    /// Answer from what had been published by this date (the `reported` clock): the
+    /// facts whose source's `published` is over by its end, with the corrections and
+    /// retractions published (or made) by then. Combines with --as-of.
+    #[arg(long, value_name = "DATE")]
+    pub known_at: Option<String>,
 }
 
 /// The documents a query reads: the live ones, or those of a past position.
 pub enum Views {
     Live(LiveDocs),
     Past(PastDocs),
+    /// Folded in memory from the events known on the reported clock.
+    Known(MemDocs),
 }
 
 /// The views with every append acknowledged before this call folded in, with a
@@ -41,6 +48,7 @@ impl Views {
         match self {
             Views::Live(d) => d,
             Views::Past(d) => d,
+            Views::Known(d) => d,
         }
     }
 }
@@ -48,11 +56,36 @@ impl Views {
 impl AsOfArgs {
     /// The views this query should read.
     pub fn views(&self, store: &SledStore) -> anyhow::Result<Views> {
-        let Some(text) = &self.as_of else {
-            return Ok(Views::Live(live_views(store)?));
+        let Some(date) = &self.known_at else {
+            return self.log_views(store);
         };
+        let date: Extent = date
+            .parse()
+            .map_err(|e: chronicle::model::extent::ExtentError| {
+                UsageError(format!("--known-at: {}", e.0))
+            })?;
+        let upto = match &self.as_of {
+            Some(_) => self.position(store)?,
+            None => store.head()?.position,
+        };
+        let mut events = Vec::new();
+        for event in store.read(&ReadFilter::default()) {
+            let event = event?;
+            if event.position > upto {
+                break;
+            }
+            events.push(event);
+        }
+        Ok(Views::Known(known::fold(&events, &date)?))
+    }
+
+    /// The position `--as-of` names.
+    fn position(&self, store: &SledStore) -> anyhow::Result<Position> {
         let head = store.head()?.position;
-        let position = if let Ok(n) = text.parse::<u64>() {
+        let Some(text) = &self.as_of else {
+            return Ok(head);
+        };
+        Ok(if let Ok(n) = text.parse::<u64>() {
             if n > head.0 {
                 return Err(UsageError(format!(
                     "--as-of {n} is past the end of the log (position {head}); use a position up to {head}"
@@ -62,15 +95,38 @@ impl AsOfArgs {
             Position(n)
         } else {
             let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| {
+                // A bare date is most likely a question on the reported clock.
+                let hint = if text.parse::<Extent>().is_ok() {
+                    format!("; to ask what had been published by {text}, use --known-at {text}")
+                } else {
+                    String::new()
+                };
                 UsageError(format!(
-                    "--as-of `{text}` is neither a position nor an RFC 3339 time with a time zone, like 2026-11-30T10:00:00Z"
+                    "--as-of `{text}` is neither a position nor an RFC 3339 time with a time zone, like 2026-11-30T10:00:00Z{hint}"
                 ))
             })?;
             store.position_at(time.with_timezone(&chrono::Utc))?
-        };
+        })
+    }
+
+    /// The stored views, live or as of a position: `--as-of` on the log's clock.
+    fn log_views(&self, store: &SledStore) -> anyhow::Result<Views> {
+        if self.as_of.is_none() {
+            return Ok(Views::Live(live_views(store)?));
+        }
+        let head = store.head()?.position;
+        let position = self.position(store)?;
         if position == head {
             return Ok(Views::Live(live_views(store)?));
         }
         Ok(Views::Past(store.views_at(position)?))
+    }
+
+    /// The query parameters that say the same to a server's API.
+    pub fn params(&self) -> [(&'static str, Option<String>); 2] {
+        [
+            ("as_of", self.as_of.clone()),
+            ("known_at", self.known_at.clone()),
+        ]
     }
 }

@@ -52,7 +52,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     writeln!(out, "\n== The timeline ==\n")?;
     print_table(&q.timeline(&TimelineFilter::default())?, &mut out)?;
     writeln!(out, "\n== Arms sales ==\n")?;
-    print_report(&q, &q.sales(None, None)?, &mut out)?;
+    print_report(&q, &q.sales(None, None, false)?, &mut out)?;
     writeln!(
         out,
         "\nNext: chronicle --db {db} timeline --entity Japan    chronicle --db {db} entity show Blinken",

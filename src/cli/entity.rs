@@ -76,7 +76,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
     match args.command {
         EntityCommand::List { as_of } => {
-            let mut answer: serde_json::Value = api.get("/entities", &[("as_of", as_of.as_of)])?;
+            let mut answer: serde_json::Value = api.get("/entities", &as_of.params())?;
             let list: Vec<EntityView> = remote::part(&mut answer, "entities")?;
             if app.json {
                 output::json_line(&mut out, &list)?;
@@ -86,7 +86,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
         }
         EntityCommand::Show { entity, as_of } => {
             let path = format!("/entities/{}", remote::encode(&entity));
-            let mut answer: serde_json::Value = api.get(&path, &[("as_of", as_of.as_of)])?;
+            let mut answer: serde_json::Value = api.get(&path, &as_of.params())?;
             let e: EntityView = remote::part(&mut answer, "entity")?;
             if app.json {
                 output::json_line(&mut out, &e)?;
@@ -116,28 +116,28 @@ fn print_list(list: &[EntityView], out: &mut impl Write) -> anyhow::Result<()> {
 }
 
 fn print_entity(q: &dyn Names, e: &EntityView, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(out, "{} ({})", e.name, e.id)?;
-    writeln!(out, "  kind:     {}", e.kind)?;
+    output::wrapped_line(out, "", 2, &format!("{} ({})", e.name, e.id))?;
+    writeln!(out, "  kind:        {}", e.kind)?;
     if !e.aliases.is_empty() {
-        writeln!(out, "  aliases:  {}", e.aliases.join("; "))?;
+        output::wrapped_line(out, "  aliases:     ", 0, &e.aliases.join("; "))?;
     }
     if let Some(d) = &e.description {
-        writeln!(out, "  about:    {d}")?;
+        output::wrapped_line(out, "  description: ", 0, d)?;
     }
     if let Some(c) = &e.country {
-        writeln!(out, "  country:  {}", q.name(c)?)?;
+        writeln!(out, "  country:     {}", q.name(c)?)?;
     }
     if let Some(w) = &e.wikidata {
-        writeln!(out, "  wikidata: {w}")?;
+        writeln!(out, "  wikidata:    {w}")?;
     }
-    writeln!(out, "  events:   {}", e.events)?;
+    writeln!(out, "  events:      {}", e.events)?;
     if let (Some(first), Some(last)) = (e.first, e.last) {
-        writeln!(out, "  first:    {first}")?;
-        writeln!(out, "  last:     {last}")?;
+        writeln!(out, "  first:       {first}")?;
+        writeln!(out, "  last:        {last}")?;
     }
     for s in &e.status {
         let when = s.occurred.map(|o| format!(" ({o})")).unwrap_or_default();
-        writeln!(out, "  status:   {}{when}", s.summary)?;
+        output::wrapped_line(out, "  status:      ", 0, &format!("{}{when}", s.summary))?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ mod serve;
 mod stats;
 mod timeline;
 mod trip;
+mod types;
 mod verify;
 
 use anyhow::Context;
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 const EXAMPLES: &str = "\
 Examples:
   chronicle demo                                   import the bundled article and show it
+  chronicle types show statement.issued            a type's fields and a template to fill in
   chronicle import events/                         import every .jsonl file of a folder
   chronicle append --file new-facts.jsonl          append JSON Lines atomically
   chronicle log --stream trip:blinken-final-tour-2025
@@ -80,6 +82,7 @@ pub enum Command {
     Verify(verify::Args),
     Recover(recover::Args),
     Serve(serve::Args),
+    Types(types::Args),
 }
 
 /// Global options every subcommand gets.
@@ -261,6 +264,7 @@ pub fn main() -> i32 {
         Command::Verify(args) => verify::run(args, &app),
         Command::Recover(args) => recover::run(args, &app),
         Command::Serve(args) => serve::run(args, &app),
+        Command::Types(args) => types::run(args, &app),
     };
     match result {
         Ok(()) => 0,

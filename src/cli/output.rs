@@ -1,4 +1,5 @@
-//! Output for people (aligned tables) and for scripts (JSON), and progress bars.
+//! Output for people (aligned tables, fitted to the terminal's width) and for scripts
+//! (JSON, never fitted), and progress bars.
 //!
 //! Everything goes through a locked, buffered stdout and returns IO errors, so that a
 //! closed pipe (`chronicle log | head`) ends the command quietly instead of panicking.
@@ -18,7 +19,89 @@ pub fn json_line(out: &mut (impl Write + ?Sized), value: &impl Serialize) -> io:
     out.write_all(b"\n")
 }
 
-/// A table with left-aligned columns, sized to their widest cell.
+/// The width output should fit: `COLUMNS` when set to a number, else the terminal's
+/// when stdout is one; `None` (no limit) when printing to a pipe or a file, so that
+/// what scripts read is never cut.
+pub fn width() -> Option<usize> {
+    if let Ok(text) = std::env::var("COLUMNS")
+        && let Ok(n) = text.trim().parse::<usize>()
+        && n > 0
+    {
+        return Some(n);
+    }
+    let term = console::Term::stdout();
+    if !term.is_term() {
+        return None;
+    }
+    let (_, columns) = term.size();
+    (columns > 0).then_some(usize::from(columns))
+}
+
+/// The narrowest a column is made to fit the width: wrapping below this reads worse
+/// than a line that overflows.
+const MIN_COLUMN: usize = 10;
+
+/// Breaks `text` into lines of at most `width` characters, at spaces where it can and
+/// inside a word only when the word alone is longer.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let gap = usize::from(used > 0);
+            if used + gap + word.len() <= width {
+                if gap == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than the line: split it.
+            let rest = word.split_off(width);
+            lines.push(word.iter().collect());
+            word = rest;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Writes `text` after `indent`, wrapped to the output's width (see [`width`]), with
+/// continuation lines indented `hang` spaces further.
+pub fn wrapped_line(
+    out: &mut (impl Write + ?Sized),
+    indent: &str,
+    hang: usize,
+    text: &str,
+) -> io::Result<()> {
+    let Some(total) = width() else {
+        return writeln!(out, "{indent}{text}");
+    };
+    let indent_width = indent.chars().count() + hang;
+    let room = total.saturating_sub(indent_width).max(MIN_COLUMN);
+    let pad = " ".repeat(indent_width);
+    for (i, line) in wrap(text, room).iter().enumerate() {
+        if i == 0 {
+            writeln!(out, "{indent}{line}")?;
+        } else {
+            writeln!(out, "{pad}{line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// A table with left-aligned columns, sized to their widest cell; made to fit the
+/// output's width (see [`width`]) by narrowing the widest columns and wrapping their
+/// cells onto more lines.
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
@@ -37,6 +120,11 @@ impl Table {
     }
 
     pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        self.write_within(out, width())
+    }
+
+    /// Writes the table within `limit` columns (no limit when `None`).
+    pub fn write_within(&self, out: &mut impl Write, limit: Option<usize>) -> io::Result<()> {
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -45,23 +133,55 @@ impl Table {
                 }
             }
         }
+        if let Some(limit) = limit {
+            fit(&mut widths, limit);
+        }
         let line = |out: &mut dyn Write, cells: &[String]| -> io::Result<()> {
+            let wrapped: Vec<Vec<String>> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| match widths.get(i) {
+                    Some(w) if cell.chars().count() > *w => wrap(cell, *w),
+                    _ => vec![cell.clone()],
+                })
+                .collect();
+            let height = wrapped.iter().map(Vec::len).max().unwrap_or(1);
             let last = cells.len().saturating_sub(1);
-            for (i, cell) in cells.iter().enumerate() {
-                if i == last {
-                    write!(out, "{cell}")?;
-                } else {
-                    let pad = widths[i] - cell.chars().count();
-                    write!(out, "{cell}{}  ", " ".repeat(pad))?;
+            for k in 0..height {
+                let mut text = String::new();
+                for (i, lines) in wrapped.iter().enumerate() {
+                    let cell = lines.get(k).map_or("", String::as_str);
+                    text.push_str(cell);
+                    if i != last {
+                        let pad = widths[i].saturating_sub(cell.chars().count());
+                        text.push_str(&" ".repeat(pad + 2));
+                    }
                 }
+                writeln!(out, "{}", text.trim_end())?;
             }
-            writeln!(out)
+            Ok(())
         };
         line(out, &self.headers)?;
         for row in &self.rows {
             line(out, row)?;
         }
         Ok(())
+    }
+}
+
+/// Narrows the widest columns, one character at a time, until the table (with two
+/// spaces between columns) fits `limit`, or every column is at [`MIN_COLUMN`] (or
+/// narrower already).
+fn fit(widths: &mut [usize], limit: usize) {
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    while total(widths) > limit {
+        let Some((i, w)) = widths.iter().copied().enumerate().max_by_key(|(_, w)| *w) else {
+            return;
+        };
+        if w <= MIN_COLUMN {
+            return;
+        }
+        widths[i] -= 1;
     }
 }
 
@@ -89,4 +209,33 @@ pub fn spinner(what: &str) -> ProgressBar {
     bar.set_message(what.to_owned());
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_splits_only_long_words() {
+        assert_eq!(wrap("the quick brown fox", 9), ["the quick", "brown fox"]);
+        assert_eq!(wrap("abcdefghij xy", 4), ["abcd", "efgh", "ij", "xy"]);
+        assert_eq!(wrap("", 5), [""]);
+        assert_eq!(wrap("fits", 10), ["fits"]);
+    }
+
+    #[test]
+    fn a_table_narrows_its_widest_columns_and_wraps_them() {
+        let mut table = Table::new(&["A", "TEXT"]);
+        table.row(vec!["x".into(), "one two three four five six".into()]);
+        let mut out = Vec::new();
+        table.write_within(&mut out, Some(16)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "A  TEXT\nx  one two three\n   four five six\n");
+        let mut out = Vec::new();
+        table.write_within(&mut out, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "A  TEXT\nx  one two three four five six\n"
+        );
+    }
 }

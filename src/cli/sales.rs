@@ -5,14 +5,17 @@ use super::output::{self, Table};
 use super::remote::{self, Names};
 use super::{App, Backend};
 use chronicle::model::types::Money;
-use chronicle::query::{Query, SalesReport, Total, format_money};
+use chronicle::query::{
+    Query, SalesReport, Total, describe_change, format_money, noun, statement_line,
+};
 use std::io::Write;
 
 const EXAMPLES: &str = "\
 Examples:
   chronicle sales
   chronicle sales --buyer Japan
-  chronicle sales --seller country:US --json";
+  chronicle sales --seller country:US --json
+  chronicle sales --include-retracted                retracted sales too, with why";
 
 /// Arms sales with their value, items and the statements about them, and totals per
 /// currency by buyer and by seller.
@@ -25,6 +28,9 @@ pub struct Args {
     /// Only sales by this seller (id, name or alias).
     #[arg(long)]
     seller: Option<String>,
+    /// Also retracted sales (in no total), with why they were retracted.
+    #[arg(long)]
+    include_retracted: bool,
     #[command(flatten)]
     as_of: AsOfArgs,
 }
@@ -46,7 +52,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         .as_deref()
         .map(|s| q.resolve_entity(s))
         .transpose()?;
-    let report = q.sales(buyer.as_ref(), seller.as_ref())?;
+    let report = q.sales(buyer.as_ref(), seller.as_ref(), args.include_retracted)?;
     let mut out = output::stdout();
     if app.json {
         output::json_line(&mut out, &report)?;
@@ -62,7 +68,12 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
     let query = [
         ("buyer", args.buyer),
         ("seller", args.seller),
-        ("as_of", args.as_of.as_of),
+        (
+            "include_retracted",
+            args.include_retracted.then(|| "true".to_owned()),
+        ),
+        ("as_of", args.as_of.as_of.clone()),
+        ("known_at", args.as_of.known_at.clone()),
     ];
     let mut answer: serde_json::Value = api.get("/sales", &query)?;
     let names = remote::names(&mut answer);
@@ -96,22 +107,66 @@ pub fn print_report(
     for s in &report.sales {
         let about = if s.approximate { "~" } else { "" };
         let mark = if s.corrected { " [corrected]" } else { "" };
-        let statements: Vec<String> = s
-            .statements
-            .iter()
-            .map(|st| Ok(format!("{} {}", q.name(&st.speaker)?, st.stance.as_str())))
-            .collect::<chronicle::Result<_>>()?;
         table.row(vec![
             s.occurred.map(|o| o.to_string()).unwrap_or_default(),
             q.name(&s.seller)?,
             q.name(&s.buyer)?,
             format!("{about}{}{mark}", format_money(&s.value)),
             s.items.join(", "),
-            statements.join("; "),
+            s.statements.len().to_string(),
             s.stream.to_string(),
         ]);
     }
     table.write(out)?;
+    for s in report.sales.iter().filter(|s| !s.statements.is_empty()) {
+        let seller = q.name(&s.seller)?;
+        let buyer = q.name(&s.buyer)?;
+        writeln!(out)?;
+        output::wrapped_line(
+            out,
+            "",
+            2,
+            &format!(
+                "Statements about the arms sale from {} to {} ({}):",
+                noun(&s.seller, &seller),
+                noun(&s.buyer, &buyer),
+                s.stream
+            ),
+        )?;
+        let parties = [s.seller.clone(), s.buyer.clone()];
+        for st in &s.statements {
+            let line = statement_line(&|id| q.name(id), st, "the sale", &parties, &s.statements)?;
+            let when = st.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
+            let mark = if st.corrected { " [corrected]" } else { "" };
+            output::wrapped_line(out, "  - ", 0, &format!("{when}{line}{mark}"))?;
+            output::wrapped_line(out, "      ", 0, &st.summary)?;
+            if let Some(quote) = &st.quote {
+                output::wrapped_line(out, "      ", 0, &format!("“{quote}”"))?;
+            }
+        }
+    }
+    for s in report.sales.iter().filter(|s| !s.corrections.is_empty()) {
+        writeln!(out, "\nCorrections of {}:", s.stream)?;
+        for c in &s.corrections {
+            writeln!(out, "  - {}", c.reason)?;
+            for change in &c.changes {
+                writeln!(out, "      {}", describe_change(change))?;
+            }
+        }
+    }
+    if !report.retracted.is_empty() {
+        writeln!(out, "\nRetracted sales (in no total):")?;
+        for e in &report.retracted {
+            writeln!(
+                out,
+                "  - {}: {} ({}) [retracted: {}]",
+                e.occurred,
+                e.summary,
+                e.stream,
+                e.retracted.as_deref().unwrap_or_default()
+            )?;
+        }
+    }
     for (title, totals) in [("buyer", &report.by_buyer), ("seller", &report.by_seller)] {
         writeln!(out)?;
         print_totals(q, title, totals, out)?;

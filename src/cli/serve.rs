@@ -110,6 +110,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     }
     let addr = listen_address(&args)?;
     let config = args.config();
+    init_logging()?;
     let store = app.open_store()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -137,6 +138,28 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         eprintln!("chronicle serve: stopped; every acknowledged append is on disk");
         Ok(())
     })
+}
+
+/// Structured logs on stderr: one line per request (`chronicle::http`) and per commit
+/// (`chronicle::commit`) at `info`; `RUST_LOG` picks the levels (e.g. `RUST_LOG=warn`
+/// for errors only, `RUST_LOG=chronicle::http=info,chronicle::commit=off`).
+fn init_logging() -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(&spec).map_err(|e| {
+            UsageError(format!(
+                "RUST_LOG `{spec}` is not a log filter ({e}); use a level like `info` or `warn`, or `target=level` pairs"
+            ))
+        })?,
+        _ => EnvFilter::new("info"),
+    };
+    // A second server in one process (tests) keeps the first one's subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    Ok(())
 }
 
 /// The address to bind, refusing a non-loopback one without a token.

@@ -16,7 +16,8 @@ Examples:
   chronicle timeline --entity Japan                 an id, a name or an alias
   chronicle timeline --entity Blinken --from 2025-01 --to 2025-01-31
   chronicle timeline --format timelinejs > timeline.json
-  chronicle timeline --as-of 30 --type statement.issued";
+  chronicle timeline --as-of 30 --type statement.issued
+  chronicle timeline --include-retracted             retracted facts too, with why";
 
 /// How the timeline is printed.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -55,6 +56,9 @@ pub struct Args {
     /// At most this many entries.
     #[arg(long)]
     limit: Option<usize>,
+    /// Also retracted facts, marked with why they were retracted.
+    #[arg(long)]
+    include_retracted: bool,
     /// table, json or timelinejs (default: table, or json with --json).
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -93,6 +97,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         to: extent("to", &args.to)?,
         limit: args.limit,
         entity: None,
+        include_retracted: args.include_retracted,
     };
     let entries = match app.open_or_server(true)? {
         Backend::Store(store) => {
@@ -113,7 +118,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 ("from", args.from.clone()),
                 ("to", args.to.clone()),
                 ("limit", args.limit.map(|l| l.to_string())),
+                (
+                    "include_retracted",
+                    args.include_retracted.then(|| "true".to_owned()),
+                ),
                 ("as_of", args.as_of.as_of.clone()),
+                ("known_at", args.as_of.known_at.clone()),
             ];
             let mut answer: serde_json::Value = api.get("/timeline", &query)?;
             remote::part(&mut answer, "entries")?
@@ -138,9 +148,11 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 pub fn print_table(entries: &[TimelineEntry], out: &mut impl Write) -> anyhow::Result<()> {
     let mut table = Table::new(&["OCCURRED", "SUMMARY", "STREAM", "POSITION"]);
     for e in entries {
-        let mark = if e.corrected { " [corrected]" } else { "" };
+        let mark = chronicle::query::marks(&e.corrections, &e.changes, e.retracted.as_deref());
+        // A situation is reported as going on at its date, not as an event of it.
+        let ongoing = if e.ongoing { " (ongoing)" } else { "" };
         table.row(vec![
-            e.occurred.to_string(),
+            format!("{}{ongoing}", e.occurred),
             format!("{}{mark}", e.summary),
             e.stream.to_string(),
             e.position.to_string(),
@@ -162,33 +174,101 @@ fn date(point: &chronicle::model::extent::Point) -> serde_json::Value {
     d
 }
 
+/// Text for HTML: `&`, `<`, `>` and quotes escaped.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The date as TimelineJS should print it, when its own dates would say more than the
+/// source does: "about …" for an approximate extent (TimelineJS would show an exact
+/// day), "…, ongoing" for a situation.
+fn display_date(e: &TimelineEntry) -> Option<String> {
+    let exact = |p: chronicle::model::extent::Point| {
+        chronicle::model::Extent {
+            start: p,
+            end: None,
+            approximate: false,
+        }
+        .to_string()
+    };
+    let range = match e.occurred.end {
+        Some(end) => format!("{} to {}", exact(e.occurred.start), exact(end)),
+        None => exact(e.occurred.start),
+    };
+    if e.occurred.approximate {
+        Some(format!("about {range}"))
+    } else if e.ongoing {
+        Some(format!("{range}, ongoing"))
+    } else {
+        None
+    }
+}
+
 /// The TimelineJS JSON: `events` with `start_date` (and `end_date` for intervals) at
-/// the extent's own precision, `text` {headline, text}, and `group` (the category).
+/// the extent's own precision and a `display_date` where those would be too exact,
+/// `text` {headline, text} with the source's words, a link to the source and the
+/// correction or retraction marks with their reasons, and `group` (the category).
 pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
     let events: Vec<_> = entries
         .iter()
         .map(|e| {
-            let mut text = e.occurred_text.clone().unwrap_or_default();
+            let mut paragraphs = Vec::new();
+            if let Some(when) = &e.occurred_text {
+                paragraphs.push(format!("<p><em>{}</em></p>", html(when)));
+            }
+            if let Some(quote) = &e.quote {
+                paragraphs.push(format!("<blockquote>“{}”</blockquote>", html(quote)));
+            }
             if let Some(s) = &e.source {
-                let title = s
-                    .title
-                    .as_deref()
-                    .map(|t| format!(", “{t}”"))
+                let title = s.title.as_deref().unwrap_or(&s.publisher);
+                let title = match &s.url {
+                    Some(url) => format!("<a href=\"{}\">{}</a>", html(url), html(title)),
+                    None => html(title),
+                };
+                let published = s.published.map(|p| format!(", {p}")).unwrap_or_default();
+                let publisher = if s.title.is_some() {
+                    format!(", {}", html(&s.publisher))
+                } else {
+                    String::new()
+                };
+                let speaker = s
+                    .speaker
+                    .as_ref()
+                    .map(|who| format!("{}, in ", html(who)))
                     .unwrap_or_default();
-                text = format!(
-                    "{text}{}Source: {}{title}",
-                    if text.is_empty() { "" } else { ". " },
-                    s.publisher
+                paragraphs.push(format!(
+                    "<p>Source: {speaker}{title}{publisher}{published}</p>"
+                ));
+            }
+            let mut headline = e.summary.clone();
+            if e.corrected {
+                headline.push_str(" [corrected]");
+                let mut why: Vec<String> = e.corrections.iter().map(|r| html(r)).collect();
+                why.extend(
+                    e.changes
+                        .iter()
+                        .map(|c| html(&chronicle::query::describe_change(c))),
                 );
+                paragraphs.push(format!("<p>Corrected: {}.</p>", why.join("; ")));
+            }
+            if let Some(why) = &e.retracted {
+                headline.push_str(" [retracted]");
+                paragraphs.push(format!("<p>Retracted: {}.</p>", html(why)));
             }
             let mut event = json!({
                 "unique_id": e.id.to_string(),
                 "start_date": date(&e.occurred.start),
-                "text": { "headline": e.summary, "text": text },
+                "text": { "headline": html(&headline), "text": paragraphs.join("") },
                 "group": e.stream.category(),
             });
             if let Some(end) = &e.occurred.end {
                 event["end_date"] = date(end);
+            }
+            if let Some(display) = display_date(e) {
+                event["display_date"] = display.into();
             }
             event
         })

@@ -3,10 +3,9 @@
 use super::as_of::AsOfArgs;
 use super::output::{self, Table};
 use super::remote::{self, Names};
-use super::{App, Backend, UsageError};
-use chronicle::model::StreamId;
+use super::{App, Backend};
 use chronicle::projection::trips::{StopStatus, TripView};
-use chronicle::query::Query;
+use chronicle::query::{Query, TimelineEntry};
 use clap::Subcommand;
 use std::io::Write;
 
@@ -14,7 +13,9 @@ const EXAMPLES: &str = "\
 Examples:
   chronicle trip list
   chronicle trip show trip:blinken-final-tour-2025
-  chronicle trip show trip:blinken-final-tour-2025 --as-of 20 --json";
+  chronicle trip show trip:blinken-final-tour-2025 --as-of 20 --json
+  chronicle trip show trip:blinken-final-tour-2025 --include-retracted
+  chronicle trip show Blinken                      by the traveler's name or alias";
 
 /// Trips: itinerary, status, agenda, statements.
 #[derive(clap::Args)]
@@ -35,8 +36,13 @@ enum TripCommand {
     /// One trip in full.
     #[command(after_help = EXAMPLES)]
     Show {
-        /// The trip's stream, such as trip:blinken-final-tour-2025.
+        /// The trip: its stream (trip:blinken-final-tour-2025), its slug, or its
+        /// traveler's name or alias when they have one trip.
+        #[arg(value_name = "TRIP")]
         stream: String,
+        /// Also the trip's retracted facts, with why they were retracted.
+        #[arg(long)]
+        include_retracted: bool,
         #[command(flatten)]
         as_of: AsOfArgs,
     },
@@ -59,17 +65,21 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 print_list(&q, &trips, &mut out)?;
             }
         }
-        TripCommand::Show { stream, as_of } => {
-            let stream =
-                StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
+        TripCommand::Show {
+            stream,
+            include_retracted,
+            as_of,
+        } => {
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
+            let stream = q.resolve_trip(&stream)?;
             let trip = q.trip(&stream)?;
-            if app.json {
-                output::json_line(&mut out, &trip)?;
+            let retracted = if include_retracted {
+                Some(q.retracted(&stream)?)
             } else {
-                print_trip(&q, &trip, &mut out)?;
-            }
+                None
+            };
+            show(&q, app, &trip, retracted.as_deref(), &mut out)?;
         }
     }
     out.flush()?;
@@ -81,7 +91,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
     match args.command {
         TripCommand::List { as_of } => {
-            let mut answer: serde_json::Value = api.get("/trips", &[("as_of", as_of.as_of)])?;
+            let mut answer: serde_json::Value = api.get("/trips", &as_of.params())?;
             let trips: Vec<TripView> = remote::part(&mut answer, "trips")?;
             if app.json {
                 output::json_line(&mut out, &trips)?;
@@ -89,20 +99,70 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
                 print_list(&remote::names(&mut answer), &trips, &mut out)?;
             }
         }
-        TripCommand::Show { stream, as_of } => {
-            let stream =
-                StreamId::parse(&stream).map_err(|e| UsageError(format!("STREAM: {e}")))?;
-            let path = format!("/trips/{}", remote::encode(stream.as_str()));
-            let mut answer: serde_json::Value = api.get(&path, &[("as_of", as_of.as_of)])?;
+        TripCommand::Show {
+            stream,
+            include_retracted,
+            as_of,
+        } => {
+            let path = format!("/trips/{}", remote::encode(&stream));
+            let flag = include_retracted.then(|| "true".to_owned());
+            let [as_of, known_at] = as_of.params();
+            let mut answer: serde_json::Value =
+                api.get(&path, &[("include_retracted", flag), as_of, known_at])?;
             let trip: TripView = remote::part(&mut answer, "trip")?;
-            if app.json {
-                output::json_line(&mut out, &trip)?;
+            let retracted: Option<Vec<TimelineEntry>> = if include_retracted {
+                Some(remote::part(&mut answer, "retracted")?)
             } else {
-                print_trip(&remote::names(&mut answer), &trip, &mut out)?;
-            }
+                None
+            };
+            let names = remote::names(&mut answer);
+            show(&names, app, &trip, retracted.as_deref(), &mut out)?;
         }
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Prints one trip: JSON (with `retracted` when asked for) or for a person.
+fn show(
+    q: &dyn Names,
+    app: &App,
+    trip: &TripView,
+    retracted: Option<&[TimelineEntry]>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if app.json {
+        match retracted {
+            None => output::json_line(out, trip)?,
+            Some(retracted) => {
+                let mut value = serde_json::to_value(trip)?;
+                value["retracted"] = serde_json::to_value(retracted)?;
+                output::json_line(out, &value)?;
+            }
+        }
+        return Ok(());
+    }
+    print_trip(q, trip, out)?;
+    if let Some(retracted) = retracted {
+        if retracted.is_empty() {
+            writeln!(out, "  retracted: none")?;
+        } else {
+            writeln!(out, "  retracted:")?;
+            for e in retracted {
+                output::wrapped_line(
+                    out,
+                    "    - ",
+                    0,
+                    &format!(
+                        "{}: {} [retracted: {}]",
+                        e.occurred,
+                        e.summary,
+                        e.retracted.as_deref().unwrap_or_default()
+                    ),
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -145,10 +205,11 @@ fn stop_name(
 
 /// Prints one trip for a person to read.
 pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyhow::Result<()> {
-    writeln!(
+    output::wrapped_line(
         out,
-        "{}",
-        trip.title.as_deref().unwrap_or(trip.stream.as_str())
+        "",
+        0,
+        trip.title.as_deref().unwrap_or(trip.stream.as_str()),
     )?;
     writeln!(
         out,
@@ -166,7 +227,7 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
         writeln!(out, "  starts:    {s}")?;
     }
     if let Some(p) = &trip.purpose {
-        writeln!(out, "  purpose:   {p}")?;
+        output::wrapped_line(out, "  purpose:   ", 0, p)?;
     }
     writeln!(out, "  sources:   {}", trip.sources)?;
     writeln!(out, "  stops:")?;
@@ -198,7 +259,38 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
                 .as_ref()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
-            writeln!(out, "         agenda: {}{detail}", item.topic)?;
+            let with: Vec<String> = item
+                .participants
+                .iter()
+                .map(|w| q.name(w))
+                .collect::<Result<_, _>>()?;
+            let with = if with.is_empty() {
+                String::new()
+            } else {
+                format!(", with {}", chronicle::query::join_names(&with))
+            };
+            let when = item.dates.map(|d| format!(", {d}")).unwrap_or_default();
+            output::wrapped_line(
+                out,
+                "         agenda: ",
+                0,
+                &format!("{}{detail}{with}{when}", item.topic),
+            )?;
+        }
+        for m in &stop.planned_meetings {
+            let with: Vec<String> = m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
+            let topic = m
+                .topic
+                .as_ref()
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
+            let when = m.occurred.map(|d| format!(", {d}")).unwrap_or_default();
+            output::wrapped_line(
+                out,
+                "         to meet ",
+                0,
+                &format!("{}{topic}{when}", chronicle::query::join_names(&with)),
+            )?;
         }
         for m in &stop.meetings {
             let with: Vec<String> = m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
@@ -221,20 +313,39 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             .as_ref()
             .map(|w| format!(": {w}"))
             .unwrap_or_default();
-        writeln!(out, "  return:    to {}{when}{why}", q.name(&r.to)?)?;
+        output::wrapped_line(
+            out,
+            "  return:    ",
+            0,
+            &format!("to {}{when}{why}", q.name(&r.to)?),
+        )?;
+    }
+    if !trip.corrections.is_empty() {
+        writeln!(out, "  corrections:")?;
+        for c in &trip.corrections {
+            writeln!(out, "    - {}: {}", c.event_type, c.correction.reason)?;
+            for change in &c.correction.changes {
+                writeln!(out, "        {}", chronicle::query::describe_change(change))?;
+            }
+        }
     }
     if !trip.statements.is_empty() {
         writeln!(out, "  statements:")?;
+        let parties: Vec<_> = trip.traveler.iter().cloned().collect();
         for s in &trip.statements {
-            writeln!(
-                out,
-                "    - {} ({}): {}",
-                q.name(&s.speaker)?,
-                s.stance.as_str(),
-                s.summary
+            let line = chronicle::query::statement_line(
+                &|id| q.name(id),
+                s,
+                "the trip",
+                &parties,
+                &trip.statements,
             )?;
+            let when = s.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
+            let mark = if s.corrected { " [corrected]" } else { "" };
+            output::wrapped_line(out, "    - ", 0, &format!("{when}{line}{mark}"))?;
+            output::wrapped_line(out, "      ", 0, &s.summary)?;
             if let Some(quote) = &s.quote {
-                writeln!(out, "      “{quote}”")?;
+                output::wrapped_line(out, "      ", 0, &format!("“{quote}”"))?;
             }
         }
     }

@@ -264,6 +264,17 @@ pub fn country_name(code: &str) -> Option<&'static str> {
         .map(|i| COUNTRIES[i].1)
 }
 
+/// Whether the country's name takes "the" in a sentence ("the United States", "the
+/// Netherlands", "the Cayman Islands"); names that are plural or a descriptive title
+/// do.
+pub fn takes_article(code: &str) -> bool {
+    const THE: &[&str] = &[
+        "AE", "BS", "CD", "CF", "CG", "DO", "GB", "GM", "KM", "MV", "NL", "PH", "US",
+    ];
+    THE.contains(&code)
+        || country_name(code).is_some_and(|n| n.ends_with("Islands") || n.contains("Islands,"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,6 +75,10 @@ pub struct Source {
     /// A verbatim excerpt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<String>,
+    /// Who spoke, when the source does not name them ("a White House official"); the
+    /// outlet is the `publisher`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
 }
 
 /// Who wrote an event and why, for tracing chains of events.

@@ -34,11 +34,15 @@ pub enum Kind {
     Extent,
     /// `true` or `false`.
     Bool,
+    /// A JSON number.
+    Number,
     /// A sum of money: `amount` (from [`super::types::MIN_AMOUNT`] to
     /// [`super::types::MAX_AMOUNT`]) and an ISO 4217 `currency` in capitals.
     Money,
     /// `supports`, `opposes`, `rejects` or `neutral`.
     Stance,
+    /// `proposed`, `letter_of_intent`, `signed`, `in_force` or `cancelled`.
+    AgreementStatus,
     /// The id (a UUID) of an event already in the log.
     EventId,
     /// Where a fact was reported (the envelope's `source`).
@@ -126,6 +130,11 @@ pub const SOURCE_FIELDS: &[Field] = &[
         "When it was published: the `reported` clock.",
     ),
     opt("quote", Kind::Text, "A verbatim excerpt."),
+    opt(
+        "speaker",
+        Kind::Text,
+        "Who spoke when the source does not name them (\"a White House official\"); the outlet is the publisher.",
+    ),
 ];
 
 /// The fields of an event's `meta`.
@@ -241,11 +250,31 @@ pub fn definition(t: EventType) -> TypeDef {
                 req("place", Entity, "Which stop."),
                 req("topic", Text, "The topic."),
                 opt("detail", Text, "More about it."),
+                opt(
+                    "participants",
+                    Entities { at_least: 0 },
+                    "Who takes part, beside the traveler.",
+                ),
+                opt("dates", Extent, "When it is to be discussed."),
             ],
             ex(
                 TRIP,
                 Some("2025-01-05"),
-                r#"{"place": "country:KR", "topic": "North Korea", "detail": "Missile launches"}"#,
+                r#"{"place": "country:KR", "topic": "North Korea", "detail": "Missile launches", "participants": ["person:yoon-suk-yeol"], "dates": "2025-01-06"}"#,
+            ),
+        ),
+        T::TripMeetingPlanned => def(
+            "A meeting at a stop is expected, with named people; `trip.meeting_held` says it took place.",
+            fields![
+                req("place", Entity, "Which stop."),
+                req("with", Entities { at_least: 1 }, "Whom the traveler is to meet."),
+                opt("topic", Text, "What about."),
+                opt("dates", Extent, "When it is to take place."),
+            ],
+            ex(
+                TRIP,
+                Some("2025-01-04"),
+                r#"{"place": "country:JP", "with": ["country:JP"], "topic": "the alliance", "dates": "2025-01-07"}"#,
             ),
         ),
         T::TripMeetingHeld => def(
@@ -319,11 +348,33 @@ pub fn definition(t: EventType) -> TypeDef {
                 req("value", Money, "What it is worth."),
                 opt("approximate", Bool, "Whether the value is approximate."),
                 req("items", Texts, "What is sold."),
+                opt(
+                    "announced_by",
+                    Entity,
+                    "Who announced it, when the source says; views never guess it.",
+                ),
             ],
             ex(
                 "arms-sale:us-korea-2025-01",
                 Some("2025-01-06"),
-                r#"{"seller": "country:US", "buyer": "country:KR", "value": {"amount": 1500000000.5, "currency": "USD"}, "approximate": true, "items": ["air defence systems"]}"#,
+                r#"{"seller": "country:US", "buyer": "country:KR", "value": {"amount": 1500000000.5, "currency": "USD"}, "approximate": true, "items": ["air defence systems"], "announced_by": "org:us-state-department"}"#,
+            ),
+        ),
+        T::AgreementReported => def(
+            "A deal or agreement other than an arms sale (an investment, a trade deal, a memorandum) and where it stands.",
+            fields![
+                req("parties", Entities { at_least: 1 }, "Who is party to it."),
+                req("kind", Name, "What kind of agreement, in the source's words."),
+                req("status", AgreementStatus, "Where it stands."),
+                opt("value", Money, "What it is worth, when the source says."),
+                opt("approximate", Bool, "Whether the value is approximate."),
+                opt("announced_by", Entity, "Who announced it, when the source says."),
+                opt("summary", Text, "What it provides, in a line."),
+            ],
+            ex(
+                "deal:us-japan-investment-2025",
+                Some("2025-01-07"),
+                r#"{"parties": ["country:US", "country:JP"], "kind": "investment deal", "status": "letter_of_intent", "value": {"amount": 1000000000, "currency": "USD"}, "approximate": true, "announced_by": "org:us-state-department", "summary": "Japanese investment in US shipbuilding"}"#,
             ),
         ),
         T::StatementIssued => def(
@@ -474,6 +525,265 @@ impl TypeDef {
     }
 }
 
+impl Kind {
+    /// What the kind takes, in words, for `chronicle types show` and `GET /types/{name}`.
+    pub fn describe(self) -> String {
+        match self {
+            Kind::Text => "text".into(),
+            Kind::Name => "text, not blank".into(),
+            Kind::Texts => "[text]".into(),
+            Kind::Entity => "entity id".into(),
+            Kind::Country => "country id (country:XX)".into(),
+            Kind::Entities { at_least: 0 } => "[entity id]".into(),
+            Kind::Entities { at_least } => format!("[entity id], at least {at_least}"),
+            Kind::Streams { at_least: 0 } => "[entity or stream id]".into(),
+            Kind::Streams { at_least } => {
+                format!("[entity or stream id], at least {at_least}")
+            }
+            Kind::Stream => "stream id".into(),
+            Kind::Extent => "date (extent)".into(),
+            Kind::Bool => "true or false".into(),
+            Kind::Number => "number".into(),
+            Kind::Money => "money {amount, currency}".into(),
+            Kind::Stance => "supports, opposes, rejects or neutral".into(),
+            Kind::AgreementStatus => {
+                "proposed, letter_of_intent, signed, in_force or cancelled".into()
+            }
+            Kind::EventId => "event id (UUID)".into(),
+            Kind::Source => "source {publisher, title, url, published, quote, speaker}".into(),
+            Kind::Stops => "[stop], at least 1".into(),
+            Kind::Object => "JSON object (merge patch)".into(),
+        }
+    }
+
+    /// The fields inside a value of this kind, when it is an object (or an array of
+    /// them) whose fields are described here.
+    pub fn inner_fields(self) -> &'static [Field] {
+        match self {
+            Kind::Stops => STOP_FIELDS,
+            Kind::Source => SOURCE_FIELDS,
+            Kind::Money => MONEY_FIELDS,
+            _ => &[],
+        }
+    }
+}
+
+/// The fields of a sum of money.
+pub const MONEY_FIELDS: &[Field] = &[
+    req(
+        "amount",
+        Kind::Number,
+        "A number from 0.01 to 10^15, in units of the currency.",
+    ),
+    req(
+        "currency",
+        Kind::Text,
+        "An ISO 4217 code in capitals, like USD.",
+    ),
+];
+
+/// One row of a type's field list: nested fields are named by their path
+/// (`stops[].place`, `value.currency`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldDoc {
+    pub name: String,
+    pub kind: String,
+    pub required: bool,
+    pub about: String,
+}
+
+/// A type in the list of types: `chronicle types`, `GET /types`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TypeSummary {
+    pub name: &'static str,
+    /// The stream category it goes in (`trip`), or `entity`, `any`, `target`.
+    pub category: &'static str,
+    /// Which streams it goes in, in words.
+    pub stream: String,
+    pub about: &'static str,
+}
+
+/// Everything about one type: `chronicle types show TYPE`, `GET /types/{name}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TypeDescription {
+    #[serde(flatten)]
+    pub summary: TypeSummary,
+    /// Whether the event needs `occurred` (amendments default to the day recorded).
+    pub occurred: &'static str,
+    pub fields: Vec<FieldDoc>,
+    /// Fields of which at least one must be given.
+    pub at_least_one_of: &'static [&'static str],
+    /// A whole event with every field, accepted as is by a store holding the demo.
+    pub template: serde_json::Value,
+    /// A realistic event of the type.
+    pub example: serde_json::Value,
+}
+
+/// Writes `value` as compact JSON with the keys of objects described by `fields` in
+/// the order of `fields` (serde_json's maps sort their keys, which hides the order
+/// that reads best: required fields first, as the table has them).
+fn ordered_json(fields: &[Field], value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let Value::Object(map) = value else {
+        return value.to_string();
+    };
+    let mut parts = Vec::new();
+    for f in fields {
+        let Some(v) = map.get(f.name) else { continue };
+        let inner = f.kind.inner_fields();
+        let text = match v {
+            Value::Array(items) if !inner.is_empty() => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|i| ordered_json(inner, i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ if !inner.is_empty() => ordered_json(inner, v),
+            _ => v.to_string(),
+        };
+        parts.push(format!("{}: {text}", Value::from(f.name)));
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// A placeholder for a free-text field: `<summary>`.
+fn placeholder(field: &Field, example: Option<&serde_json::Value>) -> serde_json::Value {
+    use serde_json::Value;
+    match field.kind {
+        Kind::Text | Kind::Name => Value::from(format!("<{}>", field.name)),
+        Kind::Texts => Value::from(vec![format!("<{}>", field.name)]),
+        Kind::Stops | Kind::Source => match example {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| fill(field.kind.inner_fields(), i))
+                .collect(),
+            Some(v) => fill(field.kind.inner_fields(), v),
+            None => Value::Null,
+        },
+        _ => example.cloned().unwrap_or(Value::Null),
+    }
+}
+
+/// The example's object with every free-text field replaced by a placeholder.
+fn fill(fields: &[Field], example: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        let v = placeholder(f, example.get(f.name));
+        if !v.is_null() {
+            out.insert(f.name.to_owned(), v);
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The source every template carries, with placeholders.
+const TEMPLATE_SOURCE: &str = r#"{"publisher": "<publisher>", "title": "<title>", "url": "https://example.org/<article>", "published": "2025-01-04", "quote": "<a verbatim excerpt>", "speaker": "<who spoke, if the source does not name them>"}"#;
+
+impl TypeDef {
+    /// The type in the list of types.
+    pub fn summary(&self) -> TypeSummary {
+        TypeSummary {
+            name: self.event_type.as_str(),
+            category: match self.event_type.category_rule() {
+                CategoryRule::Entity => "entity",
+                CategoryRule::Exactly(c) => c,
+                CategoryRule::Any => "any",
+                CategoryRule::TargetStream => "target",
+            },
+            stream: self.stream_rule(),
+            about: self.about,
+        }
+    }
+
+    /// Every field, nested ones after their parent, named by path.
+    pub fn field_docs(&self) -> Vec<FieldDoc> {
+        fn add(out: &mut Vec<FieldDoc>, prefix: &str, fields: &[Field]) {
+            for f in fields {
+                let name = format!("{prefix}{}", f.name);
+                out.push(FieldDoc {
+                    name: name.clone(),
+                    kind: f.kind.describe(),
+                    required: f.required,
+                    about: f.about.to_owned(),
+                });
+                let inner = f.kind.inner_fields();
+                if !inner.is_empty() {
+                    let sep = if f.kind == Kind::Stops { "[]." } else { "." };
+                    add(out, &format!("{name}{sep}"), inner);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        add(&mut out, "", self.fields);
+        out
+    }
+
+    /// When `occurred` is needed, in words.
+    pub fn occurred_rule(&self) -> &'static str {
+        let t = self.event_type;
+        if !t.needs_occurred() {
+            "not used: entities are not dated"
+        } else if t.occurred_defaults_to_recorded() {
+            "optional: the day the amendment is recorded when absent"
+        } else {
+            "required: when it happened in the world"
+        }
+    }
+
+    /// A whole event of the type as one line of JSON Lines, with every field: free text
+    /// as `<placeholders>`, ids, dates and amounts from the example. A store holding
+    /// the bundled demo accepts it as is (`chronicle append -`).
+    pub fn template_line(&self) -> String {
+        let data: serde_json::Value =
+            serde_json::from_str(self.example.data).expect("examples are JSON");
+        let data = ordered_json(self.fields, &fill(self.fields, &data));
+        self.line(&data, Some(TEMPLATE_SOURCE), true)
+    }
+
+    /// The example as one line of JSON Lines.
+    pub fn example_line(&self) -> String {
+        let data: serde_json::Value =
+            serde_json::from_str(self.example.data).expect("examples are JSON");
+        self.line(&ordered_json(self.fields, &data), None, false)
+    }
+
+    fn line(&self, data: &str, source: Option<&str>, placeholders: bool) -> String {
+        let value = |s: &str| serde_json::Value::from(s).to_string();
+        let mut parts = vec![
+            format!("\"stream\": {}", value(self.example.stream)),
+            format!("\"type\": {}", value(self.event_type.as_str())),
+        ];
+        if let Some(occurred) = self.example.occurred {
+            parts.push(format!("\"occurred\": {}", value(occurred)));
+            if placeholders {
+                parts.push("\"occurred_text\": \"<the article's words for the date>\"".into());
+            }
+        }
+        parts.push(format!("\"data\": {data}"));
+        if let Some(source) = source {
+            parts.push(format!("\"source\": {source}"));
+        }
+        if placeholders {
+            parts.push("\"tags\": [\"<tag>\"]".into());
+        }
+        format!("{{{}}}", parts.join(", "))
+    }
+
+    /// Everything about the type, for `chronicle types show` and `GET /types/{name}`.
+    pub fn description(&self) -> TypeDescription {
+        TypeDescription {
+            summary: self.summary(),
+            occurred: self.occurred_rule(),
+            fields: self.field_docs(),
+            at_least_one_of: self.at_least_one_of,
+            template: serde_json::from_str(&self.template_line()).expect("templates are JSON"),
+            example: serde_json::from_str(&self.example_line()).expect("examples are JSON"),
+        }
+    }
+}
+
 /// Every type's description, in the order of [`EventType::ALL`].
 pub fn definitions() -> impl Iterator<Item = TypeDef> {
     EventType::ALL.iter().map(|t| definition(*t))
@@ -560,7 +870,7 @@ mod tests {
     #[test]
     fn sources_and_meta_are_described_too() {
         use crate::model::event::{Meta, Source};
-        let source = serde_json::json!({"publisher": "p", "title": "t", "url": "u", "published": "2025", "quote": "q"});
+        let source = serde_json::json!({"publisher": "p", "title": "t", "url": "u", "published": "2025", "quote": "q", "speaker": "an official"});
         let meta = serde_json::json!({"correlation_id": "c", "causation_id": "c", "author": "a"});
         for (fields, value, parses) in [
             (
@@ -593,6 +903,56 @@ mod tests {
                 assert_eq!(parses(without), !field.required, "{}", field.name);
             }
         }
+    }
+
+    #[test]
+    fn templates_and_examples_are_whole_events_with_every_field() {
+        use crate::model::event::{Origin, parse_event_value};
+        for def in definitions() {
+            let t = def.event_type;
+            for (what, line) in [
+                ("template", def.template_line()),
+                ("example", def.example_line()),
+            ] {
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("{t}: the {what} is not JSON: {e}: {line}"));
+                let event = parse_event_value(value.clone(), Origin::New)
+                    .unwrap_or_else(|e| panic!("{t}: the {what} does not parse: {e:?}: {line}"));
+                assert_eq!(event.event_type, t);
+                for field in def.fields {
+                    assert!(
+                        value["data"].get(field.name).is_some(),
+                        "{t}: the {what} leaves out `{}`",
+                        field.name
+                    );
+                }
+            }
+            let template = def.template_line();
+            assert!(template.contains("\"source\""), "{t}");
+            // Required fields come first in the data, as the table lists them.
+            let data_at = template.find("\"data\": ").unwrap() + 8;
+            let mut last = data_at;
+            for field in def.fields {
+                let at = template[data_at..]
+                    .find(&format!("\"{}\":", field.name))
+                    .map(|i| i + data_at)
+                    .unwrap();
+                assert!(at >= last, "{t}: `{}` is out of order", field.name);
+                last = at;
+            }
+            let docs = def.field_docs();
+            for field in def.fields {
+                assert!(docs.iter().any(|d| d.name == field.name), "{t}");
+            }
+        }
+        let stops = definition(EventType::TripAnnounced).field_docs();
+        assert!(
+            stops
+                .iter()
+                .any(|d| d.name == "stops[].place" && d.required)
+        );
+        let sale = definition(EventType::ArmsSaleAnnounced).field_docs();
+        assert!(sale.iter().any(|d| d.name == "value.currency"));
     }
 
     #[test]

@@ -64,6 +64,8 @@ event_types! {
     TripCancelled => "trip.cancelled", CategoryRule::Exactly("trip");
     TripReturnPlanned => "trip.return_planned", CategoryRule::Exactly("trip");
     ArmsSaleAnnounced => "arms_sale.announced", CategoryRule::Exactly("arms-sale");
+    AgreementReported => "agreement.reported", CategoryRule::Exactly("deal");
+    TripMeetingPlanned => "trip.meeting_planned", CategoryRule::Exactly("trip");
     StatementIssued => "statement.issued", CategoryRule::Any;
     MartialLawDeclared => "martial_law.declared", CategoryRule::Any;
     OfficialImpeached => "official.impeached", CategoryRule::Any;
@@ -189,6 +191,24 @@ pub struct TripAgendaItemAdded {
     pub topic: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Who takes part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Vec<EntityId>>,
+    /// When it is to be discussed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<Extent>,
+}
+
+/// `trip.meeting_planned`: a meeting expected at a stop, not yet held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripMeetingPlanned {
+    pub place: EntityId,
+    pub with: Vec<EntityId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<Extent>,
 }
 
 /// `trip.meeting_held`
@@ -284,6 +304,72 @@ pub struct ArmsSaleAnnounced {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approximate: Option<bool>,
     pub items: Vec<String>,
+    /// Who announced it, when the source says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced_by: Option<EntityId>,
+}
+
+/// Where an agreement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementStatus {
+    Proposed,
+    LetterOfIntent,
+    Signed,
+    InForce,
+    Cancelled,
+}
+
+impl AgreementStatus {
+    /// Every status, in the order an agreement goes through them.
+    pub const ALL: [AgreementStatus; 5] = [
+        AgreementStatus::Proposed,
+        AgreementStatus::LetterOfIntent,
+        AgreementStatus::Signed,
+        AgreementStatus::InForce,
+        AgreementStatus::Cancelled,
+    ];
+
+    /// The status as written in events (`letter_of_intent`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgreementStatus::Proposed => "proposed",
+            AgreementStatus::LetterOfIntent => "letter_of_intent",
+            AgreementStatus::Signed => "signed",
+            AgreementStatus::InForce => "in_force",
+            AgreementStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// The status in words ("a letter of intent").
+    pub fn words(self) -> &'static str {
+        match self {
+            AgreementStatus::Proposed => "proposed",
+            AgreementStatus::LetterOfIntent => "agreed in a letter of intent",
+            AgreementStatus::Signed => "signed",
+            AgreementStatus::InForce => "in force",
+            AgreementStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// `agreement.reported`: a deal or agreement other than an arms sale (an investment,
+/// a trade deal, a memorandum), with its parties and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementReported {
+    pub parties: Vec<EntityId>,
+    /// What kind of agreement, in the source's words ("investment deal").
+    pub kind: String,
+    pub status: AgreementStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approximate: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announced_by: Option<EntityId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// A speaker's position on what a statement is about.
@@ -410,6 +496,7 @@ pub enum EventData {
     TripStopCancelled(TripStopCancelled),
     TripAgendaItemAdded(TripAgendaItemAdded),
     TripMeetingHeld(TripMeetingHeld),
+    TripMeetingPlanned(TripMeetingPlanned),
     TripStarted(NoData),
     TripCompleted(NoData),
     TripArrived(AtPlace),
@@ -418,6 +505,7 @@ pub enum EventData {
     TripCancelled(TripCancelled),
     TripReturnPlanned(TripReturnPlanned),
     ArmsSaleAnnounced(ArmsSaleAnnounced),
+    AgreementReported(AgreementReported),
     StatementIssued(StatementIssued),
     MartialLawDeclared(MartialLawDeclared),
     OfficialImpeached(OfficialImpeached),
@@ -503,8 +591,8 @@ fn require_objects(ty: EventType, data: &Value) -> Result<(), DataError> {
                 }
             }
         }
-        EventType::ArmsSaleAnnounced => {
-            if let Some(value) = data.get("value") {
+        EventType::ArmsSaleAnnounced | EventType::AgreementReported => {
+            if let Some(value) = data.get("value").filter(|v| !v.is_null()) {
                 object("value", value)?;
             }
         }
@@ -516,6 +604,30 @@ fn require_objects(ty: EventType, data: &Value) -> Result<(), DataError> {
         _ => {}
     }
     Ok(())
+}
+
+/// A sum of money is in an ISO 4217 currency and within the amounts an event may state.
+fn check_money(value: &Money) -> Result<(), DataError> {
+    let fail = |path: &str, message: &str| {
+        Err(DataError {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        })
+    };
+    let c = &value.currency;
+    if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+        fail(
+            "value.currency",
+            "expected an ISO 4217 currency code in capitals, like USD",
+        )
+    } else if !(MIN_AMOUNT..=MAX_AMOUNT).contains(&value.amount) {
+        fail(
+            "value.amount",
+            "expected an amount from 0.01 to 1000000000000000 (10^15)",
+        )
+    } else {
+        Ok(())
+    }
 }
 
 /// What kind of JSON value this is, for messages.
@@ -544,6 +656,7 @@ impl EventData {
             T::TripStopCancelled => D::TripStopCancelled(typed(data)?),
             T::TripAgendaItemAdded => D::TripAgendaItemAdded(typed(data)?),
             T::TripMeetingHeld => D::TripMeetingHeld(typed(data)?),
+            T::TripMeetingPlanned => D::TripMeetingPlanned(typed(data)?),
             T::TripStarted => D::TripStarted(typed(data)?),
             T::TripCompleted => D::TripCompleted(typed(data)?),
             T::TripArrived => D::TripArrived(typed(data)?),
@@ -552,6 +665,7 @@ impl EventData {
             T::TripCancelled => D::TripCancelled(typed(data)?),
             T::TripReturnPlanned => D::TripReturnPlanned(typed(data)?),
             T::ArmsSaleAnnounced => D::ArmsSaleAnnounced(typed(data)?),
+            T::AgreementReported => D::AgreementReported(typed(data)?),
             T::StatementIssued => D::StatementIssued(typed(data)?),
             T::MartialLawDeclared => D::MartialLawDeclared(typed(data)?),
             T::OfficialImpeached => D::OfficialImpeached(typed(data)?),
@@ -589,22 +703,17 @@ impl EventData {
             EventData::TripAnnounced(d) if d.stops.is_empty() => {
                 fail("stops", "a trip needs at least one stop")
             }
-            EventData::ArmsSaleAnnounced(d) => {
-                let c = &d.value.currency;
-                if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-                    fail(
-                        "value.currency",
-                        "expected an ISO 4217 currency code in capitals, like USD",
-                    )
-                } else if !(MIN_AMOUNT..=MAX_AMOUNT).contains(&d.value.amount) {
-                    fail(
-                        "value.amount",
-                        "expected an amount from 0.01 to 1000000000000000 (10^15)",
-                    )
-                } else {
-                    Ok(())
-                }
+            EventData::ArmsSaleAnnounced(d) => check_money(&d.value),
+            EventData::AgreementReported(d) if d.parties.is_empty() => {
+                fail("parties", "an agreement has at least one party")
             }
+            EventData::AgreementReported(d) if d.kind.trim().is_empty() => fail(
+                "kind",
+                "the kind must not be empty, like \"investment deal\"",
+            ),
+            EventData::AgreementReported(AgreementReported {
+                value: Some(value), ..
+            }) => check_money(value),
             EventData::StatementIssued(d) if d.about.is_empty() => fail(
                 "about",
                 "a statement is about at least one entity or stream",
@@ -647,7 +756,18 @@ impl EventData {
                 }
             }
             EventData::TripStopCancelled(d) => add("place", &d.place),
-            EventData::TripAgendaItemAdded(d) => add("place", &d.place),
+            EventData::TripAgendaItemAdded(d) => {
+                add("place", &d.place);
+                for (i, p) in d.participants.iter().flatten().enumerate() {
+                    add(&format!("participants[{i}]"), p);
+                }
+            }
+            EventData::TripMeetingPlanned(d) => {
+                add("place", &d.place);
+                for (i, w) in d.with.iter().enumerate() {
+                    add(&format!("with[{i}]"), w);
+                }
+            }
             EventData::TripMeetingHeld(d) => {
                 add("place", &d.place);
                 for (i, w) in d.with.iter().enumerate() {
@@ -659,6 +779,17 @@ impl EventData {
             EventData::ArmsSaleAnnounced(d) => {
                 add("seller", &d.seller);
                 add("buyer", &d.buyer);
+                if let Some(a) = &d.announced_by {
+                    add("announced_by", a)
+                }
+            }
+            EventData::AgreementReported(d) => {
+                for (i, p) in d.parties.iter().enumerate() {
+                    add(&format!("parties[{i}]"), p);
+                }
+                if let Some(a) = &d.announced_by {
+                    add("announced_by", a)
+                }
             }
             EventData::StatementIssued(d) => {
                 add("speaker", &d.speaker);
@@ -731,7 +862,7 @@ mod tests {
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(*t));
         }
-        assert_eq!(EventType::ALL.len(), 24);
+        assert_eq!(EventType::ALL.len(), 26);
         assert_eq!(EventType::parse("trip.teleported"), None);
     }
 

@@ -18,7 +18,69 @@ use uuid::Uuid;
 /// Bump when the layer's documents change shape or meaning; every projection then
 /// rebuilds. 2: corrections are merge patches (they replaced the data whole before; the
 /// same for a restatement of every field, unless it left out an optional field).
-pub const VERSION: u32 = 2;
+/// 3: a correction keeps what it changed (old and new values), a retraction its reason.
+pub const VERSION: u32 = 3;
+
+/// One value a correction changed: the field (a path in the data such as
+/// `value.amount`, or `occurred` for the date), and its value before and after
+/// (`null` when absent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// A correction applied to a fact: why, and what it changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Correction {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+}
+
+/// The values that differ between two versions of a fact's data, by path: objects are
+/// compared field by field, arrays of the same length item by item (`stops[1].dates`),
+/// anything else whole.
+pub fn changes(before: &Value, after: &Value) -> Vec<FieldChange> {
+    fn walk(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange>) {
+        match (before, after) {
+            (Value::Object(a), Value::Object(b)) => {
+                let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let field = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let none = Value::Null;
+                    walk(
+                        &field,
+                        a.get(k).unwrap_or(&none),
+                        b.get(k).unwrap_or(&none),
+                        out,
+                    );
+                }
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    walk(&format!("{path}[{i}]"), x, y, out);
+                }
+            }
+            _ if before != after => out.push(FieldChange {
+                field: path.to_owned(),
+                before: before.clone(),
+                after: after.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", before, after, &mut out);
+    out
+}
 
 /// A fact as it currently stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,11 +103,14 @@ pub struct Fact {
     pub evidence: Vec<Source>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// The reasons of the corrections applied, oldest first; empty when never corrected.
+    /// The corrections applied, oldest first; empty when never corrected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub corrections: Vec<String>,
+    pub corrections: Vec<Correction>,
     #[serde(default)]
     pub retracted: bool,
+    /// Why it was retracted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retraction: Option<String>,
 }
 
 impl Fact {
@@ -63,6 +128,7 @@ impl Fact {
             tags: e.tags.clone(),
             corrections: Vec::new(),
             retracted: false,
+            retraction: None,
         }
     }
 
@@ -72,9 +138,14 @@ impl Fact {
         EventData::parse(self.event_type, &self.data).ok()
     }
 
-    /// How many sources report it.
+    /// Every source that reports it: its own, then the evidence added later.
+    pub fn all_sources(&self) -> impl Iterator<Item = &Source> {
+        self.source.iter().chain(&self.evidence)
+    }
+
+    /// How many distinct sources report it (see [`same_source`]).
     pub fn sources(&self) -> usize {
-        usize::from(self.source.is_some()) + self.evidence.len()
+        distinct_sources(self.all_sources())
     }
 
     /// The entities it involves, each once, in order of appearance: those its data
@@ -98,6 +169,36 @@ impl Fact {
     pub fn corrected(&self) -> bool {
         !self.corrections.is_empty()
     }
+
+    /// The reasons of its corrections, oldest first.
+    pub fn correction_reasons(&self) -> Vec<String> {
+        self.corrections.iter().map(|c| c.reason.clone()).collect()
+    }
+
+    /// Every value its corrections changed, oldest first.
+    pub fn changes(&self) -> Vec<FieldChange> {
+        self.corrections
+            .iter()
+            .flat_map(|c| c.changes.iter().cloned())
+            .collect()
+    }
+}
+
+/// Whether two sources are one: the same publisher, title, url and date. Two facts
+/// taken from one article, each with its own quote, have one source.
+pub fn same_source(a: &Source, b: &Source) -> bool {
+    a.publisher == b.publisher && a.title == b.title && a.url == b.url && a.published == b.published
+}
+
+/// How many distinct sources these are.
+pub fn distinct_sources<'a>(sources: impl IntoIterator<Item = &'a Source>) -> usize {
+    let mut seen: Vec<&Source> = Vec::new();
+    for s in sources {
+        if !seen.iter().any(|x| same_source(x, s)) {
+            seen.push(s);
+        }
+    }
+    seen.len()
 }
 
 fn fact_key(id: &Uuid) -> Vec<u8> {
@@ -135,16 +236,58 @@ pub fn apply(
             if let Some(patch) = &c.data {
                 merge_patch(&mut after.data, patch);
             }
+            let mut changed = changes(&before.data, &after.data);
             if let Some(occurred) = c.occurred {
                 after.occurred = Some(occurred);
+                if before.occurred != after.occurred {
+                    let text =
+                        |o: &Option<Extent>| o.map_or(Value::Null, |o| Value::from(o.to_string()));
+                    changed.push(FieldChange {
+                        field: "occurred".into(),
+                        before: text(&before.occurred),
+                        after: text(&after.occurred),
+                    });
+                }
             }
-            after.corrections.push(c.reason);
+            after.corrections.push(Correction {
+                reason: c.reason,
+                changes: changed,
+            });
         }
-        EventData::EventRetracted(_) => after.retracted = true,
+        EventData::EventRetracted(r) => {
+            after.retracted = true;
+            after.retraction = Some(r.reason);
+        }
         EventData::EvidenceAdded(e) => after.evidence.push(e.source),
         _ => unreachable!("only amendments have a target"),
     }
     put_json(docs, fact_key(&target), &after);
     let after = (!after.retracted).then_some(after);
     Ok(Some((Some(before), after)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changes_name_each_value_by_its_path() {
+        let before = json!({"value": {"amount": 1, "currency": "USD"}, "stops": [{"place": "a", "dates": "2025~"}], "items": ["x"]});
+        let after = json!({"value": {"amount": 2, "currency": "USD"}, "stops": [{"place": "a", "dates": "2025"}], "items": ["x", "y"], "approximate": true});
+        let fields: Vec<(String, Value, Value)> = changes(&before, &after)
+            .into_iter()
+            .map(|c| (c.field, c.before, c.after))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("approximate".into(), Value::Null, json!(true)),
+                ("items".into(), json!(["x"]), json!(["x", "y"])),
+                ("stops[0].dates".into(), json!("2025~"), json!("2025")),
+                ("value.amount".into(), json!(1), json!(2)),
+            ]
+        );
+        assert!(changes(&before, &before).is_empty());
+    }
 }

@@ -16,6 +16,7 @@
 pub mod counts;
 pub mod entities;
 pub mod facts;
+pub mod known;
 pub mod runner;
 pub mod sales;
 pub mod timeline;

@@ -4,6 +4,7 @@
 //!
 //! Documents: `sales/<stream>` → [`SaleDoc`].
 
+use super::facts::Correction;
 use super::trips::Statement;
 use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
 use crate::Result;
@@ -95,6 +96,9 @@ pub struct SaleView {
     pub items: Vec<String>,
     pub occurred: Option<Extent>,
     pub corrected: bool,
+    /// Its corrections, oldest first: why, and each value before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<Correction>,
     pub sources: usize,
     pub statements: Vec<Statement>,
 }
@@ -115,6 +119,7 @@ pub fn view(facts: &[Fact]) -> Vec<SaleView> {
                 items: s.items,
                 occurred: fact.occurred,
                 corrected: fact.corrected(),
+                corrections: fact.corrections.clone(),
                 sources: fact.sources(),
                 statements: statements.clone(),
             }),

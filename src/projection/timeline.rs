@@ -1,5 +1,7 @@
-//! The timeline: every current fact that has a date, in timeline order (earliest
+//! The timeline: every fact that has a date, in timeline order (earliest
 //! instant, then latest, then position), with an index per entity.
+//!
+//! A retracted fact keeps its entries: the query skips it unless asked to show it.
 //!
 //! Documents: `timeline/e/<sort key>` → fact id; `timeline/x/<entity id>\0<sort key>`
 //! → fact id; `timeline/f/<fact id>` → the entities whose timelines got the fact, so
@@ -13,7 +15,7 @@
 
 use super::{Change, Docs, Fact, Projection, get_json, involved, key, put_json, sort_key};
 use crate::Result;
-use crate::model::EntityId;
+use crate::model::{EntityId, EventType};
 
 pub struct Timeline;
 
@@ -38,10 +40,16 @@ impl Projection for Timeline {
 
     fn version(&self) -> u32 {
         // 2: `timeline/f/` keeps the entities, not every key written.
-        2
+        // 3: a retracted fact keeps its entries (queries skip it unless asked).
+        3
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
+        if change.event.event_type == EventType::EventRetracted && change.after.is_none() {
+            // A retracted fact stays where it was, for the timelines that show it with
+            // its reason; nothing amends it after this (the facts layer ignores it).
+            return Ok(());
+        }
         if let Some(before) = change.before {
             let written: Option<Vec<EntityId>> = get_json(docs, &written_key(before))?;
             if let (Some(entities), Some(occurred)) = (written, &before.occurred) {

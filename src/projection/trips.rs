@@ -9,10 +9,11 @@
 //! fact of the trip needs (its summary, the entities it involves) without reading the
 //! trip's facts.
 
+use super::facts::Correction;
 use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
 use crate::Result;
 use crate::model::types::{EventData, Stance};
-use crate::model::{EntityId, Extent, Position, StreamId, Version};
+use crate::model::{EntityId, EventType, Extent, Position, StreamId, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -181,6 +182,12 @@ pub struct AgendaItem {
     pub topic: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Who takes part, beside the traveler.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<EntityId>,
+    /// When it is to be discussed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<Extent>,
 }
 
 /// A meeting held at a stop.
@@ -203,6 +210,9 @@ pub struct Stop {
     pub cancel_reason: Option<String>,
     pub agenda: Vec<AgendaItem>,
     pub meetings: Vec<Meeting>,
+    /// Meetings expected, not yet held; `occurred` is when they are to take place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_meetings: Vec<Meeting>,
 }
 
 impl Stop {
@@ -217,6 +227,7 @@ impl Stop {
             cancel_reason: None,
             agenda: Vec::new(),
             meetings: Vec::new(),
+            planned_meetings: Vec::new(),
         }
     }
 }
@@ -236,7 +247,11 @@ pub struct Statement {
     pub id: Uuid,
     pub speaker: EntityId,
     pub stance: Stance,
+    /// What it is about: entity ids and stream ids.
+    #[serde(default)]
+    pub about: Vec<StreamId>,
     pub summary: String,
+    /// The statement's own words (`quote`), else its source's excerpt.
     pub quote: Option<String>,
     pub occurred: Option<Extent>,
     pub corrected: bool,
@@ -250,14 +265,28 @@ impl Statement {
                 id: fact.id,
                 speaker: s.speaker,
                 stance: s.stance,
+                about: s.about,
                 summary: s.summary,
-                quote: s.quote,
+                quote: s
+                    .quote
+                    .or_else(|| fact.source.as_ref().and_then(|s| s.quote.clone())),
                 occurred: fact.occurred,
                 corrected: fact.corrected(),
             }),
             _ => None,
         }
     }
+}
+
+/// A correction of one of a trip's facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactCorrection {
+    /// The fact corrected.
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(flatten)]
+    pub correction: Correction,
 }
 
 /// A trip as its current facts describe it.
@@ -273,20 +302,77 @@ pub struct TripView {
     pub stops: Vec<Stop>,
     pub planned_return: Option<PlannedReturn>,
     pub statements: Vec<Statement>,
-    /// Sources across every current fact of the trip.
+    /// Distinct sources across every current fact of the trip: one article is one
+    /// source however many facts it gave.
     pub sources: usize,
     /// Whether any of its facts was corrected.
     pub corrected: bool,
+    /// The corrections of its facts, in the facts' order: the type of the fact
+    /// corrected, why, and each value before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<FactCorrection>,
     pub version: Version,
     pub last_position: Position,
 }
 
-fn stop_index(stops: &[Stop], place: &EntityId) -> Option<usize> {
-    stops.iter().position(|s| &s.place == place)
+/// What the fold knows of a registered place (`place:seoul`): its names and its
+/// country, to find the stop it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceInfo {
+    /// Its name and aliases.
+    pub names: Vec<String>,
+    pub country: Option<EntityId>,
 }
 
-/// Folds a trip's current facts (in position order) into its view. Pure.
-pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
+/// The stop a place names: the stop of that very place; else, for a registered place,
+/// the stop in its country whose city has its name or an alias (`place:jerusalem` is
+/// the stop `country:IL`, "Jerusalem"); else, for a country, the one stop at a place in
+/// that country, when there is exactly one. Two stops in one country are told apart by
+/// their places (or cities), never merged.
+fn stop_index(
+    stops: &[Stop],
+    place: &EntityId,
+    places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
+) -> Option<usize> {
+    if let Some(i) = stops.iter().position(|s| &s.place == place) {
+        return Some(i);
+    }
+    if let Some(info) = places(place).filter(|_| !place.is_country()) {
+        let named = |city: &Option<String>| {
+            city.as_deref().is_some_and(|c| {
+                info.names
+                    .iter()
+                    .any(|n| n.trim().eq_ignore_ascii_case(c.trim()))
+            })
+        };
+        return stops
+            .iter()
+            .position(|s| Some(&s.place) == info.country.as_ref() && named(&s.city));
+    }
+    if place.is_country() {
+        let in_country: Vec<usize> = stops
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                !s.place.is_country()
+                    && places(&s.place).and_then(|i| i.country).as_ref() == Some(place)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if let [one] = in_country[..] {
+            return Some(one);
+        }
+    }
+    None
+}
+
+/// Folds a trip's current facts (in position order) into its view, with `places`
+/// telling what a registered place is (see [`stop_index`]). Pure.
+pub fn view(
+    doc: &TripDoc,
+    facts: &[Fact],
+    places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
+) -> TripView {
     let mut trip = TripView {
         stream: doc.stream.clone(),
         traveler: None,
@@ -300,19 +386,26 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
         statements: Vec::new(),
         sources: 0,
         corrected: false,
+        corrections: Vec::new(),
         version: doc.version,
         last_position: doc.last_position,
     };
+    trip.sources = super::facts::distinct_sources(facts.iter().flat_map(Fact::all_sources));
     for fact in facts {
-        trip.sources += fact.sources();
         trip.corrected |= fact.corrected();
+        trip.corrections
+            .extend(fact.corrections.iter().map(|c| FactCorrection {
+                id: fact.id,
+                event_type: fact.event_type,
+                correction: c.clone(),
+            }));
         if let Some(statement) = Statement::from_fact(fact) {
             trip.statements.push(statement);
             continue;
         }
         let Some(data) = fact.typed() else { continue };
         let stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
-            stop_index(&trip.stops, place).unwrap_or_else(|| {
+            stop_index(&trip.stops, place, places).unwrap_or_else(|| {
                 // An event at a place the itinerary did not have adds it.
                 trip.stops.push(Stop::planned(place.clone(), None, None));
                 trip.stops.len() - 1
@@ -334,6 +427,8 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                         stop.agenda.push(AgendaItem {
                             topic,
                             detail: None,
+                            participants: Vec::new(),
+                            dates: None,
                         });
                     }
                 }
@@ -345,7 +440,7 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                 let stop = Stop::planned(s.place, s.city, s.dates);
                 let at = s
                     .after
-                    .and_then(|after| stop_index(&trip.stops, &after))
+                    .and_then(|after| stop_index(&trip.stops, &after, places))
                     .map_or(trip.stops.len(), |i| i + 1);
                 trip.stops.insert(at, stop);
             }
@@ -359,6 +454,8 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                 trip.stops[i].agenda.push(AgendaItem {
                     topic: a.topic,
                     detail: a.detail,
+                    participants: a.participants.unwrap_or_default(),
+                    dates: a.dates,
                 });
             }
             EventData::TripMeetingHeld(m) => {
@@ -367,6 +464,14 @@ pub fn view(doc: &TripDoc, facts: &[Fact]) -> TripView {
                     with: m.with,
                     topic: m.topic,
                     occurred: fact.occurred,
+                });
+            }
+            EventData::TripMeetingPlanned(m) => {
+                let i = stop_mut(&mut trip, &m.place);
+                trip.stops[i].planned_meetings.push(Meeting {
+                    with: m.with,
+                    topic: m.topic,
+                    occurred: m.dates,
                 });
             }
             EventData::TripStarted(_) => trip.status = TripStatus::Underway,

@@ -31,9 +31,11 @@ mod error;
 mod events;
 mod listen;
 mod live;
+mod metrics;
 mod openapi;
 mod page;
 mod params;
+mod types;
 mod views;
 
 pub use auth::check_token;
@@ -127,6 +129,7 @@ pub struct AppState {
     live_slots: Arc<Semaphore>,
     /// The address the server listens on, when known: `Host` may name it.
     bound: Option<IpAddr>,
+    metrics: Arc<metrics::ServerMetrics>,
     _alive: mpsc::Sender<()>,
 }
 
@@ -142,6 +145,7 @@ impl AppState {
         let (stop, stopping) = watch::channel(false);
         let (alive, gone) = mpsc::channel(1);
         let state = AppState {
+            metrics: Arc::new(metrics::ServerMetrics::new(store.metrics())),
             store,
             live_slots: Arc::new(Semaphore::new(config.max_live)),
             config: Arc::new(config),
@@ -185,6 +189,9 @@ pub fn router(state: AppState) -> Router {
         .route("/entities/{entity}", get(views::entity))
         .route("/sales", get(views::sales))
         .route("/stats", get(views::stats))
+        .route("/types", get(types::list))
+        .route("/types/{name}", get(types::show))
+        .route("/metrics", get(metrics::render))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -205,6 +212,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check_host,
+        ))
+        // Outermost: every answer is counted and logged, refusals included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
         ))
         .with_state(state)
 }

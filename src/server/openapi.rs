@@ -177,10 +177,15 @@ fn kind_schema(kind: Kind) -> Value {
         Kind::Bool => json!({ "type": "boolean" }),
         Kind::Money => reference("Money"),
         Kind::Stance => reference("Stance"),
+        Kind::AgreementStatus => json!({
+            "type": "string",
+            "enum": crate::model::types::AgreementStatus::ALL.map(|s| s.as_str()),
+        }),
         Kind::EventId => reference("Uuid"),
         Kind::Source => reference("Source"),
         Kind::Stops => json!({ "type": "array", "items": reference("Stop"), "minItems": 1 }),
         Kind::Object => json!({ "type": "object" }),
+        Kind::Number => json!({ "type": "number" }),
     }
 }
 

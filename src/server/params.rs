@@ -61,6 +61,17 @@ impl Params {
             .transpose()
     }
 
+    /// A yes-or-no parameter: `true` or `false`, `false` when absent.
+    pub fn flag(&mut self, name: &str) -> Result<bool, ApiError> {
+        match self.take(name)?.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "`{name}` must be true or false, not `{other}`"
+            ))),
+        }
+    }
+
     /// A stream category parameter (`trip`, `arms-sale`).
     pub fn category(&mut self, name: &str) -> Result<Option<String>, ApiError> {
         self.take(name)?

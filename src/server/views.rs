@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::params::{Params, Segment};
 use crate::model::{EntityId, Extent, Position};
-use crate::projection::DocsRead;
+use crate::projection::{DocsRead, MemDocs, known};
 use crate::query::{Query, TimelineFilter};
 use crate::store::{EventStore, LiveDocs, PastDocs, SledStore};
 use axum::Json;
@@ -26,6 +26,8 @@ use std::time::Duration;
 enum Views {
     Live(LiveDocs),
     Past(PastDocs),
+    /// Folded from the events known on the reported clock (`known_at`).
+    Known(MemDocs),
 }
 
 /// Which point of the log a query answers from: `as_of`, or at least `min_position`
@@ -34,6 +36,8 @@ enum Views {
 pub struct At {
     as_of: Option<String>,
     min_position: Option<u64>,
+    /// The reported clock: only what had been published by this date.
+    known_at: Option<Extent>,
 }
 
 impl At {
@@ -42,6 +46,7 @@ impl At {
         Ok(At {
             as_of: params.take("as_of")?,
             min_position: params.number("min_position")?,
+            known_at: extent("known_at", params.take("known_at")?)?,
         })
     }
 }
@@ -51,6 +56,7 @@ impl Views {
         match self {
             Views::Live(d) => d,
             Views::Past(d) => d,
+            Views::Known(d) => d,
         }
     }
 }
@@ -85,6 +91,25 @@ fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, b
 /// are waited for up to `wait`, then refused with 503.
 fn views(store: &SledStore, at: &At, wait: Duration) -> Result<(Views, Position), ApiError> {
     let (position, at_head) = as_of_position(store, at.as_of.as_deref())?;
+    if let Some(date) = &at.known_at {
+        if at.min_position.is_some_and(|m| m > position.0) {
+            return Err(ApiError::not_found(format!(
+                "min_position {} is past the end of the log (position {position}); use a position an append returned",
+                at.min_position.unwrap_or_default()
+            )));
+        }
+        // The reported clock is folded from the durable log itself, up to the position:
+        // no projector to wait for.
+        let mut events = Vec::new();
+        for event in store.read(&crate::store::ReadFilter::default()) {
+            let event = event?;
+            if event.position > position {
+                break;
+            }
+            events.push(event);
+        }
+        return Ok((Views::Known(known::fold(&events, date)?), position));
+    }
     let wanted = if at_head {
         Position(position.0.max(at.min_position.unwrap_or(0)))
     } else {
@@ -199,24 +224,31 @@ pub async fn trips(
     mut params: Params,
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
-    params.finish("as_of and min_position")?;
+    params.finish("known_at, as_of and min_position")?;
     query(&state, at, |q, at| {
         answer(q, at, under("trips", q.trips()?))
     })
     .await
 }
 
-/// `GET /trips/{stream}?as_of=`
+/// `GET /trips/{stream}?include_retracted=&as_of=`
 pub async fn trip(
     State(state): State<AppState>,
     stream: Segment,
     mut params: Params,
 ) -> Result<Response, ApiError> {
-    let stream = stream.stream()?;
+    let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
-    params.finish("as_of and min_position")?;
+    params.finish("include_retracted, known_at, as_of and min_position")?;
     query(&state, at, move |q, at| {
+        let stream = q.resolve_trip(&stream.0).map_err(not_found)?;
         let trip = q.trip(&stream).map_err(not_found)?;
+        if include_retracted {
+            let retracted = q.retracted(&stream)?;
+            let mut view = BTreeMap::from([("trip", to_json(&trip)?)]);
+            view.insert("retracted", to_json(&retracted)?);
+            return answer(q, at, view);
+        }
         answer(q, at, under("trip", trip))
     })
     .await
@@ -245,7 +277,7 @@ fn resolve(q: &Query, text: Option<&str>) -> Result<Option<EntityId>, ApiError> 
         .transpose()
 }
 
-/// `GET /timeline?entity=&stream=&category=&type=&tag=&from=&to=&limit=&as_of=`
+/// `GET /timeline?entity=&stream=&category=&type=&tag=&from=&to=&limit=&include_retracted=&as_of=`
 pub async fn timeline(
     State(state): State<AppState>,
     mut params: Params,
@@ -262,10 +294,12 @@ pub async fn timeline(
             .number("limit")?
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         entity: None,
+        include_retracted: params.flag("include_retracted")?,
     };
     let at = At::take(&mut params)?;
-    params
-        .finish("entity, stream, category, type, tag, from, to, limit, as_of and min_position")?;
+    params.finish(
+        "entity, stream, category, type, tag, from, to, limit, include_retracted, known_at, as_of and min_position",
+    )?;
     query(&state, at, move |q, at| {
         filter.entity = resolve(q, entity.as_deref())?;
         answer(q, at, under("entries", q.timeline(&filter)?))
@@ -279,7 +313,7 @@ pub async fn entities(
     mut params: Params,
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
-    params.finish("as_of and min_position")?;
+    params.finish("known_at, as_of and min_position")?;
     query(&state, at, |q, at| {
         answer(q, at, under("entities", q.entities()?))
     })
@@ -293,7 +327,7 @@ pub async fn entity(
     mut params: Params,
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
-    params.finish("as_of and min_position")?;
+    params.finish("known_at, as_of and min_position")?;
     query(&state, at, move |q, at| {
         let view = q.entity(&entity.0).map_err(not_found)?;
         answer(q, at, under("entity", view))
@@ -301,19 +335,20 @@ pub async fn entity(
     .await
 }
 
-/// `GET /sales?buyer=&seller=&as_of=`
+/// `GET /sales?buyer=&seller=&include_retracted=&as_of=`
 pub async fn sales(
     State(state): State<AppState>,
     mut params: Params,
 ) -> Result<Response, ApiError> {
     let buyer = params.take("buyer")?;
     let seller = params.take("seller")?;
+    let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
-    params.finish("buyer, seller, as_of and min_position")?;
+    params.finish("buyer, seller, include_retracted, known_at, as_of and min_position")?;
     query(&state, at, move |q, at| {
         let buyer = resolve(q, buyer.as_deref())?;
         let seller = resolve(q, seller.as_deref())?;
-        let report = q.sales(buyer.as_ref(), seller.as_ref())?;
+        let report = q.sales(buyer.as_ref(), seller.as_ref(), include_retracted)?;
         answer(q, at, report)
     })
     .await

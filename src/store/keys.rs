@@ -1,6 +1,7 @@
 //! The byte layout of the store.
 //!
-//! The log lives in sled's default tree, four keys per event and one per commit:
+//! The log lives in the default tree of the store's sled database, four keys per event
+//! and one per commit:
 //!
 //! | key                                   | value                                 |
 //! |---------------------------------------|---------------------------------------|
@@ -9,9 +10,10 @@
 //! | `I` uuid (16 bytes)                   | position, version, content digest     |
 //! | `Mhead`                               | last position, its hash, its recorded |
 //! | `Mformat`                             | the layout's format version           |
-//! | `Mviews`                              | the name of the tree holding the views|
 //!
-//! The views live in a tree of their own (`views.<n>`), written only by the projector:
+//! The views live in a database of their own (`views/`), written only by the projector:
+//! its default tree holds `Mviews`, the name of the active views tree (`views.<n>`),
+//! which holds:
 //!
 //! | key                                   | value                                 |
 //! |---------------------------------------|---------------------------------------|
@@ -24,8 +26,9 @@
 //! the document key (`\0` becomes `\0\xff`) and end it with `\0\0`, so that they sort
 //! by document, then epoch, and a document key's prefix is a prefix of its escape.
 //!
-//! Format 1 (before the log and the views were split) kept the views and four more
-//! indexes in the default tree; opening such a store removes them (`migrate`).
+//! Format 1 kept the views and four more indexes in the log's default tree, format 2
+//! the views in trees of the log's database; opening such a store removes them
+//! (`sled_store::migrate`) and the projector builds the views in their own database.
 //!
 //! [`RecordedEvent`]: crate::model::RecordedEvent
 
@@ -33,13 +36,15 @@ use crate::model::{Position, StreamId, Version};
 use uuid::Uuid;
 
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u64 = 2;
+pub const FORMAT_VERSION: u64 = 3;
 
 pub const EVENT: u8 = b'E';
 pub const STREAM_EVENT: u8 = b'S';
 pub const ID: u8 = b'I';
 pub const HEAD: &[u8] = b"Mhead";
 pub const FORMAT: &[u8] = b"Mformat";
+/// In the views' database: the name of the active views tree. (Format 2 kept it, and
+/// the views, in the log's database.)
 pub const VIEWS: &[u8] = b"Mviews";
 /// Prefixes of format 1 that format 2 no longer keeps in the default tree.
 pub const FORMAT_1_ONLY: [u8; 6] = [b'V', b'T', b'C', b'N', b'P', b'K'];

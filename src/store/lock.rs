@@ -65,7 +65,7 @@ pub fn is_unfinished_snapshot(name: &str) -> bool {
 /// Removes sled's unfinished snapshot files. sled recovers from its log alone when no
 /// finished snapshot is newer, so nothing is lost by removing them (they were never
 /// renamed into place, so sled never relied on them). Call only under [`StoreLock`].
-fn remove_unfinished_snapshots(dir: &Path) -> Result<()> {
+pub(super) fn remove_unfinished_snapshots(dir: &Path) -> Result<()> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::Storage(format!("listing {}: {e}", dir.display())))?;
     for entry in entries {

@@ -58,6 +58,7 @@ mod disk;
 mod keys;
 mod location;
 mod lock;
+mod metrics;
 mod pg;
 mod projector;
 mod recover;
@@ -69,6 +70,7 @@ mod writer;
 
 pub use location::StoreLocation;
 pub use lock::LOCK_FILE;
+pub use metrics::StoreMetrics;
 pub use pg::{PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION};
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
@@ -140,6 +142,14 @@ pub struct Stats {
 
 /// An iterator over stored events.
 pub type Events<'a> = Box<dyn Iterator<Item = Result<RecordedEvent>> + 'a>;
+
+/// The durable log as the projector reads it. Implemented by every log backend, so the
+/// same projector and views follow any of them.
+pub trait LogRead: Send + Sync {
+    /// The events at positions `from..=to`, in position order; fewer when the log ends
+    /// before `to`. Only durable events: the projector never asks past the durable head.
+    fn range(&self, from: Position, to: Position) -> Events<'_>;
+}
 
 /// The log. Implementations are shared between threads; appends from many threads are
 /// committed together (group commit).

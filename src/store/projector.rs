@@ -1,25 +1,46 @@
-//! The projector: a thread that follows the durable head of the log and folds it into
-//! the views, in chunks, off the acknowledgement path.
+//! The projector: the views' own sled database, and a thread that follows the durable
+//! head of a log and folds it into them, in chunks, off the acknowledgement path.
 //!
-//! resume → project → checkpoint: on start it reads the checkpoint of the active views
-//! tree and folds from there; then it waits for the writer to publish a new durable
-//! head and folds up to it. Each chunk is one sled batch holding the documents and
-//! their checkpoint, so a crash leaves views that agree with their checkpoint. It
-//! never syncs: the views can always be rebuilt from the log, which the writer syncs.
+//! The views live in `<store>/views/`, a sled database apart from the log's, so the
+//! writer's `fdatasync` of the log never carries the views' pages. resume → project →
+//! checkpoint: on start the projector reads the checkpoint of the active views tree and
+//! folds from there; then it waits for a new durable head and folds up to it. Each
+//! chunk is one sled batch holding the documents and their checkpoint, so a crash
+//! leaves views that agree with their checkpoint. It never syncs on the write path: it
+//! flushes the views' database when it goes idle and while it folds (each at most once
+//! a second), and on close, so a kill costs at most a short catch-up; the views can always be rebuilt from the
+//! log, which the writer syncs. A views database sled cannot open is removed and built
+//! again from the log (it holds nothing the log does not).
+//!
+//! The log is read through [`LogRead`], so the same projector follows the sled log or
+//! any other.
 //!
 //! A rebuild (`chronicle replay`) folds the whole log into a fresh tree and then points
-//! the store at it with one write to the log tree (`Mviews`); a crash before that
+//! the views' database at it with one flushed write (`Mviews`); a crash before that
 //! write leaves the old views, after it the new ones, never a mix. The old tree is
 //! dropped once no reader holds it (or on the next open).
 
 use super::keys;
 use super::storage;
 use super::views::{self, LiveDocs};
-use crate::model::{Position, RecordedEvent};
+use super::{LogRead, PastDocs};
+use crate::model::Position;
 use crate::projection::runner::Runner;
 use crate::{Error, Result};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// The views' database, in this folder of the store's directory.
+pub const VIEWS_DIR: &str = "views";
+
+/// sled's page cache for the views.
+const CACHE_BYTES: u64 = 96 * 1024 * 1024;
+
+/// How often, at most, the projector flushes the views' database: when it goes idle,
+/// and every so often while it folds a long stretch of the log.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Most events folded into one batch.
 const CHUNK: u64 = 4_096;
@@ -99,7 +120,7 @@ impl Shared {
     }
 
     /// The active views.
-    pub fn views(&self) -> LiveDocs {
+    fn views(&self) -> LiveDocs {
         let tree = self.views.read().unwrap_or_else(|e| e.into_inner());
         LiveDocs {
             tree: (**tree).clone(),
@@ -144,8 +165,10 @@ impl Shared {
 }
 
 /// Runs until the store closes.
-pub(super) fn run(db: sled::Db, runner: Arc<Runner>, shared: Arc<Shared>) {
+fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Shared>) {
     let mut retired: Vec<Arc<sled::Tree>> = Vec::new();
+    let mut last_flush = Instant::now();
+    let mut dirty = false;
     loop {
         // Drop the trees a rebuild replaced once no reader holds them.
         retired.retain(|tree| {
@@ -164,16 +187,30 @@ pub(super) fn run(db: sled::Db, runner: Arc<Runner>, shared: Arc<Shared>) {
                 if state.rebuild.is_some() || state.durable > state.projected {
                     break;
                 }
+                // Idle: write what was folded to disk, so a kill costs a short catch-up.
+                if dirty && last_flush.elapsed() >= FLUSH_EVERY {
+                    drop(state);
+                    let _ = db.flush();
+                    (dirty, last_flush) = (false, Instant::now());
+                    state = shared.lock();
+                    continue;
+                }
+                let wait = if dirty {
+                    FLUSH_EVERY
+                } else {
+                    Duration::from_secs(3600)
+                };
                 state = shared
                     .changed
-                    .wait(state)
-                    .unwrap_or_else(|e| e.into_inner());
+                    .wait_timeout(state, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
             (state.durable, state.projected, state.rebuild.take())
         };
         let result = match rebuild {
             Some(mut r) => {
-                let result = rebuild_views(&db, &runner, &shared, target, &mut *r.progress);
+                let result = rebuild_views(&db, &*log, &runner, &shared, target, &mut *r.progress);
                 let outcome = result
                     .as_ref()
                     .map(|_| ())
@@ -191,10 +228,17 @@ pub(super) fn run(db: sled::Db, runner: Arc<Runner>, shared: Arc<Shared>) {
                     .unwrap_or_else(|e| e.into_inner())
                     .clone();
                 let end = target.min(projected + CHUNK);
-                fold_range(&db, &runner, &tree, projected + 1, end).map(|folded| {
+                dirty = true;
+                let folded = fold_range(&*log, &runner, &tree, projected + 1, end).map(|folded| {
                     shared.lock().projected = folded;
                     shared.changed.notify_all();
-                })
+                });
+                // Busy for long: write out what was folded now and then too.
+                if folded.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
+                    let _ = db.flush();
+                    (dirty, last_flush) = (false, Instant::now());
+                }
+                folded
             }
         };
         if let Err(e) = result {
@@ -205,33 +249,40 @@ pub(super) fn run(db: sled::Db, runner: Arc<Runner>, shared: Arc<Shared>) {
     }
 }
 
-/// Folds positions `from..=to` of the log into `tree`, one chunk.
 /// Folds positions from `from` on, up to `to` or until the batch is full, into `tree`;
 /// returns the last position folded.
 fn fold_range(
-    db: &sled::Db,
+    log: &dyn LogRead,
     runner: &Runner,
     tree: &sled::Tree,
     from: u64,
     to: u64,
 ) -> Result<u64> {
-    let events = (from..=to).map(|p| read(db, p));
+    let mut expected = from;
+    let events = log.range(Position(from), Position(to)).map(|event| {
+        let event = event?;
+        if event.position.0 != expected {
+            return Err(Error::Integrity(format!(
+                "position {expected} is missing; run `chronicle verify`"
+            )));
+        }
+        expected += 1;
+        Ok(event)
+    });
     let folded = views::fold_chunk(tree, runner, events, MAX_BATCH_KEYS)?;
-    Ok(folded.map_or(from - 1, |p| p.0))
-}
-
-fn read(db: &sled::Db, position: u64) -> Result<RecordedEvent> {
-    super::sled_store::read_event(db, Position(position))?.ok_or_else(|| {
-        Error::Integrity(format!(
-            "position {position} is missing; run `chronicle verify`"
-        ))
-    })
+    match folded {
+        Some(p) => Ok(p.0),
+        None => Err(Error::Integrity(format!(
+            "position {from} is missing; run `chronicle verify`"
+        ))),
+    }
 }
 
 /// Builds the views of positions `1..=head` into a fresh tree, points the store at it,
 /// and returns the tree it replaced.
 fn rebuild_views(
     db: &sled::Db,
+    log: &dyn LogRead,
     runner: &Runner,
     shared: &Shared,
     head: u64,
@@ -242,11 +293,11 @@ fn rebuild_views(
     progress(0, head);
     while done < head {
         let end = head.min(done + CHUNK);
-        done = fold_range(db, runner, &tree, done + 1, end)?;
+        done = fold_range(log, runner, &tree, done + 1, end)?;
         progress(done, head);
     }
-    // The swap: one write to the log tree names the new views. Flushed, so that a
-    // crash after `replay` answered never brings the old views back.
+    // The swap: one write names the new views. Flushed, so that a crash after `replay`
+    // answered never brings the old views back.
     db.insert(keys::VIEWS, tree.name()).map_err(storage)?;
     db.flush().map_err(storage)?;
     let old = {
@@ -259,7 +310,7 @@ fn rebuild_views(
 }
 
 /// A new, empty views tree with a name no other tree has.
-pub(super) fn open_fresh(db: &sled::Db) -> Result<sled::Tree> {
+fn open_fresh(db: &sled::Db) -> Result<sled::Tree> {
     let taken: Vec<_> = db.tree_names();
     let mut n = 1u64;
     loop {
@@ -274,11 +325,7 @@ pub(super) fn open_fresh(db: &sled::Db) -> Result<sled::Tree> {
 /// Opens the active views tree, dropping any other (a rebuild that a crash cut short,
 /// or a tree that a rebuild replaced). A tree built by other code versions, or ahead of
 /// the log, is replaced by an empty one, which the projector then fills.
-pub(super) fn open_active(
-    db: &sled::Db,
-    runner: &Runner,
-    head: Position,
-) -> Result<(sled::Tree, Position)> {
+fn open_active(db: &sled::Db, runner: &Runner, head: Position) -> Result<(sled::Tree, Position)> {
     let active = db.get(keys::VIEWS).map_err(storage)?;
     let mut tree = match &active {
         Some(name) => db.open_tree(name).map_err(storage)?,
@@ -301,4 +348,149 @@ pub(super) fn open_active(
     }
     let projected = views::checkpoint(&tree)?.map_or(Position(0), |c| c.position);
     Ok((tree, projected))
+}
+
+/// The views of one store: their database, the projector thread that keeps them, and
+/// the waits of readers. Dropping it stops the thread after its current chunk and
+/// flushes the views' database.
+pub(super) struct Projector {
+    db: sled::Db,
+    runner: Arc<Runner>,
+    log: Arc<dyn LogRead>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Projector {
+    /// Opens the views' database in `store_dir` (removing and starting afresh one that
+    /// sled cannot open), picks the active views, and starts the thread that folds the
+    /// log from their checkpoint up to `head` and on. Call only under the store's lock.
+    pub fn open(
+        store_dir: &Path,
+        runner: Arc<Runner>,
+        log: Arc<dyn LogRead>,
+        head: Position,
+    ) -> Result<Projector> {
+        let db = open_views_db(&store_dir.join(VIEWS_DIR))?;
+        let (tree, projected) = open_active(&db, &runner, head)?;
+        let shared = Shared::new(tree, projected, head);
+        let thread = {
+            let (db, log, runner, shared) =
+                (db.clone(), log.clone(), runner.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name("chronicle-projector".into())
+                .spawn(move || run(db, log, runner, shared))
+                .map_err(|e| Error::Storage(format!("starting the projector thread: {e}")))?
+        };
+        Ok(Projector {
+            db,
+            runner,
+            log,
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// What the writer tells of every durable commit.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// See [`Shared::wait`].
+    pub fn wait(
+        &self,
+        position: Position,
+        timeout: Option<Duration>,
+        progress: &mut dyn FnMut(Position),
+    ) -> Result<Option<Position>> {
+        self.shared.wait(position, timeout, progress)
+    }
+
+    /// The active views, as they are now.
+    pub fn views(&self) -> LiveDocs {
+        self.shared.views()
+    }
+
+    /// The last position folded into the views.
+    pub fn projected(&self) -> Position {
+        self.shared.projected()
+    }
+
+    /// Asks for a rebuild; the reply comes through `rebuild.reply`.
+    pub fn rebuild(&self, rebuild: Rebuild) {
+        self.shared.rebuild(rebuild)
+    }
+
+    /// The views as they stood after `position` (see [`views::past`]); waits for the
+    /// projector to reach it first.
+    pub fn past(&self, position: Position) -> Result<PastDocs> {
+        self.shared.wait(position, None, &mut |_| {})?;
+        let tree = self.shared.views().tree;
+        views::past(&tree, &self.runner, position, |from| {
+            self.log.range(from, position).collect()
+        })
+    }
+
+    /// Bytes the views' database takes on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.db.size_on_disk().map_err(storage)
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        self.shared.close();
+        if let Ok(mut handle) = self.thread.lock()
+            && let Some(handle) = handle.take()
+        {
+            let _ = handle.join();
+        }
+        let _ = self.db.flush();
+    }
+}
+
+/// Opens the views' database, creating it when missing. One that sled cannot open (a
+/// kill while it was made, damaged files) is removed and made again: the projector
+/// rebuilds it from the log.
+fn open_views_db(path: &Path) -> Result<sled::Db> {
+    if path.is_dir() {
+        super::lock::remove_unfinished_snapshots(path)?;
+    }
+    match open_sled(path) {
+        Ok(db) => Ok(db),
+        Err(OpenError::Busy) => Err(Error::Locked {
+            path: path.to_owned(),
+        }),
+        Err(OpenError::Other(_)) => {
+            std::fs::remove_dir_all(path).map_err(|e| {
+                Error::Storage(format!(
+                    "removing the unreadable views in {}: {e}",
+                    path.display()
+                ))
+            })?;
+            open_sled(path).map_err(|e| {
+                Error::Storage(format!("creating the views in {}: {e:?}", path.display()))
+            })
+        }
+    }
+}
+
+#[derive(Debug)]
+enum OpenError {
+    Busy,
+    Other(#[allow(dead_code)] sled::Error),
+}
+
+fn open_sled(path: &Path) -> std::result::Result<sled::Db, OpenError> {
+    let config = sled::Config::new()
+        .path(PathBuf::from(path))
+        .flush_every_ms(None)
+        .cache_capacity(CACHE_BYTES);
+    match super::sled_store::open_waiting_for_its_lock(config) {
+        Ok(db) => Ok(db),
+        Err(sled::Error::Io(io)) if super::sled_store::is_sled_lock_busy(&io) => {
+            Err(OpenError::Busy)
+        }
+        Err(e) => Err(OpenError::Other(e)),
+    }
 }

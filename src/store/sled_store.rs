@@ -8,12 +8,12 @@
 use super::disk::Disk;
 use super::keys::{self, HeadEntry};
 use super::lock::StoreLock;
-use super::projector::{self, Rebuild, Shared};
+use super::projector::{Projector, Rebuild};
 use super::rules::{Pending, Tail};
 use super::storage;
-use super::views::{self, HistoryDocs, LiveDocs};
+use super::views::{HistoryDocs, LiveDocs};
 use super::writer::{self, Job};
-use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats};
+use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats, StoreMetrics};
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::projection::runner::Runner;
@@ -96,9 +96,9 @@ struct Inner {
     jobs: Option<mpsc::Sender<Job>>,
     durable: tokio::sync::watch::Receiver<Position>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// Holds the views tree, a handle on sled too.
-    views: Arc<Shared>,
-    projector: Mutex<Option<JoinHandle<()>>>,
+    /// The views: their own database and the thread that folds the log into them.
+    views: Projector,
+    metrics: StoreMetrics,
     /// Declared after every sled handle, so dropped after them (see [`LockRelease`]).
     _release: LockRelease,
     /// chronicle's own lock, taken before sled opened; declared last, so released last.
@@ -127,22 +127,32 @@ impl Drop for LockRelease {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the channel ends the writer once it has answered every queued job.
         // Closing the channel ends the writer once it has answered every queued job;
-        // the projector stops after its current chunk (the next open catches up).
+        // then `views` (dropped with the other fields) stops the projector after its
+        // current chunk (the next open catches up).
         self.jobs.take();
-        join(&self.writer);
-        self.views.close();
-        join(&self.projector);
+        if let Ok(mut handle) = self.writer.lock()
+            && let Some(handle) = handle.take()
+        {
+            let _ = handle.join();
+        }
         let _ = self.db.flush();
     }
 }
 
-fn join(thread: &Mutex<Option<JoinHandle<()>>>) {
-    if let Ok(mut handle) = thread.lock()
-        && let Some(handle) = handle.take()
-    {
-        let _ = handle.join();
+/// The sled log as the projector reads it.
+struct SledLog(sled::Db);
+
+impl LogRead for SledLog {
+    fn range(&self, from: Position, to: Position) -> Events<'_> {
+        Box::new(
+            self.0
+                .range(keys::event(from)..=keys::event(to))
+                .map(|item| {
+                    let (k, v) = item.map_err(storage)?;
+                    decode_event(Position(keys::u64_be(&k[1..]).unwrap_or(0)), &v)
+                }),
+        )
     }
 }
 
@@ -202,25 +212,23 @@ impl SledStore {
         }
         let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
-        let (tree, projected) = projector::open_active(&db, &runner, head_position)?;
-        let shared = Shared::new(tree, projected, head_position);
+        let views = Projector::open(
+            path,
+            runner.clone(),
+            Arc::new(SledLog(db.clone())),
+            head_position,
+        )?;
         let disk = Disk::open(path)?;
         let (jobs, queue) = mpsc::channel();
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
+        let metrics = StoreMetrics::default();
         let writer = {
-            let (db, shared) = (db.clone(), shared.clone());
+            let (db, shared, metrics) = (db.clone(), views.shared(), metrics.clone());
             let tail = Tail::from_head(head);
             std::thread::Builder::new()
                 .name("chronicle-writer".into())
-                .spawn(move || writer::run(db, tail, queue, durable_tx, shared, disk))
+                .spawn(move || writer::run(db, tail, queue, durable_tx, shared, disk, metrics))
                 .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?
-        };
-        let projector = {
-            let (db, runner, shared) = (db.clone(), runner.clone(), shared.clone());
-            std::thread::Builder::new()
-                .name("chronicle-projector".into())
-                .spawn(move || projector::run(db, runner, shared))
-                .map_err(|e| Error::Storage(format!("starting the projector thread: {e}")))?
         };
         Ok(SledStore {
             inner: Arc::new(Inner {
@@ -235,10 +243,15 @@ impl SledStore {
                 jobs: Some(jobs),
                 durable,
                 writer: Mutex::new(Some(writer)),
-                views: shared,
-                projector: Mutex::new(Some(projector)),
+                views,
+                metrics,
             }),
         })
+    }
+
+    /// What the store counts: appends, commits and their latency.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
     }
 
     /// The directory the store lives in.
@@ -384,16 +397,7 @@ impl SledStore {
     /// boundary at or before it, and the few events after it folded in memory. Waits
     /// for the projector to reach `position` first.
     pub fn views_at(&self, position: Position) -> Result<PastDocs> {
-        self.inner.views.wait(position, None, &mut |_| {})?;
-        let tree = self.inner.views.views().tree;
-        views::past(&tree, &self.inner.runner, position, |from| {
-            self.read(&ReadFilter {
-                from: Some(from),
-                ..ReadFilter::default()
-            })
-            .take_while(|e| e.as_ref().map_or(true, |e| e.position <= position))
-            .collect()
-        })
+        self.inner.views.past(position)
     }
 
     /// The last position recorded at or before `time` (0 when none was).
@@ -440,8 +444,8 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
                     keys::FORMAT_VERSION
                 )));
             }
-            if found == 1 {
-                migrate_from_1(db)?;
+            if found < keys::FORMAT_VERSION {
+                migrate(db, found)?;
             }
             Ok(())
         }
@@ -460,24 +464,35 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
     }
 }
 
-/// Format 1 kept the views and four more indexes beside the log. The events, the
-/// stream and id indexes and the head are the same in format 2, so the migration only
-/// removes the rest; the projector then builds the views in their own tree.
-fn migrate_from_1(db: &sled::Db) -> Result<()> {
-    for prefix in keys::FORMAT_1_ONLY {
-        loop {
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for key in db.scan_prefix([prefix]).keys().take(10_000) {
-                batch.remove(key.map_err(storage)?);
-                n += 1;
+/// The log's keys (events, stream and id indexes, head) are the same in every format;
+/// what changed is what was kept beside them. Format 1 kept the views and four more
+/// indexes in the default tree; format 2 kept the views in trees of the log's database
+/// (`views.<n>`, named by `Mviews`). Both are removed (in batches, each a whole step:
+/// a crash midway leaves a store that the next open migrates on), and the projector
+/// builds the views in their own database.
+fn migrate(db: &sled::Db, from: u64) -> Result<()> {
+    if from == 1 {
+        for prefix in keys::FORMAT_1_ONLY {
+            loop {
+                let mut batch = sled::Batch::default();
+                let mut n = 0;
+                for key in db.scan_prefix([prefix]).keys().take(10_000) {
+                    batch.remove(key.map_err(storage)?);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                db.apply_batch(batch).map_err(storage)?;
             }
-            if n == 0 {
-                break;
-            }
-            db.apply_batch(batch).map_err(storage)?;
         }
     }
+    for name in db.tree_names() {
+        if name.starts_with(b"views.") {
+            db.drop_tree(&name).map_err(storage)?;
+        }
+    }
+    db.remove(keys::VIEWS).map_err(storage)?;
     db.insert(keys::FORMAT, &keys::FORMAT_VERSION.to_be_bytes()[..])
         .map_err(storage)?;
     db.flush().map_err(storage)?;
@@ -494,9 +509,9 @@ pub(super) fn sled_config(path: &Path) -> sled::Config {
         .cache_capacity(CACHE_BYTES)
 }
 
-/// sled's page cache. Its default (1 GiB) made a large import's memory grow with the
-/// store; reads of the views touch few pages, so a smaller cache costs them little.
-const CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// sled's page cache for the log. Its default (1 GiB) made a large import's memory grow
+/// with the store; appends read only the index pages of the streams and ids they touch.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Opens sled in the store's directory, creating the store there first when it has
 /// none. Call only under the store's lock.
@@ -515,7 +530,7 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
         }
         create(path)?;
     }
-    let db = open_sled_waiting_for_its_lock(path).map_err(|e| match e {
+    let db = open_waiting_for_its_lock(sled_config(path)).map_err(|e| match e {
         sled::Error::Io(io) if is_sled_lock_busy(&io) => {
             Error::Locked {
                 path: path.to_owned(),
@@ -544,10 +559,10 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
 /// transient — a store closed in this process whose sled threads have not let go yet,
 /// or a child process forked by this one (e.g. by `std::process::Command`) that still
 /// shares the file between its fork and its exec.
-fn open_sled_waiting_for_its_lock(path: &Path) -> sled::Result<sled::Db> {
+pub(super) fn open_waiting_for_its_lock(config: sled::Config) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
-        match sled_config(path).open() {
+        match config.open() {
             Err(sled::Error::Io(io))
                 if is_sled_lock_busy(&io) && std::time::Instant::now() < deadline =>
             {
@@ -558,7 +573,7 @@ fn open_sled_waiting_for_its_lock(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
-fn is_sled_lock_busy(io: &std::io::Error) -> bool {
+pub(super) fn is_sled_lock_busy(io: &std::io::Error) -> bool {
     io.to_string().contains("could not acquire lock")
 }
 
@@ -760,7 +775,8 @@ impl EventStore for SledStore {
             streams: counts::streams(&views)?,
             per_type,
             head,
-            size_on_disk: self.inner.db.size_on_disk().map_err(storage)?,
+            size_on_disk: self.inner.db.size_on_disk().map_err(storage)?
+                + self.inner.views.size_on_disk()?,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! follow the durable head in the projector.
 
 use super::AppendedEvent;
+use super::StoreMetrics;
 use super::disk::Disk;
 use super::keys::{self, HeadEntry, IdEntry};
 use super::projector::Shared;
@@ -105,6 +106,7 @@ pub(super) fn run(
     durable: tokio::sync::watch::Sender<Position>,
     projector: Arc<Shared>,
     disk: Disk,
+    metrics: StoreMetrics,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
@@ -114,13 +116,20 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        tail = commit_group(&db, &disk, tail, group);
+        tail = commit_group(&db, &disk, tail, group, &metrics);
         durable.send_replace(Position(tail.position));
         projector.durable(Position(tail.position));
     }
 }
 
-fn commit_group(db: &sled::Db, disk: &Disk, tail: Tail, jobs: Vec<Job>) -> Tail {
+fn commit_group(
+    db: &sled::Db,
+    disk: &Disk,
+    tail: Tail,
+    jobs: Vec<Job>,
+    metrics: &StoreMetrics,
+) -> Tail {
+    let started = std::time::Instant::now();
     let now = Utc::now();
     let index = SledIndex(db);
     let mut pending = Pending::new(tail);
@@ -135,10 +144,12 @@ fn commit_group(db: &sled::Db, disk: &Disk, tail: Tail, jobs: Vec<Job>) -> Tail 
                 let _ = job.reply.send(Ok(appended));
             }
             Err(e) => {
+                metrics.appends_refused.inc();
                 let _ = job.reply.send(Err(e));
             }
         }
     }
+    metrics.appends.inc_by(answers.len() as u64);
     if pending.records.is_empty() {
         for (reply, answer) in answers {
             let _ = reply.send(Ok(answer));
@@ -147,12 +158,26 @@ fn commit_group(db: &sled::Db, disk: &Disk, tail: Tail, jobs: Vec<Job>) -> Tail 
     }
     match write(db, disk, &pending) {
         Ok(()) => {
+            let seconds = started.elapsed().as_secs_f64();
+            metrics.commits.inc();
+            metrics.events_appended.inc_by(pending.records.len() as u64);
+            metrics.commit_seconds.observe(seconds);
+            metrics.commit_appends.observe(answers.len() as f64);
+            tracing::info!(
+                target: "chronicle::commit",
+                appends = answers.len(),
+                events = pending.records.len(),
+                head = pending.tail.position,
+                ms = seconds * 1000.0,
+                "commit"
+            );
             for (reply, answer) in answers {
                 let _ = reply.send(Ok(answer));
             }
             pending.tail
         }
         Err(e) => {
+            tracing::error!(target: "chronicle::commit", appends = answers.len(), error = %e, "commit failed");
             for (reply, _) in answers {
                 let _ = reply.send(Err(Error::Storage(format!(
                     "the append could not be made durable ({e}); check free disk space and run `chronicle verify`"

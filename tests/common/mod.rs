@@ -80,7 +80,9 @@ impl Chronicle {
             .args(args)
             .env_remove("CHRONICLE_DB")
             .env_remove("CHRONICLE_SERVER")
-            .env_remove("CHRONICLE_TOKEN");
+            .env_remove("CHRONICLE_TOKEN")
+            // Tables fit COLUMNS when it is set: tests read them at full width.
+            .env_remove("COLUMNS");
         cmd
     }
 
@@ -152,6 +154,9 @@ pub struct Serve {
     pub url: String,
     /// `127.0.0.1:PORT`.
     pub addr: std::net::SocketAddr,
+    /// What the server wrote to stderr so far (its log lines), read by a thread so
+    /// that a full pipe never blocks it.
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Serve {
@@ -164,6 +169,19 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut child = child;
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        {
+            let (pipe, stderr) = (child.stderr.take().unwrap(), stderr.clone());
+            std::thread::spawn(move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)) {
+                    let Ok(line) = line else { break };
+                    let mut text = stderr.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            });
+        }
         let file = c.dir.path().join("store.server.json");
         let deadline = Instant::now() + Duration::from_secs(20);
         let url = loop {
@@ -176,7 +194,12 @@ impl Serve {
             std::thread::sleep(Duration::from_millis(50));
         };
         let addr = url.trim_start_matches("http://").parse().unwrap();
-        Serve { child, url, addr }
+        Serve {
+            child,
+            url,
+            addr,
+            stderr,
+        }
     }
 
     /// Sends SIGTERM and returns the exit code.
