@@ -236,6 +236,9 @@ impl App {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if let Err(err) = check_location(&cli.db) {
+        return report(&err);
+    }
     let app = App {
         db: cli.db,
         json: cli.json,
@@ -266,6 +269,21 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => 0,
         Err(err) => report(&err),
+    }
+}
+
+/// Refuses a `--db` that is a URL: every command here works on a sled folder, and a
+/// URL must never be taken for one (it used to create a folder named `postgres:`).
+/// The PostgreSQL log exists in the library (`store::PgStore`); the commands are
+/// wired to it separately.
+fn check_location(db: &std::path::Path) -> anyhow::Result<()> {
+    use chronicle::store::StoreLocation;
+    match StoreLocation::parse(db).context("--db")? {
+        StoreLocation::Dir(_) => Ok(()),
+        StoreLocation::Postgres(_) => Err(UsageError(
+            "--db names a PostgreSQL log, which the command line cannot open yet (only the library and its tests use it so far); pass --db a folder for the sled log".into(),
+        )
+        .into()),
     }
 }
 

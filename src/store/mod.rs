@@ -8,7 +8,9 @@
 //!   with other content an error; this check comes before the concurrency check;
 //! - each event's hash chains it to the one before, so a rewrite of history shows.
 //!
-//! [`SledStore`] is the implementation on sled; only this module knows sled. The log
+//! [`SledStore`] is the implementation on sled; only this module knows sled.
+//! [`PgStore`] (`pg`) is the same log in PostgreSQL, with the same rules and stored
+//! format; only `pg` knows PostgreSQL. [`StoreLocation`] tells the two apart. The log
 //! (`writer`, with the append rules as a pure decider in `rules`) is the only thing on
 //! the acknowledgement path; the views are derived state that the `projector` folds
 //! from the durable log into a tree of their own (`views`).
@@ -54,8 +56,10 @@
 
 mod disk;
 mod keys;
+mod location;
 mod lock;
 mod metrics;
+mod pg;
 mod projector;
 mod recover;
 mod rules;
@@ -64,8 +68,10 @@ mod verify;
 mod views;
 mod writer;
 
+pub use location::StoreLocation;
 pub use lock::LOCK_FILE;
 pub use metrics::StoreMetrics;
+pub use pg::{PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION};
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};

@@ -1,0 +1,320 @@
+//! The PostgreSQL log's writer thread: the queue, group commit, and one transaction
+//! per group.
+//!
+//! As in the sled writer (`store::writer`), appends from every thread of a process
+//! queue on one channel; the writer takes the first waiting job and every job queued
+//! behind it. Each group is one transaction: it locks the head row (`SELECT … FOR
+//! UPDATE`), so that writers of other processes and hosts wait for it; decides every
+//! job with the same pure rules (`store::rules`) over a [`LogIndex`] that queries the
+//! log inside the transaction; inserts the accepted events and moves the head; and
+//! commits with `synchronous_commit = on`. Only after the `COMMIT` returns are the jobs
+//! answered. Positions are the head's plus one, under the head's lock, so they have no
+//! gaps across writers; a failed transaction writes nothing, and its jobs get an error.
+
+use super::{Statements, pg_error, to_i64, to_u64};
+use crate::model::event::GENESIS_HASH;
+use crate::model::{Position, RecordedEvent, StreamId, Version};
+use crate::store::AppendedEvent;
+use crate::store::keys::IdEntry;
+use crate::store::rules::{self, IdInfo, LogIndex, Pending, Tail};
+use crate::store::writer::Job;
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use std::cell::RefCell;
+use std::sync::mpsc::Receiver;
+use uuid::Uuid;
+
+/// Most jobs committed in one group; bounds the latency a group adds to its first job.
+const MAX_GROUP_JOBS: usize = 512;
+
+/// Most rows in one `INSERT … SELECT unnest(…)`.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// The writer's connection, opened again after it breaks.
+pub(super) struct Connection {
+    pub config: postgres::Config,
+    pub client: Option<(postgres::Client, Statements)>,
+}
+
+impl Connection {
+    fn get(&mut self) -> Result<&mut (postgres::Client, Statements)> {
+        if self.client.as_ref().is_some_and(|(c, _)| c.is_closed()) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let mut client = super::connect(&self.config)?;
+            let statements = Statements::prepare(&mut client)?;
+            self.client = Some((client, statements));
+        }
+        Ok(self.client.as_mut().expect("set just above"))
+    }
+}
+
+/// Runs until every sender is gone.
+pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP_JOBS {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        // A connection the server dropped while idle (a restart, a failover, an
+        // administrator) shows only when used: if the transaction cannot even start,
+        // nothing was decided or sent, so the group is tried once more on a new one.
+        let mut failure = None;
+        for _attempt in 0..2 {
+            let jobs = std::mem::take(&mut group);
+            let started = match connection.get() {
+                Ok((client, statements)) => commit_group(client, statements, jobs),
+                Err(e) => NotStarted(jobs, e),
+            };
+            match started {
+                Answered => {
+                    failure = None;
+                    break;
+                }
+                NotStarted(jobs, e) => {
+                    connection.client = None;
+                    group = jobs;
+                    failure = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            for job in group {
+                let _ = job.reply.send(Err(match &e {
+                    // A damaged head row is not a connection problem: say what it is.
+                    Error::Integrity(m) => Error::Integrity(m.clone()),
+                    e => Error::Storage(format!(
+                        "cannot reach the PostgreSQL log ({e}); nothing was written, retry later"
+                    )),
+                }));
+            }
+        }
+    }
+}
+
+/// What became of a group.
+enum Outcome {
+    /// Every job was answered.
+    Answered,
+    /// The transaction could not start: no job was answered and nothing was written.
+    NotStarted(Vec<Job>, Error),
+}
+use Outcome::{Answered, NotStarted};
+
+/// The committed log as the rules read it: queries inside the group's transaction,
+/// which holds the head's lock, so they see every event committed before it.
+struct PgIndex<'a, 'b> {
+    tx: RefCell<&'a mut postgres::Transaction<'b>>,
+    statements: &'a Statements,
+}
+
+impl LogIndex for PgIndex<'_, '_> {
+    fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        let row = self
+            .tx
+            .borrow_mut()
+            .query_one(&self.statements.stream_version, &[&stream.as_str()])
+            .map_err(pg_error)?;
+        to_u64(row.get(0))
+    }
+
+    fn id(&self, id: &Uuid) -> Result<Option<IdInfo>> {
+        let Some(row) = self
+            .tx
+            .borrow_mut()
+            .query_opt(&self.statements.by_id, &[id])
+            .map_err(pg_error)?
+        else {
+            return Ok(None);
+        };
+        let position = Position(to_u64(row.get(0))?);
+        let digest: Vec<u8> = row.get(2);
+        let digest = digest.try_into().map_err(|_| {
+            Error::Integrity(format!(
+                "the content digest of event {id} (position {position}) is malformed"
+            ))
+        })?;
+        let event = super::decode_event(position, row.get(3))?;
+        Ok(Some(IdInfo {
+            entry: IdEntry {
+                position,
+                version: Version(to_u64(row.get(1))?),
+                digest,
+            },
+            stream: event.stream,
+            event_type: event.event_type,
+            hash: event.hash,
+            occurred: event.occurred,
+        }))
+    }
+
+    fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
+        let rows = self
+            .tx
+            .borrow_mut()
+            .query(
+                &self.statements.stream_events,
+                &[&stream.as_str(), &to_i64(from.0)?],
+            )
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|row| super::decode_event(Position(to_u64(row.get(0))?), row.get(1)))
+            .collect()
+    }
+}
+
+fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Vec<Job>) -> Outcome {
+    let mut tx = match client.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return NotStarted(jobs, pg_error(e)),
+    };
+    let tail = match lock_head(&mut tx, statements) {
+        Ok(tail) => tail,
+        Err(e) => return NotStarted(jobs, e),
+    };
+    let mut answers = Vec::with_capacity(jobs.len());
+    let result = decide_and_write(tx, statements, tail, jobs, &mut answers);
+    let failure = result.err();
+    for (reply, answer) in answers {
+        let _ = reply.send(match &failure {
+            None => Ok(answer),
+            Some(Failed::BeforeCommit(e)) => Err(Error::Storage(format!(
+                "the append could not be written to PostgreSQL ({e}); nothing was written"
+            ))),
+            Some(Failed::AtCommit(e)) => Err(Error::Storage(format!(
+                "the connection failed during the COMMIT of the append ({e}), so it may or may not have been written: retry it with the same event ids (a retry by id is idempotent)"
+            ))),
+        });
+    }
+    Answered
+}
+
+/// Where a group's transaction failed, which says whether its appends may be in the log.
+enum Failed {
+    /// Before the `COMMIT` was sent: the transaction is rolled back, nothing written.
+    BeforeCommit(Error),
+    /// During the `COMMIT`: its outcome is unknown.
+    AtCommit(Error),
+}
+
+type Answer = (
+    std::sync::mpsc::SyncSender<Result<Vec<AppendedEvent>>>,
+    Vec<AppendedEvent>,
+);
+
+/// Decides every job in the transaction, which holds the head's lock; answers the
+/// rejected ones and the dry runs at once, and leaves in `answers` the accepted ones,
+/// to be answered once the outcome of the `COMMIT` is known.
+fn decide_and_write(
+    mut tx: postgres::Transaction<'_>,
+    statements: &Statements,
+    tail: Tail,
+    jobs: Vec<Job>,
+    answers: &mut Vec<Answer>,
+) -> std::result::Result<(), Failed> {
+    let now = Utc::now();
+    let mut pending = Pending::new(tail);
+    {
+        let index = PgIndex {
+            tx: RefCell::new(&mut tx),
+            statements,
+        };
+        for job in jobs {
+            match rules::check_job(&index, &pending, &job.events, now, job.commit) {
+                Ok((overlay, appended)) if job.commit => {
+                    pending.absorb(overlay);
+                    answers.push((job.reply, appended));
+                }
+                Ok((_, appended)) => {
+                    let _ = job.reply.send(Ok(appended));
+                }
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+        }
+    }
+    if pending.records.is_empty() {
+        // Only retries, dry runs and rejections: nothing to write.
+        return tx.rollback().map_err(|e| Failed::BeforeCommit(pg_error(e)));
+    }
+    write(&mut tx, statements, &pending).map_err(Failed::BeforeCommit)?;
+    tx.commit().map_err(|e| Failed::AtCommit(pg_error(e)))
+}
+
+/// Locks the head row for the rest of the transaction and reads where the log ends.
+fn lock_head(tx: &mut postgres::Transaction<'_>, statements: &Statements) -> Result<Tail> {
+    let row = tx.query_one(&statements.lock_head, &[]).map_err(pg_error)?;
+    let position = to_u64(row.get(0))?;
+    if position == 0 {
+        return Ok(Tail {
+            position: 0,
+            hash: GENESIS_HASH,
+            recorded: None,
+        });
+    }
+    let hash: Vec<u8> = row.get(1);
+    let hash = hash
+        .try_into()
+        .map_err(|_| Error::Integrity("the head row's hash is malformed".into()))?;
+    let micros: Option<i64> = row.get(2);
+    Ok(Tail {
+        position,
+        hash,
+        recorded: micros.and_then(DateTime::from_timestamp_micros),
+    })
+}
+
+/// Inserts the group's events and moves the head, inside the transaction.
+fn write(
+    tx: &mut postgres::Transaction<'_>,
+    statements: &Statements,
+    pending: &Pending,
+) -> Result<()> {
+    for chunk in pending.records.chunks(ROWS_PER_INSERT) {
+        let mut positions = Vec::with_capacity(chunk.len());
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut streams = Vec::with_capacity(chunk.len());
+        let mut versions = Vec::with_capacity(chunk.len());
+        let mut categories = Vec::with_capacity(chunk.len());
+        let mut types = Vec::with_capacity(chunk.len());
+        let mut digests = Vec::with_capacity(chunk.len());
+        let mut bodies = Vec::with_capacity(chunk.len());
+        for (event, entry) in chunk {
+            positions.push(to_i64(event.position.0)?);
+            ids.push(event.id);
+            streams.push(event.stream.as_str());
+            versions.push(to_i64(event.version.0)?);
+            categories.push(event.stream.category());
+            types.push(event.event_type.as_str());
+            digests.push(&entry.digest[..]);
+            bodies.push(super::encode_event(event));
+        }
+        tx.execute(
+            &statements.insert_events,
+            &[
+                &positions,
+                &ids,
+                &streams,
+                &versions,
+                &categories,
+                &types,
+                &digests,
+                &bodies,
+            ],
+        )
+        .map_err(pg_error)?;
+    }
+    let tail = pending.tail;
+    let micros = tail.recorded.map(|t| t.timestamp_micros());
+    tx.execute(
+        &statements.move_head,
+        &[&to_i64(tail.position)?, &&tail.hash[..], &micros],
+    )
+    .map_err(pg_error)?;
+    Ok(())
+}
