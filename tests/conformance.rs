@@ -167,6 +167,7 @@ conformance!(
     reads_filter_and_page,
     export_then_restore_keeps_positions_and_hashes,
     kill_9_loses_no_acknowledged_append,
+    metrics_count_appends_refusals_and_commits,
 );
 
 // ---------------------------------------------------------------------------------
@@ -288,6 +289,35 @@ fn expect_any_none_exists_and_versions(b: &dyn Backend) {
         None
     );
     assert_eq!(assert_sound(&*store).len(), 6);
+}
+
+/// Both logs count the same way: an append answered as durable (a retry too), a
+/// refusal by the rules, a commit with its latency, the new events.
+fn metrics_count_appends_refusals_and_commits(b: &dyn Backend) {
+    let store = b.open();
+    let id = Uuid::now_v7();
+    store
+        .append(vec![
+            started("trip:m", Some(id), json!("none")),
+            started("trip:m", None, json!(1)),
+        ])
+        .unwrap();
+    store
+        .append(vec![started("trip:m", Some(id), json!("none"))])
+        .unwrap();
+    assert!(
+        store
+            .append(vec![started("trip:m", None, json!(7))])
+            .is_err()
+    );
+    store
+        .check(vec![started("trip:m", None, json!(2))])
+        .unwrap();
+    let m = store.metrics();
+    assert_eq!(m.appends.get(), 2, "two appends answered as durable");
+    assert_eq!(m.appends_refused.get(), 1);
+    assert_eq!(m.events_appended.get(), 2, "the retry adds no event");
+    assert_eq!(m.commits.get(), 1, "the retry needs no commit");
 }
 
 fn idempotent_by_id_with_no_window(b: &dyn Backend) {

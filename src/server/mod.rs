@@ -40,7 +40,7 @@ mod views;
 
 pub use auth::check_token;
 
-use crate::store::SledStore;
+use crate::store::{EventStore, SledStore};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

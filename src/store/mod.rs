@@ -176,4 +176,7 @@ pub trait EventStore: Send + Sync {
 
     /// Counts for `chronicle stats`.
     fn stats(&self) -> Result<Stats>;
+
+    /// What the log counts for operators: appends, refusals, commits and their latency.
+    fn metrics(&self) -> &StoreMetrics;
 }

@@ -249,32 +249,13 @@ impl SledStore {
         })
     }
 
-    /// What the store counts: appends, commits and their latency.
-    pub fn metrics(&self) -> &StoreMetrics {
-        &self.inner.metrics
-    }
-
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
 
     fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let jobs = self
-            .inner
-            .jobs
-            .as_ref()
-            .expect("the job channel lives as long as the store");
-        jobs.send(Job {
-            events,
-            commit,
-            reply,
-        })
-        .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
-        answer
-            .recv()
-            .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+        writer::submit(self.inner.jobs.as_ref(), events, commit)
     }
 
     /// Walks the whole log and checks the chain, positions, versions, every index and
@@ -759,6 +740,10 @@ impl EventStore for SledStore {
                 recorded: DateTime::from_timestamp_micros(h.recorded_micros),
             },
         })
+    }
+
+    fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
     }
 
     fn stats(&self) -> Result<Stats> {

@@ -34,6 +34,58 @@ pub(super) struct Job {
     pub reply: SyncSender<Result<Vec<AppendedEvent>>>,
 }
 
+/// An accepted append's reply and its answer, sent once the group is durable.
+pub(super) type Answer = (SyncSender<Result<Vec<AppendedEvent>>>, Vec<AppendedEvent>);
+
+/// Hands a job to a writer thread (sled's or PostgreSQL's) and waits for its answer.
+pub(super) fn submit(
+    jobs: Option<&std::sync::mpsc::Sender<Job>>,
+    events: Vec<ProposedEvent>,
+    commit: bool,
+) -> Result<Vec<AppendedEvent>> {
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    let jobs = jobs.expect("the job channel lives as long as the store");
+    jobs.send(Job {
+        events,
+        commit,
+        reply,
+    })
+    .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
+    answer
+        .recv()
+        .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+}
+
+/// Decides every job of a group on top of the log (`index`) and the jobs before it.
+/// Dry runs and refused jobs are answered at once; the accepted appends are gathered in
+/// the returned [`Pending`], with the answers to send once they are durable.
+pub(super) fn decide(
+    index: &dyn LogIndex,
+    tail: Tail,
+    jobs: Vec<Job>,
+    now: chrono::DateTime<Utc>,
+    metrics: &StoreMetrics,
+) -> (Pending, Vec<Answer>) {
+    let mut pending = Pending::new(tail);
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match rules::check_job(index, &pending, &job.events, now, job.commit) {
+            Ok((overlay, appended)) if job.commit => {
+                pending.absorb(overlay);
+                answers.push((job.reply, appended));
+            }
+            Ok((_, appended)) => {
+                let _ = job.reply.send(Ok(appended));
+            }
+            Err(e) => {
+                metrics.appends_refused.inc();
+                let _ = job.reply.send(Err(e));
+            }
+        }
+    }
+    (pending, answers)
+}
+
 /// The committed log as the rules read it.
 pub(super) struct SledIndex<'a>(pub &'a sled::Db);
 
@@ -131,24 +183,7 @@ fn commit_group(
 ) -> Tail {
     let started = std::time::Instant::now();
     let now = Utc::now();
-    let index = SledIndex(db);
-    let mut pending = Pending::new(tail);
-    let mut answers = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match rules::check_job(&index, &pending, &job.events, now, job.commit) {
-            Ok((overlay, appended)) if job.commit => {
-                pending.absorb(overlay);
-                answers.push((job.reply, appended));
-            }
-            Ok((_, appended)) => {
-                let _ = job.reply.send(Ok(appended));
-            }
-            Err(e) => {
-                metrics.appends_refused.inc();
-                let _ = job.reply.send(Err(e));
-            }
-        }
-    }
+    let (pending, answers) = decide(&SledIndex(db), tail, jobs, now, metrics);
     metrics.appends.inc_by(answers.len() as u64);
     if pending.records.is_empty() {
         for (reply, answer) in answers {

@@ -30,7 +30,7 @@ mod writer;
 pub use schema::SCHEMA_VERSION;
 
 use super::writer::Job;
-use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats};
+use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats, StoreMetrics};
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
@@ -277,6 +277,7 @@ struct Inner {
     pool: Pool,
     jobs: Option<mpsc::Sender<Job>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    metrics: StoreMetrics,
 }
 
 impl Drop for Inner {
@@ -319,9 +320,11 @@ impl PgStore {
             client: Some((client, statements)),
         };
         let (jobs, queue) = mpsc::channel();
+        let metrics = StoreMetrics::default();
+        let writer_metrics = metrics.clone();
         let writer = std::thread::Builder::new()
             .name("chronicle-pg-writer".into())
-            .spawn(move || writer::run(connection, queue))
+            .spawn(move || writer::run(connection, queue, writer_metrics))
             .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?;
         Ok(PgStore {
             inner: Arc::new(Inner {
@@ -329,6 +332,7 @@ impl PgStore {
                 pool: Pool::new(config),
                 jobs: Some(jobs),
                 writer: Mutex::new(Some(writer)),
+                metrics,
             }),
         })
     }
@@ -339,21 +343,7 @@ impl PgStore {
     }
 
     fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let jobs = self
-            .inner
-            .jobs
-            .as_ref()
-            .expect("the job channel lives as long as the store");
-        jobs.send(Job {
-            events,
-            commit,
-            reply,
-        })
-        .map_err(|_| Error::Storage("the writer thread has stopped".into()))?;
-        answer
-            .recv()
-            .map_err(|_| Error::Storage("the writer thread stopped before answering".into()))?
+        super::writer::submit(self.inner.jobs.as_ref(), events, commit)
     }
 
     /// One page of a read: up to [`PAGE`] events matching the filter from `from` on.
@@ -592,6 +582,10 @@ impl EventStore for PgStore {
             )
         })?;
         head_from_row(&row)
+    }
+
+    fn metrics(&self) -> &StoreMetrics {
+        &self.inner.metrics
     }
 
     fn stats(&self) -> Result<Stats> {

@@ -14,10 +14,10 @@
 use super::{Statements, pg_error, to_i64, to_u64};
 use crate::model::event::GENESIS_HASH;
 use crate::model::{Position, RecordedEvent, StreamId, Version};
-use crate::store::AppendedEvent;
+use crate::store::StoreMetrics;
 use crate::store::keys::IdEntry;
-use crate::store::rules::{self, IdInfo, LogIndex, Pending, Tail};
-use crate::store::writer::Job;
+use crate::store::rules::{IdInfo, LogIndex, Pending, Tail};
+use crate::store::writer::{Answer, Job, decide};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
@@ -51,7 +51,7 @@ impl Connection {
 }
 
 /// Runs until every sender is gone.
-pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
+pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>, metrics: StoreMetrics) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP_JOBS {
@@ -67,7 +67,7 @@ pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>) {
         for _attempt in 0..2 {
             let jobs = std::mem::take(&mut group);
             let started = match connection.get() {
-                Ok((client, statements)) => commit_group(client, statements, jobs),
+                Ok((client, statements)) => commit_group(client, statements, jobs, &metrics),
                 Err(e) => NotStarted(jobs, e),
             };
             match started {
@@ -167,7 +167,13 @@ impl LogIndex for PgIndex<'_, '_> {
     }
 }
 
-fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Vec<Job>) -> Outcome {
+fn commit_group(
+    client: &mut postgres::Client,
+    statements: &Statements,
+    jobs: Vec<Job>,
+    metrics: &StoreMetrics,
+) -> Outcome {
+    let started = std::time::Instant::now();
     let mut tx = match client.transaction() {
         Ok(tx) => tx,
         Err(e) => return NotStarted(jobs, pg_error(e)),
@@ -177,8 +183,28 @@ fn commit_group(client: &mut postgres::Client, statements: &Statements, jobs: Ve
         Err(e) => return NotStarted(jobs, e),
     };
     let mut answers = Vec::with_capacity(jobs.len());
-    let result = decide_and_write(tx, statements, tail, jobs, &mut answers);
+    let result = decide_and_write(tx, statements, tail, jobs, &mut answers, metrics);
     let failure = result.err();
+    if failure.is_none() {
+        metrics.appends.inc_by(answers.len() as u64);
+        let events = new_events(&answers);
+        if events > 0 {
+            let seconds = started.elapsed().as_secs_f64();
+            metrics.commits.inc();
+            metrics.events_appended.inc_by(events as u64);
+            metrics.commit_seconds.observe(seconds);
+            metrics.commit_appends.observe(answers.len() as f64);
+            tracing::info!(
+                target: "chronicle::commit",
+                appends = answers.len(),
+                events,
+                ms = seconds * 1000.0,
+                "commit"
+            );
+        }
+    } else {
+        tracing::error!(target: "chronicle::commit", appends = answers.len(), "commit failed");
+    }
     for (reply, answer) in answers {
         let _ = reply.send(match &failure {
             None => Ok(answer),
@@ -201,10 +227,13 @@ enum Failed {
     AtCommit(Error),
 }
 
-type Answer = (
-    std::sync::mpsc::SyncSender<Result<Vec<AppendedEvent>>>,
-    Vec<AppendedEvent>,
-);
+/// New events among the accepted appends (retries of events in the log are not new).
+fn new_events(answers: &[Answer]) -> usize {
+    answers
+        .iter()
+        .map(|(_, appended)| appended.iter().filter(|a| a.new).count())
+        .sum()
+}
 
 /// Decides every job in the transaction, which holds the head's lock; answers the
 /// rejected ones and the dry runs at once, and leaves in `answers` the accepted ones,
@@ -215,29 +244,17 @@ fn decide_and_write(
     tail: Tail,
     jobs: Vec<Job>,
     answers: &mut Vec<Answer>,
+    metrics: &StoreMetrics,
 ) -> std::result::Result<(), Failed> {
-    let now = Utc::now();
-    let mut pending = Pending::new(tail);
-    {
+    let pending = {
         let index = PgIndex {
             tx: RefCell::new(&mut tx),
             statements,
         };
-        for job in jobs {
-            match rules::check_job(&index, &pending, &job.events, now, job.commit) {
-                Ok((overlay, appended)) if job.commit => {
-                    pending.absorb(overlay);
-                    answers.push((job.reply, appended));
-                }
-                Ok((_, appended)) => {
-                    let _ = job.reply.send(Ok(appended));
-                }
-                Err(e) => {
-                    let _ = job.reply.send(Err(e));
-                }
-            }
-        }
-    }
+        let (pending, accepted) = decide(&index, tail, jobs, Utc::now(), metrics);
+        answers.extend(accepted);
+        pending
+    };
     if pending.records.is_empty() {
         // Only retries, dry runs and rejections: nothing to write.
         return tx.rollback().map_err(|e| Failed::BeforeCommit(pg_error(e)));
