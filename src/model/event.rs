@@ -712,7 +712,7 @@ fn check_category(event_type: EventType, stream: &StreamId) -> Result<(), Valida
         CategoryRule::Entity => {
             "the entity's own stream (person:…, org:…, office:…, place:… or country:XX)".to_owned()
         }
-        CategoryRule::Exactly(category) => format!("a `{category}:` stream"),
+        CategoryRule::Exactly(category) => format!("{} `{category}:` stream", article(category)),
         _ => unreachable!("Any and TargetStream accept every stream"),
     };
     Err(ValidationError::field(
@@ -755,6 +755,14 @@ impl RecordedEvent {
     pub fn typed(&self) -> Result<EventData, ValidationError> {
         EventData::parse(self.event_type, &self.data)
             .map_err(|e| ValidationError::field(format!("data.{}", e.path), e.message))
+    }
+}
+
+/// "a" or "an" before a word, by its first letter (good enough for category names).
+pub fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
     }
 }
 

@@ -518,7 +518,9 @@ impl TypeDef {
     pub fn stream_rule(&self) -> String {
         match self.event_type.category_rule() {
             CategoryRule::Entity => "the entity's own id".to_owned(),
-            CategoryRule::Exactly(c) => format!("a `{c}:` stream"),
+            CategoryRule::Exactly(c) => {
+                format!("{} `{c}:` stream", crate::model::event::article(c))
+            }
             CategoryRule::Any => "any stream".to_owned(),
             CategoryRule::TargetStream => "the target event's stream".to_owned(),
         }

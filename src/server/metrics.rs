@@ -191,7 +191,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         method = %method,
         path = %path,
         status,
-        ms = seconds * 1000.0,
+        ms = %format_args!("{:.3}", seconds * 1000.0),
         "request"
     );
     response

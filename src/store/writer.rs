@@ -203,7 +203,7 @@ fn commit_group(
                 appends = answers.len(),
                 events = pending.records.len(),
                 head = pending.tail.position,
-                ms = seconds * 1000.0,
+                ms = %format_args!("{:.3}", seconds * 1000.0),
                 "commit"
             );
             for (reply, answer) in answers {

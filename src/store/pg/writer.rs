@@ -198,7 +198,7 @@ fn commit_group(
                 target: "chronicle::commit",
                 appends = answers.len(),
                 events,
-                ms = seconds * 1000.0,
+                ms = %format_args!("{:.3}", seconds * 1000.0),
                 "commit"
             );
         }
