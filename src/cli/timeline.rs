@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long, value_name = "DATE")]
     to: Option<String>,
     /// At most this many entries.
-    #[arg(long)]
+    #[arg(long, value_parser = super::limit)]
     limit: Option<usize>,
     /// Also retracted facts, marked with why they were retracted.
     #[arg(long)]

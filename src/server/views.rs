@@ -290,9 +290,7 @@ pub async fn timeline(
         tag: params.take("tag")?,
         from: extent("from", params.take("from")?)?,
         to: extent("to", params.take("to")?)?,
-        limit: params
-            .number("limit")?
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        limit: params.at_least_one("limit")?,
         entity: None,
         include_retracted: params.flag("include_retracted")?,
     };
