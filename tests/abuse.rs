@@ -381,6 +381,10 @@ fn malformed_parameters_are_refused_not_read_loosely() {
         ),
         ("/events?from=%2B1", "`from` must be a whole number"),
         ("/trips?as_of=%2B5", "as_of `+5` is neither a position"),
+        (
+            "/timeline?as_of=2025-01-04",
+            "to ask what had been published by 2025-01-04, use known_at=2025-01-04",
+        ),
         ("/events?category=TRIP", "`TRIP` is not a stream category"),
         (
             "/events/live?category=TRIP",
