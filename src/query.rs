@@ -432,7 +432,9 @@ impl<'a> Query<'a> {
         match ids.len() {
             0 => Err(not_found(
                 "entity",
-                format!("no entity is named or aliased `{text}`; see `chronicle entity list`"),
+                format!(
+                    "no entity is named or aliased `{text}`; `chronicle entity list` (or `GET /entities`) lists them"
+                ),
             )),
             1 => Ok(ids.remove(0)),
             _ => Err(not_found(
@@ -464,7 +466,7 @@ impl<'a> Query<'a> {
         let traveler = self.resolve_entity(text).map_err(|_| {
             not_found(
                 "trip",
-                format!("no trip is `{text}`, and no traveler is named or aliased so; see `chronicle trip list`"),
+                format!("no trip is `{text}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them"),
             )
         })?;
         let mut found = Vec::new();
@@ -479,7 +481,7 @@ impl<'a> Query<'a> {
             0 => Err(not_found(
                 "trip",
                 format!(
-                    "{} has no trip; see `chronicle trip list`",
+                    "{} has no trip; `chronicle trip list` (or `GET /trips`) lists them",
                     self.name(&traveler)?
                 ),
             )),
@@ -546,7 +548,7 @@ impl<'a> Query<'a> {
         let doc = trips::get(self.docs, stream)?.ok_or_else(|| {
             not_found(
                 "stream",
-                format!("no trip `{stream}`; see `chronicle trip list`"),
+                format!("no trip `{stream}`; `chronicle trip list` (or `GET /trips`) lists them"),
             )
         })?;
         self.trip_view(&doc)
@@ -676,7 +678,7 @@ impl<'a> Query<'a> {
             .ok_or_else(|| {
                 not_found(
                     "entity",
-                    format!("no fact involves `{id}`; see `chronicle entity list`"),
+                    format!("no fact involves `{id}`; `chronicle entity list` (or `GET /entities`) lists them"),
                 )
             })?;
         self.entity_view(doc)

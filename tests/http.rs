@@ -585,7 +585,20 @@ fn views_answer_at_the_head_and_as_of_a_position() {
 
     let (_, entity) = server.get("/entities/the%20us%20secretary%20of%20state");
     assert_eq!(entity["entity"]["id"], "person:antony-blinken");
-    assert_eq!(server.get("/entities/nobody").0, 404);
+    let (status, nobody) = server.get("/entities/nobody");
+    assert_eq!(status, 404);
+    // The advice names the API's own route, and no field is sent as null.
+    assert!(
+        nobody["error"]
+            .as_str()
+            .unwrap()
+            .contains("`GET /entities`"),
+        "{nobody}"
+    );
+    assert!(
+        nobody.as_object().unwrap().values().all(|v| !v.is_null()),
+        "{nobody}"
+    );
     let (_, entities) = server.get("/entities");
     assert!(entities["entities"].as_array().unwrap().len() > 10);
 

@@ -55,7 +55,7 @@ fn filter(args: &Args) -> anyhow::Result<ReadFilter> {
         .map(|t| {
             EventType::parse(t).ok_or_else(|| {
                 UsageError(format!(
-                    "--type: unknown event type `{t}`; see `chronicle append --help`"
+                    "--type: unknown event type `{t}`; `chronicle types` lists them"
                 ))
             })
         })
