@@ -1032,7 +1032,7 @@ fn deals_planned_meetings_and_unnamed_sources_fit() {
     );
     assert_eq!(
         headline("arms-sale:us-korea-2025"),
-        "An arms sale from the United States to South Korea worth $500 million was announced by United States Department of State"
+        "An arms sale from the United States to South Korea worth $500 million was announced by the United States Department of State"
     );
     let deal = &json_of(
         &c,
