@@ -1281,6 +1281,10 @@ fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() 
     let mut conflict = trip_started("trip:m0");
     conflict["expect"] = json!(7);
     assert_eq!(post(conflict), 409);
+    // A read waits for the views to reach the head, so the lag is 0 after it (the
+    // projector may let a few events settle while nobody reads).
+    let stats = agent.get(format!("{}/stats", server.url)).call().unwrap();
+    assert_eq!(stats.status().as_u16(), 200);
     let mut response = agent.get(format!("{}/metrics", server.url)).call().unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let content_type = response.headers()["content-type"]
