@@ -127,7 +127,7 @@ fn follow(
                     let events = store.read(&filter).map(|e| e.map_err(Into::into));
                     print_events(events, app.json, false, out)?
                 }
-                Err(Error::Locked { .. }) => match remote::discover(&app.db) {
+                Err(Error::Locked { .. }) => match app.discover() {
                     Some(api) => {
                         // Fetch before printing: a server that stops half-way through
                         // is read again from the store on the next round, with nothing
