@@ -303,6 +303,43 @@ fn every_command_works_on_a_postgres_log() {
         head
     );
     run(&pg, &views, &["recover"]).fails(2, "recovered with PostgreSQL's own tools");
+    // `log --follow` prints what another process appends.
+    let mut follow = chronicle(&pg, &views, &["--json", "log", "--follow", "--from", "45"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let position = run(
+        &pg,
+        &views,
+        &[
+            "--json",
+            "append",
+            "--stream",
+            "trip:cli",
+            "--type",
+            "trip.completed",
+            "--occurred",
+            "2025-01-09",
+            "--data",
+            "{}",
+        ],
+    )
+    .ok();
+    let position: Value = serde_json::from_str(&position).unwrap();
+    assert_eq!(position["events"][0]["position"], 45);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let line = line.expect("log --follow printed the new event within 20 s");
+    let followed: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(followed["position"], 45, "{line}");
 }
 
 /// A sled store's export goes into PostgreSQL with `import` and comes back out
