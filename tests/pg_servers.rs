@@ -303,6 +303,12 @@ fn every_command_works_on_a_postgres_log() {
         head
     );
     run(&pg, &views, &["recover"]).fails(2, "recovered with PostgreSQL's own tools");
+    // A views folder that holds other files is refused, and left as it was.
+    let elsewhere = root.join("papers");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("notes.txt"), "mine").unwrap();
+    run(&pg, &elsewhere, &["trip", "list"]).fails(2, "a folder of other files");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
     // `log --follow` prints what another process appends.
     let mut follow = chronicle(&pg, &views, &["--json", "log", "--follow", "--from", "45"])
         .stdout(std::process::Stdio::piped())

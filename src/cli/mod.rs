@@ -171,7 +171,7 @@ impl App {
     /// with no store yet.
     fn check_db_path(&self, must_exist: bool) -> anyhow::Result<()> {
         let StoreLocation::Dir(db) = &self.location else {
-            return Ok(());
+            return self.check_views_path();
         };
         if db.is_file() {
             return Err(UsageError(format!(
@@ -197,6 +197,33 @@ impl App {
             return Err(UsageError(format!(
                 "{} is a folder of other files, not a chronicle store; pass --db a new or empty folder",
                 db.display()
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Refuses a views folder that is a file or a folder of other files (as `--db` is
+    /// refused for a sled store), so that chronicle never scatters its views among a
+    /// user's files.
+    fn check_views_path(&self) -> anyhow::Result<()> {
+        if !self.needs_views {
+            return Ok(());
+        }
+        let dir = self.local_dir()?;
+        if dir.is_file() {
+            return Err(UsageError(format!(
+                "--views {} is a file; pass the folder of this process's views (created when missing)",
+                dir.display()
+            ))
+            .into());
+        }
+        let ours = dir.join(chronicle::store::LOCK_FILE).is_file();
+        let has_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+        if has_files && !ours {
+            return Err(UsageError(format!(
+                "--views {} is a folder of other files, not chronicle's views; pass a new or empty folder",
+                dir.display()
             ))
             .into());
         }

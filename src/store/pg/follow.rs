@@ -68,12 +68,24 @@ fn run(store: &PgStore, poll: Duration, stop: &AtomicBool) {
         if listener.is_none() && last_try.is_none_or(|t| t.elapsed() >= RELISTEN_AFTER) {
             last_try = Some(Instant::now());
             listener = listen(store);
+            if listener.is_none() {
+                tracing::warn!(
+                    target: "chronicle::follow",
+                    "cannot LISTEN on the PostgreSQL log; reading its head every {} ms until it can",
+                    poll.as_millis()
+                );
+            }
         }
         let slice = poll.min(SLICE);
         let notified = match &mut listener {
             Some(client) => match wait_for_notification(client, slice) {
                 Some(notified) => notified,
                 None => {
+                    tracing::warn!(
+                        target: "chronicle::follow",
+                        "the LISTEN connection to the PostgreSQL log broke; reading its head every {} ms while it is made again",
+                        poll.as_millis()
+                    );
                     listener = None;
                     false
                 }
