@@ -11,8 +11,9 @@
 //!   [`FOLLOW_POLL`] as the fallback) once [`Store::follow_other_writers`] started it,
 //!   as the server does; a reader that waits for the views first reads the head itself
 //!   and tells the projector, so a command needs no follower. The views folder is locked while open (a second
-//!   process gets [`Error::Locked`]), and remembers which log it describes by the hash
-//!   of the log's first event: views built from another log are dropped and rebuilt.
+//!   process gets [`Error::Locked`]), and remembers which log it describes (the position
+//!   and hash of the last event folded, written when the views close): views built
+//!   from another log, or a log that went another way since, are dropped and rebuilt.
 //!
 //! Guarantees: the same as each log's, and the same reads-see-writes rule on both: a
 //! caller that waits for the views (`live_views`, `views_at_least`) gets views that
@@ -403,46 +404,50 @@ impl PgViews {
 }
 
 impl Drop for PgViews {
-    /// Names the log in the folder if it had no event when the views were opened: the
-    /// next open then keeps views that would otherwise be taken for another log's.
+    /// Records which log the views describe, as of their checkpoint, for the next open
+    /// (see [`forget_views_of_another_log`]).
     fn drop(&mut self) {
-        let file = self.dir.join(IDENTITY_FILE);
-        if self.projector.projected().0 >= 1
-            && !file.exists()
-            && let Ok(Some(first)) = self.log.get(Position(1))
+        let projected = self.projector.projected();
+        if projected.0 >= 1
+            && let Ok(Some(event)) = self.log.get(projected)
         {
-            let _ = write_identity(&self.dir, &first.hash);
+            let _ = write_identity(&self.dir, projected, &event.hash);
         }
     }
 }
 
-/// Records in `dir` the log its views describe, by the hash of its first event.
-fn write_identity(dir: &Path, hash: &str) -> Result<()> {
+/// Records in `dir` that its views were folded from a log whose event at `position`
+/// has `hash`: by the hash chain, that names every event up to it.
+fn write_identity(dir: &Path, position: Position, hash: &str) -> Result<()> {
     let file = dir.join(IDENTITY_FILE);
     let temp = dir.join(format!("{IDENTITY_FILE}.tmp"));
     let io = |p: &Path, e: std::io::Error| Error::Storage(format!("writing {}: {e}", p.display()));
-    std::fs::write(&temp, format!("{hash}\n")).map_err(|e| io(&temp, e))?;
+    std::fs::write(&temp, format!("{position} {hash}\n")).map_err(|e| io(&temp, e))?;
     std::fs::rename(&temp, &file).map_err(|e| io(&file, e))
 }
 
-/// Removes the views in `dir` unless they were built from this log (the same first
-/// event), and records this log's first event there. Call under the folder's lock.
+/// Removes the views in `dir` unless they were folded from this log: the event at the
+/// position the folder names must have the hash it names (so, by the chain, every
+/// event before it is the same too). Views of unknown origin (no record: the process
+/// that built them was killed before it wrote one) are removed as well; either way the
+/// projector rebuilds them from this log. Call under the folder's lock.
 fn forget_views_of_another_log(log: &PgStore, dir: &Path) -> Result<()> {
-    let Some(first) = log.get(Position(1))? else {
-        // An empty log: views ahead of it are dropped by the projector.
-        return Ok(());
-    };
-    let file = dir.join(IDENTITY_FILE);
-    let known = std::fs::read_to_string(&file).unwrap_or_default();
-    if known.trim() == first.hash {
-        return Ok(());
-    }
     let views = dir.join(super::projector::VIEWS_DIR);
-    if views.exists() {
-        std::fs::remove_dir_all(&views)
-            .map_err(|e| Error::Storage(format!("removing {}: {e}", views.display())))?;
+    if !views.exists() {
+        return Ok(());
     }
-    write_identity(dir, &first.hash)
+    let known = std::fs::read_to_string(dir.join(IDENTITY_FILE)).unwrap_or_default();
+    let recorded = known
+        .trim()
+        .split_once(' ')
+        .and_then(|(position, hash)| Some((Position(position.parse().ok()?), hash.to_owned())));
+    if let Some((position, hash)) = recorded
+        && log.get(position)?.is_some_and(|event| event.hash == hash)
+    {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(&views)
+        .map_err(|e| Error::Storage(format!("removing {}: {e}", views.display())))
 }
 
 impl EventStore for Store {
