@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The binary on the test's database, with its views in `views`.
-fn chronicle(pg: &Pg, views: &Path, args: &[&str]) -> Command {
+/// The binary on the database at `url`, with its views in `views`.
+fn chronicle(url: &str, views: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.arg("--db")
-        .arg(&pg.url)
+        .arg(url)
         .arg("--views")
         .arg(views)
         .args(args)
@@ -32,9 +32,9 @@ fn chronicle(pg: &Pg, views: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn run(pg: &Pg, views: &Path, args: &[&str]) -> Run {
+fn run(url: &str, views: &Path, args: &[&str]) -> Run {
     Run::from_output(
-        chronicle(pg, views, args)
+        chronicle(url, views, args)
             .output()
             .expect("the binary runs"),
     )
@@ -82,7 +82,7 @@ fn serve(pg: &Pg, views: &Path) -> Serve {
     let name = views.file_name().unwrap().to_str().unwrap();
     let file = views.with_file_name(format!("{name}.server.json"));
     Serve::spawn(
-        chronicle(pg, views, &["serve", "--addr", "127.0.0.1:0"]),
+        chronicle(&pg.url, views, &["serve", "--addr", "127.0.0.1:0"]),
         &file,
     )
 }
@@ -201,7 +201,7 @@ fn two_servers_on_one_log_read_each_others_writes_and_follow_them_live() {
         assert!(metrics.contains(name), "/metrics lacks `{name}`: {metrics}");
     }
     // A command given a server's views folder works through that server's API.
-    let listed = run(&pg, &root.join("views-a"), &["--json", "trip", "list"]).ok();
+    let listed = run(&pg.url, &root.join("views-a"), &["--json", "trip", "list"]).ok();
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 13, "{listed}");
     for server in [a, b] {
@@ -218,44 +218,44 @@ fn every_command_works_on_a_postgres_log() {
     let Some(pg) = Pg::fresh() else { return };
     let (_dir, root) = temp();
     let views = root.join("views");
-    let appended = run(&pg, &views, &append_started("trip:cli")).ok();
+    let appended = run(&pg.url, &views, &append_started("trip:cli")).ok();
     assert!(appended.contains("appended 1 event"), "{appended}");
     assert!(
         !views.exists(),
         "a command that shows no views makes no views folder"
     );
-    let demo = run(&pg, &views, &["demo"]).ok();
+    let demo = run(&pg.url, &views, &["demo"]).ok();
     assert!(demo.contains("== The trip =="), "{demo}");
     let head = 44;
     let trip = run(
-        &pg,
+        &pg.url,
         &views,
         &["trip", "show", "trip:blinken-final-tour-2025"],
     )
     .ok();
     assert!(trip.contains("Seoul"), "{trip}");
     let trips: Value =
-        serde_json::from_str(&run(&pg, &views, &["--json", "trip", "list"]).ok()).unwrap();
+        serde_json::from_str(&run(&pg.url, &views, &["--json", "trip", "list"]).ok()).unwrap();
     assert_eq!(trips.as_array().unwrap().len(), 2, "{trips}");
     assert!(
-        run(&pg, &views, &["entity", "show", "Blinken"])
+        run(&pg.url, &views, &["entity", "show", "Blinken"])
             .ok()
             .contains("person:antony-blinken")
     );
     assert!(
-        run(&pg, &views, &["sales", "--buyer", "Japan"])
+        run(&pg.url, &views, &["sales", "--buyer", "Japan"])
             .ok()
             .contains("3.64")
     );
-    let japan = run(&pg, &views, &["timeline", "--entity", "Japan"]).ok();
+    let japan = run(&pg.url, &views, &["timeline", "--entity", "Japan"]).ok();
     assert!(japan.contains("arms-sale"), "{japan}");
     let early: Value =
-        serde_json::from_str(&run(&pg, &views, &["--json", "timeline", "--as-of", "1"]).ok())
+        serde_json::from_str(&run(&pg.url, &views, &["--json", "timeline", "--as-of", "1"]).ok())
             .unwrap();
     assert_eq!(early.as_array().unwrap().len(), 1, "{early}");
     let known: Value = serde_json::from_str(
         &run(
-            &pg,
+            &pg.url,
             &views,
             &["--json", "timeline", "--known-at", "2024-01-01"],
         )
@@ -263,9 +263,10 @@ fn every_command_works_on_a_postgres_log() {
     )
     .unwrap();
     assert_eq!(known.as_array().unwrap().len(), 0, "{known}");
-    let log = run(&pg, &views, &["--json", "log"]).ok();
+    let log = run(&pg.url, &views, &["--json", "log"]).ok();
     assert_eq!(log.lines().count(), head);
-    let stats: Value = serde_json::from_str(&run(&pg, &views, &["--json", "stats"]).ok()).unwrap();
+    let stats: Value =
+        serde_json::from_str(&run(&pg.url, &views, &["--json", "stats"]).ok()).unwrap();
     assert_eq!(stats["events"], head);
     assert!(
         stats["checkpoints"]
@@ -275,7 +276,7 @@ fn every_command_works_on_a_postgres_log() {
             .all(|c| c["position"] == head),
         "{stats}"
     );
-    let verified = run(&pg, &views, &["verify"]).ok();
+    let verified = run(&pg.url, &views, &["verify"]).ok();
     assert!(
         verified.contains(&format!("ok: {head} events verified")),
         "{verified}"
@@ -284,9 +285,9 @@ fn every_command_works_on_a_postgres_log() {
         verified.contains("view documents equal to a fresh replay"),
         "{verified}"
     );
-    run(&pg, &views, &["replay"]).ok();
+    run(&pg.url, &views, &["replay"]).ok();
     let out = root.join("export.jsonl");
-    run(&pg, &views, &["export", "--out", out.to_str().unwrap()]).ok();
+    run(&pg.url, &views, &["export", "--out", out.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read_to_string(&out).unwrap(), log);
     // Appending a file of events, one of them bad: nothing is written (exit 2).
     let bad = root.join("bad.jsonl");
@@ -297,25 +298,32 @@ fn every_command_works_on_a_postgres_log() {
     ];
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&bad, text).unwrap();
-    run(&pg, &views, &["import", bad.to_str().unwrap()]).fails(2, "line 3");
+    run(&pg.url, &views, &["import", bad.to_str().unwrap()]).fails(2, "line 3");
     assert_eq!(
-        run(&pg, &views, &["--json", "log"]).ok().lines().count(),
+        run(&pg.url, &views, &["--json", "log"])
+            .ok()
+            .lines()
+            .count(),
         head
     );
-    run(&pg, &views, &["recover"]).fails(2, "recovered with PostgreSQL's own tools");
+    run(&pg.url, &views, &["recover"]).fails(2, "recovered with PostgreSQL's own tools");
     // A views folder that holds other files is refused, and left as it was.
     let elsewhere = root.join("papers");
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::write(elsewhere.join("notes.txt"), "mine").unwrap();
-    run(&pg, &elsewhere, &["trip", "list"]).fails(2, "a folder of other files");
+    run(&pg.url, &elsewhere, &["trip", "list"]).fails(2, "a folder of other files");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
     // `log --follow` prints what another process appends.
-    let mut follow = chronicle(&pg, &views, &["--json", "log", "--follow", "--from", "45"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut follow = chronicle(
+        &pg.url,
+        &views,
+        &["--json", "log", "--follow", "--from", "45"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let position = run(
-        &pg,
+        &pg.url,
         &views,
         &[
             "--json",
@@ -359,13 +367,18 @@ fn a_sled_export_restores_into_postgres_and_back_through_the_command_line() {
     let from_sled = root.join("sled.jsonl");
     run_sled(&sled, &["export", "--out", from_sled.to_str().unwrap()]).ok();
     let views = root.join("views");
-    run(&pg, &views, &["import", from_sled.to_str().unwrap()]).ok();
+    run(&pg.url, &views, &["import", from_sled.to_str().unwrap()]).ok();
     let from_pg = root.join("pg.jsonl");
-    run(&pg, &views, &["export", "--out", from_pg.to_str().unwrap()]).ok();
+    run(
+        &pg.url,
+        &views,
+        &["export", "--out", from_pg.to_str().unwrap()],
+    )
+    .ok();
     let sled_text = std::fs::read_to_string(&from_sled).unwrap();
     assert_eq!(sled_text.lines().count(), 43);
     assert_eq!(std::fs::read_to_string(&from_pg).unwrap(), sled_text);
-    run(&pg, &views, &["verify"]).ok();
+    run(&pg.url, &views, &["verify"]).ok();
     let back = root.join("back.db");
     run_sled(&back, &["import", from_pg.to_str().unwrap()]).ok();
     let from_back = root.join("back.jsonl");
@@ -373,7 +386,7 @@ fn a_sled_export_restores_into_postgres_and_back_through_the_command_line() {
     assert_eq!(std::fs::read_to_string(&from_back).unwrap(), sled_text);
     // Importing it again adds nothing.
     let again = run(
-        &pg,
+        &pg.url,
         &views,
         &["--json", "import", from_sled.to_str().unwrap()],
     )
@@ -394,7 +407,7 @@ fn views_of_another_log_are_rebuilt_not_shown() {
     let views = root.join("views");
     let trips = |pg: &Pg| -> Vec<String> {
         let listed: Value =
-            serde_json::from_str(&run(pg, &views, &["--json", "trip", "list"]).ok()).unwrap();
+            serde_json::from_str(&run(&pg.url, &views, &["--json", "trip", "list"]).ok()).unwrap();
         listed
             .as_array()
             .unwrap()
@@ -402,31 +415,31 @@ fn views_of_another_log_are_rebuilt_not_shown() {
             .map(|t| t["stream"].as_str().unwrap().to_owned())
             .collect()
     };
-    run(&first, &views, &["demo"]).ok();
+    run(&first.url, &views, &["demo"]).ok();
     let tour = "trip:blinken-final-tour-2025";
     assert_eq!(trips(&first), [tour]);
     // The second database: another log altogether.
-    run(&second, &views, &append_started("trip:other")).ok();
+    run(&second.url, &views, &append_started("trip:other")).ok();
     assert_eq!(trips(&second), ["trip:other"]);
-    run(&second, &views, &["verify"]).ok();
+    run(&second.url, &views, &["verify"]).ok();
     assert_eq!(trips(&first), [tour]);
     // The second database made a restore of the first, then both go on differently:
     // the same 43 first events, another 44th.
     let export = root.join("first.jsonl");
     run(
-        &first,
+        &first.url,
         &views,
         &["export", "--out", export.to_str().unwrap()],
     )
     .ok();
     let Some(restored) = Pg::fresh() else { return };
-    run(&restored, &views, &["import", export.to_str().unwrap()]).ok();
+    run(&restored.url, &views, &["import", export.to_str().unwrap()]).ok();
     assert_eq!(trips(&restored), [tour]);
-    run(&first, &views, &append_started("trip:a")).ok();
-    run(&restored, &views, &append_started("trip:b")).ok();
+    run(&first.url, &views, &append_started("trip:a")).ok();
+    run(&restored.url, &views, &append_started("trip:b")).ok();
     assert_eq!(trips(&first), ["trip:a", tour]);
     assert_eq!(trips(&restored), ["trip:b", tour]);
-    run(&restored, &views, &["verify"]).ok();
+    run(&restored.url, &views, &["verify"]).ok();
 }
 
 /// Another writer's commit reaches a follower through `LISTEN`/`NOTIFY`, long before
@@ -463,4 +476,57 @@ fn another_writers_commit_wakes_a_follower_at_once() {
     });
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(*head.borrow(), writer.head().unwrap().position);
+}
+
+/// `verify` on a log that another server keeps appending to walks up to the head it
+/// read first and compares the views there: it passes, each time.
+#[test]
+fn verify_passes_while_another_server_appends() {
+    let Some(pg) = Pg::fresh() else { return };
+    let (_dir, root) = temp();
+    let server = serve(&pg, &root.join("server-views"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (server.url.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = json!({"type": "trip.started", "occurred": "2025-01-05", "data": {}});
+                let response = agent()
+                    .post(format!("{url}/streams/trip:w{n}/events"))
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string())
+                    .unwrap();
+                assert_eq!(response.status(), 201);
+                n += 1;
+            }
+            n
+        })
+    };
+    let views = root.join("verifier-views");
+    for _ in 0..3 {
+        let verified = run(&pg.url, &views, &["verify"]).ok();
+        assert!(verified.contains("ok: "), "{verified}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    let verified = run(&pg.url, &views, &["verify"]).ok();
+    assert!(
+        verified.contains("view documents equal to a fresh replay"),
+        "{verified}"
+    );
+}
+
+/// A database that does not exist is one line saying so (exit 1); a URL PostgreSQL's
+/// client cannot read is exit 2; neither creates anything.
+#[test]
+fn a_missing_database_and_a_malformed_url_are_one_line_errors() {
+    let Some(pg) = Pg::fresh() else { return };
+    let (_dir, root) = temp();
+    let views = root.join("views");
+    let missing = pg.url.replace(&pg.name, "chronicle_no_such_database");
+    run(&missing, &views, &["trip", "list"]).fails(1, "does not exist");
+    let malformed = "postgres://u@127.0.0.1:5432/db?sslmode=nonsense";
+    run(malformed, &views, &["stats"]).fails(2, "not a PostgreSQL connection URL");
+    assert!(!views.exists());
 }
