@@ -9,7 +9,8 @@
 //! - [`model`]: events, types and their data, extents, ids, validation (pure, no IO).
 //! - [`store`]: the log on sled, and the same log in PostgreSQL (`store::PgStore`): append
 //!   with positions, versions, concurrency checks, idempotency, the hash chain and group
-//!   commit; reads.
+//!   commit; reads; the projector that keeps the views; and `store::Store`, either log
+//!   with this process's views, which the command line and the server use.
 //! - [`projection`]: the facts layer and the projections (trips, timeline, entities,
 //!   sales) as pure folds over documents, and the runner that feeds them.
 //! - [`query`]: the read API over the projections, at the head or as of any position.

@@ -6,9 +6,10 @@ mod common;
 
 use chronicle::server::{self, Config};
 use chronicle::store::{EventStore, SledStore};
+use common::sse::SseReader;
 use common::{Chronicle, Serve, person, trip_started};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -264,65 +265,6 @@ fn a_conflict_gives_409_with_expected_and_actual_versions() {
         .header("If-Match", "3")
         .send(body.to_string());
     assert_eq!(read(response).0, 201);
-}
-
-/// One Server-Sent Event.
-#[derive(Debug, Default)]
-struct Sse {
-    id: Option<String>,
-    event: Option<String>,
-    data: String,
-}
-
-/// Reads Server-Sent Events from a response body.
-struct SseReader(BufReader<Box<dyn Read + Send>>);
-
-impl SseReader {
-    fn open(url: &str, last_event_id: Option<u64>) -> SseReader {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build()
-            .new_agent();
-        let mut request = agent.get(url).header("Accept", "text/event-stream");
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id.to_string());
-        }
-        let response = request.call().unwrap();
-        assert_eq!(response.status(), 200);
-        let reader: Box<dyn Read + Send> = Box::new(response.into_body().into_reader());
-        SseReader(BufReader::new(reader))
-    }
-
-    /// The next event (comments skipped), or `None` at the end of the stream.
-    fn next(&mut self) -> Option<Sse> {
-        let mut event = Sse::default();
-        let mut any = false;
-        loop {
-            let mut line = String::new();
-            if self.0.read_line(&mut line).ok()? == 0 {
-                return None;
-            }
-            let line = line.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                if any {
-                    return Some(event);
-                }
-                continue;
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value).to_owned();
-            any = true;
-            match field {
-                "id" => event.id = Some(value),
-                "event" => event.event = Some(value),
-                "data" => event.data.push_str(&value),
-                _ => {}
-            }
-        }
-    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use super::output;
 use chronicle::model::as_of::AsOf;
 use chronicle::model::{Extent, Position};
 use chronicle::projection::{DocsRead, MemDocs, known};
-use chronicle::store::{EventStore, LiveDocs, PastDocs, ReadFilter, SledStore};
+use chronicle::store::{EventStore, LiveDocs, PastDocs, ReadFilter, Store};
 
 /// `--as-of POSITION` or `--as-of RFC3339-TIME`, shared by every query.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -31,7 +31,7 @@ pub enum Views {
 
 /// The views with every append acknowledged before this call folded in, with a
 /// progress bar while the projector catches up (after a large import, say).
-pub fn live_views(store: &SledStore) -> anyhow::Result<LiveDocs> {
+pub fn live_views(store: &Store) -> anyhow::Result<LiveDocs> {
     let mut bar = None;
     let views = store.views_with_progress(&mut |done, total| {
         let bar = bar.get_or_insert_with(|| output::progress(total, "updating the views"));
@@ -56,7 +56,7 @@ impl Views {
 
 impl AsOfArgs {
     /// The views this query should read.
-    pub fn views(&self, store: &SledStore) -> anyhow::Result<Views> {
+    pub fn views(&self, store: &Store) -> anyhow::Result<Views> {
         let Some(date) = &self.known_at else {
             return self.log_views(store);
         };
@@ -81,7 +81,7 @@ impl AsOfArgs {
     }
 
     /// The position `--as-of` names.
-    fn position(&self, store: &SledStore) -> anyhow::Result<Position> {
+    fn position(&self, store: &Store) -> anyhow::Result<Position> {
         let head = store.head()?.position;
         let Some(text) = &self.as_of else {
             return Ok(head);
@@ -96,7 +96,7 @@ impl AsOfArgs {
     }
 
     /// The stored views, live or as of a position: `--as-of` on the log's clock.
-    fn log_views(&self, store: &SledStore) -> anyhow::Result<Views> {
+    fn log_views(&self, store: &Store) -> anyhow::Result<Views> {
         if self.as_of.is_none() {
             return Ok(Views::Live(live_views(store)?));
         }

@@ -37,11 +37,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
         return print_summary(&summary, true);
     }
     let mut out = output::stdout();
-    writeln!(
-        out,
-        "Imported the bundled events into {}:",
-        app.db.display()
-    )?;
+    writeln!(out, "Imported the bundled events into {}:", app.describe())?;
     out.flush()?;
     print_summary(&summary, false)?;
     let views = super::as_of::live_views(&store)?;
@@ -56,7 +52,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     writeln!(
         out,
         "\nNext: chronicle --db {db} timeline --entity Japan    chronicle --db {db} entity show Blinken",
-        db = app.db.display()
+        db = app.describe()
     )?;
     out.flush()?;
     Ok(())

@@ -13,7 +13,7 @@
 use super::App;
 use super::input::{collect_files, locate, open_input, read_events};
 use super::output::{self, Table};
-use chronicle::store::{Checker, EventStore, SledStore};
+use chronicle::store::{Checker, EventStore, Store};
 use serde::Serialize;
 use std::io::{BufRead, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -112,7 +112,7 @@ impl Origins {
 }
 
 /// Checks every event of the inputs against the store, then appends them in batches.
-pub fn import(store: &SledStore, inputs: &[Input], batch: usize) -> anyhow::Result<Summary> {
+pub fn import(store: &Store, inputs: &[Input], batch: usize) -> anyhow::Result<Summary> {
     let checked = check(Some(store), inputs, batch)?;
     write(store, checked, inputs.len(), batch)
 }
@@ -133,7 +133,7 @@ fn spill_error(e: std::io::Error) -> anyhow::Error {
 /// Pass 1: reads every line, checks it against the store (an empty log when there is no
 /// store yet) and the lines before it, and copies it to a temporary file. Writes
 /// nothing to the store.
-pub fn check(store: Option<&SledStore>, inputs: &[Input], batch: usize) -> anyhow::Result<Checked> {
+pub fn check(store: Option<&Store>, inputs: &[Input], batch: usize) -> anyhow::Result<Checked> {
     let mut origins = Origins {
         names: inputs.iter().map(Input::name).collect(),
         lines: Vec::new(),
@@ -178,7 +178,7 @@ pub fn check(store: Option<&SledStore>, inputs: &[Input], batch: usize) -> anyho
 
 /// Pass 2: appends the checked input from its copy, in atomic batches.
 pub fn write(
-    store: &SledStore,
+    store: &Store,
     checked: Checked,
     files: usize,
     batch: usize,
@@ -223,10 +223,15 @@ pub fn write(
     })
 }
 
-/// Waits for the views to take in what was just written (with a progress bar), then
-/// closes the store and opens it once more: sled writes its recovery snapshot on open,
-/// so the cost of replaying a large write falls here, not on the next command.
-pub fn settle(app: &App, store: SledStore) -> anyhow::Result<()> {
+/// On sled, waits for the views to take in what was just written (with a progress
+/// bar), then closes the store and opens it once more: sled writes its recovery
+/// snapshot on open, so the cost of replaying a large write falls here, not on the
+/// next command. A PostgreSQL log has neither cost here: each process's views catch up
+/// when it next reads them.
+pub fn settle(app: &App, store: Store) -> anyhow::Result<()> {
+    if store.sled().is_none() {
+        return Ok(());
+    }
     super::as_of::live_views(&store)?;
     drop(store);
     drop(app.open_store()?);

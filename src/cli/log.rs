@@ -6,7 +6,7 @@ use super::remote::{self, Api};
 use super::{App, Backend, UsageError};
 use chronicle::Error;
 use chronicle::model::{EventType, Position, RecordedEvent, StreamId};
-use chronicle::store::{EventStore, ReadFilter};
+use chronicle::store::{EventStore, ReadFilter, Store};
 use std::io::Write;
 use std::time::Duration;
 
@@ -87,11 +87,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     if !args.follow {
         return Ok(());
     }
-    // Hold the store only while reading, so that other processes can append.
-    drop(store);
+    // Hold a sled store only while reading, so that other processes can append; a
+    // PostgreSQL log is shared by every process, so its handle is kept.
+    let kept = store.sled().is_none().then_some(store);
     let next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
     filter.from = Some(next);
-    follow(app, filter, None, &mut out)
+    follow(app, filter, None, kept.as_ref(), &mut out)
 }
 
 /// `log` through a server's API: the same pages, printed the same way.
@@ -106,28 +107,39 @@ fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow:
     let mut filter = filter.clone();
     filter.from = Some(last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1)));
     // A server named by --server is followed; a discovered one only while it holds the store.
-    follow(app, filter, app.server.is_some().then_some(api), &mut out)
+    follow(
+        app,
+        filter,
+        app.server.is_some().then_some(api),
+        None,
+        &mut out,
+    )
 }
 
-/// `log --follow`: every 0.5 s prints the events from `filter.from` on, read from the
-/// store when it is free, or through the server that holds it (or `server`).
+/// `log --follow`: every 0.5 s prints the events from `filter.from` on, read from
+/// `kept` (a shared log), from the store when it is free, or through the server that
+/// holds it (or `server`).
 fn follow(
     app: &App,
     mut filter: ReadFilter,
     server: Option<&Api>,
+    kept: Option<&Store>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let last = if let Some(api) = server {
             print_events(Pages::new(api, filter.clone(), None), app.json, false, out)?
+        } else if let Some(store) = kept {
+            let events = store.read(&filter).map(|e| e.map_err(Into::into));
+            print_events(events, app.json, false, out)?
         } else {
             match app.open_raw() {
                 Ok(store) => {
                     let events = store.read(&filter).map(|e| e.map_err(Into::into));
                     print_events(events, app.json, false, out)?
                 }
-                Err(Error::Locked { .. }) => match remote::discover(&app.db) {
+                Err(Error::Locked { .. }) => match app.discover() {
                     Some(api) => {
                         // Fetch before printing: a server that stops half-way through
                         // is read again from the store on the next round, with nothing

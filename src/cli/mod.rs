@@ -1,5 +1,7 @@
 //! The command line: argument parsing, one module per subcommand, and the mapping from
-//! errors to exit codes. Only this module knows about terminals.
+//! errors to exit codes. Only this module knows about terminals. Every subcommand works
+//! on a `store::Store`, so the same code serves a sled folder and a PostgreSQL URL
+//! (`--db`); what only sled has (`recover`) says so on a URL, with exit 2.
 
 mod append;
 mod as_of;
@@ -23,7 +25,7 @@ mod verify;
 
 use anyhow::Context;
 use chronicle::Error;
-use chronicle::store::SledStore;
+use chronicle::store::{SledStore, Store, StoreLocation};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -46,14 +48,22 @@ Examples:
 #[derive(Parser)]
 #[command(name = "chronicle", version, after_help = EXAMPLES)]
 pub struct Cli {
-    /// The store directory (created on first write).
+    /// The store: a directory for the sled log (created on first write), or a
+    /// PostgreSQL URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) for the shared log.
     #[arg(
         long,
         global = true,
         env = "CHRONICLE_DB",
-        default_value = "./chronicle.db"
+        default_value = "./chronicle.db",
+        hide_env_values = true
     )]
     pub db: PathBuf,
+    /// With a PostgreSQL --db: the folder of this process's views of the log (created
+    /// when missing; one process at a time). Default: chronicle-views/<hash of the
+    /// URL without user and password> in the current folder. A sled store keeps its
+    /// views inside its own folder.
+    #[arg(long, global = true, env = "CHRONICLE_VIEWS", value_name = "DIR")]
+    pub views: Option<PathBuf>,
     /// Machine-readable output: JSON (JSON Lines for `log`).
     #[arg(long, global = true)]
     pub json: bool,
@@ -87,7 +97,12 @@ pub enum Command {
 
 /// Global options every subcommand gets.
 pub struct App {
-    pub db: PathBuf,
+    /// `--db`, parsed. Never print a URL (it may hold a password): see [`App::describe`].
+    pub location: StoreLocation,
+    /// The folder of the views of a PostgreSQL log.
+    pub views: Option<PathBuf>,
+    /// Whether the command reads the views (on PostgreSQL, only then are they opened).
+    pub needs_views: bool,
     pub json: bool,
     pub server: Option<String>,
     /// Open even a store whose chain end is broken (see [`App::open_raw`]).
@@ -96,7 +111,7 @@ pub struct App {
 
 /// Where a command does its work: in the store, or through a server that holds it.
 pub enum Backend {
-    Store(SledStore),
+    Store(Store),
     Server(remote::Api),
 }
 
@@ -123,16 +138,52 @@ fn limit(text: &str) -> Result<usize, String> {
 pub struct UsageError(pub String);
 
 impl App {
-    /// Whether `--db` holds a store already (sled writes `conf` when it creates one).
+    /// Whether `--db` holds a store already (sled writes `conf` when it creates one; a
+    /// PostgreSQL log is taken to exist: its tables are made on first open).
     pub fn store_exists(&self) -> bool {
-        self.db.join("conf").is_file()
+        match &self.location {
+            StoreLocation::Dir(dir) => dir.join("conf").is_file(),
+            StoreLocation::Postgres(_) => true,
+        }
+    }
+
+    /// The store for people: the folder, or the URL without user and password.
+    pub fn describe(&self) -> String {
+        match &self.location {
+            StoreLocation::Dir(dir) => dir.display().to_string(),
+            StoreLocation::Postgres(url) => {
+                chronicle::store::describe_url(url).unwrap_or_else(|_| "the PostgreSQL log".into())
+            }
+        }
+    }
+
+    /// The folder this process works in and a server announces itself beside: the
+    /// sled store's, or the views' of a PostgreSQL log.
+    pub fn local_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.location {
+            StoreLocation::Dir(dir) => Ok(dir.clone()),
+            StoreLocation::Postgres(url) => match &self.views {
+                Some(dir) => Ok(dir.clone()),
+                None => Ok(chronicle::store::default_views_dir(url).context("--db")?),
+            },
+        }
+    }
+
+    /// The sled folder, or an exit-2 error saying that `what` needs one.
+    pub fn sled_dir(&self, what: &str) -> anyhow::Result<&std::path::Path> {
+        match &self.location {
+            StoreLocation::Dir(dir) => Ok(dir),
+            StoreLocation::Postgres(_) => Err(UsageError(what.to_owned()).into()),
+        }
     }
 
     /// Refuses a `--db` that is a file or a folder of other files, so that chronicle
     /// never scatters a store among a user's files; with `must_exist`, also a path
     /// with no store yet.
     fn check_db_path(&self, must_exist: bool) -> anyhow::Result<()> {
-        let db = &self.db;
+        let StoreLocation::Dir(db) = &self.location else {
+            return self.check_views_path();
+        };
         if db.is_file() {
             return Err(UsageError(format!(
                 "{} is a file; --db takes the store's folder (created when missing)",
@@ -163,19 +214,62 @@ impl App {
         Ok(())
     }
 
-    /// Opens the store without waiting: for inspecting commands even when the end of
-    /// the hash chain is broken, so that they can show what is wrong.
-    pub fn open_raw(&self) -> chronicle::Result<SledStore> {
-        if self.inspect {
-            SledStore::open_to_inspect(&self.db)
-        } else {
-            SledStore::open(&self.db)
+    /// Refuses a views folder that is a file or a folder of other files (as `--db` is
+    /// refused for a sled store), so that chronicle never scatters its views among a
+    /// user's files.
+    fn check_views_path(&self) -> anyhow::Result<()> {
+        if !self.needs_views {
+            return Ok(());
         }
+        let dir = self.local_dir()?;
+        if dir.is_file() {
+            return Err(UsageError(format!(
+                "--views {} is a file; pass the folder of this process's views (created when missing)",
+                dir.display()
+            ))
+            .into());
+        }
+        let ours = dir.join(chronicle::store::LOCK_FILE).is_file();
+        let has_files = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+        if has_files && !ours {
+            return Err(UsageError(format!(
+                "--views {} is a folder of other files, not chronicle's views; pass a new or empty folder",
+                dir.display()
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Opens the store without waiting: for inspecting commands even when the end of
+    /// the hash chain is broken, so that they can show what is wrong (sled only: a
+    /// PostgreSQL log always checks the end of its chain on open). On PostgreSQL, the
+    /// views are opened only for a command that reads them.
+    pub fn open_raw(&self) -> chronicle::Result<Store> {
+        match &self.location {
+            StoreLocation::Dir(dir) if self.inspect => {
+                SledStore::open_to_inspect(dir).map(Into::into)
+            }
+            StoreLocation::Dir(dir) => SledStore::open(dir).map(Into::into),
+            StoreLocation::Postgres(url) => {
+                let views = match (self.needs_views, &self.views) {
+                    (false, _) => None,
+                    (true, Some(dir)) => Some(dir.clone()),
+                    (true, None) => Some(chronicle::store::default_views_dir(url)?),
+                };
+                Store::open_pg(url, views.as_deref())
+            }
+        }
+    }
+
+    /// The server announced beside this process's folder, if one answers.
+    pub fn discover(&self) -> Option<remote::Api> {
+        remote::discover(&self.local_dir().ok()?)
     }
 
     /// Opens (or creates) the store. When another process holds it, waits briefly for
     /// it to let go (a `log --follow` holds it only for a moment at a time).
-    pub fn open_store(&self) -> anyhow::Result<SledStore> {
+    pub fn open_store(&self) -> anyhow::Result<Store> {
         self.check_db_path(false)?;
         if self.server.is_some() {
             return Err(UsageError(
@@ -188,29 +282,34 @@ impl App {
             match self.open_raw() {
                 Err(e @ Error::Locked { .. }) => {
                     // A server does not let go: say so at once instead of waiting.
-                    if let Some(api) = remote::discover(&self.db) {
+                    if let Some(api) = self.discover() {
+                        let instead = match self.location {
+                            StoreLocation::Dir(_) => "stop the server to run it",
+                            StoreLocation::Postgres(_) => {
+                                "stop the server, or pass --views another folder"
+                            }
+                        };
                         return Err(anyhow::Error::new(e).context(format!(
-                            "opening store at {} (a `chronicle serve` at {} holds it, and this command cannot work through its API: stop the server to run it)",
-                            self.db.display(),
+                            "opening store at {} (a `chronicle serve` at {} holds it, and this command cannot work through its API: {instead})",
+                            self.describe(),
                             api.url()
                         )));
                     }
                     if Instant::now() >= deadline {
                         return Err(anyhow::Error::new(e)
-                            .context(format!("opening store at {}", self.db.display())));
+                            .context(format!("opening store at {}", self.describe())));
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 result => {
-                    return result
-                        .with_context(|| format!("opening store at {}", self.db.display()));
+                    return result.with_context(|| format!("opening store at {}", self.describe()));
                 }
             }
         }
     }
 
     /// Opens a store that must already exist: reading commands never create one.
-    pub fn open_existing_store(&self) -> anyhow::Result<SledStore> {
+    pub fn open_existing_store(&self) -> anyhow::Result<Store> {
         self.check_db_path(true)?;
         self.open_store()
     }
@@ -225,11 +324,12 @@ impl App {
         match self.open_raw() {
             Ok(store) => return Ok(Backend::Store(store)),
             Err(Error::Locked { .. }) => {
-                if let Some(api) = remote::discover(&self.db) {
+                if let Some(api) = self.discover() {
                     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                         eprintln!(
                             "note: a `chronicle serve` holds {}; working through its API at {}",
-                            self.db.display(),
+                            self.local_dir()
+                                .map_or_else(|_| self.describe(), |d| d.display().to_string()),
                             api.url()
                         );
                     }
@@ -237,7 +337,7 @@ impl App {
                 }
             }
             Err(e) => {
-                return Err(e).with_context(|| format!("opening store at {}", self.db.display()));
+                return Err(e).with_context(|| format!("opening store at {}", self.describe()));
             }
         }
         self.open_store().map(Backend::Store)
@@ -247,11 +347,23 @@ impl App {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    if let Err(err) = check_location(&cli.db) {
-        return report(&err);
-    }
+    let location = match check_location(&cli.db, cli.views.as_deref()) {
+        Ok(location) => location,
+        Err(err) => return report(&err),
+    };
     let app = App {
-        db: cli.db,
+        location,
+        views: cli.views,
+        // Commands that show the views (or check them); the others need only the log.
+        needs_views: !matches!(
+            cli.command,
+            Command::Append(_)
+                | Command::Import(_)
+                | Command::Log(_)
+                | Command::Export(_)
+                | Command::Recover(_)
+                | Command::Types(_)
+        ),
         json: cli.json,
         server: cli.server,
         // These only read the log, and are how a damaged log is looked into.
@@ -283,19 +395,21 @@ pub fn main() -> i32 {
     }
 }
 
-/// Refuses a `--db` that is a URL: every command here works on a sled folder, and a
-/// URL must never be taken for one (it used to create a folder named `postgres:`).
-/// The PostgreSQL log exists in the library (`store::PgStore`); the commands are
-/// wired to it separately.
-fn check_location(db: &std::path::Path) -> anyhow::Result<()> {
-    use chronicle::store::StoreLocation;
-    match StoreLocation::parse(db).context("--db")? {
-        StoreLocation::Dir(_) => Ok(()),
-        StoreLocation::Postgres(_) => Err(UsageError(
-            "--db names a PostgreSQL log, which the command line cannot open yet (only the library and its tests use it so far); pass --db a folder for the sled log".into(),
-        )
-        .into()),
+/// Parses `--db` (a URL is never taken for a folder) and refuses `--views` beside a
+/// sled store, which keeps its views in its own folder.
+fn check_location(
+    db: &std::path::Path,
+    views: Option<&std::path::Path>,
+) -> anyhow::Result<StoreLocation> {
+    let location = StoreLocation::parse(db).context("--db")?;
+    if let (StoreLocation::Dir(dir), Some(_)) = (&location, views) {
+        return Err(UsageError(format!(
+            "--views is for a PostgreSQL log (--db postgres://…); the sled store at {} keeps its views in its own folder: leave out --views (and CHRONICLE_VIEWS)",
+            dir.display()
+        ))
+        .into());
     }
+    Ok(location)
 }
 
 /// Prints the error as one line and picks the exit code (SPEC.md "Exit codes").

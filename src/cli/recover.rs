@@ -45,7 +45,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    let db = &app.db;
+    let db = app.sled_dir(
+        "`chronicle recover` works on a sled store folder; a PostgreSQL log is recovered with PostgreSQL's own tools (and `chronicle verify` checks it)",
+    )?;
     if app.server.is_some() {
         return Err(UsageError(
             "recover works on the store's files, not through a server: stop the server and leave out --server (and CHRONICLE_SERVER)".into(),

@@ -1,8 +1,9 @@
 //! `chronicle serve`: the HTTP API over the store, until SIGINT or SIGTERM.
 //!
-//! The server owns the store while it runs. It writes `<store>.server.json` beside the
-//! store so that other commands can find it and work through it, and removes the file
-//! when it stops. It refuses to listen beyond loopback without a token, since anyone
+//! The server owns the store while it runs (on PostgreSQL: its views' folder; the log
+//! is shared). It writes `<store>.server.json` beside the store (beside the views'
+//! folder) so that other commands on the same folder can find it and work through it,
+//! and removes the file when it stops. It refuses to listen beyond loopback without a token, since anyone
 //! who reaches it could then write to the log.
 
 use super::remote::{ServerFile, server_file};
@@ -112,6 +113,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let config = args.config();
     init_logging()?;
     let store = app.open_store()?;
+    // Where the server file goes: beside the sled store, or beside the views of a
+    // PostgreSQL log (each server has its own).
+    let local = app.local_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("chronicle-http")
@@ -121,14 +125,18 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        let local = listener.local_addr().context("reading the bound address")?;
-        let url = format!("http://{}", reachable(local));
-        let announced = announce(&app.db, &url);
+        let bound = listener.local_addr().context("reading the bound address")?;
+        let url = format!("http://{}", reachable(bound));
+        let announced = announce(&local, &url);
         // A closed stdout must not stop the server: the URL is in the server file too.
+        let views = match store.sled() {
+            Some(_) => String::new(),
+            None => format!(" (views in {})", local.display()),
+        };
         let _ = writeln!(
             std::io::stdout(),
-            "chronicle serving {} at {url}",
-            app.db.display()
+            "chronicle serving {}{views} at {url}",
+            app.describe()
         );
         let served = chronicle::server::run_with(listener, store, config, shutdown_signal()).await;
         if let Some(file) = announced {

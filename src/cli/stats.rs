@@ -18,6 +18,8 @@ pub struct Args {}
 pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     let (stats, checkpoints) = match app.open_or_server(true)? {
         Backend::Store(store) => {
+            // The stats first: they bring the views up to the head they count.
+            let stats = store.stats()?;
             let checkpoints: Vec<_> = store
                 .checkpoints()?
                 .into_iter()
@@ -25,7 +27,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
                     serde_json::json!({"projection": projection, "version": version, "position": position})
                 })
                 .collect();
-            (store.stats()?, checkpoints)
+            (stats, checkpoints)
         }
         Backend::Server(api) => {
             let mut answer: serde_json::Value = api.get("/stats", &[])?;
@@ -41,7 +43,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
         report["checkpoints"] = checkpoints.into();
         output::json_line(&mut out, &report)?;
     } else {
-        writeln!(out, "store:        {}", app.db.display())?;
+        writeln!(out, "store:        {}", app.describe())?;
         writeln!(out, "events:       {}", stats.events)?;
         writeln!(out, "streams:      {}", stats.streams)?;
         writeln!(

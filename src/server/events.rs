@@ -16,7 +16,7 @@ use crate::model::{
     Expect, Origin, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
     parse_event_value,
 };
-use crate::store::{EventStore, ReadFilter, SledStore};
+use crate::store::{EventStore, ReadFilter, Store};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -212,7 +212,7 @@ struct Page {
 /// Reads a page of events: up to `limit`, and the next page's start (by `next_of`)
 /// when more follow.
 fn page(
-    store: &SledStore,
+    store: &Store,
     filter: &ReadFilter,
     limit: usize,
     until: Option<Version>,

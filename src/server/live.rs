@@ -7,7 +7,7 @@
 //! current end of the log.
 //!
 //! Each subscriber has its own reader task. It waits on the store's durable position
-//! ([`crate::store::SledStore::subscribe`]), reads what is new straight from the store,
+//! ([`crate::store::Store::subscribe`]), reads what is new straight from the store,
 //! and puts it into the subscriber's bounded buffer. Writers never wait for it. A
 //! subscriber whose buffer stays full for [`super::Config::live_grace`] is dropped: its
 //! stream ends with `event: error`, whose data says to reconnect with `Last-Event-ID`.

@@ -3,14 +3,15 @@
 //!
 //! The store's own counters (appends, commits, their latency: [`StoreMetrics`]) are
 //! registered as they are; the positions, the projector's lag and the live subscribers
-//! are read when scraped. Labels are bounded: a request is labelled by the route it
+//! are read when scraped, and so is the state of the PostgreSQL read pool on a server
+//! over that log. Labels are bounded: a request is labelled by the route it
 //! matched (`/trips/{stream}`, never the path it named), its method and its status.
 //! Each request is logged as one `tracing` line (target `chronicle::http`) once its
 //! answer starts; the writer logs one per commit (`chronicle::commit`).
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::{EventStore, StoreMetrics};
+use crate::store::{EventStore, Store};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -52,10 +53,13 @@ pub struct ServerMetrics {
     projected: Gauge,
     lag: Gauge,
     live: Gauge,
+    /// The PostgreSQL read pool's connections, open and in use (registered only then).
+    pool: Option<(Gauge, Gauge)>,
 }
 
 impl ServerMetrics {
-    pub fn new(store: &StoreMetrics) -> ServerMetrics {
+    pub fn new(log: &Store) -> ServerMetrics {
+        let store = log.metrics();
         let mut registry = Registry::with_prefix("chronicle");
         registry.register(
             "appends",
@@ -127,7 +131,27 @@ impl ServerMetrics {
             "live_subscribers",
             "Clients following /events/live",
         );
+        let pool = log.pool_state().map(|_| {
+            let open = gauge(
+                &mut registry,
+                "pg_pool_connections",
+                "Read connections to PostgreSQL open now, idle or in use (the writer has one more)",
+            );
+            let in_use = gauge(
+                &mut registry,
+                "pg_pool_connections_in_use",
+                "Read connections to PostgreSQL in use now",
+            );
+            let max = gauge(
+                &mut registry,
+                "pg_pool_connections_max",
+                "The most read connections to PostgreSQL this server opens",
+            );
+            max.set(i64::try_from(crate::store::PgStore::MAX_READ_CONNECTIONS).unwrap_or(i64::MAX));
+            (open, in_use)
+        });
         ServerMetrics {
+            pool,
             registry,
             requests,
             request_seconds,
@@ -149,6 +173,12 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
     gauge(&m.head, head);
     gauge(&m.projected, projected);
     gauge(&m.lag, head.saturating_sub(projected));
+    if let (Some((open, in_use)), Some((now_open, now_in_use))) =
+        (&m.pool, state.store.pool_state())
+    {
+        gauge(open, now_open as u64);
+        gauge(in_use, now_in_use as u64);
+    }
     gauge(
         &m.live,
         (state.config.max_live - state.live_slots.available_permits()) as u64,

@@ -2,6 +2,10 @@
 //! Events; and the web page over them (`page`). Only this module knows HTTP (the
 //! command line's client aside).
 //!
+//! It serves a `store::Store`: a sled store, or a PostgreSQL log with this server's own
+//! views (several servers may share one database; each answers reads from its views
+//! once they reach the head as of the request, or `min_position`, whoever appended it).
+//!
 //! [`run`] serves a listener until its shutdown future completes, in the manner of
 //! mini-redis's `server::run`, so that tests bind port 0 and stop the server at will.
 //!
@@ -40,7 +44,7 @@ mod views;
 
 pub use auth::check_token;
 
-use crate::store::{EventStore, SledStore};
+use crate::store::Store;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -123,7 +127,7 @@ impl Default for Config {
 #[derive(Clone)]
 pub struct AppState {
     // Declared first so that it drops before `_alive`: `run_with` waits for `_alive`.
-    store: SledStore,
+    store: Store,
     config: Arc<Config>,
     stopping: watch::Receiver<bool>,
     live_slots: Arc<Semaphore>,
@@ -139,13 +143,14 @@ impl AppState {
     /// while serving), and a receiver that yields `None` once every clone of the state,
     /// and so of the store, is gone.
     pub fn new(
-        store: SledStore,
+        store: impl Into<Store>,
         config: Config,
     ) -> (AppState, watch::Sender<bool>, mpsc::Receiver<()>) {
+        let store = store.into();
         let (stop, stopping) = watch::channel(false);
         let (alive, gone) = mpsc::channel(1);
         let state = AppState {
-            metrics: Arc::new(metrics::ServerMetrics::new(store.metrics())),
+            metrics: Arc::new(metrics::ServerMetrics::new(&store)),
             store,
             live_slots: Arc::new(Semaphore::new(config.max_live)),
             config: Arc::new(config),
@@ -160,7 +165,7 @@ impl AppState {
     async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&SledStore) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
     {
         let state = self.clone();
         tokio::task::spawn_blocking(move || f(&state.store))
@@ -249,7 +254,7 @@ async fn method_not_allowed() -> ApiError {
 /// configuration and `token` (see [`run_with`]).
 pub async fn run(
     listener: tokio::net::TcpListener,
-    store: SledStore,
+    store: impl Into<Store>,
     token: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -269,7 +274,7 @@ pub async fn run(
 /// `run_with` returns without waiting for it (what it was sent is durable regardless).
 pub async fn run_with(
     listener: tokio::net::TcpListener,
-    store: SledStore,
+    store: impl Into<Store>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -279,6 +284,11 @@ pub async fn run_with(
         })?;
     }
     let drain = config.drain;
+    let store = store.into();
+    // Other servers append to a shared log: the live feed and the views follow them.
+    store
+        .follow_other_writers()
+        .map_err(|e| std::io::Error::other(format!("following the log: {e}")))?;
     let (mut state, stop, mut gone) = AppState::new(store, config);
     state.bound = listen::bound_ip(&listener);
     let mut stopped = stop.subscribe();

@@ -14,7 +14,7 @@ use crate::model::as_of::AsOf;
 use crate::model::{EntityId, Extent, Position};
 use crate::projection::{DocsRead, MemDocs, known};
 use crate::query::{Query, TimelineFilter};
-use crate::store::{EventStore, LiveDocs, PastDocs, SledStore};
+use crate::store::{EventStore, LiveDocs, PastDocs, Store};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -63,7 +63,7 @@ impl Views {
 }
 
 /// The position `as_of` names (the head when absent), and whether it is the head.
-fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, bool), ApiError> {
+fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool), ApiError> {
     let head = store.head()?.position;
     let Some(text) = as_of else {
         return Ok((head, true));
@@ -82,7 +82,7 @@ fn as_of_position(store: &SledStore, as_of: Option<&str>) -> Result<(Position, b
 /// of the log is refused at once: no append was acknowledged there, and waiting for it
 /// would hold a thread of the blocking pool for nothing. Views that lag behind the log
 /// are waited for up to `wait`, then refused with 503.
-fn views(store: &SledStore, at: &At, wait: Duration) -> Result<(Views, Position), ApiError> {
+fn views(store: &Store, at: &At, wait: Duration) -> Result<(Views, Position), ApiError> {
     let (position, at_head) = as_of_position(store, at.as_of.as_deref())?;
     if let Some(date) = &at.known_at {
         if at.min_position.is_some_and(|m| m > position.0) {
@@ -381,7 +381,7 @@ pub async fn stats(
 
 /// Rewrites `stats` to describe the log's first `at` events.
 fn past_stats(
-    store: &SledStore,
+    store: &Store,
     at: Position,
     stats: &mut crate::store::Stats,
 ) -> Result<(), ApiError> {

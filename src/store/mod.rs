@@ -10,7 +10,9 @@
 //!
 //! [`SledStore`] is the implementation on sled; only this module knows sled.
 //! [`PgStore`] (`pg`) is the same log in PostgreSQL, with the same rules and stored
-//! format; only `pg` knows PostgreSQL. [`StoreLocation`] tells the two apart. The log
+//! format; only `pg` knows PostgreSQL. [`StoreLocation`] tells the two apart, and
+//! [`Store`] (`handle`) is either with this process's views, so that the command line
+//! and the server are written once for both. The log
 //! (`writer`, with the append rules as a pure decider in `rules`) is the only thing on
 //! the acknowledgement path; the views are derived state that the `projector` folds
 //! from the durable log into a tree of their own (`views`).
@@ -55,6 +57,7 @@
 //! - **`generate_id` jumps after a crash**: not used; positions come from the log.
 
 mod disk;
+mod handle;
 mod keys;
 mod location;
 mod lock;
@@ -68,10 +71,11 @@ mod verify;
 mod views;
 mod writer;
 
+pub use handle::{FOLLOW_POLL, Store, default_views_dir};
 pub use location::StoreLocation;
 pub use lock::LOCK_FILE;
 pub use metrics::StoreMetrics;
-pub use pg::{PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION};
+pub use pg::{HeadFollower, PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION, describe_url};
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};
@@ -179,4 +183,22 @@ pub trait EventStore: Send + Sync {
 
     /// What the log counts for operators: appends, refusals, commits and their latency.
     fn metrics(&self) -> &StoreMetrics;
+}
+
+/// The last position of `log` recorded at or before `time` (0 when none was).
+pub fn position_at(log: &dyn EventStore, time: DateTime<Utc>) -> Result<Position> {
+    // `recorded` never decreases along the log, so the positions can be bisected.
+    let (mut low, mut high) = (0, log.head()?.position.0);
+    while low < high {
+        let mid = low + (high - low).div_ceil(2);
+        let event = log.get(Position(mid))?.ok_or_else(|| {
+            Error::Integrity(format!("position {mid} is missing; run `chronicle verify`"))
+        })?;
+        if event.recorded <= time {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    Ok(Position(low))
 }

@@ -111,6 +111,17 @@ impl Shared {
         self.changed.notify_all();
     }
 
+    /// Tells the projector that the log is durable at least up to `head` (read from
+    /// the log by someone else than the writer, such as another host's commit).
+    pub fn durable_at_least(&self, head: Position) {
+        let mut state = self.lock();
+        if head.0 > state.durable {
+            state.durable = head.0;
+            drop(state);
+            self.changed.notify_all();
+        }
+    }
+
     /// Tells the projector to stop after its current chunk.
     pub fn close(&self) {
         self.lock().closed = true;
@@ -473,6 +484,74 @@ impl Projector {
         views::past(&tree, &self.runner, position, |from| {
             self.log.range(from, position).collect()
         })
+    }
+
+    /// The projections folded into these views.
+    pub fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
+    /// The views with every event up to `head` folded in: waits for the projector to
+    /// reach it, showing `progress(projected, head)` while it waits.
+    pub fn live(&self, head: Position, progress: &mut dyn FnMut(u64, u64)) -> Result<LiveDocs> {
+        self.wait(head, None, &mut |p| progress(p.0, head.0))?;
+        Ok(self.views())
+    }
+
+    /// The views once they reflect at least `position`, waiting at most `timeout`; with
+    /// the position they reflect. `Ok(None)` when the projector did not get there in
+    /// time.
+    pub fn at_least(
+        &self,
+        position: Position,
+        timeout: Duration,
+    ) -> Result<Option<(LiveDocs, Position)>> {
+        let reached = self.wait(position, Some(timeout), &mut |_| {})?;
+        // Read the tree after the wait, so a rebuild that swapped it is seen.
+        Ok(reached.map(|p| (self.views(), p)))
+    }
+
+    /// Each projection's name, code version and checkpoint (the same for all: they are
+    /// folded together), the facts layer first.
+    pub fn checkpoints(&self) -> Vec<(String, u32, Position)> {
+        let projected = self.projected();
+        let mut out = vec![(
+            crate::projection::runner::FACTS.to_owned(),
+            crate::projection::facts::VERSION,
+            projected,
+        )];
+        for p in self.runner.projections() {
+            out.push((p.name().to_owned(), p.version(), projected));
+        }
+        out
+    }
+
+    /// Rebuilds every projection from the whole log into a fresh tree and swaps it in;
+    /// `names`, when given, must be projection names (they are rebuilt with the rest).
+    /// Returns once the new views are in place.
+    pub fn rebuild_all(
+        &self,
+        names: &[String],
+        progress: Box<dyn FnMut(u64, u64) + Send>,
+    ) -> Result<()> {
+        let all = self.runner.names();
+        if let Some(name) = names.iter().find(|n| !all.contains(&n.as_str())) {
+            return Err(Error::Invalid {
+                index: None,
+                error: crate::model::ValidationError::field(
+                    "projection",
+                    format!(
+                        "no projection is named `{name}`; the projections are {} (they are always rebuilt together)",
+                        all.join(", ")
+                    ),
+                ),
+            });
+        }
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.rebuild(Rebuild { progress, reply });
+        answer
+            .recv()
+            .map_err(|_| Error::Storage("the projector stopped before answering".into()))?
     }
 
     /// Bytes the views' database takes on disk.

@@ -8,7 +8,7 @@
 use super::disk::Disk;
 use super::keys::{self, HeadEntry};
 use super::lock::StoreLock;
-use super::projector::{Projector, Rebuild};
+use super::projector::Projector;
 use super::rules::{Pending, Tail};
 use super::storage;
 use super::views::{HistoryDocs, LiveDocs};
@@ -54,6 +54,16 @@ impl super::rules::LogIndex for EmptyLog {
         _: crate::model::Version,
     ) -> Result<Vec<crate::model::RecordedEvent>> {
         Ok(Vec::new())
+    }
+}
+
+impl<'a> Checker<'a> {
+    /// A checker over a log's index, from where the log ends.
+    pub(super) fn new(index: Box<dyn super::rules::LogIndex + 'a>, tail: Tail) -> Checker<'a> {
+        Checker {
+            index,
+            pending: Pending::new(tail),
+        }
     }
 }
 
@@ -301,40 +311,14 @@ impl SledStore {
         names: &[String],
         progress: Box<dyn FnMut(u64, u64) + Send>,
     ) -> Result<()> {
-        let all = self.inner.runner.names();
-        if let Some(name) = names.iter().find(|n| !all.contains(&n.as_str())) {
-            return Err(Error::Invalid {
-                index: None,
-                error: crate::model::ValidationError::field(
-                    "projection",
-                    format!(
-                        "no projection is named `{name}`; the projections are {} (they are always rebuilt together)",
-                        all.join(", ")
-                    ),
-                ),
-            });
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.inner.views.rebuild(Rebuild { progress, reply });
-        answer
-            .recv()
-            .map_err(|_| Error::Storage("the projector stopped before answering".into()))?
+        self.inner.views.rebuild_all(names, progress)
     }
 
     /// Each projection's name, code version and checkpoint (the last position folded
     /// into the views, the same for all: they are folded together), the facts layer
     /// first.
     pub fn checkpoints(&self) -> Result<Vec<(String, u32, Position)>> {
-        let projected = self.inner.views.projected();
-        let mut out = vec![(
-            crate::projection::runner::FACTS.to_owned(),
-            crate::projection::facts::VERSION,
-            projected,
-        )];
-        for p in self.inner.runner.projections() {
-            out.push((p.name().to_owned(), p.version(), projected));
-        }
-        Ok(out)
+        Ok(self.inner.views.checkpoints())
     }
 
     /// The views with every append acknowledged before this call folded in: waits for
@@ -346,11 +330,7 @@ impl SledStore {
 
     /// [`SledStore::live_views`], reporting the projector's progress while it waits.
     pub fn views_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<LiveDocs> {
-        let head = self.head()?.position;
-        self.inner
-            .views
-            .wait(head, None, &mut |p| progress(p.0, head.0))?;
-        Ok(self.inner.views.views())
+        self.inner.views.live(self.head()?.position, progress)
     }
 
     /// The views once they reflect at least `position`, waiting at most `timeout`; with
@@ -361,12 +341,7 @@ impl SledStore {
         position: Position,
         timeout: Duration,
     ) -> Result<Option<(LiveDocs, Position)>> {
-        let reached = self
-            .inner
-            .views
-            .wait(position, Some(timeout), &mut |_| {})?;
-        // Read the tree after the wait, so a rebuild that swapped it is seen.
-        Ok(reached.map(|p| (self.inner.views.views(), p)))
+        self.inner.views.at_least(position, timeout)
     }
 
     /// The last position folded into the views.
@@ -383,20 +358,12 @@ impl SledStore {
 
     /// The last position recorded at or before `time` (0 when none was).
     pub fn position_at(&self, time: chrono::DateTime<chrono::Utc>) -> Result<Position> {
-        // `recorded` never decreases along the log, so the positions can be bisected.
-        let (mut low, mut high) = (0, self.head()?.position.0);
-        while low < high {
-            let mid = low + (high - low).div_ceil(2);
-            let event = self.get(Position(mid))?.ok_or_else(|| {
-                Error::Integrity(format!("position {mid} is missing; run `chronicle verify`"))
-            })?;
-            if event.recorded <= time {
-                low = mid;
-            } else {
-                high = mid - 1;
-            }
-        }
-        Ok(Position(low))
+        super::position_at(self, time)
+    }
+
+    /// The views and the projector that keeps them.
+    pub(super) fn projector(&self) -> &Projector {
+        &self.inner.views
     }
 
     fn events_at<'a>(

@@ -58,56 +58,80 @@ fn count_prefix(db: &sled::Db, prefix: &[u8]) -> Result<u64> {
     Ok(n)
 }
 
-/// Runs every check. `progress(done, total)` is called as events are walked.
-pub(super) fn verify(
-    db: &sled::Db,
-    views: &LiveDocs,
-    runner: &Runner,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<VerifyReport> {
-    let head = db
-        .get(keys::HEAD)
-        .map_err(storage)?
-        .and_then(|h| HeadEntry::decode(&h))
-        .map_or(0, |h| h.position.0);
-    let mut walk = Walk {
-        checks: BTreeMap::new(),
-        problem: None,
-    };
-    let mut previous_hash = GENESIS_HASH;
-    let mut versions: HashMap<String, u64> = HashMap::new();
-    let mut per_type: BTreeMap<String, u64> = BTreeMap::new();
-    let mut expected = 1u64;
-    let mut fold = crate::projection::MemDocs::default();
-    for item in db.scan_prefix([keys::EVENT]) {
-        let (k, v) = match item {
-            Ok(kv) => kv,
-            Err(e) => {
-                let (first, last) = unreadable(db, expected, head);
-                walk.fail(
-                    first,
-                    format!(
-                        "sled cannot read the stored data of positions {first}..={last} ({e}); run `chronicle recover` to save every readable event"
-                    ),
-                );
-                break;
-            }
-        };
-        let position = keys::u64_be(&k[1..]).unwrap_or(0);
-        if position != expected {
-            walk.fail(
-                expected,
-                format!("position {expected} is missing (the next event is at {position})"),
-            );
-            break;
+/// The checks every log gets, event by event: positions from 1 without a gap, the
+/// hash chain, each stream's versions, and a fresh fold of every projection to compare
+/// with the stored views at the end. The sled walk adds its indexes; the PostgreSQL walk
+/// its columns.
+pub(super) struct Walker<'a> {
+    walk: Walk,
+    runner: &'a Runner,
+    previous_hash: [u8; 32],
+    versions: HashMap<String, u64>,
+    /// The next position expected.
+    next: u64,
+    fold: crate::projection::MemDocs,
+}
+
+impl<'a> Walker<'a> {
+    pub fn new(runner: &'a Runner) -> Walker<'a> {
+        Walker {
+            walk: Walk {
+                checks: BTreeMap::new(),
+                problem: None,
+            },
+            runner,
+            previous_hash: GENESIS_HASH,
+            versions: HashMap::new(),
+            next: 1,
+            fold: crate::projection::MemDocs::default(),
         }
-        expected += 1;
+    }
+
+    /// Events walked so far.
+    pub fn events(&self) -> u64 {
+        self.next - 1
+    }
+
+    /// Whether a problem was found.
+    pub fn failed(&self) -> bool {
+        self.walk.problem.is_some()
+    }
+
+    /// Records a problem the caller found (the first one wins).
+    pub fn fail(&mut self, position: u64, message: String) {
+        self.walk.fail(position, message);
+    }
+
+    /// Counts one item of a check the caller made.
+    pub fn count(&mut self, check: &'static str) {
+        self.walk.count(check);
+    }
+
+    /// Checks the event stored at `position` and folds it. Returns it, or `None` when
+    /// the walk cannot go on (a gap, an unreadable event, a broken chain).
+    pub fn event(
+        &mut self,
+        position: u64,
+        event: Result<RecordedEvent>,
+    ) -> Result<Option<RecordedEvent>> {
+        let walk = &mut self.walk;
+        if position != self.next {
+            walk.fail(
+                self.next,
+                format!(
+                    "position {} is missing (the next event is at {position})",
+                    self.next
+                ),
+            );
+            return Ok(None);
+        }
+        self.next += 1;
         walk.count("positions without gaps");
-        let event: RecordedEvent = match decode_event(Position(position), &v) {
+        let event = match event {
             Ok(e) => e,
             Err(e) => {
                 walk.fail(position, e.to_string());
-                break;
+                return Ok(None);
             }
         };
         if event.position.0 != position {
@@ -119,14 +143,13 @@ pub(super) fn verify(
                 ),
             );
         }
-        let computed = event.chain_hash(&previous_hash);
-        if computed != event.hash {
+        if event.chain_hash(&self.previous_hash) != event.hash {
             walk.fail(position, "the hash does not match the event's content and the hash before it: history was rewritten here".into());
-            break;
+            return Ok(None);
         }
         walk.count("hash chain links");
-        previous_hash = parse_hash(&event.hash).unwrap_or_default();
-        let version = versions.entry(event.stream.to_string()).or_default();
+        self.previous_hash = parse_hash(&event.hash).unwrap_or_default();
+        let version = self.versions.entry(event.stream.to_string()).or_default();
         *version += 1;
         if event.version.0 != *version {
             walk.fail(
@@ -140,37 +163,79 @@ pub(super) fn verify(
             );
         }
         walk.count("stream versions without gaps");
-        check_indexes(db, &event, &mut walk)?;
-        *per_type.entry(event.event_type.to_string()).or_default() += 1;
-        runner.apply(&event, &mut fold)?;
+        self.runner.apply(&event, &mut self.fold)?;
+        Ok(Some(event))
+    }
+
+    /// Checks that the walk reached `head`, then compares `views` (describing the log
+    /// up to `head`) with the fresh fold.
+    pub fn finish(mut self, head: u64, views: &dyn DocsRead) -> Result<VerifyReport> {
+        let events = self.events();
+        if self.walk.problem.is_none() && events != head {
+            self.walk.fail(
+                events + 1,
+                format!("the head record says the log ends at {head}, but it ends at {events}"),
+            );
+        }
+        if self.walk.problem.is_none() {
+            check_projections(views, &self.fold, &mut self.walk)?;
+        }
+        Ok(VerifyReport {
+            checks: self
+                .walk
+                .checks
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            events,
+            head: Position(head),
+            problem: self.walk.problem,
+        })
+    }
+}
+
+/// Runs every check on the sled log. `progress(done, total)` is called as events are
+/// walked.
+pub(super) fn verify(
+    db: &sled::Db,
+    views: &LiveDocs,
+    runner: &Runner,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport> {
+    let head = db
+        .get(keys::HEAD)
+        .map_err(storage)?
+        .and_then(|h| HeadEntry::decode(&h))
+        .map_or(0, |h| h.position.0);
+    let mut walker = Walker::new(runner);
+    for item in db.scan_prefix([keys::EVENT]) {
+        let (k, v) = match item {
+            Ok(kv) => kv,
+            Err(e) => {
+                let (first, last) = unreadable(db, walker.next, head);
+                walker.fail(
+                    first,
+                    format!(
+                        "sled cannot read the stored data of positions {first}..={last} ({e}); run `chronicle recover` to save every readable event"
+                    ),
+                );
+                break;
+            }
+        };
+        let position = keys::u64_be(&k[1..]).unwrap_or(0);
+        let Some(event) = walker.event(position, decode_event(Position(position), &v))? else {
+            break;
+        };
+        check_indexes(db, &event, &mut walker.walk)?;
         if position.is_multiple_of(1000) {
             progress(position, head);
         }
     }
-    progress(expected - 1, head);
-    let events = expected - 1;
-    if walk.problem.is_none() && events != head {
-        walk.fail(
-            events + 1,
-            format!("the head record says the log ends at {head}, but it ends at {events}"),
-        );
+    progress(walker.events(), head);
+    if !walker.failed() && walker.events() == head {
+        check_no_extra_entries(db, walker.events(), &mut walker.walk)?;
     }
-    if walk.problem.is_none() {
-        check_no_extra_entries(db, events, &mut walk)?;
-    }
-    if walk.problem.is_none() {
-        check_projections(views, &fold, &mut walk)?;
-    }
-    Ok(VerifyReport {
-        checks: walk
-            .checks
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
-        events,
-        head: Position(head),
-        problem: walk.problem,
-    })
+    walker.finish(head, views)
 }
 
 /// The indexes of one event point back at it.
@@ -235,7 +300,7 @@ fn unreadable(db: &sled::Db, from: u64, head: u64) -> (u64, u64) {
 
 /// Every projection document equals the fresh fold, and nothing else is stored.
 fn check_projections(
-    live: &LiveDocs,
+    live: &dyn DocsRead,
     fold: &crate::projection::MemDocs,
     walk: &mut Walk,
 ) -> Result<()> {

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod pg;
+pub mod sse;
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,7 +24,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    /// What a finished run of the binary did.
+    pub fn from_output(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -87,7 +91,7 @@ impl Chronicle {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("the binary runs"))
+        Run::from_output(self.command(args).output().expect("the binary runs"))
     }
 
     /// Runs with `stdin` piped in.
@@ -105,7 +109,7 @@ impl Chronicle {
             .expect("piped")
             .write_all(stdin.as_bytes())
             .expect("stdin accepts");
-        Run::from(child.wait_with_output().expect("the binary ends"))
+        Run::from_output(child.wait_with_output().expect("the binary ends"))
     }
 
     /// Writes a file in the temp dir and returns its path.
@@ -163,8 +167,13 @@ impl Serve {
     pub fn start(c: &Chronicle, args: &[&str]) -> Serve {
         let mut all = vec!["serve", "--addr", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let child = c
-            .command(&all)
+        Serve::spawn(c.command(&all), &c.dir.path().join("store.server.json"))
+    }
+
+    /// Runs `command` (a `chronicle serve`) and waits for it to announce its URL in
+    /// `file`.
+    pub fn spawn(mut command: Command, file: &Path) -> Serve {
+        let child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -182,10 +191,9 @@ impl Serve {
                 }
             });
         }
-        let file = c.dir.path().join("store.server.json");
         let deadline = Instant::now() + Duration::from_secs(20);
         let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&file)
+            if let Ok(text) = std::fs::read_to_string(file)
                 && let Ok(found) = serde_json::from_str::<Value>(&text)
             {
                 break found["url"].as_str().unwrap().to_owned();

@@ -24,13 +24,18 @@
 //! (`spawn_blocking`), where it works. No TLS: the log is meant to be on loopback or a
 //! trusted network for now.
 
+mod follow;
 mod schema;
 mod writer;
 
+pub use follow::HeadFollower;
+
 pub use schema::SCHEMA_VERSION;
 
+use super::rules::{IdInfo, LogIndex};
+use super::sled_store::Checker;
 use super::writer::Job;
-use super::{AppendedEvent, EventStore, Events, Head, ReadFilter, Stats, StoreMetrics};
+use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats, StoreMetrics};
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
@@ -53,7 +58,19 @@ const TAIL_CHECKED: u64 = 64;
 
 /// A failure reported by PostgreSQL or the connection to it.
 fn pg_error(e: postgres::Error) -> Error {
-    Error::Storage(format!("postgresql: {e}"))
+    Error::Storage(format!("postgresql: {}", pg_detail(&e)))
+}
+
+/// What PostgreSQL or the connection said, with the cause the client's own message
+/// leaves out ("db error", "error connecting to server").
+fn pg_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
 }
 
 fn to_i64(n: u64) -> Result<i64> {
@@ -96,6 +113,7 @@ struct Statements {
     stream_events: postgres::Statement,
     insert_events: postgres::Statement,
     move_head: postgres::Statement,
+    notify: postgres::Statement,
 }
 
 impl Statements {
@@ -117,6 +135,7 @@ impl Statements {
             move_head: p(
                 "UPDATE chronicle_head SET position = $1, hash = $2, recorded_micros = $3",
             )?,
+            notify: p("SELECT pg_notify('chronicle_head', $1)")?,
         })
     }
 }
@@ -275,6 +294,7 @@ struct Inner {
     /// The URL without its password, for messages.
     what: String,
     pool: Pool,
+    durable: Arc<Durable>,
     jobs: Option<mpsc::Sender<Job>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     metrics: StoreMetrics,
@@ -300,20 +320,23 @@ impl PgStore {
     /// [`Error::Integrity`] when the end of the log does not chain or disagrees with
     /// the head, and with [`Error::Storage`] when the server cannot be reached.
     pub fn open(url: &str) -> Result<PgStore> {
-        let config = postgres::Config::from_str(url).map_err(|e| Error::Invalid {
-            index: None,
-            error: crate::model::ValidationError {
-                line: None,
-                field: None,
-                message: format!("not a PostgreSQL connection URL ({e})"),
-            },
-        })?;
+        let config = parse_url(url)?;
         let what = describe(&config);
-        let mut client = connect(&config).map_err(|e| {
-            Error::Storage(format!("connecting to the PostgreSQL log at {what}: {e}"))
-        })?;
+        let mut client = config
+            .connect(postgres::NoTls)
+            .and_then(|mut client| {
+                client.batch_execute("SET synchronous_commit = on")?;
+                Ok(client)
+            })
+            .map_err(|e| {
+                Error::Storage(format!(
+                    "cannot connect to the PostgreSQL log at {what} ({}); check that the server is up and the URL's host, port, user, password and database",
+                    pg_detail(&e)
+                ))
+            })?;
         schema::migrate(&mut client, &what)?;
-        check_tail(&mut client)?;
+        let head = check_tail(&mut client)?;
+        let durable = Arc::new(Durable::new(head));
         let statements = Statements::prepare(&mut client)?;
         let connection = writer::Connection {
             config: config.clone(),
@@ -321,15 +344,16 @@ impl PgStore {
         };
         let (jobs, queue) = mpsc::channel();
         let metrics = StoreMetrics::default();
-        let writer_metrics = metrics.clone();
+        let (writer_metrics, writer_durable) = (metrics.clone(), durable.clone());
         let writer = std::thread::Builder::new()
             .name("chronicle-pg-writer".into())
-            .spawn(move || writer::run(connection, queue, writer_metrics))
+            .spawn(move || writer::run(connection, queue, writer_metrics, writer_durable))
             .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?;
         Ok(PgStore {
             inner: Arc::new(Inner {
                 what,
                 pool: Pool::new(config),
+                durable,
                 jobs: Some(jobs),
                 writer: Mutex::new(Some(writer)),
                 metrics,
@@ -340,6 +364,80 @@ impl PgStore {
     /// Where the log is, without the password: `host:port/dbname`.
     pub fn describe(&self) -> &str {
         &self.inner.what
+    }
+
+    /// Watches the last durable position this process knows of: it moves after each
+    /// of this store's commits, and, while a [`HeadFollower`] runs, after commits of
+    /// other processes and hosts too. Live subscriptions wait on it.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Position> {
+        self.inner.durable.head.subscribe()
+    }
+
+    /// Calls `listener` with the new durable head each time it moves (see
+    /// [`PgStore::subscribe`]); what keeps a projector following this log.
+    pub fn on_durable(&self, listener: impl Fn(Position) + Send + Sync + 'static) {
+        self.inner.durable.listen(Box::new(listener));
+    }
+
+    /// Starts following the commits of other processes and hosts (see
+    /// [`HeadFollower`]) until the follower is dropped.
+    pub fn follow(&self, poll: std::time::Duration) -> Result<HeadFollower> {
+        HeadFollower::start(self.clone(), poll)
+    }
+
+    /// Read connections: how many are open and how many are in use now.
+    pub fn pool_state(&self) -> (usize, usize) {
+        let state = self.inner.pool.state();
+        (state.open, state.open - state.idle.len())
+    }
+
+    /// The most read connections the store opens.
+    pub const MAX_READ_CONNECTIONS: usize = MAX_READERS;
+
+    /// A dry run of many appends in a row against the log as it is (see
+    /// [`crate::store::SledStore::checker`]): what `import` checks a whole input with.
+    pub fn checker(&self) -> Result<Checker<'_>> {
+        let row = self.inner.pool.read(|c| {
+            c.query_one(
+                "SELECT position, hash, recorded_micros FROM chronicle_head",
+                &[],
+            )
+        })?;
+        let tail = writer::tail_from_row(&row)?;
+        Ok(Checker::new(Box::new(PoolIndex(&self.inner.pool)), tail))
+    }
+
+    /// Walks the log from position `from` on, in position order, in pages, calling `visit` with each event
+    /// and whether its row's columns (`id`, `stream`, `version`, `category`,
+    /// `event_type`, `digest`) agree with its stored body. Stops early when `visit`
+    /// returns `false`.
+    pub(crate) fn walk(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(Result<RecordedEvent>, Option<String>) -> bool,
+    ) -> Result<()> {
+        let mut from = to_i64(from)?;
+        loop {
+            let rows = self.inner.pool.read(|c| {
+                c.query(
+                    "SELECT position, body, id, stream, version, category, event_type, digest
+                     FROM chronicle_events WHERE position >= $1 ORDER BY position LIMIT $2",
+                    &[&from, &PAGE],
+                )
+            })?;
+            for row in &rows {
+                let position: i64 = row.get(0);
+                from = position.saturating_add(1);
+                let event = to_u64(position).and_then(|p| decode_event(Position(p), row.get(1)));
+                let problem = event.as_ref().ok().and_then(|e| columns_problem(e, row));
+                if !visit(event, problem) {
+                    return Ok(());
+                }
+            }
+            if i64::try_from(rows.len()).map_or(true, |n| n < PAGE) {
+                return Ok(());
+            }
+        }
     }
 
     fn submit(&self, events: Vec<ProposedEvent>, commit: bool) -> Result<Vec<AppendedEvent>> {
@@ -413,7 +511,8 @@ fn describe(config: &postgres::Config) -> String {
 /// must chain (as the sled log checks on open); `verify` walks the rest.
 ///
 /// Other servers may append meanwhile, so everything is read in one snapshot.
-fn check_tail(client: &mut postgres::Client) -> Result<()> {
+/// Returns where the log ends.
+fn check_tail(client: &mut postgres::Client) -> Result<Position> {
     let inspect =
         "run `chronicle verify` to find the first bad position, and restore from an export";
     let mut client = snapshot(client)?;
@@ -431,7 +530,7 @@ fn check_tail(client: &mut postgres::Client) -> Result<()> {
         )));
     }
     if head_position == 0 {
-        return Ok(());
+        return Ok(Position(0));
     }
     let first = head_position.saturating_sub(TAIL_CHECKED).max(1);
     let rows = client
@@ -464,7 +563,8 @@ fn check_tail(client: &mut postgres::Client) -> Result<()> {
             "the head row does not match the last event's hash; {inspect}"
         )));
     }
-    client.commit().map_err(pg_error)
+    client.commit().map_err(pg_error)?;
+    Ok(Position(head_position))
 }
 
 /// A read-only transaction that sees one snapshot of the log for all its statements,
@@ -627,4 +727,153 @@ impl EventStore for PgStore {
             size_on_disk: to_u64(row.get(1))?,
         })
     }
+}
+
+impl LogRead for PgStore {
+    fn range(&self, from: Position, to: Position) -> Events<'_> {
+        let filter = ReadFilter {
+            from: Some(from),
+            ..ReadFilter::default()
+        };
+        Box::new(
+            self.read(&filter)
+                .take_while(move |e| e.as_ref().map_or(true, |e| e.position <= to)),
+        )
+    }
+}
+
+/// Told of each new durable head.
+type Listener = Box<dyn Fn(Position) + Send + Sync>;
+
+/// The durable head as this process knows it, and who is told when it moves.
+pub(super) struct Durable {
+    head: tokio::sync::watch::Sender<Position>,
+    listeners: Mutex<Vec<Listener>>,
+}
+
+impl Durable {
+    fn new(head: Position) -> Durable {
+        Durable {
+            head: tokio::sync::watch::Sender::new(head),
+            listeners: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn listen(&self, listener: Listener) {
+        let head = *self.head.borrow();
+        listener(head);
+        self.listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
+    }
+
+    /// Records that the log is durable up to `head`; a head behind the known one (a
+    /// commit read late) changes nothing.
+    pub(super) fn publish(&self, head: Position) {
+        let moved = self.head.send_if_modified(|known| {
+            let moved = head > *known;
+            if moved {
+                *known = head;
+            }
+            moved
+        });
+        if moved {
+            for listener in self
+                .listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
+                listener(head);
+            }
+        }
+    }
+}
+
+/// The committed log as the rules read it for a dry run, through the read pool.
+struct PoolIndex<'a>(&'a Pool);
+
+impl LogIndex for PoolIndex<'_> {
+    fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        let row = self.0.read(|c| {
+            c.query_one(
+                "SELECT coalesce(max(version), 0) FROM chronicle_events WHERE stream = $1",
+                &[&stream.as_str()],
+            )
+        })?;
+        to_u64(row.get(0))
+    }
+
+    fn id(&self, id: &uuid::Uuid) -> Result<Option<IdInfo>> {
+        let row = self.0.read(|c| {
+            c.query_opt(
+                "SELECT position, version, digest, body FROM chronicle_events WHERE id = $1",
+                &[id],
+            )
+        })?;
+        row.map(|row| writer::id_info(id, &row)).transpose()
+    }
+
+    fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
+        let from = to_i64(from.0)?;
+        let rows = self.0.read(|c| {
+            c.query(
+                "SELECT position, body FROM chronicle_events WHERE stream = $1 AND version >= $2 ORDER BY version",
+                &[&stream.as_str(), &from],
+            )
+        })?;
+        writer::events_from_rows(&rows)
+    }
+}
+
+/// What is wrong with an event's row beside its body, if anything: the columns reads
+/// and the rules rely on must say what the body says.
+fn columns_problem(event: &RecordedEvent, row: &postgres::Row) -> Option<String> {
+    let id: uuid::Uuid = row.get(2);
+    let stream: &str = row.get(3);
+    let version: i64 = row.get(4);
+    let category: &str = row.get(5);
+    let event_type: &str = row.get(6);
+    let digest: &[u8] = row.get(7);
+    let wrong = |column: &str| {
+        Some(format!(
+            "the row's `{column}` column disagrees with the stored event"
+        ))
+    };
+    if id != event.id {
+        wrong("id")
+    } else if stream != event.stream.as_str() {
+        wrong("stream")
+    } else if to_u64(version).ok() != Some(event.version.0) {
+        wrong("version")
+    } else if category != event.stream.category() {
+        wrong("category")
+    } else if event_type != event.event_type.as_str() {
+        wrong("event_type")
+    } else if digest != event.content_digest() {
+        wrong("digest")
+    } else {
+        None
+    }
+}
+
+/// `postgres://host:port/dbname` of a connection URL, without user or password: for
+/// messages, and to name the folder of a server's views. A URL PostgreSQL's client
+/// cannot parse is [`Error::Invalid`].
+pub fn describe_url(url: &str) -> Result<String> {
+    parse_url(url).map(|config| describe(&config))
+}
+
+fn parse_url(url: &str) -> Result<postgres::Config> {
+    postgres::Config::from_str(url).map_err(|e| Error::Invalid {
+        index: None,
+        error: crate::model::ValidationError {
+            line: None,
+            field: None,
+            message: format!(
+                "not a PostgreSQL connection URL ({e}); write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+            ),
+        },
+    })
 }

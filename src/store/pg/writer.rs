@@ -11,7 +11,7 @@
 //! answered. Positions are the head's plus one, under the head's lock, so they have no
 //! gaps across writers; a failed transaction writes nothing, and its jobs get an error.
 
-use super::{Statements, pg_error, to_i64, to_u64};
+use super::{Durable, Statements, pg_error, to_i64, to_u64};
 use crate::model::event::GENESIS_HASH;
 use crate::model::{Position, RecordedEvent, StreamId, Version};
 use crate::store::StoreMetrics;
@@ -21,6 +21,7 @@ use crate::store::writer::{Answer, Job, decide};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use uuid::Uuid;
 
@@ -50,8 +51,14 @@ impl Connection {
     }
 }
 
-/// Runs until every sender is gone.
-pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>, metrics: StoreMetrics) {
+/// Runs until every sender is gone. After each commit it publishes the new head on
+/// `durable`, before answering the group's appends.
+pub(super) fn run(
+    mut connection: Connection,
+    jobs: Receiver<Job>,
+    metrics: StoreMetrics,
+    durable: Arc<Durable>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP_JOBS {
@@ -67,7 +74,9 @@ pub(super) fn run(mut connection: Connection, jobs: Receiver<Job>, metrics: Stor
         for _attempt in 0..2 {
             let jobs = std::mem::take(&mut group);
             let started = match connection.get() {
-                Ok((client, statements)) => commit_group(client, statements, jobs, &metrics),
+                Ok((client, statements)) => {
+                    commit_group(client, statements, jobs, &metrics, &durable)
+                }
                 Err(e) => NotStarted(jobs, e),
             };
             match started {
@@ -123,33 +132,12 @@ impl LogIndex for PgIndex<'_, '_> {
     }
 
     fn id(&self, id: &Uuid) -> Result<Option<IdInfo>> {
-        let Some(row) = self
+        let row = self
             .tx
             .borrow_mut()
             .query_opt(&self.statements.by_id, &[id])
-            .map_err(pg_error)?
-        else {
-            return Ok(None);
-        };
-        let position = Position(to_u64(row.get(0))?);
-        let digest: Vec<u8> = row.get(2);
-        let digest = digest.try_into().map_err(|_| {
-            Error::Integrity(format!(
-                "the content digest of event {id} (position {position}) is malformed"
-            ))
-        })?;
-        let event = super::decode_event(position, row.get(3))?;
-        Ok(Some(IdInfo {
-            entry: IdEntry {
-                position,
-                version: Version(to_u64(row.get(1))?),
-                digest,
-            },
-            stream: event.stream,
-            event_type: event.event_type,
-            hash: event.hash,
-            occurred: event.occurred,
-        }))
+            .map_err(pg_error)?;
+        row.map(|row| id_info(id, &row)).transpose()
     }
 
     fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
@@ -161,10 +149,38 @@ impl LogIndex for PgIndex<'_, '_> {
                 &[&stream.as_str(), &to_i64(from.0)?],
             )
             .map_err(pg_error)?;
-        rows.iter()
-            .map(|row| super::decode_event(Position(to_u64(row.get(0))?), row.get(1)))
-            .collect()
+        events_from_rows(&rows)
     }
+}
+
+/// An id's row (`position, version, digest, body`) as the rules read it.
+pub(super) fn id_info(id: &Uuid, row: &postgres::Row) -> Result<IdInfo> {
+    let position = Position(to_u64(row.get(0))?);
+    let digest: Vec<u8> = row.get(2);
+    let digest = digest.try_into().map_err(|_| {
+        Error::Integrity(format!(
+            "the content digest of event {id} (position {position}) is malformed"
+        ))
+    })?;
+    let event = super::decode_event(position, row.get(3))?;
+    Ok(IdInfo {
+        entry: IdEntry {
+            position,
+            version: Version(to_u64(row.get(1))?),
+            digest,
+        },
+        stream: event.stream,
+        event_type: event.event_type,
+        hash: event.hash,
+        occurred: event.occurred,
+    })
+}
+
+/// Rows of `position, body` as events.
+pub(super) fn events_from_rows(rows: &[postgres::Row]) -> Result<Vec<RecordedEvent>> {
+    rows.iter()
+        .map(|row| super::decode_event(Position(to_u64(row.get(0))?), row.get(1)))
+        .collect()
 }
 
 fn commit_group(
@@ -172,6 +188,7 @@ fn commit_group(
     statements: &Statements,
     jobs: Vec<Job>,
     metrics: &StoreMetrics,
+    durable: &Durable,
 ) -> Outcome {
     let started = std::time::Instant::now();
     let mut tx = match client.transaction() {
@@ -184,7 +201,10 @@ fn commit_group(
     };
     let mut answers = Vec::with_capacity(jobs.len());
     let result = decide_and_write(tx, statements, tail, jobs, &mut answers, metrics);
-    let failure = result.err();
+    let failure = result.as_ref().err();
+    if let Ok(Some(head)) = result {
+        durable.publish(Position(head));
+    }
     if failure.is_none() {
         metrics.appends.inc_by(answers.len() as u64);
         let events = new_events(&answers);
@@ -245,7 +265,7 @@ fn decide_and_write(
     jobs: Vec<Job>,
     answers: &mut Vec<Answer>,
     metrics: &StoreMetrics,
-) -> std::result::Result<(), Failed> {
+) -> std::result::Result<Option<u64>, Failed> {
     let pending = {
         let index = PgIndex {
             tx: RefCell::new(&mut tx),
@@ -257,15 +277,25 @@ fn decide_and_write(
     };
     if pending.records.is_empty() {
         // Only retries, dry runs and rejections: nothing to write.
-        return tx.rollback().map_err(|e| Failed::BeforeCommit(pg_error(e)));
+        return tx
+            .rollback()
+            .map(|()| None)
+            .map_err(|e| Failed::BeforeCommit(pg_error(e)));
     }
     write(&mut tx, statements, &pending).map_err(Failed::BeforeCommit)?;
-    tx.commit().map_err(|e| Failed::AtCommit(pg_error(e)))
+    tx.commit()
+        .map(|()| Some(pending.tail.position))
+        .map_err(|e| Failed::AtCommit(pg_error(e)))
 }
 
 /// Locks the head row for the rest of the transaction and reads where the log ends.
 fn lock_head(tx: &mut postgres::Transaction<'_>, statements: &Statements) -> Result<Tail> {
     let row = tx.query_one(&statements.lock_head, &[]).map_err(pg_error)?;
+    tail_from_row(&row)
+}
+
+/// The head row (`position, hash, recorded_micros`) as the rules' [`Tail`].
+pub(super) fn tail_from_row(row: &postgres::Row) -> Result<Tail> {
     let position = to_u64(row.get(0))?;
     if position == 0 {
         return Ok(Tail {
@@ -333,5 +363,9 @@ fn write(
         &[&to_i64(tail.position)?, &&tail.hash[..], &micros],
     )
     .map_err(pg_error)?;
+    // Delivered to every `LISTEN chronicle_head` once the transaction commits (and never
+    // if it does not): other servers' projectors wake at once instead of at their next poll.
+    tx.execute(&statements.notify, &[&tail.position.to_string()])
+        .map_err(pg_error)?;
     Ok(())
 }

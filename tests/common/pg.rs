@@ -1,0 +1,78 @@
+//! A fresh PostgreSQL database per test, on the server `CHRONICLE_TEST_PG` names.
+//!
+//! Without `CHRONICLE_TEST_PG`, [`Pg::fresh`] prints one line saying the PostgreSQL
+//! tests are skipped and returns `None`; with `CHRONICLE_REQUIRE_PG=1` (which `.ci/run`
+//! sets) it fails the test instead.
+
+use std::io::Write;
+use std::sync::Once;
+use uuid::Uuid;
+
+/// A database made for one test on the `CHRONICLE_TEST_PG` server, dropped after it.
+pub struct Pg {
+    /// `CHRONICLE_TEST_PG`: the server, with a database an admin connection can use.
+    pub server: String,
+    /// This test's database.
+    pub name: String,
+    /// The URL of this test's database.
+    pub url: String,
+}
+
+static SKIP_LINE: Once = Once::new();
+
+impl Pg {
+    /// A fresh database, or `None` (after saying so once) when no server is given.
+    pub fn fresh() -> Option<Pg> {
+        let Some(server) = std::env::var("CHRONICLE_TEST_PG")
+            .ok()
+            .filter(|v| !v.is_empty())
+        else {
+            if std::env::var("CHRONICLE_REQUIRE_PG").is_ok_and(|v| v == "1") {
+                panic!(
+                    "CHRONICLE_REQUIRE_PG=1 but CHRONICLE_TEST_PG is not set: the PostgreSQL tests cannot run (start a server with .ci/postgres)"
+                );
+            }
+            SKIP_LINE.call_once(|| {
+                // Straight to stderr, past the test harness's capture, so the skip is seen.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipped: CHRONICLE_TEST_PG is not set (the PostgreSQL tests)"
+                );
+            });
+            return None;
+        };
+        let name = format!("chronicle_test_{}", Uuid::new_v4().simple());
+        let mut admin = postgres::Client::connect(&server, postgres::NoTls)
+            .expect("CHRONICLE_TEST_PG names a server this test can reach");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("CHRONICLE_TEST_PG's user may create databases");
+        let url = with_dbname(&server, &name);
+        Some(Pg { server, name, url })
+    }
+}
+
+/// The URL with its database name replaced.
+fn with_dbname(url: &str, name: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let (base, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
