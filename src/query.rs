@@ -124,6 +124,9 @@ pub struct Total {
     #[serde(serialize_with = "crate::model::types::serialize_amount")]
     pub amount: f64,
     pub sales: usize,
+    /// Whether any amount in it is approximate, which makes the total so too.
+    #[serde(default)]
+    pub approximate: bool,
 }
 
 /// The arms-sale ledger.
@@ -200,14 +203,61 @@ pub fn format_money(value: &Money) -> String {
     }
 }
 
-/// An entity's name as a noun in a sentence: "the United States", "Japan". Only
-/// countries are known to take the article; other entities are named as registered.
+/// An entity's name as a noun in a sentence: "the United States", "Japan", "the
+/// President of South Korea", "the Biden administration", "Hamas". Countries take the
+/// article where English does; offices are titles and always do; an organisation does
+/// when its name is a description rather than a proper name ([`org_takes_article`]);
+/// people and places are named as registered.
 pub fn noun(id: &EntityId, name: &str) -> String {
-    if id.is_country() && countries::takes_article(id.stream().slug()) {
+    // An entity with no name known is shown by its id, which takes no article.
+    let the = match id.kind() {
+        _ if name == id.as_str() => false,
+        "country" => countries::takes_article(id.stream().slug()),
+        "office" => true,
+        "org" => org_takes_article(name),
+        _ => false,
+    };
+    if the && !name.starts_with("the ") && !name.starts_with("The ") {
         format!("the {name}")
     } else {
         name.to_owned()
     }
+}
+
+/// Whether an organisation's name reads as a description that takes "the": it names
+/// what it is "of" ("Department of State"), ends in a common noun ("Biden
+/// administration", "US–Japan alliance"), or ends in a word that names a body
+/// ("European Union", "Foreign Ministry"). Acronyms and proper names ("NATO", "Hamas",
+/// "Lockheed Martin") do not.
+pub fn org_takes_article(name: &str) -> bool {
+    const BODIES: &[&str] = &[
+        "Agency",
+        "Alliance",
+        "Army",
+        "Assembly",
+        "Bank",
+        "Cabinet",
+        "Command",
+        "Commission",
+        "Committee",
+        "Council",
+        "Court",
+        "Department",
+        "Government",
+        "Kremlin",
+        "Ministry",
+        "Navy",
+        "Office",
+        "Organisation",
+        "Organization",
+        "Parliament",
+        "Pentagon",
+        "Secretariat",
+        "Senate",
+        "Union",
+    ];
+    let last = name.split_whitespace().last().unwrap_or("");
+    name.contains(" of ") || last.starts_with(|c: char| c.is_lowercase()) || BODIES.contains(&last)
 }
 
 /// The possessive of a noun: "China's", "the United States'".
@@ -432,7 +482,9 @@ impl<'a> Query<'a> {
         match ids.len() {
             0 => Err(not_found(
                 "entity",
-                format!("no entity is named or aliased `{text}`; see `chronicle entity list`"),
+                format!(
+                    "no entity is named or aliased `{text}`; `chronicle entity list` (or `GET /entities`) lists them"
+                ),
             )),
             1 => Ok(ids.remove(0)),
             _ => Err(not_found(
@@ -464,7 +516,7 @@ impl<'a> Query<'a> {
         let traveler = self.resolve_entity(text).map_err(|_| {
             not_found(
                 "trip",
-                format!("no trip is `{text}`, and no traveler is named or aliased so; see `chronicle trip list`"),
+                format!("no trip is `{text}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them"),
             )
         })?;
         let mut found = Vec::new();
@@ -479,7 +531,7 @@ impl<'a> Query<'a> {
             0 => Err(not_found(
                 "trip",
                 format!(
-                    "{} has no trip; see `chronicle trip list`",
+                    "{} has no trip; `chronicle trip list` (or `GET /trips`) lists them",
                     self.name(&traveler)?
                 ),
             )),
@@ -546,7 +598,7 @@ impl<'a> Query<'a> {
         let doc = trips::get(self.docs, stream)?.ok_or_else(|| {
             not_found(
                 "stream",
-                format!("no trip `{stream}`; see `chronicle trip list`"),
+                format!("no trip `{stream}`; `chronicle trip list` (or `GET /trips`) lists them"),
             )
         })?;
         self.trip_view(&doc)
@@ -676,7 +728,7 @@ impl<'a> Query<'a> {
             .ok_or_else(|| {
                 not_found(
                     "entity",
-                    format!("no fact involves `{id}`; see `chronicle entity list`"),
+                    format!("no fact involves `{id}`; `chronicle entity list` (or `GET /entities`) lists them"),
                 )
             })?;
         self.entity_view(doc)
@@ -732,20 +784,22 @@ impl<'a> Query<'a> {
             buyer.is_none_or(|b| &s.buyer == b) && seller.is_none_or(|x| &s.seller == x)
         });
         let totals = |party: fn(&SaleView) -> &EntityId| {
-            let mut sums: BTreeMap<(EntityId, String), (f64, usize)> = BTreeMap::new();
+            let mut sums: BTreeMap<(EntityId, String), (f64, usize, bool)> = BTreeMap::new();
             for s in &all {
                 let entry = sums
                     .entry((party(s).clone(), s.value.currency.clone()))
                     .or_default();
                 entry.0 += s.value.amount;
                 entry.1 += 1;
+                entry.2 |= s.approximate;
             }
             sums.into_iter()
-                .map(|((party, currency), (amount, sales))| Total {
+                .map(|((party, currency), (amount, sales, approximate))| Total {
                     party,
                     currency,
                     amount,
                     sales,
+                    approximate,
                 })
                 .collect()
         };
@@ -1160,6 +1214,33 @@ mod tests {
             &[],
             "China rejected the United States' position",
         );
+    }
+
+    #[test]
+    fn descriptive_organisations_and_offices_take_the_article() {
+        let org = |slug: &str| EntityId::parse(&format!("org:{slug}")).unwrap();
+        for (name, want) in [
+            (
+                "United States Department of State",
+                "the United States Department of State",
+            ),
+            ("Biden administration", "the Biden administration"),
+            ("US–Japan alliance", "the US–Japan alliance"),
+            ("European Union", "the European Union"),
+            ("The Pentagon", "The Pentagon"),
+            ("Hamas", "Hamas"),
+            ("NATO", "NATO"),
+            ("Lockheed Martin", "Lockheed Martin"),
+        ] {
+            assert_eq!(noun(&org("x"), name), want);
+        }
+        let office = EntityId::parse("office:president-kr").unwrap();
+        assert_eq!(
+            noun(&office, "President of South Korea"),
+            "the President of South Korea"
+        );
+        let person = EntityId::parse("person:a").unwrap();
+        assert_eq!(noun(&person, "Joe Biden"), "Joe Biden");
     }
 
     #[test]

@@ -381,12 +381,19 @@ fn malformed_parameters_are_refused_not_read_loosely() {
         ),
         ("/events?from=%2B1", "`from` must be a whole number"),
         ("/trips?as_of=%2B5", "as_of `+5` is neither a position"),
+        (
+            "/timeline?as_of=2025-01-04",
+            "to ask what had been published by 2025-01-04, use known_at=2025-01-04",
+        ),
         ("/events?category=TRIP", "`TRIP` is not a stream category"),
         (
             "/events/live?category=TRIP",
             "`TRIP` is not a stream category",
         ),
         ("/timeline?category=Trip", "`Trip` is not a stream category"),
+        ("/timeline?limit=0", "`limit` must be at least 1"),
+        ("/events?limit=0", "`limit` must be from 1 to 1000"),
+        ("/events?limit=5000", "`limit` must be from 1 to 1000"),
     ] {
         let (status, body) = serve.raw(&get(serve.addr, path));
         assert_eq!(status, 400, "{path}: {body}");
@@ -399,4 +406,18 @@ fn malformed_parameters_are_refused_not_read_loosely() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(c.run(&["log", "--category", "TRIP"]).code, 2);
     assert_eq!(serve.terminate(), 0);
+    // The same limits from the command line, with the server gone and with no store.
+    for args in [
+        &["timeline", "--limit", "0"][..],
+        &["log", "--limit", "0"],
+        &["log", "--limit=-3"],
+    ] {
+        let run = c.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("whole number from 1"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }

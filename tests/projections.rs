@@ -306,9 +306,15 @@ fn sales_total_three_point_six_four_billion_with_japan_as_buyer() {
     assert_eq!(report["sales"].as_array().unwrap().len(), 1);
     assert_eq!(
         report["by_buyer"],
-        json!([{"party": "country:JP", "currency": "USD", "amount": 3_640_000_000_u64, "sales": 1}])
+        json!([{"party": "country:JP", "currency": "USD", "amount": 3_640_000_000_u64, "sales": 1, "approximate": true}])
     );
     assert_eq!(report["by_seller"][0]["party"], "country:US");
+    // The article's "about $3.64 billion" stays approximate in the totals.
+    let table = c.run(&["sales"]).ok();
+    assert!(
+        table.contains("Japan           ~$3.64 billion  1"),
+        "{table}"
+    );
     let stances: Vec<&str> = report["sales"][0]["statements"]
         .as_array()
         .unwrap()
@@ -1026,7 +1032,7 @@ fn deals_planned_meetings_and_unnamed_sources_fit() {
     );
     assert_eq!(
         headline("arms-sale:us-korea-2025"),
-        "An arms sale from the United States to South Korea worth $500 million was announced by United States Department of State"
+        "An arms sale from the United States to South Korea worth $500 million was announced by the United States Department of State"
     );
     let deal = &json_of(
         &c,

@@ -585,7 +585,7 @@
         h('tbody', {}, rows.map((t) => h('tr', {},
           h('th', { scope: 'row' }, h('a', { href: link('entity', t.party) }, name(t.party))),
           h('td', {}, t.currency),
-          h('td', { class: 'num' }, money({ amount: t.amount, currency: t.currency })),
+          h('td', { class: 'num' }, money({ amount: t.amount, currency: t.currency }, t.approximate)),
           h('td', { class: 'num' }, t.sales))))))
         : h('p', { class: 'empty' }, 'None.'),
     ];

@@ -70,7 +70,8 @@ pub struct Args {
     /// The event id (a UUID); generated when absent.
     #[arg(long)]
     id: Option<String>,
-    /// The source as a JSON object: {"publisher": …, "title": …, "published": …, "quote": …}.
+    /// The source as a JSON object: {"publisher": …, "title": …, "url": …, "published": …,
+    /// "quote": …, "speaker": …}; only publisher is required.
     #[arg(long)]
     source: Option<String>,
     /// A tag; repeat for several.

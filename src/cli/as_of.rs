@@ -2,6 +2,7 @@
 
 use super::UsageError;
 use super::output;
+use chronicle::model::as_of::AsOf;
 use chronicle::model::{Extent, Position};
 use chronicle::projection::{DocsRead, MemDocs, known};
 use chronicle::store::{EventStore, LiveDocs, PastDocs, ReadFilter, Store};
@@ -85,28 +86,13 @@ impl AsOfArgs {
         let Some(text) = &self.as_of else {
             return Ok(head);
         };
-        Ok(if let Ok(n) = text.parse::<u64>() {
-            if n > head.0 {
-                return Err(UsageError(format!(
-                    "--as-of {n} is past the end of the log (position {head}); use a position up to {head}"
-                ))
-                .into());
+        match AsOf::parse(text, "--as-of", "--known-at ").map_err(UsageError)? {
+            AsOf::Position(n) if n > head => {
+                Err(UsageError(AsOf::past_end("--as-of", n, head)).into())
             }
-            Position(n)
-        } else {
-            let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| {
-                // A bare date is most likely a question on the reported clock.
-                let hint = if text.parse::<Extent>().is_ok() {
-                    format!("; to ask what had been published by {text}, use --known-at {text}")
-                } else {
-                    String::new()
-                };
-                UsageError(format!(
-                    "--as-of `{text}` is neither a position nor an RFC 3339 time with a time zone, like 2026-11-30T10:00:00Z{hint}"
-                ))
-            })?;
-            store.position_at(time.with_timezone(&chrono::Utc))?
-        })
+            AsOf::Position(n) => Ok(n),
+            AsOf::Recorded(time) => Ok(store.position_at(time)?),
+        }
     }
 
     /// The stored views, live or as of a position: `--as-of` on the log's clock.

@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, value_name = "POS")]
     from: Option<u64>,
     /// Show at most this many events.
-    #[arg(long)]
+    #[arg(long, value_parser = super::limit)]
     limit: Option<usize>,
     /// After the current end, wait for new events and print them as they arrive.
     #[arg(long, conflicts_with = "limit")]
@@ -55,7 +55,7 @@ fn filter(args: &Args) -> anyhow::Result<ReadFilter> {
         .map(|t| {
             EventType::parse(t).ok_or_else(|| {
                 UsageError(format!(
-                    "--type: unknown event type `{t}`; see `chronicle append --help`"
+                    "--type: unknown event type `{t}`; `chronicle types` lists them"
                 ))
             })
         })

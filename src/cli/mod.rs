@@ -121,6 +121,17 @@ fn category(text: &str) -> Result<String, String> {
     chronicle::model::ids::check_category(text).map(|()| text.to_owned())
 }
 
+/// A `--limit` value: a whole number from 1, as the API's `limit` (a limit of 0 would
+/// answer nothing and say nothing about why).
+fn limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a whole number from 1; leave --limit out for all"
+        )),
+    }
+}
+
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -11,7 +11,8 @@ Examples:
   chronicle replay                          rebuild every projection
   chronicle replay --projection timeline    rebuild one";
 
-/// Rebuild every projection (or one) from nothing, by folding the whole log again.
+/// Rebuild the views from nothing, by folding the whole log again (all of them, or
+/// those named with --projection).
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {

@@ -187,9 +187,10 @@ fn print_totals(
             amount: t.amount,
             currency: t.currency.clone(),
         };
+        let about = if t.approximate { "~" } else { "" };
         table.row(vec![
             q.name(&t.party)?,
-            format_money(&money),
+            format!("{about}{}", format_money(&money)),
             t.sales.to_string(),
         ]);
     }

@@ -17,7 +17,12 @@ Examples:
   chronicle timeline --entity Blinken --from 2025-01 --to 2025-01-31
   chronicle timeline --format timelinejs > timeline.json
   chronicle timeline --as-of 30 --type statement.issued
-  chronicle timeline --include-retracted             retracted facts too, with why";
+  chronicle timeline --include-retracted             retracted facts too, with why
+
+Dates read as the sources give them: 2025-01-03 a day, 2025-01 a month, 2025 a year;
+A/B between A and B (2025-01-06/2025-01-11 a span; 2024/2025-01-04 some time from 2024
+until the report of 2025-01-04); a trailing ~ approximate; (ongoing) a situation that
+was still going on when reported.";
 
 /// How the timeline is printed.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -54,7 +59,7 @@ pub struct Args {
     #[arg(long, value_name = "DATE")]
     to: Option<String>,
     /// At most this many entries.
-    #[arg(long)]
+    #[arg(long, value_parser = super::limit)]
     limit: Option<usize>,
     /// Also retracted facts, marked with why they were retracted.
     #[arg(long)]

@@ -277,33 +277,23 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
                 &format!("{}{detail}{with}{when}", item.topic),
             )?;
         }
-        for m in &stop.planned_meetings {
-            let with: Vec<String> = m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
-            let topic = m
-                .topic
-                .as_ref()
-                .map(|t| format!(" on {t}"))
-                .unwrap_or_default();
-            let when = m.occurred.map(|d| format!(", {d}")).unwrap_or_default();
-            output::wrapped_line(
-                out,
-                "         to meet ",
-                0,
-                &format!("{}{topic}{when}", chronicle::query::join_names(&with)),
-            )?;
-        }
-        for m in &stop.meetings {
-            let with: Vec<String> = m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
-            let topic = m
-                .topic
-                .as_ref()
-                .map(|t| format!(" on {t}"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "         met {}{topic}",
-                chronicle::query::join_names(&with)
-            )?;
+        let meetings = [
+            ("         to meet ", &stop.planned_meetings),
+            ("         met ", &stop.meetings),
+        ];
+        for (lead, list) in meetings {
+            for m in list {
+                let with: Vec<String> =
+                    m.with.iter().map(|w| q.name(w)).collect::<Result<_, _>>()?;
+                let topic = m
+                    .topic
+                    .as_ref()
+                    .map(|t| format!(" on {t}"))
+                    .unwrap_or_default();
+                let when = m.occurred.map(|d| format!(", {d}")).unwrap_or_default();
+                let who = chronicle::query::join_names(&with);
+                output::wrapped_line(out, lead, 0, &format!("{who}{topic}{when}"))?;
+            }
         }
     }
     if let Some(r) = &trip.planned_return {

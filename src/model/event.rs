@@ -163,7 +163,7 @@ impl<'de> Deserialize<'de> for EventType {
         let name = String::deserialize(d)?;
         EventType::parse(&name).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "unknown event type `{name}`; see `chronicle append --help` for the list"
+                "unknown event type `{name}`; `chronicle types` (or `GET /types`) lists them"
             ))
         })
     }

@@ -6,8 +6,10 @@
 //! - [`types`]: the schema-1 event types and their typed data.
 //! - [`fields`]: what each type's data carries, as a table (for documents and help).
 //! - [`event`]: the envelope in and out, parsing, validation, digests.
+//! - [`as_of`]: what an `--as-of` value names (a position or a `recorded` time).
 //! - [`patch`]: JSON merge patch (RFC 7396), how a correction changes a fact's data.
 
+pub mod as_of;
 pub mod countries;
 pub mod event;
 pub mod extent;

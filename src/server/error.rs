@@ -86,16 +86,24 @@ pub fn expect_json(expect: &Expect) -> Value {
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         match error {
-            Error::Invalid { index, error: e } => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                body: json!({
+            Error::Invalid { index, error: e } => {
+                let mut body = json!({
                     "error": Error::Invalid { index, error: e.clone() }.to_string(),
-                    "index": index,
-                    "field": e.field,
                     "message": e.message,
-                }),
-                close: false,
-            },
+                });
+                // `index` and `field` only when there is one to name.
+                if let Some(index) = index {
+                    body["index"] = json!(index);
+                }
+                if let Some(field) = e.field {
+                    body["field"] = json!(field);
+                }
+                ApiError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    body,
+                    close: false,
+                }
+            }
             Error::Conflict {
                 index,
                 stream,

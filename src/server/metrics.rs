@@ -68,7 +68,7 @@ impl ServerMetrics {
         );
         registry.register(
             "appends_refused",
-            "Append calls refused by the log's rules (bad input, a failed expect)",
+            "Append calls refused by the log's rules (a failed expect, an unknown entity, an id reused with other content); events refused before they reach the log (malformed, too large) are in chronicle_http_requests_total with status 4xx",
             store.appends_refused.clone(),
         );
         registry.register(

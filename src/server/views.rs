@@ -10,6 +10,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::params::{Params, Segment};
+use crate::model::as_of::AsOf;
 use crate::model::{EntityId, Extent, Position};
 use crate::projection::{DocsRead, MemDocs, known};
 use crate::query::{Query, TimelineFilter};
@@ -67,20 +68,12 @@ fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool)
     let Some(text) = as_of else {
         return Ok((head, true));
     };
-    let position = if let Some(n) = super::params::digits(text) {
-        if n > head.0 {
-            return Err(ApiError::not_found(format!(
-                "as_of {n} is past the end of the log (position {head}); use a position up to {head}"
-            )));
+    let position = match AsOf::parse(text, "as_of", "known_at=").map_err(ApiError::bad_request)? {
+        AsOf::Position(n) if n > head => {
+            return Err(ApiError::not_found(AsOf::past_end("as_of", n, head)));
         }
-        Position(n)
-    } else {
-        let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
-            ApiError::bad_request(format!(
-                "as_of `{text}` is neither a position nor an RFC 3339 time like 2026-11-30T10:00:00Z ({e}); in a URL, write + as %2B"
-            ))
-        })?;
-        store.position_at(time.with_timezone(&chrono::Utc))?
+        AsOf::Position(n) => n,
+        AsOf::Recorded(time) => store.position_at(time)?,
     };
     Ok((position, position == head))
 }
@@ -290,9 +283,7 @@ pub async fn timeline(
         tag: params.take("tag")?,
         from: extent("from", params.take("from")?)?,
         to: extent("to", params.take("to")?)?,
-        limit: params
-            .number("limit")?
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        limit: params.at_least_one("limit")?,
         entity: None,
         include_retracted: params.flag("include_retracted")?,
     };

@@ -45,6 +45,13 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Most events folded into one batch.
 const CHUNK: u64 = 4_096;
 
+/// How long new events may wait to be folded while no reader waits for them and fewer
+/// than a chunk are pending. Under a stream of single appends this folds many events per
+/// batch instead of one (a trip's document is then written once, not once per event),
+/// which keeps the projector's work off the cores the writer needs; a reader that waits
+/// for the views cuts the wait short, so no answer is late because of it.
+const SETTLE: Duration = Duration::from_millis(50);
+
 /// Most keys written in one batch (a chunk ends early once its documents and history
 /// pass this). sled 0.34.7 applies a batch under a lock that every tree of the process
 /// shares, so a large batch holds up the writer and every reader while it applies;
@@ -65,6 +72,8 @@ struct State {
     /// The last position folded into the active views.
     projected: u64,
     rebuild: Option<Rebuild>,
+    /// Readers waiting for the views to reach a position.
+    readers: usize,
     closed: bool,
     /// Why the projector stopped, when it failed.
     failed: Option<String>,
@@ -149,6 +158,24 @@ impl Shared {
     ) -> Result<Option<Position>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut state = self.lock();
+        if state.projected >= position.0 && state.failed.is_none() {
+            return Ok(Some(Position(state.projected)));
+        }
+        // Counted while waiting, so that the projector folds at once for it.
+        state.readers += 1;
+        self.changed.notify_all();
+        let outcome = self.waiting(state, position, deadline, progress);
+        self.lock().readers -= 1;
+        outcome
+    }
+
+    fn waiting(
+        &self,
+        mut state: std::sync::MutexGuard<'_, State>,
+        position: Position,
+        deadline: Option<Instant>,
+        progress: &mut dyn FnMut(Position),
+    ) -> Result<Option<Position>> {
         loop {
             if let Some(why) = &state.failed {
                 return Err(Error::Storage(format!(
@@ -180,6 +207,8 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
     let mut retired: Vec<Arc<sled::Tree>> = Vec::new();
     let mut last_flush = Instant::now();
     let mut dirty = false;
+    // Since when new events have been waiting to be folded.
+    let mut pending_since: Option<Instant> = None;
     loop {
         // Drop the trees a rebuild replaced once no reader holds them.
         retired.retain(|tree| {
@@ -195,8 +224,23 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
                 if state.closed {
                     return;
                 }
-                if state.rebuild.is_some() || state.durable > state.projected {
+                if state.rebuild.is_some() {
                     break;
+                }
+                if state.durable > state.projected {
+                    let since = *pending_since.get_or_insert_with(Instant::now);
+                    let settled = since.elapsed() >= SETTLE;
+                    if settled || state.readers > 0 || state.durable - state.projected >= CHUNK {
+                        pending_since = None;
+                        break;
+                    }
+                    let left = SETTLE.saturating_sub(since.elapsed());
+                    state = shared
+                        .changed
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    continue;
                 }
                 // Idle: write what was folded to disk, so a kill costs a short catch-up.
                 if dirty && last_flush.elapsed() >= FLUSH_EVERY {
