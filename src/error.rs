@@ -45,6 +45,10 @@ pub enum Error {
     /// The disk or the storage engine failed. Exit 1.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The log's server cannot be reached now (PostgreSQL down, restarting, failing
+    /// over). Nothing was written; the same call may succeed later. Exit 1; HTTP 503.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn describe_expect(expected: &Expect) -> String {
@@ -64,7 +68,7 @@ impl Error {
             Error::Conflict { .. } => 3,
             Error::Integrity(_) => 4,
             Error::Locked { .. } => 5,
-            Error::Incompatible(_) | Error::Storage(_) => 1,
+            Error::Incompatible(_) | Error::Storage(_) | Error::Unavailable(_) => 1,
         }
     }
 

@@ -13,7 +13,7 @@
 //! | 415 | a write whose body is not declared JSON |
 //! | 422 | an event that is not valid, alone or against the log (`index`, `field`) |
 //! | 500 | the store failed; the detail is on the server's stderr |
-//! | 503 | too many live subscribers, or connections (answered before the request is read); the views did not reach the position asked for in time (with `Retry-After`) |
+//! | 503 | the log's database cannot be reached (down, restarting, failing over); too many live subscribers, or connections (answered before the request is read); the views did not reach the position asked for in time (with `Retry-After`) |
 
 use crate::Error;
 use crate::model::Expect;
@@ -129,6 +129,14 @@ impl From<Error> for ApiError {
                     }),
                     close: false,
                 }
+            }
+            // The log's server is down or failing over: worth retrying soon.
+            Error::Unavailable(message) => {
+                eprintln!("chronicle serve: {message}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the log cannot be reached just now (its database is down or failing over); nothing was written: retry after a second",
+                )
             }
             // A server owns its store: these mean the store itself is in trouble.
             other @ (Error::Integrity(_)

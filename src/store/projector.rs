@@ -209,6 +209,8 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
     let mut dirty = false;
     // Since when new events have been waiting to be folded.
     let mut pending_since: Option<Instant> = None;
+    // The pause before trying again while the log cannot be reached.
+    let mut pause: Option<Duration> = None;
     loop {
         // Drop the trees a rebuild replaced once no reader holds them.
         retired.retain(|tree| {
@@ -296,10 +298,26 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
                 folded
             }
         };
-        if let Err(e) = result {
-            shared.lock().failed = Some(e.to_string());
-            shared.changed.notify_all();
-            return;
+        match result {
+            Ok(()) => pause = None,
+            // The log's server is down or failing over: nothing was folded; try again
+            // after a pause (doubling up to 2 s) rather than give up on the views.
+            Err(Error::Unavailable(why)) => {
+                let wait = pause.map_or(Duration::from_millis(100), |p: Duration| {
+                    (p * 2).min(Duration::from_secs(2))
+                });
+                pause = Some(wait);
+                tracing::warn!(target: "chronicle::projector", "{why}; trying again in {wait:?}");
+                let state = shared.lock();
+                if !state.closed {
+                    drop(shared.changed.wait_timeout(state, wait));
+                }
+            }
+            Err(e) => {
+                shared.lock().failed = Some(e.to_string());
+                shared.changed.notify_all();
+                return;
+            }
         }
     }
 }

@@ -238,6 +238,13 @@ impl Serve {
     }
 }
 
+impl Serve {
+    /// The server's process id, to kill it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -58,7 +58,22 @@ const TAIL_CHECKED: u64 = 64;
 
 /// A failure reported by PostgreSQL or the connection to it.
 fn pg_error(e: postgres::Error) -> Error {
+    // A closed connection, a reset or refused one (an I/O error), or a server shutting
+    // down: the server, not the request, is the trouble.
+    let io = std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>());
+    if e.is_closed() || io || is_fatal(&e) {
+        return unreachable(&e);
+    }
     Error::Storage(format!("postgresql: {}", pg_detail(&e)))
+}
+
+/// The log's server cannot be reached, or dropped the connection: nothing was written
+/// by the call that failed, and the same call may succeed once a server is back.
+fn unreachable(e: &postgres::Error) -> Error {
+    Error::Unavailable(format!(
+        "cannot reach the PostgreSQL log ({}); nothing was written, retry later",
+        pg_detail(e)
+    ))
 }
 
 /// What PostgreSQL or the connection said, with the cause the client's own message
@@ -97,7 +112,9 @@ fn decode_event(position: Position, body: &str) -> Result<RecordedEvent> {
 
 /// Opens a connection with the settings every connection of the store has.
 fn connect(config: &postgres::Config) -> Result<postgres::Client> {
-    let mut client = config.connect(postgres::NoTls).map_err(pg_error)?;
+    let mut client = config
+        .connect(postgres::NoTls)
+        .map_err(|e| unreachable(&e))?;
     // Acknowledge only what the server has flushed, whatever the server's default.
     client
         .batch_execute("SET synchronous_commit = on")
@@ -338,10 +355,7 @@ impl PgStore {
         let head = check_tail(&mut client)?;
         let durable = Arc::new(Durable::new(head));
         let statements = Statements::prepare(&mut client)?;
-        let connection = writer::Connection {
-            config: config.clone(),
-            client: Some((client, statements)),
-        };
+        let connection = writer::Connection::new(config.clone(), client, statements);
         let (jobs, queue) = mpsc::channel();
         let metrics = StoreMetrics::default();
         let (writer_metrics, writer_durable) = (metrics.clone(), durable.clone());

@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Most jobs committed in one group; bounds the latency a group adds to its first job.
@@ -31,23 +32,74 @@ const MAX_GROUP_JOBS: usize = 512;
 /// Most rows in one `INSERT … SELECT unnest(…)`.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// The writer's connection, opened again after it breaks.
+/// The writer's connection, opened again after it breaks. While the server cannot be
+/// reached, connecting is tried again after a pause that doubles from
+/// [`FIRST_BACKOFF`] to [`MAX_BACKOFF`]; appends in between fail at once with the last
+/// error, instead of each waiting on a connection attempt. With a multi-host URL
+/// (`target_session_attrs=read-write`) each attempt finds whichever host is the primary.
 pub(super) struct Connection {
-    pub config: postgres::Config,
-    pub client: Option<(postgres::Client, Statements)>,
+    config: postgres::Config,
+    client: Option<(postgres::Client, Statements)>,
+    /// After a failed attempt: when to try again, the pause after that, and the error.
+    retry: Option<(Instant, Duration, Error)>,
 }
 
+/// The first pause after a failed connection attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// The longest pause between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 impl Connection {
+    pub fn new(config: postgres::Config, client: postgres::Client, statements: Statements) -> Self {
+        Connection {
+            config,
+            client: Some((client, statements)),
+            retry: None,
+        }
+    }
+
     fn get(&mut self) -> Result<&mut (postgres::Client, Statements)> {
         if self.client.as_ref().is_some_and(|(c, _)| c.is_closed()) {
             self.client = None;
         }
         if self.client.is_none() {
-            let mut client = super::connect(&self.config)?;
-            let statements = Statements::prepare(&mut client)?;
-            self.client = Some((client, statements));
+            if let Some((at, _, e)) = &self.retry
+                && Instant::now() < *at
+            {
+                return Err(copy(e));
+            }
+            match super::connect(&self.config)
+                .and_then(|mut c| Statements::prepare(&mut c).map(|s| (c, s)))
+            {
+                Ok(opened) => {
+                    self.client = Some(opened);
+                    self.retry = None;
+                }
+                Err(e) => {
+                    let pause = self
+                        .retry
+                        .as_ref()
+                        .map_or(FIRST_BACKOFF, |(_, p, _)| (*p * 2).min(MAX_BACKOFF));
+                    self.retry = Some((Instant::now() + pause, pause, copy(&e)));
+                    return Err(e);
+                }
+            }
         }
         Ok(self.client.as_mut().expect("set just above"))
+    }
+
+    /// Forgets a connection that failed, so that the next append opens another.
+    fn broken(&mut self) {
+        self.client = None;
+    }
+}
+
+/// The same error again, for the appends that fail while the writer waits to reconnect.
+fn copy(e: &Error) -> Error {
+    match e {
+        Error::Integrity(m) => Error::Integrity(m.clone()),
+        Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        other => Error::Storage(other.to_string()),
     }
 }
 
@@ -85,7 +137,7 @@ pub(super) fn run(
                     break;
                 }
                 NotStarted(jobs, e) => {
-                    connection.client = None;
+                    connection.broken();
                     group = jobs;
                     failure = Some(e);
                 }
@@ -93,13 +145,8 @@ pub(super) fn run(
         }
         if let Some(e) = failure {
             for job in group {
-                let _ = job.reply.send(Err(match &e {
-                    // A damaged head row is not a connection problem: say what it is.
-                    Error::Integrity(m) => Error::Integrity(m.clone()),
-                    e => Error::Storage(format!(
-                        "cannot reach the PostgreSQL log ({e}); nothing was written, retry later"
-                    )),
-                }));
+                // A damaged head row is not a connection problem: `copy` keeps its kind.
+                let _ = job.reply.send(Err(copy(&e)));
             }
         }
     }
@@ -228,12 +275,19 @@ fn commit_group(
     for (reply, answer) in answers {
         let _ = reply.send(match &failure {
             None => Ok(answer),
+            Some(Failed::BeforeCommit(e @ Error::Unavailable(_))) => Err(copy(e)),
             Some(Failed::BeforeCommit(e)) => Err(Error::Storage(format!(
                 "the append could not be written to PostgreSQL ({e}); nothing was written"
             ))),
-            Some(Failed::AtCommit(e)) => Err(Error::Storage(format!(
-                "the connection failed during the COMMIT of the append ({e}), so it may or may not have been written: retry it with the same event ids (a retry by id is idempotent)"
-            ))),
+            Some(Failed::AtCommit(e)) => {
+                let message = format!(
+                    "the connection failed during the COMMIT of the append ({e}), so it may or may not have been written: retry it with the same event ids (a retry by id is idempotent)"
+                );
+                Err(match e {
+                    Error::Unavailable(_) => Error::Unavailable(message),
+                    _ => Error::Storage(message),
+                })
+            }
         });
     }
     Answered
