@@ -9,6 +9,7 @@ use super::timeline::print_table;
 use super::trip::print_trip;
 use chronicle::model::StreamId;
 use chronicle::query::{Query, TimelineFilter};
+use chronicle::store::StoreLocation;
 use std::io::Write;
 
 /// The trip the bundled article is about.
@@ -49,10 +50,14 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     print_table(&q.timeline(&TimelineFilter::default())?, &mut out)?;
     writeln!(out, "\n== Arms sales ==\n")?;
     print_report(&q, &q.sales(None, None, false)?, &mut out)?;
+    // A PostgreSQL URL is not repeated: it may hold a password, and is shown without one.
+    let db = match &app.location {
+        StoreLocation::Dir(dir) => format!("--db {} ", dir.display()),
+        StoreLocation::Postgres(_) => "--db <the same URL> ".into(),
+    };
     writeln!(
         out,
-        "\nNext: chronicle --db {db} timeline --entity Japan    chronicle --db {db} entity show Blinken",
-        db = app.describe()
+        "\nNext: chronicle {db}timeline --entity Japan    chronicle {db}entity show Blinken"
     )?;
     out.flush()?;
     Ok(())
