@@ -188,6 +188,26 @@ fn append_then_read_back() {
         "{body}"
     );
     assert_eq!(body["field"], "data.place");
+    // An arrival at a place that is not a stop of the trip: 422, the stops listed.
+    let (status, body) = server.post(
+        "/streams/trip:t/events",
+        &json!({"type": "trip.arrived", "occurred": "2025-01-06", "data": {"place": "country:KR"}}),
+        None,
+    );
+    assert_eq!(status, 422);
+    assert_eq!(body["field"], "data.place", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("`trip:t` has no stops yet; add this one first with trip.stop_added"),
+        "{body}"
+    );
+    assert_eq!(
+        server.get("/streams/trip:t").1["version"],
+        2,
+        "nothing written"
+    );
     let (status, body) = server.post("/streams/trip:t/events", &trip_started("trip:u"), None);
     assert_eq!(status, 422);
     assert_eq!(body["field"], "stream", "{body}");

@@ -266,6 +266,25 @@ pub fn apply(
     Ok(Some((Some(before), after)))
 }
 
+/// The facts of a run of events (a stream's, in log order) after their amendments, as
+/// [`apply`] folds them, in the order of their own events; retracted ones are kept,
+/// marked. An amendment whose target is not in the run changes nothing. Pure: the
+/// store's rules fold a stream with it, so they see its facts as the views do.
+pub fn fold<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Result<Vec<Fact>> {
+    let mut docs = super::MemDocs::default();
+    let mut ids = Vec::new();
+    for event in events {
+        if let Some((None, Some(fact))) = apply(event, &mut docs)? {
+            ids.push(fact.id);
+        }
+    }
+    let mut facts = Vec::with_capacity(ids.len());
+    for id in ids {
+        facts.extend(get(&docs, &id)?);
+    }
+    Ok(facts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
