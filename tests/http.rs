@@ -611,6 +611,20 @@ fn views_answer_at_the_head_and_as_of_a_position() {
 
     let (_, timeline) = server.get("/timeline?entity=Blinken&limit=2");
     assert_eq!(timeline["entries"].as_array().unwrap().len(), 2);
+    // A city: the facts at the trip's stop there, which name it by its country.
+    let (status, seoul) = server.get("/timeline?entity=Seoul");
+    assert_eq!(status, 200, "{seoul}");
+    let types: Vec<&str> = seoul["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["trip.announced", "trip.agenda_item_added"],
+        "{seoul}"
+    );
     assert_eq!(server.get("/timeline?entity=Nobody%20Known").0, 404);
     assert_eq!(server.get("/sales?seller=Nobody").0, 404);
 

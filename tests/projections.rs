@@ -1253,3 +1253,78 @@ fn two_cities_of_one_country_are_two_stops() {
     );
     assert_eq!(c.log(), log);
 }
+
+/// `timeline --entity Seoul`: the facts at the trip's stop in Seoul, which name it by its
+/// country and city, for a registered place and for a city that is only a stop's text.
+#[test]
+fn a_city_has_the_timeline_of_its_stops() {
+    let c = demo();
+    c.append(&[
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-06", "data": {"place": "country:KR"}}),
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-07", "data": {"place": "country:JP"}}),
+    ])
+    .ok();
+    let lines = |entity: &str| -> Vec<(String, String)> {
+        json_of(&c, &["timeline", "--entity", entity])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap().into(),
+                    e["occurred"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let seoul = lines("Seoul");
+    let expected = [
+        ("trip.announced", "2024/2025-01-04"),
+        ("trip.agenda_item_added", "2024/2025-01-04"),
+        ("trip.arrived", "2025-01-06"),
+    ];
+    assert_eq!(
+        seoul,
+        expected.map(|(t, o)| (t.to_owned(), o.to_owned())),
+        "{seoul:?}"
+    );
+    assert_eq!(lines("place:seoul"), seoul);
+    let tokyo: Vec<String> = lines("Tokyo").into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        tokyo,
+        [
+            "trip.announced",
+            "trip.agenda_item_added",
+            "trip.agenda_item_added",
+            "trip.arrived"
+        ]
+    );
+    // A city no entity is named: the stops with that city, as `place:<its slug>`.
+    c.append(&[
+        json!({"stream": "trip:mideast", "type": "trip.announced", "occurred": "2025-01-10",
+            "data": {"traveler": "person:antony-blinken", "stops": [{"place": "country:IL", "city": "Tel Aviv"},
+                                                                   {"place": "country:IL", "city": "Jerusalem"}]}}),
+        json!({"stream": "trip:mideast", "type": "trip.meeting_held", "occurred": "2025-01-11",
+            "data": {"place": "country:IL", "with": ["person:antony-blinken"]}}),
+        json!({"stream": "trip:mideast", "type": "trip.stop_added", "occurred": "2025-01-12",
+            "data": {"place": "country:JO", "city": "Amman"}}),
+    ])
+    .ok();
+    let tel_aviv = lines("tel aviv");
+    assert_eq!(
+        tel_aviv,
+        [
+            ("trip.announced".to_owned(), "2025-01-10".to_owned()),
+            ("trip.meeting_held".to_owned(), "2025-01-11".to_owned())
+        ]
+    );
+    assert_eq!(lines("place:tel-aviv"), tel_aviv);
+    assert_eq!(
+        lines("Amman"),
+        [("trip.stop_added".to_owned(), "2025-01-12".to_owned())]
+    );
+    // The meeting at country:IL is at the first stop there, not at Jerusalem's.
+    assert_eq!(lines("Jerusalem").len(), 1);
+    c.run(&["timeline", "--entity", "Atlantis"])
+        .fails(2, "no entity is named or aliased `Atlantis`");
+}
