@@ -7,10 +7,21 @@
 //! no time window), the stream's `expect`, entity references (registered earlier in the
 //! log or the same append), amendment targets (an earlier event of the same stream, not
 //! itself an amendment; a correction's data, a merge patch, applied to the target's
-//! current data gives data that fits the target's type), and for restored exports the
-//! exact place and hash. An amendment without `occurred` gets the day it is recorded,
-//! here, so that the stored event (and its hash) carries it. No IO, no clock: the time
-//! comes in as an argument, so the rules are tested without sled.
+//! current data gives data that fits the target's type), an event at a place of a trip
+//! (arrival, departure, meeting, agenda item, a stop's cancellation) being at one of the
+//! trip's stops, and for restored exports the exact place and hash.
+//!
+//! The stop rule folds the trip's stream (from the log and the pending appends) through
+//! the facts layer's own fold, keeps the facts that plan or cancel stops, and finds the
+//! stop with the trip view's own matcher (`projection::trips::stop_index`), reading the
+//! streams of the registered places involved: one read of the trip's stream (short) and
+//! of each place's per event at a place, never a scan of the log. A stop is added only
+//! by `trip.announced` or `trip.stop_added`; a cancelled stop is still a stop. Restored
+//! exports are not checked: they hold what their store accepted, under older rules too.
+//!
+//! An amendment without `occurred` gets the day it is recorded, here, so that the stored
+//! event (and its hash) carries it. No IO, no clock: the time comes in as an argument,
+//! so the rules are tested without sled.
 
 use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
