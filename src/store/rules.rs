@@ -119,11 +119,14 @@ pub struct Pending {
     pub facts_set_aside: bool,
     /// The accepted events with their id index entries, in position order.
     pub records: Vec<(RecordedEvent, IdEntry)>,
-    /// The accepted events of `trip:` and `place:` streams, by stream, in order: the
-    /// stop rule folds a trip's stream and its places' from the log and these. When the
-    /// facts are set aside, a trip keeps only the events that plan or cancel its stops
-    /// and their amendments, without their sources: what the rule reads.
+    /// The accepted events the stop rule reads, by stream, in order: of a `trip:` stream
+    /// those that plan or cancel stops and the amendments, of a `place:` stream all; it
+    /// folds them on top of the log's. When the facts are set aside, a trip keeps only
+    /// the amendments of the events kept, and no source.
     pub streams: HashMap<StreamId, Vec<RecordedEvent>>,
+    /// The itineraries the job's checks folded, until one of its events changes them;
+    /// not kept in the group.
+    pub itineraries: HashMap<StreamId, Itinerary>,
 }
 
 impl Pending {
@@ -136,6 +139,7 @@ impl Pending {
             facts_set_aside: false,
             records: Vec::new(),
             streams: HashMap::new(),
+            itineraries: HashMap::new(),
         }
     }
 
@@ -283,7 +287,7 @@ pub fn check_job(
         let amended = check_references(db, group, &job, index, proposed)?;
         if proposed.restored.is_none() {
             // A restored export keeps what its store accepted, under any older rules.
-            check_stop(db, group, &job, index, proposed, amended.as_ref())?;
+            check_stop(db, group, &mut job, index, proposed, amended.as_ref())?;
         }
 
         let position = job.tail.position + 1;
@@ -356,7 +360,19 @@ pub fn check_job(
             version: Version(version),
             new: true,
         });
-        if matches!(proposed.stream.category(), "trip" | "place") {
+        // What the stop rule folds: a trip's events that plan or cancel stops and the
+        // amendments (of those, as far as it can tell here), and a place's own events.
+        let tracked = match proposed.stream.category() {
+            "trip" => plans_stops(event.event_type) || event.event_type.is_amendment(),
+            "place" => true,
+            _ => false,
+        };
+        if tracked {
+            if proposed.stream.category() == "place" {
+                job.itineraries.clear();
+            } else {
+                job.itineraries.remove(&proposed.stream);
+            }
             let events = job.streams.entry(proposed.stream.clone()).or_default();
             events.push(event.clone());
         }
@@ -538,7 +554,7 @@ fn current_data(
         return Ok(None);
     }
     let events = db.stream_events(&known.stream, known.entry.version)?;
-    let current = facts::fold(&events)?
+    let current = facts::fold(&events)
         .into_iter()
         .find(|fact| fact.id == target)
         .map(|fact| Current {
@@ -562,7 +578,7 @@ fn current_data(
 fn check_stop(
     db: &dyn LogIndex,
     group: &Pending,
-    job: &Pending,
+    job: &mut Pending,
     index: usize,
     proposed: &ProposedEvent,
     amended: Option<&(Uuid, Current)>,
@@ -582,36 +598,35 @@ fn check_stop(
     let Some(place) = trips::at_stop(&data) else {
         return Ok(());
     };
-    let facts = stream_facts(db, group, job, &proposed.stream)?;
-    // Only the facts that plan or cancel stops: the view adds a stop for an event at a
-    // place it does not know, but that is for logs written before this rule, and a
-    // retracted stop must not come back through an arrival there.
-    let facts: Vec<Fact> = facts
-        .into_iter()
-        .filter(|f| !f.retracted && plans_stops(f.event_type))
-        .collect();
-    let mut places = HashMap::new();
-    for entity in facts.iter().flat_map(Fact::entities).chain([place.clone()]) {
-        if entity.kind() != "place" || places.contains_key(&entity) {
-            continue;
-        }
-        let own = stream_facts(db, group, job, entity.stream())?;
-        if let Some(info) = trips::place_info(&own) {
-            places.insert(entity, info);
-        }
-    }
-    let places = |p: &EntityId| places.get(p).cloned();
-    let doc = trips::TripDoc {
-        stream: proposed.stream.clone(),
-        version: Version(0),
-        last_position: Position(0),
-        facts: Vec::new(),
-        travelers: Vec::new(),
+    let mut itinerary = match job.itineraries.remove(&proposed.stream) {
+        Some(known) => known,
+        None => Itinerary::of(db, group, job, &proposed.stream)?,
     };
-    let stops = trips::view(&doc, &facts, &places).stops;
-    if trips::stop_index(&stops, place, &places).is_some() {
-        return Ok(());
+    if place.kind() == "place" && !itinerary.places.contains_key(place) {
+        let own = stream_facts(db, group, job, place.stream())?;
+        if let Some(info) = trips::place_info(&own) {
+            itinerary.places.insert(place.clone(), info);
+        }
     }
+    let found = {
+        let places = |p: &EntityId| itinerary.places.get(p).cloned();
+        trips::stop_index(&itinerary.stops, place, &places).is_some()
+    };
+    let stops = if found {
+        None
+    } else {
+        let places = |p: &EntityId| itinerary.places.get(p).cloned();
+        let labels: Vec<String> = itinerary
+            .stops
+            .iter()
+            .map(|s| trips::stop_label(s, &places))
+            .collect();
+        Some(labels)
+    };
+    job.itineraries.insert(proposed.stream.clone(), itinerary);
+    let Some(stops) = stops else {
+        return Ok(());
+    };
     let field = if amended.is_some() {
         "data.data.place"
     } else {
@@ -628,35 +643,72 @@ fn check_stop(
             proposed.stream
         )
     } else {
-        let labels: Vec<String> = stops
-            .iter()
-            .map(|s| trips::stop_label(s, &places))
-            .collect();
         format!(
             "{what} at {place}: not a stop of `{}` (stops: {}); name one of these, or add it first with trip.stop_added",
             proposed.stream,
-            labels.join(", ")
+            stops.join(", ")
         )
     };
     Err(invalid(index, field, message))
 }
 
+/// A trip's stops as the stop rule sees them, with what it knows of the registered
+/// places involved: kept by the job until an event changes the trip (or a place).
+#[derive(Debug, Clone)]
+pub struct Itinerary {
+    stops: Vec<trips::Stop>,
+    places: HashMap<EntityId, trips::PlaceInfo>,
+}
+
+impl Itinerary {
+    /// Folds the trip's stops from the log and the pending appends.
+    fn of(db: &dyn LogIndex, group: &Pending, job: &Pending, trip: &StreamId) -> Result<Itinerary> {
+        // Only the facts that plan or cancel stops (`stream_facts` keeps no other): the
+        // view adds a stop for an event at a place it does not know, but that is for
+        // logs written before this rule, and a retracted stop must not come back
+        // through an arrival there.
+        let facts: Vec<Fact> = stream_facts(db, group, job, trip)?
+            .into_iter()
+            .filter(|f| !f.retracted)
+            .collect();
+        let mut places = HashMap::new();
+        for entity in facts.iter().flat_map(Fact::entities) {
+            if entity.kind() != "place" || places.contains_key(&entity) {
+                continue;
+            }
+            let own = stream_facts(db, group, job, entity.stream())?;
+            if let Some(info) = trips::place_info(&own) {
+                places.insert(entity, info);
+            }
+        }
+        let doc = trips::TripDoc {
+            stream: trip.clone(),
+            version: Version(0),
+            last_position: Position(0),
+            facts: Vec::new(),
+            travelers: Vec::new(),
+        };
+        let stops = trips::view(&doc, &facts, &|p| places.get(p).cloned()).stops;
+        Ok(Itinerary { stops, places })
+    }
+}
+
 /// The facts of a `trip:` or `place:` stream as the log and the pending appends leave
-/// them (for a trip whose pending events were set aside, only those that plan or cancel
-/// stops), retracted ones marked.
+/// them, retracted ones marked; of a trip, only the facts that plan or cancel stops.
 fn stream_facts(
     db: &dyn LogIndex,
     group: &Pending,
     job: &Pending,
     stream: &StreamId,
 ) -> Result<Vec<Fact>> {
-    let mut events = db.stream_events(stream, Version(1))?;
-    for pending in [group, job] {
-        if let Some(more) = pending.streams.get(stream) {
-            events.extend(more.iter().cloned());
-        }
-    }
-    facts::fold(&events)
+    let logged = db.stream_events(stream, Version(1))?;
+    let pending = [group, job]
+        .into_iter()
+        .flat_map(|p| p.streams.get(stream).into_iter().flatten());
+    let trip = stream.category() == "trip";
+    Ok(facts::fold(logged.iter().chain(pending).filter(|e| {
+        !trip || plans_stops(e.event_type) || e.event_type.is_amendment()
+    })))
 }
 
 fn check_entities(
