@@ -488,14 +488,26 @@ pub fn view(
                                 _ => true,
                             }
                     };
-                    let i = match trip.stops.iter().position(same_city) {
-                        Some(i) => i,
-                        None if planned.city.is_some() => {
-                            trip.stops
-                                .push(Stop::planned(planned.place.clone(), None, None));
-                            trip.stops.len() - 1
-                        }
-                        None => stop_mut(&mut trip, &planned.place),
+                    let i = match (trip.stops.iter().position(same_city), &planned.city) {
+                        (Some(i), _) => i,
+                        (None, None) => stop_mut(&mut trip, &planned.place),
+                        // Else a registered place of that name there (`place:seoul`
+                        // stands for `country:KR`, "Seoul"), or a new stop.
+                        (None, Some(city)) => stop_index(&trip.stops, &planned.place, places)
+                            .filter(|i| {
+                                let stop = &trip.stops[*i];
+                                stop.place != planned.place
+                                    && places(&stop.place).is_some_and(|info| {
+                                        info.names
+                                            .iter()
+                                            .any(|n| n.trim().eq_ignore_ascii_case(city.trim()))
+                                    })
+                            })
+                            .unwrap_or_else(|| {
+                                trip.stops
+                                    .push(Stop::planned(planned.place.clone(), None, None));
+                                trip.stops.len() - 1
+                            }),
                     };
                     let stop = &mut trip.stops[i];
                     stop.city = planned.city.or(stop.city.take());
@@ -586,4 +598,85 @@ pub fn view(
         }
     }
     trip
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Origin, parse_event_value};
+    use serde_json::{Value, json};
+
+    /// The stops of a trip whose facts are these events, with Seoul a registered place.
+    fn stops(events: &[Value]) -> Vec<(String, Option<String>)> {
+        let recorded: Vec<_> = events
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut v = v.clone();
+                v["stream"] = json!("trip:t");
+                let position = Position(i as u64 + 1);
+                parse_event_value(v, Origin::New).unwrap().into_recorded(
+                    Uuid::now_v7(),
+                    position,
+                    Version(position.0),
+                    chrono::Utc::now(),
+                )
+            })
+            .collect();
+        let facts = super::super::facts::fold(&recorded);
+        let doc = TripDoc {
+            stream: StreamId::parse("trip:t").unwrap(),
+            version: Version(0),
+            last_position: Position(0),
+            facts: Vec::new(),
+            travelers: Vec::new(),
+        };
+        let places = |p: &EntityId| {
+            (p.as_str() == "place:seoul").then(|| PlaceInfo {
+                names: vec!["Seoul".into()],
+                country: EntityId::parse("country:KR").ok(),
+            })
+        };
+        view(&doc, &facts, &places)
+            .stops
+            .into_iter()
+            .map(|s| (s.place.to_string(), s.city))
+            .collect()
+    }
+
+    fn announced(stops: Value) -> Value {
+        json!({"type": "trip.announced", "occurred": "2025-01-03",
+               "data": {"traveler": "country:US", "stops": stops}})
+    }
+
+    #[test]
+    fn an_announcement_keeps_two_cities_of_one_country_apart() {
+        let city = |p: &str, c: &str| (p.to_owned(), Some(c.to_owned()));
+        let two = announced(json!([{"place": "country:IL", "city": "Tel Aviv"},
+                                   {"place": "country:IL", "city": "Jerusalem"}]));
+        assert_eq!(
+            stops(std::slice::from_ref(&two)),
+            [
+                city("country:IL", "Tel Aviv"),
+                city("country:IL", "Jerusalem")
+            ]
+        );
+        // Announced again, with a stop's city given for the first time: the same stops.
+        let first = announced(json!([{"place": "country:IL"}]));
+        assert_eq!(
+            stops(&[first, two]),
+            [
+                city("country:IL", "Tel Aviv"),
+                city("country:IL", "Jerusalem")
+            ]
+        );
+        // A registered place stands for its city in its country; another city is new.
+        let added = json!({"type": "trip.stop_added", "occurred": "2025-01-02", "data": {"place": "place:seoul"}});
+        let korea = announced(json!([{"place": "country:KR", "city": "Seoul"},
+                                     {"place": "country:KR", "city": "Busan"}]));
+        assert_eq!(
+            stops(&[added, korea]),
+            [city("place:seoul", "Seoul"), city("country:KR", "Busan")]
+        );
+    }
 }
