@@ -583,19 +583,23 @@ fn check_stop(
     proposed: &ProposedEvent,
     amended: Option<&(Uuid, Current)>,
 ) -> Result<()> {
+    let corrected;
     let (event_type, data) = match amended {
         Some((target, current)) if proposed.stream.category() == "trip" && !current.retracted => {
             let event_type = lookup_id(db, group, job, target)?
                 .map(|known| known.event_type)
                 .expect("check_references found the target");
             match EventData::parse(event_type, &current.data) {
-                Ok(data) => (event_type, data),
+                Ok(data) => {
+                    corrected = data;
+                    (event_type, &corrected)
+                }
                 Err(_) => return Ok(()),
             }
         }
-        _ => (proposed.event_type, proposed.typed.clone()),
+        _ => (proposed.event_type, &proposed.typed),
     };
-    let Some(place) = trips::at_stop(&data) else {
+    let Some(place) = trips::at_stop(data) else {
         return Ok(());
     };
     let mut itinerary = match job.itineraries.remove(&proposed.stream) {
