@@ -4,7 +4,8 @@ One check, `chronicle_rejections_are_explained`, and a tally of answers.
 
 The document states every rule of a request that a schema can state. The rest depend
 on the log (an entity must be registered, an amendment must point at an event of the
-stream, an id may not be reused for other content) or relate two values (an interval
+stream, an id may not be reused for other content, an event at a place must be at a
+stop of its trip) or relate two values (an interval
 must not end before it starts; on a stream's route, the body's type and stream must fit
 the path). Schemathesis' own "schema-valid request rejected" check (ST202) is told to
 let 400 and 422 through on the operations where such rules apply (.ci/schemathesis.toml);
@@ -25,6 +26,8 @@ LOG_OR_RELATION_RULES = {
     "POST /events": [
         "is not registered",
         "is already registered",
+        "not a stop of",
+        "has no stops yet",
         "no event with id",
         "the target ",
         "is already in the log",

@@ -147,6 +147,20 @@ fn not_found(field: &str, message: String) -> Error {
     }
 }
 
+/// The place id a city's name would have: `Tel Aviv` → `place:tel-aviv`.
+fn city_place(city: &str) -> Option<EntityId> {
+    let mut slug = String::new();
+    for c in city.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    EntityId::parse(&format!("place:{slug}")).ok()
+}
+
 /// A corrected value for people: `value.amount: 3640000000 → 3500000000`, with
 /// "(none)" for a value that was or became absent.
 pub fn describe_change(change: &FieldChange) -> String {
@@ -479,6 +493,11 @@ impl<'a> Query<'a> {
             return Ok(id);
         }
         let mut ids = entities::by_name(self.docs, text)?;
+        if ids.is_empty()
+            && let Some(place) = self.stop_city(text)?
+        {
+            return Ok(place);
+        }
         match ids.len() {
             0 => Err(not_found(
                 "entity",
@@ -582,6 +601,98 @@ impl<'a> Query<'a> {
         Ok(trips::view(doc, &facts, &|p| places.get(p).cloned()))
     }
 
+    /// A city that is no registered entity's name but a stop's city in some trip, as the
+    /// place id it would have (`Seoul` → `place:seoul`), which the timeline takes for
+    /// those stops (see [`Query::stop_facts`]). Reads every trip.
+    fn stop_city(&self, text: &str) -> Result<Option<EntityId>> {
+        let Some(place) = city_place(text) else {
+            return Ok(None);
+        };
+        for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
+            let (k, v) = item?;
+            let doc: trips::TripDoc = decode(&k, &v)?;
+            let trip = self.trip_view(&doc)?;
+            let named = |c: &Option<String>| {
+                c.as_deref()
+                    .is_some_and(|c| c.trim().eq_ignore_ascii_case(text.trim()))
+            };
+            if trip.stops.iter().any(|s| named(&s.city)) {
+                return Ok(Some(place));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The facts of every trip at the stops a place stands for, with their timeline
+    /// keys under `prefix`: a registered place stands for the stop it names in each trip
+    /// ([`trips::stop_index`]: its own stop, or the stop in its country whose city is
+    /// its name or an alias); an unregistered `place:` id for the stops whose city it is
+    /// the slug of (`place:seoul`, "Seoul"). The facts are the announcements and added
+    /// stops that plan the stop and the events at it. Reads every trip.
+    fn stop_facts(&self, place: &EntityId, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let registered = entities::get(self.docs, place)?.filter(|d| d.registered);
+        let mut found = Vec::new();
+        for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
+            let (k, v) = item?;
+            let doc: trips::TripDoc = decode(&k, &v)?;
+            let facts = self.facts(&doc.facts)?;
+            let mut places = self.places(&facts)?;
+            if let Some(d) = &registered {
+                let mut names = vec![d.name.clone()];
+                names.extend(d.aliases.iter().cloned());
+                let country = d.country.clone();
+                places.insert(place.clone(), trips::PlaceInfo { names, country });
+            }
+            let places = |p: &EntityId| places.get(p).cloned();
+            let stops = trips::view(&doc, &facts, &places).stops;
+            let at: Vec<usize> = match &registered {
+                Some(_) => trips::stop_index(&stops, place, &places)
+                    .into_iter()
+                    .collect(),
+                None => (0..stops.len())
+                    .filter(|i| {
+                        stops[*i].city.as_deref().and_then(city_place).as_ref() == Some(place)
+                    })
+                    .collect(),
+            };
+            if at.is_empty() {
+                continue;
+            }
+            let planned = |p: &EntityId, city: Option<&str>| {
+                at.iter().any(|i| {
+                    let stop = &stops[*i];
+                    &stop.place == p
+                        && city.is_none_or(|c| {
+                            stop.city
+                                .as_deref()
+                                .is_none_or(|s| s.trim().eq_ignore_ascii_case(c.trim()))
+                        })
+                })
+            };
+            for fact in &facts {
+                let Some(occurred) = &fact.occurred else {
+                    continue;
+                };
+                let here = match fact.typed() {
+                    Some(EventData::TripAnnounced(a)) => {
+                        a.stops.iter().any(|s| planned(&s.place, s.city.as_deref()))
+                    }
+                    Some(EventData::TripStopAdded(s)) => planned(&s.place, s.city.as_deref()),
+                    Some(data) => trips::at_stop(&data)
+                        .and_then(|p| trips::stop_index(&stops, p, &places))
+                        .is_some_and(|i| at.contains(&i)),
+                    None => false,
+                };
+                if here {
+                    let mut key = prefix.to_vec();
+                    key.extend_from_slice(&crate::projection::sort_key(occurred, fact.position));
+                    found.push((key, fact.id.as_bytes().to_vec()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Every trip, by stream id.
     pub fn trips(&self) -> Result<Vec<TripView>> {
         let mut out = Vec::new();
@@ -614,7 +725,20 @@ impl<'a> Query<'a> {
         let window_end = filter.to.map(|t| t.latest());
         let limit = filter.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
-        for item in self.docs.scan(&prefix, None, false) {
+        let mut entries = self.docs.scan(&prefix, None, false);
+        if let Some(place) = filter.entity.as_ref().filter(|e| e.kind() == "place") {
+            // A place's timeline also has the facts at the trips' stops it stands for,
+            // most of which name the stop by its country and city.
+            let at_stops = self.stop_facts(place, &prefix)?;
+            if !at_stops.is_empty() {
+                let mut all = entries.collect::<Result<Vec<_>>>()?;
+                all.extend(at_stops);
+                all.sort();
+                all.dedup();
+                entries = Box::new(all.into_iter().map(Ok));
+            }
+        }
+        for item in entries {
             if out.len() >= limit {
                 break;
             }

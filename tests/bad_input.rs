@@ -180,8 +180,9 @@ fn crlf(input: Vec<u8>) -> Vec<u8> {
 
 /// A valid event padded to `bytes` bytes with a long source quote.
 fn padded(bytes: usize) -> String {
+    // A stop added, which a fresh store accepts (an arrival needs the stop first).
     let mut event = set(
-        arrived(),
+        set(arrived(), "type", json!("trip.stop_added")),
         "source",
         json!({"publisher": "Example Wire", "quote": ""}),
     );

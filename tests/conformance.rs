@@ -105,6 +105,7 @@ conformance!(
     export_then_restore_keeps_positions_and_hashes,
     kill_9_loses_no_acknowledged_append,
     metrics_count_appends_refusals_and_commits,
+    events_at_a_place_must_be_at_a_stop,
 );
 
 // ---------------------------------------------------------------------------------
@@ -529,6 +530,80 @@ fn bad_input_writes_nothing(b: &dyn Backend) {
                                      "data": {"target": fact, "reason": "r", "data": {"summary": "better"}}}))])
         .unwrap();
     assert_eq!(assert_sound(&*store).len(), 3);
+}
+
+/// An arrival (or departure, meeting, agenda item) at a place that is not a stop of its
+/// trip is refused, with the trip's stops in the message, and writes nothing; a
+/// `trip.stop_added` before it, in the log or the same append, makes it a stop; a
+/// registered place is the stop that names its city in its country; a correction of
+/// the announcement that drops a stop counts.
+fn events_at_a_place_must_be_at_a_stop(b: &dyn Backend) {
+    let store = b.open();
+    let trip = "trip:stops";
+    let announced = Uuid::now_v7();
+    store
+        .append(vec![
+            proposed(json!({"stream": "place:jerusalem", "type": "entity.registered",
+                            "data": {"name": "Jerusalem", "aliases": [], "country": "country:IL"}})),
+            proposed(json!({"id": announced, "stream": trip, "type": "trip.announced", "occurred": "2025-01-03",
+                            "data": {"traveler": "country:US",
+                                     "stops": [{"place": "country:KR", "city": "Seoul"},
+                                               {"place": "country:IL", "city": "Tel Aviv"},
+                                               {"place": "country:IL", "city": "Jerusalem"}]}})),
+        ])
+        .unwrap();
+    let at = |ty: &str, place: &str| {
+        let mut data = json!({"place": place});
+        if ty == "trip.meeting_held" {
+            data["with"] = json!(["country:US"]);
+        }
+        proposed(json!({"stream": trip, "type": ty, "occurred": "2025-01-05", "data": data}))
+    };
+    let head = store.head().unwrap();
+    for ty in ["trip.arrived", "trip.departed", "trip.meeting_held"] {
+        match store.append(vec![at(ty, "country:FR")]) {
+            Err(e @ Error::Invalid { .. }) => {
+                assert_eq!(e.exit_code(), 2);
+                let message = e.to_string();
+                assert!(
+                    message.contains(&format!("{ty} at country:FR: not a stop of `{trip}` (stops: Seoul (country:KR), Tel Aviv (country:IL), Jerusalem (country:IL)); name one of these, or add it first with trip.stop_added")),
+                    "{message}"
+                );
+            }
+            other => panic!("{ty}: {other:?}"),
+        }
+        assert!(store.check(vec![at(ty, "country:FR")]).is_err());
+    }
+    assert_eq!(store.head().unwrap(), head, "nothing written");
+    // The registered place is the Jerusalem stop, not a fourth one.
+    store
+        .append(vec![at("trip.arrived", "place:jerusalem")])
+        .unwrap();
+    // Added in the same append, then in the log.
+    let added = proposed(
+        json!({"stream": trip, "type": "trip.stop_added", "occurred": "2025-01-04",
+                                "data": {"place": "country:FR", "city": "Paris"}}),
+    );
+    store
+        .append(vec![added, at("trip.arrived", "country:FR")])
+        .unwrap();
+    store
+        .append(vec![at("trip.departed", "country:FR")])
+        .unwrap();
+    // A correction of the announcement that drops Seoul.
+    store
+        .append(vec![proposed(
+            json!({"stream": trip, "type": "event.corrected",
+            "data": {"target": announced, "reason": "Seoul was dropped",
+                     "data": {"stops": [{"place": "country:IL", "city": "Tel Aviv"},
+                                        {"place": "country:IL", "city": "Jerusalem"}]}}}),
+        )])
+        .unwrap();
+    let head = store.head().unwrap();
+    let refused = store.append(vec![at("trip.arrived", "country:KR")]);
+    assert_eq!(exit_code(refused), 2);
+    assert_eq!(store.head().unwrap(), head);
+    assert_eq!(assert_sound(&*store).len(), 7);
 }
 
 fn reads_filter_and_page(b: &dyn Backend) {

@@ -96,7 +96,9 @@ fn entities_must_be_registered_first_even_within_one_append() {
         "data": {"place": "country:KR", "with": ["person:a"]}});
     c.append(std::slice::from_ref(&meeting))
         .fails(2, "field `data.with[0]`");
-    c.append(&[person("a"), meeting]).ok();
+    let stop = json!({"stream": "trip:t", "type": "trip.stop_added", "occurred": "2025-01-05",
+        "data": {"place": "country:KR"}});
+    c.append(&[person("a"), stop, meeting]).ok();
     c.append(&[person("a")]).fails(2, "already registered");
 }
 

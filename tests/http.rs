@@ -189,6 +189,26 @@ fn append_then_read_back() {
         "{body}"
     );
     assert_eq!(body["field"], "data.place");
+    // An arrival at a place that is not a stop of the trip: 422, the stops listed.
+    let (status, body) = server.post(
+        "/streams/trip:t/events",
+        &json!({"type": "trip.arrived", "occurred": "2025-01-06", "data": {"place": "country:KR"}}),
+        None,
+    );
+    assert_eq!(status, 422);
+    assert_eq!(body["field"], "data.place", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("`trip:t` has no stops yet; add this one first with trip.stop_added"),
+        "{body}"
+    );
+    assert_eq!(
+        server.get("/streams/trip:t").1["version"],
+        2,
+        "nothing written"
+    );
     let (status, body) = server.post("/streams/trip:t/events", &trip_started("trip:u"), None);
     assert_eq!(status, 422);
     assert_eq!(body["field"], "stream", "{body}");
@@ -546,6 +566,20 @@ fn views_answer_at_the_head_and_as_of_a_position() {
 
     let (_, timeline) = server.get("/timeline?entity=Blinken&limit=2");
     assert_eq!(timeline["entries"].as_array().unwrap().len(), 2);
+    // A city: the facts at the trip's stop there, which name it by its country.
+    let (status, seoul) = server.get("/timeline?entity=Seoul");
+    assert_eq!(status, 200, "{seoul}");
+    let types: Vec<&str> = seoul["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["trip.announced", "trip.agenda_item_added"],
+        "{seoul}"
+    );
     assert_eq!(server.get("/timeline?entity=Nobody%20Known").0, 404);
     assert_eq!(server.get("/sales?seller=Nobody").0, 404);
 

@@ -131,6 +131,8 @@ struct History {
     registered: Vec<String>,
     /// Facts that can be amended: (id, stream, type, data).
     facts: Vec<(Uuid, String, String, Value)>,
+    /// The facts retracted.
+    retracted: Vec<Uuid>,
 }
 
 impl History {
@@ -153,7 +155,51 @@ impl History {
         e
     }
 
-    fn translate(&mut self, step: &Step) -> Option<Value> {
+    /// Whether a place is a stop of a trip: one of its current announcements' stops or
+    /// added stops (the model's places are countries, which name their stops exactly).
+    fn is_stop(&self, trip: &str, place: &str) -> bool {
+        self.facts.iter().any(|(id, stream, ty, data)| {
+            stream == trip
+                && !self.retracted.contains(id)
+                && match ty.as_str() {
+                    "trip.announced" => data["stops"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|s| s["place"] == place)),
+                    "trip.stop_added" => data["place"] == place,
+                    _ => false,
+                }
+        })
+    }
+
+    /// The events of a step: an event at a place that is not a stop of its trip comes
+    /// after a `trip.stop_added` of it, as the store requires.
+    fn translate(&mut self, step: &Step) -> Vec<Value> {
+        let at = match step {
+            Step::CancelStop { trip, place }
+            | Step::Arrive { trip, place, .. }
+            | Step::Depart { trip, place, .. }
+            | Step::Meet { trip, place, .. } => Some((format!("trip:t{trip}"), *place)),
+            _ => None,
+        };
+        let mut events = Vec::new();
+        if let Some((trip, p)) = at {
+            let place = COUNTRIES[usize::from(p) % COUNTRIES.len()];
+            if !self.is_stop(&trip, place)
+                && !matches!(step, Step::Meet { with, .. } if self.person(*with).is_none())
+            {
+                events.push(self.event(
+                    &trip,
+                    "trip.stop_added",
+                    Some("2025-03-02".into()),
+                    json!({"place": place}),
+                ));
+            }
+        }
+        events.extend(self.translate_one(step));
+        events
+    }
+
+    fn translate_one(&mut self, step: &Step) -> Option<Value> {
         let day = |d: u8| Some(format!("2025-03-{d:02}"));
         let trip = |t: u8| format!("trip:t{t}");
         let place = |p: u8| COUNTRIES[usize::from(p) % COUNTRIES.len()];
@@ -220,6 +266,7 @@ impl History {
             }
             Step::Retract { pick } => {
                 let (target, stream, _, _) = self.pick(*pick)?;
+                self.retracted.push(target);
                 self.event(&stream, "event.retracted", day(21), json!({"target": target, "reason": "wrong"}))
             }
             Step::Evidence { pick } => {
@@ -279,7 +326,7 @@ proptest! {
         let store = SledStore::open(dir.path()).unwrap();
         let mut history = History::default();
         // Everyone the steps may name as a traveler exists half the time.
-        let events: Vec<Value> = steps.iter().filter_map(|s| history.translate(s)).collect();
+        let events: Vec<Value> = steps.iter().flat_map(|s| history.translate(s)).collect();
         for (i, chunk) in events.chunks(batch).enumerate() {
             store.append(chunk.iter().cloned().map(proposed).collect()).unwrap();
             if i % 7 == 0 {

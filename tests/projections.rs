@@ -16,6 +16,16 @@ fn json_of(c: &Chronicle, args: &[&str]) -> Value {
     serde_json::from_str(c.run(&full).ok().trim()).expect("one JSON document")
 }
 
+/// One field of every stop of a trip's JSON view, in order.
+fn stop_fields<'a>(trip: &'a Value, field: &str) -> Vec<&'a str> {
+    trip["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s[field].as_str().unwrap())
+        .collect()
+}
+
 fn demo() -> Chronicle {
     let c = Chronicle::new();
     c.run(&["demo"]).ok();
@@ -26,19 +36,9 @@ fn demo() -> Chronicle {
 fn the_article_trip_has_its_three_stops_in_order_with_agendas() {
     let c = demo();
     let trip = json_of(&c, &["trip", "show", TRIP]);
-    let places: Vec<&str> = trip["stops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["place"].as_str().unwrap())
-        .collect();
+    let places = stop_fields(&trip, "place");
     assert_eq!(places, ["country:KR", "country:JP", "country:FR"]);
-    let cities: Vec<&str> = trip["stops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["city"].as_str().unwrap())
-        .collect();
+    let cities = stop_fields(&trip, "city");
     assert_eq!(cities, ["Seoul", "Tokyo", "Paris"]);
     for stop in trip["stops"].as_array().unwrap() {
         assert_eq!(stop["status"], "planned");
@@ -1145,4 +1145,192 @@ fn places_find_their_stops() {
     let trip = json_of(&c, &["trip", "show", one]);
     assert_eq!(trip["stops"].as_array().unwrap().len(), 1);
     assert_eq!(trip["stops"][0]["status"], "visited");
+}
+
+/// An event at a place that is not a stop of its trip is refused through `append` and
+/// `import` alike (exit 2, the stops listed, nothing written); a `trip.stop_added`
+/// before it, earlier or in the same input, makes the place a stop.
+#[test]
+fn events_at_a_place_that_is_no_stop_are_refused_until_it_is_added() {
+    let c = demo();
+    let log = c.log();
+    let arrival = json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-08",
+        "data": {"place": "country:IL"}});
+    let refused = c.append(std::slice::from_ref(&arrival)).fails(
+        2,
+        "line 1: field `data.place`: trip.arrived at country:IL: not a stop of `trip:blinken-final-tour-2025` (stops: Seoul (country:KR), Tokyo (country:JP), Paris (country:FR)); name one of these, or add it first with trip.stop_added",
+    );
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+    // A whole import is refused, the lines before the bad one too.
+    let note = json!({"stream": "note:n", "type": "note.reported", "occurred": "2025-01-08",
+        "data": {"summary": "a detour", "entities": ["country:IL"]}});
+    let file = c.file("detour.jsonl", &format!("{note}\n{arrival}\n"));
+    c.run(&["import", file.to_str().unwrap()])
+        .fails(2, "line 2: field `data.place`: trip.arrived at country:IL");
+    assert_eq!(c.log(), log, "nothing written");
+    // Also when the trip's stops come in an earlier batch of the same import.
+    let t = "trip:batches";
+    let lines: Vec<Value> = vec![
+        json!({"stream": t, "type": "trip.announced", "occurred": "2025-01-08",
+            "data": {"traveler": "person:antony-blinken", "stops": [{"place": "country:DE", "city": "Berlin"}]},
+            "source": {"publisher": "Wire"}}),
+        json!({"stream": t, "type": "trip.stop_added", "occurred": "2025-01-08",
+            "data": {"place": "country:PL", "city": "Warsaw"}}),
+        note.clone(),
+        json!({"stream": t, "type": "trip.arrived", "occurred": "2025-01-09", "data": {"place": "country:DE"}}),
+        json!({"stream": t, "type": "trip.arrived", "occurred": "2025-01-10", "data": {"place": "country:PL"}}),
+        json!({"stream": t, "type": "trip.arrived", "occurred": "2025-01-11", "data": {"place": "country:CZ"}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let file = c.file("batches.jsonl", &text);
+    c.run(&["import", "--batch", "2", file.to_str().unwrap()]).fails(
+        2,
+        "line 6: field `data.place`: trip.arrived at country:CZ: not a stop of `trip:batches` (stops: Berlin (country:DE), Warsaw (country:PL))",
+    );
+    assert_eq!(c.log(), log, "nothing written");
+    // Added in the same input, the stop takes the arrival.
+    let added = json!({"stream": TRIP, "type": "trip.stop_added", "occurred": "2025-01-08",
+        "data": {"place": "country:IL", "city": "Jerusalem", "after": "country:JP"}});
+    let file = c.file("detour.jsonl", &format!("{note}\n{added}\n{arrival}\n"));
+    c.run(&["import", file.to_str().unwrap()]).ok();
+    assert_eq!(c.log().len(), log.len() + 3);
+    let trip = json_of(&c, &["trip", "show", TRIP]);
+    let cities = stop_fields(&trip, "city");
+    assert_eq!(cities, ["Seoul", "Tokyo", "Jerusalem", "Paris"]);
+    assert_eq!(trip["stops"][2]["status"], "visited");
+    // Once added, later events there are accepted on their own.
+    c.append(&[
+        json!({"stream": TRIP, "type": "trip.departed", "occurred": "2025-01-09",
+        "data": {"place": "country:IL"}}),
+    ])
+    .ok();
+}
+
+/// Two stops in one country, named by their cities: a registered place is the stop of
+/// its city, the announcement keeps both, and a correction of the announcement that
+/// drops one makes an arrival there a refusal.
+#[test]
+fn two_cities_of_one_country_are_two_stops() {
+    let c = Chronicle::new();
+    let announced = "0194210c-0000-7000-8000-0000000000c1";
+    c.append(&[
+        person("x"),
+        json!({"stream": "place:jerusalem", "type": "entity.registered",
+            "data": {"name": "Jerusalem", "aliases": [], "country": "country:IL"}}),
+        json!({"id": announced, "stream": "trip:mideast", "type": "trip.announced", "occurred": "2025-01-10",
+            "data": {"traveler": "person:x", "stops": [{"place": "country:IL", "city": "Tel Aviv"},
+                                                        {"place": "country:IL", "city": "Jerusalem"}]}}),
+        json!({"stream": "trip:mideast", "type": "trip.arrived", "occurred": "2025-01-11",
+            "data": {"place": "place:jerusalem"}}),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", "trip:mideast"]);
+    let stops = trip["stops"].as_array().unwrap();
+    assert_eq!(stops.len(), 2, "{trip}");
+    assert_eq!(
+        (&stops[0]["city"], &stops[0]["status"]),
+        (&json!("Tel Aviv"), &json!("planned"))
+    );
+    assert_eq!(
+        (&stops[1]["city"], &stops[1]["status"]),
+        (&json!("Jerusalem"), &json!("visited"))
+    );
+    c.append(
+        &[json!({"stream": "trip:mideast", "type": "event.corrected",
+            "data": {"target": announced, "reason": "Jerusalem only",
+                     "data": {"stops": [{"place": "country:IL", "city": "Jerusalem"}]}}})],
+    )
+    .ok();
+    let log = c.log();
+    c.append(&[
+        json!({"stream": "trip:mideast", "type": "trip.arrived", "occurred": "2025-01-12",
+            "data": {"place": "place:tel-aviv"}}),
+    ])
+    .fails(2, "entity `place:tel-aviv` is not registered");
+    c.append(&[
+        json!({"stream": "place:tel-aviv", "type": "entity.registered",
+            "data": {"name": "Tel Aviv", "aliases": [], "country": "country:IL"}}),
+        json!({"stream": "trip:mideast", "type": "trip.arrived", "occurred": "2025-01-12",
+            "data": {"place": "place:tel-aviv"}}),
+    ])
+    .fails(
+        2,
+        "line 2: field `data.place`: trip.arrived at place:tel-aviv: not a stop of `trip:mideast` (stops: Jerusalem (country:IL))",
+    );
+    assert_eq!(c.log(), log);
+}
+
+/// `timeline --entity Seoul`: the facts at the trip's stop in Seoul, which name it by its
+/// country and city, for a registered place and for a city that is only a stop's text.
+#[test]
+fn a_city_has_the_timeline_of_its_stops() {
+    let c = demo();
+    c.append(&[
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-06", "data": {"place": "country:KR"}}),
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": "2025-01-07", "data": {"place": "country:JP"}}),
+    ])
+    .ok();
+    let lines = |entity: &str| -> Vec<(String, String)> {
+        json_of(&c, &["timeline", "--entity", entity])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap().into(),
+                    e["occurred"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let seoul = lines("Seoul");
+    let expected = [
+        ("trip.announced", "2024/2025-01-04"),
+        ("trip.agenda_item_added", "2024/2025-01-04"),
+        ("trip.arrived", "2025-01-06"),
+    ];
+    assert_eq!(
+        seoul,
+        expected.map(|(t, o)| (t.to_owned(), o.to_owned())),
+        "{seoul:?}"
+    );
+    assert_eq!(lines("place:seoul"), seoul);
+    let tokyo: Vec<String> = lines("Tokyo").into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        tokyo,
+        [
+            "trip.announced",
+            "trip.agenda_item_added",
+            "trip.agenda_item_added",
+            "trip.arrived"
+        ]
+    );
+    // A city no entity is named: the stops with that city, as `place:<its slug>`.
+    c.append(&[
+        json!({"stream": "trip:mideast", "type": "trip.announced", "occurred": "2025-01-10",
+            "data": {"traveler": "person:antony-blinken", "stops": [{"place": "country:IL", "city": "Tel Aviv"},
+                                                                   {"place": "country:IL", "city": "Jerusalem"}]}}),
+        json!({"stream": "trip:mideast", "type": "trip.meeting_held", "occurred": "2025-01-11",
+            "data": {"place": "country:IL", "with": ["person:antony-blinken"]}}),
+        json!({"stream": "trip:mideast", "type": "trip.stop_added", "occurred": "2025-01-12",
+            "data": {"place": "country:JO", "city": "Amman"}}),
+    ])
+    .ok();
+    let tel_aviv = lines("tel aviv");
+    assert_eq!(
+        tel_aviv,
+        [
+            ("trip.announced".to_owned(), "2025-01-10".to_owned()),
+            ("trip.meeting_held".to_owned(), "2025-01-11".to_owned())
+        ]
+    );
+    assert_eq!(lines("place:tel-aviv"), tel_aviv);
+    assert_eq!(
+        lines("Amman"),
+        [("trip.stop_added".to_owned(), "2025-01-12".to_owned())]
+    );
+    // The meeting at country:IL is at the first stop there, not at Jerusalem's.
+    assert_eq!(lines("Jerusalem").len(), 1);
+    c.run(&["timeline", "--entity", "Atlantis"])
+        .fails(2, "no entity is named or aliased `Atlantis`");
 }

@@ -37,7 +37,8 @@ pub enum Format {
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// Only facts involving this entity (id, name or alias).
+    /// Only facts involving this entity (id, name or alias); a place, or the city of a
+    /// trip's stop, also has the facts at the stops it stands for.
     #[arg(long)]
     entity: Option<String>,
     /// Only this stream.

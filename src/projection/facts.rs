@@ -230,6 +230,15 @@ pub fn apply(
     if before.retracted {
         return Ok(None);
     }
+    let after = amend(&before, typed);
+    put_json(docs, fact_key(&target), &after);
+    let after = (!after.retracted).then_some(after);
+    Ok(Some((Some(before), after)))
+}
+
+/// A fact after one amendment of it (`typed`, the amendment's data), as the facts layer
+/// keeps it. The fact must not be retracted: nothing amends a retracted fact.
+fn amend(before: &Fact, typed: EventData) -> Fact {
     let mut after = before.clone();
     match typed {
         EventData::EventCorrected(c) => {
@@ -261,9 +270,31 @@ pub fn apply(
         EventData::EvidenceAdded(e) => after.evidence.push(e.source),
         _ => unreachable!("only amendments have a target"),
     }
-    put_json(docs, fact_key(&target), &after);
-    let after = (!after.retracted).then_some(after);
-    Ok(Some((Some(before), after)))
+    after
+}
+
+/// The facts of a run of events (a stream's, in log order) after their amendments, as
+/// [`apply`] folds them, in the order of their own events; retracted ones are kept,
+/// marked. An amendment whose target is not in the run changes nothing. Pure: the
+/// store's rules fold a stream with it, so they see its facts as the views do.
+pub fn fold<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<Fact> {
+    let mut facts: Vec<Fact> = Vec::new();
+    for event in events {
+        let Ok(typed) = event.typed() else {
+            continue;
+        };
+        match typed.target() {
+            None => facts.push(Fact::from_event(event)),
+            Some(target) => {
+                if let Some(fact) = facts.iter_mut().find(|f| f.id == target)
+                    && !fact.retracted
+                {
+                    *fact = amend(fact, typed);
+                }
+            }
+        }
+    }
+    facts
 }
 
 #[cfg(test)]

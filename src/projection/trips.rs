@@ -324,12 +324,70 @@ pub struct PlaceInfo {
     pub country: Option<EntityId>,
 }
 
+/// What a place's own current facts (its `entity.registered` and `entity.alias_added`,
+/// in order, retracted ones skipped) say of it, as the entity registry folds them;
+/// `None` when it is not registered.
+pub fn place_info(own: &[Fact]) -> Option<PlaceInfo> {
+    let mut info: Option<PlaceInfo> = None;
+    let mut aliases = Vec::new();
+    for fact in own.iter().filter(|f| !f.retracted) {
+        match fact.typed() {
+            Some(EventData::EntityRegistered(r)) => {
+                let mut names = vec![r.name];
+                names.extend(r.aliases);
+                info = Some(PlaceInfo {
+                    names,
+                    country: r.country,
+                });
+            }
+            Some(EventData::EntityAliasAdded(a)) => aliases.push(a.alias),
+            _ => {}
+        }
+    }
+    info.map(|mut info| {
+        info.names.extend(aliases);
+        info
+    })
+}
+
+/// The place a trip fact happens at, for the facts that need it to be a stop of the
+/// trip: arrivals, departures, meetings held or planned, agenda items, a stop's
+/// cancellation.
+pub fn at_stop(data: &EventData) -> Option<&EntityId> {
+    match data {
+        EventData::TripArrived(a) | EventData::TripDeparted(a) => Some(&a.place),
+        EventData::TripMeetingHeld(m) => Some(&m.place),
+        EventData::TripMeetingPlanned(m) => Some(&m.place),
+        EventData::TripAgendaItemAdded(a) => Some(&a.place),
+        EventData::TripStopCancelled(s) => Some(&s.place),
+        _ => None,
+    }
+}
+
+/// A stop as a person reads it, with the id that names it: `Seoul (country:KR)`,
+/// `South Korea (country:KR)`, `Jerusalem (place:jerusalem, cancelled)`.
+pub fn stop_label(stop: &Stop, places: &dyn Fn(&EntityId) -> Option<PlaceInfo>) -> String {
+    let name = stop
+        .city
+        .clone()
+        .or_else(|| places(&stop.place).and_then(|i| i.names.into_iter().next()))
+        .or_else(|| stop.place.country_name().map(str::to_owned))
+        .unwrap_or_else(|| stop.place.to_string());
+    let cancelled = if stop.status == StopStatus::Cancelled {
+        ", cancelled"
+    } else {
+        ""
+    };
+    format!("{name} ({}{cancelled})", stop.place)
+}
+
 /// The stop a place names: the stop of that very place; else, for a registered place,
 /// the stop in its country whose city has its name or an alias (`place:jerusalem` is
 /// the stop `country:IL`, "Jerusalem"); else, for a country, the one stop at a place in
 /// that country, when there is exactly one. Two stops in one country are told apart by
-/// their places (or cities), never merged.
-fn stop_index(
+/// their places (or cities), never merged. The store's rules use it too, to refuse an
+/// event at a place that is no stop of its trip.
+pub fn stop_index(
     stops: &[Stop],
     place: &EntityId,
     places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
@@ -406,7 +464,9 @@ pub fn view(
         let Some(data) = fact.typed() else { continue };
         let stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
             stop_index(&trip.stops, place, places).unwrap_or_else(|| {
-                // An event at a place the itinerary did not have adds it.
+                // An event at a place the itinerary did not have adds it: the store
+                // refuses such events now (`store::rules`), but logs written before
+                // it may hold them.
                 trip.stops.push(Stop::planned(place.clone(), None, None));
                 trip.stops.len() - 1
             })
@@ -419,7 +479,36 @@ pub fn view(
                 trip.purpose = a.purpose.or(trip.purpose.take());
                 trip.starts = a.starts.or(trip.starts);
                 for planned in a.stops {
-                    let i = stop_mut(&mut trip, &planned.place);
+                    // A stop with a city is the stop of that place with that city (or
+                    // none yet): two cities of one country are two stops.
+                    let same_city = |s: &Stop| {
+                        s.place == planned.place
+                            && match (&s.city, &planned.city) {
+                                (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+                                _ => true,
+                            }
+                    };
+                    let i = match (trip.stops.iter().position(same_city), &planned.city) {
+                        (Some(i), _) => i,
+                        (None, None) => stop_mut(&mut trip, &planned.place),
+                        // Else a registered place of that name there (`place:seoul`
+                        // stands for `country:KR`, "Seoul"), or a new stop.
+                        (None, Some(city)) => stop_index(&trip.stops, &planned.place, places)
+                            .filter(|i| {
+                                let stop = &trip.stops[*i];
+                                stop.place != planned.place
+                                    && places(&stop.place).is_some_and(|info| {
+                                        info.names
+                                            .iter()
+                                            .any(|n| n.trim().eq_ignore_ascii_case(city.trim()))
+                                    })
+                            })
+                            .unwrap_or_else(|| {
+                                trip.stops
+                                    .push(Stop::planned(planned.place.clone(), None, None));
+                                trip.stops.len() - 1
+                            }),
+                    };
                     let stop = &mut trip.stops[i];
                     stop.city = planned.city.or(stop.city.take());
                     stop.dates = planned.dates.or(stop.dates);
@@ -509,4 +598,85 @@ pub fn view(
         }
     }
     trip
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Origin, parse_event_value};
+    use serde_json::{Value, json};
+
+    /// The stops of a trip whose facts are these events, with Seoul a registered place.
+    fn stops(events: &[Value]) -> Vec<(String, Option<String>)> {
+        let recorded: Vec<_> = events
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut v = v.clone();
+                v["stream"] = json!("trip:t");
+                let position = Position(i as u64 + 1);
+                parse_event_value(v, Origin::New).unwrap().into_recorded(
+                    Uuid::now_v7(),
+                    position,
+                    Version(position.0),
+                    chrono::Utc::now(),
+                )
+            })
+            .collect();
+        let facts = super::super::facts::fold(&recorded);
+        let doc = TripDoc {
+            stream: StreamId::parse("trip:t").unwrap(),
+            version: Version(0),
+            last_position: Position(0),
+            facts: Vec::new(),
+            travelers: Vec::new(),
+        };
+        let places = |p: &EntityId| {
+            (p.as_str() == "place:seoul").then(|| PlaceInfo {
+                names: vec!["Seoul".into()],
+                country: EntityId::parse("country:KR").ok(),
+            })
+        };
+        view(&doc, &facts, &places)
+            .stops
+            .into_iter()
+            .map(|s| (s.place.to_string(), s.city))
+            .collect()
+    }
+
+    fn announced(stops: Value) -> Value {
+        json!({"type": "trip.announced", "occurred": "2025-01-03",
+               "data": {"traveler": "country:US", "stops": stops}})
+    }
+
+    #[test]
+    fn an_announcement_keeps_two_cities_of_one_country_apart() {
+        let city = |p: &str, c: &str| (p.to_owned(), Some(c.to_owned()));
+        let two = announced(json!([{"place": "country:IL", "city": "Tel Aviv"},
+                                   {"place": "country:IL", "city": "Jerusalem"}]));
+        assert_eq!(
+            stops(std::slice::from_ref(&two)),
+            [
+                city("country:IL", "Tel Aviv"),
+                city("country:IL", "Jerusalem")
+            ]
+        );
+        // Announced again, with a stop's city given for the first time: the same stops.
+        let first = announced(json!([{"place": "country:IL"}]));
+        assert_eq!(
+            stops(&[first, two]),
+            [
+                city("country:IL", "Tel Aviv"),
+                city("country:IL", "Jerusalem")
+            ]
+        );
+        // A registered place stands for its city in its country; another city is new.
+        let added = json!({"type": "trip.stop_added", "occurred": "2025-01-02", "data": {"place": "place:seoul"}});
+        let korea = announced(json!([{"place": "country:KR", "city": "Seoul"},
+                                     {"place": "country:KR", "city": "Busan"}]));
+        assert_eq!(
+            stops(&[added, korea]),
+            [city("place:seoul", "Seoul"), city("country:KR", "Busan")]
+        );
+    }
 }

@@ -7,10 +7,21 @@
 //! no time window), the stream's `expect`, entity references (registered earlier in the
 //! log or the same append), amendment targets (an earlier event of the same stream, not
 //! itself an amendment; a correction's data, a merge patch, applied to the target's
-//! current data gives data that fits the target's type), and for restored exports the
-//! exact place and hash. An amendment without `occurred` gets the day it is recorded,
-//! here, so that the stored event (and its hash) carries it. No IO, no clock: the time
-//! comes in as an argument, so the rules are tested without sled.
+//! current data gives data that fits the target's type), an event at a place of a trip
+//! (arrival, departure, meeting, agenda item, a stop's cancellation) being at one of the
+//! trip's stops, and for restored exports the exact place and hash.
+//!
+//! The stop rule folds the trip's stream (from the log and the pending appends) through
+//! the facts layer's own fold, keeps the facts that plan or cancel stops, and finds the
+//! stop with the trip view's own matcher (`projection::trips::stop_index`), reading the
+//! streams of the registered places involved: one read of the trip's stream (short) and
+//! of each place's per event at a place, never a scan of the log. A stop is added only
+//! by `trip.announced` or `trip.stop_added`; a cancelled stop is still a stop. Restored
+//! exports are not checked: they hold what their store accepted, under older rules too.
+//!
+//! An amendment without `occurred` gets the day it is recorded, here, so that the stored
+//! event (and its hash) carries it. No IO, no clock: the time comes in as an argument,
+//! so the rules are tested without sled.
 
 use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
@@ -18,9 +29,11 @@ use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::patch::merge_patch;
 use crate::model::types::{CategoryRule, EventData};
 use crate::model::{
-    EventType, Expect, Extent, Position, ProposedEvent, RecordedEvent, StreamId, ValidationError,
-    Version,
+    EntityId, EventType, Expect, Extent, Position, ProposedEvent, RecordedEvent, StreamId,
+    ValidationError, Version,
 };
+use crate::projection::facts::{self, Fact};
+use crate::projection::trips;
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -106,6 +119,14 @@ pub struct Pending {
     pub facts_set_aside: bool,
     /// The accepted events with their id index entries, in position order.
     pub records: Vec<(RecordedEvent, IdEntry)>,
+    /// The accepted events the stop rule reads, by stream, in order: of a `trip:` stream
+    /// those that plan or cancel stops and the amendments, of a `place:` stream all; it
+    /// folds them on top of the log's. When the facts are set aside, a trip keeps only
+    /// the amendments of the events kept, and no source.
+    pub streams: HashMap<StreamId, Vec<RecordedEvent>>,
+    /// The itineraries the job's checks folded, until one of its events changes them;
+    /// not kept in the group.
+    pub itineraries: HashMap<StreamId, Itinerary>,
 }
 
 impl Pending {
@@ -117,6 +138,8 @@ impl Pending {
             facts: HashMap::new(),
             facts_set_aside: false,
             records: Vec::new(),
+            streams: HashMap::new(),
+            itineraries: HashMap::new(),
         }
     }
 
@@ -124,6 +147,11 @@ impl Pending {
     /// dry run, whose memory must not grow with its input.
     pub fn set_facts_aside(&mut self) {
         self.facts = HashMap::new();
+        for (stream, events) in &mut self.streams {
+            if stream.category() == "trip" {
+                keep_stops_only(events);
+            }
+        }
         self.facts_set_aside = true;
     }
 
@@ -135,7 +163,44 @@ impl Pending {
         self.facts.extend(job.facts);
         self.facts_set_aside |= job.facts_set_aside;
         self.records.extend(job.records);
+        for (stream, events) in job.streams {
+            self.streams.entry(stream).or_default().extend(events);
+        }
     }
+}
+
+/// The types whose facts make a trip's stops, as far as the stop rule is concerned.
+fn plans_stops(event_type: EventType) -> bool {
+    matches!(
+        event_type,
+        EventType::TripAnnounced | EventType::TripStopAdded | EventType::TripStopCancelled
+    )
+}
+
+/// Keeps, of a trip's pending events, those that plan or cancel stops and the amendments
+/// of those, without what the rule does not read (sources, tags, texts).
+fn keep_stops_only(events: &mut Vec<RecordedEvent>) {
+    let mut kept: Vec<Uuid> = Vec::new();
+    events.retain_mut(|event| {
+        let keep = if plans_stops(event.event_type) {
+            kept.push(event.id);
+            true
+        } else {
+            event.event_type.is_amendment()
+                && event
+                    .typed()
+                    .ok()
+                    .and_then(|t| t.target())
+                    .is_some_and(|target| kept.contains(&target))
+        };
+        if keep {
+            event.source = None;
+            event.tags = Vec::new();
+            event.occurred_text = None;
+            event.meta = None;
+        }
+        keep
+    });
 }
 
 fn invalid(index: usize, field: &str, message: String) -> Error {
@@ -220,6 +285,10 @@ pub fn check_job(
             });
         }
         let amended = check_references(db, group, &job, index, proposed)?;
+        if proposed.restored.is_none() {
+            // A restored export keeps what its store accepted, under any older rules.
+            check_stop(db, group, &mut job, index, proposed, amended.as_ref())?;
+        }
 
         let position = job.tail.position + 1;
         let version = current + 1;
@@ -291,6 +360,22 @@ pub fn check_job(
             version: Version(version),
             new: true,
         });
+        // What the stop rule folds: a trip's events that plan or cancel stops and the
+        // amendments (of those, as far as it can tell here), and a place's own events.
+        let tracked = match proposed.stream.category() {
+            "trip" => plans_stops(event.event_type) || event.event_type.is_amendment(),
+            "place" => true,
+            _ => false,
+        };
+        if tracked {
+            if proposed.stream.category() == "place" {
+                job.itineraries.clear();
+            } else {
+                job.itineraries.remove(&proposed.stream);
+            }
+            let events = job.streams.entry(proposed.stream.clone()).or_default();
+            events.push(event.clone());
+        }
         if keep_records {
             job.records.push((event, entry));
         }
@@ -468,40 +553,166 @@ fn current_data(
     if group.facts_set_aside && group.ids.contains_key(&target) {
         return Ok(None);
     }
-    let mut current: Option<Current> = None;
-    for event in db.stream_events(&known.stream, known.entry.version)? {
-        if event.id == target {
-            current = Some(Current {
-                data: event.data,
-                retracted: false,
-            });
-            continue;
-        }
-        let Some(fact) = current.as_mut() else {
-            continue;
-        };
-        if fact.retracted {
-            break;
-        }
-        if !event.event_type.is_amendment() {
-            continue;
-        }
-        match event.typed() {
-            Ok(EventData::EventCorrected(c)) if c.target == target => {
-                if let Some(patch) = &c.data {
-                    merge_patch(&mut fact.data, patch);
-                }
-            }
-            Ok(EventData::EventRetracted(r)) if r.target == target => fact.retracted = true,
-            _ => {}
-        }
-    }
+    let events = db.stream_events(&known.stream, known.entry.version)?;
+    let current = facts::fold(&events)
+        .into_iter()
+        .find(|fact| fact.id == target)
+        .map(|fact| Current {
+            data: fact.data,
+            retracted: fact.retracted,
+        });
     current.map(Some).ok_or_else(|| {
         Error::Integrity(format!(
             "event {target} is indexed at version {} of `{}`, which does not hold it; run `chronicle verify`",
             known.entry.version, known.stream
         ))
     })
+}
+
+/// An event at a place of a trip (an arrival, a departure, a meeting held or planned, an
+/// agenda item, a stop's cancellation), or a correction that moves one, must name one
+/// of the trip's stops, as the trip's view folds them from its current facts (its
+/// announcements' stops and `trip.stop_added`, after their corrections and
+/// retractions) and matches places to them ([`trips::stop_index`]). A cancelled stop is
+/// still a stop: an arrival there is news, not a mistake.
+fn check_stop(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &mut Pending,
+    index: usize,
+    proposed: &ProposedEvent,
+    amended: Option<&(Uuid, Current)>,
+) -> Result<()> {
+    let corrected;
+    let (event_type, data) = match amended {
+        Some((target, current)) if proposed.stream.category() == "trip" && !current.retracted => {
+            let event_type = lookup_id(db, group, job, target)?
+                .map(|known| known.event_type)
+                .expect("check_references found the target");
+            match EventData::parse(event_type, &current.data) {
+                Ok(data) => {
+                    corrected = data;
+                    (event_type, &corrected)
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+        _ => (proposed.event_type, &proposed.typed),
+    };
+    let Some(place) = trips::at_stop(data) else {
+        return Ok(());
+    };
+    let mut itinerary = match job.itineraries.remove(&proposed.stream) {
+        Some(known) => known,
+        None => Itinerary::of(db, group, job, &proposed.stream)?,
+    };
+    if place.kind() == "place" && !itinerary.places.contains_key(place) {
+        let own = stream_facts(db, group, job, place.stream())?;
+        if let Some(info) = trips::place_info(&own) {
+            itinerary.places.insert(place.clone(), info);
+        }
+    }
+    let found = {
+        let places = |p: &EntityId| itinerary.places.get(p).cloned();
+        trips::stop_index(&itinerary.stops, place, &places).is_some()
+    };
+    let stops = if found {
+        None
+    } else {
+        let places = |p: &EntityId| itinerary.places.get(p).cloned();
+        let labels: Vec<String> = itinerary
+            .stops
+            .iter()
+            .map(|s| trips::stop_label(s, &places))
+            .collect();
+        Some(labels)
+    };
+    job.itineraries.insert(proposed.stream.clone(), itinerary);
+    let Some(stops) = stops else {
+        return Ok(());
+    };
+    let field = if amended.is_some() {
+        "data.data.place"
+    } else {
+        "data.place"
+    };
+    let what = if amended.is_some() {
+        format!("the corrected {event_type}")
+    } else {
+        event_type.to_string()
+    };
+    let message = if stops.is_empty() {
+        format!(
+            "{what} at {place}: `{}` has no stops yet; add this one first with trip.stop_added (or list the stops in trip.announced)",
+            proposed.stream
+        )
+    } else {
+        format!(
+            "{what} at {place}: not a stop of `{}` (stops: {}); name one of these, or add it first with trip.stop_added",
+            proposed.stream,
+            stops.join(", ")
+        )
+    };
+    Err(invalid(index, field, message))
+}
+
+/// A trip's stops as the stop rule sees them, with what it knows of the registered
+/// places involved: kept by the job until an event changes the trip (or a place).
+#[derive(Debug, Clone)]
+pub struct Itinerary {
+    stops: Vec<trips::Stop>,
+    places: HashMap<EntityId, trips::PlaceInfo>,
+}
+
+impl Itinerary {
+    /// Folds the trip's stops from the log and the pending appends.
+    fn of(db: &dyn LogIndex, group: &Pending, job: &Pending, trip: &StreamId) -> Result<Itinerary> {
+        // Only the facts that plan or cancel stops (`stream_facts` keeps no other): the
+        // view adds a stop for an event at a place it does not know, but that is for
+        // logs written before this rule, and a retracted stop must not come back
+        // through an arrival there.
+        let facts: Vec<Fact> = stream_facts(db, group, job, trip)?
+            .into_iter()
+            .filter(|f| !f.retracted)
+            .collect();
+        let mut places = HashMap::new();
+        for entity in facts.iter().flat_map(Fact::entities) {
+            if entity.kind() != "place" || places.contains_key(&entity) {
+                continue;
+            }
+            let own = stream_facts(db, group, job, entity.stream())?;
+            if let Some(info) = trips::place_info(&own) {
+                places.insert(entity, info);
+            }
+        }
+        let doc = trips::TripDoc {
+            stream: trip.clone(),
+            version: Version(0),
+            last_position: Position(0),
+            facts: Vec::new(),
+            travelers: Vec::new(),
+        };
+        let stops = trips::view(&doc, &facts, &|p| places.get(p).cloned()).stops;
+        Ok(Itinerary { stops, places })
+    }
+}
+
+/// The facts of a `trip:` or `place:` stream as the log and the pending appends leave
+/// them, retracted ones marked; of a trip, only the facts that plan or cancel stops.
+fn stream_facts(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    stream: &StreamId,
+) -> Result<Vec<Fact>> {
+    let logged = db.stream_events(stream, Version(1))?;
+    let pending = [group, job]
+        .into_iter()
+        .flat_map(|p| p.streams.get(stream).into_iter().flatten());
+    let trip = stream.category() == "trip";
+    Ok(facts::fold(logged.iter().chain(pending).filter(|e| {
+        !trip || plans_stops(e.event_type) || e.event_type.is_amendment()
+    })))
 }
 
 fn check_entities(
@@ -708,7 +919,7 @@ mod tests {
     #[test]
     fn entities_must_be_registered_first_even_in_the_same_append() {
         let mut log = MemIndex::default();
-        let arrival = json!({"stream": "trip:a", "type": "trip.arrived", "occurred": "2025-01-05",
+        let arrival = json!({"stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-05",
                              "data": {"place": "place:seoul"}});
         let err = log.append(std::slice::from_ref(&arrival)).unwrap_err();
         assert!(err.to_string().contains("data.place"), "{err}");
@@ -874,5 +1085,207 @@ mod tests {
         fix["occurred"] = json!("2025-03-05");
         let (field, _) = refused(&mut log, &[fix]);
         assert_eq!(field, "id");
+    }
+
+    fn place(id: &str, name: &str, country: &str) -> Value {
+        json!({"stream": id, "type": "entity.registered",
+               "data": {"name": name, "aliases": [], "country": country}})
+    }
+
+    fn at(event_type: &str, place: &str) -> Value {
+        let data = match event_type {
+            "trip.meeting_held" => json!({"place": place, "with": ["country:US"]}),
+            "trip.meeting_planned" => json!({"place": place, "with": ["country:US"]}),
+            "trip.agenda_item_added" => json!({"place": place, "topic": "trade"}),
+            _ => json!({"place": place}),
+        };
+        json!({"stream": "trip:a", "type": event_type, "occurred": "2025-01-05", "data": data})
+    }
+
+    const ANNOUNCED: &str = "0194210c-0000-7000-8000-0000000000b1";
+
+    /// A trip to Seoul and Tokyo, announced with their countries and cities.
+    fn announced() -> Value {
+        json!({"id": ANNOUNCED, "stream": "trip:a", "type": "trip.announced", "occurred": "2025-01-03",
+               "data": {"traveler": "country:US",
+                        "stops": [{"place": "country:KR", "city": "Seoul"},
+                                  {"place": "country:JP", "city": "Tokyo"}]}})
+    }
+
+    #[test]
+    fn an_event_at_a_place_must_be_at_a_stop_of_its_trip() {
+        let mut log = MemIndex::default();
+        let types = [
+            "trip.arrived",
+            "trip.departed",
+            "trip.meeting_held",
+            "trip.meeting_planned",
+            "trip.agenda_item_added",
+            "trip.stop_cancelled",
+        ];
+        // No stops at all yet.
+        let (field, message) = refused(&mut log, &[at("trip.arrived", "country:KR")]);
+        assert_eq!(field, "data.place");
+        assert!(message.contains("has no stops yet"), "{message}");
+        log.append(&[announced(), place("place:busan", "Busan", "country:KR")])
+            .unwrap();
+        for t in types {
+            let (field, message) = refused(&mut log, &[at(t, "country:FR")]);
+            assert_eq!(field, "data.place");
+            assert_eq!(
+                message,
+                format!(
+                    "{t} at country:FR: not a stop of `trip:a` (stops: Seoul (country:KR), Tokyo (country:JP)); name one of these, or add it first with trip.stop_added"
+                )
+            );
+            log.append(&[at(t, "country:JP")]).unwrap();
+        }
+        // A registered city of a stop's country is not that stop unless it is its city.
+        refused(&mut log, &[at("trip.arrived", "place:busan")]);
+        // Added earlier in the same append, it is a stop; a cancelled stop still is one.
+        let added = json!({"stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
+                           "data": {"place": "country:FR", "city": "Paris"}});
+        let cancelled = json!({"stream": "trip:a", "type": "trip.stop_cancelled", "occurred": "2025-01-04",
+                               "data": {"place": "country:FR"}});
+        log.append(&[added, cancelled, at("trip.arrived", "country:FR")])
+            .unwrap();
+        let (_, message) = refused(&mut log, &[at("trip.arrived", "country:DE")]);
+        assert!(
+            message.contains("Tokyo (country:JP, cancelled), Paris (country:FR, cancelled)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_registered_place_is_the_stop_that_names_its_city_in_its_country() {
+        let mut log = MemIndex::default();
+        let trip = json!({"stream": "trip:a", "type": "trip.announced", "occurred": "2025-01-03",
+                          "data": {"traveler": "country:US",
+                                   "stops": [{"place": "country:IL", "city": "Jerusalem"},
+                                             {"place": "country:IL", "city": "Tel Aviv"},
+                                             {"place": "place:riyadh"}]}});
+        log.append(&[
+            place("place:jerusalem", "Jerusalem", "country:IL"),
+            place("place:haifa", "Haifa", "country:IL"),
+            place("place:riyadh", "Riyadh", "country:SA"),
+            trip,
+        ])
+        .unwrap();
+        log.append(&[at("trip.arrived", "place:jerusalem")])
+            .unwrap();
+        let (_, message) = refused(&mut log, &[at("trip.arrived", "place:haifa")]);
+        assert!(
+            message.contains(
+                "stops: Jerusalem (country:IL), Tel Aviv (country:IL), Riyadh (place:riyadh)"
+            ),
+            "{message}"
+        );
+        // Saudi Arabia has one stop, a registered place in it; Israel has two.
+        log.append(&[at("trip.arrived", "country:SA")]).unwrap();
+        log.append(&[at("trip.arrived", "country:IL")]).unwrap();
+        // An alias added later names the stop too.
+        let alias = json!({"stream": "place:haifa", "type": "entity.alias_added",
+                           "data": {"alias": "Tel Aviv"}});
+        log.append(&[alias, at("trip.departed", "place:haifa")])
+            .unwrap();
+    }
+
+    #[test]
+    fn the_stops_are_those_of_the_current_facts() {
+        let mut log = MemIndex::default();
+        const ADDED: &str = "0194210c-0000-7000-8000-0000000000b2";
+        let added = json!({"id": ADDED, "stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
+                           "data": {"place": "country:FR", "city": "Paris"}});
+        log.append(&[announced(), added]).unwrap();
+        log.append(&[at("trip.arrived", "country:FR")]).unwrap();
+        // A retracted stop_added no longer makes a stop.
+        let retract = json!({"stream": "trip:a", "type": "event.retracted",
+                             "data": {"target": ADDED, "reason": "not going"}});
+        log.append(&[retract]).unwrap();
+        refused(&mut log, &[at("trip.departed", "country:FR")]);
+        // A correction of the announcement that drops Tokyo, in the same append.
+        let drop_tokyo = json!({"stream": "trip:a", "type": "event.corrected",
+                                "data": {"target": ANNOUNCED, "reason": "only Seoul",
+                                         "data": {"stops": [{"place": "country:KR", "city": "Seoul"}]}}});
+        let (field, message) = refused(
+            &mut log,
+            &[drop_tokyo.clone(), at("trip.arrived", "country:JP")],
+        );
+        assert_eq!(field, "data.place");
+        assert!(message.contains("(stops: Seoul (country:KR))"), "{message}");
+        log.append(&[drop_tokyo]).unwrap();
+        refused(&mut log, &[at("trip.arrived", "country:JP")]);
+        log.append(&[at("trip.arrived", "country:KR")]).unwrap();
+    }
+
+    #[test]
+    fn a_correction_cannot_move_an_event_off_the_stops() {
+        let mut log = MemIndex::default();
+        let mut arrival = at("trip.arrived", "country:KR");
+        arrival["id"] = json!(ID);
+        log.append(&[announced(), arrival]).unwrap();
+        let fix = |place: &str| {
+            json!({"stream": "trip:a", "type": "event.corrected",
+                   "data": {"target": ID, "reason": "wrong city", "data": {"place": place}}})
+        };
+        let (field, message) = refused(&mut log, &[fix("country:FR")]);
+        assert_eq!(field, "data.data.place");
+        assert!(
+            message.starts_with("the corrected trip.arrived at country:FR"),
+            "{message}"
+        );
+        log.append(&[fix("country:JP")]).unwrap();
+    }
+
+    #[test]
+    fn a_restored_export_keeps_events_older_rules_accepted() {
+        let mut old = MemIndex::default();
+        let arrival = at("trip.arrived", "country:KR");
+        let proposed = parse_event_value(arrival, Origin::New).unwrap();
+        // As an older store accepted it: no stop rule.
+        let event = proposed.into_recorded(Uuid::now_v7(), Position(1), Version(1), Utc::now());
+        let mut event = event;
+        event.hash = event.chain_hash(&GENESIS_HASH);
+        let exported = serde_json::to_value(&event).unwrap();
+        let restored = parse_event_value(exported, Origin::Export).unwrap();
+        let group = Pending::new(Tail::from_head(None));
+        check_job(&old, &group, &[restored], Utc::now(), true).unwrap();
+        old.append(&[announced()]).unwrap();
+    }
+
+    #[test]
+    fn a_long_dry_run_keeps_the_stops_of_the_trips_it_set_aside() {
+        // As `import` checks its input: batch by batch, setting the facts aside after
+        // each, with nothing written.
+        let log = MemIndex::default();
+        let mut group = Pending::new(Tail::from_head(None));
+        let mut check = |events: &[Value]| -> Result<()> {
+            let proposed: Vec<ProposedEvent> = events
+                .iter()
+                .map(|v| parse_event_value(v.clone(), Origin::New).unwrap())
+                .collect();
+            let (job, _) = check_job(&log, &group, &proposed, Utc::now(), false)?;
+            group.absorb(job);
+            group.set_facts_aside();
+            Ok(())
+        };
+        const ADDED: &str = "0194210c-0000-7000-8000-0000000000b3";
+        let added = json!({"id": ADDED, "stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
+                           "data": {"place": "country:FR"}});
+        check(&[announced(), at("trip.arrived", "country:KR")]).unwrap();
+        check(&[added, at("trip.departed", "country:KR")]).unwrap();
+        check(&[at("trip.arrived", "country:FR")]).unwrap();
+        let retract = json!({"stream": "trip:a", "type": "event.retracted",
+                             "data": {"target": ADDED, "reason": "not going"}});
+        check(&[retract]).unwrap();
+        let err = check(&[at("trip.departed", "country:FR")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("(stops: Seoul (country:KR), Tokyo (country:JP))"),
+            "{err}"
+        );
+        let trip = StreamId::parse("trip:a").unwrap();
+        assert!(group.streams[&trip].iter().all(|e| e.source.is_none()));
+        assert_eq!(group.streams[&trip].len(), 3, "the arrivals were set aside");
     }
 }
