@@ -8,29 +8,13 @@
 
 mod common;
 
-use common::pg::Pg;
+use common::pg::{Pg, chronicle, serve};
 use common::sse::SseReader;
 use common::{Run, Serve, bin, person, trip_started};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-/// The binary on the database at `url`, with its views in `views`.
-fn chronicle(url: &str, views: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.arg("--db")
-        .arg(url)
-        .arg("--views")
-        .arg(views)
-        .args(args)
-        .env_remove("CHRONICLE_DB")
-        .env_remove("CHRONICLE_VIEWS")
-        .env_remove("CHRONICLE_SERVER")
-        .env_remove("CHRONICLE_TOKEN")
-        .env_remove("COLUMNS");
-    cmd
-}
 
 fn run(url: &str, views: &Path, args: &[&str]) -> Run {
     Run::from_output(
@@ -75,16 +59,6 @@ fn temp() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     (dir, root)
-}
-
-/// `chronicle serve` on the test's database with its views in `views`.
-fn serve(pg: &Pg, views: &Path) -> Serve {
-    let name = views.file_name().unwrap().to_str().unwrap();
-    let file = views.with_file_name(format!("{name}.server.json"));
-    Serve::spawn(
-        chronicle(&pg.url, views, &["serve", "--addr", "127.0.0.1:0"]),
-        &file,
-    )
 }
 
 fn agent() -> ureq::Agent {
@@ -152,8 +126,8 @@ fn next_positions(live: &mut SseReader, n: usize) -> Vec<u64> {
 fn two_servers_on_one_log_read_each_others_writes_and_follow_them_live() {
     let Some(pg) = Pg::fresh() else { return };
     let (_dir, root) = temp();
-    let a = serve(&pg, &root.join("views-a"));
-    let b = serve(&pg, &root.join("views-b"));
+    let a = serve(&pg.url, &root.join("views-a"));
+    let b = serve(&pg.url, &root.join("views-b"));
     let mut live = SseReader::open(&format!("{}/events/live?from=1", b.url), None);
     let mut positions = Vec::new();
     for i in 0..12 {
@@ -484,7 +458,7 @@ fn another_writers_commit_wakes_a_follower_at_once() {
 fn verify_passes_while_another_server_appends() {
     let Some(pg) = Pg::fresh() else { return };
     let (_dir, root) = temp();
-    let server = serve(&pg, &root.join("server-views"));
+    let server = serve(&pg.url, &root.join("server-views"));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (url, stop) = (server.url.clone(), stop.clone());

@@ -4,7 +4,10 @@
 //! tests are skipped and returns `None`; with `CHRONICLE_REQUIRE_PG=1` (which `.ci/run`
 //! sets) it fails the test instead.
 
+use super::{Serve, bin};
 use std::io::Write;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Once;
 use uuid::Uuid;
 
@@ -75,4 +78,31 @@ impl Drop for Pg {
             ));
         }
     }
+}
+
+/// The binary on the log at `url`, with its views in `views`, and none of the
+/// environment that could point it elsewhere.
+pub fn chronicle(url: &str, views: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--db")
+        .arg(url)
+        .arg("--views")
+        .arg(views)
+        .args(args)
+        .env_remove("CHRONICLE_DB")
+        .env_remove("CHRONICLE_VIEWS")
+        .env_remove("CHRONICLE_SERVER")
+        .env_remove("CHRONICLE_TOKEN")
+        .env_remove("COLUMNS");
+    cmd
+}
+
+/// `chronicle serve` on the log at `url` with its views in `views`, on a free port.
+pub fn serve(url: &str, views: &Path) -> Serve {
+    let name = views.file_name().unwrap().to_str().unwrap();
+    let file = views.with_file_name(format!("{name}.server.json"));
+    Serve::spawn(
+        chronicle(url, views, &["serve", "--addr", "127.0.0.1:0"]),
+        &file,
+    )
 }
