@@ -132,6 +132,26 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
     c.run(&["export", "--out", path_str(&backup)]).ok();
     let exported = std::fs::read_to_string(&backup).unwrap();
     assert_eq!(exported, c.run(&["export"]).ok());
+    // A folder, or a file in a folder that does not exist, is a mistake in the call: exit
+    // 2, naming it, and nothing written beside it.
+    let folder = c.dir.path().join("backups");
+    std::fs::create_dir(&folder).unwrap();
+    c.run(&["export", "--out", path_str(&folder)])
+        .fails(2, "is a folder; give a file in it");
+    let nowhere = c.dir.path().join("missing").join("backup.jsonl");
+    c.run(&["export", "--out", path_str(&nowhere)])
+        .fails(2, "check that its folder exists");
+    let names: Vec<_> = std::fs::read_dir(c.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.to_string_lossy().ends_with(".partial")),
+        "{names:?}"
+    );
     assert_eq!(exported.lines().count(), 45);
     let restored = Chronicle::new();
     restored.run(&["import", path_str(&backup)]).ok();

@@ -43,10 +43,25 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             write_all(&mut output::stdout())?;
         }
         Some(path) => {
-            // A crash mid-export must not leave a truncated file where a backup was.
-            let partial = path.with_extension("partial");
+            if path.is_dir() {
+                return Err(super::UsageError(format!(
+                    "--out {} is a folder; give a file in it, such as {}",
+                    path.display(),
+                    path.join("backup.jsonl").display()
+                ))
+                .into());
+            }
+            // A crash mid-export must not leave a truncated file where a backup was:
+            // the events go to `<file>.partial` beside it, renamed when complete.
+            let mut partial = path.clone().into_os_string();
+            partial.push(".partial");
+            let partial = std::path::PathBuf::from(partial);
             let file = std::fs::File::create(&partial).map_err(|e| {
-                super::UsageError(format!("cannot write {}: {e}", partial.display()))
+                super::UsageError(format!(
+                    "cannot write {} (through {}): {e}; check that its folder exists and is writable",
+                    path.display(),
+                    partial.display()
+                ))
             })?;
             let mut out = BufWriter::new(file);
             let n = write_all(&mut out)?;
