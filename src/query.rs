@@ -45,6 +45,19 @@ pub struct TimelineFilter {
     pub include_retracted: bool,
 }
 
+impl TimelineFilter {
+    /// Refuses a window that ends before it starts (`from` after `to`), which nothing
+    /// could be in: a mistake, such as the two dates swapped, rather than a question.
+    pub fn check_window(&self) -> std::result::Result<(), String> {
+        match (&self.from, &self.to) {
+            (Some(from), Some(to)) if from.earliest() > to.latest() => Err(format!(
+                "the window ends ({to}) before it starts ({from}); give a `to` on or after `from`"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {

@@ -392,6 +392,10 @@ fn malformed_parameters_are_refused_not_read_loosely() {
         ),
         ("/timeline?category=Trip", "`Trip` is not a stream category"),
         ("/timeline?limit=0", "`limit` must be at least 1"),
+        (
+            "/timeline?from=2025-05-10&to=2025-05-01",
+            "the window ends (2025-05-01) before it starts (2025-05-10)",
+        ),
         ("/events?limit=0", "`limit` must be from 1 to 1000"),
         ("/events?limit=5000", "`limit` must be from 1 to 1000"),
     ] {
@@ -407,6 +411,8 @@ fn malformed_parameters_are_refused_not_read_loosely() {
     assert_eq!(c.run(&["log", "--category", "TRIP"]).code, 2);
     assert_eq!(serve.terminate(), 0);
     // The same limits from the command line, with the server gone and with no store.
+    c.run(&["timeline", "--from", "2025-05-10", "--to", "2025-05-01"])
+        .fails(2, "--from/--to: the window ends");
     for args in [
         &["timeline", "--limit", "0"][..],
         &["log", "--limit", "0"],

@@ -499,7 +499,7 @@ fn a_missing_database_and_a_malformed_url_are_one_line_errors() {
     let (_dir, root) = temp();
     let views = root.join("views");
     let missing = pg.url.replace(&pg.name, "chronicle_no_such_database");
-    run(&missing, &views, &["trip", "list"]).fails(1, "does not exist");
+    run(&missing, &views, &["trip", "list"]).fails(1, "does not exist); create the database first");
     let malformed = "postgres://u@127.0.0.1:5432/db?sslmode=nonsense";
     run(malformed, &views, &["stats"]).fails(2, "not a PostgreSQL connection URL");
     assert!(!views.exists());

@@ -105,6 +105,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         entity: None,
         include_retracted: args.include_retracted,
     };
+    filter
+        .check_window()
+        .map_err(|e| UsageError(format!("--from/--to: {e}")))?;
     let entries = match app.open_or_server(true)? {
         Backend::Store(store) => {
             let views = args.as_of.views(&store)?;

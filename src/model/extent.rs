@@ -185,7 +185,7 @@ impl FromStr for Extent {
         let second = halves.next();
         if halves.next().is_some() {
             return Err(ExtentError(format!(
-                "`{text}` has more than one `/`: an interval is START/END"
+                "`{text}` has more than one `/`: an interval is START/END, and dates are written year first ({EXPECTED}; 13/05/2025 is 2025-05-13)"
             )));
         }
         let start = parse_point(first)?;

@@ -287,6 +287,7 @@ pub async fn timeline(
         entity: None,
         include_retracted: params.flag("include_retracted")?,
     };
+    filter.check_window().map_err(ApiError::bad_request)?;
     let at = At::take(&mut params)?;
     params.finish(
         "entity, stream, category, type, tag, from, to, limit, include_retracted, known_at, as_of and min_position",

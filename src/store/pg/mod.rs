@@ -346,8 +346,20 @@ impl PgStore {
                 Ok(client)
             })
             .map_err(|e| {
+                // chronicle makes its tables, not the database: say how to make it.
+                let missing = e
+                    .as_db_error()
+                    .is_some_and(|d| d.code() == &postgres::error::SqlState::INVALID_CATALOG_NAME);
+                let next = if missing {
+                    format!(
+                        "create the database first (`createdb {}`, or `CREATE DATABASE` as a user who may); chronicle then makes its tables",
+                        config.get_dbname().unwrap_or("NAME")
+                    )
+                } else {
+                    "check that the server is up and the URL's host, port, user, password and database".into()
+                };
                 Error::Storage(format!(
-                    "cannot connect to the PostgreSQL log at {what} ({}); check that the server is up and the URL's host, port, user, password and database",
+                    "cannot connect to the PostgreSQL log at {what} ({}); {next}",
                     pg_detail(&e)
                 ))
             })?;
