@@ -160,6 +160,11 @@ fn main() -> Result<()> {
         return child(mode, &args);
     }
     let settings = Settings::new(&args);
+    // A server that cannot be reached fails the run before anything is measured.
+    let postgres = match &args.postgres {
+        Some(url) => Some(postgres_server(url)?),
+        None => None,
+    };
     let root = args
         .dir
         .clone()
@@ -188,10 +193,6 @@ fn main() -> Result<()> {
         number(disk.0),
         number(disk.1)
     );
-    let postgres = match &args.postgres {
-        Some(url) => Some(postgres_server(url)?),
-        None => None,
-    };
     if let Some(pg) = &postgres {
         println!(
             "PostgreSQL {} at {} (fsync={}, synchronous_commit={}), a database per log size",
@@ -306,12 +307,7 @@ fn legend_postgres() -> &'static str {
 /// The PostgreSQL server `--postgres` names: its version and durability settings
 /// (the URL without its password).
 fn postgres_server(url: &str) -> Result<Value> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).with_context(|| {
-        format!(
-            "cannot connect to the PostgreSQL server at {}; check --postgres",
-            servers::describe(url)
-        )
-    })?;
+    let mut client = servers::admin(url)?;
     let mut setting = |name: &str| -> Result<String> {
         Ok(client
             .query_one(&format!("SHOW {name}"), &[])?

@@ -34,10 +34,11 @@ impl Database {
         admin
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .and_then(|()| admin.batch_execute(&format!("CREATE DATABASE {name}")))
-            .with_context(|| {
-                format!(
-                    "creating database {name} on {}; the URL's user must be allowed to CREATE DATABASE",
-                    describe(server)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "creating database {name} on {} failed ({}); the URL's user must be allowed to CREATE DATABASE",
+                    describe(server),
+                    detail(&e)
                 )
             })?;
         Ok(Database {
@@ -72,13 +73,28 @@ pub fn describe(url: &str) -> String {
     chronicle::store::describe_url(url).unwrap_or_else(|_| "the --postgres URL".into())
 }
 
-fn admin(server: &str) -> Result<postgres::Client> {
-    postgres::Client::connect(server, postgres::NoTls).with_context(|| {
-        format!(
-            "cannot connect to the PostgreSQL server at {}; check --postgres",
-            describe(server)
+/// A connection to the server `--postgres` names, or a one-line error.
+pub fn admin(server: &str) -> Result<postgres::Client> {
+    postgres::Client::connect(server, postgres::NoTls).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the PostgreSQL server at {} ({}); check --postgres",
+            describe(server),
+            detail(&e)
         )
     })
+}
+
+/// A PostgreSQL error with its causes, on one line (its messages never carry the
+/// password).
+fn detail(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// The URL with its database name replaced (the query string kept).
@@ -374,8 +390,7 @@ pub fn with_cpu<T>(
 /// The process ids of the PostgreSQL backends connected to the database `url` names
 /// (other than this query's own).
 pub fn backends(url: &str) -> Result<Vec<u32>> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)
-        .with_context(|| format!("cannot connect to {}", describe(url)))?;
+    let mut client = admin(url)?;
     let rows = client.query(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
         &[],
