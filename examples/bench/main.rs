@@ -146,6 +146,7 @@ const W1_FIRST_TRIP: u64 = 2_000_000_000;
 const W2_FIRST_TRIP: u64 = 3_000_000_000;
 const KILL_FIRST_TRIP: u64 = 4_000_000_000;
 const W8_FIRST_TRIP: u64 = 5_000_000_000;
+const W8_BATCH_FIRST_TRIP: u64 = 5_500_000_000;
 
 /// The programs W7 runs.
 struct Tools {
@@ -1089,16 +1090,14 @@ fn concurrent_appends(
 ) -> Result<Vec<Row>> {
     let writers_n = settings.w2_writers;
     let per_round = settings.w2_appends_per_writer.div_ceil(settings.rounds);
-    let trips_per_writer = (per_round * settings.rounds) as u64 / payload::EVENTS_PER_TRIP + 1;
     // Writer w appends trips W2_FIRST_TRIP + w + 16k: its own trip, sale and note streams.
-    let mut generator = payload::Trips::new(people, 2);
-    let mut per_writer: Vec<Vec<Payload>> = (0..writers_n).map(|_| Vec::new()).collect();
-    for k in 0..trips_per_writer {
-        for (w, events) in per_writer.iter_mut().enumerate() {
-            let trip = W2_FIRST_TRIP + w as u64 + writers_n as u64 * k;
-            events.extend(generator.trip(trip).into_iter().map(Payload::new));
-        }
-    }
+    let per_writer = writer_events(
+        people,
+        2,
+        W2_FIRST_TRIP,
+        writers_n,
+        per_round * settings.rounds,
+    );
     let mut writers: Vec<Vec<Box<dyn systems::Writer>>> = logs
         .iter()
         .map(|l| (0..writers_n).map(|_| l.writer()).collect::<Result<_>>())
@@ -1178,8 +1177,8 @@ fn concurrent_appends(
 /// one) and on the PostgreSQL log `url` (one server, then two, each with its own views
 /// folder). In each round: `clients` readers for a fixed time through one sled server,
 /// one PostgreSQL server and both PostgreSQL servers; then 16 writers appending single
-/// events through the same three. Rates are medians over the rounds; the two-server
-/// ratios are medians of each round's ratio.
+/// events through the same three, and 2 writers appending batches of 1,000. Rates are
+/// medians over the rounds; the two-server ratios are medians of each round's ratio.
 fn serve_load(
     root: &Path,
     n: u64,
@@ -1234,31 +1233,30 @@ fn serve_load(
         }
     }
 
-    // Writer w appends trips W8_FIRST_TRIP + w + 16k, as in W2; each round and setup
-    // takes the next `per_round` events of every writer.
+    // Appends: each round and setup takes the next `per_round` events of every writer,
+    // `batch` to a request.
+    let append_rounds = |per_writer: &[Vec<Payload>], per_round: usize, batch: usize| {
+        let mut loads: [Vec<servers::Load>; 3] = Default::default();
+        for round in 0..settings.rounds {
+            for (i, setup) in setups.iter().enumerate() {
+                let chunk = (round * setups.len() + i) * per_round;
+                let slices: Vec<&[Payload]> = per_writer
+                    .iter()
+                    .map(|events| &events[chunk..chunk + per_round])
+                    .collect();
+                loads[i].push(servers::append_load(setup, &slices, batch)?);
+            }
+        }
+        anyhow::Ok(loads)
+    };
     let writers_n = settings.w2_writers;
     let per_round = settings.w2_appends_per_writer.div_ceil(settings.rounds);
     let chunks = settings.rounds * setups.len();
-    let trips_per_writer = (per_round * chunks) as u64 / payload::EVENTS_PER_TRIP + 1;
-    let mut generator = payload::Trips::new(people, 8);
-    let mut per_writer: Vec<Vec<Payload>> = (0..writers_n).map(|_| Vec::new()).collect();
-    for k in 0..trips_per_writer {
-        for (w, events) in per_writer.iter_mut().enumerate() {
-            let trip = W8_FIRST_TRIP + w as u64 + writers_n as u64 * k;
-            events.extend(generator.trip(trip).into_iter().map(Payload::new));
-        }
-    }
-    let mut appends: [Vec<servers::Load>; 3] = Default::default();
-    for round in 0..settings.rounds {
-        for (i, setup) in setups.iter().enumerate() {
-            let chunk = (round * setups.len() + i) * per_round;
-            let slices: Vec<&[Payload]> = per_writer
-                .iter()
-                .map(|events| &events[chunk..chunk + per_round])
-                .collect();
-            appends[i].push(servers::append_load(setup, &slices)?);
-        }
-    }
+    let per_writer = writer_events(people, 8, W8_FIRST_TRIP, writers_n, per_round * chunks);
+    let appends = append_rounds(&per_writer, per_round, 1)?;
+    // Batches of 1,000 from two writers (one per server when there are two).
+    let per_writer = writer_events(people, 9, W8_BATCH_FIRST_TRIP, 2, W8_BATCH * chunks);
+    let batches = append_rounds(&per_writer, W8_BATCH, W8_BATCH)?;
     drop((sled, a, b));
     for v in &views {
         let _ = std::fs::remove_dir_all(v);
@@ -1381,7 +1379,55 @@ fn serve_load(
         Row::new("W8", "appends: 2 servers ÷ 1 server", "×", [None; 3])
             .postgres(none(two_over_one(&appends))),
     );
+    let events = |loads: &[servers::Load]| rate(loads) * W8_BATCH as f64;
+    rows.push(
+        Row::new(
+            "W8",
+            "batches of 1,000 through 1 server, 2 writers (POST /events, an array)",
+            "events/s",
+            [fsync(events(&batches[0])), None, None],
+        )
+        .postgres(commit(events(&batches[1]))),
+    );
+    rows.push(
+        Row::new(
+            "W8",
+            "batches of 1,000 through 2 servers, 2 writers split",
+            "events/s",
+            [None; 3],
+        )
+        .postgres(commit(events(&batches[2]))),
+    );
+    rows.push(
+        Row::new("W8", "batches: 2 servers ÷ 1 server", "×", [None; 3])
+            .postgres(none(two_over_one(&batches))),
+    );
     Ok(rows)
+}
+
+/// W8's batches: events per `POST /events`.
+const W8_BATCH: usize = 1000;
+
+/// `events_each` events for each of `writers` writers, in order: writer `w` appends
+/// trips `first + w + writers·k`, so that writers never share a trip, sale or note
+/// stream (with `first` a multiple of `NOTE_STREAMS` and `writers` dividing it).
+fn writer_events(
+    people: u64,
+    seed: u64,
+    first: u64,
+    writers: usize,
+    events_each: usize,
+) -> Vec<Vec<Payload>> {
+    let trips_each = events_each as u64 / payload::EVENTS_PER_TRIP + 1;
+    let mut generator = payload::Trips::new(people, seed);
+    let mut per_writer: Vec<Vec<Payload>> = (0..writers).map(|_| Vec::new()).collect();
+    for k in 0..trips_each {
+        for (w, events) in per_writer.iter_mut().enumerate() {
+            let trip = first + w as u64 + writers as u64 * k;
+            events.extend(generator.trip(trip).into_iter().map(Payload::new));
+        }
+    }
+    per_writer
 }
 
 /// One W5 question: a trip and an official, now (`None`) or as of a position.

@@ -290,26 +290,44 @@ pub fn read_load(
 }
 
 /// One writer thread per element of `per_writer`, writer `i` through server
-/// `i mod servers.len()`, each appending its events one per `POST /events`. Every
-/// answer must be a 201.
-pub fn append_load(servers: &[&Server], per_writer: &[&[Payload]]) -> Result<Load> {
+/// `i mod servers.len()`, each appending its events `batch` at a time, one
+/// `POST /events` per batch (one event object, or an array of them). Every answer must
+/// be a 201. The load's requests are the batches.
+pub fn append_load(servers: &[&Server], per_writer: &[&[Payload]], batch: usize) -> Result<Load> {
     drive(servers, per_writer.len(), |i, server, agent| {
         let url = format!("{}/events", server.url);
-        let mut latencies = Vec::with_capacity(per_writer[i].len());
-        for e in per_writer[i] {
+        let bodies: Vec<Vec<u8>> = per_writer[i]
+            .chunks(batch)
+            .map(|events| match events {
+                [one] => one.json.clone(),
+                many => {
+                    let mut body = b"[".to_vec();
+                    for (k, e) in many.iter().enumerate() {
+                        if k > 0 {
+                            body.push(b',');
+                        }
+                        body.extend_from_slice(&e.json);
+                    }
+                    body.push(b']');
+                    body
+                }
+            })
+            .collect();
+        let mut latencies = Vec::with_capacity(bodies.len());
+        for body in &bodies {
             let t = Instant::now();
             let mut response = agent
                 .post(&url)
                 .header("Content-Type", "application/json")
-                .send(&e.json[..])?;
-            let body = response.body_mut().read_to_vec()?;
+                .send(&body[..])?;
+            let answer = response.body_mut().read_to_vec()?;
             latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             let status = response.status().as_u16();
             anyhow::ensure!(
                 status == 201,
                 "POST /events on {} answered {status}: {}",
                 server.url,
-                String::from_utf8_lossy(&body)
+                String::from_utf8_lossy(&answer)
             );
         }
         Ok(latencies)
