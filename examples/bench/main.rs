@@ -500,7 +500,7 @@ fn run_size(
 
     // W8: servers, on the sled store and on the PostgreSQL log.
     if let Some((db, _)) = &pg_log {
-        rows.extend(serve_load(root, n, people, settings, tools, &db.url)?);
+        rows.extend(serve_load(root, n, people, settings, tools, &db.url, keep)?);
     }
     drop(pg_log);
 
@@ -1186,6 +1186,7 @@ fn serve_load(
     settings: &Settings,
     tools: &Tools,
     url: &str,
+    keep: bool,
 ) -> Result<Vec<Row>> {
     eprintln!("  servers: starting one on sled and two on PostgreSQL (views catching up)…");
     let log = |name: &str| root.join(format!("serve-{name}-{n}.log"));
@@ -1258,8 +1259,14 @@ fn serve_load(
     let per_writer = writer_events(people, 9, W8_BATCH_FIRST_TRIP, 2, W8_BATCH * chunks);
     let batches = append_rounds(&per_writer, W8_BATCH, W8_BATCH)?;
     drop((sled, a, b));
-    for v in &views {
-        let _ = std::fs::remove_dir_all(v);
+    // The servers' logs are kept when a server fails (the error names them).
+    if !keep {
+        for v in &views {
+            let _ = std::fs::remove_dir_all(v);
+        }
+        for name in ["sled", "pg-a", "pg-b"] {
+            let _ = std::fs::remove_file(log(name));
+        }
     }
 
     let rate =
