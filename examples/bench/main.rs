@@ -15,7 +15,15 @@
 //! show` and a 50-entry entity timeline, now and `--as-of` random positions; W6 open
 //! time (clean, first after an import, after `kill -9` of an appending process), disk
 //! per event and peak memory; W7 `chronicle import` of a generated file, end to end
-//! with the views caught up, beside the Python script. Builds, replays, opens and
+//! with the views caught up, beside the Python script.
+//!
+//! With `--postgres URL` (or `CHRONICLE_BENCH_PG`), chronicle's PostgreSQL log joins
+//! the same run, in a column of its own: W1, W2 and W3 through `PgStore` in this
+//! process (a database made for each log size, dropped after), W7 through the release
+//! binary's `import --db URL --views DIR` into another fresh database; and W8, the
+//! release `chronicle serve`: reads from one server and from two servers on the same
+//! log (each with its own views), and appends from 16 writers through one and two
+//! servers, beside one server on the sled store. Builds, replays, opens and
 //! imports run in child processes (this program run again with `--child`, or the
 //! release binary `chronicle`), so that each starts cold and its peak memory
 //! (`VmHWM`) is its own.
@@ -23,11 +31,13 @@
 //! ```sh
 //! cargo run --release --example bench -- --events 100000,1000000 --json bench.json
 //! cargo run --release --example bench -- --quick
+//! cargo run --release --example bench -- --events 20000 --postgres postgres://chronicle@127.0.0.1:54329/postgres
 //! ```
 
 #[path = "../common/payload.rs"]
 mod payload;
 mod report;
+mod servers;
 mod systems;
 
 use anyhow::{Context, Result, bail};
@@ -35,6 +45,7 @@ use clap::Parser;
 use report::{Row, median, number, percentile};
 use serde::Serialize;
 use serde_json::{Value, json};
+use servers::{Database, Server};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -60,9 +71,14 @@ struct Args {
     /// Keep the stores and the generated input afterwards.
     #[arg(long)]
     keep: bool,
-    /// The `chronicle` binary W7 runs [default: built with cargo next to this program].
+    /// The `chronicle` binary W7 and W8 run [default: built with cargo next to this program].
     #[arg(long, env = "CHRONICLE_BIN")]
     chronicle: Option<PathBuf>,
+    /// Also measure chronicle's PostgreSQL log on this server (`postgres://…`; its user
+    /// must be allowed to CREATE DATABASE: each log size gets fresh databases, dropped
+    /// after unless --keep).
+    #[arg(long, env = "CHRONICLE_BENCH_PG")]
+    postgres: Option<String>,
     /// Internal: run one measurement in this process (build, replay, open, loop, …).
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -92,6 +108,9 @@ struct Settings {
     opens: usize,
     kills: usize,
     kill_after_ms: u64,
+    /// W8 (with --postgres): reading clients, and how long each round reads.
+    w8_clients: usize,
+    w8_read_seconds: f64,
 }
 
 impl Settings {
@@ -114,6 +133,8 @@ impl Settings {
             opens: if quick { 2 } else { 4 },
             kills: if quick { 1 } else { 3 },
             kill_after_ms: if quick { 300 } else { 1500 },
+            w8_clients: 8,
+            w8_read_seconds: if quick { 0.5 } else { 3.0 },
         }
     }
 }
@@ -124,6 +145,8 @@ impl Settings {
 const W1_FIRST_TRIP: u64 = 2_000_000_000;
 const W2_FIRST_TRIP: u64 = 3_000_000_000;
 const KILL_FIRST_TRIP: u64 = 4_000_000_000;
+const W8_FIRST_TRIP: u64 = 5_000_000_000;
+const W8_BATCH_FIRST_TRIP: u64 = 5_500_000_000;
 
 /// The programs W7 runs.
 struct Tools {
@@ -138,6 +161,11 @@ fn main() -> Result<()> {
         return child(mode, &args);
     }
     let settings = Settings::new(&args);
+    // A server that cannot be reached fails the run before anything is measured.
+    let postgres = match &args.postgres {
+        Some(url) => Some(postgres_server(url)?),
+        None => None,
+    };
     let root = args
         .dir
         .clone()
@@ -166,6 +194,15 @@ fn main() -> Result<()> {
         number(disk.0),
         number(disk.1)
     );
+    if let Some(pg) = &postgres {
+        println!(
+            "PostgreSQL {} at {} (fsync={}, synchronous_commit={}), a database per log size",
+            pg["version"].as_str().unwrap_or("?"),
+            pg["server"].as_str().unwrap_or("?"),
+            pg["fsync"].as_str().unwrap_or("?"),
+            pg["synchronous_commit"].as_str().unwrap_or("?"),
+        );
+    }
     match &tools.python {
         Some(version) => println!("W7 runs {} and {version}", tools.chronicle.display()),
         None => println!(
@@ -176,7 +213,14 @@ fn main() -> Result<()> {
 
     let mut runs = Vec::new();
     for &n in &settings.sizes {
-        let run = run_size(&root, n, &settings, &tools, args.keep)?;
+        let run = run_size(
+            &root,
+            n,
+            &settings,
+            &tools,
+            args.keep,
+            args.postgres.as_deref(),
+        )?;
         runs.push(run);
         if !args.keep {
             for s in SYSTEMS {
@@ -190,6 +234,9 @@ fn main() -> Result<()> {
         print!("{}", growth_table(&growth, &settings.sizes));
     }
     println!("{}", legend());
+    if postgres.is_some() {
+        println!("{}", legend_postgres());
+    }
     println!("total time {:.0} s", started.elapsed().as_secs_f64());
 
     if let Some(path) = &args.json {
@@ -198,6 +245,7 @@ fn main() -> Result<()> {
             "machine": machine,
             "disk": {"fdatasync_4k_p50_ms": disk.0, "fdatasync_4k_p99_ms": disk.1},
             "settings": settings,
+            "postgres": postgres,
             "durability": {
                 "fsync": "acknowledged after an fsync: chronicle and raw sled fdatasync sled's file after sled's flush; SQLite fsyncs its WAL (synchronous=FULL)",
                 "none": "not an acknowledged write",
@@ -251,6 +299,29 @@ fn python3() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+fn legend_postgres() -> &'static str {
+    "(commit) chronicle on PostgreSQL: acknowledged after COMMIT with synchronous_commit=on
+      (PostgreSQL fsyncs its WAL first). PG/CHR is chronicle on PostgreSQL ÷ chronicle
+      on sled. W8's CHRONICLE column is one `chronicle serve` on the sled store."
+}
+
+/// The PostgreSQL server `--postgres` names: its version and durability settings
+/// (the URL without its password).
+fn postgres_server(url: &str) -> Result<Value> {
+    let mut client = servers::admin(url)?;
+    let mut setting = |name: &str| -> Result<String> {
+        Ok(client
+            .query_one(&format!("SHOW {name}"), &[])?
+            .get::<_, String>(0))
+    };
+    Ok(json!({
+        "server": servers::describe(url),
+        "version": setting("server_version")?,
+        "fsync": setting("fsync")?,
+        "synchronous_commit": setting("synchronous_commit")?,
+    }))
+}
+
 fn legend() -> &'static str {
     "
 (fsync) acknowledged after an fsync: chronicle and raw sled fdatasync sled's file after
@@ -275,7 +346,14 @@ fn f(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)
 }
 
-fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool) -> Result<Run> {
+fn run_size(
+    root: &Path,
+    n: u64,
+    settings: &Settings,
+    tools: &Tools,
+    keep: bool,
+    postgres: Option<&str>,
+) -> Result<Run> {
     let started = Instant::now();
     println!("\n== N = {} events ==", number(n as f64));
     for s in SYSTEMS {
@@ -295,6 +373,22 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
         eprintln!("{:.1} s", f(&b, "seconds"));
         builds.push(b);
     }
+    // The same build on PostgreSQL, into a database of its own that W1, W2 and W8 use.
+    let pg_log = match postgres {
+        Some(server) => {
+            let db = Database::create(server, &format!("log_{n}"), keep)?;
+            eprint!(
+                "  building on PostgreSQL ({n} events, database {})… ",
+                db.name()
+            );
+            let mut cmd = child_command("build", System::Postgres, root, n, None);
+            cmd.arg("--postgres").arg(&db.url);
+            let b = run_child(cmd, "build", System::Postgres)?;
+            eprintln!("{:.1} s", f(&b, "seconds"));
+            Some((db, b))
+        }
+        None => None,
+    };
     let input_bytes = f(&builds[0], "input_bytes") / n as f64;
     let w3: Vec<_> = builds
         .iter()
@@ -307,6 +401,11 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
         "appends in batches of 1,000",
         "events/s",
         [w3[0], w3[1], w3[2]],
+    )
+    .postgres(
+        pg_log
+            .as_ref()
+            .map(|(_, b)| (n as f64 / f(b, "seconds"), System::Postgres.durability())),
     );
     rows.push(over_sled(row, 0.7));
     let events = |v: f64| Some((v, "none"));
@@ -340,7 +439,7 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
     let sled_trees = tree_sizes(&System::Sled.dir(root, n))?;
 
     // W7: `chronicle import` of the same events, end to end, and the Python script.
-    let import = import(root, n, tools, keep)?;
+    let import = import(root, n, tools, keep, postgres)?;
 
     // W4: replay (the catch-up's figure comes from the first open above).
     let mut replays = Vec::new();
@@ -386,20 +485,24 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
 
     // W5, W1, W2 on the stores, opened here.
     eprintln!("  queries and single appends…");
-    let logs: Vec<Log> = SYSTEMS
+    let mut logs: Vec<Log> = SYSTEMS
         .iter()
         .map(|s| Log::open(*s, &s.dir(root, n)))
         .collect::<Result<_>>()?;
+    if let Some((db, _)) = &pg_log {
+        logs.push(Log::open_pg(&db.url)?);
+    }
     rows.extend(queries(&logs, n, people, settings)?);
-    let (w1_rows, w1_chronicle_rate) = single_appends(&logs, people, settings)?;
+    let w1_rows = single_appends(&logs, people, settings)?;
+    rows.extend(concurrent_appends(&logs, people, settings, &w1_rows[0])?);
     rows.extend(w1_rows);
-    rows.extend(concurrent_appends(
-        &logs,
-        people,
-        settings,
-        w1_chronicle_rate,
-    )?);
     drop(logs);
+
+    // W8: servers, on the sled store and on the PostgreSQL log.
+    if let Some((db, _)) = &pg_log {
+        rows.extend(serve_load(root, n, people, settings, tools, &db.url, keep)?);
+    }
+    drop(pg_log);
 
     // W6: open after kill -9 of a process that was appending.
     let mut killed = Vec::new();
@@ -431,7 +534,9 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
     // W7's rows.
     {
         let c = &import.chronicle;
+        let pg = import.postgres.as_ref();
         let rate = |v: f64| Some((v, "fsync"));
+        let pg_rate = |v: f64| Some((v, System::Postgres.durability()));
         let row = Row::new(
             "W7",
             "chronicle import, end to end with views caught up (sled: W3; SQLite: Python script)",
@@ -444,7 +549,8 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
                     .as_ref()
                     .and_then(|p| rate(n as f64 / p.seconds)),
             ],
-        );
+        )
+        .postgres(pg.and_then(|p| pg_rate(n as f64 / p.end_to_end)));
         let over_sled = row.chronicle_over_sled.unwrap_or(f64::NAN);
         let over_python = row.chronicle_over_sqlite;
         let met = over_sled >= 0.5 && over_python.is_none_or(|r| r >= 1.0);
@@ -454,22 +560,38 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
         };
         rows.push(row.target(text, met));
         let secs = |v: f64| Some((v, "none"));
-        rows.push(Row::new(
-            "W7",
-            "import: the `chronicle import` process (SQLite: the script)",
-            "s",
-            [
-                secs(c.seconds),
-                None,
-                import.python.as_ref().and_then(|p| secs(p.seconds)),
-            ],
-        ));
+        rows.push(
+            Row::new(
+                "W7",
+                "import: the `chronicle import` process (SQLite: the script)",
+                "s",
+                [
+                    secs(c.seconds),
+                    None,
+                    import.python.as_ref().and_then(|p| secs(p.seconds)),
+                ],
+            )
+            .postgres(pg.and_then(|p| secs(p.import.seconds))),
+        );
         rows.push(Row::new(
             "W7",
             "import: then the views catching up on the next open",
             "s",
             [secs(c.opened.views_ms / 1000.0), None, None],
         ));
+        if let Some(p) = pg {
+            // Not the same step as the row above (a sled import folds its views as it
+            // goes), so in a row of its own.
+            rows.push(
+                Row::new(
+                    "W7",
+                    "import on PostgreSQL: then `chronicle stats` folding all views into a fresh folder",
+                    "s",
+                    [None; 3],
+                )
+                .postgres(secs(p.views_seconds)),
+            );
+        }
         rows.push(Row::new(
             "W7",
             "import: views behind the log when the import ended",
@@ -486,7 +608,8 @@ fn run_size(root: &Path, n: u64, settings: &Settings, tools: &Tools, keep: bool)
                 None,
                 import.python.as_ref().and_then(|p| mib(p.maxrss_kib)),
             ],
-        );
+        )
+        .postgres(pg.and_then(|p| mib(p.import.maxrss_kib)));
         let peak = c.maxrss_kib as f64 / 1024.0;
         rows.push(row.target(format!("≤512 MiB (is {})", number(peak)), peak <= 512.0));
     }
@@ -676,15 +799,31 @@ struct ChronicleImport {
     trees: Value,
 }
 
+/// W7 on PostgreSQL: `chronicle import` into a fresh database, then the views.
+struct PgImport {
+    import: Imported,
+    /// `chronicle stats` right after: its views (a fresh folder) catching up with the
+    /// imported log, and the process around it.
+    views_seconds: f64,
+    end_to_end: f64,
+}
+
 struct Imports {
     chronicle: ChronicleImport,
     python: Option<Imported>,
+    postgres: Option<PgImport>,
 }
 
 /// W7: the generated log of `n` events as a JSON Lines file, imported into an empty
 /// store by the real `chronicle import`, then opened until the views are caught up
 /// (what the user's next command does); beside it, the Python script into SQLite.
-fn import(root: &Path, n: u64, tools: &Tools, keep: bool) -> Result<Imports> {
+fn import(
+    root: &Path,
+    n: u64,
+    tools: &Tools,
+    keep: bool,
+    postgres: Option<&str>,
+) -> Result<Imports> {
     let input = root.join(format!("input-{n}.jsonl"));
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&input)?);
@@ -760,11 +899,67 @@ fn import(root: &Path, n: u64, tools: &Tools, keep: bool) -> Result<Imports> {
             Some(run)
         }
     };
+    let postgres = match postgres {
+        Some(server) => Some(import_pg(root, n, &input, tools, server, keep)?),
+        None => None,
+    };
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&input);
     }
-    Ok(Imports { chronicle, python })
+    Ok(Imports {
+        chronicle,
+        python,
+        postgres,
+    })
+}
+
+/// W7 on PostgreSQL: the release binary imports `input` into a fresh database, then
+/// `chronicle stats` folds it into a fresh views folder (what the next query, or a new
+/// server, does) and must count every event.
+fn import_pg(
+    root: &Path,
+    n: u64,
+    input: &Path,
+    tools: &Tools,
+    server: &str,
+    keep: bool,
+) -> Result<PgImport> {
+    let db = Database::create(server, &format!("import_{n}"), keep)?;
+    let views = root.join(format!("pg-import-views-{n}"));
+    let _ = std::fs::remove_dir_all(&views);
+    let command = |args: &[&str]| {
+        let mut cmd = Command::new(&tools.chronicle);
+        cmd.arg("--db")
+            .arg(&db.url)
+            .arg("--views")
+            .arg(&views)
+            .args(args)
+            .env_remove("CHRONICLE_SERVER");
+        cmd
+    };
+    eprint!("  chronicle import on PostgreSQL ({n} events)… ");
+    let mut cmd = command(&["import"]);
+    cmd.arg(input);
+    let (import, _) = run_measured(cmd, root)?;
+    eprint!("{:.1} s, then the views… ", import.seconds);
+    let (views_run, out) = run_measured(command(&["--json", "stats"]), root)?;
+    let stats: Value = serde_json::from_str(&out).context("`chronicle stats --json`")?;
+    anyhow::ensure!(
+        stats["events"].as_u64() == Some(n),
+        "the import into PostgreSQL holds {} events, not {n}",
+        stats["events"]
+    );
+    let end_to_end = import.seconds + views_run.seconds;
+    eprintln!("{end_to_end:.1} s end to end");
+    if !keep {
+        let _ = std::fs::remove_dir_all(&views);
+    }
+    Ok(PgImport {
+        import,
+        views_seconds: views_run.seconds,
+        end_to_end,
+    })
 }
 
 /// Runs a program to its end and returns its wall time, its peak memory and what it
@@ -830,12 +1025,13 @@ fn sorted_ms(samples: impl IntoIterator<Item = Duration>) -> Vec<f64> {
 }
 
 /// W1: one writer, one event per durable append.
-fn single_appends(logs: &[Log], people: u64, settings: &Settings) -> Result<(Vec<Row>, f64)> {
+fn single_appends(logs: &[Log], people: u64, settings: &Settings) -> Result<Vec<Row>> {
     let per_round = settings.w1_appends.div_ceil(settings.rounds);
     let trips = (per_round * settings.rounds) as u64 / payload::EVENTS_PER_TRIP + 1;
     let events = systems::trips(people, 1, W1_FIRST_TRIP, trips);
     let mut writers: Vec<_> = logs.iter().map(|l| l.writer()).collect::<Result<_>>()?;
-    let results = rounds(&[0, 1, 2], settings.rounds, |s, round| {
+    let all_logs: Vec<usize> = (0..logs.len()).collect();
+    let results = rounds(&all_logs, settings.rounds, |s, round| {
         let chunk = &events[round * per_round..(round + 1) * per_round];
         let mut latencies = Vec::with_capacity(chunk.len());
         for e in chunk {
@@ -845,27 +1041,44 @@ fn single_appends(logs: &[Log], people: u64, settings: &Settings) -> Result<(Vec
         }
         Ok(latencies)
     })?;
-    let mut rate = [None; 3];
-    let mut p50 = [None; 3];
-    let mut p99 = [None; 3];
-    for (s, per_round) in results.into_iter().enumerate() {
+    let (mut rate, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+    for (log, per_round) in logs.iter().zip(results) {
         let all = sorted_ms(per_round.into_iter().flatten());
         let total: f64 = all.iter().sum();
-        let d = SYSTEMS[s].durability();
-        rate[s] = Some((all.len() as f64 / (total / 1000.0), d));
-        p50[s] = Some((percentile(&all, 50.0), d));
-        p99[s] = Some((percentile(&all, 99.0), d));
+        let d = log.system().durability();
+        rate.push(Some((all.len() as f64 / (total / 1000.0), d)));
+        p50.push(Some((percentile(&all, 50.0), d)));
+        p99.push(Some((percentile(&all, 99.0), d)));
     }
-    let chronicle_rate = rate[0].map_or(f64::NAN, |r| r.0);
-    let row = Row::new("W1", "single appends, 1 writer", "events/s", rate);
-    Ok((
-        vec![
-            over_sled(row, 0.8),
-            Row::new("W1", "single appends, 1 writer: p50", "ms", p50),
-            Row::new("W1", "single appends, 1 writer: p99", "ms", p99),
-        ],
-        chronicle_rate,
-    ))
+    let row = row_of_logs("W1", "single appends, 1 writer", "events/s", logs, rate);
+    Ok(vec![
+        over_sled(row, 0.8),
+        row_of_logs("W1", "single appends, 1 writer: p50", "ms", logs, p50),
+        row_of_logs("W1", "single appends, 1 writer: p99", "ms", logs, p99),
+    ])
+}
+
+/// A row of one figure per log, given in the order of `logs` (which is [`SYSTEMS`],
+/// then PostgreSQL when it is measured).
+fn row_of_logs(
+    workload: &'static str,
+    metric: &str,
+    unit: &'static str,
+    logs: &[Log],
+    values: Vec<Option<(f64, &'static str)>>,
+) -> Row {
+    let mut local = [None; 3];
+    let mut postgres = None;
+    for (log, value) in logs.iter().zip(values) {
+        match log.system() {
+            System::Postgres => postgres = value,
+            s => {
+                let column = SYSTEMS.iter().position(|c| *c == s);
+                local[column.expect("a local log is one of SYSTEMS")] = value;
+            }
+        }
+    }
+    Row::new(workload, metric, unit, local).postgres(postgres)
 }
 
 /// W2: 16 writers on different streams, one event per durable append.
@@ -873,25 +1086,24 @@ fn concurrent_appends(
     logs: &[Log],
     people: u64,
     settings: &Settings,
-    w1_rate: f64,
+    w1: &Row,
 ) -> Result<Vec<Row>> {
     let writers_n = settings.w2_writers;
     let per_round = settings.w2_appends_per_writer.div_ceil(settings.rounds);
-    let trips_per_writer = (per_round * settings.rounds) as u64 / payload::EVENTS_PER_TRIP + 1;
     // Writer w appends trips W2_FIRST_TRIP + w + 16k: its own trip, sale and note streams.
-    let mut generator = payload::Trips::new(people, 2);
-    let mut per_writer: Vec<Vec<Payload>> = (0..writers_n).map(|_| Vec::new()).collect();
-    for k in 0..trips_per_writer {
-        for (w, events) in per_writer.iter_mut().enumerate() {
-            let trip = W2_FIRST_TRIP + w as u64 + writers_n as u64 * k;
-            events.extend(generator.trip(trip).into_iter().map(Payload::new));
-        }
-    }
+    let per_writer = writer_events(
+        people,
+        2,
+        W2_FIRST_TRIP,
+        writers_n,
+        per_round * settings.rounds,
+    );
     let mut writers: Vec<Vec<Box<dyn systems::Writer>>> = logs
         .iter()
         .map(|l| (0..writers_n).map(|_| l.writer()).collect::<Result<_>>())
         .collect::<Result<_>>()?;
-    let results = rounds(&[0, 1, 2], settings.rounds, |s, round| {
+    let all_logs: Vec<usize> = (0..logs.len()).collect();
+    let results = rounds(&all_logs, settings.rounds, |s, round| {
         let barrier = std::sync::Barrier::new(writers_n + 1);
         let (latencies, wall) = std::thread::scope(|scope| -> Result<_> {
             let handles: Vec<_> = writers[s]
@@ -922,29 +1134,307 @@ fn concurrent_appends(
         })?;
         Ok((latencies, wall))
     })?;
-    let mut rate = [None; 3];
-    let mut p50 = [None; 3];
-    let mut p99 = [None; 3];
-    for (s, per_round) in results.into_iter().enumerate() {
+    let (mut rate, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+    for (log, per_round) in logs.iter().zip(results) {
         let wall: f64 = per_round.iter().map(|(_, w)| w.as_secs_f64()).sum();
         let all = sorted_ms(per_round.into_iter().flat_map(|(l, _)| l));
-        let d = SYSTEMS[s].durability();
-        rate[s] = Some((all.len() as f64 / wall, d));
-        p50[s] = Some((percentile(&all, 50.0), d));
-        p99[s] = Some((percentile(&all, 99.0), d));
+        let d = log.system().durability();
+        rate.push(Some((all.len() as f64 / wall, d)));
+        p50.push(Some((percentile(&all, 50.0), d)));
+        p99.push(Some((percentile(&all, 99.0), d)));
     }
-    let row = Row::new("W2", "single appends, 16 writers", "events/s", rate);
-    let over_w1 = rate[0].map_or(f64::NAN, |r| r.0) / w1_rate;
+    let row = row_of_logs("W2", "single appends, 16 writers", "events/s", logs, rate);
+    let value = |f: &Option<report::Figure>| f.as_ref().map_or(f64::NAN, |f| f.value);
+    let over_w1 = value(&row.chronicle) / value(&w1.chronicle);
     let over_sqlite = row.chronicle_over_sqlite.unwrap_or(f64::NAN);
     let met = over_w1 >= 5.0 && over_sqlite >= 2.0;
-    Ok(vec![
+    // Group commit over the network: PostgreSQL's own 16 writers ÷ its 1 writer.
+    let pg_over_w1 = (row.postgres.is_some())
+        .then(|| value(&row.postgres) / value(&w1.postgres))
+        .map(|r| {
+            Row::new(
+                "W2",
+                "16 writers ÷ 1 writer (W1)",
+                "×",
+                [Some((over_w1, "none")), None, None],
+            )
+            .postgres(Some((r, "none")))
+            .target(format!("PostgreSQL ≥5× W1 (is {r:.2}×)"), r >= 5.0)
+        });
+    let mut rows = vec![
         row.target(
             format!("≥5× W1 (is {over_w1:.2}×), ≥2× SQLite (is {over_sqlite:.2}×)"),
             met,
         ),
-        Row::new("W2", "single appends, 16 writers: p50", "ms", p50),
-        Row::new("W2", "single appends, 16 writers: p99", "ms", p99),
-    ])
+        row_of_logs("W2", "single appends, 16 writers: p50", "ms", logs, p50),
+        row_of_logs("W2", "single appends, 16 writers: p99", "ms", logs, p99),
+    ];
+    rows.extend(pg_over_w1);
+    Ok(rows)
+}
+
+/// W8: the release `chronicle serve`, on the sled store (one server: a sled store has
+/// one) and on the PostgreSQL log `url` (one server, then two, each with its own views
+/// folder). In each round: `clients` readers for a fixed time through one sled server,
+/// one PostgreSQL server and both PostgreSQL servers; then 16 writers appending single
+/// events through the same three, and 2 writers appending batches of 1,000. Rates are
+/// medians over the rounds; the two-server ratios are medians of each round's ratio.
+fn serve_load(
+    root: &Path,
+    n: u64,
+    people: u64,
+    settings: &Settings,
+    tools: &Tools,
+    url: &str,
+    keep: bool,
+) -> Result<Vec<Row>> {
+    eprintln!("  servers: starting one on sled and two on PostgreSQL (views catching up)…");
+    let log = |name: &str| root.join(format!("serve-{name}-{n}.log"));
+    let sled_store = System::Chronicle.dir(root, n);
+    let sled = Server::start(
+        &tools.chronicle,
+        sled_store.to_str().context("a UTF-8 store path")?,
+        None,
+        &log("sled"),
+    )?;
+    let views: Vec<PathBuf> = ["a", "b"]
+        .iter()
+        .map(|v| root.join(format!("pg-views-{v}-{n}")))
+        .collect();
+    for v in &views {
+        let _ = std::fs::remove_dir_all(v);
+    }
+    let a = Server::start(&tools.chronicle, url, Some(&views[0]), &log("pg-a"))?;
+    let b = Server::start(&tools.chronicle, url, Some(&views[1]), &log("pg-b"))?;
+    let setups: [&[&Server]; 3] = [&[&sled], &[&a], &[&a, &b]];
+
+    let questions = servers::Questions {
+        trips: (0..payload::trips_in(n).max(1))
+            .map(payload::trip_stream)
+            .collect(),
+        entities: (0..people).map(payload::person).collect(),
+    };
+    let duration = Duration::from_secs_f64(settings.w8_read_seconds);
+    let mut reads: [Vec<servers::Load>; 3] = Default::default();
+    // Where the CPU went during the reads, per setup and round.
+    let mut cpu: [Vec<servers::Cpu>; 3] = Default::default();
+    for round in 0..settings.rounds {
+        for (i, setup) in setups.iter().enumerate() {
+            let seed = (round * 3 + i) as u64;
+            let backends = if i == 0 {
+                Vec::new()
+            } else {
+                servers::backends(url)?
+            };
+            let (load, used) = servers::with_cpu(setup, &backends, || {
+                servers::read_load(setup, settings.w8_clients, duration, &questions, seed)
+            })?;
+            reads[i].push(load);
+            cpu[i].push(used);
+        }
+    }
+
+    // Appends: each round and setup takes the next `per_round` events of every writer,
+    // `batch` to a request.
+    let append_rounds = |per_writer: &[Vec<Payload>], per_round: usize, batch: usize| {
+        let mut loads: [Vec<servers::Load>; 3] = Default::default();
+        for round in 0..settings.rounds {
+            for (i, setup) in setups.iter().enumerate() {
+                let chunk = (round * setups.len() + i) * per_round;
+                let slices: Vec<&[Payload]> = per_writer
+                    .iter()
+                    .map(|events| &events[chunk..chunk + per_round])
+                    .collect();
+                loads[i].push(servers::append_load(setup, &slices, batch)?);
+            }
+        }
+        anyhow::Ok(loads)
+    };
+    let writers_n = settings.w2_writers;
+    let per_round = settings.w2_appends_per_writer.div_ceil(settings.rounds);
+    let chunks = settings.rounds * setups.len();
+    let per_writer = writer_events(people, 8, W8_FIRST_TRIP, writers_n, per_round * chunks);
+    let appends = append_rounds(&per_writer, per_round, 1)?;
+    // Batches of 1,000 from two writers (one per server when there are two).
+    let per_writer = writer_events(people, 9, W8_BATCH_FIRST_TRIP, 2, W8_BATCH * chunks);
+    let batches = append_rounds(&per_writer, W8_BATCH, W8_BATCH)?;
+    drop((sled, a, b));
+    // The servers' logs are kept when a server fails (the error names them).
+    if !keep {
+        for v in &views {
+            let _ = std::fs::remove_dir_all(v);
+        }
+        for name in ["sled", "pg-a", "pg-b"] {
+            let _ = std::fs::remove_file(log(name));
+        }
+    }
+
+    let rate =
+        |loads: &[servers::Load]| median(&loads.iter().map(|l| l.rate()).collect::<Vec<_>>());
+    let latency = |loads: &[servers::Load], p: f64| {
+        let all: Vec<f64> = loads.iter().flat_map(|l| l.latencies_ms.clone()).collect();
+        let mut all = all;
+        all.sort_by(f64::total_cmp);
+        percentile(&all, p)
+    };
+    let two_over_one = |loads: &[Vec<servers::Load>; 3]| {
+        let ratios: Vec<f64> = loads[2]
+            .iter()
+            .zip(&loads[1])
+            .map(|(two, one)| two.rate() / one.rate())
+            .collect();
+        median(&ratios)
+    };
+    let none = |v: f64| Some((v, "none"));
+    let clients = settings.w8_clients;
+    let mut rows = vec![
+        Row::new(
+            "W8",
+            format!("reads through 1 server, {clients} clients (GET /trips/{{id}}, /timeline?entity=…&limit=50)"),
+            "requests/s",
+            [none(rate(&reads[0])), None, None],
+        )
+        .postgres(none(rate(&reads[1]))),
+        Row::new(
+            "W8",
+            "reads through 1 server: p50",
+            "ms",
+            [none(latency(&reads[0], 50.0)), None, None],
+        )
+        .postgres(none(latency(&reads[1], 50.0))),
+        Row::new(
+            "W8",
+            "reads through 1 server: p99",
+            "ms",
+            [none(latency(&reads[0], 99.0)), None, None],
+        )
+        .postgres(none(latency(&reads[1], 99.0))),
+        Row::new(
+            "W8",
+            format!("reads through 2 servers, {clients} clients split"),
+            "requests/s",
+            [None; 3],
+        )
+        .postgres(none(rate(&reads[2]))),
+    ];
+    // Cores busy during the reads (medians over the rounds): what a read costs where.
+    let busy = |setup: usize, part: usize| {
+        none(median(
+            &cpu[setup].iter().map(|c| c.0[part]).collect::<Vec<_>>(),
+        ))
+    };
+    for (part, name) in servers::Cpu::PARTS.into_iter().enumerate() {
+        // The sled server has no PostgreSQL.
+        let sled = (part != 1).then(|| busy(0, part)).flatten();
+        rows.push(
+            Row::new(
+                "W8",
+                format!("reads through 1 server: cores busy in {name}"),
+                "cores",
+                [sled, None, None],
+            )
+            .postgres(busy(1, part)),
+        );
+    }
+    for (part, name) in servers::Cpu::PARTS.into_iter().enumerate() {
+        rows.push(
+            Row::new(
+                "W8",
+                format!("reads through 2 servers: cores busy in {name}"),
+                "cores",
+                [None; 3],
+            )
+            .postgres(busy(2, part)),
+        );
+    }
+    let r = two_over_one(&reads);
+    rows.push(
+        Row::new("W8", "reads: 2 servers ÷ 1 server", "×", [None; 3])
+            .postgres(none(r))
+            .target(format!("PostgreSQL >1× (is {r:.2}×)"), r > 1.0),
+    );
+    let fsync = |v: f64| Some((v, System::Chronicle.durability()));
+    let commit = |v: f64| Some((v, System::Postgres.durability()));
+    rows.push(
+        Row::new(
+            "W8",
+            format!("appends through 1 server, {writers_n} writers (POST /events, one event each)"),
+            "events/s",
+            [fsync(rate(&appends[0])), None, None],
+        )
+        .postgres(commit(rate(&appends[1]))),
+    );
+    rows.push(
+        Row::new(
+            "W8",
+            "appends through 1 server: p99",
+            "ms",
+            [fsync(latency(&appends[0], 99.0)), None, None],
+        )
+        .postgres(commit(latency(&appends[1], 99.0))),
+    );
+    rows.push(
+        Row::new(
+            "W8",
+            format!("appends through 2 servers, {writers_n} writers split"),
+            "events/s",
+            [None; 3],
+        )
+        .postgres(commit(rate(&appends[2]))),
+    );
+    rows.push(
+        Row::new("W8", "appends: 2 servers ÷ 1 server", "×", [None; 3])
+            .postgres(none(two_over_one(&appends))),
+    );
+    let events = |loads: &[servers::Load]| rate(loads) * W8_BATCH as f64;
+    rows.push(
+        Row::new(
+            "W8",
+            "batches of 1,000 through 1 server, 2 writers (POST /events, an array)",
+            "events/s",
+            [fsync(events(&batches[0])), None, None],
+        )
+        .postgres(commit(events(&batches[1]))),
+    );
+    rows.push(
+        Row::new(
+            "W8",
+            "batches of 1,000 through 2 servers, 2 writers split",
+            "events/s",
+            [None; 3],
+        )
+        .postgres(commit(events(&batches[2]))),
+    );
+    rows.push(
+        Row::new("W8", "batches: 2 servers ÷ 1 server", "×", [None; 3])
+            .postgres(none(two_over_one(&batches))),
+    );
+    Ok(rows)
+}
+
+/// W8's batches: events per `POST /events`.
+const W8_BATCH: usize = 1000;
+
+/// `events_each` events for each of `writers` writers, in order: writer `w` appends
+/// trips `first + w + writers·k`, so that writers never share a trip, sale or note
+/// stream (with `first` a multiple of `NOTE_STREAMS` and `writers` dividing it).
+fn writer_events(
+    people: u64,
+    seed: u64,
+    first: u64,
+    writers: usize,
+    events_each: usize,
+) -> Vec<Vec<Payload>> {
+    let trips_each = events_each as u64 / payload::EVENTS_PER_TRIP + 1;
+    let mut generator = payload::Trips::new(people, seed);
+    let mut per_writer: Vec<Vec<Payload>> = (0..writers).map(|_| Vec::new()).collect();
+    for k in 0..trips_each {
+        for (w, events) in per_writer.iter_mut().enumerate() {
+            let trip = first + w as u64 + writers as u64 * k;
+            events.extend(generator.trip(trip).into_iter().map(Payload::new));
+        }
+    }
+    per_writer
 }
 
 /// One W5 question: a trip and an official, now (`None`) or as of a position.
@@ -1115,7 +1605,12 @@ fn child_command(mode: &str, s: System, dir: &Path, n: u64, seed: Option<u64>) -
 
 /// Runs one measurement in a fresh process and returns what it printed.
 fn spawn_child(mode: &str, s: System, dir: &Path, n: u64, seed: Option<u64>) -> Result<Value> {
-    let out = child_command(mode, s, dir, n, seed).output()?;
+    run_child(child_command(mode, s, dir, n, seed), mode, s)
+}
+
+/// Runs a child made by [`child_command`] and returns what it printed.
+fn run_child(mut cmd: Command, mode: &str, s: System) -> Result<Value> {
+    let out = cmd.output()?;
     if !out.status.success() {
         bail!("the {mode} child for {} failed ({})", s.name(), out.status);
     }
@@ -1129,7 +1624,13 @@ fn child(mode: &str, args: &Args) -> Result<()> {
     let dir = args.dir.clone().context("--dir")?;
     let n = *args.events.first().context("--events")?;
     let result = match mode {
-        "build" => build(system, &dir, n)?,
+        "build" => {
+            let log = match system {
+                System::Postgres => Log::open_pg(args.postgres.as_deref().context("--postgres")?)?,
+                local => Log::open(local, &dir)?,
+            };
+            build(log, n)?
+        }
         "replay" => {
             let (events, elapsed) = systems::replay(system, &dir)?;
             let stored = if system == System::Chronicle {
@@ -1159,8 +1660,7 @@ fn child(mode: &str, args: &Args) -> Result<()> {
 /// W3: a fresh store of the first `n` events of the generated log, appended in atomic
 /// durable batches of 1,000. Only the appends are timed (not generating or parsing).
 /// chronicle's projector folds beside it, as it would; how far it got is reported.
-fn build(system: System, dir: &Path, n: u64) -> Result<Value> {
-    let log = Log::open(system, dir)?;
+fn build(log: Log, n: u64) -> Result<Value> {
     let mut writer = log.writer()?;
     let mut events = payload::log(n).peekable();
     let mut elapsed = Duration::ZERO;

@@ -23,6 +23,12 @@ pub struct Row {
     pub sqlite: Option<Figure>,
     pub chronicle_over_sled: Option<f64>,
     pub chronicle_over_sqlite: Option<f64>,
+    /// chronicle on its PostgreSQL log (`--postgres`), when measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Figure>,
+    /// PostgreSQL ÷ chronicle on sled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_over_chronicle: Option<f64>,
     /// The target for this figure, in words, with the measured value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -51,9 +57,21 @@ impl Row {
             chronicle: c,
             sled: s,
             sqlite: q,
+            postgres: None,
+            postgres_over_chronicle: None,
             target: None,
             met: None,
         }
+    }
+
+    /// The same figure on chronicle's PostgreSQL log, when there is one.
+    pub fn postgres(mut self, value: Option<(f64, &'static str)>) -> Row {
+        self.postgres = value.map(|(value, durability)| Figure { value, durability });
+        self.postgres_over_chronicle = match (&self.postgres, &self.chronicle) {
+            (Some(p), Some(c)) if c.value > 0.0 => Some(p.value / c.value),
+            _ => None,
+        };
+        self
     }
 
     pub fn target(mut self, text: impl Into<String>, met: bool) -> Row {
@@ -107,9 +125,11 @@ fn ratio(r: Option<f64>) -> String {
     r.map_or("-".into(), |r| format!("{r:.2}×"))
 }
 
-/// The rows as an aligned text table.
+/// The rows as an aligned text table. The columns of chronicle on PostgreSQL appear
+/// only when some row has a figure for it.
 pub fn table(rows: &[Row]) -> String {
-    let header = [
+    let postgres = rows.iter().any(|r| r.postgres.is_some());
+    let mut header = vec![
         "WORKLOAD",
         "METRIC",
         "CHRONICLE",
@@ -117,8 +137,11 @@ pub fn table(rows: &[Row]) -> String {
         "SQLITE",
         "CHR/SLED",
         "CHR/SQLITE",
-        "TARGET",
     ];
+    if postgres {
+        header.extend(["ON POSTGRES", "PG/CHR"]);
+    }
+    header.push("TARGET");
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in rows {
         let target = match (&r.target, r.met) {
@@ -126,7 +149,7 @@ pub fn table(rows: &[Row]) -> String {
             (Some(t), Some(false)) => format!("{t}: MISSED"),
             _ => String::new(),
         };
-        cells.push(vec![
+        let mut line = vec![
             r.workload.to_string(),
             format!("{} ({})", r.metric, r.unit),
             figure(&r.chronicle),
@@ -134,8 +157,12 @@ pub fn table(rows: &[Row]) -> String {
             figure(&r.sqlite),
             ratio(r.chronicle_over_sled),
             ratio(r.chronicle_over_sqlite),
-            target,
-        ]);
+        ];
+        if postgres {
+            line.extend([figure(&r.postgres), ratio(r.postgres_over_chronicle)]);
+        }
+        line.push(target);
+        cells.push(line);
     }
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
@@ -152,7 +179,7 @@ pub fn table(rows: &[Row]) -> String {
         for (i, cell) in row.iter().enumerate() {
             let pad = widths[i] - cell.chars().count();
             // Numbers right-aligned, words left-aligned.
-            if (2..7).contains(&i) {
+            if (2..header.len() - 1).contains(&i) {
                 let _ = write!(line, "{}{cell}  ", " ".repeat(pad));
             } else {
                 let _ = write!(line, "{cell}{}  ", " ".repeat(pad));

@@ -1,7 +1,9 @@
-//! The three logs under test, behind one small interface, all with the same durability
+//! The logs under test, behind one small interface, all with the same durability
 //! (an append returns once its events are fsynced):
 //!
 //! - chronicle (`SledStore`);
+//! - chronicle on PostgreSQL (`PgStore`), with `--postgres`: acknowledged after
+//!   `COMMIT` with `synchronous_commit = on`, so once PostgreSQL fsynced its WAL;
 //! - raw sled writing the keys chronicle's log writes (`E` position → the event,
 //!   `S` stream `\0` version → position, `I` uuid → position, version and a digest,
 //!   and `Mhead` once per append), in one batch, then `flush()` and an `fdatasync` of
@@ -13,7 +15,7 @@ use crate::payload;
 use anyhow::{Context, Result};
 use chronicle::model::{Origin, Position, ProposedEvent, StreamId, parse_event_value};
 use chronicle::query::{Query, TimelineFilter};
-use chronicle::store::{EventStore, SledStore};
+use chronicle::store::{EventStore, PgStore, SledStore};
 use rusqlite::{Connection, TransactionBehavior, params};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -28,8 +30,12 @@ pub enum System {
     Chronicle,
     Sled,
     Sqlite,
+    /// chronicle's PostgreSQL log: measured only when a server is given, so not one of
+    /// [`SYSTEMS`].
+    Postgres,
 }
 
+/// The logs every run measures, in the order of the table's columns.
 pub const SYSTEMS: [System; 3] = [System::Chronicle, System::Sled, System::Sqlite];
 
 impl System {
@@ -38,21 +44,27 @@ impl System {
             System::Chronicle => "chronicle",
             System::Sled => "sled",
             System::Sqlite => "sqlite",
+            System::Postgres => "postgres",
         }
     }
 
     pub fn parse(name: &str) -> Result<System> {
         SYSTEMS
             .into_iter()
+            .chain([System::Postgres])
             .find(|s| s.name() == name)
             .with_context(|| format!("no system `{name}`"))
     }
 
-    /// What an acknowledged write has reached when the call returns: an fsync, for all
-    /// three (chronicle and raw sled `fdatasync` sled's file after its `flush`, SQLite
-    /// fsyncs its write-ahead log).
+    /// What an acknowledged write has reached when the call returns: an fsync, for the
+    /// three local logs (chronicle and raw sled `fdatasync` sled's file after its
+    /// `flush`, SQLite fsyncs its write-ahead log); on PostgreSQL, a `COMMIT` with
+    /// `synchronous_commit = on` (the server fsyncs its WAL before it answers).
     pub fn durability(self) -> &'static str {
-        "fsync"
+        match self {
+            System::Postgres => "commit",
+            _ => "fsync",
+        }
     }
 
     /// The directory of this system's store of `events` events under `root`.
@@ -124,14 +136,17 @@ pub trait Writer: Send {
 }
 
 /// Opens a writer on an existing (or new) store. Each writer of SQLite has its own
-/// connection; those of chronicle and sled share one open database.
+/// connection; those of chronicle (on either log) and sled share one open store, so
+/// chronicle's writers are group-committed by its one writer thread.
 pub enum Log {
     Chronicle(SledStore),
     Sled(Arc<SledLog>),
     Sqlite(PathBuf),
+    Postgres(PgStore),
 }
 
 impl Log {
+    /// A local log in `dir` (not [`System::Postgres`]: see [`Log::open_pg`]).
     pub fn open(system: System, dir: &Path) -> Result<Log> {
         std::fs::create_dir_all(dir)?;
         Ok(match system {
@@ -142,7 +157,22 @@ impl Log {
                 sqlite_open(&path)?;
                 Log::Sqlite(path)
             }
+            System::Postgres => anyhow::bail!("the PostgreSQL log is opened by its URL"),
         })
+    }
+
+    /// chronicle's log in the PostgreSQL database `url` names.
+    pub fn open_pg(url: &str) -> Result<Log> {
+        Ok(Log::Postgres(PgStore::open(url)?))
+    }
+
+    pub fn system(&self) -> System {
+        match self {
+            Log::Chronicle(_) => System::Chronicle,
+            Log::Sled(_) => System::Sled,
+            Log::Sqlite(_) => System::Sqlite,
+            Log::Postgres(_) => System::Postgres,
+        }
     }
 
     pub fn writer(&self) -> Result<Box<dyn Writer>> {
@@ -150,13 +180,15 @@ impl Log {
             Log::Chronicle(store) => Box::new(ChronicleWriter(store.clone())),
             Log::Sled(log) => Box::new(SledWriter(log.clone())),
             Log::Sqlite(path) => Box::new(SqliteWriter(sqlite_open(path)?)),
+            Log::Postgres(store) => Box::new(ChronicleWriter(store.clone())),
         })
     }
 }
 
-struct ChronicleWriter(SledStore);
+/// chronicle's own append, on either log.
+struct ChronicleWriter<S>(S);
 
-impl Writer for ChronicleWriter {
+impl<S: EventStore + Send> Writer for ChronicleWriter<S> {
     fn append(&mut self, events: &[Payload]) -> Result<()> {
         let proposed = events.iter().map(|p| p.proposed.clone()).collect();
         self.0.append(proposed)?;
@@ -372,6 +404,7 @@ pub fn replay(system: System, dir: &Path) -> Result<(u64, Duration)> {
             }
             Ok((n, started.elapsed()))
         }
+        System::Postgres => anyhow::bail!("replay is not measured on PostgreSQL"),
     }
 }
 
@@ -425,6 +458,7 @@ pub fn open_time(system: System, dir: &Path) -> Result<Opened> {
                 lag: 0,
             })
         }
+        System::Postgres => anyhow::bail!("opens are not measured on PostgreSQL"),
     }
 }
 
