@@ -14,7 +14,8 @@ use std::path::PathBuf;
 const EXAMPLES: &str = "\
 Examples:
   chronicle append --stream trip:blinken-final-tour-2025 --type trip.arrived \\
-      --occurred 2025-01-06 --data '{\"place\": \"country:KR\"}' --expect 4
+      --occurred 2025-01-06 --data '{\"place\": \"country:KR\"}' --expect 9
+                                    (after `chronicle demo`, the trip is at version 9)
   chronicle append --stream arms-sale:us-japan-2025-01 --type event.corrected \\
       --data '{\"target\": \"01942100-0000-7000-8000-000003000001\", \"reason\": \"a later report\", \"data\": {\"approximate\": true}}'
   chronicle append --file corrections.jsonl

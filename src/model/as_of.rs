@@ -30,6 +30,9 @@ impl AsOf {
             Err(_) => {
                 let hint = if text.parse::<Extent>().is_ok() {
                     format!("; to ask what had been published by {text}, use {known_at}{text}")
+                } else if text.contains(' ') {
+                    // A `+` of a time zone, sent unescaped in a URL, arrives as a space.
+                    "; in a URL, write the + of a time zone as %2B".to_owned()
                 } else {
                     String::new()
                 };
@@ -70,5 +73,10 @@ mod tests {
             "{sign}"
         );
         assert!(!sign.contains("known_at"), "{sign}");
+        let unescaped = AsOf::parse("2026-12-02T11:31:00 00:00", "as_of", "known_at=").unwrap_err();
+        assert!(
+            unescaped.ends_with("write the + of a time zone as %2B"),
+            "{unescaped}"
+        );
     }
 }
