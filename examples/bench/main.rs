@@ -1234,16 +1234,25 @@ fn serve_load(
         }
     }
 
-    // Appends: each round and setup takes the next `per_round` events of every writer,
-    // `batch` to a request.
-    let append_rounds = |per_writer: &[Vec<Payload>], per_round: usize, batch: usize| {
+    // Appends: each round and setup takes `per_round` events of every writer, `batch`
+    // to a request. Each (round, setup) has trips of its own, cut to `per_round`, so
+    // that every trip starts with its announcement: an arrival at a trip the log has
+    // not seen announced (given to another setup) would be refused.
+    let append_rounds = |seed: u64, first: u64, writers: usize, per_round: usize, batch: usize| {
         let mut loads: [Vec<servers::Load>; 3] = Default::default();
         for round in 0..settings.rounds {
             for (i, setup) in setups.iter().enumerate() {
-                let chunk = (round * setups.len() + i) * per_round;
+                let chunk = (round * setups.len() + i) as u64;
+                let per_writer = writer_events(
+                    people,
+                    seed + chunk,
+                    first + chunk * W8_CHUNK_TRIPS,
+                    writers,
+                    per_round,
+                );
                 let slices: Vec<&[Payload]> = per_writer
                     .iter()
-                    .map(|events| &events[chunk..chunk + per_round])
+                    .map(|events| &events[..per_round])
                     .collect();
                 loads[i].push(servers::append_load(setup, &slices, batch)?);
             }
@@ -1252,12 +1261,9 @@ fn serve_load(
     };
     let writers_n = settings.w2_writers;
     let per_round = settings.w2_appends_per_writer.div_ceil(settings.rounds);
-    let chunks = settings.rounds * setups.len();
-    let per_writer = writer_events(people, 8, W8_FIRST_TRIP, writers_n, per_round * chunks);
-    let appends = append_rounds(&per_writer, per_round, 1)?;
+    let appends = append_rounds(80, W8_FIRST_TRIP, writers_n, per_round, 1)?;
     // Batches of 1,000 from two writers (one per server when there are two).
-    let per_writer = writer_events(people, 9, W8_BATCH_FIRST_TRIP, 2, W8_BATCH * chunks);
-    let batches = append_rounds(&per_writer, W8_BATCH, W8_BATCH)?;
+    let batches = append_rounds(90, W8_BATCH_FIRST_TRIP, 2, W8_BATCH, W8_BATCH)?;
     drop((sled, a, b));
     // The servers' logs are kept when a server fails (the error names them).
     if !keep {
@@ -1414,6 +1420,8 @@ fn serve_load(
 
 /// W8's batches: events per `POST /events`.
 const W8_BATCH: usize = 1000;
+/// Trip numbers set aside for each (round, setup) of W8's appends.
+const W8_CHUNK_TRIPS: u64 = 1_000_000;
 
 /// `events_each` events for each of `writers` writers, in order: writer `w` appends
 /// trips `first + w + writers·k`, so that writers never share a trip, sale or note
