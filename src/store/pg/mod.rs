@@ -127,6 +127,8 @@ struct Statements {
     lock_head: postgres::Statement,
     stream_version: postgres::Statement,
     by_id: postgres::Statement,
+    by_ids: postgres::Statement,
+    stream_versions: postgres::Statement,
     stream_events: postgres::Statement,
     insert_events: postgres::Statement,
     move_head: postgres::Statement,
@@ -142,6 +144,12 @@ impl Statements {
                 "SELECT coalesce(max(version), 0) FROM chronicle_events WHERE stream = $1",
             )?,
             by_id: p("SELECT position, version, digest, body FROM chronicle_events WHERE id = $1")?,
+            by_ids: p(
+                "SELECT position, version, digest, body, id FROM chronicle_events WHERE id = ANY($1)",
+            )?,
+            stream_versions: p(
+                "SELECT stream, max(version) FROM chronicle_events WHERE stream = ANY($1) GROUP BY stream",
+            )?,
             stream_events: p(
                 "SELECT position, body FROM chronicle_events WHERE stream = $1 AND version >= $2 ORDER BY version",
             )?,

@@ -21,6 +21,7 @@ use crate::store::writer::{Answer, Job, decide};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -162,14 +163,57 @@ enum Outcome {
 use Outcome::{Answered, NotStarted};
 
 /// The committed log as the rules read it: queries inside the group's transaction,
-/// which holds the head's lock, so they see every event committed before it.
+/// which holds the head's lock, so they see every event committed before it. The ids
+/// and stream versions the group's events name are fetched up front, two queries for
+/// the whole group instead of one or two per event, which shortens the time the head
+/// stays locked; anything else is asked for when the rules ask.
 struct PgIndex<'a, 'b> {
     tx: RefCell<&'a mut postgres::Transaction<'b>>,
     statements: &'a Statements,
+    known: Known,
+}
+
+/// What the group's events name, read up front: their ids with their committed rows,
+/// and their streams with their committed versions.
+struct Known {
+    ids: HashMap<Uuid, Option<IdInfo>>,
+    versions: HashMap<StreamId, u64>,
+}
+
+fn prefetch(
+    tx: &mut postgres::Transaction<'_>,
+    statements: &Statements,
+    jobs: &[Job],
+) -> Result<Known> {
+    let events = || jobs.iter().flat_map(|j| &j.events);
+    let ids: Vec<Uuid> = events().filter_map(|e| e.id).collect();
+    let mut known: HashMap<Uuid, Option<IdInfo>> = ids.iter().map(|id| (*id, None)).collect();
+    for row in tx.query(&statements.by_ids, &[&ids]).map_err(pg_error)? {
+        let id: Uuid = row.get(4);
+        known.insert(id, Some(id_info(&id, &row)?));
+    }
+    let mut versions: HashMap<StreamId, u64> = events().map(|e| (e.stream.clone(), 0)).collect();
+    let streams: Vec<&str> = versions.keys().map(StreamId::as_str).collect();
+    let rows = tx
+        .query(&statements.stream_versions, &[&streams])
+        .map_err(pg_error)?;
+    for row in rows {
+        let stream = StreamId::parse(row.get(0)).map_err(|e| {
+            Error::Integrity(format!("the PostgreSQL log holds a bad stream id ({e})"))
+        })?;
+        versions.insert(stream, to_u64(row.get(1))?);
+    }
+    Ok(Known {
+        ids: known,
+        versions,
+    })
 }
 
 impl LogIndex for PgIndex<'_, '_> {
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        if let Some(version) = self.known.versions.get(stream) {
+            return Ok(*version);
+        }
         let row = self
             .tx
             .borrow_mut()
@@ -179,6 +223,9 @@ impl LogIndex for PgIndex<'_, '_> {
     }
 
     fn id(&self, id: &Uuid) -> Result<Option<IdInfo>> {
+        if let Some(known) = self.known.ids.get(id) {
+            return Ok(known.clone());
+        }
         let row = self
             .tx
             .borrow_mut()
@@ -246,8 +293,12 @@ fn commit_group(
         Ok(tail) => tail,
         Err(e) => return NotStarted(jobs, e),
     };
+    let known = match prefetch(&mut tx, statements, &jobs) {
+        Ok(known) => known,
+        Err(e) => return NotStarted(jobs, e),
+    };
     let mut answers = Vec::with_capacity(jobs.len());
-    let result = decide_and_write(tx, statements, tail, jobs, &mut answers, metrics);
+    let result = decide_and_write(tx, statements, tail, jobs, known, &mut answers, metrics);
     let failure = result.as_ref().err();
     if let Ok(Some(head)) = result {
         durable.publish(Position(head));
@@ -317,6 +368,7 @@ fn decide_and_write(
     statements: &Statements,
     tail: Tail,
     jobs: Vec<Job>,
+    known: Known,
     answers: &mut Vec<Answer>,
     metrics: &StoreMetrics,
 ) -> std::result::Result<Option<u64>, Failed> {
@@ -324,6 +376,7 @@ fn decide_and_write(
         let index = PgIndex {
             tx: RefCell::new(&mut tx),
             statements,
+            known,
         };
         let (pending, accepted) = decide(&index, tail, jobs, Utc::now(), metrics);
         answers.extend(accepted);
