@@ -36,6 +36,7 @@ LOG_OR_RELATION_RULES = {
         "ends before it starts",
         "more than the limit of",
     ],
+    # known_at, and the from/to window.
     "GET /timeline": ["ends before it starts"],
 }
 # `known_at` is an extent: an interval in it must not end before it starts.

@@ -51,7 +51,7 @@ impl TimelineFilter {
     pub fn check_window(&self) -> std::result::Result<(), String> {
         match (&self.from, &self.to) {
             (Some(from), Some(to)) if from.earliest() > to.latest() => Err(format!(
-                "the window ends ({to}) before it starts ({from}); give a `to` on or after `from`"
+                "the window ends before it starts (to {to} is before from {from}); give a `to` on or after `from`"
             )),
             _ => Ok(()),
         }

@@ -394,7 +394,7 @@ fn malformed_parameters_are_refused_not_read_loosely() {
         ("/timeline?limit=0", "`limit` must be at least 1"),
         (
             "/timeline?from=2025-05-10&to=2025-05-01",
-            "the window ends (2025-05-01) before it starts (2025-05-10)",
+            "the window ends before it starts (to 2025-05-01 is before from 2025-05-10)",
         ),
         ("/events?limit=0", "`limit` must be from 1 to 1000"),
         ("/events?limit=5000", "`limit` must be from 1 to 1000"),
@@ -412,7 +412,7 @@ fn malformed_parameters_are_refused_not_read_loosely() {
     assert_eq!(serve.terminate(), 0);
     // The same limits from the command line, with the server gone and with no store.
     c.run(&["timeline", "--from", "2025-05-10", "--to", "2025-05-01"])
-        .fails(2, "--from/--to: the window ends");
+        .fails(2, "--from/--to: the window ends before it starts");
     for args in [
         &["timeline", "--limit", "0"][..],
         &["log", "--limit", "0"],
