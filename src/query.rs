@@ -806,15 +806,21 @@ impl<'a> Query<'a> {
     }
 
     fn entity_view(&self, doc: EntityDoc) -> Result<EntityView> {
-        let prefix = entities::involvement_prefix(&doc.id);
+        // The ends of the entity's timeline, past the retracted facts it keeps.
+        let prefix = timeline::entity_prefix(&doc.id);
         let extent_at = |reverse: bool| -> Result<Option<Extent>> {
-            match self.docs.scan(&prefix, None, reverse).next() {
-                None => Ok(None),
-                Some(item) => {
-                    let (_, v) = item?;
-                    Ok(String::from_utf8_lossy(&v).parse().ok())
+            for item in self.docs.scan(&prefix, None, reverse) {
+                let (k, v) = item?;
+                let id = Uuid::from_slice(&v)
+                    .map_err(|_| Error::Integrity(format!("timeline entry {k:?} is malformed")))?;
+                if let Some(fact) = facts::get(self.docs, &id)?
+                    && !fact.retracted
+                    && fact.occurred.is_some()
+                {
+                    return Ok(fact.occurred);
                 }
             }
+            Ok(None)
         };
         let mut status = Vec::new();
         for s in &doc.status {

@@ -1334,3 +1334,56 @@ fn a_city_has_the_timeline_of_its_stops() {
     c.run(&["timeline", "--entity", "Atlantis"])
         .fails(2, "no entity is named or aliased `Atlantis`");
 }
+
+#[test]
+fn an_entitys_first_and_last_follow_corrections_and_skip_retractions() {
+    let c = Chronicle::new();
+    let note = |id: &str, occurred: &str| {
+        json!({"id": id, "stream": "note:n", "type": "note.reported", "occurred": occurred,
+            "data": {"summary": "a note", "entities": ["person:ends"]}})
+    };
+    let (early, middle, late) = (
+        "01942100-0000-7000-8000-00000000e001",
+        "01942100-0000-7000-8000-00000000e002",
+        "01942100-0000-7000-8000-00000000e003",
+    );
+    c.append(&[
+        person("ends"),
+        note(middle, "2024-06"),
+        note(early, "2024-01-10"),
+        note(late, "2024-12-31"),
+    ])
+    .ok();
+    let ends = |c: &Chronicle, extra: &[&str]| {
+        let mut args = vec!["entity", "show", "person:ends"];
+        args.extend_from_slice(extra);
+        let e = json_of(c, &args);
+        (e["first"].clone(), e["last"].clone(), e["events"].clone())
+    };
+    assert_eq!(
+        ends(&c, &[]),
+        (json!("2024-01-10"), json!("2024-12-31"), json!(4))
+    );
+    let as_of = c.log().len().to_string();
+    c.append(&[
+        json!({"stream": "note:n", "type": "event.retracted", "occurred": "2025-01",
+            "data": {"target": early, "reason": "not so"}}),
+        json!({"stream": "note:n", "type": "event.corrected", "occurred": "2025-01",
+            "data": {"target": late, "reason": "a later date", "occurred": "2025-02-01"}}),
+    ])
+    .ok();
+    assert_eq!(
+        ends(&c, &[]),
+        (json!("2024-06"), json!("2025-02-01"), json!(3))
+    );
+    assert_eq!(
+        ends(&c, &["--as-of", &as_of]),
+        (json!("2024-01-10"), json!("2024-12-31"), json!(4))
+    );
+    c.run(&["replay"]).ok();
+    assert_eq!(
+        ends(&c, &[]),
+        (json!("2024-06"), json!("2025-02-01"), json!(3))
+    );
+    c.run(&["verify"]).ok();
+}

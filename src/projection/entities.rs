@@ -2,11 +2,11 @@
 //! status facts (an impeachment, a declaration of martial law, a funeral).
 //!
 //! Documents: `entities/d/<id>` → [`EntityDoc`]; `entities/a/<normalized name>` → the
-//! ids known by that name or alias; `entities/i/<id>\0<sort key>` → the extent of each
-//! dated fact involving the entity (first and last are the ends of that range);
-//! `entities/f/<fact id>` → the entities a fact was counted for.
+//! ids known by that name or alias; `entities/f/<fact id>` → the entities a fact was
+//! counted for ([`counted_for`]; the timeline reads it too). An entity's first and last
+//! dated facts are the ends of its timeline (`timeline::entity_prefix`).
 
-use super::{Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json, sort_key};
+use super::{Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json};
 use crate::Result;
 use crate::model::types::EventData;
 use crate::model::{EntityId, EventType, Extent, Position};
@@ -80,13 +80,6 @@ pub const DOCS: &str = "entities/d/";
 
 fn alias_key(name: &str) -> Vec<u8> {
     key("entities/a/", normalize(name).as_bytes())
-}
-
-/// The prefix of one entity's involvement keys.
-pub fn involvement_prefix(id: &EntityId) -> Vec<u8> {
-    let mut k = key("entities/i/", id.as_str().as_bytes());
-    k.push(0);
-    k
 }
 
 /// How names are compared: case-insensitively, with spaces collapsed.
@@ -188,6 +181,13 @@ fn involved_key(fact: &Fact) -> Vec<u8> {
     key("entities/f/", fact.id.as_bytes())
 }
 
+/// The entities a current fact was counted for when it was folded in: exactly those
+/// whose counts (and timelines) have it, even if the trips or sales it was derived from
+/// have changed since.
+pub fn counted_for(docs: &(impl DocsRead + ?Sized), fact: &Fact) -> Result<Vec<EntityId>> {
+    Ok(get_json(docs, &involved_key(fact))?.unwrap_or_default())
+}
+
 impl Entities {
     fn fold(&self, fact: &Fact, added: bool, docs: &mut dyn Docs) -> Result<()> {
         let subject = status_subject(fact);
@@ -198,7 +198,7 @@ impl Entities {
             put_json(docs, involved_key(fact), &found);
             found
         } else {
-            let found = get_json(docs, &involved_key(fact))?.unwrap_or_default();
+            let found = counted_for(docs, fact)?;
             docs.delete(involved_key(fact));
             found
         };
@@ -215,15 +215,6 @@ impl Entities {
                     doc.own.sort();
                 }
                 rename(&mut doc, docs)?;
-            }
-            if let Some(occurred) = &fact.occurred {
-                let mut k = involvement_prefix(&id);
-                k.extend_from_slice(&sort_key(occurred, fact.position));
-                if added {
-                    docs.put(k, occurred.to_string().into_bytes());
-                } else {
-                    docs.delete(k);
-                }
             }
             if added {
                 doc.events += 1;
@@ -253,7 +244,8 @@ impl Projection for Entities {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: no `entities/i/` index; first and last come from the timeline.
+        2
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {

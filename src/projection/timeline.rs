@@ -4,16 +4,18 @@
 //! A retracted fact keeps its entries: the query skips it unless asked to show it.
 //!
 //! Documents: `timeline/e/<sort key>` → fact id; `timeline/x/<entity id>\0<sort key>`
-//! → fact id; `timeline/f/<fact id>` → the entities whose timelines got the fact, so
-//! that a correction or retraction removes exactly those entries (the sort key is that
-//! of the fact as it was, which the change carries as `before`). Entries point at the
-//! facts layer, so a correction shows without copying the data twice. Summaries are
-//! written at query time from the entities' current names.
+//! → fact id. A correction removes exactly the entries the fact as it was got: its sort
+//! key is that of `before`, and its entities are those the entity registry recorded for
+//! it ([`entities::counted_for`], which this projection reads before the registry, next
+//! in the runner, replaces it). Entries point at the facts layer, so a correction shows
+//! without copying the data twice. Summaries are written at query time from the
+//! entities' current names. The per-entity entries also give an entity's first and last
+//! dated fact (the registry keeps no index of its own).
 //!
 //! Each entity a fact involves ([`super::involved`]) has the fact on its timeline:
 //! China's objection to a sale to Japan is on Japan's, an arrival on the traveler's.
 
-use super::{Change, Docs, Fact, Projection, get_json, involved, key, put_json, sort_key};
+use super::{Change, Docs, Projection, entities, involved, key, sort_key};
 use crate::Result;
 use crate::model::{EntityId, EventType};
 
@@ -29,10 +31,6 @@ pub fn entity_prefix(entity: &EntityId) -> Vec<u8> {
     k
 }
 
-fn written_key(fact: &Fact) -> Vec<u8> {
-    key("timeline/f/", fact.id.as_bytes())
-}
-
 impl Projection for Timeline {
     fn name(&self) -> &'static str {
         "timeline"
@@ -41,7 +39,8 @@ impl Projection for Timeline {
     fn version(&self) -> u32 {
         // 2: `timeline/f/` keeps the entities, not every key written.
         // 3: a retracted fact keeps its entries (queries skip it unless asked).
-        3
+        // 4: no `timeline/f/`; the registry's record of a fact's entities serves both.
+        4
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -51,16 +50,14 @@ impl Projection for Timeline {
             return Ok(());
         }
         if let Some(before) = change.before {
-            let written: Option<Vec<EntityId>> = get_json(docs, &written_key(before))?;
-            if let (Some(entities), Some(occurred)) = (written, &before.occurred) {
+            if let Some(occurred) = &before.occurred {
                 let sk = sort_key(occurred, before.position);
                 docs.delete(key(ENTRIES, &sk));
-                for entity in entities {
+                for entity in entities::counted_for(docs, before)? {
                     let mut k = entity_prefix(&entity);
                     k.extend_from_slice(&sk);
                     docs.delete(k);
                 }
-                docs.delete(written_key(before));
             }
         }
         if let Some(after) = change.after
@@ -69,13 +66,11 @@ impl Projection for Timeline {
             let sk = sort_key(occurred, after.position);
             let id = after.id.as_bytes().to_vec();
             docs.put(key(ENTRIES, &sk), id.clone());
-            let entities = involved(after, docs)?;
-            for entity in &entities {
-                let mut k = entity_prefix(entity);
+            for entity in involved(after, docs)? {
+                let mut k = entity_prefix(&entity);
                 k.extend_from_slice(&sk);
                 docs.put(k, id.clone());
             }
-            put_json(docs, written_key(after), &entities);
         }
         Ok(())
     }
