@@ -49,15 +49,15 @@ impl Projection for Timeline {
             // its reason; nothing amends it after this (the facts layer ignores it).
             return Ok(());
         }
-        if let Some(before) = change.before {
-            if let Some(occurred) = &before.occurred {
-                let sk = sort_key(occurred, before.position);
-                docs.delete(key(ENTRIES, &sk));
-                for entity in entities::counted_for(docs, before)? {
-                    let mut k = entity_prefix(&entity);
-                    k.extend_from_slice(&sk);
-                    docs.delete(k);
-                }
+        if let Some(before) = change.before
+            && let Some(occurred) = &before.occurred
+        {
+            let sk = sort_key(occurred, before.position);
+            docs.delete(key(ENTRIES, &sk));
+            for entity in entities::counted_for(docs, before)? {
+                let mut k = entity_prefix(&entity);
+                k.extend_from_slice(&sk);
+                docs.delete(k);
             }
         }
         if let Some(after) = change.after
