@@ -781,6 +781,9 @@ impl<'a> Query<'a> {
             {
                 continue;
             }
+            // The typed data, parsed once for the headline and the entities.
+            let typed = fact.typed();
+            let headline = self.headline_of(&fact, typed.clone())?;
             out.push(TimelineEntry {
                 position: fact.position,
                 id: fact.id,
@@ -788,11 +791,11 @@ impl<'a> Query<'a> {
                 occurred_text: fact.occurred_text.clone(),
                 event_type: fact.event_type,
                 stream: fact.stream.clone(),
-                summary: self.summary(&fact)?,
-                headline: self.headline(&fact)?,
+                summary: own_summary(&fact).map_or_else(|| headline.clone(), str::to_owned),
+                headline,
                 quote: quote(&fact),
                 ongoing: fact.event_type == EventType::ConflictReported,
-                entities: fact.entities(),
+                entities: fact.entities_in(typed.as_ref()),
                 tags: fact.tags.clone(),
                 source: fact.source.clone(),
                 sources: fact.sources(),
@@ -1057,9 +1060,9 @@ impl<'a> Query<'a> {
     /// The line a view shows for a fact: the analyst's own `summary` where the event
     /// has one (statements, conflicts, notes), else [`Query::headline`].
     pub fn summary(&self, fact: &Fact) -> Result<String> {
-        match fact.data.get("summary").and_then(|s| s.as_str()) {
-            Some(summary) if !summary.trim().is_empty() => Ok(summary.to_owned()),
-            _ => self.headline(fact),
+        match own_summary(fact) {
+            Some(summary) => Ok(summary.to_owned()),
+            None => self.headline(fact),
         }
     }
 
@@ -1067,7 +1070,12 @@ impl<'a> Query<'a> {
     /// subject, what was done and to what, and never someone the data does not name:
     /// an announcement says what was announced, not by whom.
     pub fn headline(&self, fact: &Fact) -> Result<String> {
-        let Some(data) = fact.typed() else {
+        self.headline_of(fact, fact.typed())
+    }
+
+    /// [`Query::headline`] given the fact's typed data, parsed once by the caller.
+    fn headline_of(&self, fact: &Fact, data: Option<EventData>) -> Result<String> {
+        let Some(data) = data else {
             return Ok(fact.event_type.to_string());
         };
         let traveler = || -> Result<String> {
@@ -1426,4 +1434,13 @@ mod tests {
         };
         assert_eq!(format_money(&eur), "12.5 million EUR");
     }
+}
+
+/// The analyst's own one-line `summary` of a fact, where its type has one and it is
+/// not blank.
+fn own_summary(fact: &Fact) -> Option<&str> {
+    fact.data
+        .get("summary")
+        .and_then(|s| s.as_str())
+        .filter(|s| !s.trim().is_empty())
 }

@@ -151,13 +151,18 @@ impl Fact {
     /// The entities it involves, each once, in order of appearance: those its data
     /// refers to, and the entity whose own stream it is in.
     pub fn entities(&self) -> Vec<EntityId> {
+        self.entities_in(self.typed().as_ref())
+    }
+
+    /// [`Fact::entities`] given its typed data, parsed once by the caller.
+    pub fn entities_in(&self, typed: Option<&EventData>) -> Vec<EntityId> {
         let mut found: Vec<EntityId> = Vec::new();
         if self.stream.is_entity()
             && let Ok(own) = EntityId::parse(self.stream.as_str())
         {
             found.push(own);
         }
-        for (_, e) in self.typed().map(|t| t.entity_refs()).unwrap_or_default() {
+        for (_, e) in typed.map(EventData::entity_refs).unwrap_or_default() {
             if !found.contains(&e) {
                 found.push(e);
             }
