@@ -1262,6 +1262,15 @@ impl<'a> Query<'a> {
     }
 }
 
+/// The analyst's own one-line `summary` of a fact, where its type has one and it is
+/// not blank.
+fn own_summary(fact: &Fact) -> Option<&str> {
+    fact.data
+        .get("summary")
+        .and_then(|s| s.as_str())
+        .filter(|s| !s.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1434,13 +1443,4 @@ mod tests {
         };
         assert_eq!(format_money(&eur), "12.5 million EUR");
     }
-}
-
-/// The analyst's own one-line `summary` of a fact, where its type has one and it is
-/// not blank.
-fn own_summary(fact: &Fact) -> Option<&str> {
-    fact.data
-        .get("summary")
-        .and_then(|s| s.as_str())
-        .filter(|s| !s.trim().is_empty())
 }
