@@ -126,7 +126,8 @@ pub fn connect(config: &tokio_postgres::Config, bound: Duration) -> Result<Clien
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let opened = runtime.block_on(async { tokio::time::timeout(bound, config.connect(NoTls)).await });
+    let opened =
+        runtime.block_on(async { tokio::time::timeout(bound, config.connect(NoTls)).await });
     match opened {
         Err(_) => Err(Failure::Stalled(bound)),
         Ok(Err(e)) => Err(Failure::Pg(e)),

@@ -10,7 +10,11 @@
 //! from the head row, so a stray `NOTIFY` cannot make a reader look past the log's end.
 //! When the listening connection breaks (a restart, a failover), the follower keeps
 //! polling and tries to listen again every few seconds: notifications are an
-//! optimisation, polling is what the guarantee rests on.
+//! optimisation, polling is what the guarantee rests on. A head read that fails (the
+//! server away, or not answering within the bound) makes it listen again too, since a
+//! stalled listening connection would wait for notifications that never come. Every
+//! wait is bounded, so dropping the follower takes at most the bound of the statement
+//! it is in.
 
 use super::client::{Client, Session};
 use super::{PgStore, connect};
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 const RELISTEN_AFTER: Duration = Duration::from_secs(3);
 
 /// A thread that follows other writers' commits; stopped when dropped (within a
-/// quarter of a second).
+/// quarter of a second, or the bound of the statement it is waiting on).
 pub struct HeadFollower {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,

@@ -13,16 +13,27 @@
 //!   after its `COMMIT` returned with `synchronous_commit = on` (set on every
 //!   connection), so a `kill -9` of the appending process loses nothing acknowledged;
 //! - the schema is created and migrated by chronicle (`schema`), and a newer one is
-//!   refused with [`Error::Incompatible`].
+//!   refused with [`Error::Incompatible`];
+//! - no call waits on PostgreSQL without bound: opening a connection and every
+//!   statement wait at most [`STALL_BOUND`] ([`SLOW_BOUND`] for `stats` and
+//!   migrations), after which the connection is dropped and the call fails with
+//!   [`Error::Unavailable`] (see `client`). An append is never acknowledged unless its
+//!   `COMMIT` returned; one whose `COMMIT` broke or stalled may have been written and
+//!   fails with [`Error::Indeterminate`], naming its event ids, so that a retry with
+//!   them (idempotent) settles it; any other failed append wrote nothing and says so;
+//! - a session left idle inside a transaction (its client stalled or vanished
+//!   mid-append, holding the head row's lock) is ended by the server after
+//!   [`IDLE_IN_TRANSACTION`], so other writers wait no longer than that for the head.
 //!
 //! Appends go through one writer thread per store (`writer`), which commits every
 //! append queued behind the first in one transaction (group commit). Reads use a small
-//! pool of connections and read the log in pages, never whole. The client is the
-//! synchronous `postgres` crate: the [`EventStore`] trait is synchronous and the writer
-//! is a plain thread. It runs its own small tokio runtime per connection, so it must
-//! not be called on an async task; the server calls the store on tokio's blocking pool
-//! (`spawn_blocking`), where it works. No TLS: the log is meant to be on loopback or a
-//! trusted network for now.
+//! pool of connections and read the log in pages, never whole. The client
+//! (`client::Client`) is synchronous over `tokio-postgres`, as the `postgres` crate
+//! is, with a bound on every wait: the [`EventStore`] trait is synchronous and the
+//! writer is a plain thread. It runs its own small tokio runtime per connection, so it
+//! must not be called on an async task; the server calls the store on tokio's blocking
+//! pool (`spawn_blocking`), where it works. No TLS: the log is meant to be on loopback
+//! or a trusted network for now.
 
 mod client;
 mod follow;

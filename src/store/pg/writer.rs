@@ -10,6 +10,13 @@
 //! commits with `synchronous_commit = on`. Only after the `COMMIT` returns are the jobs
 //! answered. Positions are the head's plus one, under the head's lock, so they have no
 //! gaps across writers; a failed transaction writes nothing, and its jobs get an error.
+//!
+//! Every statement waits at most the connection's bound (`client`). When one does not
+//! answer, the connection is dropped and the group answered: with
+//! [`Error::Unavailable`] ("nothing was written") when the `COMMIT` was not sent yet,
+//! with [`Error::Indeterminate`] and the group's event ids when it was (it may have
+//! committed). The appends queued behind fail at once while the writer waits to
+//! reconnect, so no append waits much longer than the bound.
 
 use super::client::{Client, Session, Transaction};
 use super::{Durable, STALL_BOUND, Statements, pg_error, to_i64, to_u64};
