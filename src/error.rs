@@ -49,6 +49,16 @@ pub enum Error {
     /// over). Nothing was written; the same call may succeed later. Exit 1; HTTP 503.
     #[error("{0}")]
     Unavailable(String),
+    /// The append may or may not have been written: the connection to the log's server
+    /// broke, or stopped answering, during its `COMMIT`. Appending the same events again
+    /// with the same ids is safe (a retry by id is idempotent) and settles it. `ids`
+    /// are the append's event ids, including those the store generated. Exit 1;
+    /// HTTP 503.
+    #[error("{message}")]
+    Indeterminate {
+        message: String,
+        ids: Vec<uuid::Uuid>,
+    },
 }
 
 fn describe_expect(expected: &Expect) -> String {
@@ -68,7 +78,10 @@ impl Error {
             Error::Conflict { .. } => 3,
             Error::Integrity(_) => 4,
             Error::Locked { .. } => 5,
-            Error::Incompatible(_) | Error::Storage(_) | Error::Unavailable(_) => 1,
+            Error::Incompatible(_)
+            | Error::Storage(_)
+            | Error::Unavailable(_)
+            | Error::Indeterminate { .. } => 1,
         }
     }
 

@@ -434,3 +434,418 @@ fn a_server_killed_mid_commit_loses_no_acknowledged_append() {
     assert!(all.refused.is_empty(), "refusals: {:?}", all.refused);
     assert_eq!(survivor.terminate(), 0);
 }
+
+/// A TCP proxy on loopback between chronicle and PostgreSQL that can stall: stop
+/// forwarding in both directions while keeping every socket open, as a network path
+/// or a middlebox that stops passing packets while its kernel still acknowledges them
+/// (so TCP keepalives and `tcp_user_timeout` see nothing wrong).
+struct Proxy {
+    port: u16,
+    stalled: Arc<AtomicBool>,
+    /// Stall once the next `COMMIT` has been passed on to the server.
+    armed: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    sockets: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let armed = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sockets = Arc::new(Mutex::new(Vec::new()));
+        let (upstream, accept_stalled, accept_armed, accept_stop, accept_sockets) = (
+            upstream.to_owned(),
+            stalled.clone(),
+            armed.clone(),
+            stop.clone(),
+            sockets.clone(),
+        );
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if accept_stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let mut held = accept_sockets.lock().unwrap();
+                held.push(client.try_clone().unwrap());
+                held.push(server.try_clone().unwrap());
+                drop(held);
+                for (from, to, armed) in [
+                    (
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                        Some(accept_armed.clone()),
+                    ),
+                    (server, client, None),
+                ] {
+                    let stalled = accept_stalled.clone();
+                    std::thread::spawn(move || pump(from, to, &stalled, armed.as_deref()));
+                }
+            }
+        });
+        Proxy {
+            port,
+            stalled,
+            armed,
+            stop,
+            sockets,
+        }
+    }
+
+    /// Stalls now, or (`at_commit`) once the next `COMMIT` has reached the server, so
+    /// that it commits and its answer is held back: the writer cannot know the outcome.
+    /// Returns when the stall began (within 10 s).
+    fn stall(&self, at_commit: bool) {
+        if !at_commit {
+            self.stalled.store(true, Ordering::SeqCst);
+            return;
+        }
+        self.armed.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        while !self.stalled.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no COMMIT went through the proxy"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn resume(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.resume();
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        for socket in self.sockets.lock().unwrap().drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Copies `from` to `to` until either ends; while the proxy is stalled, reads and
+/// writes nothing (what was read before the stall waits in the buffer). With `armed`
+/// (from the client to the server), the proxy stalls after passing on a `COMMIT` while
+/// it is set.
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    stalled: &AtomicBool,
+    armed: Option<&AtomicBool>,
+) {
+    use std::io::Read;
+    let wait = || {
+        while stalled.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        wait();
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => {
+                wait();
+                let _ = to.shutdown(std::net::Shutdown::Write);
+                return;
+            }
+            Ok(n) => n,
+        };
+        wait();
+        if to.write_all(&buffer[..n]).is_err() {
+            let _ = from.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        if let Some(armed) = armed
+            && buffer[..n].windows(6).any(|w| w == b"COMMIT")
+            && armed.swap(false, Ordering::SeqCst)
+        {
+            stalled.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// What the clients of the stall test saw.
+#[derive(Default)]
+struct Answers {
+    /// Acknowledged ids, their positions, and whether the acknowledging answer was a
+    /// retry that found the append already written (`new: false`).
+    acknowledged: Vec<(Uuid, u64, bool)>,
+    /// When each acknowledgement came.
+    acknowledged_at: Vec<Instant>,
+    /// Every id a client sent.
+    sent: Vec<Uuid>,
+    refused: HashMap<u16, u64>,
+    no_retry_after: u64,
+    /// 503s saying the append may have been written (an `ids` list).
+    possibly_written: u64,
+    transport: Vec<String>,
+    /// The slowest answer, and when it was asked.
+    slowest: (Duration, Option<Instant>),
+}
+
+/// Clients appending notes through `server`, each with its own id, retried with the
+/// same id after a 503 until acknowledged.
+struct RetryingLoad {
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Answers>>,
+    clients: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl RetryingLoad {
+    fn start(server: &str, clients: usize) -> RetryingLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Mutex::new(Answers::default()));
+        let clients = (0..clients)
+            .map(|c| {
+                let (stop, answers, server) = (stop.clone(), answers.clone(), server.to_owned());
+                std::thread::spawn(move || retrying_client(c, &server, &stop, &answers))
+            })
+            .collect();
+        RetryingLoad {
+            stop,
+            answers,
+            clients,
+        }
+    }
+
+    fn acknowledged(&self) -> usize {
+        self.answers.lock().unwrap().acknowledged.len()
+    }
+
+    fn stop(self) -> Answers {
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients {
+            client.join().unwrap();
+        }
+        Arc::try_unwrap(self.answers)
+            .ok()
+            .unwrap()
+            .into_inner()
+            .unwrap()
+    }
+}
+
+fn retrying_client(c: usize, server: &str, stop: &AtomicBool, answers: &Mutex<Answers>) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent();
+    // Once stopped, a client still settles the id it is retrying (for up to 20 s), so
+    // that every id sent is either acknowledged or known not to be.
+    let mut settle_until: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let id = Uuid::new_v4();
+        answers.lock().unwrap().sent.push(id);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                let until =
+                    *settle_until.get_or_insert_with(|| Instant::now() + Duration::from_secs(20));
+                if Instant::now() > until {
+                    return;
+                }
+            }
+            let asked = Instant::now();
+            let answer = agent
+                .post(format!("{server}/events"))
+                .header("Content-Type", "application/json")
+                .send(note(&format!("note:client-{c}"), id).to_string());
+            let took = asked.elapsed();
+            let mut response = match answer {
+                Ok(r) => r,
+                Err(e) => {
+                    let mut answers = answers.lock().unwrap();
+                    answers.transport.push(format!("after {took:?}: {e}"));
+                    drop(answers);
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: Value =
+                serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default())
+                    .unwrap_or(Value::Null);
+            let mut answers = answers.lock().unwrap();
+            if took > answers.slowest.0 {
+                answers.slowest = (took, Some(asked));
+            }
+            if status == 201 {
+                let event = &body["events"][0];
+                answers.acknowledged.push((
+                    id,
+                    event["position"].as_u64().unwrap(),
+                    event["new"] == false,
+                ));
+                answers.acknowledged_at.push(Instant::now());
+                break;
+            }
+            *answers.refused.entry(status).or_default() += 1;
+            if status == 503 && !retry_after {
+                answers.no_retry_after += 1;
+            }
+            if status == 503 && body["ids"].is_array() {
+                answers.possibly_written += 1;
+                assert_eq!(
+                    body["ids"][0],
+                    id.to_string(),
+                    "the ids of a possibly written append"
+                );
+            }
+            drop(answers);
+            if status != 503 {
+                break;
+            }
+            // Retry-After says a second; a client retrying sooner probes the stall
+            // more often, which is what this test wants.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// What one stall did: appends acknowledged while it lasted, and how long after the
+/// resume the first one was acknowledged.
+struct Stalled {
+    during: usize,
+    first_after: Option<Duration>,
+}
+
+/// Stalls the proxy (now, or just after a `COMMIT` reached the server) for `stall`,
+/// resumes it, and waits until 100 more appends were acknowledged (at most 30 s).
+fn stall_once(proxy: &Proxy, load: &RetryingLoad, at_commit: bool, stall: Duration) -> Stalled {
+    proxy.stall(at_commit);
+    let before = load.acknowledged();
+    std::thread::sleep(stall);
+    let during = load.acknowledged() - before;
+    proxy.resume();
+    let resumed_at = Instant::now();
+    while load.acknowledged() < before + during + 100
+        && resumed_at.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let answers = load.answers.lock().unwrap();
+    let first_after = answers
+        .acknowledged_at
+        .iter()
+        .find(|at| **at > resumed_at)
+        .map(|at| at.duration_since(resumed_at));
+    Stalled {
+        during,
+        first_after,
+    }
+}
+
+#[test]
+fn a_stalled_connection_to_postgres_answers_503_within_the_bound_and_loses_nothing() {
+    let Some(_one_at_a_time) = can_run("the network stall test") else {
+        return;
+    };
+    const CLIENTS: usize = 8;
+    const STALL: Duration = Duration::from_secs(8);
+    let bound = chronicle::store::PG_STALL_BOUND;
+    // The longest an answer may take: one statement's bound, plus room for a machine
+    // busy with other work.
+    let slowest_allowed = bound + Duration::from_secs(4);
+    let primary = Cluster::primary();
+    let proxy = Proxy::start(primary.address());
+    let through_proxy = format!("postgres://chronicle@127.0.0.1:{}/postgres", proxy.port);
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().canonicalize().unwrap();
+    let server = serve(&through_proxy, &root.join("a"));
+    let load = RetryingLoad::start(&server.url, CLIENTS);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = load.acknowledged();
+    // Two stalls: one at whatever the connections are doing, then one just after a
+    // COMMIT reached the server, whose answer it holds back (the append is in the log,
+    // the server cannot know it).
+    let anywhere = stall_once(&proxy, &load, false, STALL);
+    let at_commit = stall_once(&proxy, &load, true, STALL);
+    let answers = load.stop();
+    let refused_503 = answers.refused.get(&503).copied().unwrap_or(0);
+    let deduplicated = answers.acknowledged.iter().filter(|a| a.2).count();
+    let seen = Seen {
+        acknowledged: answers.acknowledged.iter().map(|a| (a.0, a.1)).collect(),
+        refused: answers.refused.clone(),
+        no_retry_after: answers.no_retry_after,
+        transport: answers.transport.clone(),
+    };
+    let (events, lost) = check(&primary.url, &root, &seen, &[&server]);
+    // Every event in the log is one a client sent, once.
+    let log = Run::from_output(
+        chronicle(&primary.url, &root.join("check"), &["log", "--json"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let sent: std::collections::HashSet<String> =
+        answers.sent.iter().map(Uuid::to_string).collect();
+    let strays = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| !sent.contains(e["id"].as_str().unwrap()))
+        .count();
+    let first = |s: &Stalled| {
+        s.first_after
+            .map_or("never".into(), |d| format!("{:.1} s", d.as_secs_f64()))
+    };
+    // Straight to stderr, past the test harness's capture, so the CI log shows it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "network stall test: {CLIENTS} clients retrying with the same id, 1 server through a proxy stalled twice for {:.0} s (bound {:.0} s), once anywhere and once just after a COMMIT reached the server; {} appends acknowledged ({before} before the stalls, {} and {} during them, the first after each resume in {} and {}), {deduplicated} of them by a retry that found the append already written, {} found, {lost} lost; refused: {:?} ({} saying possibly written); slowest answer {:.2} s; {events} events in the log, {strays} not sent by a client",
+        STALL.as_secs_f64(),
+        bound.as_secs_f64(),
+        answers.acknowledged.len(),
+        anywhere.during,
+        at_commit.during,
+        first(&anywhere),
+        first(&at_commit),
+        answers.acknowledged.len() - lost,
+        answers.refused,
+        answers.possibly_written,
+        answers.slowest.0.as_secs_f64(),
+    );
+    assert_eq!(lost, 0, "acknowledged appends lost in the stalls");
+    assert_eq!(strays, 0, "events in the log that no client sent");
+    assert_only_503(&seen);
+    assert!(before > 0, "nothing was acknowledged before the stalls");
+    assert!(refused_503 > 0, "no 503 while the connection was stalled");
+    assert!(
+        answers.slowest.0 <= slowest_allowed,
+        "an answer took {:?}, more than the bound {bound:?} and a margin",
+        answers.slowest.0
+    );
+    // The stalled COMMIT committed: its appends were answered as possibly written,
+    // and their retries found them.
+    assert!(
+        answers.possibly_written > 0 && deduplicated > 0,
+        "the COMMIT stalled after reaching the server was not answered as possibly written ({} such 503s) and found by a retry ({deduplicated})",
+        answers.possibly_written
+    );
+    for stalled in [&anywhere, &at_commit] {
+        assert!(
+            stalled
+                .first_after
+                .is_some_and(|d| d <= bound + Duration::from_secs(5)),
+            "appends were not acknowledged again soon after a stall ({:?})",
+            stalled.first_after
+        );
+    }
+    assert!(
+        answers.acknowledged.len() >= before + anywhere.during + at_commit.during + 200,
+        "the server did not resume after the stalls"
+    );
+    assert_eq!(server.terminate(), 0);
+    drop(proxy);
+}

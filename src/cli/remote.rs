@@ -208,6 +208,19 @@ impl Api {
             ))
             .into(),
             400..=499 => UsageError(message).into(),
+            // An append that may or may not have been written names its ids: the
+            // retry that settles it needs them.
+            503 if body["ids"].is_array() => anyhow::anyhow!(
+                "the server at {} failed: {message}: {}",
+                self.base,
+                body["ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             _ => anyhow::anyhow!("the server at {} failed: {message}", self.base),
         }
     }

@@ -135,8 +135,20 @@ impl From<Error> for ApiError {
                 eprintln!("chronicle serve: {message}");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "the log cannot be reached just now (its database is down or failing over); nothing was written: retry after a second",
+                    "the log cannot be reached just now (its database is down, failing over or not answering); nothing was written: retry after a second",
                 )
+            }
+            // The log's server failed during the COMMIT: the append may be in the log.
+            Error::Indeterminate { message, ids } => {
+                eprintln!("chronicle serve: {message}");
+                ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    body: json!({
+                        "error": "the log's database failed or stopped answering during the append's commit, so it may or may not have been written: retry it with the same event ids, listed in `ids` (a retry by id is idempotent)",
+                        "ids": ids,
+                    }),
+                    close: false,
+                }
             }
             // A server owns its store: these mean the store itself is in trouble.
             other @ (Error::Integrity(_)

@@ -75,7 +75,10 @@ pub use handle::{FOLLOW_POLL, Store, default_views_dir};
 pub use location::StoreLocation;
 pub use lock::LOCK_FILE;
 pub use metrics::StoreMetrics;
-pub use pg::{HeadFollower, PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION, describe_url};
+pub use pg::{
+    HeadFollower, PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION, STALL_BOUND as PG_STALL_BOUND,
+    describe_url,
+};
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};

@@ -10,12 +10,16 @@
 //! from the head row, so a stray `NOTIFY` cannot make a reader look past the log's end.
 //! When the listening connection breaks (a restart, a failover), the follower keeps
 //! polling and tries to listen again every few seconds: notifications are an
-//! optimisation, polling is what the guarantee rests on.
+//! optimisation, polling is what the guarantee rests on. A head read that fails (the
+//! server away, or not answering within the bound) makes it listen again too, since a
+//! stalled listening connection would wait for notifications that never come. Every
+//! wait is bounded, so dropping the follower takes at most the bound of the statement
+//! it is in.
 
+use super::client::{Client, Session};
 use super::{PgStore, connect};
 use crate::store::EventStore;
 use crate::{Error, Result};
-use postgres::fallible_iterator::FallibleIterator;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 const RELISTEN_AFTER: Duration = Duration::from_secs(3);
 
 /// A thread that follows other writers' commits; stopped when dropped (within a
-/// quarter of a second).
+/// quarter of a second, or the bound of the statement it is waiting on).
 pub struct HeadFollower {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -61,7 +65,7 @@ impl Drop for HeadFollower {
 const SLICE: Duration = Duration::from_millis(250);
 
 fn run(store: &PgStore, poll: Duration, stop: &AtomicBool) {
-    let mut listener: Option<postgres::Client> = None;
+    let mut listener: Option<Client> = None;
     let mut last_try: Option<Instant> = None;
     let mut last_read: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -97,17 +101,21 @@ fn run(store: &PgStore, poll: Duration, stop: &AtomicBool) {
         };
         if notified || last_read.is_none_or(|t| t.elapsed() >= poll) {
             last_read = Some(Instant::now());
-            // A failed read (the server away) is tried again at the next round.
-            if let Ok(head) = store.head() {
-                store.inner.durable.publish(head.position);
+            // A failed read (the server away, or not answering) is tried again at the
+            // next round. The listening connection likely went the same way, and a
+            // stalled one would wait for notifications that never come: it is made
+            // again.
+            match store.head() {
+                Ok(head) => store.inner.durable.publish(head.position),
+                Err(_) => listener = None,
             }
         }
     }
 }
 
 /// A connection listening on `chronicle_head`, or `None` when the server cannot be
-/// reached now.
-fn listen(store: &PgStore) -> Option<postgres::Client> {
+/// reached now (within the connection's bound).
+fn listen(store: &PgStore) -> Option<Client> {
     let mut client = connect(&store.inner.pool.config).ok()?;
     client.batch_execute("LISTEN chronicle_head").ok()?;
     Some(client)
@@ -115,19 +123,6 @@ fn listen(store: &PgStore) -> Option<postgres::Client> {
 
 /// Waits up to `timeout` for a notification and takes every one already queued.
 /// Returns whether one came, or `None` when the connection broke.
-fn wait_for_notification(client: &mut postgres::Client, timeout: Duration) -> Option<bool> {
-    let mut notifications = client.notifications();
-    let first = {
-        let mut waiting = notifications.timeout_iter(timeout);
-        FallibleIterator::next(&mut waiting)
-    };
-    match first {
-        Ok(Some(_)) => {}
-        Ok(None) => return Some(false),
-        Err(_) => return None,
-    }
-    // Several commits may have landed together: one head read covers them all.
-    let mut queued = notifications.iter();
-    while let Ok(Some(_)) = FallibleIterator::next(&mut queued) {}
-    Some(true)
+fn wait_for_notification(client: &mut Client, timeout: Duration) -> Option<bool> {
+    client.notified(timeout).ok()
 }

@@ -13,20 +13,34 @@
 //!   after its `COMMIT` returned with `synchronous_commit = on` (set on every
 //!   connection), so a `kill -9` of the appending process loses nothing acknowledged;
 //! - the schema is created and migrated by chronicle (`schema`), and a newer one is
-//!   refused with [`Error::Incompatible`].
+//!   refused with [`Error::Incompatible`];
+//! - no call waits on PostgreSQL without bound: opening a connection and every
+//!   statement wait at most [`STALL_BOUND`] ([`SLOW_BOUND`] for `stats` and
+//!   migrations), after which the connection is dropped and the call fails with
+//!   [`Error::Unavailable`] (see `client`). An append is never acknowledged unless its
+//!   `COMMIT` returned; one whose `COMMIT` broke or stalled may have been written and
+//!   fails with [`Error::Indeterminate`], naming its event ids, so that a retry with
+//!   them (idempotent) settles it; any other failed append wrote nothing and says so;
+//! - a session left idle inside a transaction (its client stalled or vanished
+//!   mid-append, holding the head row's lock) is ended by the server after
+//!   [`IDLE_IN_TRANSACTION`], so other writers wait no longer than that for the head.
 //!
 //! Appends go through one writer thread per store (`writer`), which commits every
 //! append queued behind the first in one transaction (group commit). Reads use a small
-//! pool of connections and read the log in pages, never whole. The client is the
-//! synchronous `postgres` crate: the [`EventStore`] trait is synchronous and the writer
-//! is a plain thread. It runs its own small tokio runtime per connection, so it must
-//! not be called on an async task; the server calls the store on tokio's blocking pool
-//! (`spawn_blocking`), where it works. No TLS: the log is meant to be on loopback or a
-//! trusted network for now.
+//! pool of connections and read the log in pages, never whole. The client
+//! (`client::Client`) is synchronous over `tokio-postgres`, as the `postgres` crate
+//! is, with a bound on every wait: the [`EventStore`] trait is synchronous and the
+//! writer is a plain thread. It runs its own small tokio runtime per connection, so it
+//! must not be called on an async task; the server calls the store on tokio's blocking
+//! pool (`spawn_blocking`), where it works. No TLS: the log is meant to be on loopback
+//! or a trusted network for now.
 
+mod client;
 mod follow;
 mod schema;
 mod writer;
+
+pub use client::{SLOW_BOUND, STALL_BOUND};
 
 pub use follow::HeadFollower;
 
@@ -40,12 +54,14 @@ use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::DateTime;
-use postgres::types::ToSql;
+use client::{Client, Failure, Session};
 use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio_postgres::types::ToSql;
 
 /// Events fetched per query when reading.
 const PAGE: i64 = 500;
@@ -57,19 +73,22 @@ const MAX_READERS: usize = 4;
 const TAIL_CHECKED: u64 = 64;
 
 /// A failure reported by PostgreSQL or the connection to it.
-fn pg_error(e: postgres::Error) -> Error {
-    // A closed connection, a reset or refused one (an I/O error), or a server shutting
-    // down: the server, not the request, is the trouble.
-    let io = std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>());
-    if e.is_closed() || io || is_fatal(&e) {
+fn pg_error(e: impl Into<Failure>) -> Error {
+    let e = e.into();
+    // A closed connection, a reset or refused one (an I/O error), one that stopped
+    // answering, or a server shutting down: the server, not the request, is the trouble.
+    let io = matches!(&e, Failure::Pg(p)
+        if std::error::Error::source(p).is_some_and(|c| c.is::<std::io::Error>()));
+    if e.lost_connection() || io || is_fatal(&e) {
         return unreachable(&e);
     }
     Error::Storage(format!("postgresql: {}", pg_detail(&e)))
 }
 
-/// The log's server cannot be reached, or dropped the connection: nothing was written
-/// by the call that failed, and the same call may succeed once a server is back.
-fn unreachable(e: &postgres::Error) -> Error {
+/// The log's server cannot be reached, dropped the connection, or stopped answering:
+/// nothing was written by the call that failed, and the same call may succeed once a
+/// server is back.
+fn unreachable(e: &Failure) -> Error {
     Error::Unavailable(format!(
         "cannot reach the PostgreSQL log ({}); nothing was written, retry later",
         pg_detail(e)
@@ -78,14 +97,13 @@ fn unreachable(e: &postgres::Error) -> Error {
 
 /// What PostgreSQL or the connection said, with the cause the client's own message
 /// leaves out ("db error", "error connecting to server").
-fn pg_detail(e: &postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
+fn pg_detail(e: &Failure) -> String {
+    if let Failure::Pg(e) = e
+        && let Some(db) = e.as_db_error()
+    {
         return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
     }
-    match std::error::Error::source(e) {
-        Some(cause) => format!("{e}: {cause}"),
-        None => e.to_string(),
-    }
+    e.to_string()
 }
 
 fn to_i64(n: u64) -> Result<i64> {
@@ -110,33 +128,45 @@ fn decode_event(position: Position, body: &str) -> Result<RecordedEvent> {
     })
 }
 
-/// Opens a connection with the settings every connection of the store has.
-fn connect(config: &postgres::Config) -> Result<postgres::Client> {
-    let mut client = config
-        .connect(postgres::NoTls)
-        .map_err(|e| unreachable(&e))?;
-    // Acknowledge only what the server has flushed, whatever the server's default.
+/// The server ends a session that stays idle inside a transaction this long (set on
+/// every connection): a client that stalled or vanished mid-append then holds the head
+/// row's lock, which every writer of the log waits for, no longer than this.
+/// chronicle's own transactions never wait between statements beyond deciding a group.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
+/// Opens a connection with the settings every connection of the store has, within
+/// [`STALL_BOUND`]: acknowledge only what the server has flushed, whatever its
+/// default, and [`IDLE_IN_TRANSACTION`].
+fn connect(config: &tokio_postgres::Config) -> Result<Client> {
+    let mut client = client::connect(config, STALL_BOUND).map_err(|e| unreachable(&e))?;
     client
-        .batch_execute("SET synchronous_commit = on")
+        .batch_execute(&session_settings())
         .map_err(pg_error)?;
     Ok(client)
 }
 
+fn session_settings() -> String {
+    format!(
+        "SET synchronous_commit = on; SET idle_in_transaction_session_timeout = {}",
+        IDLE_IN_TRANSACTION.as_millis()
+    )
+}
+
 /// The writer's statements, prepared once per connection.
 struct Statements {
-    lock_head: postgres::Statement,
-    stream_version: postgres::Statement,
-    by_id: postgres::Statement,
-    by_ids: postgres::Statement,
-    stream_versions: postgres::Statement,
-    stream_events: postgres::Statement,
-    insert_events: postgres::Statement,
-    move_head: postgres::Statement,
-    notify: postgres::Statement,
+    lock_head: tokio_postgres::Statement,
+    stream_version: tokio_postgres::Statement,
+    by_id: tokio_postgres::Statement,
+    by_ids: tokio_postgres::Statement,
+    stream_versions: tokio_postgres::Statement,
+    stream_events: tokio_postgres::Statement,
+    insert_events: tokio_postgres::Statement,
+    move_head: tokio_postgres::Statement,
+    notify: tokio_postgres::Statement,
 }
 
 impl Statements {
-    fn prepare(client: &mut postgres::Client) -> Result<Statements> {
+    fn prepare(client: &mut Client) -> Result<Statements> {
         let mut p = |sql: &str| client.prepare(sql).map_err(pg_error);
         Ok(Statements {
             lock_head: p("SELECT position, hash, recorded_micros FROM chronicle_head FOR UPDATE")?,
@@ -167,22 +197,24 @@ impl Statements {
 
 /// An error after which the server closes the connection (as when it shuts down or
 /// an administrator ends the session).
-fn is_fatal(e: &postgres::Error) -> bool {
-    e.as_db_error()
-        .is_some_and(|d| matches!(d.severity(), "FATAL" | "PANIC"))
+fn is_fatal(e: &Failure) -> bool {
+    matches!(e, Failure::Pg(e) if e
+        .as_db_error()
+        .is_some_and(|d| matches!(d.severity(), "FATAL" | "PANIC")))
 }
 
 /// Connections for reads: at most [`MAX_READERS`] open at once, opened on demand and
-/// kept while idle; a read waits for one to be free. Each read holds its connection
-/// for one query (a page of a long read), so no read holds one for long.
+/// kept while idle; a read waits for one to be free, for at most [`STALL_BOUND`]. Each
+/// read holds its connection for one query (a page of a long read), so no read holds
+/// one for long.
 struct Pool {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     state: Mutex<PoolState>,
     freed: Condvar,
 }
 
 struct PoolState {
-    idle: Vec<postgres::Client>,
+    idle: Vec<Client>,
     /// Connections open, idle or in use.
     open: usize,
 }
@@ -190,11 +222,11 @@ struct PoolState {
 /// A connection taken from the pool; it goes back when dropped, unless it broke.
 struct Pooled<'a> {
     pool: &'a Pool,
-    client: Option<postgres::Client>,
+    client: Option<Client>,
 }
 
 impl Pool {
-    fn new(config: postgres::Config) -> Pool {
+    fn new(config: tokio_postgres::Config) -> Pool {
         Pool {
             config,
             state: Mutex::new(PoolState {
@@ -213,28 +245,49 @@ impl Pool {
     /// Runs a read on a pooled connection. A connection the server dropped while it was
     /// idle shows only when used, so a read that fails on a closed connection is run
     /// once more on a new one (reads change nothing, so running one twice is safe); the
-    /// other idle connections are likely stale too, and are let go.
+    /// other idle connections are likely stale too, and are let go. A read that got no
+    /// answer within the bound is not run again (another connection would likely wait
+    /// as long): it fails as [`Error::Unavailable`], and the idle connections, which
+    /// likely go the same stalled way, are let go too.
     fn read<T>(
         &self,
-        mut f: impl FnMut(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut Client) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         let mut client = self.get()?;
         match f(&mut client) {
-            Err(e) if e.is_closed() || client.is_closed() || is_fatal(&e) => {
+            Err(e) if e.stalled() => {
                 client.broken();
                 drop(client);
-                let stale = std::mem::take(&mut self.state().idle);
-                for _ in stale {
-                    self.release();
-                }
+                self.forget_idle();
+                Err(pg_error(e))
+            }
+            Err(e) if e.lost_connection() || client.is_closed() || is_fatal(&e) => {
+                client.broken();
+                drop(client);
+                self.forget_idle();
                 let mut fresh = self.get()?;
-                f(&mut fresh).map_err(pg_error)
+                let again = f(&mut fresh);
+                if again.as_ref().is_err_and(Failure::stalled) {
+                    fresh.broken();
+                    drop(fresh);
+                    self.forget_idle();
+                }
+                again.map_err(pg_error)
             }
             other => other.map_err(pg_error),
         }
     }
 
+    /// Closes the idle connections.
+    fn forget_idle(&self) {
+        let stale = std::mem::take(&mut self.state().idle);
+        for _ in stale {
+            self.release();
+        }
+    }
+
     fn get(&self) -> Result<Pooled<'_>> {
+        let deadline = Instant::now() + STALL_BOUND;
         let mut state = self.state();
         loop {
             if let Some(client) = state.idle.pop() {
@@ -251,7 +304,18 @@ impl Pool {
                 state.open += 1;
                 break;
             }
-            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Unavailable(format!(
+                    "all {MAX_READERS} connections to the PostgreSQL log stayed busy for {} s; nothing was written, retry later",
+                    STALL_BOUND.as_secs()
+                )));
+            }
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         drop(state);
         match connect(&self.config) {
@@ -283,14 +347,14 @@ impl Pooled<'_> {
 }
 
 impl std::ops::Deref for Pooled<'_> {
-    type Target = postgres::Client;
-    fn deref(&self) -> &postgres::Client {
+    type Target = Client;
+    fn deref(&self) -> &Client {
         self.client.as_ref().expect("present until dropped")
     }
 }
 
 impl std::ops::DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut postgres::Client {
+    fn deref_mut(&mut self) -> &mut Client {
         self.client.as_mut().expect("present until dropped")
     }
 }
@@ -347,17 +411,16 @@ impl PgStore {
     pub fn open(url: &str) -> Result<PgStore> {
         let config = parse_url(url)?;
         let what = describe(&config);
-        let mut client = config
-            .connect(postgres::NoTls)
+        let mut client = client::connect(&config, STALL_BOUND)
             .and_then(|mut client| {
-                client.batch_execute("SET synchronous_commit = on")?;
+                client.batch_execute(&session_settings())?;
                 Ok(client)
             })
             .map_err(|e| {
                 // chronicle makes its tables, not the database: say how to make it.
-                let missing = e
-                    .as_db_error()
-                    .is_some_and(|d| d.code() == &postgres::error::SqlState::INVALID_CATALOG_NAME);
+                let missing = matches!(&e, Failure::Pg(e) if e.as_db_error().is_some_and(|d| {
+                    d.code() == &tokio_postgres::error::SqlState::INVALID_CATALOG_NAME
+                }));
                 let next = if missing {
                     format!(
                         "create the database first (`createdb {}`, or `CREATE DATABASE` as a user who may); chronicle then makes its tables",
@@ -371,7 +434,8 @@ impl PgStore {
                     pg_detail(&e)
                 ))
             })?;
-        schema::migrate(&mut client, &what)?;
+        // Migrations may wait for another process's, or build an index.
+        client.with_bound(SLOW_BOUND, |client| schema::migrate(client, &what))?;
         let head = check_tail(&mut client)?;
         let durable = Arc::new(Durable::new(head));
         let statements = Statements::prepare(&mut client)?;
@@ -508,12 +572,7 @@ impl PgStore {
         }
         sql.push_str(&format!(" ORDER BY {order} LIMIT {PAGE}"));
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p).collect();
-        let rows = self
-            .inner
-            .pool
-            .get()?
-            .query(&sql, &params)
-            .map_err(pg_error)?;
+        let rows = self.inner.pool.read(|c| c.query(&sql, &params))?;
         rows.iter()
             .map(|row| decode_event(Position(to_u64(row.get(0))?), row.get(1)))
             .collect()
@@ -521,13 +580,13 @@ impl PgStore {
 }
 
 /// `host:port/dbname` of a connection's settings, for messages (never the password).
-fn describe(config: &postgres::Config) -> String {
+fn describe(config: &tokio_postgres::Config) -> String {
     let host = config
         .get_hosts()
         .iter()
         .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(path) => path.display().to_string(),
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
         })
         .collect::<Vec<_>>()
         .join(",");
@@ -546,7 +605,7 @@ fn describe(config: &postgres::Config) -> String {
 ///
 /// Other servers may append meanwhile, so everything is read in one snapshot.
 /// Returns where the log ends.
-fn check_tail(client: &mut postgres::Client) -> Result<Position> {
+fn check_tail(client: &mut Client) -> Result<Position> {
     let inspect =
         "run `chronicle verify` to find the first bad position, and restore from an export";
     let mut client = snapshot(client)?;
@@ -603,17 +662,12 @@ fn check_tail(client: &mut postgres::Client) -> Result<Position> {
 
 /// A read-only transaction that sees one snapshot of the log for all its statements,
 /// so that reads made in several statements agree while others append.
-fn snapshot(client: &mut postgres::Client) -> Result<postgres::Transaction<'_>> {
-    client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(pg_error)
+fn snapshot(client: &mut Client) -> Result<client::Transaction<'_>> {
+    client.snapshot().map_err(pg_error)
 }
 
 /// The head row (`position, hash, recorded_micros`) as a [`Head`].
-fn head_from_row(row: &postgres::Row) -> Result<Head> {
+fn head_from_row(row: &tokio_postgres::Row) -> Result<Head> {
     let position = Position(to_u64(row.get(0))?);
     let hash: Vec<u8> = row.get(1);
     let micros: Option<i64> = row.get(2);
@@ -724,12 +778,9 @@ impl EventStore for PgStore {
 
     fn stats(&self) -> Result<Stats> {
         // One snapshot, so that the counts agree with the head while others append.
-        let (head, per_type, row) = self.inner.pool.read(|c| {
-            let mut tx = c
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?;
+        // Counting every row takes longer as the log grows: the slow bound.
+        let (head, per_type, row) = self.inner.pool.read(|c| c.with_bound(SLOW_BOUND, |c| {
+            let mut tx = c.snapshot()?;
             let head = tx.query_one(
                 "SELECT position, hash, recorded_micros FROM chronicle_head",
                 &[],
@@ -747,7 +798,7 @@ impl EventStore for PgStore {
             )?;
             tx.commit()?;
             Ok((head, per_type, row))
-        })?;
+        }))?;
         let head = head_from_row(&head)?;
         let per_type = per_type
             .iter()
@@ -863,7 +914,7 @@ impl LogIndex for PoolIndex<'_> {
 
 /// What is wrong with an event's row beside its body, if anything: the columns reads
 /// and the rules rely on must say what the body says.
-fn columns_problem(event: &RecordedEvent, row: &postgres::Row) -> Option<String> {
+fn columns_problem(event: &RecordedEvent, row: &tokio_postgres::Row) -> Option<String> {
     let id: uuid::Uuid = row.get(2);
     let stream: &str = row.get(3);
     let version: i64 = row.get(4);
@@ -899,8 +950,8 @@ pub fn describe_url(url: &str) -> Result<String> {
     parse_url(url).map(|config| describe(&config))
 }
 
-fn parse_url(url: &str) -> Result<postgres::Config> {
-    postgres::Config::from_str(url).map_err(|e| Error::Invalid {
+fn parse_url(url: &str) -> Result<tokio_postgres::Config> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| Error::Invalid {
         index: None,
         error: crate::model::ValidationError {
             line: None,
@@ -909,5 +960,34 @@ fn parse_url(url: &str) -> Result<postgres::Config> {
                 "not a PostgreSQL connection URL ({e}); write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
             ),
         },
-    })
+    })?;
+    Ok(with_network_defaults(config))
+}
+
+/// How long a connection attempt to one host may take at the TCP level (unless the URL
+/// says `connect_timeout`), so that a host of a multi-host URL that drops packets does
+/// not use up the whole [`STALL_BOUND`] of the attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The operating system's own checks of a connection, unless the URL sets them: TCP
+/// keepalives after 10 s of silence, and data left unacknowledged for 20 s ends the
+/// connection (`tcp_user_timeout`). They end a connection whose peer is gone (packets
+/// dropped), even while nothing is asked of it (an idle read connection, the `LISTEN`
+/// one); they cannot see a stall where something in between keeps acknowledging, which
+/// [`STALL_BOUND`] covers for every statement.
+fn with_network_defaults(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(20));
+    }
+    // The client's default idle time before a keepalive is two hours.
+    if config.get_keepalives() && config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(2);
+    }
+    config
 }

@@ -15,6 +15,7 @@
 //!   microseconds). Every append transaction locks it (`SELECT … FOR UPDATE`) first,
 //!   which is how writers on several hosts take turns.
 
+use super::client::{Client, Session};
 use super::pg_error;
 use crate::{Error, Result};
 
@@ -52,7 +53,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
 )];
 
 /// Brings the database's schema up to [`SCHEMA_VERSION`], or refuses a newer one.
-pub fn migrate(client: &mut postgres::Client, what: &str) -> Result<()> {
+pub fn migrate(client: &mut Client, what: &str) -> Result<()> {
     let mut tx = client.transaction().map_err(pg_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(pg_error)?;

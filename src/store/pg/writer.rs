@@ -10,8 +10,16 @@
 //! commits with `synchronous_commit = on`. Only after the `COMMIT` returns are the jobs
 //! answered. Positions are the head's plus one, under the head's lock, so they have no
 //! gaps across writers; a failed transaction writes nothing, and its jobs get an error.
+//!
+//! Every statement waits at most the connection's bound (`client`). When one does not
+//! answer, the connection is dropped and the group answered: with
+//! [`Error::Unavailable`] ("nothing was written") when the `COMMIT` was not sent yet,
+//! with [`Error::Indeterminate`] and the group's event ids when it was (it may have
+//! committed). The appends queued behind fail at once while the writer waits to
+//! reconnect, so no append waits much longer than the bound.
 
-use super::{Durable, Statements, pg_error, to_i64, to_u64};
+use super::client::{Client, Session, Transaction};
+use super::{Durable, STALL_BOUND, Statements, pg_error, to_i64, to_u64};
 use crate::model::event::GENESIS_HASH;
 use crate::model::{Position, RecordedEvent, StreamId, Version};
 use crate::store::StoreMetrics;
@@ -39,8 +47,8 @@ const ROWS_PER_INSERT: usize = 1000;
 /// error, instead of each waiting on a connection attempt. With a multi-host URL
 /// (`target_session_attrs=read-write`) each attempt finds whichever host is the primary.
 pub(super) struct Connection {
-    config: postgres::Config,
-    client: Option<(postgres::Client, Statements)>,
+    config: tokio_postgres::Config,
+    client: Option<(Client, Statements)>,
     /// After a failed attempt: when to try again, the pause after that, and the error.
     retry: Option<(Instant, Duration, Error)>,
 }
@@ -51,7 +59,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl Connection {
-    pub fn new(config: postgres::Config, client: postgres::Client, statements: Statements) -> Self {
+    pub fn new(config: tokio_postgres::Config, client: Client, statements: Statements) -> Self {
         Connection {
             config,
             client: Some((client, statements)),
@@ -59,9 +67,9 @@ impl Connection {
         }
     }
 
-    fn get(&mut self) -> Result<&mut (postgres::Client, Statements)> {
+    fn get(&mut self) -> Result<&mut (Client, Statements)> {
         if self.client.as_ref().is_some_and(|(c, _)| c.is_closed()) {
-            self.client = None;
+            self.forget();
         }
         if self.client.is_none() {
             if let Some((at, _, e)) = &self.retry
@@ -89,9 +97,28 @@ impl Connection {
         Ok(self.client.as_mut().expect("set just above"))
     }
 
-    /// Forgets a connection that failed, so that the next append opens another.
+    /// Forgets the connection, so that the next append opens another. After a stall,
+    /// not at once: the appends queued behind the one that waited fail at once instead
+    /// of waiting as long again on a new connection, and the next attempt comes after
+    /// the first pause.
+    fn forget(&mut self) {
+        if let Some((client, _)) = self.client.take()
+            && client.stalled()
+        {
+            self.retry = Some((
+                Instant::now() + FIRST_BACKOFF,
+                FIRST_BACKOFF,
+                Error::Unavailable(format!(
+                    "the PostgreSQL log did not answer within {} s; nothing was written, retry later",
+                    STALL_BOUND.as_secs()
+                )),
+            ));
+        }
+    }
+
+    /// Forgets a connection that failed (see [`Connection::forget`]).
     fn broken(&mut self) {
-        self.client = None;
+        self.forget();
     }
 }
 
@@ -100,6 +127,10 @@ fn copy(e: &Error) -> Error {
     match e {
         Error::Integrity(m) => Error::Integrity(m.clone()),
         Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        Error::Indeterminate { message, ids } => Error::Indeterminate {
+            message: message.clone(),
+            ids: ids.clone(),
+        },
         other => Error::Storage(other.to_string()),
     }
 }
@@ -168,7 +199,7 @@ use Outcome::{Answered, NotStarted};
 /// the whole group instead of one or two per event, which shortens the time the head
 /// stays locked; anything else is asked for when the rules ask.
 struct PgIndex<'a, 'b> {
-    tx: RefCell<&'a mut postgres::Transaction<'b>>,
+    tx: RefCell<&'a mut Transaction<'b>>,
     statements: &'a Statements,
     known: Known,
 }
@@ -180,11 +211,7 @@ struct Known {
     versions: HashMap<StreamId, u64>,
 }
 
-fn prefetch(
-    tx: &mut postgres::Transaction<'_>,
-    statements: &Statements,
-    jobs: &[Job],
-) -> Result<Known> {
+fn prefetch(tx: &mut Transaction<'_>, statements: &Statements, jobs: &[Job]) -> Result<Known> {
     let events = || jobs.iter().flat_map(|j| &j.events);
     let ids: Vec<Uuid> = events().filter_map(|e| e.id).collect();
     let mut known: HashMap<Uuid, Option<IdInfo>> = ids.iter().map(|id| (*id, None)).collect();
@@ -248,7 +275,7 @@ impl LogIndex for PgIndex<'_, '_> {
 }
 
 /// An id's row (`position, version, digest, body`) as the rules read it.
-pub(super) fn id_info(id: &Uuid, row: &postgres::Row) -> Result<IdInfo> {
+pub(super) fn id_info(id: &Uuid, row: &tokio_postgres::Row) -> Result<IdInfo> {
     let position = Position(to_u64(row.get(0))?);
     let digest: Vec<u8> = row.get(2);
     let digest = digest.try_into().map_err(|_| {
@@ -271,14 +298,14 @@ pub(super) fn id_info(id: &Uuid, row: &postgres::Row) -> Result<IdInfo> {
 }
 
 /// Rows of `position, body` as events.
-pub(super) fn events_from_rows(rows: &[postgres::Row]) -> Result<Vec<RecordedEvent>> {
+pub(super) fn events_from_rows(rows: &[tokio_postgres::Row]) -> Result<Vec<RecordedEvent>> {
     rows.iter()
         .map(|row| super::decode_event(Position(to_u64(row.get(0))?), row.get(1)))
         .collect()
 }
 
 fn commit_group(
-    client: &mut postgres::Client,
+    client: &mut Client,
     statements: &Statements,
     jobs: Vec<Job>,
     metrics: &StoreMetrics,
@@ -330,18 +357,42 @@ fn commit_group(
             Some(Failed::BeforeCommit(e)) => Err(Error::Storage(format!(
                 "the append could not be written to PostgreSQL ({e}); nothing was written"
             ))),
-            Some(Failed::AtCommit(e)) => {
-                let message = format!(
-                    "the connection failed during the COMMIT of the append ({e}), so it may or may not have been written: retry it with the same event ids (a retry by id is idempotent)"
-                );
-                Err(match e {
-                    Error::Unavailable(_) => Error::Unavailable(message),
-                    _ => Error::Storage(message),
-                })
-            }
+            Some(Failed::AtCommit(e)) => Err(at_commit(e, &answer)),
         });
     }
     Answered
+}
+
+/// The answer to an append whose `COMMIT` failed with `e`. When the connection broke or
+/// stopped answering, the `COMMIT` may have been carried out: the answer says so, with
+/// the append's ids (the ones the store generated too), so that the client can retry
+/// with the same ids, which finds them if they are in the log and appends them if not.
+/// An error PostgreSQL answered to the `COMMIT` means it rolled back.
+fn at_commit(e: &Error, appended: &[crate::store::AppendedEvent]) -> Error {
+    let ids: Vec<Uuid> = appended.iter().map(|a| a.id).collect();
+    match e {
+        Error::Unavailable(_) => {
+            const SHOWN: usize = 10;
+            let mut listed = ids
+                .iter()
+                .take(SHOWN)
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if ids.len() > SHOWN {
+                listed.push_str(&format!(" and {} more", ids.len() - SHOWN));
+            }
+            Error::Indeterminate {
+                message: format!(
+                    "the connection to the PostgreSQL log failed during the COMMIT of the append ({e}), so it may or may not have been written: retry it with the same event ids ({listed}); a retry by id is idempotent"
+                ),
+                ids,
+            }
+        }
+        _ => Error::Storage(format!(
+            "PostgreSQL refused the COMMIT of the append ({e}); nothing was written"
+        )),
+    }
 }
 
 /// Where a group's transaction failed, which says whether its appends may be in the log.
@@ -364,7 +415,7 @@ fn new_events(answers: &[Answer]) -> usize {
 /// rejected ones and the dry runs at once, and leaves in `answers` the accepted ones,
 /// to be answered once the outcome of the `COMMIT` is known.
 fn decide_and_write(
-    mut tx: postgres::Transaction<'_>,
+    mut tx: Transaction<'_>,
     statements: &Statements,
     tail: Tail,
     jobs: Vec<Job>,
@@ -396,13 +447,13 @@ fn decide_and_write(
 }
 
 /// Locks the head row for the rest of the transaction and reads where the log ends.
-fn lock_head(tx: &mut postgres::Transaction<'_>, statements: &Statements) -> Result<Tail> {
+fn lock_head(tx: &mut Transaction<'_>, statements: &Statements) -> Result<Tail> {
     let row = tx.query_one(&statements.lock_head, &[]).map_err(pg_error)?;
     tail_from_row(&row)
 }
 
 /// The head row (`position, hash, recorded_micros`) as the rules' [`Tail`].
-pub(super) fn tail_from_row(row: &postgres::Row) -> Result<Tail> {
+pub(super) fn tail_from_row(row: &tokio_postgres::Row) -> Result<Tail> {
     let position = to_u64(row.get(0))?;
     if position == 0 {
         return Ok(Tail {
@@ -424,11 +475,7 @@ pub(super) fn tail_from_row(row: &postgres::Row) -> Result<Tail> {
 }
 
 /// Inserts the group's events and moves the head, inside the transaction.
-fn write(
-    tx: &mut postgres::Transaction<'_>,
-    statements: &Statements,
-    pending: &Pending,
-) -> Result<()> {
+fn write(tx: &mut Transaction<'_>, statements: &Statements, pending: &Pending) -> Result<()> {
     for chunk in pending.records.chunks(ROWS_PER_INSERT) {
         let mut positions = Vec::with_capacity(chunk.len());
         let mut ids = Vec::with_capacity(chunk.len());
