@@ -199,7 +199,7 @@ pub fn parse_history(k: &[u8]) -> Option<(Vec<u8>, usize)> {
 }
 
 /// The value of the `Kcheckpoint` key: the last position folded into the views, and
-/// the code versions that folded them ([`crate::projection::runner::Runner::versions`]).
+/// the code that folded them ([`crate::store::views::built_by`]: versions and history epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     pub position: Position,

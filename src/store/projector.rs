@@ -407,7 +407,7 @@ fn open_active(db: &sled::Db, runner: &Runner, head: Position) -> Result<(sled::
     let checkpoint = views::checkpoint(&tree)?;
     let usable = checkpoint
         .as_ref()
-        .is_none_or(|c| c.versions == runner.versions() && c.position <= head);
+        .is_none_or(|c| c.versions == views::built_by(runner) && c.position <= head);
     if !usable {
         tree = open_fresh(db)?;
     }

@@ -23,8 +23,16 @@ use crate::projection::{DocIter, DocsRead, Layered};
 use crate::{Error, Result};
 
 /// Positions per epoch of history. An as-of query folds at most `EPOCH - 1` events on
-/// top of the history; a document rewritten often keeps one version per epoch.
-pub const EPOCH: u64 = 64;
+/// top of the history; a document rewritten often keeps one version per epoch. (64
+/// before: at 100k events, 32 made as-of queries 1.3-1.7x faster for 5% more keys.)
+pub const EPOCH: u64 = 32;
+
+/// What built a views tree: the code versions of the facts layer and each projection,
+/// and the epoch of its history. Stored in the checkpoint; a tree built otherwise is
+/// rebuilt.
+pub fn built_by(runner: &Runner) -> String {
+    format!("{},history={EPOCH}", runner.versions())
+}
 
 /// The epoch a position belongs to (position 0, the empty log, is epoch 0).
 pub fn epoch_of(position: u64) -> u64 {
@@ -362,7 +370,7 @@ pub fn fold_chunk(
     }
     let checkpoint = Checkpoint {
         position: Position(last),
-        versions: runner.versions(),
+        versions: built_by(runner),
     };
     batch.insert(keys::CHECKPOINT, checkpoint.encode());
     tree.apply_batch(batch).map_err(storage)?;
