@@ -6,7 +6,9 @@
 //! counted for ([`counted_for`]; the timeline reads it too). An entity's first and last
 //! dated facts are the ends of its timeline (`timeline::entity_prefix`).
 
-use super::{Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json};
+use super::{
+    Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json, put_new_json,
+};
 use crate::Result;
 use crate::model::types::EventData;
 use crate::model::{EntityId, EventType, Extent, Position};
@@ -189,13 +191,18 @@ pub fn counted_for(docs: &(impl DocsRead + ?Sized), fact: &Fact) -> Result<Vec<E
 }
 
 impl Entities {
-    fn fold(&self, fact: &Fact, added: bool, docs: &mut dyn Docs) -> Result<()> {
+    /// Counts `fact` for its entities (`added`) or takes it back. `new`: the fact has
+    /// just been recorded (no earlier version of it was ever counted).
+    fn fold(&self, fact: &Fact, added: bool, new: bool, docs: &mut dyn Docs) -> Result<()> {
         let subject = status_subject(fact);
         // Remove exactly what was added, even if the trips or sales it was derived
         // from have changed since.
         let involved: Vec<EntityId> = if added {
             let found = super::involved(fact, docs)?;
-            put_json(docs, involved_key(fact), &found);
+            match new {
+                true => put_new_json(docs, involved_key(fact), &found),
+                false => put_json(docs, involved_key(fact), &found),
+            }
             found
         } else {
             let found = counted_for(docs, fact)?;
@@ -250,10 +257,10 @@ impl Projection for Entities {
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
         if let Some(before) = change.before {
-            self.fold(before, false, docs)?;
+            self.fold(before, false, false, docs)?;
         }
         if let Some(after) = change.after {
-            self.fold(after, true, docs)?;
+            self.fold(after, true, change.before.is_none(), docs)?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! retracted (it leaves every current view); `evidence.added` adds a source. Amending a
 //! retracted fact changes nothing. Documents: `facts/<uuid>` → [`Fact`].
 
-use super::{Docs, DocsRead, get_json, put_json};
+use super::{Docs, DocsRead, get_json, put_json, put_new_json};
 use crate::Result;
 use crate::model::patch::merge_patch;
 use crate::model::types::EventData;
@@ -226,7 +226,8 @@ pub fn apply(
     };
     let Some(target) = typed.target() else {
         let fact = Fact::from_event(event);
-        put_json(docs, fact_key(&fact.id), &fact);
+        // Ids are unique in the log: a new fact's document is new.
+        put_new_json(docs, fact_key(&fact.id), &fact);
         return Ok(Some((None, Some(fact))));
     };
     let Some(before) = get(docs, &target)? else {

@@ -91,6 +91,12 @@ impl<T: DocsRead + ?Sized> DocsRead for &T {
 pub trait Docs: DocsRead {
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>);
     fn delete(&mut self, key: Vec<u8>);
+
+    /// Writes a key that cannot exist yet, because it names a new fact's own id or
+    /// position: a layer that keeps history then need not read its value before.
+    fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put(key, value);
+    }
 }
 
 /// Documents in memory: the state of as-of queries and of tests.
@@ -321,6 +327,17 @@ impl<B: DocsRead> Docs for Layered<B> {
         self.touch(&key);
         self.pending.insert(key, None);
     }
+
+    fn put_new(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        debug_assert!(
+            matches!(self.get(&key), Ok(None)),
+            "put_new of a key that exists: {key:?}"
+        );
+        if let Some(touched) = self.touched.as_mut() {
+            touched.entry(key.clone()).or_insert(None);
+        }
+        self.pending.insert(key, Some(value));
+    }
 }
 
 /// Reads a JSON document.
@@ -346,10 +363,16 @@ pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
 
 /// Writes a JSON document.
 pub fn put_json(docs: &mut (impl Docs + ?Sized), key: Vec<u8>, value: &impl Serialize) {
-    docs.put(
-        key,
-        serde_json::to_vec(value).expect("a view document always serializes"),
-    );
+    docs.put(key, encode(value));
+}
+
+/// Writes a JSON document under a key that cannot exist yet ([`Docs::put_new`]).
+pub fn put_new_json(docs: &mut (impl Docs + ?Sized), key: Vec<u8>, value: &impl Serialize) {
+    docs.put_new(key, encode(value));
+}
+
+fn encode(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).expect("a view document always serializes")
 }
 
 /// A key that sorts facts in timeline order: by the extent's earliest instant, then its

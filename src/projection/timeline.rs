@@ -65,11 +65,17 @@ impl Projection for Timeline {
         {
             let sk = sort_key(occurred, after.position);
             let id = after.id.as_bytes().to_vec();
-            docs.put(key(ENTRIES, &sk), id.clone());
+            // A new fact's entries are new keys: its position is in each of them.
+            let new = change.before.is_none();
+            let put = |docs: &mut dyn Docs, k: Vec<u8>| match new {
+                true => docs.put_new(k, id.clone()),
+                false => docs.put(k, id.clone()),
+            };
+            put(docs, key(ENTRIES, &sk));
             for entity in involved(after, docs)? {
                 let mut k = entity_prefix(&entity);
                 k.extend_from_slice(&sk);
-                docs.put(k, id.clone());
+                put(docs, k);
             }
         }
         Ok(())
