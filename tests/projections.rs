@@ -448,6 +448,12 @@ fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
     c.append(&[json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted", "occurred": "2025-01-06",
         "data": {"target": SALE_ID, "reason": "no such sale"}})]).ok();
     assert_eq!(json_of(&c, &["sales"])["by_buyer"], json!([]));
+    // No empty tables: one line that says so and what to do.
+    let text = c.run(&["sales"]).ok();
+    assert!(
+        text.starts_with("No arms sales match.") && text.lines().count() == 1,
+        "{text}"
+    );
     assert!(
         json_of(&c, &["timeline", "--type", "arms_sale.announced"])
             .as_array()

@@ -95,6 +95,13 @@ pub fn print_report(
     report: &SalesReport,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    if report.sales.is_empty() && report.retracted.is_empty() {
+        writeln!(
+            out,
+            "No arms sales match. `chronicle types show arms_sale.announced` shows how to record one; other deals are on `chronicle timeline`."
+        )?;
+        return Ok(());
+    }
     let mut table = Table::new(&[
         "OCCURRED",
         "SELLER",
