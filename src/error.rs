@@ -33,12 +33,10 @@ pub enum Error {
     /// The log or an index is not what it must be (a broken hash chain, a gap). Exit 4.
     #[error("integrity check failed: {0}")]
     Integrity(String),
-    /// Another process holds the store open. Exit 5.
-    #[error(
-        "the store at {} is in use by another process; wait for it to finish, or stop it (a `chronicle serve` holds the store while it runs)",
-        path.display()
-    )]
-    Locked { path: PathBuf },
+    /// Another process holds the store open, or (`views`) the folder of views this
+    /// process would keep for a PostgreSQL log. Exit 5.
+    #[error("{}", locked_message(path, *views))]
+    Locked { path: PathBuf, views: bool },
     /// The store was written by a newer chronicle. Exit 1.
     #[error("{0}")]
     Incompatible(String),
@@ -96,3 +94,17 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn locked_message(path: &std::path::Path, views: bool) -> String {
+    if views {
+        format!(
+            "the views folder {} is in use by another process; each process on a PostgreSQL log keeps its own views: pass --views with another folder, or wait for it to finish",
+            path.display()
+        )
+    } else {
+        format!(
+            "the store at {} is in use by another process; wait for it to finish, or stop it (a `chronicle serve` holds the store while it runs)",
+            path.display()
+        )
+    }
+}

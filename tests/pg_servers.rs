@@ -178,6 +178,10 @@ fn two_servers_on_one_log_read_each_others_writes_and_follow_them_live() {
     let listed = run(&pg.url, &root.join("views-a"), &["--json", "trip", "list"]).ok();
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 13, "{listed}");
+    // One that cannot work through the API is told whose the folder is and what to do.
+    run(&pg.url, &root.join("views-a"), &["replay"])
+        .fails(5, "the views folder")
+        .fails(5, "pass --views with another folder");
     for server in [a, b] {
         let stderr = server.stderr.clone();
         let code = server.terminate();

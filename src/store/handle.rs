@@ -383,7 +383,10 @@ fn walk_pg(
 
 impl PgViews {
     fn open(log: &PgStore, dir: &Path) -> Result<PgViews> {
-        let lock = StoreLock::acquire(dir)?;
+        let lock = StoreLock::acquire(dir).map_err(|e| match e {
+            Error::Locked { path, .. } => Error::Locked { path, views: true },
+            other => other,
+        })?;
         forget_views_of_another_log(log, dir)?;
         let head = log.head()?.position;
         let projector = Projector::open(

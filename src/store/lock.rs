@@ -46,6 +46,7 @@ impl StoreLock {
             Err(TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
                     path: dir.to_owned(),
+                    views: false,
                 });
             }
             Err(TryLockError::Error(e)) => {

@@ -601,6 +601,7 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
         Ok(db) => Ok(db),
         Err(OpenError::Busy) => Err(Error::Locked {
             path: path.to_owned(),
+            views: true,
         }),
         Err(OpenError::Other(_)) => {
             std::fs::remove_dir_all(path).map_err(|e| {

@@ -482,6 +482,7 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
         sled::Error::Io(io) if is_sled_lock_busy(&io) => {
             Error::Locked {
                 path: path.to_owned(),
+                views: false,
             }
         }
         sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Integrity(format!(
