@@ -253,6 +253,22 @@ fn log_filters_and_pipes() {
         })
         .collect();
     assert_eq!(positions, [5, 6, 7]);
+    // Past the end: nothing, and a note that says where the log ends; at the end (where
+    // a script polling for new events starts), nothing and no note.
+    let head = c.log().len();
+    let past = c.run(&["log", "--from", &(head + 2).to_string()]);
+    assert_eq!((past.code, past.stdout.as_str()), (0, ""));
+    assert!(
+        past.stderr
+            .contains(&format!("the log ends at position {head}")),
+        "{}",
+        past.stderr
+    );
+    let at_end = c.run(&["log", "--from", &(head + 1).to_string()]);
+    assert_eq!(
+        (at_end.code, at_end.stdout.as_str(), at_end.stderr.as_str()),
+        (0, "", "")
+    );
     c.run(&["log", "--type", "trip.teleported"])
         .fails(2, "unknown event type");
     // `chronicle log | head -1`: the closed pipe ends the command with 0.

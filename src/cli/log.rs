@@ -85,6 +85,16 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     if !args.follow {
+        // Nothing printed because --from is past the end (not merely at it, where a
+        // script polling for new events starts): say so, as `--as-of` would.
+        let head = store.head()?.position;
+        if last.is_none() && filter.from.is_some_and(|from| from.0 > head.0 + 1) {
+            eprintln!(
+                "note: the log ends at position {}; --from {} is past it, so there is nothing to show",
+                head.0,
+                filter.from.map_or(0, |p| p.0)
+            );
+        }
         return Ok(());
     }
     // Hold a sled store only while reading, so that other processes can append; a
