@@ -959,3 +959,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_command_line_clap_refuses_is_one_line_naming_the_help_to_read() {
+    let c = Chronicle::new();
+    for (args, fragment) in [
+        (
+            &["append", "--bogus"][..],
+            "unexpected argument '--bogus' found (to pass '--bogus' as a value, use '-- --bogus'); see `chronicle append --help`",
+        ),
+        (
+            &["tripp"][..],
+            "unrecognized subcommand 'tripp' (a similar subcommand exists: 'trip'); see `chronicle --help`",
+        ),
+        (
+            &["timeline", "--limit", "x"][..],
+            "see `chronicle timeline --help`",
+        ),
+        (
+            &["trip", "show"][..],
+            "<TRIP>; see `chronicle trip show --help`",
+        ),
+    ] {
+        c.run(args).fails(2, fragment);
+    }
+    assert!(!c.db().exists(), "a refused command line wrote nothing");
+    // Help is still clap's own, on stdout, exit 0.
+    let help = c.run(&["trip", "--help"]).ok();
+    assert!(help.contains("Usage: chronicle trip"), "{help}");
+}

@@ -346,7 +346,10 @@ impl App {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let location = match check_location(&cli.db, cli.views.as_deref()) {
         Ok(location) => location,
         Err(err) => return report(&err),
@@ -413,6 +416,60 @@ fn check_location(
 }
 
 /// Prints the error as one line and picks the exit code (SPEC.md "Exit codes").
+/// A command line clap refused, as one line (clap's own is several: the error, a tip,
+/// the usage, a pointer to `--help`), exit 2. Help and version print as clap prints
+/// them.
+fn usage_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    eprintln!("{}", one_line_usage_error(&e.render().to_string()));
+    2
+}
+
+/// `error: … (tip); see `chronicle SUB --help`` from clap's rendered error; the
+/// subcommand is the one named on the command line.
+fn one_line_usage_error(rendered: &str) -> String {
+    let mut error = Vec::new();
+    let mut tips = Vec::new();
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            tips.push(tip);
+        } else if !line.starts_with("Usage: ") && !line.starts_with("For more information") {
+            error.push(line);
+        }
+    }
+    let mut line = error.join(" ");
+    if !tips.is_empty() {
+        line = format!("{line} ({})", tips.join("; "));
+    }
+    format!("{line}; see `{} --help`", command_named())
+}
+
+/// `chronicle` and the subcommands named on the command line (`chronicle trip show`).
+fn command_named() -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut path = vec!["chronicle".to_owned()];
+    for arg in std::env::args().skip(1) {
+        match command.find_subcommand(&arg) {
+            Some(sub) => {
+                path.push(sub.get_name().to_owned());
+                command = sub.clone();
+            }
+            None => continue,
+        }
+    }
+    path.join(" ")
+}
+
 fn report(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
