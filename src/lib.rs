@@ -19,6 +19,7 @@
 //!
 //! The binary's command line lives in `src/cli/` and `src/main.rs`.
 
+pub mod alloc;
 pub mod error;
 pub mod model;
 pub mod projection;

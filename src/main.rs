@@ -2,10 +2,9 @@
 
 mod cli;
 
-/// mimalloc: the views' folds and queries allocate many small short-lived values, and
-/// measured against the system allocator it made queries and replays markedly faster.
+/// mimalloc, but the system allocator in `chronicle serve`: see `chronicle::alloc`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: chronicle::alloc::Allocator = chronicle::alloc::Allocator;
 
 fn main() {
     std::process::exit(cli::main());

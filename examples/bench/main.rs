@@ -55,7 +55,7 @@ use systems::{Log, Payload, Reader, SYSTEMS, System};
 /// The allocator the `chronicle` binary uses (`src/main.rs`), so that chronicle runs in
 /// this process as it runs for users; the baselines in the same process share it.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: chronicle::alloc::Allocator = chronicle::alloc::Allocator;
 
 /// Benchmark chronicle against raw sled and SQLite.
 #[derive(Parser)]

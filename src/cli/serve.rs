@@ -106,6 +106,9 @@ impl Args {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    // A long-running server keeps the allocator that gives memory back (see
+    // `chronicle::alloc`).
+    chronicle::alloc::use_system_allocator();
     if let Some(token) = &args.token {
         check_token(token).map_err(|e| UsageError(format!("--token {e}")))?;
     }
