@@ -838,9 +838,13 @@ fn stream_facts(
         .into_iter()
         .flat_map(|p| p.streams.get(stream).into_iter().flatten());
     let trip = stream.category() == "trip";
-    Ok(facts::fold(logged.iter().chain(&set_aside).chain(pending).filter(|e| {
-        !trip || plans_stops(e.event_type) || e.event_type.is_amendment()
-    })))
+    Ok(facts::fold(
+        logged
+            .iter()
+            .chain(&set_aside)
+            .chain(pending)
+            .filter(|e| !trip || plans_stops(e.event_type) || e.event_type.is_amendment()),
+    ))
 }
 
 fn check_entities(
