@@ -11,7 +11,7 @@ fn main() {
 /// and memory freed in one arena serves only that arena: with sled's threads, the
 /// writer's and the projector's, a large `import` held twice the memory it used. One
 /// arena keeps the peak near what is in use; chronicle's threads spend little time in
-/// malloc, and its throughput did not change (README, Performance).
+/// malloc, and no slowdown of `import` showed (README, Performance).
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes a setting of glibc's allocator, before any thread
