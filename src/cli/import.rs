@@ -7,8 +7,8 @@
 //! it against the log and the lines before it (remembering only ids and stream
 //! versions), and copies it to an anonymous temporary file; the second pass appends
 //! from that file. Stdin is read once, like a file. Then the command waits for the
-//! views to take the new events in, and reopens the store so that sled's recovery
-//! snapshot is written now rather than at the user's next command.
+//! views to take the new events in, and closes the store, which after a large write
+//! writes sled's recovery snapshots now rather than at the user's next command.
 
 use super::App;
 use super::input::{collect_files, locate, open_input, read_events};
@@ -65,7 +65,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         None => app.open_store()?,
     };
     let summary = write(&store, checked, inputs.len(), batch)?;
-    settle(app, store)?;
+    settle(store)?;
     print_summary(&summary, app.json)
 }
 
@@ -224,17 +224,16 @@ pub fn write(
 }
 
 /// On sled, waits for the views to take in what was just written (with a progress
-/// bar), then closes the store and opens it once more: sled writes its recovery
-/// snapshot on open, so the cost of replaying a large write falls here, not on the
-/// next command. A PostgreSQL log has neither cost here: each process's views catch up
-/// when it next reads them.
-pub fn settle(app: &App, store: Store) -> anyhow::Result<()> {
+/// bar), then closes the store: after a large write, closing writes sled's recovery
+/// snapshots, so the cost of replaying it falls here, not on the next command. A
+/// PostgreSQL log has neither cost here: each process's views catch up when it next
+/// reads them.
+pub fn settle(store: Store) -> anyhow::Result<()> {
     if store.sled().is_none() {
         return Ok(());
     }
     super::as_of::live_views(&store)?;
     drop(store);
-    drop(app.open_store()?);
     Ok(())
 }
 

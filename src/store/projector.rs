@@ -35,8 +35,10 @@ use std::time::{Duration, Instant};
 /// The views' database, in this folder of the store's directory.
 pub const VIEWS_DIR: &str = "views";
 
-/// sled's page cache for the views.
-const CACHE_BYTES: u64 = 96 * 1024 * 1024;
+/// sled's page cache for the views (was 96 MiB; see the log's `CACHE_BYTES`). A chunk's
+/// reads are of the documents its events touch, mostly written by the chunks just
+/// before it.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How often, at most, the projector flushes the views' database: when it goes idle,
 /// and every so often while it folds a long stretch of the log.
@@ -445,6 +447,16 @@ impl Projector {
         head: Position,
     ) -> Result<Projector> {
         let db = open_views_db(&store_dir.join(VIEWS_DIR))?;
+        Projector::start(db, runner, log, head)
+    }
+
+    /// [`Projector::open`] on a views database already opened with [`open_db`].
+    pub fn start(
+        db: sled::Db,
+        runner: Arc<Runner>,
+        log: Arc<dyn LogRead>,
+        head: Position,
+    ) -> Result<Projector> {
         let (tree, projected) = open_active(&db, &runner, head)?;
         let shared = Shared::new(tree, projected, head);
         let thread = {
@@ -590,6 +602,12 @@ impl Drop for Projector {
     }
 }
 
+/// Opens the views' database in `store_dir` (see [`Projector::open`]), to start a
+/// projector on it with [`Projector::start`]. Call only under the store's lock.
+pub fn open_db(store_dir: &Path) -> Result<sled::Db> {
+    open_views_db(&store_dir.join(VIEWS_DIR))
+}
+
 /// Opens the views' database, creating it when missing. One that sled cannot open (a
 /// kill while it was made, damaged files) is removed and made again: the projector
 /// rebuilds it from the log.
@@ -621,6 +639,14 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
 enum OpenError {
     Busy,
     Other(#[allow(dead_code)] sled::Error),
+}
+
+/// sled's settings for the views' database of the store in `store_dir`.
+pub(super) fn views_config(store_dir: &Path) -> sled::Config {
+    sled::Config::new()
+        .path(store_dir.join(VIEWS_DIR))
+        .flush_every_ms(None)
+        .cache_capacity(CACHE_BYTES)
 }
 
 fn open_sled(path: &Path) -> std::result::Result<sled::Db, OpenError> {

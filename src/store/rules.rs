@@ -121,12 +121,158 @@ pub struct Pending {
     pub records: Vec<(RecordedEvent, IdEntry)>,
     /// The accepted events the stop rule reads, by stream, in order: of a `trip:` stream
     /// those that plan or cancel stops and the amendments, of a `place:` stream all; it
-    /// folds them on top of the log's. When the facts are set aside, a trip keeps only
-    /// the amendments of the events kept, and no source.
+    /// folds them on top of the log's. When the facts are set aside, they move to
+    /// [`SetAside`], a trip's without its arrivals and the like, and with no source.
     pub streams: HashMap<StreamId, Vec<RecordedEvent>>,
     /// The itineraries the job's checks folded, until one of its events changes them;
     /// not kept in the group.
     pub itineraries: HashMap<StreamId, Itinerary>,
+    /// The ids and versions of the pending events, once their facts were set aside: the
+    /// same as `ids` and `versions` hold, packed (see [`SetAside`]).
+    pub set_aside: SetAside,
+}
+
+/// The ids and stream versions of a long dry run (`import`'s check of its whole input),
+/// packed so that a million events take about 150 MB rather than a map of [`IdInfo`]:
+/// each stream name is kept once and referred to by number, hashes as bytes, and of the
+/// events' dates only those of the types whose date the store fills in (the one use of
+/// [`IdInfo::occurred`]).
+#[derive(Debug, Clone, Default)]
+pub struct SetAside {
+    streams: Vec<StreamId>,
+    /// Each stream's number in `streams`, and its version.
+    versions: HashMap<StreamId, (u32, u64)>,
+    ids: HashMap<Uuid, u32>,
+    records: Vec<IdRecord>,
+    occurred: HashMap<u32, Extent>,
+    /// What the stop rule folds ([`Pending::streams`]), each event as its stored JSON.
+    kept: HashMap<StreamId, Kept>,
+}
+
+/// The events of a stream the stop rule folds, set aside as their stored bytes (a tenth
+/// of the memory of the parsed events), and of a trip, the ids of those that plan
+/// stops, whose amendments are kept too.
+#[derive(Debug, Clone, Default)]
+struct Kept {
+    planning: Vec<Uuid>,
+    events: Vec<Box<[u8]>>,
+}
+
+/// An [`IdInfo`] in [`SetAside`].
+#[derive(Debug, Clone)]
+struct IdRecord {
+    position: u64,
+    version: u64,
+    digest: [u8; 32],
+    hash: [u8; 32],
+    stream: u32,
+    event_type: EventType,
+}
+
+impl SetAside {
+    fn version(&self, stream: &StreamId) -> Option<u64> {
+        self.versions.get(stream).map(|&(_, v)| v)
+    }
+
+    fn contains(&self, id: &Uuid) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    fn id(&self, id: &Uuid) -> Option<IdInfo> {
+        let n = *self.ids.get(id)?;
+        let r = self.records.get(n as usize)?;
+        Some(IdInfo {
+            entry: IdEntry {
+                position: Position(r.position),
+                version: Version(r.version),
+                digest: r.digest,
+            },
+            stream: self.streams.get(r.stream as usize)?.clone(),
+            event_type: r.event_type,
+            hash: r.hash.iter().map(|b| format!("{b:02x}")).collect(),
+            occurred: self.occurred.get(&n).copied(),
+        })
+    }
+
+    fn stream_number(&mut self, stream: &StreamId) -> u32 {
+        if let Some(&(n, _)) = self.versions.get(stream) {
+            return n;
+        }
+        let n = u32::try_from(self.streams.len()).expect("fewer than 2^32 streams in one import");
+        self.streams.push(stream.clone());
+        self.versions.insert(stream.clone(), (n, 0));
+        n
+    }
+
+    fn set_version(&mut self, stream: StreamId, version: u64) {
+        let n = self.stream_number(&stream);
+        self.versions.insert(stream, (n, version));
+    }
+
+    /// The events of `stream` set aside for the stop rule, in order.
+    fn kept(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>> {
+        let Some(kept) = self.kept.get(stream) else {
+            return Ok(Vec::new());
+        };
+        kept.events
+            .iter()
+            .map(|bytes| {
+                serde_json::from_slice(bytes).map_err(|e| {
+                    Error::Storage(format!("reading an event the check set aside: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// Sets aside a stream's pending events that the stop rule folds: of a trip, those
+    /// that plan stops and their amendments, without what the rule does not read.
+    fn keep(&mut self, stream: StreamId, events: Vec<RecordedEvent>) {
+        let trip = stream.category() == "trip";
+        let kept = self.kept.entry(stream).or_default();
+        for mut event in events {
+            if trip {
+                let keep = if plans_stops(event.event_type) {
+                    kept.planning.push(event.id);
+                    true
+                } else {
+                    event.event_type.is_amendment()
+                        && event
+                            .typed()
+                            .ok()
+                            .and_then(|t| t.target())
+                            .is_some_and(|target| kept.planning.contains(&target))
+                };
+                if !keep {
+                    continue;
+                }
+                event.source = None;
+                event.tags = Vec::new();
+                event.occurred_text = None;
+                event.meta = None;
+            }
+            let bytes = serde_json::to_vec(&event).expect("an event always serializes");
+            kept.events.push(bytes.into_boxed_slice());
+        }
+    }
+
+    fn add(&mut self, id: Uuid, info: IdInfo) {
+        let stream = self.stream_number(&info.stream);
+        let n = u32::try_from(self.records.len()).expect("fewer than 2^32 events in one import");
+        if info.event_type.occurred_defaults_to_recorded()
+            && let Some(occurred) = info.occurred
+        {
+            self.occurred.insert(n, occurred);
+        }
+        self.records.push(IdRecord {
+            position: info.entry.position.0,
+            version: info.entry.version.0,
+            digest: info.entry.digest,
+            hash: parse_hash(&info.hash).expect("chain_hash returns 64 hex digits"),
+            stream,
+            event_type: info.event_type,
+        });
+        self.ids.insert(id, n);
+    }
 }
 
 impl Pending {
@@ -140,17 +286,22 @@ impl Pending {
             records: Vec::new(),
             streams: HashMap::new(),
             itineraries: HashMap::new(),
+            set_aside: SetAside::default(),
         }
     }
 
-    /// Forgets the pending facts' data (keeping their ids and versions): for a long
-    /// dry run, whose memory must not grow with its input.
+    /// Forgets the pending facts' data (keeping their ids and versions, packed): for a
+    /// long dry run, whose memory must grow with its input as little as can be.
     pub fn set_facts_aside(&mut self) {
         self.facts = HashMap::new();
-        for (stream, events) in &mut self.streams {
-            if stream.category() == "trip" {
-                keep_stops_only(events);
-            }
+        for (stream, version) in self.versions.drain() {
+            self.set_aside.set_version(stream, version);
+        }
+        for (id, info) in self.ids.drain() {
+            self.set_aside.add(id, info);
+        }
+        for (stream, events) in self.streams.drain() {
+            self.set_aside.keep(stream, events);
         }
         self.facts_set_aside = true;
     }
@@ -175,32 +326,6 @@ fn plans_stops(event_type: EventType) -> bool {
         event_type,
         EventType::TripAnnounced | EventType::TripStopAdded | EventType::TripStopCancelled
     )
-}
-
-/// Keeps, of a trip's pending events, those that plan or cancel stops and the amendments
-/// of those, without what the rule does not read (sources, tags, texts).
-fn keep_stops_only(events: &mut Vec<RecordedEvent>) {
-    let mut kept: Vec<Uuid> = Vec::new();
-    events.retain_mut(|event| {
-        let keep = if plans_stops(event.event_type) {
-            kept.push(event.id);
-            true
-        } else {
-            event.event_type.is_amendment()
-                && event
-                    .typed()
-                    .ok()
-                    .and_then(|t| t.target())
-                    .is_some_and(|target| kept.contains(&target))
-        };
-        if keep {
-            event.source = None;
-            event.tags = Vec::new();
-            event.occurred_text = None;
-            event.meta = None;
-        }
-        keep
-    });
 }
 
 fn invalid(index: usize, field: &str, message: String) -> Error {
@@ -550,7 +675,9 @@ fn current_data(
     if let Some(current) = job.facts.get(&target).or_else(|| group.facts.get(&target)) {
         return Ok(Some(current.clone()));
     }
-    if group.facts_set_aside && group.ids.contains_key(&target) {
+    if group.facts_set_aside
+        && (group.ids.contains_key(&target) || group.set_aside.contains(&target))
+    {
         return Ok(None);
     }
     let events = db.stream_events(&known.stream, known.entry.version)?;
@@ -706,13 +833,18 @@ fn stream_facts(
     stream: &StreamId,
 ) -> Result<Vec<Fact>> {
     let logged = db.stream_events(stream, Version(1))?;
+    let set_aside = group.set_aside.kept(stream)?;
     let pending = [group, job]
         .into_iter()
         .flat_map(|p| p.streams.get(stream).into_iter().flatten());
     let trip = stream.category() == "trip";
-    Ok(facts::fold(logged.iter().chain(pending).filter(|e| {
-        !trip || plans_stops(e.event_type) || e.event_type.is_amendment()
-    })))
+    Ok(facts::fold(
+        logged
+            .iter()
+            .chain(&set_aside)
+            .chain(pending)
+            .filter(|e| !trip || plans_stops(e.event_type) || e.event_type.is_amendment()),
+    ))
 }
 
 fn check_entities(
@@ -750,8 +882,10 @@ fn lookup_version(
         .versions
         .get(stream)
         .or_else(|| group.versions.get(stream))
+        .copied()
+        .or_else(|| group.set_aside.version(stream))
     {
-        Some(v) => Ok(*v),
+        Some(v) => Ok(v),
         None => db.stream_version(stream),
     }
 }
@@ -764,7 +898,10 @@ fn lookup_id(
 ) -> Result<Option<IdInfo>> {
     match job.ids.get(id).or_else(|| group.ids.get(id)) {
         Some(info) => Ok(Some(info.clone())),
-        None => db.id(id),
+        None => match group.set_aside.id(id) {
+            Some(info) => Ok(Some(info)),
+            None => db.id(id),
+        },
     }
 }
 
@@ -1285,7 +1422,8 @@ mod tests {
             "{err}"
         );
         let trip = StreamId::parse("trip:a").unwrap();
-        assert!(group.streams[&trip].iter().all(|e| e.source.is_none()));
-        assert_eq!(group.streams[&trip].len(), 3, "the arrivals were set aside");
+        let kept = group.set_aside.kept(&trip).unwrap();
+        assert!(kept.iter().all(|e| e.source.is_none()));
+        assert_eq!(kept.len(), 3, "the arrivals were set aside");
     }
 }

@@ -109,6 +109,8 @@ struct Inner {
     /// The views: their own database and the thread that folds the log into them.
     views: Projector,
     metrics: StoreMetrics,
+    /// The head and the views' checkpoint when the store was opened.
+    opened_at: (Position, Position),
     /// Declared after every sled handle, so dropped after them (see [`LockRelease`]).
     _release: LockRelease,
     /// chronicle's own lock, taken before sled opened; declared last, so released last.
@@ -118,19 +120,51 @@ struct Inner {
 /// sled's background threads let go of the directory lock a moment after the database
 /// is dropped. Dropped right after it, this waits (up to a second) until the lock is
 /// free, so that a store closed in this process can be reopened at once.
+///
+/// Then, when this process wrote much to a database, it opens that database once more
+/// and closes it: sled 0.34.7 writes its recovery snapshot only on open, and otherwise
+/// the next open replays everything written since this one's (seconds after a large
+/// build or catch-up).
 struct LockRelease {
-    lock_file: PathBuf,
+    dir: PathBuf,
+    /// Set on close: the log's and the views' databases took many writes.
+    snapshot_log: bool,
+    snapshot_views: bool,
+}
+
+/// Events written to a database since it was opened past which closing it writes its
+/// recovery snapshot (see [`LockRelease`]).
+const SNAPSHOT_AFTER_EVENTS: u64 = 20_000;
+
+fn wait_for_sled_lock(db_file: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while let Ok(file) = std::fs::File::open(db_file) {
+        // Dropping `file` releases the lock taken here.
+        if file.try_lock().is_ok() || std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 impl Drop for LockRelease {
     fn drop(&mut self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while let Ok(file) = std::fs::File::open(&self.lock_file) {
-            // Dropping `file` releases the lock taken here.
-            if file.try_lock().is_ok() || std::time::Instant::now() > deadline {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        wait_for_sled_lock(&self.dir.join("db"));
+        // One attempt each: a handle still open elsewhere in this process holds sled's
+        // lock, and then the snapshot is left to the next open.
+        // Never where the store's files are gone: sled would make a new database.
+        if self.snapshot_log && self.dir.join("conf").is_file() {
+            drop(sled_config(&self.dir).open());
+            wait_for_sled_lock(&self.dir.join("db"));
+        }
+        if self.snapshot_views
+            && self
+                .dir
+                .join(super::projector::VIEWS_DIR)
+                .join("conf")
+                .is_file()
+        {
+            drop(super::projector::views_config(&self.dir).open());
         }
     }
 }
@@ -147,6 +181,11 @@ impl Drop for Inner {
             let _ = handle.join();
         }
         let _ = self.db.flush();
+        let (head, projected) = self.opened_at;
+        self._release.snapshot_log =
+            self.durable.borrow().0.saturating_sub(head.0) >= SNAPSHOT_AFTER_EVENTS;
+        self._release.snapshot_views =
+            self.views.projected().0.saturating_sub(projected.0) >= SNAPSHOT_AFTER_EVENTS;
     }
 }
 
@@ -214,16 +253,36 @@ impl SledStore {
         }
         // Our lock first, then the clean-up of what a killed process left, then sled.
         let lock = StoreLock::acquire(path)?;
-        let db = open_sled(path)?;
-        check_format(&db, path)?;
-        let head = read_head(&db)?;
-        if check_chain_tail {
-            check_tail(&db, head)?;
-        }
+        // sled's open reads its snapshot and replays its log since: the views' database
+        // is opened beside the log's (on another core), not after it. Not while the
+        // store is created: its folder then holds nothing but what creation puts there.
+        let (opened, views_db) = if path.join("conf").is_file() {
+            std::thread::scope(|scope| {
+                let views = std::thread::Builder::new()
+                    .name("chronicle-views-open".into())
+                    .spawn_scoped(scope, || super::projector::open_db(path));
+                let opened = open_log(path, check_chain_tail);
+                let views_db = match views {
+                    Ok(views) => views.join().unwrap_or_else(|_| {
+                        Err(Error::Storage("opening the views panicked".into()))
+                    }),
+                    Err(_) => super::projector::open_db(path),
+                };
+                (opened, views_db)
+            })
+        } else {
+            let opened = open_log(path, check_chain_tail);
+            let views_db = match &opened {
+                Ok(_) => super::projector::open_db(path),
+                Err(_) => Err(Error::Storage("not opened".into())),
+            };
+            (opened, views_db)
+        };
+        let (db, head) = opened?;
         let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
-        let views = Projector::open(
-            path,
+        let views = Projector::start(
+            views_db?,
             runner.clone(),
             Arc::new(SledLog(db.clone())),
             head_position,
@@ -245,8 +304,11 @@ impl SledStore {
                 db,
                 // sled's lock is on the file `db` inside the store's directory.
                 _release: LockRelease {
-                    lock_file: path.join("db"),
+                    dir: path.to_owned(),
+                    snapshot_log: false,
+                    snapshot_views: false,
                 },
+                opened_at: (head_position, views.projected()),
                 _lock: lock,
                 path: path.to_owned(),
                 runner,
@@ -381,6 +443,18 @@ impl SledStore {
     }
 }
 
+/// Opens the log's sled database, checks its format (migrating an older one) and, when
+/// asked, the end of its chain; with its head.
+fn open_log(path: &Path, check_chain_tail: bool) -> Result<(sled::Db, Option<HeadEntry>)> {
+    let db = open_sled(path)?;
+    check_format(&db, path)?;
+    let head = read_head(&db)?;
+    if check_chain_tail {
+        check_tail(&db, head)?;
+    }
+    Ok((db, head))
+}
+
 fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
     match db.get(keys::FORMAT).map_err(storage)? {
         Some(v) => {
@@ -459,7 +533,9 @@ pub(super) fn sled_config(path: &Path) -> sled::Config {
 
 /// sled's page cache for the log. Its default (1 GiB) made a large import's memory grow
 /// with the store; appends read only the index pages of the streams and ids they touch.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled 0.34.7 holds about twice what it counts against this; 16 MiB (was 64) took a
+/// quarter off a large import's peak memory without slowing it.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Opens sled in the store's directory, creating the store there first when it has
 /// none. Call only under the store's lock.
