@@ -3,19 +3,24 @@
 //!
 //! As in the sled writer (`store::writer`), appends from every thread of a process
 //! queue on one channel; the writer takes the first waiting job and every job queued
-//! behind it. Each group is one transaction: it locks the head row (`SELECT … FOR
-//! UPDATE`), so that writers of other processes and hosts wait for it; decides every
-//! job with the same pure rules (`store::rules`) over a [`LogIndex`] that queries the
-//! log inside the transaction; inserts the accepted events and moves the head; and
-//! commits with `synchronous_commit = on`. Only after the `COMMIT` returns are the jobs
+//! behind it, and after a group of several appends waits a little (at most half a
+//! commit) for that group's writers to append again (`gather`), so that concurrent
+//! writers share one commit instead of alternating between two. Each group is one
+//! transaction: it locks the head row (`SELECT … FOR UPDATE`), so that writers of
+//! other processes and hosts wait for it, and reads what the group's events name, in
+//! one pipeline with the `BEGIN` (one round trip); decides every job with the same
+//! pure rules (`store::rules`) over a [`LogIndex`] that queries the log inside the
+//! transaction; then inserts the accepted events, moves the head and commits with
+//! `synchronous_commit = on`, in a second pipeline. Only after the `COMMIT` returns are the jobs
 //! answered. Positions are the head's plus one, under the head's lock, so they have no
 //! gaps across writers; a failed transaction writes nothing, and its jobs get an error.
 //!
-//! Every statement waits at most the connection's bound (`client`). When one does not
+//! Every pipeline waits at most the connection's bound (`client`). When one does not
 //! answer, the connection is dropped and the group answered: with
 //! [`Error::Unavailable`] ("nothing was written") when the `COMMIT` was not sent yet,
 //! with [`Error::Indeterminate`] and the group's event ids when it was (it may have
-//! committed). The appends queued behind fail at once while the writer waits to
+//! committed: the second pipeline carries the `COMMIT`, so a stall or a broken
+//! connection anywhere in it is answered so). The appends queued behind fail at once while the writer waits to
 //! reconnect, so no append waits much longer than the bound.
 
 use super::client::{Client, Failure, Reply, Request, Session};
@@ -38,6 +43,10 @@ use uuid::Uuid;
 
 /// Most jobs committed in one group; bounds the latency a group adds to its first job.
 const MAX_GROUP_JOBS: usize = 512;
+
+/// The longest the writer waits for the writers of the last group to append again
+/// (see [`gather`]).
+const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// Most rows in one `INSERT … SELECT unnest(…)`.
 const ROWS_PER_INSERT: usize = 1000;
@@ -140,18 +149,32 @@ fn copy(e: &Error) -> Error {
 /// `durable`, before answering the group's appends.
 pub(super) fn run(
     mut connection: Connection,
-    jobs: Receiver<Job>,
+    queue: Receiver<Job>,
     metrics: StoreMetrics,
     durable: Arc<Durable>,
 ) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP_JOBS {
-            match jobs.try_recv() {
+    // Jobs that came while the last group committed, taken before its answers went out.
+    let mut waiting: Vec<Job> = Vec::new();
+    // How many jobs the next group may expect, and how long to wait for them.
+    let mut expected: Option<(usize, Duration)> = None;
+    loop {
+        let mut group: Vec<Job> = if waiting.len() > MAX_GROUP_JOBS {
+            waiting.drain(..MAX_GROUP_JOBS).collect()
+        } else {
+            std::mem::take(&mut waiting)
+        };
+        if group.is_empty() {
+            match queue.recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
         }
+        take_queued(&queue, &mut group);
+        if let Some((count, wait)) = expected.take() {
+            gather(&queue, &mut group, count, wait);
+        }
+        let size = group.len();
+        let started_at = Instant::now();
         // A connection the server dropped while idle (a restart, a failover, an
         // administrator) shows only when used: if the transaction cannot even start,
         // nothing was decided or sent, so the group is tried once more on a new one.
@@ -159,14 +182,25 @@ pub(super) fn run(
         for _attempt in 0..2 {
             let jobs = std::mem::take(&mut group);
             let started = match connection.get() {
-                Ok((client, statements)) => {
-                    commit_group(client, statements, jobs, &metrics, &durable)
-                }
+                Ok((client, statements)) => commit_group(
+                    client,
+                    statements,
+                    jobs,
+                    &metrics,
+                    &durable,
+                    (&queue, &mut waiting),
+                ),
                 Err(e) => NotStarted(jobs, e),
             };
             match started {
                 Answered => {
                     failure = None;
+                    // The writers just answered likely append again at once: the next
+                    // group waits a little for them, beside the jobs already waiting.
+                    if size > 1 {
+                        let took = started_at.elapsed();
+                        expected = Some((size + waiting.len(), (took / 2).min(MAX_GATHER)));
+                    }
                     break;
                 }
                 NotStarted(jobs, e) => {
@@ -181,6 +215,51 @@ pub(super) fn run(
                 // A damaged head row is not a connection problem: `copy` keeps its kind.
                 let _ = job.reply.send(Err(copy(&e)));
             }
+        }
+    }
+}
+
+/// Moves every queued job into `waiting`.
+fn take_all(queue: &Receiver<Job>, waiting: &mut Vec<Job>) {
+    while let Ok(job) = queue.try_recv() {
+        waiting.push(job);
+    }
+}
+
+/// Moves the jobs queued behind into `group`, up to [`MAX_GROUP_JOBS`].
+fn take_queued(queue: &Receiver<Job>, group: &mut Vec<Job>) {
+    while group.len() < MAX_GROUP_JOBS {
+        match queue.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Waits up to `wait` for `group` to hold `count` jobs (at most [`MAX_GROUP_JOBS`]).
+///
+/// After a group of several appends is answered, its writers usually append again
+/// within a fraction of a commit; without this wait the next group would start with
+/// the few already queued, and the others would wait for it to commit before theirs
+/// starts, so groups would alternate between two halves of the writers, each paying
+/// a whole commit. The wait is bounded by half the last commit's time (at most
+/// [`MAX_GATHER`]) and ends as soon as the expected jobs are there: the writers of the
+/// last group plus those that queued while it committed. After a group of one (a lone
+/// writer), there is no wait.
+fn gather(queue: &Receiver<Job>, group: &mut Vec<Job>, count: usize, wait: Duration) {
+    let count = count.min(MAX_GROUP_JOBS);
+    let deadline = Instant::now() + wait;
+    while group.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match queue.recv_timeout(left) {
+            Ok(job) => {
+                group.push(job);
+                take_queued(queue, group);
+            }
+            Err(_) => break,
         }
     }
 }
@@ -322,6 +401,7 @@ fn commit_group(
     jobs: Vec<Job>,
     metrics: &StoreMetrics,
     durable: &Durable,
+    (queue, waiting): (&Receiver<Job>, &mut Vec<Job>),
 ) -> Outcome {
     let started = std::time::Instant::now();
     let (tail, known) = match begin(client, statements, &jobs) {
@@ -357,6 +437,9 @@ fn commit_group(
     } else {
         tracing::error!(target: "chronicle::commit", appends = answers.len(), "commit failed");
     }
+    // What queued while this group committed, before its writers are answered: they
+    // are not among the jobs that will come back (see `gather`).
+    take_all(queue, waiting);
     for (reply, answer) in answers {
         let _ = reply.send(match &failure {
             None => Ok(answer),
