@@ -23,7 +23,9 @@
 //! binary's `import --db URL --views DIR` into another fresh database; and W8, the
 //! release `chronicle serve`: reads from one server and from two servers on the same
 //! log (each with its own views), and appends from 16 writers through one and two
-//! servers, beside one server on the sled store. Builds, replays, opens and
+//! servers, beside one server on the sled store; with 2 CPUs or more, the reads again
+//! with each PostgreSQL server confined to a CPU of its own (one server on one CPU,
+//! two servers on one CPU each), printed beside the unconfined figures. Builds, replays, opens and
 //! imports run in child processes (this program run again with `--child`, or the
 //! release binary `chronicle`), so that each starts cold and its peak memory
 //! (`VmHWM`) is its own.
@@ -1238,6 +1240,30 @@ fn serve_load(
             cpu[i].push(used);
         }
     }
+    // The same reads with each PostgreSQL server confined to a CPU of its own, as two
+    // hosts would each bring their own: server a alone on the first CPU, then a and b,
+    // b on the second. PostgreSQL and the clients are not confined (they run on both
+    // CPUs). Only with 2 CPUs or more.
+    let mut confined: [Vec<servers::Load>; 2] = Default::default();
+    let mut confined_cpu: [Vec<servers::Cpu>; 2] = Default::default();
+    let allowed = servers::allowed_cpus();
+    if allowed.len() >= 2 {
+        servers::confine(a.pid(), Some(&allowed[0..1]))?;
+        servers::confine(b.pid(), Some(&allowed[1..2]))?;
+        for round in 0..settings.rounds {
+            for (k, setup) in setups[1..].iter().enumerate() {
+                let seed = (1000 + round * 2 + k) as u64;
+                let backends = servers::backends(url)?;
+                let (load, used) = servers::with_cpu(setup, &backends, || {
+                    servers::read_load(setup, settings.w8_clients, duration, &questions, seed)
+                })?;
+                confined[k].push(load);
+                confined_cpu[k].push(used);
+            }
+        }
+        servers::confine(a.pid(), None)?;
+        servers::confine(b.pid(), None)?;
+    }
 
     // Appends: each round and setup takes `per_round` events of every writer, `batch`
     // to a request. Each (round, setup) has trips of its own, cut to `per_round`, so
@@ -1364,6 +1390,45 @@ fn serve_load(
             .postgres(none(r))
             .target(format!("PostgreSQL >1× (is {r:.2}×)"), r > 1.0),
     );
+    if !confined[0].is_empty() {
+        let label = [
+            "reads, each server confined to a CPU of its own: through 1 server (1 CPU)",
+            "reads, each server confined to a CPU of its own: through 2 servers (2 CPUs)",
+        ];
+        for (k, label) in label.iter().enumerate() {
+            rows.push(
+                Row::new("W8", *label, "requests/s", [None; 3]).postgres(none(rate(&confined[k]))),
+            );
+        }
+        for (k, servers_n) in ["1 server", "2 servers"].iter().enumerate() {
+            for (part, name) in servers::Cpu::PARTS.into_iter().enumerate() {
+                let used: Vec<f64> = confined_cpu[k].iter().map(|c| c.0[part]).collect();
+                rows.push(
+                    Row::new(
+                        "W8",
+                        format!("reads confined, {servers_n}: cores busy in {name}"),
+                        "cores",
+                        [None; 3],
+                    )
+                    .postgres(none(median(&used))),
+                );
+            }
+        }
+        let ratios: Vec<f64> = confined[1]
+            .iter()
+            .zip(&confined[0])
+            .map(|(two, one)| two.rate() / one.rate())
+            .collect();
+        rows.push(
+            Row::new(
+                "W8",
+                "reads confined: 2 servers (a CPU each) ÷ 1 server (1 CPU)",
+                "×",
+                [None; 3],
+            )
+            .postgres(none(median(&ratios))),
+        );
+    }
     let fsync = |v: f64| Some((v, System::Chronicle.durability()));
     let commit = |v: f64| Some((v, System::Postgres.durability()));
     rows.push(

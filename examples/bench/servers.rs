@@ -454,3 +454,60 @@ fn finish(mut latencies_ms: Vec<f64>, started: Instant) -> Load {
         latencies_ms,
     }
 }
+
+/// Confines every thread of process `pid` to the CPUs `cpus` (`None`: every online
+/// CPU again). Threads it starts later inherit the mask of the thread that starts
+/// them, which is then confined too; two passes catch a thread started during the
+/// first.
+pub fn confine(pid: u32, cpus: Option<&[usize]>) -> Result<()> {
+    // SAFETY: sysconf reads a constant of the system.
+    let online = usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) })
+        .unwrap_or(1)
+        .max(1);
+    let all: Vec<usize> = (0..online).collect();
+    let cpus = cpus.unwrap_or(&all);
+    // SAFETY: a cpu_set_t is plain bits; all zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: `set` is a valid cpu_set_t and `cpu` is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    for _pass in 0..2 {
+        for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            let Some(tid) = entry?
+                .file_name()
+                .to_str()
+                .and_then(|t| t.parse::<libc::pid_t>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: sets the mask of a thread of our child from a valid cpu_set_t.
+            let done = unsafe {
+                libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+            };
+            if done != 0 {
+                let e = std::io::Error::last_os_error();
+                // A thread that ended since the listing.
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    return Err(e).with_context(|| format!("sched_setaffinity of thread {tid}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on, in order.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a cpu_set_t is plain bits; all zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: reads this thread's mask into a valid cpu_set_t.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0
+    {
+        return vec![0];
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `set` is a valid cpu_set_t and the index is below CPU_SETSIZE.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}

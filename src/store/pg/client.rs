@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio_postgres::tls::NoTlsStream;
@@ -209,6 +209,55 @@ impl Conn {
         }
     }
 
+    /// Sends every request at once, in order (PostgreSQL runs them one after the
+    /// other), and waits within the bound for all their answers: one round trip for
+    /// all of them. Each request gets its own answer; `Err` only when the bound passed
+    /// (the connection is then dropped) or the connection was already closed.
+    fn pipeline(
+        &mut self,
+        client: &tokio_postgres::Client,
+        requests: &[Request<'_>],
+    ) -> Result<Vec<Reply>, Failure> {
+        let mut futures: Vec<Pin<Box<dyn Future<Output = Reply> + '_>>> = requests
+            .iter()
+            .map(|request| -> Pin<Box<dyn Future<Output = Reply> + '_>> {
+                match request {
+                    Request::Query(statement, params) => Box::pin(client.query(*statement, params)),
+                    Request::Simple(sql) => {
+                        Box::pin(
+                            async move { client.batch_execute(sql).await.map(|()| Vec::new()) },
+                        )
+                    }
+                }
+            })
+            .collect();
+        let mut replies: Vec<Option<Reply>> = requests.iter().map(|_| None).collect();
+        // Each future sends its request when first polled: polling them in order, all in
+        // the same pass, sends them in order before any answer is awaited.
+        let all = std::future::poll_fn(|cx| {
+            let mut waiting = false;
+            for (future, reply) in futures.iter_mut().zip(replies.iter_mut()) {
+                if reply.is_none() {
+                    match future.as_mut().poll(cx) {
+                        Poll::Ready(r) => *reply = Some(r),
+                        Poll::Pending => waiting = true,
+                    }
+                }
+            }
+            if waiting {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok::<_, tokio_postgres::Error>(
+                    replies
+                        .iter_mut()
+                        .map(|r| r.take().expect("every request answered"))
+                        .collect(),
+                ))
+            }
+        });
+        self.block_on(all)
+    }
+
     /// Closes the socket now, without a goodbye: the connection is in an unknown state.
     fn drop_connection(&mut self) {
         self.stalled = true;
@@ -236,6 +285,19 @@ impl Drop for Conn {
         self.drop_connection();
     }
 }
+
+/// A request of a [`Client::pipeline`].
+pub enum Request<'a> {
+    /// A prepared statement with its parameters (its rows are the answer).
+    Query(&'a Statement, Vec<&'a (dyn ToSql + Sync)>),
+    /// A statement without parameters or rows (`BEGIN`, `COMMIT`), in the simple
+    /// protocol.
+    Simple(&'static str),
+}
+
+/// The answer to one request of a [`Client::pipeline`]: its rows (none for a
+/// [`Request::Simple`]), or what PostgreSQL or the connection answered.
+pub type Reply = Result<Vec<Row>, tokio_postgres::Error>;
 
 /// The statements a [`Client`] and a [`Transaction`] both run.
 pub trait Session {
@@ -326,6 +388,24 @@ impl Client {
         result
     }
 
+    /// Sends `requests` at once, in order, and waits (within the bound, for all of
+    /// them together) for their answers, one per request: a round trip for all of
+    /// them. PostgreSQL runs them one after the other, each to its end; after one
+    /// fails inside a transaction, the ones after it fail too (the transaction is
+    /// aborted) and a `COMMIT` among them rolls back. `Err` when no answer came within
+    /// the bound (the connection is dropped: what was run is unknown) or the
+    /// connection was closed.
+    pub fn pipeline(&mut self, requests: &[Request<'_>]) -> Result<Vec<Reply>, Failure> {
+        self.conn.pipeline(&self.client, requests)
+    }
+
+    /// Closes the connection at once (its server rolls back an open transaction).
+    pub fn discard(&mut self) {
+        let stalled = self.conn.stalled;
+        self.conn.drop_connection();
+        self.conn.stalled = stalled;
+    }
+
     /// Starts a transaction (`BEGIN`); it rolls back when dropped uncommitted.
     pub fn transaction(&mut self) -> Result<Transaction<'_>, Failure> {
         let tx = self.conn.block_on(self.client.transaction())?;
@@ -400,13 +480,6 @@ impl Transaction<'_> {
     pub fn commit(mut self) -> Result<(), Failure> {
         match self.tx.take() {
             Some(tx) => self.conn.block_on(tx.commit()),
-            None => Err(Failure::Closed),
-        }
-    }
-
-    pub fn rollback(mut self) -> Result<(), Failure> {
-        match self.tx.take() {
-            Some(tx) => self.conn.block_on(tx.rollback()),
             None => Err(Failure::Closed),
         }
     }

@@ -3,22 +3,27 @@
 //!
 //! As in the sled writer (`store::writer`), appends from every thread of a process
 //! queue on one channel; the writer takes the first waiting job and every job queued
-//! behind it. Each group is one transaction: it locks the head row (`SELECT … FOR
-//! UPDATE`), so that writers of other processes and hosts wait for it; decides every
-//! job with the same pure rules (`store::rules`) over a [`LogIndex`] that queries the
-//! log inside the transaction; inserts the accepted events and moves the head; and
-//! commits with `synchronous_commit = on`. Only after the `COMMIT` returns are the jobs
+//! behind it, and after a group of several appends waits a little (at most half a
+//! commit) for that group's writers to append again (`gather`), so that concurrent
+//! writers share one commit instead of alternating between two. Each group is one
+//! transaction: it locks the head row (`SELECT … FOR UPDATE`), so that writers of
+//! other processes and hosts wait for it, and reads what the group's events name, in
+//! one pipeline with the `BEGIN` (one round trip); decides every job with the same
+//! pure rules (`store::rules`) over a [`LogIndex`] that queries the log inside the
+//! transaction; then inserts the accepted events, moves the head and commits with
+//! `synchronous_commit = on`, in a second pipeline. Only after the `COMMIT` returns are the jobs
 //! answered. Positions are the head's plus one, under the head's lock, so they have no
 //! gaps across writers; a failed transaction writes nothing, and its jobs get an error.
 //!
-//! Every statement waits at most the connection's bound (`client`). When one does not
+//! Every pipeline waits at most the connection's bound (`client`). When one does not
 //! answer, the connection is dropped and the group answered: with
 //! [`Error::Unavailable`] ("nothing was written") when the `COMMIT` was not sent yet,
 //! with [`Error::Indeterminate`] and the group's event ids when it was (it may have
-//! committed). The appends queued behind fail at once while the writer waits to
+//! committed: the second pipeline carries the `COMMIT`, so a stall or a broken
+//! connection anywhere in it is answered so). The appends queued behind fail at once while the writer waits to
 //! reconnect, so no append waits much longer than the bound.
 
-use super::client::{Client, Session, Transaction};
+use super::client::{Client, Failure, Reply, Request, Session};
 use super::{Durable, STALL_BOUND, Statements, pg_error, to_i64, to_u64};
 use crate::model::event::GENESIS_HASH;
 use crate::model::{Position, RecordedEvent, StreamId, Version};
@@ -33,10 +38,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 /// Most jobs committed in one group; bounds the latency a group adds to its first job.
 const MAX_GROUP_JOBS: usize = 512;
+
+/// The longest the writer waits for the writers of the last group to append again
+/// (see [`gather`]).
+const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// Most rows in one `INSERT … SELECT unnest(…)`.
 const ROWS_PER_INSERT: usize = 1000;
@@ -139,18 +149,32 @@ fn copy(e: &Error) -> Error {
 /// `durable`, before answering the group's appends.
 pub(super) fn run(
     mut connection: Connection,
-    jobs: Receiver<Job>,
+    queue: Receiver<Job>,
     metrics: StoreMetrics,
     durable: Arc<Durable>,
 ) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP_JOBS {
-            match jobs.try_recv() {
+    // Jobs that came while the last group committed, taken before its answers went out.
+    let mut waiting: Vec<Job> = Vec::new();
+    // How many jobs the next group may expect, and how long to wait for them.
+    let mut expected: Option<(usize, Duration)> = None;
+    loop {
+        let mut group: Vec<Job> = if waiting.len() > MAX_GROUP_JOBS {
+            waiting.drain(..MAX_GROUP_JOBS).collect()
+        } else {
+            std::mem::take(&mut waiting)
+        };
+        if group.is_empty() {
+            match queue.recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
         }
+        take_queued(&queue, &mut group);
+        if let Some((count, wait)) = expected.take() {
+            gather(&queue, &mut group, count, wait);
+        }
+        let size = group.len();
+        let started_at = Instant::now();
         // A connection the server dropped while idle (a restart, a failover, an
         // administrator) shows only when used: if the transaction cannot even start,
         // nothing was decided or sent, so the group is tried once more on a new one.
@@ -158,14 +182,25 @@ pub(super) fn run(
         for _attempt in 0..2 {
             let jobs = std::mem::take(&mut group);
             let started = match connection.get() {
-                Ok((client, statements)) => {
-                    commit_group(client, statements, jobs, &metrics, &durable)
-                }
+                Ok((client, statements)) => commit_group(
+                    client,
+                    statements,
+                    jobs,
+                    &metrics,
+                    &durable,
+                    (&queue, &mut waiting),
+                ),
                 Err(e) => NotStarted(jobs, e),
             };
             match started {
                 Answered => {
                     failure = None;
+                    // The writers just answered likely append again at once: the next
+                    // group waits a little for them, beside the jobs already waiting.
+                    if size > 1 {
+                        let took = started_at.elapsed();
+                        expected = Some((size + waiting.len(), (took / 2).min(MAX_GATHER)));
+                    }
                     break;
                 }
                 NotStarted(jobs, e) => {
@@ -184,6 +219,51 @@ pub(super) fn run(
     }
 }
 
+/// Moves every queued job into `waiting`.
+fn take_all(queue: &Receiver<Job>, waiting: &mut Vec<Job>) {
+    while let Ok(job) = queue.try_recv() {
+        waiting.push(job);
+    }
+}
+
+/// Moves the jobs queued behind into `group`, up to [`MAX_GROUP_JOBS`].
+fn take_queued(queue: &Receiver<Job>, group: &mut Vec<Job>) {
+    while group.len() < MAX_GROUP_JOBS {
+        match queue.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Waits up to `wait` for `group` to hold `count` jobs (at most [`MAX_GROUP_JOBS`]).
+///
+/// After a group of several appends is answered, its writers usually append again
+/// within a fraction of a commit; without this wait the next group would start with
+/// the few already queued, and the others would wait for it to commit before theirs
+/// starts, so groups would alternate between two halves of the writers, each paying
+/// a whole commit. The wait is bounded by half the last commit's time (at most
+/// [`MAX_GATHER`]) and ends as soon as the expected jobs are there: the writers of the
+/// last group plus those that queued while it committed. After a group of one (a lone
+/// writer), there is no wait.
+fn gather(queue: &Receiver<Job>, group: &mut Vec<Job>, count: usize, wait: Duration) {
+    let count = count.min(MAX_GROUP_JOBS);
+    let deadline = Instant::now() + wait;
+    while group.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match queue.recv_timeout(left) {
+            Ok(job) => {
+                group.push(job);
+                take_queued(queue, group);
+            }
+            Err(_) => break,
+        }
+    }
+}
+
 /// What became of a group.
 enum Outcome {
     /// Every job was answered.
@@ -195,11 +275,11 @@ use Outcome::{Answered, NotStarted};
 
 /// The committed log as the rules read it: queries inside the group's transaction,
 /// which holds the head's lock, so they see every event committed before it. The ids
-/// and stream versions the group's events name are fetched up front, two queries for
-/// the whole group instead of one or two per event, which shortens the time the head
-/// stays locked; anything else is asked for when the rules ask.
-struct PgIndex<'a, 'b> {
-    tx: RefCell<&'a mut Transaction<'b>>,
+/// and stream versions the group's events name are fetched up front, in the same round
+/// trip as the `BEGIN` and the head's lock, which shortens the time the head stays
+/// locked; anything else is asked for when the rules ask.
+struct PgIndex<'a> {
+    client: RefCell<&'a mut Client>,
     statements: &'a Statements,
     known: Known,
 }
@@ -211,20 +291,31 @@ struct Known {
     versions: HashMap<StreamId, u64>,
 }
 
-fn prefetch(tx: &mut Transaction<'_>, statements: &Statements, jobs: &[Job]) -> Result<Known> {
+/// The ids and the streams a group's events name, for the queries that prefetch them.
+fn named(jobs: &[Job]) -> (Vec<Uuid>, Vec<&str>) {
     let events = || jobs.iter().flat_map(|j| &j.events);
     let ids: Vec<Uuid> = events().filter_map(|e| e.id).collect();
-    let mut known: HashMap<Uuid, Option<IdInfo>> = ids.iter().map(|id| (*id, None)).collect();
-    for row in tx.query(&statements.by_ids, &[&ids]).map_err(pg_error)? {
+    let mut streams: Vec<&str> = events().map(|e| e.stream.as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    (ids, streams)
+}
+
+/// [`Known`] from the answers to `by_ids` and `stream_versions` about what `jobs` name.
+fn known(
+    jobs: &[Job],
+    id_rows: &[tokio_postgres::Row],
+    version_rows: &[tokio_postgres::Row],
+) -> Result<Known> {
+    let events = || jobs.iter().flat_map(|j| &j.events);
+    let mut known: HashMap<Uuid, Option<IdInfo>> =
+        events().filter_map(|e| e.id).map(|id| (id, None)).collect();
+    for row in id_rows {
         let id: Uuid = row.get(4);
-        known.insert(id, Some(id_info(&id, &row)?));
+        known.insert(id, Some(id_info(&id, row)?));
     }
     let mut versions: HashMap<StreamId, u64> = events().map(|e| (e.stream.clone(), 0)).collect();
-    let streams: Vec<&str> = versions.keys().map(StreamId::as_str).collect();
-    let rows = tx
-        .query(&statements.stream_versions, &[&streams])
-        .map_err(pg_error)?;
-    for row in rows {
+    for row in version_rows {
         let stream = StreamId::parse(row.get(0)).map_err(|e| {
             Error::Integrity(format!("the PostgreSQL log holds a bad stream id ({e})"))
         })?;
@@ -236,13 +327,13 @@ fn prefetch(tx: &mut Transaction<'_>, statements: &Statements, jobs: &[Job]) -> 
     })
 }
 
-impl LogIndex for PgIndex<'_, '_> {
+impl LogIndex for PgIndex<'_> {
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {
         if let Some(version) = self.known.versions.get(stream) {
             return Ok(*version);
         }
         let row = self
-            .tx
+            .client
             .borrow_mut()
             .query_one(&self.statements.stream_version, &[&stream.as_str()])
             .map_err(pg_error)?;
@@ -254,7 +345,7 @@ impl LogIndex for PgIndex<'_, '_> {
             return Ok(known.clone());
         }
         let row = self
-            .tx
+            .client
             .borrow_mut()
             .query_opt(&self.statements.by_id, &[id])
             .map_err(pg_error)?;
@@ -263,7 +354,7 @@ impl LogIndex for PgIndex<'_, '_> {
 
     fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
         let rows = self
-            .tx
+            .client
             .borrow_mut()
             .query(
                 &self.statements.stream_events,
@@ -310,22 +401,18 @@ fn commit_group(
     jobs: Vec<Job>,
     metrics: &StoreMetrics,
     durable: &Durable,
+    (queue, waiting): (&Receiver<Job>, &mut Vec<Job>),
 ) -> Outcome {
     let started = std::time::Instant::now();
-    let mut tx = match client.transaction() {
-        Ok(tx) => tx,
-        Err(e) => return NotStarted(jobs, pg_error(e)),
-    };
-    let tail = match lock_head(&mut tx, statements) {
-        Ok(tail) => tail,
-        Err(e) => return NotStarted(jobs, e),
-    };
-    let known = match prefetch(&mut tx, statements, &jobs) {
-        Ok(known) => known,
-        Err(e) => return NotStarted(jobs, e),
+    let (tail, known) = match begin(client, statements, &jobs) {
+        Ok(begun) => begun,
+        Err(e) => {
+            end_transaction(client);
+            return NotStarted(jobs, e);
+        }
     };
     let mut answers = Vec::with_capacity(jobs.len());
-    let result = decide_and_write(tx, statements, tail, jobs, known, &mut answers, metrics);
+    let result = decide_and_write(client, statements, tail, jobs, known, &mut answers, metrics);
     let failure = result.as_ref().err();
     if let Ok(Some(head)) = result {
         durable.publish(Position(head));
@@ -350,6 +437,9 @@ fn commit_group(
     } else {
         tracing::error!(target: "chronicle::commit", appends = answers.len(), "commit failed");
     }
+    // What queued while this group committed, before its writers are answered: they
+    // are not among the jobs that will come back (see `gather`).
+    take_all(queue, waiting);
     for (reply, answer) in answers {
         let _ = reply.send(match &failure {
             None => Ok(answer),
@@ -411,11 +501,53 @@ fn new_events(answers: &[Answer]) -> usize {
         .sum()
 }
 
+/// `BEGIN`, the head's lock and the prefetch of what the group's events name, in one
+/// round trip. PostgreSQL runs them in order, each to its end, so the prefetch runs
+/// once the lock is held and sees every event committed before it.
+fn begin(client: &mut Client, statements: &Statements, jobs: &[Job]) -> Result<(Tail, Known)> {
+    let (ids, streams) = named(jobs);
+    let replies = client
+        .pipeline(&[
+            Request::Simple("BEGIN"),
+            Request::Query(&statements.lock_head, vec![]),
+            Request::Query(&statements.by_ids, vec![&ids]),
+            Request::Query(&statements.stream_versions, vec![&streams]),
+        ])
+        .map_err(pg_error)?;
+    let [begun, head, id_rows, version_rows]: [Reply; 4] = replies
+        .try_into()
+        .map_err(|_| Error::Storage("postgresql: a pipeline lost an answer".into()))?;
+    begun.map_err(pg_error)?;
+    let head = head.map_err(pg_error)?;
+    let [row] = head.as_slice() else {
+        return Err(Error::Integrity(format!(
+            "the PostgreSQL log's head table holds {} rows instead of one",
+            head.len()
+        )));
+    };
+    let tail = tail_from_row(row)?;
+    let known = known(
+        jobs,
+        &id_rows.map_err(pg_error)?,
+        &version_rows.map_err(pg_error)?,
+    )?;
+    Ok((tail, known))
+}
+
+/// Ends a transaction that will not commit: `ROLLBACK`, or, when that fails, the
+/// connection is closed (its server then rolls back), so that no later `BEGIN` runs
+/// inside it.
+fn end_transaction(client: &mut Client) {
+    if !client.is_closed() && client.batch_execute("ROLLBACK").is_err() {
+        client.discard();
+    }
+}
+
 /// Decides every job in the transaction, which holds the head's lock; answers the
 /// rejected ones and the dry runs at once, and leaves in `answers` the accepted ones,
 /// to be answered once the outcome of the `COMMIT` is known.
 fn decide_and_write(
-    mut tx: Transaction<'_>,
+    client: &mut Client,
     statements: &Statements,
     tail: Tail,
     jobs: Vec<Job>,
@@ -425,7 +557,7 @@ fn decide_and_write(
 ) -> std::result::Result<Option<u64>, Failed> {
     let pending = {
         let index = PgIndex {
-            tx: RefCell::new(&mut tx),
+            client: RefCell::new(&mut *client),
             statements,
             known,
         };
@@ -435,21 +567,16 @@ fn decide_and_write(
     };
     if pending.records.is_empty() {
         // Only retries, dry runs and rejections: nothing to write.
-        return tx
-            .rollback()
-            .map(|()| None)
-            .map_err(|e| Failed::BeforeCommit(pg_error(e)));
+        return match client.batch_execute("ROLLBACK") {
+            Ok(()) => Ok(None),
+            Err(e) => {
+                client.discard();
+                Err(Failed::BeforeCommit(pg_error(e)))
+            }
+        };
     }
-    write(&mut tx, statements, &pending).map_err(Failed::BeforeCommit)?;
-    tx.commit()
-        .map(|()| Some(pending.tail.position))
-        .map_err(|e| Failed::AtCommit(pg_error(e)))
-}
-
-/// Locks the head row for the rest of the transaction and reads where the log ends.
-fn lock_head(tx: &mut Transaction<'_>, statements: &Statements) -> Result<Tail> {
-    let row = tx.query_one(&statements.lock_head, &[]).map_err(pg_error)?;
-    tail_from_row(&row)
+    write_and_commit(client, statements, &pending)?;
+    Ok(Some(pending.tail.position))
 }
 
 /// The head row (`position, hash, recorded_micros`) as the rules' [`Tail`].
@@ -474,52 +601,113 @@ pub(super) fn tail_from_row(row: &tokio_postgres::Row) -> Result<Tail> {
     })
 }
 
-/// Inserts the group's events and moves the head, inside the transaction.
-fn write(tx: &mut Transaction<'_>, statements: &Statements, pending: &Pending) -> Result<()> {
-    for chunk in pending.records.chunks(ROWS_PER_INSERT) {
-        let mut positions = Vec::with_capacity(chunk.len());
-        let mut ids = Vec::with_capacity(chunk.len());
-        let mut streams = Vec::with_capacity(chunk.len());
-        let mut versions = Vec::with_capacity(chunk.len());
-        let mut categories = Vec::with_capacity(chunk.len());
-        let mut types = Vec::with_capacity(chunk.len());
-        let mut digests = Vec::with_capacity(chunk.len());
-        let mut bodies = Vec::with_capacity(chunk.len());
+/// The columns of up to [`ROWS_PER_INSERT`] events, for one `INSERT … unnest`.
+struct Columns<'a> {
+    positions: Vec<i64>,
+    ids: Vec<Uuid>,
+    streams: Vec<&'a str>,
+    versions: Vec<i64>,
+    categories: Vec<&'a str>,
+    types: Vec<&'a str>,
+    digests: Vec<&'a [u8]>,
+    bodies: Vec<String>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(chunk: &'a [(RecordedEvent, IdEntry)]) -> Result<Columns<'a>> {
+        let mut c = Columns {
+            positions: Vec::with_capacity(chunk.len()),
+            ids: Vec::with_capacity(chunk.len()),
+            streams: Vec::with_capacity(chunk.len()),
+            versions: Vec::with_capacity(chunk.len()),
+            categories: Vec::with_capacity(chunk.len()),
+            types: Vec::with_capacity(chunk.len()),
+            digests: Vec::with_capacity(chunk.len()),
+            bodies: Vec::with_capacity(chunk.len()),
+        };
         for (event, entry) in chunk {
-            positions.push(to_i64(event.position.0)?);
-            ids.push(event.id);
-            streams.push(event.stream.as_str());
-            versions.push(to_i64(event.version.0)?);
-            categories.push(event.stream.category());
-            types.push(event.event_type.as_str());
-            digests.push(&entry.digest[..]);
-            bodies.push(super::encode_event(event));
+            c.positions.push(to_i64(event.position.0)?);
+            c.ids.push(event.id);
+            c.streams.push(event.stream.as_str());
+            c.versions.push(to_i64(event.version.0)?);
+            c.categories.push(event.stream.category());
+            c.types.push(event.event_type.as_str());
+            c.digests.push(&entry.digest[..]);
+            c.bodies.push(super::encode_event(event));
         }
-        tx.execute(
-            &statements.insert_events,
-            &[
-                &positions,
-                &ids,
-                &streams,
-                &versions,
-                &categories,
-                &types,
-                &digests,
-                &bodies,
-            ],
-        )
-        .map_err(pg_error)?;
+        Ok(c)
     }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.positions,
+            &self.ids,
+            &self.streams,
+            &self.versions,
+            &self.categories,
+            &self.types,
+            &self.digests,
+            &self.bodies,
+        ]
+    }
+}
+
+/// Inserts the group's events, moves the head, notifies and commits, in one round
+/// trip. PostgreSQL runs them in order; when it refuses one, the transaction is
+/// aborted, the statements after it are refused too and the `COMMIT` rolls back, so
+/// nothing was written. When the connection fails or stops answering instead, the
+/// `COMMIT` was sent and may have been carried out.
+fn write_and_commit(
+    client: &mut Client,
+    statements: &Statements,
+    pending: &Pending,
+) -> std::result::Result<(), Failed> {
+    let before = Failed::BeforeCommit;
+    let chunks: Vec<Columns> = pending
+        .records
+        .chunks(ROWS_PER_INSERT)
+        .map(Columns::new)
+        .collect::<Result<_>>()
+        .map_err(before)?;
     let tail = pending.tail;
+    let position = to_i64(tail.position).map_err(before)?;
+    let hash = &tail.hash[..];
     let micros = tail.recorded.map(|t| t.timestamp_micros());
-    tx.execute(
+    let head = tail.position.to_string();
+    let mut requests: Vec<Request> = chunks
+        .iter()
+        .map(|c| Request::Query(&statements.insert_events, c.params()))
+        .collect();
+    requests.push(Request::Query(
         &statements.move_head,
-        &[&to_i64(tail.position)?, &&tail.hash[..], &micros],
-    )
-    .map_err(pg_error)?;
+        vec![&position, &hash, &micros],
+    ));
     // Delivered to every `LISTEN chronicle_head` once the transaction commits (and never
     // if it does not): other servers' projectors wake at once instead of at their next poll.
-    tx.execute(&statements.notify, &[&tail.position.to_string()])
-        .map_err(pg_error)?;
-    Ok(())
+    requests.push(Request::Query(&statements.notify, vec![&head]));
+    requests.push(Request::Simple("COMMIT"));
+    let mut replies = match client.pipeline(&requests) {
+        Ok(replies) => replies.into_iter(),
+        // Closed before anything was sent.
+        Err(e @ Failure::Closed) => return Err(Failed::BeforeCommit(pg_error(e))),
+        Err(e) => return Err(Failed::AtCommit(pg_error(e))),
+    };
+    let commit = replies.next_back();
+    for reply in replies {
+        if let Err(e) = reply {
+            return Err(if e.as_db_error().is_some() {
+                // Refused: the transaction was aborted and the COMMIT rolled it back.
+                Failed::BeforeCommit(pg_error(e))
+            } else {
+                Failed::AtCommit(pg_error(e))
+            });
+        }
+    }
+    match commit {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(Failed::AtCommit(pg_error(e))),
+        None => Err(Failed::AtCommit(Error::Unavailable(
+            "postgresql: the COMMIT got no answer".into(),
+        ))),
+    }
 }
