@@ -377,6 +377,48 @@ fn follow_prints_events_appended_later() {
     assert!(lines[1].contains("trip:later"), "{lines:?}");
 }
 
+#[test]
+fn follow_keeps_the_tables_columns_where_they_started() {
+    let c = Chronicle::new();
+    c.append(&[trip_started("trip:t")]).ok();
+    let mut follower = c
+        .command(&["log", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.append(&[trip_started("trip:a-rather-longer-stream-name")])
+        .ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.append(&[trip_started("trip:t")]).ok();
+    let stdout = follower.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(4)
+            .map(|l| l.unwrap())
+            .collect::<Vec<_>>()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    let lines = reader.join().unwrap();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    // The header, then three rounds of rows: each column starts where the header's does.
+    let version_at = lines[0].find("VERSION").unwrap();
+    for row in &lines[1..] {
+        let before = &row[..version_at];
+        assert!(
+            before.ends_with("  ") && row[version_at..].starts_with(char::is_numeric),
+            "columns moved: {lines:#?}"
+        );
+    }
+}
+
 /// A new user learns a type from `chronicle types show` alone: every type is listed,
 /// each shows its fields, and its template is a write that a store holding the demo
 /// accepts as is.

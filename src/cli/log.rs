@@ -77,10 +77,11 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     };
     let mut out = output::stdout();
     let events = store.read(&filter).take(args.limit.unwrap_or(usize::MAX));
+    let mut columns = Columns::for_follow(args.follow);
     let last = print_events(
         events.map(|e| e.map_err(Into::into)),
         app.json,
-        true,
+        &mut columns,
         &mut out,
     )?;
     out.flush()?;
@@ -102,14 +103,15 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let kept = store.sled().is_none().then_some(store);
     let next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
     filter.from = Some(next);
-    follow(app, filter, None, kept.as_ref(), &mut out)
+    follow(app, filter, None, kept.as_ref(), &mut columns, &mut out)
 }
 
 /// `log` through a server's API: the same pages, printed the same way.
 fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
     let events = Pages::new(api, filter.clone(), args.limit);
-    let last = print_events(events, app.json, true, &mut out)?;
+    let mut columns = Columns::for_follow(args.follow);
+    let last = print_events(events, app.json, &mut columns, &mut out)?;
     out.flush()?;
     if !args.follow {
         return Ok(());
@@ -122,6 +124,7 @@ fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow:
         filter,
         app.server.is_some().then_some(api),
         None,
+        &mut columns,
         &mut out,
     )
 }
@@ -134,20 +137,26 @@ fn follow(
     mut filter: ReadFilter,
     server: Option<&Api>,
     kept: Option<&Store>,
+    columns: &mut Columns,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let last = if let Some(api) = server {
-            print_events(Pages::new(api, filter.clone(), None), app.json, false, out)?
+            print_events(
+                Pages::new(api, filter.clone(), None),
+                app.json,
+                columns,
+                out,
+            )?
         } else if let Some(store) = kept {
             let events = store.read(&filter).map(|e| e.map_err(Into::into));
-            print_events(events, app.json, false, out)?
+            print_events(events, app.json, columns, out)?
         } else {
             match app.open_raw() {
                 Ok(store) => {
                     let events = store.read(&filter).map(|e| e.map_err(Into::into));
-                    print_events(events, app.json, false, out)?
+                    print_events(events, app.json, columns, out)?
                 }
                 Err(Error::Locked { .. }) => match app.discover() {
                     Some(api) => {
@@ -158,7 +167,7 @@ fn follow(
                             Pages::new(&api, filter.clone(), None).collect();
                         match fetched {
                             Ok(events) => {
-                                print_events(events.into_iter().map(Ok), app.json, false, out)?
+                                print_events(events.into_iter().map(Ok), app.json, columns, out)?
                             }
                             Err(_) => continue,
                         }
@@ -242,13 +251,41 @@ impl Iterator for Pages<'_> {
 }
 
 /// Prints events and returns the last position printed.
+/// What the table of events keeps from one page to the next (and one round of
+/// `--follow` to the next): whether its header is out, and its columns' widths, which
+/// only grow, so that later rows line up with earlier ones.
+#[derive(Default)]
+struct Columns {
+    header_written: bool,
+    widths: Vec<usize>,
+}
+
+impl Columns {
+    /// For `--follow`, whose later rows are not known when the first are printed: wide
+    /// enough from the start for most streams, every type and a range of two dates.
+    fn for_follow(follow: bool) -> Columns {
+        let widest_type = EventType::ALL
+            .iter()
+            .map(|t| t.as_str().len())
+            .max()
+            .unwrap_or(0);
+        Columns {
+            header_written: false,
+            widths: if follow {
+                vec![8, 32, 7, widest_type, 21, 36]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
 fn print_events(
     events: impl Iterator<Item = anyhow::Result<RecordedEvent>>,
     json: bool,
-    header: bool,
+    columns: &mut Columns,
     out: &mut impl Write,
 ) -> anyhow::Result<Option<Position>> {
-    let mut header = header;
     let mut last = None;
     if json {
         for event in events {
@@ -264,20 +301,24 @@ fn print_events(
             last = Some(event.position);
             page.push(event);
             if page.len() == 256 {
-                write_table(&page, header, out)?;
-                header = false;
+                write_table(&page, columns, out)?;
                 page.clear();
             }
         }
         if !page.is_empty() {
-            write_table(&page, header, out)?;
+            write_table(&page, columns, out)?;
         }
     }
     Ok(last)
 }
 
-fn write_table(events: &[RecordedEvent], header: bool, out: &mut impl Write) -> anyhow::Result<()> {
+fn write_table(
+    events: &[RecordedEvent],
+    columns: &mut Columns,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let mut table = Table::new(&["POSITION", "STREAM", "VERSION", "TYPE", "OCCURRED", "ID"]);
+    table.at_least(&columns.widths);
     for e in events {
         table.row(vec![
             e.position.to_string(),
@@ -290,9 +331,10 @@ fn write_table(events: &[RecordedEvent], header: bool, out: &mut impl Write) -> 
             e.id.to_string(),
         ]);
     }
+    columns.widths = table.widths();
     let mut text = Vec::new();
     table.write(&mut text)?;
-    let body = if header {
+    let body = if !std::mem::replace(&mut columns.header_written, true) {
         &text[..]
     } else {
         // Drop the header line of continuation pages.

@@ -105,6 +105,8 @@ pub fn wrapped_line(
 pub struct Table {
     headers: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// Columns at least this wide: a table printed in pages keeps its earlier pages'.
+    at_least: Vec<usize>,
 }
 
 impl Table {
@@ -112,6 +114,7 @@ impl Table {
         Table {
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
+            at_least: Vec::new(),
         }
     }
 
@@ -119,12 +122,13 @@ impl Table {
         self.rows.push(cells);
     }
 
-    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
-        self.write_within(out, width())
+    /// Makes each column at least as wide as given (before fitting the output).
+    pub fn at_least(&mut self, widths: &[usize]) {
+        self.at_least = widths.to_vec();
     }
 
-    /// Writes the table within `limit` columns (no limit when `None`).
-    pub fn write_within(&self, out: &mut impl Write, limit: Option<usize>) -> io::Result<()> {
+    /// Each column's width: its widest cell, header included, or its minimum.
+    pub fn widths(&self) -> Vec<usize> {
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -133,6 +137,19 @@ impl Table {
                 }
             }
         }
+        for (w, min) in widths.iter_mut().zip(&self.at_least) {
+            *w = (*w).max(*min);
+        }
+        widths
+    }
+
+    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        self.write_within(out, width())
+    }
+
+    /// Writes the table within `limit` columns (no limit when `None`).
+    pub fn write_within(&self, out: &mut impl Write, limit: Option<usize>) -> io::Result<()> {
+        let mut widths = self.widths();
         if let Some(limit) = limit {
             fit(&mut widths, limit);
         }
