@@ -42,7 +42,7 @@ impl Database {
                 )
             })?;
         Ok(Database {
-            url: with_dbname(server, &name),
+            url: chronicle::store::url_with_database(server, &name),
             server: server.to_owned(),
             name,
             keep,
@@ -95,20 +95,6 @@ fn detail(e: &postgres::Error) -> String {
         cause = c.source();
     }
     text
-}
-
-/// The URL with its database name replaced (the query string kept).
-fn with_dbname(url: &str, name: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let (base, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let base = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    format!("{base}/{name}{query}")
 }
 
 /// A running `chronicle serve`, stopped (SIGTERM, then SIGKILL after 20 s) when

@@ -77,7 +77,7 @@ pub use lock::LOCK_FILE;
 pub use metrics::StoreMetrics;
 pub use pg::{
     HeadFollower, PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION, STALL_BOUND as PG_STALL_BOUND,
-    describe_url,
+    describe_url, url_with_database,
 };
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};

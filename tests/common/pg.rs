@@ -50,23 +50,9 @@ impl Pg {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("CHRONICLE_TEST_PG's user may create databases");
-        let url = with_dbname(&server, &name);
+        let url = chronicle::store::url_with_database(&server, &name);
         Some(Pg { server, name, url })
     }
-}
-
-/// The URL with its database name replaced.
-fn with_dbname(url: &str, name: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let (base, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let base = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    format!("{base}/{name}{query}")
 }
 
 impl Drop for Pg {

@@ -950,6 +950,21 @@ pub fn describe_url(url: &str) -> Result<String> {
     parse_url(url).map(|config| describe(&config))
 }
 
+/// The same connection URL naming database `name` instead: what the tests and the
+/// benchmark use to give each run a database of its own on one server.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let (base, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
 fn parse_url(url: &str) -> Result<tokio_postgres::Config> {
     let config = tokio_postgres::Config::from_str(url).map_err(|e| Error::Invalid {
         index: None,
@@ -990,4 +1005,27 @@ fn with_network_defaults(mut config: tokio_postgres::Config) -> tokio_postgres::
             .keepalives_retries(2);
     }
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_with_database;
+
+    #[test]
+    fn a_url_names_another_database_and_keeps_the_rest() {
+        for (url, expected) in [
+            (
+                "postgres://u:p@h:5432/db?sslmode=disable",
+                "postgres://u:p@h:5432/other?sslmode=disable",
+            ),
+            ("postgres://h:1", "postgres://h:1/other"),
+            ("postgres://h/db", "postgres://h/other"),
+            (
+                "postgresql://a,b/db?target_session_attrs=read-write",
+                "postgresql://a,b/other?target_session_attrs=read-write",
+            ),
+        ] {
+            assert_eq!(url_with_database(url, "other"), expected);
+        }
+    }
 }
