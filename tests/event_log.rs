@@ -346,23 +346,24 @@ fn reading_commands_do_not_create_a_store() {
     assert!(!c.db().exists(), "invalid input creates nothing");
 }
 
-#[test]
-fn follow_prints_events_appended_later() {
-    let c = Chronicle::new();
-    c.append(&[trip_started("trip:t")]).ok();
+/// Runs `chronicle ARGS` (a `log --follow`), appends each of `later` 300 ms apart, and
+/// returns the first `lines` lines it printed (waiting up to 10 s for them).
+fn follow_lines(c: &Chronicle, args: &[&str], later: &[Value], lines: usize) -> Vec<String> {
     let mut follower = c
-        .command(&["--json", "log", "--follow"])
+        .command(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    c.append(&[trip_started("trip:later")]).ok();
+    for event in later {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        c.append(std::slice::from_ref(event)).ok();
+    }
     let stdout = follower.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         std::io::BufReader::new(stdout)
             .lines()
-            .take(2)
+            .take(lines)
             .map(|l| l.unwrap())
             .collect::<Vec<_>>()
     });
@@ -372,7 +373,19 @@ fn follow_prints_events_appended_later() {
     }
     follower.kill().unwrap();
     follower.wait().unwrap();
-    let lines = reader.join().unwrap();
+    reader.join().unwrap()
+}
+
+#[test]
+fn follow_prints_events_appended_later() {
+    let c = Chronicle::new();
+    c.append(&[trip_started("trip:t")]).ok();
+    let lines = follow_lines(
+        &c,
+        &["--json", "log", "--follow"],
+        &[trip_started("trip:later")],
+        2,
+    );
     assert_eq!(lines.len(), 2);
     assert!(lines[1].contains("trip:later"), "{lines:?}");
 }
@@ -381,32 +394,11 @@ fn follow_prints_events_appended_later() {
 fn follow_keeps_the_tables_columns_where_they_started() {
     let c = Chronicle::new();
     c.append(&[trip_started("trip:t")]).ok();
-    let mut follower = c
-        .command(&["log", "--follow"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    c.append(&[trip_started("trip:a-rather-longer-stream-name")])
-        .ok();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    c.append(&[trip_started("trip:t")]).ok();
-    let stdout = follower.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout)
-            .lines()
-            .take(4)
-            .map(|l| l.unwrap())
-            .collect::<Vec<_>>()
-    });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !reader.is_finished() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    follower.kill().unwrap();
-    follower.wait().unwrap();
-    let lines = reader.join().unwrap();
+    let later = [
+        trip_started("trip:a-rather-longer-stream-name"),
+        trip_started("trip:t"),
+    ];
+    let lines = follow_lines(&c, &["log", "--follow"], &later, 4);
     assert_eq!(lines.len(), 4, "{lines:?}");
     // The header, then three rounds of rows: each column starts where the header's does.
     let version_at = lines[0].find("VERSION").unwrap();
