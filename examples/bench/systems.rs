@@ -133,6 +133,12 @@ pub fn trips(people: u64, seed: u64, first: u64, trips: u64) -> Vec<Payload> {
 pub trait Writer: Send {
     /// Appends the events atomically and returns once they are durable.
     fn append(&mut self, events: &[Payload]) -> Result<()>;
+
+    /// The same, given the events to keep: chronicle's writer takes them over instead of
+    /// copying them (a program appending what it made itself would not copy them).
+    fn append_owned(&mut self, events: Vec<Payload>) -> Result<()> {
+        self.append(&events)
+    }
 }
 
 /// Opens a writer on an existing (or new) store. Each writer of SQLite has its own
@@ -192,6 +198,12 @@ impl<S: EventStore + Send> Writer for ChronicleWriter<S> {
     fn append(&mut self, events: &[Payload]) -> Result<()> {
         let proposed = events.iter().map(|p| p.proposed.clone()).collect();
         self.0.append(proposed)?;
+        Ok(())
+    }
+
+    fn append_owned(&mut self, events: Vec<Payload>) -> Result<()> {
+        self.0
+            .append(events.into_iter().map(|p| p.proposed).collect())?;
         Ok(())
     }
 }

@@ -67,6 +67,7 @@ mod projector;
 mod recover;
 mod rules;
 mod sled_store;
+mod stream_cache;
 mod verify;
 mod views;
 mod writer;

@@ -16,6 +16,7 @@ use super::keys::{self, HeadEntry, IdEntry};
 use super::projector::Shared;
 use super::rules::{self, IdInfo, LogIndex, Pending, Tail};
 use super::storage;
+use super::stream_cache::{Cached, StreamCache};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::Utc;
@@ -160,6 +161,7 @@ pub(super) fn run(
     disk: Disk,
     metrics: StoreMetrics,
 ) {
+    let cache = StreamCache::default();
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP_JOBS {
@@ -168,7 +170,7 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        tail = commit_group(&db, &disk, tail, group, &metrics);
+        tail = commit_group(&db, &disk, &cache, tail, group, &metrics);
         durable.send_replace(Position(tail.position));
         projector.durable(Position(tail.position));
     }
@@ -177,13 +179,18 @@ pub(super) fn run(
 fn commit_group(
     db: &sled::Db,
     disk: &Disk,
+    cache: &StreamCache,
     tail: Tail,
     jobs: Vec<Job>,
     metrics: &StoreMetrics,
 ) -> Tail {
     let started = std::time::Instant::now();
     let now = Utc::now();
-    let (pending, answers) = decide(&SledIndex(db), tail, jobs, now, metrics);
+    let index = Cached {
+        index: &SledIndex(db),
+        cache,
+    };
+    let (pending, answers) = decide(&index, tail, jobs, now, metrics);
     metrics.appends.inc_by(answers.len() as u64);
     if pending.records.is_empty() {
         for (reply, answer) in answers {
@@ -206,6 +213,7 @@ fn commit_group(
                 ms = %format_args!("{:.3}", seconds * 1000.0),
                 "commit"
             );
+            cache.committed(pending.records.iter().map(|(event, _)| event));
             for (reply, answer) in answers {
                 let _ = reply.send(Ok(answer));
             }
@@ -219,6 +227,7 @@ fn commit_group(
                 ))));
             }
             // Whatever reached sled is the truth now.
+            cache.forget();
             let head = db.get(keys::HEAD).ok().flatten();
             Tail::from_head(head.and_then(|h| HeadEntry::decode(&h)))
         }
