@@ -144,3 +144,66 @@ fn dump(store: &SledStore) -> Vec<(Vec<u8>, Vec<u8>)> {
     let views = store.live_views().unwrap();
     views.scan(b"", None, false).map(|r| r.unwrap()).collect()
 }
+
+/// `replay` builds the views in a new folder beside the old one and names it in
+/// `views.current`: replays do not add up on disk, and a rebuild cut short (its folder
+/// left beside the views) changes nothing and is cleared on the next open.
+#[test]
+fn replays_leave_one_copy_of_the_views_and_a_cut_short_one_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let folders = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("views") && n != "views.current")
+            .collect();
+        names.sort();
+        names
+    };
+    let size = |name: &str| -> u64 {
+        std::fs::read_dir(dir.path().join(name))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    for _ in 0..5 {
+        append(&store, 100);
+    }
+    let before = dump(&store);
+    let replay = |store: &SledStore| store.rebuild(&[], Box::new(|_, _| {})).unwrap();
+    replay(&store);
+    assert_eq!(dump(&store), before);
+    assert_eq!(folders(), ["views.1"]);
+    let first = size("views.1");
+    for _ in 0..4 {
+        replay(&store);
+    }
+    assert_eq!(
+        folders(),
+        ["views.5"],
+        "each replay removes the views it replaced"
+    );
+    assert_eq!(dump(&store), before);
+    assert!(
+        size("views.5") <= first + first / 2,
+        "the fifth replay's views take {} bytes, the first's {first}",
+        size("views.5")
+    );
+    drop(store);
+
+    // What a kill during a rebuild leaves: the next folder, half made.
+    std::fs::create_dir(dir.path().join("views.6")).unwrap();
+    std::fs::write(dir.path().join("views.6/db"), b"half a database").unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        folders(),
+        ["views.5"],
+        "a cut-short rebuild's folder is removed on open"
+    );
+    assert_eq!(dump(&store), before);
+    assert_eq!(store.verify(&mut |_, _| {}).unwrap().problem, None);
+    replay(&store);
+    assert_eq!(folders(), ["views.6"]);
+    assert_eq!(dump(&store), before);
+}

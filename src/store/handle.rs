@@ -435,7 +435,7 @@ fn write_identity(dir: &Path, position: Position, hash: &str) -> Result<()> {
 /// that built them was killed before it wrote one) are removed as well; either way the
 /// projector rebuilds them from this log. Call under the folder's lock.
 fn forget_views_of_another_log(log: &PgStore, dir: &Path) -> Result<()> {
-    let views = dir.join(super::projector::VIEWS_DIR);
+    let views = super::projector::current_dir(dir);
     if !views.exists() {
         return Ok(());
     }

@@ -11,7 +11,8 @@
 //! | `Mhead`                               | last position, its hash, its recorded |
 //! | `Mformat`                             | the layout's format version           |
 //!
-//! The views live in a database of their own (`views/`), written only by the projector:
+//! The views live in a database of their own (`views/`, or the `views.<n>` folder a
+//! rebuild made, named in `views.current`), written only by the projector:
 //! its default tree holds `Mviews`, the name of the active views tree (`views.<n>`),
 //! which holds:
 //!

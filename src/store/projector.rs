@@ -1,7 +1,8 @@
 //! The projector: the views' own sled database, and a thread that follows the durable
 //! head of a log and folds it into them, in chunks, off the acknowledgement path.
 //!
-//! The views live in `<store>/views/`, a sled database apart from the log's, so the
+//! The views live in a sled database apart from the log's, in `<store>/views/` (or the
+//! `views.<n>` folder that `views.current` names, once a rebuild has made one), so the
 //! writer's `fdatasync` of the log never carries the views' pages. resume → project →
 //! checkpoint: on start the projector reads the checkpoint of the active views tree and
 //! folds from there; then it waits for a new durable head and folds up to it. Each
@@ -15,10 +16,12 @@
 //! The log is read through [`LogRead`], so the same projector follows the sled log or
 //! any other.
 //!
-//! A rebuild (`chronicle replay`) folds the whole log into a fresh tree and then points
-//! the views' database at it with one flushed write (`Mviews`); a crash before that
-//! write leaves the old views, after it the new ones, never a mix. The old tree is
-//! dropped once no reader holds it (or on the next open).
+//! A rebuild (`chronicle replay`) folds the whole log into a new database in a folder
+//! of its own (`views.<n+1>`), then names that folder in `views.current` with one
+//! synced rename and switches to it; a crash before the rename leaves the old views,
+//! after it the new ones, never a mix. The old folder is removed at once (or by the next
+//! open, which removes every views folder but the active one), so replays never add up
+//! on disk, and no tree of old documents is dropped page by page.
 
 use super::keys;
 use super::storage;
@@ -88,10 +91,17 @@ pub(super) struct Shared {
     changed: Condvar,
     /// The active views tree.
     views: RwLock<Arc<sled::Tree>>,
+    /// The database that holds it (a rebuild makes a new one).
+    db: RwLock<sled::Db>,
 }
 
 impl Shared {
-    pub fn new(views: sled::Tree, projected: Position, durable: Position) -> Arc<Shared> {
+    pub fn new(
+        db: sled::Db,
+        views: sled::Tree,
+        projected: Position,
+        durable: Position,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 durable: durable.0,
@@ -100,7 +110,13 @@ impl Shared {
             }),
             changed: Condvar::new(),
             views: RwLock::new(Arc::new(views)),
+            db: RwLock::new(db),
         })
+    }
+
+    /// The active views' database.
+    fn db(&self) -> sled::Db {
+        self.db.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -205,8 +221,8 @@ impl Shared {
 }
 
 /// Runs until the store closes.
-fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Shared>) {
-    let mut retired: Vec<Arc<sled::Tree>> = Vec::new();
+fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Shared>) {
+    let mut retired: Vec<Retired> = Vec::new();
     let mut last_flush = Instant::now();
     let mut dirty = false;
     // Since when new events have been waiting to be folded.
@@ -214,14 +230,10 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
     // The pause before trying again while the log cannot be reached.
     let mut pause: Option<Duration> = None;
     loop {
-        // Drop the trees a rebuild replaced once no reader holds them.
-        retired.retain(|tree| {
-            if Arc::strong_count(tree) > 1 {
-                return true;
-            }
-            let _ = db.drop_tree(tree.name());
-            false
-        });
+        retired = retired
+            .into_iter()
+            .filter_map(Retired::remove_if_unused)
+            .collect();
         let (target, projected, rebuild) = {
             let mut state = shared.lock();
             loop {
@@ -249,7 +261,7 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
                 // Idle: write what was folded to disk, so a kill costs a short catch-up.
                 if dirty && last_flush.elapsed() >= FLUSH_EVERY {
                     drop(state);
-                    let _ = db.flush();
+                    let _ = shared.db().flush();
                     (dirty, last_flush) = (false, Instant::now());
                     state = shared.lock();
                     continue;
@@ -269,14 +281,15 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
         };
         let result = match rebuild {
             Some(mut r) => {
-                let result = rebuild_views(&db, &*log, &runner, &shared, target, &mut *r.progress);
-                let outcome = result
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| Error::Storage(format!("rebuilding the views: {e}")));
-                if let Ok(old) = result {
-                    retired.push(old);
-                }
+                let result =
+                    rebuild_views(store_dir, &*log, &runner, &shared, target, &mut *r.progress);
+                let outcome = match result {
+                    Ok(old) => {
+                        retired.extend(old.remove_if_unused());
+                        Ok(())
+                    }
+                    Err(e) => Err(Error::Storage(format!("rebuilding the views: {e}"))),
+                };
                 let _ = r.reply.send(outcome);
                 Ok(())
             }
@@ -294,7 +307,7 @@ fn run(db: sled::Db, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Sha
                 });
                 // Busy for long: write out what was folded now and then too.
                 if folded.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
-                    let _ = db.flush();
+                    let _ = shared.db().flush();
                     (dirty, last_flush) = (false, Instant::now());
                 }
                 folded
@@ -353,17 +366,53 @@ fn fold_range(
     }
 }
 
-/// Builds the views of positions `1..=head` into a fresh tree, points the store at it,
-/// and returns the tree it replaced.
+/// Views a rebuild replaced: removed once no reader holds them any more.
+struct Retired {
+    tree: Arc<sled::Tree>,
+    db: sled::Db,
+    dir: PathBuf,
+}
+
+impl Retired {
+    /// Removes the old views when no reader holds them; `false` while one does.
+    fn remove_if_unused(self) -> Option<Retired> {
+        if Arc::strong_count(&self.tree) > 1 {
+            return Some(self);
+        }
+        let Retired { tree, db, dir } = self;
+        drop((tree, db));
+        if let Err(e) = remove_dir(&dir) {
+            tracing::warn!(target: "chronicle::projector", "{e}; the next open removes it");
+        }
+        None
+    }
+}
+
+/// Builds the views of positions `1..=head` into a new database in a folder of its own
+/// beside the active one (`views.<n+1>`), then names it in `views.current` (one atomic
+/// rename) and switches to it; the old folder goes once no reader holds it. A crash
+/// before the rename leaves the old views (the next open removes the new folder), after
+/// it the new ones (it removes the old): never a mix. Each database keeps the folder it
+/// was opened in, which sled's blob files and snapshots are named by.
 fn rebuild_views(
-    db: &sled::Db,
+    store_dir: &Path,
     log: &dyn LogRead,
     runner: &Runner,
     shared: &Shared,
     head: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Arc<sled::Tree>> {
-    let tree = open_fresh(db)?;
+) -> Result<Retired> {
+    let current = current_dir(store_dir);
+    let next = next_dir(store_dir, &current);
+    remove_dir(&next)?;
+    let db = open_sled(&next).map_err(|e| {
+        Error::Storage(format!(
+            "creating the new views in {}: {e:?}",
+            next.display()
+        ))
+    })?;
+    let tree = open_fresh(&db)?;
+    db.insert(keys::VIEWS, tree.name()).map_err(storage)?;
     let mut done = 0;
     progress(0, head);
     while done < head {
@@ -371,17 +420,101 @@ fn rebuild_views(
         done = fold_range(log, runner, &tree, done + 1, end)?;
         progress(done, head);
     }
-    // The swap: one write names the new views. Flushed, so that a crash after `replay`
-    // answered never brings the old views back.
-    db.insert(keys::VIEWS, tree.name()).map_err(storage)?;
     db.flush().map_err(storage)?;
-    let old = {
-        let mut active = shared.views.write().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *active, Arc::new(tree))
-    };
+    point_at(store_dir, &next)?;
+    let old_tree = std::mem::replace(
+        &mut *shared.views.write().unwrap_or_else(|e| e.into_inner()),
+        Arc::new(tree),
+    );
+    let old_db = std::mem::replace(
+        &mut *shared.db.write().unwrap_or_else(|e| e.into_inner()),
+        db,
+    );
     shared.lock().projected = head;
     shared.changed.notify_all();
-    Ok(old)
+    Ok(Retired {
+        tree: old_tree,
+        db: old_db,
+        dir: current,
+    })
+}
+
+/// The file in a store's folder that names its active views folder; without it, the
+/// views are in `views` (as every store had them before rebuilds made new folders).
+const CURRENT_FILE: &str = "views.current";
+
+/// A views folder's name: `views`, or `views.<n>` for the n-th rebuild's.
+fn is_views_name(name: &str) -> bool {
+    name == VIEWS_DIR
+        || name
+            .strip_prefix("views.")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The active views folder of the store (or views folder) `store_dir`.
+pub fn current_dir(store_dir: &Path) -> PathBuf {
+    let named = std::fs::read_to_string(store_dir.join(CURRENT_FILE)).unwrap_or_default();
+    let name = Some(named.trim())
+        .filter(|n| is_views_name(n))
+        .unwrap_or(VIEWS_DIR);
+    store_dir.join(name)
+}
+
+/// The folder the next rebuild writes to.
+fn next_dir(store_dir: &Path, current: &Path) -> PathBuf {
+    let n = current
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("views."))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    store_dir.join(format!("views.{}", n + 1))
+}
+
+/// Names `dir` in `views.current`, durably: written beside it, synced, renamed over it,
+/// and the folder synced.
+fn point_at(store_dir: &Path, dir: &Path) -> Result<()> {
+    use std::io::Write;
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(VIEWS_DIR);
+    let file = store_dir.join(CURRENT_FILE);
+    let temp = store_dir.join(format!("{CURRENT_FILE}.tmp"));
+    let fail = |e: std::io::Error| Error::Storage(format!("writing {}: {e}", file.display()));
+    let mut out = std::fs::File::create(&temp).map_err(fail)?;
+    out.write_all(format!("{name}\n").as_bytes())
+        .map_err(fail)?;
+    out.sync_all().map_err(fail)?;
+    std::fs::rename(&temp, &file).map_err(fail)?;
+    std::fs::File::open(store_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail)
+}
+
+/// Removes every views folder of `store_dir` but `current`: a rebuild cut short, or the
+/// views a rebuild replaced.
+fn remove_other_views(store_dir: &Path, current: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(store_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_str().is_some_and(is_views_name) && path != current && path.is_dir() {
+            remove_dir(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::Storage(format!("removing {}: {e}", dir.display())))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A new, empty views tree with a name no other tree has.
@@ -429,7 +562,6 @@ fn open_active(db: &sled::Db, runner: &Runner, head: Position) -> Result<(sled::
 /// the waits of readers. Dropping it stops the thread after its current chunk and
 /// flushes the views' database.
 pub(super) struct Projector {
-    db: sled::Db,
     runner: Arc<Runner>,
     log: Arc<dyn LogRead>,
     shared: Arc<Shared>,
@@ -446,29 +578,33 @@ impl Projector {
         log: Arc<dyn LogRead>,
         head: Position,
     ) -> Result<Projector> {
-        let db = open_views_db(&store_dir.join(VIEWS_DIR))?;
-        Projector::start(db, runner, log, head)
+        let db = open_db(store_dir)?;
+        Projector::start(store_dir, db, runner, log, head)
     }
 
     /// [`Projector::open`] on a views database already opened with [`open_db`].
     pub fn start(
+        store_dir: &Path,
         db: sled::Db,
         runner: Arc<Runner>,
         log: Arc<dyn LogRead>,
         head: Position,
     ) -> Result<Projector> {
         let (tree, projected) = open_active(&db, &runner, head)?;
-        let shared = Shared::new(tree, projected, head);
+        let shared = Shared::new(db, tree, projected, head);
         let thread = {
-            let (db, log, runner, shared) =
-                (db.clone(), log.clone(), runner.clone(), shared.clone());
+            let (dir, log, runner, shared) = (
+                store_dir.to_owned(),
+                log.clone(),
+                runner.clone(),
+                shared.clone(),
+            );
             std::thread::Builder::new()
                 .name("chronicle-projector".into())
-                .spawn(move || run(db, log, runner, shared))
+                .spawn(move || run(&dir, log, runner, shared))
                 .map_err(|e| Error::Storage(format!("starting the projector thread: {e}")))?
         };
         Ok(Projector {
-            db,
             runner,
             log,
             shared,
@@ -586,7 +722,7 @@ impl Projector {
 
     /// Bytes the views' database takes on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.db.size_on_disk().map_err(storage)
+        self.shared.db().size_on_disk().map_err(storage)
     }
 }
 
@@ -598,14 +734,16 @@ impl Drop for Projector {
         {
             let _ = handle.join();
         }
-        let _ = self.db.flush();
+        let _ = self.shared.db().flush();
     }
 }
 
 /// Opens the views' database in `store_dir` (see [`Projector::open`]), to start a
 /// projector on it with [`Projector::start`]. Call only under the store's lock.
 pub fn open_db(store_dir: &Path) -> Result<sled::Db> {
-    open_views_db(&store_dir.join(VIEWS_DIR))
+    let current = current_dir(store_dir);
+    remove_other_views(store_dir, &current)?;
+    open_views_db(&current)
 }
 
 /// Opens the views' database, creating it when missing. One that sled cannot open (a
@@ -641,10 +779,10 @@ enum OpenError {
     Other(#[allow(dead_code)] sled::Error),
 }
 
-/// sled's settings for the views' database of the store in `store_dir`.
+/// sled's settings for the active views' database of the store in `store_dir`.
 pub(super) fn views_config(store_dir: &Path) -> sled::Config {
     sled::Config::new()
-        .path(store_dir.join(VIEWS_DIR))
+        .path(current_dir(store_dir))
         .flush_every_ms(None)
         .cache_capacity(CACHE_BYTES)
 }

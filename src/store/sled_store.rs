@@ -158,9 +158,7 @@ impl Drop for LockRelease {
             wait_for_sled_lock(&self.dir.join("db"));
         }
         if self.snapshot_views
-            && self
-                .dir
-                .join(super::projector::VIEWS_DIR)
+            && super::projector::current_dir(&self.dir)
                 .join("conf")
                 .is_file()
         {
@@ -282,6 +280,7 @@ impl SledStore {
         let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
         let views = Projector::start(
+            path,
             views_db?,
             runner.clone(),
             Arc::new(SledLog(db.clone())),
