@@ -577,7 +577,7 @@ pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
             sizes.log_bytes += (k.len() + v.len()) as u64;
         }
     }
-    let views_dir = dir.join("views");
+    let views_dir = chronicle::store::active_views_dir(dir);
     if !views_dir.is_dir() {
         return Ok(sizes);
     }
@@ -608,7 +608,7 @@ pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
 /// written and the time.
 pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
     const BATCH: usize = 2_000;
-    let source = sled_config(&dir.join("views")).open()?;
+    let source = sled_config(&chronicle::store::active_views_dir(dir)).open()?;
     let name = source
         .get(b"Mviews")?
         .ok_or_else(|| anyhow::anyhow!("{} has no active views tree", dir.display()))?;

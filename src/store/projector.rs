@@ -451,7 +451,8 @@ fn is_views_name(name: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The active views folder of the store (or views folder) `store_dir`.
+/// The folder of the active views of the store (or `--views` folder) `store_dir`:
+/// `views`, or the `views.<n>` a replay made, as `views.current` names it.
 pub fn current_dir(store_dir: &Path) -> PathBuf {
     let named = std::fs::read_to_string(store_dir.join(CURRENT_FILE)).unwrap_or_default();
     let name = Some(named.trim())
