@@ -384,6 +384,8 @@ impl Writer for SqliteWriter {
 pub fn replay(system: System, dir: &Path) -> Result<(u64, Duration)> {
     match system {
         System::Chronicle => {
+            // As `chronicle replay` opens the store.
+            chronicle::store::use_bulk_caches();
             let store = SledStore::open(dir)?;
             // Start from views that are current, so that only the rebuild is timed.
             store.live_views()?;

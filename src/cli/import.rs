@@ -52,6 +52,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let files = collect_files(&args.paths)?;
     let inputs: Vec<Input> = files.iter().map(|f| Input::File(f.clone())).collect();
     let batch = usize::try_from(args.batch).unwrap_or(1000);
+    // Bulk writing: small caches keep a large import's memory bounded.
+    chronicle::store::use_bulk_caches();
     // Into a store that does not exist yet, the input is checked before the store is
     // created, so that bad input creates nothing.
     let store = if app.store_exists() {

@@ -22,6 +22,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    // Bulk writing: small caches keep the replay's memory bounded.
+    chronicle::store::use_bulk_caches();
     let store = app.open_existing_store()?;
     let bar = output::progress(0, "replaying");
     let reporter = bar.clone();
