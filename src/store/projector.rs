@@ -243,7 +243,6 @@ impl Shared {
 
 /// Runs until the store closes.
 fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Shared>) {
-    let mut retired: Vec<Retired> = Vec::new();
     let mut last_flush = Instant::now();
     let mut dirty = false;
     // Since when new events have been waiting to be folded.
@@ -251,10 +250,6 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
     // The pause before trying again while the log cannot be reached.
     let mut pause: Option<Duration> = None;
     loop {
-        retired = retired
-            .into_iter()
-            .filter_map(Retired::remove_if_unused)
-            .collect();
         let (target, projected, rebuild) = {
             let mut state = shared.lock();
             loop {
@@ -304,13 +299,8 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
             Some(mut r) => {
                 let result =
                     rebuild_views(store_dir, &*log, &runner, &shared, target, &mut *r.progress);
-                let outcome = match result {
-                    Ok(old) => {
-                        retired.extend(old.remove_if_unused());
-                        Ok(())
-                    }
-                    Err(e) => Err(Error::Storage(format!("rebuilding the views: {e}"))),
-                };
+                let outcome =
+                    result.map_err(|e| Error::Storage(format!("rebuilding the views: {e}")));
                 let _ = r.reply.send(outcome);
                 Ok(())
             }
@@ -387,34 +377,14 @@ fn fold_range(
     }
 }
 
-/// Views a rebuild replaced: removed once no reader holds them any more.
-struct Retired {
-    tree: Arc<sled::Tree>,
-    db: sled::Db,
-    dir: PathBuf,
-}
-
-impl Retired {
-    /// Removes the old views when no reader holds them; `false` while one does.
-    fn remove_if_unused(self) -> Option<Retired> {
-        if Arc::strong_count(&self.tree) > 1 {
-            return Some(self);
-        }
-        let Retired { tree, db, dir } = self;
-        drop((tree, db));
-        if let Err(e) = remove_dir(&dir) {
-            tracing::warn!(target: "chronicle::projector", "{e}; the next open removes it");
-        }
-        None
-    }
-}
-
 /// Builds the views of positions `1..=head` into a new database in a folder of its own
 /// beside the active one (`views.<n+1>`), then names it in `views.current` (one atomic
-/// rename) and switches to it; the old folder goes once no reader holds it. A crash
-/// before the rename leaves the old views (the next open removes the new folder), after
-/// it the new ones (it removes the old): never a mix. Each database keeps the folder it
-/// was opened in, which sled's blob files and snapshots are named by.
+/// rename), switches to it and removes the old folder. A crash before the rename leaves
+/// the old views (the next open removes the new folder), after it the new ones (it
+/// removes the old): never a mix. Each database keeps the folder it was opened in, which
+/// sled's blob files and snapshots are named by. A query still reading the old views
+/// reads what sled has open; a page sled kept in a blob file (over 128 KiB) it can no
+/// longer read, and it fails, to be asked again.
 fn rebuild_views(
     store_dir: &Path,
     log: &dyn LogRead,
@@ -422,7 +392,7 @@ fn rebuild_views(
     shared: &Shared,
     head: u64,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<Retired> {
+) -> Result<()> {
     let current = current_dir(store_dir);
     let next = next_dir(store_dir, &current);
     remove_dir(&next)?;
@@ -443,21 +413,23 @@ fn rebuild_views(
     }
     db.flush().map_err(storage)?;
     point_at(store_dir, &next)?;
-    let old_tree = std::mem::replace(
-        &mut *shared.views.write().unwrap_or_else(|e| e.into_inner()),
-        Arc::new(tree),
-    );
-    let old_db = std::mem::replace(
-        &mut *shared.db.write().unwrap_or_else(|e| e.into_inner()),
-        db,
+    let old = (
+        std::mem::replace(
+            &mut *shared.views.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(tree),
+        ),
+        std::mem::replace(
+            &mut *shared.db.write().unwrap_or_else(|e| e.into_inner()),
+            db,
+        ),
     );
     shared.lock().projected = head;
     shared.changed.notify_all();
-    Ok(Retired {
-        tree: old_tree,
-        db: old_db,
-        dir: current,
-    })
+    drop(old);
+    if let Err(e) = remove_dir(&current) {
+        tracing::warn!(target: "chronicle::projector", "{e}; the next open removes it");
+    }
+    Ok(())
 }
 
 /// The file in a store's folder that names its active views folder; without it, the
