@@ -36,7 +36,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The views' database, in this folder of the store's directory.
-pub const VIEWS_DIR: &str = "views";
+const VIEWS_DIR: &str = "views";
 
 /// sled's page cache for the views of a process that reads them: a query reads documents
 /// from all over the views (a 50-entry timeline page, the 50 facts' documents), and at
@@ -110,10 +110,14 @@ pub(super) struct Shared {
     state: Mutex<State>,
     /// Wakes the projector (new head, rebuild, close) and the readers waiting for it.
     changed: Condvar,
-    /// The active views tree.
-    views: RwLock<Arc<sled::Tree>>,
-    /// The database that holds it (a rebuild makes a new one).
-    db: RwLock<sled::Db>,
+    /// The active views (a rebuild switches to new ones).
+    active: RwLock<Active>,
+}
+
+/// The active views tree and the database that holds it.
+struct Active {
+    db: sled::Db,
+    tree: sled::Tree,
 }
 
 impl Shared {
@@ -130,14 +134,17 @@ impl Shared {
                 ..State::default()
             }),
             changed: Condvar::new(),
-            views: RwLock::new(Arc::new(views)),
-            db: RwLock::new(db),
+            active: RwLock::new(Active { db, tree: views }),
         })
+    }
+
+    fn active(&self) -> std::sync::RwLockReadGuard<'_, Active> {
+        self.active.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The active views' database.
     fn db(&self) -> sled::Db {
-        self.db.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.active().db.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -180,9 +187,8 @@ impl Shared {
 
     /// The active views.
     fn views(&self) -> LiveDocs {
-        let tree = self.views.read().unwrap_or_else(|e| e.into_inner());
         LiveDocs {
-            tree: (**tree).clone(),
+            tree: self.active().tree.clone(),
         }
     }
 
@@ -305,11 +311,7 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 Ok(())
             }
             None => {
-                let tree = shared
-                    .views
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
+                let tree = shared.active().tree.clone();
                 let end = target.min(projected + CHUNK);
                 dirty = true;
                 let folded = fold_range(&*log, &runner, &tree, projected + 1, end).map(|folded| {
@@ -413,15 +415,9 @@ fn rebuild_views(
     }
     db.flush().map_err(storage)?;
     point_at(store_dir, &next)?;
-    let old = (
-        std::mem::replace(
-            &mut *shared.views.write().unwrap_or_else(|e| e.into_inner()),
-            Arc::new(tree),
-        ),
-        std::mem::replace(
-            &mut *shared.db.write().unwrap_or_else(|e| e.into_inner()),
-            db,
-        ),
+    let old = std::mem::replace(
+        &mut *shared.active.write().unwrap_or_else(|e| e.into_inner()),
+        Active { db, tree },
     );
     shared.lock().projected = head;
     shared.changed.notify_all();
