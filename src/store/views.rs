@@ -214,39 +214,46 @@ impl DocsRead for HistoryDocs {
     }
 
     fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
-        // The documents that exist now and those deleted since, merged in key order;
-        // each is then read as it was at the epoch, and skipped when it did not exist.
-        let mut current = self
-            .live
-            .raw_scan(prefix, start, reverse)
-            .map(|item| item.map(|(k, _)| k))
-            .peekable();
+        // The documents that exist now and those deleted since, merged in key order. A
+        // current document without undo records is what it was at the epoch if it
+        // existed then: its stored value says, without another read (an as-of timeline
+        // passes over every later entry of its entity this way). The others are read as
+        // they were at the epoch, and skipped when they did not exist.
+        let mut current = self.live.raw_scan(prefix, start, reverse).peekable();
         let mut undone = self.undone_keys(prefix, start, reverse).peekable();
         Box::new(std::iter::from_fn(move || {
             loop {
-                let key = match (current.peek(), undone.peek()) {
+                let next = match (current.peek(), undone.peek()) {
                     (None, None) => return None,
-                    (Some(Err(_)), _) => return current.next().map(|r| r.map(|k| (k, vec![]))),
+                    (Some(Err(_)), _) => {
+                        return current.next().map(|r| r.map(|(k, _)| (k, vec![])));
+                    }
                     (_, Some(Err(_))) => return undone.next().map(|r| r.map(|k| (k, vec![]))),
-                    (Some(Ok(_)), None) => current.next(),
-                    (None, Some(Ok(_))) => undone.next(),
-                    (Some(Ok(c)), Some(Ok(u))) => {
+                    (Some(Ok(_)), None) => current.next().map(|r| r.map(|(k, v)| (k, Some(v))))?,
+                    (None, Some(Ok(_))) => undone.next()?.map(|k| (k, None)),
+                    (Some(Ok((c, _))), Some(Ok(u))) => {
                         let c_first = if reverse { c >= u } else { c <= u };
                         if c == u {
+                            // Both: the undo records decide.
                             undone.next();
-                        }
-                        if c_first {
-                            current.next()
+                            current.next()?.map(|(k, _)| (k, None))
+                        } else if c_first {
+                            current.next()?.map(|(k, v)| (k, Some(v)))
                         } else {
-                            undone.next()
+                            undone.next()?.map(|k| (k, None))
                         }
                     }
                 };
-                let key = match key? {
-                    Ok(k) => k,
+                let (key, stored) = match next {
+                    Ok(next) => next,
                     Err(e) => return Some(Err(e)),
                 };
-                match self.at(&key) {
+                let found = match stored {
+                    Some(stored) => decode(&stored)
+                        .map(|(created, doc)| (created <= self.epoch).then(|| doc.to_vec())),
+                    None => self.at(&key),
+                };
+                match found {
                     Ok(Some(v)) => return Some(Ok((key, v))),
                     Ok(None) => continue,
                     Err(e) => return Some(Err(e)),
