@@ -5,8 +5,8 @@
 //! keys, ids): measured side by side at 100k events, mimalloc made queries 1.5-1.7x,
 //! replays 1.45x and imports about 1.2x faster than the system allocator. A server is
 //! different: after 30 stalled live subscribers were dropped, mimalloc kept some 280 MiB
-//! more of its memory (the system allocator 30 MiB; `tests/abuse.rs` bounds it), so a
-//! long-running server keeps the allocator that gives memory back.
+//! more of its memory (the system allocator, tuned below, under 5 MiB; `tests/abuse.rs`
+//! bounds it), so a long-running server keeps the allocator that gives memory back.
 //!
 //! Every block is freed by the allocator that made it: a block is mimalloc's exactly
 //! when it lies in mimalloc's segments (`mi_is_in_heap_region`), which holds whichever
@@ -17,9 +17,47 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static SYSTEM_ONLY: AtomicBool = AtomicBool::new(false);
 
-/// From now on, new blocks come from the system allocator (`chronicle serve`).
+/// From now on, new blocks come from the system allocator (`chronicle serve`), and
+/// memory freed when connections close goes back to the system within a second.
+///
+/// glibc's allocator raises its mmap threshold each time a large block is freed, after
+/// which a subscriber's buffers (256 KiB and more) come from the heaps and stay there
+/// once freed; a fixed threshold keeps every block of 128 KiB or more in a mapping of
+/// its own that goes back to the system when it is freed. Smaller blocks (an event of
+/// 30 KB in a subscriber's buffer) leave free pages inside the heaps, which only
+/// `malloc_trim` returns: a thread calls it at most once a second, after
+/// [`connection_closed`].
 pub fn use_system_allocator() {
     SYSTEM_ONLY.store(true, Ordering::Relaxed);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets a tunable of glibc's allocator.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
+        let trimmer = std::thread::Builder::new()
+            .name("chronicle-trim".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    if CLOSED_SINCE_TRIM.swap(false, Ordering::Relaxed) {
+                        // SAFETY: malloc_trim only returns free pages of glibc's heaps.
+                        unsafe {
+                            libc::malloc_trim(0);
+                        }
+                    }
+                }
+            });
+        // Without the thread the server works as before, only keeping freed pages.
+        drop(trimmer);
+    }
+}
+
+static CLOSED_SINCE_TRIM: AtomicBool = AtomicBool::new(false);
+
+/// A connection closed: its buffers were freed, to be given back at the next trim.
+pub fn connection_closed() {
+    CLOSED_SINCE_TRIM.store(true, Ordering::Relaxed);
 }
 
 pub struct Allocator;

@@ -283,8 +283,11 @@ fn stalled_subscribers_cost_bounded_memory_are_dropped_and_closed_and_memory_ret
         peak - before < 80 * 1024,
         "{peak} KiB with them, {before} KiB before"
     );
+    // Their memory goes back to the system (a fixed mmap threshold and a trim after
+    // connections close, `chronicle::alloc`): 0.6-4.5 MiB stayed in 8 runs, where
+    // glibc's defaults kept 29-42 MiB.
     assert!(
-        after < before + 40 * 1024,
+        after < before + 16 * 1024,
         "{after} KiB after, {before} KiB before"
     );
     // The server goes on serving.

@@ -138,6 +138,7 @@ impl Clients {
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
+        crate::alloc::connection_closed();
         let mut open = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(count) = open.get_mut(&self.ip) {
             *count -= 1;
