@@ -158,17 +158,18 @@ pub fn check(store: Option<&Store>, inputs: &[Input], batch: usize) -> anyhow::R
                 .push((input_index, u32::try_from(line).unwrap_or(u32::MAX)));
             chunk.push(event);
             if chunk.len() == batch {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch));
+                let len = full.len();
                 checker
-                    .check(&chunk)
+                    .check(full)
                     .map_err(|e| origins.locate(e, checked))?;
-                checked += chunk.len();
-                chunk.clear();
+                checked += len;
             }
             Ok(())
         })?;
     }
     checker
-        .check(&chunk)
+        .check(chunk)
         .map_err(|e| origins.locate(e, checked))?;
     checking.finish_and_clear();
     let mut copy = spill

@@ -251,11 +251,13 @@ mod recorded_format {
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
 fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)].into());
+        s.push(DIGITS[usize::from(b & 0xf)].into());
+    }
+    s
 }
 
 /// Parses a 64-digit hex hash.
@@ -278,6 +280,28 @@ impl RecordedEvent {
         h.update(previous);
         h.update(self.body_without_hash());
         to_hex(&h.finalize())
+    }
+
+    /// Sets this event's chain hash given the previous event's hash, and returns the
+    /// event as the log stores it (compact JSON, `hash` last): one serialization for
+    /// both, where [`RecordedEvent::chain_hash`] and a `to_vec` would make two.
+    pub fn seal(&mut self, previous: &[u8; 32]) -> Vec<u8> {
+        self.hash.clear();
+        let mut json = serde_json::to_vec(self).expect("an event always serializes");
+        let mut h = Sha256::new();
+        h.update(previous);
+        h.update(&json);
+        self.hash = to_hex(&h.finalize());
+        // `hash` is the last field, and hex digits need no escaping.
+        json.pop();
+        json.extend_from_slice(b",\"hash\":\"");
+        json.extend_from_slice(self.hash.as_bytes());
+        json.extend_from_slice(b"\"}");
+        debug_assert_eq!(
+            json,
+            serde_json::to_vec(self).expect("an event always serializes")
+        );
+        json
     }
 
     /// The event as JSON without its `hash`, which is its last field and is left out
@@ -345,29 +369,61 @@ fn content_digest(
     meta: &Option<Meta>,
 ) -> [u8; 32] {
     // The bytes of a JSON object of these fields as serde_json's `Value` writes it: keys
-    // sorted, nested objects too (the small structs go through `Value` for that), and
-    // `data`, already a `Value`, written where it is instead of copied into one.
+    // sorted, nested objects too (the small structs are written through copies of
+    // themselves with their fields in sorted order), and `data`, already a `Value`,
+    // written where it is instead of copied into one. An extent is a string.
     #[derive(Serialize)]
     struct Content<'a> {
         data: &'a Value,
-        meta: Value,
-        occurred: Value,
+        meta: Option<SortedMeta<'a>>,
+        occurred: &'a Option<Extent>,
         occurred_text: &'a Option<String>,
-        source: Value,
+        source: Option<SortedSource<'a>>,
         stream: &'a StreamId,
         tags: &'a [String],
         #[serde(rename = "type")]
         event_type: EventType,
     }
-    fn value(v: impl Serialize) -> Value {
-        serde_json::to_value(v).expect("a JSON value always serializes")
+    #[derive(Serialize)]
+    struct SortedMeta<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        author: Option<&'a String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        causation_id: Option<&'a String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        correlation_id: Option<&'a String>,
+    }
+    #[derive(Serialize)]
+    struct SortedSource<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        published: Option<&'a Extent>,
+        publisher: &'a String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        quote: Option<&'a String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        speaker: Option<&'a String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        title: Option<&'a String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<&'a String>,
     }
     let content = Content {
         data,
-        meta: value(meta),
-        occurred: value(occurred),
+        meta: meta.as_ref().map(|m| SortedMeta {
+            author: m.author.as_ref(),
+            causation_id: m.causation_id.as_ref(),
+            correlation_id: m.correlation_id.as_ref(),
+        }),
+        occurred,
         occurred_text,
-        source: value(source),
+        source: source.as_ref().map(|s| SortedSource {
+            published: s.published.as_ref(),
+            publisher: &s.publisher,
+            quote: s.quote.as_ref(),
+            speaker: s.speaker.as_ref(),
+            title: s.title.as_ref(),
+            url: s.url.as_ref(),
+        }),
         stream,
         tags,
         event_type,
@@ -922,7 +978,8 @@ mod tests {
         let mut h = Sha256::new();
         h.update(previous);
         h.update(serde_json::to_vec(&unhashed).unwrap());
-        (digest, to_hex(&h.finalize()))
+        let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        (digest, hex)
     }
 
     #[test]
@@ -960,10 +1017,32 @@ mod tests {
                         causation_id: None,
                         author: Some("desk".into()),
                     });
+                    if let Some(source) = &mut event.source {
+                        source.url = Some("https://example.org/a?b=\"c\"".into());
+                    }
+                } else if checked % 3 == 0 {
+                    event.meta = Some(Meta {
+                        correlation_id: Some("c-2".into()),
+                        causation_id: Some("e-\u{e9}".into()),
+                        author: None,
+                    });
+                    event.source = Some(Source {
+                        publisher: "Wire".into(),
+                        title: None,
+                        url: None,
+                        published: None,
+                        quote: None,
+                        speaker: Some("an official".into()),
+                    });
                 }
                 let (digest, hash) = digests_as_first_written(&event, &previous);
                 assert_eq!(event.content_digest(), digest, "{line}");
                 assert_eq!(event.chain_hash(&previous), hash, "{line}");
+                // Sealed as the writer does: the same hash, and the bytes of the event.
+                let mut sealed = event.clone();
+                let stored = sealed.seal(&previous);
+                assert_eq!(sealed.hash, hash, "{line}");
+                assert_eq!(stored, serde_json::to_vec(&sealed).unwrap(), "{line}");
                 // With its hash set (as verify reads it), the same hash.
                 event.hash = hash.clone();
                 assert_eq!(event.chain_hash(&previous), hash, "{line}");

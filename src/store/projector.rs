@@ -14,7 +14,8 @@
 //! again from the log (it holds nothing the log does not).
 //!
 //! The log is read through [`LogRead`], so the same projector follows the sled log or
-//! any other.
+//! any other. sled's writer also hands over the events it just committed
+//! ([`Shared::hand_over`]), which the projector folds without reading them again.
 //!
 //! A rebuild (`chronicle replay`) folds the whole log into a new database in a folder
 //! of its own (`views.<n+1>`), then names that folder in `views.current` with one
@@ -26,10 +27,11 @@
 use super::keys;
 use super::storage;
 use super::views::{self, LiveDocs};
-use super::{LogRead, PastDocs};
-use crate::model::Position;
+use super::{Events, LogRead, PastDocs};
+use crate::model::{Position, RecordedEvent};
 use crate::projection::runner::Runner;
 use crate::{Error, Result};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -78,6 +80,11 @@ const CHUNK: u64 = 4_096;
 /// for the views cuts the wait short, so no answer is late because of it.
 const SETTLE: Duration = Duration::from_millis(50);
 
+/// Most committed events the writer hands over to the projector ([`Shared::hand_over`])
+/// before the projector takes them: past it (the projector is behind) the writer keeps
+/// handing nothing until the projector has caught up, which then reads the log.
+const MAX_HANDED: usize = 2 * CHUNK as usize;
+
 /// Most keys written in one batch (a chunk ends early once its documents and history
 /// pass this). sled 0.34.7 applies a batch under a lock that every tree of the process
 /// shares, so a large batch holds up the writer and every reader while it applies;
@@ -112,6 +119,9 @@ pub(super) struct Shared {
     changed: Condvar,
     /// The active views (a rebuild switches to new ones).
     active: RwLock<Active>,
+    /// Events the writer just committed, in position order with no gap, so that the
+    /// projector folds them without reading and parsing them again.
+    handed: Mutex<VecDeque<RecordedEvent>>,
 }
 
 /// The active views tree and the database that holds it.
@@ -135,6 +145,7 @@ impl Shared {
             }),
             changed: Condvar::new(),
             active: RwLock::new(Active { db, tree: views }),
+            handed: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -155,6 +166,41 @@ impl Shared {
     pub fn durable(&self, head: Position) {
         self.lock().durable = head.0;
         self.changed.notify_all();
+    }
+
+    /// Hands the events of a durable commit (in position order) to the projector, when
+    /// they follow those it holds and it holds few enough ([`MAX_HANDED`]); otherwise
+    /// they are dropped, and the projector reads them from the log.
+    pub fn hand_over(&self, events: Vec<RecordedEvent>) {
+        let mut handed = self.handed();
+        let follows = match (handed.back(), events.first()) {
+            (Some(last), Some(first)) => first.position.0 == last.position.0 + 1,
+            _ => true,
+        };
+        if follows && handed.len() + events.len() <= MAX_HANDED {
+            handed.extend(events);
+        } else {
+            drop(handed);
+            drop(events);
+        }
+    }
+
+    fn handed(&self) -> std::sync::MutexGuard<'_, VecDeque<RecordedEvent>> {
+        self.handed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The event at `position` if it was handed over, after dropping those before it;
+    /// otherwise the first position handed over after it, if any.
+    fn take_handed(&self, position: u64) -> Result<RecordedEvent, Option<u64>> {
+        let mut handed = self.handed();
+        while handed.front().is_some_and(|e| e.position.0 < position) {
+            handed.pop_front();
+        }
+        match handed.front() {
+            Some(e) if e.position.0 == position => Ok(handed.pop_front().expect("a front")),
+            Some(e) => Err(Some(e.position.0)),
+            None => Err(None),
+        }
     }
 
     /// Tells the projector that the log is durable at least up to `head` (read from
@@ -247,6 +293,22 @@ impl Shared {
     }
 }
 
+/// Marks the projector failed when its thread panics (a bug), so that readers waiting
+/// for the views get an error instead of waiting forever.
+struct FailOnPanic(Arc<Shared>);
+
+impl Drop for FailOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .lock()
+                .failed
+                .get_or_insert_with(|| "the projector thread panicked".into());
+            self.0.changed.notify_all();
+        }
+    }
+}
+
 /// Runs until the store closes.
 fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc<Shared>) {
     let mut last_flush = Instant::now();
@@ -314,10 +376,11 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 let tree = shared.active().tree.clone();
                 let end = target.min(projected + CHUNK);
                 dirty = true;
-                let folded = fold_range(&*log, &runner, &tree, projected + 1, end).map(|folded| {
-                    shared.lock().projected = folded;
-                    shared.changed.notify_all();
-                });
+                let folded =
+                    fold_range(&*log, &shared, &runner, &tree, projected + 1, end).map(|folded| {
+                        shared.lock().projected = folded;
+                        shared.changed.notify_all();
+                    });
                 // Busy for long: write out what was folded now and then too.
                 if folded.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
                     let _ = shared.db().flush();
@@ -354,13 +417,14 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
 /// returns the last position folded.
 fn fold_range(
     log: &dyn LogRead,
+    shared: &Shared,
     runner: &Runner,
     tree: &sled::Tree,
     from: u64,
     to: u64,
 ) -> Result<u64> {
     let mut expected = from;
-    let events = log.range(Position(from), Position(to)).map(|event| {
+    let events = Handed::new(log, shared, from, to).map(|event| {
         let event = event?;
         if event.position.0 != expected {
             return Err(Error::Integrity(format!(
@@ -376,6 +440,63 @@ fn fold_range(
         None => Err(Error::Integrity(format!(
             "position {from} is missing; run `chronicle verify`"
         ))),
+    }
+}
+
+/// The events at positions `from..=to`: those the writer handed over
+/// ([`Shared::hand_over`]), the others read from the log.
+struct Handed<'a> {
+    log: &'a dyn LogRead,
+    shared: &'a Shared,
+    next: u64,
+    to: u64,
+    /// Reading the log up to this position, where the events handed over start again.
+    reading: Option<(Events<'a>, u64)>,
+}
+
+impl<'a> Handed<'a> {
+    fn new(log: &'a dyn LogRead, shared: &'a Shared, from: u64, to: u64) -> Self {
+        Handed {
+            log,
+            shared,
+            next: from,
+            to,
+            reading: None,
+        }
+    }
+}
+
+impl Iterator for Handed<'_> {
+    type Item = Result<RecordedEvent>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next > self.to {
+            return None;
+        }
+        if let Some((events, end)) = &mut self.reading {
+            if self.next <= *end {
+                self.next += 1;
+                return events.next();
+            }
+            self.reading = None;
+        }
+        match self.shared.take_handed(self.next) {
+            Ok(event) => {
+                // What was handed over is what the log holds (checked in tests).
+                #[cfg(debug_assertions)]
+                if let Some(Ok(stored)) = self.log.range(event.position, event.position).next() {
+                    assert_eq!(stored, event, "an event handed over differs from the log's");
+                }
+                self.next += 1;
+                Some(Ok(event))
+            }
+            Err(handed_from) => {
+                let end = handed_from.map_or(self.to, |p| (p - 1).min(self.to));
+                let events = self.log.range(Position(self.next), Position(end));
+                self.reading = Some((events, end));
+                self.next()
+            }
+        }
     }
 }
 
@@ -410,7 +531,7 @@ fn rebuild_views(
     progress(0, head);
     while done < head {
         let end = head.min(done + CHUNK);
-        done = fold_range(log, runner, &tree, done + 1, end)?;
+        done = fold_range(log, shared, runner, &tree, done + 1, end)?;
         progress(done, head);
     }
     db.flush().map_err(storage)?;
@@ -591,7 +712,10 @@ impl Projector {
             );
             std::thread::Builder::new()
                 .name("chronicle-projector".into())
-                .spawn(move || run(&dir, log, runner, shared))
+                .spawn(move || {
+                    let _failed = FailOnPanic(shared.clone());
+                    run(&dir, log, runner, shared)
+                })
                 .map_err(|e| Error::Storage(format!("starting the projector thread: {e}")))?
         };
         Ok(Projector {

@@ -109,7 +109,8 @@ pub struct Pending {
     pub tail: Tail,
     pub versions: HashMap<StreamId, u64>,
     pub ids: HashMap<Uuid, IdInfo>,
-    /// The current data of the facts the pending events add or amend, so that a
+    /// The current data of the facts the pending events amend (and, in a dry run, of
+    /// those they add; otherwise an added fact's data is its record's), so that a
     /// correction can be checked against a fact appended or corrected earlier in the
     /// group or the same append. `import`'s check sets it aside after every batch
     /// ([`Pending::set_facts_aside`]), so that its memory does not grow with the input.
@@ -117,8 +118,8 @@ pub struct Pending {
     /// Whether `facts` was set aside: a pending fact missing from it is then not an
     /// inconsistency, and a correction of it is checked fully when it is written.
     pub facts_set_aside: bool,
-    /// The accepted events with their id index entries, in position order.
-    pub records: Vec<(RecordedEvent, IdEntry)>,
+    /// The accepted events, in position order.
+    pub records: Vec<Record>,
     /// The accepted events the stop rule reads, by stream, in order: of a `trip:` stream
     /// those that plan or cancel stops and the amendments, of a `place:` stream all; it
     /// folds them on top of the log's. When the facts are set aside, they move to
@@ -130,6 +131,16 @@ pub struct Pending {
     /// The ids and versions of the pending events, once their facts were set aside: the
     /// same as `ids` and `versions` hold, packed (see [`SetAside`]).
     pub set_aside: SetAside,
+}
+
+/// An accepted event as the writer writes it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub event: RecordedEvent,
+    /// Its id index entry.
+    pub entry: IdEntry,
+    /// The event as the log stores it, made while hashing it ([`RecordedEvent::seal`]).
+    pub json: Vec<u8>,
 }
 
 /// The ids and stream versions of a long dry run (`import`'s check of its whole input),
@@ -338,13 +349,13 @@ fn invalid(index: usize, field: &str, message: String) -> Error {
 pub fn check_job(
     db: &dyn LogIndex,
     group: &Pending,
-    events: &[ProposedEvent],
+    events: Vec<ProposedEvent>,
     now: DateTime<Utc>,
     keep_records: bool,
 ) -> Result<(Pending, Vec<AppendedEvent>)> {
     let mut job = Pending::new(group.tail);
     let mut appended = Vec::with_capacity(events.len());
-    for (index, proposed) in events.iter().enumerate() {
+    for (index, mut proposed) in events.into_iter().enumerate() {
         // Idempotency first: a retry of an event already in the log is a no-op.
         if let Some(id) = proposed.id
             && let Some(known) = lookup_id(db, group, &job, &id)?
@@ -409,34 +420,32 @@ pub fn check_job(
                 actual: Version(current),
             });
         }
-        let amended = check_references(db, group, &job, index, proposed)?;
+        let amended = check_references(db, group, &job, index, &proposed)?;
         if proposed.restored.is_none() {
             // A restored export keeps what its store accepted, under any older rules.
-            check_stop(db, group, &mut job, index, proposed, amended.as_ref())?;
+            check_stop(db, group, &mut job, index, &proposed, amended.as_ref())?;
         }
 
         let position = job.tail.position + 1;
         let version = current + 1;
         let id = proposed.id.unwrap_or_else(Uuid::now_v7);
-        let recorded = match &proposed.restored {
+        let restored = proposed.restored.take();
+        let recorded = match &restored {
             Some(r) => r.recorded,
             None => job.tail.recorded.map_or(now, |last| last.max(now)),
         };
-        if let Some(r) = &proposed.restored {
+        if let Some(r) = &restored {
             check_restored_place(index, r, position, version, job.tail.recorded)?;
         }
-        let mut event =
-            proposed
-                .clone()
-                .into_recorded(id, Position(position), Version(version), recorded);
+        let mut event = proposed.into_recorded(id, Position(position), Version(version), recorded);
         if event.occurred.is_none() && event.event_type.occurred_defaults_to_recorded() {
             // Filled in before hashing, so that the log, its hashes and an export all
             // carry the date, and a restore reproduces them.
             event.occurred = Some(Extent::day(recorded.date_naive()));
         }
         let digest = event.content_digest();
-        event.hash = event.chain_hash(&job.tail.hash);
-        if let Some(r) = &proposed.restored
+        let json = event.seal(&job.tail.hash);
+        if let Some(r) = &restored
             && r.hash != event.hash
         {
             return Err(Error::Integrity(format!(
@@ -454,13 +463,13 @@ pub fn check_job(
             hash: parse_hash(&event.hash).expect("chain_hash returns 64 hex digits"),
             recorded: Some(recorded),
         };
-        job.versions.insert(proposed.stream.clone(), version);
+        job.versions.insert(event.stream.clone(), version);
         job.ids.insert(
             id,
             IdInfo {
                 entry,
-                stream: proposed.stream.clone(),
-                event_type: proposed.event_type,
+                stream: event.stream.clone(),
+                event_type: event.event_type,
                 hash: event.hash.clone(),
                 occurred: event.occurred,
             },
@@ -469,9 +478,11 @@ pub fn check_job(
             Some((target, current)) => {
                 job.facts.insert(target, current);
             }
-            None if !proposed.event_type.is_amendment() => {
+            // A new fact kept for the writer is found among the records
+            // ([`pending_record`]); a dry run keeps no records, so its data.
+            None if !event.event_type.is_amendment() && !keep_records => {
                 let current = Current {
-                    data: proposed.data.clone(),
+                    data: event.data.clone(),
                     retracted: false,
                 };
                 job.facts.insert(id, current);
@@ -480,29 +491,29 @@ pub fn check_job(
         }
         appended.push(AppendedEvent {
             id,
-            stream: proposed.stream.clone(),
+            stream: event.stream.clone(),
             position: Position(position),
             version: Version(version),
             new: true,
         });
         // What the stop rule folds: a trip's events that plan or cancel stops and the
         // amendments (of those, as far as it can tell here), and a place's own events.
-        let tracked = match proposed.stream.category() {
+        let tracked = match event.stream.category() {
             "trip" => plans_stops(event.event_type) || event.event_type.is_amendment(),
             "place" => true,
             _ => false,
         };
         if tracked {
-            if proposed.stream.category() == "place" {
+            if event.stream.category() == "place" {
                 job.itineraries.clear();
             } else {
-                job.itineraries.remove(&proposed.stream);
+                job.itineraries.remove(&event.stream);
             }
-            let events = job.streams.entry(proposed.stream.clone()).or_default();
+            let events = job.streams.entry(event.stream.clone()).or_default();
             events.push(event.clone());
         }
         if keep_records {
-            job.records.push((event, entry));
+            job.records.push(Record { event, entry, json });
         }
     }
     Ok((job, appended))
@@ -675,6 +686,15 @@ fn current_data(
     if let Some(current) = job.facts.get(&target).or_else(|| group.facts.get(&target)) {
         return Ok(Some(current.clone()));
     }
+    if let Some(record) = pending_record(job, known.entry.position)
+        .or_else(|| pending_record(group, known.entry.position))
+    {
+        // Added by a pending event and not amended since.
+        return Ok(Some(Current {
+            data: record.event.data.clone(),
+            retracted: false,
+        }));
+    }
     if group.facts_set_aside
         && (group.ids.contains_key(&target) || group.set_aside.contains(&target))
     {
@@ -694,6 +714,16 @@ fn current_data(
             known.entry.version, known.stream
         ))
     })
+}
+
+/// The pending record at `position`, if `pending` holds it.
+fn pending_record(pending: &Pending, position: Position) -> Option<&Record> {
+    let first = pending.records.first()?.event.position.0;
+    let record = pending
+        .records
+        .get(usize::try_from(position.0.checked_sub(first)?).ok()?)?;
+    debug_assert_eq!(record.event.position, position);
+    Some(record)
 }
 
 /// An event at a place of a trip (an arrival, a departure, a meeting held or planned, an
@@ -957,10 +987,10 @@ mod tests {
                 .map(|v| parse_event_value(v.clone(), Origin::New).expect("a valid event"))
                 .collect();
             let group = Pending::new(self.tail.unwrap_or_else(|| Tail::from_head(None)));
-            let (job, appended) = check_job(self, &group, &proposed, now, true)?;
+            let (job, appended) = check_job(self, &group, proposed, now, true)?;
             self.versions.extend(job.versions);
             self.ids.extend(job.ids);
-            self.events.extend(job.records.into_iter().map(|(e, _)| e));
+            self.events.extend(job.records.into_iter().map(|r| r.event));
             self.tail = Some(job.tail);
             Ok(appended)
         }
@@ -1148,7 +1178,7 @@ mod tests {
         let (first, _) = check_job(
             &log,
             &group,
-            &[proposed(correct(json!({"value": {"amount": 5}})))],
+            vec![proposed(correct(json!({"value": {"amount": 5}})))],
             Utc::now(),
             true,
         )
@@ -1163,7 +1193,7 @@ mod tests {
         let (_, appended) = check_job(
             &log,
             &group,
-            &[proposed(correct(json!({"value": {"currency": "JPY"}})))],
+            vec![proposed(correct(json!({"value": {"currency": "JPY"}})))],
             Utc::now(),
             true,
         )
@@ -1177,7 +1207,7 @@ mod tests {
         let err = check_job(
             &log,
             &group,
-            &[proposed(other), proposed(fix)],
+            vec![proposed(other), proposed(fix)],
             Utc::now(),
             true,
         )
@@ -1386,7 +1416,7 @@ mod tests {
         let exported = serde_json::to_value(&event).unwrap();
         let restored = parse_event_value(exported, Origin::Export).unwrap();
         let group = Pending::new(Tail::from_head(None));
-        check_job(&old, &group, &[restored], Utc::now(), true).unwrap();
+        check_job(&old, &group, vec![restored], Utc::now(), true).unwrap();
         old.append(&[announced()]).unwrap();
     }
 
@@ -1401,7 +1431,7 @@ mod tests {
                 .iter()
                 .map(|v| parse_event_value(v.clone(), Origin::New).unwrap())
                 .collect();
-            let (job, _) = check_job(&log, &group, &proposed, Utc::now(), false)?;
+            let (job, _) = check_job(&log, &group, proposed, Utc::now(), false)?;
             group.absorb(job);
             group.set_facts_aside();
             Ok(())

@@ -78,7 +78,7 @@ impl Checker<'_> {
     }
 
     /// Checks the next batch; an error's index is within `events`.
-    pub fn check(&mut self, events: &[ProposedEvent]) -> Result<()> {
+    pub fn check(&mut self, events: Vec<ProposedEvent>) -> Result<()> {
         let (job, _) = super::rules::check_job(
             &*self.index,
             &self.pending,

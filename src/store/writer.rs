@@ -14,12 +14,12 @@ use super::StoreMetrics;
 use super::disk::Disk;
 use super::keys::{self, HeadEntry, IdEntry};
 use super::projector::Shared;
-use super::rules::{self, IdInfo, LogIndex, Pending, Tail};
+use super::rules::{self, IdInfo, LogIndex, Pending, Record, Tail};
 use super::storage;
 use super::stream_cache::{Cached, StreamCache};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 use uuid::Uuid;
@@ -70,7 +70,7 @@ pub(super) fn decide(
     let mut pending = Pending::new(tail);
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
-        match rules::check_job(index, &pending, &job.events, now, job.commit) {
+        match rules::check_job(index, &pending, job.events, now, job.commit) {
             Ok((overlay, appended)) if job.commit => {
                 pending.absorb(overlay);
                 answers.push((job.reply, appended));
@@ -170,7 +170,7 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        tail = commit_group(&db, &disk, &cache, tail, group, &metrics);
+        tail = commit_group(&db, &disk, &cache, &projector, tail, group, &metrics);
         durable.send_replace(Position(tail.position));
         projector.durable(Position(tail.position));
     }
@@ -180,12 +180,14 @@ fn commit_group(
     db: &sled::Db,
     disk: &Disk,
     cache: &StreamCache,
+    projector: &Shared,
     tail: Tail,
     jobs: Vec<Job>,
     metrics: &StoreMetrics,
 ) -> Tail {
     let started = std::time::Instant::now();
-    let now = Utc::now();
+    // The log keeps microseconds: the events handed to the projector keep no more.
+    let now = Utc::now().trunc_subsecs(6);
     let index = Cached {
         index: &SledIndex(db),
         cache,
@@ -213,10 +215,11 @@ fn commit_group(
                 ms = %format_args!("{:.3}", seconds * 1000.0),
                 "commit"
             );
-            cache.committed(pending.records.iter().map(|(event, _)| event));
+            cache.committed(pending.records.iter().map(|r| &r.event));
             for (reply, answer) in answers {
                 let _ = reply.send(Ok(answer));
             }
+            projector.hand_over(pending.records.into_iter().map(|r| r.event).collect());
             pending.tail
         }
         Err(e) => {
@@ -237,14 +240,13 @@ fn commit_group(
 /// Writes the group as one atomic batch and makes it durable.
 fn write(db: &sled::Db, disk: &Disk, pending: &Pending) -> Result<()> {
     let mut batch = sled::Batch::default();
-    for (event, id_entry) in &pending.records {
-        let json = serde_json::to_vec(event).expect("an event always serializes");
-        batch.insert(&keys::event(event.position)[..], json);
+    for Record { event, entry, json } in &pending.records {
+        batch.insert(&keys::event(event.position)[..], &json[..]);
         batch.insert(
             keys::stream_event(&event.stream, event.version),
             &event.position.0.to_be_bytes()[..],
         );
-        batch.insert(&keys::id(&event.id)[..], &id_entry.encode()[..]);
+        batch.insert(&keys::id(&event.id)[..], &entry.encode()[..]);
     }
     let head = HeadEntry {
         position: Position(pending.tail.position),

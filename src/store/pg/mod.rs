@@ -116,10 +116,6 @@ fn to_u64(n: i64) -> Result<u64> {
 }
 
 /// The stored form of an event: the bytes the chain hash covers.
-fn encode_event(event: &RecordedEvent) -> String {
-    serde_json::to_string(event).expect("an event always serializes")
-}
-
 fn decode_event(position: Position, body: &str) -> Result<RecordedEvent> {
     serde_json::from_str(body).map_err(|e| {
         Error::Integrity(format!(

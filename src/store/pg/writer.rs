@@ -29,7 +29,7 @@ use crate::model::event::GENESIS_HASH;
 use crate::model::{Position, RecordedEvent, StreamId, Version};
 use crate::store::StoreMetrics;
 use crate::store::keys::IdEntry;
-use crate::store::rules::{IdInfo, LogIndex, Pending, Tail};
+use crate::store::rules::{IdInfo, LogIndex, Pending, Record, Tail};
 use crate::store::writer::{Answer, Job, decide};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -610,11 +610,11 @@ struct Columns<'a> {
     categories: Vec<&'a str>,
     types: Vec<&'a str>,
     digests: Vec<&'a [u8]>,
-    bodies: Vec<String>,
+    bodies: Vec<&'a str>,
 }
 
 impl<'a> Columns<'a> {
-    fn new(chunk: &'a [(RecordedEvent, IdEntry)]) -> Result<Columns<'a>> {
+    fn new(chunk: &'a [Record]) -> Result<Columns<'a>> {
         let mut c = Columns {
             positions: Vec::with_capacity(chunk.len()),
             ids: Vec::with_capacity(chunk.len()),
@@ -625,7 +625,7 @@ impl<'a> Columns<'a> {
             digests: Vec::with_capacity(chunk.len()),
             bodies: Vec::with_capacity(chunk.len()),
         };
-        for (event, entry) in chunk {
+        for Record { event, entry, json } in chunk {
             c.positions.push(to_i64(event.position.0)?);
             c.ids.push(event.id);
             c.streams.push(event.stream.as_str());
@@ -633,7 +633,10 @@ impl<'a> Columns<'a> {
             c.categories.push(event.stream.category());
             c.types.push(event.event_type.as_str());
             c.digests.push(&entry.digest[..]);
-            c.bodies.push(super::encode_event(event));
+            c.bodies.push(
+                std::str::from_utf8(json)
+                    .map_err(|e| Error::Storage(format!("an event's JSON is not UTF-8: {e}")))?,
+            );
         }
         Ok(c)
     }
