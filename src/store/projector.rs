@@ -87,7 +87,7 @@ const MAX_HANDED: usize = 2 * CHUNK as usize;
 
 /// No events are handed over in bulk work ([`use_bulk_caches`]): there the projector is
 /// behind most of the time and reads the log anyway, and the queue only added to the
-/// peak memory (a 1,000,000-event import: 525 MB with it, 503 MB without, in 1:41 and
+/// peak memory (a 1,000,000-event import: 513 MiB with it, 491 MiB without, in 1:41 and
 /// 1:42).
 fn max_handed() -> usize {
     match BULK.load(std::sync::atomic::Ordering::Relaxed) {
