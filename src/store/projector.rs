@@ -48,8 +48,9 @@ const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// The same for bulk work ([`use_bulk_caches`]): a chunk's reads are of the documents its
 /// events touch, mostly written by the chunks just before it, and sled 0.34.7 holds
 /// about twice what it counts against this, so a small cache keeps a 1,000,000-event
-/// import under 512 MiB.
-const BULK_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// import under 512 MiB (peaks of 462 and 472 MiB with 16 MiB, 491-507 with 32, for
+/// about 4% more time; a 100,000-event replay took the same time with either).
+const BULK_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 static BULK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
