@@ -61,6 +61,7 @@ mod handle;
 mod keys;
 mod location;
 mod lock;
+mod log_first;
 mod metrics;
 mod pg;
 mod projector;

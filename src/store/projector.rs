@@ -25,6 +25,7 @@
 //! on disk, and no tree of old documents is dropped page by page.
 
 use super::keys;
+use super::log_first;
 use super::storage;
 use super::views::{self, LiveDocs};
 use super::{Events, LogRead, PastDocs};
@@ -446,7 +447,13 @@ fn fold_range(
         expected += 1;
         Ok(event)
     });
-    let folded = views::fold_chunk(tree, runner, events, MAX_BATCH_KEYS)?;
+    // The log's commits first (see `log_first`), unless a reader waits for the views.
+    let defer = || {
+        if shared.lock().readers == 0 {
+            log_first::wait_for_commits(log_first::MOST_DEFERRED);
+        }
+    };
+    let folded = views::fold_chunk(tree, runner, events, MAX_BATCH_KEYS, defer)?;
     match folded {
         Some(p) => Ok(p.0),
         None => Err(Error::Integrity(format!(

@@ -294,13 +294,15 @@ pub fn checkpoint(tree: &sled::Tree) -> Result<Option<Checkpoint>> {
 
 /// Folds `events` (the positions right after the tree's checkpoint, in order) into the
 /// tree, stopping early once it has written `max_keys` documents, and writes the
-/// documents, their undo records and the new checkpoint as one batch. Returns the new
-/// checkpoint position, or `None` when there was no event.
+/// documents, their undo records and the new checkpoint as one batch, calling
+/// `before_write` just before. Returns the new checkpoint position, or `None` when
+/// there was no event.
 pub fn fold_chunk(
     tree: &sled::Tree,
     runner: &Runner,
     events: impl Iterator<Item = Result<RecordedEvent>>,
     max_keys: usize,
+    before_write: impl FnOnce(),
 ) -> Result<Option<Position>> {
     let live = LiveDocs { tree: tree.clone() };
     let mut docs = Layered::tracking(live.clone());
@@ -380,6 +382,7 @@ pub fn fold_chunk(
         versions: built_by(runner),
     };
     batch.insert(keys::CHECKPOINT, checkpoint.encode());
+    before_write();
     tree.apply_batch(batch).map_err(storage)?;
     Ok(Some(Position(last)))
 }

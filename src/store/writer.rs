@@ -13,6 +13,7 @@ use super::AppendedEvent;
 use super::StoreMetrics;
 use super::disk::Disk;
 use super::keys::{self, HeadEntry, IdEntry};
+use super::log_first::{self, Committing};
 use super::projector::Shared;
 use super::rules::{self, IdInfo, LogIndex, Pending, Record, Tail};
 use super::storage;
@@ -186,6 +187,7 @@ fn commit_group(
     metrics: &StoreMetrics,
 ) -> Tail {
     let started = std::time::Instant::now();
+    let committing = log_first::Committing::start();
     // The log keeps microseconds: the events handed to the projector keep no more.
     let now = Utc::now().trunc_subsecs(6);
     let index = Cached {
@@ -200,7 +202,7 @@ fn commit_group(
         }
         return pending.tail;
     }
-    match write(db, disk, &pending) {
+    match write(db, disk, &pending, committing) {
         Ok(()) => {
             let seconds = started.elapsed().as_secs_f64();
             metrics.commits.inc();
@@ -237,8 +239,9 @@ fn commit_group(
     }
 }
 
-/// Writes the group as one atomic batch and makes it durable.
-fn write(db: &sled::Db, disk: &Disk, pending: &Pending) -> Result<()> {
+/// Writes the group as one atomic batch and makes it durable; the commit stops keeping
+/// the projector's writes back once its batch is in sled.
+fn write(db: &sled::Db, disk: &Disk, pending: &Pending, committing: Committing) -> Result<()> {
     let mut batch = sled::Batch::default();
     for Record { event, entry, json } in &pending.records {
         batch.insert(&keys::event(event.position)[..], &json[..]);
@@ -254,6 +257,8 @@ fn write(db: &sled::Db, disk: &Disk, pending: &Pending) -> Result<()> {
         recorded_micros: pending.tail.recorded.map_or(0, |t| t.timestamp_micros()),
     };
     batch.insert(keys::HEAD, &head.encode()[..]);
-    db.apply_batch(batch).map_err(storage)?;
+    let applied = db.apply_batch(batch).map_err(storage);
+    drop(committing);
+    applied?;
     disk.flush(db)
 }
