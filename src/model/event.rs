@@ -236,7 +236,36 @@ mod recorded_format {
     use super::*;
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+        match micros_text(t) {
+            Some(text) => s.serialize_str(std::str::from_utf8(&text).expect("ASCII digits")),
+            None => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        }
+    }
+
+    /// `t` as `to_rfc3339_opts(SecondsFormat::Micros, true)` writes it, without parsing a
+    /// pattern or allocating (every event's is written as it is sealed), for the years
+    /// 1 to 9999 and no leap second; `None` otherwise.
+    pub fn micros_text(t: &DateTime<Utc>) -> Option<[u8; 27]> {
+        use chrono::{Datelike, Timelike};
+        let (year, nanos) = (t.year(), t.nanosecond());
+        if !(1..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            return None;
+        }
+        let mut out = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 6, nanos / 1000);
+        Some(out)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -272,6 +301,10 @@ pub fn parse_hash(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Room for most events' JSON from the start, rather than growing a buffer from nothing
+/// (in steps of 8, 16, ... bytes) for every event the writer seals and digests.
+const SERIALIZED_CAPACITY: usize = 2048;
+
 impl RecordedEvent {
     /// The chain hash of this event given the previous event's hash. Covers every field
     /// but `hash` itself, so changing any of them, or any earlier event, changes it.
@@ -287,7 +320,8 @@ impl RecordedEvent {
     /// both, where [`RecordedEvent::chain_hash`] and a `to_vec` would make two.
     pub fn seal(&mut self, previous: &[u8; 32]) -> Vec<u8> {
         self.hash.clear();
-        let mut json = serde_json::to_vec(self).expect("an event always serializes");
+        let mut json = Vec::with_capacity(SERIALIZED_CAPACITY);
+        serde_json::to_writer(&mut json, self).expect("an event always serializes");
         let mut h = Sha256::new();
         h.update(previous);
         h.update(&json);
@@ -428,7 +462,8 @@ fn content_digest(
         tags,
         event_type,
     };
-    let bytes = serde_json::to_vec(&content).expect("a JSON value always serializes");
+    let mut bytes = Vec::with_capacity(SERIALIZED_CAPACITY);
+    serde_json::to_writer(&mut bytes, &content).expect("a JSON value always serializes");
     Sha256::digest(&bytes).into()
 }
 
@@ -867,6 +902,29 @@ pub fn article(word: &str) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    proptest::proptest! {
+        #[test]
+        fn recorded_times_are_written_as_chrono_writes_them(
+            micros in -62_135_596_800_000_000i64..253_402_300_800_000_000i64,
+        ) {
+            let t = DateTime::<Utc>::from_timestamp_micros(micros).unwrap();
+            let mine = recorded_format::micros_text(&t).expect("years 1..=9999");
+            proptest::prop_assert_eq!(
+                std::str::from_utf8(&mine).unwrap(),
+                t.to_rfc3339_opts(SecondsFormat::Micros, true)
+            );
+        }
+
+        #[test]
+        fn days_are_written_as_chrono_writes_them(days in 0i32..3_652_059) {
+            let day = chrono::NaiveDate::from_num_days_from_ce_opt(days + 1).unwrap();
+            proptest::prop_assert_eq!(
+                Extent::day(day).to_string(),
+                day.format("%Y-%m-%d").to_string()
+            );
+        }
+    }
 
     fn check(input: Value, expected_error: Option<(&str, &str)>) {
         let result = parse_event_value(input.clone(), Origin::New);

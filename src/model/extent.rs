@@ -210,6 +210,11 @@ impl fmt::Display for Point {
         match self {
             Point::Year(y) => write!(f, "{y:04}"),
             Point::Month(y, m) => write!(f, "{y:04}-{m:02}"),
+            // Written by hand, not with `format("%Y-%m-%d")`, which parses its pattern on
+            // every call: the writer formats every event's date twice.
+            Point::Day(d) if (1..=9999).contains(&d.year()) => {
+                write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+            }
             Point::Day(d) => write!(f, "{}", d.format("%Y-%m-%d")),
             Point::Instant(t) => f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
         }

@@ -317,14 +317,24 @@ impl Pending {
         self.facts_set_aside = true;
     }
 
-    /// Adds an accepted job's changes to the group.
+    /// Adds an accepted job's changes to the group (taking them whole into a group that
+    /// has none yet: most groups are one job).
     pub fn absorb(&mut self, job: Pending) {
+        fn take<K: std::hash::Hash + Eq, V>(into: &mut HashMap<K, V>, from: HashMap<K, V>) {
+            match into.is_empty() {
+                true => *into = from,
+                false => into.extend(from),
+            }
+        }
         self.tail = job.tail;
-        self.versions.extend(job.versions);
-        self.ids.extend(job.ids);
-        self.facts.extend(job.facts);
+        take(&mut self.versions, job.versions);
+        take(&mut self.ids, job.ids);
+        take(&mut self.facts, job.facts);
         self.facts_set_aside |= job.facts_set_aside;
-        self.records.extend(job.records);
+        match self.records.is_empty() {
+            true => self.records = job.records,
+            false => self.records.extend(job.records),
+        }
         for (stream, events) in job.streams {
             self.streams.entry(stream).or_default().extend(events);
         }
@@ -354,6 +364,10 @@ pub fn check_job(
     keep_records: bool,
 ) -> Result<(Pending, Vec<AppendedEvent>)> {
     let mut job = Pending::new(group.tail);
+    job.ids.reserve(events.len());
+    if keep_records {
+        job.records.reserve(events.len());
+    }
     let mut appended = Vec::with_capacity(events.len());
     for (index, mut proposed) in events.into_iter().enumerate() {
         // Idempotency first: a retry of an event already in the log is a no-op.
