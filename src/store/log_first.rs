@@ -16,7 +16,8 @@
 //! for the views. Nothing here is needed for correctness: it only orders two threads
 //! that sled would otherwise serialize in whatever order they came.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Log writers of this process deciding or writing a commit now.
@@ -29,6 +30,18 @@ pub const MOST_DEFERRED: Duration = Duration::from_millis(100);
 
 /// How often the projector looks again while it defers.
 const POLL: Duration = Duration::from_micros(200);
+
+/// When the last commit of this process left sled's lock, in milliseconds since
+/// [`since`]'s start.
+static LAST_COMMIT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// A log that committed this recently is busy ([`log_busy`]).
+const BUSY_WITHIN: Duration = Duration::from_millis(200);
+
+fn since() -> Duration {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
 
 /// A commit in progress, from the moment the writer starts deciding it until its
 /// batch is in sled (before the flush, which shares the lock for moments only).
@@ -43,8 +56,18 @@ impl Committing {
 
 impl Drop for Committing {
     fn drop(&mut self) {
+        LAST_COMMIT_MS.store(since().as_millis() as u64 + 1, Ordering::Release);
         COMMITTING.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Whether a log writer of this process is committing or committed in the last
+/// moments (200 ms): then the projector writes smaller batches, which hold up the
+/// writer's next commit for less time when it comes during one.
+pub fn log_busy() -> bool {
+    let last = LAST_COMMIT_MS.load(Ordering::Acquire);
+    COMMITTING.load(Ordering::Acquire) > 0
+        || (last > 0 && since().as_millis() as u64 + 1 < last + BUSY_WITHIN.as_millis() as u64)
 }
 
 /// Waits until no log writer of this process is committing, or `most` has passed.
