@@ -2,7 +2,7 @@
 //! this process is deciding or writing a commit, for a bounded time.
 //!
 //! sled 0.34.7 guards every tree of every database in a process with one lock
-//! (`concurrency_control`): each `apply_batch` takes it exclusively, each read shares
+//! (`concurrency_control`; sled issue #1326): each `apply_batch` takes it exclusively, each read shares
 //! it. A views batch being written (thousands of keys) therefore stops the log writer's
 //! reads (ids, stream versions) and its own batch until it ends, although the two
 //! databases share nothing. Timed in the benchmark's W3 (100,000 events in batches of

@@ -55,6 +55,10 @@
 //! - **The directory lock lingers** a moment after a `Db` is dropped (#1234): handled by
 //!   waiting for it on close, so the same process can reopen at once.
 //! - **`generate_id` jumps after a crash**: not used; positions come from the log.
+//! - **One lock for every tree of a process** (#1326, open): `apply_batch` takes
+//!   `concurrency_control` exclusively, every read shares it, whatever the database, so
+//!   the views' batches stop the log writer. Not a correctness matter; `log_first`
+//!   orders the two for speed.
 
 mod disk;
 mod handle;
