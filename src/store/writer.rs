@@ -13,7 +13,7 @@ use super::AppendedEvent;
 use super::StoreMetrics;
 use super::disk::Disk;
 use super::keys::{self, HeadEntry, IdEntry};
-use super::log_first::{self, Committing};
+use super::log_first::Committing;
 use super::projector::Shared;
 use super::rules::{self, IdInfo, LogIndex, Pending, Record, Tail};
 use super::storage;
@@ -187,7 +187,7 @@ fn commit_group(
     metrics: &StoreMetrics,
 ) -> Tail {
     let started = std::time::Instant::now();
-    let committing = log_first::Committing::start();
+    let committing = Committing::start();
     // The log keeps microseconds: the events handed to the projector keep no more.
     let now = Utc::now().trunc_subsecs(6);
     let index = Cached {
