@@ -55,6 +55,17 @@ pub trait LogIndex {
     /// it are in the fact's stream, after it. It costs one read per event of the stream
     /// from the target on, once per correction whose target no pending append changed.
     fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>>;
+
+    /// A trip's itinerary as the committed log alone leaves it, when an earlier check
+    /// left it here ([`LogIndex::remember_itinerary`]) and no commit has changed it since.
+    fn itinerary(&self, _trip: &StreamId) -> Option<Itinerary> {
+        None
+    }
+
+    /// Keeps a trip's itinerary as the committed log alone leaves it, for the checks
+    /// of later commits; an index that cannot tell when a commit changes it keeps
+    /// nothing.
+    fn remember_itinerary(&self, _trip: &StreamId, _itinerary: &Itinerary) {}
 }
 
 /// Where the log ends, as the writer tracks it.
@@ -317,6 +328,13 @@ impl Pending {
         self.facts_set_aside = true;
     }
 
+    /// Whether an event pending here changes what the stop rule folds for `trip`: one
+    /// of the trip's own that it folds, or any place's.
+    fn changes_itinerary(&self, trip: &StreamId) -> bool {
+        let kept = |s: &StreamId| s == trip || s.category() == "place";
+        self.streams.keys().any(kept) || self.set_aside.kept.keys().any(kept)
+    }
+
     /// Adds an accepted job's changes to the group (taking them whole into a group that
     /// has none yet: most groups are one job).
     pub fn absorb(&mut self, job: Pending) {
@@ -342,7 +360,7 @@ impl Pending {
 }
 
 /// The types whose facts make a trip's stops, as far as the stop rule is concerned.
-fn plans_stops(event_type: EventType) -> bool {
+pub(super) fn plans_stops(event_type: EventType) -> bool {
     matches!(
         event_type,
         EventType::TripAnnounced | EventType::TripStopAdded | EventType::TripStopCancelled
@@ -836,8 +854,13 @@ pub struct Itinerary {
 }
 
 impl Itinerary {
-    /// Folds the trip's stops from the log and the pending appends.
+    /// Folds the trip's stops from the log and the pending appends (or, when no
+    /// pending event changes them, takes them from `db` if it kept them).
     fn of(db: &dyn LogIndex, group: &Pending, job: &Pending, trip: &StreamId) -> Result<Itinerary> {
+        let committed_only = !group.changes_itinerary(trip) && !job.changes_itinerary(trip);
+        if committed_only && let Some(known) = db.itinerary(trip) {
+            return Ok(known);
+        }
         // Only the facts that plan or cancel stops (`stream_facts` keeps no other): the
         // view adds a stop for an event at a place it does not know, but that is for
         // logs written before this rule, and a retracted stop must not come back
@@ -864,7 +887,11 @@ impl Itinerary {
             travelers: Vec::new(),
         };
         let stops = trips::view(&doc, &facts, &|p| places.get(p).cloned()).stops;
-        Ok(Itinerary { stops, places })
+        let itinerary = Itinerary { stops, places };
+        if committed_only {
+            db.remember_itinerary(trip, &itinerary);
+        }
+        Ok(itinerary)
     }
 }
 
@@ -953,6 +980,7 @@ fn lookup_id(
 mod tests {
     //! The rules without sled: a log index in memory, and the decider over it.
 
+    use super::super::stream_cache::{Cached, StreamCache};
     use super::*;
     use crate::model::{Origin, parse_event_value};
     use serde_json::{Value, json};
@@ -964,6 +992,8 @@ mod tests {
         ids: HashMap<Uuid, IdInfo>,
         events: Vec<RecordedEvent>,
         tail: Option<Tail>,
+        /// Read through the writer's cache, told of each commit as the writer tells it.
+        cache: Option<StreamCache>,
     }
 
     impl LogIndex for MemIndex {
@@ -1001,12 +1031,32 @@ mod tests {
                 .map(|v| parse_event_value(v.clone(), Origin::New).expect("a valid event"))
                 .collect();
             let group = Pending::new(self.tail.unwrap_or_else(|| Tail::from_head(None)));
-            let (job, appended) = check_job(self, &group, proposed, now, true)?;
+            let (job, appended) = match &self.cache {
+                Some(cache) => {
+                    let cached = Cached { index: self, cache };
+                    check_job(&cached, &group, proposed, now, true)?
+                }
+                None => check_job(self, &group, proposed, now, true)?,
+            };
             self.versions.extend(job.versions);
             self.ids.extend(job.ids);
-            self.events.extend(job.records.into_iter().map(|r| r.event));
+            let committed: Vec<RecordedEvent> = job.records.into_iter().map(|r| r.event).collect();
+            if let Some(cache) = &self.cache {
+                cache.committed(&committed);
+            }
+            self.events.extend(committed);
             self.tail = Some(job.tail);
             Ok(appended)
+        }
+
+        /// An empty log read directly, and one read through the writer's cache: the
+        /// rules must answer the same over both.
+        fn both() -> [MemIndex; 2] {
+            let cached = MemIndex {
+                cache: Some(StreamCache::default()),
+                ..MemIndex::default()
+            };
+            [MemIndex::default(), cached]
         }
 
         fn event(&self, id: &str) -> &RecordedEvent {
@@ -1295,127 +1345,151 @@ mod tests {
 
     #[test]
     fn an_event_at_a_place_must_be_at_a_stop_of_its_trip() {
-        let mut log = MemIndex::default();
-        let types = [
-            "trip.arrived",
-            "trip.departed",
-            "trip.meeting_held",
-            "trip.meeting_planned",
-            "trip.agenda_item_added",
-            "trip.stop_cancelled",
-        ];
-        // No stops at all yet.
-        let (field, message) = refused(&mut log, &[at("trip.arrived", "country:KR")]);
-        assert_eq!(field, "data.place");
-        assert!(message.contains("has no stops yet"), "{message}");
-        log.append(&[announced(), place("place:busan", "Busan", "country:KR")])
-            .unwrap();
-        for t in types {
-            let (field, message) = refused(&mut log, &[at(t, "country:FR")]);
+        for mut log in MemIndex::both() {
+            let types = [
+                "trip.arrived",
+                "trip.departed",
+                "trip.meeting_held",
+                "trip.meeting_planned",
+                "trip.agenda_item_added",
+                "trip.stop_cancelled",
+            ];
+            // No stops at all yet.
+            let (field, message) = refused(&mut log, &[at("trip.arrived", "country:KR")]);
             assert_eq!(field, "data.place");
-            assert_eq!(
-                message,
-                format!(
-                    "{t} at country:FR: not a stop of `trip:a` (stops: Seoul (country:KR), Tokyo (country:JP)); name one of these, or add it first with trip.stop_added"
-                )
+            assert!(message.contains("has no stops yet"), "{message}");
+            log.append(&[announced(), place("place:busan", "Busan", "country:KR")])
+                .unwrap();
+            for t in types {
+                let (field, message) = refused(&mut log, &[at(t, "country:FR")]);
+                assert_eq!(field, "data.place");
+                assert_eq!(
+                    message,
+                    format!(
+                        "{t} at country:FR: not a stop of `trip:a` (stops: Seoul (country:KR), Tokyo (country:JP)); name one of these, or add it first with trip.stop_added"
+                    )
+                );
+                log.append(&[at(t, "country:JP")]).unwrap();
+            }
+            // A registered city of a stop's country is not that stop unless it is its city.
+            refused(&mut log, &[at("trip.arrived", "place:busan")]);
+            // Added earlier in the same append, it is a stop; a cancelled stop still is one.
+            let added = json!({"stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
+                               "data": {"place": "country:FR", "city": "Paris"}});
+            let cancelled = json!({"stream": "trip:a", "type": "trip.stop_cancelled", "occurred": "2025-01-04",
+                                   "data": {"place": "country:FR"}});
+            log.append(&[added, cancelled, at("trip.arrived", "country:FR")])
+                .unwrap();
+            let (_, message) = refused(&mut log, &[at("trip.arrived", "country:DE")]);
+            assert!(
+                message.contains("Tokyo (country:JP, cancelled), Paris (country:FR, cancelled)"),
+                "{message}"
             );
-            log.append(&[at(t, "country:JP")]).unwrap();
         }
-        // A registered city of a stop's country is not that stop unless it is its city.
-        refused(&mut log, &[at("trip.arrived", "place:busan")]);
-        // Added earlier in the same append, it is a stop; a cancelled stop still is one.
-        let added = json!({"stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
-                           "data": {"place": "country:FR", "city": "Paris"}});
-        let cancelled = json!({"stream": "trip:a", "type": "trip.stop_cancelled", "occurred": "2025-01-04",
-                               "data": {"place": "country:FR"}});
-        log.append(&[added, cancelled, at("trip.arrived", "country:FR")])
-            .unwrap();
-        let (_, message) = refused(&mut log, &[at("trip.arrived", "country:DE")]);
-        assert!(
-            message.contains("Tokyo (country:JP, cancelled), Paris (country:FR, cancelled)"),
-            "{message}"
-        );
     }
 
     #[test]
     fn a_registered_place_is_the_stop_that_names_its_city_in_its_country() {
-        let mut log = MemIndex::default();
-        let trip = json!({"stream": "trip:a", "type": "trip.announced", "occurred": "2025-01-03",
-                          "data": {"traveler": "country:US",
-                                   "stops": [{"place": "country:IL", "city": "Jerusalem"},
-                                             {"place": "country:IL", "city": "Tel Aviv"},
-                                             {"place": "place:riyadh"}]}});
-        log.append(&[
-            place("place:jerusalem", "Jerusalem", "country:IL"),
-            place("place:haifa", "Haifa", "country:IL"),
-            place("place:riyadh", "Riyadh", "country:SA"),
-            trip,
-        ])
-        .unwrap();
-        log.append(&[at("trip.arrived", "place:jerusalem")])
+        for mut log in MemIndex::both() {
+            let trip = json!({"stream": "trip:a", "type": "trip.announced", "occurred": "2025-01-03",
+                              "data": {"traveler": "country:US",
+                                       "stops": [{"place": "country:IL", "city": "Jerusalem"},
+                                                 {"place": "country:IL", "city": "Tel Aviv"},
+                                                 {"place": "place:riyadh"}]}});
+            log.append(&[
+                place("place:jerusalem", "Jerusalem", "country:IL"),
+                place("place:haifa", "Haifa", "country:IL"),
+                place("place:riyadh", "Riyadh", "country:SA"),
+                trip,
+            ])
             .unwrap();
-        let (_, message) = refused(&mut log, &[at("trip.arrived", "place:haifa")]);
-        assert!(
-            message.contains(
-                "stops: Jerusalem (country:IL), Tel Aviv (country:IL), Riyadh (place:riyadh)"
-            ),
-            "{message}"
-        );
-        // Saudi Arabia has one stop, a registered place in it; Israel has two.
-        log.append(&[at("trip.arrived", "country:SA")]).unwrap();
-        log.append(&[at("trip.arrived", "country:IL")]).unwrap();
-        // An alias added later names the stop too.
-        let alias = json!({"stream": "place:haifa", "type": "entity.alias_added",
-                           "data": {"alias": "Tel Aviv"}});
-        log.append(&[alias, at("trip.departed", "place:haifa")])
-            .unwrap();
+            log.append(&[at("trip.arrived", "place:jerusalem")])
+                .unwrap();
+            let (_, message) = refused(&mut log, &[at("trip.arrived", "place:haifa")]);
+            assert!(
+                message.contains(
+                    "stops: Jerusalem (country:IL), Tel Aviv (country:IL), Riyadh (place:riyadh)"
+                ),
+                "{message}"
+            );
+            // Saudi Arabia has one stop, a registered place in it; Israel has two.
+            log.append(&[at("trip.arrived", "country:SA")]).unwrap();
+            log.append(&[at("trip.arrived", "country:IL")]).unwrap();
+            // An alias added later names the stop too.
+            let alias = json!({"stream": "place:haifa", "type": "entity.alias_added",
+                               "data": {"alias": "Tel Aviv"}});
+            log.append(&[alias, at("trip.departed", "place:haifa")])
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_place_corrected_later_is_the_stop_it_now_names() {
+        for mut log in MemIndex::both() {
+            const RIYADH: &str = "0194210c-0000-7000-8000-0000000000b3";
+            let mut riyadh = place("place:riyadh", "Riyadh", "country:SA");
+            riyadh["id"] = json!(RIYADH);
+            let trip = json!({"stream": "trip:a", "type": "trip.announced", "occurred": "2025-01-03",
+                              "data": {"traveler": "country:US", "stops": [{"place": "place:riyadh"}]}});
+            log.append(&[riyadh, trip]).unwrap();
+            log.append(&[at("trip.arrived", "country:SA")]).unwrap();
+            refused(&mut log, &[at("trip.departed", "country:AE")]);
+            // In an append of its own: the writer's cache must not keep the old country.
+            let moved = json!({"stream": "place:riyadh", "type": "event.corrected",
+                               "data": {"target": RIYADH, "reason": "wrong country",
+                                        "data": {"country": "country:AE"}}});
+            log.append(&[moved]).unwrap();
+            log.append(&[at("trip.departed", "country:AE")]).unwrap();
+        }
     }
 
     #[test]
     fn the_stops_are_those_of_the_current_facts() {
-        let mut log = MemIndex::default();
-        const ADDED: &str = "0194210c-0000-7000-8000-0000000000b2";
-        let added = json!({"id": ADDED, "stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
-                           "data": {"place": "country:FR", "city": "Paris"}});
-        log.append(&[announced(), added]).unwrap();
-        log.append(&[at("trip.arrived", "country:FR")]).unwrap();
-        // A retracted stop_added no longer makes a stop.
-        let retract = json!({"stream": "trip:a", "type": "event.retracted",
-                             "data": {"target": ADDED, "reason": "not going"}});
-        log.append(&[retract]).unwrap();
-        refused(&mut log, &[at("trip.departed", "country:FR")]);
-        // A correction of the announcement that drops Tokyo, in the same append.
-        let drop_tokyo = json!({"stream": "trip:a", "type": "event.corrected",
-                                "data": {"target": ANNOUNCED, "reason": "only Seoul",
-                                         "data": {"stops": [{"place": "country:KR", "city": "Seoul"}]}}});
-        let (field, message) = refused(
-            &mut log,
-            &[drop_tokyo.clone(), at("trip.arrived", "country:JP")],
-        );
-        assert_eq!(field, "data.place");
-        assert!(message.contains("(stops: Seoul (country:KR))"), "{message}");
-        log.append(&[drop_tokyo]).unwrap();
-        refused(&mut log, &[at("trip.arrived", "country:JP")]);
-        log.append(&[at("trip.arrived", "country:KR")]).unwrap();
+        for mut log in MemIndex::both() {
+            const ADDED: &str = "0194210c-0000-7000-8000-0000000000b2";
+            let added = json!({"id": ADDED, "stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
+                               "data": {"place": "country:FR", "city": "Paris"}});
+            log.append(&[announced(), added]).unwrap();
+            log.append(&[at("trip.arrived", "country:FR")]).unwrap();
+            // A retracted stop_added no longer makes a stop.
+            let retract = json!({"stream": "trip:a", "type": "event.retracted",
+                                 "data": {"target": ADDED, "reason": "not going"}});
+            log.append(&[retract]).unwrap();
+            refused(&mut log, &[at("trip.departed", "country:FR")]);
+            // A correction of the announcement that drops Tokyo, in the same append.
+            let drop_tokyo = json!({"stream": "trip:a", "type": "event.corrected",
+                                    "data": {"target": ANNOUNCED, "reason": "only Seoul",
+                                             "data": {"stops": [{"place": "country:KR", "city": "Seoul"}]}}});
+            let (field, message) = refused(
+                &mut log,
+                &[drop_tokyo.clone(), at("trip.arrived", "country:JP")],
+            );
+            assert_eq!(field, "data.place");
+            assert!(message.contains("(stops: Seoul (country:KR))"), "{message}");
+            log.append(&[drop_tokyo]).unwrap();
+            refused(&mut log, &[at("trip.arrived", "country:JP")]);
+            log.append(&[at("trip.arrived", "country:KR")]).unwrap();
+        }
     }
 
     #[test]
     fn a_correction_cannot_move_an_event_off_the_stops() {
-        let mut log = MemIndex::default();
-        let mut arrival = at("trip.arrived", "country:KR");
-        arrival["id"] = json!(ID);
-        log.append(&[announced(), arrival]).unwrap();
-        let fix = |place: &str| {
-            json!({"stream": "trip:a", "type": "event.corrected",
-                   "data": {"target": ID, "reason": "wrong city", "data": {"place": place}}})
-        };
-        let (field, message) = refused(&mut log, &[fix("country:FR")]);
-        assert_eq!(field, "data.data.place");
-        assert!(
-            message.starts_with("the corrected trip.arrived at country:FR"),
-            "{message}"
-        );
-        log.append(&[fix("country:JP")]).unwrap();
+        for mut log in MemIndex::both() {
+            let mut arrival = at("trip.arrived", "country:KR");
+            arrival["id"] = json!(ID);
+            log.append(&[announced(), arrival]).unwrap();
+            let fix = |place: &str| {
+                json!({"stream": "trip:a", "type": "event.corrected",
+                       "data": {"target": ID, "reason": "wrong city", "data": {"place": place}}})
+            };
+            let (field, message) = refused(&mut log, &[fix("country:FR")]);
+            assert_eq!(field, "data.data.place");
+            assert!(
+                message.starts_with("the corrected trip.arrived at country:FR"),
+                "{message}"
+            );
+            log.append(&[fix("country:JP")]).unwrap();
+        }
     }
 
     #[test]

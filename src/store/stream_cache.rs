@@ -7,15 +7,20 @@
 //! never change and only grow at the end, so [`Cached`] reads a stream once and then
 //! answers from memory; the writer adds each group's events once they are durable
 //! ([`StreamCache::committed`]), so what it holds is always the whole committed stream.
-//! It forgets everything when a commit fails (sled's state is read again), and when it
-//! would hold more than [`MAX_EVENTS`] events or [`MAX_VERSIONS`] versions.
+//! It also keeps the trips' itineraries the stop rule folds from those streams
+//! ([`Itinerary`]), until a commit adds an event they are folded from (one of the trip's
+//! that plans or cancels stops, an amendment in it, any place's own event): an arrival,
+//! a meeting and a departure at each stop then read the trip's stops without folding
+//! its announcement again. It forgets everything when a commit fails (sled's state is
+//! read again), and when it would hold more than [`MAX_EVENTS`] events,
+//! [`MAX_VERSIONS`] versions or [`MAX_ITINERARIES`] itineraries.
 //!
 //! Guarantees: every answer is the index's own. Only for a log with one writer that
 //! never loses a committed event (sled's, which one process holds): on PostgreSQL other
 //! servers append too, and after a failover a promoted replica may lack what the old
 //! primary committed.
 
-use super::rules::{IdInfo, LogIndex};
+use super::rules::{IdInfo, Itinerary, LogIndex, plans_stops};
 use crate::Result;
 use crate::model::{RecordedEvent, StreamId, Version};
 use std::cell::RefCell;
@@ -26,6 +31,8 @@ use uuid::Uuid;
 const MAX_EVENTS: usize = 16_384;
 /// The most stream versions kept (entities, mostly).
 const MAX_VERSIONS: usize = 65_536;
+/// The most itineraries kept.
+const MAX_ITINERARIES: usize = 4_096;
 
 /// What the writer knows of the committed log.
 #[derive(Default)]
@@ -41,6 +48,8 @@ struct Held {
     streams: HashMap<StreamId, Vec<RecordedEvent>>,
     /// How many events `streams` holds.
     events: usize,
+    /// Trips' itineraries as the committed log leaves them.
+    itineraries: HashMap<StreamId, Itinerary>,
 }
 
 impl StreamCache {
@@ -49,6 +58,13 @@ impl StreamCache {
     pub fn committed<'e>(&self, events: impl IntoIterator<Item = &'e RecordedEvent>) {
         let held = &mut *self.inner.borrow_mut();
         for event in events {
+            match event.stream.category() {
+                "trip" if plans_stops(event.event_type) || event.event_type.is_amendment() => {
+                    held.itineraries.remove(&event.stream);
+                }
+                "place" => held.itineraries.clear(),
+                _ => {}
+            }
             let next = event.version.0;
             if let Some(version) = held.versions.get_mut(&event.stream) {
                 if *version + 1 == next {
@@ -127,6 +143,18 @@ impl LogIndex for Cached<'_> {
         held.versions.insert(stream.clone(), events.len() as u64);
         held.streams.insert(stream.clone(), events);
         Ok(answer)
+    }
+
+    fn itinerary(&self, trip: &StreamId) -> Option<Itinerary> {
+        self.cache.inner.borrow().itineraries.get(trip).cloned()
+    }
+
+    fn remember_itinerary(&self, trip: &StreamId, itinerary: &Itinerary) {
+        let held = &mut *self.cache.inner.borrow_mut();
+        if held.itineraries.len() >= MAX_ITINERARIES {
+            held.itineraries.clear();
+        }
+        held.itineraries.insert(trip.clone(), itinerary.clone());
     }
 }
 

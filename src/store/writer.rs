@@ -204,23 +204,25 @@ fn commit_group(
     }
     match write(db, disk, &pending, committing) {
         Ok(()) => {
+            // Durable: answer first, then the bookkeeping (before the next group).
             let seconds = started.elapsed().as_secs_f64();
+            let appends = answers.len();
+            for (reply, answer) in answers {
+                let _ = reply.send(Ok(answer));
+            }
             metrics.commits.inc();
             metrics.events_appended.inc_by(pending.records.len() as u64);
             metrics.commit_seconds.observe(seconds);
-            metrics.commit_appends.observe(answers.len() as f64);
+            metrics.commit_appends.observe(appends as f64);
             tracing::info!(
                 target: "chronicle::commit",
-                appends = answers.len(),
+                appends,
                 events = pending.records.len(),
                 head = pending.tail.position,
                 ms = %format_args!("{:.3}", seconds * 1000.0),
                 "commit"
             );
             cache.committed(pending.records.iter().map(|r| &r.event));
-            for (reply, answer) in answers {
-                let _ = reply.send(Ok(answer));
-            }
             projector.hand_over(pending.records.into_iter().map(|r| r.event).collect());
             pending.tail
         }
