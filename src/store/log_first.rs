@@ -5,11 +5,11 @@
 //! (`concurrency_control`; sled issue #1326): each `apply_batch` takes it exclusively,
 //! each read shares it. A views batch being written (thousands of keys) therefore stops
 //! the log writer's reads (ids, stream versions) and its own batch until it ends,
-//! although the two databases share nothing. Timed in the benchmark's W3 (100,000 events in batches of
-//! 1,000), the writer spent 2.7-3.1 s deciding, of which 1.3 s on its CPU: the rest was
-//! spent waiting for the views' batches. The projector now waits for the commits in
-//! progress to end before it writes ([`wait_for_commits`]), and writes while the
-//! writer is flushing, waiting for the disk, or idle.
+//! although the two databases share nothing. Timed in the benchmark's W3 (100,000
+//! events in batches of 1,000), the writer spent 2.7-3.1 s deciding, of which 1.3 s on
+//! its CPU: the rest was spent waiting for the views' batches. The projector now waits
+//! for the commits in progress to end before it writes ([`wait_for_commits`]), and
+//! writes while the writer is flushing, waiting for the disk, or idle.
 //!
 //! The wait is bounded ([`MOST_DEFERRED`]), so a log that is written without a pause
 //! (many writers) still lets the views follow; and it is skipped when a reader waits

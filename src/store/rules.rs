@@ -360,11 +360,22 @@ impl Pending {
 }
 
 /// The types whose facts make a trip's stops, as far as the stop rule is concerned.
-pub(super) fn plans_stops(event_type: EventType) -> bool {
+fn plans_stops(event_type: EventType) -> bool {
     matches!(
         event_type,
         EventType::TripAnnounced | EventType::TripStopAdded | EventType::TripStopCancelled
     )
+}
+
+/// Whether the stop rule folds `event` into an itinerary: of a `trip:` stream the events
+/// that plan or cancel stops and the amendments (of those, as far as it can tell from
+/// the event alone), of a `place:` stream all.
+pub(super) fn stop_rule_folds(event: &RecordedEvent) -> bool {
+    match event.stream.category() {
+        "trip" => plans_stops(event.event_type) || event.event_type.is_amendment(),
+        "place" => true,
+        _ => false,
+    }
 }
 
 fn invalid(index: usize, field: &str, message: String) -> Error {
@@ -528,14 +539,7 @@ pub fn check_job(
             version: Version(version),
             new: true,
         });
-        // What the stop rule folds: a trip's events that plan or cancel stops and the
-        // amendments (of those, as far as it can tell here), and a place's own events.
-        let tracked = match event.stream.category() {
-            "trip" => plans_stops(event.event_type) || event.event_type.is_amendment(),
-            "place" => true,
-            _ => false,
-        };
-        if tracked {
+        if stop_rule_folds(&event) {
             if event.stream.category() == "place" {
                 job.itineraries.clear();
             } else {
@@ -914,7 +918,7 @@ fn stream_facts(
             .iter()
             .chain(&set_aside)
             .chain(pending)
-            .filter(|e| !trip || plans_stops(e.event_type) || e.event_type.is_amendment()),
+            .filter(|e| !trip || stop_rule_folds(e)),
     ))
 }
 

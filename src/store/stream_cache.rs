@@ -20,7 +20,7 @@
 //! servers append too, and after a failover a promoted replica may lack what the old
 //! primary committed.
 
-use super::rules::{IdInfo, Itinerary, LogIndex, plans_stops};
+use super::rules::{IdInfo, Itinerary, LogIndex, stop_rule_folds};
 use crate::Result;
 use crate::model::{RecordedEvent, StreamId, Version};
 use std::cell::RefCell;
@@ -58,12 +58,11 @@ impl StreamCache {
     pub fn committed<'e>(&self, events: impl IntoIterator<Item = &'e RecordedEvent>) {
         let held = &mut *self.inner.borrow_mut();
         for event in events {
-            match event.stream.category() {
-                "trip" if plans_stops(event.event_type) || event.event_type.is_amendment() => {
-                    held.itineraries.remove(&event.stream);
+            if stop_rule_folds(event) {
+                match event.stream.category() {
+                    "place" => held.itineraries.clear(),
+                    _ => drop(held.itineraries.remove(&event.stream)),
                 }
-                "place" => held.itineraries.clear(),
-                _ => {}
             }
             let next = event.version.0;
             if let Some(version) = held.versions.get_mut(&event.stream) {
