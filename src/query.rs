@@ -738,7 +738,15 @@ impl<'a> Query<'a> {
         let window_end = filter.to.map(|t| t.latest());
         let limit = filter.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
-        let mut entries = self.docs.scan(&prefix, None, false);
+        // An entity that had few entries (as of the position asked for) lists them.
+        let few = match &filter.entity {
+            Some(e) => timeline::few_entries(self.docs, e)?,
+            None => None,
+        };
+        let mut entries = match few {
+            Some(listed) => Box::new(listed.into_iter().map(Ok)),
+            None => self.docs.scan(&prefix, None, false),
+        };
         if let Some(place) = filter.entity.as_ref().filter(|e| e.kind() == "place") {
             // A place's timeline also has the facts at the trips' stops it stands for,
             // most of which name the stop by its country and city.

@@ -309,6 +309,38 @@ fn proposed(v: Value) -> ProposedEvent {
     parse_event_value(v, Origin::New).expect("the model writes valid events")
 }
 
+/// Every entity's list of few timeline entries equals its index, unless it has had many.
+fn lists_match_indexes(docs: &chronicle::projection::MemDocs) -> Result<(), String> {
+    use chronicle::projection::timeline;
+    // Every entity with a list or an entry in an index.
+    let named = |k: &Vec<u8>| {
+        let rest = k.strip_prefix(b"timeline/n/".as_slice());
+        let rest = rest.or_else(|| k.strip_prefix(b"timeline/x/".as_slice()))?;
+        let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+        Some(String::from_utf8(rest[..end].to_vec()).unwrap())
+    };
+    let entities: std::collections::BTreeSet<String> = docs.map.keys().filter_map(named).collect();
+    for entity in entities {
+        let entity = chronicle::model::EntityId::parse(&entity).unwrap();
+        let Some(listed) = timeline::few_entries(docs, &entity).unwrap() else {
+            continue;
+        };
+        let prefix = timeline::entity_prefix(&entity);
+        let indexed: Vec<_> = docs
+            .scan(&prefix, None, false)
+            .map(|r| r.unwrap())
+            .collect();
+        if listed != indexed {
+            return Err(format!(
+                "{entity}: {} listed, {} indexed",
+                listed.len(),
+                indexed.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The in-memory fold of the log's first `n` events.
 fn fold(store: &SledStore, n: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let events = store
@@ -352,6 +384,8 @@ proptest! {
                 let past = store.views_at(chronicle::model::Position(p)).unwrap();
                 let diff = first_difference(&dump(&past), &model.map);
                 prop_assert!(diff.is_none(), "as of position {}: {}", p, diff.unwrap_or_default());
+                let lists = lists_match_indexes(&model);
+                prop_assert!(lists.is_ok(), "as of position {}: {}", p, lists.unwrap_err());
             }
         }
         store.rebuild(&[], Box::new(|_, _| {})).unwrap();

@@ -14,10 +14,17 @@
 //!
 //! Each entity a fact involves ([`super::involved`]) has the fact on its timeline:
 //! China's objection to a sale to Japan is on Japan's, an arrival on the traveler's.
+//!
+//! While an entity has had at most [`FEW`] entries, `timeline/n/<entity id>` also lists
+//! them (sort keys and fact ids, in timeline order), so that a timeline as of a position
+//! where the entity had few facts reads them from one document instead of passing over
+//! every later entry of its index. Past [`FEW`] the list says so and is never written
+//! again; an entity with no list has never had an entry. The list and the index change
+//! together, in [`put_entry`] and [`delete_entry`].
 
-use super::{Change, Docs, Projection, entities, involved, key, sort_key};
-use crate::Result;
+use super::{Change, Docs, DocsRead, Projection, entities, involved, key, sort_key};
 use crate::model::{EntityId, EventType};
+use crate::{Error, Result};
 
 pub struct Timeline;
 
@@ -31,6 +38,101 @@ pub fn entity_prefix(entity: &EntityId) -> Vec<u8> {
     k
 }
 
+/// How many entries an entity's list holds at most (see the module's doc).
+pub const FEW: usize = 64;
+
+/// The list of an entity that has had more than [`FEW`] entries.
+const MANY: &[u8] = b"+";
+
+/// One listed entry: its sort key and its fact's id.
+const LISTED: usize = 24 + 16;
+
+fn list_key(entity: &EntityId) -> Vec<u8> {
+    key("timeline/n/", entity.as_str().as_bytes())
+}
+
+/// An entry of an entity's index: its key and its fact's id.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// An entity's entries in timeline order, as a scan of [`entity_prefix`] returns them
+/// (keys with the prefix, fact ids), read from its list while it has had few (none
+/// when it has no list: no entry was ever written for it); `None` once it has had more
+/// than [`FEW`]: then scan the index.
+pub fn few_entries(
+    docs: &(impl DocsRead + ?Sized),
+    entity: &EntityId,
+) -> Result<Option<Vec<Entry>>> {
+    let list = docs.get(&list_key(entity))?.unwrap_or_default();
+    if list == MANY {
+        return Ok(None);
+    }
+    if !list.len().is_multiple_of(LISTED) {
+        return Err(Error::Integrity(format!(
+            "the timeline list of {entity} is malformed; run `chronicle replay`"
+        )));
+    }
+    let prefix = entity_prefix(entity);
+    Ok(Some(
+        list.chunks_exact(LISTED)
+            .map(|entry| {
+                let mut k = prefix.clone();
+                k.extend_from_slice(&entry[..24]);
+                (k, entry[24..].to_vec())
+            })
+            .collect(),
+    ))
+}
+
+/// Changes an entity's list: removes the entry with sort key `sk`, then adds
+/// `(sk, id)` when given.
+fn relist(docs: &mut dyn Docs, entity: &EntityId, sk: &[u8; 24], id: Option<&[u8]>) -> Result<()> {
+    let k = list_key(entity);
+    let list = docs.get(&k)?.unwrap_or_default();
+    if list == MANY {
+        return Ok(());
+    }
+    let added = id.map(|id| [&sk[..], id].concat());
+    let mut entries: Vec<&[u8]> = list
+        .chunks_exact(LISTED)
+        .filter(|e| e[..24] != sk[..])
+        .collect();
+    if let Some(added) = &added {
+        let at = entries.partition_point(|e| e[..24] < sk[..]);
+        entries.insert(at, added);
+    }
+    let value = match entries.len() > FEW {
+        true => MANY.to_vec(),
+        false => entries.concat(),
+    };
+    docs.put(k, value);
+    Ok(())
+}
+
+/// Writes an entity's entry (a new fact's with `put_new`) and lists it.
+fn put_entry(
+    docs: &mut dyn Docs,
+    entity: &EntityId,
+    sk: &[u8; 24],
+    id: &[u8],
+    new: bool,
+) -> Result<()> {
+    let mut k = entity_prefix(entity);
+    k.extend_from_slice(sk);
+    match new {
+        true => docs.put_new(k, id.to_vec()),
+        false => docs.put(k, id.to_vec()),
+    }
+    relist(docs, entity, sk, Some(id))
+}
+
+/// Deletes an entity's entry and takes it off the list.
+fn delete_entry(docs: &mut dyn Docs, entity: &EntityId, sk: &[u8; 24]) -> Result<()> {
+    let mut k = entity_prefix(entity);
+    k.extend_from_slice(sk);
+    docs.delete(k);
+    relist(docs, entity, sk, None)
+}
+
 impl Projection for Timeline {
     fn name(&self) -> &'static str {
         "timeline"
@@ -40,7 +142,8 @@ impl Projection for Timeline {
         // 2: `timeline/f/` keeps the entities, not every key written.
         // 3: a retracted fact keeps its entries (queries skip it unless asked).
         // 4: no `timeline/f/`; the registry's record of a fact's entities serves both.
-        4
+        // 5: `timeline/n/`, the entries of an entity that has had few.
+        5
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -55,29 +158,124 @@ impl Projection for Timeline {
             let sk = sort_key(occurred, before.position);
             docs.delete(key(ENTRIES, &sk));
             for entity in entities::counted_for(docs, before)? {
-                let mut k = entity_prefix(&entity);
-                k.extend_from_slice(&sk);
-                docs.delete(k);
+                delete_entry(docs, &entity, &sk)?;
             }
         }
         if let Some(after) = change.after
             && let Some(occurred) = &after.occurred
         {
             let sk = sort_key(occurred, after.position);
-            let id = after.id.as_bytes().to_vec();
+            let id = after.id.as_bytes();
             // A new fact's entries are new keys: its position is in each of them.
             let new = change.before.is_none();
-            let put = |docs: &mut dyn Docs, k: Vec<u8>| match new {
-                true => docs.put_new(k, id.clone()),
-                false => docs.put(k, id.clone()),
-            };
-            put(docs, key(ENTRIES, &sk));
+            match new {
+                true => docs.put_new(key(ENTRIES, &sk), id.to_vec()),
+                false => docs.put(key(ENTRIES, &sk), id.to_vec()),
+            }
             for entity in involved(after, docs)? {
-                let mut k = entity_prefix(&entity);
-                k.extend_from_slice(&sk);
-                put(docs, k);
+                put_entry(docs, &entity, &sk, id, new)?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Origin, Position, Version, parse_event_value};
+    use crate::projection::MemDocs;
+    use crate::projection::runner::Runner;
+    use serde_json::{Value, json};
+    use uuid::Uuid;
+
+    /// Applies `event` as the next position of the log and returns its id.
+    fn apply(docs: &mut MemDocs, position: &mut u64, event: Value) -> Uuid {
+        *position += 1;
+        let id = Uuid::now_v7();
+        let recorded = parse_event_value(event, Origin::New)
+            .unwrap()
+            .into_recorded(id, Position(*position), Version(1), chrono::Utc::now());
+        Runner::default().apply(&recorded, docs).unwrap();
+        id
+    }
+
+    fn scanned(docs: &MemDocs, entity: &EntityId) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let scan = docs.scan(&entity_prefix(entity), None, false);
+        scan.map(|e| e.unwrap()).collect()
+    }
+
+    #[test]
+    fn an_entity_lists_its_entries_until_it_has_had_more_than_a_few() {
+        let (japan, korea) = (
+            EntityId::parse("country:JP").unwrap(),
+            EntityId::parse("country:KR").unwrap(),
+        );
+        let note = |n: usize, entities: Value| {
+            json!({"stream": format!("note:n{n}"), "type": "note.reported",
+                   "occurred": format!("2025-{:02}-{:02}", n % 12 + 1, n % 28 + 1),
+                   "data": {"summary": "a report", "entities": entities}})
+        };
+        let (mut docs, mut position) = (MemDocs::default(), 0);
+        let mut ids = Vec::new();
+        for n in 0..FEW {
+            ids.push(apply(
+                &mut docs,
+                &mut position,
+                note(n, json!(["country:JP"])),
+            ));
+            assert_eq!(
+                few_entries(&docs, &japan).unwrap(),
+                Some(scanned(&docs, &japan))
+            );
+        }
+        // Corrections and a retraction move entries between the two lists and the indexes.
+        for (n, id) in ids.iter().enumerate().take(3) {
+            apply(
+                &mut docs,
+                &mut position,
+                json!({"stream": format!("note:n{n}"), "type": "event.corrected",
+                "data": {"target": id, "reason": "it was Korea", "data": {"entities": ["country:KR"]}}}),
+            );
+        }
+        apply(
+            &mut docs,
+            &mut position,
+            json!({"stream": "note:n3", "type": "event.retracted",
+            "data": {"target": ids[3], "reason": "not reported after all"}}),
+        );
+        apply(
+            &mut docs,
+            &mut position,
+            json!({"stream": "note:n4", "type": "event.corrected",
+            "data": {"target": ids[4], "reason": "a day later", "occurred": "2026-01-01"}}),
+        );
+        for entity in [&japan, &korea] {
+            let listed = few_entries(&docs, entity).unwrap();
+            assert_eq!(listed, Some(scanned(&docs, entity)), "{entity}");
+        }
+        assert_eq!(scanned(&docs, &korea).len(), 3);
+        // Past `FEW` at once, the index alone answers, even once it has fewer again.
+        for n in FEW..FEW + 4 {
+            apply(
+                &mut docs,
+                &mut position,
+                note(n, json!(["country:JP", "country:KR"])),
+            );
+        }
+        assert_eq!(scanned(&docs, &japan).len(), FEW + 1);
+        assert_eq!(few_entries(&docs, &japan).unwrap(), None);
+        assert_eq!(
+            few_entries(&docs, &korea).unwrap(),
+            Some(scanned(&docs, &korea))
+        );
+        apply(
+            &mut docs,
+            &mut position,
+            json!({"stream": "note:n5", "type": "event.corrected",
+            "data": {"target": ids[5], "reason": "it was Korea", "data": {"entities": ["country:KR"]}}}),
+        );
+        assert_eq!(few_entries(&docs, &japan).unwrap(), None);
+        assert_eq!(scanned(&docs, &japan).len(), FEW);
     }
 }
