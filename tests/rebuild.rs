@@ -84,6 +84,16 @@ fn a_changed_projection_version_rebuilds_on_open() {
     )
     .unwrap();
     assert_eq!(count(&v2), 50);
+    // In a folder of its own, as a replay's; the old one is gone.
+    let folders: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("views"))
+        .collect();
+    assert_eq!(
+        std::collections::BTreeSet::from_iter(folders),
+        ["views.1".to_owned(), "views.current".to_owned()].into()
+    );
     append(&v2, 1);
     assert_eq!(count(&v2), 60);
     let checkpoints = v2.checkpoints().unwrap();

@@ -11,7 +11,9 @@
 //! flushes the views' database when it goes idle and while it folds (each at most once
 //! a second), and on close, so a kill costs at most a short catch-up; the views can always be rebuilt from the
 //! log, which the writer syncs. A views database sled cannot open is removed and built
-//! again from the log (it holds nothing the log does not).
+//! again from the log (it holds nothing the log does not); views built by other
+//! versions of the projections (or ahead of the log) are replaced on open by an empty
+//! database in the next folder, which the projector then fills.
 //!
 //! The log is read through [`LogRead`], so the same projector follows the sled log or
 //! any other. sled's writer also hands over the events it just committed
@@ -548,14 +550,7 @@ fn rebuild_views(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<()> {
     let current = current_dir(store_dir);
-    let next = next_dir(store_dir, &current);
-    remove_dir(&next)?;
-    let db = open_sled(&next).map_err(|e| {
-        Error::Storage(format!(
-            "creating the new views in {}: {e:?}",
-            next.display()
-        ))
-    })?;
+    let (next, db) = create_next(store_dir, &current)?;
     let tree = open_fresh(&db)?;
     db.insert(keys::VIEWS, tree.name()).map_err(storage)?;
     let mut done = 0;
@@ -578,6 +573,37 @@ fn rebuild_views(
         tracing::warn!(target: "chronicle::projector", "{e}; the next open removes it");
     }
     Ok(())
+}
+
+/// Creates the empty database of the next views folder after `current`, removing what
+/// a rebuild cut short left there.
+fn create_next(store_dir: &Path, current: &Path) -> Result<(PathBuf, sled::Db)> {
+    let next = next_dir(store_dir, current);
+    remove_dir(&next)?;
+    let db = open_sled(&next).map_err(|e| {
+        Error::Storage(format!(
+            "creating the new views in {}: {e:?}",
+            next.display()
+        ))
+    })?;
+    Ok((next, db))
+}
+
+/// Replaces views that cannot be kept (see [`usable`]) by an empty database in the next
+/// folder, named in `views.current` before the old folder is removed, as a replay does
+/// (a crash in between leaves one of the two). Dropping their tree inside the old
+/// database instead would make sled walk every page of it, holding each in memory until
+/// the walk ends (gigabytes at a million events).
+fn start_afresh(store_dir: &Path, old: sled::Db) -> Result<sled::Db> {
+    let current = current_dir(store_dir);
+    let (next, db) = create_next(store_dir, &current)?;
+    db.flush().map_err(storage)?;
+    point_at(store_dir, &next)?;
+    drop(old);
+    if let Err(e) = remove_dir(&current) {
+        tracing::warn!(target: "chronicle::projector", "{e}; the next open removes it");
+    }
+    Ok(db)
 }
 
 /// The file in a store's folder that names its active views folder; without it, the
@@ -672,22 +698,25 @@ fn open_fresh(db: &sled::Db) -> Result<sled::Tree> {
     }
 }
 
-/// Opens the active views tree, dropping any other (a rebuild that a crash cut short,
-/// or a tree that a rebuild replaced). A tree built by other code versions, or ahead of
-/// the log, is replaced by an empty one, which the projector then fills.
-fn open_active(db: &sled::Db, runner: &Runner, head: Position) -> Result<(sled::Tree, Position)> {
+/// Whether the views in `db` can be kept: none yet, or built by this code's versions of
+/// the projections and not ahead of the log.
+fn usable(db: &sled::Db, runner: &Runner, head: Position) -> Result<bool> {
+    let Some(name) = db.get(keys::VIEWS).map_err(storage)? else {
+        return Ok(true);
+    };
+    let tree = db.open_tree(name).map_err(storage)?;
+    Ok(views::checkpoint(&tree)?
+        .is_none_or(|c| c.versions == views::built_by(runner) && c.position <= head))
+}
+
+/// Opens the active views tree (creating it in a new database), dropping any other (left
+/// by versions that rebuilt inside the database).
+fn open_active(db: &sled::Db) -> Result<(sled::Tree, Position)> {
     let active = db.get(keys::VIEWS).map_err(storage)?;
-    let mut tree = match &active {
+    let tree = match &active {
         Some(name) => db.open_tree(name).map_err(storage)?,
         None => open_fresh(db)?,
     };
-    let checkpoint = views::checkpoint(&tree)?;
-    let usable = checkpoint
-        .as_ref()
-        .is_none_or(|c| c.versions == views::built_by(runner) && c.position <= head);
-    if !usable {
-        tree = open_fresh(db)?;
-    }
     if active.as_deref() != Some(&*tree.name()) {
         db.insert(keys::VIEWS, tree.name()).map_err(storage)?;
     }
@@ -732,7 +761,11 @@ impl Projector {
         log: Arc<dyn LogRead>,
         head: Position,
     ) -> Result<Projector> {
-        let (tree, projected) = open_active(&db, &runner, head)?;
+        let db = match usable(&db, &runner, head)? {
+            true => db,
+            false => start_afresh(store_dir, db)?,
+        };
+        let (tree, projected) = open_active(&db)?;
         let shared = Shared::new(db, tree, projected, head);
         let thread = {
             let (dir, log, runner, shared) = (
