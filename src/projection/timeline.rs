@@ -108,7 +108,15 @@ fn relist(docs: &mut dyn Docs, entity: &EntityId, sk: &[u8; 24], id: Option<&[u8
     Ok(())
 }
 
-/// Writes an entity's entry (a new fact's with `put_new`) and lists it.
+/// Writes a fact's id at `k`; a new fact's with `put_new`: its position is in the key.
+fn put_id(docs: &mut dyn Docs, k: Vec<u8>, id: &[u8], new: bool) {
+    match new {
+        true => docs.put_new(k, id.to_vec()),
+        false => docs.put(k, id.to_vec()),
+    }
+}
+
+/// Writes an entity's entry and lists it.
 fn put_entry(
     docs: &mut dyn Docs,
     entity: &EntityId,
@@ -118,10 +126,7 @@ fn put_entry(
 ) -> Result<()> {
     let mut k = entity_prefix(entity);
     k.extend_from_slice(sk);
-    match new {
-        true => docs.put_new(k, id.to_vec()),
-        false => docs.put(k, id.to_vec()),
-    }
+    put_id(docs, k, id, new);
     relist(docs, entity, sk, Some(id))
 }
 
@@ -166,12 +171,8 @@ impl Projection for Timeline {
         {
             let sk = sort_key(occurred, after.position);
             let id = after.id.as_bytes();
-            // A new fact's entries are new keys: its position is in each of them.
             let new = change.before.is_none();
-            match new {
-                true => docs.put_new(key(ENTRIES, &sk), id.to_vec()),
-                false => docs.put(key(ENTRIES, &sk), id.to_vec()),
-            }
+            put_id(docs, key(ENTRIES, &sk), id, new);
             for entity in involved(after, docs)? {
                 put_entry(docs, &entity, &sk, id, new)?;
             }
@@ -200,7 +201,7 @@ mod tests {
         id
     }
 
-    fn scanned(docs: &MemDocs, entity: &EntityId) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn scanned(docs: &MemDocs, entity: &EntityId) -> Vec<Entry> {
         let scan = docs.scan(&entity_prefix(entity), None, false);
         scan.map(|e| e.unwrap()).collect()
     }
