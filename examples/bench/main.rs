@@ -11,7 +11,8 @@
 //!
 //! Workloads: W1 single durable appends from one writer; W2 the same from 16 writers on
 //! different streams; W3 batches of 1,000; W4 replay (chronicle rebuilds every view,
-//! the baselines scan and parse every event) and the projector's catch-up; W5 `trip
+//! the baselines scan and parse every event; then raw sled writing what a replay
+//! writes, to tell sled's share) and the projector's catch-up; W5 `trip
 //! show` and a 50-entry entity timeline, now and `--as-of` random positions; W6 open
 //! time (clean, first after an import, after `kill -9` of an appending process), disk
 //! per event and peak memory; W7 `chronicle import` of a generated file, end to end
@@ -468,8 +469,9 @@ fn run_size(
         [w4[0], w4[1], w4[2]],
     );
     rows.push(over_sled(row, 0.25));
-    // What of the replay is sled's own cost: raw sled writing the documents the replay
-    // wrote (the same keys and values, in batches of the projector's size, no sync).
+    // What of the replay is sled's own cost: raw sled writing the current documents the
+    // replay leaves (the same keys and values, once each, in key order, in batches of
+    // the projector's size, no history, no sync), a lower bound for any fold of them.
     eprint!("  raw sled writing chronicle's view documents… ");
     let copied = spawn_child(
         "view-keys",
@@ -481,11 +483,33 @@ fn run_size(
     eprintln!("{:.1} s", f(&copied, "seconds"));
     rows.push(Row::new(
         "W4",
-        "replay beside raw sled writing its view documents (same keys and values, no sync)",
+        "replay beside raw sled writing its final view documents once (key order, no history, no sync)",
         "events/s",
         [
             w4[0],
             Some((n as f64 / f(&copied, "seconds"), "none")),
+            None,
+        ],
+    ));
+    // And raw sled applying exactly what a replay writes (a replay of its own, recorded:
+    // every document, each time it is rewritten, the history, the removals, in the
+    // replay's order and batches), which leaves out only chronicle's reading and folding.
+    eprint!("  raw sled applying a replay's own writes… ");
+    let same = spawn_child(
+        "replay-writes",
+        System::Chronicle,
+        &System::Chronicle.dir(root, n),
+        n,
+        None,
+    )?;
+    eprintln!("{:.1} s", f(&same, "seconds"));
+    rows.push(Row::new(
+        "W4",
+        "replay beside raw sled applying the replay's own writes (same keys, values, order and batches, no sync)",
+        "events/s",
+        [
+            w4[0],
+            Some((n as f64 / f(&same, "seconds"), "none")),
             None,
         ],
     ));
@@ -1727,6 +1751,10 @@ fn child(mode: &str, args: &Args) -> Result<()> {
         "view-keys" => {
             let (keys, elapsed) = systems::write_view_keys(&dir)?;
             json!({"keys": keys, "seconds": elapsed.as_secs_f64()})
+        }
+        "replay-writes" => {
+            let (writes, batches, elapsed) = systems::apply_replay_writes(&dir)?;
+            json!({"writes": writes, "batches": batches, "seconds": elapsed.as_secs_f64()})
         }
         "loop" => append_forever(system, &dir, n, args.seed.unwrap_or(0))?,
         other => bail!("unknown child mode {other}"),

@@ -642,3 +642,66 @@ pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
     let _ = std::fs::remove_dir_all(&target_dir);
     Ok((keys, elapsed))
 }
+
+/// W4's baseline of the same writes: raw sled applying exactly what a replay of a
+/// chronicle store writes. Replays the store once, untimed, recording every views batch
+/// (keys, values, removals, in order; [`chronicle::store::record_view_writes`]), then
+/// applies those batches to a fresh sled database with the replay's cache and no sync,
+/// as the replay writes, and flushes it at the end, as the replay does. Only the
+/// batches' application and the flush are timed, not reading the recording. Returns
+/// the writes, the batches and the time.
+pub fn apply_replay_writes(dir: &Path) -> Result<(u64, u64, Duration)> {
+    use std::io::Read;
+    let recording = dir.with_extension("replay-writes");
+    chronicle::store::use_bulk_caches();
+    {
+        let store = SledStore::open(dir)?;
+        store.live_views()?;
+        chronicle::store::record_view_writes(Some(std::fs::File::create(&recording)?))?;
+        store.rebuild(&[], Box::new(|_, _| {}))?;
+        chronicle::store::record_view_writes(None)?;
+    }
+    let target_dir = dir.with_extension("same-writes");
+    let _ = std::fs::remove_dir_all(&target_dir);
+    let target = sled_config(&target_dir)
+        .cache_capacity(chronicle::store::BULK_CACHE_BYTES)
+        .open()?;
+    let mut input = std::io::BufReader::new(std::fs::File::open(&recording)?);
+    let u32_le = |input: &mut std::io::BufReader<std::fs::File>| -> Result<Option<u32>> {
+        let mut b = [0; 4];
+        match input.read_exact(&mut b) {
+            Ok(()) => Ok(Some(u32::from_le_bytes(b))),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let bytes = |input: &mut std::io::BufReader<std::fs::File>, len: u32| -> Result<Vec<u8>> {
+        let mut v = vec![0; len as usize];
+        input.read_exact(&mut v)?;
+        Ok(v)
+    };
+    let (mut writes, mut batches, mut elapsed) = (0, 0, Duration::ZERO);
+    while let Some(count) = u32_le(&mut input)? {
+        let mut batch = sled::Batch::default();
+        for _ in 0..count {
+            let key_len = u32_le(&mut input)?.context("a recorded write is cut short")?;
+            let key = bytes(&mut input, key_len)?;
+            match u32_le(&mut input)?.context("a recorded write is cut short")? {
+                u32::MAX => batch.remove(key),
+                len => batch.insert(key, bytes(&mut input, len)?),
+            }
+        }
+        writes += u64::from(count);
+        batches += 1;
+        let started = Instant::now();
+        target.apply_batch(batch)?;
+        elapsed += started.elapsed();
+    }
+    let started = Instant::now();
+    target.flush()?;
+    elapsed += started.elapsed();
+    drop(target);
+    let _ = std::fs::remove_dir_all(&target_dir);
+    let _ = std::fs::remove_file(&recording);
+    Ok((writes, batches, elapsed))
+}

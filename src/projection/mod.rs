@@ -179,6 +179,15 @@ impl<B: DocsRead> Layered<B> {
         }
     }
 
+    /// A layer with `writes` already pending over `base` (a batch written but not yet
+    /// applied to `base`, as the fold of the chunk after it reads it).
+    pub fn over(base: B, writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Layered<B> {
+        Layered {
+            pending: writes,
+            ..Layered::new(base)
+        }
+    }
+
     /// A layer that also remembers, for each key it writes, the value it had before
     /// (see [`Layered::take_touched`]): what the views' history keeps.
     pub fn tracking(base: B) -> Layered<B> {
@@ -199,6 +208,11 @@ impl<B: DocsRead> Layered<B> {
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default())
+    }
+
+    /// What this layer is over.
+    pub fn base(&self) -> &B {
+        &self.base
     }
 
     /// The writes so far, in key order.

@@ -85,12 +85,12 @@ pub use pg::{
     HeadFollower, PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION, STALL_BOUND as PG_STALL_BOUND,
     describe_url, url_with_database,
 };
-pub use projector::{current_dir as active_views_dir, use_bulk_caches};
+pub use projector::{BULK_CACHE_BYTES, current_dir as active_views_dir, use_bulk_caches};
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};
 pub use verify::VerifyReport;
-pub use views::{HistoryDocs, LiveDocs};
+pub use views::{HistoryDocs, LiveDocs, record_writes as record_view_writes};
 
 use crate::model::{EventType, Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};

@@ -304,8 +304,90 @@ pub fn fold_chunk(
     max_keys: usize,
     before_write: impl FnOnce(),
 ) -> Result<Option<Position>> {
-    let live = LiveDocs { tree: tree.clone() };
-    let mut docs = Layered::tracking(live.clone());
+    let nothing = InFlight::nothing(tree);
+    let Some(folded) = fold(tree, runner, events, max_keys, &nothing)? else {
+        return Ok(None);
+    };
+    before_write();
+    tree.apply_batch(Folded::batch(folded.writes))
+        .map_err(storage)?;
+    Ok(Some(folded.position))
+}
+
+/// A chunk folded but not yet written: the batch to apply to the tree (the documents,
+/// their undo records, the checkpoint), and the same writes as the fold of the next
+/// chunk reads them while the batch is being applied.
+pub struct Folded {
+    pub position: Position,
+    pub writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub in_flight: InFlight,
+}
+
+impl Folded {
+    /// The writes as one sled batch, applied atomically.
+    pub fn batch(writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes {
+            match value {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
+            }
+        }
+        batch
+    }
+}
+
+/// The writes of a batch not yet applied to the tree, read in its place: the
+/// documents written (without their creation epochs), the epoch since which each
+/// existing one exists, and the undo records' keys.
+pub struct InFlight {
+    docs: Layered<LiveDocs>,
+    since: std::collections::HashMap<Vec<u8>, u64>,
+    history: std::collections::HashSet<Vec<u8>>,
+}
+
+impl InFlight {
+    /// No batch in flight: reads go to the tree.
+    pub fn nothing(tree: &sled::Tree) -> InFlight {
+        InFlight {
+            docs: Layered::new(LiveDocs { tree: tree.clone() }),
+            since: Default::default(),
+            history: Default::default(),
+        }
+    }
+
+    /// The epoch since which a current document exists (see [`LiveDocs::created`]).
+    fn created(&self, key: &[u8]) -> Result<Option<u64>> {
+        match self.docs.pending().get(key) {
+            Some(Some(_)) => Ok(self.since.get(key).copied()),
+            Some(None) => Ok(None),
+            None => self.docs_base().created(key),
+        }
+    }
+
+    fn has_history(&self, key: Vec<u8>) -> Result<bool> {
+        if self.history.contains(&key) {
+            return Ok(true);
+        }
+        self.docs_base().tree.contains_key(key).map_err(storage)
+    }
+
+    fn docs_base(&self) -> &LiveDocs {
+        self.docs.base()
+    }
+}
+
+/// Folds `events` as [`fold_chunk`] does, reading the tree as it will be once the batch
+/// `in_flight` describes is applied, and returns the batch to write (after that one)
+/// instead of writing it.
+pub fn fold(
+    tree: &sled::Tree,
+    runner: &Runner,
+    events: impl Iterator<Item = Result<RecordedEvent>>,
+    max_keys: usize,
+    in_flight: &InFlight,
+) -> Result<Option<Folded>> {
+    let mut docs = Layered::tracking(&in_flight.docs);
     // The epoch since which each document written in this chunk exists.
     let mut created: std::collections::HashMap<Vec<u8>, u64> = Default::default();
     let mut undo: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
@@ -313,37 +395,35 @@ pub fn fold_chunk(
     let mut first_epoch = None;
     // At the end of each epoch (and of the chunk): a document created in it records
     // when; one that existed at the epoch's start and changed keeps its value from then.
-    let mut close_epoch = |docs: &mut Layered<LiveDocs>, epoch: u64, first: bool| -> Result<()> {
-        for (key, before) in docs.take_touched()? {
-            let exists = matches!(docs.pending().get(&key), Some(Some(_)));
-            let Some(before) = before else {
-                if exists {
-                    created.insert(key, epoch);
+    let mut close_epoch =
+        |docs: &mut Layered<&Layered<LiveDocs>>, epoch: u64, first: bool| -> Result<()> {
+            for (key, before) in docs.take_touched()? {
+                let exists = matches!(docs.pending().get(&key), Some(Some(_)));
+                let Some(before) = before else {
+                    if exists {
+                        created.insert(key, epoch);
+                    }
+                    continue;
+                };
+                let since = match created.get(&key) {
+                    Some(&since) => since,
+                    None => in_flight.created(&key)?.unwrap_or(0),
+                };
+                // Created in this very epoch (by an earlier chunk), it did not exist at
+                // the epoch's start; changed in it by an earlier chunk, the value from
+                // the epoch's start is already kept.
+                let kept = first && in_flight.has_history(keys::history(&key, epoch))?;
+                if since != epoch && !kept {
+                    undo.push((keys::history(&key, epoch), encode(since, &before)));
                 }
-                continue;
-            };
-            let since = match created.get(&key) {
-                Some(&since) => since,
-                None => live.created(&key)?.unwrap_or(0),
-            };
-            // Created in this very epoch (by an earlier chunk), it did not exist at the
-            // epoch's start; changed in it by an earlier chunk, the value from the
-            // epoch's start is already kept.
-            let kept = first
-                && tree
-                    .contains_key(keys::history(&key, epoch))
-                    .map_err(storage)?;
-            if since != epoch && !kept {
-                undo.push((keys::history(&key, epoch), encode(since, &before)));
+                if exists {
+                    created.insert(key, since);
+                } else {
+                    created.remove(&key);
+                }
             }
-            if exists {
-                created.insert(key, since);
-            } else {
-                created.remove(&key);
-            }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let mut last = None;
     for event in events {
         let event = event?;
@@ -364,25 +444,112 @@ pub fn fold_chunk(
         epoch_of(last),
         Some(epoch_of(last)) == first_epoch,
     )?;
-    let mut batch = sled::Batch::default();
-    for (key, value) in docs.take_pending() {
+    let mut batch = Vec::new();
+    let mut recording = Recording::start();
+    let writes = docs.take_pending();
+    let mut since = std::collections::HashMap::with_capacity(writes.len());
+    for (key, value) in &writes {
+        let stored_key = keys::doc(key);
         match value {
             Some(v) => {
-                let since = created.get(&key).copied().unwrap_or(epoch_of(last));
-                batch.insert(keys::doc(&key), encode(since, &v));
+                let epoch = created.get(key).copied().unwrap_or(epoch_of(last));
+                since.insert(key.clone(), epoch);
+                let stored = encode(epoch, v);
+                recording.write(&stored_key, Some(&stored));
+                batch.push((stored_key, Some(stored)));
             }
-            None => batch.remove(keys::doc(&key)),
+            None => {
+                recording.write(&stored_key, None);
+                batch.push((stored_key, None));
+            }
         }
     }
+    let mut history = std::collections::HashSet::with_capacity(undo.len());
     for (key, value) in undo {
-        batch.insert(key, value);
+        recording.write(&key, Some(&value));
+        history.insert(key.clone());
+        batch.push((key, Some(value)));
     }
     let checkpoint = Checkpoint {
         position: Position(last),
         versions: built_by(runner),
-    };
-    batch.insert(keys::CHECKPOINT, checkpoint.encode());
-    before_write();
-    tree.apply_batch(batch).map_err(storage)?;
-    Ok(Some(Position(last)))
+    }
+    .encode();
+    recording.write(keys::CHECKPOINT, Some(&checkpoint));
+    recording.end_batch()?;
+    batch.push((keys::CHECKPOINT.to_vec(), Some(checkpoint)));
+    Ok(Some(Folded {
+        position: Position(last),
+        writes: batch,
+        in_flight: InFlight {
+            docs: Layered::over(LiveDocs { tree: tree.clone() }, writes),
+            since,
+            history,
+        },
+    }))
+}
+
+/// Where the views' batches this process writes are recorded, when they are.
+static RECORDER: std::sync::Mutex<Option<std::io::BufWriter<std::fs::File>>> =
+    std::sync::Mutex::new(None);
+
+/// Records every views batch this process writes from now on into `file` (or stops, and
+/// flushes what was recorded, given `None`): for the benchmark's baseline of raw sled
+/// applying exactly the writes a replay makes. Each write is a key and a value (a
+/// removal has none), each length a little-endian `u32` before its bytes (`u32::MAX`
+/// for no value); a batch is its number of writes, then its writes.
+#[doc(hidden)]
+pub fn record_writes(file: Option<std::fs::File>) -> Result<()> {
+    let mut recorder = RECORDER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(mut old) = recorder.take() {
+        use std::io::Write;
+        old.flush()
+            .map_err(|e| Error::Storage(format!("recording the views' writes: {e}")))?;
+    }
+    *recorder = file.map(std::io::BufWriter::new);
+    Ok(())
+}
+
+/// One batch's writes as they are recorded, when [`record_writes`] asked for it.
+struct Recording {
+    writes: Option<Vec<u8>>,
+    count: u32,
+}
+
+impl Recording {
+    fn start() -> Self {
+        let on = RECORDER.lock().is_ok_and(|r| r.is_some());
+        Recording {
+            writes: on.then(Vec::new),
+            count: 0,
+        }
+    }
+
+    fn write(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let Some(out) = &mut self.writes else { return };
+        self.count += 1;
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key);
+        match value {
+            Some(v) => {
+                out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                out.extend_from_slice(v);
+            }
+            None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
+        }
+    }
+
+    fn end_batch(self) -> Result<()> {
+        use std::io::Write;
+        let Some(writes) = self.writes else {
+            return Ok(());
+        };
+        let mut recorder = RECORDER.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(out) = recorder.as_mut() else {
+            return Ok(());
+        };
+        out.write_all(&self.count.to_le_bytes())
+            .and_then(|()| out.write_all(&writes))
+            .map_err(|e| Error::Storage(format!("recording the views' writes: {e}")))
+    }
 }
