@@ -125,8 +125,8 @@ pub(super) struct Rebuild {
 struct State {
     /// The durable head of the log, as the writer published it.
     durable: u64,
-    /// When the durable head last moved (never, since the store opened: `None`).
-    grew: Option<Instant>,
+    /// Whether the durable head moved since the store opened.
+    grew: bool,
     /// The last position folded into the active views.
     projected: u64,
     /// How far the projector got rebuilding the views to catch up ([`far_behind`]).
@@ -193,7 +193,7 @@ impl Shared {
     pub fn durable(&self, head: Position) {
         let mut state = self.lock();
         state.durable = head.0;
-        state.grew = Some(Instant::now());
+        state.grew = true;
         drop(state);
         self.changed.notify_all();
     }
@@ -239,7 +239,7 @@ impl Shared {
         let mut state = self.lock();
         if head.0 > state.durable {
             state.durable = head.0;
-            state.grew = Some(Instant::now());
+            state.grew = true;
             drop(state);
             self.changed.notify_all();
         }
@@ -349,7 +349,7 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
     // The pause before trying again while the log cannot be reached.
     let mut pause: Option<Duration> = None;
     loop {
-        let (target, projected, log_idle, rebuild) = {
+        let (target, projected, written_here, rebuild) = {
             let mut state = shared.lock();
             loop {
                 if state.closed {
@@ -392,8 +392,12 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            let idle = state.grew.is_none_or(|t| t.elapsed() >= LOG_IDLE);
-            (state.durable, state.projected, idle, state.rebuild.take())
+            (
+                state.durable,
+                state.projected,
+                state.grew,
+                state.rebuild.take(),
+            )
         };
         let result = match rebuild {
             Some(mut r) => {
@@ -404,7 +408,7 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 let _ = r.reply.send(outcome);
                 Ok(())
             }
-            None if log_idle && far_behind(projected, target) => {
+            None if !written_here && far_behind(projected, target) => {
                 let mut progress = |done, _| {
                     shared.lock().rebuilding = Some(done);
                     shared.changed.notify_all();
@@ -459,17 +463,14 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
 /// (below it, making a new database for them costs more than it saves).
 const FAR_BEHIND: u64 = CHUNK;
 
-/// How long the log's head must have stood still for the projector to catch up by
-/// rebuilding: not while the log is being written (an import's write pass, a stream of
-/// batches), which would make it rebuild again and again.
-const LOG_IDLE: Duration = Duration::from_millis(200);
-
-/// Whether views at `projected` are better rebuilt than caught up to `target` (while
-/// the log is idle: after an import, on the first open after a large write or a
-/// version change): they lack at least [`FAR_BEHIND`] events and more than twice what
-/// they hold. A rebuild folds the whole log, but overlaps its folding with sled's
-/// writes ([`fold_unread`]), which a catch-up into the views readers see cannot:
-/// measured at 100,000 events, 1.5-1.9 times the catch-up's rate.
+/// Whether views at `projected` are better rebuilt than caught up to `target`, as the
+/// store opens (the first open after a large write by another process, after an
+/// upgrade; not once this process has written the log: then, as in an import, the
+/// views have folded beside the writes, and a rebuild would run in a process whose
+/// memory the writes already grew): they lack at least [`FAR_BEHIND`] events and more
+/// than twice what they hold. A rebuild folds the whole log, but overlaps its folding
+/// with sled's writes ([`fold_unread`]), which a catch-up into the views readers see
+/// cannot.
 fn far_behind(projected: u64, target: u64) -> bool {
     let lack = target.saturating_sub(projected);
     lack >= FAR_BEHIND && lack > 2 * projected
