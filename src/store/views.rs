@@ -3,7 +3,9 @@
 //!
 //! A chunk of the log is folded in memory ([`Layered`]) and written as one batch with
 //! the checkpoint (the last position folded) that describes it, so after a crash the
-//! documents and the checkpoint agree.
+//! documents and the checkpoint agree. A rebuild, whose tree no one reads until it is
+//! complete, instead writes each chunk while it folds the next ([`fold`], reading the
+//! chunk in flight from [`InFlight`]).
 //!
 //! History, for `--as-of`, is kept by epoch (positions `(e-1)·EPOCH+1 ..= e·EPOCH`) as an
 //! undo log: each current document carries the epoch since which it has existed, and
@@ -377,6 +379,20 @@ impl InFlight {
     }
 }
 
+impl DocsRead for InFlight {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.docs.get(key)
+    }
+
+    fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
+        // Nothing in flight (a catch-up's every chunk): the tree's scan, unmerged.
+        match self.docs.pending().is_empty() {
+            true => self.docs_base().scan(prefix, start, reverse),
+            false => self.docs.scan(prefix, start, reverse),
+        }
+    }
+}
+
 /// Folds `events` as [`fold_chunk`] does, reading the tree as it will be once the batch
 /// `in_flight` describes is applied, and returns the batch to write (after that one)
 /// instead of writing it.
@@ -387,7 +403,7 @@ pub fn fold(
     max_keys: usize,
     in_flight: &InFlight,
 ) -> Result<Option<Folded>> {
-    let mut docs = Layered::tracking(&in_flight.docs);
+    let mut docs = Layered::tracking(in_flight);
     // The epoch since which each document written in this chunk exists.
     let mut created: std::collections::HashMap<Vec<u8>, u64> = Default::default();
     let mut undo: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
@@ -395,35 +411,34 @@ pub fn fold(
     let mut first_epoch = None;
     // At the end of each epoch (and of the chunk): a document created in it records
     // when; one that existed at the epoch's start and changed keeps its value from then.
-    let mut close_epoch =
-        |docs: &mut Layered<&Layered<LiveDocs>>, epoch: u64, first: bool| -> Result<()> {
-            for (key, before) in docs.take_touched()? {
-                let exists = matches!(docs.pending().get(&key), Some(Some(_)));
-                let Some(before) = before else {
-                    if exists {
-                        created.insert(key, epoch);
-                    }
-                    continue;
-                };
-                let since = match created.get(&key) {
-                    Some(&since) => since,
-                    None => in_flight.created(&key)?.unwrap_or(0),
-                };
-                // Created in this very epoch (by an earlier chunk), it did not exist at
-                // the epoch's start; changed in it by an earlier chunk, the value from
-                // the epoch's start is already kept.
-                let kept = first && in_flight.has_history(keys::history(&key, epoch))?;
-                if since != epoch && !kept {
-                    undo.push((keys::history(&key, epoch), encode(since, &before)));
-                }
+    let mut close_epoch = |docs: &mut Layered<&InFlight>, epoch: u64, first: bool| -> Result<()> {
+        for (key, before) in docs.take_touched()? {
+            let exists = matches!(docs.pending().get(&key), Some(Some(_)));
+            let Some(before) = before else {
                 if exists {
-                    created.insert(key, since);
-                } else {
-                    created.remove(&key);
+                    created.insert(key, epoch);
                 }
+                continue;
+            };
+            let since = match created.get(&key) {
+                Some(&since) => since,
+                None => in_flight.created(&key)?.unwrap_or(0),
+            };
+            // Created in this very epoch (by an earlier chunk), it did not exist at
+            // the epoch's start; changed in it by an earlier chunk, the value from
+            // the epoch's start is already kept.
+            let kept = first && in_flight.has_history(keys::history(&key, epoch))?;
+            if since != epoch && !kept {
+                undo.push((keys::history(&key, epoch), encode(since, &before)));
             }
-            Ok(())
-        };
+            if exists {
+                created.insert(key, since);
+            } else {
+                created.remove(&key);
+            }
+        }
+        Ok(())
+    };
     let mut last = None;
     for event in events {
         let event = event?;
