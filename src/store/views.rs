@@ -341,10 +341,12 @@ impl Folded {
 
 /// The writes of a batch not yet applied to the tree, read in its place: the
 /// documents written (without their creation epochs), the epoch since which each
-/// existing one exists, and the undo records' keys.
+/// existing one exists (its fold's `created`, else `last_epoch`), and the undo records'
+/// keys.
 pub struct InFlight {
     docs: Layered<LiveDocs>,
-    since: std::collections::HashMap<Vec<u8>, u64>,
+    created: std::collections::HashMap<Vec<u8>, u64>,
+    last_epoch: u64,
     history: std::collections::HashSet<Vec<u8>>,
 }
 
@@ -353,7 +355,8 @@ impl InFlight {
     pub fn nothing(tree: &sled::Tree) -> InFlight {
         InFlight {
             docs: Layered::new(LiveDocs { tree: tree.clone() }),
-            since: Default::default(),
+            created: Default::default(),
+            last_epoch: 0,
             history: Default::default(),
         }
     }
@@ -361,7 +364,9 @@ impl InFlight {
     /// The epoch since which a current document exists (see [`LiveDocs::created`]).
     fn created(&self, key: &[u8]) -> Result<Option<u64>> {
         match self.docs.pending().get(key) {
-            Some(Some(_)) => Ok(self.since.get(key).copied()),
+            Some(Some(_)) => Ok(Some(
+                self.created.get(key).copied().unwrap_or(self.last_epoch),
+            )),
             Some(None) => Ok(None),
             None => self.docs_base().created(key),
         }
@@ -462,13 +467,11 @@ pub fn fold(
     let mut batch = Vec::new();
     let mut recording = Recording::start();
     let writes = docs.take_pending();
-    let mut since = std::collections::HashMap::with_capacity(writes.len());
     for (key, value) in &writes {
         let stored_key = keys::doc(key);
         match value {
             Some(v) => {
                 let epoch = created.get(key).copied().unwrap_or(epoch_of(last));
-                since.insert(key.clone(), epoch);
                 let stored = encode(epoch, v);
                 recording.write(&stored_key, Some(&stored));
                 batch.push((stored_key, Some(stored)));
@@ -498,7 +501,8 @@ pub fn fold(
         writes: batch,
         in_flight: InFlight {
             docs: Layered::over(LiveDocs { tree: tree.clone() }, writes),
-            since,
+            created,
+            last_epoch: epoch_of(last),
             history,
         },
     }))
