@@ -203,6 +203,8 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         // Not JSON, or not one object.
         (b"{\"stream\": \"trip:x\", \"type\": \"trip.started\"\n".to_vec(), "line 1: not valid JSON"),
         (b"{nope}\n".to_vec(), "line 1: not valid JSON"),
+        // The line is the file's; the column is the only place the parser adds.
+        (lines(&[&line(arrived()), b"{nope}\n"]), "line 2: not valid JSON (key must be a string at column 2)"),
         (b"{'stream': 'trip:x', 'type': 'trip.started'}\n".to_vec(), "line 1: not valid JSON"),
         (format!("{} trailing\n", arrived()).into_bytes(), "line 1: not valid JSON"),
         (format!("{}{}\n", arrived(), arrived()).into_bytes(), "line 1: not valid JSON"),
@@ -987,4 +989,36 @@ fn a_command_line_clap_refuses_is_one_line_naming_the_help_to_read() {
     // Help is still clap's own, on stdout, exit 0.
     let help = c.run(&["trip", "--help"]).ok();
     assert!(help.contains("Usage: chronicle trip"), "{help}");
+}
+
+#[test]
+fn usage_mistakes_say_what_to_do() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let head = c.log().len();
+    // A folder where a file is expected: bad usage, nothing written.
+    let folder = tempfile::tempdir().unwrap();
+    c.run(&["append", "--file", path_str(folder.path())])
+        .fails(2, "is a folder; give a JSON Lines file");
+    assert_eq!(c.log().len(), head);
+    // An empty answer says so, and how to get one.
+    let none = c.run(&["trip", "list", "--known-at", "1990-01-01"]).ok();
+    assert!(none.starts_with("No trips match."), "{none}");
+    // Any name given to replay rebuilds (and reports) every projection.
+    let replayed = c
+        .run(&["--json", "replay", "--projection", "timeline"])
+        .ok();
+    let report: Value = serde_json::from_str(&replayed).unwrap();
+    let names = report["projections"].as_array().unwrap();
+    assert!(
+        names.len() > 1 && names.contains(&json!("trips")),
+        "{report}"
+    );
+    // An address already taken: what to do instead, not only the OS's words.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    c.run(&["serve", "--addr", &addr]).fails(
+        1,
+        "already listens there; choose another address with --addr",
+    );
 }

@@ -146,6 +146,13 @@ pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
     if path == Path::new("-") {
         return Ok(Box::new(std::io::stdin().lock()));
     }
+    if path.is_dir() {
+        return Err(UsageError(format!(
+            "{} is a folder; give a JSON Lines file (`chronicle import` reads folders)",
+            path.display()
+        ))
+        .into());
+    }
     let file = std::fs::File::open(path)
         .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
     Ok(Box::new(std::io::BufReader::new(file)))

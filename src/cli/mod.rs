@@ -62,7 +62,13 @@ pub struct Cli {
     /// when missing; one process at a time). Default: chronicle-views/<hash of the
     /// URL without user and password> in the current folder. A sled store keeps its
     /// views inside its own folder.
-    #[arg(long, global = true, env = "CHRONICLE_VIEWS", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "CHRONICLE_VIEWS",
+        value_name = "DIR",
+        hide_env_values = true
+    )]
     pub views: Option<PathBuf>,
     /// Machine-readable output: JSON (JSON Lines for `log`).
     #[arg(long, global = true)]
@@ -70,7 +76,13 @@ pub struct Cli {
     /// Work through the HTTP API of this `chronicle serve` (http://HOST:PORT) instead of
     /// opening the store. Without it, a command that finds the store held by a server
     /// uses the server that the store's `.server.json` names.
-    #[arg(long, global = true, env = "CHRONICLE_SERVER", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CHRONICLE_SERVER",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub server: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -194,7 +206,7 @@ impl App {
         let is_store = self.store_exists();
         if must_exist && !is_store {
             return Err(UsageError(format!(
-                "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or pass --db",
+                "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or point --db (or CHRONICLE_DB) at an existing store",
                 db.display()
             ))
             .into());

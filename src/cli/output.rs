@@ -15,7 +15,8 @@ pub fn stdout() -> BufWriter<StdoutLock<'static>> {
 
 /// Writes one JSON document followed by a newline.
 pub fn json_line(out: &mut (impl Write + ?Sized), value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value).map_err(io::Error::other)?;
+    // `io::Error::from` gives back the writer's own error (a closed pipe stays one).
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 

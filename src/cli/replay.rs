@@ -8,16 +8,19 @@ use std::time::Instant;
 
 const EXAMPLES: &str = "\
 Examples:
-  chronicle replay                          rebuild every projection
-  chronicle replay --projection timeline    rebuild one";
+  chronicle replay                          rebuild every view from the log
+  chronicle --json replay                   the same, reporting the rate as JSON
 
-/// Rebuild the views from nothing, by folding the whole log again (all of them, or
-/// those named with --projection).
+The projections fold together and are always rebuilt together, so that no rebuild can
+leave one inconsistent with another.";
+
+/// Rebuild the views from nothing, by folding the whole log again (all of them, always).
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// Only this projection: trips, timeline, entities or sales.
-    #[arg(long)]
+    /// A projection to check the name of (trips, timeline, entities, sales, counts);
+    /// every projection is rebuilt whatever is named.
+    #[arg(long, value_name = "NAME")]
     projection: Vec<String>,
 }
 
@@ -39,15 +42,11 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let events = store.stats()?.events;
     let rate = events as f64 / elapsed.as_secs_f64().max(1e-9);
-    let names = if args.projection.is_empty() {
-        store
-            .projection_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    } else {
-        args.projection.clone()
-    };
+    let names: Vec<String> = store
+        .projection_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut out = output::stdout();
     if app.json {
         let report = serde_json::json!({

@@ -125,9 +125,14 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         .build()
         .context("starting the HTTP runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+                    "cannot listen on {addr}: something (another `chronicle serve`?) already listens there; choose another address with --addr (port 0 picks a free one)"
+                ),
+                _ => anyhow::Error::new(e).context(format!("listening on {addr}")),
+            }
+        })?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let url = format!("http://{}", reachable(bound));
         let announced = announce(&local, &url);

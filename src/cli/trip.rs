@@ -168,6 +168,13 @@ fn show(
 
 /// Prints trips as a table, one line each.
 fn print_list(q: &dyn Names, trips: &[TripView], out: &mut impl Write) -> anyhow::Result<()> {
+    if trips.is_empty() {
+        writeln!(
+            out,
+            "No trips match. `chronicle types show trip.announced` shows how to record one."
+        )?;
+        return Ok(());
+    }
     let mut table = Table::new(&["STREAM", "TRAVELER", "STATUS", "STARTS", "STOPS", "SOURCES"]);
     for t in trips {
         let stops: Vec<String> = t

@@ -562,11 +562,19 @@ pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, Validati
         return Err(whole(too_large_message(text.len())));
     }
     let value = serde_json::from_str::<StrictValue>(text).map_err(|e| {
-        if e.to_string().starts_with("duplicate field") {
-            whole(format!("{e}; each field may appear once"))
+        // The text is one line of its file, whose number the caller adds: serde_json's
+        // "at line 1 column 9" would contradict it, so only the column is kept.
+        let said = e.to_string();
+        let at = format!(" at line 1 column {}", e.column());
+        let said = match said.strip_suffix(&at) {
+            Some(what) => format!("{what} at column {}", e.column()),
+            None => said,
+        };
+        if said.starts_with("duplicate field") {
+            whole(format!("{said}; each field may appear once"))
         } else {
             whole(format!(
-                "not valid JSON ({e}); each line must be one JSON object"
+                "not valid JSON ({said}); each line must be one JSON object"
             ))
         }
     })?;
