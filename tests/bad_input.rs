@@ -1014,6 +1014,12 @@ fn usage_mistakes_say_what_to_do() {
         names.len() > 1 && names.contains(&json!("trips")),
         "{report}"
     );
+    // A negative number is a bad value, not an unknown flag.
+    c.run(&["log", "--limit", "-3"])
+        .fails(2, "`-3` is not a whole number from 1");
+    c.run(&["trip", "list", "--as-of", "-1"]).fails(2, "-1");
+    c.run(&["log", "--from", "-1"])
+        .fails(2, "invalid value '-1'");
     // An address already taken: what to do instead, not only the OS's words.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -12,7 +12,7 @@ use chronicle::store::{EventStore, LiveDocs, PastDocs, ReadFilter, Store};
 pub struct AsOfArgs {
     /// Answer as the log stood at this position, or at this time of the `recorded`
     /// clock (RFC 3339, e.g. 2026-11-30T10:00:00Z).
-    #[arg(long, value_name = "POSITION|TIME")]
+    #[arg(long, value_name = "POSITION|TIME", allow_negative_numbers = true)]
     pub as_of: Option<String>,
     /// Answer from what had been published by this date (the `reported` clock): the
     /// facts whose source's `published` is over by its end, with the corrections and

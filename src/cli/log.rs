@@ -32,10 +32,10 @@ pub struct Args {
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
     /// Start at this position.
-    #[arg(long, value_name = "POS")]
+    #[arg(long, value_name = "POS", allow_negative_numbers = true)]
     from: Option<u64>,
     /// Show at most this many events.
-    #[arg(long, value_parser = super::limit)]
+    #[arg(long, value_parser = super::limit, allow_negative_numbers = true)]
     limit: Option<usize>,
     /// After the current end, wait for new events and print them as they arrive.
     #[arg(long, conflicts_with = "limit")]

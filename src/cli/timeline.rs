@@ -60,7 +60,7 @@ pub struct Args {
     #[arg(long, value_name = "DATE")]
     to: Option<String>,
     /// At most this many entries.
-    #[arg(long, value_parser = super::limit)]
+    #[arg(long, value_parser = super::limit, allow_negative_numbers = true)]
     limit: Option<usize>,
     /// Also retracted facts, marked with why they were retracted.
     #[arg(long)]
