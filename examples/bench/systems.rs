@@ -385,7 +385,7 @@ pub fn replay(system: System, dir: &Path) -> Result<(u64, Duration)> {
     match system {
         System::Chronicle => {
             // As `chronicle replay` opens the store.
-            chronicle::store::use_bulk_caches();
+            chronicle::store::use_replay_caches();
             let store = SledStore::open(dir)?;
             // Start from views that are current, so that only the rebuild is timed.
             store.live_views()?;
@@ -653,7 +653,7 @@ pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
 pub fn apply_replay_writes(dir: &Path) -> Result<(u64, u64, Duration)> {
     use std::io::Read;
     let recording = dir.with_extension("replay-writes");
-    chronicle::store::use_bulk_caches();
+    chronicle::store::use_replay_caches();
     {
         let store = SledStore::open(dir)?;
         store.live_views()?;
@@ -664,7 +664,7 @@ pub fn apply_replay_writes(dir: &Path) -> Result<(u64, u64, Duration)> {
     let target_dir = dir.with_extension("same-writes");
     let _ = std::fs::remove_dir_all(&target_dir);
     let target = sled_config(&target_dir)
-        .cache_capacity(chronicle::store::BULK_CACHE_BYTES)
+        .cache_capacity(chronicle::store::REPLAY_CACHE_BYTES)
         .open()?;
     let mut input = std::io::BufReader::new(std::fs::File::open(&recording)?);
     let u32_le = |input: &mut std::io::BufReader<std::fs::File>| -> Result<Option<u32>> {

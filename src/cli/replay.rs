@@ -25,8 +25,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    // Bulk writing: small caches keep the replay's memory bounded.
-    chronicle::store::use_bulk_caches();
+    // Bulk writing: the views' cache sized for a rebuild, not for queries.
+    chronicle::store::use_replay_caches();
     let store = app.open_existing_store()?;
     let bar = output::progress(0, "replaying");
     let reporter = bar.clone();

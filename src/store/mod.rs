@@ -85,7 +85,10 @@ pub use pg::{
     HeadFollower, PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION, STALL_BOUND as PG_STALL_BOUND,
     describe_url, url_with_database,
 };
-pub use projector::{BULK_CACHE_BYTES, current_dir as active_views_dir, use_bulk_caches};
+pub use projector::{
+    BULK_CACHE_BYTES, REPLAY_CACHE_BYTES, current_dir as active_views_dir, use_bulk_caches,
+    use_replay_caches,
+};
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
 pub use sled_store::{Checker, PastDocs, SledStore};

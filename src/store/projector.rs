@@ -52,21 +52,38 @@ const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// events touch, mostly written by the chunks just before it, and sled 0.34.7 holds
 /// about twice what it counts against this, so a small cache keeps a 1,000,000-event
 /// import under 512 MiB (peaks of 462 and 472 MiB with 16 MiB, 491-507 with 32, for
-/// about 4% more time; a 100,000-event replay took the same time with either).
+/// about 4% more time).
 pub const BULK_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
-static BULK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The same for `chronicle replay` ([`use_replay_caches`]), whose memory has no bound to
+/// keep and whose writes go past a small cache to the disk: a replay of 1,000,000
+/// events took 89.1 and 89.6 s with 16 MiB, 68.2 and 67.9 s with 64 MiB (peaks 650 and
+/// 750 MiB); 128 and 256 MiB were no faster (98.5 and 134 s, one run each).
+pub const REPLAY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What the views of this process are opened for: [`QUERIES`], [`BULK_WRITES`] or
+/// [`REPLAY`].
+static WORK: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(QUERIES);
+const QUERIES: u8 = 0;
+const BULK_WRITES: u8 = 1;
+const REPLAY: u8 = 2;
 
 /// Makes the stores this process opens from now on use small caches for their views:
-/// for `chronicle import` and `replay`, which write much and read little.
+/// for `chronicle import`, which writes much and reads little.
 pub fn use_bulk_caches() {
-    BULK.store(true, std::sync::atomic::Ordering::Relaxed);
+    WORK.store(BULK_WRITES, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Like [`use_bulk_caches`], for `chronicle replay`, with [`REPLAY_CACHE_BYTES`].
+pub fn use_replay_caches() {
+    WORK.store(REPLAY, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn cache_bytes() -> u64 {
-    match BULK.load(std::sync::atomic::Ordering::Relaxed) {
-        true => BULK_CACHE_BYTES,
-        false => CACHE_BYTES,
+    match WORK.load(std::sync::atomic::Ordering::Relaxed) {
+        BULK_WRITES => BULK_CACHE_BYTES,
+        REPLAY => REPLAY_CACHE_BYTES,
+        _ => CACHE_BYTES,
     }
 }
 
@@ -89,14 +106,14 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// handing nothing until the projector has caught up, which then reads the log.
 const MAX_HANDED: usize = 2 * CHUNK as usize;
 
-/// No events are handed over in bulk work ([`use_bulk_caches`]): there the projector is
+/// No events are handed over in bulk work ([`use_bulk_caches`], [`use_replay_caches`]): there the projector is
 /// behind most of the time and reads the log anyway, and the queue only added to the
 /// peak memory (a 1,000,000-event import: 513 MiB with it, 491 MiB without, in 1:41 and
 /// 1:42).
 fn max_handed() -> usize {
-    match BULK.load(std::sync::atomic::Ordering::Relaxed) {
-        true => 0,
-        false => MAX_HANDED,
+    match WORK.load(std::sync::atomic::Ordering::Relaxed) {
+        QUERIES => MAX_HANDED,
+        _ => 0,
     }
 }
 
