@@ -106,9 +106,9 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// handing nothing until the projector has caught up, which then reads the log.
 const MAX_HANDED: usize = 2 * CHUNK as usize;
 
-/// No events are handed over in bulk work ([`use_bulk_caches`], [`use_replay_caches`]): there the projector is
-/// behind most of the time and reads the log anyway, and the queue only added to the
-/// peak memory (a 1,000,000-event import: 513 MiB with it, 491 MiB without, in 1:41 and
+/// No events are handed over in bulk work ([`use_bulk_caches`], [`use_replay_caches`]):
+/// there the projector is behind most of the time and reads the log anyway, and the
+/// queue only added to the peak memory (a 1,000,000-event import: 513 MiB with it, 491 MiB without, in 1:41 and
 /// 1:42).
 fn max_handed() -> usize {
     match WORK.load(std::sync::atomic::Ordering::Relaxed) {
@@ -366,7 +366,7 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
     // The pause before trying again while the log cannot be reached.
     let mut pause: Option<Duration> = None;
     loop {
-        let (target, projected, written_here, rebuild) = {
+        let (target, projected, log_grew, rebuild) = {
             let mut state = shared.lock();
             loop {
                 if state.closed {
@@ -425,7 +425,7 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 let _ = r.reply.send(outcome);
                 Ok(())
             }
-            None if !written_here && far_behind(projected, target) => {
+            None if !log_grew && far_behind(projected, target) => {
                 let mut progress = |done, _| {
                     shared.lock().rebuilding = Some(done);
                     shared.changed.notify_all();
@@ -482,9 +482,9 @@ const FAR_BEHIND: u64 = CHUNK;
 
 /// Whether views at `projected` are better rebuilt than caught up to `target`, as the
 /// store opens (the first open after a large write by another process, after an
-/// upgrade; not once this process has written the log: then, as in an import, the
-/// views have folded beside the writes, and a rebuild would run in a process whose
-/// memory the writes already grew): they lack at least [`FAR_BEHIND`] events and more
+/// upgrade; not once the log has grown since, by this process's writes or another
+/// host's commits: then, as in an import, the views have folded beside the writes, and
+/// a rebuild would run in a process whose memory the writes already grew): they lack at least [`FAR_BEHIND`] events and more
 /// than twice what they hold. A rebuild folds the whole log, but overlaps its folding
 /// with sled's writes ([`fold_unread`]), which a catch-up into the views readers see
 /// cannot.
