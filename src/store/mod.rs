@@ -51,7 +51,11 @@
 //! - **`flush` is `sync_file_range`** (#1351, #1452): not a drive-cache flush, and blob
 //!   files are never synced. Guarded: `disk` adds an `fdatasync` of `db` and syncs new
 //!   blob files (sled stores a page over ~128 KiB, such as a leaf of several large
-//!   events, in `blobs/`) before an append is acknowledged.
+//!   events, in `blobs/`) before an append is acknowledged. sled also follows every
+//!   write of one of its buffers with that `sync_file_range`, waiting for the drive,
+//!   unless the database is `temporary`, which also removes its folder when the last
+//!   handle of its config drops: the views' databases, which need not survive a power
+//!   loss, are opened `temporary` with one handle kept forever (`projector::open_sled`).
 //! - **The directory lock lingers** a moment after a `Db` is dropped (#1234): handled by
 //!   waiting for it on close, so the same process can reopen at once.
 //! - **`generate_id` jumps after a crash**: not used; positions come from the log.
