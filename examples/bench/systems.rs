@@ -233,6 +233,22 @@ pub fn sled_config(dir: &Path) -> sled::Config {
     sled::Config::new().path(dir).flush_every_ms(None)
 }
 
+/// sled's settings for raw sled writing what chronicle's views hold: `temporary`, as the
+/// projector opens the views (`projector::open_sled`), so without sled's
+/// `sync_file_range` after each of its buffer writes; sled removes the folder when the
+/// database is dropped.
+fn views_baseline_config(dir: &Path) -> sled::Config {
+    sled_config(dir).temporary(true)
+}
+
+/// sled's flush and an `fdatasync` of its file, as a replay ends before it names its
+/// new views.
+fn flush_and_sync(db: &sled::Db, dir: &Path) -> Result<()> {
+    db.flush()?;
+    std::fs::File::open(dir.join("db"))?.sync_data()?;
+    Ok(())
+}
+
 /// Raw sled keeping chronicle's log keys. Positions and versions are assigned under a
 /// lock held until the batch is applied (so the head never goes back); the flush and
 /// the fdatasync happen outside it, so that concurrent appends can share a flush.
@@ -605,7 +621,8 @@ pub fn tree_sizes(dir: &Path) -> Result<TreeSizes> {
 /// W4's fair baseline for the projector: raw sled writing what chronicle's views hold.
 /// Copies the current documents of a chronicle store's active views tree (keys and
 /// values as stored, the history left out) into a fresh sled database next to it, in
-/// batches of the projector's size and without any sync, as the projector writes.
+/// batches of the projector's size and without sled's syncs, as the projector writes,
+/// then flushes and syncs it, as a replay ends.
 /// Only the batches' application is timed, not reading the source. Returns the keys
 /// written and the time.
 pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
@@ -617,7 +634,7 @@ pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
     let tree = source.open_tree(name)?;
     let target_dir = dir.with_extension("view-keys");
     let _ = std::fs::remove_dir_all(&target_dir);
-    let target = sled_config(&target_dir).open()?;
+    let target = views_baseline_config(&target_dir).open()?;
     let mut elapsed = Duration::ZERO;
     let mut keys = 0;
     let mut batch = sled::Batch::default();
@@ -636,7 +653,7 @@ pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
     }
     let started = Instant::now();
     target.apply_batch(batch)?;
-    target.flush()?;
+    flush_and_sync(&target, &target_dir)?;
     elapsed += started.elapsed();
     drop(target);
     let _ = std::fs::remove_dir_all(&target_dir);
@@ -646,8 +663,9 @@ pub fn write_view_keys(dir: &Path) -> Result<(u64, Duration)> {
 /// W4's baseline of the same writes: raw sled applying exactly what a replay of a
 /// chronicle store writes. Replays the store once, untimed, recording every views batch
 /// (keys, values, removals, in order; [`chronicle::store::record_view_writes`]), then
-/// applies those batches to a fresh sled database with the replay's cache and no sync,
-/// as the replay writes, and flushes it at the end, as the replay does. Only the
+/// applies those batches to a fresh sled database with the replay's cache and without
+/// sled's syncs, as the replay writes, and flushes and syncs it at the end, as the
+/// replay does. Only the
 /// batches' application and the flush are timed, not reading the recording. Returns
 /// the writes, the batches and the time.
 pub fn apply_replay_writes(dir: &Path) -> Result<(u64, u64, Duration)> {
@@ -663,7 +681,7 @@ pub fn apply_replay_writes(dir: &Path) -> Result<(u64, u64, Duration)> {
     }
     let target_dir = dir.with_extension("same-writes");
     let _ = std::fs::remove_dir_all(&target_dir);
-    let target = sled_config(&target_dir)
+    let target = views_baseline_config(&target_dir)
         .cache_capacity(chronicle::store::REPLAY_CACHE_BYTES)
         .open()?;
     let mut input = std::io::BufReader::new(std::fs::File::open(&recording)?);
@@ -698,7 +716,7 @@ pub fn apply_replay_writes(dir: &Path) -> Result<(u64, u64, Duration)> {
         elapsed += started.elapsed();
     }
     let started = Instant::now();
-    target.flush()?;
+    flush_and_sync(&target, &target_dir)?;
     elapsed += started.elapsed();
     drop(target);
     let _ = std::fs::remove_dir_all(&target_dir);
