@@ -500,8 +500,9 @@ impl<'a> Query<'a> {
         Ok(traveler)
     }
 
-    /// Resolves an entity id, a name or an alias (case-insensitive) to one entity.
-    pub fn resolve_entity(&self, text: &str) -> Result<EntityId> {
+    /// Resolves an entity id, a name or an alias (case-insensitive) to one entity;
+    /// `field` names the parameter it came from in the error when none or several do.
+    pub fn resolve_entity(&self, field: &str, text: &str) -> Result<EntityId> {
         if let Ok(id) = EntityId::parse(text) {
             return Ok(id);
         }
@@ -513,14 +514,14 @@ impl<'a> Query<'a> {
         }
         match ids.len() {
             0 => Err(not_found(
-                "entity",
+                field,
                 format!(
                     "no entity is named or aliased `{text}`; `chronicle entity list` (or `GET /entities`) lists them"
                 ),
             )),
             1 => Ok(ids.remove(0)),
             _ => Err(not_found(
-                "entity",
+                field,
                 format!(
                     "`{text}` could be {}; pass one of these ids",
                     ids.iter()
@@ -545,7 +546,7 @@ impl<'a> Query<'a> {
         {
             return Ok(stream);
         }
-        let traveler = self.resolve_entity(text).map_err(|_| {
+        let traveler = self.resolve_entity("trip", text).map_err(|_| {
             not_found(
                 "trip",
                 format!("no trip is `{text}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them"),
@@ -876,7 +877,7 @@ impl<'a> Query<'a> {
 
     /// One entity, by id, name or alias.
     pub fn entity(&self, text: &str) -> Result<EntityView> {
-        let id = self.resolve_entity(text)?;
+        let id = self.resolve_entity("entity", text)?;
         let doc = entities::get(self.docs, &id)?
             .filter(|d| d.registered || d.events > 0)
             .ok_or_else(|| {

@@ -1020,6 +1020,34 @@ fn usage_mistakes_say_what_to_do() {
     c.run(&["trip", "list", "--as-of", "-1"]).fails(2, "-1");
     c.run(&["log", "--from", "-1"])
         .fails(2, "invalid value '-1'");
+    c.run(&["log", "--from", "abc"])
+        .fails(2, "`abc` is not a position: give a whole number");
+    c.run(&["log", "--limit", "99999999999999999999"])
+        .fails(2, "is too large; leave --limit out for all");
+    c.run(&["timeline", "--as-of", "99999999999999999999999"])
+        .fails(2, "is past the end of any log; `chronicle stats`");
+    c.run(&["import", "--batch", "-1", "x.jsonl"])
+        .fails(2, "`-1` is not a batch size");
+    let append = |extra: &[&str]| {
+        let mut args = vec!["append", "--stream", "trip:x", "--type", "trip.started"];
+        args.extend(extra);
+        c.run(&args)
+    };
+    append(&["--occurred", "2025-01-06", "--data", "{}", "--expect", "-1"])
+        .fails(2, "`-1` is not an expectation");
+    append(&["--occurred", "2025-01-06", "--data", "{}", "--id", "nope"]).fails(
+        2,
+        "; give a UUID like 0194210c-7d2e-7c4e-9c51-1b3f4a5d6e70, or leave `id` out",
+    );
+    append(&["--occurred", "2025-01-06T25:00:00Z", "--data", "{}"])
+        .fails(2, "(input is out of range): expected a date like 2025");
+    // An entity filter names the option it came from.
+    c.run(&["sales", "--buyer", "Mars"])
+        .fails(2, "field `buyer`: no entity is named or aliased `Mars`");
+    // A folder with nothing to import is a mistake, not an empty import.
+    c.run(&["import", path_str(folder.path())])
+        .fails(2, "holds no .jsonl files");
+    assert_eq!(c.log().len(), head);
     // An address already taken: what to do instead, not only the OS's words.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

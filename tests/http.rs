@@ -581,7 +581,12 @@ fn views_answer_at_the_head_and_as_of_a_position() {
         "{seoul}"
     );
     assert_eq!(server.get("/timeline?entity=Nobody%20Known").0, 404);
-    assert_eq!(server.get("/sales?seller=Nobody").0, 404);
+    let (status, nobody) = server.get("/sales?seller=Nobody");
+    assert_eq!(status, 404);
+    assert!(
+        nobody.to_string().contains("seller"),
+        "names the parameter: {nobody}"
+    );
 
     let (_, sales) = server.get("/sales?buyer=Japan");
     assert_eq!(sales["sales"][0]["buyer"], "country:JP");

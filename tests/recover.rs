@@ -97,6 +97,16 @@ fn a_store_that_lost_its_settings_file_is_refused_not_started_afresh() {
     // A write must not take it for a creation cut short and begin a new store.
     c.append(&[trip_started("trip:after")])
         .fails(4, "no settings file (conf); run `chronicle recover");
+    // Nor does any other command take it for no store at all; `import` does not check
+    // its input against an empty log (the line expects the stream's seven events).
+    for args in [&["stats"][..], &["verify"], &["log"], &["trip", "list"]] {
+        c.run(args)
+            .fails(4, "no settings file (conf); run `chronicle recover");
+    }
+    let line = r#"{"stream": "trip:t0", "type": "note.reported", "occurred": "2025-01-07", "expect": 7, "data": {"summary": "later", "entities": []}}"#;
+    let input = c.file("later.jsonl", line);
+    c.run(&["import", path_str(&input)])
+        .fails(4, "no settings file (conf); run `chronicle recover");
     assert_eq!(std::fs::metadata(c.db().join("db")).unwrap().len(), size);
     let out = c.run(&["recover"]).ok();
     assert!(out.contains("the store opens: 20 events"), "{out}");

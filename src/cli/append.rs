@@ -79,7 +79,7 @@ pub struct Args {
     #[arg(long = "tag")]
     tags: Vec<String>,
     /// Concurrency check: any, none, exists, or the stream's current version.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     expect: Option<String>,
 }
 

@@ -34,8 +34,18 @@ pub struct Args {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Events per atomic batch.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 1000, value_parser = batch_size, allow_negative_numbers = true)]
     batch: u64,
+}
+
+/// A `--batch` value: from 1 to 100,000 events.
+fn batch_size(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a batch size: give a whole number of events from 1 to 100000"
+        )),
+    }
 }
 
 /// What an import did.

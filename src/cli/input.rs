@@ -222,6 +222,13 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         if path.is_dir() {
             let mut found = Vec::new();
             walk(path, &mut found)?;
+            if found.is_empty() {
+                return Err(UsageError(format!(
+                    "{} holds no .jsonl files (searched with its subfolders); pass .jsonl files or folders of them",
+                    path.display()
+                ))
+                .into());
+            }
             found.sort();
             files.extend(found);
         } else if path.exists() || path == Path::new("-") {

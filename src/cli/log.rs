@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
     /// Start at this position.
-    #[arg(long, value_name = "POS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "POS", value_parser = super::position, allow_negative_numbers = true)]
     from: Option<u64>,
     /// Show at most this many events.
     #[arg(long, value_parser = super::limit, allow_negative_numbers = true)]

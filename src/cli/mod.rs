@@ -138,8 +138,24 @@ fn category(text: &str) -> Result<String, String> {
 fn limit(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+            Err(format!("`{text}` is too large; leave --limit out for all"))
+        }
         _ => Err(format!(
             "`{text}` is not a whole number from 1; leave --limit out for all"
+        )),
+    }
+}
+
+/// A `--from` value: a position, a whole number (the log's first is 1).
+fn position(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) => Ok(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Err(format!(
+            "`{text}` is past the end of any log; `chronicle stats` shows where this one ends"
+        )),
+        Err(_) => Err(format!(
+            "`{text}` is not a position: give a whole number (the log's first event is at 1)"
         )),
     }
 }
@@ -154,7 +170,8 @@ impl App {
     /// PostgreSQL log is taken to exist: its tables are made on first open).
     pub fn store_exists(&self) -> bool {
         match &self.location {
-            StoreLocation::Dir(dir) => dir.join("conf").is_file(),
+            // A store that lost its `conf` too: opening it says to run `recover`.
+            StoreLocation::Dir(dir) => chronicle::store::holds_store(dir),
             StoreLocation::Postgres(_) => true,
         }
     }

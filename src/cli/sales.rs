@@ -45,12 +45,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let buyer = args
         .buyer
         .as_deref()
-        .map(|b| q.resolve_entity(b))
+        .map(|b| q.resolve_entity("buyer", b))
         .transpose()?;
     let seller = args
         .seller
         .as_deref()
-        .map(|s| q.resolve_entity(s))
+        .map(|s| q.resolve_entity("seller", s))
         .transpose()?;
     let report = q.sales(buyer.as_ref(), seller.as_ref(), args.include_retracted)?;
     let mut out = output::stdout();

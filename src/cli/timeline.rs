@@ -113,7 +113,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             let views = args.as_of.views(&store)?;
             let q = Query::new(views.docs());
             if let Some(e) = &args.entity {
-                filter.entity = Some(q.resolve_entity(e)?);
+                filter.entity = Some(q.resolve_entity("entity", e)?);
             }
             q.timeline(&filter)?
         }

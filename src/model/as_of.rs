@@ -25,6 +25,11 @@ impl AsOf {
         {
             return Ok(AsOf::Position(Position(n)));
         }
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "{name} `{text}` is past the end of any log; `chronicle stats` (or `GET /stats`) shows where this one ends"
+            ));
+        }
         match DateTime::parse_from_rfc3339(text) {
             Ok(time) => Ok(AsOf::Recorded(time.with_timezone(&Utc))),
             Err(_) => {
@@ -67,6 +72,8 @@ mod tests {
         ));
         let date = AsOf::parse("2025-01-04", "--as-of", "--known-at ").unwrap_err();
         assert!(date.ends_with("use --known-at 2025-01-04"), "{date}");
+        let huge = AsOf::parse("99999999999999999999999", "as_of", "known_at=").unwrap_err();
+        assert!(huge.contains("is past the end of any log"), "{huge}");
         let sign = AsOf::parse("+5", "as_of", "known_at=").unwrap_err();
         assert!(
             sign.starts_with("as_of `+5` is neither a position"),

@@ -116,8 +116,11 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
     let bad = || ExtentError(format!("`{text}` is not a date: {EXPECTED}"));
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if text.contains('T') {
-        let t = DateTime::parse_from_rfc3339(text)
-            .map_err(|e| ExtentError(format!("`{text}` is not an RFC 3339 instant ({e})")))?;
+        let t = DateTime::parse_from_rfc3339(text).map_err(|e| {
+            ExtentError(format!(
+                "`{text}` is not an RFC 3339 instant ({e}): {EXPECTED}"
+            ))
+        })?;
         check_year(t.year(), text)?;
         return Ok(Point::Instant(t));
     }

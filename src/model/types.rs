@@ -566,6 +566,13 @@ pub(crate) fn explain(e: serde_path_to_error::Error<serde_json::Error>) -> (Stri
             .map_or(message.len(), |i| start + 16 + i);
         message.replace_range(start..end, "expected a JSON object");
     }
+    if message.starts_with("UUID parsing failed") {
+        // uuid's own words name the fault; the next step is ours.
+        message.push_str("; give a UUID like 0194210c-7d2e-7c4e-9c51-1b3f4a5d6e70");
+        if path == "id" {
+            message.push_str(", or leave `id` out and one is made");
+        }
+    }
     (path, message)
 }
 

@@ -265,8 +265,8 @@ fn extent(name: &str, text: Option<String>) -> Result<Option<Extent>, ApiError> 
 
 /// Resolves an entity parameter (id, name or alias); failing that (no entity, or
 /// several, by that name), a `404`.
-fn resolve(q: &Query, text: Option<&str>) -> Result<Option<EntityId>, ApiError> {
-    text.map(|t| q.resolve_entity(t).map_err(not_found))
+fn resolve(q: &Query, name: &str, text: Option<&str>) -> Result<Option<EntityId>, ApiError> {
+    text.map(|t| q.resolve_entity(name, t).map_err(not_found))
         .transpose()
 }
 
@@ -293,7 +293,7 @@ pub async fn timeline(
         "entity, stream, category, type, tag, from, to, limit, include_retracted, known_at, as_of and min_position",
     )?;
     query(&state, at, move |q, at| {
-        filter.entity = resolve(q, entity.as_deref())?;
+        filter.entity = resolve(q, "entity", entity.as_deref())?;
         answer(q, at, under("entries", q.timeline(&filter)?))
     })
     .await
@@ -338,8 +338,8 @@ pub async fn sales(
     let at = At::take(&mut params)?;
     params.finish("buyer, seller, include_retracted, known_at, as_of and min_position")?;
     query(&state, at, move |q, at| {
-        let buyer = resolve(q, buyer.as_deref())?;
-        let seller = resolve(q, seller.as_deref())?;
+        let buyer = resolve(q, "buyer", buyer.as_deref())?;
+        let seller = resolve(q, "seller", seller.as_deref())?;
         let report = q.sales(buyer.as_ref(), seller.as_ref(), include_retracted)?;
         answer(q, at, report)
     })

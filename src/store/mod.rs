@@ -95,7 +95,7 @@ pub use projector::{
 };
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
-pub use sled_store::{Checker, PastDocs, SledStore};
+pub use sled_store::{Checker, PastDocs, SledStore, holds_store};
 pub use verify::VerifyReport;
 pub use views::{HistoryDocs, LiveDocs, record_writes as record_view_writes};
 

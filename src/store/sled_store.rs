@@ -536,15 +536,27 @@ pub(super) fn sled_config(path: &Path) -> sled::Config {
 /// quarter off a large import's peak memory without slowing it.
 const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Whether `path` holds a sled store: a whole one (`conf` present), or one that lost
+/// its settings file, which opening refuses (pointing at `chronicle recover`) rather
+/// than start afresh.
+pub fn holds_store(path: &Path) -> bool {
+    path.join("conf").is_file() || lost_its_conf(path)
+}
+
+/// sled's data without its settings file. A creation cut short keeps its staging
+/// folder until `conf` is in place (and `create` removes a leftover `db` before the
+/// folder), so sled's data without both is a store that lost its `conf`: starting
+/// afresh would delete its log.
+fn lost_its_conf(path: &Path) -> bool {
+    !path.join("conf").is_file() && path.join("db").is_file() && !path.join(".creating").exists()
+}
+
 /// Opens sled in the store's directory, creating the store there first when it has
 /// none. Call only under the store's lock.
 fn open_sled(path: &Path) -> Result<sled::Db> {
     let existed = path.join("conf").is_file();
     if !existed {
-        // A creation cut short keeps its staging folder until `conf` is in place (and
-        // `create` removes a leftover `db` before the folder). sled's data without both
-        // is a store that lost its settings file: starting afresh would delete its log.
-        if path.join("db").is_file() && !path.join(".creating").exists() {
+        if lost_its_conf(path) {
             return Err(Error::Integrity(format!(
                 "{} holds sled's data but no settings file (conf); run `chronicle recover --db {}` to write it again, or restore from an export",
                 path.display(),
