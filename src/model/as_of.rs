@@ -19,16 +19,13 @@ impl AsOf {
     /// and `known_at` how it spells the reported-clock question (`--known-at`,
     /// `known_at=`), which a bare date most likely meant.
     pub fn parse(text: &str, name: &str, known_at: &str) -> Result<AsOf, String> {
-        if !text.is_empty()
-            && text.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(n) = text.parse()
-        {
-            return Ok(AsOf::Position(Position(n)));
-        }
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "{name} `{text}` is past the end of any log; `chronicle stats` (or `GET /stats`) shows where this one ends"
-            ));
+            // Digits only: a position, unless past what any log can hold.
+            return text.parse().map(|n| AsOf::Position(Position(n))).map_err(|_| {
+                format!(
+                    "{name} `{text}` is past the end of any log; `chronicle stats` (or `GET /stats`) shows where this one ends"
+                )
+            });
         }
         match DateTime::parse_from_rfc3339(text) {
             Ok(time) => Ok(AsOf::Recorded(time.with_timezone(&Utc))),

@@ -1036,18 +1036,8 @@ mod tests {
             events: &[Value],
             now: DateTime<Utc>,
         ) -> Result<Vec<AppendedEvent>> {
-            let proposed: Vec<ProposedEvent> = events
-                .iter()
-                .map(|v| parse_event_value(v.clone(), Origin::New).expect("a valid event"))
-                .collect();
             let group = Pending::new(self.tail.unwrap_or_else(|| Tail::from_head(None)));
-            let (job, appended) = match &self.cache {
-                Some(cache) => {
-                    let cached = Cached { index: self, cache };
-                    check_job(&cached, &group, proposed, now, true)?
-                }
-                None => check_job(self, &group, proposed, now, true)?,
-            };
+            let (job, appended) = self.decide(&group, events, now)?;
             self.versions.extend(job.versions);
             self.ids.extend(job.ids);
             let committed: Vec<RecordedEvent> = job.records.into_iter().map(|r| r.event).collect();
@@ -1059,25 +1049,34 @@ mod tests {
             Ok(appended)
         }
 
-        /// An empty log read directly, and one read through the writer's cache: the
-        /// rules must answer the same over both.
+        /// Decides one job against the log and `group`, read through the writer's
+        /// cache when this index has one.
+        fn decide(
+            &self,
+            group: &Pending,
+            events: &[Value],
+            now: DateTime<Utc>,
+        ) -> Result<(Pending, Vec<AppendedEvent>)> {
+            let proposed: Vec<ProposedEvent> = events
+                .iter()
+                .map(|v| parse_event_value(v.clone(), Origin::New).expect("a valid event"))
+                .collect();
+            match &self.cache {
+                Some(cache) => {
+                    let cached = Cached { index: self, cache };
+                    check_job(&cached, group, proposed, now, true)
+                }
+                None => check_job(self, group, proposed, now, true),
+            }
+        }
+
         /// Decides appends as one group of the writer, each job against the jobs
         /// before it, without committing them; with `set_aside`, the group's facts are
         /// set aside after each job, as `import`'s check does after each batch.
         fn check_group(&self, jobs: &[&[Value]], set_aside: bool) -> Result<()> {
             let mut group = Pending::new(self.tail.unwrap_or_else(|| Tail::from_head(None)));
             for events in jobs {
-                let proposed: Vec<ProposedEvent> = events
-                    .iter()
-                    .map(|v| parse_event_value(v.clone(), Origin::New).expect("a valid event"))
-                    .collect();
-                let (job, _) = match &self.cache {
-                    Some(cache) => {
-                        let cached = Cached { index: self, cache };
-                        check_job(&cached, &group, proposed, Utc::now(), true)?
-                    }
-                    None => check_job(self, &group, proposed, Utc::now(), true)?,
-                };
+                let (job, _) = self.decide(&group, events, Utc::now())?;
                 group.absorb(job);
                 if set_aside {
                     group.set_facts_aside();
@@ -1086,6 +1085,8 @@ mod tests {
             Ok(())
         }
 
+        /// An empty log read directly, and one read through the writer's cache: the
+        /// rules must answer the same over both.
         fn both() -> [MemIndex; 2] {
             let cached = MemIndex {
                 cache: Some(StreamCache::default()),
