@@ -383,6 +383,10 @@ fn malformed_parameters_are_refused_not_read_loosely() {
             "`limit` must be a whole number written in digits",
         ),
         ("/events?from=%2B1", "`from` must be a whole number"),
+        (
+            "/events?limit=99999999999999999999",
+            "`limit` `99999999999999999999` is too large",
+        ),
         ("/trips?as_of=%2B5", "as_of `+5` is neither a position"),
         (
             "/timeline?as_of=2025-01-04",

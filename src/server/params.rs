@@ -53,9 +53,13 @@ impl Params {
         self.take(name)?
             .map(|v| {
                 digits(&v).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "`{name}` must be a whole number written in digits, not `{v}`"
-                    ))
+                    let digits_only = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+                    ApiError::bad_request(match digits_only {
+                        true => format!("`{name}` `{v}` is too large"),
+                        false => {
+                            format!("`{name}` must be a whole number written in digits, not `{v}`")
+                        }
+                    })
                 })
             })
             .transpose()
