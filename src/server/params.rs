@@ -53,8 +53,7 @@ impl Params {
         self.take(name)?
             .map(|v| {
                 digits(&v).ok_or_else(|| {
-                    let digits_only = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-                    ApiError::bad_request(match digits_only {
+                    ApiError::bad_request(match all_digits(&v) {
                         true => format!("`{name}` `{v}` is too large"),
                         false => {
                             format!("`{name}` must be a whole number written in digits, not `{v}`")
@@ -149,10 +148,12 @@ impl Params {
 
 /// A number written in ASCII digits only: `u64::from_str` also takes a leading `+`.
 pub fn digits(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
+    all_digits(text).then(|| text.parse().ok()).flatten()
+}
+
+/// Whether `text` is one or more ASCII digits (and nothing else).
+fn all_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The one path segment of a route, with a JSON error when it cannot be read.
