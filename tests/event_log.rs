@@ -350,6 +350,33 @@ fn reading_commands_do_not_create_a_store() {
 }
 
 /// Runs `chronicle ARGS` (a `log --follow`), appends each of `later` 300 ms apart, and
+
+#[test]
+fn append_log_and_export_open_the_log_alone_and_the_views_catch_up_later() {
+    let c = Chronicle::new();
+    c.append(&[person("a")]).ok();
+    c.run(&["entity", "list"]).ok();
+    // Views that cannot be opened stop the commands that show them, not those that
+    // only append to the log or read it.
+    let views = c.db().join("views");
+    let aside = c.db().with_file_name("views-aside");
+    std::fs::rename(&views, &aside).unwrap();
+    std::fs::write(&views, "not the views").unwrap();
+    c.run(&["entity", "list"]).fails(1, "views");
+    c.append(&[person("b")]).ok();
+    assert_eq!(c.log().len(), 2);
+    let exported = c.run(&["export"]).ok();
+    assert_eq!(exported.lines().count(), 2);
+    // Put back, the views fold from their checkpoint what was appended without them.
+    std::fs::remove_file(&views).unwrap();
+    std::fs::rename(&aside, &views).unwrap();
+    c.append(&[person("c")]).ok();
+    let listed = c.run(&["--json", "entity", "list"]).ok();
+    for slug in ["person:a", "person:b", "person:c"] {
+        assert!(listed.contains(slug), "{slug} missing from {listed}");
+    }
+    c.run(&["verify"]).ok();
+}
 /// returns the first `lines` lines it printed (waiting up to 10 s for them).
 fn follow_lines(c: &Chronicle, args: &[&str], later: &[Value], lines: usize) -> Vec<String> {
     let mut follower = c

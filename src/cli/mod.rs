@@ -25,7 +25,7 @@ mod verify;
 
 use anyhow::Context;
 use chronicle::Error;
-use chronicle::store::{SledStore, Store, StoreLocation};
+use chronicle::store::{Opening, SledStore, Store, StoreLocation};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -113,7 +113,8 @@ pub struct App {
     pub location: StoreLocation,
     /// The folder of the views of a PostgreSQL log.
     pub views: Option<PathBuf>,
-    /// Whether the command reads the views (on PostgreSQL, only then are they opened).
+    /// Whether the command reads the views: only then are they opened (a sled store's
+    /// views fold what was appended without them at their next open).
     pub needs_views: bool,
     pub json: bool,
     pub server: Option<String>,
@@ -276,10 +277,14 @@ impl App {
     /// views are opened only for a command that reads them.
     pub fn open_raw(&self) -> chronicle::Result<Store> {
         match &self.location {
-            StoreLocation::Dir(dir) if self.inspect => {
-                SledStore::open_to_inspect(dir).map(Into::into)
-            }
-            StoreLocation::Dir(dir) => SledStore::open(dir).map(Into::into),
+            StoreLocation::Dir(dir) => SledStore::open_as(
+                dir,
+                Opening {
+                    log_only: !self.needs_views,
+                    inspect: self.inspect,
+                },
+            )
+            .map(Into::into),
             StoreLocation::Postgres(url) => {
                 let views = match (self.needs_views, &self.views) {
                     (false, _) => None,
@@ -383,19 +388,23 @@ pub fn main() -> i32 {
         Ok(location) => location,
         Err(err) => return report(&err),
     };
-    let app = App {
-        location,
-        views: cli.views,
-        // Commands that show the views (or check them); the others need only the log.
-        needs_views: !matches!(
+    // Commands that show the views (or check them); the others need only the log.
+    // An import into a sled store waits for its views to fold it (`import::settle`).
+    let needs_views = match cli.command {
+        Command::Import(_) => matches!(location, StoreLocation::Dir(_)),
+        _ => !matches!(
             cli.command,
             Command::Append(_)
-                | Command::Import(_)
                 | Command::Log(_)
                 | Command::Export(_)
                 | Command::Recover(_)
                 | Command::Types(_)
         ),
+    };
+    let app = App {
+        location,
+        views: cli.views,
+        needs_views,
         json: cli.json,
         server: cli.server,
         // These only read the log, and are how a damaged log is looked into.

@@ -178,7 +178,7 @@ impl Store {
 
     fn projector(&self) -> Result<&Projector> {
         match &self.kind {
-            Kind::Sled(s) => Ok(s.projector()),
+            Kind::Sled(s) => s.views(),
             Kind::Pg(p) => p.views.as_ref().map(|v| &v.projector).ok_or_else(|| {
                 Error::Storage("this handle on the PostgreSQL log was opened without views".into())
             }),

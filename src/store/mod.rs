@@ -11,8 +11,9 @@
 //! [`SledStore`] is the implementation on sled; only this module knows sled.
 //! [`PgStore`] (`pg`) is the same log in PostgreSQL, with the same rules and stored
 //! format; only `pg` knows PostgreSQL. [`StoreLocation`] tells the two apart, and
-//! [`Store`] (`handle`) is either with this process's views, so that the command line
-//! and the server are written once for both. The log
+//! [`Store`] (`handle`) is either with this process's views (or without them, for work
+//! on the log alone: [`Opening::log_only`]), so that the command line and the server
+//! are written once for both. The log
 //! (`writer`, with the append rules as a pure decider in `rules`) is the only thing on
 //! the acknowledgement path; the views are derived state that the `projector` folds
 //! from the durable log into a tree of their own (`views`).
@@ -95,7 +96,7 @@ pub use projector::{
 };
 pub use recover::{Recovered, recover};
 pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
-pub use sled_store::{Checker, PastDocs, SledStore, holds_store};
+pub use sled_store::{Checker, Opening, PastDocs, SledStore, holds_store};
 pub use verify::VerifyReport;
 pub use views::{HistoryDocs, LiveDocs, record_writes as record_view_writes};
 

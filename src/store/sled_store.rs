@@ -93,6 +93,21 @@ impl Checker<'_> {
     }
 }
 
+/// How [`SledStore::open_as`] opens a store; the default is for any work.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Opening {
+    /// Open the log alone, without the views: for work that appends to the log or reads
+    /// it and shows no view (`append`, `log`, `export`). Opening the views' database is
+    /// most of the time and memory of a large store's open, and none of it is needed
+    /// there. Appends are as durable as any; the views fold them in from their
+    /// checkpoint at the next open with views. The methods that read the views fail
+    /// with [`Error::Storage`].
+    pub log_only: bool,
+    /// Open even when the end of the hash chain is broken, to find out what is wrong
+    /// (`verify`, `log`). Not for writing.
+    pub inspect: bool,
+}
+
 /// The event log on sled. Cheap to clone; clones share one store and one writer.
 #[derive(Clone)]
 pub struct SledStore {
@@ -107,7 +122,8 @@ struct Inner {
     durable: tokio::sync::watch::Receiver<Position>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// The views: their own database and the thread that folds the log into them.
-    views: Projector,
+    /// `None` when opened for the log alone ([`Opening::log_only`]).
+    views: Option<Projector>,
     metrics: StoreMetrics,
     /// The head and the views' checkpoint when the store was opened.
     opened_at: (Position, Position),
@@ -182,8 +198,9 @@ impl Drop for Inner {
         let (head, projected) = self.opened_at;
         self._release.snapshot_log =
             self.durable.borrow().0.saturating_sub(head.0) >= SNAPSHOT_AFTER_EVENTS;
-        self._release.snapshot_views =
-            self.views.projected().0.saturating_sub(projected.0) >= SNAPSHOT_AFTER_EVENTS;
+        self._release.snapshot_views = self.views.as_ref().is_some_and(|views| {
+            views.projected().0.saturating_sub(projected.0) >= SNAPSHOT_AFTER_EVENTS
+        });
     }
 }
 
@@ -233,16 +250,28 @@ impl SledStore {
     /// version differs from the one stored, or that the store has not seen, is
     /// rebuilt from the log before this returns.
     pub fn open_with(path: &Path, runner: Runner) -> Result<SledStore> {
-        SledStore::open_inner(path, runner, true)
+        SledStore::open_inner(path, runner, Opening::default())
     }
 
     /// Opens the store even when the end of its hash chain is broken, to find out what
     /// is wrong (`verify`, `log`). Use [`SledStore::open`] to write.
     pub fn open_to_inspect(path: &Path) -> Result<SledStore> {
-        SledStore::open_inner(path, Runner::default(), false)
+        SledStore::open_as(
+            path,
+            Opening {
+                inspect: true,
+                ..Opening::default()
+            },
+        )
     }
 
-    fn open_inner(path: &Path, runner: Runner, check_chain_tail: bool) -> Result<SledStore> {
+    /// Opens the store as `opening` says, with SPEC.md's projections.
+    pub fn open_as(path: &Path, opening: Opening) -> Result<SledStore> {
+        SledStore::open_inner(path, Runner::default(), opening)
+    }
+
+    fn open_inner(path: &Path, runner: Runner, opening: Opening) -> Result<SledStore> {
+        let check_chain_tail = !opening.inspect;
         if path.is_file() {
             return Err(Error::Storage(format!(
                 "{} is a file, not a store; pass --db a directory (it is created when missing)",
@@ -254,7 +283,9 @@ impl SledStore {
         // sled's open reads its snapshot and replays its log since: the views' database
         // is opened beside the log's (on another core), not after it. Not while the
         // store is created: its folder then holds nothing but what creation puts there.
-        let (opened, views_db) = if path.join("conf").is_file() {
+        let (opened, views_db) = if opening.log_only {
+            (open_log(path, check_chain_tail), None)
+        } else if path.join("conf").is_file() {
             std::thread::scope(|scope| {
                 let views = std::thread::Builder::new()
                     .name("chronicle-views-open".into())
@@ -266,7 +297,7 @@ impl SledStore {
                     }),
                     Err(_) => super::projector::open_db(path),
                 };
-                (opened, views_db)
+                (opened, Some(views_db))
             })
         } else {
             let opened = open_log(path, check_chain_tail);
@@ -274,24 +305,28 @@ impl SledStore {
                 Ok(_) => super::projector::open_db(path),
                 Err(_) => Err(Error::Storage("not opened".into())),
             };
-            (opened, views_db)
+            (opened, Some(views_db))
         };
         let (db, head) = opened?;
         let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
-        let views = Projector::start(
-            path,
-            views_db?,
-            runner.clone(),
-            Arc::new(SledLog(db.clone())),
-            head_position,
-        )?;
+        let views = match views_db {
+            Some(views_db) => Some(Projector::start(
+                path,
+                views_db?,
+                runner.clone(),
+                Arc::new(SledLog(db.clone())),
+                head_position,
+            )?),
+            None => None,
+        };
         let disk = Disk::open(path)?;
         let (jobs, queue) = mpsc::channel();
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
         let metrics = StoreMetrics::default();
         let writer = {
-            let (db, shared, metrics) = (db.clone(), views.shared(), metrics.clone());
+            let (db, metrics) = (db.clone(), metrics.clone());
+            let shared = views.as_ref().map(Projector::shared);
             let tail = Tail::from_head(head);
             std::thread::Builder::new()
                 .name("chronicle-writer".into())
@@ -307,7 +342,10 @@ impl SledStore {
                     snapshot_log: false,
                     snapshot_views: false,
                 },
-                opened_at: (head_position, views.projected()),
+                opened_at: (
+                    head_position,
+                    views.as_ref().map_or(Position(0), Projector::projected),
+                ),
                 _lock: lock,
                 path: path.to_owned(),
                 runner,
@@ -372,14 +410,14 @@ impl SledStore {
         names: &[String],
         progress: Box<dyn FnMut(u64, u64) + Send>,
     ) -> Result<()> {
-        self.inner.views.rebuild_all(names, progress)
+        self.views()?.rebuild_all(names, progress)
     }
 
     /// Each projection's name, code version and checkpoint (the last position folded
     /// into the views, the same for all: they are folded together), the facts layer
     /// first.
     pub fn checkpoints(&self) -> Result<Vec<(String, u32, Position)>> {
-        Ok(self.inner.views.checkpoints())
+        Ok(self.views()?.checkpoints())
     }
 
     /// The views with every append acknowledged before this call folded in: waits for
@@ -391,7 +429,7 @@ impl SledStore {
 
     /// [`SledStore::live_views`], reporting the projector's progress while it waits.
     pub fn views_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<LiveDocs> {
-        self.inner.views.live(self.head()?.position, progress)
+        self.views()?.live(self.head()?.position, progress)
     }
 
     /// The views once they reflect at least `position`, waiting at most `timeout`; with
@@ -402,19 +440,19 @@ impl SledStore {
         position: Position,
         timeout: Duration,
     ) -> Result<Option<(LiveDocs, Position)>> {
-        self.inner.views.at_least(position, timeout)
+        self.views()?.at_least(position, timeout)
     }
 
-    /// The last position folded into the views.
+    /// The last position folded into the views (0 when opened without them).
     pub fn projected(&self) -> Position {
-        self.inner.views.projected()
+        self.projector().map_or(Position(0), Projector::projected)
     }
 
     /// The views as they stood after `position`: the stored history at the epoch
     /// boundary at or before it, and the few events after it folded in memory. Waits
     /// for the projector to reach `position` first.
     pub fn views_at(&self, position: Position) -> Result<PastDocs> {
-        self.inner.views.past(position)
+        self.views()?.past(position)
     }
 
     /// The last position recorded at or before `time` (0 when none was).
@@ -422,9 +460,19 @@ impl SledStore {
         super::position_at(self, time)
     }
 
-    /// The views and the projector that keeps them.
-    pub(super) fn projector(&self) -> &Projector {
-        &self.inner.views
+    /// The views and the projector that keeps them (`None` when opened for the log
+    /// alone).
+    fn projector(&self) -> Option<&Projector> {
+        self.inner.views.as_ref()
+    }
+
+    /// The views and their projector; an error when opened for the log alone.
+    pub(super) fn views(&self) -> Result<&Projector> {
+        self.projector().ok_or_else(|| {
+            Error::Storage(
+                "this handle on the store was opened for its log alone, without its views".into(),
+            )
+        })
     }
 
     fn events_at<'a>(
@@ -816,7 +864,7 @@ impl EventStore for SledStore {
             per_type,
             head,
             size_on_disk: self.inner.db.size_on_disk().map_err(storage)?
-                + self.inner.views.size_on_disk()?,
+                + self.views()?.size_on_disk()?,
         })
     }
 }

@@ -152,13 +152,14 @@ pub(super) fn stream_version(db: &sled::Db, stream: &StreamId) -> Result<Option<
 }
 
 /// Runs until every sender is gone. After each durable commit it publishes the new
-/// head position on `durable`.
+/// head position on `durable`, and hands the commit to the projector when the store
+/// keeps its views open.
 pub(super) fn run(
     db: sled::Db,
     mut tail: Tail,
     jobs: Receiver<Job>,
     durable: tokio::sync::watch::Sender<Position>,
-    projector: Arc<Shared>,
+    projector: Option<Arc<Shared>>,
     disk: Disk,
     metrics: StoreMetrics,
 ) {
@@ -171,9 +172,19 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        tail = commit_group(&db, &disk, &cache, &projector, tail, group, &metrics);
+        tail = commit_group(
+            &db,
+            &disk,
+            &cache,
+            projector.as_deref(),
+            tail,
+            group,
+            &metrics,
+        );
         durable.send_replace(Position(tail.position));
-        projector.durable(Position(tail.position));
+        if let Some(projector) = &projector {
+            projector.durable(Position(tail.position));
+        }
     }
 }
 
@@ -181,7 +192,7 @@ fn commit_group(
     db: &sled::Db,
     disk: &Disk,
     cache: &StreamCache,
-    projector: &Shared,
+    projector: Option<&Shared>,
     tail: Tail,
     jobs: Vec<Job>,
     metrics: &StoreMetrics,
@@ -223,7 +234,9 @@ fn commit_group(
                 "commit"
             );
             cache.committed(pending.records.iter().map(|r| &r.event));
-            projector.hand_over(pending.records.into_iter().map(|r| r.event).collect());
+            if let Some(projector) = projector {
+                projector.hand_over(pending.records.into_iter().map(|r| r.event).collect());
+            }
             pending.tail
         }
         Err(e) => {
