@@ -18,10 +18,7 @@ pub enum Error {
     },
     /// The stream's version is not the one the writer expected. Nothing was written:
     /// read the stream again and retry with the new version. Exit 3.
-    #[error(
-        "stream `{stream}` is at version {actual}, but the append expected {}; nothing was written: read the stream and retry with --expect {actual}",
-        describe_expect(expected)
-    )]
+    #[error("{}", conflict_message(stream, expected, *actual, false))]
     Conflict {
         /// Which event of the append (0-based).
         index: usize,
@@ -66,6 +63,31 @@ fn describe_expect(expected: &Expect) -> String {
         Expect::Exists => "an existing stream".into(),
         Expect::Version(v) => format!("version {v}"),
     }
+}
+
+/// What [`Error::Conflict`] says, with the next step, on the command line (`api:
+/// false`) or in the HTTP API.
+pub fn conflict_message(
+    stream: &StreamId,
+    expected: &Expect,
+    actual: Version,
+    api: bool,
+) -> String {
+    let (flag, read) = match api {
+        false => ("--expect ", format!("`chronicle log --stream {stream}`")),
+        true => ("expect ", format!("GET /streams/{stream}")),
+    };
+    let next = match expected {
+        // Most likely a mistyped name: retrying with version 0 would start a new stream.
+        Expect::Exists => format!(
+            "check the stream's name ({read} lists its events), or leave out {flag}exists to start it"
+        ),
+        _ => format!("read the stream and retry with {flag}{actual}"),
+    };
+    format!(
+        "stream `{stream}` is at version {actual}, but the append expected {}; nothing was written: {next}",
+        describe_expect(expected)
+    )
 }
 
 impl Error {

@@ -15,8 +15,16 @@ fn with(mut event: Value, key: &str, value: Value) -> Value {
 fn append_with_each_concurrency_mode() {
     let c = Chronicle::new();
     let t = "trip:t";
-    c.append(&[with(trip_started(t), "expect", json!("exists"))])
+    // Most likely a mistyped name: not "retry with --expect 0", which would start it.
+    let missing = c
+        .append(&[with(trip_started(t), "expect", json!("exists"))])
         .fails(3, "is at version 0");
+    assert!(
+        missing.stderr.contains("check the stream's name")
+            && !missing.stderr.contains("retry with --expect 0"),
+        "{}",
+        missing.stderr
+    );
     c.append(&[with(trip_started(t), "expect", json!("none"))])
         .ok();
     c.append(&[with(trip_started(t), "expect", json!("none"))])
@@ -337,6 +345,21 @@ fn a_store_held_by_another_process_exits_5() {
     c.run(&["stats"]).fails(5, "in use by another process");
     drop(held);
     c.run(&["stats"]).ok();
+}
+
+#[test]
+fn a_db_that_is_a_file_is_said_before_the_input_is_checked() {
+    let c = Chronicle::new();
+    std::fs::create_dir_all(c.db().parent().unwrap()).unwrap();
+    std::fs::write(c.db(), "a file").unwrap();
+    // An arrival with no trip: invalid against an empty log, but --db is the problem.
+    let input = c.file(
+        "in.jsonl",
+        r#"{"stream":"trip:t","type":"trip.arrived","occurred":"2025-01-06","data":{"place":"country:KR"}}"#,
+    );
+    c.run(&["import", path_str(&input)])
+        .fails(2, "is a file; --db takes the store's folder");
+    assert_eq!(std::fs::read_to_string(c.db()).unwrap(), "a file");
 }
 
 #[test]

@@ -617,6 +617,12 @@ fn replay_rebuilds_the_same_views() {
     assert_eq!(views(&c), before);
     json_of(&c, &["replay", "--projection", "timeline"]);
     assert_eq!(views(&c), before);
+    // Every name `stats` lists is one `replay` takes, the facts layer's too.
+    for checkpoint in json_of(&c, &["stats"])["checkpoints"].as_array().unwrap() {
+        let name = checkpoint["projection"].as_str().expect("a name");
+        json_of(&c, &["replay", "--projection", name]);
+    }
+    assert_eq!(views(&c), before);
     c.run(&["replay", "--projection", "nope"])
         .fails(2, "no projection is named `nope`");
     let stats = json_of(&c, &["stats"]);

@@ -86,7 +86,9 @@ pub struct Args {
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let parsed = read_input(&args)?;
     if parsed.events.is_empty() {
-        return Err(UsageError("the input holds no events; nothing was written".into()).into());
+        return Err(UsageError(
+            "the input holds no events; nothing was written: give one event per line as a JSON object (`chronicle types show TYPE` has a template)".into(),
+        ).into());
     }
     let appended = match app.open_or_server(false)? {
         Backend::Store(store) => store

@@ -65,7 +65,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     // Bulk writing: small caches keep a large import's memory bounded.
     chronicle::store::use_bulk_caches();
     // Into a store that does not exist yet, the input is checked before the store is
-    // created, so that bad input creates nothing.
+    // created, so that bad input creates nothing; a --db that cannot hold a store is
+    // said first.
+    app.check_db_path(false)?;
     let store = if app.store_exists() {
         Some(app.open_store()?)
     } else {

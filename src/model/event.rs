@@ -710,13 +710,8 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         ValidationError::field(
             "type",
             format!(
-                "unknown event type `{}`; {closest}known types: {}",
+                "unknown event type `{}`; {closest}`chronicle types` (or `GET /types`) lists them",
                 raw.event_type,
-                EventType::ALL
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
             ),
         )
     })?;

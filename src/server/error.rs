@@ -109,27 +109,17 @@ impl From<Error> for ApiError {
                 stream,
                 expected,
                 actual,
-            } => {
-                let wanted = match expected {
-                    Expect::Any => "any version".to_owned(),
-                    Expect::NoStream => "no stream (none)".to_owned(),
-                    Expect::Exists => "an existing stream".to_owned(),
-                    Expect::Version(v) => format!("version {v}"),
-                };
-                ApiError {
-                    status: StatusCode::CONFLICT,
-                    body: json!({
-                        "error": format!(
-                            "stream `{stream}` is at version {actual}, but the append expected {wanted}; nothing was written: read the stream and retry with expect {actual}"
-                        ),
-                        "index": index,
-                        "stream": stream,
-                        "expected": expect_json(&expected),
-                        "actual": actual,
-                    }),
-                    close: false,
-                }
-            }
+            } => ApiError {
+                status: StatusCode::CONFLICT,
+                body: json!({
+                    "error": crate::error::conflict_message(&stream, &expected, actual, true),
+                    "index": index,
+                    "stream": stream,
+                    "expected": expect_json(&expected),
+                    "actual": actual,
+                }),
+                close: false,
+            },
             // The log's server is down or failing over: worth retrying soon.
             Error::Unavailable(message) => {
                 eprintln!("chronicle serve: {message}");

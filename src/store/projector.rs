@@ -1015,7 +1015,9 @@ impl Projector {
         names: &[String],
         progress: Box<dyn FnMut(u64, u64) + Send>,
     ) -> Result<()> {
-        let all = self.runner.names();
+        // `stats` lists the facts layer beside the projections: its name is accepted too.
+        let mut all = vec![crate::projection::runner::FACTS];
+        all.extend(self.runner.names());
         if let Some(name) = names.iter().find(|n| !all.contains(&n.as_str())) {
             return Err(Error::Invalid {
                 index: None,
