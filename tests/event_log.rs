@@ -249,6 +249,16 @@ fn log_filters_and_pipes() {
         ])
         .ok();
     assert!(statements.lines().count() >= 2, "{statements}");
+    // A stream the log does not hold: nothing on stdout, a note on stderr, exit 0.
+    let missing = c.run(&["--json", "log", "--stream", "trip:no-such-trip"]);
+    assert_eq!((missing.code, missing.stdout.as_str()), (0, ""));
+    assert!(
+        missing
+            .stderr
+            .contains("holds no stream `trip:no-such-trip`"),
+        "{}",
+        missing.stderr
+    );
     let limited = c
         .run(&["--json", "log", "--from", "5", "--limit", "3"])
         .ok();

@@ -95,6 +95,17 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 head.0,
                 filter.from.map_or(0, |p| p.0)
             );
+        } else if last.is_none()
+            && let Some(stream) = &filter.stream
+            && filter.from.is_none()
+            && filter.from_version.is_none()
+            && store.stream_version(stream)?.is_none()
+        {
+            // A stream with no events at all: most likely a mistyped name.
+            eprintln!(
+                "note: the log holds no stream `{stream}`; check its name (`chronicle stats` counts the streams, `chronicle log --category {}` lists that category's events)",
+                stream.category()
+            );
         }
         return Ok(());
     }
