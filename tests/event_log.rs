@@ -5,6 +5,7 @@ mod common;
 
 use common::{Chronicle, path_str, person, trip_started};
 use serde_json::{Value, json};
+use std::process::Command;
 
 fn with(mut event: Value, key: &str, value: Value) -> Value {
     event[key] = value;
@@ -370,6 +371,30 @@ fn a_db_that_is_a_file_is_said_before_the_input_is_checked() {
     c.run(&["import", path_str(&input)])
         .fails(2, "is a file; --db takes the store's folder");
     assert_eq!(std::fs::read_to_string(c.db()).unwrap(), "a file");
+}
+
+#[test]
+fn errors_in_flags_and_paths_say_what_to_do() {
+    let c = Chronicle::new();
+    let arrival = ["append", "--stream", "trip:t", "--type", "trip.started"];
+    let bad_data = [&arrival[..], &["--occurred", "2025", "--data", "{bad"]].concat();
+    c.run(&bad_data)
+        .fails(2, "--data is not valid JSON")
+        .fails(2, "write a JSON object in single quotes");
+    let missing = c.dir.path().join("missing.jsonl");
+    c.run(&["append", "--file", path_str(&missing)])
+        .fails(2, "cannot read")
+        .fails(2, "check the path");
+    let file = c.file("a-file", "not a folder");
+    let inside = file.join("store");
+    let demo = Command::new(common::bin())
+        .args(["--db", path_str(&inside), "demo"])
+        .env_remove("CHRONICLE_DB")
+        .env_remove("CHRONICLE_SERVER")
+        .output()
+        .unwrap();
+    common::Run::from_output(demo).fails(2, "which is a file; pass --db a folder");
+    assert!(!c.db().exists(), "nothing was created");
 }
 
 #[test]

@@ -132,7 +132,8 @@ fn read_input(args: &Args) -> anyhow::Result<Parsed> {
             let hint = if e.to_string().starts_with("duplicate field") {
                 "; give each field once"
             } else {
-                ""
+                // Most often the shell ate the quotes.
+                "; write a JSON object in single quotes, such as '{\"place\": \"country:KR\"}'"
             };
             UsageError(format!("--{flag} is not valid JSON ({e}){hint}")).into()
         })

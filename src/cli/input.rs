@@ -153,8 +153,12 @@ pub fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
         ))
         .into());
     }
-    let file = std::fs::File::open(path)
-        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        UsageError(format!(
+            "cannot read {}: {e}; check the path (JSON Lines, one event per line)",
+            path.display()
+        ))
+    })?;
     Ok(Box::new(std::io::BufReader::new(file)))
 }
 

@@ -221,6 +221,14 @@ impl App {
             ))
             .into());
         }
+        if let Some(file) = db.ancestors().skip(1).find(|a| a.is_file()) {
+            return Err(UsageError(format!(
+                "--db {} is inside {}, which is a file; pass --db a folder (created when missing)",
+                db.display(),
+                file.display()
+            ))
+            .into());
+        }
         let is_store = self.store_exists();
         if must_exist && !is_store {
             return Err(UsageError(format!(
