@@ -479,6 +479,37 @@ fn follow_prints_events_appended_later() {
 }
 
 #[test]
+fn follow_ends_when_its_reader_does() {
+    // `chronicle log --follow | head -1`: once head has its line and goes, the follower
+    // ends (exit 0) without waiting for another event to write.
+    let c = Chronicle::new();
+    c.append(&[trip_started("trip:t")]).ok();
+    let mut child = c
+        .command(&["--json", "log", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+    assert!(first.contains("trip:t"), "{first}");
+    drop(reader);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("log --follow kept running after its reader closed the pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn follow_keeps_the_tables_columns_where_they_started() {
     let c = Chronicle::new();
     c.append(&[trip_started("trip:t")]).ok();

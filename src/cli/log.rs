@@ -153,6 +153,9 @@ fn follow(
 ) -> anyhow::Result<()> {
     loop {
         std::thread::sleep(Duration::from_millis(500));
+        if super::output::stdout_closed() {
+            return Ok(());
+        }
         let last = if let Some(api) = server {
             print_events(
                 Pages::new(api, filter.clone(), None),

@@ -14,6 +14,20 @@ pub fn stdout() -> BufWriter<StdoutLock<'static>> {
 }
 
 /// Writes one JSON document followed by a newline.
+/// Whether stdout is a pipe whose reader has gone (`chronicle log --follow | head -1`
+/// once `head` has its line): a follower that waits for events would otherwise learn it
+/// only when it next writes. `poll` reports `POLLERR` on such a pipe's writing end.
+pub fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd`, a count of one, and no wait.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
 pub fn json_line(out: &mut (impl Write + ?Sized), value: &impl Serialize) -> io::Result<()> {
     // `io::Error::from` gives back the writer's own error (a closed pipe stays one).
     serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
