@@ -46,7 +46,13 @@ Examples:
 /// An event-sourced news-tracking backend: facts from the news as an immutable,
 /// hash-chained log, with views that can answer as of any point of it.
 #[derive(Parser)]
-#[command(name = "chronicle", version, after_help = EXAMPLES)]
+#[command(
+    name = "chronicle",
+    version,
+    after_help = EXAMPLES,
+    // Shown apart from each command's own options in every `--help`.
+    next_help_heading = "Global options"
+)]
 pub struct Cli {
     /// The store: a directory for the sled log (created on first write), or a
     /// PostgreSQL URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) for the shared log.
