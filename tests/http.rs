@@ -233,6 +233,17 @@ fn append_then_read_back() {
     assert_eq!(server.get("/streams/trip:none").0, 404);
     assert_eq!(server.get("/events?limit=5000").0, 400);
     assert_eq!(server.get("/events?frm=3").0, 400, "unknown parameters");
+    // Writes too: `?expect=1` ignored would be a write its sender thought was checked.
+    for path in [
+        "/events?stream=trip:u",
+        "/streams/trip:t/events?expect=1",
+        "/streams/trip:t/events?dry_run=true",
+    ] {
+        let (status, body) = server.post(path, &trip_started("trip:t"), None);
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains("unknown parameter"), "{path}: {body}");
+    }
     assert_eq!(server.get("/nowhere").0, 404);
     // Nothing of the refused writes landed.
     assert_eq!(server.get("/healthz").1["head"], 4);

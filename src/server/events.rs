@@ -25,13 +25,20 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// What an append takes instead of query parameters: a write that ignored `?expect=1`
+/// would be a write its sender thought was checked.
+const NO_PARAMETERS: &str =
+    "none: the events and each one's `expect` go in the body (or the stream's version in If-Match)";
+
 /// `POST /events`: events that each name their stream.
 pub async fn append(
     State(state): State<AppState>,
+    params: Params,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     check_write(&headers, state.config.token.as_deref())?;
+    params.finish(NO_PARAMETERS)?;
     if headers.contains_key(header::IF_MATCH) {
         return Err(ApiError::bad_request(
             "If-Match needs a stream: POST to /streams/{stream}/events, or give each event an `expect`",
@@ -45,10 +52,12 @@ pub async fn append(
 pub async fn append_to_stream(
     State(state): State<AppState>,
     stream: Segment,
+    params: Params,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     check_write(&headers, state.config.token.as_deref())?;
+    params.finish(NO_PARAMETERS)?;
     let stream = stream.stream()?;
     let if_match = if_match(&headers)?;
     let events = parse_body(&state, &headers, body, Some(&stream), if_match)?;
