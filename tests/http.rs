@@ -307,6 +307,16 @@ fn live_events_arrive_and_resume_from_last_event_id_without_loss_or_duplicates()
         assert_eq!(server.post("/streams/trip:t/events", &event, None).0, 201);
     }
 
+    // Past the end (the log ends at 3): refused; right after the end: new events only.
+    let (status, body) = server.get("/events/live?from=5");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("past the end of the log (position 3)")),
+        "{body}"
+    );
+
     // Catch up from position 2, then follow.
     let mut live = SseReader::open(&format!("{}/events/live?from=2", server.url), None);
     let url = server.url.clone();

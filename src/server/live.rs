@@ -80,6 +80,20 @@ pub async fn subscribe(
     // Watch before reading the head, so no commit can fall between the two.
     let mut durable = state.store.subscribe();
     let head = durable.borrow_and_update().0;
+    if last_seen.is_none()
+        && let Some(from) = from
+        && from.0 > head + 1
+    {
+        // Past the end as this process knows it: read the log's own head (on PostgreSQL
+        // another server may have appended it) before saying so, as `as_of` does.
+        let logged = state.blocking(|store| Ok(store.head()?.position.0)).await?;
+        if from.0 > logged + 1 {
+            return Err(ApiError::not_found(format!(
+                "from {from} is past the end of the log (position {logged}); subscribe from {} (or without `from`) for the events appended from now on",
+                logged + 1
+            )));
+        }
+    }
     let next = match (last_seen, from) {
         (Some(id), _) => id.saturating_add(1),
         (None, Some(p)) => p.0.max(1),
