@@ -422,6 +422,31 @@ fn a_stalled_subscriber_is_dropped_with_a_message_and_writers_go_on() {
 }
 
 #[test]
+fn a_shutdown_tells_a_subscriber_that_got_nothing_where_to_resume() {
+    let (_dir, db) = new_store();
+    let mut server = Server::start(&db, Config::default());
+    for day in 1..=3 {
+        let event = started(&format!("2025-01-0{day}"));
+        assert_eq!(server.post("/streams/trip:t/events", &event, None).0, 201);
+    }
+    // A filter nothing matches: the stream reads past positions 1-3 and sends nothing.
+    let mut live = SseReader::open(
+        &format!("{}/events/live?from=1&stream=trip:none", server.url),
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    server.shut_down();
+    let last = live.next().expect("the stream ends with a message");
+    assert_eq!(last.event.as_deref(), Some("error"), "{last:?}");
+    let message: Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(message["last_event_id"], Value::Null);
+    assert!(
+        message["error"].as_str().unwrap().contains("`from=4`"),
+        "{message}"
+    );
+}
+
+#[test]
 fn writes_need_the_token_when_one_is_set() {
     let (_dir, db) = new_store();
     let config = Config {

@@ -192,8 +192,11 @@ impl Reader {
             Some(id) => {
                 format!("{why}; reconnect with `Last-Event-ID: {id}` to resume after position {id}")
             }
+            // Nothing sent yet: where this stream had got to (past events the filters
+            // left out), whether or not it was opened with `from`.
             None => format!(
-                "{why}; reconnect with the same `from` (or `Last-Event-ID` of the last event received) to resume"
+                "{why}; reconnect with `from={}` to resume where this stream was",
+                self.next
             ),
         }
     }
