@@ -384,6 +384,10 @@ fn malformed_parameters_are_refused_not_read_loosely() {
         ),
         ("/events?from=%2B1", "`from` must be a whole number"),
         (
+            "/events?limit=+5",
+            "a `+` in a URL is a space: leave the sign out",
+        ),
+        (
             "/events?limit=99999999999999999999",
             "`limit` `99999999999999999999` is too large",
         ),

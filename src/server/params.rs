@@ -55,6 +55,10 @@ impl Params {
                 digits(&v).ok_or_else(|| {
                     ApiError::bad_request(match all_digits(&v) {
                         true => format!("`{name}` `{v}` is too large"),
+                        // `+5` arrives as ` 5`: a `+` in a query string is a space.
+                        false if v.starts_with(' ') && all_digits(v.trim_start()) => format!(
+                            "`{name}` must be a whole number written in digits, not `{v}` (a `+` in a URL is a space: leave the sign out)"
+                        ),
                         false => {
                             format!("`{name}` must be a whole number written in digits, not `{v}`")
                         }
