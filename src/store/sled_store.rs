@@ -1,9 +1,11 @@
 //! [`SledStore`]: the log in one sled tree, laid out as `keys` describes.
 //!
 //! Opening takes chronicle's exclusive lock on the directory (another process gets
-//! [`Error::Locked`]; see `lock`), removes sled's unfinished snapshots, opens sled, checks the layout's format version, and checks that the last
-//! event still chains to the one before it. Appends go through the writer thread
-//! (`writer`); reads go straight to sled and see only committed batches.
+//! [`Error::Locked`]; see `lock`), removes sled's unfinished snapshots, opens sled
+//! (and the views' database beside it, unless [`Opening::log_only`] says not to),
+//! checks the layout's format version, and checks that the last event still chains to
+//! the one before it. Appends go through the writer thread (`writer`); reads go
+//! straight to sled and see only committed batches.
 
 use super::disk::Disk;
 use super::keys::{self, HeadEntry};
