@@ -124,13 +124,15 @@ fn max_handed() -> usize {
 /// small batches keep that wait short.
 const MAX_BATCH_KEYS: usize = 2_000;
 
-/// The same while the log is being written ([`log_first::log_busy`]): a commit that
-/// comes while a batch applies waits for it. In the benchmark's W3 (100,000 events in
-/// batches of 1,000) the writer spent 1.75-2.06 s deciding with batches of 2,000 keys
-/// (0.9-1.0 s on its CPU) and 1.02-1.15 s with 500, for 0.46-0.53x of raw sled's rate
-/// against 0.65-0.69x; the projector folds at about half its rate meanwhile, and
-/// catches up with larger batches once the log is quiet.
-const BUSY_BATCH_KEYS: usize = 500;
+/// The same while the log is being written ([`log_first::log_busy`]) and no reader
+/// waits for the views: a commit that comes while a batch applies waits for it, so the
+/// batch should end about when the writer's flush and `fdatasync` do. In the benchmark's
+/// W3 build (100,000 events in batches of 1,000, three alternating runs) chronicle ran
+/// at 0.61-0.67x of raw sled with 500 keys and 0.70-0.77x with 100 (50: no better);
+/// 1,200 single appends (`examples/appends`) at 0.72-0.79x and 0.82-0.84x, p99
+/// 1.1-2.5 ms and 0.6-0.9 ms. The projector folds at about half its rate meanwhile, and
+/// catches up with larger batches once the log is quiet or a reader waits.
+const BUSY_BATCH_KEYS: usize = 100;
 
 /// A rebuild asked for by `chronicle replay`.
 pub(super) struct Rebuild {
@@ -506,7 +508,7 @@ fn fold_range(
 ) -> Result<u64> {
     let defer = || defer_to_the_log(shared);
     let events = in_order(log, shared, from, to);
-    let folded = views::fold_chunk(tree, runner, events, batch_keys(), defer)?;
+    let folded = views::fold_chunk(tree, runner, events, batch_keys(shared), defer)?;
     folded.map(|p| p.0).ok_or_else(|| missing(from))
 }
 
@@ -541,9 +543,10 @@ fn defer_to_the_log(shared: &Shared) {
     }
 }
 
-/// Most documents written in one views batch, smaller while the log is busy.
-fn batch_keys() -> usize {
-    match log_first::log_busy() {
+/// Most documents written in one views batch of a catch-up: fewer while the log is
+/// busy, unless a reader waits for the views.
+fn batch_keys(shared: &Shared) -> usize {
+    match log_first::log_busy() && shared.lock().readers == 0 {
         true => BUSY_BATCH_KEYS,
         false => MAX_BATCH_KEYS,
     }
@@ -557,7 +560,8 @@ fn batch_keys() -> usize {
 /// holds its process-wide lock, which every read takes too, for the whole batch, so the
 /// fold would wait; key by key, the fold's reads and sled's writes overlap (a 100,000-event
 /// replay in 5.5-7.2 s instead of 9.3-13.0). A crash midway leaves documents without the
-/// checkpoint that describes them, which is why only a rebuild does this. Calls
+/// checkpoint that describes them, which is why only a rebuild does this. Its chunks
+/// stay large while the log is busy, since a write holds the lock for one key only. Calls
 /// `applied` with each chunk's last position once its writes are applied.
 fn fold_unread(
     log: &dyn LogRead,
@@ -575,7 +579,7 @@ fn fold_unread(
         while done < to {
             let end = to.min(done + CHUNK);
             let events = in_order(log, shared, done + 1, end);
-            let folded = views::fold(tree, runner, events, batch_keys(), &in_flight)?
+            let folded = views::fold(tree, runner, events, MAX_BATCH_KEYS, &in_flight)?
                 .ok_or_else(|| missing(done + 1))?;
             if let Some((position, batch)) = applying.take() {
                 join(batch)?;
