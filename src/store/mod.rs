@@ -52,7 +52,8 @@
 //! - **`flush` is `sync_file_range`** (#1351, #1452): not a drive-cache flush, and blob
 //!   files are never synced. Guarded: `disk` adds an `fdatasync` of `db` and syncs new
 //!   blob files (sled stores a page over ~128 KiB, such as a leaf of several large
-//!   events, in `blobs/`) before an append is acknowledged. sled also follows every
+//!   events, in `blobs/`; an inotify watch tells when one appeared) before an append
+//!   is acknowledged. sled also follows every
 //!   write of one of its buffers with that `sync_file_range`, waiting for the drive,
 //!   unless the database is `temporary`, which also removes its folder when the last
 //!   handle of its config drops: the views' databases, which need not survive a power
