@@ -383,6 +383,30 @@ pub(super) fn stop_rule_folds(event: &RecordedEvent) -> bool {
     }
 }
 
+/// Jobs of at least this many events have their digests computed on two threads.
+const DIGESTS_IN_PARALLEL: usize = 128;
+
+/// The content digest of each event, as proposed. Only CPU work, and of every event of
+/// the job, so a large job's is split between this thread and another: the writer is
+/// the one thread every append waits for, and a second core is often idle meanwhile.
+fn content_digests(events: &[ProposedEvent]) -> Vec<[u8; 32]> {
+    if events.len() < DIGESTS_IN_PARALLEL {
+        return events.iter().map(ProposedEvent::content_digest).collect();
+    }
+    let (first, second) = events.split_at(events.len() / 2);
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| {
+            second
+                .iter()
+                .map(ProposedEvent::content_digest)
+                .collect::<Vec<_>>()
+        });
+        let mut digests: Vec<_> = first.iter().map(ProposedEvent::content_digest).collect();
+        digests.extend(later.join().expect("computing a digest does not panic"));
+        digests
+    })
+}
+
 fn invalid(index: usize, field: &str, message: String) -> Error {
     Error::invalid(index, ValidationError::field(field, message))
 }
@@ -403,6 +427,7 @@ pub fn check_job(
         job.records.reserve(events.len());
     }
     let mut appended = Vec::with_capacity(events.len());
+    let digests = content_digests(&events);
     for (index, mut proposed) in events.into_iter().enumerate() {
         // Idempotency first: a retry of an event already in the log is a no-op.
         if let Some(id) = proposed.id
@@ -417,7 +442,7 @@ pub fn check_job(
                 same.occurred = known.occurred;
                 same.content_digest()
             } else {
-                proposed.content_digest()
+                digests[index]
             };
             if known.entry.digest != digest {
                 return Err(invalid(
@@ -486,12 +511,15 @@ pub fn check_job(
             check_restored_place(index, r, position, version, job.tail.recorded)?;
         }
         let mut event = proposed.into_recorded(id, Position(position), Version(version), recorded);
-        if event.occurred.is_none() && event.event_type.occurred_defaults_to_recorded() {
+        let digest = if event.occurred.is_none() && event.event_type.occurred_defaults_to_recorded()
+        {
             // Filled in before hashing, so that the log, its hashes and an export all
             // carry the date, and a restore reproduces them.
             event.occurred = Some(Extent::day(recorded.date_naive()));
-        }
-        let digest = event.content_digest();
+            event.content_digest()
+        } else {
+            digests[index]
+        };
         let json = event.seal(&job.tail.hash);
         if let Some(r) = &restored
             && r.hash != event.hash
@@ -1226,6 +1254,52 @@ mod tests {
     fn correct(patch: Value) -> Value {
         json!({"stream": "arms-sale:us-jp", "type": "event.corrected",
                "data": {"target": SALE, "data": patch, "reason": "a later report"}})
+    }
+
+    #[test]
+    fn a_large_append_is_idempotent_and_a_changed_line_in_it_is_refused() {
+        // Past `DIGESTS_IN_PARALLEL` events, a job's digests are computed on two
+        // threads: each must still belong to its own event.
+        let n = 2 * DIGESTS_IN_PARALLEL + 1;
+        let mut events: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"id": format!("0194210c-0000-7000-9000-{i:012x}"),
+                       "stream": format!("org:o{i}"), "type": "entity.registered",
+                       "data": {"name": format!("Org {i}"), "aliases": []}})
+            })
+            .collect();
+        // An undated amendment, which the store dates, near the end.
+        events.insert(
+            n - 2,
+            json!({"id": "0194210c-0000-7000-8000-0000000000c1", "stream": "arms-sale:us-jp",
+                   "type": "event.corrected",
+                   "data": {"target": SALE, "data": {"approximate": true}, "reason": "a later report"}}),
+        );
+        let mut log = MemIndex::default();
+        log.append(&[sale()]).unwrap();
+        let first = log.append(&events).unwrap();
+        assert!(first.iter().all(|a| a.new));
+        let again = log.append(&events).unwrap();
+        assert!(again.iter().all(|a| !a.new));
+        assert_eq!(
+            first.iter().map(|a| a.position).collect::<Vec<_>>(),
+            again.iter().map(|a| a.position).collect::<Vec<_>>()
+        );
+        // Each stored digest is its own event's (the dated amendment's with its date).
+        for event in &log.events {
+            assert_eq!(log.ids[&event.id].entry.digest, event.content_digest());
+        }
+        for changed in [3, n - 3] {
+            let mut altered = events.clone();
+            altered[changed]["data"]["name"] = json!("Another name");
+            match log.append(&altered).unwrap_err() {
+                Error::Invalid { index, error } => {
+                    assert_eq!(index, Some(changed));
+                    assert!(error.message.contains("with different content"), "{error}");
+                }
+                other => panic!("expected a validation error, got {other}"),
+            }
+        }
     }
 
     /// The error's field and message, for an append that must be refused.
