@@ -21,7 +21,8 @@
 //!
 //! An amendment without `occurred` gets the day it is recorded, here, so that the stored
 //! event (and its hash) carries it. No IO, no clock: the time comes in as an argument,
-//! so the rules are tested without sled.
+//! so the rules are tested without sled. The content digests of a large append are
+//! computed on a second thread too (CPU work only, each event's its own).
 
 use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
