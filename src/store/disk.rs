@@ -69,6 +69,16 @@ impl Disk {
         if !self.blobs_may_be_new() {
             return Ok(());
         }
+        let synced = self.sync_listed_blobs();
+        if synced.is_err() {
+            // The watch's news were spent on this listing: the next flush lists again.
+            self.listed.store(false, Ordering::Relaxed);
+        }
+        synced
+    }
+
+    /// Lists `blobs/` and syncs the files in it not synced yet.
+    fn sync_listed_blobs(&self) -> Result<()> {
         let fail = |e: std::io::Error| Error::Storage(format!("syncing sled's blob files: {e}"));
         let Ok(entries) = std::fs::read_dir(&self.blobs) else {
             return Ok(());
