@@ -218,20 +218,21 @@ impl Shared {
         self.changed.notify_all();
     }
 
+    /// Whether [`Shared::hand_over`] would keep `count` events from position `first`:
+    /// the writer asks before it takes a large commit's events apart.
+    pub fn takes(&self, first: Position, count: usize) -> bool {
+        fits(&self.handed(), first, count)
+    }
+
     /// Hands the events of a durable commit (in position order) to the projector, when
     /// they follow those it holds and it holds few enough ([`max_handed`]); otherwise
     /// they are dropped, and the projector reads them from the log.
     pub fn hand_over(&self, events: Vec<RecordedEvent>) {
         let mut handed = self.handed();
-        let follows = match (handed.back(), events.first()) {
-            (Some(last), Some(first)) => first.position.0 == last.position.0 + 1,
-            _ => true,
-        };
-        if follows && handed.len() + events.len() <= max_handed() {
+        if let Some(first) = events.first()
+            && fits(&handed, first.position, events.len())
+        {
             handed.extend(events);
-        } else {
-            drop(handed);
-            drop(events);
         }
     }
 
@@ -613,6 +614,15 @@ fn join(batch: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
     batch
         .join()
         .unwrap_or_else(|_| Err(Error::Storage("writing a views batch failed".into())))
+}
+
+/// Whether `count` events from position `first` may join those `handed` holds: they
+/// follow them, and there are few enough.
+fn fits(handed: &VecDeque<RecordedEvent>, first: Position, count: usize) -> bool {
+    let follows = handed
+        .back()
+        .is_none_or(|last| first.0 == last.position.0 + 1);
+    follows && handed.len() + count <= max_handed()
 }
 
 /// The events at positions `from..=to`: those the writer handed over
@@ -1141,5 +1151,67 @@ fn open_sled(path: &Path) -> std::result::Result<sled::Db, OpenError> {
             Err(OpenError::Busy)
         }
         Err(e) => Err(OpenError::Other(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventType, StreamId, Version};
+
+    fn event(position: u64) -> RecordedEvent {
+        RecordedEvent {
+            position: Position(position),
+            version: Version(position),
+            id: uuid::Uuid::now_v7(),
+            stream: StreamId::parse("trip:a").unwrap(),
+            event_type: EventType::TripStopAdded,
+            occurred: None,
+            occurred_text: None,
+            data: serde_json::json!({}),
+            source: None,
+            tags: Vec::new(),
+            meta: None,
+            recorded: chrono::Utc::now(),
+            schema: 1,
+            hash: String::new(),
+        }
+    }
+
+    fn events(positions: std::ops::RangeInclusive<u64>) -> Vec<RecordedEvent> {
+        positions.map(event).collect()
+    }
+
+    #[test]
+    fn takes_what_hand_over_keeps_and_nothing_else() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("views").unwrap();
+        let shared = Shared::new(db, tree, Position(0), Position(0));
+        let held = |shared: &Shared| shared.handed().len();
+
+        assert!(shared.takes(Position(1), 3));
+        shared.hand_over(events(1..=3));
+        assert_eq!(held(&shared), 3);
+
+        // Not following what is held: refused, and nothing is kept.
+        assert!(!shared.takes(Position(5), 1));
+        shared.hand_over(events(5..=5));
+        assert_eq!(held(&shared), 3);
+
+        // Following, up to the most held, and not one more.
+        let room = max_handed() - 3;
+        assert!(!shared.takes(Position(4), room + 1));
+        assert!(shared.takes(Position(4), room));
+        shared.hand_over(events(4..=4 + room as u64 - 1));
+        assert_eq!(held(&shared), max_handed());
+        assert!(!shared.takes(Position(4 + room as u64), 1));
+
+        // Once the projector took them, the next commit follows again.
+        assert_eq!(
+            shared.take_handed(max_handed() as u64).unwrap().position.0,
+            max_handed() as u64
+        );
+        assert!(shared.takes(Position(max_handed() as u64 + 1), 1));
+        assert_eq!(shared.take_handed(7), Err(None));
     }
 }

@@ -205,7 +205,7 @@ fn commit_group(
         index: &SledIndex(db),
         cache,
     };
-    let (pending, answers) = decide(&index, tail, jobs, now, metrics);
+    let (mut pending, answers) = decide(&index, tail, jobs, now, metrics);
     metrics.appends.inc_by(answers.len() as u64);
     if pending.records.is_empty() {
         for (reply, answer) in answers {
@@ -234,10 +234,24 @@ fn commit_group(
                 "commit"
             );
             cache.committed(pending.records.iter().map(|r| &r.event));
-            if let Some(projector) = projector {
-                projector.hand_over(pending.records.into_iter().map(|r| r.event).collect());
+            let tail = pending.tail;
+            let records = std::mem::take(&mut pending.records);
+            match projector {
+                Some(projector)
+                    if records
+                        .first()
+                        .is_some_and(|r| projector.takes(r.event.position, records.len())) =>
+                {
+                    projector.hand_over(records.into_iter().map(|r| r.event).collect())
+                }
+                _ => {
+                    let events = records.len();
+                    drop_after_answering(records, events)
+                }
             }
-            pending.tail
+            let events = pending.ids.len();
+            drop_after_answering(pending, events);
+            tail
         }
         Err(e) => {
             tracing::error!(target: "chronicle::commit", appends = answers.len(), error = %e, "commit failed");
@@ -251,6 +265,35 @@ fn commit_group(
             let head = db.get(keys::HEAD).ok().flatten();
             Tail::from_head(head.and_then(|h| HeadEntry::decode(&h)))
         }
+    }
+}
+
+/// Groups of at least this many events are dropped on another thread.
+const DROPPED_ELSEWHERE: usize = 64;
+
+/// Drops what a large group leaves once it is answered (its events, when the projector
+/// does not take them, and their indexes) on a thread of its own, so that the writer
+/// goes on to the next group: in the benchmark's W3 at 1,000,000 events (batches of
+/// 1,000), freeing them took 3.4% of the writer's time. A small group is dropped
+/// here, which costs less than waking that thread; so is a large one when two are
+/// already waiting to be dropped, which bounds the memory they hold.
+fn drop_after_answering<T: Send + 'static>(value: T, events: usize) {
+    type Sender = std::sync::mpsc::SyncSender<Box<dyn Send>>;
+    static DROPPER: std::sync::OnceLock<Option<Sender>> = std::sync::OnceLock::new();
+    if events < DROPPED_ELSEWHERE {
+        return;
+    }
+    let dropper = DROPPER.get_or_init(|| {
+        let (sender, received) = std::sync::mpsc::sync_channel::<Box<dyn Send>>(2);
+        std::thread::Builder::new()
+            .name("chronicle-drop".into())
+            .spawn(move || received.into_iter().for_each(drop))
+            .ok()
+            .map(|_| sender)
+    });
+    if let Some(sender) = dropper {
+        // Full or gone: the value comes back in the error and is dropped here.
+        let _ = sender.try_send(Box::new(value));
     }
 }
 
