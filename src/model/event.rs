@@ -902,6 +902,30 @@ pub fn article(word: &str) -> &'static str {
 }
 
 #[cfg(test)]
+impl RecordedEvent {
+    /// A `trip.stop_added` at `position`, version `version` of `stream`, with `data`,
+    /// unsealed: for the store's unit tests.
+    pub(crate) fn for_test(position: u64, version: u64, stream: &StreamId, data: Value) -> Self {
+        RecordedEvent {
+            position: Position(position),
+            version: Version(version),
+            id: Uuid::now_v7(),
+            stream: stream.clone(),
+            event_type: EventType::TripStopAdded,
+            occurred: None,
+            occurred_text: None,
+            data,
+            source: None,
+            tags: Vec::new(),
+            meta: None,
+            recorded: Utc::now(),
+            schema: 1,
+            hash: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

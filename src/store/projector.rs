@@ -1157,25 +1157,11 @@ fn open_sled(path: &Path) -> std::result::Result<sled::Db, OpenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, StreamId, Version};
+    use crate::model::StreamId;
 
     fn event(position: u64) -> RecordedEvent {
-        RecordedEvent {
-            position: Position(position),
-            version: Version(position),
-            id: uuid::Uuid::now_v7(),
-            stream: StreamId::parse("trip:a").unwrap(),
-            event_type: EventType::TripStopAdded,
-            occurred: None,
-            occurred_text: None,
-            data: serde_json::json!({}),
-            source: None,
-            tags: Vec::new(),
-            meta: None,
-            recorded: chrono::Utc::now(),
-            schema: 1,
-            hash: String::new(),
-        }
+        let trip = StreamId::parse("trip:a").unwrap();
+        RecordedEvent::for_test(position, position, &trip, serde_json::json!({}))
     }
 
     fn events(positions: std::ops::RangeInclusive<u64>) -> Vec<RecordedEvent> {

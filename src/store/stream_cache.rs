@@ -160,7 +160,7 @@ impl LogIndex for Cached<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{EventType, Position};
+    use serde_json::json;
     use std::cell::Cell;
 
     /// A committed log in memory that counts the reads made of it.
@@ -195,22 +195,8 @@ mod tests {
         /// Appends an event to `stream` and tells `cache`, as the writer does.
         fn commit(&mut self, cache: &StreamCache, stream: &StreamId) {
             let version = self.stream_version(stream).unwrap() + 1;
-            let event = RecordedEvent {
-                position: Position(self.events.len() as u64 + 1),
-                version: Version(version),
-                id: Uuid::now_v7(),
-                stream: stream.clone(),
-                event_type: EventType::TripStopAdded,
-                occurred: None,
-                occurred_text: None,
-                data: serde_json::json!({"n": version}),
-                source: None,
-                tags: Vec::new(),
-                meta: None,
-                recorded: chrono::Utc::now(),
-                schema: 1,
-                hash: String::new(),
-            };
+            let position = self.events.len() as u64 + 1;
+            let event = RecordedEvent::for_test(position, version, stream, json!({"n": version}));
             self.events.push(event.clone());
             cache.committed([&event]);
         }
