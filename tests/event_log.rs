@@ -76,6 +76,8 @@ fn retry_by_id_is_idempotent_and_other_content_is_refused() {
 #[test]
 fn a_batch_that_fails_on_its_last_event_writes_nothing() {
     let c = Chronicle::new();
+    // A store with one event, so that "nothing" is more than no store at all.
+    c.append(&[person("z")]).ok();
     let bad_last = [
         person("a"),
         trip_started("trip:t"),
@@ -95,7 +97,7 @@ fn a_batch_that_fails_on_its_last_event_writes_nothing() {
         with(trip_started("trip:t"), "expect", json!(5)),
     ];
     c.append(&conflict).fails(3, "stdin: line 2");
-    assert!(c.run(&["--json", "stats"]).ok().contains("\"events\":0"));
+    assert!(c.run(&["--json", "stats"]).ok().contains("\"events\":1"));
 }
 
 #[test]
@@ -405,6 +407,43 @@ fn reading_commands_do_not_create_a_store() {
     c.run(&["append", "--stream", "trip:t", "--type", "trip.started"])
         .fails(2, "field `occurred`");
     assert!(!c.db().exists(), "invalid input creates nothing");
+}
+
+#[test]
+fn an_append_the_log_refuses_creates_no_store() {
+    let c = Chronicle::new();
+    let arrived = [
+        "append",
+        "--stream",
+        "trip:t",
+        "--type",
+        "trip.arrived",
+        "--occurred",
+        "2025-01-06",
+        "--data",
+        r#"{"place": "country:KR"}"#,
+    ];
+    // Well-formed, refused by the stop rule (exit 2) and by --expect (exit 3).
+    c.run(&arrived).fails(2, "has no stops yet");
+    assert!(!c.db().exists(), "a refused append creates nothing");
+    c.run(&[&arrived[..], &["--expect", "3"]].concat())
+        .fails(3, "nothing was written");
+    assert!(!c.db().exists(), "a conflicting append creates nothing");
+    // Nor the folders on the way to a --db that does not exist.
+    let deep = c.db().join("a").join("b");
+    let refused = Command::new(common::bin())
+        .arg("--db")
+        .arg(&deep)
+        .args(arrived)
+        .env_remove("CHRONICLE_DB")
+        .env_remove("CHRONICLE_SERVER")
+        .output()
+        .unwrap();
+    common::Run::from_output(refused).fails(2, "has no stops yet");
+    assert!(!c.db().exists(), "no folder was made");
+    // An accepted one creates the store.
+    c.append(&[person("a")]).ok();
+    assert_eq!(c.log().len(), 1);
 }
 
 /// Runs `chronicle ARGS` (a `log --follow`), appends each of `later` 300 ms apart, and

@@ -835,8 +835,34 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let sales = local(&["sales", "--buyer", "Japan"]);
     let sales_json = local(&["--json", "sales"]);
     let log = local(&["log", "--from", "40"]);
+    // A mistake in --as-of or --known-at is told in the CLI's words, server or not.
+    let mistakes: [&[&str]; 5] = [
+        &["timeline", "--as-of", "2025-01-04"],
+        &["sales", "--as-of", "2025-01-04"],
+        &["trip", "list", "--as-of", "2025-01-04"],
+        &["entity", "show", "Blinken", "--as-of", "2025-01-04"],
+        &["timeline", "--known-at", "soon"],
+    ];
+    let mistaken = |args: &[&str]| {
+        let run = c.run(args).fails(2, "");
+        assert!(
+            !run.stderr.contains("as_of") && !run.stderr.contains("known_at"),
+            "{}",
+            run.stderr
+        );
+        run.stderr
+    };
+    let told: Vec<String> = mistakes.iter().map(|args| mistaken(args)).collect();
+    assert!(told[0].contains("use --known-at 2025-01-04"), "{}", told[0]);
+    c.run(&["timeline", "--type", "trip.landed"]).fails(
+        2,
+        "unknown event type `trip.landed`; `chronicle types` lists them",
+    );
 
     let serve = Serve::start(&c, &[]);
+    for (args, before) in mistakes.iter().zip(&told) {
+        assert_eq!(&mistaken(args), before, "{args:?} through the server");
+    }
     // Every query prints what it printed without the server.
     assert_eq!(local(&["trip", "list"]), trip_list);
     assert_eq!(

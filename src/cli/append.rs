@@ -6,7 +6,7 @@ use super::output::{self, Table};
 use super::remote;
 use super::{App, Backend, UsageError};
 use chronicle::model::{Origin, parse_event_value};
-use chronicle::store::{AppendedEvent, EventStore};
+use chronicle::store::{AppendedEvent, Checker, EventStore};
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::PathBuf;
@@ -89,6 +89,15 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         return Err(UsageError(
             "the input holds no events; nothing was written: give one event per line as a JSON object (`chronicle types show TYPE` has a template)".into(),
         ).into());
+    }
+    if app.server.is_none() && !app.store_exists() {
+        // Into a store that does not exist yet, the events are checked against an empty
+        // log first (as `import` checks its input), so that a refused append creates
+        // nothing: no store, no folder.
+        app.check_db_path(false)?;
+        Checker::for_empty_log()
+            .check(parsed.events.clone())
+            .map_err(|e| parsed.locate(e))?;
     }
     let appended = match app.open_or_server(false)? {
         Backend::Store(store) => store

@@ -109,10 +109,18 @@ impl AsOfArgs {
     }
 
     /// The query parameters that say the same to a server's API.
-    pub fn params(&self) -> [(&'static str, Option<String>); 2] {
-        [
+    pub fn params(&self) -> anyhow::Result<[(&'static str, Option<String>); 2]> {
+        // Checked here, so that a mistake is told in the CLI's words, not the API's.
+        if let Some(text) = &self.as_of {
+            AsOf::parse(text, "--as-of", "--known-at ").map_err(UsageError)?;
+        }
+        if let Some(date) = &self.known_at {
+            date.parse::<Extent>()
+                .map_err(|e| UsageError(format!("--known-at: {}", e.0)))?;
+        }
+        Ok([
             ("as_of", self.as_of.clone()),
             ("known_at", self.known_at.clone()),
-        ]
+        ])
     }
 }

@@ -72,9 +72,8 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
             "include_retracted",
             args.include_retracted.then(|| "true".to_owned()),
         ),
-        ("as_of", args.as_of.as_of.clone()),
-        ("known_at", args.as_of.known_at.clone()),
     ];
+    let query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
     let mut answer: serde_json::Value = api.get("/sales", &query)?;
     let names = remote::names(&mut answer);
     let report: SalesReport = serde_json::from_value(answer)

@@ -94,8 +94,11 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             .event_type
             .as_deref()
             .map(|t| {
-                EventType::parse(t)
-                    .ok_or_else(|| UsageError(format!("--type: unknown event type `{t}`")))
+                EventType::parse(t).ok_or_else(|| {
+                    UsageError(format!(
+                        "--type: unknown event type `{t}`; `chronicle types` lists them"
+                    ))
+                })
             })
             .transpose()?,
         tag: args.tag.clone(),
@@ -131,9 +134,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                     "include_retracted",
                     args.include_retracted.then(|| "true".to_owned()),
                 ),
-                ("as_of", args.as_of.as_of.clone()),
-                ("known_at", args.as_of.known_at.clone()),
             ];
+            let query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
             let mut answer: serde_json::Value = api.get("/timeline", &query)?;
             remote::part(&mut answer, "entries")?
         }
