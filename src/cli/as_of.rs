@@ -57,14 +57,9 @@ impl Views {
 impl AsOfArgs {
     /// The views this query should read.
     pub fn views(&self, store: &Store) -> anyhow::Result<Views> {
-        let Some(date) = &self.known_at else {
+        let Some(date) = self.known_at_date()? else {
             return self.log_views(store);
         };
-        let date: Extent = date
-            .parse()
-            .map_err(|e: chronicle::model::extent::ExtentError| {
-                UsageError(format!("--known-at: {}", e.0))
-            })?;
         let upto = match &self.as_of {
             Some(_) => self.position(store)?,
             None => store.head()?.position,
@@ -108,16 +103,26 @@ impl AsOfArgs {
         Ok(Views::Past(store.views_at(position)?))
     }
 
+    /// `--known-at`, read.
+    fn known_at_date(&self) -> anyhow::Result<Option<Extent>> {
+        let Some(text) = &self.known_at else {
+            return Ok(None);
+        };
+        let date = text
+            .parse()
+            .map_err(|e: chronicle::model::extent::ExtentError| {
+                UsageError(format!("--known-at: {}", e.0))
+            })?;
+        Ok(Some(date))
+    }
+
     /// The query parameters that say the same to a server's API.
     pub fn params(&self) -> anyhow::Result<[(&'static str, Option<String>); 2]> {
         // Checked here, so that a mistake is told in the CLI's words, not the API's.
         if let Some(text) = &self.as_of {
             AsOf::parse(text, "--as-of", "--known-at ").map_err(UsageError)?;
         }
-        if let Some(date) = &self.known_at {
-            date.parse::<Extent>()
-                .map_err(|e| UsageError(format!("--known-at: {}", e.0)))?;
-        }
+        self.known_at_date()?;
         Ok([
             ("as_of", self.as_of.clone()),
             ("known_at", self.known_at.clone()),
