@@ -305,52 +305,6 @@ pub fn parse_hash(hex: &str) -> Option<[u8; 32]> {
 /// (in steps of 8, 16, ... bytes) for every event the writer seals and digests.
 const SERIALIZED_CAPACITY: usize = 2048;
 
-/// The JSON of an event's `data`, `source`, `tags` and `meta` as the log stores them:
-/// `{"data":…}` through the last of them present. The longest part of
-/// an event to write, so the writer writes it for a whole append on two threads before
-/// it seals the events in order ([`RecordedEvent::seal_with`]).
-pub struct BodyJson(Vec<u8>);
-
-impl BodyJson {
-    pub fn new(
-        data: &Value,
-        source: &Option<Source>,
-        tags: &[String],
-        meta: &Option<Meta>,
-    ) -> BodyJson {
-        // The fields as `RecordedEvent`'s derived `Serialize` writes them.
-        #[derive(Serialize)]
-        struct Body<'a> {
-            data: &'a Value,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            source: Option<&'a Source>,
-            #[serde(skip_serializing_if = "<[String]>::is_empty")]
-            tags: &'a [String],
-            #[serde(skip_serializing_if = "Option::is_none")]
-            meta: Option<&'a Meta>,
-        }
-        let body = Body {
-            data,
-            source: source.as_ref(),
-            tags,
-            meta: meta.as_ref(),
-        };
-        BodyJson(serde_json::to_vec(&body).expect("an event always serializes"))
-    }
-
-    /// The fields without the braces around them.
-    fn fields(&self) -> &[u8] {
-        &self.0[1..self.0.len() - 1]
-    }
-}
-
-impl ProposedEvent {
-    /// See [`BodyJson`].
-    pub fn body_json(&self) -> BodyJson {
-        BodyJson::new(&self.data, &self.source, &self.tags, &self.meta)
-    }
-}
-
 impl RecordedEvent {
     /// The chain hash of this event given the previous event's hash. Covers every field
     /// but `hash` itself, so changing any of them, or any earlier event, changes it.
@@ -365,57 +319,9 @@ impl RecordedEvent {
     /// event as the log stores it (compact JSON, `hash` last): one serialization for
     /// both, where [`RecordedEvent::chain_hash`] and a `to_vec` would make two.
     pub fn seal(&mut self, previous: &[u8; 32]) -> Vec<u8> {
-        let body = BodyJson::new(&self.data, &self.source, &self.tags, &self.meta);
-        self.seal_with(previous, &body)
-    }
-
-    /// [`RecordedEvent::seal`] with the JSON of this event's `data`, `source`, `tags`
-    /// and `meta` already written (the same fields, as [`BodyJson::new`] wrote them):
-    /// the writer writes them beside the content digests, on two threads, before it
-    /// seals one event after the other.
-    pub fn seal_with(&mut self, previous: &[u8; 32], body: &BodyJson) -> Vec<u8> {
-        // The fields in the order of the struct, as its derived `Serialize` writes them.
-        #[derive(Serialize)]
-        struct Head<'a> {
-            position: Position,
-            version: Version,
-            id: &'a Uuid,
-            stream: &'a StreamId,
-            #[serde(rename = "type")]
-            event_type: EventType,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            occurred: Option<&'a Extent>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            occurred_text: Option<&'a String>,
-        }
-        #[derive(Serialize)]
-        struct Tail {
-            #[serde(with = "recorded_format")]
-            recorded: DateTime<Utc>,
-            schema: u32,
-        }
         self.hash.clear();
-        let head = Head {
-            position: self.position,
-            version: self.version,
-            id: &self.id,
-            stream: &self.stream,
-            event_type: self.event_type,
-            occurred: self.occurred.as_ref(),
-            occurred_text: self.occurred_text.as_ref(),
-        };
-        let tail = Tail {
-            recorded: self.recorded,
-            schema: self.schema,
-        };
         let mut json = Vec::with_capacity(SERIALIZED_CAPACITY);
-        serde_json::to_writer(&mut json, &head).expect("an event always serializes");
-        // `{head}` + `{tail}` around the body makes `{head,body,tail}`.
-        *json.last_mut().expect("an object ends with `}`") = b',';
-        json.extend_from_slice(body.fields());
-        let tail_at = json.len();
-        serde_json::to_writer(&mut json, &tail).expect("an event always serializes");
-        json[tail_at] = b',';
+        serde_json::to_writer(&mut json, self).expect("an event always serializes");
         let mut h = Sha256::new();
         h.update(previous);
         h.update(&json);

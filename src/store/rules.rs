@@ -26,7 +26,7 @@
 
 use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
-use crate::model::event::{BodyJson, GENESIS_HASH, parse_hash};
+use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::patch::merge_patch;
 use crate::model::types::{CategoryRule, EventData};
 use crate::model::{
@@ -384,25 +384,27 @@ pub(super) fn stop_rule_folds(event: &RecordedEvent) -> bool {
     }
 }
 
-/// Jobs of at least this many events are prepared on two threads.
-const PREPARED_IN_PARALLEL: usize = 128;
+/// Jobs of at least this many events have their digests computed on two threads.
+const DIGESTS_IN_PARALLEL: usize = 128;
 
-/// What the writer computes of each proposed event before deciding any: its content
-/// digest, and the JSON of its `data`, `source`, `tags` and `meta`, which sealing it
-/// writes into the stored event. Only CPU work, and of every event of the job, so a
-/// large job's is split between this thread and another: the writer is the one thread
-/// every append waits for, and a second core is often idle meanwhile.
-fn prepare(events: &[ProposedEvent]) -> Vec<([u8; 32], BodyJson)> {
-    let prepare_one = |e: &ProposedEvent| (e.content_digest(), e.body_json());
-    if events.len() < PREPARED_IN_PARALLEL {
-        return events.iter().map(prepare_one).collect();
+/// The content digest of each event, as proposed. Only CPU work, and of every event of
+/// the job, so a large job's is split between this thread and another: the writer is
+/// the one thread every append waits for, and a second core is often idle meanwhile.
+fn content_digests(events: &[ProposedEvent]) -> Vec<[u8; 32]> {
+    if events.len() < DIGESTS_IN_PARALLEL {
+        return events.iter().map(ProposedEvent::content_digest).collect();
     }
     let (first, second) = events.split_at(events.len() / 2);
     std::thread::scope(|scope| {
-        let later = scope.spawn(|| second.iter().map(prepare_one).collect::<Vec<_>>());
-        let mut prepared: Vec<_> = first.iter().map(prepare_one).collect();
-        prepared.extend(later.join().expect("preparing an event does not panic"));
-        prepared
+        let later = scope.spawn(|| {
+            second
+                .iter()
+                .map(ProposedEvent::content_digest)
+                .collect::<Vec<_>>()
+        });
+        let mut digests: Vec<_> = first.iter().map(ProposedEvent::content_digest).collect();
+        digests.extend(later.join().expect("computing a digest does not panic"));
+        digests
     })
 }
 
@@ -426,8 +428,8 @@ pub fn check_job(
         job.records.reserve(events.len());
     }
     let mut appended = Vec::with_capacity(events.len());
-    let prepared = prepare(&events);
-    for ((index, mut proposed), (digest, body)) in events.into_iter().enumerate().zip(prepared) {
+    let digests = content_digests(&events);
+    for (index, mut proposed) in events.into_iter().enumerate() {
         // Idempotency first: a retry of an event already in the log is a no-op.
         if let Some(id) = proposed.id
             && let Some(known) = lookup_id(db, group, &job, &id)?
@@ -441,7 +443,7 @@ pub fn check_job(
                 same.occurred = known.occurred;
                 same.content_digest()
             } else {
-                digest
+                digests[index]
             };
             if known.entry.digest != digest {
                 return Err(invalid(
@@ -517,9 +519,9 @@ pub fn check_job(
             event.occurred = Some(Extent::day(recorded.date_naive()));
             event.content_digest()
         } else {
-            digest
+            digests[index]
         };
-        let json = event.seal_with(&job.tail.hash, &body);
+        let json = event.seal(&job.tail.hash);
         if let Some(r) = &restored
             && r.hash != event.hash
         {
@@ -1257,9 +1259,9 @@ mod tests {
 
     #[test]
     fn a_large_append_is_idempotent_and_a_changed_line_in_it_is_refused() {
-        // Past `PREPARED_IN_PARALLEL` events, a job's events are prepared (digests and
-        // JSON bodies) on two threads: each must still belong to its own event.
-        let n = 2 * PREPARED_IN_PARALLEL + 1;
+        // Past `DIGESTS_IN_PARALLEL` events, a job's digests are computed on two
+        // threads: each must still belong to its own event.
+        let n = 2 * DIGESTS_IN_PARALLEL + 1;
         let mut events: Vec<Value> = (0..n)
             .map(|i| {
                 json!({"id": format!("0194210c-0000-7000-9000-{i:012x}"),
