@@ -446,6 +446,56 @@ fn an_append_the_log_refuses_creates_no_store() {
     assert_eq!(c.log().len(), 1);
 }
 
+#[test]
+fn a_flag_for_one_event_is_refused_with_a_file_or_stdin() {
+    // Each flag that describes a single event would be silently left out of the events
+    // of a file or stdin: `--expect` would then skip the check it asks for.
+    let c = Chronicle::new();
+    c.append(&[person("a")]).ok();
+    let line = format!("{}\n", person("b"));
+    let file = c.db().with_extension("jsonl");
+    std::fs::write(&file, &line).unwrap();
+    let file = file.to_str().unwrap();
+    for (flag, value, field) in [
+        ("--expect", "3", "expect"),
+        ("--type", "entity.registered", "type"),
+        ("--data", "{}", "data"),
+        ("--occurred", "2025-01-06", "occurred"),
+        ("--occurred-text", "Monday", "occurred_text"),
+        ("--id", "0194210c-0000-7000-8000-000000000001", "id"),
+        ("--source", r#"{"publisher": "Wire"}"#, "source"),
+        ("--tag", "x", "tags"),
+    ] {
+        let said = format!("{flag} describes the one event given by flags");
+        c.run_stdin(&["append", "-", flag, value], &line)
+            .fails(2, &said)
+            .fails(2, &format!("its own `{field}`"));
+        c.run(&["append", "--file", file, flag, value])
+            .fails(2, &said);
+    }
+    assert_eq!(c.log().len(), 1, "nothing was written");
+    // Without them, the same input is appended.
+    c.run(&["append", "--file", file]).ok();
+    assert_eq!(c.log().len(), 2);
+}
+
+#[test]
+fn the_demo_goes_only_into_a_store_it_started() {
+    // Into a store of other events the demo's would stay for good.
+    let c = Chronicle::new();
+    c.append(&[person("a")]).ok();
+    c.run(&["demo"])
+        .fails(2, "already holds 1 event that the demo did not write");
+    assert_eq!(c.log().len(), 1, "nothing was written");
+    // Its own store takes more events, and running it again adds nothing.
+    let d = Chronicle::new();
+    d.run(&["demo"]).ok();
+    let head = d.log().len();
+    d.append(&[person("a")]).ok();
+    d.run(&["demo"]).ok();
+    assert_eq!(d.log().len(), head + 1);
+}
+
 /// Runs `chronicle ARGS` (a `log --follow`), appends each of `later` 300 ms apart, and
 
 #[test]

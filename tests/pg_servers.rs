@@ -196,14 +196,25 @@ fn every_command_works_on_a_postgres_log() {
     let Some(pg) = Pg::fresh() else { return };
     let (_dir, root) = temp();
     let views = root.join("views");
-    let appended = run(&pg.url, &views, &append_started("trip:cli")).ok();
-    assert!(appended.contains("appended 1 event"), "{appended}");
-    assert!(
-        !views.exists(),
-        "a command that shows no views makes no views folder"
-    );
     let demo = run(&pg.url, &views, &["demo"]).ok();
     assert!(demo.contains("== The trip =="), "{demo}");
+    let no_views = root.join("no-views");
+    let appended = run(&pg.url, &no_views, &append_started("trip:cli")).ok();
+    assert!(appended.contains("appended 1 event"), "{appended}");
+    assert!(
+        !no_views.exists(),
+        "a command that shows no views makes no views folder"
+    );
+    // Run again, the demo adds nothing; into a log it did not start, it is refused.
+    run(&pg.url, &views, &["demo"]).ok();
+    let other = Pg::fresh().expect("a second database on the same server");
+    run(
+        &other.url,
+        &root.join("other"),
+        &append_started("trip:other"),
+    )
+    .ok();
+    run(&other.url, &root.join("other"), &["demo"]).fails(2, "that the demo did not write");
     let head = 44;
     let trip = run(
         &pg.url,
@@ -227,10 +238,22 @@ fn every_command_works_on_a_postgres_log() {
     );
     let japan = run(&pg.url, &views, &["timeline", "--entity", "Japan"]).ok();
     assert!(japan.contains("arms-sale"), "{japan}");
-    let early: Value =
-        serde_json::from_str(&run(&pg.url, &views, &["--json", "timeline", "--as-of", "1"]).ok())
-            .unwrap();
-    assert_eq!(early.as_array().unwrap().len(), 1, "{early}");
+    // As of the demo's last event, the timeline lacks the trip appended after it.
+    let timeline = |args: &[&str]| -> Vec<Value> {
+        let out = run(&pg.url, &views, &[&["--json", "timeline"], args].concat()).ok();
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let (now, early) = (timeline(&[]), timeline(&["--as-of", "43"]));
+    assert_eq!(early.len() + 1, now.len(), "{early:?}");
+    assert!(now.iter().any(|e| e["stream"] == "trip:cli"), "{now:?}");
+    assert!(
+        !early.iter().any(|e| e["stream"] == "trip:cli"),
+        "{early:?}"
+    );
     let known: Value = serde_json::from_str(
         &run(
             &pg.url,

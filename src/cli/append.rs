@@ -19,7 +19,7 @@ Examples:
   chronicle append --stream arms-sale:us-japan-2025-01 --type event.corrected \\
       --data '{\"target\": \"01942100-0000-7000-8000-000003000001\", \"reason\": \"a later report\", \"data\": {\"approximate\": true}}'
   chronicle append --file corrections.jsonl
-  echo '{\"stream\":\"trip:t\",\"type\":\"trip.started\",\"occurred\":\"2025-01-05\",\"data\":{}}' | chronicle append -
+  echo '{\"stream\":\"trip:blinken-final-tour-2025\",\"type\":\"trip.departed\",\"occurred\":\"2025-01-07\",\"data\":{\"place\":\"country:KR\"},\"expect\":10}' | chronicle append -
 
 All events of one call are appended atomically, and only once they are on disk.
 A correction's `data` names only the fields that change (a JSON merge patch of the
@@ -59,9 +59,9 @@ pub struct Args {
     /// The event type, such as trip.arrived.
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
-    /// The event's data as a JSON object.
-    #[arg(long, default_value = "{}")]
-    data: String,
+    /// The event's data as a JSON object (default `{}`).
+    #[arg(long)]
+    data: Option<String>,
     /// When it happened: 2025, 2025-01, 2025-01-05, an instant, A/B, with ~ if approximate.
     #[arg(long)]
     occurred: Option<String>,
@@ -117,6 +117,29 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     print_appended(&appended, app.json)
 }
 
+impl Args {
+    /// The first flag given that describes a single event, with its field in a JSON
+    /// line: with `--file` or `-` it would otherwise be silently left out.
+    fn event_flag(&self) -> Option<(&'static str, &'static str)> {
+        [
+            (self.event_type.is_some(), "--type", "type"),
+            (self.data.is_some(), "--data", "data"),
+            (self.occurred.is_some(), "--occurred", "occurred"),
+            (
+                self.occurred_text.is_some(),
+                "--occurred-text",
+                "occurred_text",
+            ),
+            (self.id.is_some(), "--id", "id"),
+            (self.source.is_some(), "--source", "source"),
+            (!self.tags.is_empty(), "--tag", "tags"),
+            (self.expect.is_some(), "--expect", "expect"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag, field)| given.then_some((flag, field)))
+    }
+}
+
 fn read_input(args: &Args) -> anyhow::Result<Parsed> {
     let mut parsed = Parsed::default();
     if let Some(path) = args.file.as_ref().or(args.stdin.as_ref()) {
@@ -124,6 +147,12 @@ fn read_input(args: &Args) -> anyhow::Result<Parsed> {
             return Err(UsageError(
                 "the only argument append takes is `-` (stdin); use --file for a file".into(),
             )
+            .into());
+        }
+        if let Some((flag, field)) = args.event_flag() {
+            return Err(UsageError(format!(
+                "{flag} describes the one event given by flags, not the events of --file or -; give each JSON line its own `{field}`; nothing was written"
+            ))
             .into());
         }
         parsed.add_file(path, false)?;
@@ -153,7 +182,10 @@ fn read_input(args: &Args) -> anyhow::Result<Parsed> {
     };
     put("stream", stream.clone().into());
     put("type", event_type.clone().into());
-    put("data", json_arg("data", &args.data)?);
+    put(
+        "data",
+        json_arg("data", args.data.as_deref().unwrap_or("{}"))?,
+    );
     if let Some(v) = &args.occurred {
         put("occurred", v.clone().into());
     }
