@@ -328,23 +328,27 @@ impl App {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match self.open_raw() {
-                Err(e @ Error::Locked { .. }) => {
+                Err(Error::Locked { path, views }) => {
                     // A server does not let go: say so at once instead of waiting.
                     if let Some(api) = self.discover() {
-                        let instead = match self.location {
-                            StoreLocation::Dir(_) => "stop the server to run it",
-                            StoreLocation::Postgres(_) => {
-                                "stop the server, or pass --views another folder"
-                            }
+                        let (held, instead) = match self.location {
+                            StoreLocation::Dir(_) => (
+                                format!("the store at {}", self.describe()),
+                                "stop the server to run it",
+                            ),
+                            StoreLocation::Postgres(_) => (
+                                format!("the views folder {}", path.display()),
+                                "stop the server, or pass --views with another folder",
+                            ),
                         };
-                        return Err(anyhow::Error::new(e).context(format!(
-                            "opening store at {} (a `chronicle serve` at {} holds it, and this command cannot work through its API: {instead})",
-                            self.describe(),
+                        return Err(HeldByServer(format!(
+                            "{held} is held by the `chronicle serve` at {}, and this command cannot work through its API: {instead}",
                             api.url()
-                        )));
+                        ))
+                        .into());
                     }
                     if Instant::now() >= deadline {
-                        return Err(anyhow::Error::new(e)
+                        return Err(anyhow::Error::new(Error::Locked { path, views })
                             .context(format!("opening store at {}", self.describe())));
                     }
                     std::thread::sleep(Duration::from_millis(50));
@@ -522,6 +526,12 @@ fn command_named() -> String {
     path.join(" ")
 }
 
+/// The store is held by a running server, and the command cannot go through its API:
+/// exit 5, as for any store in use, with the one message that says which server.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct HeldByServer(String);
+
 fn report(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
@@ -538,6 +548,8 @@ fn report(err: &anyhow::Error) -> i32 {
         .find_map(|cause| {
             if let Some(e) = cause.downcast_ref::<Error>() {
                 Some(e.exit_code())
+            } else if cause.is::<HeldByServer>() {
+                Some(5)
             } else {
                 cause.downcast_ref::<UsageError>().map(|_| 2)
             }

@@ -146,6 +146,9 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
         [4, 2, 2] => {
             let y = parse_year(parts[0], text)?;
             let (m, d) = (number(parts[1])?, number(parts[2])?);
+            if !(1..=12).contains(&m) {
+                return Err(ExtentError(format!("`{text}`: there is no month {m}")));
+            }
             NaiveDate::from_ymd_opt(y, m, d)
                 .map(Point::Day)
                 .ok_or_else(|| ExtentError(format!("`{text}`: there is no such day")))
@@ -277,6 +280,7 @@ mod tests {
     #[test]
     fn rejects_bad_and_impossible_dates() {
         check("2025-02-30", Err("no such day"));
+        check("2025-13-01", Err("there is no month 13"));
         check("2025-13", Err("no month 13"));
         check("2025-1-5", Err("is not a date"));
         check("yesterday", Err("is not a date"));
