@@ -496,6 +496,28 @@ fn the_demo_goes_only_into_a_store_it_started() {
     assert_eq!(d.log().len(), head + 1);
 }
 
+#[test]
+fn an_empty_timeline_and_a_db_one_folder_up_say_what_to_do() {
+    let c = Chronicle::new();
+    c.append(&[person("a")]).ok();
+    let empty = c.run(&["timeline"]).ok();
+    assert!(empty.starts_with("No timeline entries match."), "{empty}");
+    // `--db news` where the store is news/chronicle.db.
+    let news = c.db().with_file_name("news");
+    std::fs::rename(c.db(), &news).unwrap();
+    std::fs::create_dir(c.db()).unwrap();
+    std::fs::rename(&news, c.db().join("chronicle.db")).unwrap();
+    let named = c.db().join("chronicle.db");
+    c.run(&["log"]).fails(
+        2,
+        &format!(
+            "but {} is one; pass --db {}",
+            named.display(),
+            named.display()
+        ),
+    );
+}
+
 /// Runs `chronicle ARGS` (a `log --follow`), appends each of `later` 300 ms apart, and
 
 #[test]

@@ -237,6 +237,17 @@ impl App {
         }
         let is_store = self.store_exists();
         if must_exist && !is_store {
+            // `--db news` for `--db news/chronicle.db`: name the store that is there.
+            let inside = db.join("chronicle.db");
+            if chronicle::store::holds_store(&inside) {
+                return Err(UsageError(format!(
+                    "no store at {}, but {} is one; pass --db {}",
+                    db.display(),
+                    inside.display(),
+                    inside.display()
+                ))
+                .into());
+            }
             return Err(UsageError(format!(
                 "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or point --db (or CHRONICLE_DB) at an existing store",
                 db.display()

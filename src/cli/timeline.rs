@@ -157,6 +157,13 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 
 /// Prints timeline entries as a table.
 pub fn print_table(entries: &[TimelineEntry], out: &mut impl Write) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        writeln!(
+            out,
+            "No timeline entries match. Without filters, --as-of or --known-at it lists every dated fact; `chronicle log` lists every event."
+        )?;
+        return Ok(());
+    }
     let mut table = Table::new(&["OCCURRED", "SUMMARY", "STREAM", "POSITION"]);
     for e in entries {
         let mark = chronicle::query::marks(&e.corrections, &e.changes, e.retracted.as_deref());
