@@ -500,17 +500,34 @@ impl<'a> Query<'a> {
         Ok(traveler)
     }
 
-    /// Resolves an entity id, a name or an alias (case-insensitive) to one entity;
+    /// Resolves an entity id, a name or an alias (case-insensitive, with or without a
+    /// leading "the"), a trip's stop city, or a country's code (`JP`) to one entity;
     /// `field` names the parameter it came from in the error when none or several do.
     pub fn resolve_entity(&self, field: &str, text: &str) -> Result<EntityId> {
         if let Ok(id) = EntityId::parse(text) {
             return Ok(id);
         }
         let mut ids = entities::by_name(self.docs, text)?;
+        // "the United States", as the summaries write a country's name.
+        if ids.is_empty()
+            && let Some(name) = text
+                .get(4..)
+                .filter(|_| text[..4].eq_ignore_ascii_case("the "))
+        {
+            ids = entities::by_name(self.docs, name)?;
+        }
         if ids.is_empty()
             && let Some(place) = self.stop_city(text)?
         {
             return Ok(place);
+        }
+        // A country's code alone: `JP` for country:JP.
+        if ids.is_empty()
+            && text.len() == 2
+            && let Ok(country) = EntityId::parse(&format!("country:{}", text.to_ascii_uppercase()))
+            && country.country_name().is_some()
+        {
+            return Ok(country);
         }
         match ids.len() {
             0 => Err(not_found(

@@ -64,7 +64,7 @@ fn an_idle_connection_flood_is_capped_and_closed_while_a_probe_keeps_answering()
             "--max-connections-per-client",
             "32",
             "--header-timeout",
-            "1",
+            "3",
         ],
     );
     // 200 connections from one client, sending nothing or half a request head.
@@ -87,8 +87,10 @@ fn an_idle_connection_flood_is_capped_and_closed_while_a_probe_keeps_answering()
             &get(serve.addr, "/healthz"),
         );
         assert_eq!(status, 200, "{body}");
+        // Half the header timeout: a probe kept waiting by the flood would wait for
+        // it, while a busy machine (in CI, beside other tests) can stall one for 1 s.
         assert!(
-            asked.elapsed() < Duration::from_secs(1),
+            asked.elapsed() < Duration::from_millis(1500),
             "the probe waited {:?}",
             asked.elapsed()
         );

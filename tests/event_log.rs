@@ -518,6 +518,59 @@ fn an_empty_timeline_and_a_db_one_folder_up_say_what_to_do() {
     );
 }
 
+#[test]
+fn a_stores_views_folder_as_db_is_refused_and_left_as_it_was() {
+    let c = Chronicle::new();
+    c.append(&[person("a")]).ok();
+    // The store's views are a sled database, but not a store: sled would write to it.
+    c.run(&["timeline"]).ok();
+    let views = c.db().join("views");
+    assert!(views.join("conf").is_file());
+    let files = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = files(&views);
+    let refused = Command::new(common::bin())
+        .arg("--db")
+        .arg(&views)
+        .arg("log")
+        .env_remove("CHRONICLE_DB")
+        .env_remove("CHRONICLE_SERVER")
+        .output()
+        .unwrap();
+    common::Run::from_output(refused).fails(
+        2,
+        &format!("is the views folder of the store at {}", c.db().display()),
+    );
+    assert_eq!(
+        files(&views),
+        before,
+        "the refused command left nothing behind"
+    );
+    // Another program's sled database: refused, without chronicle's lock file left in
+    // it (sled itself may write on open).
+    let other = c.db().with_file_name("other");
+    let db = sled::open(&other).unwrap();
+    db.insert(b"k", b"v").unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let refused = Command::new(common::bin())
+        .arg("--db")
+        .arg(&other)
+        .arg("log")
+        .env_remove("CHRONICLE_DB")
+        .env_remove("CHRONICLE_SERVER")
+        .output()
+        .unwrap();
+    common::Run::from_output(refused).fails(1, "is not a chronicle store");
+    assert!(!other.join("chronicle.lock").exists(), "no lock file left");
+}
+
 /// Runs `chronicle ARGS` (a `log --follow`), appends each of `later` 300 ms apart, and
 
 #[test]

@@ -92,10 +92,16 @@ fn the_timeline_for_japan_has_the_sale_and_chinas_objection() {
         summaries.contains(&"China expressed strong opposition to the arms sale, alleging it could destabilise the region"),
         "{summaries:#?}"
     );
-    // The same by id, and in timeline order.
+    // The same by id, by the country's code alone, and in timeline order.
     assert_eq!(
         json_of(&c, &["timeline", "--entity", "country:JP"]),
         entries
+    );
+    assert_eq!(json_of(&c, &["timeline", "--entity", "jp"]), entries);
+    // A country as the summaries name it.
+    assert_eq!(
+        json_of(&c, &["timeline", "--entity", "the United States"]),
+        json_of(&c, &["timeline", "--entity", "country:US"])
     );
     let starts: Vec<&str> = entries
         .as_array()

@@ -235,6 +235,20 @@ impl App {
             ))
             .into());
         }
+        // A store's own views are a sled database too, which sled would write to on open.
+        if let Some(store) = db
+            .parent()
+            .filter(|p| p.join(chronicle::store::LOCK_FILE).is_file())
+            && db.file_name().is_some_and(|n| n == "views")
+        {
+            return Err(UsageError(format!(
+                "{} is the views folder of the store at {}; pass --db {}",
+                db.display(),
+                store.display(),
+                store.display()
+            ))
+            .into());
+        }
         let is_store = self.store_exists();
         if must_exist && !is_store {
             // `--db news` for `--db news/chronicle.db`: name the store that is there.

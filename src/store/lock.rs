@@ -26,6 +26,9 @@ pub const LOCK_FILE: &str = "chronicle.lock";
 #[derive(Debug)]
 pub(super) struct StoreLock {
     _file: File,
+    /// The lock file, when this lock created it: a refused open removes it again
+    /// ([`StoreLock::abandon`]).
+    created: Option<std::path::PathBuf>,
 }
 
 impl StoreLock {
@@ -35,6 +38,7 @@ impl StoreLock {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
         let path = dir.join(LOCK_FILE);
+        let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -54,7 +58,18 @@ impl StoreLock {
             }
         }
         remove_unfinished_snapshots(dir)?;
-        Ok(StoreLock { _file: file })
+        Ok(StoreLock {
+            _file: file,
+            created: (!existed).then_some(path),
+        })
+    }
+
+    /// Lets go of a folder that turned out not to be a store chronicle may open,
+    /// leaving it as it was found: without the lock file, when this lock created it.
+    pub fn abandon(self) {
+        if let Some(path) = &self.created {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -309,7 +309,14 @@ impl SledStore {
             };
             (opened, Some(views_db))
         };
-        let (db, head) = opened?;
+        let (db, head) = match opened {
+            Ok(opened) => opened,
+            Err(e @ Error::Incompatible(_)) => {
+                lock.abandon();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
         let views = match views_db {
