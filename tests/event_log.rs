@@ -5,7 +5,6 @@ mod common;
 
 use common::{Chronicle, path_str, person, trip_started};
 use serde_json::{Value, json};
-use std::process::Command;
 
 fn with(mut event: Value, key: &str, value: Value) -> Value {
     event[key] = value;
@@ -389,13 +388,7 @@ fn errors_in_flags_and_paths_say_what_to_do() {
         .fails(2, "check the path");
     let file = c.file("a-file", "not a folder");
     let inside = file.join("store");
-    let demo = Command::new(common::bin())
-        .args(["--db", path_str(&inside), "demo"])
-        .env_remove("CHRONICLE_DB")
-        .env_remove("CHRONICLE_SERVER")
-        .output()
-        .unwrap();
-    common::Run::from_output(demo).fails(2, "which is a file; pass --db a folder");
+    common::run_at(&inside, &["demo"]).fails(2, "which is a file; pass --db a folder");
     assert!(!c.db().exists(), "nothing was created");
 }
 
@@ -431,15 +424,7 @@ fn an_append_the_log_refuses_creates_no_store() {
     assert!(!c.db().exists(), "a conflicting append creates nothing");
     // Nor the folders on the way to a --db that does not exist.
     let deep = c.db().join("a").join("b");
-    let refused = Command::new(common::bin())
-        .arg("--db")
-        .arg(&deep)
-        .args(arrived)
-        .env_remove("CHRONICLE_DB")
-        .env_remove("CHRONICLE_SERVER")
-        .output()
-        .unwrap();
-    common::Run::from_output(refused).fails(2, "has no stops yet");
+    common::run_at(&deep, &arrived).fails(2, "has no stops yet");
     assert!(!c.db().exists(), "no folder was made");
     // An accepted one creates the store.
     c.append(&[person("a")]).ok();
@@ -535,15 +520,7 @@ fn a_stores_views_folder_as_db_is_refused_and_left_as_it_was() {
         names
     };
     let before = files(&views);
-    let refused = Command::new(common::bin())
-        .arg("--db")
-        .arg(&views)
-        .arg("log")
-        .env_remove("CHRONICLE_DB")
-        .env_remove("CHRONICLE_SERVER")
-        .output()
-        .unwrap();
-    common::Run::from_output(refused).fails(
+    common::run_at(&views, &["log"]).fails(
         2,
         &format!("is the views folder of the store at {}", c.db().display()),
     );
@@ -559,15 +536,7 @@ fn a_stores_views_folder_as_db_is_refused_and_left_as_it_was() {
     db.insert(b"k", b"v").unwrap();
     db.flush().unwrap();
     drop(db);
-    let refused = Command::new(common::bin())
-        .arg("--db")
-        .arg(&other)
-        .arg("log")
-        .env_remove("CHRONICLE_DB")
-        .env_remove("CHRONICLE_SERVER")
-        .output()
-        .unwrap();
-    common::Run::from_output(refused).fails(1, "is not a chronicle store");
+    common::run_at(&other, &["log"]).fails(1, "is not a chronicle store");
     assert!(!other.join("chronicle.lock").exists(), "no lock file left");
 }
 

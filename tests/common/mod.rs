@@ -78,16 +78,7 @@ impl Chronicle {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin());
-        cmd.arg("--db")
-            .arg(self.db())
-            .args(args)
-            .env_remove("CHRONICLE_DB")
-            .env_remove("CHRONICLE_SERVER")
-            .env_remove("CHRONICLE_TOKEN")
-            // Tables fit COLUMNS when it is set: tests read them at full width.
-            .env_remove("COLUMNS");
-        cmd
+        command_at(&self.db(), args)
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
@@ -103,12 +94,20 @@ impl Chronicle {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the binary runs");
-        child
+        let written = child
             .stdin
             .take()
             .expect("piped")
-            .write_all(stdin.as_bytes())
-            .expect("stdin accepts");
+            .write_all(stdin.as_bytes());
+        // A command refused before it reads its input (a flag it does not take) may
+        // exit before the input is written: its answer is still the one to check.
+        if let Err(e) = written {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "stdin accepts: {e}"
+            );
+        }
         Run::from_output(child.wait_with_output().expect("the binary ends"))
     }
 
@@ -272,4 +271,23 @@ pub fn raw_http(mut stream: std::net::TcpStream, request: &str) -> (u16, String)
         .map_or("", |(_, b)| b)
         .to_owned();
     (status, body)
+}
+
+/// `chronicle --db DB ARGS`, with none of the user's environment that would change it.
+pub fn command_at(db: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("CHRONICLE_DB")
+        .env_remove("CHRONICLE_SERVER")
+        .env_remove("CHRONICLE_TOKEN")
+        // Tables fit COLUMNS when it is set: tests read them at full width.
+        .env_remove("COLUMNS");
+    cmd
+}
+
+/// Runs `chronicle --db DB ARGS`: for a --db other than a [`Chronicle`]'s own.
+pub fn run_at(db: &Path, args: &[&str]) -> Run {
+    Run::from_output(command_at(db, args).output().expect("the binary runs"))
 }
