@@ -106,8 +106,12 @@ struct Settings {
     w2_writers: usize,
     w2_appends_per_writer: usize,
     /// W1, W2 and W5 alternate between the systems in this many rounds, so that noise
-    /// on the shared machine spreads over all of them.
+    /// on the shared machine spreads over all of them; W1's and W2's rates are the
+    /// medians of the rounds' rates.
     rounds: usize,
+    /// W3: each system builds this many fresh stores, alternating; its rate is the
+    /// median of theirs, and the first round's stores are the ones later workloads read.
+    build_rounds: usize,
     /// W5: queries of each kind (now, and as of a random position).
     queries: usize,
     /// W6: clean opens (the first after the build; later ones start from the snapshot
@@ -137,6 +141,7 @@ impl Settings {
             w2_writers: 16,
             w2_appends_per_writer: if quick { 9 } else { 126 },
             rounds: if quick { 2 } else { 6 },
+            build_rounds: if quick { 1 } else { 3 },
             queries: if quick { 100 } else { 1000 },
             opens: if quick { 2 } else { 4 },
             kills: if quick { 1 } else { 3 },
@@ -373,13 +378,25 @@ fn run_size(
     let mut rows = Vec::new();
     let people = payload::people_for(n);
 
-    // W3, and the stores every later workload reads.
+    // W3, and (the first round's) the stores every later workload reads.
     let mut builds = Vec::new();
-    for s in SYSTEMS {
-        eprint!("  building {} ({} events)… ", s.name(), n);
-        let b = spawn_child("build", s, &s.dir(root, n), n, None)?;
-        eprintln!("{:.1} s", f(&b, "seconds"));
-        builds.push(b);
+    let mut build_seconds: Vec<Vec<f64>> = SYSTEMS.iter().map(|_| Vec::new()).collect();
+    for round in 0..settings.build_rounds {
+        for (i, s) in SYSTEMS.into_iter().enumerate() {
+            let dir = match round {
+                0 => s.dir(root, n),
+                r => root.join(format!("{}-{n}-build{r}", s.name())),
+            };
+            eprint!("  building {} ({} events, round {})… ", s.name(), n, round + 1);
+            let b = spawn_child("build", s, &dir, n, None)?;
+            eprintln!("{:.1} s", f(&b, "seconds"));
+            build_seconds[i].push(f(&b, "seconds"));
+            if round == 0 {
+                builds.push(b);
+            } else {
+                std::fs::remove_dir_all(&dir)?;
+            }
+        }
     }
     // The same build on PostgreSQL, into a database of its own that W1, W2 and W8 use.
     let pg_log = match postgres {
@@ -398,10 +415,10 @@ fn run_size(
         None => None,
     };
     let input_bytes = f(&builds[0], "input_bytes") / n as f64;
-    let w3: Vec<_> = builds
+    let w3: Vec<_> = build_seconds
         .iter()
         .zip(SYSTEMS)
-        .map(|(b, s)| Some((n as f64 / f(b, "seconds"), s.durability())))
+        .map(|(seconds, s)| Some((n as f64 / median(seconds), s.durability())))
         .collect();
     let sled_batch_rate = w3[1].map_or(f64::NAN, |r| r.0);
     let row = Row::new(
@@ -1075,10 +1092,13 @@ fn single_appends(logs: &[Log], people: u64, settings: &Settings) -> Result<Vec<
     })?;
     let (mut rate, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
     for (log, per_round) in logs.iter().zip(results) {
+        let rates: Vec<f64> = per_round
+            .iter()
+            .map(|l| l.len() as f64 / l.iter().map(Duration::as_secs_f64).sum::<f64>())
+            .collect();
         let all = sorted_ms(per_round.into_iter().flatten());
-        let total: f64 = all.iter().sum();
         let d = log.system().durability();
-        rate.push(Some((all.len() as f64 / (total / 1000.0), d)));
+        rate.push(Some((median(&rates), d)));
         p50.push(Some((percentile(&all, 50.0), d)));
         p99.push(Some((percentile(&all, 99.0), d)));
     }
@@ -1168,10 +1188,13 @@ fn concurrent_appends(
     })?;
     let (mut rate, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
     for (log, per_round) in logs.iter().zip(results) {
-        let wall: f64 = per_round.iter().map(|(_, w)| w.as_secs_f64()).sum();
+        let rates: Vec<f64> = per_round
+            .iter()
+            .map(|(l, wall)| l.len() as f64 / wall.as_secs_f64())
+            .collect();
         let all = sorted_ms(per_round.into_iter().flat_map(|(l, _)| l));
         let d = log.system().durability();
-        rate.push(Some((all.len() as f64 / wall, d)));
+        rate.push(Some((median(&rates), d)));
         p50.push(Some((percentile(&all, 50.0), d)));
         p99.push(Some((percentile(&all, 99.0), d)));
     }
