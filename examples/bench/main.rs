@@ -387,7 +387,12 @@ fn run_size(
                 0 => s.dir(root, n),
                 r => root.join(format!("{}-{n}-build{r}", s.name())),
             };
-            eprint!("  building {} ({} events, round {})… ", s.name(), n, round + 1);
+            eprint!(
+                "  building {} ({} events, round {})… ",
+                s.name(),
+                n,
+                round + 1
+            );
             let b = spawn_child("build", s, &dir, n, None)?;
             eprintln!("{:.1} s", f(&b, "seconds"));
             build_seconds[i].push(f(&b, "seconds"));

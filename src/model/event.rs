@@ -316,16 +316,18 @@ impl RecordedEvent {
     }
 
     /// Sets this event's chain hash given the previous event's hash, and returns the
-    /// event as the log stores it (compact JSON, `hash` last): one serialization for
-    /// both, where [`RecordedEvent::chain_hash`] and a `to_vec` would make two.
-    pub fn seal(&mut self, previous: &[u8; 32]) -> Vec<u8> {
+    /// event as the log stores it (compact JSON, `hash` last) and the hash's bytes: one
+    /// serialization for both, where [`RecordedEvent::chain_hash`] and a `to_vec` would
+    /// make two.
+    pub fn seal(&mut self, previous: &[u8; 32]) -> (Vec<u8>, [u8; 32]) {
         self.hash.clear();
         let mut json = Vec::with_capacity(SERIALIZED_CAPACITY);
         serde_json::to_writer(&mut json, self).expect("an event always serializes");
         let mut h = Sha256::new();
         h.update(previous);
         h.update(&json);
-        self.hash = to_hex(&h.finalize());
+        let hash: [u8; 32] = h.finalize().into();
+        self.hash = to_hex(&hash);
         // `hash` is the last field, and hex digits need no escaping.
         json.pop();
         json.extend_from_slice(b",\"hash\":\"");
@@ -335,7 +337,7 @@ impl RecordedEvent {
             json,
             serde_json::to_vec(self).expect("an event always serializes")
         );
-        json
+        (json, hash)
     }
 
     /// The event as JSON without its `hash`, which is its last field and is left out
@@ -1125,8 +1127,9 @@ mod tests {
                 assert_eq!(event.chain_hash(&previous), hash, "{line}");
                 // Sealed as the writer does: the same hash, and the bytes of the event.
                 let mut sealed = event.clone();
-                let stored = sealed.seal(&previous);
+                let (stored, raw) = sealed.seal(&previous);
                 assert_eq!(sealed.hash, hash, "{line}");
+                assert_eq!(Some(raw), parse_hash(&hash), "{line}");
                 assert_eq!(stored, serde_json::to_vec(&sealed).unwrap(), "{line}");
                 // With its hash set (as verify reads it), the same hash.
                 event.hash = hash.clone();

@@ -521,7 +521,7 @@ pub fn check_job(
         } else {
             digests[index]
         };
-        let json = event.seal(&job.tail.hash);
+        let (json, hash) = event.seal(&job.tail.hash);
         if let Some(r) = &restored
             && r.hash != event.hash
         {
@@ -537,10 +537,13 @@ pub fn check_job(
         };
         job.tail = Tail {
             position,
-            hash: parse_hash(&event.hash).expect("chain_hash returns 64 hex digits"),
+            hash,
             recorded: Some(recorded),
         };
-        job.versions.insert(event.stream.clone(), version);
+        match job.versions.get_mut(&event.stream) {
+            Some(v) => *v = version,
+            None => drop(job.versions.insert(event.stream.clone(), version)),
+        }
         job.ids.insert(
             id,
             IdInfo {

@@ -119,8 +119,20 @@ impl LogIndex for Cached<'_> {
     fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
         let start = (from.0.max(1) - 1) as usize;
         let tail = |events: &[RecordedEvent]| events.get(start..).map(<[_]>::to_vec);
-        if let Some(events) = self.cache.inner.borrow().streams.get(stream) {
-            return Ok(tail(events).unwrap_or_default());
+        {
+            let held = self.cache.inner.borrow();
+            if let Some(events) = held.streams.get(stream) {
+                return Ok(tail(events).unwrap_or_default());
+            }
+            if held
+                .versions
+                .get(stream)
+                .is_some_and(|&v| v < from.0.max(1))
+            {
+                // No event of the stream at `from` or later (a stream new in this
+                // group, say): nothing to read.
+                return Ok(Vec::new());
+            }
         }
         let events = self.index.stream_events(stream, Version(1))?;
         let whole = events.iter().zip(1..).all(|(e, v)| e.version.0 == v);
@@ -250,6 +262,14 @@ mod tests {
             );
         };
         cached(&log);
+        // `b`'s version says it has no events: they are not read.
+        let reads = log.reads.get();
+        let c = Cached {
+            index: &log,
+            cache: &cache,
+        };
+        assert!(c.stream_events(&b, Version(1)).unwrap().is_empty());
+        assert_eq!(log.reads.get(), reads, "an empty stream is not read");
         // Later commits are seen without reading the streams again.
         let reads = log.reads.get();
         log.commit(&cache, &a);
@@ -266,7 +286,8 @@ mod tests {
             Version(3)
         );
         assert_eq!(log.reads.get(), reads, "a held stream is not read again");
-        // `b` had no events when read: its version was kept, its events are read now.
+        // `b` had no events when read: its version was kept (and followed the commit),
+        // its events are read now.
         cached(&log);
         // After a failed commit, everything is read again.
         cache.forget();
