@@ -428,9 +428,69 @@ fn an_older_format_store_is_migrated_on_open() {
         );
         assert_eq!(
             db.get(b"Mformat").unwrap().unwrap().as_ref(),
-            &3u64.to_be_bytes()[..]
+            &4u64.to_be_bytes()[..]
         );
     }
+}
+
+/// Formats 1 to 3 kept each event's content digest in its id index entry (48 bytes);
+/// format 4 writes 16. A store whose entries still hold digests reads the same: verify
+/// checks them, a retry is recognised and other content under the same id refused.
+#[test]
+fn a_format_3_store_with_digests_in_its_id_index_is_read_and_upgraded() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let export = c.file("export.jsonl", &c.run(&["export"]).ok());
+    let first_id = {
+        let db = raw(&c);
+        let mut first_id = None;
+        for entry in db.scan_prefix(b"I") {
+            let (key, value) = entry.unwrap();
+            assert_eq!(value.len(), 16, "format 4 writes position and version");
+            let position = u64::from_be_bytes(value[..8].try_into().unwrap());
+            let stored = db.get(event_key(position)).unwrap().unwrap();
+            let event: chronicle::model::RecordedEvent = serde_json::from_slice(&stored).unwrap();
+            let mut old = value.to_vec();
+            old.extend_from_slice(&event.content_digest());
+            db.insert(key, old).unwrap();
+            if position == 1 {
+                first_id = Some(event.id);
+            }
+        }
+        db.insert(b"Mformat", &3u64.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+        first_id.unwrap()
+    };
+    let out = c.run(&["verify"]).ok();
+    assert!(out.contains("ok: 43 events verified"), "{out}");
+    assert_eq!(
+        raw(&c).get(b"Mformat").unwrap().unwrap().as_ref(),
+        &4u64.to_be_bytes()[..]
+    );
+    // The whole export again: every event a retry of its own.
+    let again = c.run(&["--json", "import", path_str(&export)]).ok();
+    let summary: Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(summary["new"], 0, "{again}");
+    // The first event's id with other content.
+    let first = c.log()[0].clone();
+    let mut other = json!({"id": first_id.to_string(), "stream": first["stream"],
+                           "type": first["type"], "data": first["data"]});
+    other["occurred_text"] = json!("another phrase");
+    c.run_stdin(&["append", "-"], &other.to_string())
+        .fails(2, "different content");
+    // A digest that does not match its event is found.
+    {
+        let db = raw(&c);
+        let key = [&b"I"[..], first_id.as_bytes()].concat();
+        let mut value = db.get(&key).unwrap().unwrap().to_vec();
+        value[47] ^= 1;
+        db.insert(key, value).unwrap();
+        db.flush().unwrap();
+    }
+    c.run(&["verify"]).fails(
+        4,
+        &format!("the id index entry of {first_id} is missing or wrong"),
+    );
 }
 
 /// The views' database holds nothing the log does not: one that is missing, or that

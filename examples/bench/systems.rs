@@ -5,7 +5,7 @@
 //! - chronicle on PostgreSQL (`PgStore`), with `--postgres`: acknowledged after
 //!   `COMMIT` with `synchronous_commit = on`, so once PostgreSQL fsynced its WAL;
 //! - raw sled writing the keys chronicle's log writes (`E` position → the event,
-//!   `S` stream `\0` version → position, `I` uuid → position, version and a digest,
+//!   `S` stream `\0` version → position, `I` uuid → position and version,
 //!   and `Mhead` once per append), in one batch, then `flush()` and an `fdatasync` of
 //!   its `db` file, as `src/store/disk.rs` does: the storage engine's limit for this log;
 //! - SQLite as an event table with the same guarantees (WAL, `synchronous=FULL`,
@@ -317,9 +317,9 @@ impl SledLog {
                 batch.insert(key, &position.to_be_bytes()[..]);
                 let mut id_key = vec![ID];
                 id_key.extend_from_slice(id.as_bytes());
-                let mut value = [0u8; 48];
+                let mut value = [0u8; 16];
                 value[..8].copy_from_slice(&position.to_be_bytes());
-                value[8..16].copy_from_slice(&version.to_be_bytes());
+                value[8..].copy_from_slice(&version.to_be_bytes());
                 batch.insert(id_key, &value[..]);
             }
             let mut head = [0u8; 48];

@@ -1,13 +1,13 @@
 //! The byte layout of the store.
 //!
-//! The log lives in the default tree of the store's sled database, four keys per event
+//! The log lives in the default tree of the store's sled database, three keys per event
 //! and one per commit:
 //!
 //! | key                                   | value                                 |
 //! |---------------------------------------|---------------------------------------|
 //! | `E` position                          | the event as JSON ([`RecordedEvent`]) |
 //! | `S` stream `\0` version               | position                              |
-//! | `I` uuid (16 bytes)                   | position, version, content digest     |
+//! | `I` uuid (16 bytes)                   | position, version                     |
 //! | `Mhead`                               | last position, its hash, its recorded |
 //! | `Mformat`                             | the layout's format version           |
 //!
@@ -30,6 +30,9 @@
 //! Format 1 kept the views and four more indexes in the log's default tree, format 2
 //! the views in trees of the log's database; opening such a store removes them
 //! (`sled_store::migrate`) and the projector builds the views in their own database.
+//! Formats 1 to 3 also kept each event's content digest after the position and version
+//! of its `I` value (48 bytes); format 4 reads those as they are and writes 16 bytes:
+//! a retry is compared with the stored event itself.
 //!
 //! [`RecordedEvent`]: crate::model::RecordedEvent
 
@@ -37,7 +40,7 @@ use crate::model::{Position, StreamId, Version};
 use uuid::Uuid;
 
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u64 = 3;
+pub const FORMAT_VERSION: u64 = 4;
 
 pub const EVENT: u8 = b'E';
 pub const STREAM_EVENT: u8 = b'S';
@@ -86,28 +89,33 @@ pub fn id(id: &Uuid) -> [u8; 17] {
     key
 }
 
-/// The value of an `I` key.
+/// The value of an `I` key: where the event with that id landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdEntry {
     pub position: Position,
     pub version: Version,
-    pub digest: [u8; 32],
 }
 
+/// The length of an `I` value written before format 4: the entry, then the event's
+/// content digest (32 bytes), which nothing reads any more.
+pub const OLD_ID_ENTRY_LEN: usize = 48;
+
 impl IdEntry {
-    pub fn encode(&self) -> [u8; 48] {
-        let mut v = [0u8; 48];
+    pub fn encode(&self) -> [u8; 16] {
+        let mut v = [0u8; 16];
         v[..8].copy_from_slice(&self.position.0.to_be_bytes());
-        v[8..16].copy_from_slice(&self.version.0.to_be_bytes());
-        v[16..].copy_from_slice(&self.digest);
+        v[8..].copy_from_slice(&self.version.0.to_be_bytes());
         v
     }
 
+    /// Reads a value of either length (format 4's, or an older format's).
     pub fn decode(bytes: &[u8]) -> Option<IdEntry> {
+        if bytes.len() != 16 && bytes.len() != OLD_ID_ENTRY_LEN {
+            return None;
+        }
         Some(IdEntry {
             position: Position(u64_be(bytes)?),
             version: Version(u64_be(bytes.get(8..)?)?),
-            digest: bytes.get(16..48)?.try_into().ok()?,
         })
     }
 }

@@ -21,8 +21,9 @@
 //!
 //! An amendment without `occurred` gets the day it is recorded, here, so that the stored
 //! event (and its hash) carries it. No IO, no clock: the time comes in as an argument,
-//! so the rules are tested without sled. The content digests of a large append are
-//! computed on a second thread too (CPU work only, each event's its own).
+//! so the rules are tested without sled. A retry is compared with the event it repeats
+//! by their content digests; a new event's is computed only when a retry asks (from
+//! its record while it is pending, from the stored event once it is in the log).
 
 use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
@@ -98,6 +99,10 @@ impl Tail {
 #[derive(Debug, Clone)]
 pub struct IdInfo {
     pub entry: IdEntry,
+    /// The event's content digest, which a retry with the same id must match. `None`
+    /// for an event accepted earlier in this group: it is computed from the event's
+    /// [`Record`] only when a retry asks, so that a new event costs no digest.
+    pub digest: Option<[u8; 32]>,
     pub stream: StreamId,
     pub event_type: EventType,
     pub hash: String,
@@ -211,8 +216,8 @@ impl SetAside {
             entry: IdEntry {
                 position: Position(r.position),
                 version: Version(r.version),
-                digest: r.digest,
             },
+            digest: Some(r.digest),
             stream: self.streams.get(r.stream as usize)?.clone(),
             event_type: r.event_type,
             hash: r.hash.iter().map(|b| format!("{b:02x}")).collect(),
@@ -281,7 +286,8 @@ impl SetAside {
         }
     }
 
-    fn add(&mut self, id: Uuid, info: IdInfo) {
+    /// Keeps an id given its content digest (see [`Pending::digest_of`]).
+    fn add(&mut self, id: Uuid, info: IdInfo, digest: [u8; 32]) {
         let stream = self.stream_number(&info.stream);
         let n = u32::try_from(self.records.len()).expect("fewer than 2^32 events in one import");
         if info.event_type.occurred_defaults_to_recorded()
@@ -292,7 +298,7 @@ impl SetAside {
         self.records.push(IdRecord {
             position: info.entry.position.0,
             version: info.entry.version.0,
-            digest: info.entry.digest,
+            digest,
             hash: parse_hash(&info.hash).expect("chain_hash returns 64 hex digits"),
             stream,
             event_type: info.event_type,
@@ -319,18 +325,38 @@ impl Pending {
 
     /// Forgets the pending facts' data (keeping their ids and versions, packed): for a
     /// long dry run, whose memory must grow with its input as little as can be.
+    ///
+    /// # Panics
+    /// When an id of the group has no digest and no record: the rules give every id
+    /// one or the other.
     pub fn set_facts_aside(&mut self) {
         self.facts = HashMap::new();
         for (stream, version) in self.versions.drain() {
             self.set_aside.set_version(stream, version);
         }
-        for (id, info) in self.ids.drain() {
-            self.set_aside.add(id, info);
+        for (id, info) in std::mem::take(&mut self.ids) {
+            let digest = self
+                .digest_of(&info)
+                .expect("a pending id has a digest or a record");
+            self.set_aside.add(id, info, digest);
         }
         for (stream, events) in self.streams.drain() {
             self.set_aside.keep(stream, events);
         }
         self.facts_set_aside = true;
+    }
+
+    /// The content digest of the event `info` describes: its own, or computed from its
+    /// record here. `None` when this group holds no such record.
+    fn digest_of(&self, info: &IdInfo) -> Option<[u8; 32]> {
+        if let Some(digest) = info.digest {
+            return Some(digest);
+        }
+        let first = self.records.first()?.event.position.0;
+        let record = self
+            .records
+            .get(usize::try_from(info.entry.position.0.checked_sub(first)?).ok()?)?;
+        (record.event.position == info.entry.position).then(|| record.event.content_digest())
     }
 
     /// Whether an event pending here changes what the stop rule folds for `trip`: one
@@ -384,30 +410,6 @@ pub(super) fn stop_rule_folds(event: &RecordedEvent) -> bool {
     }
 }
 
-/// Jobs of at least this many events have their digests computed on two threads.
-const DIGESTS_IN_PARALLEL: usize = 128;
-
-/// The content digest of each event, as proposed. Only CPU work, and of every event of
-/// the job, so a large job's is split between this thread and another: the writer is
-/// the one thread every append waits for, and a second core is often idle meanwhile.
-fn content_digests(events: &[ProposedEvent]) -> Vec<[u8; 32]> {
-    if events.len() < DIGESTS_IN_PARALLEL {
-        return events.iter().map(ProposedEvent::content_digest).collect();
-    }
-    let (first, second) = events.split_at(events.len() / 2);
-    std::thread::scope(|scope| {
-        let later = scope.spawn(|| {
-            second
-                .iter()
-                .map(ProposedEvent::content_digest)
-                .collect::<Vec<_>>()
-        });
-        let mut digests: Vec<_> = first.iter().map(ProposedEvent::content_digest).collect();
-        digests.extend(later.join().expect("computing a digest does not panic"));
-        digests
-    })
-}
-
 fn invalid(index: usize, field: &str, message: String) -> Error {
     Error::invalid(index, ValidationError::field(field, message))
 }
@@ -428,7 +430,6 @@ pub fn check_job(
         job.records.reserve(events.len());
     }
     let mut appended = Vec::with_capacity(events.len());
-    let digests = content_digests(&events);
     for (index, mut proposed) in events.into_iter().enumerate() {
         // Idempotency first: a retry of an event already in the log is a no-op.
         if let Some(id) = proposed.id
@@ -443,9 +444,18 @@ pub fn check_job(
                 same.occurred = known.occurred;
                 same.content_digest()
             } else {
-                digests[index]
+                proposed.content_digest()
             };
-            if known.entry.digest != digest {
+            let known_digest = job
+                .digest_of(&known)
+                .or_else(|| group.digest_of(&known))
+                .ok_or_else(|| {
+                    Error::Integrity(format!(
+                        "event {id} (position {}) is pending with no record of its content",
+                        known.entry.position
+                    ))
+                })?;
+            if known_digest != digest {
                 return Err(invalid(
                     index,
                     "id",
@@ -512,15 +522,13 @@ pub fn check_job(
             check_restored_place(index, r, position, version, job.tail.recorded)?;
         }
         let mut event = proposed.into_recorded(id, Position(position), Version(version), recorded);
-        let digest = if event.occurred.is_none() && event.event_type.occurred_defaults_to_recorded()
-        {
+        if event.occurred.is_none() && event.event_type.occurred_defaults_to_recorded() {
             // Filled in before hashing, so that the log, its hashes and an export all
             // carry the date, and a restore reproduces them.
             event.occurred = Some(Extent::day(recorded.date_naive()));
-            event.content_digest()
-        } else {
-            digests[index]
-        };
+        }
+        // A dry run keeps no record to compute it from when a retry asks.
+        let digest = (!keep_records).then(|| event.content_digest());
         let (json, hash) = event.seal(&job.tail.hash);
         if let Some(r) = &restored
             && r.hash != event.hash
@@ -533,7 +541,6 @@ pub fn check_job(
         let entry = IdEntry {
             position: Position(position),
             version: Version(version),
-            digest,
         };
         job.tail = Tail {
             position,
@@ -548,6 +555,7 @@ pub fn check_job(
             id,
             IdInfo {
                 entry,
+                digest,
                 stream: event.stream.clone(),
                 event_type: event.event_type,
                 hash: event.hash.clone(),
@@ -1044,7 +1052,15 @@ mod tests {
         }
 
         fn id(&self, id: &Uuid) -> Result<Option<IdInfo>> {
-            Ok(self.ids.get(id).cloned())
+            // As sled's index answers: with the digest of the stored event.
+            Ok(self.ids.get(id).cloned().map(|mut info| {
+                info.digest = self
+                    .events
+                    .iter()
+                    .find(|e| e.position == info.entry.position)
+                    .map(RecordedEvent::content_digest);
+                info
+            }))
         }
 
         fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>> {
@@ -1261,10 +1277,40 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_in_the_same_append_or_group_is_compared_with_the_pending_event() {
+        let mut log = MemIndex::default();
+        let event = started("trip:a", Some(ID), json!("any"));
+        let mut changed = event.clone();
+        changed["occurred"] = json!("2025-01-06");
+        let twice = log.append(&[event.clone(), event.clone()]).unwrap();
+        assert!(twice[0].new && !twice[1].new, "{twice:?}");
+        assert_eq!(twice[0].position, twice[1].position);
+        let mut fresh = event.clone();
+        fresh["id"] = json!("0194210c-7d2e-7c4e-9c51-1b3f4a5d6e71");
+        let mut fresh_changed = fresh.clone();
+        fresh_changed["occurred"] = json!("2025-01-06");
+        let err = log
+            .append(&[fresh.clone(), fresh_changed.clone()])
+            .unwrap_err();
+        assert!(err.to_string().contains("different content"), "{err}");
+        // Jobs of one group, with the group's facts kept or set aside (as `import`'s
+        // check does between batches).
+        for set_aside in [false, true] {
+            log.check_group(&[&[fresh.clone()], &[fresh.clone()]], set_aside)
+                .unwrap();
+            let err = log
+                .check_group(&[&[fresh.clone()], &[fresh_changed.clone()]], set_aside)
+                .unwrap_err();
+            assert!(err.to_string().contains("different content"), "{err}");
+        }
+        // And the committed event, against a retry with other content.
+        let err = log.append(&[changed]).unwrap_err();
+        assert!(err.to_string().contains("different content"), "{err}");
+    }
+
+    #[test]
     fn a_large_append_is_idempotent_and_a_changed_line_in_it_is_refused() {
-        // Past `DIGESTS_IN_PARALLEL` events, a job's digests are computed on two
-        // threads: each must still belong to its own event.
-        let n = 2 * DIGESTS_IN_PARALLEL + 1;
+        let n = 257;
         let mut events: Vec<Value> = (0..n)
             .map(|i| {
                 json!({"id": format!("0194210c-0000-7000-9000-{i:012x}"),
@@ -1289,9 +1335,12 @@ mod tests {
             first.iter().map(|a| a.position).collect::<Vec<_>>(),
             again.iter().map(|a| a.position).collect::<Vec<_>>()
         );
-        // Each stored digest is its own event's (the dated amendment's with its date).
         for event in &log.events {
-            assert_eq!(log.ids[&event.id].entry.digest, event.content_digest());
+            let entry = log.ids[&event.id].entry;
+            assert_eq!(
+                (entry.position, entry.version),
+                (event.position, event.version)
+            );
         }
         for changed in [3, n - 3] {
             let mut altered = events.clone();
@@ -1416,7 +1465,6 @@ mod tests {
         let first = log.append_at(std::slice::from_ref(&fix), now).unwrap();
         let stored = log.event(ID);
         assert_eq!(stored.occurred.unwrap().to_string(), "2025-03-04");
-        assert_eq!(stored.content_digest(), log.ids[&stored.id].entry.digest);
         // A retry on another day, with or without the date, is the same event.
         let later = now + chrono::Duration::days(3);
         let retry = log.append_at(std::slice::from_ref(&fix), later).unwrap();

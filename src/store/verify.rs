@@ -255,16 +255,17 @@ fn check_indexes(db: &sled::Db, e: &RecordedEvent, walk: &mut Walk) -> Result<()
             ),
         );
     }
-    let id = db
-        .get(keys::id(&e.id))
-        .map_err(storage)?
-        .and_then(|b| IdEntry::decode(&b));
+    let bytes = db.get(keys::id(&e.id)).map_err(storage)?;
+    let id = bytes.as_deref().and_then(IdEntry::decode);
     let want = IdEntry {
         position: e.position,
         version: e.version,
-        digest: e.content_digest(),
     };
-    if id != Some(want) {
+    // An older format's entry also holds the event's content digest.
+    let digest_right = bytes
+        .as_deref()
+        .is_none_or(|b| b.len() != keys::OLD_ID_ENTRY_LEN || b[16..] == e.content_digest()[..]);
+    if id != Some(want) || !digest_right {
         walk.fail(
             p,
             format!("the id index entry of {} is missing or wrong", e.id),

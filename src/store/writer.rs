@@ -2,7 +2,7 @@
 //!
 //! Appends from every thread queue on one channel. The writer takes the first waiting
 //! job and every job queued behind it, decides each on top of the ones before it
-//! ([`rules`](super::rules)), writes all the accepted ones as one sled batch (four keys
+//! ([`rules`](super::rules)), writes all the accepted ones as one sled batch (three keys
 //! per event, the head once), flushes and `fdatasync`s once, and only then answers them
 //! and publishes the new durable head. One sync thus acknowledges many appends, and a
 //! rejected job never touches the others. Because one thread assigns positions,
@@ -110,6 +110,7 @@ impl LogIndex for SledIndex<'_> {
         })?;
         Ok(Some(IdInfo {
             entry,
+            digest: Some(event.content_digest()),
             stream: event.stream,
             event_type: event.event_type,
             hash: event.hash,

@@ -379,8 +379,8 @@ pub(super) fn id_info(id: &Uuid, row: &tokio_postgres::Row) -> Result<IdInfo> {
         entry: IdEntry {
             position,
             version: Version(to_u64(row.get(1))?),
-            digest,
         },
+        digest: Some(digest),
         stream: event.stream,
         event_type: event.event_type,
         hash: event.hash,
@@ -609,7 +609,8 @@ struct Columns<'a> {
     versions: Vec<i64>,
     categories: Vec<&'a str>,
     types: Vec<&'a str>,
-    digests: Vec<&'a [u8]>,
+    /// Computed here: the rules compute a new event's only when a retry asks.
+    digests: Vec<Vec<u8>>,
     bodies: Vec<&'a str>,
 }
 
@@ -625,14 +626,14 @@ impl<'a> Columns<'a> {
             digests: Vec::with_capacity(chunk.len()),
             bodies: Vec::with_capacity(chunk.len()),
         };
-        for Record { event, entry, json } in chunk {
+        for Record { event, json, .. } in chunk {
             c.positions.push(to_i64(event.position.0)?);
             c.ids.push(event.id);
             c.streams.push(event.stream.as_str());
             c.versions.push(to_i64(event.version.0)?);
             c.categories.push(event.stream.category());
             c.types.push(event.event_type.as_str());
-            c.digests.push(&entry.digest[..]);
+            c.digests.push(event.content_digest().to_vec());
             c.bodies.push(
                 std::str::from_utf8(json)
                     .map_err(|e| Error::Storage(format!("an event's JSON is not UTF-8: {e}")))?,
