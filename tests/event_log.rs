@@ -709,3 +709,30 @@ fn every_type_is_listed_and_its_template_is_accepted_as_is() {
     let help = c.run(&["append", "--help"]).ok();
     assert!(help.contains("chronicle types show TYPE"), "{help}");
 }
+
+/// Output that cannot be written (`chronicle log > /dev/full`) is an error that says
+/// where it went wrong, exit 1, for tables, JSON and exports alike.
+#[test]
+fn a_full_output_is_named_in_the_error() {
+    let full = std::path::Path::new("/dev/full");
+    if !full.exists() {
+        println!("skipped: this system has no /dev/full");
+        return;
+    }
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    for args in [&["log"][..], &["--json", "log"], &["timeline"], &["export"]] {
+        let out = c
+            .command(args)
+            .stdout(std::fs::File::create(full).unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: writing to standard output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

@@ -9,8 +9,30 @@ use serde::Serialize;
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
 
 /// Buffered stdout.
-pub fn stdout() -> BufWriter<StdoutLock<'static>> {
-    BufWriter::new(io::stdout().lock())
+pub fn stdout() -> Stdout {
+    Stdout(BufWriter::new(io::stdout().lock()))
+}
+
+/// Buffered stdout whose failed writes say that they were writes to it ("writing to
+/// standard output: No space left on device", for `chronicle log > /dev/full`),
+/// keeping the error's kind, so that a closed pipe is still recognised as one.
+pub struct Stdout(BufWriter<StdoutLock<'static>>);
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(writing_stdout)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(writing_stdout)
+    }
+}
+
+fn writing_stdout(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe => e,
+        kind => io::Error::new(kind, format!("writing to standard output: {e}")),
+    }
 }
 
 /// Writes one JSON document followed by a newline.
