@@ -1014,6 +1014,15 @@ fn usage_mistakes_say_what_to_do() {
         names.len() > 1 && names.contains(&json!("trips")),
         "{report}"
     );
+    // The same list as `stats` gives, the facts layer first.
+    let stats: Value = serde_json::from_str(&c.run(&["--json", "stats"]).ok()).unwrap();
+    let listed: Vec<&Value> = stats["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["projection"])
+        .collect();
+    assert_eq!(listed, names.iter().collect::<Vec<_>>(), "{stats}");
     // A negative number is a bad value, not an unknown flag.
     c.run(&["log", "--limit", "-3"])
         .fails(2, "`-3` is not a whole number from 1");

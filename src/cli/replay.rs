@@ -42,10 +42,10 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let events = store.stats()?.events;
     let rate = events as f64 / elapsed.as_secs_f64().max(1e-9);
-    let names: Vec<String> = store
-        .projection_names()
-        .iter()
-        .map(|s| s.to_string())
+    // The facts layer is rebuilt with them, and `stats` lists it beside them.
+    let names: Vec<String> = std::iter::once(chronicle::projection::runner::FACTS)
+        .chain(store.projection_names())
+        .map(str::to_owned)
         .collect();
     let mut out = output::stdout();
     if app.json {
