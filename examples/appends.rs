@@ -8,6 +8,10 @@
 //! cargo run --release --example appends -- --dir target/appends
 //! # batches of 1,000 (W3)
 //! cargo run --release --example appends -- --dir target/appends --events 60000 --batch 1000 --rounds 3
+//! # single appends on stores that already hold 1,000,000 events (the benchmark's W1),
+//! # and by 16 writers (W2); --keep reuses the stores the first command built
+//! cargo run --release --example appends -- --dir target/appends --base 1000000 --events 12000 --rounds 3
+//! cargo run --release --example appends -- --dir target/appends --base 1000000 --keep --events 48000 --rounds 3 --writers 16
 //! ```
 //!
 //! Prints events/s, p50 and p99 per append for each, and each one's ratio to raw sled.
@@ -42,48 +46,112 @@ struct Args {
     batch: usize,
     #[arg(long, default_value_t = 6)]
     rounds: usize,
+    /// Threads appending side by side, each to its own trips (the benchmark's W2 with
+    /// 16); events/s is then the events over each round's wall time.
+    #[arg(long, default_value_t = 1)]
+    writers: usize,
+    /// Events of the generated log each store holds before the timed appends (built in
+    /// untimed batches of 1,000, as the benchmark's W3 builds its stores); 0 starts
+    /// each store with the people only.
+    #[arg(long, default_value_t = 0)]
+    base: u64,
+    /// Reuses the stores a run with the same `--base` left in `--dir` (their timed
+    /// appends are made on new trips), instead of building them again.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let people = 200;
-    let registrations: Vec<Payload> = payload::registrations(people)
-        .into_iter()
-        .map(Payload::new)
-        .collect();
+    let people = if args.base == 0 {
+        200
+    } else {
+        payload::people_for(args.base)
+    };
     let systems = ["chronicle", "chronicle, no projections", "raw sled"];
     let mut logs = Vec::new();
     for (n, name) in systems.iter().enumerate() {
         let dir = args.dir.join(n.to_string());
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        let kept = args.keep && dir.exists();
+        if !kept {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+        }
         let log = match n {
             0 => Log::open(System::Chronicle, &dir)?,
             1 => Log::Chronicle(SledStore::open_with(&dir, Runner::new(vec![]))?),
             _ => Log::open(System::Sled, &dir)?,
         };
-        log.writer()?.append(&registrations)?;
+        let mut writer = log.writer()?;
+        if kept {
+            // Nothing to build.
+        } else if args.base == 0 {
+            let registrations = payload::registrations(people).into_iter();
+            writer.append_owned(registrations.map(Payload::new).collect())?;
+        }
+        let mut base = payload::log(if kept { 0 } else { args.base }).peekable();
+        while base.peek().is_some() {
+            writer.append_owned(base.by_ref().take(1000).map(Payload::new).collect())?;
+        }
+        drop(writer);
+        if let Log::Chronicle(store) = &log {
+            store.live_views()?;
+        }
         eprintln!("{name}: {}", dir.display());
         logs.push(log);
     }
     let per_round = args.events / args.rounds;
     let trips = args.events as u64 / payload::EVENTS_PER_TRIP + 1;
-    let events = systems::trips(people, 1, 2_000_000_000, trips);
-    let mut writers: Vec<_> = logs.iter().map(|l| l.writer()).collect::<Result<_>>()?;
+    // New trips on every run, so that a kept store takes them too.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let first_trip = 2_000_000_000 + run.as_secs() % 100_000 * 10_000;
+    // Writer w appends trips first_trip + w + writers·k, its own streams.
+    let mut per_writer: Vec<Vec<Payload>> = (0..args.writers).map(|_| Vec::new()).collect();
+    for (i, p) in systems::trips(people, 1, first_trip, trips * args.writers as u64)
+        .into_iter()
+        .enumerate()
+    {
+        let trip = i as u64 / payload::EVENTS_PER_TRIP;
+        per_writer[(trip % args.writers as u64) as usize].push(p);
+    }
+    let per_round = per_round / args.writers;
     let mut latencies: Vec<Vec<f64>> = vec![Vec::new(); logs.len()];
+    let mut walls: Vec<f64> = vec![0.0; logs.len()];
     for round in 0..args.rounds {
-        for ((writer, latencies), log) in writers.iter_mut().zip(&mut latencies).zip(&logs) {
-            let chunk = &events[round * per_round..(round + 1) * per_round];
-            for batch in chunk.chunks(args.batch) {
-                // Each store gets its own copy, made before the clock starts.
-                let owned = batch
+        for (s, log) in logs.iter().enumerate() {
+            let started = Instant::now();
+            let timed = std::thread::scope(|scope| -> Result<Vec<f64>> {
+                let threads: Vec<_> = per_writer
                     .iter()
-                    .map(|p| Payload::new(serde_json::from_slice(&p.json).expect("JSON")))
-                    .collect();
-                let t = Instant::now();
-                writer.append_owned(owned)?;
-                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
+                    .map(|events| {
+                        let mut writer = log.writer()?;
+                        let chunk = &events[round * per_round..(round + 1) * per_round];
+                        Ok(scope.spawn(move || -> Result<Vec<f64>> {
+                            let mut latencies = Vec::new();
+                            for batch in chunk.chunks(args.batch) {
+                                // Each store gets its own copy, made before the clock starts.
+                                let owned = batch
+                                    .iter()
+                                    .map(|p| {
+                                        Payload::new(serde_json::from_slice(&p.json).expect("JSON"))
+                                    })
+                                    .collect();
+                                let t = Instant::now();
+                                writer.append_owned(owned)?;
+                                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                            }
+                            Ok(latencies)
+                        }))
+                    })
+                    .collect::<Result<_>>()?;
+                let mut all = Vec::new();
+                for t in threads {
+                    all.extend(t.join().expect("a writer thread panicked")?);
+                }
+                Ok(all)
+            })?;
+            walls[s] += started.elapsed().as_secs_f64();
+            latencies[s].extend(timed);
             // sled 0.34.7 has one lock for every tree of a process: a projector still
             // folding would hold up the next store's batches. Its views catch up here,
             // untimed, as the benchmark's W3 leaves them behind when its build ends.
@@ -92,20 +160,27 @@ fn main() -> Result<()> {
             }
         }
     }
-    let rate = |l: &[f64]| (l.len() * args.batch) as f64 / (l.iter().sum::<f64>() / 1000.0);
-    let sled = rate(&latencies[2]);
+    let rates: Vec<f64> = latencies
+        .iter()
+        .zip(&walls)
+        .map(|(l, wall)| match args.writers {
+            1 => (l.len() * args.batch) as f64 / (l.iter().sum::<f64>() / 1000.0),
+            _ => (l.len() * args.batch) as f64 / wall,
+        })
+        .collect();
+    let sled = rates[2];
     println!(
         "{:<26} {:>10} {:>9} {:>9} {:>8}",
         "SYSTEM", "EVENTS/S", "P50 MS", "P99 MS", "÷ SLED"
     );
-    for (name, l) in systems.iter().zip(&mut latencies) {
+    for ((name, l), rate) in systems.iter().zip(&mut latencies).zip(rates) {
         l.sort_by(f64::total_cmp);
         println!(
             "{name:<26} {:>10.0} {:>9.3} {:>9.3} {:>7.2}×",
-            rate(l),
+            rate,
             l[l.len() / 2],
             l[l.len() * 99 / 100],
-            rate(l) / sled
+            rate / sled
         );
     }
     Ok(())

@@ -1,11 +1,13 @@
 //! Projections whose code changed are rebuilt on open; new projections catch up; a
-//! rebuild of one projection rebuilds them all, so it never leaves them inconsistent.
+//! rebuild of one projection rebuilds them all, so it never leaves them inconsistent;
+//! a reader that waits for the views does not wait for new events to settle.
 
 use chronicle::model::{Origin, parse_event_value};
 use chronicle::projection::runner::Runner;
 use chronicle::projection::{Change, Docs, Projection, get_json, put_json};
 use chronicle::store::{EventStore, SledStore};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 /// Counts facts, times a factor that stands for "what this version of the code does".
 struct Counter {
@@ -245,4 +247,32 @@ fn replays_leave_one_copy_of_the_views_and_a_cut_short_one_is_cleared() {
     replay(&store);
     assert_eq!(folders(), ["views.6"]);
     assert_eq!(dump(&store), before);
+}
+
+/// While no one reads, new events wait up to 500 ms to be folded together (and a new
+/// head does not wake the projector meanwhile); a reader that waits for the views ends
+/// that wait at once.
+#[test]
+fn a_reader_does_not_wait_for_new_events_to_settle() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::new(vec![Box::new(Counter {
+        version: 1,
+        factor: 1,
+    })]);
+    let store = SledStore::open_with(dir.path(), runner).unwrap();
+    append(&store, 1);
+    assert_eq!(count(&store), 1);
+    for n in 2..=6 {
+        append(&store, 1);
+        // A second append while the projector lets the first settle.
+        std::thread::sleep(Duration::from_millis(20));
+        append(&store, 1);
+        let asked = Instant::now();
+        assert_eq!(count(&store), 2 * n - 1);
+        let waited = asked.elapsed();
+        assert!(
+            waited < Duration::from_millis(250),
+            "the reader waited {waited:?} for the views"
+        );
+    }
 }

@@ -181,6 +181,15 @@ impl Log {
         }
     }
 
+    /// Waits until chronicle's views reflect its head (nothing for the other logs: the
+    /// PostgreSQL log is measured here without views).
+    pub fn views_caught_up(&self) -> Result<()> {
+        if let Log::Chronicle(store) = self {
+            store.live_views()?;
+        }
+        Ok(())
+    }
+
     pub fn writer(&self) -> Result<Box<dyn Writer>> {
         Ok(match self {
             Log::Chronicle(store) => Box::new(ChronicleWriter(store.clone())),
