@@ -519,16 +519,40 @@ fn lost_or_damaged_views_are_built_again_from_the_log() {
 }
 
 /// Bytes damaged under sled (a page whose checksum no longer matches) are an integrity
-/// failure, exit 4, with the positions affected; not a storage failure.
+/// failure, exit 4, with the positions affected; not a storage failure. Where sled put
+/// the damaged page decides which message comes: in the part of its log that opening
+/// reads back, the open itself fails (exit 4, the store named damaged); elsewhere the
+/// reads of those positions do. Which part that is depends on when sled's snapshot on
+/// close was taken (about one store in five here), so the test damages fresh stores
+/// until one shows the second case, checking the first on the way.
 #[test]
 fn data_sled_cannot_read_is_exit_4_with_the_positions() {
+    for _ in 0..8 {
+        let (c, run) = damaged_store();
+        if run.stderr.contains("error: opening store at") {
+            let run = run.fails(4, "are damaged or were not written by chronicle");
+            assert!(run.stderr.contains("chronicle recover"), "{}", run.stderr);
+            continue;
+        }
+        let run = run.fails(4, "sled cannot read the stored data of positions");
+        assert!(run.stderr.contains("chronicle recover"), "{}", run.stderr);
+        c.run(&["log", "--from", "140"])
+            .fails(4, "sled cannot read part of the stored data");
+        return;
+    }
+    panic!("in eight stores the damaged page was always read back on open");
+}
+
+/// A store of 3,300 events with one event's hash flipped wherever sled wrote it, and
+/// what `verify` then did.
+fn damaged_store() -> (Chronicle, common::Run) {
     let c = Chronicle::new();
     let events: Vec<Value> = (0..300)
         .map(|i| trip_started(&format!("trip:t{}", i % 7)))
         .collect();
     c.append(&events).ok();
-    // More events after, so that the damaged page is not in the part of sled's log
-    // that opening reads back (that is the other case: exit 4 on open).
+    // More events after, so that the damaged page is less likely to be in the part of
+    // sled's log that opening reads back.
     let more: Vec<Value> = (0..3000)
         .map(|i| trip_started(&format!("trip:u{}", i % 7)))
         .collect();
@@ -558,10 +582,6 @@ fn data_sled_cannot_read_is_exit_4_with_the_positions() {
     }
     assert!(found > 0, "the event's bytes are in sled's file");
     std::fs::write(&path, bytes).unwrap();
-    let run = c
-        .run(&["verify"])
-        .fails(4, "sled cannot read the stored data of positions");
-    assert!(run.stderr.contains("chronicle recover"), "{}", run.stderr);
-    c.run(&["log", "--from", "140"])
-        .fails(4, "sled cannot read part of the stored data");
+    let run = c.run(&["verify"]);
+    (c, run)
 }
