@@ -111,7 +111,9 @@ struct Settings {
     /// in it more than once (every 500 ms, or each 4,096 events), and its views catch
     /// up, untimed, before the next system's round, which its projector would slow.
     append_rounds: usize,
-    /// W5 alternates between the systems in this many rounds.
+    /// W8 (with --postgres): appends per writer, in `rounds`.
+    w8_appends_per_writer: usize,
+    /// W5 and W8 alternate between the systems in this many rounds.
     rounds: usize,
     /// W3: each system builds this many fresh stores, alternating; its rate is the
     /// median of theirs, and the first round's stores are the ones later workloads read.
@@ -145,6 +147,7 @@ impl Settings {
             w2_writers: 16,
             w2_appends_per_writer: if quick { 9 } else { 1_000 },
             append_rounds: if quick { 2 } else { 3 },
+            w8_appends_per_writer: if quick { 9 } else { 126 },
             rounds: if quick { 2 } else { 6 },
             build_rounds: if quick { 1 } else { 3 },
             queries: if quick { 100 } else { 1000 },
@@ -841,7 +844,7 @@ fn tree_sizes(dir: &Path) -> Result<Value> {
 struct Imported {
     /// Wall time of the importing process.
     seconds: f64,
-    /// Its peak resident memory, from `wait4`.
+    /// Its peak resident memory (`VmHWM`, see [`run_measured`]).
     peak_kib: u64,
 }
 
@@ -1037,9 +1040,6 @@ fn run_measured(mut cmd: Command, root: &Path) -> Result<(Imported, String)> {
     let child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
     let pid = libc::pid_t::try_from(child.id()).context("a pid")?;
     let mut status = 0;
-    // SAFETY: `rusage` is plain data, zero is a valid value of it, and `wait4` writes
-    // only into the two places given, which live until it returns.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let exited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
@@ -1057,7 +1057,9 @@ fn run_measured(mut cmd: Command, root: &Path) -> Result<(Imported, String)> {
             }
         })
     };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    // SAFETY: `wait4` writes only into `status`, which lives until it returns, and
+    // takes no `rusage` here.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) };
     let seconds = started.elapsed().as_secs_f64();
     exited.store(true, std::sync::atomic::Ordering::Release);
     watcher.join().expect("the memory watcher panicked");
@@ -1369,9 +1371,7 @@ fn serve_load(
         anyhow::Ok(loads)
     };
     let writers_n = settings.w2_writers;
-    let per_round = settings
-        .w2_appends_per_writer
-        .div_ceil(settings.append_rounds);
+    let per_round = settings.w8_appends_per_writer.div_ceil(settings.rounds);
     let appends = append_rounds(80, W8_FIRST_TRIP, writers_n, per_round, 1)?;
     // Batches of 1,000 from two writers (one per server when there are two).
     let batches = append_rounds(90, W8_BATCH_FIRST_TRIP, 2, W8_BATCH, W8_BATCH)?;
