@@ -526,9 +526,13 @@ pub struct DataError {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(data: &Value) -> Result<T, DataError> {
-    serde_path_to_error::deserialize(data).map_err(|e| {
-        let (path, message) = explain(e);
-        DataError { path, message }
+    // Data that fits, the common case (every event the projector folds), is read
+    // without tracking the path; only an error is read again to name the field.
+    T::deserialize(data).or_else(|_| {
+        serde_path_to_error::deserialize(data).map_err(|e| {
+            let (path, message) = explain(e);
+            DataError { path, message }
+        })
     })
 }
 
