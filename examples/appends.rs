@@ -35,8 +35,9 @@ use std::time::Instant;
 use systems::{Log, Payload, System};
 
 /// The allocator of the `chronicle` binary and of the benchmark (`chronicle::alloc`).
-/// (Before da96c0d this probe used the system allocator; its figures in
-/// docs/performance-history.md up to then were measured so.)
+/// (This probe used the system allocator before; its figures in
+/// docs/performance-history.md up to "W2's rounds, and 16 writers with the views
+/// following" were measured so.)
 #[global_allocator]
 static ALLOCATOR: chronicle::alloc::Allocator = chronicle::alloc::Allocator;
 
