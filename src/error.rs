@@ -18,7 +18,7 @@ pub enum Error {
     },
     /// The stream's version is not the one the writer expected. Nothing was written:
     /// read the stream again and retry with the new version. Exit 3.
-    #[error("{}", conflict_message(stream, expected, *actual, false))]
+    #[error("{}", conflict_message(stream, expected, *actual, ExpectGiven::Flag))]
     Conflict {
         /// Which event of the append (0-based).
         index: usize,
@@ -65,24 +65,50 @@ fn describe_expect(expected: &Expect) -> String {
     }
 }
 
-/// What [`Error::Conflict`] says, with the next step, on the command line (`api:
-/// false`) or in the HTTP API.
+/// Where the expected version of a conflicting append was given, which decides how the
+/// message says to give it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectGiven {
+    /// `--expect` on the command line.
+    Flag,
+    /// The `expect` field of a JSON line (`--file`, `-`, `import`).
+    Line,
+    /// The `expect` field of an event sent to the HTTP API.
+    Api,
+}
+
+/// What [`Error::Conflict`] says, with the next step for the way the expectation was
+/// given.
 pub fn conflict_message(
     stream: &StreamId,
     expected: &Expect,
     actual: Version,
-    api: bool,
+    given: ExpectGiven,
 ) -> String {
-    let (flag, read) = match api {
-        false => ("--expect ", format!("`chronicle log --stream {stream}`")),
-        true => ("expect ", format!("GET /streams/{stream}")),
+    let log = format!("`chronicle log --stream {stream}`");
+    let (read, exists, retry) = match given {
+        ExpectGiven::Flag => (
+            log,
+            "--expect exists".to_owned(),
+            format!("retry with --expect {actual}"),
+        ),
+        ExpectGiven::Line => (
+            log,
+            r#""expect": "exists" on that line"#.to_owned(),
+            format!(r#"set "expect": {actual} on that line and retry"#),
+        ),
+        ExpectGiven::Api => (
+            format!("GET /streams/{stream}"),
+            "expect exists".to_owned(),
+            format!("retry with expect {actual}"),
+        ),
     };
     let next = match expected {
         // Most likely a mistyped name: retrying with version 0 would start a new stream.
         Expect::Exists => format!(
-            "check the stream's name ({read} lists its events), or leave out {flag}exists to start it"
+            "check the stream's name ({read} lists its events), or leave out {exists} to start it"
         ),
-        _ => format!("read the stream and retry with {flag}{actual}"),
+        _ => format!("read the stream and {retry}"),
     };
     format!(
         "stream `{stream}` is at version {actual}, but the append expected {}; nothing was written: {next}",

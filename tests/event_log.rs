@@ -15,20 +15,32 @@ fn with(mut event: Value, key: &str, value: Value) -> Value {
 fn append_with_each_concurrency_mode() {
     let c = Chronicle::new();
     let t = "trip:t";
-    // Most likely a mistyped name: not "retry with --expect 0", which would start it.
+    // Most likely a mistyped name: not "retry with version 0", which would start it.
     let missing = c
         .append(&[with(trip_started(t), "expect", json!("exists"))])
         .fails(3, "is at version 0");
     assert!(
         missing.stderr.contains("check the stream's name")
-            && !missing.stderr.contains("retry with --expect 0"),
+            && missing
+                .stderr
+                .contains(r#"leave out "expect": "exists" on that line"#)
+            && !missing.stderr.contains("expect\": 0"),
         "{}",
         missing.stderr
     );
     c.append(&[with(trip_started(t), "expect", json!("none"))])
         .ok();
-    c.append(&[with(trip_started(t), "expect", json!("none"))])
-        .fails(3, "retry with --expect 1");
+    // A JSON line's conflict says to change the line: `--expect` is refused with `-`.
+    let line = c
+        .append(&[with(trip_started(t), "expect", json!("none"))])
+        .fails(3, r#"stdin: line 1: stream `trip:t` is at version 1"#);
+    assert!(
+        line.stderr
+            .contains(r#"set "expect": 1 on that line and retry"#)
+            && !line.stderr.contains("--expect"),
+        "{}",
+        line.stderr
+    );
     c.append(&[with(trip_started(t), "expect", json!("exists"))])
         .ok();
     c.append(&[with(trip_started(t), "expect", json!(2))]).ok();
@@ -48,7 +60,7 @@ fn append_with_each_concurrency_mode() {
         "--expect",
         "1",
     ])
-    .fails(3, "is at version 4");
+    .fails(3, "is at version 4, but the append expected version 1; nothing was written: read the stream and retry with --expect 4");
     let log = c.log();
     assert_eq!(log.len(), 4, "a mismatch writes nothing");
     let versions: Vec<u64> = log.iter().map(|e| e["version"].as_u64().unwrap()).collect();

@@ -8,6 +8,7 @@
 
 use super::UsageError;
 use chronicle::Error;
+use chronicle::error::{ExpectGiven, conflict_message};
 use chronicle::model::event::max_event_bytes;
 use chronicle::model::{Origin, ProposedEvent, ValidationError, parse_event};
 use std::io::BufRead;
@@ -70,6 +71,12 @@ impl Parsed {
     }
 }
 
+/// A conflict of an event read from a JSON line, whose message says to change that line's
+/// `expect` (a `--expect` flag is refused with such input). Exit 3, as any conflict.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConflictOnLine(String);
+
 /// Attributes an error from the store about the event at some index to the file and line
 /// `at(index)` gives.
 pub fn locate(err: Error, at: impl Fn(usize) -> Option<(String, usize)>) -> anyhow::Error {
@@ -85,8 +92,16 @@ pub fn locate(err: Error, at: impl Fn(usize) -> Option<(String, usize)>) -> anyh
             .context(file),
             None => anyhow::Error::new(Error::Invalid { index: None, error }),
         },
-        Error::Conflict { index, .. } => match at(index) {
-            Some((file, line)) => anyhow::Error::new(err).context(format!("{file}: line {line}")),
+        Error::Conflict {
+            index,
+            ref stream,
+            ref expected,
+            actual,
+        } => match at(index) {
+            Some((file, line)) => anyhow::Error::new(ConflictOnLine(format!(
+                "{file}: line {line}: {}",
+                conflict_message(stream, expected, actual, ExpectGiven::Line)
+            ))),
             None => anyhow::Error::new(err),
         },
         other => anyhow::Error::new(other),

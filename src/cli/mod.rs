@@ -575,6 +575,8 @@ fn report(err: &anyhow::Error) -> i32 {
                 Some(e.exit_code())
             } else if cause.is::<HeldByServer>() {
                 Some(5)
+            } else if cause.is::<input::ConflictOnLine>() {
+                Some(3)
             } else {
                 cause.downcast_ref::<UsageError>().map(|_| 2)
             }

@@ -112,7 +112,7 @@ impl From<Error> for ApiError {
             } => ApiError {
                 status: StatusCode::CONFLICT,
                 body: json!({
-                    "error": crate::error::conflict_message(&stream, &expected, actual, true),
+                    "error": crate::error::conflict_message(&stream, &expected, actual, crate::error::ExpectGiven::Api),
                     "index": index,
                     "stream": stream,
                     "expected": expect_json(&expected),
