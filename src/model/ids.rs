@@ -81,9 +81,18 @@ impl StreamId {
         }
         if category == "country" {
             if country_name(slug).is_none() {
-                return Err(format!(
-                    "`{text}`: expected an ISO 3166-1 alpha-2 code in capitals, like country:KR"
-                ));
+                let capitals = slug.to_ascii_uppercase();
+                return Err(if country_name(&capitals).is_some() {
+                    format!("`{text}`: country codes are in capitals: country:{capitals}")
+                } else if capitals == slug && slug.len() == 2 {
+                    format!(
+                        "`{text}`: {slug} is not an ISO 3166-1 alpha-2 country code; give one that is, like country:KR"
+                    )
+                } else {
+                    format!(
+                        "`{text}`: expected an ISO 3166-1 alpha-2 code in capitals, like country:KR"
+                    )
+                });
             }
         } else if !is_token(slug) {
             return Err(format!(
@@ -227,6 +236,14 @@ mod tests {
         }
         let id = StreamId::parse("trip:x").unwrap();
         assert_eq!((id.category(), id.slug()), ("trip", "x"));
+    }
+
+    #[test]
+    fn a_country_code_that_is_not_one_says_which_fix() {
+        let message = |text: &str| StreamId::parse(text).unwrap_err();
+        assert!(message("country:kr").contains("country codes are in capitals: country:KR"));
+        assert!(message("country:XX").contains("XX is not an ISO 3166-1 alpha-2 country code"));
+        assert!(message("country:Korea").contains("expected an ISO 3166-1 alpha-2 code"));
     }
 
     #[test]
