@@ -968,7 +968,7 @@ fn a_command_line_clap_refuses_is_one_line_naming_the_help_to_read() {
     for (args, fragment) in [
         (
             &["append", "--bogus"][..],
-            "unexpected argument '--bogus' found (to pass '--bogus' as a value, use '-- --bogus'); see `chronicle append --help`",
+            "unexpected argument '--bogus' found; see `chronicle append --help`",
         ),
         (
             &["tripp"][..],

@@ -522,7 +522,11 @@ fn one_line_usage_error(rendered: &str) -> String {
     let mut tips = Vec::new();
     for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if let Some(tip) = line.strip_prefix("tip: ") {
-            tips.push(tip);
+            // "to pass '--x' as a value, use '-- --x'": no argument of chronicle's is a
+            // value that starts with `--`, so the tip only distracts from the help.
+            if !tip.starts_with("to pass '") {
+                tips.push(tip);
+            }
         } else if !line.starts_with("Usage: ") && !line.starts_with("For more information") {
             error.push(line);
         }
