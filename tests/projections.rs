@@ -486,6 +486,60 @@ fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
 }
 
 #[test]
+fn an_amendment_of_a_retracted_fact_is_appended_with_a_note_that_it_changes_nothing() {
+    let c = demo();
+    let retract = json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted", "occurred": "2025-01-06",
+        "data": {"target": SALE_ID, "reason": "no such sale"}});
+    let first = c.append(std::slice::from_ref(&retract));
+    assert!(!first.stderr.contains("note:"), "{}", first.stderr);
+    first.ok();
+    // A second retraction, a correction, evidence: each is logged, and says it changes nothing.
+    let fix = sale_fix(json!({"approximate": true}));
+    let evidence = json!({"stream": "arms-sale:us-japan-2025-01", "type": "evidence.added", "occurred": "2025-01-07",
+        "data": {"target": SALE_ID, "source": {"publisher": "Another Wire"}}});
+    for amendment in [retract, fix, evidence] {
+        let before = c.log().len();
+        let run = c.append(&[amendment]);
+        let note = format!("its target {SALE_ID} was retracted before");
+        assert_eq!(run.stderr.matches(&note).count(), 1, "{}", run.stderr);
+        assert!(run.stderr.starts_with("note: event "), "{}", run.stderr);
+        run.ok();
+        assert_eq!(c.log().len(), before + 1);
+    }
+    assert_eq!(json_of(&c, &["sales"])["by_buyer"], json!([]));
+    // --json carries it on the event.
+    let run = c.run_stdin(
+        &["--json", "append", "-"],
+        &format!("{}\n", sale_fix(json!({"approximate": false}))),
+    );
+    let out: Value = serde_json::from_str(run.ok().trim()).unwrap();
+    let note = out["events"][0]["note"].as_str().unwrap();
+    assert!(note.contains("changes no view"), "{note}");
+    // An amendment of a fact that stands has no note.
+    let stands = json!({"stream": TRIP, "type": "evidence.added", "occurred": "2025-01-05",
+        "data": {"target": "01942100-0000-7000-8000-000002000001", "source": {"publisher": "Another Wire"}}});
+    let run = c.run_stdin(&["--json", "append", "-"], &format!("{stands}\n"));
+    assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+    let out: Value = serde_json::from_str(run.ok().trim()).unwrap();
+    assert!(out["events"][0].get("note").is_none(), "{out}");
+    // An import counts them, and names the first.
+    let file = c.dir.path().join("late.jsonl");
+    let lines = [
+        sale_fix(json!({"approximate": true})),
+        sale_fix(json!({"approximate": false})),
+    ];
+    std::fs::write(&file, lines.map(|l| format!("{l}\n")).concat()).unwrap();
+    let run = c.run(&["import", file.to_str().unwrap()]);
+    assert!(
+        run.stderr
+            .contains("note: 2 amendments of the input change no view: their targets were retracted before (the first: event "),
+        "{}",
+        run.stderr
+    );
+    run.ok();
+}
+
+#[test]
 fn amendments_must_name_an_event_of_their_own_stream() {
     let c = demo();
     let amend = |stream: &str, target: &str| {

@@ -247,5 +247,10 @@ pub fn print_appended(appended: &[AppendedEvent], json: bool) -> anyhow::Result<
         table.write(&mut out)?;
     }
     out.flush()?;
+    for e in appended {
+        if let Some(note) = &e.note {
+            eprintln!("note: event {} (position {}): {note}", e.id, e.position);
+        }
+    }
     Ok(())
 }

@@ -202,6 +202,8 @@ pub fn write(
     let read = origins.lines.len();
     let bar = output::progress(read as u64, "importing");
     let mut new = 0;
+    // Amendments of facts retracted before them: how many, and the first one's id.
+    let (mut no_effect, mut first_no_effect) = (0, None);
     let mut appended = 0;
     let mut chunk = Vec::with_capacity(batch);
     let mut append = |chunk: &mut Vec<_>, appended: &mut usize| -> anyhow::Result<()> {
@@ -209,6 +211,10 @@ pub fn write(
             .append(std::mem::take(chunk))
             .map_err(|e| origins.locate(e, *appended))?;
         new += done.iter().filter(|e| e.new).count();
+        for e in done.iter().filter(|e| e.note.is_some()) {
+            no_effect += 1;
+            first_no_effect.get_or_insert(e.id);
+        }
         *appended += done.len();
         bar.set_position(*appended as u64);
         Ok(())
@@ -229,6 +235,15 @@ pub fn write(
         append(&mut chunk, &mut appended)?;
     }
     bar.finish_and_clear();
+    if let Some(first) = first_no_effect {
+        eprintln!(
+            "note: {no_effect} amendment{} of the input change{} no view: {} target{} retracted before (the first: event {first}; `chronicle log --json` shows it)",
+            if no_effect == 1 { "" } else { "s" },
+            if no_effect == 1 { "s" } else { "" },
+            if no_effect == 1 { "its" } else { "their" },
+            if no_effect == 1 { " was" } else { "s were" },
+        );
+    }
     Ok(Summary {
         files,
         read,

@@ -128,6 +128,10 @@ pub struct AppendedEvent {
     pub version: Version,
     /// `false` when the id was already in the log with the same content (a retry).
     pub new: bool,
+    /// What a user should know about an event that was appended but changes nothing:
+    /// an amendment of a fact retracted before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The end of the log: the last position and the hash that seals it.

@@ -485,6 +485,7 @@ pub fn check_job(
                 position: known.entry.position,
                 version: known.entry.version,
                 new: false,
+                note: None,
             });
             continue;
         }
@@ -504,7 +505,10 @@ pub fn check_job(
                 actual: Version(current),
             });
         }
-        let amended = check_references(db, group, &job, index, &proposed)?;
+        let Amendment {
+            amended,
+            retracted_target,
+        } = check_references(db, group, &job, index, &proposed)?;
         if proposed.restored.is_none() {
             // A restored export keeps what its store accepted, under any older rules.
             check_stop(db, group, &mut job, index, &proposed, amended.as_ref())?;
@@ -583,6 +587,12 @@ pub fn check_job(
             position: Position(position),
             version: Version(version),
             new: true,
+            note: retracted_target.map(|target| {
+                format!(
+                    "its target {target} was retracted before: the {} is in the log and changes no view",
+                    event.event_type
+                )
+            }),
         });
         if stop_rule_folds(&event) {
             if event.stream.category() == "place" {
@@ -638,17 +648,25 @@ fn check_restored_place(
     Ok(())
 }
 
+/// What [`check_references`] found out about an amendment.
+#[derive(Default)]
+struct Amendment {
+    /// The target's data after a correction or a retraction, for the pending overlay.
+    amended: Option<(Uuid, Current)>,
+    /// The target, when it was retracted before: the amendment then changes no view.
+    retracted_target: Option<Uuid>,
+}
+
 /// Entities must be registered before they are referred to; amendments must point at
 /// an earlier event of the same stream, and a correction's data merged into the
-/// target's current data must fit the target's type. Returns the target's data after a
-/// correction or a retraction, for the pending overlay.
+/// target's current data must fit the target's type.
 fn check_references(
     db: &dyn LogIndex,
     group: &Pending,
     job: &Pending,
     index: usize,
     proposed: &ProposedEvent,
-) -> Result<Option<(Uuid, Current)>> {
+) -> Result<Amendment> {
     let registered =
         |stream: &StreamId| -> Result<bool> { Ok(lookup_version(db, group, job, stream)? > 0) };
     match proposed.event_type {
@@ -679,7 +697,7 @@ fn check_references(
     check_entities(db, group, job, index, "data.", &proposed.typed)?;
 
     let Some(target) = proposed.typed.target() else {
-        return Ok(None);
+        return Ok(Amendment::default());
     };
     let Some(known) = lookup_id(db, group, job, &target)? else {
         return Err(invalid(
@@ -710,17 +728,19 @@ fn check_references(
             ),
         ));
     }
+    // `None`: a long dry run set the target's data aside; it is checked when written.
+    let current = current_data(db, group, job, &known, target)?;
     let mut amended = None;
+    let retracted_target = current.as_ref().filter(|c| c.retracted).map(|_| target);
     if let EventData::EventRetracted(_) = &proposed.typed
-        && let Some(mut current) = current_data(db, group, job, &known, target)?
+        && let Some(mut current) = current.clone()
     {
         current.retracted = true;
         amended = Some((target, current));
     }
     if let EventData::EventCorrected(correction) = &proposed.typed {
-        // A target whose data a long dry run set aside is checked when it is written.
         if let Some(patch) = &correction.data
-            && let Some(mut current) = current_data(db, group, job, &known, target)?
+            && let Some(mut current) = current
         {
             merge_patch(&mut current.data, patch);
             let typed = EventData::parse(known.event_type, &current.data).map_err(|e| {
@@ -752,7 +772,10 @@ fn check_references(
             ));
         }
     }
-    Ok(amended)
+    Ok(Amendment {
+        amended,
+        retracted_target,
+    })
 }
 
 /// The target's data as it stands before this event: from the pending appends when one
