@@ -84,10 +84,9 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
         StoreLocation::Dir(dir) => format!("--db {} ", dir.display()),
         StoreLocation::Postgres(_) => "--db <the same URL> ".into(),
     };
-    writeln!(
-        out,
-        "\nNext: chronicle {db}timeline --entity Japan    chronicle {db}entity show Blinken"
-    )?;
+    writeln!(out, "\nNext, try:")?;
+    writeln!(out, "  chronicle {db}timeline --entity Japan")?;
+    writeln!(out, "  chronicle {db}entity show Blinken")?;
     out.flush()?;
     Ok(())
 }
