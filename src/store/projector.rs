@@ -134,11 +134,16 @@ const MAX_BATCH_KEYS: usize = 2_000;
 /// waits for the views: a commit that comes while a batch applies waits for it, so the
 /// batch should end about when the writer's flush and `fdatasync` do. In the benchmark's
 /// W3 build (100,000 events in batches of 1,000, three alternating runs) chronicle ran
-/// at 0.61-0.67x of raw sled with 500 keys and 0.70-0.77x with 100 (50: no better);
-/// 1,200 single appends (`examples/appends`) at 0.72-0.79x and 0.82-0.84x, p99
-/// 1.1-2.5 ms and 0.6-0.9 ms. The projector folds at about half its rate meanwhile, and
-/// catches up with larger batches once the log is quiet or a reader waits.
-const BUSY_BATCH_KEYS: usize = 100;
+/// at 0.61-0.67x of raw sled with 500 keys and 0.70-0.77x with 100; 1,200 single
+/// appends (`examples/appends`) at 0.72-0.79x and 0.82-0.84x, p99 1.1-2.5 ms and
+/// 0.6-0.9 ms. 16 writers (`appends --base 100000 --events 48000 --rounds 3 --writers
+/// 16`, alternating) reached 11,903 and 11,492 events/s with 100 keys, 16,964, 14,596,
+/// 15,354 and 15,007 with 30, with the views caught up about the same (6,886-6,996 and
+/// 6,853-7,777), while single appends and batches of 1,000 kept their rates; see
+/// docs/performance-history.md, "Views batches of 30 keys while the log is busy". The
+/// projector folds more slowly meanwhile, and catches up with larger batches once the
+/// log is quiet or a reader waits.
+const BUSY_BATCH_KEYS: usize = 30;
 
 /// A rebuild asked for by `chronicle replay`.
 pub(super) struct Rebuild {
