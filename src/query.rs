@@ -505,7 +505,21 @@ impl<'a> Query<'a> {
     /// `field` names the parameter it came from in the error when none or several do.
     pub fn resolve_entity(&self, field: &str, text: &str) -> Result<EntityId> {
         if let Ok(id) = EntityId::parse(text) {
-            return Ok(id);
+            // A country is built in, and an unregistered `place:` id stands for the
+            // stops whose city it is the slug of; any other id must be one an entity
+            // has (a typo in an id would otherwise match nothing, silently).
+            if id.country_name().is_some()
+                || entities::get(self.docs, &id)?.is_some()
+                || self.is_stop_city(&id)?
+            {
+                return Ok(id);
+            }
+            return Err(not_found(
+                field,
+                format!(
+                    "no entity has the id `{id}`; `chronicle entity list` (or `GET /entities`) lists them"
+                ),
+            ));
         }
         let mut ids = entities::by_name(self.docs, text)?;
         // "the United States", as the summaries write a country's name.
@@ -652,6 +666,25 @@ impl<'a> Query<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Whether `place` is the id a stop's city would have (`place:tel-aviv` for a stop
+    /// in "Tel Aviv"). Reads every trip.
+    fn is_stop_city(&self, place: &EntityId) -> Result<bool> {
+        if !place.as_str().starts_with("place:") {
+            return Ok(false);
+        }
+        for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
+            let (k, v) = item?;
+            let doc: trips::TripDoc = decode(&k, &v)?;
+            let trip = self.trip_view(&doc)?;
+            let city_is =
+                |s: &trips::Stop| s.city.as_deref().and_then(city_place).as_ref() == Some(place);
+            if trip.stops.iter().any(city_is) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The facts of every trip at the stops a place stands for, with their timeline

@@ -250,6 +250,18 @@ fn timeline_filters() {
         .fails(2, "--from");
     c.run(&["timeline", "--entity", "Nobody At All"])
         .fails(2, "no entity is named or aliased");
+    // A well-formed id with a typo names no entity either: refused, not an empty answer.
+    c.run(&["timeline", "--entity", "person:antony-blinkn"])
+        .fails(2, "no entity has the id `person:antony-blinkn`");
+    c.run(&["sales", "--seller", "org:us-state-departmnt"])
+        .fails(2, "no entity has the id `org:us-state-departmnt`");
+    // A built-in country with no facts is an entity all the same.
+    assert!(
+        json_of(&c, &["timeline", "--entity", "country:BR"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let tl = json_of(
         &c,
         &[
