@@ -12,7 +12,7 @@
 mod common;
 
 use chronicle::model::{Origin, parse_event, parse_event_value};
-use common::{Chronicle, path_str};
+use common::{Chronicle, Run, command_at, path_str};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
@@ -1063,5 +1063,15 @@ fn usage_mistakes_say_what_to_do() {
     c.run(&["serve", "--addr", &addr]).fails(
         1,
         "already listens there; choose another address with --addr",
+    );
+    // ... and, for a store not made yet, leaves none behind.
+    let fresh = c.dir.path().join("never-made");
+    let output = command_at(&fresh, &["serve", "--addr", &addr])
+        .output()
+        .expect("the binary runs");
+    Run::from_output(output).fails(1, "already listens there");
+    assert!(
+        !fresh.exists(),
+        "a server that could not start made a store"
     );
 }

@@ -110,11 +110,20 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     // `chronicle::alloc`).
     chronicle::alloc::use_system_allocator();
     if let Some(token) = &args.token {
-        check_token(token).map_err(|e| UsageError(format!("--token {e}")))?;
+        check_token(token).map_err(|e| UsageError(format!("--token (or CHRONICLE_TOKEN) {e}")))?;
     }
     let addr = listen_address(&args)?;
     let config = args.config();
     init_logging()?;
+    // Listen before opening the store: a server that cannot start leaves no new store.
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+                "cannot listen on {addr}: something (another `chronicle serve`?) already listens there; choose another address with --addr (port 0 picks a free one)"
+            ),
+            _ => anyhow::Error::new(e).context(format!("listening on {addr}")),
+        })?;
     let store = app.open_store()?;
     // Where the server file goes: beside the sled store, or beside the views of a
     // PostgreSQL log (each server has its own).
@@ -125,14 +134,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         .build()
         .context("starting the HTTP runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            match e.kind() {
-                std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
-                    "cannot listen on {addr}: something (another `chronicle serve`?) already listens there; choose another address with --addr (port 0 picks a free one)"
-                ),
-                _ => anyhow::Error::new(e).context(format!("listening on {addr}")),
-            }
-        })?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .with_context(|| format!("listening on {addr}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let url = format!("http://{}", reachable(bound));
         let announced = announce(&local, &url);
