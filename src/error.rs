@@ -85,8 +85,9 @@ pub fn conflict_message(
     actual: Version,
     given: ExpectGiven,
 ) -> String {
-    let log = format!("`chronicle log --stream {stream}`");
-    let (read, exists, retry) = match given {
+    let category = stream.category();
+    let log = format!("`chronicle log --category {category}`");
+    let (list, exists, retry) = match given {
         ExpectGiven::Flag => (
             log,
             "--expect exists".to_owned(),
@@ -98,15 +99,15 @@ pub fn conflict_message(
             format!(r#"set "expect": {actual} on that line and retry"#),
         ),
         ExpectGiven::Api => (
-            format!("GET /streams/{stream}"),
-            "expect exists".to_owned(),
-            format!("retry with expect {actual}"),
+            format!("GET /events?category={category}"),
+            r#""expect": "exists" (or If-Match: *)"#.to_owned(),
+            format!("retry with expect {actual} (or If-Match: {actual})"),
         ),
     };
     let next = match expected {
         // Most likely a mistyped name: retrying with version 0 would start a new stream.
         Expect::Exists => format!(
-            "check the stream's name ({read} lists its events), or leave out {exists} to start it"
+            "check the stream's name ({list} lists the events of its category), or leave out {exists} to start it"
         ),
         _ => format!("read the stream and {retry}"),
     };

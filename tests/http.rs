@@ -473,6 +473,37 @@ fn writes_need_the_token_when_one_is_set() {
         201
     );
     assert_eq!(server.get("/streams/trip:t").0, 200, "reads are open");
+    // A header that decides the request, given twice, is refused whichever copy is
+    // right: the first copy is not taken on trust.
+    let addr = server.url.trim_start_matches("http://");
+    let body = r#"{"type":"trip.started","occurred":"2025-01-06","data":{}}"#;
+    for (twice, name) in [
+        (
+            "Authorization: Bearer s3cret-token\r\nAuthorization: Bearer wrong",
+            "authorization",
+        ),
+        (
+            "Authorization: Bearer s3cret-token\r\nIf-Match: 1\r\nIf-Match: 5",
+            "if-match",
+        ),
+    ] {
+        let request = format!(
+            "POST /streams/trip:t/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{twice}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (status, answer) =
+            common::raw_http(std::net::TcpStream::connect(addr).unwrap(), &request);
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer.contains(&format!("the `{name}` header is given twice")),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        server.get("/streams/trip:t").1["version"],
+        1,
+        "nothing more was written"
+    );
 }
 
 #[test]
@@ -627,6 +658,13 @@ fn views_answer_at_the_head_and_as_of_a_position() {
         "{seoul}"
     );
     assert_eq!(server.get("/timeline?entity=Nobody%20Known").0, 404);
+    // An id no entity has is a 404 too; an empty parameter is a bad request.
+    let (status, typo) = server.get("/timeline?entity=person:antony-blinkn");
+    assert_eq!(status, 404, "{typo}");
+    assert!(typo.to_string().contains("no entity has the id"), "{typo}");
+    let (status, empty) = server.get("/timeline?entity=");
+    assert_eq!(status, 400, "{empty}");
+    assert!(empty.to_string().contains("`entity` is empty"), "{empty}");
     let (status, nobody) = server.get("/sales?seller=Nobody");
     assert_eq!(status, 404);
     assert!(
@@ -835,6 +873,30 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let sales = local(&["sales", "--buyer", "Japan"]);
     let sales_json = local(&["--json", "sales"]);
     let log = local(&["log", "--from", "40"]);
+    // Why nothing was shown, server or not.
+    let empty_logs: [&[&str]; 2] = [
+        &["log", "--from", "999"],
+        &["log", "--stream", "trip:no-such-trip"],
+    ];
+    let notes: Vec<String> = empty_logs
+        .iter()
+        .map(|args| {
+            let run = c.run(args);
+            let note = run.stderr.clone();
+            assert_eq!(run.ok(), "");
+            note
+        })
+        .collect();
+    assert!(
+        notes[0].starts_with("note: the log ends at position"),
+        "{}",
+        notes[0]
+    );
+    assert!(
+        notes[1].starts_with("note: the log holds no stream"),
+        "{}",
+        notes[1]
+    );
     // A mistake in --as-of or --known-at is told in the CLI's words, server or not.
     let mistakes: [&[&str]; 5] = [
         &["timeline", "--as-of", "2025-01-04"],
@@ -883,6 +945,11 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     assert_eq!(local(&["sales", "--buyer", "Japan"]), sales);
     assert_eq!(local(&["--json", "sales"]), sales_json);
     assert_eq!(local(&["log", "--from", "40"]), log);
+    for (args, note) in empty_logs.iter().zip(&notes) {
+        let run = c.run(args);
+        assert_eq!(&run.stderr, note, "{args:?} through the server");
+        assert_eq!(run.ok(), "");
+    }
     assert!(local(&["stats"]).contains("events:       43"));
 
     // Appends go through the server, with the CLI's messages and exit codes.
@@ -955,12 +1022,12 @@ fn serve_refuses_a_public_address_without_a_token() {
         .fails(2, "without a token");
     assert!(!c.db().exists(), "nothing was created");
     c.run(&["serve", "--addr", "127.0.0.1:0", "--token", ""])
-        .fails(2, "--token is empty");
+        .fails(2, "--token (or CHRONICLE_TOKEN) is empty");
     // A blank token would let no one write; one with spaces could not be sent back.
     c.run(&["serve", "--addr", "0.0.0.0:0", "--token", " "])
-        .fails(2, "--token is empty or blank");
+        .fails(2, "--token (or CHRONICLE_TOKEN) is empty or blank");
     c.run(&["serve", "--addr", "127.0.0.1:0", "--token", "two words"])
-        .fails(2, "--token must be visible ASCII");
+        .fails(2, "--token (or CHRONICLE_TOKEN) must be visible ASCII");
     assert!(!c.db().exists(), "nothing was created");
     assert!(c.run(&["serve", "--help"]).ok().contains("Examples:"));
 }

@@ -86,26 +86,11 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     if !args.follow {
-        // Nothing printed because --from is past the end (not merely at it, where a
-        // script polling for new events starts): say so, as `--as-of` would.
-        let head = store.head()?.position;
-        if last.is_none() && filter.from.is_some_and(|from| from.0 > head.0 + 1) {
-            eprintln!(
-                "note: the log ends at position {}; --from {} is past it, so there is nothing to show",
-                head.0,
-                filter.from.map_or(0, |p| p.0)
-            );
-        } else if last.is_none()
-            && let Some(stream) = &filter.stream
-            && filter.from.is_none()
-            && filter.from_version.is_none()
-            && store.stream_version(stream)?.is_none()
-        {
-            // A stream with no events at all: most likely a mistyped name.
-            eprintln!(
-                "note: the log holds no stream `{stream}`; check its name (`chronicle stats` counts the streams, `chronicle log --category {}` lists that category's events)",
-                stream.category()
-            );
+        if last.is_none() {
+            let head = store.head()?.position.0;
+            note_nothing_shown(&filter, head, |stream| {
+                Ok(store.stream_version(stream)?.is_some())
+            })?;
         }
         return Ok(());
     }
@@ -117,6 +102,32 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     follow(app, filter, None, kept.as_ref(), &mut columns, &mut out)
 }
 
+/// When nothing was printed, says why if the likely reason is a mistake: `--from` past
+/// the end of the log (not merely at it, where a script polling for new events starts),
+/// as `--as-of` would, or a stream with no events at all (most likely a mistyped name).
+fn note_nothing_shown(
+    filter: &ReadFilter,
+    head: u64,
+    stream_exists: impl FnOnce(&StreamId) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    if let Some(from) = filter.from.filter(|from| from.0 > head + 1) {
+        eprintln!(
+            "note: the log ends at position {head}; --from {} is past it, so there is nothing to show",
+            from.0
+        );
+    } else if let Some(stream) = &filter.stream
+        && filter.from.is_none()
+        && filter.from_version.is_none()
+        && !stream_exists(stream)?
+    {
+        eprintln!(
+            "note: the log holds no stream `{stream}`; check its name (`chronicle stats` counts the streams, `chronicle log --category {}` lists that category's events)",
+            stream.category()
+        );
+    }
+    Ok(())
+}
+
 /// `log` through a server's API: the same pages, printed the same way.
 fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
@@ -125,6 +136,19 @@ fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow:
     let last = print_events(events, app.json, &mut columns, &mut out)?;
     out.flush()?;
     if !args.follow {
+        if last.is_none() {
+            let health: serde_json::Value = api.get("/healthz", &[])?;
+            let head = health["head"].as_u64().unwrap_or(0);
+            note_nothing_shown(filter, head, |stream| {
+                let path = format!("/streams/{stream}");
+                match api.get::<serde_json::Value>(&path, &[("limit", Some("1".into()))]) {
+                    Ok(_) => Ok(true),
+                    // A 404: no such stream.
+                    Err(e) if e.is::<UsageError>() => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })?;
+        }
         return Ok(());
     }
     let mut filter = filter.clone();

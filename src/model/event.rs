@@ -508,6 +508,9 @@ impl ValidationError {
     }
 }
 
+/// The fields a new event may have, as the end of an "unknown field" message.
+const NEW_EVENT_FIELDS: &str = ", expected one of `id`, `stream`, `type`, `occurred`, `occurred_text`, `data`, `source`, `tags`, `meta`, `expect`";
+
 /// The envelope as written, before its parts are checked.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -692,7 +695,15 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         }
     }
     let raw: RawEvent = serde_path_to_error::deserialize(value).map_err(|e| {
-        let (path, message) = super::types::explain(e);
+        let (path, mut message) = super::types::explain(e);
+        // serde lists every field of the envelope, those only an export may carry too.
+        if matches!(origin, Origin::New)
+            && message.starts_with("unknown field")
+            && let Some(at) = message.find(", expected one of")
+        {
+            message.truncate(at);
+            message.push_str(NEW_EVENT_FIELDS);
+        }
         ValidationError {
             line: None,
             field: (!path.is_empty()).then_some(path),
@@ -1012,6 +1023,10 @@ mod tests {
             trip(json!({"colour": "red"})),
             Some(("colour", "unknown field `colour`")),
         );
+        // A new event is not offered the fields only an export may carry.
+        let err = parse_event_value(trip(json!({"colour": "red"})), Origin::New).unwrap_err();
+        assert!(err.message.ends_with(NEW_EVENT_FIELDS), "{}", err.message);
+        assert!(!err.message.contains("position"), "{}", err.message);
         check(trip(json!({"id": "not-a-uuid"})), Some(("id", "UUID")));
         check(
             trip(json!({"expect": "maybe"})),

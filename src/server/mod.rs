@@ -213,6 +213,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
             body_timeout,
         ))
+        .layer(axum::middleware::from_fn(params::refuse_repeated_headers))
         // Before anything else: a request for another host is not this server's.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

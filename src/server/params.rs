@@ -132,7 +132,7 @@ impl Params {
             .map(|t| {
                 EventType::parse(&t).ok_or_else(|| {
                     ApiError::bad_request(format!(
-                        "`{name}`: unknown event type `{t}`; GET /openapi.json lists the types"
+                        "`{name}`: unknown event type `{t}`; GET /types lists them"
                     ))
                 })
             })
@@ -180,4 +180,31 @@ impl Segment {
         StreamId::parse(&self.0)
             .map_err(|e| ApiError::bad_request(format!("the stream in the path: {e}")))
     }
+}
+
+/// Headers whose one value decides what a request does: given twice, which one counts
+/// would be a guess (`If-Match: 0` and `If-Match: 5`), so the request is refused.
+const SINGLE_HEADERS: [axum::http::HeaderName; 5] = [
+    axum::http::header::AUTHORIZATION,
+    axum::http::header::IF_MATCH,
+    axum::http::header::CONTENT_TYPE,
+    axum::http::header::ORIGIN,
+    axum::http::HeaderName::from_static("last-event-id"),
+];
+
+/// Refuses a request that gives one of [`SINGLE_HEADERS`] more than once (`400`).
+pub async fn refuse_repeated_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = request.headers();
+    if let Some(name) = SINGLE_HEADERS
+        .iter()
+        .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    {
+        return ApiError::bad_request(format!("the `{name}` header is given twice; give it once"))
+            .into_response();
+    }
+    next.run(request).await
 }
