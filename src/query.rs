@@ -653,19 +653,12 @@ impl<'a> Query<'a> {
         let Some(place) = city_place(text) else {
             return Ok(None);
         };
-        for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
-            let (k, v) = item?;
-            let doc: trips::TripDoc = decode(&k, &v)?;
-            let trip = self.trip_view(&doc)?;
-            let named = |c: &Option<String>| {
-                c.as_deref()
-                    .is_some_and(|c| c.trim().eq_ignore_ascii_case(text.trim()))
-            };
-            if trip.stops.iter().any(|s| named(&s.city)) {
-                return Ok(Some(place));
-            }
-        }
-        Ok(None)
+        let named = |s: &trips::Stop| {
+            s.city
+                .as_deref()
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case(text.trim()))
+        };
+        Ok(self.any_stop(named)?.then_some(place))
     }
 
     /// Whether `place` is the id a stop's city would have (`place:tel-aviv` for a stop
@@ -674,13 +667,15 @@ impl<'a> Query<'a> {
         if !place.as_str().starts_with("place:") {
             return Ok(false);
         }
+        self.any_stop(|s| s.city.as_deref().and_then(city_place).as_ref() == Some(place))
+    }
+
+    /// Whether a stop of some trip is one `matches` accepts. Reads every trip.
+    fn any_stop(&self, matches: impl Fn(&trips::Stop) -> bool) -> Result<bool> {
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: trips::TripDoc = decode(&k, &v)?;
-            let trip = self.trip_view(&doc)?;
-            let city_is =
-                |s: &trips::Stop| s.city.as_deref().and_then(city_place).as_ref() == Some(place);
-            if trip.stops.iter().any(city_is) {
+            if self.trip_view(&doc)?.stops.iter().any(&matches) {
                 return Ok(true);
             }
         }

@@ -266,7 +266,7 @@ fn extent(name: &str, text: Option<String>) -> Result<Option<Extent>, ApiError> 
 /// Resolves an entity parameter (id, name or alias); failing that (no entity, or
 /// several, by that name), a `404`.
 fn resolve(q: &Query, name: &str, text: Option<&str>) -> Result<Option<EntityId>, ApiError> {
-    if text.is_some_and(|t| t.trim().is_empty()) {
+    if text.is_some_and(str::is_empty) {
         return Err(ApiError::bad_request(format!(
             "`{name}` is empty; give an entity's id, name or alias, or leave `{name}` out"
         )));
