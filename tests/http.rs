@@ -599,6 +599,57 @@ fn shutdown_loses_no_acknowledged_append() {
 }
 
 #[test]
+fn stats_as_of_a_position_count_the_log_up_to_it_with_and_without_a_server() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let stats = |args: &[&str]| -> Value { serde_json::from_str(&c.run(args).ok()).unwrap() };
+    let now = stats(&["--json", "stats"]);
+    let then = stats(&["--json", "stats", "--as-of", "20"]);
+    assert_eq!(
+        (then["as_of"].as_u64(), then["events"].as_u64()),
+        (Some(20), Some(20))
+    );
+    assert_eq!(then["head"]["position"], 20);
+    let counted: u64 = then["per_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 20);
+    assert!(
+        then["streams"].as_u64() < now["streams"].as_u64(),
+        "{then} {now}"
+    );
+    assert!(then.get("checkpoints").is_none() && now.get("checkpoints").is_some());
+    let at_time = stats(&[
+        "--json",
+        "stats",
+        "--as-of",
+        then["head"]["recorded"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        at_time["events"], now["events"],
+        "the demo records its events within one instant or a few"
+    );
+    let table = c.run(&["stats", "--as-of", "20"]).ok();
+    assert!(table.contains("as of:        position 20"), "{table}");
+    c.run(&["stats", "--as-of", "999"])
+        .fails(2, "past the end of the log");
+    c.run(&["stats", "--as-of", "2025-01-04"])
+        .fails(2, "chronicle timeline --known-at 2025-01-04");
+    // The same through a server.
+    let serve = Serve::start(&c, &[]);
+    let remote = stats(&["--server", &serve.url, "--json", "stats", "--as-of", "20"]);
+    for field in ["as_of", "events", "streams", "per_type", "head"] {
+        assert_eq!(remote[field], then[field], "{field}");
+    }
+    c.run(&["--server", &serve.url, "stats", "--as-of", "999"])
+        .fails(2, "past the end of the log");
+    assert_eq!(serve.terminate(), 0);
+}
+
+#[test]
 fn views_answer_at_the_head_and_as_of_a_position() {
     let c = Chronicle::new();
     c.run(&["demo"]).ok();

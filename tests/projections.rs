@@ -498,6 +498,24 @@ fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
 }
 
 #[test]
+fn a_trip_stream_begun_without_its_announcement_is_appended_with_a_note() {
+    let c = demo();
+    let typo = json!({"stream": "trip:blinken-final-tuor", "type": "trip.started", "occurred": "2025-01-05", "data": {}});
+    let run = c.append(&[typo]);
+    assert!(
+        run.stderr.contains("`trip:blinken-final-tuor` had no events, and a trip's stream begins with trip.announced"),
+        "{}",
+        run.stderr
+    );
+    run.ok();
+    // The trip it names is in the log, with no traveler; its next event has no note.
+    let completed = json!({"stream": "trip:blinken-final-tuor", "type": "trip.completed", "occurred": "2025-01-09", "data": {}});
+    let run = c.append(&[completed]);
+    assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+    run.ok();
+}
+
+#[test]
 fn an_amendment_of_a_retracted_fact_is_appended_with_a_note_that_it_changes_nothing() {
     let c = demo();
     let retract = json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted", "occurred": "2025-01-06",
@@ -544,7 +562,7 @@ fn an_amendment_of_a_retracted_fact_is_appended_with_a_note_that_it_changes_noth
     let run = c.run(&["import", file.to_str().unwrap()]);
     assert!(
         run.stderr
-            .contains("note: 2 amendments of the input change no view: their targets were retracted before (the first: event "),
+            .contains("note: 2 events of the input were appended with a note (`chronicle log --json` shows them); the first, event "),
         "{}",
         run.stderr
     );

@@ -54,6 +54,21 @@ impl Views {
     }
 }
 
+/// The position an `--as-of` names (the head without one); past the end of the log is
+/// a usage error. `known_at` is how to ask by publication date instead, for a date
+/// given to `--as-of`.
+pub fn position(store: &Store, as_of: Option<&str>, known_at: &str) -> anyhow::Result<Position> {
+    let head = store.head()?.position;
+    let Some(text) = as_of else {
+        return Ok(head);
+    };
+    match AsOf::parse(text, "--as-of", known_at).map_err(UsageError)? {
+        AsOf::Position(n) if n > head => Err(UsageError(AsOf::past_end("--as-of", n, head)).into()),
+        AsOf::Position(n) => Ok(n),
+        AsOf::Recorded(time) => Ok(store.position_at(time)?),
+    }
+}
+
 impl AsOfArgs {
     /// The views this query should read.
     pub fn views(&self, store: &Store) -> anyhow::Result<Views> {
@@ -77,17 +92,7 @@ impl AsOfArgs {
 
     /// The position `--as-of` names.
     fn position(&self, store: &Store) -> anyhow::Result<Position> {
-        let head = store.head()?.position;
-        let Some(text) = &self.as_of else {
-            return Ok(head);
-        };
-        match AsOf::parse(text, "--as-of", "--known-at ").map_err(UsageError)? {
-            AsOf::Position(n) if n > head => {
-                Err(UsageError(AsOf::past_end("--as-of", n, head)).into())
-            }
-            AsOf::Position(n) => Ok(n),
-            AsOf::Recorded(time) => Ok(store.position_at(time)?),
-        }
+        position(store, self.as_of.as_deref(), "--known-at ")
     }
 
     /// The stored views, live or as of a position: `--as-of` on the log's clock.

@@ -202,8 +202,8 @@ pub fn write(
     let read = origins.lines.len();
     let bar = output::progress(read as u64, "importing");
     let mut new = 0;
-    // Amendments of facts retracted before them: how many, and the first one's id.
-    let (mut no_effect, mut first_no_effect) = (0, None);
+    // Events appended with a note (see `AppendedEvent::note`): how many, and the first.
+    let (mut noted, mut first_noted) = (0, None);
     let mut appended = 0;
     let mut chunk = Vec::with_capacity(batch);
     let mut append = |chunk: &mut Vec<_>, appended: &mut usize| -> anyhow::Result<()> {
@@ -212,8 +212,8 @@ pub fn write(
             .map_err(|e| origins.locate(e, *appended))?;
         new += done.iter().filter(|e| e.new).count();
         for e in done.iter().filter(|e| e.note.is_some()) {
-            no_effect += 1;
-            first_no_effect.get_or_insert(e.id);
+            noted += 1;
+            first_noted.get_or_insert_with(|| e.clone());
         }
         *appended += done.len();
         bar.set_position(*appended as u64);
@@ -235,13 +235,15 @@ pub fn write(
         append(&mut chunk, &mut appended)?;
     }
     bar.finish_and_clear();
-    if let Some(first) = first_no_effect {
+    if let Some(first) = first_noted {
         eprintln!(
-            "note: {no_effect} amendment{} of the input change{} no view: {} target{} retracted before (the first: event {first}; `chronicle log --json` shows it)",
-            if no_effect == 1 { "" } else { "s" },
-            if no_effect == 1 { "s" } else { "" },
-            if no_effect == 1 { "its" } else { "their" },
-            if no_effect == 1 { " was" } else { "s were" },
+            "note: {noted} event{} of the input {} appended with a note (`chronicle log --json` shows {}); the first, event {} (position {}): {}",
+            if noted == 1 { "" } else { "s" },
+            if noted == 1 { "was" } else { "were" },
+            if noted == 1 { "it" } else { "them" },
+            first.id,
+            first.position,
+            first.note.unwrap_or_default(),
         );
     }
     Ok(Summary {

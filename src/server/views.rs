@@ -363,8 +363,8 @@ pub async fn stats(
     state
         .blocking(move |store| {
             let (at, at_head) = as_of_position(store, as_of.as_deref())?;
-            let mut stats = store.stats()?;
             let mut report = if at_head {
+                let stats = store.stats()?;
                 let mut report = to_json(&stats)?;
                 let checkpoints: Vec<Value> = store
                     .checkpoints()?
@@ -376,43 +376,10 @@ pub async fn stats(
                 report["checkpoints"] = checkpoints.into();
                 report
             } else {
-                past_stats(store, at, &mut stats)?;
-                to_json(&stats)?
+                to_json(&store.stats_as_of(at)?)?
             };
             report["as_of"] = json!(at);
             Ok(Json(report))
         })
         .await
-}
-
-/// Rewrites `stats` to describe the log's first `at` events.
-fn past_stats(
-    store: &Store,
-    at: Position,
-    stats: &mut crate::store::Stats,
-) -> Result<(), ApiError> {
-    let mut per_type: BTreeMap<String, u64> = BTreeMap::new();
-    let mut streams = std::collections::HashSet::new();
-    let mut last = None;
-    let all = crate::store::ReadFilter::default();
-    for event in store.read(&all) {
-        let event = event?;
-        if event.position > at {
-            break;
-        }
-        *per_type.entry(event.event_type.to_string()).or_default() += 1;
-        streams.insert(event.stream.clone());
-        last = Some(event);
-    }
-    stats.events = at.0;
-    stats.streams = u64::try_from(streams.len()).unwrap_or(u64::MAX);
-    stats.per_type = per_type.into_iter().collect();
-    stats.head = crate::store::Head {
-        position: at,
-        hash: last
-            .as_ref()
-            .map_or_else(|| "0".repeat(64), |e| e.hash.clone()),
-        recorded: last.map(|e| e.recorded),
-    };
-    Ok(())
 }

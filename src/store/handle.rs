@@ -285,6 +285,35 @@ impl Store {
         super::position_at(self.log(), time)
     }
 
+    /// The stats of the log's first `at` events: their counts and head, found by
+    /// reading the log up to `at`; the size on disk is today's.
+    pub fn stats_as_of(&self, at: Position) -> Result<Stats> {
+        let mut stats = EventStore::stats(self)?;
+        let mut per_type: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut streams = std::collections::HashSet::new();
+        let mut last = None;
+        for event in self.read(&ReadFilter::default()) {
+            let event = event?;
+            if event.position > at {
+                break;
+            }
+            *per_type.entry(event.event_type.to_string()).or_default() += 1;
+            streams.insert(event.stream.clone());
+            last = Some(event);
+        }
+        stats.events = at.0;
+        stats.streams = u64::try_from(streams.len()).unwrap_or(u64::MAX);
+        stats.per_type = per_type.into_iter().collect();
+        stats.head = Head {
+            position: at,
+            hash: last
+                .as_ref()
+                .map_or_else(|| "0".repeat(64), |e| e.hash.clone()),
+            recorded: last.map(|e| e.recorded),
+        };
+        Ok(stats)
+    }
+
     /// See [`SledStore::checker`].
     pub fn checker(&self) -> Result<Checker<'_>> {
         match &self.kind {

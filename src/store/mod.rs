@@ -128,8 +128,9 @@ pub struct AppendedEvent {
     pub version: Version,
     /// `false` when the id was already in the log with the same content (a retry).
     pub new: bool,
-    /// What a user should know about an event that was appended but changes nothing:
-    /// an amendment of a fact retracted before it.
+    /// What a user should know about an event that was appended but is likely not what
+    /// they meant: an amendment of a fact retracted before it (it changes nothing), or
+    /// the first event of a trip's stream that is not its announcement (a mistyped id?).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

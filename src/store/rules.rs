@@ -505,6 +505,7 @@ pub fn check_job(
                 actual: Version(current),
             });
         }
+        let opens_unannounced_trip = current == 0 && opens_trip_unannounced(&proposed);
         let Amendment {
             amended,
             retracted_target,
@@ -587,12 +588,17 @@ pub fn check_job(
             position: Position(position),
             version: Version(version),
             new: true,
-            note: retracted_target.map(|target| {
-                format!(
+            note: match retracted_target {
+                Some(target) => Some(format!(
                     "its target {target} was retracted before: the {} is in the log and changes no view",
                     event.event_type
-                )
-            }),
+                )),
+                None if opens_unannounced_trip => Some(format!(
+                    "`{}` had no events, and a trip's stream begins with trip.announced: this trip has no traveler or stops until it is announced; if the stream id is mistyped, `chronicle trip list` lists the trips",
+                    event.stream
+                )),
+                None => None,
+            },
         });
         if stop_rule_folds(&event) {
             if event.stream.category() == "place" {
@@ -829,6 +835,15 @@ fn pending_record(pending: &Pending, position: Position) -> Option<&Record> {
         .get(usize::try_from(position.0.checked_sub(first)?).ok()?)?;
     debug_assert_eq!(record.event.position, position);
     Some(record)
+}
+
+/// Whether the event would begin a trip's stream with something other than its
+/// announcement (the traveler and the stops): most likely a mistyped stream id. It is
+/// appended, with a note; events restored from an export get none.
+fn opens_trip_unannounced(proposed: &ProposedEvent) -> bool {
+    proposed.stream.category() == "trip"
+        && proposed.event_type != EventType::TripAnnounced
+        && proposed.restored.is_none()
 }
 
 /// An event at a place of a trip (an arrival, a departure, a meeting held or planned, an
@@ -1570,6 +1585,30 @@ mod tests {
                 message.contains("Tokyo (country:JP, cancelled), Paris (country:FR, cancelled)"),
                 "{message}"
             );
+        }
+    }
+
+    #[test]
+    fn a_trip_stream_begun_without_its_announcement_is_noted() {
+        for mut log in MemIndex::both() {
+            let started = json!({"stream": "trip:a", "type": "trip.started", "occurred": "2025-01-05", "data": {}});
+            let first = log.append(std::slice::from_ref(&started)).unwrap();
+            assert_eq!(
+                first[0].note.as_deref(),
+                Some(
+                    "`trip:a` had no events, and a trip's stream begins with trip.announced: this trip has no traveler or stops until it is announced; if the stream id is mistyped, `chronicle trip list` lists the trips"
+                )
+            );
+            // Only the first event of the stream, and never an announcement.
+            let later = log.append(&[started.clone(), announced()]).unwrap();
+            assert!(later.iter().all(|e| e.note.is_none()), "{later:?}");
+            let mut other = announced();
+            other["stream"] = json!("trip:b");
+            other["id"] = json!("0194210c-0000-7000-8000-0000000000b2");
+            let mut elsewhere = started;
+            elsewhere["stream"] = json!("trip:b");
+            let opened = log.append(&[other, elsewhere]).unwrap();
+            assert!(opened.iter().all(|e| e.note.is_none()), "{opened:?}");
         }
     }
 
