@@ -650,6 +650,21 @@ fn stats_as_of_a_position_count_the_log_up_to_it_with_and_without_a_server() {
 }
 
 #[test]
+fn a_method_an_endpoint_does_not_take_is_a_405_that_points_the_way() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let server = Server::start(&c.db(), Config::default());
+    let (status, body) = server.get("/streams/trip:blinken-final-tour-2025/events");
+    assert_eq!(status, 405);
+    assert_eq!(
+        body["error"],
+        "/streams/trip:blinken-final-tour-2025/events does not take GET; to read the stream's events, GET /streams/trip:blinken-final-tour-2025; GET /openapi.json lists the endpoints and their methods"
+    );
+    let (status, body) = server.get("/streams/trip:blinken-final-tour-2025");
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
 fn views_answer_at_the_head_and_as_of_a_position() {
     let c = Chronicle::new();
     c.run(&["demo"]).ok();

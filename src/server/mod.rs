@@ -244,10 +244,20 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint; GET /openapi.json lists them")
 }
 
-async fn method_not_allowed() -> ApiError {
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let path = uri.path();
+    // The one a reader is likely to try: a stream's events are read at the stream.
+    let read_instead = match path.strip_suffix("/events") {
+        Some(stream) if method == axum::http::Method::GET && stream.starts_with("/streams/") => {
+            format!("; to read the stream's events, GET {stream}")
+        }
+        _ => String::new(),
+    };
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "this endpoint does not take that method; GET /openapi.json lists them",
+        format!(
+            "{path} does not take {method}{read_instead}; GET /openapi.json lists the endpoints and their methods"
+        ),
     )
 }
 
