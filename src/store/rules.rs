@@ -11,6 +11,10 @@
 //! (arrival, departure, meeting, agenda item, a stop's cancellation) being at one of the
 //! trip's stops, and for restored exports the exact place and hash.
 //!
+//! Two kinds of accepted event come back with a note for the user: an amendment of a
+//! fact retracted before it (it changes no view), and the first event of a trip's
+//! stream when it is not `trip.announced` (a trip with no traveler: a mistyped id?).
+//!
 //! The stop rule folds the trip's stream (from the log and the pending appends) through
 //! the facts layer's own fold, keeps the facts that plan or cancel stops, and finds the
 //! stop with the trip view's own matcher (`projection::trips::stop_index`), reading the
