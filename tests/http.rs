@@ -644,6 +644,12 @@ fn stats_as_of_a_position_count_the_log_up_to_it_with_and_without_a_server() {
     for field in ["as_of", "events", "streams", "per_type", "head"] {
         assert_eq!(remote[field], then[field], "{field}");
     }
+    // It names the server's store as the server, not this folder's default.
+    let table = c.run(&["--server", &serve.url, "stats"]).ok();
+    assert!(
+        table.contains("store:        the server at http://127.0.0.1:"),
+        "{table}"
+    );
     c.run(&["--server", &serve.url, "stats", "--as-of", "999"])
         .fails(2, "past the end of the log");
     assert_eq!(serve.terminate(), 0);

@@ -29,7 +29,12 @@ pub struct Args {
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let as_of = args.as_of.as_deref();
-    let (stats, checkpoints, at) = match app.open_or_server(true)? {
+    let backend = app.open_or_server(true)?;
+    let store_name = match &backend {
+        Backend::Store(_) => app.describe(),
+        Backend::Server(api) => format!("the server at {}", api.url()),
+    };
+    let (stats, checkpoints, at) = match backend {
         Backend::Store(store) if as_of.is_some() => {
             let at = super::as_of::position(&store, as_of, KNOWN_AT)?;
             (store.stats_as_of(at)?, Vec::new(), Some(at))
@@ -72,7 +77,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         }
         output::json_line(&mut out, &report)?;
     } else {
-        writeln!(out, "store:        {}", app.describe())?;
+        writeln!(out, "store:        {store_name}")?;
         if let Some(at) = at {
             writeln!(
                 out,
