@@ -429,14 +429,14 @@ fn an_append_the_log_refuses_creates_no_store() {
         r#"{"place": "country:KR"}"#,
     ];
     // Well-formed, refused by the stop rule (exit 2) and by --expect (exit 3).
-    c.run(&arrived).fails(2, "has no stops yet");
+    c.run(&arrived).fails(2, "has no events yet");
     assert!(!c.db().exists(), "a refused append creates nothing");
     c.run(&[&arrived[..], &["--expect", "3"]].concat())
         .fails(3, "nothing was written");
     assert!(!c.db().exists(), "a conflicting append creates nothing");
     // Nor the folders on the way to a --db that does not exist.
     let deep = c.db().join("a").join("b");
-    common::run_at(&deep, &arrived).fails(2, "has no stops yet");
+    common::run_at(&deep, &arrived).fails(2, "has no events yet");
     assert!(!c.db().exists(), "no folder was made");
     // An accepted one creates the store.
     c.append(&[person("a")]).ok();

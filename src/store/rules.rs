@@ -460,14 +460,21 @@ pub fn check_job(
                     ))
                 })?;
             if known_digest != digest {
-                return Err(invalid(
-                    index,
-                    "id",
+                let position = known.entry.position;
+                let message = if job.ids.contains_key(&id) {
                     format!(
-                        "id {id} is already in the log (position {}) with different content; use a new id, or amend that event with event.corrected",
-                        known.entry.position
-                    ),
-                ));
+                        "id {id} is already used, with different content, by an earlier event of this append; give each event its own id"
+                    )
+                } else if group.ids.contains_key(&id) || group.set_aside.id(&id).is_some() {
+                    format!(
+                        "id {id} is already used, with different content, by an event not yet written (it would be position {position}): earlier in this input, or in an append committed beside it; use a new id"
+                    )
+                } else {
+                    format!(
+                        "id {id} is already in the log (position {position}) with different content; use a new id, or amend that event with event.corrected"
+                    )
+                };
+                return Err(invalid(index, "id", message));
             }
             if let Some(r) = &proposed.restored
                 && (r.hash != known.hash || r.position != known.entry.position)
@@ -516,7 +523,15 @@ pub fn check_job(
         } = check_references(db, group, &job, index, &proposed)?;
         if proposed.restored.is_none() {
             // A restored export keeps what its store accepted, under any older rules.
-            check_stop(db, group, &mut job, index, &proposed, amended.as_ref())?;
+            check_stop(
+                db,
+                group,
+                &mut job,
+                index,
+                &proposed,
+                amended.as_ref(),
+                current == 0,
+            )?;
         }
 
         let position = job.tail.position + 1;
@@ -863,6 +878,7 @@ fn check_stop(
     index: usize,
     proposed: &ProposedEvent,
     amended: Option<&(Uuid, Current)>,
+    opens_stream: bool,
 ) -> Result<()> {
     let corrected;
     let (event_type, data) = match amended {
@@ -922,7 +938,12 @@ fn check_stop(
     } else {
         event_type.to_string()
     };
-    let message = if stops.is_empty() {
+    let message = if opens_stream {
+        format!(
+            "{what} at {place}: `{}` has no events yet, and a trip's stream begins with trip.announced (its traveler and stops); append that first, or check the stream id (`chronicle trip list` lists the trips)",
+            proposed.stream
+        )
+    } else if stops.is_empty() {
         format!(
             "{what} at {place}: `{}` has no stops yet; add this one first with trip.stop_added (or list the stops in trip.announced)",
             proposed.stream
@@ -1334,7 +1355,12 @@ mod tests {
         let err = log
             .append(&[fresh.clone(), fresh_changed.clone()])
             .unwrap_err();
-        assert!(err.to_string().contains("different content"), "{err}");
+        assert!(
+            err.to_string().contains(
+                "is already used, with different content, by an earlier event of this append"
+            ),
+            "{err}"
+        );
         // Jobs of one group, with the group's facts kept or set aside (as `import`'s
         // check does between batches).
         for set_aside in [false, true] {
@@ -1343,11 +1369,19 @@ mod tests {
             let err = log
                 .check_group(&[&[fresh.clone()], &[fresh_changed.clone()]], set_aside)
                 .unwrap_err();
-            assert!(err.to_string().contains("different content"), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("by an event not yet written (it would be position 2)"),
+                "{err}"
+            );
         }
         // And the committed event, against a retry with other content.
         let err = log.append(&[changed]).unwrap_err();
-        assert!(err.to_string().contains("different content"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is already in the log (position 1) with different content"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1558,9 +1592,19 @@ mod tests {
                 "trip.agenda_item_added",
                 "trip.stop_cancelled",
             ];
-            // No stops at all yet.
+            // No events at all yet: most likely a mistyped stream id.
             let (field, message) = refused(&mut log, &[at("trip.arrived", "country:KR")]);
             assert_eq!(field, "data.place");
+            assert!(
+                message.contains(
+                    "`trip:a` has no events yet, and a trip's stream begins with trip.announced"
+                ),
+                "{message}"
+            );
+            // Events, but no stops.
+            let completed = json!({"stream": "trip:a", "type": "trip.completed", "occurred": "2025-01-05", "data": {}});
+            log.append(&[completed]).unwrap();
+            let (_, message) = refused(&mut log, &[at("trip.arrived", "country:KR")]);
             assert!(message.contains("has no stops yet"), "{message}");
             log.append(&[announced(), place("place:busan", "Busan", "country:KR")])
                 .unwrap();
