@@ -219,7 +219,10 @@ impl History {
             }
             Step::AddStop { trip: t, place: p, after } => {
                 let mut data = json!({"place": place(*p)});
-                if let Some(a) = after {
+                // A new stop follows a stop of its trip, as the store requires.
+                if let Some(a) = after
+                    && self.is_stop(&trip(*t), place(*a))
+                {
                     data["after"] = place(*a).into();
                 }
                 self.event(&trip(*t), "trip.stop_added", day(2), data)

@@ -896,8 +896,13 @@ fn check_stop(
         }
         _ => (proposed.event_type, &proposed.typed),
     };
-    let Some(place) = trips::at_stop(data) else {
-        return Ok(());
+    // The stop an event is at, or the one a new stop is to follow.
+    let (place, named_by) = match (trips::at_stop(data), data) {
+        (Some(place), _) => (place, "place"),
+        (None, EventData::TripStopAdded(added)) if added.after.is_some() => {
+            (added.after.as_ref().expect("matched"), "after")
+        }
+        _ => return Ok(()),
     };
     let mut itinerary = match job.itineraries.remove(&proposed.stream) {
         Some(known) => known,
@@ -928,34 +933,38 @@ fn check_stop(
     let Some(stops) = stops else {
         return Ok(());
     };
-    let field = if amended.is_some() {
-        "data.data.place"
-    } else {
-        "data.place"
+    let field = match amended {
+        Some(_) => format!("data.data.{named_by}"),
+        None => format!("data.{named_by}"),
     };
-    let what = if amended.is_some() {
-        format!("the corrected {event_type}")
-    } else {
-        event_type.to_string()
+    let what = match (amended.is_some(), named_by) {
+        (true, "after") => format!("the corrected {event_type} after"),
+        (true, _) => format!("the corrected {event_type} at"),
+        (false, "after") => format!("{event_type} after"),
+        (false, _) => format!("{event_type} at"),
+    };
+    let fix = match named_by {
+        "after" => "name one of these in `after`, or leave `after` out to add the stop last",
+        _ => "name one of these, or add it first with trip.stop_added",
     };
     let message = if opens_stream {
         format!(
-            "{what} at {place}: `{}` has no events yet, and a trip's stream begins with trip.announced (its traveler and stops); append that first, or check the stream id (`chronicle trip list` lists the trips)",
+            "{what} {place}: `{}` has no events yet, and a trip's stream begins with trip.announced (its traveler and stops); append that first, or check the stream id (`chronicle trip list` lists the trips)",
             proposed.stream
         )
     } else if stops.is_empty() {
         format!(
-            "{what} at {place}: `{}` has no stops yet; add this one first with trip.stop_added (or list the stops in trip.announced)",
+            "{what} {place}: `{}` has no stops yet; add this one first with trip.stop_added (or list the stops in trip.announced)",
             proposed.stream
         )
     } else {
         format!(
-            "{what} at {place}: not a stop of `{}` (stops: {}); name one of these, or add it first with trip.stop_added",
+            "{what} {place}: not a stop of `{}` (stops: {}); {fix}",
             proposed.stream,
             stops.join(", ")
         )
     };
-    Err(invalid(index, field, message))
+    Err(invalid(index, &field, message))
 }
 
 /// A trip's stops as the stop rule sees them, with what it knows of the registered
@@ -1657,6 +1666,24 @@ mod tests {
             elsewhere["stream"] = json!("trip:b");
             let opened = log.append(&[other, elsewhere]).unwrap();
             assert!(opened.iter().all(|e| e.note.is_none()), "{opened:?}");
+        }
+    }
+
+    #[test]
+    fn a_new_stop_follows_a_stop_of_its_trip() {
+        for mut log in MemIndex::both() {
+            log.append(&[announced()]).unwrap();
+            let added = |after: &str| {
+                json!({"stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
+                       "data": {"place": "country:FR", "city": "Paris", "after": after}})
+            };
+            let (field, message) = refused(&mut log, &[added("country:DE")]);
+            assert_eq!(field, "data.after");
+            assert_eq!(
+                message,
+                "trip.stop_added after country:DE: not a stop of `trip:a` (stops: Seoul (country:KR), Tokyo (country:JP)); name one of these in `after`, or leave `after` out to add the stop last"
+            );
+            log.append(&[added("country:KR")]).unwrap();
         }
     }
 
