@@ -758,6 +758,12 @@ impl<'a> Query<'a> {
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: trips::TripDoc = decode(&k, &v)?;
+            // A trip whose every fact was retracted (a stray event on a mistyped stream,
+            // say) leaves the list, as a retracted fact leaves every current view;
+            // `trip show` still finds it.
+            if doc.facts.is_empty() {
+                continue;
+            }
             out.push(self.trip_view(&doc)?);
         }
         Ok(out)

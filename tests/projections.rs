@@ -500,7 +500,8 @@ fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
 #[test]
 fn a_trip_stream_begun_without_its_announcement_is_appended_with_a_note() {
     let c = demo();
-    let typo = json!({"stream": "trip:blinken-final-tuor", "type": "trip.started", "occurred": "2025-01-05", "data": {}});
+    const STRAY: &str = "01942100-0000-7000-8000-00000000beef";
+    let typo = json!({"id": STRAY, "stream": "trip:blinken-final-tuor", "type": "trip.started", "occurred": "2025-01-05", "data": {}});
     let run = c.append(&[typo]);
     assert!(
         run.stderr.contains("`trip:blinken-final-tuor` had no events, and a trip's stream begins with trip.announced"),
@@ -513,6 +514,32 @@ fn a_trip_stream_begun_without_its_announcement_is_appended_with_a_note() {
     let run = c.append(&[completed]);
     assert!(!run.stderr.contains("note:"), "{}", run.stderr);
     run.ok();
+    assert!(
+        c.run(&["trip", "list"])
+            .ok()
+            .contains("trip:blinken-final-tuor")
+    );
+    // Retracted, it leaves the list once no fact of it stands; `trip show` still finds it.
+    let retract = |target: &str| {
+        json!({"stream": "trip:blinken-final-tuor", "type": "event.retracted", "occurred": "2025-01-10",
+               "data": {"target": target, "reason": "a mistyped stream"}})
+    };
+    c.append(&[retract(STRAY)]).ok();
+    assert!(
+        c.run(&["trip", "list"])
+            .ok()
+            .contains("trip:blinken-final-tuor")
+    );
+    let log = c.log();
+    let completed = log
+        .iter()
+        .find(|e| e["type"] == "trip.completed" && e["stream"] == "trip:blinken-final-tuor")
+        .unwrap();
+    c.append(&[retract(completed["id"].as_str().unwrap())]).ok();
+    let list = c.run(&["trip", "list"]).ok();
+    assert!(!list.contains("trip:blinken-final-tuor"), "{list}");
+    assert!(list.contains("trip:blinken-final-tour-2025"), "{list}");
+    c.run(&["trip", "show", "trip:blinken-final-tuor"]).ok();
 }
 
 #[test]
