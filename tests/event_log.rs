@@ -748,3 +748,23 @@ fn a_full_output_is_named_in_the_error() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_not_taken_for_json() {
+    let c = Chronicle::new();
+    let bom = |name: &str, a: &str, b: &str| {
+        c.file(name, &format!("\u{feff}{}\n{}\n", person(a), person(b)))
+    };
+    c.run(&["append", "--file", path_str(&bom("one.jsonl", "a", "b"))])
+        .ok();
+    c.run(&["import", path_str(&bom("two.jsonl", "c", "d"))])
+        .ok();
+    assert_eq!(c.log().len(), 4);
+    // Anywhere else it is still an error.
+    let inside = c.file(
+        "inside.jsonl",
+        &format!("{}\n\u{feff}{}\n", person("e"), person("f")),
+    );
+    c.run(&["append", "--file", path_str(&inside)])
+        .fails(2, "line 2");
+}

@@ -108,6 +108,8 @@ pub fn locate(err: Error, at: impl Fn(usize) -> Option<(String, usize)>) -> anyh
     }
 }
 
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads JSON Lines a line at a time and calls `each(raw line, event, line number)` for
 /// every event; blank lines and `//` comments are skipped. A line longer than the
 /// largest event is refused before the rest of it is read. Errors name the file and
@@ -136,6 +138,10 @@ pub fn read_events(
         raw.clear();
         let ended = read_line(&mut reader, &mut raw, max_line)
             .map_err(|e| anyhow::anyhow!("reading {file}: {e}"))?;
+        // A byte order mark, as some editors on Windows write one: not part of the JSON.
+        if line == 1 && raw.starts_with(UTF8_BOM) {
+            raw.drain(..UTF8_BOM.len());
+        }
         if raw.len() > max_line {
             return Err(located(ValidationError {
                 line: None,
