@@ -4,8 +4,9 @@ One check, `chronicle_rejections_are_explained`, and a tally of answers.
 
 The document states every rule of a request that a schema can state. The rest depend
 on the log (an entity must be registered, an amendment must point at an event of the
-stream, an id may not be reused for other content, an event at a place must be at a
-stop of its trip) or relate two values (an interval
+stream, an id may not be reused for other content, an event at a place (or a new
+stop's `after`) must be at a stop of its trip, which a trip's stream with no events yet
+has none of) or relate two values (an interval
 must not end before it starts; on a stream's route, the body's type and stream must fit
 the path). Schemathesis' own "schema-valid request rejected" check (ST202) is told to
 let 400 and 422 through on the operations where such rules apply (.ci/schemathesis.toml);
@@ -28,9 +29,11 @@ LOG_OR_RELATION_RULES = {
         "is already registered",
         "not a stop of",
         "has no stops yet",
+        "has no events yet, and a trip's stream begins with trip.announced",
         "no event with id",
         "the target ",
         "is already in the log",
+        "is already used, with different content",
         "the corrected data must fit",
         "events have no date to correct",
         "ends before it starts",

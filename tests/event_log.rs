@@ -273,6 +273,16 @@ fn log_filters_and_pipes() {
         "{}",
         missing.stderr
     );
+    // So does a category with no stream, but not one whose events another filter left out.
+    let plural = c.run(&["log", "--category", "trips"]);
+    assert_eq!((plural.code, plural.stdout.as_str()), (0, ""));
+    assert!(
+        plural.stderr.contains("no stream of category `trips`"),
+        "{}",
+        plural.stderr
+    );
+    let none_of_type = c.run(&["log", "--category", "trip", "--type", "event.retracted"]);
+    assert_eq!((none_of_type.code, none_of_type.stderr.as_str()), (0, ""));
     let limited = c
         .run(&["--json", "log", "--from", "5", "--limit", "3"])
         .ok();

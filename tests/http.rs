@@ -946,9 +946,10 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let sales_json = local(&["--json", "sales"]);
     let log = local(&["log", "--from", "40"]);
     // Why nothing was shown, server or not.
-    let empty_logs: [&[&str]; 2] = [
+    let empty_logs: [&[&str]; 3] = [
         &["log", "--from", "999"],
         &["log", "--stream", "trip:no-such-trip"],
+        &["log", "--category", "trips"],
     ];
     let notes: Vec<String> = empty_logs
         .iter()
@@ -968,6 +969,11 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         notes[1].starts_with("note: the log holds no stream"),
         "{}",
         notes[1]
+    );
+    assert!(
+        notes[2].starts_with("note: the log holds no stream of category `trips`"),
+        "{}",
+        notes[2]
     );
     // A mistake in --as-of or --known-at is told in the CLI's words, server or not.
     let mistakes: [&[&str]; 5] = [

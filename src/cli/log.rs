@@ -104,7 +104,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 
 /// When nothing was printed, says why if the likely reason is a mistake: `--from` past
 /// the end of the log (not merely at it, where a script polling for new events starts),
-/// as `--as-of` would, or a stream with no events at all (most likely a mistyped name).
+/// as `--as-of` would, or a stream or a category with no events at all (most likely a
+/// mistyped name).
 fn note_nothing_shown(
     filter: &ReadFilter,
     head: u64,
@@ -123,6 +124,15 @@ fn note_nothing_shown(
         eprintln!(
             "note: the log holds no stream `{stream}`; check its name (`chronicle stats` counts the streams, `chronicle log --category {}` lists that category's events)",
             stream.category()
+        );
+    } else if let Some(category) = &filter.category
+        && filter.stream.is_none()
+        && filter.event_type.is_none()
+        && filter.from.is_none()
+    {
+        // Nothing of the whole category: most likely a mistyped one (`trips`).
+        eprintln!(
+            "note: the log holds no stream of category `{category}`; a category is what a stream id has before its colon, like `trip` in trip:blinken-final-tour-2025 (`chronicle log` shows the streams)"
         );
     }
     Ok(())

@@ -33,7 +33,7 @@ use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
 use crate::model::event::{GENESIS_HASH, parse_hash};
 use crate::model::patch::merge_patch;
-use crate::model::types::{CategoryRule, EventData};
+use crate::model::types::{CategoryRule, EventData, TripStopAdded};
 use crate::model::{
     EntityId, EventType, Expect, Extent, Position, ProposedEvent, RecordedEvent, StreamId,
     ValidationError, Version,
@@ -899,9 +899,12 @@ fn check_stop(
     // The stop an event is at, or the one a new stop is to follow.
     let (place, named_by) = match (trips::at_stop(data), data) {
         (Some(place), _) => (place, "place"),
-        (None, EventData::TripStopAdded(added)) if added.after.is_some() => {
-            (added.after.as_ref().expect("matched"), "after")
-        }
+        (
+            None,
+            EventData::TripStopAdded(TripStopAdded {
+                after: Some(after), ..
+            }),
+        ) => (after, "after"),
         _ => return Ok(()),
     };
     let mut itinerary = match job.itineraries.remove(&proposed.stream) {
@@ -937,11 +940,10 @@ fn check_stop(
         Some(_) => format!("data.data.{named_by}"),
         None => format!("data.{named_by}"),
     };
-    let what = match (amended.is_some(), named_by) {
-        (true, "after") => format!("the corrected {event_type} after"),
-        (true, _) => format!("the corrected {event_type} at"),
-        (false, "after") => format!("{event_type} after"),
-        (false, _) => format!("{event_type} at"),
+    let relation = if named_by == "after" { "after" } else { "at" };
+    let what = match amended {
+        Some(_) => format!("the corrected {event_type} {relation}"),
+        None => format!("{event_type} {relation}"),
     };
     let fix = match named_by {
         "after" => "name one of these in `after`, or leave `after` out to add the stop last",
