@@ -5,16 +5,21 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    // Read when the script runs, not when it was compiled (`env!`): a build script
+    // compiled for one checkout may be run for another that shares the target folder.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("events");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("reading the bundled events in {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert!(
+        !files.is_empty(),
+        "{} holds no .jsonl file: the demo would have no events",
+        dir.display()
+    );
     files.sort();
     let mut code = String::from("/// The bundled events: (file name, contents), in name order.\n");
     code.push_str("pub const BUNDLED_EVENTS: &[(&str, &str)] = &[\n");

@@ -14,6 +14,7 @@ use crate::projection::sales::{self, SaleView};
 use crate::projection::timeline;
 use crate::projection::trips::{self, TripView};
 use crate::projection::{DocsRead, Fact, decode, facts};
+use crate::store::{EventStore, ReadFilter};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -778,6 +779,33 @@ impl<'a> Query<'a> {
             )
         })?;
         self.trip_view(&doc)
+    }
+
+    /// One trip as the views stand at `at`. For a trip whose first event in `log` comes
+    /// after `at`, says so, rather than "no trip", which would send the reader looking
+    /// for a typo.
+    pub fn trip_at(
+        &self,
+        stream: &StreamId,
+        at: Position,
+        log: &dyn EventStore,
+    ) -> Result<TripView> {
+        self.trip(stream).or_else(|missing| {
+            let filter = ReadFilter {
+                stream: Some(stream.clone()),
+                ..ReadFilter::default()
+            };
+            match log.read(&filter).next().transpose()? {
+                Some(first) if first.position > at => Err(not_found(
+                    "stream",
+                    format!(
+                        "`{stream}` had no events yet at position {at}: its first is at position {}; ask as of that position or later",
+                        first.position
+                    ),
+                )),
+                _ => Err(missing),
+            }
+        })
     }
 
     /// Timeline entries in timeline order.

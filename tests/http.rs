@@ -685,6 +685,21 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     assert_eq!(trip["as_of"], 20);
     assert_eq!(trip["trip"]["version"], 2);
     assert_eq!(server.get("/trips/trip:nowhere").0, 404);
+    let (status, early) = server.get("/trips/trip:blinken-final-tour-2025?as_of=3");
+    assert_eq!(status, 404, "{early}");
+    assert!(
+        early["error"]
+            .as_str()
+            .unwrap()
+            .contains("had no events yet at position 3: its first is at position 19; ask as of that position or later"),
+        "{early}"
+    );
+    let (status, typo) = server.get("/timeline?type=trip.arived");
+    assert_eq!(status, 400, "{typo}");
+    assert!(
+        typo.to_string().contains("did you mean `trip.arrived`?"),
+        "{typo}"
+    );
     // A trip by its traveler's name, as on the command line.
     let (status, by_name) = server.get("/trips/the%20US%20Secretary%20of%20State?as_of=20");
     assert_eq!(status, 200, "{by_name}");
@@ -960,6 +975,46 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
             note
         })
         .collect();
+    // A timeline of a stream the log does not hold says so; one with nothing dated
+    // there, not.
+    let no_stream = c.run(&["timeline", "--stream", "trip:no-such-trip"]);
+    assert_eq!(no_stream.code, 0);
+    assert!(no_stream.stdout.starts_with("No timeline entries match"));
+    assert!(
+        no_stream
+            .stderr
+            .starts_with("note: the log holds no stream `trip:no-such-trip`"),
+        "{}",
+        no_stream.stderr
+    );
+    let nothing_dated = c.run(&[
+        "timeline",
+        "--stream",
+        "trip:blinken-final-tour-2025",
+        "--type",
+        "trip.completed",
+    ]);
+    assert_eq!(nothing_dated.stderr, "");
+    // A trip asked about as of before its first event: not "no trip".
+    let too_early = |args: &[&str]| {
+        c.run(args)
+            .fails(
+                2,
+                "`trip:blinken-final-tour-2025` had no events yet at position 5: its first is at position 19",
+            )
+            .stderr
+    };
+    let early = too_early(&[
+        "trip",
+        "show",
+        "trip:blinken-final-tour-2025",
+        "--as-of",
+        "5",
+    ]);
+    assert!(
+        early.contains("ask as of that position or later"),
+        "{early}"
+    );
     assert!(
         notes[0].starts_with("note: the log ends at position"),
         "{}",
@@ -998,6 +1053,10 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         2,
         "unknown event type `trip.landed`; `chronicle types` lists them",
     );
+    c.run(&["log", "--type", "trip.arived"]).fails(
+        2,
+        "--type: unknown event type `trip.arived`; did you mean `trip.arrived`?",
+    );
 
     let serve = Serve::start(&c, &[]);
     for (args, before) in mistakes.iter().zip(&told) {
@@ -1028,6 +1087,16 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         assert_eq!(&run.stderr, note, "{args:?} through the server");
         assert_eq!(run.ok(), "");
     }
+    let remote_no_stream = c.run(&["timeline", "--stream", "trip:no-such-trip"]);
+    assert_eq!(remote_no_stream.stderr, no_stream.stderr);
+    assert_eq!(remote_no_stream.ok(), no_stream.stdout);
+    too_early(&[
+        "trip",
+        "show",
+        "trip:blinken-final-tour-2025",
+        "--as-of",
+        "5",
+    ]);
     assert!(local(&["stats"]).contains("events:       43"));
 
     // Appends go through the server, with the CLI's messages and exit codes.

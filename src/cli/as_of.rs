@@ -90,8 +90,8 @@ impl AsOfArgs {
         Ok(Views::Known(known::fold(&events, &date)?))
     }
 
-    /// The position `--as-of` names.
-    fn position(&self, store: &Store) -> anyhow::Result<Position> {
+    /// The position `--as-of` names (the head without one).
+    pub fn position(&self, store: &Store) -> anyhow::Result<Position> {
         position(store, self.as_of.as_deref(), "--known-at ")
     }
 

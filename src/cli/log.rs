@@ -55,7 +55,8 @@ fn filter(args: &Args) -> anyhow::Result<ReadFilter> {
         .map(|t| {
             EventType::parse(t).ok_or_else(|| {
                 UsageError(format!(
-                    "--type: unknown event type `{t}`; `chronicle types` lists them"
+                    "--type: unknown event type `{t}`; {}`chronicle types` lists them",
+                    EventType::did_you_mean(t)
                 ))
             })
         })
@@ -149,15 +150,7 @@ fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow:
         if last.is_none() {
             let health: serde_json::Value = api.get("/healthz", &[])?;
             let head = health["head"].as_u64().unwrap_or(0);
-            note_nothing_shown(filter, head, |stream| {
-                let path = format!("/streams/{stream}");
-                match api.get::<serde_json::Value>(&path, &[("limit", Some("1".into()))]) {
-                    Ok(_) => Ok(true),
-                    // A 404: no such stream.
-                    Err(e) if e.is::<UsageError>() => Ok(false),
-                    Err(e) => Err(e),
-                }
-            })?;
+            note_nothing_shown(filter, head, |stream| remote::stream_exists(api, stream))?;
         }
         return Ok(());
     }

@@ -253,6 +253,16 @@ impl Names for NameMap {
     }
 }
 
+/// Whether the server's log holds `stream` (`GET /streams/{stream}` is a 404 when not).
+pub fn stream_exists(api: &Api, stream: &StreamId) -> anyhow::Result<bool> {
+    let path = format!("/streams/{}", encode(&stream.to_string()));
+    match api.get::<Value>(&path, &[("limit", Some("1".into()))]) {
+        Ok(_) => Ok(true),
+        Err(e) if e.is::<UsageError>() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Takes the part `key` of an API answer, as a `T`.
 pub fn part<T: DeserializeOwned>(answer: &mut Value, key: &str) -> anyhow::Result<T> {
     serde_json::from_value(answer[key].take())

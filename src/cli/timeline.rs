@@ -6,6 +6,7 @@ use super::remote;
 use super::{App, Backend, UsageError};
 use chronicle::model::{EventType, Extent, StreamId};
 use chronicle::query::{Query, TimelineEntry, TimelineFilter};
+use chronicle::store::EventStore;
 use clap::ValueEnum;
 use serde_json::json;
 use std::io::Write;
@@ -96,7 +97,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             .map(|t| {
                 EventType::parse(t).ok_or_else(|| {
                     UsageError(format!(
-                        "--type: unknown event type `{t}`; `chronicle types` lists them"
+                        "--type: unknown event type `{t}`; {}`chronicle types` lists them",
+                        EventType::did_you_mean(t)
                     ))
                 })
             })
@@ -118,7 +120,14 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             if let Some(e) = &args.entity {
                 filter.entity = Some(q.resolve_entity("entity", e)?);
             }
-            q.timeline(&filter)?
+            let entries = q.timeline(&filter)?;
+            if entries.is_empty()
+                && let Some(stream) = &filter.stream
+                && store.stream_version(stream)?.is_none()
+            {
+                note_no_stream(stream);
+            }
+            entries
         }
         Backend::Server(api) => {
             let query = [
@@ -137,7 +146,14 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             ];
             let query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
             let mut answer: serde_json::Value = api.get("/timeline", &query)?;
-            remote::part(&mut answer, "entries")?
+            let entries: Vec<TimelineEntry> = remote::part(&mut answer, "entries")?;
+            if entries.is_empty()
+                && let Some(stream) = &filter.stream
+                && !remote::stream_exists(&api, stream)?
+            {
+                note_no_stream(stream);
+            }
+            entries
         }
     };
     let format = args.format.unwrap_or(if app.json {
@@ -153,6 +169,14 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// An empty answer for a stream the log does not hold: most likely a mistyped name.
+fn note_no_stream(stream: &StreamId) {
+    eprintln!(
+        "note: the log holds no stream `{stream}`; check its name (`chronicle log --category {}` lists that category's events)",
+        stream.category()
+    );
 }
 
 /// Prints timeline entries as a table.

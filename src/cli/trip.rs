@@ -73,7 +73,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
             let stream = q.resolve_trip(&stream)?;
-            let trip = q.trip(&stream)?;
+            let trip = q.trip_at(&stream, as_of.position(&store)?, &store)?;
             let retracted = if include_retracted {
                 Some(q.retracted(&stream)?)
             } else {

@@ -70,13 +70,7 @@ fn find(name: &str) -> anyhow::Result<TypeDef> {
     match EventType::parse(name) {
         Some(t) => Ok(fields::definition(t)),
         None => {
-            let closest = EventType::ALL
-                .iter()
-                .map(|t| (strsim::levenshtein(t.as_str(), name), t))
-                .min_by_key(|(distance, _)| *distance)
-                .filter(|(distance, _)| *distance <= 3)
-                .map(|(_, t)| format!("did you mean `{t}`? "))
-                .unwrap_or_default();
+            let closest = EventType::did_you_mean(name);
             Err(UsageError(format!(
                 "unknown event type `{name}`; {closest}`chronicle types` lists them"
             ))

@@ -713,13 +713,7 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
 
     let stream = StreamId::parse(&raw.stream).map_err(|m| ValidationError::field("stream", m))?;
     let event_type = EventType::parse(&raw.event_type).ok_or_else(|| {
-        let closest = EventType::ALL
-            .iter()
-            .map(|t| (strsim::levenshtein(t.as_str(), &raw.event_type), t))
-            .min_by_key(|(distance, _)| *distance)
-            .filter(|(distance, _)| *distance <= 3)
-            .map(|(_, t)| format!("did you mean `{t}`? "))
-            .unwrap_or_default();
+        let closest = EventType::did_you_mean(&raw.event_type);
         ValidationError::field(
             "type",
             format!(

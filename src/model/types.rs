@@ -83,6 +83,18 @@ impl EventType {
         EventType::ALL.iter().copied().find(|t| t.as_str() == name)
     }
 
+    /// For a name that is no type, "did you mean `…`? " naming the closest type (at
+    /// most three edits away), or nothing: the start of an unknown type's message.
+    pub fn did_you_mean(name: &str) -> String {
+        EventType::ALL
+            .iter()
+            .map(|t| (strsim::levenshtein(t.as_str(), name), t))
+            .min_by_key(|(distance, _)| *distance)
+            .filter(|(distance, _)| *distance <= 3)
+            .map(|(_, t)| format!("did you mean `{t}`? "))
+            .unwrap_or_default()
+    }
+
     /// The schema version of the type's data. Every type is at 1.
     pub fn schema(self) -> u32 {
         1

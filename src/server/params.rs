@@ -132,7 +132,8 @@ impl Params {
             .map(|t| {
                 EventType::parse(&t).ok_or_else(|| {
                     ApiError::bad_request(format!(
-                        "`{name}`: unknown event type `{t}`; GET /types lists them"
+                        "`{name}`: unknown event type `{t}`; {}GET /types lists them",
+                        EventType::did_you_mean(&t)
                     ))
                 })
             })

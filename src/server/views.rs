@@ -193,13 +193,13 @@ fn under<T>(key: &'static str, view: T) -> BTreeMap<&'static str, T> {
 /// Runs a query over the views as of `as_of`.
 async fn query<F>(state: &AppState, at: At, f: F) -> Result<Response, ApiError>
 where
-    F: FnOnce(&Query, Position) -> Result<Vec<u8>, ApiError> + Send + 'static,
+    F: FnOnce(&Query, Position, &Store) -> Result<Vec<u8>, ApiError> + Send + 'static,
 {
     let wait = state.config.views_wait;
     let body = state
         .blocking(move |store| {
             let (views, position) = views(store, &at, wait)?;
-            f(&Query::new(views.docs()), position)
+            f(&Query::new(views.docs()), position, store)
         })
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -218,7 +218,7 @@ pub async fn trips(
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
     params.finish("known_at, as_of and min_position")?;
-    query(&state, at, |q, at| {
+    query(&state, at, |q, at, _| {
         answer(q, at, under("trips", q.trips()?))
     })
     .await
@@ -233,9 +233,9 @@ pub async fn trip(
     let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
     params.finish("include_retracted, known_at, as_of and min_position")?;
-    query(&state, at, move |q, at| {
+    query(&state, at, move |q, at, store| {
         let stream = q.resolve_trip(&stream.0).map_err(not_found)?;
-        let trip = q.trip(&stream).map_err(not_found)?;
+        let trip = q.trip_at(&stream, at, store).map_err(not_found)?;
         if include_retracted {
             let retracted = q.retracted(&stream)?;
             let mut view = BTreeMap::from([("trip", to_json(&trip)?)]);
@@ -297,7 +297,7 @@ pub async fn timeline(
     params.finish(
         "entity, stream, category, type, tag, from, to, limit, include_retracted, known_at, as_of and min_position",
     )?;
-    query(&state, at, move |q, at| {
+    query(&state, at, move |q, at, _| {
         filter.entity = resolve(q, "entity", entity.as_deref())?;
         answer(q, at, under("entries", q.timeline(&filter)?))
     })
@@ -311,7 +311,7 @@ pub async fn entities(
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
     params.finish("known_at, as_of and min_position")?;
-    query(&state, at, |q, at| {
+    query(&state, at, |q, at, _| {
         answer(q, at, under("entities", q.entities()?))
     })
     .await
@@ -325,7 +325,7 @@ pub async fn entity(
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
     params.finish("known_at, as_of and min_position")?;
-    query(&state, at, move |q, at| {
+    query(&state, at, move |q, at, _| {
         let view = q.entity(&entity.0).map_err(not_found)?;
         answer(q, at, under("entity", view))
     })
@@ -342,7 +342,7 @@ pub async fn sales(
     let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
     params.finish("buyer, seller, include_retracted, known_at, as_of and min_position")?;
-    query(&state, at, move |q, at| {
+    query(&state, at, move |q, at, _| {
         let buyer = resolve(q, "buyer", buyer.as_deref())?;
         let seller = resolve(q, "seller", seller.as_deref())?;
         let report = q.sales(buyer.as_ref(), seller.as_ref(), include_retracted)?;
