@@ -154,6 +154,15 @@ pub struct SalesReport {
     pub retracted: Vec<TimelineEntry>,
 }
 
+/// Text from a request as an error quotes it: at most 100 characters, so that a long
+/// value does not make a long message.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(100) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 fn not_found(field: &str, message: String) -> Error {
     Error::Invalid {
         index: None,
@@ -548,7 +557,8 @@ impl<'a> Query<'a> {
             0 => Err(not_found(
                 field,
                 format!(
-                    "no entity is named or aliased `{text}`; `chronicle entity list` (or `GET /entities`) lists them"
+                    "no entity is named or aliased `{}`; `chronicle entity list` (or `GET /entities`) lists them",
+                    shown(text)
                 ),
             )),
             1 => Ok(ids.remove(0)),
@@ -581,7 +591,7 @@ impl<'a> Query<'a> {
         let traveler = self.resolve_entity("trip", text).map_err(|_| {
             not_found(
                 "trip",
-                format!("no trip is `{text}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them"),
+                format!("no trip is `{}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them", shown(text)),
             )
         })?;
         let mut found = Vec::new();

@@ -1173,6 +1173,9 @@ fn a_url_given_as_db_creates_no_folder() {
     for (url, code) in [
         ("postgres://u:hunter2@127.0.0.1:1/news", 1),
         ("mysql://u@h/news", 2),
+        // No database: not the user's name, as libpq would take, without a word.
+        ("postgres://u:hunter2@127.0.0.1:1", 2),
+        ("postgres://u:hunter2@127.0.0.1:1/", 2),
     ] {
         for command in [
             &["stats"][..],
@@ -1210,6 +1213,9 @@ fn a_url_given_as_db_creates_no_folder() {
                     ),
                     "{stderr}"
                 );
+            }
+            if url.starts_with("postgres://") && code == 2 {
+                assert!(stderr.contains("names no database"), "{stderr}");
             }
         }
     }

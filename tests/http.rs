@@ -316,6 +316,22 @@ fn live_events_arrive_and_resume_from_last_event_id_without_loss_or_duplicates()
             .is_some_and(|e| e.contains("past the end of the log (position 3)")),
         "{body}"
     );
+    // So is a Last-Event-ID of an event this log never held: waiting for it would skip
+    // every event up to it.
+    let (status, body) = read(
+        server
+            .agent
+            .get(format!("{}/events/live", server.url))
+            .header("Last-Event-ID", "4")
+            .call(),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.starts_with(
+            "Last-Event-ID 4 is past the end of the log (position 3): this log never held that event"
+        )),
+        "{body}"
+    );
 
     // Catch up from position 2, then follow.
     let mut live = SseReader::open(&format!("{}/events/live?from=2", server.url), None);
@@ -752,6 +768,21 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     let (status, empty) = server.get("/timeline?entity=");
     assert_eq!(status, 400, "{empty}");
     assert!(empty.to_string().contains("`entity` is empty"), "{empty}");
+    // A tag no event could have (events' tags are 1 to 64 characters) is no filter.
+    for tag in ["", "%20", &"t".repeat(65)] {
+        let (status, refused) = server.get(&format!("/timeline?tag={tag}"));
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("`tag`: a tag is 1 to 64 characters"),
+            "{refused}"
+        );
+    }
+    // A long value is quoted short.
+    let (status, long) = server.get(&format!("/timeline?entity={}", "a".repeat(20_000)));
+    assert_eq!(status, 404);
+    assert!(long.to_string().len() < 1_000, "{}", long.to_string().len());
     let (status, nobody) = server.get("/sales?seller=Nobody");
     assert_eq!(status, 404);
     assert!(
@@ -1031,12 +1062,14 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         notes[2]
     );
     // A mistake in --as-of or --known-at is told in the CLI's words, server or not.
-    let mistakes: [&[&str]; 5] = [
+    let mistakes: [&[&str]; 7] = [
         &["timeline", "--as-of", "2025-01-04"],
         &["sales", "--as-of", "2025-01-04"],
         &["trip", "list", "--as-of", "2025-01-04"],
         &["entity", "show", "Blinken", "--as-of", "2025-01-04"],
         &["timeline", "--known-at", "soon"],
+        &["timeline", "--as-of", "999"],
+        &["stats", "--as-of", "999"],
     ];
     let mistaken = |args: &[&str]| {
         let run = c.run(args).fails(2, "");
@@ -1062,6 +1095,12 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     for (args, before) in mistakes.iter().zip(&told) {
         assert_eq!(&mistaken(args), before, "{args:?} through the server");
     }
+    // The API answers at the server's root: a path in --server is refused, not sent.
+    c.run(&["--server", &format!("{}/api", serve.url), "trip", "list"])
+        .fails(
+            2,
+            "give the server's URL as http://HOST:PORT, with no path after it",
+        );
     // Every query prints what it printed without the server.
     assert_eq!(local(&["trip", "list"]), trip_list);
     assert_eq!(
@@ -1401,6 +1440,8 @@ fn every_endpoint_answers_as_its_openapi_document_says() {
     c.run(&["demo"]).ok();
     let server = Server::start(&c.db(), Config::default());
     let (_, doc) = server.get("/openapi.json");
+    // Wherever the server listens, the document names it: relative to where it is read.
+    assert_eq!(doc["servers"][0]["url"], "/");
     let mut covered = std::collections::BTreeSet::new();
     let mut check =
         |method: &str, template: &str, path: &str, body: Option<&Value>, expected: u16| {

@@ -71,9 +71,15 @@ impl Api {
     /// A client of the server at `url` (`http://host:port`).
     pub fn new(url: &str) -> anyhow::Result<Api> {
         let base = url.trim_end_matches('/').to_owned();
-        if !base.starts_with("http://") {
+        // The API answers at the server's root: a path, query or fragment after the
+        // host would only end in "no such endpoint".
+        let after_host = base.strip_prefix("http://").unwrap_or_default();
+        if !base.starts_with("http://")
+            || after_host.is_empty()
+            || after_host.contains(['/', '?', '#'])
+        {
             return Err(UsageError(format!(
-                "--server `{url}`: give the server's URL as http://HOST:PORT"
+                "--server `{url}`: give the server's URL as http://HOST:PORT, with no path after it"
             ))
             .into());
         }
@@ -172,6 +178,11 @@ impl Api {
             .unwrap_or("no reason given")
             .to_owned();
         let index = body["index"].as_u64().and_then(|i| usize::try_from(i).ok());
+        // The API names its parameter where the CLI names its flag.
+        let message = match message.strip_prefix("as_of ") {
+            Some(rest) => format!("--as-of {rest}"),
+            None => message,
+        };
         match status {
             409 => {
                 let expected = match &body["expected"] {

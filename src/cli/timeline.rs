@@ -103,7 +103,16 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 })
             })
             .transpose()?,
-        tag: args.tag.clone(),
+        tag: args
+            .tag
+            .as_deref()
+            .map(|t| match chronicle::model::event::check_tag(t) {
+                Ok(()) => Ok(t.to_owned()),
+                Err(e) => Err(UsageError(format!(
+                    "--tag: {e}; give one, or leave --tag out"
+                ))),
+            })
+            .transpose()?,
         from: extent("from", &args.from)?,
         to: extent("to", &args.to)?,
         limit: args.limit,

@@ -22,6 +22,14 @@ pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 /// Longest tag, in characters.
 pub const MAX_TAG_CHARS: usize = 64;
 
+/// A tag is 1 to 64 characters, not all white space.
+pub fn check_tag(tag: &str) -> Result<(), &'static str> {
+    match tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS {
+        true => Err("a tag is 1 to 64 characters, not all white space"),
+        false => Ok(()),
+    }
+}
+
 /// Room for the fields the store adds (`position`, `id`, `recorded`, `hash`…), so that
 /// the export of an event of the largest size restores.
 pub const EXPORT_ALLOWANCE: usize = 1024;
@@ -751,12 +759,7 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
     })?;
     let tags = raw.tags.clone().unwrap_or_default();
     for (i, tag) in tags.iter().enumerate() {
-        if tag.trim().is_empty() || tag.chars().count() > MAX_TAG_CHARS {
-            return Err(ValidationError::field(
-                format!("tags[{i}]"),
-                "a tag is 1 to 64 characters",
-            ));
-        }
+        check_tag(tag).map_err(|e| ValidationError::field(format!("tags[{i}]"), e))?;
     }
 
     let store_fields = raw.position.is_some()

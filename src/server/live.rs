@@ -80,25 +80,29 @@ pub async fn subscribe(
     // Watch before reading the head, so no commit can fall between the two.
     let mut durable = state.store.subscribe();
     let head = durable.borrow_and_update().0;
-    if last_seen.is_none()
-        && let Some(from) = from
-        && from.0 > head + 1
-    {
-        // Past the end as this process knows it: read the log's own head (on PostgreSQL
-        // another server may have appended it) before saying so, as `as_of` does.
-        let logged = state.blocking(|store| Ok(store.head()?.position.0)).await?;
-        if from.0 > logged + 1 {
-            return Err(ApiError::not_found(format!(
-                "from {from} is past the end of the log (position {logged}); subscribe from {} (or without `from`) for the events appended from now on",
-                logged + 1
-            )));
-        }
-    }
     let next = match (last_seen, from) {
         (Some(id), _) => id.saturating_add(1),
         (None, Some(p)) => p.0.max(1),
         (None, None) => head + 1,
     };
+    if next > head + 1 {
+        // Past the end as this process knows it: read the log's own head (on PostgreSQL
+        // another server may have appended it) before saying so, as `as_of` does. Waiting
+        // there instead would skip every event up to it without a word.
+        let logged = state.blocking(|store| Ok(store.head()?.position.0)).await?;
+        if next > logged + 1 {
+            return Err(ApiError::not_found(match last_seen {
+                Some(id) => format!(
+                    "Last-Event-ID {id} is past the end of the log (position {logged}): this log never held that event (another store, or one restored from an older copy?); subscribe again with `from` (1 to {}) or without it",
+                    logged + 1
+                ),
+                None => format!(
+                    "from {next} is past the end of the log (position {logged}); subscribe from {} (or without `from`) for the events appended from now on",
+                    logged + 1
+                ),
+            }));
+        }
+    }
     let (tx, rx) = mpsc::channel(state.config.live_buffer.max(1) + 1);
     let budget = state
         .config

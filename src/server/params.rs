@@ -89,6 +89,19 @@ impl Params {
             .transpose()
     }
 
+    /// A tag parameter: 1 to 64 characters, not all white space, as an event's tags are
+    /// (an empty one would match no fact, silently).
+    pub fn tag(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        self.take(name)?
+            .map(|t| match crate::model::event::check_tag(&t) {
+                Ok(()) => Ok(t),
+                Err(e) => Err(ApiError::bad_request(format!(
+                    "`{name}`: {e}; give one, or leave `{name}` out"
+                ))),
+            })
+            .transpose()
+    }
+
     /// An optional count of at least 1 (a `limit` of 0 would answer nothing).
     pub fn at_least_one(&mut self, name: &str) -> Result<Option<usize>, ApiError> {
         match self.number(name)? {

@@ -285,7 +285,7 @@ pub async fn timeline(
         stream: params.stream("stream")?,
         category: params.category("category")?,
         event_type: params.event_type("type")?,
-        tag: params.take("tag")?,
+        tag: params.tag("tag")?,
         from: extent("from", params.take("from")?)?,
         to: extent("to", params.take("to")?)?,
         limit: params.at_least_one("limit")?,

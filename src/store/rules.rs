@@ -613,7 +613,7 @@ pub fn check_job(
                     event.event_type
                 )),
                 None if opens_unannounced_trip => Some(format!(
-                    "`{}` had no events, and a trip's stream begins with trip.announced: this trip has no traveler or stops until it is announced; if the stream id is mistyped, `chronicle trip list` lists the trips",
+                    "`{}` had no events, and a trip's stream begins with trip.announced: this trip has no traveler or stops until it is announced; if the stream id is mistyped, `chronicle trip list` (or `GET /trips`) lists the trips",
                     event.stream
                 )),
                 None => None,
@@ -748,7 +748,7 @@ fn check_references(
             index,
             "data.target",
             format!(
-                "the target {target} is itself a {}; amend the original event instead",
+                "the target {target} is itself an {}; amend the original event instead",
                 known.event_type
             ),
         ));
@@ -951,7 +951,7 @@ fn check_stop(
     };
     let message = if opens_stream {
         format!(
-            "{what} {place}: `{}` has no events yet, and a trip's stream begins with trip.announced (its traveler and stops); append that first, or check the stream id (`chronicle trip list` lists the trips)",
+            "{what} {place}: `{}` has no events yet, and a trip's stream begins with trip.announced (its traveler and stops); append that first, or check the stream id (`chronicle trip list` (or `GET /trips`) lists the trips)",
             proposed.stream
         )
     } else if stops.is_empty() {
@@ -1655,7 +1655,7 @@ mod tests {
             assert_eq!(
                 first[0].note.as_deref(),
                 Some(
-                    "`trip:a` had no events, and a trip's stream begins with trip.announced: this trip has no traveler or stops until it is announced; if the stream id is mistyped, `chronicle trip list` lists the trips"
+                    "`trip:a` had no events, and a trip's stream begins with trip.announced: this trip has no traveler or stops until it is announced; if the stream id is mistyped, `chronicle trip list` (or `GET /trips`) lists the trips"
                 )
             );
             // Only the first event of the stream, and never an announcement.

@@ -972,6 +972,17 @@ fn parse_url(url: &str) -> Result<tokio_postgres::Config> {
             ),
         },
     })?;
+    if config.get_dbname().is_none_or(str::is_empty) {
+        // libpq would take the user's name for it, which no message would explain.
+        return Err(Error::Invalid {
+            index: None,
+            error: crate::model::ValidationError {
+                line: None,
+                field: None,
+                message: "the PostgreSQL URL names no database; write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE".to_owned(),
+            },
+        });
+    }
     Ok(with_network_defaults(config))
 }
 
