@@ -288,7 +288,6 @@ impl Store {
     /// The stats of the log's first `at` events: their counts and head, found by
     /// reading the log up to `at`; the size on disk is today's.
     pub fn stats_as_of(&self, at: Position) -> Result<Stats> {
-        let mut stats = EventStore::stats(self)?;
         let mut per_type: std::collections::BTreeMap<String, u64> = Default::default();
         let mut streams = std::collections::HashSet::new();
         let mut last = None;
@@ -301,17 +300,19 @@ impl Store {
             streams.insert(event.stream.clone());
             last = Some(event);
         }
-        stats.events = at.0;
-        stats.streams = u64::try_from(streams.len()).unwrap_or(u64::MAX);
-        stats.per_type = per_type.into_iter().collect();
-        stats.head = Head {
-            position: at,
-            hash: last
-                .as_ref()
-                .map_or_else(|| "0".repeat(64), |e| e.hash.clone()),
-            recorded: last.map(|e| e.recorded),
-        };
-        Ok(stats)
+        Ok(Stats {
+            events: at.0,
+            streams: u64::try_from(streams.len()).unwrap_or(u64::MAX),
+            per_type: per_type.into_iter().collect(),
+            head: Head {
+                position: at,
+                hash: last
+                    .as_ref()
+                    .map_or_else(|| "0".repeat(64), |e| e.hash.clone()),
+                recorded: last.map(|e| e.recorded),
+            },
+            size_on_disk: self.size_on_disk()?,
+        })
     }
 
     /// See [`SledStore::checker`].
@@ -520,6 +521,16 @@ impl EventStore for Store {
             stats.size_on_disk += views.projector.size_on_disk()?;
         }
         Ok(stats)
+    }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        let mut size = self.log().size_on_disk()?;
+        if let Kind::Pg(p) = &self.kind
+            && let Some(views) = &p.views
+        {
+            size += views.projector.size_on_disk()?;
+        }
+        Ok(size)
     }
 
     fn metrics(&self) -> &StoreMetrics {

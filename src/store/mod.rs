@@ -205,6 +205,9 @@ pub trait EventStore: Send + Sync {
     /// Counts for `chronicle stats`.
     fn stats(&self) -> Result<Stats>;
 
+    /// The bytes the store takes on disk (of `stats`), without counting anything.
+    fn size_on_disk(&self) -> Result<u64>;
+
     /// What the log counts for operators: appends, refusals, commits and their latency.
     fn metrics(&self) -> &StoreMetrics;
 }

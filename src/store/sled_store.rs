@@ -872,9 +872,12 @@ impl EventStore for SledStore {
             streams: counts::streams(&views)?,
             per_type,
             head,
-            size_on_disk: self.inner.db.size_on_disk().map_err(storage)?
-                + self.views()?.size_on_disk()?,
+            size_on_disk: self.size_on_disk()?,
         })
+    }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.inner.db.size_on_disk().map_err(storage)? + self.views()?.size_on_disk()?)
     }
 }
 

@@ -786,10 +786,7 @@ impl EventStore for PgStore {
                 &[],
             )?;
             let row = tx.query_one(
-                "SELECT (SELECT count(DISTINCT stream) FROM chronicle_events),
-                        pg_total_relation_size('chronicle_events')
-                        + pg_total_relation_size('chronicle_head')
-                        + pg_total_relation_size('chronicle_migrations')",
+                &format!("SELECT (SELECT count(DISTINCT stream) FROM chronicle_events), {SIZE_ON_DISK}"),
                 &[],
             )?;
             tx.commit()?;
@@ -808,7 +805,20 @@ impl EventStore for PgStore {
             size_on_disk: to_u64(row.get(1))?,
         })
     }
+
+    fn size_on_disk(&self) -> Result<u64> {
+        let row = self
+            .inner
+            .pool
+            .read(|c| c.query_one(&format!("SELECT {SIZE_ON_DISK}"), &[]))?;
+        to_u64(row.get(0))
+    }
 }
+
+/// The bytes of the log's tables and their indexes, as an SQL expression.
+const SIZE_ON_DISK: &str = "pg_total_relation_size('chronicle_events')
+    + pg_total_relation_size('chronicle_head')
+    + pg_total_relation_size('chronicle_migrations')";
 
 impl LogRead for PgStore {
     fn range(&self, from: Position, to: Position) -> Events<'_> {
