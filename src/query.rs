@@ -49,6 +49,20 @@ pub struct TimelineFilter {
 impl TimelineFilter {
     /// Refuses a window that ends before it starts (`from` after `to`), which nothing
     /// could be in: a mistake, such as the two dates swapped, rather than a question.
+    /// A type whose events are no timeline entries would silently match nothing: the
+    /// message says where such events show instead.
+    pub fn check_type(&self) -> std::result::Result<(), String> {
+        match self.event_type {
+            Some(t) if t.is_amendment() => Err(format!(
+                "{t} is an amendment, not a timeline entry: the fact it amends shows it (a correction's changes, a retraction's reason with `include_retracted`, a source added among its `evidence`); `chronicle log --type {t}` (or `GET /events?type={t}`) lists the amendments themselves"
+            )),
+            Some(t) if !t.is_timeline_entry() => Err(format!(
+                "{t} events are undated registrations, not timeline entries; `chronicle entity list` (or `GET /entities`) lists the entities"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn check_window(&self) -> std::result::Result<(), String> {
         match (&self.from, &self.to) {
             (Some(from), Some(to)) if from.earliest() > to.latest() => Err(format!(
@@ -86,6 +100,9 @@ pub struct TimelineEntry {
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
+    /// The sources added later by `evidence.added`, oldest first (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Source>,
     pub sources: usize,
     pub corrected: bool,
     /// The reasons of the corrections applied, oldest first (absent when none).
@@ -791,13 +808,23 @@ impl<'a> Query<'a> {
         self.trip_view(&doc)
     }
 
-    /// One trip as the views stand at `at`. For a trip whose first event in `log` comes
-    /// after `at`, says so, rather than "no trip", which would send the reader looking
-    /// for a typo.
+    /// [`Query::resolve_trip`] on a past view (as of a position, or known at a date),
+    /// falling back on `now`, the current views, for a trip or traveler the past view
+    /// does not know yet: the answer is then about that trip, not "no trip".
+    pub fn resolve_trip_then(&self, text: &str, now: &Query) -> Result<StreamId> {
+        self.resolve_trip(text)
+            .or_else(|missing| now.resolve_trip(text).map_err(|_| missing))
+    }
+
+    /// One trip as the views stand at `at` (and, on the reported clock, `known_at`). For
+    /// a trip whose first event in `log` comes after `at`, or that had no fact published
+    /// by `known_at`, says so, rather than "no trip", which would send the reader
+    /// looking for a typo.
     pub fn trip_at(
         &self,
         stream: &StreamId,
         at: Position,
+        known_at: Option<&Extent>,
         log: &dyn EventStore,
     ) -> Result<TripView> {
         self.trip(stream).or_else(|missing| {
@@ -805,12 +832,18 @@ impl<'a> Query<'a> {
                 stream: Some(stream.clone()),
                 ..ReadFilter::default()
             };
-            match log.read(&filter).next().transpose()? {
-                Some(first) if first.position > at => Err(not_found(
+            match (log.read(&filter).next().transpose()?, known_at) {
+                (Some(first), _) if first.position > at => Err(not_found(
                     "stream",
                     format!(
                         "`{stream}` had no events yet at position {at}: its first is at position {}; ask as of that position or later",
                         first.position
+                    ),
+                )),
+                (Some(_), Some(date)) => Err(not_found(
+                    "stream",
+                    format!(
+                        "`{stream}` had no fact published by {date} (the `published` date of its sources); ask with a later date"
                     ),
                 )),
                 _ => Err(missing),
@@ -896,6 +929,7 @@ impl<'a> Query<'a> {
                 entities: fact.entities_in(typed.as_ref()),
                 tags: fact.tags.clone(),
                 source: fact.source.clone(),
+                evidence: fact.evidence.clone(),
                 sources: fact.sources(),
                 corrected: fact.corrected(),
                 corrections: fact.correction_reasons(),

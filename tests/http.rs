@@ -843,6 +843,32 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     let (_, then) = server.get("/timeline?as_of=43");
     assert_eq!(known["entries"], then["entries"]);
     assert_eq!(server.get("/trips?known_at=someday").0, 400);
+    // An amendment is no timeline entry: asking for its type is refused, with where it
+    // shows; a source added to a fact shows among the fact's evidence.
+    let (status, refused) = server.get("/timeline?type=event.retracted");
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("event.retracted is an amendment, not a timeline entry"),
+        "{refused}"
+    );
+    assert_eq!(server.get("/timeline?type=entity.registered").0, 400);
+    let (status, _) = server.post(
+        "/streams/arms-sale:us-japan-2025-01/events",
+        &json!({"type": "evidence.added", "data": {"target": "01942100-0000-7000-8000-000003000001",
+            "source": {"publisher": "Second Wire", "published": "2025-01-05"}}}),
+        None,
+    );
+    assert_eq!(status, 201);
+    let (_, sale) = server.get(
+        "/timeline?stream=arms-sale:us-japan-2025-01&type=arms_sale.announced&min_position=45",
+    );
+    assert_eq!(sale["entries"][0]["sources"], 2, "{sale}");
+    assert_eq!(
+        sale["entries"][0]["evidence"][0]["publisher"], "Second Wire",
+        "{sale}"
+    );
 }
 
 #[test]
@@ -1089,6 +1115,10 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     c.run(&["log", "--type", "trip.arived"]).fails(
         2,
         "--type: unknown event type `trip.arived`; did you mean `trip.arrived`?",
+    );
+    c.run(&["timeline", "--type", "event.corrected"]).fails(
+        2,
+        "--type: event.corrected is an amendment, not a timeline entry",
     );
 
     let serve = Serve::start(&c, &[]);

@@ -422,6 +422,19 @@ fn a_trip_that_changes() {
     let then = json_of(&c, &["trip", "show", t, "--as-of", "2"]);
     assert_eq!(then["stops"].as_array().unwrap().len(), 2);
     assert_eq!(then["status"], "announced");
+    // The route keeps the cancelled stop, marked.
+    let list = c.run(&["trip", "list"]).ok();
+    assert!(
+        list.contains("Berlin (Germany) → Prague (Czechia) → Warsaw (Poland) (cancelled)"),
+        "{list}"
+    );
+    // Asked by the traveler's name as of before the trip: about the trip, not "no trip".
+    c.run(&["trip", "show", "minister", "--as-of", "1"]).fails(
+        2,
+        "`trip:tour` had no events yet at position 1: its first is at position 2",
+    );
+    let early = c.run(&["trip", "list", "--as-of", "1"]).ok();
+    assert!(early.starts_with("No trips as of that point"), "{early}");
 }
 
 #[test]

@@ -190,7 +190,8 @@
           e.retracted ? badge('retracted', 'retracted', `Retracted: ${e.retracted}`) : null,
           e.corrected && e.corrections ? h('span', { class: 'reason' }, ` Corrected: ${e.corrections.join('; ')}.`) : null,
           e.retracted ? h('span', { class: 'reason' }, ` Retracted: ${e.retracted}.`) : null,
-          opts.sources && e.source ? sourceBlock(e.source) : null));
+          opts.sources && e.source ? sourceBlock(e.source) : null,
+          opts.sources ? (e.evidence || []).map(sourceBlock) : null));
     }));
   }
 
@@ -427,6 +428,7 @@
         e.retracted ? h('p', { class: 'reason' }, badge('retracted', 'retracted'), ` ${e.retracted}`) : null,
         e.entities && e.entities.length ? h('p', {}, 'Involves ', entityLinks(e.entities)) : null,
         sourceBlock(e.source),
+        ...(e.evidence || []).map(sourceBlock),
       ].filter(Boolean));
     }
     function select(id) {

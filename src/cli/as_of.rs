@@ -108,6 +108,16 @@ impl AsOfArgs {
         Ok(Views::Past(store.views_at(position)?))
     }
 
+    /// Whether the query is about an earlier point than now (`--as-of` or `--known-at`).
+    pub fn is_past(&self) -> bool {
+        self.as_of.is_some() || self.known_at.is_some()
+    }
+
+    /// `--known-at`, read.
+    pub fn known_at(&self) -> anyhow::Result<Option<Extent>> {
+        self.known_at_date()
+    }
+
     /// `--known-at`, read.
     fn known_at_date(&self) -> anyhow::Result<Option<Extent>> {
         let Some(text) = &self.known_at else {

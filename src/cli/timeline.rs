@@ -122,6 +122,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     filter
         .check_window()
         .map_err(|e| UsageError(format!("--from/--to: {e}")))?;
+    filter
+        .check_type()
+        .map_err(|e| UsageError(format!("--type: {e}")))?;
     let entries = match app.open_or_server(true)? {
         Backend::Store(store) => {
             let views = args.as_of.views(&store)?;

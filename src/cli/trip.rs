@@ -1,6 +1,6 @@
 //! `chronicle trip list` and `chronicle trip show`.
 
-use super::as_of::AsOfArgs;
+use super::as_of::{AsOfArgs, live_views};
 use super::output::{self, Table};
 use super::remote::{self, Names};
 use super::{App, Backend};
@@ -62,7 +62,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             if app.json {
                 output::json_line(&mut out, &trips)?;
             } else {
-                print_list(&q, &trips, &mut out)?;
+                print_list(&q, &trips, as_of.is_past(), &mut out)?;
             }
         }
         TripCommand::Show {
@@ -72,8 +72,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         } => {
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
-            let stream = q.resolve_trip(&stream)?;
-            let trip = q.trip_at(&stream, as_of.position(&store)?, &store)?;
+            let stream = match as_of.is_past() {
+                true => q.resolve_trip_then(&stream, &Query::new(&live_views(&store)?))?,
+                false => q.resolve_trip(&stream)?,
+            };
+            let known_at = as_of.known_at()?;
+            let trip = q.trip_at(&stream, as_of.position(&store)?, known_at.as_ref(), &store)?;
             let retracted = if include_retracted {
                 Some(q.retracted(&stream)?)
             } else {
@@ -96,7 +100,12 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
             if app.json {
                 output::json_line(&mut out, &trips)?;
             } else {
-                print_list(&remote::names(&mut answer), &trips, &mut out)?;
+                print_list(
+                    &remote::names(&mut answer),
+                    &trips,
+                    as_of.is_past(),
+                    &mut out,
+                )?;
             }
         }
         TripCommand::Show {
@@ -166,21 +175,38 @@ fn show(
     Ok(())
 }
 
-/// Prints trips as a table, one line each.
-fn print_list(q: &dyn Names, trips: &[TripView], out: &mut impl Write) -> anyhow::Result<()> {
+/// Prints trips as a table, one line each; `past` when they are as of an earlier point.
+fn print_list(
+    q: &dyn Names,
+    trips: &[TripView],
+    past: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     if trips.is_empty() {
-        writeln!(
-            out,
-            "No trips match. `chronicle types show trip.announced` shows how to record one."
-        )?;
+        let hint = match past {
+            true => {
+                "No trips as of that point; without --as-of and --known-at, `chronicle trip list` lists today's."
+            }
+            false => {
+                "No trips match. `chronicle types show trip.announced` shows how to record one."
+            }
+        };
+        writeln!(out, "{hint}")?;
         return Ok(());
     }
     let mut table = Table::new(&["STREAM", "TRAVELER", "STATUS", "STARTS", "STOPS", "SOURCES"]);
     for t in trips {
+        // A cancelled stop stays in the route, marked, as `trip show` lists it.
         let stops: Vec<String> = t
             .stops
             .iter()
-            .map(|s| stop_name(q, s))
+            .map(|s| {
+                let name = stop_name(q, s)?;
+                anyhow::Ok(match s.status {
+                    StopStatus::Cancelled => format!("{name} (cancelled)"),
+                    _ => name,
+                })
+            })
             .collect::<Result<_, _>>()?;
         table.row(vec![
             t.stream.to_string(),

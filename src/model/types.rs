@@ -105,6 +105,12 @@ impl EventType {
         self.category_rule() != CategoryRule::Entity
     }
 
+    /// Whether a fact of this type is a line of the timeline: every dated fact, not a
+    /// registration (undated) or an amendment (which changes the fact it amends).
+    pub fn is_timeline_entry(self) -> bool {
+        self.needs_occurred() && !self.is_amendment()
+    }
+
     /// Amendments may leave out `occurred`: the store then records the day it accepts
     /// them (see `store::rules`).
     pub fn occurred_defaults_to_recorded(self) -> bool {

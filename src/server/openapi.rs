@@ -344,6 +344,15 @@ pub fn generated_schemas() -> Map<String, Value> {
         "EventType".into(),
         json!({ "type": "string", "enum": names, "description": "An event type of schema 1." }),
     );
+    let dated: Vec<&str> = EventType::ALL
+        .iter()
+        .filter(|t| t.is_timeline_entry())
+        .map(|t| t.as_str())
+        .collect();
+    s.insert(
+        "TimelineEventType".into(),
+        json!({ "type": "string", "enum": dated, "description": "An event type whose facts are timeline entries: not a registration or an amendment." }),
+    );
     s.insert(
         "StreamId".into(),
         json!({

@@ -233,9 +233,16 @@ pub async fn trip(
     let include_retracted = params.flag("include_retracted")?;
     let at = At::take(&mut params)?;
     params.finish("include_retracted, known_at, as_of and min_position")?;
+    let (past, known_at) = (at.as_of.is_some() || at.known_at.is_some(), at.known_at);
     query(&state, at, move |q, at, store| {
-        let stream = q.resolve_trip(&stream.0).map_err(not_found)?;
-        let trip = q.trip_at(&stream, at, store).map_err(not_found)?;
+        let stream = match past {
+            true => q.resolve_trip_then(&stream.0, &Query::new(&store.live_views()?)),
+            false => q.resolve_trip(&stream.0),
+        }
+        .map_err(not_found)?;
+        let trip = q
+            .trip_at(&stream, at, known_at.as_ref(), store)
+            .map_err(not_found)?;
         if include_retracted {
             let retracted = q.retracted(&stream)?;
             let mut view = BTreeMap::from([("trip", to_json(&trip)?)]);
@@ -293,6 +300,9 @@ pub async fn timeline(
         include_retracted: params.flag("include_retracted")?,
     };
     filter.check_window().map_err(ApiError::bad_request)?;
+    filter
+        .check_type()
+        .map_err(|e| ApiError::bad_request(format!("`type`: {e}")))?;
     let at = At::take(&mut params)?;
     params.finish(
         "entity, stream, category, type, tag, from, to, limit, include_retracted, known_at, as_of and min_position",
