@@ -189,16 +189,7 @@ fn not_found(field: &str, message: String) -> Error {
 
 /// The place id a city's name would have: `Tel Aviv` → `place:tel-aviv`.
 fn city_place(city: &str) -> Option<EntityId> {
-    let mut slug = String::new();
-    for c in city.trim().chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    let slug = slug.trim_end_matches('-');
-    EntityId::parse(&format!("place:{slug}")).ok()
+    EntityId::parse(&format!("place:{}", crate::model::ids::slug_of(city)?)).ok()
 }
 
 /// A corrected value for people: `value.amount: 3640000000 → 3500000000`, with
@@ -1239,9 +1230,10 @@ impl<'a> Query<'a> {
                 possessive(&traveler()?)
             ),
             EventData::TripStopCancelled(s) => format!(
-                "The stop in {} was dropped from {} trip",
+                "The stop in {} was dropped from {} trip{}",
                 self.noun(&s.place)?,
-                possessive(&traveler()?)
+                possessive(&traveler()?),
+                s.reason.map(|r| format!(" ({r})")).unwrap_or_default()
             ),
             EventData::TripAgendaItemAdded(a) => format!(
                 "On {} agenda in {}: {}",

@@ -1003,7 +1003,10 @@ fn usage_mistakes_say_what_to_do() {
     assert_eq!(c.log().len(), head);
     // An empty answer says so, and how to get one.
     let none = c.run(&["trip", "list", "--known-at", "1990-01-01"]).ok();
-    assert!(none.starts_with("No trips match."), "{none}");
+    assert!(
+        none.starts_with("No trips as of that point; without --as-of and --known-at"),
+        "{none}"
+    );
     // Any name given to replay rebuilds (and reports) every projection.
     let replayed = c
         .run(&["--json", "replay", "--projection", "timeline"])

@@ -142,6 +142,21 @@ impl<'de> Deserialize<'de> for StreamId {
     }
 }
 
+/// The slug a name would have in an id: `Tel Aviv` → `tel-aviv` (lowercase ASCII
+/// letters and digits, a `-` for each run of anything else); `None` when nothing is left.
+pub fn slug_of(name: &str) -> Option<String> {
+    let mut slug = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    (!slug.is_empty()).then(|| slug.to_owned())
+}
+
 /// The id of an entity: a person, organisation, office, place or country.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntityId(StreamId);
@@ -149,6 +164,15 @@ pub struct EntityId(StreamId);
 impl EntityId {
     /// Parses an entity id such as `person:antony-blinken` or `country:KR`.
     pub fn parse(text: &str) -> Result<EntityId, String> {
+        // A name where an id belongs (`Manila`): say what its id would look like.
+        if !text.contains(':')
+            && let Some(slug) = slug_of(text)
+            && text.len() <= MAX_STREAM_ID_LEN
+        {
+            return Err(format!(
+                "`{text}` is not an entity id: an entity is named by its id, <kind>:<slug>, such as place:{slug} or person:{slug} (the kinds are person, org, office and place, and country:XX for a country); `chronicle entity list` lists the ids"
+            ));
+        }
         let id = StreamId::parse(text).map_err(|e| {
             format!("{e} (an entity id is person:, org:, office:, place: or country:)")
         })?;

@@ -570,7 +570,12 @@ pub(crate) fn explain(e: serde_path_to_error::Error<serde_json::Error>) -> (Stri
         } else {
             format!("{path}.{field}")
         };
-        message = format!("`{field}` is missing; this field is required");
+        message = match field {
+            "aliases" => {
+                "`aliases` is missing; this field is required (give [] for none)".to_owned()
+            }
+            _ => format!("`{field}` is missing; this field is required"),
+        };
     }
     for (rust, json) in [
         ("struct NoData", "an empty object {}"),
