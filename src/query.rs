@@ -992,8 +992,16 @@ impl<'a> Query<'a> {
     /// One entity, by id, name or alias.
     pub fn entity(&self, text: &str) -> Result<EntityView> {
         let id = self.resolve_entity("entity", text)?;
-        let doc = entities::get(self.docs, &id)?
-            .filter(|d| d.registered || d.events > 0)
+        let doc = entities::get(self.docs, &id)?.filter(|d| d.registered || d.events > 0);
+        if doc.is_none() && self.is_stop_city(&id)? {
+            return Err(not_found(
+                "entity",
+                format!(
+                    "`{id}` is not a registered entity but the city of a trip's stop: `chronicle timeline --entity {id}` (or `GET /timeline?entity={id}`) lists the facts at it; an entity.registered event for {id} gives it an entry here"
+                ),
+            ));
+        }
+        let doc = doc
             .ok_or_else(|| {
                 not_found(
                     "entity",

@@ -435,6 +435,17 @@ fn a_trip_that_changes() {
     );
     let early = c.run(&["trip", "list", "--as-of", "1"]).ok();
     assert!(early.starts_with("No trips as of that point"), "{early}");
+    // A stop's city that is no registered entity: its facts are on its timeline, and
+    // `entity show` says so rather than "no fact involves it".
+    assert!(
+        c.run(&["timeline", "--entity", "Berlin"])
+            .ok()
+            .contains("trip:tour")
+    );
+    c.run(&["entity", "show", "Berlin"]).fails(
+        2,
+        "`place:berlin` is not a registered entity but the city of a trip's stop: `chronicle timeline --entity place:berlin`",
+    );
 }
 
 #[test]
