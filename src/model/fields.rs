@@ -274,7 +274,7 @@ pub fn definition(t: EventType) -> TypeDef {
             ex(
                 TRIP,
                 Some("2025-01-04"),
-                r#"{"place": "country:JP", "with": ["country:JP"], "topic": "the alliance", "dates": "2025-01-07"}"#,
+                r#"{"place": "country:KR", "with": ["person:yoon-suk-yeol"], "topic": "the alliance", "dates": "2025-01-06"}"#,
             ),
         ),
         T::TripMeetingHeld => def(
@@ -729,6 +729,20 @@ impl TypeDef {
             "not used: entities are not dated"
         } else if t.occurred_defaults_to_recorded() {
             "optional: the day the amendment is recorded when absent"
+        } else if let Some(planned) = self
+            .fields
+            .iter()
+            .find(|f| matches!(f.name, "starts" | "dates"))
+        {
+            // A plan is news when it is made: its own time is in the data.
+            match planned.name {
+                "starts" => {
+                    "required: when it was announced (when the trip begins goes in `starts`)"
+                }
+                _ => {
+                    "required: when it was announced or reported (when it is to happen goes in `dates`)"
+                }
+            }
         } else {
             "required: when it happened in the world"
         }
