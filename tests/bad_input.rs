@@ -1053,9 +1053,16 @@ fn usage_mistakes_say_what_to_do() {
     );
     append(&["--occurred", "2025-01-06T25:00:00Z", "--data", "{}"])
         .fails(2, "(input is out of range): expected a date like 2025");
-    // An entity filter names the option it came from.
+    // An entity filter names the option it came from, in the CLI's words; the
+    // command's own argument needs no name.
     c.run(&["sales", "--buyer", "Mars"])
-        .fails(2, "field `buyer`: no entity is named or aliased `Mars`");
+        .fails(2, "error: --buyer: no entity is named or aliased `Mars`");
+    c.run(&["timeline", "--entity", "Mars"])
+        .fails(2, "error: --entity: no entity is named or aliased `Mars`");
+    c.run(&["entity", "show", "Mars"])
+        .fails(2, "error: no entity is named or aliased `Mars`");
+    c.run(&["trip", "show", "Mars"])
+        .fails(2, "error: no trip is `Mars`");
     // A folder with nothing to import is a mistake, not an empty import.
     c.run(&["import", path_str(folder.path())])
         .fails(2, "holds no .jsonl files");

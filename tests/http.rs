@@ -1088,7 +1088,9 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         notes[2]
     );
     // A mistake in --as-of or --known-at is told in the CLI's words, server or not.
-    let mistakes: [&[&str]; 7] = [
+    let mistakes: [&[&str]; 9] = [
+        &["sales", "--buyer", "Mars"],
+        &["entity", "show", "Mars"],
         &["timeline", "--as-of", "2025-01-04"],
         &["sales", "--as-of", "2025-01-04"],
         &["trip", "list", "--as-of", "2025-01-04"],
@@ -1107,7 +1109,12 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         run.stderr
     };
     let told: Vec<String> = mistakes.iter().map(|args| mistaken(args)).collect();
-    assert!(told[0].contains("use --known-at 2025-01-04"), "{}", told[0]);
+    assert!(
+        told[0].starts_with("error: --buyer: no entity"),
+        "{}",
+        told[0]
+    );
+    assert!(told[2].contains("use --known-at 2025-01-04"), "{}", told[2]);
     c.run(&["timeline", "--type", "trip.landed"]).fails(
         2,
         "unknown event type `trip.landed`; `chronicle types` lists them",

@@ -25,6 +25,7 @@ mod verify;
 
 use anyhow::Context;
 use chronicle::Error;
+use chronicle::model::ValidationError;
 use chronicle::store::{Opening, SledStore, Store, StoreLocation};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -462,10 +463,14 @@ pub fn main() -> i32 {
         Command::Import(args) => import::run(args, &app),
         Command::Log(args) => log::run(args, &app),
         Command::Replay(args) => replay::run(args, &app),
-        Command::Trip(args) => trip::run(args, &app),
-        Command::Timeline(args) => timeline::run(args, &app),
-        Command::Entity(args) => entity::run(args, &app),
-        Command::Sales(args) => sales::run(args, &app),
+        Command::Trip(args) => trip::run(args, &app).map_err(|e| in_cli_words(e, &[])),
+        Command::Timeline(args) => {
+            timeline::run(args, &app).map_err(|e| in_cli_words(e, &["entity"]))
+        }
+        Command::Entity(args) => entity::run(args, &app).map_err(|e| in_cli_words(e, &[])),
+        Command::Sales(args) => {
+            sales::run(args, &app).map_err(|e| in_cli_words(e, &["buyer", "seller"]))
+        }
         Command::Stats(args) => stats::run(args, &app),
         Command::Export(args) => export::run(args, &app),
         Command::Verify(args) => verify::run(args, &app),
@@ -560,6 +565,28 @@ fn command_named() -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct HeldByServer(String);
+
+/// A query's lookup that found nothing (no such trip or entity), told in the CLI's
+/// words: named by its flag (`--buyer: no entity is named …`) when it came from one of
+/// `flags`, else (the command's own argument) by its message alone. The views and the
+/// API name it as a field (`buyer`); through a server the answer is the same error.
+fn in_cli_words(err: anyhow::Error, flags: &[&str]) -> anyhow::Error {
+    match err.downcast_ref::<Error>() {
+        Some(Error::Invalid {
+            index: None,
+            error:
+                ValidationError {
+                    line: None,
+                    field: Some(field),
+                    message,
+                },
+        }) => match flags.contains(&field.as_str()) {
+            true => UsageError(format!("--{field}: {message}")).into(),
+            false => UsageError(message.clone()).into(),
+        },
+        _ => err,
+    }
+}
 
 fn report(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {

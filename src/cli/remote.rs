@@ -213,6 +213,17 @@ impl Api {
                 },
             }
             .into(),
+            // A lookup that found nothing, about one parameter: the same error as
+            // without a server, for the command to tell in its words.
+            404 if body["field"].is_string() => Error::Invalid {
+                index: None,
+                error: ValidationError {
+                    line: None,
+                    field: body["field"].as_str().map(str::to_owned),
+                    message: body["message"].as_str().unwrap_or(&message).to_owned(),
+                },
+            }
+            .into(),
             401 => UsageError(format!(
                 "the server at {} refused the write ({message}); set CHRONICLE_TOKEN to its token",
                 self.base
