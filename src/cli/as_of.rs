@@ -114,12 +114,7 @@ impl AsOfArgs {
     }
 
     /// `--known-at`, read.
-    pub fn known_at(&self) -> anyhow::Result<Option<Extent>> {
-        self.known_at_date()
-    }
-
-    /// `--known-at`, read.
-    fn known_at_date(&self) -> anyhow::Result<Option<Extent>> {
+    pub fn known_at_date(&self) -> anyhow::Result<Option<Extent>> {
         let Some(text) = &self.known_at else {
             return Ok(None);
         };

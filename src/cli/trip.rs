@@ -76,7 +76,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 true => q.resolve_trip_then(&stream, &Query::new(&live_views(&store)?))?,
                 false => q.resolve_trip(&stream)?,
             };
-            let known_at = as_of.known_at()?;
+            let known_at = as_of.known_at_date()?;
             let trip = q.trip_at(&stream, as_of.position(&store)?, known_at.as_ref(), &store)?;
             let retracted = if include_retracted {
                 Some(q.retracted(&stream)?)
