@@ -11,10 +11,12 @@
 //! writes to the kernel when it goes idle and while it folds (each at most once a
 //! second), without sled's own `sync_file_range` after each of its buffers
 //! (`open_sled`), so a kill costs at most a short catch-up; a close leaves them synced.
-//! The views can always be rebuilt from the log, which the writer syncs. A views database sled cannot open is removed and built
-//! again from the log (it holds nothing the log does not); views built by other
-//! versions of the projections (or ahead of the log) are replaced on open by an empty
-//! database in the next folder, which the projector then fills.
+//! The views can always be rebuilt from the log, which the writer syncs. A views
+//! database whose files sled cannot open is removed and built again from the log (it
+//! holds nothing the log does not); an error of the machine (a full disk, too many open
+//! files) is returned instead. Views built by other versions of the projections (or
+//! ahead of the log) are replaced on open by an empty database in the next folder,
+//! which the projector then fills.
 //!
 //! The log is read through [`LogRead`], so the same projector follows the sled log or
 //! any other. sled's writer also hands over the events it just committed
@@ -1117,8 +1119,11 @@ pub fn open_db(store_dir: &Path) -> Result<sled::Db> {
 }
 
 /// Opens the views' database, creating it when missing. One that sled cannot open (a
-/// kill while it was made, damaged files) is removed and made again: the projector
-/// rebuilds it from the log.
+/// kill while it was made, damaged files) is removed, with a warning that says why, and
+/// made again: the projector rebuilds it from the log. An error of the machine rather
+/// than of the files ([`is_of_the_machine`]: a full disk, too many open files, no
+/// permission) is returned instead: removing the views would not cure it, and would
+/// cost a rebuild once it is cured.
 fn open_views_db(path: &Path) -> Result<sled::Db> {
     if path.is_dir() {
         super::lock::remove_unfinished_snapshots(path)?;
@@ -1129,7 +1134,18 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
             path: path.to_owned(),
             views: true,
         }),
-        Err(OpenError::Other(_)) => {
+        Err(OpenError::Other(sled::Error::Io(io))) if is_of_the_machine(&io) => {
+            Err(Error::Storage(format!(
+                "opening the views in {}: {io}; free what it names (disk space, open files, permissions) and run the command again",
+                path.display()
+            )))
+        }
+        Err(OpenError::Other(e)) => {
+            tracing::warn!(
+                target: "chronicle::projector",
+                "removing the views in {}, which sled cannot open ({e}); they are rebuilt from the log",
+                path.display()
+            );
             std::fs::remove_dir_all(path).map_err(|e| {
                 Error::Storage(format!(
                     "removing the unreadable views in {}: {e}",
@@ -1146,7 +1162,25 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
 #[derive(Debug)]
 enum OpenError {
     Busy,
-    Other(#[allow(dead_code)] sled::Error),
+    Other(sled::Error),
+}
+
+/// Whether an error opening files is the machine's (a full disk or quota, too many
+/// open files, no memory, no permission, a read-only file system), not the files'.
+fn is_of_the_machine(io: &std::io::Error) -> bool {
+    matches!(
+        io.raw_os_error(),
+        Some(
+            libc::ENOSPC
+                | libc::EDQUOT
+                | libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOMEM
+                | libc::EACCES
+                | libc::EPERM
+                | libc::EROFS
+        )
+    )
 }
 
 /// sled's settings for the active views' database of the store in `store_dir`, as a
@@ -1197,6 +1231,23 @@ mod tests {
 
     fn events(positions: std::ops::RangeInclusive<u64>) -> Vec<RecordedEvent> {
         positions.map(event).collect()
+    }
+
+    #[test]
+    fn only_views_the_files_make_unreadable_are_removed() {
+        use std::io::{Error as IoError, ErrorKind};
+        for errno in [libc::ENOSPC, libc::EMFILE, libc::EACCES, libc::EROFS] {
+            assert!(
+                is_of_the_machine(&IoError::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+        // What torn or damaged files give: sled cannot read them, and a rebuild cures it.
+        assert!(!is_of_the_machine(&IoError::from(ErrorKind::UnexpectedEof)));
+        assert!(!is_of_the_machine(&IoError::from(ErrorKind::InvalidData)));
+        assert!(!is_of_the_machine(&IoError::from_raw_os_error(
+            libc::ENOENT
+        )));
     }
 
     #[test]
