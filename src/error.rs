@@ -118,7 +118,7 @@ pub fn conflict_message(
 }
 
 impl Error {
-    /// The command-line exit code for this error (SPEC.md "Exit codes").
+    /// The command-line exit code for this error (the README lists them, after "Limits").
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid { .. } => 2,

@@ -12,7 +12,8 @@
 //!   commit; reads; the projector that keeps the views; and `store::Store`, either log
 //!   with this process's views, which the command line and the server use.
 //! - [`projection`]: the facts layer and the projections (trips, timeline, entities,
-//!   sales) as pure folds over documents, and the runner that feeds them.
+//!   sales, counts) as pure folds over documents, the runner that feeds them, and the
+//!   reported clock (`known`).
 //! - [`query`]: the read API over the projections, at the head or as of any position.
 //! - [`server`]: the HTTP API (axum): the log, the views and live subscriptions.
 //! - [`error`]: the error type and its exit codes.

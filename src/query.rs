@@ -2,8 +2,9 @@
 //! plain view structs, with entity names resolved and one-line summaries written.
 //!
 //! A [`Query`] reads any [`DocsRead`]: the live documents of a store (the head of the
-//! log) or documents folded in memory up to a position (as-of), so every question is
-//! answered the same way at every point of the log.
+//! log), the documents as of a position (the views' stored history), or documents
+//! folded in memory (`--known-at`), so every question is answered the same way at every
+//! point of the log. [`Query::trip_at`] also reads the log, to say when a trip began.
 
 use crate::model::countries;
 use crate::model::types::{EventData, Money, Stance};
@@ -47,10 +48,8 @@ pub struct TimelineFilter {
 }
 
 impl TimelineFilter {
-    /// Refuses a window that ends before it starts (`from` after `to`), which nothing
-    /// could be in: a mistake, such as the two dates swapped, rather than a question.
-    /// A type whose events are no timeline entries would silently match nothing: the
-    /// message says where such events show instead.
+    /// Refuses a type whose events are no timeline entries, which would silently match
+    /// nothing: the message says where such events show instead.
     pub fn check_type(&self) -> std::result::Result<(), String> {
         match self.event_type {
             Some(t) if t.is_amendment() => Err(format!(
@@ -63,6 +62,8 @@ impl TimelineFilter {
         }
     }
 
+    /// Refuses a window that ends before it starts (`from` after `to`), which nothing
+    /// could be in: a mistake, such as the two dates swapped, rather than a question.
     pub fn check_window(&self) -> std::result::Result<(), String> {
         match (&self.from, &self.to) {
             (Some(from), Some(to)) if from.earliest() > to.latest() => Err(format!(

@@ -28,7 +28,7 @@ const SALE_EVENT: &str = "01942100-0000-7000-8000-000003000001";
 const BLINKEN_REGISTERED: &str = "01942100-0000-7000-8000-000001000001";
 /// An id the demo does not use.
 const NEW_ID: &str = "0194a000-0000-7000-8000-00000000b001";
-/// Largest event accepted, in bytes (SPEC.md, README "Limits").
+/// Largest event accepted, in bytes (README "Limits").
 const LIMIT: usize = 64 * 1024;
 
 // Valid events, one of each shape the rows break. `base_events_are_valid` proves that

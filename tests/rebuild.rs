@@ -76,7 +76,8 @@ fn a_changed_projection_version_rebuilds_on_open() {
     .unwrap();
     assert_eq!(count(&same), 5);
     drop(same);
-    // A new version is rebuilt from the log before the store is handed out.
+    // A new version starts from empty views, rebuilt from the log: a reader waiting for
+    // the views sees them whole.
     let v2 = SledStore::open_with(
         dir.path(),
         Runner::new(vec![Box::new(Counter {

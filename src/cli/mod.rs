@@ -501,7 +501,7 @@ fn check_location(
     Ok(location)
 }
 
-/// Prints the error as one line and picks the exit code (SPEC.md "Exit codes").
+/// Prints the error as one line and picks the exit code (the README lists them, after "Limits").
 /// A command line clap refused, as one line (clap's own is several: the error, a tip,
 /// the usage, a pointer to `--help`), exit 2. Help and version print as clap prints
 /// them.

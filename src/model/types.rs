@@ -1,7 +1,7 @@
 //! The event types of schema 1 and their typed data.
 //!
 //! Each type lives in one stream category ([`EventType::category_rule`]) and has a data
-//! struct that accepts exactly the fields of SPEC.md's table, no more. [`EventData::parse`]
+//! struct that accepts exactly its fields ([`super::fields`]), no more. [`EventData::parse`]
 //! turns a JSON `data` object into the typed value and names the offending field
 //! (`data.stops[1].place`) when it does not fit.
 
@@ -32,7 +32,7 @@ macro_rules! event_types {
         pub enum EventType { $($variant),* }
 
         impl EventType {
-            /// Every type, in the order of SPEC.md's table.
+            /// Every type, in the order `chronicle types` lists them.
             pub const ALL: &'static [EventType] = &[$(EventType::$variant),*];
 
             /// The type's name as written in events (`trip.announced`).

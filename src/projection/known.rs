@@ -3,10 +3,10 @@
 //!
 //! Which events count (see [`known`]): entity registrations and aliases always (the
 //! registry is not news); a fact when its `source.published` is over by the end of the
-//! date, or when an `evidence.added` for it was (its first publication); evidence, a
-//! by the source it adds, a correction or a retraction by its own `source.published`,
-//! or, without one, by its
-//! `occurred` (when the amendment was made, which the store sets when it is left out).
+//! date, or when an `evidence.added` for it was (its first publication); evidence by
+//! the source it adds; a correction or a retraction by its own `source.published`, or,
+//! without one, by its `occurred` (when the amendment was made, which the store sets
+//! when it is left out).
 //! A fact with no publication date is not on the reported clock and is left out.
 //! Pure: the caller reads the events.
 

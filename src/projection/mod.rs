@@ -53,7 +53,7 @@ pub trait Projection: Send + Sync {
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()>;
 }
 
-/// Every projection of SPEC.md, in the order they are applied.
+/// Every projection, in the order they are applied.
 pub fn all() -> Vec<Box<dyn Projection>> {
     // Trips and sales come first: the others read their documents (see `involved`).
     vec![
@@ -99,7 +99,8 @@ pub trait Docs: DocsRead {
     }
 }
 
-/// Documents in memory: the state of as-of queries and of tests.
+/// Documents in memory: the views of a `--known-at` query, `verify`'s fresh fold, and
+/// tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemDocs {
     pub map: BTreeMap<Vec<u8>, Vec<u8>>,

@@ -1,7 +1,7 @@
 //! The runner: feeds events through the facts layer into every projection.
 //!
 //! The projector calls [`Runner::apply`] for every event of the log, in position order;
-//! [`Runner::fold`] builds the documents from scratch in memory (verify, tests). All
+//! [`Runner::fold`] builds the documents from scratch in memory (`--known-at`, tests). All
 //! projections are applied together, always: some read others' documents (see
 //! [`super::involved`]), so folding or rebuilding one alone could leave them
 //! inconsistent with each other.

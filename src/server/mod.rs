@@ -201,7 +201,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
-        // Outermost, so that it sees the body limit's own answers.
+        // Outside the body limits, so that it sees their plain-text 413s.
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
             error::json_413,

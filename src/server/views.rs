@@ -42,7 +42,7 @@ pub struct At {
 }
 
 impl At {
-    /// Takes `as_of` and `min_position` from the query parameters.
+    /// Takes `as_of`, `min_position` and `known_at` from the query parameters.
     pub fn take(params: &mut Params) -> Result<At, ApiError> {
         Ok(At {
             as_of: params.take("as_of")?,

@@ -1054,7 +1054,8 @@ impl Projector {
         out
     }
 
-    /// Rebuilds every projection from the whole log into a fresh tree and swaps it in;
+    /// Rebuilds every projection from the whole log into a fresh database in the next
+    /// views folder and names it in `views.current` once complete;
     /// `names`, when given, must be projection names (they are rebuilt with the rest).
     /// Returns once the new views are in place.
     pub fn rebuild_all(

@@ -57,9 +57,11 @@ pub trait LogIndex {
     fn id(&self, id: &Uuid) -> Result<Option<IdInfo>>;
 
     /// The events of a stream from version `from` on, in order. The rules read it to
-    /// find a fact's current data before a correction: the fact and every amendment of
-    /// it are in the fact's stream, after it. It costs one read per event of the stream
-    /// from the target on, once per correction whose target no pending append changed.
+    /// find a fact's current data before a correction (the fact and every amendment of
+    /// it are in the fact's stream, after it), and, for the stop rule, a trip's whole
+    /// stream and the streams of the places its events name. On sled the writer serves
+    /// it from `stream_cache::Cached`, which reads each stream once; on
+    /// PostgreSQL each call is one query.
     fn stream_events(&self, stream: &StreamId, from: Version) -> Result<Vec<RecordedEvent>>;
 
     /// A trip's itinerary as the committed log alone leaves it, when an earlier check

@@ -106,7 +106,7 @@ pub struct Opening {
     /// with [`Error::Storage`].
     pub log_only: bool,
     /// Open even when the end of the hash chain is broken, to find out what is wrong
-    /// (`verify`, `log`). Not for writing.
+    /// (`verify`, `log`, `export`). Not for writing.
     pub inspect: bool,
 }
 
@@ -248,15 +248,17 @@ impl SledStore {
         SledStore::open_with(path, Runner::default())
     }
 
-    /// Opens the store with other projections than SPEC.md's. A projection whose
-    /// version differs from the one stored, or that the store has not seen, is
-    /// rebuilt from the log before this returns.
+    /// Opens the store with other projections than the default ones
+    /// ([`crate::projection::all`]). Views whose projections' versions differ from the
+    /// stored ones, or that the store has not seen, start afresh as empty views, which
+    /// the projector rebuilds from the log after this returns; a reader that waits for
+    /// the views (`live_views`) sees them rebuilt.
     pub fn open_with(path: &Path, runner: Runner) -> Result<SledStore> {
         SledStore::open_inner(path, runner, Opening::default())
     }
 
     /// Opens the store even when the end of its hash chain is broken, to find out what
-    /// is wrong (`verify`, `log`). Use [`SledStore::open`] to write.
+    /// is wrong (`verify`, `log`, `export`). Use [`SledStore::open`] to write.
     pub fn open_to_inspect(path: &Path) -> Result<SledStore> {
         SledStore::open_as(
             path,
@@ -267,7 +269,7 @@ impl SledStore {
         )
     }
 
-    /// Opens the store as `opening` says, with SPEC.md's projections.
+    /// Opens the store as `opening` says, with the default projections.
     pub fn open_as(path: &Path, opening: Opening) -> Result<SledStore> {
         SledStore::open_inner(path, Runner::default(), opening)
     }
@@ -410,8 +412,8 @@ impl SledStore {
         self.inner.runner.names()
     }
 
-    /// Rebuilds every projection from the whole log into a fresh tree and swaps it in
-    /// (all of them together: see `projection::runner`). `names`, when given, must be
+    /// Rebuilds every projection from the whole log into a fresh database in the next
+    /// views folder, named in `views.current` once complete (all of them together: see `projection::runner`). `names`, when given, must be
     /// projection names; they are rebuilt with the rest. Calls `progress(done, total)`
     /// as it goes; returns once the new views are in place.
     pub fn rebuild(

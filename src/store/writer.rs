@@ -1,13 +1,13 @@
 //! The single writer thread: the queue, group commit and the IO of the log.
 //!
 //! Appends from every thread queue on one channel. The writer takes the first waiting
-//! job and every job queued behind it, decides each on top of the ones before it
-//! ([`rules`](super::rules)), writes all the accepted ones as one sled batch (three keys
-//! per event, the head once), flushes and `fdatasync`s once, and only then answers them
-//! and publishes the new durable head. One sync thus acknowledges many appends, and a
-//! rejected job never touches the others. Because one thread assigns positions,
-//! positions and versions have no gaps. Nothing but the log is written here: the views
-//! follow the durable head in the projector.
+//! job and the jobs queued behind it (at most [`MAX_GROUP_JOBS`] in all), decides each
+//! on top of the ones before it ([`rules`](super::rules)), writes all the accepted ones
+//! as one sled batch (three keys per event, the head once), flushes and `fdatasync`s
+//! once, and only then answers them and publishes the new durable head. One sync thus
+//! acknowledges many appends, and a rejected job never touches the others. Because one
+//! thread assigns positions, positions and versions have no gaps. Nothing but the log
+//! is written here: the views follow the durable head in the projector.
 
 use super::AppendedEvent;
 use super::StoreMetrics;
