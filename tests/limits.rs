@@ -173,6 +173,36 @@ fn the_largest_event_is_accepted_on_every_path_one_byte_more_nowhere_and_the_exp
     restored.run(&["import", path_str(&backup)]).ok();
     assert_eq!(restored.run(&["--json", "log"]).ok(), exported);
     restored.run(&["verify"]).ok();
+
+    // An exported line grown past what an export holds was edited: the message says so,
+    // with the export's limit, not a new event's.
+    let backup = std::fs::read_to_string(&backup).unwrap();
+    let first = backup.lines().next().unwrap();
+    let pad = " ".repeat(66_600 - first.len());
+    let grown = c.file(
+        "grown.jsonl",
+        &format!("{}\n", first.replacen(',', &format!(",{pad}"), 1)),
+    );
+    let run = Chronicle::new()
+        .run(&["import", path_str(&grown)])
+        .fails(2, "the exported event is");
+    assert!(
+        run.stderr
+            .contains("more than an exported event can be (66560:")
+            && run.stderr.contains("not written by `chronicle export`"),
+        "{}",
+        run.stderr
+    );
+    // Past what the reader reads of a line, both limits are named.
+    let pad = " ".repeat(70_000 - first.len());
+    let longer = c.file(
+        "longer.jsonl",
+        &format!("{}\n", first.replacen(',', &format!(",{pad}"), 1)),
+    );
+    Chronicle::new().run(&["import", path_str(&longer)]).fails(
+        2,
+        "more than the limit of 65536 (66560 for a line of `chronicle export`)",
+    );
 }
 
 #[test]

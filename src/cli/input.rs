@@ -147,8 +147,15 @@ pub fn read_events(
                 line: None,
                 field: None,
                 message: format!(
-                    "the event is over {max_line} bytes (reading stopped there), more than the limit of {}; split it or shorten its texts",
-                    max_event_bytes(Origin::New)
+                    "the event is over {max_line} bytes (reading stopped there), more than the limit of {}{}; split it or shorten its texts",
+                    max_event_bytes(Origin::New),
+                    match origin {
+                        Origin::New => String::new(),
+                        Origin::Export => format!(
+                            " ({} for a line of `chronicle export`)",
+                            max_event_bytes(origin)
+                        ),
+                    }
                 ),
             }));
         }

@@ -43,11 +43,19 @@ pub fn max_event_bytes(origin: Origin) -> usize {
     }
 }
 
-/// The message for an event of `size` bytes above the limit.
-pub fn too_large_message(size: usize) -> String {
-    format!(
-        "the event is {size} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts"
-    )
+/// The message for an event of `size` bytes above the limit of its origin. An exported
+/// event is what a log stored, which was under the limit: one above it was edited or
+/// made elsewhere.
+pub fn too_large_message(size: usize, origin: Origin) -> String {
+    match origin {
+        Origin::New => format!(
+            "the event is {size} bytes, more than the limit of {MAX_EVENT_BYTES}; split it or shorten its texts"
+        ),
+        Origin::Export => format!(
+            "the exported event is {size} bytes, more than an exported event can be ({}: the limit of {MAX_EVENT_BYTES} and {EXPORT_ALLOWANCE} for what the log adds); the line was edited or not written by `chronicle export`",
+            max_event_bytes(origin)
+        ),
+    }
 }
 
 /// The size of a value as compact JSON, which is how the log stores it.
@@ -572,7 +580,7 @@ pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, Validati
         message,
     };
     if text.len() > max_event_bytes(origin) {
-        return Err(whole(too_large_message(text.len())));
+        return Err(whole(too_large_message(text.len(), origin)));
     }
     let value = serde_json::from_str::<StrictValue>(text).map_err(|e| {
         // The text is one line of its file, whose number the caller adds: serde_json's
@@ -688,7 +696,7 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         return Err(ValidationError {
             line: None,
             field: None,
-            message: too_large_message(size),
+            message: too_large_message(size, origin),
         });
     }
     for field in ["source", "meta"] {
