@@ -13,7 +13,9 @@
 //! a meeting and a departure at each stop then read the trip's stops without folding
 //! its announcement again. It forgets everything when a commit fails (sled's state is
 //! read again), and when it would hold more than [`MAX_EVENTS`] events,
-//! [`MAX_VERSIONS`] versions or [`MAX_ITINERARIES`] itineraries.
+//! [`MAX_VERSIONS`] versions or [`MAX_ITINERARIES`] itineraries; a stream longer than
+//! [`MAX_EVENTS`] is answered and not kept, and a held stream that grows to the bound
+//! is let go.
 //!
 //! Guarantees: every answer is the index's own. Only for a log with one writer that
 //! never loses a committed event (sled's, which one process holds): on PostgreSQL other
@@ -74,10 +76,12 @@ impl StreamCache {
                 }
             }
             if let Some(stream) = held.streams.get_mut(&event.stream) {
-                if stream.len() as u64 + 1 == next {
+                if stream.len() as u64 + 1 == next && held.events < MAX_EVENTS {
                     stream.push(event.clone());
                     held.events += 1;
                 } else {
+                    // Out of order (cannot happen with one writer), or the bound
+                    // reached by a stream that keeps growing: forget the stream.
                     let gone = held.streams.remove(&event.stream).map_or(0, |s| s.len());
                     held.events -= gone;
                 }
@@ -141,14 +145,17 @@ impl LogIndex for Cached<'_> {
             return self.index.stream_events(stream, from);
         }
         let answer = tail(&events).unwrap_or_default();
-        if events.is_empty() {
-            // Nothing to keep (a place never registered, say).
+        if events.is_empty() || events.len() > MAX_EVENTS {
+            // Nothing to keep (a place never registered, say), or more than is kept.
             return Ok(answer);
         }
         let held = &mut *self.cache.inner.borrow_mut();
         if held.events + events.len() > MAX_EVENTS {
             held.streams.clear();
             held.events = 0;
+        }
+        if held.versions.len() >= MAX_VERSIONS {
+            held.versions.clear();
         }
         held.events += events.len();
         held.versions.insert(stream.clone(), events.len() as u64);
@@ -294,5 +301,42 @@ mod tests {
         let before = log.reads.get();
         cached(&log);
         assert!(log.reads.get() > before);
+    }
+
+    #[test]
+    fn holds_no_more_events_than_its_bound() {
+        let mut log = Log::default();
+        let cache = StreamCache::default();
+        let (a, b) = (
+            StreamId::parse("trip:a").unwrap(),
+            StreamId::parse("trip:b").unwrap(),
+        );
+        log.commit(&cache, &a);
+        let c = |log: &Log| {
+            let c = Cached {
+                index: log,
+                cache: &cache,
+            };
+            (
+                c.stream_events(&a, Version(1)).unwrap().len(),
+                c.stream_version(&a).unwrap(),
+            )
+        };
+        assert_eq!(c(&log), (1, 1));
+        // A held stream that keeps growing is dropped at the bound, not kept whole.
+        for _ in 0..MAX_EVENTS + 10 {
+            log.commit(&cache, &a);
+            assert!(cache.inner.borrow().events <= MAX_EVENTS);
+        }
+        assert_eq!(c(&log), (MAX_EVENTS + 11, MAX_EVENTS as u64 + 11));
+        // A stream longer than the bound is answered, not kept.
+        assert_eq!(cache.inner.borrow().events, 0);
+        log.commit(&cache, &b);
+        let held = Cached {
+            index: &log,
+            cache: &cache,
+        };
+        assert_eq!(held.stream_events(&b, Version(1)).unwrap().len(), 1);
+        assert_eq!(cache.inner.borrow().events, 1);
     }
 }
