@@ -800,19 +800,34 @@ impl<'a> Query<'a> {
         self.trip_view(&doc)
     }
 
-    /// [`Query::resolve_trip`] on a past view (as of a position, or known at a date),
-    /// falling back on `now`, the current views, for a trip or traveler the past view
-    /// does not know yet: the answer is then about that trip, not "no trip".
-    pub fn resolve_trip_then(&self, text: &str, now: &Query) -> Result<StreamId> {
-        self.resolve_trip(text)
-            .or_else(|missing| now.resolve_trip(text).map_err(|_| missing))
+    /// `trip show`: the trip `text` names ([`Query::resolve_trip`]) and its view as
+    /// these views stand at `at` (see [`Query::trip_at`]). A query of the past (as of a
+    /// position, or known at a date) gives `now`, the current views: a trip or traveler
+    /// the past views do not know yet is resolved with them, so that the answer is about
+    /// that trip, not "no trip".
+    pub fn trip_named(
+        &self,
+        text: &str,
+        now: Option<&Query>,
+        at: Position,
+        known_at: Option<&Extent>,
+        log: &dyn EventStore,
+    ) -> Result<(StreamId, TripView)> {
+        let stream = match now {
+            Some(now) => self
+                .resolve_trip(text)
+                .or_else(|missing| now.resolve_trip(text).map_err(|_| missing))?,
+            None => self.resolve_trip(text)?,
+        };
+        let trip = self.trip_at(&stream, at, known_at, log)?;
+        Ok((stream, trip))
     }
 
     /// One trip as the views stand at `at` (and, on the reported clock, `known_at`). For
     /// a trip whose first event in `log` comes after `at`, or that had no fact published
     /// by `known_at`, says so, rather than "no trip", which would send the reader
     /// looking for a typo.
-    pub fn trip_at(
+    fn trip_at(
         &self,
         stream: &StreamId,
         at: Position,

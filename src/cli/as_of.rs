@@ -4,8 +4,7 @@ use super::UsageError;
 use super::output;
 use chronicle::model::as_of::AsOf;
 use chronicle::model::{Extent, Position};
-use chronicle::projection::{DocsRead, MemDocs, known};
-use chronicle::store::{EventStore, LiveDocs, PastDocs, ReadFilter, Store};
+use chronicle::store::{EventStore, LiveDocs, Store, Views};
 
 /// `--as-of POSITION` or `--as-of RFC3339-TIME`, shared by every query.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -21,14 +20,6 @@ pub struct AsOfArgs {
     pub known_at: Option<String>,
 }
 
-/// The documents a query reads: the live ones, or those of a past position.
-pub enum Views {
-    Live(LiveDocs),
-    Past(PastDocs),
-    /// Folded in memory from the events known on the reported clock.
-    Known(MemDocs),
-}
-
 /// The views with every append acknowledged before this call folded in, with a
 /// progress bar while the projector catches up (after a large import, say).
 pub fn live_views(store: &Store) -> anyhow::Result<LiveDocs> {
@@ -42,16 +33,6 @@ pub fn live_views(store: &Store) -> anyhow::Result<LiveDocs> {
         bar.finish_and_clear();
     }
     Ok(views)
-}
-
-impl Views {
-    pub fn docs(&self) -> &dyn DocsRead {
-        match self {
-            Views::Live(d) => d,
-            Views::Past(d) => d,
-            Views::Known(d) => d,
-        }
-    }
 }
 
 /// The position an `--as-of` names (the head without one); past the end of the log is
@@ -79,15 +60,7 @@ impl AsOfArgs {
             Some(_) => self.position(store)?,
             None => store.head()?.position,
         };
-        let mut events = Vec::new();
-        for event in store.read(&ReadFilter::default()) {
-            let event = event?;
-            if event.position > upto {
-                break;
-            }
-            events.push(event);
-        }
-        Ok(Views::Known(known::fold(&events, &date)?))
+        Ok(Views::Known(store.known_views(upto, &date)?))
     }
 
     /// The position `--as-of` names (the head without one).

@@ -70,14 +70,18 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             include_retracted,
             as_of,
         } => {
+            // The position before the views, which then hold at least what it does.
+            let at = as_of.position(&store)?;
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
-            let stream = match as_of.is_past() {
-                true => q.resolve_trip_then(&stream, &Query::new(&live_views(&store)?))?,
-                false => q.resolve_trip(&stream)?,
+            let now = match as_of.is_past() {
+                true => Some(live_views(&store)?),
+                false => None,
             };
+            let now = now.as_ref().map(|now| Query::new(now));
             let known_at = as_of.known_at_date()?;
-            let trip = q.trip_at(&stream, as_of.position(&store)?, known_at.as_ref(), &store)?;
+            let (stream, trip) =
+                q.trip_named(&stream, now.as_ref(), at, known_at.as_ref(), &store)?;
             let retracted = if include_retracted {
                 Some(q.retracted(&stream)?)
             } else {

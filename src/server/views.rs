@@ -12,9 +12,8 @@ use super::error::ApiError;
 use super::params::{Params, Segment};
 use crate::model::as_of::AsOf;
 use crate::model::{EntityId, Extent, Position};
-use crate::projection::{DocsRead, MemDocs, known};
 use crate::query::{Query, TimelineFilter};
-use crate::store::{EventStore, LiveDocs, PastDocs, Store};
+use crate::store::{EventStore, Store, Views};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -22,14 +21,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// The documents a query reads: the live ones, or those of a past position.
-enum Views {
-    Live(LiveDocs),
-    Past(PastDocs),
-    /// Folded from the events known on the reported clock (`known_at`).
-    Known(MemDocs),
-}
 
 /// Which point of the log a query answers from: `as_of`, or at least `min_position`
 /// (read-your-writes: the position an append returned) and at least the head as of the
@@ -49,16 +40,6 @@ impl At {
             min_position: params.number("min_position")?,
             known_at: extent("known_at", params.take("known_at")?)?,
         })
-    }
-}
-
-impl Views {
-    fn docs(&self) -> &dyn DocsRead {
-        match self {
-            Views::Live(d) => d,
-            Views::Past(d) => d,
-            Views::Known(d) => d,
-        }
     }
 }
 
@@ -93,15 +74,7 @@ fn views(store: &Store, at: &At, wait: Duration) -> Result<(Views, Position), Ap
         }
         // The reported clock is folded from the durable log itself, up to the position:
         // no projector to wait for.
-        let mut events = Vec::new();
-        for event in store.read(&crate::store::ReadFilter::default()) {
-            let event = event?;
-            if event.position > position {
-                break;
-            }
-            events.push(event);
-        }
-        return Ok((Views::Known(known::fold(&events, date)?), position));
+        return Ok((Views::Known(store.known_views(position, date)?), position));
     }
     let wanted = if at_head {
         Position(position.0.max(at.min_position.unwrap_or(0)))
@@ -235,13 +208,13 @@ pub async fn trip(
     params.finish("include_retracted, known_at, as_of and min_position")?;
     let (past, known_at) = (at.as_of.is_some() || at.known_at.is_some(), at.known_at);
     query(&state, at, move |q, at, store| {
-        let stream = match past {
-            true => q.resolve_trip_then(&stream.0, &Query::new(&store.live_views()?)),
-            false => q.resolve_trip(&stream.0),
-        }
-        .map_err(not_found)?;
-        let trip = q
-            .trip_at(&stream, at, known_at.as_ref(), store)
+        let now = match past {
+            true => Some(store.live_views()?),
+            false => None,
+        };
+        let now = now.as_ref().map(|now| Query::new(now));
+        let (stream, trip) = q
+            .trip_named(&stream.0, now.as_ref(), at, known_at.as_ref(), store)
             .map_err(not_found)?;
         if include_retracted {
             let retracted = q.retracted(&stream)?;

@@ -27,7 +27,8 @@ use super::{
     AppendedEvent, Checker, EventStore, Events, Head, PastDocs, PgStore, ReadFilter, SledStore,
     Stats, StoreMetrics, VerifyReport,
 };
-use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
+use crate::model::{Extent, Position, ProposedEvent, RecordedEvent, StreamId, Version};
+use crate::projection::{DocsRead, MemDocs, known};
 use crate::{Error, Result};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -118,6 +119,24 @@ pub fn default_views_dir(url: &str) -> Result<PathBuf> {
     let digest = sha2::Sha256::digest(what.as_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     Ok(PathBuf::from("chronicle-views").join(hex))
+}
+
+/// The documents a query reads: the live views, those of a past position, or views
+/// folded in memory on the reported clock ([`Store::known_views`]).
+pub enum Views {
+    Live(LiveDocs),
+    Past(PastDocs),
+    Known(MemDocs),
+}
+
+impl Views {
+    pub fn docs(&self) -> &dyn DocsRead {
+        match self {
+            Views::Live(d) => d,
+            Views::Past(d) => d,
+            Views::Known(d) => d,
+        }
+    }
 }
 
 impl Store {
@@ -280,6 +299,21 @@ impl Store {
         projector.past(position)
     }
 
+    /// The views on the reported clock: folded in memory from the log's first `upto`
+    /// events, those known by `date` ([`crate::projection::known`]). Nothing stored
+    /// answers this: it reads the log up to `upto`, and holds those events and the
+    /// views they fold into while it works.
+    pub fn known_views(&self, upto: Position, date: &Extent) -> Result<MemDocs> {
+        let events = self.read_through(upto).collect::<Result<Vec<_>>>()?;
+        known::fold(&events, date)
+    }
+
+    /// The log's events from the first to position `upto`, in order.
+    fn read_through(&self, upto: Position) -> impl Iterator<Item = Result<RecordedEvent>> {
+        self.read(&ReadFilter::default())
+            .take_while(move |e| e.as_ref().map_or(true, |e| e.position <= upto))
+    }
+
     /// The last position recorded at or before `time` (0 when none was).
     pub fn position_at(&self, time: chrono::DateTime<chrono::Utc>) -> Result<Position> {
         super::position_at(self.log(), time)
@@ -291,11 +325,8 @@ impl Store {
         let mut per_type: std::collections::BTreeMap<String, u64> = Default::default();
         let mut streams = std::collections::HashSet::new();
         let mut last = None;
-        for event in self.read(&ReadFilter::default()) {
+        for event in self.read_through(at) {
             let event = event?;
-            if event.position > at {
-                break;
-            }
             *per_type.entry(event.event_type.to_string()).or_default() += 1;
             streams.insert(event.stream.clone());
             last = Some(event);

@@ -83,7 +83,7 @@ mod verify;
 mod views;
 mod writer;
 
-pub use handle::{FOLLOW_POLL, Store, default_views_dir};
+pub use handle::{FOLLOW_POLL, Store, Views, default_views_dir};
 pub use location::StoreLocation;
 pub use lock::LOCK_FILE;
 pub use metrics::StoreMetrics;
