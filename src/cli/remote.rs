@@ -183,6 +183,17 @@ impl Api {
             Some(rest) => format!("--as-of {rest}"),
             None => message,
         };
+        let invalid = |index| -> anyhow::Error {
+            Error::Invalid {
+                index,
+                error: ValidationError {
+                    line: None,
+                    field: body["field"].as_str().map(str::to_owned),
+                    message: body["message"].as_str().unwrap_or(&message).to_owned(),
+                },
+            }
+            .into()
+        };
         match status {
             409 => {
                 let expected = match &body["expected"] {
@@ -204,26 +215,10 @@ impl Api {
                     _ => UsageError(message).into(),
                 }
             }
-            422 => Error::Invalid {
-                index,
-                error: ValidationError {
-                    line: None,
-                    field: body["field"].as_str().map(str::to_owned),
-                    message: body["message"].as_str().unwrap_or(&message).to_owned(),
-                },
-            }
-            .into(),
+            422 => invalid(index),
             // A lookup that found nothing, about one parameter: the same error as
             // without a server, for the command to tell in its words.
-            404 if body["field"].is_string() => Error::Invalid {
-                index: None,
-                error: ValidationError {
-                    line: None,
-                    field: body["field"].as_str().map(str::to_owned),
-                    message: body["message"].as_str().unwrap_or(&message).to_owned(),
-                },
-            }
-            .into(),
+            404 if body["field"].is_string() => invalid(None),
             401 => UsageError(format!(
                 "the server at {} refused the write ({message}); set CHRONICLE_TOKEN to its token",
                 self.base

@@ -295,7 +295,8 @@ mod recorded_format {
 /// The hash that precedes the first event.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
-fn to_hex(bytes: &[u8]) -> String {
+/// Bytes as lowercase hex, as hashes are written.
+pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(2 * bytes.len());
     for b in bytes {

@@ -98,11 +98,6 @@ impl Extent {
     pub fn latest(&self) -> DateTime<Utc> {
         self.end.unwrap_or(self.start).latest()
     }
-
-    /// Whether two extents share at least one instant.
-    pub fn overlaps(&self, other: &Extent) -> bool {
-        self.earliest() < other.latest() && other.earliest() < self.latest()
-    }
 }
 
 /// Why a text is not an extent; the message says what was expected.
@@ -293,12 +288,12 @@ mod tests {
     }
 
     #[test]
-    fn ranges_are_half_open_and_overlap() {
+    fn ranges_are_half_open() {
         let month: Extent = "2025-01".parse().unwrap();
         let day: Extent = "2025-01-31".parse().unwrap();
         let feb: Extent = "2025-02".parse().unwrap();
-        assert!(month.overlaps(&day));
-        assert!(!month.overlaps(&feb));
+        assert_eq!(month.latest(), day.latest());
+        assert!(month.earliest() < day.earliest());
         assert_eq!(month.latest(), feb.earliest());
         let dec: Extent = "2024-12".parse().unwrap();
         assert_eq!(dec.latest(), month.earliest());

@@ -175,7 +175,8 @@ impl BlobWatch {
             let mut at = 0;
             while at + HEADER <= read.len() {
                 let field = |offset: usize| {
-                    u32::from_ne_bytes(read[at + offset..at + offset + 4].try_into().unwrap())
+                    let b = &read[at + offset..at + offset + 4];
+                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
                 };
                 // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[]; }
                 if field(4) & LOST != 0 {

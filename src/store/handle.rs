@@ -27,6 +27,7 @@ use super::{
     AppendedEvent, Checker, EventStore, Events, Head, PastDocs, PgStore, ReadFilter, SledStore,
     Stats, StoreMetrics, VerifyReport,
 };
+use crate::model::event::to_hex;
 use crate::model::{Extent, Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::projection::{DocsRead, MemDocs, known};
 use crate::{Error, Result};
@@ -117,8 +118,7 @@ impl From<SledStore> for Store {
 pub fn default_views_dir(url: &str) -> Result<PathBuf> {
     let what = super::pg::describe_url(url)?;
     let digest = sha2::Sha256::digest(what.as_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    Ok(PathBuf::from("chronicle-views").join(hex))
+    Ok(PathBuf::from("chronicle-views").join(to_hex(&digest[..8])))
 }
 
 /// The documents a query reads: the live views, those of a past position, or views
@@ -335,12 +335,13 @@ impl Store {
             events: at.0,
             streams: u64::try_from(streams.len()).unwrap_or(u64::MAX),
             per_type: per_type.into_iter().collect(),
-            head: Head {
-                position: at,
-                hash: last
-                    .as_ref()
-                    .map_or_else(|| "0".repeat(64), |e| e.hash.clone()),
-                recorded: last.map(|e| e.recorded),
+            head: match last {
+                Some(e) => Head {
+                    position: at,
+                    hash: e.hash,
+                    recorded: Some(e.recorded),
+                },
+                None => Head::empty(),
             },
             size_on_disk: self.size_on_disk()?,
         })

@@ -101,6 +101,7 @@ pub use sled_store::{Checker, Opening, PastDocs, SledStore, holds_store};
 pub use verify::VerifyReport;
 pub use views::{HistoryDocs, LiveDocs, record_writes as record_view_writes};
 
+use crate::model::event::{GENESIS_HASH, to_hex};
 use crate::model::{EventType, Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
@@ -143,6 +144,17 @@ pub struct Head {
     pub hash: String,
     /// `recorded` of the last event; `None` for an empty log.
     pub recorded: Option<DateTime<Utc>>,
+}
+
+impl Head {
+    /// The head of an empty log.
+    pub fn empty() -> Head {
+        Head {
+            position: Position(0),
+            hash: to_hex(&GENESIS_HASH),
+            recorded: None,
+        }
+    }
 }
 
 /// Which events a read returns, in position order. Filters combine with "and".

@@ -31,7 +31,7 @@
 
 use super::AppendedEvent;
 use super::keys::{HeadEntry, IdEntry};
-use crate::model::event::{GENESIS_HASH, parse_hash};
+use crate::model::event::{GENESIS_HASH, parse_hash, to_hex};
 use crate::model::patch::merge_patch;
 use crate::model::types::{CategoryRule, EventData, TripStopAdded};
 use crate::model::{
@@ -226,7 +226,7 @@ impl SetAside {
             digest: Some(r.digest),
             stream: self.streams.get(r.stream as usize)?.clone(),
             event_type: r.event_type,
-            hash: r.hash.iter().map(|b| format!("{b:02x}")).collect(),
+            hash: to_hex(&r.hash),
             occurred: self.occurred.get(&n).copied(),
         })
     }
@@ -355,14 +355,8 @@ impl Pending {
     /// The content digest of the event `info` describes: its own, or computed from its
     /// record here. `None` when this group holds no such record.
     fn digest_of(&self, info: &IdInfo) -> Option<[u8; 32]> {
-        if let Some(digest) = info.digest {
-            return Some(digest);
-        }
-        let first = self.records.first()?.event.position.0;
-        let record = self
-            .records
-            .get(usize::try_from(info.entry.position.0.checked_sub(first)?).ok()?)?;
-        (record.event.position == info.entry.position).then(|| record.event.content_digest())
+        info.digest
+            .or_else(|| pending_record(self, info.entry.position).map(|r| r.event.content_digest()))
     }
 
     /// Whether an event pending here changes what the stop rule folds for `trip`: one
@@ -854,8 +848,7 @@ fn pending_record(pending: &Pending, position: Position) -> Option<&Record> {
     let record = pending
         .records
         .get(usize::try_from(position.0.checked_sub(first)?).ok()?)?;
-    debug_assert_eq!(record.event.position, position);
-    Some(record)
+    (record.event.position == position).then_some(record)
 }
 
 /// Whether the event would begin a trip's stream with something other than its

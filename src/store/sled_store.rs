@@ -16,7 +16,7 @@ use super::storage;
 use super::views::{HistoryDocs, LiveDocs};
 use super::writer::{self, Job};
 use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats, StoreMetrics};
-use crate::model::event::{GENESIS_HASH, parse_hash};
+use crate::model::event::{GENESIS_HASH, parse_hash, to_hex};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::projection::runner::Runner;
 use crate::projection::{DocsRead, Layered, counts};
@@ -843,14 +843,10 @@ impl EventStore for SledStore {
     fn head(&self) -> Result<Head> {
         let head = read_head(&self.inner.db)?;
         Ok(match head {
-            None => Head {
-                position: Position(0),
-                hash: "0".repeat(64),
-                recorded: None,
-            },
+            None => Head::empty(),
             Some(h) => Head {
                 position: h.position,
-                hash: h.hash.iter().map(|b| format!("{b:02x}")).collect(),
+                hash: to_hex(&h.hash),
                 recorded: DateTime::from_timestamp_micros(h.recorded_micros),
             },
         })

@@ -50,7 +50,7 @@ use super::rules::{IdInfo, LogIndex};
 use super::sled_store::Checker;
 use super::writer::Job;
 use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats, StoreMetrics};
-use crate::model::event::{GENESIS_HASH, parse_hash};
+use crate::model::event::{GENESIS_HASH, parse_hash, to_hex};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::DateTime;
@@ -669,7 +669,7 @@ fn head_from_row(row: &tokio_postgres::Row) -> Result<Head> {
     let micros: Option<i64> = row.get(2);
     Ok(Head {
         position,
-        hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+        hash: to_hex(&hash),
         recorded: if position.0 == 0 {
             None
         } else {
