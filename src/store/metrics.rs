@@ -36,3 +36,27 @@ impl Default for StoreMetrics {
         }
     }
 }
+
+impl StoreMetrics {
+    /// Counts a group commit made durable and logs it (`chronicle::commit`): `appends`
+    /// answered, `events` new, the log's `head` after it, `seconds` from its start.
+    pub fn committed(&self, appends: usize, events: usize, head: u64, seconds: f64) {
+        self.commits.inc();
+        self.events_appended.inc_by(events as u64);
+        self.commit_seconds.observe(seconds);
+        self.commit_appends.observe(appends as f64);
+        tracing::info!(
+            target: "chronicle::commit",
+            appends,
+            events,
+            head,
+            ms = %format_args!("{:.3}", seconds * 1000.0),
+            "commit"
+        );
+    }
+
+    /// Logs a group commit that failed, and why.
+    pub fn failed(&self, appends: usize, error: &dyn std::fmt::Display) {
+        tracing::error!(target: "chronicle::commit", appends, error = %error, "commit failed");
+    }
+}

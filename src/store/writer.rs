@@ -25,8 +25,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 use uuid::Uuid;
 
-/// Most jobs committed in one group; bounds the latency a group adds to its first job.
-const MAX_GROUP_JOBS: usize = 512;
+/// Most jobs committed in one group, by either log's writer; bounds the latency a
+/// group adds to its first job.
+pub(super) const MAX_GROUP_JOBS: usize = 512;
 
 /// One call to append (or check).
 pub(super) struct Job {
@@ -222,17 +223,11 @@ fn commit_group(
             for (reply, answer) in answers {
                 let _ = reply.send(Ok(answer));
             }
-            metrics.commits.inc();
-            metrics.events_appended.inc_by(pending.records.len() as u64);
-            metrics.commit_seconds.observe(seconds);
-            metrics.commit_appends.observe(appends as f64);
-            tracing::info!(
-                target: "chronicle::commit",
+            metrics.committed(
                 appends,
-                events = pending.records.len(),
-                head = pending.tail.position,
-                ms = %format_args!("{:.3}", seconds * 1000.0),
-                "commit"
+                pending.records.len(),
+                pending.tail.position,
+                seconds,
             );
             cache.committed(pending.records.iter().map(|r| &r.event));
             let tail = pending.tail;
@@ -250,7 +245,7 @@ fn commit_group(
             tail
         }
         Err(e) => {
-            tracing::error!(target: "chronicle::commit", appends = answers.len(), error = %e, "commit failed");
+            metrics.failed(answers.len(), &e);
             for (reply, _) in answers {
                 let _ = reply.send(Err(Error::Storage(format!(
                     "the append could not be made durable ({e}); check free disk space and run `chronicle verify`"

@@ -30,7 +30,7 @@ use crate::model::{Position, RecordedEvent, StreamId, Version};
 use crate::store::StoreMetrics;
 use crate::store::keys::IdEntry;
 use crate::store::rules::{IdInfo, LogIndex, Pending, Record, Tail};
-use crate::store::writer::{Answer, Job, decide};
+use crate::store::writer::{Answer, Job, MAX_GROUP_JOBS, decide};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
@@ -40,9 +40,6 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
-
-/// Most jobs committed in one group; bounds the latency a group adds to its first job.
-const MAX_GROUP_JOBS: usize = 512;
 
 /// The longest the writer waits for the writers of the last group to append again
 /// (see [`gather`]).
@@ -417,25 +414,16 @@ fn commit_group(
     if let Ok(Some(head)) = result {
         durable.publish(Position(head));
     }
-    if failure.is_none() {
-        metrics.appends.inc_by(answers.len() as u64);
-        let events = new_events(&answers);
-        if events > 0 {
-            let seconds = started.elapsed().as_secs_f64();
-            metrics.commits.inc();
-            metrics.events_appended.inc_by(events as u64);
-            metrics.commit_seconds.observe(seconds);
-            metrics.commit_appends.observe(answers.len() as f64);
-            tracing::info!(
-                target: "chronicle::commit",
-                appends = answers.len(),
-                events,
-                ms = %format_args!("{:.3}", seconds * 1000.0),
-                "commit"
-            );
+    match &result {
+        Ok(head) => {
+            metrics.appends.inc_by(answers.len() as u64);
+            let events = new_events(&answers);
+            if events > 0 {
+                let seconds = started.elapsed().as_secs_f64();
+                metrics.committed(answers.len(), events, head.unwrap_or_default(), seconds);
+            }
         }
-    } else {
-        tracing::error!(target: "chronicle::commit", appends = answers.len(), "commit failed");
+        Err(Failed::BeforeCommit(e) | Failed::AtCommit(e)) => metrics.failed(answers.len(), e),
     }
     // What queued while this group committed, before its writers are answered: they
     // are not among the jobs that will come back (see `gather`).
