@@ -16,7 +16,7 @@ use super::storage;
 use super::views::{HistoryDocs, LiveDocs};
 use super::writer::{self, Job};
 use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats, StoreMetrics};
-use crate::model::event::{GENESIS_HASH, parse_hash, to_hex};
+use crate::model::event::{GENESIS_HASH, to_hex};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::projection::runner::Runner;
 use crate::projection::{DocsRead, Layered, counts};
@@ -733,11 +733,8 @@ fn read_head(db: &sled::Db) -> Result<Option<HeadEntry>> {
     }
 }
 
-/// How many of the last events open checks the chain of.
-const TAIL_CHECKED: u64 = 64;
-
-/// The last event must exist and be the last key, and the last [`TAIL_CHECKED`] events
-/// must chain.
+/// [`super::verify::check_tail`] of the sled log: its last `E` key, its head record
+/// and its last events.
 fn check_tail(db: &sled::Db, head: Option<HeadEntry>) -> Result<()> {
     let last_key = db
         .scan_prefix([keys::EVENT])
@@ -747,43 +744,10 @@ fn check_tail(db: &sled::Db, head: Option<HeadEntry>) -> Result<()> {
     let last = last_key
         .map(|(k, _)| keys::u64_be(&k[1..]).unwrap_or(0))
         .unwrap_or(0);
-    let head_position = head.map_or(0, |h| h.position.0);
-    let inspect =
-        "run `chronicle verify` to find the first bad position, and restore from an export";
-    if last != head_position {
-        return Err(Error::Integrity(format!(
-            "the log ends at position {last} but its head says {head_position}; {inspect}"
-        )));
-    }
-    let Some(head) = head else { return Ok(()) };
-    // Check the last links of the chain: a crash or a tampering at the end of the log
-    // shows here, cheaply; `verify` walks the rest.
-    let first = head.position.0.saturating_sub(TAIL_CHECKED - 1).max(1);
-    let mut previous = if first > 1 {
-        let before = read_event(db, Position(first - 1))?.ok_or_else(|| {
-            Error::Integrity(format!("position {} is missing; {inspect}", first - 1))
-        })?;
-        parse_hash(&before.hash).unwrap_or_default()
-    } else {
-        GENESIS_HASH
-    };
-    for position in first..=head.position.0 {
-        let event = read_event(db, Position(position))?.ok_or_else(|| {
-            Error::Integrity(format!("position {position} is missing; {inspect}"))
-        })?;
-        if event.chain_hash(&previous) != event.hash {
-            return Err(Error::Integrity(format!(
-                "the hash chain is broken at position {position}; {inspect}"
-            )));
-        }
-        previous = parse_hash(&event.hash).unwrap_or_default();
-    }
-    if previous != head.hash {
-        return Err(Error::Integrity(format!(
-            "the head record does not match the last event's hash; {inspect}"
-        )));
-    }
-    Ok(())
+    let (position, hash) = head.map_or((0, GENESIS_HASH), |h| (h.position.0, h.hash));
+    let tail = (super::verify::tail_start(position)..=position)
+        .map_while(|p| read_event(db, Position(p)).transpose());
+    super::verify::check_tail(last, position, &hash, tail)
 }
 
 impl EventStore for SledStore {

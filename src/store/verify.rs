@@ -20,6 +20,69 @@ use crate::projection::runner::Runner;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// How many of the last events opening a log checks the chain of ([`check_tail`]).
+pub(super) const TAIL_CHECKED: u64 = 64;
+
+/// What an integrity failure found on open tells the user to do.
+const INSPECT: &str =
+    "run `chronicle verify` to find the first bad position, and restore from an export";
+
+/// The first position [`check_tail`] reads for a log whose head is at `head` (> 0): the
+/// event before the last [`TAIL_CHECKED`], whose hash the first of them chains from,
+/// or position 1.
+pub(super) fn tail_start(head: u64) -> u64 {
+    head.saturating_sub(TAIL_CHECKED).max(1)
+}
+
+/// The check every log makes on open, cheaply, of what a crash or a tampering at the
+/// end of the log would show; `verify` walks the rest. `last` is the last position the
+/// log holds, `head` and `head_hash` what its head record says, and `events` the events
+/// from [`tail_start`] to the head, in order: the log must end where its head says, the
+/// last [`TAIL_CHECKED`] events must chain, and the last hash must be the head's.
+pub(super) fn check_tail(
+    last: u64,
+    head: u64,
+    head_hash: &[u8],
+    events: impl IntoIterator<Item = Result<RecordedEvent>>,
+) -> Result<()> {
+    let integrity = |what: String| crate::Error::Integrity(format!("{what}; {INSPECT}"));
+    if last != head {
+        return Err(integrity(format!(
+            "the log ends at position {last} but its head says {head}"
+        )));
+    }
+    if head == 0 {
+        return Ok(());
+    }
+    let first = tail_start(head);
+    let mut previous = (first == 1).then_some(GENESIS_HASH);
+    let mut expected = first;
+    for event in events {
+        let event = event?;
+        if event.position.0 != expected {
+            break;
+        }
+        if let Some(previous) = previous
+            && event.chain_hash(&previous) != event.hash
+        {
+            return Err(integrity(format!(
+                "the hash chain is broken at position {expected}"
+            )));
+        }
+        previous = Some(parse_hash(&event.hash).unwrap_or_default());
+        expected += 1;
+    }
+    if expected <= head {
+        return Err(integrity(format!("position {expected} is missing")));
+    }
+    if previous.map(|p| p.to_vec()).as_deref() != Some(head_hash) {
+        return Err(integrity(
+            "the head record does not match the last event's hash".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// What `verify` checked and what it found.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -328,4 +391,66 @@ fn check_projections(
     walk.checks
         .insert("view documents equal to a fresh replay", n);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StreamId;
+
+    /// A chained log of `n` events.
+    fn log(n: u64) -> Vec<RecordedEvent> {
+        let stream = StreamId::parse("trip:a").unwrap();
+        let mut previous = GENESIS_HASH;
+        (1..=n)
+            .map(|p| {
+                let mut event = RecordedEvent::for_test(p, p, &stream, serde_json::json!({"n": p}));
+                event.hash = event.chain_hash(&previous);
+                previous = parse_hash(&event.hash).unwrap();
+                event
+            })
+            .collect()
+    }
+
+    fn check(events: &[RecordedEvent], last: u64, head: u64, head_hash: &str) -> Result<()> {
+        let from = if head == 0 { 1 } else { tail_start(head) } as usize;
+        let tail = events.iter().skip(from - 1).cloned().map(Ok);
+        check_tail(last, head, &parse_hash(head_hash).unwrap_or_default(), tail)
+    }
+
+    fn fails(result: Result<()>, message: &str) {
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains(message), "{error}");
+        assert!(error.contains("run `chronicle verify`"), "{error}");
+    }
+
+    #[test]
+    fn the_tail_must_end_at_the_head_chain_and_match_it() {
+        for n in [1, 5, TAIL_CHECKED, TAIL_CHECKED + 1, 200] {
+            let events = log(n);
+            let hash = events.last().unwrap().hash.clone();
+            check(&events, n, n, &hash).unwrap();
+            fails(check(&events, n, n - 1, &hash), "ends at position");
+            // A rewritten event in the tail no longer chains to the one after it.
+            let mut rewritten = events.clone();
+            let at = (n - n.min(TAIL_CHECKED) / 2).max(1);
+            rewritten[(at - 1) as usize].data = serde_json::json!({"n": "rewritten"});
+            fails(
+                check(&rewritten, n, n, &hash),
+                &format!("the hash chain is broken at position {at}"),
+            );
+            // An event missing from the tail.
+            let mut gap = events.clone();
+            gap.remove((n - 1) as usize);
+            fails(
+                check(&gap, n, n, &hash),
+                &format!("position {n} is missing"),
+            );
+            fails(
+                check(&events, n, n, &"ab".repeat(32)),
+                "the head record does not match",
+            );
+        }
+        check(&[], 0, 0, "").unwrap();
+    }
 }

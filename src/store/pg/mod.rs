@@ -50,7 +50,7 @@ use super::rules::{IdInfo, LogIndex};
 use super::sled_store::Checker;
 use super::writer::Job;
 use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats, StoreMetrics};
-use crate::model::event::{GENESIS_HASH, parse_hash, to_hex};
+use crate::model::event::to_hex;
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::DateTime;
@@ -68,9 +68,6 @@ const PAGE: i64 = 500;
 
 /// Most connections a store opens for reads (the writer has one more).
 const MAX_READERS: usize = 4;
-
-/// How many of the last events open checks the chain of (as the sled log does).
-const TAIL_CHECKED: u64 = 64;
 
 /// A failure reported by PostgreSQL or the connection to it.
 fn pg_error(e: impl Into<Failure>) -> Error {
@@ -596,14 +593,10 @@ fn describe(config: &tokio_postgres::Config) -> String {
     format!("postgres://{host}:{port}/{db}")
 }
 
-/// The head row must agree with the last event, and the last [`TAIL_CHECKED`] events
-/// must chain (as the sled log checks on open); `verify` walks the rest.
-///
-/// Other servers may append meanwhile, so everything is read in one snapshot.
-/// Returns where the log ends.
+/// [`super::verify::check_tail`] of the PostgreSQL log: its head row, its last
+/// position and its last events, read in one snapshot (other servers may append
+/// meanwhile). Returns where the log ends.
 fn check_tail(client: &mut Client) -> Result<Position> {
-    let inspect =
-        "run `chronicle verify` to find the first bad position, and restore from an export";
     let mut client = snapshot(client)?;
     let head = client
         .query_one(
@@ -613,45 +606,21 @@ fn check_tail(client: &mut Client) -> Result<Position> {
         .map_err(pg_error)?;
     let head_position = to_u64(head.get(0))?;
     let last = to_u64(head.get(2))?;
-    if last != head_position {
-        return Err(Error::Integrity(format!(
-            "the log ends at position {last} but its head says {head_position}; {inspect}"
-        )));
-    }
-    if head_position == 0 {
-        return Ok(Position(0));
-    }
-    let first = head_position.saturating_sub(TAIL_CHECKED).max(1);
-    let rows = client
-        .query(
-            "SELECT position, body FROM chronicle_events WHERE position >= $1 ORDER BY position",
-            &[&to_i64(first)?],
-        )
-        .map_err(pg_error)?;
-    let mut previous: Option<[u8; 32]> = (first == 1).then_some(GENESIS_HASH);
-    for (expected, row) in (first..).zip(rows.iter()) {
-        let position = to_u64(row.get(0))?;
-        if position != expected {
-            return Err(Error::Integrity(format!(
-                "position {expected} is missing; {inspect}"
-            )));
-        }
-        let event = decode_event(Position(position), row.get(1))?;
-        if let Some(previous) = previous
-            && event.chain_hash(&previous) != event.hash
-        {
-            return Err(Error::Integrity(format!(
-                "the hash chain is broken at position {position}; {inspect}"
-            )));
-        }
-        previous = Some(parse_hash(&event.hash).unwrap_or_default());
-    }
     let head_hash: Vec<u8> = head.get(1);
-    if previous.map(|p| p.to_vec()) != Some(head_hash) {
-        return Err(Error::Integrity(format!(
-            "the head row does not match the last event's hash; {inspect}"
-        )));
-    }
+    let rows = match last == head_position && head_position > 0 {
+        true => client
+            .query(
+                "SELECT position, body FROM chronicle_events WHERE position >= $1 ORDER BY position",
+                &[&to_i64(super::verify::tail_start(head_position))?],
+            )
+            .map_err(pg_error)?,
+        false => Vec::new(),
+    };
+    let tail = rows.iter().map(|row| {
+        let position = to_u64(row.get(0))?;
+        decode_event(Position(position), row.get(1))
+    });
+    super::verify::check_tail(last, head_position, &head_hash, tail)?;
     client.commit().map_err(pg_error)?;
     Ok(Position(head_position))
 }
