@@ -440,3 +440,55 @@ fn malformed_parameters_are_refused_not_read_loosely() {
         );
     }
 }
+
+/// A server whose log cannot be written (stderr on a full device, as when the disk
+/// holding its log file fills up) goes on answering and writing, and stops cleanly; a
+/// command whose error line cannot be written keeps its exit code. Both used to panic
+/// on the failed write: the server answered every request with an empty reply, and
+/// exited 101.
+#[test]
+fn a_log_that_cannot_be_written_stops_nothing() {
+    let full = || {
+        std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+    };
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let serve = Serve::spawn_logging_to(
+        c.command(&["serve", "--addr", "127.0.0.1:0"]),
+        &c.dir.path().join("store.server.json"),
+        Some(full()),
+    );
+    let (status, body) = serve.raw(&get(serve.addr, "/healthz"));
+    assert_eq!(status, 200, "{body}");
+    let event = common::person("logless").to_string();
+    let (status, body) = serve.raw(&format!(
+        "POST /events HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
+        serve.addr,
+        event.len()
+    ));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = serve.raw(&get(serve.addr, "/trips/trip:nowhere"));
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(serve.terminate(), 0);
+    assert_eq!(c.log().last().unwrap()["stream"], "person:logless");
+
+    let missing = c.dir.path().join("missing");
+    let status = c
+        .command(&["--db", common::path_str(&missing), "stats"])
+        .stderr(full())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    let backup = c.dir.path().join("backup.jsonl");
+    let status = c
+        .command(&["export", "--out", common::path_str(&backup)])
+        .stderr(full())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

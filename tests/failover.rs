@@ -315,8 +315,21 @@ fn failover_to_a_synchronous_replica_loses_no_acknowledged_append() {
     std::thread::sleep(Duration::from_millis(1500));
     let before = load.acknowledged();
     script(&["kill", primary.dir.to_str().unwrap()]);
-    // No primary for a moment: the servers must say so, not fail.
-    std::thread::sleep(Duration::from_millis(700));
+    // No primary for a moment: the servers must say so, not fail; their metrics still
+    // answer, and say that the log cannot be reached.
+    std::thread::sleep(Duration::from_millis(300));
+    let metrics = ureq::get(format!("{}/metrics", servers[0].url))
+        .call()
+        .expect("/metrics answers while the log is down")
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("chronicle_log_up 0"),
+        "{}",
+        &metrics[..metrics.len().min(2000)]
+    );
+    std::thread::sleep(Duration::from_millis(400));
     script(&["promote", replica.dir.to_str().unwrap()]);
     let at_promotion = load.acknowledged();
     let resumed = load.wait_for(200);

@@ -1658,6 +1658,7 @@ fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() 
     assert!((1.0..=3.0).contains(&commits), "{commits} commits");
     assert_eq!(value("chronicle_commit_seconds_count "), commits);
     assert_eq!(value("chronicle_log_head_position "), 46.0);
+    assert_eq!(value("chronicle_log_up "), 1.0);
     assert_eq!(value("chronicle_projector_lag_events "), 0.0);
     assert_eq!(value("chronicle_live_subscribers "), 0.0);
     assert_eq!(

@@ -249,7 +249,7 @@ pub fn print_appended(appended: &[AppendedEvent], json: bool) -> anyhow::Result<
     out.flush()?;
     for e in appended {
         if let Some(note) = &e.note {
-            eprintln!("note: event {} (position {}): {note}", e.id, e.position);
+            note!("note: event {} (position {}): {note}", e.id, e.position);
         }
     }
     Ok(())

@@ -71,7 +71,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             std::fs::rename(&partial, path)?;
             bar.finish_and_clear();
             if !app.json {
-                eprintln!("exported {n} events to {}", path.display());
+                note!("exported {n} events to {}", path.display());
             }
         }
     }

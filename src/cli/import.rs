@@ -236,7 +236,7 @@ pub fn write(
     }
     bar.finish_and_clear();
     if let Some(first) = first_noted {
-        eprintln!(
+        note!(
             "note: {noted} event{} of the input {} appended with a note (`chronicle log --json` shows {}); the first, event {} (position {}): {}",
             if noted == 1 { "" } else { "s" },
             if noted == 1 { "was" } else { "were" },

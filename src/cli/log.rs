@@ -113,7 +113,7 @@ fn note_nothing_shown(
     stream_exists: impl FnOnce(&StreamId) -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     if let Some(from) = filter.from.filter(|from| from.0 > head + 1) {
-        eprintln!(
+        note!(
             "note: the log ends at position {head}; --from {} is past it, so there is nothing to show",
             from.0
         );
@@ -122,7 +122,7 @@ fn note_nothing_shown(
         && filter.from_version.is_none()
         && !stream_exists(stream)?
     {
-        eprintln!(
+        note!(
             "note: the log holds no stream `{stream}`; check its name (`chronicle stats` counts the streams, `chronicle log --category {}` lists that category's events)",
             stream.category()
         );
@@ -132,7 +132,7 @@ fn note_nothing_shown(
         && filter.from.is_none()
     {
         // Nothing of the whole category: most likely a mistyped one (`trips`).
-        eprintln!(
+        note!(
             "note: the log holds no stream of category `{category}`; a category is what a stream id has before its colon, like `trip` in trip:blinken-final-tour-2025 (`chronicle log` shows the streams)"
         );
     }

@@ -3,6 +3,16 @@
 //! on a `store::Store`, so the same code serves a sled folder and a PostgreSQL URL
 //! (`--db`); what only sled has (`recover`) says so on a URL, with exit 2.
 
+/// `eprintln!` that never panics: a note or an error that cannot be written (stderr on
+/// a full disk, a pipe whose reader is gone) is dropped, and the command's work and
+/// exit code stand.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod append;
 mod as_of;
 mod demo;
@@ -404,7 +414,7 @@ impl App {
             Err(Error::Locked { .. }) => {
                 if let Some(api) = self.discover() {
                     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                        eprintln!(
+                        note!(
                             "note: a `chronicle serve` holds {}; working through its API at {}",
                             self.local_dir()
                                 .map_or_else(|_| self.describe(), |d| d.display().to_string()),
@@ -516,7 +526,7 @@ fn usage_error(e: &clap::Error) -> i32 {
         let _ = e.print();
         return e.exit_code();
     }
-    eprintln!("{}", one_line_usage_error(&e.render().to_string()));
+    note!("{}", one_line_usage_error(&e.render().to_string()));
     2
 }
 
@@ -599,7 +609,7 @@ fn report(err: &anyhow::Error) -> i32 {
     }
     // One line, always: a value quoted from the input may hold a line break.
     let message = format!("{err:#}").replace('\r', "\\r").replace('\n', "\\n");
-    eprintln!("error: {message}");
+    note!("error: {message}");
     err.chain()
         .find_map(|cause| {
             if let Some(e) = cause.downcast_ref::<Error>() {

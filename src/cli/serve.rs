@@ -154,7 +154,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             let _ = std::fs::remove_file(file);
         }
         served.context("serving HTTP")?;
-        eprintln!("chronicle serve: stopped; every acknowledged append is on disk");
+        note!("chronicle serve: stopped; every acknowledged append is on disk");
         Ok(())
     })
 }
@@ -177,6 +177,10 @@ fn init_logging() -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        // A line that cannot be written (stderr on a full disk, a log pipe that died)
+        // is dropped: the default would report it with `eprintln!`, which panics then,
+        // in whichever request was logging.
+        .log_internal_errors(false)
         .try_init();
     Ok(())
 }
@@ -237,7 +241,7 @@ fn announce(db: &Path, url: &str) -> Option<PathBuf> {
     match written {
         Ok(()) => Some(file),
         Err(e) => {
-            eprintln!(
+            note!(
                 "chronicle serve: cannot write {} ({e}); other commands will need --server {url}",
                 file.display()
             );

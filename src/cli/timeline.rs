@@ -185,7 +185,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 
 /// An empty answer for a stream the log does not hold: most likely a mistyped name.
 fn note_no_stream(stream: &StreamId) {
-    eprintln!(
+    note!(
         "note: the log holds no stream `{stream}`; check its name (`chronicle log --category {}` lists that category's events)",
         stream.category()
     );

@@ -55,7 +55,7 @@ impl ApiError {
 
     /// A failure of the server itself: logged in full, answered without detail.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
-        eprintln!("chronicle serve: internal error: {detail}");
+        tracing::error!(target: "chronicle::http", "internal error: {detail}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server failed to answer; its operator can find the cause in its log",
@@ -122,15 +122,15 @@ impl From<Error> for ApiError {
             },
             // The log's server is down or failing over: worth retrying soon.
             Error::Unavailable(message) => {
-                eprintln!("chronicle serve: {message}");
+                tracing::warn!(target: "chronicle::http", "{message}");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "the log cannot be reached just now (its database is down, failing over or not answering); nothing was written: retry after a second",
+                    "the log cannot be reached just now (its database is down, failing over or not answering): retry after a second (a write refused this way was not made)",
                 )
             }
             // The log's server failed during the COMMIT: the append may be in the log.
             Error::Indeterminate { message, ids } => {
-                eprintln!("chronicle serve: {message}");
+                tracing::error!(target: "chronicle::http", "{message}");
                 ApiError {
                     status: StatusCode::SERVICE_UNAVAILABLE,
                     body: json!({

@@ -64,7 +64,7 @@ pub(super) async fn serve(
                 // Out of file descriptors and the like: the connections already open
                 // go on, and accepting resumes once some close.
                 if accept_errors == 0 {
-                    eprintln!("chronicle serve: accepting a connection failed: {e}");
+                    tracing::error!(target: "chronicle::http", "accepting a connection failed: {e}");
                 }
                 accept_errors = accept_errors.saturating_add(1);
                 tokio::time::sleep(Duration::from_millis(50)).await;

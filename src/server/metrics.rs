@@ -50,6 +50,8 @@ pub struct ServerMetrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
     head: Gauge,
+    /// 1 when the last render read the log's head, 0 when the log could not be reached.
+    log_up: Gauge,
     projected: Gauge,
     lag: Gauge,
     live: Gauge,
@@ -116,6 +118,11 @@ impl ServerMetrics {
             "log_head_position",
             "The log's last position",
         );
+        let log_up = gauge(
+            &mut registry,
+            "log_up",
+            "1 when the log's head could be read for this answer, 0 when the log cannot be reached (its PostgreSQL down or failing over); the head and the lag are then the last ones read",
+        );
         let projected = gauge(
             &mut registry,
             "views_position",
@@ -156,6 +163,7 @@ impl ServerMetrics {
             requests,
             request_seconds,
             head,
+            log_up,
             projected,
             lag,
             live,
@@ -165,14 +173,25 @@ impl ServerMetrics {
 
 /// `GET /metrics`.
 pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // A log that cannot be reached is what the metrics should show, not a reason to
+    // answer none: the counters are this server's own.
     let (head, projected) = state
-        .blocking(|store| Ok((store.head()?.position.0, store.projected().0)))
+        .blocking(|store| Ok((store.head().map(|h| h.position.0), store.projected().0)))
         .await?;
     let m = &state.metrics;
-    let gauge = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
-    gauge(&m.head, head);
+    let gauge = |g: &Gauge, v: u64| {
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+    };
     gauge(&m.projected, projected);
-    gauge(&m.lag, head.saturating_sub(projected));
+    match head {
+        Ok(head) => {
+            gauge(&m.log_up, 1);
+            gauge(&m.head, head);
+            gauge(&m.lag, head.saturating_sub(projected));
+        }
+        Err(crate::Error::Unavailable(_)) => gauge(&m.log_up, 0),
+        Err(e) => return Err(ApiError::from(e)),
+    }
     if let (Some((open, in_use)), Some((now_open, now_in_use))) =
         (&m.pool, state.store.pool_state())
     {

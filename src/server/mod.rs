@@ -327,8 +327,9 @@ pub async fn run_with(
     tokio::select! {
         served = finished => served,
         () = deadline => {
-            eprintln!(
-                "chronicle serve: some requests were still open {} s after the shutdown began; closing without them",
+            tracing::warn!(
+                target: "chronicle::http",
+                "some requests were still open {} s after the shutdown began; closing without them",
                 drain.as_secs()
             );
             Ok(())

@@ -171,15 +171,21 @@ impl Serve {
 
     /// Runs `command` (a `chronicle serve`) and waits for it to announce its URL in
     /// `file`.
-    pub fn spawn(mut command: Command, file: &Path) -> Serve {
+    pub fn spawn(command: Command, file: &Path) -> Serve {
+        Serve::spawn_logging_to(command, file, None)
+    }
+
+    /// [`Serve::spawn`] with the server's stderr sent to `log` instead of read here.
+    pub fn spawn_logging_to(mut command: Command, file: &Path, log: Option<Stdio>) -> Serve {
+        let read_here = log.is_none();
         let child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(log.unwrap_or_else(Stdio::piped))
             .spawn()
             .unwrap();
         let mut child = child;
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        {
+        if read_here {
             let (pipe, stderr) = (child.stderr.take().unwrap(), stderr.clone());
             std::thread::spawn(move || {
                 for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)) {

@@ -87,7 +87,7 @@ fn pg_error(e: impl Into<Failure>) -> Error {
 /// server is back.
 fn unreachable(e: &Failure) -> Error {
     Error::Unavailable(format!(
-        "cannot reach the PostgreSQL log ({}); nothing was written, retry later",
+        "cannot reach the PostgreSQL log ({}); retry later (a write that failed this way was not made)",
         pg_detail(e)
     ))
 }
@@ -300,7 +300,7 @@ impl Pool {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Unavailable(format!(
-                    "all {MAX_READERS} connections to the PostgreSQL log stayed busy for {} s; nothing was written, retry later",
+                    "all {MAX_READERS} connections to the PostgreSQL log stayed busy for {} s; retry later",
                     STALL_BOUND.as_secs()
                 )));
             }
