@@ -1710,3 +1710,24 @@ fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() 
     );
     assert!(String::from_utf8_lossy(&run.stderr).contains("RUST_LOG"));
 }
+
+/// A hangup (the terminal that started the server closed, an ssh session ended) stops
+/// the server as SIGTERM does: exit 0, the server file removed, the store free.
+#[test]
+fn sighup_stops_the_server_cleanly() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let serve = Serve::start(&c, &[]);
+    c.append(&[common::person("hung-up")]).ok();
+    assert_eq!(
+        serve.stop_with("-HUP"),
+        0,
+        "SIGHUP stops the server cleanly"
+    );
+    assert!(!c.dir.path().join("store.server.json").exists());
+    assert!(
+        c.run(&["log", "--stream", "person:hung-up"])
+            .ok()
+            .contains("entity.registered")
+    );
+}

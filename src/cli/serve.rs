@@ -250,22 +250,25 @@ fn announce(db: &Path, url: &str) -> Option<PathBuf> {
     }
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+/// Completes on SIGINT (Ctrl-C), SIGTERM or SIGHUP: a server started from a terminal
+/// that closes (an ssh session that ends) stops cleanly, as on SIGTERM, instead of
+/// being killed by the hangup with requests in flight and its server file left behind.
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut terminate), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = interrupt.await;
+            return;
+        };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
         }
     }
     #[cfg(not(unix))]

@@ -216,9 +216,14 @@ impl Serve {
     }
 
     /// Sends SIGTERM and returns the exit code.
-    pub fn terminate(mut self) -> i32 {
+    pub fn terminate(self) -> i32 {
+        self.stop_with("-TERM")
+    }
+
+    /// Sends `signal` (`-HUP`, say) and returns the exit code.
+    pub fn stop_with(mut self, signal: &str) -> i32 {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
