@@ -1731,3 +1731,37 @@ fn sighup_stops_the_server_cleanly() {
             .contains("entity.registered")
     );
 }
+
+/// `serve` on a folder that holds no store makes one, as a first write does, and its
+/// first line says so: a mistyped `--db` would otherwise serve an empty log unnoticed.
+#[test]
+fn serve_says_when_it_made_a_new_store() {
+    let c = Chronicle::new();
+    let first_line = || {
+        let mut child = c
+            .command(&["serve", "--addr", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        line
+    };
+    let line = first_line();
+    assert!(
+        line.starts_with("chronicle serving a new, empty store at "),
+        "{line}"
+    );
+    let line = first_line();
+    assert!(
+        line.starts_with("chronicle serving ") && !line.contains("new"),
+        "{line}"
+    );
+}

@@ -10,6 +10,7 @@ use super::remote::{ServerFile, server_file};
 use super::{App, UsageError};
 use anyhow::Context;
 use chronicle::server::{Config, check_token};
+use chronicle::store::StoreLocation;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -124,6 +125,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             ),
             _ => anyhow::Error::new(e).context(format!("listening on {addr}")),
         })?;
+    // A new store is made for a folder that holds none, as on a first write; the first
+    // line says so, since a mistyped --db would otherwise serve an empty log unnoticed.
+    let new = match &app.location {
+        StoreLocation::Dir(dir) => !chronicle::store::holds_store(dir),
+        StoreLocation::Postgres(_) => false,
+    };
     let store = app.open_store()?;
     // Where the server file goes: beside the sled store, or beside the views of a
     // PostgreSQL log (each server has its own).
@@ -146,7 +153,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         };
         let _ = writeln!(
             std::io::stdout(),
-            "chronicle serving {}{views} at {url}",
+            "chronicle serving {}{}{views} at {url}",
+            if new { "a new, empty store at " } else { "" },
             app.describe()
         );
         let served = chronicle::server::run_with(listener, store, config, shutdown_signal()).await;
