@@ -1765,3 +1765,47 @@ fn serve_says_when_it_made_a_new_store() {
         "{line}"
     );
 }
+
+/// Views rebuilt when the server starts (lost, or built by another version) are logged
+/// at the start and at the end: queries wait or get 503s meanwhile, and the log says why.
+#[test]
+fn a_rebuild_of_the_views_is_logged() {
+    let c = Chronicle::new();
+    // More than a chunk of events, which views that lack them rebuild rather than fold.
+    let events: Vec<Value> = (0..5000)
+        .map(|i| trip_started(&format!("trip:t{}", i % 50)))
+        .collect();
+    c.append(&events).ok();
+    for entry in std::fs::read_dir(c.db()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("views")
+        {
+            match path.is_dir() {
+                true => std::fs::remove_dir_all(&path).unwrap(),
+                false => std::fs::remove_file(&path).unwrap(),
+            }
+        }
+    }
+    let serve = Serve::start(&c, &[]);
+    let (status, body) = read(ureq::get(format!("{}/trips", serve.url)).call());
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = serve.stderr.lock().unwrap().clone();
+        if log.contains("the views are rebuilt up to position 5000") {
+            assert!(
+                log.contains(
+                    "the views lack 5000 events: rebuilding them from the log up to position 5000"
+                ),
+                "{log}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

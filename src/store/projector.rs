@@ -463,6 +463,13 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 Ok(())
             }
             None if !log_grew && far_behind(projected, target) => {
+                // Queries wait (or a server answers 503) until this ends: say why.
+                tracing::info!(
+                    target: "chronicle::projector",
+                    "the views lack {} events: rebuilding them from the log up to position {target}",
+                    target - projected
+                );
+                let started = Instant::now();
                 let mut progress = |done, _| {
                     shared.lock().rebuilding = Some(done);
                     shared.changed.notify_all();
@@ -470,6 +477,13 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 let rebuilt =
                     rebuild_views(store_dir, &*log, &runner, &shared, target, &mut progress);
                 shared.lock().rebuilding = None;
+                if rebuilt.is_ok() {
+                    tracing::info!(
+                        target: "chronicle::projector",
+                        "the views are rebuilt up to position {target}, in {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
                 rebuilt
             }
             None => {
