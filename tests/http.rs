@@ -1223,6 +1223,17 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     assert!(local(&["log", "--from", "44"]).contains("trip.arrived"));
     // What cannot go through the API says to stop the server.
     c.run(&["replay"]).fails(5, "stop the server");
+    // A backup needs no downtime: the export goes through the API, and restores.
+    let backup = c.dir.path().join("hot.jsonl");
+    c.run(&["export", "--out", common::path_str(&backup)]).ok();
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap(),
+        c.run(&["--json", "log"]).ok()
+    );
+    assert_eq!(c.run(&["export"]).ok(), c.run(&["--json", "log"]).ok());
+    let restored = Chronicle::new();
+    restored.run(&["import", common::path_str(&backup)]).ok();
+    restored.run(&["verify"]).ok();
     // An explicit --server, too.
     let out = c
         .run(&["--server", &serve.url, "--json", "log", "--from", "44"])

@@ -1,8 +1,10 @@
 //! `chronicle export`: the whole log as JSON Lines, streamed, for backups, restores
 //! and migrations across storage versions.
 
-use super::App;
+use super::log::Pages;
 use super::output;
+use super::{App, Backend};
+use chronicle::model::RecordedEvent;
 use chronicle::store::{EventStore, ReadFilter};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -23,12 +25,40 @@ pub struct Args {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    let store = app.open_existing_store()?;
-    let total = store.head()?.position.0;
+    // A store held by a server is exported through its API, page by page: a backup that
+    // needs no downtime. Appends made meanwhile may or may not be in it; it is the log
+    // up to some position, as any export is.
+    match app.open_or_server(true)? {
+        Backend::Store(store) => {
+            let total = store.head()?.position.0;
+            let events = store
+                .read(&ReadFilter::default())
+                .map(|e| e.map_err(anyhow::Error::from));
+            export(&args, app, total, events)
+        }
+        Backend::Server(api) => {
+            let health: serde_json::Value = api.get("/healthz", &[])?;
+            let total = health["head"].as_u64().unwrap_or(0);
+            export(
+                &args,
+                app,
+                total,
+                Pages::new(&api, ReadFilter::default(), None),
+            )
+        }
+    }
+}
+
+fn export(
+    args: &Args,
+    app: &App,
+    total: u64,
+    events: impl Iterator<Item = anyhow::Result<RecordedEvent>>,
+) -> anyhow::Result<()> {
     let bar = output::progress(total, "exporting");
     let write_all = |out: &mut dyn Write| -> anyhow::Result<u64> {
         let mut n: u64 = 0;
-        for event in store.read(&ReadFilter::default()) {
+        for event in events {
             output::json_line(out, &event?)?;
             n += 1;
             if n.is_multiple_of(1000) {

@@ -226,7 +226,7 @@ fn follow(
 }
 
 /// The events of `GET /events`, fetched a page at a time as they are read.
-struct Pages<'a> {
+pub(super) struct Pages<'a> {
     api: &'a Api,
     filter: ReadFilter,
     /// Events still wanted; `None` for all.
@@ -236,7 +236,7 @@ struct Pages<'a> {
 }
 
 impl<'a> Pages<'a> {
-    fn new(api: &'a Api, filter: ReadFilter, limit: Option<usize>) -> Pages<'a> {
+    pub(super) fn new(api: &'a Api, filter: ReadFilter, limit: Option<usize>) -> Pages<'a> {
         Pages {
             api,
             filter,
