@@ -144,6 +144,19 @@ fn the_largest_event_is_accepted_on_every_path_one_byte_more_nowhere_and_the_exp
     append_flags(&c, &sized("trip:remote-flags", LIMIT), &[]).ok();
     append_flags(&c, &sized("trip:remote-flags", LIMIT + 1), &[])
         .fails(2, "the event is 65537 bytes");
+    // A file of events that one request cannot hold: the CLI says how to get them in.
+    let many: String = (0..20)
+        .map(|_| format!("{}\n", sized("trip:many", 60_000)))
+        .collect();
+    let file = c.file("many.jsonl", &many);
+    let run = c
+        .run(&["append", "--file", path_str(&file)])
+        .fails(2, "these events are more than the server at http://");
+    assert!(
+        run.stderr.contains("several smaller files") && run.stderr.contains("chronicle import"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(serve.terminate(), 0);
 
     // On the store: flags, stdin, a file, an import.

@@ -219,6 +219,12 @@ impl Api {
             // A lookup that found nothing, about one parameter: the same error as
             // without a server, for the command to tell in its words.
             404 if body["field"].is_string() => invalid(None),
+            // Only an append sends a body: its events are more than one request holds.
+            413 => UsageError(format!(
+                "these events are more than the server at {} takes in one request ({message}): append them as several smaller files (each one atomic), or stop the server and use `chronicle import`, which takes a file of any size",
+                self.base,
+            ))
+            .into(),
             401 => UsageError(format!(
                 "the server at {} refused the write ({message}); set CHRONICLE_TOKEN to its token",
                 self.base
