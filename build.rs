@@ -1,5 +1,6 @@
 //! Embeds the bundled `events/*.jsonl` in the binary, in name order, so that
-//! `chronicle demo` works from any directory.
+//! `chronicle demo` works from any directory; and the commit it was built from
+//! (`CHRONICLE_COMMIT`, for `--version`), so that two builds can be told apart.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -8,6 +9,7 @@ fn main() {
     // Read when the script runs, not when it was compiled (`env!`): a build script
     // compiled for one checkout may be run for another that shares the target folder.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    embed_commit(Path::new(&manifest));
     let dir = Path::new(&manifest).join("events");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -40,4 +42,27 @@ fn main() {
     let out =
         Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("bundled_events.rs");
     std::fs::write(out, code).expect("OUT_DIR is writable");
+}
+
+/// The commit of the checkout being built, or `unknown` outside a git checkout (a
+/// source archive) or without git.
+fn embed_commit(manifest: &Path) {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(manifest)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=CHRONICLE_COMMIT={commit}");
+    // A new commit moves HEAD or a branch; a missing path would rerun every build.
+    for watched in [".git/HEAD", ".git/refs", ".git/packed-refs"] {
+        let path = manifest.join(watched);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
 }

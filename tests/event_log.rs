@@ -344,6 +344,31 @@ fn log_filters_and_pipes() {
     }
 }
 
+/// `--version` tells builds apart (the commit) and names the store format they write.
+#[test]
+fn version_names_the_commit_and_the_store_format() {
+    let out = Chronicle::new().run(&["--version"]).ok();
+    let rest = out
+        .trim_end()
+        .strip_prefix(concat!(
+            "chronicle ",
+            env!("CARGO_PKG_VERSION"),
+            " (commit "
+        ))
+        .unwrap_or_else(|| panic!("{out}"));
+    let (commit, format) = rest.split_once(", store format ").expect(&out);
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{out}"
+    );
+    assert_eq!(
+        format,
+        format!("{})", chronicle::store::FORMAT_VERSION),
+        "{out}"
+    );
+}
+
 #[test]
 fn every_command_has_help_with_examples() {
     let c = Chronicle::new();

@@ -54,12 +54,23 @@ Examples:
   chronicle serve --addr 127.0.0.1:7070            the HTTP API (other commands then go through it)
   chronicle recover --out rescued.jsonl            a store that will not open: make it open again";
 
+/// `--version`: the release, the commit it was built from, and the store format it
+/// writes (a store written in a newer format is refused; an older one is upgraded).
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (commit {}, store format {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("CHRONICLE_COMMIT"),
+        chronicle::store::FORMAT_VERSION
+    )
+});
+
 /// An event-sourced news-tracking backend: facts from the news as an immutable,
 /// hash-chained log, with views that can answer as of any point of it.
 #[derive(Parser)]
 #[command(
     name = "chronicle",
-    version,
+    version = VERSION.as_str(),
     after_help = EXAMPLES,
     // Shown apart from each command's own options in every `--help`.
     next_help_heading = "Global options"

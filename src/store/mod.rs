@@ -84,6 +84,7 @@ mod views;
 mod writer;
 
 pub use handle::{FOLLOW_POLL, Store, Views, default_views_dir};
+pub use keys::FORMAT_VERSION;
 pub use location::StoreLocation;
 pub use lock::LOCK_FILE;
 pub use metrics::StoreMetrics;
