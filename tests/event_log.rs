@@ -143,7 +143,16 @@ fn import_twice_adds_nothing_and_reads_folders_in_name_order() {
         ),
     );
     let folder = c.dir.path().join("in");
-    let first = c.run(&["--json", "import", path_str(&folder)]).ok();
+    let run = c.run(&["--json", "import", path_str(&folder)]);
+    // The one event without an id would be added again by another import: said.
+    assert!(
+        run.stderr.contains(
+            "note: 1 of these events had no `id`, so importing this input again would add it again"
+        ),
+        "{}",
+        run.stderr
+    );
+    let first = run.ok();
     let summary: Value = serde_json::from_str(first.trim()).unwrap();
     assert_eq!(summary["new"], 2);
     assert_eq!(
@@ -169,7 +178,9 @@ fn import_twice_adds_nothing_and_reads_folders_in_name_order() {
             )
         ),
     );
-    c.run(&["import", path_str(&file)]).ok();
+    let run = c.run(&["import", path_str(&file)]);
+    assert!(!run.stderr.contains("had no `id`"), "{}", run.stderr);
+    run.ok();
     let again: Value =
         serde_json::from_str(c.run(&["--json", "import", path_str(&file)]).ok().trim()).unwrap();
     assert_eq!(

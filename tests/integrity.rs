@@ -381,6 +381,16 @@ fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
             0,
             "only whole batches of 100 are in the log: {events}"
         );
+        // The error said how far the import got, when it got anywhere: a re-run adds
+        // again what has no id.
+        assert_eq!(
+            stderr.contains(&format!(
+                "the import stopped after writing {} of its 3000 events, in whole batches (the log ends at position {events})",
+                events - 43
+            )),
+            events > 43,
+            "{events} events: {stderr}"
+        );
     });
     let _ = std::process::Command::new("umount").arg(&mount).status();
     if let Err(panic) = result {

@@ -13,6 +13,7 @@
 use super::App;
 use super::input::{collect_files, locate, open_input, read_events};
 use super::output::{self, Table};
+use chronicle::model::ProposedEvent;
 use chronicle::store::{Checker, EventStore, Store};
 use serde::Serialize;
 use std::io::{BufRead, Seek, Write};
@@ -205,11 +206,26 @@ pub fn write(
     // Events appended with a note (see `AppendedEvent::note`): how many, and the first.
     let (mut noted, mut first_noted) = (0, None);
     let mut appended = 0;
+    // Events with no id of their own, which an import of the same input again would
+    // add again (the store gives each a new id).
+    let mut without_id = 0;
+    // Where the log ended after the last batch written.
+    let mut last = None;
     let mut chunk = Vec::with_capacity(batch);
-    let mut append = |chunk: &mut Vec<_>, appended: &mut usize| -> anyhow::Result<()> {
-        let done = store
-            .append(std::mem::take(chunk))
-            .map_err(|e| origins.locate(e, *appended))?;
+    let mut append = |chunk: &mut Vec<ProposedEvent>, appended: &mut usize| -> anyhow::Result<()> {
+        without_id += chunk.iter().filter(|e| e.id.is_none()).count();
+        let done = store.append(std::mem::take(chunk)).map_err(|e| {
+            let e = origins.locate(e, *appended);
+            match last {
+                // Batches before this one are in the log: say so, since a re-run
+                // adds again what has no id.
+                Some(head) => e.context(format!(
+                    "the import stopped after writing {appended} of its {read} events, in whole batches (the log ends at position {head})"
+                )),
+                None => e,
+            }
+        })?;
+        last = done.last().map(|e| e.position).or(last);
         new += done.iter().filter(|e| e.new).count();
         for e in done.iter().filter(|e| e.note.is_some()) {
             noted += 1;
@@ -235,6 +251,12 @@ pub fn write(
         append(&mut chunk, &mut appended)?;
     }
     bar.finish_and_clear();
+    if without_id > 0 {
+        note!(
+            "note: {without_id} of these events had no `id`, so importing this input again would add {} again; events with ids (as an export has) make a re-run safe",
+            if without_id == 1 { "it" } else { "them" }
+        );
+    }
     if let Some(first) = first_noted {
         note!(
             "note: {noted} event{} of the input {} appended with a note (`chronicle log --json` shows {}); the first, event {} (position {}): {}",
