@@ -690,6 +690,7 @@ fn reads_filter_and_page(b: &dyn Backend) {
         ]
     );
     assert!(stats.size_on_disk > 0);
+    assert!(stats.views_size_on_disk <= stats.size_on_disk);
 }
 
 /// A log with a little of everything: entities, facts, a correction and a retraction

@@ -414,7 +414,16 @@ fn a_store_held_by_another_process_exits_5() {
     let held = chronicle::store::SledStore::open(&c.db()).unwrap();
     c.run(&["stats"]).fails(5, "in use by another process");
     drop(held);
-    c.run(&["stats"]).ok();
+    let stats = c.run(&["stats"]).ok();
+    // The size in people's units, and how much of it the views are.
+    let size = stats
+        .lines()
+        .find(|l| l.starts_with("size on disk: "))
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert!(
+        size.contains(" bytes): the log ") && size.contains(", the views ") && size.contains("iB"),
+        "{size}"
+    );
 }
 
 #[test]

@@ -91,7 +91,14 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             "head:         position {} hash {}",
             stats.head.position, stats.head.hash
         )?;
-        writeln!(out, "size on disk: {} bytes", stats.size_on_disk)?;
+        writeln!(
+            out,
+            "size on disk: {} ({} bytes): the log {}, the views {} (rebuilt from the log by `chronicle replay`)",
+            output::size(stats.size_on_disk),
+            stats.size_on_disk,
+            output::size(stats.size_on_disk - stats.views_size_on_disk.min(stats.size_on_disk)),
+            output::size(stats.views_size_on_disk)
+        )?;
         writeln!(out)?;
         let mut table = Table::new(&["TYPE", "EVENTS"]);
         for (ty, n) in &stats.per_type {

@@ -344,6 +344,10 @@ impl Store {
                 None => Head::empty(),
             },
             size_on_disk: self.size_on_disk()?,
+            views_size_on_disk: match self.projector() {
+                Ok(views) => views.size_on_disk()?,
+                Err(_) => 0,
+            },
         })
     }
 
@@ -550,7 +554,8 @@ impl EventStore for Store {
         {
             self.follow_to(stats.head.position);
             views.projector.live(stats.head.position, &mut |_, _| {})?;
-            stats.size_on_disk += views.projector.size_on_disk()?;
+            stats.views_size_on_disk = views.projector.size_on_disk()?;
+            stats.size_on_disk += stats.views_size_on_disk;
         }
         Ok(stats)
     }

@@ -178,7 +178,10 @@ pub struct Stats {
     /// Events per type, for types that have any, by name.
     pub per_type: Vec<(String, u64)>,
     pub head: Head,
+    /// The whole store's files: the log, and this process's views.
     pub size_on_disk: u64,
+    /// Of `size_on_disk`, the views': what a rebuild from the log makes again.
+    pub views_size_on_disk: u64,
 }
 
 /// An iterator over stored events.

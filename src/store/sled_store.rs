@@ -835,6 +835,7 @@ impl EventStore for SledStore {
             per_type,
             head,
             size_on_disk: self.size_on_disk()?,
+            views_size_on_disk: self.views()?.size_on_disk()?,
         })
     }
 

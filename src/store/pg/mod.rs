@@ -772,6 +772,8 @@ impl EventStore for PgStore {
             per_type,
             head,
             size_on_disk: to_u64(row.get(1))?,
+            // No views of its own: a `Store` adds those of its process.
+            views_size_on_disk: 0,
         })
     }
 
