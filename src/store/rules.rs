@@ -644,8 +644,9 @@ fn check_restored_place(
             index,
             "position",
             format!(
-                "this exported event is at position {}, but the store's next position is {position}; restore an export into an empty store",
-                r.position
+                "this exported event is at position {}, but the store's next position is {position}; restore an export into an empty store, or into one whose log ends at position {} (the export's lines before it already in)",
+                r.position,
+                r.position.0.saturating_sub(1)
             ),
         ));
     }

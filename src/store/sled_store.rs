@@ -632,8 +632,15 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
             }
         }
         sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Integrity(format!(
-            "the storage files in {} are damaged or were not written by chronicle ({e}); run `chronicle recover --db {}` to save every readable event, or restore from an export",
-            path.display(), path.display()
+            "the storage files in {} are damaged or were not written by chronicle ({}); run `chronicle recover --db {}` to save every readable event, or restore from an export",
+            path.display(),
+            // sled's own text of a corruption is its debug form (`offset None
+            // backtrace ()`): what it means is said instead.
+            match &e {
+                sled::Error::Unsupported(what) => what.as_str(),
+                _ => "sled read data whose checksum does not match",
+            },
+            path.display()
         )),
         other => Error::Storage(format!("opening {}: {other}", path.display())),
     })?;
