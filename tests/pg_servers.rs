@@ -531,3 +531,37 @@ fn a_missing_database_and_a_malformed_url_are_one_line_errors() {
     run(malformed, &views, &["stats"]).fails(2, "not a PostgreSQL connection URL");
     assert!(!views.exists());
 }
+
+/// A PostgreSQL log whose last event was rewritten refuses to open for work (exit 4),
+/// but `verify`, `log` and `export` open it to show what is wrong, as on sled: the
+/// message of every other command sends the user to `verify`, which must then answer.
+#[test]
+fn a_broken_chain_end_on_postgres_can_be_inspected() {
+    let Some(pg) = Pg::fresh() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let views = work.path().join("views");
+    for slug in ["a", "b", "c"] {
+        let file = work.path().join(format!("{slug}.jsonl"));
+        std::fs::write(&file, format!("{}\n", person(slug))).unwrap();
+        run(
+            &pg.url,
+            &views,
+            &["append", "--file", file.to_str().unwrap()],
+        )
+        .ok();
+    }
+    let mut client = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    client
+        .execute(
+            "UPDATE chronicle_events SET body = replace(body, '\"c\"', '\"C\"') WHERE position = 3",
+            &[],
+        )
+        .unwrap();
+    run(&pg.url, &views, &["stats"]).fails(4, "the hash chain is broken at position 3");
+    run(&pg.url, &views, &["verify"]).fails(4, "position 3");
+    let log = run(&pg.url, &views, &["--json", "log"]).ok();
+    assert_eq!(log.lines().count(), 3, "{log}");
+    let out = work.path().join("rescued.jsonl");
+    run(&pg.url, &views, &["export", "--out", out.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), log);
+}

@@ -333,9 +333,8 @@ impl App {
     }
 
     /// Opens the store without waiting: for inspecting commands even when the end of
-    /// the hash chain is broken, so that they can show what is wrong (sled only: a
-    /// PostgreSQL log always checks the end of its chain on open). On PostgreSQL, the
-    /// views are opened only for a command that reads them.
+    /// the hash chain is broken, so that they can show what is wrong. On PostgreSQL,
+    /// the views are opened only for a command that reads them.
     pub fn open_raw(&self) -> chronicle::Result<Store> {
         match &self.location {
             StoreLocation::Dir(dir) => SledStore::open_as(
@@ -352,7 +351,7 @@ impl App {
                     (true, Some(dir)) => Some(dir.clone()),
                     (true, None) => Some(chronicle::store::default_views_dir(url)?),
                 };
-                Store::open_pg(url, views.as_deref())
+                Store::open_pg_as(url, views.as_deref(), self.inspect)
             }
         }
     }

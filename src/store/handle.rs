@@ -147,7 +147,16 @@ impl Store {
     ///
     /// Fails with [`Error::Locked`] when another process holds the views folder.
     pub fn open_pg(url: &str, views: Option<&Path>) -> Result<Store> {
-        let log = PgStore::open(url)?;
+        Store::open_pg_as(url, views, false)
+    }
+
+    /// [`Store::open_pg`], or with `inspect` a log whose chain end is broken, to find
+    /// out what is wrong ([`PgStore::open_to_inspect`]). Not for writing.
+    pub fn open_pg_as(url: &str, views: Option<&Path>, inspect: bool) -> Result<Store> {
+        let log = match inspect {
+            true => PgStore::open_to_inspect(url)?,
+            false => PgStore::open(url)?,
+        };
         let views = match views {
             None => None,
             Some(dir) => Some(PgViews::open(&log, dir)?),

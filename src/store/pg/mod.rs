@@ -402,6 +402,17 @@ impl PgStore {
     /// [`Error::Integrity`] when the end of the log does not chain or disagrees with
     /// the head, and with [`Error::Storage`] when the server cannot be reached.
     pub fn open(url: &str) -> Result<PgStore> {
+        PgStore::open_as(url, false)
+    }
+
+    /// Opens the log even when the end of its hash chain is broken, to find out what
+    /// is wrong (`verify`, `log`, `export`), as [`super::SledStore::open_to_inspect`]
+    /// does. Not for writing.
+    pub fn open_to_inspect(url: &str) -> Result<PgStore> {
+        PgStore::open_as(url, true)
+    }
+
+    fn open_as(url: &str, inspect: bool) -> Result<PgStore> {
         let config = parse_url(url)?;
         let what = describe(&config);
         let mut client = client::connect(&config, STALL_BOUND)
@@ -429,7 +440,16 @@ impl PgStore {
             })?;
         // Migrations may wait for another process's, or build an index.
         client.with_bound(SLOW_BOUND, |client| schema::migrate(client, &what))?;
-        let head = check_tail(&mut client)?;
+        let head = match check_tail(&mut client) {
+            Ok(head) => head,
+            Err(Error::Integrity(_)) if inspect => {
+                let row = client
+                    .query_one("SELECT position FROM chronicle_head", &[])
+                    .map_err(pg_error)?;
+                Position(to_u64(row.get(0))?)
+            }
+            Err(e) => return Err(e),
+        };
         let durable = Arc::new(Durable::new(head));
         let statements = Statements::prepare(&mut client)?;
         let connection = writer::Connection::new(config.clone(), client, statements);
