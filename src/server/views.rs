@@ -180,8 +180,12 @@ where
 
 /// `GET /healthz`: the server answers and the store can be read.
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let head = state.blocking(|store| Ok(store.head()?)).await?;
-    Ok(Json(json!({ "status": "ok", "head": head.position })))
+    let (head, views) = state
+        .blocking(|store| Ok((store.head()?, store.projected())))
+        .await?;
+    Ok(Json(
+        json!({ "status": "ok", "head": head.position, "views": views }),
+    ))
 }
 
 /// `GET /trips?as_of=`
