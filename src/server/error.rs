@@ -55,7 +55,10 @@ impl ApiError {
 
     /// A failure of the server itself: logged in full, answered without detail.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
-        tracing::error!(target: "chronicle::http", "internal error: {detail}");
+        static LOGGED: OncePerSecond = OncePerSecond::new();
+        if let Some(left_out) = LOGGED.allow() {
+            tracing::error!(target: "chronicle::http", "internal error: {detail}{}", more(left_out));
+        }
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server failed to answer; its operator can find the cause in its log",
@@ -122,7 +125,10 @@ impl From<Error> for ApiError {
             },
             // The log's server is down or failing over: worth retrying soon.
             Error::Unavailable(message) => {
-                tracing::warn!(target: "chronicle::http", "{message}");
+                static LOGGED: OncePerSecond = OncePerSecond::new();
+                if let Some(left_out) = LOGGED.allow() {
+                    tracing::warn!(target: "chronicle::http", "{message}{}", more(left_out));
+                }
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the log cannot be reached just now (its database is down, failing over or not answering): retry after a second (a write refused this way was not made)",
@@ -184,6 +190,50 @@ pub async fn json_413(
         return too_large(state.config.max_body).into_response();
     }
     response
+}
+
+/// A log line written at most once a second, for a failure that every request meets
+/// alike (a log that cannot be reached, a full disk): one line per request would be
+/// tens of thousands while PostgreSQL restarts. The line written counts those left out.
+struct OncePerSecond {
+    last_second: std::sync::atomic::AtomicU64,
+    left_out: std::sync::atomic::AtomicU64,
+}
+
+impl OncePerSecond {
+    const fn new() -> OncePerSecond {
+        OncePerSecond {
+            last_second: std::sync::atomic::AtomicU64::new(0),
+            left_out: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines left out since the last one)` when a line may be written now.
+    fn allow(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.last_second.load(Relaxed);
+        if last == now
+            || self
+                .last_second
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_err()
+        {
+            self.left_out.fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(self.left_out.swap(0, Relaxed))
+    }
+}
+
+/// `(and N more like it)`, for a line that stands for others left out.
+fn more(left_out: u64) -> String {
+    match left_out {
+        0 => String::new(),
+        n => format!(" (and {n} more since the last such line)"),
+    }
 }
 
 /// Bodies declared larger than the limit are still read (and dropped) up to this size
@@ -255,4 +305,20 @@ pub fn body_too_slow(limit: std::time::Duration) -> ApiError {
     );
     error.close = true;
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_a_second_counting_those_left_out() {
+        let logged = OncePerSecond::new();
+        assert_eq!(logged.allow(), Some(0));
+        assert_eq!(logged.allow(), None);
+        assert_eq!(logged.allow(), None);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(logged.allow(), Some(2));
+        assert_eq!(more(2), " (and 2 more since the last such line)");
+    }
 }
