@@ -199,6 +199,20 @@ fn corrupt_and_foreign_stores_are_clear_errors() {
         db.flush().unwrap();
     }
     c.run(&["stats"]).fails(1, "not a chronicle store");
+    // A store's views folder, given for the store; after a replay, `views.1`.
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    c.run(&["replay"]).ok();
+    let views = c.db().join("views.1");
+    assert!(views.is_dir());
+    common::run_at(&views, &["stats"]).fails(
+        2,
+        &format!(
+            "is the views folder of the store at {}; pass --db {}",
+            c.db().display(),
+            c.db().display()
+        ),
+    );
     // A store of a newer format.
     let c = Chronicle::new();
     c.run(&["demo"]).ok();

@@ -257,11 +257,15 @@ impl App {
             ))
             .into());
         }
-        // A store's own views are a sled database too, which sled would write to on open.
+        // A store's own views (`views`, or `views.<n>` after a replay) are a sled
+        // database too, which sled would write to on open.
         if let Some(store) = db
             .parent()
             .filter(|p| p.join(chronicle::store::LOCK_FILE).is_file())
-            && db.file_name().is_some_and(|n| n == "views")
+            && db
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == "views" || n.starts_with("views."))
         {
             return Err(UsageError(format!(
                 "{} is the views folder of the store at {}; pass --db {}",
