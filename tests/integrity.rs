@@ -183,9 +183,14 @@ fn corrupt_and_foreign_stores_are_clear_errors() {
     let c = Chronicle::new();
     std::fs::create_dir(c.db()).unwrap();
     std::fs::write(c.db().join("notes.txt"), b"mine").unwrap();
-    c.run(&["stats"]).fails(2, "no store at");
+    // Said as such to a reading command too, not "create one with `chronicle demo`",
+    // which would refuse the folder in turn.
+    c.run(&["stats"]).fails(
+        2,
+        "is a folder of other files, not a chronicle store; pass --db an existing store",
+    );
     c.append(&[trip_started("trip:t")])
-        .fails(2, "not a chronicle store");
+        .fails(2, "not a chronicle store; pass --db a new or empty folder");
     assert_eq!(
         std::fs::read_dir(c.db()).unwrap().count(),
         1,

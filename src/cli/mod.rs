@@ -288,11 +288,6 @@ impl App {
                 ))
                 .into());
             }
-            return Err(UsageError(format!(
-                "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or point --db (or CHRONICLE_DB) at an existing store",
-                db.display()
-            ))
-            .into());
         }
         // chronicle writes its lock file before sled writes anything, so a folder a
         // killed first open left behind is still recognised as ours.
@@ -301,7 +296,18 @@ impl App {
             std::fs::read_dir(db).is_ok_and(|mut entries| entries.next().is_some());
         if !is_store && !started_by_chronicle && has_other_files {
             return Err(UsageError(format!(
-                "{} is a folder of other files, not a chronicle store; pass --db a new or empty folder",
+                "{} is a folder of other files, not a chronicle store; pass --db {}",
+                db.display(),
+                match must_exist {
+                    true => "an existing store",
+                    false => "a new or empty folder",
+                }
+            ))
+            .into());
+        }
+        if must_exist && !is_store {
+            return Err(UsageError(format!(
+                "no store at {}; create one with `chronicle demo` or `chronicle import FILE`, or point --db (or CHRONICLE_DB) at an existing store",
                 db.display()
             ))
             .into());
