@@ -1686,7 +1686,9 @@ fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() 
         text.contains(r#"chronicle_http_request_seconds_count{method="POST",route="/events"} 4"#)
     );
     assert!(text.trim_end().ends_with("# EOF"));
-    // The log: one line per request and per commit, on stderr.
+    // The log: one line per request and per commit, on stderr; a request's line has its
+    // query, so that a refusal about a parameter can be traced.
+    let _ = ureq::get(format!("{}/timeline?limit=0", server.url)).call();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let log = server.stderr.lock().unwrap().clone();
@@ -1698,7 +1700,10 @@ fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() 
             .lines()
             .filter(|l| l.contains("chronicle::commit"))
             .count();
-        if requests == 3 && commit_lines as f64 == commits {
+        if requests == 3
+            && commit_lines as f64 == commits
+            && log.contains("path=/timeline?limit=0 status=400")
+        {
             assert!(log.contains("path=/events"), "{log}");
             break;
         }

@@ -212,7 +212,11 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
+    // With the query: a 400 or a 404 about a parameter is then told apart in the log.
+    let path = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
     let route = request
         .extensions()
         .get::<MatchedPath>()
