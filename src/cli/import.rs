@@ -209,23 +209,24 @@ pub fn write(
     // Events with no id of their own, which an import of the same input again would
     // add again (the store gives each a new id).
     let mut without_id = 0;
-    // Where the log ended after the last batch written.
-    let mut last = None;
+    // Where the log ended after the last batch made durable (read then: after a failed
+    // commit the store's head may show events that never became durable).
+    let mut durable_head = None;
     let mut chunk = Vec::with_capacity(batch);
     let mut append = |chunk: &mut Vec<ProposedEvent>, appended: &mut usize| -> anyhow::Result<()> {
         without_id += chunk.iter().filter(|e| e.id.is_none()).count();
         let done = store.append(std::mem::take(chunk)).map_err(|e| {
             let e = origins.locate(e, *appended);
-            match last {
-                // Batches before this one are in the log: say so, since a re-run
-                // adds again what has no id.
+            // Batches before this one are in the log: say so, since a re-run adds
+            // again what has no id.
+            match durable_head {
+                None => e,
                 Some(head) => e.context(format!(
                     "the import stopped after writing {appended} of its {read} events, in whole batches (the log ends at position {head})"
                 )),
-                None => e,
             }
         })?;
-        last = done.last().map(|e| e.position).or(last);
+        durable_head = Some(store.head()?.position);
         new += done.iter().filter(|e| e.new).count();
         for e in done.iter().filter(|e| e.note.is_some()) {
             noted += 1;
