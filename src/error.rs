@@ -54,6 +54,33 @@ pub enum Error {
         message: String,
         ids: Vec<uuid::Uuid>,
     },
+    /// A write of the sled log to disk failed, and the store takes no more appends
+    /// until it is opened again: sled writes nothing after an IO error, and what the
+    /// failed commit left in memory may or may not be on disk. `ids` are those of the
+    /// append that met the failure, which may or may not be in the log once the store
+    /// is reopened (a retry by id settles it); empty for the appends refused
+    /// afterwards, of which nothing was written. Exit 1; HTTP 503.
+    #[error("{message}{}", ids_named(ids))]
+    Halted {
+        message: String,
+        ids: Vec<uuid::Uuid>,
+    },
+}
+
+/// The ids of an append whose fate is unknown, for a message: the retry needs them.
+fn ids_named(ids: &[uuid::Uuid]) -> String {
+    const NAMED: usize = 5;
+    match ids.len() {
+        0 => String::new(),
+        n if n <= NAMED => format!(
+            " (its event ids: {})",
+            ids.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        n => format!(" (its {n} event ids, the first {}, ...)", ids[0]),
+    }
 }
 
 fn describe_expect(expected: &Expect) -> String {
@@ -128,7 +155,8 @@ impl Error {
             Error::Incompatible(_)
             | Error::Storage(_)
             | Error::Unavailable(_)
-            | Error::Indeterminate { .. } => 1,
+            | Error::Indeterminate { .. }
+            | Error::Halted { .. } => 1,
         }
     }
 

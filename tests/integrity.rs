@@ -331,16 +331,13 @@ fn sixteen_writers_racing_on_one_stream_each_win_a_version_once() {
     assert_eq!(events.len(), 16 * rounds);
 }
 
-/// A full disk: the append that does not fit fails with a clear error, whole batches
-/// before it stay, and once space is freed the store opens and verifies. Needs root to
-/// mount a small tmpfs, so it runs when CHRONICLE_DISK_FULL_TEST=1 (`.ci/run` sets it
+/// Runs `test` with a 4 MiB tmpfs mounted at a new folder, unmounted afterwards; or
+/// not at all unless CHRONICLE_DISK_FULL_TEST=1 (mounting needs root: `.ci/run` sets it
 /// where mounting works).
-#[test]
-fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
+fn with_a_small_disk(c: &Chronicle, test: impl FnOnce(&std::path::Path)) {
     if std::env::var("CHRONICLE_DISK_FULL_TEST").as_deref() != Ok("1") {
         return;
     }
-    let c = Chronicle::new();
     let mount = c.dir.path().join("small");
     std::fs::create_dir(&mount).unwrap();
     let mounted = std::process::Command::new("mount")
@@ -351,7 +348,31 @@ fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
         mounted.success(),
         "CHRONICLE_DISK_FULL_TEST=1 needs `mount -t tmpfs` to work"
     );
-    let result = std::panic::catch_unwind(|| {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&mount)));
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Frees the space `filler` took and grows the tmpfs at `mount`, as an operator would:
+/// more than the failed writes needed, as reopening writes sled's snapshot and the
+/// views catch up on what was logged.
+fn free_space(mount: &std::path::Path, filler: &std::path::Path) {
+    std::fs::remove_file(filler).unwrap();
+    let grown = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m", path_str(mount)])
+        .status()
+        .unwrap();
+    assert!(grown.success(), "remounting the tmpfs larger failed");
+}
+
+/// A full disk: the append that does not fit fails with a clear error, whole batches
+/// before it stay, and once space is freed the store opens and verifies.
+#[test]
+fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
+    let c = Chronicle::new();
+    with_a_small_disk(&c, |mount| {
         let filler = mount.join("filler");
         std::fs::write(&filler, vec![0u8; 1_000_000]).unwrap();
         let db = mount.join("store");
@@ -373,14 +394,8 @@ fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
             stderr.contains("could not be made durable") && stderr.contains("free disk space"),
             "{stderr}"
         );
-        // Free space the way an operator would: more than the failed import needed, as
-        // reopening writes sled's snapshot and the views catch up on what was logged.
-        std::fs::remove_file(&filler).unwrap();
-        let grown = std::process::Command::new("mount")
-            .args(["-o", "remount,size=64m", path_str(&mount)])
-            .status()
-            .unwrap();
-        assert!(grown.success(), "remounting the tmpfs larger failed");
+        assert!(!stderr.contains("Os {"), "no debug text: {stderr}");
+        free_space(mount, &filler);
         let verify = run(&["verify"]);
         assert!(
             verify.status.success(),
@@ -411,10 +426,117 @@ fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
             "{events} events: {stderr}"
         );
     });
-    let _ = std::process::Command::new("umount").arg(&mount).status();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic);
-    }
+}
+
+/// A server whose disk fills: the append that meets the full disk is answered 503 with
+/// its ids (it may or may not be in the log), every later one 503 until a restart,
+/// `/healthz` says so, reads never show the failed append, SIGTERM still stops the
+/// server cleanly, and after the restart the log holds every acknowledged append.
+#[test]
+fn a_full_disk_halts_a_server_until_it_restarts() {
+    let c = Chronicle::new();
+    with_a_small_disk(&c, |mount| {
+        let db = mount.join("store");
+        let at = |args: &[&str]| common::run_at(&db, args);
+        at(&["demo"]).ok();
+        let filler = mount.join("filler");
+        std::fs::write(&filler, vec![0u8; 2_400_000]).unwrap();
+        let serve = common::Serve::spawn(
+            common::command_at(&db, &["serve", "--addr", "127.0.0.1:0"]),
+            &mount.join("store.server.json"),
+        );
+        let post = |stream: &str, body: &Value| {
+            let body = body.to_string();
+            serve.raw(&format!(
+                "POST /streams/{stream}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ))
+        };
+        let get = |path: &str| {
+            let (status, body) = serve.raw(&format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            ));
+            (status, serde_json::from_str::<Value>(&body).unwrap())
+        };
+        let big = json!({"type": "trip.started", "occurred": "2025", "data": {},
+            "source": {"publisher": "x".repeat(20_000)}});
+        let mut acknowledged = 43;
+        let failed = loop {
+            let (status, body) = post(&format!("trip:x{acknowledged}"), &big);
+            let body: Value = serde_json::from_str(&body).unwrap();
+            match status {
+                201 => acknowledged += 1,
+                503 => break body,
+                other => panic!("{other} {body}"),
+            }
+            assert!(acknowledged < 500, "the disk never filled");
+        };
+        assert!(acknowledged > 43, "some appends fit before the disk filled");
+        let message = failed["error"].as_str().unwrap();
+        assert!(
+            message.contains("could not be made durable")
+                && message.contains("may or may not be in the log")
+                && message.contains("restart"),
+            "{failed}"
+        );
+        let failed_id = failed["ids"][0].as_str().unwrap().to_owned();
+        // Not healthy, and why; the head is the last durable one.
+        let (status, health) = get("/healthz");
+        assert_eq!(status, 503, "{health}");
+        assert_eq!(health["status"], "halted");
+        assert_eq!(health["head"], acknowledged, "{health}");
+        assert!(health["error"].as_str().unwrap().contains("restart"));
+        // Freeing space is not enough: sled writes nothing after an IO error.
+        free_space(mount, &filler);
+        let (status, refused) = post("trip:after", &big);
+        assert_eq!(status, 503, "{refused}");
+        assert!(
+            refused.contains("nothing of this append was written"),
+            "{refused}"
+        );
+        // Reads end at the last acknowledged append.
+        let (status, events) = get("/events?limit=1000");
+        assert_eq!(status, 200, "{events}");
+        let positions: Vec<u64> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["position"].as_u64().unwrap())
+            .collect();
+        assert_eq!(positions.last(), Some(&acknowledged));
+        assert!(
+            !events.to_string().contains(&failed_id),
+            "the failed append is not read"
+        );
+        // SIGTERM stops it, within a bound, though its store cannot be written.
+        let pid = serve.pid();
+        let stopper = std::thread::spawn(move || serve.terminate());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !stopper.is_finished() {
+            if std::time::Instant::now() > deadline {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status();
+                panic!("the halted server did not stop on SIGTERM within 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(stopper.join().unwrap(), 0);
+        // Restarted: every acknowledged append is there; the failed one may be.
+        at(&["verify"]).ok();
+        let stats: Value = serde_json::from_str(&at(&["--json", "stats"]).ok()).unwrap();
+        let events = stats["events"].as_u64().unwrap();
+        assert!(
+            events == acknowledged || events == acknowledged + 1,
+            "{events} events, {acknowledged} acknowledged"
+        );
+        at(&[
+            "append",
+            "--file",
+            path_str(&c.file("one.jsonl", &trip_started("trip:later").to_string())),
+        ])
+        .ok();
+    });
 }
 
 /// Format 1 kept the views and four more indexes in the log's tree, format 2 the views

@@ -16,7 +16,7 @@
 //! | 503 | the log's database cannot be reached (down, restarting, failing over); too many live subscribers, or connections (answered before the request is read); the views did not reach the position asked for in time (with `Retry-After`) |
 
 use crate::Error;
-use crate::model::Expect;
+use crate::model::{Expect, Position};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -63,6 +63,21 @@ impl ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server failed to answer; its operator can find the cause in its log",
         )
+    }
+
+    /// `/healthz` of a server whose store takes no more appends since a write of its
+    /// log failed ([`Error::Halted`]): not healthy, and saying what to do.
+    pub fn halted(reason: &str, head: Position, views: Position) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: json!({
+                "status": "halted",
+                "head": head,
+                "views": views,
+                "error": format!("this server's store takes no appends since a write of its log to disk failed ({reason}): free disk space and restart the server"),
+            }),
+            close: false,
+        }
     }
 
     /// The same error with another status: how a lookup by path reads "not found".
@@ -143,6 +158,22 @@ impl From<Error> for ApiError {
                         "error": "the log's database failed or stopped answering during the append's commit, so it may or may not have been written: retry it with the same event ids, listed in `ids` (a retry by id is idempotent)",
                         "ids": ids,
                     }),
+                    close: false,
+                }
+            }
+            // A write of the sled log failed: no appends until the server is restarted.
+            Error::Halted { message, ids } => {
+                static LOGGED: OncePerSecond = OncePerSecond::new();
+                if let Some(left_out) = LOGGED.allow() {
+                    tracing::error!(target: "chronicle::http", "{message}{}", more(left_out));
+                }
+                let mut body = json!({ "error": message });
+                if !ids.is_empty() {
+                    body["ids"] = json!(ids);
+                }
+                ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    body,
                     close: false,
                 }
             }

@@ -175,8 +175,15 @@ impl ServerMetrics {
 pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
     // A log that cannot be reached is what the metrics should show, not a reason to
     // answer none: the counters are this server's own.
-    let (head, projected) = state
-        .blocking(|store| Ok((store.head().map(|h| h.position.0), store.projected().0)))
+    let (head, projected, halted) = state
+        .blocking(|store| {
+            let halted = store.halted().is_some();
+            Ok((
+                store.head().map(|h| h.position.0),
+                store.projected().0,
+                halted,
+            ))
+        })
         .await?;
     let m = &state.metrics;
     let gauge = |g: &Gauge, v: u64| {
@@ -185,7 +192,7 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
     gauge(&m.projected, projected);
     match head {
         Ok(head) => {
-            gauge(&m.log_up, 1);
+            gauge(&m.log_up, u64::from(!halted));
             gauge(&m.head, head);
             gauge(&m.lag, head.saturating_sub(projected));
         }

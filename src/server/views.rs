@@ -180,11 +180,22 @@ where
 
 /// `GET /healthz`: the server answers and the store can be read.
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let (head, views) = state
-        .blocking(|store| Ok((store.head()?, store.projected())))
+    let (head, views, halted) = state
+        .blocking(|store| {
+            if let Some(reason) = store.halted() {
+                // Read nothing: sled may fail reads too once a write failed.
+                let durable = *store.subscribe().borrow();
+                return Ok((Ok(durable), store.projected(), Some(reason.to_owned())));
+            }
+            Ok((store.head().map(|h| h.position), store.projected(), None))
+        })
         .await?;
+    if let Some(reason) = halted {
+        return Err(ApiError::halted(&reason, head?, views));
+    }
+    let head = head?;
     Ok(Json(
-        json!({ "status": "ok", "head": head.position, "views": views }),
+        json!({ "status": "ok", "head": head, "views": views }),
     ))
 }
 

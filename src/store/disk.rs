@@ -49,7 +49,7 @@ impl Disk {
 
     /// Returns once everything written to `db` is on disk.
     pub fn flush(&self, db: &sled::Db) -> Result<()> {
-        db.flush().map_err(|e| Error::Storage(e.to_string()))?;
+        db.flush().map_err(super::storage)?;
         self.file
             .sync_data()
             .map_err(|e| Error::Storage(format!("syncing the store to disk: {e}")))?;

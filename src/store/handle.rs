@@ -296,6 +296,16 @@ impl Store {
         }
     }
 
+    /// Why this store takes no more appends, since a write of its sled log failed
+    /// ([`Error::Halted`](crate::Error::Halted)). A PostgreSQL log is never halted: it
+    /// refuses each append while its server cannot take it.
+    pub fn halted(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Sled(sled) => sled.halted(),
+            Kind::Pg(_) => None,
+        }
+    }
+
     /// The last position folded into the views (0 without views).
     pub fn projected(&self) -> Position {
         self.projector().map_or(Position(0), |p| p.projected())

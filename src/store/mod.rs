@@ -65,6 +65,15 @@
 //!   `concurrency_control` exclusively, every read shares it, whatever the database, so
 //!   the views' batches stop the log writer. Not a correctness matter; `log_first`
 //!   orders the two for speed.
+//! - **Nothing written after an IO error** (a full disk): sled then fails every write,
+//!   may fail reads that would tidy a node, keeps the failed batch in memory, and a
+//!   later `flush` (also the one sled makes when a database's last handle is dropped)
+//!   can wait forever, holding the lock above. So a failed commit halts the writer
+//!   ([`Error::Halted`]: that append may or may not be in the log, later ones are
+//!   refused until the store is opened again); reads end at the last durable position
+//!   (never showing the failed batch); and neither that database nor views that failed
+//!   a write are flushed or closed again: one handle is kept, and the next open
+//!   recovers what reached the disk.
 
 mod disk;
 mod handle;
@@ -109,6 +118,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// An IO error as people read it: "No space left on device (os error 28)", or the
+/// kind of one sled wrapped ("no storage space"), never sled's debug form of it.
+fn io_reason(io: &std::io::Error) -> String {
+    match io.kind() {
+        _ if io.raw_os_error().is_some() => io.to_string(),
+        std::io::ErrorKind::Other => io.to_string(),
+        kind => kind.to_string(),
+    }
+}
+
 /// A failure reported by sled. Data sled cannot read back (a checksum mismatch) is an
 /// integrity failure (exit 4), with the way to find and save what can still be read;
 /// anything else (the disk, the OS) is a storage failure.
@@ -117,6 +136,7 @@ fn storage(e: sled::Error) -> Error {
         sled::Error::Corruption { .. } => Error::Integrity(format!(
             "sled cannot read part of the stored data ({e}); run `chronicle verify` to find the positions affected, and `chronicle recover` to save every readable event"
         )),
+        sled::Error::Io(io) => Error::Storage(io_reason(&io)),
         other => Error::Storage(other.to_string()),
     }
 }

@@ -297,6 +297,12 @@ impl Shared {
         }
     }
 
+    /// Marks the projector failed, for `e`: readers waiting for the views get it.
+    fn fail(&self, e: Error) {
+        self.lock().failed.get_or_insert_with(|| e.to_string());
+        self.changed.notify_all();
+    }
+
     /// Tells the projector to stop after its current chunk.
     pub fn close(&self) {
         self.lock().closed = true;
@@ -430,7 +436,10 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 // Idle: write what was folded to disk, so a kill costs a short catch-up.
                 if dirty && last_flush.elapsed() >= FLUSH_EVERY {
                     drop(state);
-                    let _ = shared.db().flush();
+                    if let Err(e) = shared.db().flush() {
+                        shared.fail(storage(e));
+                        return;
+                    }
                     (dirty, last_flush) = (false, Instant::now());
                     state = shared.lock();
                     continue;
@@ -490,17 +499,16 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 let tree = shared.active().tree.clone();
                 let end = target.min(projected + CHUNK);
                 dirty = true;
-                let folded =
-                    fold_range(&*log, &shared, &runner, &tree, projected + 1, end).map(|folded| {
-                        shared.lock().projected = folded;
-                        shared.changed.notify_all();
-                    });
-                // Busy for long: write out what was folded now and then too.
-                if folded.is_ok() && last_flush.elapsed() >= FLUSH_EVERY {
-                    let _ = shared.db().flush();
-                    (dirty, last_flush) = (false, Instant::now());
-                }
-                folded
+                fold_range(&*log, &shared, &runner, &tree, projected + 1, end).and_then(|folded| {
+                    shared.lock().projected = folded;
+                    shared.changed.notify_all();
+                    // Busy for long: write out what was folded now and then too.
+                    if last_flush.elapsed() >= FLUSH_EVERY {
+                        shared.db().flush().map_err(storage)?;
+                        (dirty, last_flush) = (false, Instant::now());
+                    }
+                    Ok(())
+                })
             }
         };
         match result {
@@ -519,8 +527,7 @@ fn run(store_dir: &Path, log: Arc<dyn LogRead>, runner: Arc<Runner>, shared: Arc
                 }
             }
             Err(e) => {
-                shared.lock().failed = Some(e.to_string());
-                shared.changed.notify_all();
+                shared.fail(e);
                 return;
             }
         }
@@ -1112,6 +1119,14 @@ impl Drop for Projector {
             && let Some(handle) = handle.take()
         {
             let _ = handle.join();
+        }
+        // Views that failed a write are never written again: after an IO error sled's
+        // flush can wait forever, holding its process-wide lock (see the log's
+        // `Halted`), and sled flushes a database when its last handle goes, so one
+        // handle is kept. The next open rebuilds or catches up the views.
+        if self.shared.lock().failed.is_some() {
+            std::mem::forget(self.shared.db());
+            return;
         }
         let _ = sync_views(&current_dir(&self.dir), &self.shared.db());
     }

@@ -121,7 +121,10 @@ struct Inner {
     path: PathBuf,
     runner: Arc<Runner>,
     jobs: Option<mpsc::Sender<Job>>,
+    /// The last durable position, published by the writer before it answers a commit.
     durable: tokio::sync::watch::Receiver<Position>,
+    /// Why the writer stopped taking appends, once a commit failed.
+    halted: Arc<std::sync::OnceLock<String>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// The views: their own database and the thread that folds the log into them.
     /// `None` when opened for the log alone ([`Opening::log_only`]).
@@ -195,6 +198,14 @@ impl Drop for Inner {
             && let Some(handle) = handle.take()
         {
             let _ = handle.join();
+        }
+        // After a failed write, sled's flush can wait forever for a write that will
+        // not come, holding sled's process-wide lock, and sled flushes a database when
+        // its last handle is dropped: write nothing more, keep one handle that is never
+        // dropped, and let the next open recover what reached the disk.
+        if self.halted.get().is_some() {
+            std::mem::forget(self.db.clone());
+            return;
         }
         let _ = self.db.flush();
         let (head, projected) = self.opened_at;
@@ -335,13 +346,20 @@ impl SledStore {
         let (jobs, queue) = mpsc::channel();
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
         let metrics = StoreMetrics::default();
+        let halted = Arc::new(std::sync::OnceLock::new());
         let writer = {
-            let (db, metrics) = (db.clone(), metrics.clone());
-            let shared = views.as_ref().map(Projector::shared);
+            let writer = writer::Writer {
+                db: db.clone(),
+                disk,
+                durable: durable_tx,
+                projector: views.as_ref().map(Projector::shared),
+                metrics: metrics.clone(),
+                halted: halted.clone(),
+            };
             let tail = Tail::from_head(head);
             std::thread::Builder::new()
                 .name("chronicle-writer".into())
-                .spawn(move || writer::run(db, tail, queue, durable_tx, shared, disk, metrics))
+                .spawn(move || writer::run(writer, tail, queue))
                 .map_err(|e| Error::Storage(format!("starting the writer thread: {e}")))?
         };
         Ok(SledStore {
@@ -362,6 +380,7 @@ impl SledStore {
                 runner,
                 jobs: Some(jobs),
                 durable,
+                halted,
                 writer: Mutex::new(Some(writer)),
                 views,
                 metrics,
@@ -399,6 +418,18 @@ impl SledStore {
             index: Box::new(writer::SledIndex(&self.inner.db)),
             pending: Pending::new(Tail::from_head(head)),
         })
+    }
+
+    /// Where reads of the log end: the last durable position. An event a commit has put
+    /// in sled is not read before the commit is durable, nor ever when the commit
+    /// failed (see [`Error::Halted`]).
+    fn visible(&self) -> Position {
+        *self.inner.durable.borrow()
+    }
+
+    /// Why this store takes no more appends (a write of its log failed), if it does not.
+    pub fn halted(&self) -> Option<&str> {
+        self.inner.halted.get().map(String::as_str)
     }
 
     /// Watches the last durable position: it changes after every commit, once the
@@ -780,20 +811,20 @@ impl EventStore for SledStore {
                 && filter_owned.event_type.is_none_or(|t| e.event_type == t)
         };
         // The stream index when a stream is asked for; otherwise the log in order,
-        // with the remaining filters checked on each event.
+        // with the remaining filters checked on each event. Either way in position
+        // order, so the read ends at the first event past what is visible.
+        let visible = self.visible();
         let events: Events<'_> = if let Some(stream) = &filter.stream {
             let prefix = keys::stream_events(stream);
             let first = filter.from_version.unwrap_or(Version(1)).0;
-            let positions = self.scan_prefix_positions_values(prefix, first);
+            let positions = self
+                .scan_prefix_positions_values(prefix, first)
+                .take_while(move |p| p.as_ref().map_or(true, |p| *p <= visible));
             self.events_at(positions)
         } else {
             let db = &self.inner.db;
             Box::new(
-                db.range(keys::event(from)..)
-                    .take_while(|item| match item {
-                        Ok((k, _)) => k.first() == Some(&keys::EVENT),
-                        Err(_) => true,
-                    })
+                db.range(keys::event(from)..keys::event(Position(visible.0.saturating_add(1))))
                     .map(|item| {
                         let (k, v) = item.map_err(storage)?;
                         decode_event(Position(keys::u64_be(&k[1..]).unwrap_or(0)), &v)
@@ -804,21 +835,41 @@ impl EventStore for SledStore {
     }
 
     fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
+        if position > self.visible() {
+            return Ok(None);
+        }
         read_event(&self.inner.db, position)
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>> {
-        writer::stream_version(&self.inner.db, stream)
+        let visible = self.visible();
+        let prefix = keys::stream_events(stream);
+        for item in self.inner.db.scan_prefix(&prefix).rev() {
+            let (key, value) = item.map_err(storage)?;
+            if keys::u64_be(&value).is_some_and(|p| p <= visible.0) {
+                return Ok(keys::u64_be(&key[prefix.len()..]).map(Version));
+            }
+        }
+        Ok(None)
     }
 
     fn head(&self) -> Result<Head> {
+        let visible = self.visible();
         let head = read_head(&self.inner.db)?;
         Ok(match head {
-            None => Head::empty(),
-            Some(h) => Head {
+            Some(h) if h.position == visible => Head {
                 position: h.position,
                 hash: to_hex(&h.hash),
                 recorded: DateTime::from_timestamp_micros(h.recorded_micros),
+            },
+            // A commit not durable yet, or one that failed: the head is its last event.
+            _ => match read_event(&self.inner.db, visible)? {
+                Some(e) => Head {
+                    position: e.position,
+                    hash: e.hash.clone(),
+                    recorded: Some(e.recorded),
+                },
+                None => Head::empty(),
             },
         })
     }

@@ -11,8 +11,7 @@
 //! ([`Itinerary`]), until a commit adds an event they are folded from (one of the trip's
 //! that plans or cancels stops, an amendment in it, any place's own event): an arrival,
 //! a meeting and a departure at each stop then read the trip's stops without folding
-//! its announcement again. It forgets everything when a commit fails (sled's state is
-//! read again), and when it would hold more than [`MAX_EVENTS`] events,
+//! its announcement again. It forgets everything when it would hold more than [`MAX_EVENTS`] events,
 //! [`MAX_VERSIONS`] versions or [`MAX_ITINERARIES`] itineraries; a stream longer than
 //! [`MAX_EVENTS`] is answered and not kept, and a held stream that grows to the bound
 //! is let go.
@@ -87,11 +86,6 @@ impl StreamCache {
                 }
             }
         }
-    }
-
-    /// Forgets everything: after a failed commit, sled's state is read again.
-    pub fn forget(&self) {
-        *self.inner.borrow_mut() = Held::default();
     }
 }
 
@@ -296,11 +290,6 @@ mod tests {
         // `b` had no events when read: its version was kept (and followed the commit),
         // its events are read now.
         cached(&log);
-        // After a failed commit, everything is read again.
-        cache.forget();
-        let before = log.reads.get();
-        cached(&log);
-        assert!(log.reads.get() > before);
     }
 
     #[test]

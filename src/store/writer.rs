@@ -21,8 +21,8 @@ use super::stream_cache::{Cached, StreamCache};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::{SubsecRound, Utc};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 /// Most jobs committed in one group, by either log's writer; bounds the latency a
@@ -153,18 +153,17 @@ pub(super) fn stream_version(db: &sled::Db, stream: &StreamId) -> Result<Option<
         .map(Version))
 }
 
-/// Runs until every sender is gone. After each durable commit it publishes the new
-/// head position on `durable`, and hands the commit to the projector when the store
-/// keeps its views open.
-pub(super) fn run(
-    db: sled::Db,
-    mut tail: Tail,
-    jobs: Receiver<Job>,
-    durable: tokio::sync::watch::Sender<Position>,
-    projector: Option<Arc<Shared>>,
-    disk: Disk,
-    metrics: StoreMetrics,
-) {
+/// Runs until every sender is gone. Each durable commit's new head is published on
+/// [`Writer::durable`] before its appends are answered (reads stop there: see
+/// [`SledStore::visible`](super::SledStore)), then handed to the projector when the
+/// store keeps its views open.
+///
+/// A commit that fails halts the writer: sled takes no write after an IO error, and
+/// what the failed batch left in its memory may or may not reach the disk. That
+/// group's appends are answered [`Error::Halted`] with their ids, every later one is
+/// refused the same way, the durable head stays where the last good commit left it,
+/// and [`Writer::halted`] holds the reason, until the store is opened again.
+pub(super) fn run(writer: Writer, mut tail: Tail, jobs: Receiver<Job>) {
     let cache = StreamCache::default();
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
@@ -174,56 +173,82 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        tail = commit_group(
-            &db,
-            &disk,
-            &cache,
-            projector.as_deref(),
-            tail,
-            group,
-            &metrics,
-        );
-        durable.send_replace(Position(tail.position));
-        if let Some(projector) = &projector {
+        if let Some(reason) = writer.halted.get() {
+            for job in group {
+                let _ = job.reply.send(Err(refused_after(reason)));
+            }
+            continue;
+        }
+        match commit_group(&writer, &cache, tail, group) {
+            Ok(new_tail) => tail = new_tail,
+            Err(reason) => {
+                let _ = writer.halted.set(reason);
+                continue;
+            }
+        }
+        if let Some(projector) = &writer.projector {
             projector.durable(Position(tail.position));
         }
     }
 }
 
+/// What a writer halted since `reason` answers every append.
+fn refused_after(reason: &str) -> Error {
+    Error::Halted {
+        message: format!(
+            "this store takes no appends since a write of its log to disk failed ({reason}); nothing of this append was written: free disk space and restart chronicle"
+        ),
+        ids: Vec::new(),
+    }
+}
+
+/// What the writer thread writes to and tells.
+pub(super) struct Writer {
+    pub db: sled::Db,
+    pub disk: Disk,
+    /// Where each durable commit's head is published.
+    pub durable: tokio::sync::watch::Sender<Position>,
+    /// The projector the commits are handed to, when the store keeps its views open.
+    pub projector: Option<Arc<Shared>>,
+    pub metrics: StoreMetrics,
+    /// Why the writer halted, once a commit failed.
+    pub halted: Arc<OnceLock<String>>,
+}
+
+/// Decides and commits one group; its new tail, or, when the commit failed (and the
+/// writer must halt), the reason, after answering the group.
 fn commit_group(
-    db: &sled::Db,
-    disk: &Disk,
+    w: &Writer,
     cache: &StreamCache,
-    projector: Option<&Shared>,
     tail: Tail,
     jobs: Vec<Job>,
-    metrics: &StoreMetrics,
-) -> Tail {
+) -> std::result::Result<Tail, String> {
     let started = std::time::Instant::now();
     let committing = Committing::start();
     // The log keeps microseconds: the events handed to the projector keep no more.
     let now = Utc::now().trunc_subsecs(6);
     let index = Cached {
-        index: &SledIndex(db),
+        index: &SledIndex(&w.db),
         cache,
     };
-    let (mut pending, answers) = decide(&index, tail, jobs, now, metrics);
-    metrics.appends.inc_by(answers.len() as u64);
+    let (mut pending, answers) = decide(&index, tail, jobs, now, &w.metrics);
+    w.metrics.appends.inc_by(answers.len() as u64);
     if pending.records.is_empty() {
         for (reply, answer) in answers {
             let _ = reply.send(Ok(answer));
         }
-        return pending.tail;
+        return Ok(pending.tail);
     }
-    match write(db, disk, &pending, committing) {
+    match write(&w.db, &w.disk, &pending, committing) {
         Ok(()) => {
-            // Durable: answer first, then the bookkeeping (before the next group).
+            // Durable: visible, answered, then the bookkeeping (before the next group).
+            w.durable.send_replace(Position(pending.tail.position));
             let seconds = started.elapsed().as_secs_f64();
             let appends = answers.len();
             for (reply, answer) in answers {
                 let _ = reply.send(Ok(answer));
             }
-            metrics.committed(
+            w.metrics.committed(
                 appends,
                 pending.records.len(),
                 pending.tail.position,
@@ -233,7 +258,7 @@ fn commit_group(
             let tail = pending.tail;
             let records = std::mem::take(&mut pending.records);
             let first = records.first().map(|r| r.event.position);
-            let not_handed = match projector {
+            let not_handed = match w.projector.as_deref() {
                 Some(p) if first.is_some_and(|f| p.takes(f, records.len())) => {
                     p.hand_over(records.into_iter().map(|r| r.event).collect());
                     Vec::new()
@@ -242,19 +267,23 @@ fn commit_group(
             };
             let events = pending.ids.len();
             drop_after_answering((not_handed, pending), events);
-            tail
+            Ok(tail)
         }
         Err(e) => {
-            metrics.failed(answers.len(), &e);
-            for (reply, _) in answers {
-                let _ = reply.send(Err(Error::Storage(format!(
-                    "the append could not be made durable ({e}); check free disk space and run `chronicle verify`"
-                ))));
+            w.metrics.failed(answers.len(), &e);
+            let reason = match e {
+                Error::Storage(reason) => reason,
+                other => other.to_string(),
+            };
+            for (reply, answer) in answers {
+                let _ = reply.send(Err(Error::Halted {
+                    message: format!(
+                        "the append could not be made durable ({reason}), and may or may not be in the log once the store is opened again; this store takes no more appends: free disk space, restart chronicle, then append the same events again with the same ids (a retry by id is idempotent; look for events without an id with `chronicle log` first)"
+                    ),
+                    ids: answer.iter().map(|a| a.id).collect(),
+                }));
             }
-            // Whatever reached sled is the truth now.
-            cache.forget();
-            let head = db.get(keys::HEAD).ok().flatten();
-            Tail::from_head(head.and_then(|h| HeadEntry::decode(&h)))
+            Err(reason)
         }
     }
 }
