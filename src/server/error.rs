@@ -80,6 +80,20 @@ impl ApiError {
         }
     }
 
+    /// A failure of the store, once its writer halted ([`Error::Halted`]): sled may
+    /// then fail reads too, which is told as what it is, with what to do.
+    pub fn or_halted(self, halted: Option<&str>) -> ApiError {
+        match halted {
+            Some(reason) if self.status == StatusCode::INTERNAL_SERVER_ERROR => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "this server's store takes no appends since a write of its log to disk failed ({reason}), and some reads fail with it: free disk space and restart the server"
+                ),
+            ),
+            _ => self,
+        }
+    }
+
     /// The same error with another status: how a lookup by path reads "not found".
     pub fn with_status(mut self, status: StatusCode) -> ApiError {
         self.status = status;

@@ -50,7 +50,8 @@ pub struct ServerMetrics {
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
     head: Gauge,
-    /// 1 when the last render read the log's head, 0 when the log could not be reached.
+    /// 1 when the last render read the log's head, 0 when the log could not be reached
+    /// or takes no appends (halted).
     log_up: Gauge,
     projected: Gauge,
     lag: Gauge,
@@ -121,7 +122,7 @@ impl ServerMetrics {
         let log_up = gauge(
             &mut registry,
             "log_up",
-            "1 when the log's head could be read for this answer, 0 when the log cannot be reached (its PostgreSQL down or failing over); the head and the lag are then the last ones read",
+            "1 when the log's head could be read for this answer, 0 when the log cannot be reached (its PostgreSQL down or failing over; the head and the lag are then the last ones read) or takes no appends (a sled log since a write of it to disk failed: restart the server)",
         );
         let projected = gauge(
             &mut registry,
@@ -178,11 +179,12 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
     let (head, projected, halted) = state
         .blocking(|store| {
             let halted = store.halted().is_some();
-            Ok((
-                store.head().map(|h| h.position.0),
-                store.projected().0,
-                halted,
-            ))
+            // sled may fail reads too once a write failed: its durable head, unread.
+            let head = match halted {
+                true => Ok(store.subscribe().borrow().0),
+                false => store.head().map(|h| h.position.0),
+            };
+            Ok((head, store.projected().0, halted))
         })
         .await?;
     let m = &state.metrics;

@@ -168,9 +168,11 @@ impl AppState {
         F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
     {
         let state = self.clone();
-        tokio::task::spawn_blocking(move || f(&state.store))
-            .await
-            .map_err(|e| ApiError::internal(format!("a store call did not finish: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            f(&state.store).map_err(|e| e.or_halted(state.store.halted()))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("a store call did not finish: {e}")))?
     }
 }
 

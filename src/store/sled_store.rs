@@ -124,7 +124,7 @@ struct Inner {
     /// The last durable position, published by the writer before it answers a commit.
     durable: tokio::sync::watch::Receiver<Position>,
     /// Why the writer stopped taking appends, once a commit failed.
-    halted: Arc<std::sync::OnceLock<String>>,
+    halted: Halt,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// The views: their own database and the thread that folds the log into them.
     /// `None` when opened for the log alone ([`Opening::log_only`]).
@@ -218,19 +218,56 @@ impl Drop for Inner {
 }
 
 /// The sled log as the projector reads it.
-struct SledLog(sled::Db);
+struct SledLog {
+    db: sled::Db,
+    halted: Halt,
+}
 
 impl LogRead for SledLog {
     fn range(&self, from: Position, to: Position) -> Events<'_> {
-        Box::new(
-            self.0
-                .range(keys::event(from)..=keys::event(to))
-                .map(|item| {
-                    let (k, v) = item.map_err(storage)?;
-                    decode_event(Position(keys::u64_be(&k[1..]).unwrap_or(0)), &v)
-                }),
-        )
+        let events = self
+            .db
+            .range(keys::event(from)..=keys::event(to))
+            .map(|item| {
+                let (k, v) = item.map_err(storage)?;
+                decode_event(Position(keys::u64_be(&k[1..]).unwrap_or(0)), &v)
+            });
+        until_halted(&self.halted, Box::new(events))
     }
+}
+
+/// Why the writer halted, once a commit failed; shared by everything that reads the log.
+type Halt = Arc<std::sync::OnceLock<String>>;
+
+/// Nothing is read from the log once the writer halted: sled keeps the failed batch in
+/// memory, and a read may rewrite a node holding part of it, which a later write of
+/// sled's could make durable without the rest of the batch (seen as a stream index
+/// entry for an event the reopened log did not have).
+fn readable(halted: &Halt) -> Result<()> {
+    match halted.get() {
+        Some(reason) => Err(writer::halted(
+            reason,
+            "reads nothing more from its log",
+            "",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `events`, ending with the halt's error as soon as the writer halts.
+fn until_halted<'a>(halted: &Halt, mut events: Events<'a>) -> Events<'a> {
+    let halted = halted.clone();
+    let mut ended = false;
+    Box::new(std::iter::from_fn(move || {
+        if ended {
+            return None;
+        }
+        if let Err(e) = readable(&halted) {
+            ended = true;
+            return Some(Err(e));
+        }
+        events.next()
+    }))
 }
 
 /// Reads and decodes the event at a position.
@@ -332,12 +369,16 @@ impl SledStore {
         };
         let runner = Arc::new(runner);
         let head_position = head.map_or(Position(0), |h| h.position);
+        let halted = Halt::default();
         let views = match views_db {
             Some(views_db) => Some(Projector::start(
                 path,
                 views_db?,
                 runner.clone(),
-                Arc::new(SledLog(db.clone())),
+                Arc::new(SledLog {
+                    db: db.clone(),
+                    halted: halted.clone(),
+                }),
                 head_position,
             )?),
             None => None,
@@ -346,7 +387,6 @@ impl SledStore {
         let (jobs, queue) = mpsc::channel();
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
         let metrics = StoreMetrics::default();
-        let halted = Arc::new(std::sync::OnceLock::new());
         let writer = {
             let writer = writer::Writer {
                 db: db.clone(),
@@ -401,6 +441,7 @@ impl SledStore {
     /// every projection against a fresh replay (see `verify`). Reads only; runs
     /// beside appends, so call it on a quiet store for a consistent answer.
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<super::VerifyReport> {
+        readable(&self.inner.halted)?;
         let views = self.live_views()?;
         super::verify::verify(&self.inner.db, &views, &self.inner.runner, progress)
     }
@@ -413,6 +454,7 @@ impl SledStore {
     /// appended. One gap, to keep memory flat: a correction of an event from an earlier
     /// batch of the same run is checked against its target's data when it is appended.
     pub fn checker(&self) -> Result<Checker<'_>> {
+        readable(&self.inner.halted)?;
         let head = read_head(&self.inner.db)?;
         Ok(Checker {
             index: Box::new(writer::SledIndex(&self.inner.db)),
@@ -831,10 +873,12 @@ impl EventStore for SledStore {
                     }),
             )
         };
-        Box::new(events.filter(move |r| r.as_ref().map_or(true, &matches)))
+        let events = Box::new(events.filter(move |r| r.as_ref().map_or(true, &matches)));
+        until_halted(&self.inner.halted, events)
     }
 
     fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {
+        readable(&self.inner.halted)?;
         if position > self.visible() {
             return Ok(None);
         }
@@ -842,6 +886,7 @@ impl EventStore for SledStore {
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>> {
+        readable(&self.inner.halted)?;
         let visible = self.visible();
         let prefix = keys::stream_events(stream);
         for item in self.inner.db.scan_prefix(&prefix).rev() {
@@ -854,6 +899,7 @@ impl EventStore for SledStore {
     }
 
     fn head(&self) -> Result<Head> {
+        readable(&self.inner.halted)?;
         let visible = self.visible();
         let head = read_head(&self.inner.db)?;
         Ok(match head {

@@ -175,16 +175,17 @@ pub(super) fn run(writer: Writer, mut tail: Tail, jobs: Receiver<Job>) {
         }
         if let Some(reason) = writer.halted.get() {
             for job in group {
-                let _ = job.reply.send(Err(refused_after(reason)));
+                let _ = job.reply.send(Err(halted(
+                    reason,
+                    "takes no appends",
+                    "; nothing of this append was written",
+                )));
             }
             continue;
         }
         match commit_group(&writer, &cache, tail, group) {
             Ok(new_tail) => tail = new_tail,
-            Err(reason) => {
-                let _ = writer.halted.set(reason);
-                continue;
-            }
+            Err(Halted) => continue,
         }
         if let Some(projector) = &writer.projector {
             projector.durable(Position(tail.position));
@@ -192,11 +193,12 @@ pub(super) fn run(writer: Writer, mut tail: Tail, jobs: Receiver<Job>) {
     }
 }
 
-/// What a writer halted since `reason` answers every append.
-fn refused_after(reason: &str) -> Error {
+/// What a store whose writer halted since `reason` answers what it no longer does, with
+/// `detail` about the call refused.
+pub(super) fn halted(reason: &str, no_longer: &str, detail: &str) -> Error {
     Error::Halted {
         message: format!(
-            "this store takes no appends since a write of its log to disk failed ({reason}); nothing of this append was written: free disk space and restart chronicle"
+            "this store {no_longer} since a write of its log to disk failed ({reason}){detail}: free disk space and restart chronicle"
         ),
         ids: Vec::new(),
     }
@@ -215,14 +217,17 @@ pub(super) struct Writer {
     pub halted: Arc<OnceLock<String>>,
 }
 
-/// Decides and commits one group; its new tail, or, when the commit failed (and the
-/// writer must halt), the reason, after answering the group.
+/// The writer halted: a commit failed ([`Writer::halted`] says why).
+struct Halted;
+
+/// Decides and commits one group; its new tail, or, when the commit failed, [`Halted`],
+/// set before the group is answered (so that an answer is never read before it).
 fn commit_group(
     w: &Writer,
     cache: &StreamCache,
     tail: Tail,
     jobs: Vec<Job>,
-) -> std::result::Result<Tail, String> {
+) -> std::result::Result<Tail, Halted> {
     let started = std::time::Instant::now();
     let committing = Committing::start();
     // The log keeps microseconds: the events handed to the projector keep no more.
@@ -275,6 +280,7 @@ fn commit_group(
                 Error::Storage(reason) => reason,
                 other => other.to_string(),
             };
+            let _ = w.halted.set(reason.clone());
             for (reply, answer) in answers {
                 let _ = reply.send(Err(Error::Halted {
                     message: format!(
@@ -283,7 +289,7 @@ fn commit_group(
                     ids: answer.iter().map(|a| a.id).collect(),
                 }));
             }
-            Err(reason)
+            Err(Halted)
         }
     }
 }
