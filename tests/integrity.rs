@@ -527,14 +527,14 @@ fn a_full_disk_halts_a_server_until_it_restarts() {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert_eq!(stopper.join().unwrap(), 0);
-        // Restarted: every acknowledged append is there; the failed one may be.
+        // Restarted: every acknowledged append is there, the failed one is not (what
+        // of it reached the disk is cleared as the store opens), and the log verifies.
+        assert!(db.join("halted").exists(), "the halt was noted");
         at(&["verify"]).ok();
+        assert!(!db.join("halted").exists());
         let stats: Value = serde_json::from_str(&at(&["--json", "stats"]).ok()).unwrap();
         let events = stats["events"].as_u64().unwrap();
-        assert!(
-            events == acknowledged || events == acknowledged + 1,
-            "{events} events, {acknowledged} acknowledged"
-        );
+        assert_eq!(events, acknowledged);
         at(&[
             "append",
             "--file",
@@ -542,6 +542,74 @@ fn a_full_disk_halts_a_server_until_it_restarts() {
         ])
         .ok();
     });
+}
+
+/// What a commit that failed on a full disk may leave on disk (sled's batch is not
+/// atomic after an IO error): parts of it past the last acknowledged append. With the
+/// writer's note of where the log ended, the next open clears them, whatever part
+/// reached the disk, and the log verifies and takes the same appends again.
+#[test]
+fn what_a_failed_commit_left_is_cleared_at_the_next_open() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let exported = c.run(&["export"]).ok();
+    let head = {
+        let db = raw(&c);
+        db.get(b"Mhead").unwrap().unwrap()
+    };
+    let one = trip_started("trip:after");
+    let file = c.file("one.jsonl", &format!("{one}\n"));
+    // The same append, made, then its keys put back by hand in every combination a
+    // torn batch may leave: its event, its stream index entry, its id entry, the head.
+    c.run(&["append", "--file", path_str(&file)]).ok();
+    let keys: Vec<(Vec<u8>, Vec<u8>)> = {
+        let db = raw(&c);
+        let mut keys: Vec<_> = db
+            .iter()
+            .map(Result::unwrap)
+            .filter(|(k, _)| {
+                k.as_ref() == event_key(44).as_slice()
+                    || k.starts_with(b"Strip:after\0")
+                    || k.as_ref() == b"Mhead"
+            })
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        let event: Value =
+            serde_json::from_slice(&db.get(event_key(44)).unwrap().unwrap()).unwrap();
+        let id = uuid::Uuid::parse_str(event["id"].as_str().unwrap()).unwrap();
+        let mut id_key = vec![b'I'];
+        id_key.extend_from_slice(id.as_bytes());
+        keys.push((id_key.clone(), db.get(&id_key).unwrap().unwrap().to_vec()));
+        keys
+    };
+    assert_eq!(
+        keys.len(),
+        4,
+        "the event, its two index entries and the head"
+    );
+    for left in 1..(1u32 << keys.len()) {
+        let c = Chronicle::new();
+        c.run_stdin(&["import", "-"], &exported).ok();
+        {
+            let db = raw(&c);
+            for (i, (k, v)) in keys.iter().enumerate() {
+                if left & (1 << i) != 0 {
+                    db.insert(k, v.as_slice()).unwrap();
+                }
+            }
+            db.flush().unwrap();
+        }
+        std::fs::write(c.db().join("halted"), "43\n").unwrap();
+        c.run(&["verify"]).ok();
+        assert!(
+            !c.db().join("halted").exists(),
+            "the note is removed once cleared"
+        );
+        assert_eq!(c.run(&["export"]).ok(), exported, "keys left {left:#b}");
+        assert_eq!(raw(&c).get(b"Mhead").unwrap().unwrap(), head);
+        c.run(&["append", "--file", path_str(&file)]).ok();
+        c.run(&["verify"]).ok();
+    }
 }
 
 /// Format 1 kept the views and four more indexes in the log's tree, format 2 the views

@@ -73,9 +73,12 @@
 //!   refused until the store is opened again); reads end at the last durable position
 //!   (never showing the failed batch); and neither that database nor views that failed
 //!   a write are flushed or closed again: one handle is kept, and the next open
-//!   recovers what reached the disk.
+//!   recovers what reached the disk. An IO error also breaks the atomicity of sled's
+//!   batch: part of the failed commit may be on disk, which the next open clears
+//!   (`halt`).
 
 mod disk;
+mod halt;
 mod handle;
 mod keys;
 mod location;

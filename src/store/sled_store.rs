@@ -388,7 +388,9 @@ impl SledStore {
         let (durable_tx, durable) = tokio::sync::watch::channel(head_position);
         let metrics = StoreMetrics::default();
         let writer = {
+            super::halt::reserve(path);
             let writer = writer::Writer {
+                dir: path.to_owned(),
                 db: db.clone(),
                 disk,
                 durable: durable_tx,
@@ -579,6 +581,12 @@ impl SledStore {
 fn open_log(path: &Path, check_chain_tail: bool) -> Result<(sled::Db, Option<HeadEntry>)> {
     let db = open_sled(path)?;
     check_format(&db, path)?;
+    if let Some(removed) = super::halt::clear(&db, path, !check_chain_tail)? {
+        tracing::warn!(
+            target: "chronicle::store",
+            "the last commit before this open failed: {removed} keys of it had reached the disk, now removed"
+        );
+    }
     let head = read_head(&db)?;
     if check_chain_tail {
         check_tail(&db, head)?;

@@ -206,6 +206,8 @@ pub(super) fn halted(reason: &str, no_longer: &str, detail: &str) -> Error {
 
 /// What the writer thread writes to and tells.
 pub(super) struct Writer {
+    /// The store's folder, where a halt is noted ([`halt`](super::halt)).
+    pub dir: std::path::PathBuf,
     pub db: sled::Db,
     pub disk: Disk,
     /// Where each durable commit's head is published.
@@ -281,6 +283,15 @@ fn commit_group(
                 other => other.to_string(),
             };
             let _ = w.halted.set(reason.clone());
+            // Part of the batch may reach the disk all the same: the next open clears it.
+            if let Err(e) = super::halt::note(&w.dir, Position(tail.position)) {
+                tracing::error!(
+                    target: "chronicle::commit",
+                    "could not note in {} that the log ends at position {} ({e}): run `chronicle verify` once the store is opened again",
+                    w.dir.join("halted").display(),
+                    tail.position
+                );
+            }
             for (reply, answer) in answers {
                 let _ = reply.send(Err(Error::Halted {
                     message: format!(
