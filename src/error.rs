@@ -32,8 +32,13 @@ pub enum Error {
     Integrity(String),
     /// Another process holds the store open, or (`views`) the folder of views this
     /// process would keep for a PostgreSQL log. Exit 5.
-    #[error("{}", locked_message(path, *views))]
-    Locked { path: PathBuf, views: bool },
+    #[error("{}", locked_message(path, *views, *holder))]
+    Locked {
+        path: PathBuf,
+        views: bool,
+        /// The process that holds it, when it said (a store's lock file names it).
+        holder: Option<u32>,
+    },
     /// The store was written by a newer chronicle. Exit 1.
     #[error("{0}")]
     Incompatible(String),
@@ -172,15 +177,19 @@ impl Error {
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-fn locked_message(path: &std::path::Path, views: bool) -> String {
+fn locked_message(path: &std::path::Path, views: bool, holder: Option<u32>) -> String {
+    let by = match holder {
+        Some(pid) => format!("another process (pid {pid})"),
+        None => "another process".into(),
+    };
     if views {
         format!(
-            "the views folder {} is in use by another process; each process on a PostgreSQL log keeps its own views: pass --views with another folder, or wait for it to finish",
+            "the views folder {} is in use by {by}; each process on a PostgreSQL log keeps its own views: pass --views with another folder, or wait for it to finish",
             path.display()
         )
     } else {
         format!(
-            "the store at {} is in use by another process; wait for it to finish, or stop it (a `chronicle serve` holds the store while it runs)",
+            "the store at {} is in use by {by}; wait for it to finish, or stop it (a `chronicle serve` holds the store while it runs)",
             path.display()
         )
     }

@@ -412,7 +412,11 @@ fn a_store_held_by_another_process_exits_5() {
     follower.wait().unwrap();
     // A store held for good: a library user keeps it open.
     let held = chronicle::store::SledStore::open(&c.db()).unwrap();
-    c.run(&["stats"]).fails(5, "in use by another process");
+    // It names the process holding it (this one).
+    c.run(&["stats"]).fails(
+        5,
+        &format!("in use by another process (pid {})", std::process::id()),
+    );
     drop(held);
     let stats = c.run(&["stats"]).ok();
     // The size in people's units, and how much of it the views are.

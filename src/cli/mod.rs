@@ -384,7 +384,11 @@ impl App {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match self.open_raw() {
-                Err(Error::Locked { path, views }) => {
+                Err(Error::Locked {
+                    path,
+                    views,
+                    holder,
+                }) => {
                     // A server does not let go: say so at once instead of waiting.
                     if let Some(api) = self.discover() {
                         let (held, instead) = match self.location {
@@ -404,8 +408,12 @@ impl App {
                         .into());
                     }
                     if Instant::now() >= deadline {
-                        return Err(anyhow::Error::new(Error::Locked { path, views })
-                            .context(format!("opening store at {}", self.describe())));
+                        return Err(anyhow::Error::new(Error::Locked {
+                            path,
+                            views,
+                            holder,
+                        })
+                        .context(format!("opening store at {}", self.describe())));
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }

@@ -469,7 +469,11 @@ fn walk_pg(
 impl PgViews {
     fn open(log: &PgStore, dir: &Path) -> Result<PgViews> {
         let lock = StoreLock::acquire(dir).map_err(|e| match e {
-            Error::Locked { path, .. } => Error::Locked { path, views: true },
+            Error::Locked { path, holder, .. } => Error::Locked {
+                path,
+                views: true,
+                holder,
+            },
             other => other,
         })?;
         forget_views_of_another_log(log, dir)?;

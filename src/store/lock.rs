@@ -17,6 +17,7 @@
 
 use crate::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::path::Path;
 
 /// The name of the lock file in a store's directory.
@@ -46,11 +47,20 @@ impl StoreLock {
             .open(&path)
             .map_err(|e| Error::Storage(format!("opening {}: {e}", path.display())))?;
         match file.try_lock() {
-            Ok(()) => {}
+            // The holder's pid, for whoever finds the store locked (best effort).
+            Ok(()) => {
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| (&file).write_all(std::process::id().to_string().as_bytes()));
+            }
             Err(TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|pid| pid.trim().parse().ok());
                 return Err(Error::Locked {
                     path: dir.to_owned(),
                     views: false,
+                    holder,
                 });
             }
             Err(TryLockError::Error(e)) => {

@@ -1163,6 +1163,7 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
         Err(OpenError::Busy) => Err(Error::Locked {
             path: path.to_owned(),
             views: true,
+            holder: None,
         }),
         Err(OpenError::Other(sled::Error::Io(io))) if is_of_the_machine(&io) => {
             Err(Error::Storage(format!(

@@ -710,6 +710,7 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
             Error::Locked {
                 path: path.to_owned(),
                 views: false,
+                holder: None,
             }
         }
         sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Integrity(format!(
