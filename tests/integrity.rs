@@ -476,11 +476,19 @@ fn a_full_disk_halts_a_server_until_it_restarts() {
         let message = failed["error"].as_str().unwrap();
         assert!(
             message.contains("could not be made durable")
-                && message.contains("may or may not be in the log")
+                && message.contains("was not written")
                 && message.contains("restart"),
             "{failed}"
         );
-        let failed_id = failed["ids"][0].as_str().unwrap().to_owned();
+        // Where the log ended is noted, for the next open to clear what lies past it.
+        let note = std::fs::read_to_string(db.join("halted")).unwrap();
+        assert!(
+            note.starts_with(&format!(
+                "chronicle halted commit durable {acknowledged:020} "
+            )),
+            "{note}"
+        );
+        assert_eq!(failed["ids"].as_array().unwrap().len(), 1, "{failed}");
         // Not healthy, and why; the head is the last durable one.
         let (status, health) = get("/healthz");
         assert_eq!(status, 503, "{health}");
@@ -512,7 +520,8 @@ fn a_full_disk_halts_a_server_until_it_restarts() {
             message.contains("reads nothing more from its log") && message.contains("restart"),
             "{events}"
         );
-        assert!(!events.to_string().contains(&failed_id));
+        let (status, live) = get("/events/live");
+        assert_eq!(status, 503, "{live}");
         // SIGTERM stops it, within a bound, though its store cannot be written.
         let pid = serve.pid();
         let stopper = std::thread::spawn(move || serve.terminate());
@@ -529,7 +538,6 @@ fn a_full_disk_halts_a_server_until_it_restarts() {
         assert_eq!(stopper.join().unwrap(), 0);
         // Restarted: every acknowledged append is there, the failed one is not (what
         // of it reached the disk is cleared as the store opens), and the log verifies.
-        assert!(db.join("halted").exists(), "the halt was noted");
         at(&["verify"]).ok();
         assert!(!db.join("halted").exists());
         let stats: Value = serde_json::from_str(&at(&["--json", "stats"]).ok()).unwrap();
@@ -547,21 +555,31 @@ fn a_full_disk_halts_a_server_until_it_restarts() {
 /// What a commit that failed on a full disk may leave on disk (sled's batch is not
 /// atomic after an IO error): parts of it past the last acknowledged append. With the
 /// writer's note of where the log ended, the next open clears them, whatever part
-/// reached the disk, and the log verifies and takes the same appends again.
+/// reached the disk, and the log verifies and takes the same appends again. A note the
+/// log has moved past clears nothing and refuses the open; so does a torn one.
 #[test]
 fn what_a_failed_commit_left_is_cleared_at_the_next_open() {
     let c = Chronicle::new();
     c.run(&["demo"]).ok();
     let exported = c.run(&["export"]).ok();
-    let head = {
-        let db = raw(&c);
-        db.get(b"Mhead").unwrap().unwrap()
+    let hash_at = |c: &Chronicle, position: u64| -> String {
+        let bytes = raw(c).get(event_key(position)).unwrap().unwrap();
+        let event: Value = serde_json::from_slice(&bytes).unwrap();
+        event["hash"].as_str().unwrap().to_owned()
     };
+    let head = raw(&c).get(b"Mhead").unwrap().unwrap();
     let one = trip_started("trip:after");
     let file = c.file("one.jsonl", &format!("{one}\n"));
     // The same append, made, then its keys put back by hand in every combination a
     // torn batch may leave: its event, its stream index entry, its id entry, the head.
     c.run(&["append", "--file", path_str(&file)]).ok();
+    let note = format!(
+        "chronicle halted commit durable {:020} {} failed-to {:020} {}\n",
+        43,
+        hash_at(&c, 43),
+        44,
+        hash_at(&c, 44)
+    );
     let keys: Vec<(Vec<u8>, Vec<u8>)> = {
         let db = raw(&c);
         let mut keys: Vec<_> = db
@@ -599,7 +617,7 @@ fn what_a_failed_commit_left_is_cleared_at_the_next_open() {
             }
             db.flush().unwrap();
         }
-        std::fs::write(c.db().join("halted"), "43\n").unwrap();
+        std::fs::write(c.db().join("halted"), &note).unwrap();
         c.run(&["verify"]).ok();
         assert!(
             !c.db().join("halted").exists(),
@@ -609,6 +627,23 @@ fn what_a_failed_commit_left_is_cleared_at_the_next_open() {
         assert_eq!(raw(&c).get(b"Mhead").unwrap().unwrap(), head);
         c.run(&["append", "--file", path_str(&file)]).ok();
         c.run(&["verify"]).ok();
+        if left == 1 {
+            // The note again (come back after a crash, say): position 44 now holds an
+            // acknowledged event, so nothing is removed and the open refuses.
+            let before = c.run(&["export"]).ok();
+            std::fs::write(c.db().join("halted"), &note).unwrap();
+            c.run(&["stats"]).fails(
+                4,
+                "the log has moved on since: position 44 holds another event",
+            );
+            std::fs::remove_file(c.db().join("halted")).unwrap();
+            assert_eq!(c.run(&["export"]).ok(), before);
+            // A torn note refuses the open too, and clears nothing.
+            std::fs::write(c.db().join("halted"), &note[..40]).unwrap();
+            c.run(&["stats"]).fails(4, "the note is not whole");
+            std::fs::remove_file(c.db().join("halted")).unwrap();
+            assert_eq!(c.run(&["export"]).ok(), before);
+        }
     }
 }
 

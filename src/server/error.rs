@@ -84,14 +84,16 @@ impl ApiError {
     /// then fail reads too, which is told as what it is, with what to do.
     pub fn or_halted(self, halted: Option<&str>) -> ApiError {
         match halted {
-            Some(reason) if self.status == StatusCode::INTERNAL_SERVER_ERROR => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "this server's store takes no appends since a write of its log to disk failed ({reason}), and some reads fail with it: free disk space and restart the server"
-                ),
-            ),
+            Some(reason) if self.status == StatusCode::INTERNAL_SERVER_ERROR => {
+                ApiError::halted_log(reason)
+            }
             _ => self,
         }
+    }
+
+    /// What a server whose store halted answers a call that needs its log.
+    pub fn halted_log(reason: &str) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, halted_log_message(reason))
     }
 
     /// The same error with another status: how a lookup by path reads "not found".
@@ -113,6 +115,13 @@ pub fn expect_json(expect: &Expect) -> Value {
         Expect::Version(v) => json!(v.0),
         other => json!(other.to_string()),
     }
+}
+
+/// Why a server whose store halted serves nothing from its log, and what to do.
+pub fn halted_log_message(reason: &str) -> String {
+    format!(
+        "this server's store reads and writes nothing more of its log since a write of it to disk failed ({reason}): free disk space and restart the server"
+    )
 }
 
 impl From<Error> for ApiError {

@@ -22,6 +22,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use super::error::halted_log_message;
 use super::params::Params;
 use crate::model::Position;
 use crate::store::{EventStore, ReadFilter};
@@ -77,6 +78,9 @@ pub async fn subscribe(
             "the server has as many live subscribers as it serves; retry later",
         )
     })?;
+    if let Some(reason) = state.store.halted() {
+        return Err(ApiError::halted_log(reason));
+    }
     // Watch before reading the head, so no commit can fall between the two.
     let mut durable = state.store.subscribe();
     let head = durable.borrow_and_update().0;
@@ -161,6 +165,9 @@ impl Reader {
         let end = loop {
             if *stopping.borrow_and_update() {
                 break End::Say(self.message("the server is shutting down"));
+            }
+            if let Some(reason) = self.state.store.halted() {
+                break End::Say(self.message(&halted_log_message(reason)));
             }
             let head = durable.borrow_and_update().0;
             if let Err(end) = self.catch_up(head, &mut stopping).await {

@@ -3,19 +3,24 @@
 //! A commit that fails to reach the disk (a full disk) halts the writer
 //! ([`Error::Halted`]), and sled may have made part of that commit durable all the same:
 //! after an IO error its batches are not atomic (seen as a stream index entry for an
-//! event the reopened log did not have). As it halts, the writer notes the last
-//! durable position in `<store>/halted`. The next open of the store removes whatever
-//! lies past that position (events, stream and id index entries, a head), none of which
-//! was ever acknowledged, and then the note; until then every open does it again.
+//! event the reopened log did not have). As it halts, the writer notes in
+//! `<store>/halted` where the log ended (the position and its event's hash) and what
+//! the failed commit would have written (its positions and its first event's hash).
+//! The next open removes what of that commit is there (events, stream and id index
+//! entries, a head), then the note; until then every open does it again.
 //!
-//! Guarantee: after the open, the log ends exactly where the note says, as it did for
-//! every reader before the failure.
+//! Guarantees: nothing is removed unless the log still ends, as far as acknowledged
+//! appends go, where the note says: the event at the noted position has the noted hash,
+//! and the one after it is missing or is the failed commit's own (its hash). A note
+//! that does not hold exactly that, or that the log has moved past (a note that came
+//! back after its removal, a store restored beside it), refuses the open instead: no
+//! acknowledged append is ever removed.
 
 use super::keys::{self, HeadEntry, IdEntry};
 use super::sled_store::read_event;
 use super::storage;
 use crate::model::Position;
-use crate::model::event::parse_hash;
+use crate::model::event::{GENESIS_HASH, parse_hash, to_hex};
 use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
@@ -27,9 +32,51 @@ const NOTE: &str = "halted";
 /// written where the disk is full: over bytes already on disk, then renamed.
 const RESERVE: &str = "halted.reserve";
 
-/// A note: the position, in a fixed width.
-fn note_text(durable: Position) -> String {
-    format!("{:020}\n", durable.0)
+/// What the note says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Note {
+    /// The last durable position, and the hash of its event (the chain's genesis hash
+    /// for an empty log).
+    pub durable: Position,
+    pub durable_hash: [u8; 32],
+    /// The failed commit's last position, and its first event's hash.
+    pub failed_to: Position,
+    pub failed_first_hash: [u8; 32],
+}
+
+const MAGIC: &str = "chronicle halted commit";
+
+impl Note {
+    /// One line of a fixed length, so that it fits its reserve exactly.
+    fn text(&self) -> String {
+        format!(
+            "{MAGIC} durable {:020} {} failed-to {:020} {}\n",
+            self.durable.0,
+            to_hex(&self.durable_hash),
+            self.failed_to.0,
+            to_hex(&self.failed_first_hash)
+        )
+    }
+
+    /// Reads a note written whole, and nothing else (a torn or padded one is `None`).
+    fn parse(text: &str) -> Option<Note> {
+        let line = text.strip_suffix('\n')?.strip_prefix(MAGIC)?;
+        let parts: Vec<&str> = line.split(' ').collect();
+        let position = |s: &str| {
+            (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok().map(Position))
+                .flatten()
+        };
+        match parts[..] {
+            ["", "durable", durable, hash, "failed-to", to, first] => Some(Note {
+                durable: position(durable)?,
+                durable_hash: parse_hash(hash)?,
+                failed_to: position(to)?,
+                failed_first_hash: parse_hash(first)?,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Makes the reserve for a note, when it is missing (best effort: without it the note
@@ -37,34 +84,45 @@ fn note_text(durable: Position) -> String {
 pub(super) fn reserve(dir: &Path) {
     let path = dir.join(RESERVE);
     if !path.exists() {
-        let _ = std::fs::write(&path, note_text(Position(0)))
-            .and_then(|()| std::fs::File::open(&path)?.sync_all());
+        let blank = " ".repeat(Note::text(&placeholder()).len());
+        let _ = std::fs::write(&path, blank).and_then(|()| std::fs::File::open(&path)?.sync_all());
     }
 }
 
-/// Notes that the log is durable up to `durable` and nothing past it is to be kept.
-pub(super) fn note(dir: &Path, durable: Position) -> std::io::Result<()> {
-    let text = note_text(durable);
-    let reserve = dir.join(RESERVE);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&reserve)
-        .and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&reserve, dir.join(NOTE)));
-    if written.is_err() {
-        let mut file = std::fs::File::create(dir.join(NOTE))?;
+fn placeholder() -> Note {
+    Note {
+        durable: Position(0),
+        durable_hash: GENESIS_HASH,
+        failed_to: Position(0),
+        failed_first_hash: GENESIS_HASH,
+    }
+}
+
+/// Writes the note durably: over the reserve when there is one, else into a new file;
+/// either way under another name, renamed once synced, so that `halted` is whole.
+pub(super) fn note(dir: &Path, note: &Note) -> std::io::Result<()> {
+    let text = note.text();
+    let write = |path: &Path, create: bool| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(create)
+            .truncate(create)
+            .open(path)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
+        std::fs::rename(path, dir.join(NOTE))
+    };
+    let reserve = dir.join(RESERVE);
+    if write(&reserve, false).is_err() {
+        write(&dir.join("halted.new"), true)?;
     }
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Clears what a failed commit left past the noted position, when there is a note;
-/// returns how many keys were removed. A note that holds no position refuses the open,
-/// unless it is to `inspect` the store (`verify`, `log`, `export`).
+/// Clears what a failed commit left, when there is a note; returns how many keys were
+/// removed. A note that cannot be read, or that the log contradicts, refuses the open,
+/// unless it is to `inspect` the store (`verify`, `log`, `export`), which reads the log
+/// as it is.
 pub(super) fn clear(db: &sled::Db, dir: &Path, inspect: bool) -> Result<Option<usize>> {
     let path = dir.join(NOTE);
     let text = match std::fs::read_to_string(&path) {
@@ -72,66 +130,71 @@ pub(super) fn clear(db: &sled::Db, dir: &Path, inspect: bool) -> Result<Option<u
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::Storage(format!("reading {}: {e}", path.display()))),
     };
-    let Ok(durable) = text.trim().parse::<u64>() else {
-        // Written on a full disk, the note may be empty: where the log ended is unknown.
-        return match inspect {
-            true => Ok(None),
-            false => Err(Error::Integrity(format!(
-                "the last commit to this store failed, and where its log ended could not be noted ({} holds no position): run `chronicle verify`; when it passes, remove that file, otherwise save the log with `chronicle recover`",
-                path.display()
-            ))),
-        };
+    let refuse = |why: String| match inspect {
+        true => Ok(None),
+        false => Err(Error::Integrity(format!(
+            "{} notes a commit that failed, but {why}: run `chronicle verify`; when it passes, remove that file",
+            path.display()
+        ))),
     };
+    let Some(note) = Note::parse(&text) else {
+        return refuse("the note is not whole".into());
+    };
+    let (durable, to) = (note.durable.0, note.failed_to.0);
+    let hash_at = |position: u64| -> Result<Option<[u8; 32]>> {
+        Ok(read_event(db, Position(position))?.and_then(|e| parse_hash(&e.hash)))
+    };
+    let durable_hash = match durable {
+        0 => Some(GENESIS_HASH),
+        p => hash_at(p)?,
+    };
+    if durable_hash != Some(note.durable_hash) {
+        return refuse(format!(
+            "the log's event at position {durable} is not the one noted"
+        ));
+    }
+    if hash_at(durable + 1)?.is_some_and(|h| h != note.failed_first_hash) {
+        return refuse(format!(
+            "the log has moved on since: position {} holds another event",
+            durable + 1
+        ));
+    }
+    let failed = |p: u64| p > durable && p <= to;
     let mut batch = sled::Batch::default();
     let mut removed = 0;
-    let mut remove = |batch: &mut sled::Batch, key: &[u8]| {
-        batch.remove(key);
+    for item in db.range(keys::event(Position(durable + 1))..=keys::event(Position(to))) {
+        batch.remove(item.map_err(storage)?.0);
         removed += 1;
-    };
-    for item in db.range(keys::event(Position(durable.saturating_add(1)))..) {
-        let (key, _) = item.map_err(storage)?;
-        if key.first() != Some(&keys::EVENT) {
-            break;
-        }
-        remove(&mut batch, &key);
     }
     for item in db.scan_prefix([keys::STREAM_EVENT]) {
         let (key, value) = item.map_err(storage)?;
-        if keys::u64_be(&value).is_some_and(|p| p > durable) {
-            remove(&mut batch, &key);
+        if keys::u64_be(&value).is_some_and(failed) {
+            batch.remove(key);
+            removed += 1;
         }
     }
     for item in db.scan_prefix([keys::ID]) {
         let (key, value) = item.map_err(storage)?;
-        if IdEntry::decode(&value).is_some_and(|e| e.position.0 > durable) {
-            remove(&mut batch, &key);
+        if IdEntry::decode(&value).is_some_and(|e| failed(e.position.0)) {
+            batch.remove(key);
+            removed += 1;
         }
     }
     let head = db.get(keys::HEAD).map_err(storage)?;
     if head
         .and_then(|h| HeadEntry::decode(&h))
-        .is_some_and(|h| h.position.0 > durable)
+        .is_some_and(|h| failed(h.position.0))
     {
-        match read_event(db, Position(durable))? {
+        match read_event(db, note.durable)? {
             Some(last) => {
                 let entry = HeadEntry {
                     position: last.position,
-                    hash: parse_hash(&last.hash).ok_or_else(|| {
-                        Error::Integrity(format!(
-                            "the event at position {durable} has a malformed hash; run `chronicle verify`"
-                        ))
-                    })?,
+                    hash: note.durable_hash,
                     recorded_micros: last.recorded.timestamp_micros(),
                 };
                 batch.insert(keys::HEAD, &entry.encode()[..]);
             }
-            None if durable == 0 => batch.remove(keys::HEAD),
-            None => {
-                return Err(Error::Integrity(format!(
-                    "{} says the log was durable up to position {durable}, which holds no event; run `chronicle verify`",
-                    path.display()
-                )));
-            }
+            None => batch.remove(keys::HEAD),
         }
         removed += 1;
     }
@@ -139,6 +202,54 @@ pub(super) fn clear(db: &sled::Db, dir: &Path, inspect: bool) -> Result<Option<u
     db.flush().map_err(storage)?;
     std::fs::remove_file(&path)
         .map_err(|e| Error::Storage(format!("removing {}: {e}", path.display())))?;
+    // Best effort: a note that comes back after a crash is refused once the log has
+    // moved on, and clears nothing twice.
     let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     Ok(Some(removed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note() -> Note {
+        Note {
+            durable: Position(43),
+            durable_hash: [7; 32],
+            failed_to: Position(45),
+            failed_first_hash: [9; 32],
+        }
+    }
+
+    #[test]
+    fn a_note_reads_back_and_fits_its_reserve() {
+        let text = note().text();
+        assert_eq!(Note::parse(&text), Some(note()));
+        assert_eq!(text.len(), placeholder().text().len());
+    }
+
+    #[test]
+    fn a_torn_or_blank_note_is_not_read() {
+        let text = note().text();
+        for end in 0..text.len() {
+            assert_eq!(Note::parse(&text[..end]), None, "{:?}", &text[..end]);
+        }
+        assert_eq!(Note::parse(&" ".repeat(text.len())), None);
+        let mixed = format!("{}{}", &text[..60], &" ".repeat(text.len() - 60));
+        assert_eq!(Note::parse(&mixed), None);
+    }
+
+    #[test]
+    fn a_note_is_written_over_its_reserve_and_without_one() {
+        for reserved in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            if reserved {
+                reserve(dir.path());
+            }
+            super::note(dir.path(), &note()).unwrap();
+            let text = std::fs::read_to_string(dir.path().join(NOTE)).unwrap();
+            assert_eq!(Note::parse(&text), Some(note()));
+            assert!(!dir.path().join(RESERVE).exists());
+        }
+    }
 }

@@ -4,8 +4,10 @@
 //! [`Error::Locked`]; see `lock`), removes sled's unfinished snapshots, opens sled
 //! (and the views' database beside it, unless [`Opening::log_only`] says not to),
 //! checks the layout's format version, and checks that the last event still chains to
-//! the one before it. Appends go through the writer thread (`writer`); reads go
-//! straight to sled and see only committed batches.
+//! the one before it, after clearing what a commit that failed before left (`halt`).
+//! Appends go through the writer thread (`writer`); reads go straight to sled, end at
+//! the durable head (never showing a commit before it is durable), and stop once the
+//! writer halted.
 
 use super::disk::Disk;
 use super::keys::{self, HeadEntry};
@@ -882,8 +884,9 @@ impl EventStore for SledStore {
                     }),
             )
         };
-        let events = Box::new(events.filter(move |r| r.as_ref().map_or(true, &matches)));
-        until_halted(&self.inner.halted, events)
+        // The halt is looked for before each read of sled, not after the filter.
+        let events = until_halted(&self.inner.halted, events);
+        Box::new(events.filter(move |r| r.as_ref().map_or(true, &matches)))
     }
 
     fn get(&self, position: Position) -> Result<Option<RecordedEvent>> {

@@ -4,8 +4,9 @@
 //! job and the jobs queued behind it (at most [`MAX_GROUP_JOBS`] in all), decides each
 //! on top of the ones before it ([`rules`](super::rules)), writes all the accepted ones
 //! as one sled batch (three keys per event, the head once), flushes and `fdatasync`s
-//! once, and only then answers them and publishes the new durable head. One sync thus
-//! acknowledges many appends, and a rejected job never touches the others. Because one
+//! once, and only then publishes the new durable head and answers them. One sync thus
+//! acknowledges many appends, and a rejected job never touches the others. A commit
+//! that fails halts the writer until the store is opened again (see [`run`]). Because one
 //! thread assigns positions, positions and versions have no gaps. Nothing but the log
 //! is written here: the views follow the durable head in the projector.
 
@@ -18,6 +19,7 @@ use super::projector::Shared;
 use super::rules::{self, IdInfo, LogIndex, Pending, Record, Tail};
 use super::storage;
 use super::stream_cache::{Cached, StreamCache};
+use crate::model::event::parse_hash;
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::{Error, Result};
 use chrono::{SubsecRound, Utc};
@@ -283,23 +285,40 @@ fn commit_group(
                 other => other.to_string(),
             };
             let _ = w.halted.set(reason.clone());
-            // Part of the batch may reach the disk all the same: the next open clears it.
-            if let Err(e) = super::halt::note(&w.dir, Position(tail.position)) {
-                tracing::error!(
-                    target: "chronicle::commit",
-                    "could not note in {} that the log ends at position {} ({e}): run `chronicle verify` once the store is opened again",
-                    w.dir.join("halted").display(),
-                    tail.position
-                );
-            }
+            // Part of the batch may reach the disk all the same: noted, the next open
+            // clears it, and then the append is certainly not in the log.
+            let note = super::halt::Note {
+                durable: Position(tail.position),
+                durable_hash: tail.hash,
+                failed_to: Position(pending.tail.position),
+                failed_first_hash: pending
+                    .records
+                    .first()
+                    .and_then(|r| parse_hash(&r.event.hash))
+                    .unwrap_or_default(),
+            };
+            let fate = match super::halt::note(&w.dir, &note) {
+                Ok(()) => "was not written",
+                Err(e) => {
+                    tracing::error!(
+                        target: "chronicle::commit",
+                        "could not note in {} that the log ends at position {} ({e}): run `chronicle verify` once the store is opened again",
+                        w.dir.join("halted").display(),
+                        tail.position
+                    );
+                    "may or may not be in the log once the store is opened again"
+                }
+            };
             for (reply, answer) in answers {
                 let _ = reply.send(Err(Error::Halted {
                     message: format!(
-                        "the append could not be made durable ({reason}), and may or may not be in the log once the store is opened again; this store takes no more appends: free disk space, restart chronicle, then append the same events again with the same ids (a retry by id is idempotent; look for events without an id with `chronicle log` first)"
+                        "the append could not be made durable ({reason}) and {fate}; this store takes no more appends: free disk space, restart chronicle, then append the same events again with the same ids (a retry by id is idempotent)"
                     ),
                     ids: answer.iter().map(|a| a.id).collect(),
                 }));
             }
+            // Live subscribers look again, and find the halt.
+            w.durable.send_replace(Position(tail.position));
             Err(Halted)
         }
     }
@@ -334,7 +353,8 @@ fn drop_after_answering<T: Send + 'static>(value: T, events: usize) {
     }
 }
 
-/// Writes the group as one atomic batch and makes it durable; the commit stops keeping
+/// Writes the group as one sled batch (atomic unless an IO error breaks it: see
+/// [`halt`](super::halt)) and makes it durable; the commit stops keeping
 /// the projector's writes back once its batch is in sled.
 fn write(db: &sled::Db, disk: &Disk, pending: &Pending, committing: Committing) -> Result<()> {
     let mut batch = sled::Batch::default();
