@@ -119,8 +119,8 @@ pub(super) fn note(dir: &Path, note: &Note) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Clears what a failed commit left, when there is a note; returns how many keys were
-/// removed. A note that cannot be read, or that the log contradicts, refuses the open,
+/// Clears what a failed commit left, when there is a note; returns how many of its
+/// keys were removed (a head put back counts as one). A note that cannot be read, or that the log contradicts, refuses the open,
 /// unless it is to `inspect` the store (`verify`, `log`, `export`), which reads the log
 /// as it is.
 pub(super) fn clear(db: &sled::Db, dir: &Path, inspect: bool) -> Result<Option<usize>> {

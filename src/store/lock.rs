@@ -23,6 +23,10 @@ use std::path::Path;
 /// The name of the lock file in a store's directory.
 pub const LOCK_FILE: &str = "chronicle.lock";
 
+/// How long an open waits for a lock that this same process held last (see
+/// [`StoreLock::acquire`]); a lock held by another process is refused at once.
+const OWN_LOCK_LINGERS: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An exclusive hold on a store's directory; released when dropped.
 #[derive(Debug)]
 pub(super) struct StoreLock {
@@ -33,7 +37,8 @@ pub(super) struct StoreLock {
 }
 
 impl StoreLock {
-    /// Creates the directory when missing, takes the lock without waiting, and removes
+    /// Creates the directory when missing, takes the lock without waiting for another
+    /// process (only, briefly, for this one's own: see [`OWN_LOCK_LINGERS`]), and removes
     /// what a killed process can leave behind that sled would misread.
     pub fn acquire(dir: &Path) -> Result<StoreLock> {
         std::fs::create_dir_all(dir)
@@ -46,25 +51,36 @@ impl StoreLock {
             .write(true)
             .open(&path)
             .map_err(|e| Error::Storage(format!("opening {}: {e}", path.display())))?;
-        match file.try_lock() {
-            // The holder's pid, for whoever finds the store locked (best effort).
-            Ok(()) => {
-                let _ = file
-                    .set_len(0)
-                    .and_then(|()| (&file).write_all(std::process::id().to_string().as_bytes()));
-            }
-            Err(TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|pid| pid.trim().parse().ok());
-                return Err(Error::Locked {
-                    path: dir.to_owned(),
-                    views: false,
-                    holder,
-                });
-            }
-            Err(TryLockError::Error(e)) => {
-                return Err(Error::Storage(format!("locking {}: {e}", path.display())));
+        let deadline = std::time::Instant::now() + OWN_LOCK_LINGERS;
+        loop {
+            match file.try_lock() {
+                // The holder's pid, for whoever finds the store locked (best effort).
+                Ok(()) => {
+                    let _ = file.set_len(0).and_then(|()| {
+                        (&file).write_all(std::process::id().to_string().as_bytes())
+                    });
+                    break;
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|pid| pid.trim().parse().ok());
+                    // This process's own lock, closed a moment ago, can still be held
+                    // by a child that another thread forked and that has not exec'd
+                    // yet (the lock belongs to the open file, which the fork shares).
+                    if holder == Some(std::process::id()) && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        continue;
+                    }
+                    return Err(Error::Locked {
+                        path: dir.to_owned(),
+                        views: false,
+                        holder,
+                    });
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::Storage(format!("locking {}: {e}", path.display())));
+                }
             }
         }
         remove_unfinished_snapshots(dir)?;

@@ -59,7 +59,8 @@
 //!   handle of its config drops: the views' databases, which need not survive a power
 //!   loss, are opened `temporary` with one handle kept forever (`projector::open_sled`).
 //! - **The directory lock lingers** a moment after a `Db` is dropped (#1234): handled by
-//!   waiting for it on close, so the same process can reopen at once.
+//!   waiting for it on close, so the same process can reopen at once (not a store
+//!   that halted, below: its handle is kept, so only another process can reopen it).
 //! - **`generate_id` jumps after a crash**: not used; positions come from the log.
 //! - **One lock for every tree of a process** (#1326, open): `apply_batch` takes
 //!   `concurrency_control` exclusively, every read shares it, whatever the database, so

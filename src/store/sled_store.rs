@@ -153,6 +153,9 @@ struct LockRelease {
     /// Set on close: the log's and the views' databases took many writes.
     snapshot_log: bool,
     snapshot_views: bool,
+    /// Set on close of a halted store, whose sled handle is never dropped: no wait for
+    /// sled's lock, no snapshot.
+    halted: bool,
 }
 
 /// Events written to a database since it was opened past which closing it writes its
@@ -172,6 +175,9 @@ fn wait_for_sled_lock(db_file: &Path) {
 
 impl Drop for LockRelease {
     fn drop(&mut self) {
+        if self.halted {
+            return;
+        }
         wait_for_sled_lock(&self.dir.join("db"));
         // One attempt each: a handle still open elsewhere in this process holds sled's
         // lock, and then the snapshot is left to the next open.
@@ -207,6 +213,7 @@ impl Drop for Inner {
         // dropped, and let the next open recover what reached the disk.
         if self.halted.get().is_some() {
             std::mem::forget(self.db.clone());
+            self._release.halted = true;
             return;
         }
         let _ = self.db.flush();
@@ -414,6 +421,7 @@ impl SledStore {
                     dir: path.to_owned(),
                     snapshot_log: false,
                     snapshot_views: false,
+                    halted: false,
                 },
                 opened_at: (
                     head_position,
@@ -586,7 +594,7 @@ fn open_log(path: &Path, check_chain_tail: bool) -> Result<(sled::Db, Option<Hea
     if let Some(removed) = super::halt::clear(&db, path, !check_chain_tail)? {
         tracing::warn!(
             target: "chronicle::store",
-            "the last commit before this open failed: {removed} keys of it had reached the disk, now removed"
+            "the last commit before this open failed; {removed} of its keys had reached the disk and were removed"
         );
     }
     let head = read_head(&db)?;
