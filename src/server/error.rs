@@ -74,7 +74,7 @@ impl ApiError {
                 "status": "halted",
                 "head": head,
                 "views": views,
-                "error": format!("this server's store takes no appends since a write of its log to disk failed ({reason}): free disk space and restart the server"),
+                "error": halted_log_message(reason),
             }),
             close: false,
         }

@@ -180,9 +180,10 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
         .blocking(|store| {
             let halted = store.halted().is_some();
             // sled may fail reads too once a write failed: its durable head, unread.
-            let head = match halted {
-                true => Ok(store.subscribe().borrow().0),
-                false => store.head().map(|h| h.position.0),
+            let head = if halted {
+                Ok(store.subscribe().borrow().0)
+            } else {
+                store.head().map(|h| h.position.0)
             };
             Ok((head, store.projected().0, halted))
         })
