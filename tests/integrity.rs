@@ -170,6 +170,17 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
         .fails(2, "line 11: field `position`");
     // Bad input into no store creates none.
     gap.run(&["--json", "stats"]).fails(2, "no store at");
+    // So does an altered line, named by its file and line.
+    let mut lines: Vec<String> = exported.lines().map(str::to_owned).collect();
+    let mut altered: Value = serde_json::from_str(&lines[10]).unwrap();
+    altered["source"]["quote"] = json!("words it never had");
+    lines[10] = altered.to_string();
+    let tampered = Chronicle::new();
+    let file = tampered.file("tampered.jsonl", &(lines.join("\n") + "\n"));
+    tampered
+        .run(&["import", path_str(&file)])
+        .fails(2, "tampered.jsonl: line 11: field `hash`");
+    tampered.run(&["--json", "stats"]).fails(2, "no store at");
 }
 
 #[test]

@@ -553,10 +553,13 @@ pub fn check_job(
         if let Some(r) = &restored
             && r.hash != event.hash
         {
-            return Err(Error::Integrity(format!(
-                "event {} (position {position}): its hash does not match its content and the hash before it; the export was altered or is incomplete",
-                index + 1
-            )));
+            return Err(invalid(
+                index,
+                "hash",
+                format!(
+                    "does not match this exported event's content and the hash of the event before it (position {position}); the export was altered or is incomplete: import an unaltered export"
+                ),
+            ));
         }
         let entry = IdEntry {
             position: Position(position),
