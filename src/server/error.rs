@@ -120,7 +120,8 @@ pub fn expect_json(expect: &Expect) -> Value {
 /// Why a server whose store halted serves nothing from its log, and what to do.
 pub fn halted_log_message(reason: &str) -> String {
     format!(
-        "this server's store reads and writes nothing more of its log since a write of it to disk failed ({reason}): free disk space and restart the server"
+        "this server's store reads and writes nothing more of its log since a write of it to disk failed ({reason}): {} and restart the server",
+        crate::store::first_step_after_a_failed_write(reason)
     )
 }
 

@@ -28,6 +28,20 @@ use std::path::Path;
 /// The note's file name, in the store's folder.
 const NOTE: &str = "halted";
 
+/// What to do about a failed write of the log, given why it failed (the store's
+/// `Error::Storage` text): free disk space when the disk or a quota was full, otherwise
+/// mend what the system reported. Then restart: the open clears what the failed commit
+/// left.
+pub fn first_step(reason: &str) -> &'static str {
+    // ENOSPC, EDQUOT, and the kinds sled reports without an errno.
+    const FULL: [&str; 4] = ["(os error 28)", "(os error 122)", "storage space", "quota"];
+    if FULL.iter().any(|sign| reason.contains(sign)) {
+        "free disk space"
+    } else {
+        "mend what the system reported (its log may say more about the disk)"
+    }
+}
+
 /// A file the size of a note, made when the writer starts, so that the note can be
 /// written where the disk is full: over bytes already on disk, then renamed.
 const RESERVE: &str = "halted.reserve";
@@ -218,6 +232,20 @@ mod tests {
             durable_hash: [7; 32],
             failed_to: Position(45),
             failed_first_hash: [9; 32],
+        }
+    }
+
+    #[test]
+    fn only_a_full_disk_or_quota_is_told_to_free_space() {
+        let full = std::io::Error::from_raw_os_error(28).to_string();
+        let quota = std::io::Error::from_raw_os_error(122).to_string();
+        let kind = std::io::ErrorKind::StorageFull.to_string();
+        for reason in [full, quota, kind] {
+            assert_eq!(first_step(&reason), "free disk space", "{reason}");
+        }
+        for errno in [5, 13, 30] {
+            let reason = std::io::Error::from_raw_os_error(errno).to_string();
+            assert!(first_step(&reason).starts_with("mend"), "{reason}");
         }
     }
 

@@ -96,6 +96,7 @@ mod verify;
 mod views;
 mod writer;
 
+pub use halt::first_step as first_step_after_a_failed_write;
 pub use handle::{FOLLOW_POLL, Store, Views, default_views_dir};
 pub use keys::FORMAT_VERSION;
 pub use location::StoreLocation;

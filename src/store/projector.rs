@@ -754,15 +754,28 @@ fn rebuild_views(
 ) -> Result<()> {
     let current = current_dir(store_dir);
     let (next, db) = create_next(store_dir, &current)?;
-    let tree = open_fresh(&db)?;
-    db.insert(keys::VIEWS, tree.name()).map_err(storage)?;
-    progress(0, head);
-    if head > 0 {
-        fold_unread(log, shared, runner, &tree, 1, head, &mut |done| {
-            progress(done, head)
-        })?;
-    }
-    sync_views(&next, &db)?;
+    let built = (|| {
+        let tree = open_fresh(&db)?;
+        db.insert(keys::VIEWS, tree.name()).map_err(storage)?;
+        progress(0, head);
+        if head > 0 {
+            fold_unread(log, shared, runner, &tree, 1, head, &mut |done| {
+                progress(done, head)
+            })?;
+        }
+        sync_views(&next, &db)?;
+        Ok(tree)
+    })();
+    let tree = match built {
+        Ok(tree) => tree,
+        Err(e @ Error::Storage(_)) => {
+            // A write failed: never flushed again (see `Projector`'s drop). The folder
+            // is removed by the next rebuild or open.
+            std::mem::forget(db);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     point_at(store_dir, &next)?;
     let old = std::mem::replace(
         &mut *shared.active.write().unwrap_or_else(|e| e.into_inner()),

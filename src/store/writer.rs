@@ -200,7 +200,8 @@ pub(super) fn run(writer: Writer, mut tail: Tail, jobs: Receiver<Job>) {
 pub(super) fn halted(reason: &str, no_longer: &str, detail: &str) -> Error {
     Error::Halted {
         message: format!(
-            "this store {no_longer} since a write of its log to disk failed ({reason}){detail}: free disk space and restart chronicle"
+            "this store {no_longer} since a write of its log to disk failed ({reason}){detail}: {} and restart chronicle",
+            super::halt::first_step(reason)
         ),
         ids: Vec::new(),
     }
@@ -312,7 +313,8 @@ fn commit_group(
             for (reply, answer) in answers {
                 let _ = reply.send(Err(Error::Halted {
                     message: format!(
-                        "the append could not be made durable ({reason}) and {fate}; this store takes no more appends: free disk space, restart chronicle, then append the same events again with the same ids (a retry by id is idempotent)"
+                        "the append could not be made durable ({reason}) and {fate}; this store takes no more appends: {}, restart chronicle, then append the same events again with the same ids (a retry by id is idempotent)",
+                        super::halt::first_step(&reason)
                     ),
                     ids: answer.iter().map(|a| a.id).collect(),
                 }));
