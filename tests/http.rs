@@ -1702,7 +1702,7 @@ fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() 
             .count();
         if requests == 3
             && commit_lines as f64 == commits
-            && log.contains("path=/timeline?limit=0 status=400")
+            && log.contains("client=127.0.0.1 method=GET path=/timeline?limit=0 status=400")
         {
             assert!(log.contains("path=/events"), "{log}");
             break;

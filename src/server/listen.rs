@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tower_http::add_extension::AddExtension;
 
 /// Refusals (`503` to a connection over a cap) answered at once; more are closed unanswered.
 const MAX_REFUSING: usize = 64;
@@ -90,6 +91,7 @@ pub(super) async fn serve(
             Ok((slot, client)) => {
                 let connection = Connection {
                     app: app.clone(),
+                    peer,
                     config: config.clone(),
                     stopping: stopping.clone(),
                     _slot: slot,
@@ -187,6 +189,8 @@ async fn refuse(mut stream: TcpStream, message: String, _permit: OwnedSemaphoreP
 /// One admitted connection and what it holds until it closes.
 struct Connection {
     app: Router,
+    /// The client's address, handed to each request (`ConnectInfo`) for the request log.
+    peer: SocketAddr,
     config: Arc<Config>,
     stopping: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
@@ -198,7 +202,10 @@ impl Connection {
     async fn run(mut self, stream: TcpStream) {
         let watched = Watched::new(stream);
         let writes = watched.writes.clone();
-        let service = TowerToHyperService::new(self.app.clone());
+        let service = TowerToHyperService::new(AddExtension::new(
+            self.app.clone(),
+            axum::extract::ConnectInfo(self.peer),
+        ));
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())

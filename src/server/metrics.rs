@@ -6,13 +6,13 @@
 //! are read when scraped, and so is the state of the PostgreSQL read pool on a server
 //! over that log. Labels are bounded: a request is labelled by the route it
 //! matched (`/trips/{stream}`, never the path it named), its method and its status.
-//! Each request is logged as one `tracing` line (target `chronicle::http`) once its
-//! answer starts; the writer logs one per commit (`chronicle::commit`).
+//! Each request is logged as one `tracing` line (target `chronicle::http`, with the
+//! client's IP address) once its answer starts; the writer logs one per commit (`chronicle::commit`).
 
 use super::AppState;
 use super::error::ApiError;
 use crate::store::{EventStore, Store};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -21,6 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// The content type of the OpenMetrics text format.
@@ -227,6 +228,11 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         || request.uri().path().to_owned(),
         |p| p.as_str().to_owned(),
     );
+    // Set by the listener; absent when a test calls the router directly.
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "-".to_owned(), |c| c.0.ip().to_string());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -251,6 +257,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .observe(seconds);
     tracing::info!(
         target: "chronicle::http",
+        client = %client,
         method = %method,
         path = %path,
         status,
