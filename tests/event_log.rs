@@ -624,7 +624,10 @@ fn append_log_and_export_open_the_log_alone_and_the_views_catch_up_later() {
     let aside = c.db().with_file_name("views-aside");
     std::fs::rename(&views, &aside).unwrap();
     std::fs::write(&views, "not the views").unwrap();
-    c.run(&["entity", "list"]).fails(1, "views");
+    c.run(&["entity", "list"]).fails(
+        1,
+        "views is not a folder, where chronicle keeps this store's views; move it away",
+    );
     c.append(&[person("b")]).ok();
     assert_eq!(c.log().len(), 2);
     let exported = c.run(&["export"]).ok();

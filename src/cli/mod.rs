@@ -460,12 +460,60 @@ impl App {
     }
 }
 
+/// What the store reports while a command runs (views sled cannot open, removed and
+/// rebuilt; what a failed commit left, cleared) is shown on stderr as `warning: …` or
+/// `error: …`, the way the command's own errors are. `RUST_LOG` picks other levels, as
+/// for `serve` (which logs with times and targets instead: `serve::init_logging`).
+fn show_warnings() {
+    use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, format};
+    use tracing_subscriber::registry::LookupSpan;
+
+    struct Plain;
+    impl<S, N> FormatEvent<S, N> for Plain
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        fn format_event(
+            &self,
+            ctx: &FmtContext<'_, S, N>,
+            mut writer: format::Writer<'_>,
+            event: &tracing::Event<'_>,
+        ) -> std::fmt::Result {
+            let level = match *event.metadata().level() {
+                tracing::Level::ERROR => "error",
+                tracing::Level::WARN => "warning",
+                _ => "note",
+            };
+            write!(writer, "{level}: ")?;
+            ctx.field_format().format_fields(writer.by_ref(), event)?;
+            writeln!(writer)
+        }
+    }
+
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        // A line that cannot be written is dropped (see `note!`).
+        .log_internal_errors(false)
+        .event_format(Plain)
+        .try_init();
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        show_warnings();
+    }
     let location = match check_location(&cli.db, cli.views.as_deref()) {
         Ok(location) => location,
         Err(err) => return report(&err),

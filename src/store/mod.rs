@@ -133,13 +133,25 @@ fn io_reason(io: &std::io::Error) -> String {
     }
 }
 
+/// A sled error as people read it: an IO error's reason, or what a corruption means,
+/// never sled's debug form of it (`Read corrupted data at file offset None backtrace ()`).
+fn sled_reason(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => io_reason(io),
+        sled::Error::Corruption { .. } => "sled read data whose checksum does not match".into(),
+        sled::Error::Unsupported(what) => what.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A failure reported by sled. Data sled cannot read back (a checksum mismatch) is an
 /// integrity failure (exit 4), with the way to find and save what can still be read;
 /// anything else (the disk, the OS) is a storage failure.
 fn storage(e: sled::Error) -> Error {
     match e {
         sled::Error::Corruption { .. } => Error::Integrity(format!(
-            "sled cannot read part of the stored data ({e}); run `chronicle verify` to find the positions affected, and `chronicle recover` to save every readable event"
+            "sled cannot read part of the stored data ({}); run `chronicle verify` to find the positions affected, and `chronicle recover` to save every readable event",
+            sled_reason(&e)
         )),
         sled::Error::Io(io) => Error::Storage(io_reason(&io)),
         other => Error::Storage(other.to_string()),

@@ -797,8 +797,9 @@ fn create_next(store_dir: &Path, current: &Path) -> Result<(PathBuf, sled::Db)> 
     remove_dir(&next)?;
     let db = open_sled(&next).map_err(|e| {
         Error::Storage(format!(
-            "creating the new views in {}: {e:?}",
-            next.display()
+            "creating the new views in {}: {}",
+            next.display(),
+            e.reason()
         ))
     })?;
     Ok((next, db))
@@ -1170,6 +1171,12 @@ pub fn open_db(store_dir: &Path) -> Result<sled::Db> {
 fn open_views_db(path: &Path) -> Result<sled::Db> {
     if path.is_dir() {
         super::lock::remove_unfinished_snapshots(path)?;
+    } else if path.exists() {
+        // Not chronicle's: never removed.
+        return Err(Error::Storage(format!(
+            "{} is not a folder, where chronicle keeps this store's views; move it away and run the command again (the views are rebuilt from the log)",
+            path.display()
+        )));
     }
     match open_sled(path) {
         Ok(db) => Ok(db),
@@ -1187,8 +1194,9 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
         Err(OpenError::Other(e)) => {
             tracing::warn!(
                 target: "chronicle::projector",
-                "removing the views in {}, which sled cannot open ({e}); they are rebuilt from the log",
-                path.display()
+                "removing the views in {}, which sled cannot open ({}); they are rebuilt from the log",
+                path.display(),
+                super::sled_reason(&e)
             );
             std::fs::remove_dir_all(path).map_err(|e| {
                 Error::Storage(format!(
@@ -1197,7 +1205,11 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
                 ))
             })?;
             open_sled(path).map_err(|e| {
-                Error::Storage(format!("creating the views in {}: {e:?}", path.display()))
+                Error::Storage(format!(
+                    "creating the views in {}: {}",
+                    path.display(),
+                    e.reason()
+                ))
             })
         }
     }
@@ -1207,6 +1219,15 @@ fn open_views_db(path: &Path) -> Result<sled::Db> {
 enum OpenError {
     Busy,
     Other(sled::Error),
+}
+
+impl OpenError {
+    fn reason(&self) -> String {
+        match self {
+            OpenError::Busy => "another process holds them".into(),
+            OpenError::Other(e) => super::sled_reason(e),
+        }
+    }
 }
 
 /// Whether an error opening files is the machine's (a full disk or quota, too many

@@ -726,15 +726,14 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
         sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => Error::Integrity(format!(
             "the storage files in {} are damaged or were not written by chronicle ({}); run `chronicle recover --db {}` to save every readable event, or restore from an export",
             path.display(),
-            // sled's own text of a corruption is its debug form (`offset None
-            // backtrace ()`): what it means is said instead.
-            match &e {
-                sled::Error::Unsupported(what) => what.as_str(),
-                _ => "sled read data whose checksum does not match",
-            },
+            super::sled_reason(&e),
             path.display()
         )),
-        other => Error::Storage(format!("opening {}: {other}", path.display())),
+        other => Error::Storage(format!(
+            "opening {}: {}",
+            path.display(),
+            super::sled_reason(&other)
+        )),
     })?;
     if !db.was_recovered() {
         // sled starts an empty database when it finds no readable log; for a store

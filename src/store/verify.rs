@@ -279,7 +279,8 @@ pub(super) fn verify(
                 walker.fail(
                     first,
                     format!(
-                        "sled cannot read the stored data of positions {first}..={last} ({e}); run `chronicle recover` to save every readable event"
+                        "sled cannot read the stored data of positions {first}..={last} ({}); run `chronicle recover` to save every readable event",
+                        super::sled_reason(&e)
                     ),
                 );
                 break;
