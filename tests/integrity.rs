@@ -153,6 +153,40 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
         "{names:?}"
     );
     assert_eq!(exported.lines().count(), 45);
+    // Through a link, the file it names is replaced and the link kept: a `latest.jsonl`
+    // link to a dated backup, or to one not made yet.
+    let dated = folder.join("2026-12-06.jsonl");
+    std::fs::write(&dated, "an older backup\n").unwrap();
+    let latest = c.dir.path().join("latest.jsonl");
+    std::os::unix::fs::symlink("backups/2026-12-06.jsonl", &latest).unwrap();
+    c.run(&["export", "--out", path_str(&latest)]).ok();
+    assert!(std::fs::symlink_metadata(&latest).unwrap().is_symlink());
+    assert_eq!(std::fs::read_to_string(&dated).unwrap(), exported);
+    let ahead = c.dir.path().join("ahead.jsonl");
+    std::os::unix::fs::symlink("backups/not-yet.jsonl", &ahead).unwrap();
+    c.run(&["export", "--out", path_str(&ahead)]).ok();
+    assert!(std::fs::symlink_metadata(&ahead).unwrap().is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(folder.join("not-yet.jsonl")).unwrap(),
+        exported
+    );
+    // What is not a file (a pipe) is written to, not replaced.
+    let pipe = c.dir.path().join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::read_to_string(pipe).unwrap())
+    };
+    c.run(&["export", "--out", path_str(&pipe)]).ok();
+    assert_eq!(reader.join().unwrap(), exported);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
     let restored = Chronicle::new();
     restored.run(&["import", path_str(&backup)]).ok();
     assert_eq!(restored.run(&["export"]).ok(), exported);

@@ -6,7 +6,7 @@ use super::output;
 use super::{App, Backend};
 use chronicle::model::RecordedEvent;
 use chronicle::store::{EventStore, ReadFilter};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -73,32 +73,9 @@ fn export(
             write_all(&mut output::stdout())?;
         }
         Some(path) => {
-            if path.is_dir() {
-                return Err(super::UsageError(format!(
-                    "--out {} is a folder; give a file in it, such as {}",
-                    path.display(),
-                    path.join("backup.jsonl").display()
-                ))
-                .into());
-            }
-            // A crash mid-export must not leave a truncated file where a backup was:
-            // the events go to `<file>.partial` beside it, renamed when complete.
-            let mut partial = path.clone().into_os_string();
-            partial.push(".partial");
-            let partial = std::path::PathBuf::from(partial);
-            let file = std::fs::File::create(&partial).map_err(|e| {
-                super::UsageError(format!(
-                    "cannot write {} (through {}): {e}; check that its folder exists and is writable",
-                    path.display(),
-                    partial.display()
-                ))
-            })?;
-            let mut out = BufWriter::new(file);
+            let mut out = super::out_file::OutFile::create(path)?;
             let n = write_all(&mut out)?;
-            out.into_inner()
-                .map_err(|e| anyhow::anyhow!("writing {}: {e}", partial.display()))?
-                .sync_all()?;
-            std::fs::rename(&partial, path)?;
+            out.finish()?;
             bar.finish_and_clear();
             if !app.json {
                 note!("exported {n} events to {}", path.display());

@@ -21,6 +21,7 @@ mod export;
 mod import;
 mod input;
 mod log;
+mod out_file;
 mod output;
 mod recover;
 mod remote;

@@ -10,7 +10,7 @@ use chronicle::Error;
 use chronicle::model::Position;
 use chronicle::store::{EventStore, ReadFilter, SledStore, recover};
 use serde_json::json;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = "\
@@ -193,12 +193,9 @@ fn check(store: &SledStore) -> anyhow::Result<Option<(u64, String)>> {
 }
 
 /// Writes the events before position `before` (all when `None`) that can be read, in
-/// order, stopping at the first that cannot; written beside `path`, then renamed.
+/// order, stopping at the first that cannot, to `path` whole or not at all (`OutFile`).
 fn export(store: &SledStore, path: &Path, before: Option<u64>) -> anyhow::Result<u64> {
-    let partial = path.with_extension("partial");
-    let file = std::fs::File::create(&partial)
-        .map_err(|e| UsageError(format!("cannot write {}: {e}", partial.display())))?;
-    let mut out = BufWriter::new(file);
+    let mut out = super::out_file::OutFile::create(path)?;
     let mut n = 0;
     for event in store.read(&ReadFilter::default()) {
         let Ok(event) = event else { break };
@@ -208,9 +205,6 @@ fn export(store: &SledStore, path: &Path, before: Option<u64>) -> anyhow::Result
         output::json_line(&mut out, &event)?;
         n += 1;
     }
-    out.into_inner()
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", partial.display()))?
-        .sync_all()?;
-    std::fs::rename(&partial, path)?;
+    out.finish()?;
     Ok(n)
 }
