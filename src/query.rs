@@ -554,13 +554,14 @@ impl<'a> Query<'a> {
         {
             return Ok(place);
         }
-        // A country's code alone: `JP` for country:JP.
-        if ids.is_empty()
-            && text.len() == 2
+        // A country's code alone: `JP` for country:JP; when an entity has that code as a
+        // name or an alias too, both are offered rather than one picked silently.
+        if text.len() == 2
             && let Ok(country) = EntityId::parse(&format!("country:{}", text.to_ascii_uppercase()))
             && country.country_name().is_some()
+            && !ids.contains(&country)
         {
-            return Ok(country);
+            ids.insert(0, country);
         }
         match ids.len() {
             0 => Err(not_found(

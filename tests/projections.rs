@@ -315,6 +315,28 @@ fn entities_resolve_by_alias_and_count_their_facts() {
     );
     let list = json_of(&c, &["entity", "list"]);
     assert!(list.as_array().unwrap().len() >= 18);
+    // A country's code that an entity took as an alias is not silently taken to be that
+    // entity: both are offered.
+    assert_eq!(
+        json_of(&c, &["sales", "--buyer", "JP"])["sales"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    c.append(&[
+        json!({"stream": "person:antony-blinken", "type": "entity.alias_added",
+        "data": {"alias": "JP"}, "source": {"publisher": "x"}}),
+    ])
+    .ok();
+    c.run(&["sales", "--buyer", "JP"]).fails(
+        2,
+        "`JP` could be country:JP, person:antony-blinken; pass one of these ids",
+    );
+    assert_eq!(
+        json_of(&c, &["entity", "show", "country:JP"])["id"],
+        "country:JP"
+    );
 }
 
 #[test]
