@@ -66,7 +66,7 @@ impl TimelineFilter {
     /// could be in: a mistake, such as the two dates swapped, rather than a question.
     pub fn check_window(&self) -> std::result::Result<(), String> {
         match (&self.from, &self.to) {
-            (Some(from), Some(to)) if from.earliest() > to.latest() => Err(format!(
+            (Some(from), Some(to)) if from.earliest() >= to.latest() => Err(format!(
                 "the window ends before it starts (to {to} is before from {from}); give a `to` on or after `from`"
             )),
             _ => Ok(()),

@@ -426,6 +426,12 @@ fn malformed_parameters_are_refused_not_read_loosely() {
     // The same limits from the command line, with the server gone and with no store.
     c.run(&["timeline", "--from", "2025-05-10", "--to", "2025-05-01"])
         .fails(2, "--from/--to: the window ends before it starts");
+    // Months side by side, swapped: the window ends as the other starts.
+    c.run(&["timeline", "--from", "2025-02", "--to", "2025-01"])
+        .fails(
+            2,
+            "the window ends before it starts (to 2025-01 is before from 2025-02)",
+        );
     for args in [
         &["timeline", "--limit", "0"][..],
         &["log", "--limit", "0"],

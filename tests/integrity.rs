@@ -446,6 +446,15 @@ fn a_full_disk_fails_the_append_and_leaves_nothing_half_written() {
             "{stderr}"
         );
         assert!(!stderr.contains("Os {"), "no debug text: {stderr}");
+        // A command on the still full disk, if it cannot open the store, says what to do.
+        let stuck = run(&["stats"]);
+        if !stuck.status.success() {
+            let stderr = String::from_utf8_lossy(&stuck.stderr);
+            assert!(
+                stderr.contains("No space left on device (os error 28); free disk space and run the command again"),
+                "{stderr}"
+            );
+        }
         free_space(mount, &filler);
         let verify = run(&["verify"]);
         assert!(

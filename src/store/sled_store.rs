@@ -729,11 +729,14 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
             super::sled_reason(&e),
             path.display()
         )),
-        other => Error::Storage(format!(
-            "opening {}: {}",
-            path.display(),
-            super::sled_reason(&other)
-        )),
+        other => {
+            let reason = super::sled_reason(&other);
+            Error::Storage(format!(
+                "opening {}: {reason}; {} and run the command again",
+                path.display(),
+                super::halt::first_step(&reason)
+            ))
+        }
     })?;
     if !db.was_recovered() {
         // sled starts an empty database when it finds no readable log; for a store
