@@ -1145,6 +1145,44 @@ fn known_at_answers_from_what_was_published_by_then() {
     let notes = |date: &str| count(&["timeline", "--stream", "note:undated", "--known-at", date]);
     assert_eq!(notes("2025-01-04"), 0);
     assert_eq!(notes("2025-01-05"), 1);
+    // A fact whose own source came out after evidence of it: on the dates between,
+    // only the evidence's source had reported it.
+    c.append(&[
+        json!({"stream": "note:late", "type": "note.reported", "occurred": "2025-01-02",
+            "data": {"summary": "Reported late", "entities": []},
+            "source": {"publisher": "Late Wire", "published": "2025-01-10", "quote": "late words"}}),
+    ])
+    .ok();
+    let late = c.log().last().unwrap()["id"].as_str().unwrap().to_owned();
+    c.append(&[json!({"stream": "note:late", "type": "evidence.added",
+        "data": {"target": late, "source": later("2025-01-05")}})])
+        .ok();
+    let entry = |date: &str| {
+        json_of(
+            &c,
+            &["timeline", "--stream", "note:late", "--known-at", date],
+        )[0]
+        .clone()
+    };
+    let between = entry("2025-01-06");
+    assert_eq!(
+        (
+            between["sources"].clone(),
+            between.get("source"),
+            between.get("quote")
+        ),
+        (json!(1), None, None),
+        "{between}"
+    );
+    assert_eq!(between["evidence"][0]["publisher"], "Example Wire");
+    let after = entry("2025-01-10");
+    assert_eq!(
+        (
+            after["sources"].clone(),
+            after["source"]["publisher"].clone()
+        ),
+        (json!(2), json!("Late Wire"))
+    );
     // A month takes everything published in it.
     assert_eq!(
         count(&["timeline", "--known-at", "2025-01"]),

@@ -7,7 +7,9 @@
 //! the source it adds; a correction or a retraction by its own `source.published`, or,
 //! without one, by its `occurred` (when the amendment was made, which the store sets
 //! when it is left out).
-//! A fact with no publication date is not on the reported clock and is left out.
+//! A fact with no publication date is not on the reported clock and is left out. A
+//! fact known only through evidence shows the sources published by the date, not its
+//! own later one.
 //! Pure: the caller reads the events.
 
 use super::MemDocs;
@@ -69,13 +71,25 @@ pub fn evidenced(events: &[RecordedEvent], date: &Extent) -> HashSet<Uuid> {
 }
 
 /// The views folded from the events known by `date` (see [`known`]), in log order.
+/// A fact known by `date` only through evidence is shown without its own source when
+/// that was published later: by then only the evidence's sources had reported it.
 pub fn fold(events: &[RecordedEvent], date: &Extent) -> Result<MemDocs> {
     let evidenced = evidenced(events, date);
     Runner::default().fold(
         events
             .iter()
             .filter(|e| known(e, date, &evidenced))
-            .cloned()
-            .map(Ok),
+            .map(|e| {
+                let mut e = e.clone();
+                let later = e
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.published)
+                    .is_some_and(|p| !by(&p, date));
+                if later && !e.event_type.is_amendment() && evidenced.contains(&e.id) {
+                    e.source = None;
+                }
+                Ok(e)
+            }),
     )
 }
