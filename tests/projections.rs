@@ -1141,6 +1141,21 @@ fn known_at_answers_from_what_was_published_by_then() {
     };
     assert_eq!(amount("2025-01-06"), 3_640_000_000_u64);
     assert_eq!(amount("2025-01-07"), 3_500_000_000_u64);
+    // A report published before that one but filed after it: the log's views take the
+    // last filed, the reported clock the last published by the date.
+    c.append(&[
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "an earlier report, filed late", "data": {"value": {"amount": 3_600_000_000_u64}}},
+            "source": later("2025-01-05")}),
+    ])
+    .ok();
+    assert_eq!(
+        json_of(&c, &["sales"])["sales"][0]["value"]["amount"],
+        3_600_000_000_u64
+    );
+    assert_eq!(amount("2025-01-04"), 3_640_000_000_u64);
+    assert_eq!(amount("2025-01-05"), 3_600_000_000_u64);
+    assert_eq!(amount("2025-01-07"), 3_500_000_000_u64);
     // Known by the evidence's date, not before.
     let notes = |date: &str| count(&["timeline", "--stream", "note:undated", "--known-at", date]);
     assert_eq!(notes("2025-01-04"), 0);

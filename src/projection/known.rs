@@ -9,7 +9,8 @@
 //! when it is left out).
 //! A fact with no publication date is not on the reported clock and is left out. A
 //! fact known only through evidence shows the sources published by the date, not its
-//! own later one.
+//! own later one. A fact's amendments apply in the order they were published, not
+//! filed.
 //! Pure: the caller reads the events.
 
 use super::MemDocs;
@@ -70,26 +71,63 @@ pub fn evidenced(events: &[RecordedEvent], date: &Extent) -> HashSet<Uuid> {
         .collect()
 }
 
-/// The views folded from the events known by `date` (see [`known`]), in log order.
+/// The events with each fact's amendments in the order they were published (their
+/// `published`, else their `occurred`; log order between equals), each in a slot one of
+/// them had, so all stay after their fact: on the reported clock, a correction filed
+/// late but published before another is overtaken by it, as the news overtook it.
+fn in_order_of_publication(mut events: Vec<&RecordedEvent>) -> Vec<&RecordedEvent> {
+    let mut slots: std::collections::HashMap<Uuid, Vec<usize>> = Default::default();
+    for (i, e) in events.iter().enumerate() {
+        // Only amendments (evidence too) have a target: no other event is parsed here.
+        if e.event_type.is_amendment()
+            && let Ok(typed) = e.typed()
+            && let Some(target) = typed.target()
+        {
+            slots.entry(target).or_default().push(i);
+        }
+    }
+    for slots in slots.values().filter(|s| s.len() > 1) {
+        let mut amendments: Vec<&RecordedEvent> = slots.iter().map(|&i| events[i]).collect();
+        // Stable: log order between amendments published alike.
+        amendments.sort_by_key(|e| published(e).map(|p| p.latest()));
+        for (&slot, e) in slots.iter().zip(amendments) {
+            events[slot] = e;
+        }
+    }
+    events
+}
+
+/// When an amendment came out: the source it adds (evidence), its own source, else the
+/// day it was made.
+fn published(e: &RecordedEvent) -> Option<Extent> {
+    if let Ok(EventData::EvidenceAdded(ev)) = e.typed()
+        && let Some(p) = ev.source.published
+    {
+        return Some(p);
+    }
+    e.source.as_ref().and_then(|s| s.published).or(e.occurred)
+}
+
+/// The views folded from the events known by `date` (see [`known`]), in log order but
+/// for each fact's amendments, in order of publication.
 /// A fact known by `date` only through evidence is shown without its own source when
 /// that was published later: by then only the evidence's sources had reported it.
 pub fn fold(events: &[RecordedEvent], date: &Extent) -> Result<MemDocs> {
     let evidenced = evidenced(events, date);
-    Runner::default().fold(
-        events
-            .iter()
-            .filter(|e| known(e, date, &evidenced))
-            .map(|e| {
-                let mut e = e.clone();
-                let later = e
-                    .source
-                    .as_ref()
-                    .and_then(|s| s.published)
-                    .is_some_and(|p| !by(&p, date));
-                if later && !e.event_type.is_amendment() && evidenced.contains(&e.id) {
-                    e.source = None;
-                }
-                Ok(e)
-            }),
-    )
+    let known: Vec<&RecordedEvent> = events
+        .iter()
+        .filter(|e| known(e, date, &evidenced))
+        .collect();
+    Runner::default().fold(in_order_of_publication(known).into_iter().map(|e| {
+        let mut e = e.clone();
+        let later = e
+            .source
+            .as_ref()
+            .and_then(|s| s.published)
+            .is_some_and(|p| !by(&p, date));
+        if later && !e.event_type.is_amendment() && evidenced.contains(&e.id) {
+            e.source = None;
+        }
+        Ok(e)
+    }))
 }
