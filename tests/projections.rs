@@ -725,6 +725,14 @@ fn a_correction_names_only_the_fields_that_change() {
     assert_eq!(as_of(log.len())["approximate"], true);
     assert_eq!(as_of(log.len() + 1)["value"]["currency"], "USD");
     assert_eq!(as_of(log.len() + 1)["value"]["amount"], 3_500_000_000_u64);
+    // A correction is not amended itself: the refusal says how to undo it.
+    let fix_id = fix["id"].as_str().unwrap();
+    c.append(&[json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted",
+        "data": {"target": fix_id, "reason": "wrong"}})])
+        .fails(
+            2,
+            "is itself an event.corrected; amend the original event instead (to undo this correction, correct the original back to what it said)",
+        );
     c.run(&["verify"]).ok();
     assert_eq!(json_of(&c, &["sales"]), {
         c.run(&["replay"]).ok();

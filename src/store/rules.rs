@@ -748,8 +748,15 @@ fn check_references(
             index,
             "data.target",
             format!(
-                "the target {target} is itself an {}; amend the original event instead",
-                known.event_type
+                "the target {target} is itself an {}; amend the original event instead{}",
+                known.event_type,
+                match known.event_type {
+                    EventType::EventCorrected =>
+                        " (to undo this correction, correct the original back to what it said)",
+                    EventType::EventRetracted =>
+                        " (a retraction is final: append the fact again as a new event, citing its source)",
+                    _ => "",
+                }
             ),
         ));
     }
