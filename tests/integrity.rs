@@ -43,6 +43,11 @@ fn verify_passes_on_a_sound_store_and_publishes_its_head() {
     );
     let head = c.run(&["verify", "--head"]).ok().trim().to_owned();
     assert!(head.starts_with("43:") && head.len() == 3 + 64, "{head}");
+    let report: Value = serde_json::from_str(&c.run(&["--json", "verify"]).ok()).unwrap();
+    assert_eq!(
+        format!("{}:{}", report["head"], report["hash"].as_str().unwrap()),
+        head
+    );
     c.append(&[trip_started("trip:later")]).ok();
     c.run(&["verify", "--expect-head", &head]).ok();
     c.run(&["verify", "--expect-head", "43:zz"])

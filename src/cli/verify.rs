@@ -48,7 +48,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     if app.json {
-        output::json_line(&mut out, &report)?;
+        // With the head's hash, as `--head` prints it, when the chain holds.
+        let mut json = serde_json::to_value(&report)?;
+        if report.problem.is_none() {
+            json["hash"] = store.head()?.hash.into();
+        }
+        output::json_line(&mut out, &json)?;
     } else {
         let mut table = Table::new(&["CHECK", "ITEMS"]);
         for (check, n) in &report.checks {
