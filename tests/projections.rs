@@ -1030,6 +1030,15 @@ fn corrections_and_retractions_show_why() {
     let sales = c.run(&["sales", "--include-retracted"]).ok();
     assert!(sales.contains("Retracted sales (in no total):"), "{sales}");
     assert!(sales.contains("[retracted: no such sale]"), "{sales}");
+    // Every sale retracted: said in a line, with no empty tables around the list.
+    assert!(
+        sales.starts_with("No current arms sales match; every one found was retracted.\n"),
+        "{sales}"
+    );
+    assert!(
+        !sales.contains("OCCURRED") && !sales.contains("TOTAL BY"),
+        "{sales}"
+    );
 }
 
 /// `trip show` takes what `timeline --entity` does: an id, or a name.

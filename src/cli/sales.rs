@@ -101,6 +101,13 @@ pub fn print_report(
         )?;
         return Ok(());
     }
+    if report.sales.is_empty() {
+        // Only retracted sales: listed below, with no empty tables around them.
+        writeln!(
+            out,
+            "No current arms sales match; every one found was retracted."
+        )?;
+    }
     let mut table = Table::new(&[
         "OCCURRED",
         "SELLER",
@@ -123,7 +130,9 @@ pub fn print_report(
             s.stream.to_string(),
         ]);
     }
-    table.write(out)?;
+    if !report.sales.is_empty() {
+        table.write(out)?;
+    }
     for s in report.sales.iter().filter(|s| !s.statements.is_empty()) {
         let seller = q.name(&s.seller)?;
         let buyer = q.name(&s.buyer)?;
@@ -174,6 +183,9 @@ pub fn print_report(
         }
     }
     for (title, totals) in [("buyer", &report.by_buyer), ("seller", &report.by_seller)] {
+        if totals.is_empty() {
+            continue;
+        }
         writeln!(out)?;
         print_totals(q, title, totals, out)?;
     }
