@@ -1241,6 +1241,21 @@ fn known_at_answers_from_what_was_published_by_then() {
         .fails(2, "--known-at");
     c.run(&["timeline", "--as-of", "2025-01-04"])
         .fails(2, "use --known-at 2025-01-04");
+    // A correction filed after a retraction changes no current view, but on the
+    // reported clock it counts from its publication, before the retraction's.
+    c.append(&[
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.retracted",
+        "data": {"target": SALE_ID, "reason": "no such sale"}, "source": later("2025-01-09")}),
+    ])
+    .ok();
+    c.append(&[json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+            "data": {"target": SALE_ID, "reason": "a report of the 8th", "data": {"value": {"amount": 3_700_000_000_u64}}},
+            "source": later("2025-01-08")})])
+        .ok();
+    assert_eq!(json_of(&c, &["sales"])["sales"], json!([]));
+    assert_eq!(amount("2025-01-07"), 3_500_000_000_u64);
+    assert_eq!(amount("2025-01-08"), 3_700_000_000_u64);
+    assert_eq!(amount("2025-01-09"), Value::Null);
 }
 
 /// Facts that did not fit before: deals other than arms sales, who announced a sale,

@@ -608,7 +608,7 @@ pub fn check_job(
             new: true,
             note: match retracted_target {
                 Some(target) => Some(format!(
-                    "its target {target} was retracted before: the {} is in the log and changes no view",
+                    "its target {target} was retracted before: the {} is in the log and changes no view (on `--known-at` dates, the reported clock, it counts from when it was published)",
                     event.event_type
                 )),
                 None if opens_unannounced_trip => Some(format!(
