@@ -192,6 +192,35 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
     assert_eq!(reader.join().unwrap(), exported);
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
+    // `/dev/stdout` is whatever stdout is: a file opened to append to keeps what it had.
+    let log = c.dir.path().join("log.txt");
+    std::fs::write(&log, "a header\n").unwrap();
+    let appending = std::fs::File::options().append(true).open(&log).unwrap();
+    let status = c
+        .command(&["export", "--out", "/dev/stdout"])
+        .stdout(appending)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("a header\n{exported}")
+    );
+    // A file replaced keeps its mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dated, std::fs::Permissions::from_mode(0o600)).unwrap();
+    c.run(&["export", "--out", path_str(&latest)]).ok();
+    assert_eq!(
+        std::fs::metadata(&dated).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Links in a loop are refused, and left as they are.
+    let (one, two) = (c.dir.path().join("one"), c.dir.path().join("two"));
+    std::os::unix::fs::symlink(&two, &one).unwrap();
+    std::os::unix::fs::symlink(&one, &two).unwrap();
+    c.run(&["export", "--out", path_str(&one)])
+        .fails(2, "its symbolic links go round in a loop");
+    assert!(std::fs::symlink_metadata(&one).unwrap().is_symlink());
     let restored = Chronicle::new();
     restored.run(&["import", path_str(&backup)]).ok();
     assert_eq!(restored.run(&["export"]).ok(), exported);
