@@ -554,9 +554,11 @@ impl<'a> Query<'a> {
         {
             return Ok(place);
         }
-        // A country's code alone: `JP` for country:JP; when an entity has that code as a
-        // name or an alias too, both are offered rather than one picked silently.
+        // A country's code alone: `JP` for country:JP, `jp` too when nothing else is
+        // named so; when an entity also has the code in capitals as a name or an alias,
+        // both are offered rather than one picked silently (but "Jo" is not Jordan's).
         if text.len() == 2
+            && (ids.is_empty() || text.bytes().all(|b| b.is_ascii_uppercase()))
             && let Ok(country) = EntityId::parse(&format!("country:{}", text.to_ascii_uppercase()))
             && country.country_name().is_some()
             && !ids.contains(&country)

@@ -337,6 +337,16 @@ fn entities_resolve_by_alias_and_count_their_facts() {
         json_of(&c, &["entity", "show", "country:JP"])["id"],
         "country:JP"
     );
+    // A short alias that is not in capitals is not taken for a country's code (Albania).
+    c.append(&[
+        json!({"stream": "person:antony-blinken", "type": "entity.alias_added",
+        "data": {"alias": "Al"}, "source": {"publisher": "x"}}),
+    ])
+    .ok();
+    assert_eq!(
+        json_of(&c, &["entity", "show", "Al"])["id"],
+        "person:antony-blinken"
+    );
 }
 
 #[test]
@@ -1256,6 +1266,38 @@ fn known_at_answers_from_what_was_published_by_then() {
     assert_eq!(amount("2025-01-07"), 3_500_000_000_u64);
     assert_eq!(amount("2025-01-08"), 3_700_000_000_u64);
     assert_eq!(amount("2025-01-09"), Value::Null);
+    // A correction checked against one filed before it, but published after it: in
+    // the order of publication the first would leave a value without its currency, so
+    // they apply as filed; on a date when only it was out, it is left out.
+    c.append(&[
+        json!({"stream": "deal:m", "type": "agreement.reported", "occurred": "2025-01-02",
+        "data": {"parties": ["country:JP"], "kind": "investment", "status": "signed"},
+        "source": later("2025-01-05")}),
+    ])
+    .ok();
+    let deal = c.log().last().unwrap()["id"].as_str().unwrap().to_owned();
+    let fix = |reason: &str, value: Value, published: &str| {
+        json!({"stream": "deal:m", "type": "event.corrected",
+            "data": {"target": deal, "reason": reason, "data": {"value": value}},
+            "source": later(published)})
+    };
+    c.append(&[
+        fix(
+            "valued",
+            json!({"amount": 1e9, "currency": "USD"}),
+            "2025-01-09",
+        ),
+        fix("revalued", json!({"amount": 2e9}), "2025-01-08"),
+    ])
+    .ok();
+    let headline = |date: &str| {
+        json_of(&c, &["timeline", "--stream", "deal:m", "--known-at", date])[0]["headline"].clone()
+    };
+    assert_eq!(headline("2025-01-08"), "An investment of Japan was signed");
+    assert_eq!(
+        headline("2025-01-10"),
+        "An investment of Japan worth $2 billion was signed"
+    );
 }
 
 /// Facts that did not fit before: deals other than arms sales, who announced a sale,

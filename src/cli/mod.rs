@@ -464,7 +464,8 @@ impl App {
 /// What the store reports while a command runs (views sled cannot open, removed and
 /// rebuilt; what a failed commit left, cleared) is shown on stderr as `warning: …` or
 /// `error: …`, the way the command's own errors are. `RUST_LOG` picks other levels, as
-/// for `serve` (which logs with times and targets instead: `serve::init_logging`).
+/// for `serve` (which logs with times and targets instead: `serve::init_logging`); one
+/// that does not parse is ignored here, since no command but `serve` is about logs.
 fn show_warnings() {
     use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, format};
     use tracing_subscriber::registry::LookupSpan;
@@ -492,10 +493,12 @@ fn show_warnings() {
         }
     }
 
+    // Not the commit's own lines: a failed commit is the command's error, told once.
     let filter = std::env::var("RUST_LOG")
         .ok()
+        .filter(|spec| !spec.trim().is_empty())
         .and_then(|spec| tracing_subscriber::EnvFilter::try_new(spec).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn,chronicle::commit=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -75,7 +75,14 @@ pub fn evidenced(events: &[RecordedEvent], date: &Extent) -> HashSet<Uuid> {
 /// `published`, else their `occurred`; log order between equals), each in a slot one of
 /// them had, so all stay after their fact: on the reported clock, a correction filed
 /// late but published before another is overtaken by it, as the news overtook it.
-fn in_order_of_publication(mut events: Vec<&RecordedEvent>) -> Vec<&RecordedEvent> {
+///
+/// Each correction was checked against the data left by those filed before it, and on
+/// a date some of those may not be known yet, or come later in this order: a patch
+/// may then leave data its type does not take (a value without its currency). So the
+/// order of publication is kept only when the data fits at every step; else the order
+/// they were filed, if it does; else, in that order, an amendment that would leave data
+/// that does not fit is left out on that date.
+fn in_order_of_publication(events: Vec<&RecordedEvent>) -> Vec<&RecordedEvent> {
     let mut slots: std::collections::HashMap<Uuid, Vec<usize>> = Default::default();
     for (i, e) in events.iter().enumerate() {
         // Only amendments (evidence too) have a target: no other event is parsed here.
@@ -86,15 +93,48 @@ fn in_order_of_publication(mut events: Vec<&RecordedEvent>) -> Vec<&RecordedEven
             slots.entry(target).or_default().push(i);
         }
     }
-    for slots in slots.values().filter(|s| s.len() > 1) {
-        let mut amendments: Vec<&RecordedEvent> = slots.iter().map(|&i| events[i]).collect();
+    let facts: std::collections::HashMap<Uuid, &RecordedEvent> = events
+        .iter()
+        .filter(|e| slots.contains_key(&e.id))
+        .map(|e| (e.id, *e))
+        .collect();
+    let mut placed: Vec<Option<&RecordedEvent>> = events.iter().copied().map(Some).collect();
+    for (target, slots) in &slots {
+        let filed: Vec<&RecordedEvent> = slots.iter().map(|&i| events[i]).collect();
+        let mut published_order = filed.clone();
         // Stable: log order between amendments published alike.
-        amendments.sort_by_key(|e| published(e).map(|p| p.latest()));
-        for (&slot, e) in slots.iter().zip(amendments) {
-            events[slot] = e;
+        published_order.sort_by_key(|e| published(e).map(|p| p.latest()));
+        let chosen: Vec<&RecordedEvent> = match facts.get(target) {
+            // Without its fact, an amendment changes nothing: any order does.
+            None => published_order,
+            Some(fact) if fits_at_every_step(fact, &published_order) => published_order,
+            Some(fact) if fits_at_every_step(fact, &filed) => filed,
+            Some(fact) => {
+                let mut kept = Vec::new();
+                for a in filed {
+                    kept.push(a);
+                    if !fits_at_every_step(fact, &kept) {
+                        kept.pop();
+                    }
+                }
+                kept
+            }
+        };
+        for (i, &slot) in slots.iter().enumerate() {
+            placed[slot] = chosen.get(i).copied();
         }
     }
-    events
+    placed.into_iter().flatten().collect()
+}
+
+/// Whether the fact's data still fits its type after each of the amendments in turn.
+fn fits_at_every_step(fact: &RecordedEvent, amendments: &[&RecordedEvent]) -> bool {
+    (1..=amendments.len()).all(|k| {
+        let run = std::iter::once(fact).chain(amendments[..k].iter().copied());
+        super::facts::fold(run)
+            .first()
+            .is_none_or(|f| f.retracted || f.typed().is_some())
+    })
 }
 
 /// When an amendment came out: the source it adds (evidence), its own source, else the
