@@ -1298,6 +1298,21 @@ fn known_at_answers_from_what_was_published_by_then() {
         headline("2025-01-10"),
         "An investment of Japan worth $2 billion was signed"
     );
+    // A third, published first and filed last, fits in neither order on the 8th (the
+    // revaluation is in both before the value it patches is out): the revaluation is
+    // left out, the third kept.
+    c.append(&[json!({"stream": "deal:m", "type": "event.corrected",
+            "data": {"target": deal, "reason": "in force", "data": {"status": "in_force"}},
+            "source": later("2025-01-07")})])
+        .ok();
+    assert_eq!(
+        headline("2025-01-08"),
+        "An investment of Japan was in force"
+    );
+    assert_eq!(
+        headline("2025-01-10"),
+        "An investment of Japan worth $2 billion was in force"
+    );
 }
 
 /// Facts that did not fit before: deals other than arms sales, who announced a sale,

@@ -114,7 +114,7 @@ pub struct Fact {
 }
 
 impl Fact {
-    fn from_event(e: &RecordedEvent) -> Fact {
+    pub(super) fn from_event(e: &RecordedEvent) -> Fact {
         Fact {
             id: e.id,
             position: e.position,
@@ -244,7 +244,7 @@ pub fn apply(
 
 /// A fact after one amendment of it (`typed`, the amendment's data), as the facts layer
 /// keeps it. The fact must not be retracted: nothing amends a retracted fact.
-fn amend(before: &Fact, typed: EventData) -> Fact {
+pub(super) fn amend(before: &Fact, typed: EventData) -> Fact {
     let mut after = before.clone();
     match typed {
         EventData::EventCorrected(c) => {

@@ -10,10 +10,12 @@
 //! A fact with no publication date is not on the reported clock and is left out. A
 //! fact known only through evidence shows the sources published by the date, not its
 //! own later one. A fact's amendments apply in the order they were published, not
-//! filed.
+//! filed, where its data fits its type at every step that way (see
+//! `in_order_of_publication` for when it does not).
 //! Pure: the caller reads the events.
 
 use super::MemDocs;
+use super::facts::{self, Fact};
 use super::runner::Runner;
 use crate::Result;
 use crate::model::types::EventData;
@@ -110,11 +112,12 @@ fn in_order_of_publication(events: Vec<&RecordedEvent>) -> Vec<&RecordedEvent> {
             Some(fact) if fits_at_every_step(fact, &published_order) => published_order,
             Some(fact) if fits_at_every_step(fact, &filed) => filed,
             Some(fact) => {
+                let mut now = Fact::from_event(fact);
                 let mut kept = Vec::new();
                 for a in filed {
-                    kept.push(a);
-                    if !fits_at_every_step(fact, &kept) {
-                        kept.pop();
+                    if let Some(next) = amended(&now, a) {
+                        now = next;
+                        kept.push(a);
                     }
                 }
                 kept
@@ -129,12 +132,27 @@ fn in_order_of_publication(events: Vec<&RecordedEvent>) -> Vec<&RecordedEvent> {
 
 /// Whether the fact's data still fits its type after each of the amendments in turn.
 fn fits_at_every_step(fact: &RecordedEvent, amendments: &[&RecordedEvent]) -> bool {
-    (1..=amendments.len()).all(|k| {
-        let run = std::iter::once(fact).chain(amendments[..k].iter().copied());
-        super::facts::fold(run)
-            .first()
-            .is_none_or(|f| f.retracted || f.typed().is_some())
+    let mut now = Fact::from_event(fact);
+    amendments.iter().all(|a| match amended(&now, a) {
+        Some(next) => {
+            now = next;
+            true
+        }
+        None => false,
     })
+}
+
+/// The fact after the amendment, as the facts layer folds it, or `None` when its data
+/// would then not fit its type. A retracted fact stays as it is: nothing amends it.
+fn amended(fact: &Fact, amendment: &RecordedEvent) -> Option<Fact> {
+    let Ok(typed) = amendment.typed() else {
+        return Some(fact.clone());
+    };
+    if fact.retracted {
+        return Some(fact.clone());
+    }
+    let after = facts::amend(fact, typed);
+    (after.retracted || after.typed().is_some()).then_some(after)
 }
 
 /// When an amendment came out: the source it adds (evidence), its own source, else the
