@@ -225,6 +225,88 @@ fn import_checks_everything_before_writing() {
     assert!(c.run(&["--json", "stats"]).ok().contains("\"events\":1"));
 }
 
+/// Ctrl-C or SIGTERM while an import writes stops it at the end of a batch, and it
+/// says how far it got and how to finish: run it again when every event has an id,
+/// else import the rest from the line it names. Tried at growing sizes until a signal
+/// lands while the batches are written.
+#[test]
+fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
+    for (signal, code, ids) in [(libc::SIGTERM, 143, false), (libc::SIGINT, 130, true)] {
+        let mut stopped = false;
+        for size in [4_000, 16_000, 64_000] {
+            let c = Chronicle::new();
+            let lines: Vec<String> = (0..size)
+                .map(|i| {
+                    let event = trip_started(&format!("trip:t{i}"));
+                    let event = match ids {
+                        true => with(
+                            event,
+                            "id",
+                            json!(format!("0194210c-0000-7000-8000-{i:012}")),
+                        ),
+                        false => event,
+                    };
+                    event.to_string() + "\n"
+                })
+                .collect();
+            let file = c.file("big.jsonl", &lines.concat());
+            let mut child = c
+                .command(&["import", "--batch", "20", path_str(&file)])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the binary runs");
+            // The store is made once the input is checked: the batches start then.
+            while !c.db().join("db").exists() && child.try_wait().unwrap().is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let run = common::Run::from_output(child.wait_with_output().unwrap());
+            if run.code == 0 {
+                continue; // It was done before the signal came: a larger input.
+            }
+            let message = run.stderr.trim();
+            assert_eq!(run.code, code, "{message}");
+            assert!(!message.contains("panicked"), "{message}");
+            let head = c.log().len();
+            assert_eq!(head % 20, 0, "whole batches: {head}");
+            if head == 0 || head == size {
+                continue; // Before the first batch, or after the last: try again.
+            }
+            stopped = true;
+            assert!(
+                message.starts_with(&format!(
+                    "error: interrupted by {}: the import stopped after writing {head} of its {size} events, in whole batches (the log ends at position {head})",
+                    if ids { "Ctrl-C (SIGINT)" } else { "SIGTERM" }
+                )),
+                "{message}"
+            );
+            let rest = if ids {
+                assert!(message.ends_with("run the same import again to finish it: the events already in the log are skipped"), "{message}");
+                file
+            } else {
+                let line = head + 1;
+                assert!(
+                    message.ends_with(&format!(
+                        "import the rest, from {} line {line} on",
+                        path_str(&file)
+                    )),
+                    "{message}"
+                );
+                c.file("rest.jsonl", &lines[head..].concat())
+            };
+            c.run(&["import", path_str(&rest)]).ok();
+            let log = c.log();
+            assert_eq!(log.len(), size, "the rest imported once");
+            assert_eq!(log[size - 1]["stream"], format!("trip:t{}", size - 1));
+            c.run(&["verify"]).ok();
+            break;
+        }
+        assert!(stopped, "no signal came while the batches were written");
+    }
+}
+
 #[test]
 fn log_json_round_trips_through_import_with_the_same_ids_and_hashes() {
     let c = Chronicle::new();

@@ -1,6 +1,7 @@
 //! `chronicle import`: files and folders of JSON Lines, checked in full before anything
 //! is written, then appended in atomic batches. Idempotent: importing twice adds nothing,
-//! and an interrupted import is finished by running it again. An `export` restores
+//! and an interrupted import is finished by running it again (Ctrl-C or SIGTERM stops
+//! it at the end of a batch, and it says how far it got). An `export` restores
 //! with its positions, times and hashes into an empty store.
 //!
 //! chronicle's memory does not grow with the input: a first pass reads every line, checks
@@ -12,6 +13,7 @@
 
 use super::App;
 use super::input::{collect_files, locate, open_input, read_events};
+use super::interrupt::{Catching, Interrupted};
 use super::output::{self, Table};
 use chronicle::model::ProposedEvent;
 use chronicle::store::{Checker, EventStore, Store};
@@ -25,7 +27,8 @@ Examples:
   chronicle import a.jsonl b.jsonl
   chronicle export --out backup.jsonl && chronicle --db restored.db import backup.jsonl
 
-Nothing is written unless every line is valid. Running the same import again adds nothing.";
+Nothing is written unless every line is valid. Running the same import again adds nothing.
+Ctrl-C stops it at the end of a batch, and it says how far it got and how to finish.";
 
 /// Import JSON Lines files or folders of them.
 #[derive(clap::Args)]
@@ -79,7 +82,10 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         Some(store) => store,
         None => app.open_store()?,
     };
-    let summary = write(&store, checked, inputs.len(), batch)?;
+    // Ctrl-C or SIGTERM while writing stops at a batch's end, and says how far it got.
+    let catching = Catching::start();
+    let summary = write(&store, checked, inputs.len(), batch, Some(&catching))?;
+    drop(catching);
     settle(store)?;
     print_summary(&summary, app.json)
 }
@@ -129,7 +135,7 @@ impl Origins {
 /// Checks every event of the inputs against the store, then appends them in batches.
 pub fn import(store: &Store, inputs: &[Input], batch: usize) -> anyhow::Result<Summary> {
     let checked = check(Some(store), inputs, batch)?;
-    write(store, checked, inputs.len(), batch)
+    write(store, checked, inputs.len(), batch, None)
 }
 
 /// Input that passed every check, copied to a temporary file, with where each event
@@ -192,12 +198,15 @@ pub fn check(store: Option<&Store>, inputs: &[Input], batch: usize) -> anyhow::R
     Ok(Checked { copy, origins })
 }
 
-/// Pass 2: appends the checked input from its copy, in atomic batches.
+/// Pass 2: appends the checked input from its copy, in atomic batches. A stop signal
+/// `catching` caught ends it before the next batch (or after the last), with an error
+/// that says how far it got and how to finish.
 pub fn write(
     store: &Store,
     checked: Checked,
     files: usize,
     batch: usize,
+    catching: Option<&Catching>,
 ) -> anyhow::Result<Summary> {
     let Checked { copy, origins } = checked;
     let read = origins.lines.len();
@@ -213,7 +222,42 @@ pub fn write(
     // commit the store's head may show events that never became durable).
     let mut durable_head = None;
     let mut chunk = Vec::with_capacity(batch);
+    let stopped = |appended: usize, without_id: usize| -> anyhow::Result<()> {
+        let Some(signal) = catching.and_then(Catching::caught) else {
+            return Ok(());
+        };
+        let head = store.head()?.position;
+        let how_far = if appended == 0 {
+            "nothing was written".to_owned()
+        } else if appended == read {
+            format!(
+                "after writing all {read} of its events (the log ends at position {head}); the views take them in at the next command"
+            )
+        } else {
+            format!(
+                "the import stopped after writing {appended} of its {read} events, in whole batches (the log ends at position {head})"
+            )
+        };
+        let next = if appended == read {
+            String::new()
+        } else if without_id == 0 {
+            "; run the same import again to finish it: the events already in the log are skipped"
+                .to_owned()
+        } else {
+            let (input, line) = origins.lines[appended];
+            format!(
+                "; {without_id} of the events written had no `id`, so running the same import again would add them again: import the rest, from {} line {line} on",
+                origins.names[input as usize]
+            )
+        };
+        Err(Interrupted {
+            signal,
+            what: format!("{how_far}{next}"),
+        }
+        .into())
+    };
     let mut append = |chunk: &mut Vec<ProposedEvent>, appended: &mut usize| -> anyhow::Result<()> {
+        stopped(*appended, without_id)?;
         without_id += chunk.iter().filter(|e| e.id.is_none()).count();
         let done = store.append(std::mem::take(chunk)).map_err(|e| {
             let e = origins.locate(e, *appended);
@@ -252,6 +296,7 @@ pub fn write(
         append(&mut chunk, &mut appended)?;
     }
     bar.finish_and_clear();
+    stopped(appended, without_id)?;
     if without_id > 0 {
         note!(
             "note: {without_id} of these events had no `id`, so importing this input again would add {} again; events with ids (as an export has) make a re-run safe",

@@ -20,6 +20,7 @@ mod entity;
 mod export;
 mod import;
 mod input;
+mod interrupt;
 mod log;
 mod out_file;
 mod output;
@@ -698,6 +699,8 @@ fn report(err: &anyhow::Error) -> i32 {
                 Some(5)
             } else if cause.is::<input::ConflictOnLine>() {
                 Some(3)
+            } else if let Some(stop) = cause.downcast_ref::<interrupt::Interrupted>() {
+                Some(stop.exit_code())
             } else {
                 cause.downcast_ref::<UsageError>().map(|_| 2)
             }
