@@ -121,6 +121,15 @@ fn show(def: &TypeDef, out: &mut impl Write) -> std::io::Result<()> {
         "Every event also takes: occurred_text (the article's words for the date), source \
          {publisher, title, url, published, quote, speaker}, tags, id (generated when absent), expect.",
     )?;
+    if def.event_type == EventType::EvidenceAdded {
+        output::wrapped_line(
+            out,
+            "",
+            0,
+            "The source this adds goes in data.source, and counts on the reported clock from \
+             its `published`; the event's own `source` (where you read of it) may be left out.",
+        )?;
+    }
     writeln!(out)?;
     output::wrapped_line(
         out,

@@ -755,7 +755,9 @@ impl TypeDef {
         let data: serde_json::Value =
             serde_json::from_str(self.example.data).expect("examples are JSON");
         let data = ordered_json(self.fields, &fill(self.fields, &data));
-        self.line(&data, Some(TEMPLATE_SOURCE), true)
+        // Evidence is its `data.source`: a second source beside it would only confuse.
+        let source = (self.event_type != EventType::EvidenceAdded).then_some(TEMPLATE_SOURCE);
+        self.line(&data, source, true)
     }
 
     /// The example as one line of JSON Lines.
