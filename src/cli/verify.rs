@@ -5,7 +5,7 @@ use super::output::{self, Table};
 use super::{App, UsageError};
 use chronicle::Error;
 use chronicle::model::Position;
-use chronicle::store::EventStore;
+use chronicle::store::{EventStore, Head};
 use std::io::Write;
 
 const EXAMPLES: &str = "\
@@ -47,11 +47,19 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         bar.set_position(done);
     })?;
     bar.finish_and_clear();
+    // The hash of the last position verified, not of the head now: on PostgreSQL others
+    // may have appended since.
+    let verified_hash = || -> anyhow::Result<String> {
+        Ok(match store.get(report.head)? {
+            Some(event) => event.hash,
+            None => Head::empty().hash,
+        })
+    };
     if app.json {
         // With the head's hash, as `--head` prints it, when the chain holds.
         let mut json = serde_json::to_value(&report)?;
         if report.problem.is_none() {
-            json["hash"] = store.head()?.hash.into();
+            json["hash"] = verified_hash()?.into();
         }
         output::json_line(&mut out, &json)?;
     } else {
@@ -90,7 +98,6 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             .into());
         }
     }
-    let head = store.head()?;
     if !app.json {
         let proof = expected
             .map(|(p, _)| format!("; unchanged up to published head {p}"))
@@ -98,7 +105,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         writeln!(
             out,
             "ok: {} events verified, head {}:{}{proof}",
-            report.events, head.position, head.hash
+            report.events,
+            report.head,
+            verified_hash()?
         )?;
         out.flush()?;
     }
