@@ -10,7 +10,7 @@ use crate::model::countries;
 use crate::model::types::{EventData, Money, Stance};
 use crate::model::{EntityId, EventType, Extent, Position, Source, StreamId, ValidationError};
 use crate::projection::entities::{self, EntityDoc};
-use crate::projection::facts::FieldChange;
+use crate::projection::facts::{Correction, FieldChange};
 use crate::projection::sales::{self, SaleView};
 use crate::projection::timeline;
 use crate::projection::trips::{self, TripView};
@@ -207,6 +207,18 @@ pub fn describe_change(change: &FieldChange) -> String {
         show(&change.before),
         show(&change.after)
     )
+}
+
+/// A correction's reason for people, with who reported it when it says:
+/// `a later report gives 3.5 billion (Example Wire, 2025-01-07)`.
+pub fn describe_correction(correction: &Correction) -> String {
+    match &correction.source {
+        None => correction.reason.clone(),
+        Some(s) => match s.published {
+            Some(published) => format!("{} ({}, {published})", correction.reason, s.publisher),
+            None => format!("{} ({})", correction.reason, s.publisher),
+        },
+    }
 }
 
 /// How a corrected or retracted fact is marked in a table: `[corrected: why;

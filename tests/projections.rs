@@ -825,7 +825,8 @@ fn corrections_and_retractions_show_why() {
     let before = c.log().len().to_string();
     c.append(&[
         json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
-            "data": {"target": SALE_ID, "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}}}),
+            "data": {"target": SALE_ID, "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}},
+            "source": {"publisher": "Example Wire", "published": "2025-01-07"}}),
         json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
             "data": {"target": SALE_ID, "reason": "announced a day earlier", "occurred": "2025-01-02"}}),
         json!({"stream": TRIP, "type": "event.retracted",
@@ -854,7 +855,18 @@ fn corrections_and_retractions_show_why() {
         report["sales"][0]["corrections"][0]["reason"],
         "a later report"
     );
+    // Each correction keeps who reported it, when it says.
+    assert_eq!(
+        report["sales"][0]["corrections"][0]["source"],
+        json!({"publisher": "Example Wire", "published": "2025-01-07"})
+    );
+    assert!(report["sales"][0]["corrections"][1].get("source").is_none());
     let sales = c.run(&["sales"]).ok();
+    assert!(
+        sales.contains("  - a later report (Example Wire, 2025-01-07)\n")
+            && sales.contains("  - announced a day earlier\n"),
+        "{sales}"
+    );
     assert!(
         sales.contains("Corrections of arms-sale:us-japan-2025-01:"),
         "{sales}"

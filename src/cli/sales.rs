@@ -163,7 +163,7 @@ pub fn print_report(
     for s in report.sales.iter().filter(|s| !s.corrections.is_empty()) {
         writeln!(out, "\nCorrections of {}:", s.stream)?;
         for c in &s.corrections {
-            writeln!(out, "  - {}", c.reason)?;
+            writeln!(out, "  - {}", chronicle::query::describe_correction(c))?;
             for change in &c.changes {
                 writeln!(out, "      {}", describe_change(change))?;
             }

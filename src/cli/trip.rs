@@ -350,7 +350,8 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
     if !trip.corrections.is_empty() {
         writeln!(out, "  corrections:")?;
         for c in &trip.corrections {
-            writeln!(out, "    - {}: {}", c.event_type, c.correction.reason)?;
+            let why = chronicle::query::describe_correction(&c.correction);
+            writeln!(out, "    - {}: {why}", c.event_type)?;
             for change in &c.correction.changes {
                 writeln!(out, "        {}", chronicle::query::describe_change(change))?;
             }

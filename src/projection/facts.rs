@@ -19,7 +19,8 @@ use uuid::Uuid;
 /// rebuilds. 2: corrections are merge patches (they replaced the data whole before; the
 /// same for a restatement of every field, unless it left out an optional field).
 /// 3: a correction keeps what it changed (old and new values), a retraction its reason.
-pub const VERSION: u32 = 3;
+/// 4: a correction keeps its own source.
+pub const VERSION: u32 = 4;
 
 /// One value a correction changed: the field (a path in the data such as
 /// `value.amount`, or `occurred` for the date), and its value before and after
@@ -31,12 +32,15 @@ pub struct FieldChange {
     pub after: Value,
 }
 
-/// A correction applied to a fact: why, and what it changed.
+/// A correction applied to a fact: why, what it changed, and who reported it (the
+/// correction's own `source`, when it has one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Correction {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<FieldChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
 }
 
 /// The values that differ between two versions of a fact's data, by path: objects are
@@ -236,15 +240,16 @@ pub fn apply(
     if before.retracted {
         return Ok(None);
     }
-    let after = amend(&before, typed);
+    let after = amend(&before, typed, event.source.as_ref());
     put_json(docs, fact_key(&target), &after);
     let after = (!after.retracted).then_some(after);
     Ok(Some((Some(before), after)))
 }
 
-/// A fact after one amendment of it (`typed`, the amendment's data), as the facts layer
-/// keeps it. The fact must not be retracted: nothing amends a retracted fact.
-pub(super) fn amend(before: &Fact, typed: EventData) -> Fact {
+/// A fact after one amendment of it (`typed`, the amendment's data, `source` its own
+/// source), as the facts layer keeps it. The fact must not be retracted: nothing amends
+/// a retracted fact.
+pub(super) fn amend(before: &Fact, typed: EventData, source: Option<&Source>) -> Fact {
     let mut after = before.clone();
     match typed {
         EventData::EventCorrected(c) => {
@@ -267,6 +272,7 @@ pub(super) fn amend(before: &Fact, typed: EventData) -> Fact {
             after.corrections.push(Correction {
                 reason: c.reason,
                 changes: changed,
+                source: source.cloned(),
             });
         }
         EventData::EventRetracted(r) => {
@@ -295,7 +301,7 @@ pub fn fold<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Vec<Fact
                 if let Some(fact) = facts.iter_mut().find(|f| f.id == target)
                     && !fact.retracted
                 {
-                    *fact = amend(fact, typed);
+                    *fact = amend(fact, typed, event.source.as_ref());
                 }
             }
         }

@@ -151,7 +151,7 @@ fn amended(fact: &Fact, amendment: &RecordedEvent) -> Option<Fact> {
     if fact.retracted {
         return Some(fact.clone());
     }
-    let after = facts::amend(fact, typed);
+    let after = facts::amend(fact, typed, amendment.source.as_ref());
     (after.retracted || after.typed().is_some()).then_some(after)
 }
 
