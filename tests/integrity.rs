@@ -146,6 +146,30 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
     let nowhere = c.dir.path().join("missing").join("backup.jsonl");
     c.run(&["export", "--out", path_str(&nowhere)])
         .fails(2, "check that its folder exists");
+    // The store's own folder, a file of it or a link into it would replace the store's
+    // files: refused, the store untouched, and the suggestion is outside it.
+    let into_store = c.dir.path().join("into-store.jsonl");
+    std::os::unix::fs::symlink(c.db().join("new.jsonl"), &into_store).unwrap();
+    for out in [
+        c.db(),
+        c.db().join("db"),
+        c.db().join("conf"),
+        into_store.clone(),
+    ] {
+        let refused = c
+            .run(&["export", "--out", path_str(&out)])
+            .fails(2, "is in the store's own folder");
+        assert!(
+            refused.stderr.contains("store-backup.jsonl"),
+            "{}",
+            refused.stderr
+        );
+        c.run(&["recover", "--out", path_str(&out)])
+            .fails(2, "is in the store's own folder");
+    }
+    std::fs::remove_file(&into_store).unwrap();
+    assert!(!c.db().join("new.jsonl").exists());
+    c.run(&["verify"]).ok();
     let names: Vec<_> = std::fs::read_dir(c.dir.path())
         .unwrap()
         .flatten()

@@ -28,6 +28,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     // A store held by a server is exported through its API, page by page: a backup that
     // needs no downtime. Appends made meanwhile may or may not be in it; it is the log
     // up to some position, as any export is.
+    if let Some(path) = &args.out {
+        super::out_file::refuse_inside(path, &app.own_folders())?;
+    }
     match app.open_or_server(true)? {
         Backend::Store(store) => {
             let total = store.head()?.position.0;
@@ -73,7 +76,7 @@ fn export(
             write_all(&mut output::stdout())?;
         }
         Some(path) => {
-            let mut out = super::out_file::OutFile::create(path)?;
+            let mut out = super::out_file::OutFile::create(path, &app.own_folders())?;
             let n = write_all(&mut out)?;
             out.finish()?;
             bar.finish_and_clear();

@@ -197,6 +197,16 @@ fn position(text: &str) -> Result<u64, String> {
 pub struct UsageError(pub String);
 
 impl App {
+    /// The folders that hold the store's own files (a sled store's folder, the views
+    /// folder given): nothing a command writes for the user goes there.
+    pub fn own_folders(&self) -> Vec<PathBuf> {
+        let mut folders: Vec<PathBuf> = self.views.iter().cloned().collect();
+        if let StoreLocation::Dir(dir) = &self.location {
+            folders.push(dir.clone());
+        }
+        folders
+    }
+
     /// Whether `--db` holds a store already (sled writes `conf` when it creates one; a
     /// PostgreSQL log is taken to exist: its tables are made on first open).
     pub fn store_exists(&self) -> bool {

@@ -8,7 +8,7 @@
 //! regular file (a pipe, a device), and anything named under `/dev/` or `/proc/`
 //! (`/dev/stdout`, whatever it is redirected to), is appended to as it is, never
 //! replaced. A pipe whose reader went away is an error, not the quiet end it is on
-//! stdout (`chronicle log | head`).
+//! stdout (`chronicle log | head`). A path in the store's own folders is refused.
 
 use super::UsageError;
 use std::fs::File;
@@ -31,9 +31,53 @@ struct Rename {
     replaced: Option<std::fs::Metadata>,
 }
 
+/// Refuses a `path` in one of the store's own `folders` (its sled folder, a views
+/// folder), or one of them: written there, it could replace the store's own files.
+pub fn refuse_inside(path: &Path, folders: &[PathBuf]) -> anyhow::Result<()> {
+    let Some(at) = resolved(path) else {
+        return Ok(());
+    };
+    for folder in folders {
+        if let Ok(folder) = std::fs::canonicalize(folder)
+            && at.starts_with(&folder)
+        {
+            let name = folder.file_name().unwrap_or_default().to_string_lossy();
+            let beside = folder.with_file_name(format!("{name}-backup.jsonl"));
+            return Err(UsageError(format!(
+                "--out {} is in the store's own folder {}, where it could replace the store's files; give a file outside it, such as {}",
+                path.display(),
+                folder.display(),
+                beside.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Where `path` is, links resolved: itself when it exists, else its folder's place
+/// with its name (for a link to a file not made yet, where the link points).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(at) = std::fs::canonicalize(path) {
+        return Some(at);
+    }
+    let target = resolve_links(path).ok()?;
+    let folder = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(
+        std::fs::canonicalize(folder)
+            .ok()?
+            .join(target.file_name()?),
+    )
+}
+
 impl OutFile {
-    /// Opens `path` for writing, as the module says.
-    pub fn create(path: &Path) -> anyhow::Result<OutFile> {
+    /// Opens `path` for writing, as the module says; a path in one of the store's
+    /// `folders` is refused.
+    pub fn create(path: &Path, folders: &[PathBuf]) -> anyhow::Result<OutFile> {
+        refuse_inside(path, folders)?;
         if path.is_dir() {
             return Err(UsageError(format!(
                 "--out {} is a folder; give a file in it, such as {}",

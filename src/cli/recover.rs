@@ -54,6 +54,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         )
         .into());
     }
+    if let Some(path) = &args.out {
+        super::out_file::refuse_inside(path, &app.own_folders())?;
+    }
     if !db.join("conf").is_file() && !db.join("db").is_file() {
         return Err(UsageError(format!(
             "no store at {}; pass --db the store's folder",
@@ -93,7 +96,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         Some(path) => {
             // Stop before the first event that does not chain, so that the file imports.
             let before = problem.as_ref().map(|(p, _)| *p).filter(|p| *p > 0);
-            let n = export(&store, path, before)?;
+            let n = export(&store, path, before, &app.own_folders())?;
             notes.push(format!("wrote {n} events to {}", path.display()));
             Some(n)
         }
@@ -194,8 +197,13 @@ fn check(store: &SledStore) -> anyhow::Result<Option<(u64, String)>> {
 
 /// Writes the events before position `before` (all when `None`) that can be read, in
 /// order, stopping at the first that cannot, to `path` whole or not at all (`OutFile`).
-fn export(store: &SledStore, path: &Path, before: Option<u64>) -> anyhow::Result<u64> {
-    let mut out = super::out_file::OutFile::create(path)?;
+fn export(
+    store: &SledStore,
+    path: &Path,
+    before: Option<u64>,
+    folders: &[PathBuf],
+) -> anyhow::Result<u64> {
+    let mut out = super::out_file::OutFile::create(path, folders)?;
     let mut n = 0;
     for event in store.read(&ReadFilter::default()) {
         let Ok(event) = event else { break };
