@@ -912,3 +912,24 @@ fn a_byte_order_mark_before_the_first_line_is_not_taken_for_json() {
     c.run(&["append", "--file", path_str(&inside)])
         .fails(2, "line 2");
 }
+
+/// The commands that work on the store's files refuse `--server` before any work: an
+/// import does not check its input against a store the user did not mean.
+#[test]
+fn commands_on_the_files_refuse_a_server_at_once() {
+    let c = Chronicle::new();
+    let bad = c.file("bad.jsonl", "{\"stream\": \"trip:x\"}\n");
+    let server = "http://127.0.0.1:9";
+    for args in [
+        vec!["import", path_str(&bad)],
+        vec!["verify"],
+        vec!["replay"],
+        vec!["demo"],
+    ] {
+        let mut all = vec!["--server", server];
+        all.extend(args);
+        c.run(&all)
+            .fails(2, "works on the store itself, not through a server");
+    }
+    assert!(!c.db().exists(), "nothing was created");
+}

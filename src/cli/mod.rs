@@ -191,6 +191,9 @@ fn position(text: &str) -> Result<u64, String> {
     }
 }
 
+/// What a command that works on the store's files says to `--server`.
+const SERVER_REFUSED: &str = "this command works on the store itself, not through a server: leave out --server (and CHRONICLE_SERVER)";
+
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -388,10 +391,7 @@ impl App {
     pub fn open_store(&self) -> anyhow::Result<Store> {
         self.check_db_path(false)?;
         if self.server.is_some() {
-            return Err(UsageError(
-                "this command works on the store itself, not through a server: leave out --server (and CHRONICLE_SERVER)".into(),
-            )
-            .into());
+            return Err(UsageError(SERVER_REFUSED.into()).into());
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
@@ -528,6 +528,15 @@ pub fn main() -> i32 {
     };
     if !matches!(cli.command, Command::Serve(_)) {
         show_warnings();
+    }
+    // Said before any work, so that an import's input is not checked against a store
+    // the user did not mean.
+    let on_files_only = matches!(
+        cli.command,
+        Command::Import(_) | Command::Demo(_) | Command::Replay(_) | Command::Verify(_)
+    );
+    if on_files_only && cli.server.is_some() {
+        return report(&UsageError(SERVER_REFUSED.into()).into());
     }
     let location = match check_location(&cli.db, cli.views.as_deref()) {
         Ok(location) => location,
