@@ -188,6 +188,16 @@ fn import_twice_adds_nothing_and_reads_folders_in_name_order() {
         (Some(0), Some(2))
     );
     assert_eq!(c.log().len(), 2);
+    // A registration without an id makes a re-run refused, not added again: said so.
+    let file = c.file("more.jsonl", &format!("{}\n", person("b")));
+    let run = c.run(&["import", path_str(&file)]);
+    assert!(
+        run.stderr.contains("note: 1 of these events had no `id`, 1 of them `entity.registered`, so importing this input again would be refused"),
+        "{}",
+        run.stderr
+    );
+    c.run(&["import", path_str(&file)])
+        .fails(2, "is already registered");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::App;
 use super::input::{collect_files, locate, open_input, read_events};
 use super::interrupt::{Catching, Interrupted};
 use super::output::{self, Table};
-use chronicle::model::ProposedEvent;
+use chronicle::model::{EventType, ProposedEvent};
 use chronicle::store::{Checker, EventStore, Store};
 use serde::Serialize;
 use std::io::{BufRead, Seek, Write};
@@ -218,6 +218,8 @@ pub fn write(
     // Events with no id of their own, which an import of the same input again would
     // add again (the store gives each a new id).
     let mut without_id = 0;
+    // Of those, entity registrations: a re-run refuses them, as registered already.
+    let mut registrations_without_id = 0;
     // Where the log ended after the last batch made durable (read then: after a failed
     // commit the store's head may show events that never became durable).
     let mut durable_head = None;
@@ -246,7 +248,7 @@ pub fn write(
         } else {
             let (input, line) = origins.lines[appended];
             format!(
-                "; {without_id} of the events written had no `id`, so running the same import again would add them again: import the rest, from {} line {line} on",
+                "; {without_id} of the events written had no `id`, so the same import run again would not skip them: import the rest, from {} line {line} on",
                 origins.names[input as usize]
             )
         };
@@ -259,6 +261,10 @@ pub fn write(
     let mut append = |chunk: &mut Vec<ProposedEvent>, appended: &mut usize| -> anyhow::Result<()> {
         stopped(*appended, without_id)?;
         without_id += chunk.iter().filter(|e| e.id.is_none()).count();
+        registrations_without_id += chunk
+            .iter()
+            .filter(|e| e.id.is_none() && e.event_type == EventType::EntityRegistered)
+            .count();
         let done = store.append(std::mem::take(chunk)).map_err(|e| {
             let e = origins.locate(e, *appended);
             // Batches before this one are in the log: say so, since a re-run adds
@@ -297,7 +303,11 @@ pub fn write(
     }
     bar.finish_and_clear();
     stopped(appended, without_id)?;
-    if without_id > 0 {
+    if registrations_without_id > 0 {
+        note!(
+            "note: {without_id} of these events had no `id`, {registrations_without_id} of them `entity.registered`, so importing this input again would be refused (those entities are registered now); events with ids (as an export has) make a re-run safe"
+        );
+    } else if without_id > 0 {
         note!(
             "note: {without_id} of these events had no `id`, so importing this input again would add {} again; events with ids (as an export has) make a re-run safe",
             if without_id == 1 { "it" } else { "them" }
