@@ -572,6 +572,32 @@ pub enum Origin {
     Export,
 }
 
+/// A new event's sum of money, or a correction's new currency, names an ISO 4217 code
+/// ([`super::currencies`]); what is stored or exported is read as it is.
+fn check_currency(typed: &EventData) -> Result<(), ValidationError> {
+    let (code, field) = match typed {
+        EventData::ArmsSaleAnnounced(d) => (Some(d.value.currency.as_str()), "data.value.currency"),
+        EventData::AgreementReported(d) => (
+            d.value.as_ref().map(|v| v.currency.as_str()),
+            "data.value.currency",
+        ),
+        EventData::EventCorrected(c) => (
+            c.data
+                .as_ref()
+                .and_then(|patch| patch.get("value")?.get("currency")?.as_str()),
+            "data.data.value.currency",
+        ),
+        _ => (None, ""),
+    };
+    match code {
+        Some(code) if !super::currencies::is_currency(code) => Err(ValidationError::field(
+            field,
+            super::currencies::not_a_currency(code),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Parses and validates one event from its JSON text. Pure: it checks the shape, the
 /// types, the dates, the ids and the stream category, but nothing that needs the store.
 pub fn parse_event(text: &str, origin: Origin) -> Result<ProposedEvent, ValidationError> {
@@ -766,6 +792,9 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         };
         ValidationError::field(field, e.message)
     })?;
+    if matches!(origin, Origin::New) {
+        check_currency(&typed)?;
+    }
     let tags = raw.tags.clone().unwrap_or_default();
     for (i, tag) in tags.iter().enumerate() {
         check_tag(tag).map_err(|e| ValidationError::field(format!("tags[{i}]"), e))?;

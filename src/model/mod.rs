@@ -11,6 +11,7 @@
 
 pub mod as_of;
 pub mod countries;
+pub mod currencies;
 pub mod event;
 pub mod extent;
 pub mod fields;
