@@ -264,6 +264,16 @@ pub fn country_name(code: &str) -> Option<&'static str> {
         .map(|i| COUNTRIES[i].1)
 }
 
+/// The alpha-2 code of the country with this English name, in any case ("norway": NO).
+pub fn code_of(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    let name = name.strip_prefix("the ").unwrap_or(name);
+    COUNTRIES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|(c, _)| *c)
+}
+
 /// Whether the country's name takes "the" in a sentence ("the United States", "the
 /// Netherlands", "the Cayman Islands"); names that are plural or a descriptive title
 /// do.
