@@ -112,6 +112,11 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if text.contains('T') {
         let t = DateTime::parse_from_rfc3339(text).map_err(|e| {
+            if DateTime::parse_from_rfc3339(&format!("{text}Z")).is_ok() {
+                return ExtentError(format!(
+                    "`{text}` has no time zone: add one, like {text}Z (UTC) or {text}+09:00"
+                ));
+            }
             ExtentError(format!(
                 "`{text}` is not an RFC 3339 instant ({e}): {EXPECTED}"
             ))
@@ -285,6 +290,10 @@ mod tests {
         check("2025/2026/2027", Err("more than one"));
         check("0000", Err("outside"));
         check("2025-01-05T25:00:00Z", Err("RFC 3339"));
+        check(
+            "2025-01-05T09:30:00",
+            Err("has no time zone: add one, like 2025-01-05T09:30:00Z (UTC)"),
+        );
     }
 
     #[test]
