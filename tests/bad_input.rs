@@ -1009,7 +1009,7 @@ fn usage_mistakes_say_what_to_do() {
     // An empty answer says so, and how to get one.
     let none = c.run(&["trip", "list", "--known-at", "1990-01-01"]).ok();
     assert!(
-        none.starts_with("No trips as of that point; without --as-of and --known-at"),
+        none.starts_with("No trips then; without --as-of and --known-at"),
         "{none}"
     );
     // Any name given to replay rebuilds (and reports) every projection.

@@ -466,7 +466,12 @@ fn a_trip_that_changes() {
         "`trip:tour` had no events yet at position 1: its first is at position 2",
     );
     let early = c.run(&["trip", "list", "--as-of", "1"]).ok();
-    assert!(early.starts_with("No trips as of that point"), "{early}");
+    assert!(early.starts_with("No trips then"), "{early}");
+    let early = c.run(&["sales", "--as-of", "1"]).ok();
+    assert!(
+        early.starts_with("No arms sales match then; without --as-of and --known-at"),
+        "{early}"
+    );
     // A stop's city that is no registered entity: its facts are on its timeline, and
     // `entity show` says so rather than "no fact involves it".
     assert!(

@@ -57,7 +57,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     if app.json {
         output::json_line(&mut out, &report)?;
     } else {
-        print_report(&q, &report, &mut out)?;
+        print_report(&q, &report, args.as_of.is_past(), &mut out)?;
     }
     out.flush()?;
     Ok(())
@@ -73,6 +73,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
             args.include_retracted.then(|| "true".to_owned()),
         ),
     ];
+    let past = args.as_of.is_past();
     let query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
     let mut answer: serde_json::Value = api.get("/sales", &query)?;
     let names = remote::names(&mut answer);
@@ -82,18 +83,27 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
     if app.json {
         output::json_line(&mut out, &report)?;
     } else {
-        print_report(&names, &report, &mut out)?;
+        print_report(&names, &report, past, &mut out)?;
     }
     out.flush()?;
     Ok(())
 }
 
-/// Prints the sales and their totals for a person to read.
+/// Prints the sales and their totals for a person to read; `past` when they are as of
+/// an earlier point (`--as-of`, `--known-at`).
 pub fn print_report(
     q: &dyn Names,
     report: &SalesReport,
+    past: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    if report.sales.is_empty() && report.retracted.is_empty() && past {
+        writeln!(
+            out,
+            "No arms sales match then; without --as-of and --known-at, `chronicle sales` lists today's."
+        )?;
+        return Ok(());
+    }
     if report.sales.is_empty() && report.retracted.is_empty() {
         writeln!(
             out,

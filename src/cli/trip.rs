@@ -189,7 +189,7 @@ fn print_list(
     if trips.is_empty() {
         let hint = match past {
             true => {
-                "No trips as of that point; without --as-of and --known-at, `chronicle trip list` lists today's."
+                "No trips then; without --as-of and --known-at, `chronicle trip list` lists today's."
             }
             false => {
                 "No trips match. `chronicle types show trip.announced` shows how to record one."
