@@ -1617,6 +1617,12 @@ fn a_city_has_the_timeline_of_its_stops() {
             })
             .collect()
     };
+    // Its own count is of the events that name it: said, with where the rest are.
+    let shown = c.run(&["entity", "show", "Seoul"]).ok();
+    assert!(
+        shown.contains("events:      1 naming it; its timeline adds the trips' stops in it"),
+        "{shown}"
+    );
     let seoul = lines("Seoul");
     let expected = [
         ("trip.announced", "2024/2025-01-04"),

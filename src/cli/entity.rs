@@ -130,7 +130,20 @@ fn print_entity(q: &dyn Names, e: &EntityView, out: &mut impl Write) -> anyhow::
     if let Some(w) = &e.wikidata {
         writeln!(out, "  wikidata:    {w}")?;
     }
-    writeln!(out, "  events:      {}", e.events)?;
+    if e.kind == "place" {
+        // A city's timeline also holds the trips' stops in it, which name its country.
+        output::wrapped_line(
+            out,
+            "  events:      ",
+            0,
+            &format!(
+                "{} naming it; its timeline adds the trips' stops in it (`chronicle timeline --entity {}`)",
+                e.events, e.id
+            ),
+        )?;
+    } else {
+        writeln!(out, "  events:      {}", e.events)?;
+    }
     if let (Some(first), Some(last)) = (e.first, e.last) {
         writeln!(out, "  first:       {first}")?;
         writeln!(out, "  last:        {last}")?;
