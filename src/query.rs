@@ -245,20 +245,55 @@ pub fn join_names(names: &[String]) -> String {
     }
 }
 
-/// "$3.64 billion", "12.5 million EUR".
+/// "$3.64 billion", "12.5 million EUR": in words when that is the exact amount to two
+/// decimals, else in full, so that a table never rounds an exact figure
+/// ("$11,437,250,000", "$999.999").
 pub fn format_money(value: &Money) -> String {
-    let (scaled, unit) = match value.amount {
-        a if a >= 1e12 => (a / 1e12, " trillion"),
-        a if a >= 1e9 => (a / 1e9, " billion"),
-        a if a >= 1e6 => (a / 1e6, " million"),
-        a => (a, ""),
+    let amount = value.amount;
+    let (unit, word) = match amount {
+        a if a >= 1e15 => (1e15, " quadrillion"),
+        a if a >= 1e12 => (1e12, " trillion"),
+        a if a >= 1e9 => (1e9, " billion"),
+        a if a >= 1e6 => (1e6, " million"),
+        _ => (1.0, ""),
     };
-    let number = format!("{scaled:.2}");
-    let number = number.trim_end_matches('0').trim_end_matches('.');
+    let number = if exact_to(amount, unit, 2) {
+        let number = format!("{:.2}", amount / unit);
+        format!(
+            "{}{word}",
+            number.trim_end_matches('0').trim_end_matches('.')
+        )
+    } else {
+        let decimals = (0..=6u8)
+            .find(|&d| exact_to(amount, 1.0, d.into()))
+            .unwrap_or(6);
+        in_full(amount, decimals.into())
+    };
     match value.currency.as_str() {
-        "USD" => format!("${number}{unit}"),
-        other => format!("{number}{unit} {other}"),
+        "USD" => format!("${number}"),
+        other => format!("{number} {other}"),
     }
+}
+
+/// Whether `x` is a whole number of `unit`s to `decimals` decimals (3,640,000,000 is
+/// 3.64 billions), to the precision a double holds.
+fn exact_to(x: f64, unit: f64, decimals: i32) -> bool {
+    let scale = 10f64.powi(decimals);
+    ((x / unit * scale).round() * unit / scale - x).abs() <= x.abs() * 4e-16
+}
+
+/// `x` with `decimals` decimals and its thousands separated: 11,437,250,000.
+fn in_full(x: f64, decimals: usize) -> String {
+    let text = format!("{x:.decimals$}");
+    let (whole, fraction) = text.split_at(text.find('.').unwrap_or(text.len()));
+    let mut out = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out + fraction
 }
 
 /// An entity's name as a noun in a sentence: "the United States", "Japan", "the
@@ -1605,5 +1640,18 @@ mod tests {
             currency: "EUR".into(),
         };
         assert_eq!(format_money(&eur), "12.5 million EUR");
+        // An exact figure that words would round is written in full.
+        let usd = |amount: f64| {
+            format_money(&Money {
+                amount,
+                currency: "USD".into(),
+            })
+        };
+        assert_eq!(usd(11_437_250_000.0), "$11,437,250,000");
+        assert_eq!(usd(999.999), "$999.999");
+        assert_eq!(usd(1_000.5), "$1000.5");
+        assert_eq!(usd(1e15), "$1 quadrillion");
+        assert_eq!(usd(999_999_999_999_999.0), "$999,999,999,999,999");
+        assert_eq!(usd(0.01), "$0.01");
     }
 }
