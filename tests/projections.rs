@@ -235,6 +235,10 @@ fn timeline_filters() {
         1
     );
     assert_eq!(count(&["timeline", "--tag", "no-such-tag"]), 0);
+    // A tag matches in any case, as names do.
+    let tagged = count(&["timeline", "--tag", "indo-pacific"]);
+    assert!(tagged > 0);
+    assert_eq!(count(&["timeline", "--tag", "Indo-Pacific"]), tagged);
     // 2022-02 overlaps only the facts that reach back to the invasion.
     let early = json_of(&c, &["timeline", "--to", "2022-12"]);
     assert!(
