@@ -194,11 +194,22 @@ fn city_place(city: &str) -> Option<EntityId> {
 }
 
 /// A corrected value for people: `value.amount: 3640000000 → 3500000000`, with
-/// "(none)" for a value that was or became absent.
+/// "(none)" for a value that was or became absent, and a long list as its length
+/// (`stops: [3 items] → [1 item]`).
 pub fn describe_change(change: &FieldChange) -> String {
+    // A long list or object is summed up, on both sides: the values are in the JSON.
+    let long = |v: &serde_json::Value| {
+        (v.is_array() || v.is_object()) && v.to_string().chars().count() > 60
+    };
+    let sum_up = long(&change.before) || long(&change.after);
     let show = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "(none)".to_owned(),
         serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) if sum_up => match items.len() {
+            1 => "[1 item]".to_owned(),
+            n => format!("[{n} items]"),
+        },
+        serde_json::Value::Object(_) if sum_up => "{…}".to_owned(),
         other => other.to_string(),
     };
     format!(
@@ -1660,5 +1671,22 @@ mod tests {
         assert_eq!(usd(1e15), "$1 quadrillion");
         assert_eq!(usd(999_999_999_999_999.0), "$999,999,999,999,999");
         assert_eq!(usd(0.01), "$0.01");
+    }
+
+    #[test]
+    fn a_long_list_in_a_change_is_summed_up() {
+        let stop = serde_json::json!({"place": "place:vilnius", "dates": "2025-04-07/2025-04-08"});
+        let change = FieldChange {
+            field: "stops".into(),
+            before: serde_json::json!([stop, stop, stop]),
+            after: serde_json::json!([stop]),
+        };
+        assert_eq!(describe_change(&change), "stops: [3 items] → [1 item]");
+        let short = FieldChange {
+            field: "items".into(),
+            before: serde_json::json!(["x"]),
+            after: serde_json::json!(["x", "y"]),
+        };
+        assert_eq!(describe_change(&short), r#"items: ["x"] → ["x","y"]"#);
     }
 }
