@@ -281,7 +281,7 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(arrived(), "stream", json!(long_stream))), "line 1: field `stream`"),
         (line(set(arrived(), "data.place", json!("Seoul"))), "line 1: field `data.place`"),
         (line(set(sale(), "data.seller", json!("Norway"))), "line 1: field `data.seller`: `Norway` is not an entity id: a country is named by its id, here country:NO"),
-        (line(set(sale(), "data.buyer", json!("the united states"))), "line 1: field `data.buyer`: `the united states` is not an entity id: a country is named by its id, here country:US"),
+        (line(set(sale(), "data.buyer", json!("The United States"))), "line 1: field `data.buyer`: `The United States` is not an entity id: a country is named by its id, here country:US"),
         (line(set(arrived(), "data.place", json!("country:XX"))), "line 1: field `data.place`"),
         (line(set(arrived(), "data.place", json!("country:kr"))), "line 1: field `data.place`"),
         (line(set(arrived(), "data.place", json!(TRIP))), "line 1: field `data.place`"),

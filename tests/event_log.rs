@@ -241,7 +241,7 @@ fn import_checks_everything_before_writing() {
 /// lands while the batches are written.
 #[test]
 fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
-    for (signal, code, ids) in [(libc::SIGTERM, 143, false), (libc::SIGINT, 130, true)] {
+    for (signal, ids) in [(libc::SIGTERM, false), (libc::SIGINT, true)] {
         let mut stopped = false;
         for size in [4_000, 16_000, 64_000] {
             let c = Chronicle::new();
@@ -272,22 +272,27 @@ fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
             unsafe { libc::kill(child.id() as i32, signal) };
-            let run = common::Run::from_output(child.wait_with_output().unwrap());
+            let output = child.wait_with_output().unwrap();
+            // It says how far it got, then ends by the signal, as a shell expects.
+            let by = std::os::unix::process::ExitStatusExt::signal(&output.status);
+            let run = common::Run::from_output(output);
             if run.code == 0 {
                 continue; // It was done before the signal came: a larger input.
             }
             let message = run.stderr.trim();
-            assert_eq!(run.code, code, "{message}");
             assert!(!message.contains("panicked"), "{message}");
+            assert_eq!(by, Some(signal), "{message}");
             let head = c.log().len();
             assert_eq!(head % 20, 0, "whole batches: {head}");
-            if head == 0 || head == size {
-                continue; // Before the first batch, or after the last: try again.
+            if head == 0 || head == size || !message.contains("interrupted") {
+                // Before the first batch or the handler, or in the views' catch-up
+                // after the last batch: try again.
+                continue;
             }
             stopped = true;
             assert!(
                 message.starts_with(&format!(
-                    "error: interrupted by {}: the import stopped after writing {head} of its {size} events, in whole batches (the log ends at position {head})",
+                    "error: interrupted by {}: the import stopped with {head} of its {size} events in the log ({head} new), in whole batches (the log ends at position {head})",
                     if ids { "Ctrl-C (SIGINT)" } else { "SIGTERM" }
                 )),
                 "{message}"

@@ -85,8 +85,16 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     // Ctrl-C or SIGTERM while writing stops at a batch's end, and says how far it got.
     let catching = Catching::start();
     let summary = write(&store, checked, inputs.len(), batch, Some(&catching))?;
+    let late = catching.caught().is_some();
     drop(catching);
-    settle(store)?;
+    if late {
+        // Come during the last batch: every event is in; the views can wait.
+        note!(
+            "note: every event was written when the signal came; the views take them in at the next command"
+        );
+    } else {
+        settle(store)?;
+    }
     print_summary(&summary, app.json)
 }
 
@@ -199,8 +207,8 @@ pub fn check(store: Option<&Store>, inputs: &[Input], batch: usize) -> anyhow::R
 }
 
 /// Pass 2: appends the checked input from its copy, in atomic batches. A stop signal
-/// `catching` caught ends it before the next batch (or after the last), with an error
-/// that says how far it got and how to finish.
+/// `catching` caught ends it before the next batch, with an error that says how far it
+/// got and how to finish.
 pub fn write(
     store: &Store,
     checked: Checked,
@@ -224,42 +232,45 @@ pub fn write(
     // commit the store's head may show events that never became durable).
     let mut durable_head = None;
     let mut chunk = Vec::with_capacity(batch);
-    let stopped = |appended: usize, without_id: usize| -> anyhow::Result<()> {
+    // Before each batch: a stop signal caught ends the import there, saying how far it
+    // got and how to finish. After the last batch there is nothing left to stop.
+    let stopped = |appended: usize, new: usize, without_id: usize| -> anyhow::Result<()> {
         let Some(signal) = catching.and_then(Catching::caught) else {
             return Ok(());
         };
+        if appended == 0 {
+            return Err(Interrupted {
+                signal,
+                what: "nothing was written".into(),
+            }
+            .into());
+        }
         let head = store.head()?.position;
-        let how_far = if appended == 0 {
-            "nothing was written".to_owned()
-        } else if appended == read {
-            format!(
-                "after writing all {read} of its events (the log ends at position {head}); the views take them in at the next command"
-            )
-        } else {
-            format!(
-                "the import stopped after writing {appended} of its {read} events, in whole batches (the log ends at position {head})"
-            )
+        let (input, line) = origins.lines[appended];
+        let input = input as usize;
+        let and_after = match input + 1 < origins.names.len() {
+            true => ", and the files after it",
+            false => "",
         };
-        let next = if appended == read {
-            String::new()
-        } else if without_id == 0 {
-            "; run the same import again to finish it: the events already in the log are skipped"
+        let next = if without_id == 0 {
+            "run the same import again to finish it: the events already in the log are skipped"
                 .to_owned()
         } else {
-            let (input, line) = origins.lines[appended];
             format!(
-                "; {without_id} of the events written had no `id`, so the same import run again would not skip them: import the rest, from {} line {line} on",
-                origins.names[input as usize]
+                "{without_id} of the events written had no `id`, so the same import run again would not skip them: import the rest, from {} line {line} on{and_after}",
+                origins.names[input]
             )
         };
         Err(Interrupted {
             signal,
-            what: format!("{how_far}{next}"),
+            what: format!(
+                "the import stopped with {appended} of its {read} events in the log ({new} new), in whole batches (the log ends at position {head}); {next}"
+            ),
         }
         .into())
     };
     let mut append = |chunk: &mut Vec<ProposedEvent>, appended: &mut usize| -> anyhow::Result<()> {
-        stopped(*appended, without_id)?;
+        stopped(*appended, new, without_id)?;
         without_id += chunk.iter().filter(|e| e.id.is_none()).count();
         registrations_without_id += chunk
             .iter()
@@ -302,7 +313,6 @@ pub fn write(
         append(&mut chunk, &mut appended)?;
     }
     bar.finish_and_clear();
-    stopped(appended, without_id)?;
     if registrations_without_id > 0 {
         note!(
             "note: {without_id} of these events had no `id`, {registrations_without_id} of them `entity.registered`, so importing this input again would be refused (those entities are registered now); events with ids (as an export has) make a re-run safe"

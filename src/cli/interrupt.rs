@@ -1,7 +1,8 @@
 //! Ctrl-C and SIGTERM in the middle of a long write: while a [`Catching`] lives, either
 //! signal only sets a flag, which the writer reads between its atomic batches, so that
-//! it stops at a batch's end and can say how far it got. Dropping it restores what the
-//! signals did before (stop the process).
+//! it stops at a batch's end and can say how far it got; a second one stops the process
+//! at once. A signal ignored when it starts (a background job) stays ignored. Dropping
+//! it restores what the signals did before (stop the process).
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -31,9 +32,16 @@ impl Catching {
                 let mut action: libc::sigaction = std::mem::zeroed();
                 action.sa_sigaction = catch as extern "C" fn(libc::c_int) as usize;
                 libc::sigemptyset(&mut action.sa_mask);
-                action.sa_flags = libc::SA_RESTART;
+                // A second signal stops the process at once: batches are atomic.
+                action.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
                 let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, &action, &mut old) == 0 {
+                if libc::sigaction(signal, &action, &mut old) != 0 {
+                    continue;
+                }
+                if old.sa_sigaction == libc::SIG_IGN {
+                    // Ignored by whoever started us (a background job): left so.
+                    libc::sigaction(signal, &old, std::ptr::null_mut());
+                } else {
                     previous.push((signal, old));
                 }
             }
@@ -72,7 +80,15 @@ pub struct Interrupted {
 }
 
 impl Interrupted {
-    pub fn exit_code(&self) -> i32 {
+    /// Ends the process by the signal, once the message is out, so that a shell loop
+    /// running imports stops as it would for any command the signal stopped; 128 + the
+    /// signal's number if it does not end it (ignored).
+    pub fn exit(&self) -> i32 {
+        // SAFETY: the default action, then the signal to this process.
+        unsafe {
+            libc::signal(self.signal, libc::SIG_DFL);
+            libc::raise(self.signal);
+        }
         128 + self.signal
     }
 }

@@ -719,7 +719,7 @@ fn report(err: &anyhow::Error) -> i32 {
             } else if cause.is::<input::ConflictOnLine>() {
                 Some(3)
             } else if let Some(stop) = cause.downcast_ref::<interrupt::Interrupted>() {
-                Some(stop.exit_code())
+                Some(stop.exit())
             } else {
                 cause.downcast_ref::<UsageError>().map(|_| 2)
             }

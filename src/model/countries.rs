@@ -267,7 +267,10 @@ pub fn country_name(code: &str) -> Option<&'static str> {
 /// The alpha-2 code of the country with this English name, in any case ("norway": NO).
 pub fn code_of(name: &str) -> Option<&'static str> {
     let name = name.trim();
-    let name = name.strip_prefix("the ").unwrap_or(name);
+    let name = match name.get(..4) {
+        Some(the) if the.eq_ignore_ascii_case("the ") => &name[4..],
+        _ => name,
+    };
     COUNTRIES
         .iter()
         .find(|(_, n)| n.eq_ignore_ascii_case(name))

@@ -164,13 +164,15 @@ pub struct EntityId(StreamId);
 impl EntityId {
     /// Parses an entity id such as `person:antony-blinken` or `country:KR`.
     pub fn parse(text: &str) -> Result<EntityId, String> {
-        // A country's name where an id belongs (`Norway`): its id.
-        if let Some(code) = super::countries::code_of(text) {
+        // A name where an id belongs: a country's (`Norway`) gets its id, another
+        // (`Manila`) what its id would look like.
+        if !text.contains(':')
+            && let Some(code) = super::countries::code_of(text)
+        {
             return Err(format!(
                 "`{text}` is not an entity id: a country is named by its id, here country:{code}"
             ));
         }
-        // A name where an id belongs (`Manila`): say what its id would look like.
         if !text.contains(':')
             && let Some(slug) = slug_of(text)
             && text.len() <= MAX_STREAM_ID_LEN
