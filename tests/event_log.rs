@@ -940,6 +940,7 @@ fn commands_on_the_files_refuse_a_server_at_once() {
         vec!["verify"],
         vec!["replay"],
         vec!["demo"],
+        vec!["recover"],
     ] {
         let mut all = vec!["--server", server];
         all.extend(args);

@@ -76,7 +76,7 @@ fn export(
             write_all(&mut output::stdout())?;
         }
         Some(path) => {
-            let mut out = super::out_file::OutFile::create(path, &app.own_folders())?;
+            let mut out = super::out_file::OutFile::create(path)?;
             let n = write_all(&mut out)?;
             out.finish()?;
             bar.finish_and_clear();

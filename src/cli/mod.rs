@@ -201,12 +201,11 @@ pub struct UsageError(pub String);
 
 impl App {
     /// The folders that hold the store's own files (a sled store's folder, the views
-    /// folder given): nothing a command writes for the user goes there.
+    /// folder, given or PostgreSQL's default): nothing a command writes for the user
+    /// goes there.
     pub fn own_folders(&self) -> Vec<PathBuf> {
         let mut folders: Vec<PathBuf> = self.views.iter().cloned().collect();
-        if let StoreLocation::Dir(dir) = &self.location {
-            folders.push(dir.clone());
-        }
+        folders.extend(self.local_dir().ok());
         folders
     }
 
@@ -533,7 +532,11 @@ pub fn main() -> i32 {
     // the user did not mean.
     let on_files_only = matches!(
         cli.command,
-        Command::Import(_) | Command::Demo(_) | Command::Replay(_) | Command::Verify(_)
+        Command::Import(_)
+            | Command::Demo(_)
+            | Command::Replay(_)
+            | Command::Verify(_)
+            | Command::Recover(_)
     );
     if on_files_only && cli.server.is_some() {
         return report(&UsageError(SERVER_REFUSED.into()).into());

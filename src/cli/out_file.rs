@@ -74,10 +74,9 @@ fn resolved(path: &Path) -> Option<PathBuf> {
 }
 
 impl OutFile {
-    /// Opens `path` for writing, as the module says; a path in one of the store's
-    /// `folders` is refused.
-    pub fn create(path: &Path, folders: &[PathBuf]) -> anyhow::Result<OutFile> {
-        refuse_inside(path, folders)?;
+    /// Opens `path` for writing, as the module says. (The command refuses a path in
+    /// the store's folders first, with [`refuse_inside`], before it opens the store.)
+    pub fn create(path: &Path) -> anyhow::Result<OutFile> {
         if path.is_dir() {
             return Err(UsageError(format!(
                 "--out {} is a folder; give a file in it, such as {}",

@@ -48,12 +48,6 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let db = app.sled_dir(
         "`chronicle recover` works on a sled store folder; a PostgreSQL log is recovered with PostgreSQL's own tools (and `chronicle verify` checks it)",
     )?;
-    if app.server.is_some() {
-        return Err(UsageError(
-            "recover works on the store's files, not through a server: stop the server and leave out --server (and CHRONICLE_SERVER)".into(),
-        )
-        .into());
-    }
     if let Some(path) = &args.out {
         super::out_file::refuse_inside(path, &app.own_folders())?;
     }
@@ -96,7 +90,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         Some(path) => {
             // Stop before the first event that does not chain, so that the file imports.
             let before = problem.as_ref().map(|(p, _)| *p).filter(|p| *p > 0);
-            let n = export(&store, path, before, &app.own_folders())?;
+            let n = export(&store, path, before)?;
             notes.push(format!("wrote {n} events to {}", path.display()));
             Some(n)
         }
@@ -197,13 +191,8 @@ fn check(store: &SledStore) -> anyhow::Result<Option<(u64, String)>> {
 
 /// Writes the events before position `before` (all when `None`) that can be read, in
 /// order, stopping at the first that cannot, to `path` whole or not at all (`OutFile`).
-fn export(
-    store: &SledStore,
-    path: &Path,
-    before: Option<u64>,
-    folders: &[PathBuf],
-) -> anyhow::Result<u64> {
-    let mut out = super::out_file::OutFile::create(path, folders)?;
+fn export(store: &SledStore, path: &Path, before: Option<u64>) -> anyhow::Result<u64> {
+    let mut out = super::out_file::OutFile::create(path)?;
     let mut n = 0;
     for event in store.read(&ReadFilter::default()) {
         let Ok(event) = event else { break };
