@@ -1,26 +1,29 @@
-//! ISO 4217 currency codes: the current ones, and those the euro and later changes
-//! replaced since 1999, which an archive still quotes (`DEM`, `FRF`, `HRK`). A new
+//! ISO 4217 currency codes: the current ones, and those the euro, redenominations and
+//! later changes replaced since 1999, which an archive still quotes (`DEM`, `TRL`,
+//! `HRK`). A new
 //! event's sum of money must name one of them; stored and exported events are read as
 //! they are, so a code accepted before this list stays readable.
 
 /// The codes, sorted so that lookups can binary-search them.
 const CODES: &[&str] = &[
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "ATS", "AUD", "AWG", "AZN", "BAM", "BBD",
-    "BDT", "BEF", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP",
-    "BYN", "BYR", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU",
-    "CRC", "CUC", "CUP", "CVE", "CYP", "CZK", "DEM", "DJF", "DKK", "DOP", "DZD", "EEK", "EGP",
-    "ERN", "ESP", "ETB", "EUR", "FIM", "FJD", "FKP", "FRF", "GBP", "GEL", "GHS", "GIP", "GMD",
-    "GNF", "GRD", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR", "IEP", "ILS", "INR",
-    "IQD", "IRR", "ISK", "ITL", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW",
-    "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LTL", "LUF", "LVL", "LYD", "MAD",
-    "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRO", "MRU", "MTL", "MUR", "MVR", "MWK", "MXN",
-    "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NLG", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
-    "PGK", "PHP", "PKR", "PLN", "PTE", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD",
-    "SCR", "SDG", "SEK", "SGD", "SHP", "SIT", "SKK", "SLE", "SLL", "SOS", "SRD", "SSP", "STD",
-    "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS",
-    "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VEF", "VES", "VND", "VUV",
-    "WST", "XAF", "XAG", "XAU", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT", "YER", "ZAR",
-    "ZMK", "ZMW", "ZWG", "ZWL",
+    "ADP", "AED", "AFA", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "ATS", "AUD", "AWG", "AZM",
+    "AZN", "BAM", "BBD", "BDT", "BEF", "BGL", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV",
+    "BRL", "BSD", "BTN", "BWP", "BYN", "BYR", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF",
+    "CLP", "CNY", "COP", "COU", "CRC", "CSD", "CUC", "CUP", "CVE", "CYP", "CZK", "DEM", "DJF",
+    "DKK", "DOP", "DZD", "ECS", "EEK", "EGP", "ERN", "ESP", "ETB", "EUR", "FIM", "FJD", "FKP",
+    "FRF", "GBP", "GEL", "GHC", "GHS", "GIP", "GMD", "GNF", "GRD", "GTQ", "GYD", "HKD", "HNL",
+    "HRK", "HTG", "HUF", "IDR", "IEP", "ILS", "INR", "IQD", "IRR", "ISK", "ITL", "JMD", "JOD",
+    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LTL", "LUF", "LVL", "LYD", "MAD", "MCF", "MDL", "MGA", "MGF", "MKD", "MMK",
+    "MNT", "MOP", "MRO", "MRU", "MTL", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZM", "MZN",
+    "NAD", "NGN", "NIO", "NLG", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR",
+    "PLN", "PTE", "PYG", "QAR", "ROL", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDD",
+    "SDG", "SEK", "SGD", "SHP", "SIT", "SKK", "SLE", "SLL", "SML", "SOS", "SRD", "SRG", "SSP",
+    "STD", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMM", "TMT", "TND", "TOP", "TRL", "TRY",
+    "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VAL", "VEB",
+    "VED", "VEF", "VES", "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XBA", "XBB", "XBC", "XBD",
+    "XCD", "XCG", "XDR", "XEU", "XOF", "XPD", "XPF", "XPT", "XSU", "XUA", "YER", "YUM", "ZAR",
+    "ZMK", "ZMW", "ZWD", "ZWG", "ZWL", "ZWN", "ZWR",
 ];
 
 /// Whether `code` is one of the codes above.
@@ -28,7 +31,9 @@ pub fn is_currency(code: &str) -> bool {
     CODES.binary_search(&code).is_ok()
 }
 
-/// Why `code` is not taken, with the code it most likely meant (`UDS`: USD).
+/// Why `code` is not taken, with the code it most likely meant (`UDS`: USD). Every
+/// code replaced since 1999 is in the list, so a hint never sends an old currency's
+/// amount to its successor's (TRL is TRL, not TRY a million times smaller).
 pub fn not_a_currency(code: &str) -> String {
     let closest = CODES
         .iter()
@@ -50,6 +55,7 @@ mod tests {
     fn the_codes_are_sorted_and_a_typo_names_the_likely_one() {
         assert!(CODES.windows(2).all(|w| w[0] < w[1]));
         assert!(is_currency("USD") && is_currency("DEM") && !is_currency("UDS"));
+        assert!(is_currency("TRL") && is_currency("ROL") && is_currency("XSU"));
         assert!(not_a_currency("UDS").contains("did you mean USD?"));
         assert!(!not_a_currency("QQQ").contains("did you mean"));
     }
