@@ -275,15 +275,18 @@ pub fn format_money(value: &Money) -> String {
         a if a >= 1e6 => (1e6, " million"),
         _ => (1.0, ""),
     };
-    let number = if exact_to(amount, unit, 2) {
+    let number = if unit > 1.0 && exact_to(amount, unit, 2, EXACT) {
         let number = format!("{:.2}", amount / unit);
         format!(
             "{}{word}",
             number.trim_end_matches('0').trim_end_matches('.')
         )
     } else {
+        // The fewest decimals that hold it; a total summed from cents is held to the
+        // cent even when the sum's last bits are off.
         let decimals = (0..=6u8)
-            .find(|&d| exact_to(amount, 1.0, d.into()))
+            .find(|&d| exact_to(amount, 1.0, d.into(), EXACT))
+            .or_else(|| (0..=6u8).find(|&d| exact_to(amount, 1.0, d.into(), SUMMED)))
             .unwrap_or(6);
         in_full(amount, decimals.into())
     };
@@ -293,11 +296,16 @@ pub fn format_money(value: &Money) -> String {
     }
 }
 
+/// The relative error of a double that holds the figure as given ...
+const EXACT: f64 = 4e-16;
+/// ... and of a sum of many of them.
+const SUMMED: f64 = 1e-12;
+
 /// Whether `x` is a whole number of `unit`s to `decimals` decimals (3,640,000,000 is
-/// 3.64 billions), to the precision a double holds.
-fn exact_to(x: f64, unit: f64, decimals: i32) -> bool {
+/// 3.64 billions), within the relative `error`.
+fn exact_to(x: f64, unit: f64, decimals: i32, error: f64) -> bool {
     let scale = 10f64.powi(decimals);
-    ((x / unit * scale).round() * unit / scale - x).abs() <= x.abs() * 4e-16
+    ((x / unit * scale).round() * unit / scale - x).abs() <= x.abs() * error
 }
 
 /// `x` with `decimals` decimals and its thousands separated: 11,437,250,000.
@@ -1667,7 +1675,12 @@ mod tests {
         };
         assert_eq!(usd(11_437_250_000.0), "$11,437,250,000");
         assert_eq!(usd(999.999), "$999.999");
-        assert_eq!(usd(1_000.5), "$1000.5");
+        assert_eq!(usd(1_000.5), "$1,000.5");
+        assert_eq!(usd(999_999.99), "$999,999.99");
+        // Totals summed from cents, whose last bits are off, are shown to the cent.
+        assert_eq!(usd(111_937_728.820_000_05), "$111,937,728.82");
+        assert_eq!(usd((0..100).map(|_| 0.07).sum()), "$7");
+        assert_eq!(usd(0.012_345_678_9), "$0.012346");
         assert_eq!(usd(1e15), "$1 quadrillion");
         assert_eq!(usd(999_999_999_999_999.0), "$999,999,999,999,999");
         assert_eq!(usd(0.01), "$0.01");
