@@ -109,19 +109,10 @@ fn in_order_of_publication(events: Vec<&RecordedEvent>) -> Vec<&RecordedEvent> {
         let chosen: Vec<&RecordedEvent> = match facts.get(target) {
             // Without its fact, an amendment changes nothing: any order does.
             None => published_order,
-            Some(fact) if fits_at_every_step(fact, &published_order) => published_order,
-            Some(fact) if fits_at_every_step(fact, &filed) => filed,
-            Some(fact) => {
-                let mut now = Fact::from_event(fact);
-                let mut kept = Vec::new();
-                for a in filed {
-                    if let Some(next) = amended(&now, a) {
-                        now = next;
-                        kept.push(a);
-                    }
-                }
-                kept
-            }
+            Some(fact) => match fitting(fact, &published_order) {
+                (kept, true) => kept,
+                _ => fitting(fact, &filed).0,
+            },
         };
         for (i, &slot) in slots.iter().enumerate() {
             placed[slot] = chosen.get(i).copied();
@@ -130,29 +121,47 @@ fn in_order_of_publication(events: Vec<&RecordedEvent>) -> Vec<&RecordedEvent> {
     placed.into_iter().flatten().collect()
 }
 
-/// Whether the fact's data still fits its type after each of the amendments in turn.
-fn fits_at_every_step(fact: &RecordedEvent, amendments: &[&RecordedEvent]) -> bool {
+/// The fact's amendments, in turn, that leave its data fitting its type (each checked
+/// on the fact as those before it left it), and whether all do.
+fn fitting<'a>(
+    fact: &RecordedEvent,
+    amendments: &[&'a RecordedEvent],
+) -> (Vec<&'a RecordedEvent>, bool) {
     let mut now = Fact::from_event(fact);
-    amendments.iter().all(|a| match amended(&now, a) {
-        Some(next) => {
-            now = next;
-            true
+    let mut kept = Vec::with_capacity(amendments.len());
+    for &a in amendments {
+        match amended(&now, a) {
+            Amended::Unfit => continue,
+            Amended::To(next) => now = *next,
+            Amended::Unchanged => {}
         }
-        None => false,
-    })
+        kept.push(a);
+    }
+    let all = kept.len() == amendments.len();
+    (kept, all)
 }
 
-/// The fact after the amendment, as the facts layer folds it, or `None` when its data
-/// would then not fit its type. A retracted fact stays as it is: nothing amends it.
-fn amended(fact: &Fact, amendment: &RecordedEvent) -> Option<Fact> {
+/// What an amendment does to a fact, as the facts layer folds it.
+enum Amended {
+    To(Box<Fact>),
+    /// A retracted fact, or an amendment not read: nothing amends it.
+    Unchanged,
+    /// Its data would then not fit its type.
+    Unfit,
+}
+
+fn amended(fact: &Fact, amendment: &RecordedEvent) -> Amended {
     let Ok(typed) = amendment.typed() else {
-        return Some(fact.clone());
+        return Amended::Unchanged;
     };
     if fact.retracted {
-        return Some(fact.clone());
+        return Amended::Unchanged;
     }
     let after = facts::amend(fact, typed, amendment.source.as_ref());
-    (after.retracted || after.typed().is_some()).then_some(after)
+    match after.retracted || after.typed().is_some() {
+        true => Amended::To(Box::new(after)),
+        false => Amended::Unfit,
+    }
 }
 
 /// When an amendment came out: the source it adds (evidence), its own source, else the
