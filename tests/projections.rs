@@ -880,6 +880,27 @@ fn corrections_and_retractions_show_why() {
         sales.contains("Corrections of arms-sale:us-japan-2025-01:"),
         "{sales}"
     );
+    // With a second sale in the stream, each list says which sale it corrects.
+    let d = demo();
+    d.append(&[json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+        "data": {"target": SALE_ID, "reason": "a later report", "data": {"value": {"amount": 3_500_000_000_u64}}}})])
+        .ok();
+    d.append(&[json!({"stream": "arms-sale:us-japan-2025-01", "type": "arms_sale.announced", "occurred": "2025-02-01",
+        "data": {"seller": "country:US", "buyer": "country:JP", "value": {"amount": 1e9, "currency": "USD"}, "items": ["radars"]}})])
+        .ok();
+    let second = d.log().last().unwrap()["id"].as_str().unwrap().to_owned();
+    d.append(&[
+        json!({"stream": "arms-sale:us-japan-2025-01", "type": "event.corrected",
+        "data": {"target": second, "reason": "two billion", "data": {"value": {"amount": 2e9}}}}),
+    ])
+    .ok();
+    let sales = d.run(&["sales"]).ok();
+    assert!(
+        sales.contains(&format!(
+            "Corrections of arms-sale:us-japan-2025-01 (the sale of 2025-02-01, {second}):\n  - two billion"
+        )) && sales.contains("Corrections of arms-sale:us-japan-2025-01 (the sale of 2025-01-03, "),
+        "{sales}"
+    );
     assert!(
         sales.contains("value.amount: 3640000000 → 3500000000"),
         "{sales}"

@@ -171,7 +171,15 @@ pub fn print_report(
         }
     }
     for s in report.sales.iter().filter(|s| !s.corrections.is_empty()) {
-        writeln!(out, "\nCorrections of {}:", s.stream)?;
+        // A stream with two sales says which one.
+        let which = match report.sales.iter().filter(|o| o.stream == s.stream).count() {
+            1 => String::new(),
+            _ => {
+                let when = s.occurred.map(|o| format!(" of {o}")).unwrap_or_default();
+                format!(" (the sale{when}, {})", s.id)
+            }
+        };
+        writeln!(out, "\nCorrections of {}{which}:", s.stream)?;
         for c in &s.corrections {
             writeln!(out, "  - {}", chronicle::query::describe_correction(c))?;
             for change in &c.changes {
