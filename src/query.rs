@@ -256,13 +256,6 @@ pub fn join_names(names: &[String]) -> String {
     }
 }
 
-/// Whether `tags` hold `tag`, in any case, as names and aliases are matched:
-/// `Indo-Pacific` finds `indo-pacific`.
-fn has_tag(tags: &[String], tag: &str) -> bool {
-    let tag = tag.to_lowercase();
-    tags.iter().any(|t| t.to_lowercase() == tag)
-}
-
 /// "$3.64 billion", "12.5 million EUR": in words when that is the exact amount to two
 /// decimals, else in full, so that a table never rounds an exact figure
 /// ("$11,437,250,000", "$999.999").
@@ -942,6 +935,8 @@ impl<'a> Query<'a> {
         };
         let window_start = filter.from.map(|f| f.earliest());
         let window_end = filter.to.map(|t| t.latest());
+        // Tags match in any case, as names and aliases do: the filter lowered once.
+        let tag = filter.tag.as_ref().map(|t| t.to_lowercase());
         let limit = filter.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         // An entity that had few entries (as of the position asked for) lists them.
@@ -991,7 +986,9 @@ impl<'a> Query<'a> {
                     .as_deref()
                     .is_some_and(|c| fact.stream.category() != c)
                 || filter.event_type.is_some_and(|t| fact.event_type != t)
-                || filter.tag.as_ref().is_some_and(|t| !has_tag(&fact.tags, t))
+                || tag
+                    .as_ref()
+                    .is_some_and(|t| !fact.tags.iter().any(|f| f.to_lowercase() == *t))
             {
                 continue;
             }
