@@ -38,6 +38,8 @@ LOG_OR_RELATION_RULES = {
         "events have no date to correct",
         "ends before it starts",
         "more than the limit of",
+        # A correction's patch is free-form: its currency is checked by the server.
+        "field `data.data.value.currency`",
     ],
     # known_at, and the from/to window.
     "GET /timeline": ["ends before it starts"],

@@ -5,7 +5,7 @@
 //! they are, so a code accepted before this list stays readable.
 
 /// The codes, sorted so that lookups can binary-search them.
-const CODES: &[&str] = &[
+pub const CODES: &[&str] = &[
     "ADP", "AED", "AFA", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "ATS", "AUD", "AWG", "AZM",
     "AZN", "BAM", "BBD", "BDT", "BEF", "BGL", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BOV",
     "BRL", "BSD", "BTN", "BWP", "BYN", "BYR", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF",

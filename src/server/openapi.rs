@@ -14,6 +14,7 @@
 //! generate strings from each pattern and parse them.
 
 use crate::model::countries::COUNTRIES;
+use crate::model::currencies::CODES;
 use crate::model::fields::{self, Field, Kind, META_FIELDS, SOURCE_FIELDS, STOP_FIELDS, TypeDef};
 use crate::model::ids::{ENTITY_KINDS, MAX_STREAM_ID_LEN};
 use crate::model::types::{CategoryRule, EventType, MAX_AMOUNT, MIN_AMOUNT, Stance};
@@ -439,7 +440,7 @@ pub fn generated_schemas() -> Map<String, Value> {
             "required": ["amount", "currency"],
             "properties": {
                 "amount": { "type": "number", "minimum": MIN_AMOUNT, "maximum": MAX_AMOUNT },
-                "currency": { "type": "string", "pattern": "^[A-Z]{3}$", "description": "An ISO 4217 code in capitals.", "example": "USD" },
+                "currency": { "type": "string", "enum": CODES, "description": "An ISO 4217 code: a current one, or one replaced since 1999.", "example": "USD" },
             },
         }),
     );
