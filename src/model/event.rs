@@ -248,6 +248,8 @@ pub struct RecordedEvent {
 
 /// The `recorded` clock is written with microseconds in UTC, so that it round-trips
 /// exactly through an export.
+pub(crate) use recorded_format::micros_text;
+
 mod recorded_format {
     use super::*;
 

@@ -5,7 +5,7 @@
 //!
 //! | key                                   | value                                 |
 //! |---------------------------------------|---------------------------------------|
-//! | `E` position                          | the event as JSON ([`RecordedEvent`]) |
+//! | `E` position                          | the event ([`event_value`])           |
 //! | `S` stream `\0` version               | position                              |
 //! | `I` uuid (16 bytes)                   | position, version                     |
 //! | `Mhead`                               | last position, its hash, its recorded |
@@ -32,7 +32,10 @@
 //! (`sled_store::migrate`) and the projector builds the views in their own database.
 //! Formats 1 to 3 also kept each event's content digest after the position and version
 //! of its `I` value (48 bytes); format 4 reads those as they are and writes 16 bytes:
-//! a retry is compared with the stored event itself.
+//! a retry is compared with the stored event itself. Formats 1 to 4 stored each event
+//! as its JSON; format 5 stores it compactly ([`event_value`]) and reads both.
+//!
+//! [`event_value`]: super::event_value
 //!
 //! [`RecordedEvent`]: crate::model::RecordedEvent
 
@@ -40,7 +43,7 @@ use crate::model::{Position, StreamId, Version};
 use uuid::Uuid;
 
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u64 = 4;
+pub const FORMAT_VERSION: u64 = 5;
 
 pub const EVENT: u8 = b'E';
 pub const STREAM_EVENT: u8 = b'S';

@@ -79,6 +79,7 @@
 //!   (`halt`).
 
 mod disk;
+pub mod event_value;
 mod halt;
 mod handle;
 mod keys;

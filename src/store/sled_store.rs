@@ -288,11 +288,14 @@ pub(super) fn read_event(db: &sled::Db, position: Position) -> Result<Option<Rec
 }
 
 pub(super) fn decode_event(position: Position, bytes: &[u8]) -> Result<RecordedEvent> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let unreadable = |why: String| {
         Error::Integrity(format!(
-            "the event at position {position} cannot be read ({e}); run `chronicle verify`"
+            "the event at position {position} cannot be read ({why}); run `chronicle verify`"
         ))
-    })
+    };
+    let json = super::event_value::to_json(bytes, position)
+        .ok_or_else(|| unreadable("it is neither JSON nor a compact event".into()))?;
+    serde_json::from_slice(&json).map_err(|e| unreadable(e.to_string()))
 }
 
 impl SledStore {
@@ -640,7 +643,8 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<()> {
 /// indexes in the default tree; format 2 kept the views in trees of the log's database
 /// (`views.<n>`, named by `Mviews`). Both are removed (in batches, each a whole step:
 /// a crash midway leaves a store that the next open migrates on), and the projector
-/// builds the views in their own database.
+/// builds the views in their own database. Format 5 reads the events and index entries
+/// of every earlier format as they are, so from 3 or 4 only the number changes.
 fn migrate(db: &sled::Db, from: u64) -> Result<()> {
     if from == 1 {
         for prefix in keys::FORMAT_1_ONLY {

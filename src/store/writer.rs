@@ -13,6 +13,7 @@
 use super::AppendedEvent;
 use super::StoreMetrics;
 use super::disk::Disk;
+use super::event_value;
 use super::keys::{self, HeadEntry, IdEntry};
 use super::log_first::Committing;
 use super::projector::Shared;
@@ -361,7 +362,10 @@ fn drop_after_answering<T: Send + 'static>(value: T, events: usize) {
 fn write(db: &sled::Db, disk: &Disk, pending: &Pending, committing: Committing) -> Result<()> {
     let mut batch = sled::Batch::default();
     for Record { event, entry, json } in &pending.records {
-        batch.insert(&keys::event(event.position)[..], &json[..]);
+        batch.insert(
+            &keys::event(event.position)[..],
+            event_value::encode(json, event.position).as_ref(),
+        );
         batch.insert(
             keys::stream_event(&event.stream, event.version),
             &event.position.0.to_be_bytes()[..],
