@@ -1012,6 +1012,11 @@ fn usage_mistakes_say_what_to_do() {
         none.starts_with("No trips then; without --as-of and --known-at"),
         "{none}"
     );
+    // The reported clock needs a date, not an approximate one.
+    c.run(&["timeline", "--known-at", "2025-01-04~"]).fails(
+        2,
+        "--known-at: `2025-01-04~` is approximate (~), and the reported clock needs a date: give it without the ~, like 2025-01-04",
+    );
     // Any name given to replay rebuilds (and reports) every projection.
     let replayed = c
         .run(&["--json", "replay", "--projection", "timeline"])

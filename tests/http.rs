@@ -845,6 +845,15 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     let (_, then) = server.get("/timeline?as_of=43");
     assert_eq!(known["entries"], then["entries"]);
     assert_eq!(server.get("/trips?known_at=someday").0, 400);
+    let (status, approximate) = server.get("/trips?known_at=2025-01-04~");
+    assert_eq!(status, 400);
+    assert!(
+        approximate["error"]
+            .as_str()
+            .unwrap()
+            .contains("without the ~, like 2025-01-04"),
+        "{approximate}"
+    );
     // An amendment is no timeline entry: asking for its type is refused, with where it
     // shows; a source added to a fact shows among the fact's evidence.
     let (status, refused) = server.get("/timeline?type=event.retracted");

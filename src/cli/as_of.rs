@@ -91,11 +91,8 @@ impl AsOfArgs {
         let Some(text) = &self.known_at else {
             return Ok(None);
         };
-        let date = text
-            .parse()
-            .map_err(|e: chronicle::model::extent::ExtentError| {
-                UsageError(format!("--known-at: {}", e.0))
-            })?;
+        let date =
+            Extent::known_at(text).map_err(|e| UsageError(format!("--known-at: {}", e.0)))?;
         Ok(Some(date))
     }
 

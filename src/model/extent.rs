@@ -80,6 +80,19 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
 }
 
 impl Extent {
+    /// A date of the reported clock (`--known-at`, `known_at=`): an extent that is not
+    /// approximate, since "known by about then" has no one answer.
+    pub fn known_at(text: &str) -> Result<Extent, ExtentError> {
+        let date: Extent = text.parse()?;
+        if date.approximate {
+            return Err(ExtentError(format!(
+                "`{text}` is approximate (~), and the reported clock needs a date: give it without the ~, like {}",
+                text.trim_end_matches('~')
+            )));
+        }
+        Ok(date)
+    }
+
     /// One whole day, exact.
     pub fn day(date: NaiveDate) -> Extent {
         Extent {

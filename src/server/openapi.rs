@@ -128,6 +128,12 @@ pub fn extent_pattern() -> String {
     format!("^{p}(?:/{p})?~?$")
 }
 
+/// `known_at`: an extent that is not approximate.
+pub fn known_at_pattern() -> String {
+    let p = point();
+    format!("^{p}(?:/{p})?$")
+}
+
 /// `as_of`: a position or an RFC 3339 time.
 pub fn as_of_pattern() -> String {
     format!("^(?:[0-9]{{1,19}}|{})$", instant())
@@ -393,6 +399,15 @@ pub fn generated_schemas() -> Map<String, Value> {
         }),
     );
     s.insert(
+        "KnownAt".into(),
+        json!({
+            "type": "string",
+            "pattern": known_at_pattern(),
+            "description": "A date of the reported clock: `2025`, `2025-01`, `2025-01-05`, an RFC 3339 instant, or `A/B` for an interval (which must not end before it starts); not approximate.",
+            "example": "2025-01-04",
+        }),
+    );
+    s.insert(
         "AsOf".into(),
         json!({
             "type": "string",
@@ -537,6 +552,14 @@ mod tests {
             match s.parse::<Extent>() {
                 Ok(_) => {}
                 // The one rule a pattern cannot state.
+                Err(e) => prop_assert!(e.0.contains("ends before it starts"), "{s}: {e}"),
+            }
+        }
+
+        #[test]
+        fn generated_known_at_dates_parse(s in from(&known_at_pattern())) {
+            match Extent::known_at(&s) {
+                Ok(_) => {}
                 Err(e) => prop_assert!(e.0.contains("ends before it starts"), "{s}: {e}"),
             }
         }

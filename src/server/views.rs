@@ -38,7 +38,11 @@ impl At {
         Ok(At {
             as_of: params.take("as_of")?,
             min_position: params.number("min_position")?,
-            known_at: extent("known_at", params.take("known_at")?)?,
+            known_at: params
+                .take("known_at")?
+                .map(|t| Extent::known_at(&t))
+                .transpose()
+                .map_err(|e| ApiError::bad_request(format!("`known_at`: {}", e.0)))?,
         })
     }
 }
