@@ -1012,6 +1012,10 @@ fn usage_mistakes_say_what_to_do() {
         none.starts_with("No trips then; without --as-of and --known-at"),
         "{none}"
     );
+    c.run(&["--json", "timeline", "--format", "table"]).fails(
+        2,
+        "--json asks for JSON and --format table for a table: give one of them",
+    );
     // The reported clock needs a date, not an approximate one.
     c.run(&["timeline", "--known-at", "2025-01-04~"]).fails(
         2,

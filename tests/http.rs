@@ -1739,7 +1739,8 @@ fn metrics_count_appends_commits_and_requests_and_the_log_has_a_line_for_each() 
 }
 
 /// A hangup (the terminal that started the server closed, an ssh session ended) stops
-/// the server as SIGTERM does: exit 0, the server file removed, the store free.
+/// the server as SIGTERM does: exit 0, the server file removed, the store free. A server
+/// killed with -9 leaves its file, which the next command to open the store removes.
 #[test]
 fn sighup_stops_the_server_cleanly() {
     let c = Chronicle::new();
@@ -1757,6 +1758,15 @@ fn sighup_stops_the_server_cleanly() {
             .ok()
             .contains("entity.registered")
     );
+    // A server killed with -9 cannot remove its file; the next command that opens the
+    // store (and so holds what a server would hold) does.
+    let serve = Serve::start(&c, &[]);
+    let file = c.dir.path().join("store.server.json");
+    assert!(file.exists());
+    assert_eq!(serve.stop_with("-KILL"), -1);
+    assert!(file.exists(), "left behind by the killed server");
+    c.run(&["stats"]).ok();
+    assert!(!file.exists(), "removed by the next command");
 }
 
 /// `serve` on a folder that holds no store makes one, as a first write does, and its

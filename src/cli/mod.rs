@@ -360,7 +360,7 @@ impl App {
     /// the hash chain is broken, so that they can show what is wrong. On PostgreSQL,
     /// the views are opened only for a command that reads them.
     pub fn open_raw(&self) -> chronicle::Result<Store> {
-        match &self.location {
+        let store = match &self.location {
             StoreLocation::Dir(dir) => SledStore::open_as(
                 dir,
                 Opening {
@@ -377,6 +377,22 @@ impl App {
                 };
                 Store::open_pg_as(url, views.as_deref(), self.inspect)
             }
+        }?;
+        self.forget_a_dead_server();
+        Ok(store)
+    }
+
+    /// Removes the `.server.json` a server killed before it could remove it left
+    /// beside this process's folder. Called with the folder's lock held (a sled store,
+    /// or PostgreSQL's views folder), which a running server would hold instead.
+    fn forget_a_dead_server(&self) {
+        let holds_the_folder = match self.location {
+            StoreLocation::Dir(_) => true,
+            StoreLocation::Postgres(_) => self.needs_views,
+        };
+        if let (true, Ok(dir)) = (holds_the_folder, self.local_dir()) {
+            // Best effort: a file that stays is only seen through (nothing answers).
+            let _ = std::fs::remove_file(remote::server_file(&dir));
         }
     }
 

@@ -83,6 +83,12 @@ fn extent(flag: &str, text: &Option<String>) -> anyhow::Result<Option<Extent>> {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
+    if app.json && args.format == Some(Format::Table) {
+        return Err(UsageError(
+            "--json asks for JSON and --format table for a table: give one of them".into(),
+        )
+        .into());
+    }
     let mut filter = TimelineFilter {
         stream: args
             .stream
