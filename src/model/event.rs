@@ -246,10 +246,10 @@ pub struct RecordedEvent {
     pub hash: String,
 }
 
-/// The `recorded` clock is written with microseconds in UTC, so that it round-trips
-/// exactly through an export.
 pub(crate) use recorded_format::micros_text;
 
+/// The `recorded` clock is written with microseconds in UTC, so that it round-trips
+/// exactly through an export.
 mod recorded_format {
     use super::*;
 
