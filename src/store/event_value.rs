@@ -22,9 +22,10 @@
 //! [`RecordedEvent::seal`]: crate::model::RecordedEvent::seal
 
 use crate::model::Position;
-use crate::model::event::micros_text;
+use crate::model::event::{micros_text, to_hex};
 use chrono::{DateTime, NaiveDate};
 use std::borrow::Cow;
+use std::io::Write;
 
 /// The first byte of a compact value (a JSON value begins with `{`).
 pub const COMPACT: u8 = 1;
@@ -83,43 +84,20 @@ pub fn to_json(value: &[u8], position: Position) -> Option<Cow<'_, [u8]>> {
             let recorded = micros_text(&DateTime::from_timestamp_micros(micros)?)?;
             let middle = &value[FIXED..];
             let mut json = Vec::with_capacity(middle.len() + 160);
-            json.extend_from_slice(b"{\"position\":");
-            decimal(&mut json, position.0);
-            json.push(b',');
+            write!(json, "{{\"position\":{},", position.0).ok()?;
             json.extend_from_slice(middle);
             json.extend_from_slice(RECORDED);
             json.extend_from_slice(&recorded);
             json.push(b'"');
             json.extend_from_slice(SCHEMA);
-            decimal(&mut json, u64::from(schema));
+            write!(json, "{schema}").ok()?;
             json.extend_from_slice(HASH);
-            for byte in hash {
-                json.push(HEX[usize::from(byte >> 4)]);
-                json.push(HEX[usize::from(byte & 0xf)]);
-            }
+            json.extend_from_slice(to_hex(hash).as_bytes());
             json.extend_from_slice(b"\"}");
             Some(Cow::Owned(json))
         }
         _ => None,
     }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// `n` in decimal digits, as serde_json writes it.
-fn decimal(out: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// 64 lowercase hex digits as 32 bytes, as the store writes hashes.
