@@ -668,7 +668,7 @@ impl<'a> Query<'a> {
         }
         let traveler = self.resolve_entity("trip", text).map_err(|_| {
             not_found(
-                "trip",
+                "stream",
                 format!("no trip is `{}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them", shown(text)),
             )
         })?;
@@ -682,7 +682,7 @@ impl<'a> Query<'a> {
         }
         match found.len() {
             0 => Err(not_found(
-                "trip",
+                "stream",
                 format!(
                     "{} has no trip; `chronicle trip list` (or `GET /trips`) lists them",
                     self.name(&traveler)?
@@ -690,7 +690,7 @@ impl<'a> Query<'a> {
             )),
             1 => Ok(found.remove(0)),
             _ => Err(not_found(
-                "trip",
+                "stream",
                 format!(
                     "{} has {} trips: {}; pass one of these ids",
                     self.name(&traveler)?,

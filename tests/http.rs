@@ -702,7 +702,9 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     let (_, trip) = server.get("/trips/trip:blinken-final-tour-2025?as_of=20");
     assert_eq!(trip["as_of"], 20);
     assert_eq!(trip["trip"]["version"], 2);
-    assert_eq!(server.get("/trips/trip:nowhere").0, 404);
+    let (status, nowhere) = server.get("/trips/trip:nowhere");
+    assert_eq!(status, 404, "{nowhere}");
+    assert_eq!(nowhere["field"], "stream", "{nowhere}");
     let (status, early) = server.get("/trips/trip:blinken-final-tour-2025?as_of=3");
     assert_eq!(status, 404, "{early}");
     assert!(
@@ -722,7 +724,12 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     let (status, by_name) = server.get("/trips/the%20US%20Secretary%20of%20State?as_of=20");
     assert_eq!(status, 200, "{by_name}");
     assert_eq!(by_name["trip"]["stream"], "trip:blinken-final-tour-2025");
-    assert_eq!(server.get("/trips/Nobody").0, 404);
+    // A name that is no trip's, and a traveler with no trip: the same field as above.
+    for text in ["Nobody", "country:FR"] {
+        let (status, body) = server.get(&format!("/trips/{text}"));
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["field"], "stream", "{body}");
+    }
     // Past the end of the log, and names of no entity: nothing to answer about (404).
     assert_eq!(server.get("/trips?as_of=999").0, 404);
     assert_eq!(server.get("/stats?as_of=999").0, 404);

@@ -7,6 +7,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Buffered stdout.
 pub fn stdout() -> Stdout {
@@ -78,31 +79,38 @@ pub fn width() -> Option<usize> {
 /// than a line that overflows.
 const MIN_COLUMN: usize = 10;
 
-/// Breaks `text` into lines of at most `width` characters, at spaces where it can and
-/// inside a word only when the word alone is longer.
+/// How many terminal columns `text` takes: most CJK characters take two, combining
+/// marks none.
+pub fn columns(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
+}
+
+/// Breaks `text` into lines at most `width` columns wide (see [`columns`]), at spaces
+/// where it can and inside a word only when the word alone is wider.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in text.split(' ') {
-        let mut word: Vec<char> = word.chars().collect();
+    let mut used = 0;
+    for mut word in text.split(' ') {
         loop {
-            let used = line.chars().count();
             let gap = usize::from(used > 0);
-            if used + gap + word.len() <= width {
+            if used + gap + columns(word) <= width {
                 if gap == 1 {
                     line.push(' ');
                 }
-                line.extend(word.iter());
+                line.push_str(word);
+                used += gap + columns(word);
                 break;
             }
             if used > 0 {
                 lines.push(std::mem::take(&mut line));
+                used = 0;
                 continue;
             }
-            // A word longer than the line: split it.
-            let rest = word.split_off(width);
-            lines.push(word.iter().collect());
+            // A word wider than the line: split it.
+            let (head, rest) = word.split_at(fitting(word, width));
+            lines.push(head.to_owned());
             word = rest;
         }
     }
@@ -110,6 +118,19 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The length in bytes of the longest start of `word` that fits in `width` columns;
+/// at least its first character, so that wrapping always moves on.
+fn fitting(word: &str, width: usize) -> usize {
+    let mut used = 0;
+    for (i, c) in word.char_indices() {
+        used += c.width().unwrap_or(0);
+        if used > width && i > 0 {
+            return i;
+        }
+    }
+    word.len()
 }
 
 /// Writes `text` after `indent`, wrapped to the output's width (see [`width`]), with
@@ -123,7 +144,7 @@ pub fn wrapped_line(
     let Some(total) = width() else {
         return writeln!(out, "{indent}{text}");
     };
-    let indent_width = indent.chars().count() + hang;
+    let indent_width = columns(indent) + hang;
     let room = total.saturating_sub(indent_width).max(MIN_COLUMN);
     let pad = " ".repeat(indent_width);
     for (i, line) in wrap(text, room).iter().enumerate() {
@@ -164,13 +185,14 @@ impl Table {
         self.at_least = widths.to_vec();
     }
 
-    /// Each column's width: its widest cell, header included, or its minimum.
+    /// Each column's width in terminal columns: its widest cell, header included, or
+    /// its minimum.
     pub fn widths(&self) -> Vec<usize> {
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| columns(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
                 if let Some(w) = widths.get_mut(i) {
-                    *w = (*w).max(cell.chars().count());
+                    *w = (*w).max(columns(cell));
                 }
             }
         }
@@ -195,7 +217,7 @@ impl Table {
                 .iter()
                 .enumerate()
                 .map(|(i, cell)| match widths.get(i) {
-                    Some(w) if cell.chars().count() > *w => wrap(cell, *w),
+                    Some(w) if columns(cell) > *w => wrap(cell, *w),
                     _ => vec![cell.clone()],
                 })
                 .collect();
@@ -207,7 +229,7 @@ impl Table {
                     let cell = lines.get(k).map_or("", String::as_str);
                     text.push_str(cell);
                     if i != last {
-                        let pad = widths[i].saturating_sub(cell.chars().count());
+                        let pad = widths[i].saturating_sub(columns(cell));
                         text.push_str(&" ".repeat(pad + 2));
                     }
                 }
@@ -315,6 +337,24 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "A  TEXT\nx  one two three four five six\n"
+        );
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(columns("東京"), 4);
+        assert_eq!(wrap("東京都 Paris", 6), ["東京都", "Paris"]);
+        assert_eq!(wrap("東京都庁", 5), ["東京", "都庁"]);
+        // A character wider than the line still moves the wrapping on.
+        assert_eq!(wrap("東京", 1), ["東", "京"]);
+        let mut table = Table::new(&["CITY", "COUNTRY"]);
+        table.row(vec!["東京".into(), "Japan".into()]);
+        table.row(vec!["Paris".into(), "France".into()]);
+        let mut out = Vec::new();
+        table.write_within(&mut out, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "CITY   COUNTRY\n東京   Japan\nParis  France\n"
         );
     }
 
