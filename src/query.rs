@@ -181,6 +181,32 @@ fn shown(text: &str) -> String {
     }
 }
 
+/// How many keys a search for a typo's intended name reads at most.
+const TYPO_SCAN: usize = 50_000;
+
+/// Whether `candidate` is close enough to `text` to be what a typo in it meant: at most
+/// one edit in four characters (and at least one edit allowed).
+fn typo_of(text: &str, candidate: &str) -> Option<usize> {
+    let distance = strsim::levenshtein(text, candidate);
+    (distance <= (text.chars().count() / 4).max(1)).then_some(distance)
+}
+
+/// The rest of the key under `prefix` closest to `text` ([`typo_of`]), among the first
+/// [`TYPO_SCAN`] keys.
+fn closest_key(docs: &dyn DocsRead, prefix: &str, text: &str) -> Result<Option<String>> {
+    let mut best: Option<(usize, String)> = None;
+    for item in docs.scan(prefix.as_bytes(), None, false).take(TYPO_SCAN) {
+        let (k, _) = item?;
+        let candidate = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+        if let Some(d) = typo_of(text, &candidate)
+            && best.as_ref().is_none_or(|(b, _)| d < *b)
+        {
+            best = Some((d, candidate));
+        }
+    }
+    Ok(best.map(|(_, c)| c))
+}
+
 fn not_found(field: &str, message: String) -> Error {
     Error::Invalid {
         index: None,
@@ -599,10 +625,12 @@ impl<'a> Query<'a> {
             {
                 return Ok(id);
             }
+            let close = self.closest_id(&id)?;
             return Err(not_found(
                 field,
                 format!(
-                    "no entity has the id `{id}`; `chronicle entity list` (or `GET /entities`) lists them"
+                    "no entity has the id `{id}`{}; `chronicle entity list` (or `GET /entities`) lists them",
+                    close.map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
                 ),
             ));
         }
@@ -635,8 +663,12 @@ impl<'a> Query<'a> {
             0 => Err(not_found(
                 field,
                 format!(
-                    "no entity is named or aliased `{}`; `chronicle entity list` (or `GET /entities`) lists them",
-                    shown(text)
+                    "no entity is named or aliased `{}`{}; `chronicle entity list` (or `GET /entities`) lists them",
+                    shown(text),
+                    self.closest_name(text)?
+                        .map_or_else(String::new, |(name, id)| format!(
+                            " (did you mean `{name}`, {id}?)"
+                        ))
                 ),
             )),
             1 => Ok(ids.remove(0)),
@@ -651,6 +683,35 @@ impl<'a> Query<'a> {
                 ),
             )),
         }
+    }
+
+    /// The name or alias closest to `text`, with the entity it names, when it is close
+    /// enough to be a typo of it ([`typo_of`]).
+    fn closest_name(&self, text: &str) -> Result<Option<(String, EntityId)>> {
+        let wanted = entities::normalize(text);
+        let Some(name) = closest_key(self.docs, entities::ALIASES, &wanted)? else {
+            return Ok(None);
+        };
+        let Some(id) = entities::by_name(self.docs, &name)?.into_iter().next() else {
+            return Ok(None);
+        };
+        // The alias index keeps names normalized; show the entity's own spelling.
+        let shown = entities::get(self.docs, &id)?
+            .and_then(|doc| {
+                doc.names()
+                    .into_iter()
+                    .find(|n| entities::normalize(n) == name)
+            })
+            .unwrap_or(name);
+        Ok(Some((shown, id)))
+    }
+
+    /// The id of an entity of `id`'s kind closest to it, when it is close enough to
+    /// be a typo of it ([`typo_of`]).
+    fn closest_id(&self, id: &EntityId) -> Result<Option<String>> {
+        let kind = format!("{}{}:", entities::DOCS, id.kind());
+        let slug = &id.as_str()[id.kind().len() + 1..];
+        Ok(closest_key(self.docs, &kind, slug)?.map(|close| format!("{}:{close}", id.kind())))
     }
 
     /// Resolves a trip: its stream id (`trip:blinken-final-tour-2025`), its slug alone,

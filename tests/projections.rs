@@ -255,10 +255,23 @@ fn timeline_filters() {
     c.run(&["timeline", "--entity", "Nobody At All"])
         .fails(2, "no entity is named or aliased");
     // A well-formed id with a typo names no entity either: refused, not an empty answer.
+    // Both name the entity the typo was probably meant for.
     c.run(&["timeline", "--entity", "person:antony-blinkn"])
-        .fails(2, "no entity has the id `person:antony-blinkn`");
+        .fails(
+            2,
+            "no entity has the id `person:antony-blinkn` (did you mean `person:antony-blinken`?)",
+        );
     c.run(&["sales", "--seller", "org:us-state-departmnt"])
-        .fails(2, "no entity has the id `org:us-state-departmnt`");
+        .fails(2, "no entity has the id `org:us-state-departmnt` (did you mean `org:us-state-department`?)");
+    c.run(&["entity", "show", "antony  BLINKN"]).fails(
+        2,
+        "no entity is named or aliased `antony  BLINKN` (did you mean `Antony Blinken`, person:antony-blinken?)",
+    );
+    // Nothing close: no guess.
+    c.run(&["entity", "show", "Nobody At All"]).fails(
+        2,
+        "no entity is named or aliased `Nobody At All`; `chronicle entity list`",
+    );
     // A built-in country with no facts is an entity all the same.
     assert!(
         json_of(&c, &["timeline", "--entity", "country:BR"])

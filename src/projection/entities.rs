@@ -80,8 +80,11 @@ fn doc_key(id: &EntityId) -> Vec<u8> {
 /// The prefix of every entity document.
 pub const DOCS: &str = "entities/d/";
 
+/// The prefix of the index of names and aliases (normalized, see [`normalize`]).
+pub const ALIASES: &str = "entities/a/";
+
 fn alias_key(name: &str) -> Vec<u8> {
-    key("entities/a/", normalize(name).as_bytes())
+    key(ALIASES, normalize(name).as_bytes())
 }
 
 /// How names are compared: case-insensitively, with spaces collapsed.
