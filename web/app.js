@@ -278,45 +278,6 @@
       entryList(entries, { sources: true }));
   }
 
-  /** Facts retracted by the position shown, read from the log (the views drop them). */
-  async function retractedEntries(filter) {
-    const upTo = state.asOf === null ? state.head : state.asOf;
-    const retractions = [];
-    let from = 1;
-    while (from) {
-      const page = await api('/events', { type: 'event.retracted', from, limit: 1000 });
-      retractions.push(...page.events.filter((e) => e.position <= upTo));
-      from = page.next && page.next <= upTo ? page.next : null;
-    }
-    const streams = {};
-    const out = [];
-    for (const r of retractions) {
-      if (filter.stream && r.stream !== filter.stream) continue;
-      if (filter.category && r.stream.split(':')[0] !== filter.category) continue;
-      if (!streams[r.stream]) {
-        const events = [];
-        let version = 1;
-        while (version) {
-          const page = await api(`/streams/${encodeURIComponent(r.stream)}`, { from_version: version, limit: 1000 });
-          events.push(...page.events);
-          version = page.next;
-        }
-        streams[r.stream] = events;
-      }
-      const target = streams[r.stream].find((e) => e.id === r.data.target);
-      if (!target || !target.occurred) continue;
-      if (filter.entity && target.stream !== filter.entity
-        && !JSON.stringify(target.data).includes(JSON.stringify(filter.entity))) continue;
-      out.push({
-        id: target.id, position: target.position, occurred: target.occurred, type: target.type,
-        stream: target.stream, source: target.source, corrected: false, entities: [],
-        summary: (target.data && target.data.summary) || `${target.type} in ${target.stream}`,
-        retracted: r.data.reason,
-      });
-    }
-    return out;
-  }
-
   function categoryOf(entry) {
     return entry.stream.split(':')[0];
   }
@@ -367,13 +328,15 @@
     const [kind, value] = args;
     const filter = {};
     if (['entity', 'category', 'stream'].includes(kind) && value) filter[kind] = value;
-    const [{ entries }, choices, retracted] = await Promise.all([
-      api('/timeline', Object.assign({ limit: MAX_ENTRIES + 1 }, filter, at())),
+    // Retracted facts, when shown, come from the server too: in timeline order, with
+    // their reason, on the timelines of every entity they involved.
+    const shown = state.showRetracted ? { include_retracted: true } : {};
+    const [{ entries }, choices] = await Promise.all([
+      api('/timeline', Object.assign({ limit: MAX_ENTRIES + 1 }, filter, at(), shown)),
       timelineOptions(),
-      state.showRetracted ? retractedEntries(filter) : Promise.resolve([]),
     ]);
     const truncated = entries.length > MAX_ENTRIES;
-    const all = entries.slice(0, MAX_ENTRIES).concat(retracted);
+    const all = entries.slice(0, MAX_ENTRIES);
     const byId = new Map(all.map((e) => [e.id, e]));
     const categories = [...new Set(all.map(categoryOf))].sort();
     categories.forEach((c) => state.categories.add(c));
