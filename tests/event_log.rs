@@ -419,6 +419,15 @@ fn log_filters_and_pipes() {
         (at_end.code, at_end.stdout.as_str(), at_end.stderr.as_str()),
         (0, "", "")
     );
+    // Following from past the end would skip the events before it: refused at once.
+    c.run(&["log", "--follow", "--from", &(head + 2).to_string()]).fails(
+        2,
+        &format!(
+            "is past the end of the log (it ends at position {head}), so --follow would skip every event before {}; give --from {} or less",
+            head + 2,
+            head + 1
+        ),
+    );
     c.run(&["log", "--type", "trip.teleported"])
         .fails(2, "unknown event type");
     // `chronicle log | head -1`: the closed pipe ends the command with 0.
@@ -882,7 +891,7 @@ fn every_type_is_listed_and_its_template_is_accepted_as_is() {
 }
 
 /// Output that cannot be written (`chronicle log > /dev/full`) is an error that says
-/// where it went wrong, exit 1, for tables, JSON and exports alike.
+/// where it went wrong, exit 1, for tables, JSON, exports and help alike.
 #[test]
 fn a_full_output_is_named_in_the_error() {
     let full = std::path::Path::new("/dev/full");
@@ -892,7 +901,15 @@ fn a_full_output_is_named_in_the_error() {
     }
     let c = Chronicle::new();
     c.run(&["demo"]).ok();
-    for args in [&["log"][..], &["--json", "log"], &["timeline"], &["export"]] {
+    for args in [
+        &["log"][..],
+        &["--json", "log"],
+        &["timeline"],
+        &["export"],
+        &["--help"],
+        &["--version"],
+        &["trip", "--help"],
+    ] {
         let out = c
             .command(args)
             .stdout(std::fs::File::create(full).unwrap())

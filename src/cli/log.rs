@@ -95,12 +95,27 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    refuse_following_past_the_end(&filter, store.head()?.position.0)?;
     // Hold a sled store only while reading, so that other processes can append; a
     // PostgreSQL log is shared by every process, so its handle is kept.
     let kept = store.sled().is_none().then_some(store);
     let next = last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1));
     filter.from = Some(next);
     follow(app, filter, None, kept.as_ref(), &mut columns, &mut out)
+}
+
+/// `--follow` from past the end of the log (not merely at it, where a script waiting for
+/// new events starts) would wait for an event it then skips every one before: refused,
+/// as the API refuses `from` there.
+fn refuse_following_past_the_end(filter: &ReadFilter, head: u64) -> anyhow::Result<()> {
+    match filter.from.filter(|from| from.0 > head + 1) {
+        Some(from) => Err(UsageError(format!(
+            "--from {from} is past the end of the log (it ends at position {head}), so --follow would skip every event before {from}; give --from {} or less",
+            head + 1
+        ))
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// When nothing was printed, says why if the likely reason is a mistake: `--from` past
@@ -153,6 +168,10 @@ fn run_remote(args: &Args, filter: &ReadFilter, app: &App, api: &Api) -> anyhow:
             note_nothing_shown(filter, head, |stream| remote::stream_exists(api, stream))?;
         }
         return Ok(());
+    }
+    if last.is_none() {
+        let health: serde_json::Value = api.get("/healthz", &[])?;
+        refuse_following_past_the_end(filter, health["head"].as_u64().unwrap_or(0))?;
     }
     let mut filter = filter.clone();
     filter.from = Some(last.map_or(filter.from.unwrap_or(Position(1)), |p| Position(p.0 + 1)));

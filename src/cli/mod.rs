@@ -642,8 +642,16 @@ fn usage_error(e: &clap::Error) -> i32 {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        let _ = e.print();
-        return e.exit_code();
+        // Help that cannot be written is an error like any other output's (a closed
+        // pipe, `chronicle --help | head`, is not).
+        use std::io::Write;
+        return match e.print().and_then(|()| std::io::stdout().flush()) {
+            Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                note!("error: writing to standard output: {error}");
+                1
+            }
+            _ => e.exit_code(),
+        };
     }
     note!("{}", one_line_usage_error(&e.render().to_string()));
     2
