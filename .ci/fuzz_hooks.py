@@ -40,6 +40,8 @@ LOG_OR_RELATION_RULES = {
         "more than the limit of",
         # A correction's patch is free-form: its currency is checked by the server.
         "field `data.data.value.currency`",
+        # A sale's seller and buyer are two values.
+        "a sale is between two parties",
     ],
     # known_at, and the from/to window.
     "GET /timeline": ["ends before it starts"],
@@ -53,6 +55,8 @@ LOG_OR_RELATION_RULES["POST /streams/{stream}/events"] = LOG_OR_RELATION_RULES[
     # The path names the stream; the body's type (and stream, when given) must fit it.
     "is not the stream in the path",
     "belongs in",
+    # entity.registered in a country's stream named by the path.
+    "is built in",
     "If-Match says",
 ]
 

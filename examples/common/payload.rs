@@ -151,7 +151,12 @@ impl Trips {
         }
         events.push(json!({"stream": stream, "type": "trip.completed", "occurred": day(trip + 4), "data": {}}));
         let sale = format!("arms-sale:sale-{trip}");
-        let (seller, buyer) = (rng.pick(COUNTRIES), rng.pick(COUNTRIES));
+        let (seller, mut buyer) = (rng.pick(COUNTRIES), rng.pick(COUNTRIES));
+        if buyer == seller {
+            // A sale is between two parties: the next country in the list.
+            let at = COUNTRIES.iter().position(|c| *c == seller).unwrap_or(0);
+            buyer = COUNTRIES[(at + 1) % COUNTRIES.len()];
+        }
         events.push(json!({"stream": sale, "type": "arms_sale.announced", "occurred": day(trip),
             "data": {"seller": seller, "buyer": buyer, "value": {"amount": (rng.below(5000) + 1) as f64 * 1e6, "currency": "USD"},
                      "items": ["missiles", "training", "related equipment"]}}));

@@ -574,8 +574,44 @@ pub enum Origin {
     Export,
 }
 
-/// A new event's sum of money, or a correction's new currency, names an ISO 4217 code
-/// ([`super::currencies`]); what is stored or exported is read as it is.
+/// The rules only a new event is held to; what is stored or exported is read as it is,
+/// so that a log written before a rule was added still reads and restores:
+/// - a sum of money, or a correction's new currency, names an ISO 4217 code
+///   ([`super::currencies`]);
+/// - a country is built in, never registered (`entity.registered` on `country:XX`);
+/// - a sale is between two parties and sells at least one item.
+pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationError> {
+    if let EventData::EntityRegistered(_) = typed
+        && let Some(name) =
+            super::countries::country_name(stream.slug()).filter(|_| stream.category() == "country")
+    {
+        return Err(ValidationError::field(
+            "stream",
+            format!(
+                "`{stream}` is built in ({name}) and is not registered; give it another name it is known by with entity.alias_added"
+            ),
+        ));
+    }
+    if let EventData::ArmsSaleAnnounced(sale) = typed {
+        if sale.seller == sale.buyer {
+            return Err(ValidationError::field(
+                "data.buyer",
+                format!(
+                    "the buyer is the seller (`{}`); a sale is between two parties",
+                    sale.buyer
+                ),
+            ));
+        }
+        if sale.items.is_empty() {
+            return Err(ValidationError::field(
+                "data.items",
+                "name at least one item sold, like [\"air defence systems\"]",
+            ));
+        }
+    }
+    check_currency(typed)
+}
+
 fn check_currency(typed: &EventData) -> Result<(), ValidationError> {
     let (code, field) = match typed {
         EventData::ArmsSaleAnnounced(d) => (Some(d.value.currency.as_str()), "data.value.currency"),
@@ -741,8 +777,10 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
     }
     let raw: RawEvent = serde_path_to_error::deserialize(value).map_err(|e| {
         let (path, mut message) = super::types::explain(e);
-        // serde lists every field of the envelope, those only an export may carry too.
+        // serde lists every field of the envelope, those only an export may carry too
+        // (the list of a field inside it, like `source`, is that field's own).
         if matches!(origin, Origin::New)
+            && !path.contains('.')
             && message.starts_with("unknown field")
             && let Some(at) = message.find(", expected one of")
         {
@@ -795,7 +833,7 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         ValidationError::field(field, e.message)
     })?;
     if matches!(origin, Origin::New) {
-        check_currency(&typed)?;
+        check_new(&stream, &typed)?;
     }
     let tags = raw.tags.clone().unwrap_or_default();
     for (i, tag) in tags.iter().enumerate() {
@@ -1059,6 +1097,14 @@ mod tests {
         check(
             trip(json!({"colour": "red"})),
             Some(("colour", "unknown field `colour`")),
+        );
+        // A field inside `source` lists the source's fields, not the envelope's.
+        check(
+            trip(json!({"source": {"publsher": "X"}})),
+            Some((
+                "source.publsher",
+                "unknown field `publsher`, expected one of `publisher`, `title`, `url`",
+            )),
         );
         // A new event is not offered the fields only an export may carry.
         let err = parse_event_value(trip(json!({"colour": "red"})), Origin::New).unwrap_err();

@@ -17,8 +17,9 @@ pub enum Kind {
     Text,
     /// A string with at least one character that is not white space.
     Name,
-    /// An array of strings.
-    Texts,
+    /// An array of strings, with at least this many (on a new event: see
+    /// [`super::event::check_new`]).
+    Texts { at_least: usize },
     /// An entity id (`person:…`, `org:…`, `office:…`, `place:…`, or a built-in
     /// `country:XX`); all but countries must be registered before they are referred to.
     Entity,
@@ -116,7 +117,11 @@ pub const STOP_FIELDS: &[Field] = &[
         Kind::Extent,
         "When the traveler is expected there.",
     ),
-    opt("agenda", Kind::Texts, "Topics planned for the stop."),
+    opt(
+        "agenda",
+        Kind::Texts { at_least: 0 },
+        "Topics planned for the stop.",
+    ),
 ];
 
 /// The fields of an event's `source`.
@@ -182,7 +187,7 @@ pub fn definition(t: EventType) -> TypeDef {
             "A person, organisation, office or place is known to the log by this id (the stream).",
             fields![
                 req("name", Name, "The display name."),
-                req("aliases", Texts, "Other names that resolve to it in queries."),
+                req("aliases", Texts { at_least: 0 }, "Other names that resolve to it in queries."),
                 opt("country", Country, "The country it belongs to."),
                 opt("wikidata", Text, "Its Wikidata item, like Q4306."),
                 opt("description", Text, "One line about it."),
@@ -347,7 +352,7 @@ pub fn definition(t: EventType) -> TypeDef {
                 req("buyer", Entity, "Who buys."),
                 req("value", Money, "What it is worth."),
                 opt("approximate", Bool, "Whether the value is approximate."),
-                req("items", Texts, "What is sold."),
+                req("items", Texts { at_least: 1 }, "What is sold."),
                 opt(
                     "announced_by",
                     Entity,
@@ -533,7 +538,8 @@ impl Kind {
         match self {
             Kind::Text => "text".into(),
             Kind::Name => "text, not blank".into(),
-            Kind::Texts => "[text]".into(),
+            Kind::Texts { at_least: 0 } => "[text]".into(),
+            Kind::Texts { at_least } => format!("[text], at least {at_least}"),
             Kind::Entity => "entity id".into(),
             Kind::Country => "country id (country:XX)".into(),
             Kind::Entities { at_least: 0 } => "[entity id]".into(),
@@ -655,7 +661,7 @@ fn placeholder(field: &Field, example: Option<&serde_json::Value>) -> serde_json
     use serde_json::Value;
     match field.kind {
         Kind::Text | Kind::Name => Value::from(format!("<{}>", field.name)),
-        Kind::Texts => Value::from(vec![format!("<{}>", field.name)]),
+        Kind::Texts { .. } => Value::from(vec![format!("<{}>", field.name)]),
         Kind::Stops | Kind::Source => match example {
             Some(Value::Array(items)) => items
                 .iter()
@@ -885,21 +891,32 @@ mod tests {
         }
     }
 
-    /// A list the document says has at least one item is refused empty by the parser,
-    /// and one it allows empty is taken empty: the schema's `minItems` is the parser's.
+    /// A list the document says has at least one item is refused empty by the parser
+    /// (a list of texts, on a new event), and one it allows empty is taken empty: the
+    /// schema's `minItems` is the parser's.
     #[test]
     fn lists_that_need_an_item_are_refused_empty() {
+        let stream = |def: &TypeDef| crate::model::StreamId::parse(def.example.stream).unwrap();
         for def in definitions() {
             let t = def.event_type;
             for field in def.fields {
                 let at_least = match field.kind {
-                    Kind::Entities { at_least } | Kind::Streams { at_least } => at_least,
+                    Kind::Entities { at_least }
+                    | Kind::Streams { at_least }
+                    | Kind::Texts { at_least } => at_least,
                     Kind::Stops => 1,
                     _ => continue,
                 };
                 let mut example = data(&def);
                 example.insert(field.name.to_owned(), Value::Array(Vec::new()));
-                let parsed = EventData::parse(t, &Value::Object(example));
+                let parsed = EventData::parse(t, &Value::Object(example)).and_then(|typed| {
+                    crate::model::event::check_new(&stream(&def), &typed)
+                        .map(|()| typed)
+                        .map_err(|e| crate::model::types::DataError {
+                            path: String::new(),
+                            message: e.message,
+                        })
+                });
                 assert_eq!(
                     parsed.is_ok(),
                     at_least == 0,

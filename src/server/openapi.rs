@@ -75,14 +75,28 @@ fn country_regex() -> String {
     format!("country:(?:{})", codes.join("|"))
 }
 
-/// Entity ids: `person:`, `org:`, `office:`, `place:` with a slug, or a country.
-pub fn entity_id_pattern() -> String {
+/// The kinds of entity that are registered (all but countries): `person|org|…`.
+fn registered_kinds() -> String {
     let kinds: Vec<&str> = ENTITY_KINDS
         .iter()
         .copied()
         .filter(|k| *k != "country")
         .collect();
-    format!("^(?:(?:{}):{TOKEN}|{})$", kinds.join("|"), country_regex())
+    kinds.join("|")
+}
+
+/// Entity ids: `person:`, `org:`, `office:`, `place:` with a slug, or a country.
+pub fn entity_id_pattern() -> String {
+    format!(
+        "^(?:(?:{}):{TOKEN}|{})$",
+        registered_kinds(),
+        country_regex()
+    )
+}
+
+/// The ids an `entity.registered` may register: any entity's but a country's.
+pub fn registered_entity_pattern() -> String {
+    format!("^(?:{}):{TOKEN}$", registered_kinds())
 }
 
 /// Stream ids: `category:slug`, or a country.
@@ -170,7 +184,9 @@ fn kind_schema(kind: Kind) -> Value {
     match kind {
         Kind::Text => json!({ "type": "string" }),
         Kind::Name => json!({ "type": "string", "pattern": NOT_BLANK }),
-        Kind::Texts => json!({ "type": "array", "items": { "type": "string" } }),
+        Kind::Texts { at_least } => {
+            json!({ "type": "array", "items": { "type": "string" }, "minItems": at_least })
+        }
         Kind::Entity => reference("EntityId"),
         Kind::Country => reference("CountryId"),
         Kind::Entities { at_least } => {
@@ -247,6 +263,12 @@ fn data_schema(def: &TypeDef) -> Value {
 /// The schema of the streams a type goes in.
 fn stream_schema(t: EventType) -> Value {
     match t.category_rule() {
+        CategoryRule::Entity if t == EventType::EntityRegistered => json!({
+            "type": "string",
+            "pattern": registered_entity_pattern(),
+            "maxLength": MAX_STREAM_ID_LEN,
+            "description": "The entity's own id: `person:`, `org:`, `office:` or `place:` (countries are built in; give one another name with `entity.alias_added`).",
+        }),
         CategoryRule::Entity => with_description(reference("EntityId"), "The entity's own id."),
         CategoryRule::Exactly(category) => json!({
             "type": "string",
@@ -533,6 +555,13 @@ mod tests {
         fn generated_stream_ids_parse(s in from(&stream_id_pattern())) {
             prop_assume!(s.len() <= MAX_STREAM_ID_LEN);
             prop_assert!(StreamId::parse(&s).is_ok(), "{s}");
+        }
+
+        #[test]
+        fn generated_registered_entity_ids_are_registrable(s in from(&registered_entity_pattern())) {
+            prop_assume!(s.len() <= MAX_STREAM_ID_LEN);
+            let id = EntityId::parse(&s);
+            prop_assert!(id.as_ref().is_ok_and(|id| id.country_name().is_none()), "{s}: {id:?}");
         }
 
         #[test]
