@@ -3,8 +3,8 @@
 One check, `chronicle_rejections_are_explained`, and a tally of answers.
 
 The document states every rule of a request that a schema can state. The rest depend
-on the log (an entity must be registered, an amendment must point at an event of the
-stream, an id may not be reused for other content, an event at a place (or a new
+on the log (an entity must be registered, a statement must be about streams the log
+holds, an amendment must point at an event of the stream, an id may not be reused for other content, an event at a place (or a new
 stop's `after`) must be at a stop of its trip, which a trip's stream with no events yet
 has none of) or relate two values (an interval
 must not end before it starts; on a stream's route, the body's type and stream must fit
@@ -42,6 +42,8 @@ LOG_OR_RELATION_RULES = {
         "field `data.data.value.currency`",
         # A sale's seller and buyer are two values.
         "a sale is between two parties",
+        # A statement's `about` names streams the log holds.
+        "the log holds no stream",
     ],
     # known_at, and the from/to window.
     "GET /timeline": ["ends before it starts"],

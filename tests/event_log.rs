@@ -125,6 +125,25 @@ fn entities_must_be_registered_first_even_within_one_append() {
 }
 
 #[test]
+fn a_statement_is_about_streams_the_log_holds() {
+    let c = Chronicle::new();
+    let about = |streams: Value| {
+        json!({"stream": "statement:s", "type": "statement.issued", "occurred": "2025-01-06",
+            "data": {"speaker": "country:CN", "stance": "opposes", "about": streams, "summary": "no"}})
+    };
+    c.append(&[about(json!(["country:JP", "trip:nope"]))]).fails(
+        2,
+        "field `data.about[1]`: the log holds no stream `trip:nope`; a statement is about entities and streams with events",
+    );
+    assert!(!c.db().exists(), "nothing written");
+    // A stream that an earlier event of the same append opens, and the statement's own.
+    let sale = json!({"stream": "arms-sale:x", "type": "arms_sale.announced", "occurred": "2025-01-05",
+        "data": {"seller": "country:US", "buyer": "country:JP", "value": {"amount": 1, "currency": "USD"}, "items": ["radars"]}});
+    c.append(&[sale, about(json!(["arms-sale:x", "statement:s"]))])
+        .ok();
+}
+
+#[test]
 fn import_twice_adds_nothing_and_reads_folders_in_name_order() {
     let c = Chronicle::new();
     c.file(

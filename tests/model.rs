@@ -136,6 +136,10 @@ struct History {
 }
 
 impl History {
+    fn has_stream(&self, stream: &str) -> bool {
+        self.facts.iter().any(|(_, s, _, _)| s == stream)
+    }
+
     fn person(&self, n: u8) -> Option<String> {
         let slug = format!("person:p{n}");
         self.registered.contains(&slug).then_some(slug)
@@ -242,12 +246,16 @@ impl History {
                 &format!("arms-sale:s{sale}"),
                 "arms_sale.announced",
                 day(4),
-                json!({"seller": "country:US", "buyer": place(*buyer), "value": {"amount": amount, "currency": "USD"}, "items": ["x"]}),
+                // A sale is between two parties.
+                json!({"seller": if place(*buyer) == "country:US" { "country:CA" } else { "country:US" },
+                       "buyer": place(*buyer), "value": {"amount": amount, "currency": "USD"}, "items": ["x"]}),
             ),
             Step::Statement { speaker, about_trip, about_sale } => {
+                // About streams the log holds, as the store requires.
                 let mut about = vec![place(*speaker).to_owned()];
                 about.extend(about_trip.map(trip));
                 about.extend(about_sale.map(|s| format!("arms-sale:s{s}")));
+                about.retain(|a| a.starts_with("country:") || self.has_stream(a));
                 self.event("statement:s", "statement.issued", day(6), json!({"speaker": place(*speaker), "stance": "opposes", "about": about, "summary": "no"}))
             }
             Step::Correct { pick, amount, day: d } => {

@@ -83,7 +83,9 @@ impl Extent {
     /// A date of the reported clock (`--known-at`, `known_at=`): an extent that is not
     /// approximate, since "known by about then" has no one answer.
     pub fn known_at(text: &str) -> Result<Extent, ExtentError> {
-        let date: Extent = text.parse()?;
+        let date: Extent = text
+            .parse()
+            .map_err(|e: ExtentError| ExtentError(e.0.replace(APPROXIMATE!(), "")))?;
         if date.approximate {
             return Err(ExtentError(format!(
                 "`{text}` is approximate (~), and the reported clock needs a date: give it without the ~, like {}",
@@ -118,7 +120,19 @@ impl Extent {
 #[error("{0}")]
 pub struct ExtentError(pub String);
 
-const EXPECTED: &str = "expected a date like 2025, 2025-01, 2025-01-05, 2025-01-05T09:30:00Z, an interval A/B of these, optionally ending in ~";
+/// What a date may be, as the end of an error's message.
+const EXPECTED: &str = concat!(
+    "expected a date like 2025, 2025-01, 2025-01-05, 2025-01-05T09:30:00Z, an interval A/B of these",
+    APPROXIMATE!()
+);
+
+/// The end of [`EXPECTED`] that the reported clock, which takes no `~`, leaves out.
+macro_rules! APPROXIMATE {
+    () => {
+        ", optionally ending in ~"
+    };
+}
+use APPROXIMATE;
 
 fn parse_point(text: &str) -> Result<Point, ExtentError> {
     let bad = || ExtentError(format!("`{text}` is not a date: {EXPECTED}"));
@@ -205,6 +219,20 @@ impl FromStr for Extent {
         if halves.next().is_some() {
             return Err(ExtentError(format!(
                 "`{text}` has more than one `/`: an interval is START/END, and dates are written year first ({EXPECTED}; 13/05/2025 is 2025-05-13)"
+            )));
+        }
+        if body.ends_with('~') {
+            return Err(ExtentError(format!(
+                "`{text}` has more than one ~: an approximate date ends in one, like {}~",
+                text.trim_end_matches('~')
+            )));
+        }
+        if let Some(second) = second
+            && (first.is_empty() || second.is_empty())
+        {
+            let missing = if first.is_empty() { "start" } else { "end" };
+            return Err(ExtentError(format!(
+                "`{text}`: the interval has no {missing}; an interval is START/END, like 2025-01-06/2025-01-11"
             )));
         }
         let start = parse_point(first)?;
@@ -300,6 +328,16 @@ mod tests {
         check("", Err("empty date"));
         check("~", Err("empty date"));
         check("2025-01-09/2025-01-06", Err("ends before it starts"));
+        check("2025-05-14/", Err("`2025-05-14/`: the interval has no end"));
+        check(
+            "/2025-05-14",
+            Err("`/2025-05-14`: the interval has no start"),
+        );
+        check("2025-05-14~~", Err("`2025-05-14~~` has more than one ~"));
+        assert!(matches!(
+            Extent::known_at("yesterday"),
+            Err(e) if e.0.contains("is not a date") && !e.0.contains('~')
+        ));
         check("2025/2026/2027", Err("more than one"));
         check("0000", Err("outside"));
         check("2025-01-05T25:00:00Z", Err("RFC 3339"));

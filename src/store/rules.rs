@@ -519,6 +519,7 @@ pub fn check_job(
         } = check_references(db, group, &job, index, &proposed)?;
         if proposed.restored.is_none() {
             // A restored export keeps what its store accepted, under any older rules.
+            check_about(db, group, &job, index, &proposed)?;
             check_stop(
                 db,
                 group,
@@ -1066,6 +1067,36 @@ fn check_entities(
                 &format!("{prefix}{field}"),
                 format!(
                     "entity `{entity}` is not registered; append an entity.registered event for it first (countries are built in as country:XX)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A statement is about entities (checked as every entity reference is) and streams the
+/// log holds, or its own: a stream id with a typo would leave it about nothing.
+fn check_about(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    index: usize,
+    proposed: &ProposedEvent,
+) -> Result<()> {
+    let EventData::StatementIssued(statement) = &proposed.typed else {
+        return Ok(());
+    };
+    for (i, stream) in statement.about.iter().enumerate() {
+        if stream.is_entity() || *stream == proposed.stream {
+            continue;
+        }
+        if lookup_version(db, group, job, stream)? == 0 {
+            return Err(invalid(
+                index,
+                &format!("data.about[{i}]"),
+                format!(
+                    "the log holds no stream `{stream}`; a statement is about entities and streams with events (check the id; `chronicle log --category {}` lists that category's events)",
+                    stream.category()
                 ),
             ));
         }
@@ -1815,16 +1846,21 @@ mod tests {
     #[test]
     fn a_restored_export_keeps_events_older_rules_accepted() {
         let mut old = MemIndex::default();
+        // As an older store accepted them: no stop rule, statements about any stream.
         let arrival = at("trip.arrived", "country:KR");
-        let proposed = parse_event_value(arrival, Origin::New).unwrap();
-        // As an older store accepted it: no stop rule.
-        let event = proposed.into_recorded(Uuid::now_v7(), Position(1), Version(1), Utc::now());
-        let mut event = event;
-        event.hash = event.chain_hash(&GENESIS_HASH);
-        let exported = serde_json::to_value(&event).unwrap();
-        let restored = parse_event_value(exported, Origin::Export).unwrap();
-        let group = Pending::new(Tail::from_head(None));
-        check_job(&old, &group, vec![restored], Utc::now(), true).unwrap();
+        let statement = json!({"stream": "statement:s", "type": "statement.issued", "occurred": "2025-01-06",
+            "data": {"speaker": "country:CN", "stance": "opposes", "about": ["trip:nope"], "summary": "no"}});
+        for older in [arrival, statement] {
+            let proposed = parse_event_value(older, Origin::New).unwrap();
+            let group = Pending::new(Tail::from_head(None));
+            assert!(check_job(&old, &group, vec![proposed.clone()], Utc::now(), true).is_err());
+            let event = proposed.into_recorded(Uuid::now_v7(), Position(1), Version(1), Utc::now());
+            let mut event = event;
+            event.hash = event.chain_hash(&GENESIS_HASH);
+            let exported = serde_json::to_value(&event).unwrap();
+            let restored = parse_event_value(exported, Origin::Export).unwrap();
+            check_job(&old, &group, vec![restored], Utc::now(), true).unwrap();
+        }
         old.append(&[announced()]).unwrap();
     }
 
