@@ -1104,6 +1104,17 @@ fn usage_mistakes_say_what_to_do() {
     // A folder with nothing to import is a mistake, not an empty import.
     c.run(&["import", path_str(folder.path())])
         .fails(2, "holds no .jsonl files");
+    // So is a file with no events in it, as `append` says too; nor does it create a store.
+    let empty = c.file("empty.jsonl", "\n\n");
+    c.run(&["import", path_str(&empty)])
+        .fails(2, "empty.jsonl holds no events; nothing was written");
+    c.run(&["append", "--file", path_str(&empty)])
+        .fails(2, "the input holds no events; nothing was written");
+    let elsewhere = Chronicle::new();
+    elsewhere
+        .run(&["import", path_str(&empty)])
+        .fails(2, "holds no events");
+    assert!(!elsewhere.db().exists(), "no store created");
     assert_eq!(c.log().len(), head);
     // An address already taken: what to do instead, not only the OS's words.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

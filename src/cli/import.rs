@@ -11,7 +11,7 @@
 //! views to take the new events in, and closes the store, which after a large write
 //! writes sled's recovery snapshots now rather than at the user's next command.
 
-use super::App;
+use super::{App, UsageError};
 use super::input::{collect_files, locate, open_input, read_events};
 use super::interrupt::{Catching, Interrupted};
 use super::output::{self, Table};
@@ -78,6 +78,15 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         None
     };
     let checked = check(store.as_ref(), &inputs, batch)?;
+    if checked.origins.lines.is_empty() {
+        // As `append` answers: most likely the wrong file (and no store is created).
+        return Err(UsageError(format!(
+            "{} {} no events; nothing was written: give one event per line as a JSON object (an export, or `chronicle types show TYPE` for a template)",
+            checked.origins.names.join(", "),
+            if inputs.len() == 1 { "holds" } else { "hold" }
+        ))
+        .into());
+    }
     let store = match store {
         Some(store) => store,
         None => app.open_store()?,

@@ -945,6 +945,8 @@ fn check_stop(
     };
     let field = match amended {
         Some(_) => format!("data.data.{named_by}"),
+        // A trip's stream with no events: most likely a mistyped stream id.
+        None if opens_stream => "stream".to_owned(),
         None => format!("data.{named_by}"),
     };
     let relation = if named_by == "after" { "after" } else { "at" };
@@ -1642,7 +1644,7 @@ mod tests {
             ];
             // No events at all yet: most likely a mistyped stream id.
             let (field, message) = refused(&mut log, &[at("trip.arrived", "country:KR")]);
-            assert_eq!(field, "data.place");
+            assert_eq!(field, "stream");
             assert!(
                 message.contains(
                     "`trip:a` has no events yet, and a trip's stream begins with trip.announced"
