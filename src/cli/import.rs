@@ -11,10 +11,10 @@
 //! views to take the new events in, and closes the store, which after a large write
 //! writes sled's recovery snapshots now rather than at the user's next command.
 
-use super::{App, UsageError};
 use super::input::{collect_files, locate, open_input, read_events};
 use super::interrupt::{Catching, Interrupted};
 use super::output::{self, Table};
+use super::{App, UsageError};
 use chronicle::model::{EventType, ProposedEvent};
 use chronicle::store::{Checker, EventStore, Store};
 use serde::Serialize;
