@@ -8,7 +8,9 @@
 //! cargo run --release --example sled_floor -- d/views target/floor
 //! ```
 //!
-//! Run on a store that no process holds. The copy is the least a sled database of those
+//! The views are in `d/views`, or after a `replay` in the `views.<n>` folder that
+//! `d/views.current` names. Run it on a store that no process holds: it opens the
+//! database as sled does, without chronicle's lock. The copy is the least a sled database of those
 //! keys takes on disk: a store's folder holds more, since its views are rewritten as the
 //! log is folded (README "Each target", the whole store).
 

@@ -182,18 +182,26 @@ fn shown(text: &str) -> String {
 }
 
 /// How many keys a search for a typo's intended name reads at most.
-const TYPO_SCAN: usize = 50_000;
+const TYPO_SCAN: usize = 10_000;
+
+/// The longest text a search for a typo's intended name is made for: names and ids are
+/// shorter, and the search's cost grows with the text's length.
+const TYPO_TEXT: usize = 100;
 
 /// Whether `candidate` is close enough to `text` to be what a typo in it meant: at most
-/// one edit in four characters (and at least one edit allowed).
+/// one edit in four characters (and at least one edit allowed), a swap of two
+/// neighbours counting as one.
 fn typo_of(text: &str, candidate: &str) -> Option<usize> {
-    let distance = strsim::levenshtein(text, candidate);
+    let distance = strsim::osa_distance(text, candidate);
     (distance <= (text.chars().count() / 4).max(1)).then_some(distance)
 }
 
 /// The rest of the key under `prefix` closest to `text` ([`typo_of`]), among the first
-/// [`TYPO_SCAN`] keys.
+/// [`TYPO_SCAN`] keys; none for a text longer than [`TYPO_TEXT`].
 fn closest_key(docs: &dyn DocsRead, prefix: &str, text: &str) -> Result<Option<String>> {
+    if text.chars().nth(TYPO_TEXT).is_some() {
+        return Ok(None);
+    }
     let mut best: Option<(usize, String)> = None;
     for item in docs.scan(prefix.as_bytes(), None, false).take(TYPO_SCAN) {
         let (k, _) = item?;
@@ -613,8 +621,14 @@ impl<'a> Query<'a> {
 
     /// Resolves an entity id, a name or an alias (case-insensitive, with or without a
     /// leading "the"), a trip's stop city, or a country's code (`JP`) to one entity;
-    /// `field` names the parameter it came from in the error when none or several do.
+    /// `field` names the parameter it came from in the error when none or several do,
+    /// and the error names an entity within a typo of `text` when there is one.
     pub fn resolve_entity(&self, field: &str, text: &str) -> Result<EntityId> {
+        self.find_entity(field, text, true)
+    }
+
+    /// [`Query::resolve_entity`], with the search for what a typo meant when `suggest`.
+    fn find_entity(&self, field: &str, text: &str, suggest: bool) -> Result<EntityId> {
         if let Ok(id) = EntityId::parse(text) {
             // A country is built in, and an unregistered `place:` id stands for the
             // stops whose city it is the slug of; any other id must be one an entity
@@ -625,7 +639,10 @@ impl<'a> Query<'a> {
             {
                 return Ok(id);
             }
-            let close = self.closest_id(&id)?;
+            let close = match suggest {
+                true => self.closest_id(&id)?,
+                false => None,
+            };
             return Err(not_found(
                 field,
                 format!(
@@ -665,10 +682,13 @@ impl<'a> Query<'a> {
                 format!(
                     "no entity is named or aliased `{}`{}; `chronicle entity list` (or `GET /entities`) lists them",
                     shown(text),
-                    self.closest_name(text)?
-                        .map_or_else(String::new, |(name, id)| format!(
-                            " (did you mean `{name}`, {id}?)"
-                        ))
+                    match suggest {
+                        true => self.closest_name(text)?,
+                        false => None,
+                    }
+                    .map_or_else(String::new, |(name, id)| format!(
+                        " (did you mean `{name}`, {id}?)"
+                    ))
                 ),
             )),
             1 => Ok(ids.remove(0)),
@@ -727,11 +747,12 @@ impl<'a> Query<'a> {
         {
             return Ok(stream);
         }
-        let traveler = self.resolve_entity("trip", text).map_err(|_| {
-            not_found(
+        let traveler = self.find_entity("trip", text, false).map_err(|e| match e {
+            Error::Invalid { .. } => not_found(
                 "stream",
                 format!("no trip is `{}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them", shown(text)),
-            )
+            ),
+            other => other,
         })?;
         let mut found = Vec::new();
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
@@ -1110,6 +1131,7 @@ impl<'a> Query<'a> {
                 },
             });
         }
+        let events = entities::events(self.docs, &doc.id)?;
         Ok(EntityView {
             kind: doc.id.kind().to_owned(),
             first: extent_at(false)?,
@@ -1121,9 +1143,15 @@ impl<'a> Query<'a> {
             country: doc.country,
             wikidata: doc.wikidata,
             registered: doc.registered,
-            events: doc.events,
+            events,
             status,
         })
+    }
+
+    /// Whether an entity is one the registry shows: registered, or involved in a
+    /// current fact.
+    fn listed(&self, doc: &EntityDoc) -> Result<bool> {
+        Ok(doc.registered || entities::events(self.docs, &doc.id)? > 0)
     }
 
     /// Every entity that is registered or involved in a current fact, by id.
@@ -1132,7 +1160,7 @@ impl<'a> Query<'a> {
         for item in self.docs.scan(entities::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: EntityDoc = decode(&k, &v)?;
-            if doc.registered || doc.events > 0 {
+            if self.listed(&doc)? {
                 out.push(self.entity_view(doc)?);
             }
         }
@@ -1142,7 +1170,10 @@ impl<'a> Query<'a> {
     /// One entity, by id, name or alias.
     pub fn entity(&self, text: &str) -> Result<EntityView> {
         let id = self.resolve_entity("entity", text)?;
-        let doc = entities::get(self.docs, &id)?.filter(|d| d.registered || d.events > 0);
+        let doc = match entities::get(self.docs, &id)? {
+            Some(doc) if self.listed(&doc)? => Some(doc),
+            _ => None,
+        };
         if doc.is_none() && self.is_stop_city(&id)? {
             return Err(not_found(
                 "entity",

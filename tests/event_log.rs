@@ -125,7 +125,7 @@ fn entities_must_be_registered_first_even_within_one_append() {
 }
 
 #[test]
-fn a_statement_is_about_streams_the_log_holds() {
+fn a_statement_is_about_streams_the_log_holds_and_a_sale_has_two_parties() {
     let c = Chronicle::new();
     let about = |streams: Value| {
         json!({"stream": "statement:s", "type": "statement.issued", "occurred": "2025-01-06",
@@ -137,11 +137,42 @@ fn a_statement_is_about_streams_the_log_holds() {
     );
     assert!(!c.db().exists(), "nothing written");
     // A stream that an earlier event of the same append opens, and the statement's own.
-    let sale = json!({"stream": "arms-sale:x", "type": "arms_sale.announced", "occurred": "2025-01-05",
+    let sale = json!({"id": SALE, "stream": "arms-sale:x", "type": "arms_sale.announced", "occurred": "2025-01-05",
         "data": {"seller": "country:US", "buyer": "country:JP", "value": {"amount": 1, "currency": "USD"}, "items": ["radars"]}});
-    c.append(&[sale, about(json!(["arms-sale:x", "statement:s"]))])
-        .ok();
+    let said = with(
+        about(json!(["arms-sale:x", "statement:s"])),
+        "id",
+        json!(STATEMENT),
+    );
+    c.append(&[sale, said]).ok();
+    // A correction is held to the same rules for the fields it sets.
+    let correct = |target: &str, stream: &str, data: Value| json!({"stream": stream, "type": "event.corrected", "data": {"target": target, "data": data, "reason": "fix"}});
+    c.append(&[correct(
+        STATEMENT,
+        "statement:s",
+        json!({"about": ["trip:nope"]}),
+    )])
+    .fails(
+        2,
+        "field `data.data.about[0]`: the log holds no stream `trip:nope`",
+    );
+    c.append(&[correct(SALE, "arms-sale:x", json!({"buyer": "country:US"}))])
+        .fails(
+            2,
+            "field `data.data.buyer`: the buyer is the seller (`country:US`)",
+        );
+    c.append(&[correct(SALE, "arms-sale:x", json!({"items": []}))])
+        .fails(2, "field `data.data.items`: name at least one item sold");
+    c.append(&[correct(
+        SALE,
+        "arms-sale:x",
+        json!({"items": ["radars", "training"]}),
+    )])
+    .ok();
 }
+
+const STATEMENT: &str = "0194210c-0000-7000-8000-00000000a002";
+const SALE: &str = "0194210c-0000-7000-8000-00000000a001";
 
 #[test]
 fn import_twice_adds_nothing_and_reads_folders_in_name_order() {
@@ -256,13 +287,21 @@ fn import_checks_everything_before_writing() {
 
 /// Ctrl-C or SIGTERM while an import writes stops it at the end of a batch, and it
 /// says how far it got and how to finish: run it again when every event has an id,
-/// else import the rest from the line it names. Tried at growing sizes until a signal
-/// lands while the batches are written.
+/// else import the rest from the line it names. Tried at growing sizes, and later
+/// delays (on a loaded machine the first batch may come late), until a signal lands
+/// while the batches are written.
 #[test]
 fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
     for (signal, ids) in [(libc::SIGTERM, false), (libc::SIGINT, true)] {
         let mut stopped = false;
-        for size in [4_000, 16_000, 64_000] {
+        let attempts = [
+            (4_000, 100),
+            (16_000, 100),
+            (16_000, 500),
+            (64_000, 300),
+            (64_000, 1_500),
+        ];
+        for (size, delay_ms) in attempts {
             let c = Chronicle::new();
             let lines: Vec<String> = (0..size)
                 .map(|i| {
@@ -289,7 +328,7 @@ fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
             while !c.db().join("db").exists() && child.try_wait().unwrap().is_none() {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
             unsafe { libc::kill(child.id() as i32, signal) };
             let output = child.wait_with_output().unwrap();
             // It says how far it got, then ends by the signal, as a shell expects.

@@ -80,10 +80,18 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let checked = check(store.as_ref(), &inputs, batch)?;
     if checked.origins.lines.is_empty() {
         // As `append` answers: most likely the wrong file (and no store is created).
+        let named: Vec<String> = args
+            .paths
+            .iter()
+            .map(|p| match p.to_str() {
+                Some("-") => "stdin".to_owned(),
+                _ => p.display().to_string(),
+            })
+            .collect();
         return Err(UsageError(format!(
             "{} {} no events; nothing was written: give one event per line as a JSON object (an export, or `chronicle types show TYPE` for a template)",
-            checked.origins.names.join(", "),
-            if inputs.len() == 1 { "holds" } else { "hold" }
+            named.join(", "),
+            if named.len() == 1 { "holds" } else { "hold" }
         ))
         .into());
     }

@@ -642,11 +642,12 @@ fn usage_error(e: &clap::Error) -> i32 {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        // Help that cannot be written is an error like any other output's (a closed
-        // pipe, `chronicle --help | head`, is not).
+        // Help that cannot be written to stdout is an error like any other output's (a
+        // closed pipe, `chronicle --help | head`, is not); help clap writes to stderr
+        // (a command given without its subcommand) keeps its exit code.
         use std::io::Write;
         return match e.print().and_then(|()| std::io::stdout().flush()) {
-            Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe && !e.use_stderr() => {
                 note!("error: writing to standard output: {error}");
                 1
             }

@@ -579,7 +579,8 @@ pub enum Origin {
 /// - a sum of money, or a correction's new currency, names an ISO 4217 code
 ///   ([`super::currencies`]);
 /// - a country is built in, never registered (`entity.registered` on `country:XX`);
-/// - a sale is between two parties and sells at least one item.
+/// - a sale is between two parties and sells at least one item ([`check_sale`]; a
+///   correction is held to it for the fields its patch sets, by the store's rules).
 pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationError> {
     if let EventData::EntityRegistered(_) = typed
         && let Some(name) =
@@ -593,23 +594,36 @@ pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationE
         ));
     }
     if let EventData::ArmsSaleAnnounced(sale) = typed {
-        if sale.seller == sale.buyer {
-            return Err(ValidationError::field(
-                "data.buyer",
-                format!(
-                    "the buyer is the seller (`{}`); a sale is between two parties",
-                    sale.buyer
-                ),
-            ));
-        }
-        if sale.items.is_empty() {
-            return Err(ValidationError::field(
-                "data.items",
-                "name at least one item sold, like [\"air defence systems\"]",
-            ));
-        }
+        check_sale(sale, "data.", true, true)?;
     }
     check_currency(typed)
+}
+
+/// A sale's rules: two parties (when `parties`), at least one item (when `items`).
+/// Checked on a new sale, and on a corrected one for the fields its patch sets;
+/// `prefix` is where the sale's data is (`data.`, or `data.data.` in a correction).
+pub fn check_sale(
+    sale: &super::types::ArmsSaleAnnounced,
+    prefix: &str,
+    parties: bool,
+    items: bool,
+) -> Result<(), ValidationError> {
+    if parties && sale.seller == sale.buyer {
+        return Err(ValidationError::field(
+            format!("{prefix}buyer"),
+            format!(
+                "the buyer is the seller (`{}`); a sale is between two parties",
+                sale.buyer
+            ),
+        ));
+    }
+    if items && sale.items.is_empty() {
+        return Err(ValidationError::field(
+            format!("{prefix}items"),
+            "name at least one item sold, like [\"air defence systems\"]",
+        ));
+    }
+    Ok(())
 }
 
 fn check_currency(typed: &EventData) -> Result<(), ValidationError> {

@@ -83,16 +83,19 @@ impl Extent {
     /// A date of the reported clock (`--known-at`, `known_at=`): an extent that is not
     /// approximate, since "known by about then" has no one answer.
     pub fn known_at(text: &str) -> Result<Extent, ExtentError> {
-        let date: Extent = text
-            .parse()
-            .map_err(|e: ExtentError| ExtentError(e.0.replace(APPROXIMATE!(), "")))?;
-        if date.approximate {
+        if text.ends_with('~') {
+            let exact = text.trim_end_matches('~');
             return Err(ExtentError(format!(
                 "`{text}` is approximate (~), and the reported clock needs a date: give it without the ~, like {}",
-                text.trim_end_matches('~')
+                if exact.is_empty() {
+                    "2025-01-04"
+                } else {
+                    exact
+                }
             )));
         }
-        Ok(date)
+        text.parse()
+            .map_err(|e: ExtentError| ExtentError(e.0.replace(APPROXIMATE!(), "")))
     }
 
     /// One whole day, exact.
@@ -337,6 +340,10 @@ mod tests {
         assert!(matches!(
             Extent::known_at("yesterday"),
             Err(e) if e.0.contains("is not a date") && !e.0.contains('~')
+        ));
+        assert!(matches!(
+            Extent::known_at("2025~~"),
+            Err(e) if e.0.ends_with("give it without the ~, like 2025")
         ));
         check("2025/2026/2027", Err("more than one"));
         check("0000", Err("outside"));

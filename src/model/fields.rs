@@ -349,7 +349,7 @@ pub fn definition(t: EventType) -> TypeDef {
             "An arms sale was announced, with its parties and value.",
             fields![
                 req("seller", Entity, "Who sells."),
-                req("buyer", Entity, "Who buys."),
+                req("buyer", Entity, "Who buys: not the seller."),
                 req("value", Money, "What it is worth."),
                 opt("approximate", Bool, "Whether the value is approximate."),
                 req("items", Texts { at_least: 1 }, "What is sold."),
@@ -390,7 +390,7 @@ pub fn definition(t: EventType) -> TypeDef {
                 req(
                     "about",
                     Streams { at_least: 1 },
-                    "What it is about: entity ids or stream ids.",
+                    "What it is about: entity ids, or ids of streams the log holds.",
                 ),
                 req("summary", Text, "What was said, in a line."),
                 opt("quote", Text, "The words, verbatim."),

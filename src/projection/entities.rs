@@ -1,10 +1,13 @@
 //! The entity registry: names, aliases, how many facts involve each entity, when, and
 //! status facts (an impeachment, a declaration of martial law, a funeral).
 //!
-//! Documents: `entities/d/<id>` → [`EntityDoc`]; `entities/a/<normalized name>` → the
-//! ids known by that name or alias; `entities/f/<fact id>` → the entities a fact was
-//! counted for ([`counted_for`]; the timeline reads it too). An entity's first and last
-//! dated facts are the ends of its timeline (`timeline::entity_prefix`).
+//! Documents: `entities/d/<id>` → [`EntityDoc`]; `entities/n/<id>` → how many current
+//! facts involve it ([`events`]; kept apart, so that the document, with its history,
+//! changes only when the entity does, not with every fact about it);
+//! `entities/a/<normalized name>` → the ids known by that name or alias;
+//! `entities/f/<fact id>` → the entities a fact was counted for ([`counted_for`]; the
+//! timeline reads it too). An entity's first and last dated facts are the ends of its
+//! timeline (`timeline::entity_prefix`).
 
 use super::{
     Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json, put_new_json,
@@ -40,8 +43,6 @@ pub struct EntityDoc {
     pub wikidata: Option<String>,
     /// Whether a current `entity.registered` defines it (countries are built in).
     pub registered: bool,
-    /// Facts that involve it (current ones only).
-    pub events: u64,
     pub status: Vec<StatusFact>,
     /// The entity's own `entity.*` facts, in position order.
     own: Vec<(Position, Uuid)>,
@@ -59,7 +60,6 @@ impl EntityDoc {
             country: None,
             wikidata: None,
             registered: false,
-            events: 0,
             status: Vec::new(),
             own: Vec::new(),
         }
@@ -95,6 +95,18 @@ pub fn normalize(name: &str) -> String {
         .to_lowercase()
 }
 
+fn count_key(id: &EntityId) -> Vec<u8> {
+    key("entities/n/", id.as_str().as_bytes())
+}
+
+/// How many current facts involve the entity.
+pub fn events(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<u64> {
+    Ok(docs
+        .get(&count_key(id))?
+        .and_then(|v| Some(u64::from_be_bytes(v.as_slice().try_into().ok()?)))
+        .unwrap_or(0))
+}
+
 /// The document of an entity, if any fact has involved it.
 pub fn get(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<EntityDoc>> {
     get_json(docs, &doc_key(id))
@@ -103,10 +115,6 @@ pub fn get(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<Enti
 /// The ids known by a name or alias.
 pub fn by_name(docs: &(impl DocsRead + ?Sized), name: &str) -> Result<Vec<EntityId>> {
     Ok(get_json(docs, &alias_key(name))?.unwrap_or_default())
-}
-
-fn load(docs: &dyn Docs, id: &EntityId) -> Result<EntityDoc> {
-    Ok(get(docs, id)?.unwrap_or_else(|| EntityDoc::new(id)))
 }
 
 fn status_subject(fact: &Fact) -> Option<EntityId> {
@@ -213,8 +221,10 @@ impl Entities {
             found
         };
         for id in involved {
-            let mut doc = load(docs, &id)?;
-            if doc.own.is_empty() && doc.events == 0 {
+            let stored = get(docs, &id)?;
+            let mut doc = stored.clone().unwrap_or_else(|| EntityDoc::new(&id));
+            let count = events(docs, &id)?;
+            if doc.own.is_empty() && count == 0 {
                 // A new document: index its built-in name (countries).
                 rename(&mut doc, docs)?;
             }
@@ -226,10 +236,10 @@ impl Entities {
                 }
                 rename(&mut doc, docs)?;
             }
-            if added {
-                doc.events += 1;
-            } else {
-                doc.events = doc.events.saturating_sub(1);
+            match (added, count) {
+                (true, n) => docs.put(count_key(&id), (n + 1).to_be_bytes().to_vec()),
+                (false, 0 | 1) => docs.delete(count_key(&id)),
+                (false, n) => docs.put(count_key(&id), (n - 1).to_be_bytes().to_vec()),
             }
             doc.status.retain(|s| s.id != fact.id);
             if added && subject.as_ref() == Some(&id) {
@@ -242,7 +252,9 @@ impl Entities {
                 });
                 doc.status.sort_by_key(|s| s.position);
             }
-            put_json(docs, doc_key(&id), &doc);
+            if stored.as_ref() != Some(&doc) {
+                put_json(docs, doc_key(&id), &doc);
+            }
         }
         Ok(())
     }
@@ -254,8 +266,9 @@ impl Projection for Entities {
     }
 
     fn version(&self) -> u32 {
-        // 2: no `entities/i/` index; first and last come from the timeline.
-        2
+        // 2: no `entities/i/` index; first and last come from the timeline. 3: the
+        // count of facts under `entities/n/`, out of the document.
+        3
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {

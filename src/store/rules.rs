@@ -792,6 +792,9 @@ fn check_references(
                 )
             })?;
             check_entities(db, group, job, index, "data.data.", &typed)?;
+            if proposed.restored.is_none() {
+                check_patched(db, group, job, index, &known.stream, patch, &typed)?;
+            }
             // The facts layer ignores amendments of a retracted fact; so does the data.
             if !current.retracted {
                 amended = Some((target, current));
@@ -1076,8 +1079,8 @@ fn check_entities(
     Ok(())
 }
 
-/// A statement is about entities (checked as every entity reference is) and streams the
-/// log holds, or its own: a stream id with a typo would leave it about nothing.
+/// A new statement is about entities (checked as every entity reference is) and streams
+/// the log holds, or its own: a stream id with a typo would leave it about nothing.
 fn check_about(
     db: &dyn LogIndex,
     group: &Pending,
@@ -1085,25 +1088,72 @@ fn check_about(
     index: usize,
     proposed: &ProposedEvent,
 ) -> Result<()> {
-    let EventData::StatementIssued(statement) = &proposed.typed else {
-        return Ok(());
-    };
-    for (i, stream) in statement.about.iter().enumerate() {
-        if stream.is_entity() || *stream == proposed.stream {
+    match &proposed.typed {
+        EventData::StatementIssued(statement) => {
+            let own = &proposed.stream;
+            check_about_streams(db, group, job, index, "data.", own, &statement.about)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_about_streams(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    index: usize,
+    prefix: &str,
+    own: &StreamId,
+    about: &[StreamId],
+) -> Result<()> {
+    for (i, stream) in about.iter().enumerate() {
+        if stream.is_entity() || stream == own {
             continue;
         }
         if lookup_version(db, group, job, stream)? == 0 {
             return Err(invalid(
                 index,
-                &format!("data.about[{i}]"),
+                &format!("{prefix}about[{i}]"),
                 format!(
-                    "the log holds no stream `{stream}`; a statement is about entities and streams with events (check the id; `chronicle log --category {}` lists that category's events)",
+                    "the log holds no stream `{stream}`; a statement is about entities and streams with events (check the id; `chronicle log --category {0}`, or `GET /events?category={0}`, lists that category's events)",
                     stream.category()
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// A correction is held to a new event's rules for the fields its patch sets (a sale's
+/// parties and items, a statement's `about`), so that it cannot make what a new event
+/// could not; the fields it leaves keep what an older log accepted.
+fn check_patched(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    index: usize,
+    stream: &StreamId,
+    patch: &serde_json::Value,
+    typed: &EventData,
+) -> Result<()> {
+    let sets = |field: &str| patch.get(field).is_some();
+    match typed {
+        EventData::ArmsSaleAnnounced(sale) => {
+            let parties = sets("seller") || sets("buyer");
+            crate::model::event::check_sale(sale, "data.data.", parties, sets("items"))
+                .map_err(|e| Error::invalid(index, e))
+        }
+        EventData::StatementIssued(statement) if sets("about") => check_about_streams(
+            db,
+            group,
+            job,
+            index,
+            "data.data.",
+            stream,
+            &statement.about,
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn lookup_version(

@@ -21,7 +21,7 @@ use super::{AppendedEvent, EventStore, Events, Head, LogRead, ReadFilter, Stats,
 use crate::model::event::{GENESIS_HASH, to_hex};
 use crate::model::{Position, ProposedEvent, RecordedEvent, StreamId, Version};
 use crate::projection::runner::Runner;
-use crate::projection::{DocsRead, Layered, counts};
+use crate::projection::{Layered, counts};
 use crate::{Error, Result};
 use chrono::DateTime;
 use std::path::{Path, PathBuf};
@@ -951,17 +951,18 @@ impl EventStore for SledStore {
     }
 
     fn stats(&self) -> Result<Stats> {
-        let views = self.live_views()?;
-        let mut per_type = Vec::new();
-        for item in views.scan(counts::TYPES.as_bytes(), None, false) {
-            let (k, v) = item?;
-            let name = String::from_utf8_lossy(&k[counts::TYPES.len()..]).into_owned();
-            per_type.push((name, counts::decode(&v)));
-        }
+        let counts = counts::read(&self.live_views()?)?;
+        // By name, as PostgreSQL's log lists them.
+        let mut per_type: Vec<(String, u64)> = counts
+            .per_type
+            .into_iter()
+            .map(|(t, n)| (t.as_str().to_owned(), n))
+            .collect();
+        per_type.sort();
         let head = self.head()?;
         Ok(Stats {
             events: head.position.0,
-            streams: counts::streams(&views)?,
+            streams: counts.streams,
             per_type,
             head,
             size_on_disk: self.size_on_disk()?,
