@@ -40,8 +40,9 @@ LOG_OR_RELATION_RULES = {
         "more than the limit of",
         # A correction's patch is free-form: its currency is checked by the server.
         "field `data.data.value.currency`",
-        # A sale's seller and buyer are two values.
+        # A sale's seller and buyer are two values; a correction's patch is free-form.
         "a sale is between two parties",
+        "name at least one item sold",
         # A statement's `about` names streams the log holds.
         "the log holds no stream",
     ],
