@@ -106,6 +106,7 @@ conformance!(
     kill_9_loses_no_acknowledged_append,
     metrics_count_appends_refusals_and_commits,
     events_at_a_place_must_be_at_a_stop,
+    references_are_to_what_the_log_holds,
 );
 
 // ---------------------------------------------------------------------------------
@@ -537,6 +538,44 @@ fn bad_input_writes_nothing(b: &dyn Backend) {
 /// `trip.stop_added` before it, in the log or the same append, makes it a stop; a
 /// registered place is the stop that names its city in its country; a correction of
 /// the announcement that drops a stop counts.
+/// An entity referred to is registered, and a statement is about streams the log
+/// holds: earlier in the log, or earlier in the same append (which PostgreSQL's writer
+/// prefetches with the group's own streams).
+fn references_are_to_what_the_log_holds(b: &dyn Backend) {
+    let store = b.open();
+    let statement = |about: Value| {
+        proposed(
+            json!({"stream": "statement:s", "type": "statement.issued", "occurred": "2025-01-06",
+                        "data": {"speaker": "person:a", "stance": "opposes", "about": about, "summary": "no"}}),
+        )
+    };
+    store
+        .append(vec![registered("person:a", Uuid::now_v7())])
+        .unwrap();
+    let refused = |events: Vec<ProposedEvent>, field: &str| match store.append(events) {
+        Err(Error::Invalid { error, .. }) => assert_eq!(error.field.as_deref(), Some(field)),
+        other => panic!("{field}: {other:?}"),
+    };
+    refused(vec![statement(json!(["person:b"]))], "data.about[0]");
+    refused(
+        vec![statement(json!(["country:JP", "trip:nope"]))],
+        "data.about[1]",
+    );
+    assert_eq!(store.head().unwrap().position.0, 1, "nothing written");
+    // What the same append holds first counts, in either order of streams.
+    store
+        .append(vec![
+            registered("person:b", Uuid::now_v7()),
+            started("trip:t", None, json!(null)),
+            statement(json!(["person:b", "trip:t", "statement:s"])),
+        ])
+        .unwrap();
+    store
+        .append(vec![statement(json!(["trip:t", "person:a"]))])
+        .unwrap();
+    assert_sound(&*store);
+}
+
 fn events_at_a_place_must_be_at_a_stop(b: &dyn Backend) {
     let store = b.open();
     let trip = "trip:stops";

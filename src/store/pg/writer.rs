@@ -26,7 +26,7 @@
 use super::client::{Client, Failure, Reply, Request, Session};
 use super::{Durable, STALL_BOUND, Statements, pg_error, to_i64, to_u64};
 use crate::model::event::GENESIS_HASH;
-use crate::model::{Position, RecordedEvent, StreamId, Version};
+use crate::model::{EventData, Position, RecordedEvent, StreamId, Version};
 use crate::store::StoreMetrics;
 use crate::store::keys::IdEntry;
 use crate::store::rules::{IdInfo, LogIndex, Pending, Record, Tail};
@@ -288,11 +288,21 @@ struct Known {
     versions: HashMap<StreamId, u64>,
 }
 
-/// The ids and the streams a group's events name, for the queries that prefetch them.
-fn named(jobs: &[Job]) -> (Vec<Uuid>, Vec<&str>) {
+/// The ids and the streams a group's events name, for the queries that prefetch them:
+/// each event's stream, and the streams its rules read (the entities it refers to, and a
+/// statement's `about`), so that deciding asks PostgreSQL nothing more under the lock.
+fn named(jobs: &[Job]) -> (Vec<Uuid>, Vec<StreamId>) {
     let events = || jobs.iter().flat_map(|j| &j.events);
     let ids: Vec<Uuid> = events().filter_map(|e| e.id).collect();
-    let mut streams: Vec<&str> = events().map(|e| e.stream.as_str()).collect();
+    let mut streams: Vec<StreamId> = Vec::new();
+    for event in events() {
+        streams.push(event.stream.clone());
+        let refs = event.typed.entity_refs().into_iter();
+        streams.extend(refs.map(|(_, entity)| entity.stream().clone()));
+        if let EventData::StatementIssued(statement) = &event.typed {
+            streams.extend(statement.about.iter().cloned());
+        }
+    }
     streams.sort_unstable();
     streams.dedup();
     (ids, streams)
@@ -301,6 +311,7 @@ fn named(jobs: &[Job]) -> (Vec<Uuid>, Vec<&str>) {
 /// [`Known`] from the answers to `by_ids` and `stream_versions` about what `jobs` name.
 fn known(
     jobs: &[Job],
+    streams: &[StreamId],
     id_rows: &[tokio_postgres::Row],
     version_rows: &[tokio_postgres::Row],
 ) -> Result<Known> {
@@ -311,7 +322,7 @@ fn known(
         let id: Uuid = row.get(4);
         known.insert(id, Some(id_info(&id, row)?));
     }
-    let mut versions: HashMap<StreamId, u64> = events().map(|e| (e.stream.clone(), 0)).collect();
+    let mut versions: HashMap<StreamId, u64> = streams.iter().map(|s| (s.clone(), 0)).collect();
     for row in version_rows {
         let stream = StreamId::parse(row.get(0)).map_err(|e| {
             Error::Integrity(format!("the PostgreSQL log holds a bad stream id ({e})"))
@@ -494,12 +505,13 @@ fn new_events(answers: &[Answer]) -> usize {
 /// once the lock is held and sees every event committed before it.
 fn begin(client: &mut Client, statements: &Statements, jobs: &[Job]) -> Result<(Tail, Known)> {
     let (ids, streams) = named(jobs);
+    let names: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
     let replies = client
         .pipeline(&[
             Request::Simple("BEGIN"),
             Request::Query(&statements.lock_head, vec![]),
             Request::Query(&statements.by_ids, vec![&ids]),
-            Request::Query(&statements.stream_versions, vec![&streams]),
+            Request::Query(&statements.stream_versions, vec![&names]),
         ])
         .map_err(pg_error)?;
     let [begun, head, id_rows, version_rows]: [Reply; 4] = replies
@@ -516,6 +528,7 @@ fn begin(client: &mut Client, statements: &Statements, jobs: &[Job]) -> Result<(
     let tail = tail_from_row(row)?;
     let known = known(
         jobs,
+        &streams,
         &id_rows.map_err(pg_error)?,
         &version_rows.map_err(pg_error)?,
     )?;
