@@ -1102,7 +1102,7 @@ impl<'a> Query<'a> {
         Ok(out)
     }
 
-    fn entity_view(&self, doc: EntityDoc) -> Result<EntityView> {
+    fn entity_view(&self, doc: EntityDoc, events: u64) -> Result<EntityView> {
         // The ends of the entity's timeline, past the retracted facts it keeps.
         let prefix = timeline::entity_prefix(&doc.id);
         let extent_at = |reverse: bool| -> Result<Option<Extent>> {
@@ -1131,7 +1131,6 @@ impl<'a> Query<'a> {
                 },
             });
         }
-        let events = entities::events(self.docs, &doc.id)?;
         Ok(EntityView {
             kind: doc.id.kind().to_owned(),
             first: extent_at(false)?,
@@ -1148,10 +1147,11 @@ impl<'a> Query<'a> {
         })
     }
 
-    /// Whether an entity is one the registry shows: registered, or involved in a
-    /// current fact.
-    fn listed(&self, doc: &EntityDoc) -> Result<bool> {
-        Ok(doc.registered || entities::events(self.docs, &doc.id)? > 0)
+    /// How many current facts involve an entity the registry shows (registered, or
+    /// involved in a current fact); `None` for one it does not show.
+    fn listed(&self, doc: &EntityDoc) -> Result<Option<u64>> {
+        let events = entities::events(self.docs, &doc.id)?;
+        Ok((doc.registered || events > 0).then_some(events))
     }
 
     /// Every entity that is registered or involved in a current fact, by id.
@@ -1160,8 +1160,8 @@ impl<'a> Query<'a> {
         for item in self.docs.scan(entities::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: EntityDoc = decode(&k, &v)?;
-            if self.listed(&doc)? {
-                out.push(self.entity_view(doc)?);
+            if let Some(events) = self.listed(&doc)? {
+                out.push(self.entity_view(doc, events)?);
             }
         }
         Ok(out)
@@ -1171,8 +1171,8 @@ impl<'a> Query<'a> {
     pub fn entity(&self, text: &str) -> Result<EntityView> {
         let id = self.resolve_entity("entity", text)?;
         let doc = match entities::get(self.docs, &id)? {
-            Some(doc) if self.listed(&doc)? => Some(doc),
-            _ => None,
+            Some(doc) => self.listed(&doc)?.map(|events| (doc, events)),
+            None => None,
         };
         if doc.is_none() && self.is_stop_city(&id)? {
             return Err(not_found(
@@ -1182,14 +1182,14 @@ impl<'a> Query<'a> {
                 ),
             ));
         }
-        let doc = doc
+        let (doc, events) = doc
             .ok_or_else(|| {
                 not_found(
                     "entity",
                     format!("no fact involves `{id}`; `chronicle entity list` (or `GET /entities`) lists them"),
                 )
             })?;
-        self.entity_view(doc)
+        self.entity_view(doc, events)
     }
 
     /// The retracted facts of a stream, in timeline order, each with its reason.
