@@ -6,9 +6,9 @@
 //! folded in memory (`--known-at`), so every question is answered the same way at every
 //! point of the log. [`Query::trip_at`] also reads the log, to say when a trip began.
 
-use crate::model::countries;
 use crate::model::types::{EventData, Money, Stance};
 use crate::model::{EntityId, EventType, Extent, Position, Source, StreamId, ValidationError};
+use crate::model::{countries, ids};
 use crate::projection::entities::{self, EntityDoc};
 use crate::projection::facts::{Correction, FieldChange};
 use crate::projection::sales::{self, SaleView};
@@ -627,6 +627,52 @@ impl<'a> Query<'a> {
         self.find_entity(field, text, true)
     }
 
+    /// An append's error about an entity, with what these views say was meant: the
+    /// entity a name given where an id belongs names (`Addis` for place:addis-ababa),
+    /// or the registered id closest to an unregistered one. Any other error, or one the
+    /// views cannot help with, is left as it was.
+    pub fn add_entity_hint(&self, error: &mut Error) {
+        let Error::Invalid { error, .. } = error else {
+            return;
+        };
+        let better = if let Some(name) = ids::name_given_for_id(&error.message) {
+            self.meant_by_name(name)
+        } else if let Some(id) = crate::store::unregistered_entity(&error.message) {
+            self.closest_id(&id).map(|close| {
+                close.map(|c| format!("entity `{id}` is not registered: did you mean `{c}`? If not, append an entity.registered event for it first"))
+            })
+        } else {
+            Ok(None)
+        };
+        if let Ok(Some(message)) = better {
+            error.message = message;
+        }
+    }
+
+    /// What to say of a name given where an id belongs: the id of the one entity it
+    /// stands for, the ids it could be, or else the closest name's.
+    fn meant_by_name(&self, name: &str) -> Result<Option<String>> {
+        let mut ids = Vec::new();
+        for id in self.named(name)? {
+            // A stop's city may be a place no registration has: not an id to give.
+            if id.country_name().is_some() || entities::get(self.docs, &id)?.is_some() {
+                ids.push(id.to_string());
+            }
+        }
+        Ok(match ids.as_slice() {
+            [] => self.closest_name(name)?.map(|(shown, id)| {
+                format!("`{name}` is not an entity id: did you mean `{shown}`, whose id is {id}? `chronicle entity list` lists the ids")
+            }),
+            [id] => Some(format!(
+                "`{name}` is not an entity id: it names {id}; give that id"
+            )),
+            many => Some(format!(
+                "`{name}` is not an entity id: it could name {}; give one of these ids",
+                many.join(", ")
+            )),
+        })
+    }
+
     /// [`Query::resolve_entity`], with the search for what a typo meant when `suggest`.
     fn find_entity(&self, field: &str, text: &str, suggest: bool) -> Result<EntityId> {
         if let Ok(id) = EntityId::parse(text) {
@@ -651,31 +697,7 @@ impl<'a> Query<'a> {
                 ),
             ));
         }
-        let mut ids = entities::by_name(self.docs, text)?;
-        // "the United States", as the summaries write a country's name.
-        if ids.is_empty()
-            && let Some(name) = text
-                .get(4..)
-                .filter(|_| text[..4].eq_ignore_ascii_case("the "))
-        {
-            ids = entities::by_name(self.docs, name)?;
-        }
-        if ids.is_empty()
-            && let Some(place) = self.stop_city(text)?
-        {
-            return Ok(place);
-        }
-        // A country's code alone: `JP` for country:JP, `jp` too when nothing else is
-        // named so; when an entity also has the code in capitals as a name or an alias,
-        // both are offered rather than one picked silently (but "Jo" is not Jordan's).
-        if text.len() == 2
-            && (ids.is_empty() || text.bytes().all(|b| b.is_ascii_uppercase()))
-            && let Ok(country) = EntityId::parse(&format!("country:{}", text.to_ascii_uppercase()))
-            && country.country_name().is_some()
-            && !ids.contains(&country)
-        {
-            ids.insert(0, country);
-        }
+        let mut ids = self.named(text)?;
         match ids.len() {
             0 => Err(not_found(
                 field,
@@ -703,6 +725,37 @@ impl<'a> Query<'a> {
                 ),
             )),
         }
+    }
+
+    /// The entities `text` names: by a name or an alias (also after "the "), as a
+    /// stop's city, or as a country's code.
+    fn named(&self, text: &str) -> Result<Vec<EntityId>> {
+        let mut ids = entities::by_name(self.docs, text)?;
+        // "the United States", as the summaries write a country's name.
+        if ids.is_empty()
+            && let Some(name) = text
+                .get(4..)
+                .filter(|_| text[..4].eq_ignore_ascii_case("the "))
+        {
+            ids = entities::by_name(self.docs, name)?;
+        }
+        if ids.is_empty()
+            && let Some(place) = self.stop_city(text)?
+        {
+            return Ok(vec![place]);
+        }
+        // A country's code alone: `JP` for country:JP, `jp` too when nothing else is
+        // named so; when an entity also has the code in capitals as a name or an alias,
+        // both are offered rather than one picked silently (but "Jo" is not Jordan's).
+        if text.len() == 2
+            && (ids.is_empty() || text.bytes().all(|b| b.is_ascii_uppercase()))
+            && let Ok(country) = EntityId::parse(&format!("country:{}", text.to_ascii_uppercase()))
+            && country.country_name().is_some()
+            && !ids.contains(&country)
+        {
+            ids.insert(0, country);
+        }
+        Ok(ids)
     }
 
     /// The name or alias closest to `text`, with the entity it names, when it is close

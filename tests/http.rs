@@ -720,6 +720,31 @@ fn views_answer_at_the_head_and_as_of_a_position() {
         typo.to_string().contains("did you mean `trip.arrived`?"),
         "{typo}"
     );
+    // An append that names an entity by its alias, or by an id with a typo, is refused
+    // with the id meant, as on the command line.
+    for (place, says) in [
+        (
+            "Seoul",
+            "`Seoul` is not an entity id: it names place:seoul; give that id",
+        ),
+        (
+            "place:seol",
+            "entity `place:seol` is not registered: did you mean `place:seoul`?",
+        ),
+    ] {
+        let arrival = json!({"stream": "trip:blinken-final-tour-2025", "type": "trip.arrived",
+            "occurred": "2025-01-06", "data": {"place": place}});
+        let (status, body) = server.post("/events", &arrival, None);
+        assert_eq!(
+            (status, &body["field"]),
+            (422, &json!("data.place")),
+            "{body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().starts_with(says),
+            "{body}"
+        );
+    }
     // A trip by its traveler's name, as on the command line.
     let (status, by_name) = server.get("/trips/the%20US%20Secretary%20of%20State?as_of=20");
     assert_eq!(status, 200, "{by_name}");

@@ -366,6 +366,45 @@ fn entities_resolve_by_alias_and_count_their_facts() {
     );
 }
 
+/// An append that names an entity by its name or alias, or by an id with a typo, is
+/// refused naming the id meant, from the views; nothing is written either way.
+#[test]
+fn an_append_refused_for_an_entity_names_the_id_meant() {
+    let c = demo();
+    let head = c.log().len();
+    let meeting = |with: &str| {
+        json!({"stream": "trip:blinken-final-tour-2025", "type": "trip.meeting_held",
+        "occurred": "2025-01-06", "data": {"place": "place:seoul", "with": [with], "topic": "x"}})
+    };
+    c.append(&[meeting("Blinken")]).fails(
+        2,
+        "field `data.with[0]`: `Blinken` is not an entity id: it names person:antony-blinken; give that id",
+    );
+    c.append(&[meeting("person:antony-blinkn")]).fails(
+        2,
+        "entity `person:antony-blinkn` is not registered: did you mean `person:antony-blinken`? If not, append an entity.registered event for it first",
+    );
+    c.append(&[meeting("Antony Blinkn")]).fails(
+        2,
+        "`Antony Blinkn` is not an entity id: did you mean `Antony Blinken`, whose id is person:antony-blinken?",
+    );
+    // A country's name says its id without the views; a name nothing is close to keeps
+    // the error that shows the form of an id.
+    c.append(&[meeting("Japan")]).fails(
+        2,
+        "`Japan` is not an entity id: a country is named by its id, here country:JP",
+    );
+    c.append(&[meeting("Nobody At All")])
+        .fails(2, "such as place:nobody-at-all or person:nobody-at-all");
+    // The same from a file given to import, with its line.
+    let file = c.file("named.jsonl", &format!("{}\n", meeting("Blinken")));
+    c.run(&["import", file.to_str().unwrap()]).fails(
+        2,
+        "named.jsonl: line 1: field `data.with[0]`: `Blinken` is not an entity id: it names person:antony-blinken",
+    );
+    assert_eq!(c.log().len(), head);
+}
+
 #[test]
 fn sales_total_three_point_six_four_billion_with_japan_as_buyer() {
     let c = demo();

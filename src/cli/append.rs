@@ -84,7 +84,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
-    let parsed = read_input(&args)?;
+    let parsed = read_input(&args).map_err(|e| app.with_entity_hint(e, None))?;
     if parsed.events.is_empty() {
         return Err(UsageError(
             "the input holds no events; nothing was written: give one event per line as a JSON object (`chronicle types show TYPE` has a template)".into(),
@@ -100,9 +100,10 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             .map_err(|e| parsed.locate(e))?;
     }
     let appended = match app.open_or_server(false)? {
-        Backend::Store(store) => store
-            .append(parsed.events.clone())
-            .map_err(|e| parsed.locate(e))?,
+        Backend::Store(store) => match store.append(parsed.events.clone()) {
+            Ok(appended) => appended,
+            Err(e) => return Err(app.with_entity_hint(parsed.locate(e), Some(store))),
+        },
         Backend::Server(api) => {
             let body: Vec<Value> = parsed.events.iter().map(remote::event_json).collect();
             let mut answer: Value = api.post("/events", &Value::Array(body)).map_err(|e| {

@@ -77,7 +77,10 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     } else {
         None
     };
-    let checked = check(store.as_ref(), &inputs, batch)?;
+    let checked = match check(store.as_ref(), &inputs, batch) {
+        Ok(checked) => checked,
+        Err(refused) => return Err(app.with_entity_hint(refused, store)),
+    };
     if checked.origins.lines.is_empty() {
         // As `append` answers: most likely the wrong file (and no store is created).
         let named: Vec<String> = args

@@ -37,7 +37,9 @@ mod verify;
 
 use anyhow::Context;
 use chronicle::Error;
+use chronicle::model::Position;
 use chronicle::model::ValidationError;
+use chronicle::query::Query;
 use chronicle::store::{Opening, SledStore, Store, StoreLocation};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -360,17 +362,22 @@ impl App {
     /// the hash chain is broken, so that they can show what is wrong. On PostgreSQL,
     /// the views are opened only for a command that reads them.
     pub fn open_raw(&self) -> chronicle::Result<Store> {
+        self.open_as(self.needs_views)
+    }
+
+    /// [`App::open_raw`], with the views or without them.
+    fn open_as(&self, needs_views: bool) -> chronicle::Result<Store> {
         let store = match &self.location {
             StoreLocation::Dir(dir) => SledStore::open_as(
                 dir,
                 Opening {
-                    log_only: !self.needs_views,
+                    log_only: !needs_views,
                     inspect: self.inspect,
                 },
             )
             .map(Into::into),
             StoreLocation::Postgres(url) => {
-                let views = match (self.needs_views, &self.views) {
+                let views = match (needs_views, &self.views) {
                     (false, _) => None,
                     (true, Some(dir)) => Some(dir.clone()),
                     (true, None) => Some(chronicle::store::default_views_dir(url)?),
@@ -380,6 +387,34 @@ impl App {
         }?;
         self.forget_a_dead_server();
         Ok(store)
+    }
+
+    /// `error`, an append's or an import's refusal, with what the local store's views
+    /// say an entity named in it was meant to be ([`Query::with_entity_hint`]).
+    /// `store`, when the command has it open, is closed first: it may hold the log
+    /// alone. Views not kept yet (PostgreSQL's folder for this process) are not made for
+    /// a hint, and a store another process holds gives none.
+    pub fn with_entity_hint(
+        &self,
+        mut error: anyhow::Error,
+        store: Option<Store>,
+    ) -> anyhow::Error {
+        drop(store);
+        if !matches!(error.downcast_ref::<Error>(), Some(Error::Invalid { .. })) {
+            return error;
+        }
+        let has_views = self.server.is_none()
+            && self.store_exists()
+            && self.local_dir().is_ok_and(|dir| dir.exists());
+        let Some(store) = has_views.then(|| self.open_as(true).ok()).flatten() else {
+            return error;
+        };
+        if let Ok(Some((views, _))) = store.views_at_least(Position(0), Duration::ZERO)
+            && let Some(refusal) = error.downcast_mut::<Error>()
+        {
+            Query::new(&views).add_entity_hint(refusal);
+        }
+        error
     }
 
     /// Removes the `.server.json` a server killed before it could remove it left

@@ -157,6 +157,16 @@ pub fn slug_of(name: &str) -> Option<String> {
     (!slug.is_empty()).then(|| slug.to_owned())
 }
 
+/// What [`EntityId::parse`] says of a name given where an id belongs, after the name.
+const NAME_NOT_ID: &str = "` is not an entity id: an entity is named by its id";
+
+/// The name an error of [`EntityId::parse`] is about, when it is a name given where an
+/// id belongs (`Addis`): the views may know which entity it names.
+pub fn name_given_for_id(message: &str) -> Option<&str> {
+    let (name, _) = message.strip_prefix('`')?.split_once(NAME_NOT_ID)?;
+    Some(name)
+}
+
 /// The id of an entity: a person, organisation, office, place or country.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntityId(StreamId);
@@ -178,7 +188,7 @@ impl EntityId {
             && text.len() <= MAX_STREAM_ID_LEN
         {
             return Err(format!(
-                "`{text}` is not an entity id: an entity is named by its id, <kind>:<slug>, such as place:{slug} or person:{slug} (the kinds are person, org, office and place, and country:XX for a country); `chronicle entity list` lists the ids"
+                "`{text}{NAME_NOT_ID}, <kind>:<slug>, such as place:{slug} or person:{slug} (the kinds are person, org, office and place, and country:XX for a country); `chronicle entity list` lists the ids"
             ));
         }
         let id = StreamId::parse(text).map_err(|e| {
@@ -286,6 +296,11 @@ mod tests {
             Some("Japan")
         );
         assert!(EntityId::parse("trip:x").is_err());
-        assert!(EntityId::parse("Seoul").is_err());
+        let seoul = EntityId::parse("Seoul").unwrap_err();
+        assert_eq!(name_given_for_id(&seoul), Some("Seoul"));
+        assert_eq!(
+            name_given_for_id(&EntityId::parse("trip:x").unwrap_err()),
+            None
+        );
     }
 }

@@ -13,9 +13,10 @@ use super::error::ApiError;
 use super::params::{Params, Segment};
 use crate::Error;
 use crate::model::{
-    Expect, Origin, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
+    Expect, Origin, Position, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
     parse_event_value,
 };
+use crate::query::Query;
 use crate::store::{EventStore, ReadFilter, Store};
 use axum::Json;
 use axum::body::Bytes;
@@ -24,6 +25,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// What an append takes instead of query parameters: a write that ignored `?expect=1`
 /// would be a write its sender thought was checked.
@@ -44,7 +46,7 @@ pub async fn append(
             "If-Match needs a stream: POST to /streams/{stream}/events, or give each event an `expect`",
         ));
     }
-    let events = parse_body(&state, &headers, body, None, None)?;
+    let events = parse_body(&state, &headers, body, None, None).await?;
     store_events(&state, events, None).await
 }
 
@@ -60,7 +62,7 @@ pub async fn append_to_stream(
     params.finish(NO_PARAMETERS)?;
     let stream = stream.stream()?;
     let if_match = if_match(&headers)?;
-    let events = parse_body(&state, &headers, body, Some(&stream), if_match)?;
+    let events = parse_body(&state, &headers, body, Some(&stream), if_match).await?;
     store_events(&state, events, Some(&stream)).await
 }
 
@@ -70,7 +72,12 @@ async fn store_events(
     stream: Option<&StreamId>,
 ) -> Result<Response, ApiError> {
     let appended = state
-        .blocking(move |store| Ok(store.append(events)?))
+        .blocking(move |store| {
+            store.append(events).map_err(|mut refusal| {
+                add_entity_hint(store, &mut refusal);
+                ApiError::from(refusal)
+            })
+        })
         .await?;
     let mut response = (StatusCode::CREATED, Json(json!({ "events": appended }))).into_response();
     if let Some(stream) = stream
@@ -112,8 +119,16 @@ fn invalid(index: usize, field: Option<&str>, message: String) -> ApiError {
     .into()
 }
 
+/// A refused append's error, with what the views say an entity named in it was meant
+/// to be ([`Query::add_entity_hint`]); the views as they are, without waiting.
+fn add_entity_hint(store: &Store, refusal: &mut Error) {
+    if let Ok(Some((views, _))) = store.views_at_least(Position(0), Duration::ZERO) {
+        Query::new(&views).add_entity_hint(refusal);
+    }
+}
+
 /// Reads and validates a write's body: one event or an array of them.
-fn parse_body(
+async fn parse_body(
     state: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -185,8 +200,19 @@ fn parse_body(
         }
         // `"expect": null` is no check, as an absent one: only a value can disagree.
         let has_expect = item.get("expect").is_some_and(|v| !v.is_null());
-        let mut event = parse_event_value(item, Origin::New)
-            .map_err(|e| ApiError::from(Error::invalid(index, e)))?;
+        let mut event = match parse_event_value(item, Origin::New) {
+            Ok(event) => event,
+            Err(e) => {
+                let mut refusal = Error::invalid(index, e);
+                return Err(state
+                    .blocking(move |store| {
+                        add_entity_hint(store, &mut refusal);
+                        Ok(refusal.into())
+                    })
+                    .await
+                    .unwrap_or_else(|failed| failed));
+            }
+        };
         if index == 0
             && let Some(expect) = if_match
         {

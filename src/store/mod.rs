@@ -112,7 +112,7 @@ pub use projector::{
     use_replay_caches,
 };
 pub use recover::{Recovered, recover};
-pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job};
+pub use rules::{IdInfo, LogIndex, Pending, Tail, check_job, unregistered_entity};
 pub use sled_store::{Checker, Opening, PastDocs, SledStore, holds_store};
 pub use verify::VerifyReport;
 pub use views::{HistoryDocs, LiveDocs, record_writes as record_view_writes};

@@ -410,6 +410,18 @@ pub(super) fn stop_rule_folds(event: &RecordedEvent) -> bool {
     }
 }
 
+/// What the rules say of an entity id no registration has, after the id.
+const NOT_REGISTERED: &str = "` is not registered; append an entity.registered event for it first";
+
+/// The entity an append was refused for naming unregistered, from its error's message:
+/// the views may know the id it was meant to be.
+pub fn unregistered_entity(message: &str) -> Option<EntityId> {
+    let (id, _) = message
+        .strip_prefix("entity `")?
+        .split_once(NOT_REGISTERED)?;
+    EntityId::parse(id).ok()
+}
+
 fn invalid(index: usize, field: &str, message: String) -> Error {
     Error::invalid(index, ValidationError::field(field, message))
 }
@@ -712,10 +724,7 @@ fn check_references(
             return Err(invalid(
                 index,
                 "stream",
-                format!(
-                    "entity `{}` is not registered; append an entity.registered event for it first",
-                    proposed.stream
-                ),
+                format!("entity `{}{NOT_REGISTERED}", proposed.stream),
             ));
         }
         _ => {}
@@ -1070,9 +1079,7 @@ fn check_entities(
             return Err(invalid(
                 index,
                 &format!("{prefix}{field}"),
-                format!(
-                    "entity `{entity}` is not registered; append an entity.registered event for it first (countries are built in as country:XX)"
-                ),
+                format!("entity `{entity}{NOT_REGISTERED} (countries are built in as country:XX)"),
             ));
         }
     }
