@@ -4,6 +4,7 @@
 //! position must equal the fold of the log up to it (history crosses several epochs);
 //! and a rebuild by replay, and a reopen, must change nothing.
 
+use chronicle::model::patch::merge_patch;
 use chronicle::model::{Origin, ProposedEvent, parse_event_value};
 use chronicle::projection::DocsRead;
 use chronicle::projection::runner::Runner;
@@ -270,6 +271,19 @@ impl History {
                     "statement.issued" => fix["data"] = json!({"quote": flag.as_bool().map(|_| "we object")}),
                     t if t.starts_with("entity.") => return None,
                     _ => fix["occurred"] = day(*d).into(),
+                }
+                // A correction must change something: the store refuses one that leaves
+                // the data as it is. The data of a retracted fact stays as it was.
+                if let Some(patch) = fix.get("data") {
+                    let fact = self.facts.iter_mut().find(|f| f.0 == target)?;
+                    let mut patched = fact.3.clone();
+                    merge_patch(&mut patched, patch);
+                    if patched == fact.3 {
+                        return None;
+                    }
+                    if !self.retracted.contains(&target) {
+                        fact.3 = patched;
+                    }
                 }
                 // Half of them leave their own date to the store.
                 let when = (amount % 4 < 2).then(|| day(20)).flatten();

@@ -741,10 +741,10 @@ fn sale_fix(patch: Value) -> Value {
 #[test]
 fn a_correction_names_only_the_fields_that_change() {
     let c = demo();
-    // Issue 11: `{"approximate": true}` was refused with "seller is missing".
-    c.append(&[sale_fix(json!({"approximate": true}))]).ok();
+    // Issue 11: `{"approximate": false}` was refused with "seller is missing".
+    c.append(&[sale_fix(json!({"approximate": false}))]).ok();
     let sale = &json_of(&c, &["sales"])["sales"][0];
-    assert_eq!(sale["approximate"], true);
+    assert_eq!(sale["approximate"], false);
     assert_eq!(sale["corrected"], true);
     assert_eq!(sale["seller"], "country:US");
     assert_eq!(sale["buyer"], "country:JP");
@@ -773,6 +773,16 @@ fn a_correction_names_only_the_fields_that_change() {
             2,
             "field `data.data.buyer`: entity `person:nobody` is not registered",
         );
+    // A correction that changes nothing is refused: the fact would show as corrected.
+    for same in [
+        json!({}),
+        json!({"approximate": false, "seller": "country:US"}),
+    ] {
+        c.append(&[sale_fix(same)]).fails(
+            2,
+            "field `data.data`: the correction changes nothing: the target's data already has these values",
+        );
+    }
     assert_eq!(c.log().len(), log.len());
 
     // Successive patches compose, in the log and within one append.
@@ -793,7 +803,8 @@ fn a_correction_names_only_the_fields_that_change() {
     assert_eq!(sale["seller"], "country:US");
     // Each step stays visible as of its position.
     let as_of = |p: usize| json_of(&c, &["sales", "--as-of", &p.to_string()])["sales"][0].clone();
-    assert_eq!(as_of(log.len())["approximate"], true);
+    assert_eq!(as_of(log.len() - 1)["approximate"], true);
+    assert_eq!(as_of(log.len())["approximate"], false);
     assert_eq!(as_of(log.len() + 1)["value"]["currency"], "USD");
     assert_eq!(as_of(log.len() + 1)["value"]["amount"], 3_500_000_000_u64);
     // A correction is not amended itself: the refusal says how to undo it.
@@ -815,7 +826,7 @@ fn a_correction_names_only_the_fields_that_change() {
 fn amendments_dated_by_the_store_export_and_restore_with_the_same_hashes() {
     let c = demo();
     c.append(&[
-        sale_fix(json!({"approximate": true})),
+        sale_fix(json!({"approximate": false})),
         json!({"stream": TRIP, "type": "evidence.added",
                "data": {"target": "01942100-0000-7000-8000-000002000001", "source": {"publisher": "Another Wire"}}}),
     ])

@@ -471,7 +471,7 @@ pub fn definition(t: EventType) -> TypeDef {
                 opt(
                     "data",
                     Object,
-                    "The changed fields of the target's data, as a JSON merge patch (RFC 7396): only what changes, `null` removes a field; the merged result must fit the target's type.",
+                    "The changed fields of the target's data, as a JSON merge patch (RFC 7396): only what changes, `null` removes a field; the merged result must fit the target's type, and differ from its data (a correction that changes nothing is refused).",
                 ),
                 opt("occurred", Extent, "The target's corrected date."),
                 req("reason", Text, "Why."),

@@ -784,7 +784,19 @@ fn check_references(
         if let Some(patch) = &correction.data
             && let Some(mut current) = current
         {
+            // A new correction must change something (its date, or its data).
+            let unchanged = (proposed.restored.is_none()
+                && correction.occurred.is_none()
+                && !current.retracted)
+                .then(|| current.data.clone());
             merge_patch(&mut current.data, patch);
+            if unchanged.as_ref() == Some(&current.data) {
+                return Err(invalid(
+                    index,
+                    "data.data",
+                    "the correction changes nothing: the target's data already has these values; nothing was written (to cite another source for it, append an evidence.added)".into(),
+                ));
+            }
             let typed = EventData::parse(known.event_type, &current.data).map_err(|e| {
                 let path = if e.path.is_empty() {
                     String::new()
