@@ -290,7 +290,11 @@ impl History {
                 self.event(&stream, "event.corrected", when, fix)
             }
             Step::Retract { pick } => {
-                let (target, stream, _, _) = self.pick(*pick)?;
+                let (target, stream, ty, _) = self.pick(*pick)?;
+                // An entity cannot be unregistered: the store refuses it.
+                if ty == "entity.registered" {
+                    return None;
+                }
                 self.retracted.push(target);
                 self.event(&stream, "event.retracted", day(21), json!({"target": target, "reason": "wrong"}))
             }

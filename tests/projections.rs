@@ -364,6 +364,18 @@ fn entities_resolve_by_alias_and_count_their_facts() {
         json_of(&c, &["entity", "show", "Al"])["id"],
         "person:antony-blinken"
     );
+    // An entity cannot be unregistered: it would stay in the facts that name it, with
+    // no name, and could not be registered again.
+    c.append(&[json!({"stream": "place:seoul", "type": "event.retracted",
+        "data": {"target": "01942100-0000-7000-8000-000001000010", "reason": "no such place"}})])
+    .fails(
+        2,
+        "field `data.target`: the target 01942100-0000-7000-8000-000001000010 is the registration of `place:seoul`, which the log's references keep: an entity cannot be unregistered",
+    );
+    assert_eq!(
+        json_of(&c, &["entity", "show", "Seoul"])["id"],
+        "place:seoul"
+    );
 }
 
 /// An append that names an entity by its name or alias, or by an id with a typo, is

@@ -753,6 +753,21 @@ fn check_references(
             ),
         ));
     }
+    if known.event_type == EventType::EntityRegistered
+        && proposed.event_type == EventType::EventRetracted
+        && proposed.restored.is_none()
+    {
+        // The entity would stay, referred to by the log, with no name, and could not be
+        // registered again.
+        return Err(invalid(
+            index,
+            "data.target",
+            format!(
+                "the target {target} is the registration of `{}`, which the log's references keep: an entity cannot be unregistered; fix its name or country with event.corrected, or add a name with entity.alias_added",
+                known.stream
+            ),
+        ));
+    }
     if known.event_type.category_rule() == CategoryRule::TargetStream {
         return Err(invalid(
             index,
