@@ -479,11 +479,11 @@ pub fn definition(t: EventType) -> TypeDef {
             ex(
                 "arms-sale:us-japan-2025-01",
                 Some("2025-01-05"),
-                r#"{"target": "01942100-0000-7000-8000-000003000001", "data": {"approximate": true}, "occurred": "2025-01-03", "reason": "the value is approximate"}"#,
+                r#"{"target": "01942100-0000-7000-8000-000003000001", "data": {"value": {"amount": 3500000000}}, "occurred": "2025-01-03", "reason": "a later report put the value at $3.5 billion, announced on 3 January"}"#,
             ),
         ),
         T::EventRetracted => def(
-            "An earlier event of the stream is withdrawn: it drops out of the current views.",
+            "An earlier event of the stream is withdrawn: it drops out of the current views. An entity's registration cannot be withdrawn.",
             fields![
                 req("target", EventId, "The event withdrawn."),
                 req("reason", Text, "Why."),
