@@ -728,7 +728,7 @@ impl<'a> Query<'a> {
     }
 
     /// The entities `text` names: by a name or an alias (also after "the "), as a
-    /// stop's city, or as a country's code.
+    /// country's name, as a stop's city, or as a country's code.
     fn named(&self, text: &str) -> Result<Vec<EntityId>> {
         let mut ids = entities::by_name(self.docs, text)?;
         // "the United States", as the summaries write a country's name.
@@ -738,6 +738,13 @@ impl<'a> Query<'a> {
                 .filter(|_| text[..4].eq_ignore_ascii_case("the "))
         {
             ids = entities::by_name(self.docs, name)?;
+        }
+        // A country's own name, when no fact involves the country yet.
+        if ids.is_empty()
+            && let Some(code) = countries::code_of(text)
+            && let Ok(country) = EntityId::parse(&format!("country:{code}"))
+        {
+            return Ok(vec![country]);
         }
         if ids.is_empty()
             && let Some(place) = self.stop_city(text)?
@@ -1243,6 +1250,41 @@ impl<'a> Query<'a> {
                 )
             })?;
         self.entity_view(doc, events)
+    }
+
+    /// `entity show`: the entity `text` names, as these views stand at `at`. A query of
+    /// the past gives `now`, the current views: an entity registered after `at` is then
+    /// said to be so, rather than "no entity", which would send the reader looking for
+    /// a typo.
+    pub fn entity_named(
+        &self,
+        text: &str,
+        now: Option<&Query>,
+        at: Position,
+        log: &dyn EventStore,
+    ) -> Result<EntityView> {
+        self.entity(text).or_else(|missing| {
+            let (Error::Invalid { .. }, Some(now)) = (&missing, now) else {
+                return Err(missing);
+            };
+            let Ok(id) = now.resolve_entity("entity", text) else {
+                return Err(missing);
+            };
+            let filter = ReadFilter {
+                stream: Some(id.stream().clone()),
+                ..ReadFilter::default()
+            };
+            match log.read(&filter).next().transpose()? {
+                Some(first) if first.position > at => Err(not_found(
+                    "entity",
+                    format!(
+                        "`{id}` was not registered yet at position {at}: its registration is at position {}; ask as of that position or later",
+                        first.position
+                    ),
+                )),
+                _ => Err(missing),
+            }
+        })
     }
 
     /// The retracted facts of a stream, in timeline order, each with its reason.

@@ -745,6 +745,19 @@ fn views_answer_at_the_head_and_as_of_a_position() {
             "{body}"
         );
     }
+    // An entity as of a position before its registration: said to come later.
+    let (status, early) = server.get("/entities/Seoul?as_of=5");
+    assert_eq!(
+        (status, &early["field"]),
+        (404, &json!("entity")),
+        "{early}"
+    );
+    assert!(
+        early["message"].as_str().unwrap().starts_with(
+            "`place:seoul` was not registered yet at position 5: its registration is at position 10"
+        ),
+        "{early}"
+    );
     // A trip by its traveler's name, as on the command line.
     let (status, by_name) = server.get("/trips/the%20US%20Secretary%20of%20State?as_of=20");
     assert_eq!(status, 200, "{by_name}");

@@ -364,6 +364,16 @@ fn entities_resolve_by_alias_and_count_their_facts() {
         json_of(&c, &["entity", "show", "Al"])["id"],
         "person:antony-blinken"
     );
+    // As of a position before its registration, an entity is said to come later, not
+    // to be unknown (which would send the reader looking for a typo).
+    c.run(&["entity", "show", "Seoul", "--as-of", "5"]).fails(
+        2,
+        "`place:seoul` was not registered yet at position 5: its registration is at position 10; ask as of that position or later",
+    );
+    // A country no fact involves is found by its name, as by its id.
+    c.run(&["entity", "show", "Brazil"])
+        .fails(2, "no fact involves `country:BR`");
+    assert_eq!(json_of(&c, &["timeline", "--entity", "Brazil"]), json!([]));
     // An entity cannot be unregistered: it would stay in the facts that name it, with
     // no name, and could not be registered again.
     c.append(&[json!({"stream": "place:seoul", "type": "event.retracted",

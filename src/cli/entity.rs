@@ -1,6 +1,6 @@
 //! `chronicle entity list` and `chronicle entity show`.
 
-use super::as_of::AsOfArgs;
+use super::as_of::{AsOfArgs, live_views};
 use super::output::{self, Table};
 use super::remote::{self, Names};
 use super::{App, Backend};
@@ -57,9 +57,16 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             }
         }
         EntityCommand::Show { entity, as_of } => {
+            // The position before the views, which then hold at least what it does.
+            let at = as_of.position(&store)?;
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
-            let e = q.entity(&entity)?;
+            let now = match as_of.is_past() {
+                true => Some(live_views(&store)?),
+                false => None,
+            };
+            let now = now.as_ref().map(|now| Query::new(now));
+            let e = q.entity_named(&entity, now.as_ref(), at, &store)?;
             if app.json {
                 output::json_line(&mut out, &e)?;
             } else {

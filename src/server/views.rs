@@ -327,8 +327,16 @@ pub async fn entity(
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
     params.finish("known_at, as_of and min_position")?;
-    query(&state, at, move |q, at, _| {
-        let view = q.entity(&entity.0).map_err(not_found)?;
+    let past = at.as_of.is_some();
+    query(&state, at, move |q, at, store| {
+        let now = match past {
+            true => Some(store.live_views()?),
+            false => None,
+        };
+        let now = now.as_ref().map(|now| Query::new(now));
+        let view = q
+            .entity_named(&entity.0, now.as_ref(), at, store)
+            .map_err(not_found)?;
         answer(q, at, under("entity", view))
     })
     .await
