@@ -1051,6 +1051,15 @@ fn the_openapi_event_schemas_follow_the_type_definitions() {
     let (status, body) = server.get("/types/trip.teleported");
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].as_str().unwrap().contains("GET /types"));
+    let (status, body) = server.get("/types/trip.arived");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `trip.arrived`?"),
+        "{body}"
+    );
     let (status, _) = server.get("/types?x=1");
     assert_eq!(status, 400);
 }

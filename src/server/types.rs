@@ -19,7 +19,11 @@ pub async fn list(params: Params) -> Result<Json<Value>, ApiError> {
 pub async fn show(name: Segment, params: Params) -> Result<Json<Value>, ApiError> {
     params.finish("no parameters")?;
     let t = EventType::parse(&name.0).ok_or_else(|| {
-        ApiError::not_found(format!("no event type `{}`; GET /types lists them", name.0))
+        ApiError::not_found(format!(
+            "no event type `{}`; {}GET /types lists them",
+            name.0,
+            EventType::did_you_mean(&name.0)
+        ))
     })?;
     Ok(Json(json!({ "type": fields::definition(t).description() })))
 }

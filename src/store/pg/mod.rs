@@ -984,6 +984,17 @@ fn parse_url(url: &str) -> Result<tokio_postgres::Config> {
             },
         });
     }
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+        // libpq would try its local socket; this client has no default to try.
+        return Err(Error::Invalid {
+            index: None,
+            error: crate::model::ValidationError {
+                line: None,
+                field: None,
+                message: "the PostgreSQL URL names no host; write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a local socket's folder as HOST, percent-encoded: postgres://USER@%2Fvar%2Frun%2Fpostgresql/DATABASE)".to_owned(),
+            },
+        });
+    }
     Ok(with_network_defaults(config))
 }
 
