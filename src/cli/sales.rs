@@ -107,7 +107,7 @@ pub fn print_report(
     if report.sales.is_empty() && report.retracted.is_empty() {
         writeln!(
             out,
-            "No arms sales match. `chronicle types show arms_sale.announced` shows how to record one; other deals are on `chronicle timeline`."
+            "No arms sales match. Retracted sales are left out (`--include-retracted` lists them); `chronicle types show arms_sale.announced` shows how to record one; other deals are on `chronicle timeline`."
         )?;
         return Ok(());
     }

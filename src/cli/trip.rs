@@ -192,7 +192,7 @@ fn print_list(
                 "No trips then; without --as-of and --known-at, `chronicle trip list` lists today's."
             }
             false => {
-                "No trips match. `chronicle types show trip.announced` shows how to record one."
+                "No trips match. A trip whose every fact was retracted is left out (`chronicle trip show STREAM --include-retracted` shows it); `chronicle types show trip.announced` shows how to record one."
             }
         };
         writeln!(out, "{hint}")?;
