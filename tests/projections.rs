@@ -463,6 +463,93 @@ fn sales_total_three_point_six_four_billion_with_japan_as_buyer() {
     );
 }
 
+/// A stop whose `trip.stop_added` is retracted keeps the facts filed at it before: it is
+/// listed again, after the others, as dropped from the plan, rather than their moving
+/// to the one other stop in its country. Facts filed after the retraction go where
+/// their place names now. The views equal a rebuild.
+#[test]
+fn facts_at_a_retracted_stop_stay_at_it() {
+    let c = Chronicle::new();
+    let t = "trip:east-africa";
+    let ev = |ty: &str, occurred: &str, data: Value| json!({"stream": t, "type": ty, "occurred": occurred, "data": data});
+    let added = "01942100-0000-7000-8000-0000000000b1";
+    let mut stop_added = ev(
+        "trip.stop_added",
+        "2025-04-04",
+        json!({"place": "country:KE", "city": "Mombasa", "after": "place:nairobi", "dates": "2025-04-11"}),
+    );
+    stop_added["id"] = json!(added);
+    c.append(&[
+        person("minister"),
+        json!({"stream": "place:nairobi", "type": "entity.registered",
+            "data": {"name": "Nairobi", "aliases": [], "country": "country:KE"}}),
+        ev(
+            "trip.announced",
+            "2025-04-01",
+            json!({"traveler": "person:minister",
+            "stops": [{"place": "place:nairobi"}, {"place": "country:UG", "city": "Kampala"}]}),
+        ),
+        stop_added,
+        ev(
+            "trip.agenda_item_added",
+            "2025-04-04",
+            json!({"place": "country:KE", "topic": "Port security"}),
+        ),
+    ])
+    .ok();
+    let stops = |c: &Chronicle| {
+        json_of(c, &["trip", "show", t])["stops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let agenda: Vec<&str> = s["agenda"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["topic"].as_str().unwrap())
+                    .collect();
+                format!(
+                    "{} {} {} {agenda:?}",
+                    s["place"].as_str().unwrap(),
+                    s["city"],
+                    s["status"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        stops(&c),
+        [
+            "place:nairobi null planned []",
+            "country:KE \"Mombasa\" planned [\"Port security\"]",
+            "country:UG \"Kampala\" planned []",
+        ]
+    );
+    c.append(&[
+        ev(
+            "event.retracted",
+            "2025-04-06",
+            json!({"target": added, "reason": "never on the plan"}),
+        ),
+        ev(
+            "trip.agenda_item_added",
+            "2025-04-07",
+            json!({"place": "country:KE", "topic": "Trade"}),
+        ),
+    ])
+    .ok();
+    let now = [
+        "place:nairobi null planned [\"Trade\"]",
+        "country:UG \"Kampala\" planned []",
+        "country:KE \"Mombasa\" dropped [\"Port security\"]",
+    ];
+    assert_eq!(stops(&c), now);
+    c.run(&["verify"]).ok();
+    c.run(&["replay"]).ok();
+    assert_eq!(stops(&c), now);
+}
+
 #[test]
 fn a_trip_that_changes() {
     let c = Chronicle::new();

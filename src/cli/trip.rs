@@ -208,6 +208,7 @@ fn print_list(
                 let name = stop_name(q, s)?;
                 anyhow::Ok(match s.status {
                     StopStatus::Cancelled => format!("{name} (cancelled)"),
+                    StopStatus::Dropped => format!("{name} (dropped)"),
                     _ => name,
                 })
             })
@@ -273,6 +274,7 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             StopStatus::Planned => "planned",
             StopStatus::Visited => "visited",
             StopStatus::Cancelled => "cancelled",
+            StopStatus::Dropped => "dropped from the plan",
         };
         let dates = stop.dates.map(|d| format!(", {d}")).unwrap_or_default();
         writeln!(
