@@ -662,7 +662,16 @@ fn placeholder(field: &Field, example: Option<&serde_json::Value>) -> serde_json
     match field.kind {
         Kind::Text | Kind::Name => Value::from(format!("<{}>", field.name)),
         Kind::Texts { .. } => Value::from(vec![format!("<{}>", field.name)]),
-        Kind::Stops | Kind::Source => match example {
+        // As the envelope's source reads in every template, on the example's date.
+        Kind::Source => {
+            let mut source: Value =
+                serde_json::from_str(TEMPLATE_SOURCE).expect("the template's source is JSON");
+            if let Some(published) = example.and_then(|e| e.get("published")) {
+                source["published"] = published.clone();
+            }
+            source
+        }
+        Kind::Stops => match example {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|i| fill(field.kind.inner_fields(), i))

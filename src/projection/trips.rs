@@ -267,7 +267,7 @@ pub struct Stop {
     pub agenda: Vec<AgendaItem>,
     pub meetings: Vec<Meeting>,
     /// Meetings expected, not yet held; `occurred` is when they are to take place.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub planned_meetings: Vec<Meeting>,
 }
 
