@@ -209,7 +209,7 @@
     return h('p', { class: 'route', 'aria-label': 'Itinerary' }, stops.map((s, i) => [
       i ? h('span', { class: 'arrow' }, ' → ') : null,
       h('span', { class: `stop stop-${s.status}`, title: `${name(s.place)}: ${s.status}` },
-        stopLabel(s), s.status === 'visited' ? ' ✓' : '', s.status === 'cancelled' ? ' (cancelled)' : s.status === 'dropped' ? ' (dropped)' : ''),
+        stopLabel(s), s.status === 'visited' ? ' ✓' : '', s.status === 'cancelled' ? ' (cancelled)' : ''),
     ]));
   }
 

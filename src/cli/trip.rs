@@ -208,7 +208,6 @@ fn print_list(
                 let name = stop_name(q, s)?;
                 anyhow::Ok(match s.status {
                     StopStatus::Cancelled => format!("{name} (cancelled)"),
-                    StopStatus::Dropped => format!("{name} (dropped)"),
                     _ => name,
                 })
             })
@@ -274,7 +273,6 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             StopStatus::Planned => "planned",
             StopStatus::Visited => "visited",
             StopStatus::Cancelled => "cancelled",
-            StopStatus::Dropped => "dropped from the plan",
         };
         let dates = stop.dates.map(|d| format!(", {d}")).unwrap_or_default();
         writeln!(

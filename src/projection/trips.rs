@@ -33,41 +33,6 @@ pub struct TripDoc {
     pub facts: Vec<(Position, Uuid)>,
     /// The traveler of each current `trip.announced` fact of the trip, in position order.
     pub travelers: Vec<(Position, Uuid, EntityId)>,
-    /// The stops `trip.stop_added` facts gave the trip until they were retracted or
-    /// corrected to another place, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dropped: Vec<DroppedStop>,
-}
-
-/// A stop a `trip.stop_added` gave a trip until an amendment took it away. The facts
-/// at it filed in between stay at it: the view lists it again, after the others, rather
-/// than move them to another stop (say the one other stop in its country).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DroppedStop {
-    /// The position of the `trip.stop_added`.
-    pub added: Position,
-    /// The position of the amendment that took it away.
-    pub dropped: Position,
-    pub place: EntityId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dates: Option<Extent>,
-}
-
-impl DroppedStop {
-    /// Whether a fact at `place` filed at `position` was at this stop.
-    fn held(
-        &self,
-        position: Position,
-        place: &EntityId,
-        places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
-    ) -> bool {
-        let stop = Stop::planned(self.place.clone(), self.city.clone(), self.dates);
-        self.added < position
-            && position < self.dropped
-            && stop_index(std::slice::from_ref(&stop), place, places).is_some()
-    }
 }
 
 impl TripDoc {
@@ -122,7 +87,6 @@ fn update(docs: &mut dyn Docs, stream: &StreamId, edit: impl FnOnce(&mut TripDoc
         last_position: Position(0),
         facts: Vec::new(),
         travelers: Vec::new(),
-        dropped: Vec::new(),
     });
     edit(&mut doc);
     put_json(docs, doc_key(stream), &doc);
@@ -135,9 +99,8 @@ impl Projection for Trips {
     }
 
     fn version(&self) -> u32 {
-        // 2: the document keeps the travelers of the announcements. 3: and the stops
-        // amendments took away.
-        3
+        // 2: the document keeps the travelers of the announcements.
+        2
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -149,26 +112,10 @@ impl Projection for Trips {
             })?;
         }
         if let Some(before) = change.before {
-            let typed = before.typed();
-            let dropped = match (&typed, change.after.and_then(Fact::typed)) {
-                (Some(EventData::TripStopAdded(was)), now) => {
-                    let kept = matches!(now, Some(EventData::TripStopAdded(s))
-                        if s.place == was.place && s.city == was.city);
-                    (!kept).then(|| DroppedStop {
-                        added: before.position,
-                        dropped: event.position,
-                        place: was.place.clone(),
-                        city: was.city.clone(),
-                        dates: was.dates,
-                    })
-                }
-                _ => None,
-            };
-            for trip in trips_of(before, &typed) {
+            for trip in trips_of(before, &before.typed()) {
                 update(docs, &trip, |doc| {
                     doc.facts.retain(|(_, id)| *id != before.id);
                     doc.travelers.retain(|(_, id, _)| *id != before.id);
-                    doc.dropped.extend(dropped.clone());
                 })?;
             }
         }
@@ -228,9 +175,6 @@ pub enum StopStatus {
     Planned,
     Visited,
     Cancelled,
-    /// Its `trip.stop_added` was retracted (or corrected to another place), and facts
-    /// filed before that are at it.
-    Dropped,
 }
 
 /// One agenda topic of a stop.
@@ -449,9 +393,7 @@ pub fn stop_index(
     place: &EntityId,
     places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
 ) -> Option<usize> {
-    // A stop listed again only for the facts filed while it was planned takes no others.
-    let live = |s: &Stop| s.status != StopStatus::Dropped;
-    if let Some(i) = stops.iter().position(|s| live(s) && &s.place == place) {
+    if let Some(i) = stops.iter().position(|s| &s.place == place) {
         return Some(i);
     }
     if let Some(info) = places(place).filter(|_| !place.is_country()) {
@@ -464,15 +406,14 @@ pub fn stop_index(
         };
         return stops
             .iter()
-            .position(|s| live(s) && Some(&s.place) == info.country.as_ref() && named(&s.city));
+            .position(|s| Some(&s.place) == info.country.as_ref() && named(&s.city));
     }
     if place.is_country() {
         let in_country: Vec<usize> = stops
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                live(s)
-                    && !s.place.is_country()
+                !s.place.is_country()
                     && places(&s.place).and_then(|i| i.country).as_ref() == Some(place)
             })
             .map(|(i, _)| i)
@@ -509,8 +450,6 @@ pub fn view(
         last_position: doc.last_position,
     };
     trip.sources = super::facts::distinct_sources(facts.iter().flat_map(Fact::all_sources));
-    // The stops of `doc.dropped` listed again, by their index there: where each is.
-    let mut relisted: Vec<(usize, usize)> = Vec::new();
     for fact in facts {
         trip.corrected |= fact.corrected();
         trip.corrections
@@ -524,28 +463,7 @@ pub fn view(
             continue;
         }
         let Some(data) = fact.typed() else { continue };
-        let mut stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
-            let exact = trip
-                .stops
-                .iter()
-                .any(|s| s.status != StopStatus::Dropped && &s.place == place);
-            if !exact
-                && let Some(which) = doc
-                    .dropped
-                    .iter()
-                    .position(|d| d.held(fact.position, place, places))
-            {
-                // Listed again, once, after the others.
-                if let Some(&(_, i)) = relisted.iter().find(|(was, _)| *was == which) {
-                    return i;
-                }
-                let d = &doc.dropped[which];
-                let mut stop = Stop::planned(d.place.clone(), d.city.clone(), d.dates);
-                stop.status = StopStatus::Dropped;
-                trip.stops.push(stop);
-                relisted.push((which, trip.stops.len() - 1));
-                return trip.stops.len() - 1;
-            }
+        let stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
             stop_index(&trip.stops, place, places).unwrap_or_else(|| {
                 // An event at a place the itinerary did not have adds it: the store
                 // refuses such events now (`store::rules`), but logs written before
@@ -615,9 +533,6 @@ pub fn view(
                     .and_then(|after| stop_index(&trip.stops, &after, places))
                     .map_or(trip.stops.len(), |i| i + 1);
                 trip.stops.insert(at, stop);
-                for (_, i) in relisted.iter_mut().filter(|(_, i)| *i >= at) {
-                    *i += 1;
-                }
             }
             EventData::TripStopCancelled(s) => {
                 let i = stop_mut(&mut trip, &s.place);
@@ -716,7 +631,6 @@ mod tests {
             last_position: Position(0),
             facts: Vec::new(),
             travelers: Vec::new(),
-            dropped: Vec::new(),
         };
         let places = |p: &EntityId| {
             (p.as_str() == "place:seoul").then(|| PlaceInfo {

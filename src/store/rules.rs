@@ -1057,7 +1057,6 @@ impl Itinerary {
             last_position: Position(0),
             facts: Vec::new(),
             travelers: Vec::new(),
-            dropped: Vec::new(),
         };
         let stops = trips::view(&doc, &facts, &|p| places.get(p).cloned()).stops;
         let itinerary = Itinerary { stops, places };
