@@ -653,8 +653,8 @@ impl<'a> Query<'a> {
     /// stands for, the ids it could be, or else the closest name's.
     fn meant_by_name(&self, name: &str) -> Result<Option<String>> {
         let mut ids = Vec::new();
-        for id in self.named(name)? {
-            // A stop's city may be a place no registration has: not an id to give.
+        // Not as a stop's city: that reads every trip, for a place no registration has.
+        for id in self.named(name, false)? {
             if id.country_name().is_some() || entities::get(self.docs, &id)?.is_some() {
                 ids.push(id.to_string());
             }
@@ -697,7 +697,7 @@ impl<'a> Query<'a> {
                 ),
             ));
         }
-        let mut ids = self.named(text)?;
+        let mut ids = self.named(text, true)?;
         match ids.len() {
             0 => Err(not_found(
                 field,
@@ -728,8 +728,8 @@ impl<'a> Query<'a> {
     }
 
     /// The entities `text` names: by a name or an alias (also after "the "), as a
-    /// country's name, as a stop's city, or as a country's code.
-    fn named(&self, text: &str) -> Result<Vec<EntityId>> {
+    /// country's name, as a stop's city (with `stop_cities`), or as a country's code.
+    fn named(&self, text: &str, stop_cities: bool) -> Result<Vec<EntityId>> {
         let mut ids = entities::by_name(self.docs, text)?;
         // "the United States", as the summaries write a country's name.
         if ids.is_empty()
@@ -747,6 +747,7 @@ impl<'a> Query<'a> {
             return Ok(vec![country]);
         }
         if ids.is_empty()
+            && stop_cities
             && let Some(place) = self.stop_city(text)?
         {
             return Ok(vec![place]);
@@ -1252,39 +1253,44 @@ impl<'a> Query<'a> {
         self.entity_view(doc, events)
     }
 
-    /// `entity show`: the entity `text` names, as these views stand at `at`. A query of
-    /// the past gives `now`, the current views: an entity registered after `at` is then
-    /// said to be so, rather than "no entity", which would send the reader looking for
-    /// a typo.
-    pub fn entity_named(
+    /// Why past views found no entity `text` (`missing`), asked of `self`, the current
+    /// views: an entity registered after `at` is said to be so, rather than "no
+    /// entity", which would send the reader looking for a typo.
+    pub fn not_registered_yet(
         &self,
         text: &str,
-        now: Option<&Query>,
+        missing: Error,
         at: Position,
         log: &dyn EventStore,
-    ) -> Result<EntityView> {
-        self.entity(text).or_else(|missing| {
-            let (Error::Invalid { .. }, Some(now)) = (&missing, now) else {
-                return Err(missing);
-            };
-            let Ok(id) = now.resolve_entity("entity", text) else {
-                return Err(missing);
-            };
-            let filter = ReadFilter {
-                stream: Some(id.stream().clone()),
-                ..ReadFilter::default()
-            };
-            match log.read(&filter).next().transpose()? {
-                Some(first) if first.position > at => Err(not_found(
+    ) -> Error {
+        let Error::Invalid { .. } = missing else {
+            return missing;
+        };
+        // Countries are built in: never registered, never "not yet".
+        let Ok(id) = self.find_entity("entity", text, false) else {
+            return missing;
+        };
+        if id.is_country() {
+            return missing;
+        }
+        let filter = ReadFilter {
+            stream: Some(id.stream().clone()),
+            ..ReadFilter::default()
+        };
+        match log.read(&filter).next() {
+            Some(Ok(first))
+                if first.position > at && first.event_type == EventType::EntityRegistered =>
+            {
+                not_found(
                     "entity",
                     format!(
                         "`{id}` was not registered yet at position {at}: its registration is at position {}; ask as of that position or later",
                         first.position
                     ),
-                )),
-                _ => Err(missing),
+                )
             }
-        })
+            _ => missing,
+        }
     }
 
     /// The retracted facts of a stream, in timeline order, each with its reason.

@@ -418,13 +418,28 @@ fn an_append_refused_for_an_entity_names_the_id_meant() {
     );
     c.append(&[meeting("Nobody At All")])
         .fails(2, "such as place:nobody-at-all or person:nobody-at-all");
+    // A name registered by the append just before is taken from views caught up with
+    // the log, not for a typo of another name.
+    c.append(&[
+        json!({"stream": "person:jane-doe", "type": "entity.registered", "data": {"name": "Jane Doe", "aliases": []}}),
+    ])
+    .ok();
+    c.run(&["entity", "show", "Jane Doe"]).ok();
+    c.append(&[
+        json!({"stream": "person:jane-roe", "type": "entity.registered", "data": {"name": "Jane Roe", "aliases": []}}),
+    ])
+    .ok();
+    c.append(&[meeting("Jane Roe")]).fails(
+        2,
+        "`Jane Roe` is not an entity id: it names person:jane-roe; give that id",
+    );
     // The same from a file given to import, with its line.
     let file = c.file("named.jsonl", &format!("{}\n", meeting("Blinken")));
     c.run(&["import", file.to_str().unwrap()]).fails(
         2,
         "named.jsonl: line 1: field `data.with[0]`: `Blinken` is not an entity id: it names person:antony-blinken",
     );
-    assert_eq!(c.log().len(), head);
+    assert_eq!(c.log().len(), head + 2);
 }
 
 #[test]
@@ -799,6 +814,7 @@ fn a_correction_names_only_the_fields_that_change() {
     for same in [
         json!({}),
         json!({"approximate": false, "seller": "country:US"}),
+        json!({"value": {"amount": 3_640_000_000.0_f64}}),
     ] {
         c.append(&[sale_fix(same)]).fails(
             2,

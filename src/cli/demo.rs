@@ -78,7 +78,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     writeln!(out, "\n== The timeline ==\n")?;
     print_table(&q.timeline(&TimelineFilter::default())?, &mut out)?;
     writeln!(out, "\n== Arms sales ==\n")?;
-    print_report(&q, &q.sales(None, None, false)?, false, &mut out)?;
+    print_report(&q, &q.sales(None, None, false)?, false, false, &mut out)?;
     // A PostgreSQL URL is not repeated: it may hold a password, and is shown without one.
     let db = match &app.location {
         StoreLocation::Dir(dir) => format!("--db {} ", dir.display()),

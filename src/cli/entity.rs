@@ -61,12 +61,15 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             let at = as_of.position(&store)?;
             let views = as_of.views(&store)?;
             let q = Query::new(views.docs());
-            let now = match as_of.is_past() {
-                true => Some(live_views(&store)?),
-                false => None,
+            let e = match q.entity(&entity) {
+                Ok(e) => e,
+                Err(missing) if as_of.is_past() => {
+                    let now = live_views(&store)?;
+                    let why = Query::new(&now).not_registered_yet(&entity, missing, at, &store);
+                    return Err(why.into());
+                }
+                Err(missing) => return Err(missing.into()),
             };
-            let now = now.as_ref().map(|now| Query::new(now));
-            let e = q.entity_named(&entity, now.as_ref(), at, &store)?;
             if app.json {
                 output::json_line(&mut out, &e)?;
             } else {

@@ -37,7 +37,6 @@ mod verify;
 
 use anyhow::Context;
 use chronicle::Error;
-use chronicle::model::Position;
 use chronicle::model::ValidationError;
 use chronicle::query::Query;
 use chronicle::store::{Opening, SledStore, Store, StoreLocation};
@@ -390,7 +389,7 @@ impl App {
     }
 
     /// `error`, an append's or an import's refusal, with what the local store's views
-    /// say an entity named in it was meant to be ([`Query::with_entity_hint`]).
+    /// say an entity named in it was meant to be ([`Query::add_entity_hint`]).
     /// `store`, when the command has it open, is closed first: it may hold the log
     /// alone. Views not kept yet (PostgreSQL's folder for this process) are not made for
     /// a hint, and a store another process holds gives none.
@@ -409,7 +408,9 @@ impl App {
         let Some(store) = has_views.then(|| self.open_as(true).ok()).flatten() else {
             return error;
         };
-        if let Ok(Some((views, _))) = store.views_at_least(Position(0), Duration::ZERO)
+        // Caught up with the log, as every query is: views behind it could take a name
+        // the log registered just now for a typo of another.
+        if let Ok(views) = store.live_views()
             && let Some(refusal) = error.downcast_mut::<Error>()
         {
             Query::new(&views).add_entity_hint(refusal);

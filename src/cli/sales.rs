@@ -57,7 +57,13 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     if app.json {
         output::json_line(&mut out, &report)?;
     } else {
-        print_report(&q, &report, args.as_of.is_past(), &mut out)?;
+        print_report(
+            &q,
+            &report,
+            args.as_of.is_past(),
+            args.include_retracted,
+            &mut out,
+        )?;
     }
     out.flush()?;
     Ok(())
@@ -83,18 +89,20 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
     if app.json {
         output::json_line(&mut out, &report)?;
     } else {
-        print_report(&names, &report, past, &mut out)?;
+        print_report(&names, &report, past, args.include_retracted, &mut out)?;
     }
     out.flush()?;
     Ok(())
 }
 
 /// Prints the sales and their totals for a person to read; `past` when they are as of
-/// an earlier point (`--as-of`, `--known-at`).
+/// an earlier point (`--as-of`, `--known-at`), `with_retracted` when retracted sales
+/// were asked for too.
 pub fn print_report(
     q: &dyn Names,
     report: &SalesReport,
     past: bool,
+    with_retracted: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     if report.sales.is_empty() && report.retracted.is_empty() && past {
@@ -105,9 +113,13 @@ pub fn print_report(
         return Ok(());
     }
     if report.sales.is_empty() && report.retracted.is_empty() {
+        let left_out = match with_retracted {
+            true => "",
+            false => " Retracted sales are left out (`--include-retracted` lists them);",
+        };
         writeln!(
             out,
-            "No arms sales match. Retracted sales are left out (`--include-retracted` lists them); `chronicle types show arms_sale.announced` shows how to record one; other deals are on `chronicle timeline`."
+            "No arms sales match.{left_out} `chronicle types show arms_sale.announced` shows how to record one; other deals are on `chronicle timeline`."
         )?;
         return Ok(());
     }

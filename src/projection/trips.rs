@@ -7,8 +7,7 @@
 //! facts layer, so a correction anywhere in a trip shows without rewriting others. The
 //! document also keeps the travelers of the trip's announcements, which every other
 //! fact of the trip needs (its summary, the entities it involves) without reading the
-//! trip's facts, and the stops amendments took away ([`DroppedStop`]): the facts filed
-//! at such a stop stay at it, whatever other stop their place would name now.
+//! trip's facts.
 
 use super::facts::Correction;
 use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::params::{Params, Segment};
 use crate::Error;
 use crate::model::{
-    Expect, Origin, Position, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
+    Expect, Origin, ProposedEvent, RecordedEvent, StreamId, ValidationError, Version,
     parse_event_value,
 };
 use crate::query::Query;
@@ -71,10 +71,11 @@ async fn store_events(
     events: Vec<ProposedEvent>,
     stream: Option<&StreamId>,
 ) -> Result<Response, ApiError> {
+    let wait = state.config.views_wait;
     let appended = state
         .blocking(move |store| {
             store.append(events).map_err(|mut refusal| {
-                add_entity_hint(store, &mut refusal);
+                add_entity_hint(store, &mut refusal, wait);
                 ApiError::from(refusal)
             })
         })
@@ -120,9 +121,12 @@ fn invalid(index: usize, field: Option<&str>, message: String) -> ApiError {
 }
 
 /// A refused append's error, with what the views say an entity named in it was meant
-/// to be ([`Query::add_entity_hint`]); the views as they are, without waiting.
-fn add_entity_hint(store: &Store, refusal: &mut Error) {
-    if let Ok(Some((views, _))) = store.views_at_least(Position(0), Duration::ZERO) {
+/// to be ([`Query::add_entity_hint`]): the views once they reach the log's head, as a
+/// query waits for them (views behind it could take a name the log registered just now
+/// for a typo of another); none past the wait.
+fn add_entity_hint(store: &Store, refusal: &mut Error, wait: Duration) {
+    let Ok(head) = store.head() else { return };
+    if let Ok(Some((views, _))) = store.views_at_least(head.position, wait) {
         Query::new(&views).add_entity_hint(refusal);
     }
 }
@@ -204,9 +208,10 @@ async fn parse_body(
             Ok(event) => event,
             Err(e) => {
                 let mut refusal = Error::invalid(index, e);
+                let wait = state.config.views_wait;
                 return Err(state
                     .blocking(move |store| {
-                        add_entity_hint(store, &mut refusal);
+                        add_entity_hint(store, &mut refusal, wait);
                         Ok(refusal.into())
                     })
                     .await

@@ -327,16 +327,22 @@ pub async fn entity(
 ) -> Result<Response, ApiError> {
     let at = At::take(&mut params)?;
     params.finish("known_at, as_of and min_position")?;
-    let past = at.as_of.is_some();
+    let (past, wait) = (at.as_of.is_some(), state.config.views_wait);
     query(&state, at, move |q, at, store| {
-        let now = match past {
-            true => Some(store.live_views()?),
-            false => None,
+        let view = match q.entity(&entity.0) {
+            Ok(view) => view,
+            Err(missing) if past => {
+                // Why, from the current views (when they reach the head within the wait).
+                let why = match store.views_at_least(store.head()?.position, wait)? {
+                    Some((now, _)) => {
+                        Query::new(&now).not_registered_yet(&entity.0, missing, at, store)
+                    }
+                    None => missing,
+                };
+                return Err(not_found(why));
+            }
+            Err(missing) => return Err(not_found(missing)),
         };
-        let now = now.as_ref().map(|now| Query::new(now));
-        let view = q
-            .entity_named(&entity.0, now.as_ref(), at, store)
-            .map_err(not_found)?;
         answer(q, at, under("entity", view))
     })
     .await

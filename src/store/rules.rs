@@ -805,13 +805,6 @@ fn check_references(
                 && !current.retracted)
                 .then(|| current.data.clone());
             merge_patch(&mut current.data, patch);
-            if unchanged.as_ref() == Some(&current.data) {
-                return Err(invalid(
-                    index,
-                    "data.data",
-                    "the correction changes nothing: the target's data already has these values; nothing was written (to cite another source for it, append an evidence.added)".into(),
-                ));
-            }
             let typed = EventData::parse(known.event_type, &current.data).map_err(|e| {
                 let path = if e.path.is_empty() {
                     String::new()
@@ -827,6 +820,16 @@ fn check_references(
                     ),
                 )
             })?;
+            // Compared as typed data: `3640000000.0` is the amount `3640000000` is.
+            if let Some(before) = unchanged
+                && EventData::parse(known.event_type, &before).is_ok_and(|b| b == typed)
+            {
+                return Err(invalid(
+                    index,
+                    "data.data",
+                    "the correction changes nothing: the target's data already has these values; nothing was written (to cite another source for it, append an evidence.added)".into(),
+                ));
+            }
             check_entities(db, group, job, index, "data.data.", &typed)?;
             if proposed.restored.is_none() {
                 check_patched(db, group, job, index, &known.stream, patch, &typed)?;
