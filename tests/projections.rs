@@ -478,6 +478,90 @@ fn sales_total_three_point_six_four_billion_with_japan_as_buyer() {
     );
 }
 
+/// Taking a `trip.stop_added`'s stop away is refused while a fact filed at it would move
+/// to another stop of the plan (the one other stop in its country): the view would show
+/// it where no source put it. A correction the facts follow, and a stop whose facts have
+/// nowhere else to go (the view keeps listing it), are accepted.
+#[test]
+fn a_stop_is_not_taken_away_from_under_its_facts() {
+    let c = Chronicle::new();
+    let t = "trip:east-africa";
+    let ev = |ty: &str, data: Value| json!({"stream": t, "type": ty, "occurred": "2025-04-04", "data": data});
+    let (mombasa, arusha) = (
+        "01942100-0000-7000-8000-0000000000b1",
+        "01942100-0000-7000-8000-0000000000b2",
+    );
+    let mut added = ev(
+        "trip.stop_added",
+        json!({"place": "country:KE", "city": "Mombasa", "after": "place:nairobi"}),
+    );
+    added["id"] = json!(mombasa);
+    let mut added_tz = ev(
+        "trip.stop_added",
+        json!({"place": "country:TZ", "city": "Arusha"}),
+    );
+    added_tz["id"] = json!(arusha);
+    c.append(&[
+        person("minister"),
+        json!({"stream": "place:nairobi", "type": "entity.registered",
+            "data": {"name": "Nairobi", "aliases": [], "country": "country:KE"}}),
+        ev(
+            "trip.announced",
+            json!({"traveler": "person:minister",
+            "stops": [{"place": "place:nairobi"}, {"place": "country:UG", "city": "Kampala"}]}),
+        ),
+        added,
+        ev(
+            "trip.agenda_item_added",
+            json!({"place": "country:KE", "topic": "Port security"}),
+        ),
+        added_tz,
+        ev(
+            "trip.agenda_item_added",
+            json!({"place": "country:TZ", "topic": "Tourism"}),
+        ),
+    ])
+    .ok();
+    let head = c.log().len();
+    let amend = |ty: &str, target: &str, data: Value| {
+        let mut data = data;
+        data["target"] = json!(target);
+        data["reason"] = json!("a later report");
+        json!({"stream": t, "type": ty, "data": data})
+    };
+    let refused = "field `data.target`: the trip.agenda_item_added at position 5 (at `country:KE`) was filed at the stop Mombasa (country:KE) this takes away, and would move to the stop Nairobi (place:nairobi)";
+    c.append(&[amend("event.retracted", mombasa, json!({}))])
+        .fails(2, refused);
+    c.append(&[amend(
+        "event.corrected",
+        mombasa,
+        json!({"data": {"place": "country:TZ", "city": "Moshi"}}),
+    )])
+    .fails(2, "would move to the stop Nairobi (place:nairobi)");
+    assert_eq!(c.log().len(), head);
+    // The facts follow a correction of the stop's city.
+    c.append(&[amend(
+        "event.corrected",
+        mombasa,
+        json!({"data": {"city": "Malindi"}}),
+    )])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    assert_eq!(trip["stops"][1]["city"], "Malindi", "{trip}");
+    assert_eq!(trip["stops"][1]["agenda"][0]["topic"], "Port security");
+    // With no other stop in Tanzania, its facts keep the dropped stop listed.
+    c.append(&[amend("event.retracted", arusha, json!({}))])
+        .ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    let last = &trip["stops"][3];
+    assert_eq!(
+        (&last["place"], &last["agenda"][0]["topic"]),
+        (&json!("country:TZ"), &json!("Tourism")),
+        "{trip}"
+    );
+    c.run(&["verify"]).ok();
+}
+
 #[test]
 fn a_trip_that_changes() {
     let c = Chronicle::new();
