@@ -792,9 +792,6 @@ fn check_references(
     if let EventData::EventRetracted(_) = &proposed.typed
         && let Some(mut current) = current.clone()
     {
-        if proposed.restored.is_none() && !current.retracted {
-            check_stop_dropped(db, group, job, index, &known, target, None)?;
-        }
         current.retracted = true;
         amended = Some((target, current));
     }
@@ -834,9 +831,6 @@ fn check_references(
                 ));
             }
             check_entities(db, group, job, index, "data.data.", &typed)?;
-            if proposed.restored.is_none() && !current.retracted {
-                check_stop_dropped(db, group, job, index, &known, target, Some(&current.data))?;
-            }
             if proposed.restored.is_none() {
                 check_patched(db, group, job, index, &known.stream, patch, &typed)?;
             }
@@ -1050,7 +1044,16 @@ impl Itinerary {
             .into_iter()
             .filter(|f| !f.retracted)
             .collect();
-        let places = places_of(db, group, job, &facts)?;
+        let mut places = HashMap::new();
+        for entity in facts.iter().flat_map(Fact::entities) {
+            if entity.kind() != "place" || places.contains_key(&entity) {
+                continue;
+            }
+            let own = stream_facts(db, group, job, entity.stream())?;
+            if let Some(info) = trips::place_info(&own) {
+                places.insert(entity, info);
+            }
+        }
         let doc = trips::TripDoc {
             stream: trip.clone(),
             version: Version(0),
@@ -1075,23 +1078,12 @@ fn stream_facts(
     job: &Pending,
     stream: &StreamId,
 ) -> Result<Vec<Fact>> {
-    stream_facts_of(db, group, job, stream, true)
-}
-
-/// [`stream_facts`], of a trip every fact when not `stops_only`.
-fn stream_facts_of(
-    db: &dyn LogIndex,
-    group: &Pending,
-    job: &Pending,
-    stream: &StreamId,
-    stops_only: bool,
-) -> Result<Vec<Fact>> {
     let logged = db.stream_events(stream, Version(1))?;
     let set_aside = group.set_aside.kept(stream)?;
     let pending = [group, job]
         .into_iter()
         .flat_map(|p| p.streams.get(stream).into_iter().flatten());
-    let trip = stops_only && stream.category() == "trip";
+    let trip = stream.category() == "trip";
     Ok(facts::fold(
         logged
             .iter()
@@ -1099,131 +1091,6 @@ fn stream_facts_of(
             .chain(pending)
             .filter(|e| !trip || stop_rule_folds(e)),
     ))
-}
-
-/// What the log says of the registered places among `facts`' entities.
-fn places_of(
-    db: &dyn LogIndex,
-    group: &Pending,
-    job: &Pending,
-    facts: &[Fact],
-) -> Result<HashMap<EntityId, trips::PlaceInfo>> {
-    let mut places = HashMap::new();
-    for entity in facts.iter().flat_map(Fact::entities) {
-        if entity.kind() != "place" || places.contains_key(&entity) {
-            continue;
-        }
-        let own = stream_facts(db, group, job, entity.stream())?;
-        if let Some(info) = trips::place_info(&own) {
-            places.insert(entity, info);
-        }
-    }
-    Ok(places)
-}
-
-/// An amendment that takes the stop of a `trip.stop_added` away (its retraction, or a
-/// correction to another place) is refused while a fact filed at that stop would then
-/// fall to another stop of the plan (the one stop in the country it names, say): the
-/// view would move it there. A fact that follows the corrected stop, or has no other
-/// stop to fall to (the view then lists the dropped stop still, so that it shows), is
-/// fine. `after`: the target's data as a correction leaves it.
-fn check_stop_dropped(
-    db: &dyn LogIndex,
-    group: &Pending,
-    job: &Pending,
-    index: usize,
-    known: &IdInfo,
-    target: Uuid,
-    after: Option<&Value>,
-) -> Result<()> {
-    if known.event_type != EventType::TripStopAdded {
-        return Ok(());
-    }
-    let facts: Vec<Fact> = stream_facts_of(db, group, job, &known.stream, false)?
-        .into_iter()
-        .filter(|f| !f.retracted)
-        .collect();
-    let Some(Some(EventData::TripStopAdded(was))) =
-        facts.iter().find(|f| f.id == target).map(Fact::typed)
-    else {
-        return Ok(());
-    };
-    let alike = |stop: &trips::Stop, place: &EntityId, city: &Option<String>| {
-        stop.place == *place
-            && match (&stop.city, city) {
-                (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
-                (a, b) => a.is_none() && b.is_none(),
-            }
-    };
-    let same = |stop: &trips::Stop| alike(stop, &was.place, &was.city);
-    // A correction keeps the stop, at its new place: facts at it may follow it there.
-    let corrected = after.and_then(|data| match EventData::parse(known.event_type, data) {
-        Ok(EventData::TripStopAdded(now)) => Some(now),
-        _ => None,
-    });
-    let followed = |stop: &trips::Stop| {
-        corrected
-            .as_ref()
-            .is_some_and(|now| alike(stop, &now.place, &now.city))
-    };
-    let places = places_of(db, group, job, &facts)?;
-    let places = |p: &EntityId| places.get(p).cloned();
-    let plans = |f: &&Fact| {
-        matches!(
-            f.event_type,
-            EventType::TripAnnounced | EventType::TripStopAdded
-        )
-    };
-    let plan_before: Vec<Fact> = facts.iter().filter(plans).cloned().collect();
-    let plan_after: Vec<Fact> = plan_before
-        .iter()
-        .filter_map(|f| match (f.id == target, after) {
-            (false, _) => Some(f.clone()),
-            (true, Some(data)) => Some(Fact {
-                data: data.clone(),
-                ..f.clone()
-            }),
-            (true, None) => None,
-        })
-        .collect();
-    let doc = trips::TripDoc {
-        stream: known.stream.clone(),
-        version: Version(0),
-        last_position: Position(0),
-        facts: Vec::new(),
-        travelers: Vec::new(),
-    };
-    let before = trips::view(&doc, &plan_before, &places).stops;
-    let now = trips::view(&doc, &plan_after, &places).stops;
-    for fact in &facts {
-        let Some(data) = fact.typed() else { continue };
-        let Some(place) = trips::at_stop(&data) else {
-            continue;
-        };
-        let Some(b) = trips::stop_index(&before, place, &places) else {
-            continue;
-        };
-        if !same(&before[b]) {
-            continue;
-        }
-        if let Some(a) = trips::stop_index(&now, place, &places)
-            && !same(&now[a])
-            && !followed(&now[a])
-        {
-            return Err(invalid(
-                index,
-                "data.target",
-                format!(
-                    "the {} at position {} (at `{place}`) was filed at the stop {} this takes away, and would move to the stop {}; retract or correct the facts at that stop first (or cancel the stop with trip.stop_cancelled, which keeps its history)",
-                    fact.event_type,
-                    fact.position,
-                    trips::stop_label(&before[b], &places),
-                    trips::stop_label(&now[a], &places),
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn check_entities(
