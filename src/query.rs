@@ -215,6 +215,19 @@ fn closest_key(docs: &dyn DocsRead, prefix: &str, text: &str) -> Result<Option<S
     Ok(best.map(|(_, c)| c))
 }
 
+/// Whether [`Query::add_entity_hint`] could say more of `error`: a refusal for an
+/// entity named by its name, or by an id no registration has. Callers check it before
+/// they read views for a hint.
+pub fn may_hint(error: &Error) -> bool {
+    match error {
+        Error::Invalid { error, .. } => {
+            ids::name_given_for_id(&error.message).is_some()
+                || crate::store::unregistered_entity(&error.message).is_some()
+        }
+        _ => false,
+    }
+}
+
 fn not_found(field: &str, message: String) -> Error {
     Error::Invalid {
         index: None,
@@ -632,6 +645,9 @@ impl<'a> Query<'a> {
     /// or the registered id closest to an unregistered one. Any other error, or one the
     /// views cannot help with, is left as it was.
     pub fn add_entity_hint(&self, error: &mut Error) {
+        if !may_hint(error) {
+            return;
+        }
         let Error::Invalid { error, .. } = error else {
             return;
         };

@@ -399,7 +399,10 @@ impl App {
         store: Option<Store>,
     ) -> anyhow::Error {
         drop(store);
-        if !matches!(error.downcast_ref::<Error>(), Some(Error::Invalid { .. })) {
+        if !error
+            .downcast_ref::<Error>()
+            .is_some_and(chronicle::query::may_hint)
+        {
             return error;
         }
         let has_views = self.server.is_none()

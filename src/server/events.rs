@@ -125,6 +125,9 @@ fn invalid(index: usize, field: Option<&str>, message: String) -> ApiError {
 /// query waits for them (views behind it could take a name the log registered just now
 /// for a typo of another); none past the wait.
 fn add_entity_hint(store: &Store, refusal: &mut Error, wait: Duration) {
+    if !crate::query::may_hint(refusal) {
+        return;
+    }
     let Ok(head) = store.head() else { return };
     if let Ok(Some((views, _))) = store.views_at_least(head.position, wait) {
         Query::new(&views).add_entity_hint(refusal);
