@@ -935,7 +935,8 @@ impl<'a> Query<'a> {
     /// ([`trips::stop_index`]: its own stop, or the stop in its country whose city is
     /// its name or an alias); an unregistered `place:` id for the stops whose city it is
     /// the slug of (`place:seoul`, "Seoul"). The facts are the announcements and added
-    /// stops that plan the stop and the events at it. Reads every trip.
+    /// stops that plan the stop and the events the trip's view put at it
+    /// ([`trips::fold`]). Reads every trip.
     fn stop_facts(&self, place: &EntityId, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let registered = entities::get(self.docs, place)?.filter(|d| d.registered);
         let mut found = Vec::new();
@@ -951,7 +952,9 @@ impl<'a> Query<'a> {
                 places.insert(place.clone(), trips::PlaceInfo { names, country });
             }
             let places = |p: &EntityId| places.get(p).cloned();
-            let stops = trips::view(&doc, &facts, &places).stops;
+            let folded = trips::fold(&doc, &facts, &places);
+            let stops = folded.view.stops;
+            let landed: HashMap<Uuid, usize> = folded.landed.into_iter().collect();
             let at: Vec<usize> = match &registered {
                 Some(_) => trips::stop_index(&stops, place, &places)
                     .into_iter()
@@ -985,9 +988,8 @@ impl<'a> Query<'a> {
                         a.stops.iter().any(|s| planned(&s.place, s.city.as_deref()))
                     }
                     Some(EventData::TripStopAdded(s)) => planned(&s.place, s.city.as_deref()),
-                    Some(data) => trips::at_stop(&data)
-                        .and_then(|p| trips::stop_index(&stops, p, &places))
-                        .is_some_and(|i| at.contains(&i)),
+                    // At the stop the view put it on, as the plan stood when it came.
+                    Some(_) => landed.get(&fact.id).is_some_and(|i| at.contains(i)),
                     None => false,
                 };
                 if here {

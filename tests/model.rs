@@ -176,6 +176,42 @@ impl History {
         })
     }
 
+    /// Whether retracting `target` would leave an event at a place of its trip at no stop
+    /// of the plan, which the store refuses: the trip's view puts an event on a stop as
+    /// the plan stood when it came, and the model's places (countries) name their stops
+    /// exactly, so an event keeps a stop when another current fact planned its place
+    /// before it.
+    fn strands_an_event(&self, target: Uuid) -> bool {
+        let Some(t) = self.facts.iter().position(|f| f.0 == target) else {
+            return false;
+        };
+        let trip = &self.facts[t].1;
+        let current =
+            |f: &(Uuid, String, String, Value)| &f.1 == trip && !self.retracted.contains(&f.0);
+        let plans = |f: &(Uuid, String, String, Value), place: &Value| match f.2.as_str() {
+            "trip.announced" => f.3["stops"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| &s["place"] == place)),
+            "trip.stop_added" => &f.3["place"] == place,
+            _ => false,
+        };
+        let at_place = [
+            "trip.arrived",
+            "trip.departed",
+            "trip.meeting_held",
+            "trip.stop_cancelled",
+        ];
+        self.facts.iter().enumerate().skip(t + 1).any(|(i, f)| {
+            let place = &f.3["place"];
+            current(f)
+                && at_place.contains(&f.2.as_str())
+                && plans(&self.facts[t], place)
+                && !self.facts[..i]
+                    .iter()
+                    .any(|g| g.0 != target && current(g) && plans(g, place))
+        })
+    }
+
     /// The events of a step: an event at a place that is not a stop of its trip comes
     /// after a `trip.stop_added` of it, as the store requires.
     fn translate(&mut self, step: &Step) -> Vec<Value> {
@@ -291,8 +327,9 @@ impl History {
             }
             Step::Retract { pick } => {
                 let (target, stream, ty, _) = self.pick(*pick)?;
-                // An entity cannot be unregistered: the store refuses it.
-                if ty == "entity.registered" {
+                // An entity cannot be unregistered, nor a stop taken from under an event
+                // at it: the store refuses both.
+                if ty == "entity.registered" || self.strands_an_event(target) {
                     return None;
                 }
                 self.retracted.push(target);

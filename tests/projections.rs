@@ -478,6 +478,180 @@ fn sales_total_three_point_six_four_billion_with_japan_as_buyer() {
     );
 }
 
+/// An amendment of a trip's plan is refused when an event at a stop would then be at
+/// another stop, or at none: the trip's view folds each event onto a stop as the plan
+/// stood when it came, with and without the amendment, and compares. A stop added after
+/// an event does not take it; a correction its events follow is accepted; so is an
+/// amendment once the events are retracted, in the same append too. A place's timeline
+/// has the events the view put at its stop.
+#[test]
+fn a_plan_is_not_amended_from_under_its_events() {
+    let c = Chronicle::new();
+    let place = |slug: &str, name: &str| {
+        json!({"stream": format!("place:{slug}"), "type": "entity.registered",
+               "data": {"name": name, "aliases": [], "country": "country:KE"}})
+    };
+    c.append(&[
+        person("minister"),
+        place("nairobi", "Nairobi"),
+        place("mombasa", "Mombasa"),
+    ])
+    .ok();
+    // Events of `trip`, each with the id `0194…<n>` when `n` is given.
+    let ev = |trip: &str, n: Option<u8>, ty: &str, data: Value| {
+        let mut e = json!({"stream": trip, "type": ty, "occurred": "2025-04-04", "data": data});
+        if let Some(n) = n {
+            e["id"] = json!(format!("01942100-0000-7000-8000-0000000000{n:02x}"));
+        }
+        e
+    };
+    let id = |n: u8| format!("01942100-0000-7000-8000-0000000000{n:02x}");
+    let announced = |trip: &str, n: u8| {
+        ev(
+            trip,
+            Some(n),
+            "trip.announced",
+            json!({"traveler": "person:minister",
+                   "stops": [{"place": "place:nairobi"}, {"place": "country:UG", "city": "Kampala"}]}),
+        )
+    };
+    let amend = |trip: &str, ty: &str, target: u8, data: Value| {
+        let mut data = data;
+        data["target"] = json!(id(target));
+        data["reason"] = json!("a later report");
+        json!({"stream": trip, "type": ty, "data": data})
+    };
+    let agenda = |trip: &str, n: u8, at: &str, topic: &str| {
+        ev(
+            trip,
+            Some(n),
+            "trip.agenda_item_added",
+            json!({"place": at, "topic": topic}),
+        )
+    };
+    let t = "trip:coast";
+    c.append(&[
+        announced(t, 1),
+        ev(
+            t,
+            Some(2),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Mombasa"}),
+        ),
+        agenda(t, 3, "country:KE", "Port"),
+    ])
+    .ok();
+    let head = c.log().len();
+    let moved = "field `data.target`: the trip.agenda_item_added 01942100-0000-7000-8000-000000000003 at position 6 is at the stop Mombasa (country:KE), and would move to the stop Nairobi (place:nairobi): retract or correct it first";
+    c.append(&[amend(t, "event.retracted", 2, json!({}))])
+        .fails(2, moved);
+    c.append(&[amend(
+        t,
+        "event.corrected",
+        2,
+        json!({"data": {"place": "country:TZ", "city": "Moshi"}}),
+    )])
+    .fails(2, "would move to the stop Nairobi (place:nairobi)");
+    // An announcement corrected to list another stop in Kenya first takes it too.
+    c.append(&[amend(
+        t,
+        "event.corrected",
+        1,
+        json!({"data": {"stops": [{"place": "country:KE", "city": "Lamu"}, {"place": "place:nairobi"}]}}),
+    )])
+    .fails(2, "would move to the stop Lamu (country:KE)");
+    assert_eq!(c.log().len(), head);
+    // The events follow a correction of the stop's city.
+    c.append(&[amend(
+        t,
+        "event.corrected",
+        2,
+        json!({"data": {"city": "Malindi"}}),
+    )])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    assert_eq!(trip["stops"][2]["city"], "Malindi", "{trip}");
+    assert_eq!(trip["stops"][2]["agenda"][0]["topic"], "Port", "{trip}");
+    // Retracted with the event at it, in one append.
+    c.append(&[
+        amend(t, "event.retracted", 3, json!({})),
+        amend(t, "event.retracted", 2, json!({})),
+    ])
+    .ok();
+
+    // An event filed before a stop was added stays where it was: the stop may go.
+    let t = "trip:inland";
+    c.append(&[
+        announced(t, 11),
+        agenda(t, 12, "country:KE", "Early"),
+        ev(
+            t,
+            Some(13),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Mombasa", "after": "place:nairobi"}),
+        ),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    assert_eq!(trip["stops"][0]["agenda"][0]["topic"], "Early", "{trip}");
+    let topics = |entity: &str| -> Vec<String> {
+        json_of(&c, &["timeline", "--entity", entity])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "trip.agenda_item_added")
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(topics("place:nairobi"), [id(12)]);
+    assert!(topics("place:mombasa").is_empty());
+    c.append(&[amend(t, "event.retracted", 13, json!({}))]).ok();
+
+    // A stop added after the event, and before the amendment, changes nothing.
+    let t = "trip:later";
+    c.append(&[
+        announced(t, 21),
+        ev(
+            t,
+            Some(22),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Mombasa"}),
+        ),
+        agenda(t, 23, "country:KE", "Port"),
+        ev(
+            t,
+            Some(24),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Kisumu", "after": "place:nairobi"}),
+        ),
+    ])
+    .ok();
+    c.append(&[amend(t, "event.retracted", 22, json!({}))])
+        .fails(
+            2,
+            "is at the stop Mombasa (country:KE), and would move to the stop Nairobi",
+        );
+    // An event whose stop would be gone, with nowhere else to be.
+    let t = "trip:ferry";
+    c.append(&[
+        announced(t, 31),
+        ev(
+            t,
+            Some(32),
+            "trip.stop_added",
+            json!({"place": "place:mombasa"}),
+        ),
+        agenda(t, 33, "place:mombasa", "Ferry"),
+    ])
+    .ok();
+    c.append(&[amend(t, "event.retracted", 32, json!({}))])
+        .fails(
+            2,
+            "is at the stop Mombasa (place:mombasa), and would be at no stop of the plan",
+        );
+    c.run(&["verify"]).ok();
+}
+
 #[test]
 fn a_trip_that_changes() {
     let c = Chronicle::new();

@@ -424,6 +424,28 @@ pub fn stop_index(
     None
 }
 
+/// Where a stop of a folded trip comes from: the `i`-th stop an announcement listed (or
+/// a `trip.stop_added`, `i` 0) that first planned it, or an event at a place no stop
+/// stood for (logs written before the stop rule may hold such events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopOrigin {
+    Planned(Uuid, usize),
+    Unplanned(Uuid),
+}
+
+/// A trip's view with where its facts landed: the fold matches each event at a place
+/// to a stop as the plan stands when the event comes (in position order), so an event
+/// stays at the stop it was filed at when a later stop is added.
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub view: TripView,
+    /// Where each of `view.stops` comes from.
+    pub origins: Vec<StopOrigin>,
+    /// Each event at a place (arrivals, departures, meetings, agenda items, a stop's
+    /// cancellation) and the index in `view.stops` of the stop it landed on.
+    pub landed: Vec<(Uuid, usize)>,
+}
+
 /// Folds a trip's current facts (in position order) into its view, with `places`
 /// telling what a registered place is (see [`stop_index`]). Pure.
 pub fn view(
@@ -431,6 +453,19 @@ pub fn view(
     facts: &[Fact],
     places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
 ) -> TripView {
+    fold(doc, facts, places).view
+}
+
+/// [`view`], with where each stop comes from and where each event at a place landed.
+pub fn fold(
+    doc: &TripDoc,
+    facts: &[Fact],
+    places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
+) -> Folded {
+    // `origins[i]` is where `trip.stops[i]` comes from; `landed` holds origins until
+    // the end, as later stops shift the indexes.
+    let mut origins: Vec<StopOrigin> = Vec::new();
+    let mut landed: Vec<(Uuid, StopOrigin)> = Vec::new();
     let mut trip = TripView {
         stream: doc.stream.clone(),
         traveler: None,
@@ -462,14 +497,24 @@ pub fn view(
             continue;
         }
         let Some(data) = fact.typed() else { continue };
-        let stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
+        let stop_for = |trip: &mut TripView,
+                        origins: &mut Vec<StopOrigin>,
+                        place: &EntityId,
+                        origin: StopOrigin|
+         -> usize {
             stop_index(&trip.stops, place, places).unwrap_or_else(|| {
-                // An event at a place the itinerary did not have adds it: the store
-                // refuses such events now (`store::rules`), but logs written before
-                // it may hold them.
                 trip.stops.push(Stop::planned(place.clone(), None, None));
+                origins.push(origin);
                 trip.stops.len() - 1
             })
+        };
+        // The stop of an event at a place. One the itinerary did not have is added: the
+        // store refuses such events now (`store::rules`), but logs written before it
+        // may hold them.
+        let mut stop_mut = |trip: &mut TripView, place: &EntityId| -> usize {
+            let i = stop_for(trip, &mut origins, place, StopOrigin::Unplanned(fact.id));
+            landed.push((fact.id, origins[i]));
+            i
         };
         match data {
             EventData::TripAnnounced(a) => {
@@ -478,7 +523,8 @@ pub fn view(
                 trip.title = a.title.or(trip.title.take());
                 trip.purpose = a.purpose.or(trip.purpose.take());
                 trip.starts = a.starts.or(trip.starts);
-                for planned in a.stops {
+                for (k, planned) in a.stops.into_iter().enumerate() {
+                    let origin = StopOrigin::Planned(fact.id, k);
                     // A stop with a city is the stop of that place with that city (or
                     // none yet): two cities of one country are two stops.
                     let same_city = |s: &Stop| {
@@ -490,7 +536,7 @@ pub fn view(
                     };
                     let i = match (trip.stops.iter().position(same_city), &planned.city) {
                         (Some(i), _) => i,
-                        (None, None) => stop_mut(&mut trip, &planned.place),
+                        (None, None) => stop_for(&mut trip, &mut origins, &planned.place, origin),
                         // Else a registered place of that name there (`place:seoul`
                         // stands for `country:KR`, "Seoul"), or a new stop.
                         (None, Some(city)) => stop_index(&trip.stops, &planned.place, places)
@@ -506,6 +552,7 @@ pub fn view(
                             .unwrap_or_else(|| {
                                 trip.stops
                                     .push(Stop::planned(planned.place.clone(), None, None));
+                                origins.push(origin);
                                 trip.stops.len() - 1
                             }),
                     };
@@ -532,6 +579,7 @@ pub fn view(
                     .and_then(|after| stop_index(&trip.stops, &after, places))
                     .map_or(trip.stops.len(), |i| i + 1);
                 trip.stops.insert(at, stop);
+                origins.insert(at, StopOrigin::Planned(fact.id, 0));
             }
             EventData::TripStopCancelled(s) => {
                 let i = stop_mut(&mut trip, &s.place);
@@ -597,7 +645,15 @@ pub fn view(
             _ => {}
         }
     }
-    trip
+    let landed = landed
+        .into_iter()
+        .filter_map(|(id, origin)| Some((id, origins.iter().position(|o| *o == origin)?)))
+        .collect();
+    Folded {
+        view: trip,
+        origins,
+        landed,
+    }
 }
 
 #[cfg(test)]

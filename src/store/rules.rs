@@ -9,7 +9,9 @@
 //! itself an amendment; a correction's data, a merge patch, applied to the target's
 //! current data gives data that fits the target's type), an event at a place of a trip
 //! (arrival, departure, meeting, agenda item, a stop's cancellation) being at one of the
-//! trip's stops, and for restored exports the exact place and hash.
+//! trip's stops, an amendment of a trip's plan leaving each event at a place on its
+//! stop (the trip's view folded with and without it), and for restored exports the
+//! exact place and hash.
 //!
 //! Two kinds of accepted event come back with a note for the user: an amendment of a
 //! fact retracted before it (it changes no view), and the first event of a trip's
@@ -792,6 +794,9 @@ fn check_references(
     if let EventData::EventRetracted(_) = &proposed.typed
         && let Some(mut current) = current.clone()
     {
+        if proposed.restored.is_none() && !current.retracted {
+            check_stops_kept(db, group, job, index, &known, target, None)?;
+        }
         current.retracted = true;
         amended = Some((target, current));
     }
@@ -832,6 +837,9 @@ fn check_references(
             check_entities(db, group, job, index, "data.data.", &typed)?;
             if proposed.restored.is_none() {
                 check_patched(db, group, job, index, &known.stream, patch, &typed)?;
+                if !current.retracted {
+                    check_stops_kept(db, group, job, index, &known, target, Some(&current.data))?;
+                }
             }
             // The facts layer ignores amendments of a retracted fact; so does the data.
             if !current.retracted {
@@ -1043,16 +1051,7 @@ impl Itinerary {
             .into_iter()
             .filter(|f| !f.retracted)
             .collect();
-        let mut places = HashMap::new();
-        for entity in facts.iter().flat_map(Fact::entities) {
-            if entity.kind() != "place" || places.contains_key(&entity) {
-                continue;
-            }
-            let own = stream_facts(db, group, job, entity.stream())?;
-            if let Some(info) = trips::place_info(&own) {
-                places.insert(entity, info);
-            }
-        }
+        let places = places_of(db, group, job, &facts)?;
         let doc = trips::TripDoc {
             stream: trip.clone(),
             version: Version(0),
@@ -1077,12 +1076,23 @@ fn stream_facts(
     job: &Pending,
     stream: &StreamId,
 ) -> Result<Vec<Fact>> {
+    stream_facts_of(db, group, job, stream, true)
+}
+
+/// [`stream_facts`], of a trip every fact when not `stops_only`.
+fn stream_facts_of(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    stream: &StreamId,
+    stops_only: bool,
+) -> Result<Vec<Fact>> {
     let logged = db.stream_events(stream, Version(1))?;
     let set_aside = group.set_aside.kept(stream)?;
     let pending = [group, job]
         .into_iter()
         .flat_map(|p| p.streams.get(stream).into_iter().flatten());
-    let trip = stream.category() == "trip";
+    let trip = stops_only && stream.category() == "trip";
     Ok(facts::fold(
         logged
             .iter()
@@ -1090,6 +1100,116 @@ fn stream_facts(
             .chain(pending)
             .filter(|e| !trip || stop_rule_folds(e)),
     ))
+}
+
+/// What the log says of the registered places among `facts`' entities.
+fn places_of<'a>(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    facts: impl IntoIterator<Item = &'a Fact>,
+) -> Result<HashMap<EntityId, trips::PlaceInfo>> {
+    let mut places = HashMap::new();
+    for entity in facts.into_iter().flat_map(Fact::entities) {
+        if entity.kind() != "place" || places.contains_key(&entity) {
+            continue;
+        }
+        let own = stream_facts(db, group, job, entity.stream())?;
+        if let Some(info) = trips::place_info(&own) {
+            places.insert(entity, info);
+        }
+    }
+    Ok(places)
+}
+
+/// An amendment of a trip's plan (a `trip.announced` or `trip.stop_added` retracted, or
+/// corrected to `after`) is refused when an event at one of the trip's stops would then
+/// land on another stop of the plan: the trip's view folds the trip with and without it
+/// ([`trips::fold`]) and compares where each event at a place landed. A stop counts as
+/// the same when it comes from the same plan fact, or has the same place and city (a
+/// re-announcement lists it too). An event left at no stop of the plan is refused too:
+/// the view would list its place as a stop of its own, as if planned, even where that
+/// place is the one the plan named. Reads the trip's
+/// whole stream, only for such amendments.
+fn check_stops_kept(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    index: usize,
+    known: &IdInfo,
+    target: Uuid,
+    after: Option<&Value>,
+) -> Result<()> {
+    if !matches!(
+        known.event_type,
+        EventType::TripAnnounced | EventType::TripStopAdded
+    ) {
+        return Ok(());
+    }
+    let before: Vec<Fact> = stream_facts_of(db, group, job, &known.stream, false)?
+        .into_iter()
+        .filter(|f| !f.retracted)
+        .collect();
+    let amended: Vec<Fact> = before
+        .iter()
+        .filter_map(|f| match (f.id == target, after) {
+            (false, _) => Some(f.clone()),
+            (true, Some(data)) => Some(Fact {
+                data: data.clone(),
+                ..f.clone()
+            }),
+            (true, None) => None,
+        })
+        .collect();
+    let places = places_of(db, group, job, before.iter().chain(&amended))?;
+    let places = |p: &EntityId| places.get(p).cloned();
+    let doc = trips::TripDoc {
+        stream: known.stream.clone(),
+        version: Version(0),
+        last_position: Position(0),
+        facts: Vec::new(),
+        travelers: Vec::new(),
+    };
+    let was = trips::fold(&doc, &before, &places);
+    let now = trips::fold(&doc, &amended, &places);
+    let same_place = |a: &trips::Stop, b: &trips::Stop| {
+        a.place == b.place
+            && match (&a.city, &b.city) {
+                (Some(x), Some(y)) => x.trim().eq_ignore_ascii_case(y.trim()),
+                (x, y) => x.is_none() && y.is_none(),
+            }
+    };
+    let landed_now: HashMap<Uuid, usize> = now.landed.iter().copied().collect();
+    for (id, b) in &was.landed {
+        let Some(&a) = landed_now.get(id) else {
+            continue;
+        };
+        let (from, to) = (&was.view.stops[*b], &now.view.stops[a]);
+        let moved = matches!(was.origins[*b], trips::StopOrigin::Planned(..))
+            && was.origins[*b] != now.origins[a]
+            && (matches!(now.origins[a], trips::StopOrigin::Unplanned(_)) || !same_place(from, to));
+        if moved {
+            let fact = before.iter().find(|f| f.id == *id).expect("a folded fact");
+            let whither = match now.origins[a] {
+                trips::StopOrigin::Planned(..) => {
+                    format!("would move to the stop {}", trips::stop_label(to, &places))
+                }
+                trips::StopOrigin::Unplanned(_) => "would be at no stop of the plan".into(),
+            };
+            return Err(invalid(
+                index,
+                "data.target",
+                format!(
+                    "the {} {} at position {} is at the stop {}, and {whither}: retract or correct it first, then amend the plan (to call a stop off and keep its history, append trip.stop_cancelled instead)",
+                    fact.event_type,
+                    fact.id,
+                    fact.position,
+                    trips::stop_label(from, &places),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_entities(
@@ -1888,12 +2008,26 @@ mod tests {
             const ADDED: &str = "0194210c-0000-7000-8000-0000000000b2";
             let added = json!({"id": ADDED, "stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-04",
                                "data": {"place": "country:FR", "city": "Paris"}});
+            const ARRIVED: &str = "0194210c-0000-7000-8000-0000000000b3";
             log.append(&[announced(), added]).unwrap();
-            log.append(&[at("trip.arrived", "country:FR")]).unwrap();
-            // A retracted stop_added no longer makes a stop.
-            let retract = json!({"stream": "trip:a", "type": "event.retracted",
-                                 "data": {"target": ADDED, "reason": "not going"}});
-            log.append(&[retract]).unwrap();
+            let mut arrived = at("trip.arrived", "country:FR");
+            arrived["id"] = json!(ARRIVED);
+            log.append(&[arrived]).unwrap();
+            // A retracted stop_added no longer makes a stop; it cannot be retracted from
+            // under the arrival there, which would be at no stop of the plan.
+            let retract = |target: &str| {
+                json!({"stream": "trip:a", "type": "event.retracted",
+                       "data": {"target": target, "reason": "not going"}})
+            };
+            let (field, message) = refused(&mut log, &[retract(ADDED)]);
+            assert_eq!(field, "data.target");
+            assert!(
+                message.contains(
+                    "is at the stop Paris (country:FR), and would be at no stop of the plan"
+                ),
+                "{message}"
+            );
+            log.append(&[retract(ARRIVED), retract(ADDED)]).unwrap();
             refused(&mut log, &[at("trip.departed", "country:FR")]);
             // A correction of the announcement that drops Tokyo, in the same append.
             let drop_tokyo = json!({"stream": "trip:a", "type": "event.corrected",
