@@ -889,7 +889,7 @@ impl<'a> Query<'a> {
 
     /// A trip's view from its document.
     fn trip_view(&self, doc: &trips::TripDoc) -> Result<TripView> {
-        let facts = self.facts(&doc.facts)?;
+        let facts = self.facts(&trips::FACTS.list(self.docs, &doc.stream)?)?;
         let places = self.places(&facts)?;
         Ok(trips::view(doc, &facts, &|p| places.get(p).cloned()))
     }
@@ -943,7 +943,7 @@ impl<'a> Query<'a> {
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: trips::TripDoc = decode(&k, &v)?;
-            let facts = self.facts(&doc.facts)?;
+            let facts = self.facts(&trips::FACTS.list(self.docs, &doc.stream)?)?;
             let mut places = self.places(&facts)?;
             if let Some(d) = &registered {
                 let mut names = vec![d.name.clone()];
@@ -1011,7 +1011,7 @@ impl<'a> Query<'a> {
             // A trip whose every fact was retracted (a stray event on a mistyped stream,
             // say) leaves the list, as a retracted fact leaves every current view;
             // `trip show` still finds it.
-            if doc.facts.is_empty() {
+            if !trips::FACTS.any(self.docs, &doc.stream)? {
                 continue;
             }
             out.push(self.trip_view(&doc)?);
@@ -1355,7 +1355,9 @@ impl<'a> Query<'a> {
         for item in self.docs.scan(sales::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
             let doc: sales::SaleDoc = decode(&k, &v)?;
-            all.extend(sales::view(&self.facts(&doc.facts)?));
+            all.extend(sales::view(
+                &self.facts(&sales::FACTS.list(self.docs, &doc.stream)?)?,
+            ));
         }
         all.retain(|s| {
             buyer.is_none_or(|b| &s.buyer == b) && seller.is_none_or(|x| &s.seller == x)
@@ -1412,7 +1414,7 @@ impl<'a> Query<'a> {
             let Some(doc) = trips::get(self.docs, stream)? else {
                 return Ok((format!("the trip {stream}"), Vec::new(), Vec::new()));
             };
-            let facts = self.facts(&doc.facts)?;
+            let facts = self.facts(&trips::FACTS.list(self.docs, stream)?)?;
             return Ok(match doc.traveler() {
                 Some(t) => (
                     format!("{} trip", possessive(&self.noun(t)?)),
@@ -1426,7 +1428,7 @@ impl<'a> Query<'a> {
             let Some(doc) = sales::get(self.docs, stream)? else {
                 return Ok((format!("the arms sale {stream}"), Vec::new(), Vec::new()));
             };
-            let facts = self.facts(&doc.facts)?;
+            let facts = self.facts(&sales::FACTS.list(self.docs, &doc.stream)?)?;
             return Ok(match sales::view(&facts).first() {
                 Some(sale) => (
                     format!(

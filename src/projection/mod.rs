@@ -24,12 +24,13 @@ pub mod trips;
 
 pub use facts::Fact;
 
-use crate::model::{Extent, Position, RecordedEvent};
+use crate::model::{Extent, Position, RecordedEvent, StreamId};
 use crate::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use uuid::Uuid;
 
 /// What one event did to one fact: the fact before and after it. A new fact has no
 /// `before`; a retracted one has no `after`.
@@ -425,7 +426,7 @@ pub fn involved(fact: &Fact, docs: &dyn DocsRead) -> Result<Vec<crate::model::En
                 }
             }
             "arms-sale" => {
-                for (_, id) in sales::get(docs, stream)?.map_or_else(Vec::new, |d| d.facts) {
+                for (_, id) in sales::FACTS.list(docs, stream)? {
                     if let Some(EventData::ArmsSaleAnnounced(s)) =
                         facts::get(docs, &id)?.and_then(|f| f.typed())
                     {
@@ -443,6 +444,70 @@ pub fn involved(fact: &Fact, docs: &dyn DocsRead) -> Result<Vec<crate::model::En
         }
     }
     Ok(found)
+}
+
+/// The current facts of a stream's document (a trip's, a sale's), one entry each:
+/// `<prefix><stream>\0<position>` → the fact's id. An entry is written once and deleted
+/// when the fact leaves the document, so a document of many facts costs each new one a
+/// key, not a rewrite of a list of them all.
+pub struct FactEntries(pub &'static str);
+
+impl FactEntries {
+    fn prefix(&self, stream: &StreamId) -> Vec<u8> {
+        let mut k = key(self.0, stream.as_str().as_bytes());
+        k.push(0);
+        k
+    }
+
+    fn key(&self, stream: &StreamId, position: Position) -> Vec<u8> {
+        let mut k = self.prefix(stream);
+        k.extend_from_slice(&position.0.to_be_bytes());
+        k
+    }
+
+    /// The stream's facts, in position order.
+    pub fn list(
+        &self,
+        docs: &(impl DocsRead + ?Sized),
+        stream: &StreamId,
+    ) -> Result<Vec<(Position, Uuid)>> {
+        docs.scan(&self.prefix(stream), None, false)
+            .map(|item| {
+                let (k, v) = item?;
+                let position = k
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|at| k[at..].try_into().ok())
+                    .map(u64::from_be_bytes);
+                match (position, Uuid::from_slice(&v)) {
+                    (Some(p), Ok(id)) => Ok((Position(p), id)),
+                    _ => Err(Error::Integrity(format!(
+                        "a fact entry of {stream} is malformed; run `chronicle replay`"
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the stream has any current fact.
+    pub fn any(&self, docs: &(impl DocsRead + ?Sized), stream: &StreamId) -> Result<bool> {
+        let first = docs.scan(&self.prefix(stream), None, false).next();
+        Ok(first.transpose()?.is_some())
+    }
+
+    /// Adds a fact; a new one (`new`) without reading: its position is in the key.
+    pub fn add(&self, docs: &mut dyn Docs, stream: &StreamId, fact: &Fact, new: bool) {
+        let (k, id) = (self.key(stream, fact.position), fact.id.as_bytes().to_vec());
+        match new {
+            true => docs.put_new(k, id),
+            false => docs.put(k, id),
+        }
+    }
+
+    /// Takes a fact away.
+    pub fn remove(&self, docs: &mut dyn Docs, stream: &StreamId, fact: &Fact) {
+        docs.delete(self.key(stream, fact.position));
+    }
 }
 
 /// `prefix` followed by `rest`.

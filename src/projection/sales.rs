@@ -1,15 +1,16 @@
-//! Arms sales: one document per `arms-sale:` stream listing its current facts (the
-//! `arms_sale.announced` events and the statements about the stream). Views and totals
-//! per currency, by buyer and by seller, are folded when read.
+//! Arms sales: one document per `arms-sale:` stream, and an entry per current fact of
+//! it (the `arms_sale.announced` events and the statements about the stream). Views and
+//! totals per currency, by buyer and by seller, are folded when read.
 //!
-//! Documents: `sales/<stream>` → [`SaleDoc`].
+//! Documents: `sales/<stream>` → [`SaleDoc`]; `sales-f/<stream>\0<position>` → the id of
+//! a current fact ([`FactEntries`]).
 
 use super::facts::Correction;
 use super::trips::Statement;
-use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
+use super::{Change, Docs, DocsRead, Fact, FactEntries, Projection, get_json, key, put_json};
 use crate::Result;
 use crate::model::types::{EventData, Money};
-use crate::model::{EntityId, Extent, Position, StreamId};
+use crate::model::{EntityId, Extent, StreamId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,13 +19,14 @@ pub struct Sales;
 /// The prefix of every sale document.
 pub const DOCS: &str = "sales/";
 
-/// The facts of one `arms-sale:` stream.
+/// One `arms-sale:` stream's document: that it has facts (listed in [`FACTS`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaleDoc {
     pub stream: StreamId,
-    /// Current facts, in position order.
-    pub facts: Vec<(Position, Uuid)>,
 }
+
+/// The sales' current facts.
+pub const FACTS: FactEntries = FactEntries("sales-f/");
 
 fn doc_key(stream: &StreamId) -> Vec<u8> {
     key(DOCS, stream.as_str().as_bytes())
@@ -57,27 +59,27 @@ impl Projection for Sales {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: the facts are entries of their own, not a list in the document.
+        2
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
-        let edits = change
-            .before
-            .map(|f| (f, false))
-            .into_iter()
-            .chain(change.after.map(|f| (f, true)));
-        for (fact, added) in edits {
-            for stream in sales_of(fact) {
-                let mut doc = get(docs, &stream)?.unwrap_or_else(|| SaleDoc {
-                    stream: stream.clone(),
-                    facts: Vec::new(),
-                });
-                doc.facts.retain(|(_, id)| *id != fact.id);
-                if added {
-                    doc.facts.push((fact.position, fact.id));
-                    doc.facts.sort();
+        let before = change.before.map_or_else(Vec::new, sales_of);
+        let after = change.after.map_or_else(Vec::new, sales_of);
+        if let Some(fact) = change.before {
+            for stream in before.iter().filter(|s| !after.contains(s)) {
+                FACTS.remove(docs, stream, fact);
+            }
+        }
+        if let Some(fact) = change.after {
+            for stream in after.iter().filter(|s| !before.contains(s)) {
+                if get(docs, stream)?.is_none() {
+                    let doc = SaleDoc {
+                        stream: stream.clone(),
+                    };
+                    put_json(docs, doc_key(stream), &doc);
                 }
-                put_json(docs, doc_key(&stream), &doc);
+                FACTS.add(docs, stream, fact, change.before.is_none());
             }
         }
         Ok(())

@@ -1,16 +1,19 @@
-//! Trips: one document per `trip:` stream listing its current facts (its own `trip.*`
-//! events and the statements about it), and the fold of those facts into a
-//! [`TripView`]: status, stops in order with their status, agenda and meetings, the
-//! planned return, the statements.
+//! Trips: one document per `trip:` stream (where its stream stands, the travelers of
+//! its announcements), an entry per current fact of the trip (its own `trip.*` events
+//! and the statements about it), and the fold of those facts into a [`TripView`]:
+//! status, stops in order with their status, agenda and meetings, the planned return,
+//! the statements.
 //!
-//! Documents: `trips/<stream>` → [`TripDoc`]. The view is folded when read, from the
-//! facts layer, so a correction anywhere in a trip shows without rewriting others. The
-//! document also keeps the travelers of the trip's announcements, which every other
-//! fact of the trip needs (its summary, the entities it involves) without reading the
-//! trip's facts.
+//! Documents: `trips/<stream>` → [`TripDoc`]; `trips-f/<stream>\0<position>` → the id
+//! of a current fact of the trip at that position, written once and deleted when the
+//! fact leaves the trip, so that a trip of many facts costs each new one a key, not a
+//! rewrite of a list of them all. The view is folded when read, from the facts layer,
+//! so a correction anywhere in a trip shows without rewriting others. The document
+//! keeps the travelers of the trip's announcements, which every other fact of the trip
+//! needs (its summary, the entities it involves) without reading the trip's facts.
 
 use super::facts::Correction;
-use super::{Change, Docs, DocsRead, Fact, Projection, get_json, key, put_json};
+use super::{Change, Docs, DocsRead, Fact, FactEntries, Projection, get_json, key, put_json};
 use crate::Result;
 use crate::model::types::{EventData, Stance};
 use crate::model::{EntityId, EventType, Extent, Position, StreamId, Version};
@@ -22,14 +25,15 @@ pub struct Trips;
 /// The prefix of every trip document.
 pub const DOCS: &str = "trips/";
 
-/// A trip's document: where its stream stands and which facts make it up.
+/// The trips' current facts.
+pub const FACTS: FactEntries = FactEntries("trips-f/");
+
+/// A trip's document: where its stream stands, and who travels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TripDoc {
     pub stream: StreamId,
     pub version: Version,
     pub last_position: Position,
-    /// Current facts, in position order.
-    pub facts: Vec<(Position, Uuid)>,
     /// The traveler of each current `trip.announced` fact of the trip, in position order.
     pub travelers: Vec<(Position, Uuid, EntityId)>,
 }
@@ -51,17 +55,12 @@ pub fn get(docs: &(impl DocsRead + ?Sized), stream: &StreamId) -> Result<Option<
 }
 
 /// The travelers of a trip's announcements (see [`TripDoc::travelers`]), if the trip
-/// has a document: read without decoding the rest of it, for the many lines that only
-/// need to name the traveler.
+/// has a document.
 pub fn travelers(
     docs: &(impl DocsRead + ?Sized),
     stream: &StreamId,
 ) -> Result<Option<Vec<(Position, Uuid, EntityId)>>> {
-    #[derive(Deserialize)]
-    struct Travelers {
-        travelers: Vec<(Position, Uuid, EntityId)>,
-    }
-    Ok(get_json::<Travelers>(docs, &doc_key(stream))?.map(|d| d.travelers))
+    Ok(get(docs, stream)?.map(|d| d.travelers))
 }
 
 /// The trips a fact (with its typed data) belongs to: its own trip stream, and trips a
@@ -84,7 +83,6 @@ fn update(docs: &mut dyn Docs, stream: &StreamId, edit: impl FnOnce(&mut TripDoc
         stream: stream.clone(),
         version: Version(0),
         last_position: Position(0),
-        facts: Vec::new(),
         travelers: Vec::new(),
     });
     edit(&mut doc);
@@ -99,7 +97,8 @@ impl Projection for Trips {
 
     fn version(&self) -> u32 {
         // 2: the document keeps the travelers of the announcements.
-        2
+        // 3: the facts are entries of their own, not a list in the document.
+        3
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -110,30 +109,46 @@ impl Projection for Trips {
                 doc.last_position = event.position;
             })?;
         }
-        if let Some(before) = change.before {
-            for trip in trips_of(before, &before.typed()) {
-                update(docs, &trip, |doc| {
-                    doc.facts.retain(|(_, id)| *id != before.id);
-                    doc.travelers.retain(|(_, id, _)| *id != before.id);
-                })?;
+        let before = change.before.map(|f| (f, f.typed()));
+        let after = change.after.map(|f| (f, f.typed()));
+        let before_trips = before
+            .as_ref()
+            .map_or_else(Vec::new, |(f, t)| trips_of(f, t));
+        let after_trips = after
+            .as_ref()
+            .map_or_else(Vec::new, |(f, t)| trips_of(f, t));
+        if let Some((fact, typed)) = &before {
+            let announced = matches!(typed, Some(EventData::TripAnnounced(_)));
+            for trip in &before_trips {
+                if !after_trips.contains(trip) {
+                    FACTS.remove(docs, trip, fact);
+                }
+                if announced {
+                    update(docs, trip, |doc| {
+                        doc.travelers.retain(|(_, id, _)| *id != fact.id);
+                    })?;
+                }
             }
         }
-        if let Some(after) = change.after {
-            let typed = after.typed();
-            for trip in trips_of(after, &typed) {
-                update(docs, &trip, |doc| {
-                    if !doc.facts.iter().any(|(_, id)| *id == after.id) {
-                        doc.facts.push((after.position, after.id));
-                        doc.facts.sort();
+        if let Some((fact, typed)) = &after {
+            for trip in &after_trips {
+                if !before_trips.contains(trip) {
+                    FACTS.add(docs, trip, fact, before.is_none());
+                }
+                match typed {
+                    Some(EventData::TripAnnounced(a)) => update(docs, trip, |doc| {
+                        if !doc.travelers.iter().any(|(_, id, _)| *id == fact.id) {
+                            doc.travelers
+                                .push((fact.position, fact.id, a.traveler.clone()));
+                            doc.travelers.sort();
+                        }
+                    })?,
+                    // A trip only statements are about has a document too.
+                    _ if event.stream != *trip && get(docs, trip)?.is_none() => {
+                        update(docs, trip, |_| {})?
                     }
-                    if let Some(EventData::TripAnnounced(a)) = &typed
-                        && !doc.travelers.iter().any(|(_, id, _)| *id == after.id)
-                    {
-                        doc.travelers
-                            .push((after.position, after.id, a.traveler.clone()));
-                        doc.travelers.sort();
-                    }
-                })?;
+                    _ => {}
+                }
             }
         }
         Ok(())
@@ -684,7 +699,6 @@ mod tests {
             stream: StreamId::parse("trip:t").unwrap(),
             version: Version(0),
             last_position: Position(0),
-            facts: Vec::new(),
             travelers: Vec::new(),
         };
         let places = |p: &EntityId| {
@@ -703,6 +717,38 @@ mod tests {
     fn announced(stops: Value) -> Value {
         json!({"type": "trip.announced", "occurred": "2025-01-03",
                "data": {"traveler": "country:US", "stops": stops}})
+    }
+
+    /// A trip's document does not grow with its facts: each is an entry of its own, so
+    /// that a fact costs a key, not a rewrite of every fact before it.
+    #[test]
+    fn a_trip_of_many_facts_keeps_a_small_document() {
+        let mut events = vec![announced(json!([{"place": "country:KR"}]))];
+        for i in 0..500 {
+            events.push(
+                json!({"type": "trip.agenda_item_added", "occurred": "2025-01-04",
+                               "data": {"place": "country:KR", "topic": format!("t{i}")}}),
+            );
+        }
+        let recorded = events.into_iter().enumerate().map(|(i, mut v)| {
+            v["stream"] = json!("trip:t");
+            let position = Position(i as u64 + 1);
+            Ok(parse_event_value(v, Origin::New).unwrap().into_recorded(
+                Uuid::now_v7(),
+                position,
+                Version(position.0),
+                chrono::Utc::now(),
+            ))
+        });
+        let docs = crate::projection::runner::Runner::default()
+            .fold(recorded)
+            .unwrap();
+        let stream = StreamId::parse("trip:t").unwrap();
+        let doc = docs.map.get(&doc_key(&stream)).unwrap();
+        assert!(doc.len() < 300, "{}", String::from_utf8_lossy(doc));
+        let facts = FACTS.list(&docs, &stream).unwrap();
+        assert_eq!(facts.len(), 501);
+        assert_eq!(facts[500].0, Position(501));
     }
 
     #[test]

@@ -1056,7 +1056,6 @@ impl Itinerary {
             stream: trip.clone(),
             version: Version(0),
             last_position: Position(0),
-            facts: Vec::new(),
             travelers: Vec::new(),
         };
         let stops = trips::view(&doc, &facts, &|p| places.get(p).cloned()).stops;
@@ -1167,7 +1166,6 @@ fn check_stops_kept(
         stream: known.stream.clone(),
         version: Version(0),
         last_position: Position(0),
-        facts: Vec::new(),
         travelers: Vec::new(),
     };
     let was = trips::fold(&doc, &before, &places);
