@@ -956,8 +956,9 @@ impl<'a> Query<'a> {
             let stops = folded.view.stops;
             let landed: HashMap<Uuid, usize> = folded.landed.into_iter().collect();
             let at: Vec<usize> = match &registered {
-                Some(_) => trips::stop_index(&stops, place, &places)
-                    .into_iter()
+                // Every stop it stands for: a stop may be listed twice.
+                Some(_) => (0..stops.len())
+                    .filter(|i| trips::stop_index(&stops[*i..=*i], place, &places).is_some())
                     .collect(),
                 None => (0..stops.len())
                     .filter(|i| {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Chronicle, person};
+use common::{Chronicle, path_str, person};
 use serde_json::{Value, json};
 
 const TRIP: &str = "trip:blinken-final-tour-2025";
@@ -642,13 +642,126 @@ fn a_plan_is_not_amended_from_under_its_events() {
             json!({"place": "place:mombasa"}),
         ),
         agenda(t, 33, "place:mombasa", "Ferry"),
+        agenda(t, 34, "place:mombasa", "Harbour"),
     ])
     .ok();
     c.append(&[amend(t, "event.retracted", 32, json!({}))])
-        .fails(
-            2,
-            "is at the stop Mombasa (place:mombasa), and would be at no stop of the plan",
-        );
+        .fails(2, "is at the stop Mombasa (place:mombasa), and would be at no stop of the plan (and 1 more event): retract");
+
+    // Events in the same append as the amendment count, and in the same import.
+    let t = "trip:same-append";
+    c.append(&[
+        announced(t, 41),
+        ev(
+            t,
+            Some(42),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Mombasa"}),
+        ),
+    ])
+    .ok();
+    let head = c.log().len();
+    c.append(&[
+        agenda(t, 43, "country:KE", "Port"),
+        amend(t, "event.retracted", 42, json!({})),
+    ])
+    .fails(2, "would move to the stop Nairobi (place:nairobi)");
+    let lines = [
+        announced("trip:imported", 51),
+        ev(
+            "trip:imported",
+            Some(52),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Mombasa"}),
+        ),
+        agenda("trip:imported", 53, "country:KE", "Port"),
+        amend("trip:imported", "event.retracted", 52, json!({})),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let file = c.file("plan.jsonl", &text);
+    c.run(&["import", path_str(&file)])
+        .fails(2, "line 4: field `data.target`: this amends the plan of `trip:imported`, and the same input files events at its stops before it");
+    assert_eq!(c.log().len(), head);
+
+    // A stop listed in another order is another stop, while the old one is planned.
+    let t = "trip:reordered";
+    c.append(&[
+        ev(
+            t,
+            Some(61),
+            "trip.announced",
+            json!({"traveler": "person:minister",
+                   "stops": [{"place": "country:KE", "city": "Mombasa"}, {"place": "country:UG", "city": "Kampala"}]}),
+        ),
+        agenda(t, 62, "country:KE", "Port"),
+    ])
+    .ok();
+    c.append(&[amend(
+        t,
+        "event.corrected",
+        61,
+        json!({"data": {"stops": [{"place": "country:KE", "city": "Kisumu"}, {"place": "country:KE", "city": "Mombasa"}]}}),
+    )])
+    .fails(2, "is at the stop Mombasa (country:KE), and would move to the stop Kisumu (country:KE)");
+    // A title changes no stop.
+    c.append(&[amend(
+        t,
+        "event.corrected",
+        61,
+        json!({"data": {"title": "Coast"}}),
+    )])
+    .ok();
+
+    // A stop a later announcement lists stays planned without its trip.stop_added.
+    let t = "trip:re-announced";
+    let kampala = json!({"place": "country:UG", "city": "Kampala"});
+    let mombasa = json!({"place": "country:KE", "city": "Mombasa"});
+    c.append(&[
+        ev(
+            t,
+            Some(71),
+            "trip.announced",
+            json!({"traveler": "person:minister", "stops": [kampala]}),
+        ),
+        ev(t, Some(72), "trip.stop_added", mombasa.clone()),
+        agenda(t, 73, "country:KE", "Port"),
+        ev(
+            t,
+            Some(74),
+            "trip.announced",
+            json!({"traveler": "person:minister", "stops": [kampala, mombasa]}),
+        ),
+    ])
+    .ok();
+    c.append(&[amend(t, "event.retracted", 72, json!({}))]).ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    assert_eq!(trip["stops"][1]["city"], "Mombasa", "{trip}");
+    assert_eq!(trip["stops"][1]["agenda"][0]["topic"], "Port", "{trip}");
+
+    // A stop listed twice: a place's timeline has the events at both.
+    let t = "trip:twice";
+    c.append(&[
+        ev(
+            t,
+            Some(81),
+            "trip.announced",
+            json!({"traveler": "person:minister", "stops": [{"place": "place:nairobi"}, mombasa]}),
+        ),
+        agenda(t, 82, "country:KE", "Port"),
+        ev(
+            t,
+            Some(83),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Mombasa", "after": "place:nairobi"}),
+        ),
+        agenda(t, 84, "country:KE", "Ferry"),
+    ])
+    .ok();
+    let at_mombasa = topics("Mombasa");
+    assert!(
+        at_mombasa.contains(&id(82)) && at_mombasa.contains(&id(84)),
+        "{at_mombasa:?}"
+    );
     c.run(&["verify"]).ok();
 }
 

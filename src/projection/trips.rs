@@ -456,6 +456,9 @@ pub struct Folded {
     pub view: TripView,
     /// Where each of `view.stops` comes from.
     pub origins: Vec<StopOrigin>,
+    /// Whether each of `view.stops` is in the plan: planned by an announcement or a
+    /// `trip.stop_added`, or an event's stop a later announcement listed.
+    pub planned: Vec<bool>,
     /// Each event at a place (arrivals, departures, meetings, agenda items, a stop's
     /// cancellation) and the index in `view.stops` of the stop it landed on.
     pub landed: Vec<(Uuid, usize)>,
@@ -481,6 +484,8 @@ pub fn fold(
     // the end, as later stops shift the indexes.
     let mut origins: Vec<StopOrigin> = Vec::new();
     let mut landed: Vec<(Uuid, StopOrigin)> = Vec::new();
+    // The stops announcements listed (which plans an event's stop listed later).
+    let mut listed: Vec<StopOrigin> = Vec::new();
     let mut trip = TripView {
         stream: doc.stream.clone(),
         traveler: None,
@@ -571,6 +576,7 @@ pub fn fold(
                                 trip.stops.len() - 1
                             }),
                     };
+                    listed.push(origins[i]);
                     let stop = &mut trip.stops[i];
                     stop.city = planned.city.or(stop.city.take());
                     stop.dates = planned.dates.or(stop.dates);
@@ -664,9 +670,14 @@ pub fn fold(
         .into_iter()
         .filter_map(|(id, origin)| Some((id, origins.iter().position(|o| *o == origin)?)))
         .collect();
+    let planned = origins
+        .iter()
+        .map(|o| matches!(o, StopOrigin::Planned(..)) || listed.contains(o))
+        .collect();
     Folded {
         view: trip,
         origins,
+        planned,
         landed,
     }
 }

@@ -45,7 +45,7 @@ use crate::projection::trips;
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// What the rules need to read of the log. Lookups see only committed events; the
@@ -153,6 +153,10 @@ pub struct Pending {
     /// Whether `streams` (or, once set aside, [`SetAside`]) holds a `place:` stream's
     /// events, which change every trip's itinerary.
     pub places: bool,
+    /// The trips with events at a place (arrivals and the like) pending here, which
+    /// `streams` does not hold: with no `records` (a dry run), an amendment of such a
+    /// trip's plan cannot be weighed against them ([`check_stops_kept`]).
+    pub at_place: HashSet<StreamId>,
     /// The itineraries the job's checks folded, until one of its events changes them;
     /// not kept in the group.
     pub itineraries: HashMap<StreamId, Itinerary>,
@@ -186,6 +190,8 @@ pub struct SetAside {
     occurred: HashMap<u32, Extent>,
     /// What the stop rule folds ([`Pending::streams`]), each event as its stored JSON.
     kept: HashMap<StreamId, Kept>,
+    /// [`Pending::at_place`], once set aside.
+    at_place: HashSet<StreamId>,
 }
 
 /// The events of a stream the stop rule folds, set aside as their stored bytes (a tenth
@@ -326,6 +332,7 @@ impl Pending {
             records: Vec::new(),
             streams: HashMap::new(),
             places: false,
+            at_place: HashSet::new(),
             itineraries: HashMap::new(),
             set_aside: SetAside::default(),
         }
@@ -351,6 +358,7 @@ impl Pending {
         for (stream, events) in self.streams.drain() {
             self.set_aside.keep(stream, events);
         }
+        self.set_aside.at_place.extend(self.at_place.drain());
         self.facts_set_aside = true;
     }
 
@@ -390,7 +398,20 @@ impl Pending {
         for (stream, events) in job.streams {
             self.streams.entry(stream).or_default().extend(events);
         }
+        self.at_place.extend(job.at_place);
     }
+}
+
+/// The types of the events at a place of a trip that do not plan its stops.
+fn at_place(event_type: EventType) -> bool {
+    matches!(
+        event_type,
+        EventType::TripArrived
+            | EventType::TripDeparted
+            | EventType::TripMeetingHeld
+            | EventType::TripMeetingPlanned
+            | EventType::TripAgendaItemAdded
+    )
 }
 
 /// The types whose facts make a trip's stops, as far as the stop rule is concerned.
@@ -633,6 +654,9 @@ pub fn check_job(
                 None => None,
             },
         });
+        if event.stream.category() == "trip" && at_place(event.event_type) {
+            job.at_place.insert(event.stream.clone());
+        }
         if stop_rule_folds(&event) {
             if event.stream.category() == "place" {
                 job.itineraries.clear();
@@ -795,7 +819,7 @@ fn check_references(
         && let Some(mut current) = current.clone()
     {
         if proposed.restored.is_none() && !current.retracted {
-            check_stops_kept(db, group, job, index, &known, target, None)?;
+            check_stops_kept(db, group, job, index, &known, target, &current.data, None)?;
         }
         current.retracted = true;
         amended = Some((target, current));
@@ -809,6 +833,12 @@ fn check_references(
                 && correction.occurred.is_none()
                 && !current.retracted)
                 .then(|| current.data.clone());
+            // A trip's plan before the correction, for the check of its stops.
+            let plan = matches!(
+                known.event_type,
+                EventType::TripAnnounced | EventType::TripStopAdded
+            )
+            .then(|| current.data.clone());
             merge_patch(&mut current.data, patch);
             let typed = EventData::parse(known.event_type, &current.data).map_err(|e| {
                 let path = if e.path.is_empty() {
@@ -837,8 +867,9 @@ fn check_references(
             check_entities(db, group, job, index, "data.data.", &typed)?;
             if proposed.restored.is_none() {
                 check_patched(db, group, job, index, &known.stream, patch, &typed)?;
-                if !current.retracted {
-                    check_stops_kept(db, group, job, index, &known, target, Some(&current.data))?;
+                if let Some(plan) = plan.filter(|_| !current.retracted) {
+                    let corrected = Some(&current.data);
+                    check_stops_kept(db, group, job, index, &known, target, &plan, corrected)?;
                 }
             }
             // The facts layer ignores amendments of a retracted fact; so does the data.
@@ -1078,7 +1109,9 @@ fn stream_facts(
     stream_facts_of(db, group, job, stream, true)
 }
 
-/// [`stream_facts`], of a trip every fact when not `stops_only`.
+/// [`stream_facts`], or of a trip every fact when not `stops_only`: of the pending ones,
+/// those of the records (a dry run keeps none: then only those [`stream_facts`] folds,
+/// and [`Pending::at_place`] says which trips have others).
 fn stream_facts_of(
     db: &dyn LogIndex,
     group: &Pending,
@@ -1088,9 +1121,17 @@ fn stream_facts_of(
 ) -> Result<Vec<Fact>> {
     let logged = db.stream_events(stream, Version(1))?;
     let set_aside = group.set_aside.kept(stream)?;
-    let pending = [group, job]
-        .into_iter()
-        .flat_map(|p| p.streams.get(stream).into_iter().flatten());
+    let pending = [group, job].into_iter().flat_map(|p| {
+        let (records, folded) = match stops_only || p.records.is_empty() {
+            true => (None, p.streams.get(stream)),
+            false => (Some(p.records.iter().map(|r| &r.event)), None),
+        };
+        let records = records
+            .into_iter()
+            .flatten()
+            .filter(|e| &e.stream == stream);
+        folded.into_iter().flatten().chain(records)
+    });
     let trip = stops_only && stream.category() == "trip";
     Ok(facts::fold(
         logged
@@ -1122,14 +1163,16 @@ fn places_of<'a>(
 }
 
 /// An amendment of a trip's plan (a `trip.announced` or `trip.stop_added` retracted, or
-/// corrected to `after`) is refused when an event at one of the trip's stops would then
-/// land on another stop of the plan: the trip's view folds the trip with and without it
-/// ([`trips::fold`]) and compares where each event at a place landed. A stop counts as
-/// the same when it comes from the same plan fact, or has the same place and city (a
-/// re-announcement lists it too). An event left at no stop of the plan is refused too:
-/// the view would list its place as a stop of its own, as if planned, even where that
-/// place is the one the plan named. Reads the trip's
-/// whole stream, only for such amendments.
+/// corrected so that its data becomes `corrected`) is refused when an event at one of
+/// the trip's stops would then land on another stop: the trip's view folds the trip
+/// with and without it ([`trips::fold`]) and compares where each event at a place
+/// landed. A stop counts as the same when it comes from the same plan fact and no stop
+/// of the amended plan has its old place and city (a city fixed), or when it has the
+/// same place and city (a re-announcement lists it too). An event left at no stop of
+/// the plan is refused too: the view would list its place as a stop of its own, as if
+/// planned. Reads the trip's whole stream, only for an amendment that changes stops
+/// (`data` the target's data before it).
+#[allow(clippy::too_many_arguments)]
 fn check_stops_kept(
     db: &dyn LogIndex,
     group: &Pending,
@@ -1137,21 +1180,41 @@ fn check_stops_kept(
     index: usize,
     known: &IdInfo,
     target: Uuid,
-    after: Option<&Value>,
+    data: &Value,
+    corrected: Option<&Value>,
 ) -> Result<()> {
-    if !matches!(
-        known.event_type,
-        EventType::TripAnnounced | EventType::TripStopAdded
-    ) {
+    let plan = |d: &Value| match known.event_type {
+        EventType::TripAnnounced => vec![d.get("stops").cloned()],
+        EventType::TripStopAdded => ["place", "city", "after"]
+            .iter()
+            .map(|f| d.get(*f).cloned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if plan(data).is_empty() || corrected.is_some_and(|c| plan(c) == plan(data)) {
         return Ok(());
     }
-    let before: Vec<Fact> = stream_facts_of(db, group, job, &known.stream, false)?
+    let trip = &known.stream;
+    let unseen = [group, job]
+        .iter()
+        .any(|p| p.records.is_empty() && p.at_place.contains(trip))
+        || group.set_aside.at_place.contains(trip);
+    if unseen {
+        return Err(invalid(
+            index,
+            "data.target",
+            format!(
+                "this amends the plan of `{trip}`, and the same input files events at its stops before it, which the check cannot weigh against it: import the amendment in a file of its own, after this one"
+            ),
+        ));
+    }
+    let before: Vec<Fact> = stream_facts_of(db, group, job, trip, false)?
         .into_iter()
         .filter(|f| !f.retracted)
         .collect();
     let amended: Vec<Fact> = before
         .iter()
-        .filter_map(|f| match (f.id == target, after) {
+        .filter_map(|f| match (f.id == target, corrected) {
             (false, _) => Some(f.clone()),
             (true, Some(data)) => Some(Fact {
                 data: data.clone(),
@@ -1163,7 +1226,7 @@ fn check_stops_kept(
     let places = places_of(db, group, job, before.iter().chain(&amended))?;
     let places = |p: &EntityId| places.get(p).cloned();
     let doc = trips::TripDoc {
-        stream: known.stream.clone(),
+        stream: trip.clone(),
         version: Version(0),
         last_position: Position(0),
         travelers: Vec::new(),
@@ -1178,36 +1241,52 @@ fn check_stops_kept(
             }
     };
     let landed_now: HashMap<Uuid, usize> = now.landed.iter().copied().collect();
+    let mut moved = Vec::new();
     for (id, b) in &was.landed {
         let Some(&a) = landed_now.get(id) else {
             continue;
         };
         let (from, to) = (&was.view.stops[*b], &now.view.stops[a]);
-        let moved = matches!(was.origins[*b], trips::StopOrigin::Planned(..))
-            && was.origins[*b] != now.origins[a]
-            && (matches!(now.origins[a], trips::StopOrigin::Unplanned(_)) || !same_place(from, to));
-        if moved {
-            let fact = before.iter().find(|f| f.id == *id).expect("a folded fact");
-            let whither = match now.origins[a] {
-                trips::StopOrigin::Planned(..) => {
-                    format!("would move to the stop {}", trips::stop_label(to, &places))
-                }
-                trips::StopOrigin::Unplanned(_) => "would be at no stop of the plan".into(),
-            };
-            return Err(invalid(
-                index,
-                "data.target",
-                format!(
-                    "the {} {} at position {} is at the stop {}, and {whither}: retract or correct it first, then amend the plan (to call a stop off and keep its history, append trip.stop_cancelled instead)",
-                    fact.event_type,
-                    fact.id,
-                    fact.position,
-                    trips::stop_label(from, &places),
-                ),
-            ));
+        let still_planned = |stop: &trips::Stop| {
+            (now.view.stops.iter().zip(&now.planned)).any(|(s, p)| *p && same_place(s, stop))
+        };
+        let kept = match (was.origins[*b] == now.origins[a], same_place(from, to)) {
+            _ if !was.planned[*b] => true,
+            _ if !now.planned[a] => false,
+            (_, true) => true,
+            // The same plan fact's stop with another place or city: its city fixed,
+            // unless the old one is still planned (the stops listed in another order).
+            (true, false) => !still_planned(from),
+            (false, false) => false,
+        };
+        if !kept {
+            moved.push((*id, from, to, now.planned[a]));
         }
     }
-    Ok(())
+    let Some((id, from, to, planned)) = moved.first() else {
+        return Ok(());
+    };
+    let fact = before.iter().find(|f| f.id == *id).expect("a folded fact");
+    let whither = match planned {
+        true => format!("would move to the stop {}", trips::stop_label(to, &places)),
+        false => "would be at no stop of the plan".into(),
+    };
+    let more = match moved.len() - 1 {
+        0 => String::new(),
+        1 => " (and 1 more event)".into(),
+        n => format!(" (and {n} more events)"),
+    };
+    Err(invalid(
+        index,
+        "data.target",
+        format!(
+            "the {} {} at position {} is at the stop {}, and {whither}{more}: retract or correct it first, then amend the plan (to call a stop off and keep its history, append trip.stop_cancelled instead)",
+            fact.event_type,
+            fact.id,
+            fact.position,
+            trips::stop_label(from, &places),
+        ),
+    ))
 }
 
 fn check_entities(
