@@ -757,6 +757,26 @@ fn a_plan_is_not_amended_from_under_its_events() {
         agenda(t, 84, "country:KE", "Ferry"),
     ])
     .ok();
+    // A stop called off is not told to be called off.
+    let t = "trip:called-off";
+    c.append(&[
+        announced(t, 91),
+        ev(t, Some(92), "trip.stop_added", mombasa.clone()),
+        ev(
+            t,
+            Some(93),
+            "trip.stop_cancelled",
+            json!({"place": "country:KE"}),
+        ),
+    ])
+    .ok();
+    let refused = c
+        .append(&[amend(t, "event.retracted", 92, json!({}))])
+        .fails(
+            2,
+            "the trip.stop_cancelled 01942100-0000-7000-8000-00000000005d at position",
+        );
+    assert!(!refused.stderr.contains("instead"), "{}", refused.stderr);
     let at_mombasa = topics("Mombasa");
     assert!(
         at_mombasa.contains(&id(82)) && at_mombasa.contains(&id(84)),

@@ -1271,6 +1271,11 @@ fn check_stops_kept(
         true => format!("would move to the stop {}", trips::stop_label(to, &places)),
         false => "would be at no stop of the plan".into(),
     };
+    // A stop already called off needs no advice to call it off.
+    let instead = match fact.event_type {
+        EventType::TripStopCancelled => "",
+        _ => " (to call a stop off and keep its history, append trip.stop_cancelled instead)",
+    };
     let more = match moved.len() - 1 {
         0 => String::new(),
         1 => " (and 1 more event)".into(),
@@ -1280,7 +1285,7 @@ fn check_stops_kept(
         index,
         "data.target",
         format!(
-            "the {} {} at position {} is at the stop {}, and {whither}{more}: retract or correct it first, then amend the plan (to call a stop off and keep its history, append trip.stop_cancelled instead)",
+            "the {} {} at position {} is at the stop {}, and {whither}{more}: retract or correct it first, then amend the plan{instead}",
             fact.event_type,
             fact.id,
             fact.position,
