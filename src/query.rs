@@ -97,6 +97,8 @@ pub struct TimelineEntry {
     /// an event of that date.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ongoing: bool,
+    /// The entities whose timelines have the fact: those it names, a trip's traveler for
+    /// a fact of the trip, the travelers and parties of what a statement is about.
     pub entities: Vec<EntityId>,
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1168,7 +1170,8 @@ impl<'a> Query<'a> {
                 headline,
                 quote: quote(&fact),
                 ongoing: fact.event_type == EventType::ConflictReported,
-                entities: fact.entities_in(typed.as_ref()),
+                // Those whose timelines have it: a trip's fact is its traveler's too.
+                entities: crate::projection::involved(&fact, self.docs)?,
                 tags: fact.tags.clone(),
                 source: fact.source.clone(),
                 evidence: fact.evidence.clone(),

@@ -175,7 +175,7 @@ fn the_page_in_a_real_browser() {
             "European security, with particular attention on Ukraine",
             "Planned return",
             "Washington, D.C.",
-            "Facts and sources",
+            "and sources (",
             "Beginning this Sunday, Blinken will visit South Korea, Japan, and France",
         ],
     );

@@ -682,6 +682,46 @@ fn a_plan_is_not_amended_from_under_its_events() {
     c.run(&["import", path_str(&file)])
         .fails(2, "line 4: field `data.target`: this amends the plan of `trip:imported`, and the same input files events at its stops before it");
     assert_eq!(c.log().len(), head);
+    // An import checked in batches of one weighs an amendment of an event in the log,
+    // as the writing will: nothing is written when the plan's amendment is refused...
+    let t = "trip:batched";
+    c.append(&[
+        announced(t, 101),
+        ev(
+            t,
+            Some(102),
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": "Mombasa"}),
+        ),
+        agenda(t, 103, "place:nairobi", "Water"),
+        agenda(t, 104, "country:KE", "Port"),
+    ])
+    .ok();
+    let head = c.log().len();
+    let import = |name: &str, lines: &[Value]| {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let file = c.file(name, &text);
+        c.run(&["import", "--batch", "1", path_str(&file)])
+    };
+    import(
+        "moved.jsonl",
+        &[
+            amend(t, "event.retracted", 104, json!({})),
+            amend(t, "event.corrected", 103, json!({"data": {"place": "country:KE"}})),
+            amend(t, "event.retracted", 102, json!({})),
+        ],
+    )
+    .fails(2, "line 3: field `data.target`: the trip.agenda_item_added 01942100-0000-7000-8000-000000000067");
+    assert_eq!(c.log().len(), head);
+    // ...and accepted when the events at the stop were retracted before it.
+    import(
+        "retracted.jsonl",
+        &[
+            amend(t, "event.retracted", 104, json!({})),
+            amend(t, "event.retracted", 102, json!({})),
+        ],
+    )
+    .ok();
 
     // A stop listed in another order is another stop, while the old one is planned.
     let t = "trip:reordered";
@@ -2067,6 +2107,17 @@ fn a_city_has_the_timeline_of_its_stops() {
         "{seoul:?}"
     );
     assert_eq!(lines("place:seoul"), seoul);
+    // Each names its traveler among its entities, as the traveler's timeline has it.
+    for entry in json_of(&c, &["timeline", "--entity", "Seoul"])
+        .as_array()
+        .unwrap()
+    {
+        let entities = entry["entities"].as_array().unwrap();
+        assert!(
+            entities.contains(&json!("person:antony-blinken")),
+            "{entry}"
+        );
+    }
     let tokyo: Vec<String> = lines("Tokyo").into_iter().map(|(t, _)| t).collect();
     assert_eq!(
         tokyo,

@@ -274,7 +274,7 @@
         s.summary, s.corrected ? [' ', correctedBadge()] : null,
         s.quote ? h('blockquote', {}, `“${s.quote}”`) : null)))
         : h('p', { class: 'empty' }, 'None reported.'),
-      h('h2', {}, `Facts and sources (${t.sources})`),
+      h('h2', {}, `Facts (${entries.length}) and sources (${t.sources})`),
       entryList(entries, { sources: true }));
   }
 

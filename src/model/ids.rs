@@ -84,6 +84,11 @@ impl StreamId {
                 let capitals = slug.to_ascii_uppercase();
                 return Err(if country_name(&capitals).is_some() {
                     format!("`{text}`: country codes are in capitals: country:{capitals}")
+                } else if let Some(code) = common_misnomer(slug) {
+                    format!(
+                        "`{text}`: {slug} is not an ISO 3166-1 alpha-2 country code; {} is country:{code}",
+                        country_name(code).unwrap_or(code)
+                    )
                 } else if capitals == slug && slug.len() == 2 {
                     format!(
                         "`{text}`: {slug} is not an ISO 3166-1 alpha-2 country code; give one that is, like country:KR"
@@ -139,6 +144,16 @@ impl<'de> Deserialize<'de> for StreamId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         StreamId::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Codes people use for a country that ISO 3166-1 gives another: the United Kingdom is
+/// `GB`, not `UK`; Greece is `GR`, not the EU's `EL`.
+fn common_misnomer(code: &str) -> Option<&'static str> {
+    match code {
+        "UK" => Some("GB"),
+        "EL" => Some("GR"),
+        _ => None,
     }
 }
 
@@ -285,6 +300,13 @@ mod tests {
         let message = |text: &str| StreamId::parse(text).unwrap_err();
         assert!(message("country:kr").contains("country codes are in capitals: country:KR"));
         assert!(message("country:XX").contains("XX is not an ISO 3166-1 alpha-2 country code"));
+        assert!(
+            message("country:UK").contains(
+                "UK is not an ISO 3166-1 alpha-2 country code; United Kingdom is country:GB"
+            ),
+            "{}",
+            message("country:UK")
+        );
         assert!(message("country:Korea").contains("expected an ISO 3166-1 alpha-2 code"));
     }
 

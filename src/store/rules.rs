@@ -195,11 +195,9 @@ pub struct SetAside {
 }
 
 /// The events of a stream the stop rule folds, set aside as their stored bytes (a tenth
-/// of the memory of the parsed events), and of a trip, the ids of those that plan
-/// stops, whose amendments are kept too.
+/// of the memory of the parsed events).
 #[derive(Debug, Clone, Default)]
 struct Kept {
-    planning: Vec<Uuid>,
     events: Vec<Box<[u8]>>,
 }
 
@@ -270,23 +268,15 @@ impl SetAside {
     }
 
     /// Sets aside a stream's pending events that the stop rule folds: of a trip, those
-    /// that plan stops and their amendments, without what the rule does not read.
+    /// that plan stops and every amendment, without what the rule does not read.
     fn keep(&mut self, stream: StreamId, events: Vec<RecordedEvent>) {
         let trip = stream.category() == "trip";
         let kept = self.kept.entry(stream).or_default();
         for mut event in events {
             if trip {
-                let keep = if plans_stops(event.event_type) {
-                    kept.planning.push(event.id);
-                    true
-                } else {
-                    event.event_type.is_amendment()
-                        && event
-                            .typed()
-                            .ok()
-                            .and_then(|t| t.target())
-                            .is_some_and(|target| kept.planning.contains(&target))
-                };
+                // Every amendment: one of an event already in the log changes its trip
+                // as much as one of a pending event.
+                let keep = plans_stops(event.event_type) || event.event_type.is_amendment();
                 if !keep {
                     continue;
                 }
@@ -1204,7 +1194,7 @@ fn check_stops_kept(
             index,
             "data.target",
             format!(
-                "this amends the plan of `{trip}`, and the same input files events at its stops before it, which the check cannot weigh against it: import the amendment in a file of its own, after this one"
+                "this amends the plan of `{trip}`, and the same input files events at its stops before it, which the check of a long input cannot weigh against it: append or import the amendment on its own, in a later command"
             ),
         ));
     }
