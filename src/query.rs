@@ -938,8 +938,15 @@ impl<'a> Query<'a> {
     /// its name or an alias); an unregistered `place:` id for the stops whose city it is
     /// the slug of (`place:seoul`, "Seoul"). The facts are the announcements and added
     /// stops that plan the stop and the events the trip's view put at it
-    /// ([`trips::fold`]). Reads every trip.
-    fn stop_facts(&self, place: &EntityId, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    /// ([`trips::fold`]). With `retracted`, also the retracted facts of the trip that
+    /// planned such a stop or named a place matched to it, found in the timelines of
+    /// the stops' places. Reads every trip.
+    fn stop_facts(
+        &self,
+        place: &EntityId,
+        prefix: &[u8],
+        retracted: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let registered = entities::get(self.docs, place)?.filter(|d| d.registered);
         let mut found = Vec::new();
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
@@ -982,7 +989,26 @@ impl<'a> Query<'a> {
                         })
                 })
             };
-            for fact in &facts {
+            let mut gone = Vec::new();
+            if retracted {
+                let mut seen = std::collections::HashSet::new();
+                for stop_place in at.iter().map(|i| &stops[*i].place) {
+                    let entries = self
+                        .docs
+                        .scan(&timeline::entity_prefix(stop_place), None, false);
+                    for item in entries {
+                        let Ok(id) = Uuid::from_slice(&item?.1) else {
+                            continue;
+                        };
+                        if !seen.insert(id) {
+                            continue;
+                        }
+                        let fact = facts::get(self.docs, &id)?;
+                        gone.extend(fact.filter(|f| f.retracted && f.stream == doc.stream));
+                    }
+                }
+            }
+            for fact in facts.iter().chain(&gone) {
                 let Some(occurred) = &fact.occurred else {
                     continue;
                 };
@@ -991,6 +1017,10 @@ impl<'a> Query<'a> {
                         a.stops.iter().any(|s| planned(&s.place, s.city.as_deref()))
                     }
                     Some(EventData::TripStopAdded(s)) => planned(&s.place, s.city.as_deref()),
+                    // A retracted event, at the stop its place names now.
+                    Some(typed) if fact.retracted => trips::at_stop(&typed)
+                        .and_then(|p| trips::stop_index(&stops, p, &places))
+                        .is_some_and(|i| at.contains(&i)),
                     // At the stop the view put it on, as the plan stood when it came.
                     Some(_) => landed.get(&fact.id).is_some_and(|i| at.contains(i)),
                     None => false,
@@ -1115,7 +1145,7 @@ impl<'a> Query<'a> {
         if let Some(place) = filter.entity.as_ref().filter(|e| e.kind() == "place") {
             // A place's timeline also has the facts at the trips' stops it stands for,
             // most of which name the stop by its country and city.
-            let at_stops = self.stop_facts(place, &prefix)?;
+            let at_stops = self.stop_facts(place, &prefix, filter.include_retracted)?;
             if !at_stops.is_empty() {
                 let mut all = entries.collect::<Result<Vec<_>>>()?;
                 all.extend(at_stops);

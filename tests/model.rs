@@ -259,6 +259,10 @@ impl History {
                 self.event(&trip(*t), "trip.announced", day(1), json!({"traveler": traveler, "stops": stops}))
             }
             Step::AddStop { trip: t, place: p, after } => {
+                // A stop the trip has is not added again: the store refuses it.
+                if self.is_stop(&trip(*t), place(*p)) {
+                    return None;
+                }
                 let mut data = json!({"place": place(*p)});
                 // A new stop follows a stop of its trip, as the store requires.
                 if let Some(a) = after

@@ -778,7 +778,8 @@ fn a_plan_is_not_amended_from_under_its_events() {
     assert_eq!(trip["stops"][1]["city"], "Mombasa", "{trip}");
     assert_eq!(trip["stops"][1]["agenda"][0]["topic"], "Port", "{trip}");
 
-    // A stop listed twice: a place's timeline has the events at both.
+    // A stop listed twice (once as the city, once as its registered place): a place's
+    // timeline has the events at both.
     let t = "trip:twice";
     c.append(&[
         ev(
@@ -792,11 +793,47 @@ fn a_plan_is_not_amended_from_under_its_events() {
             t,
             Some(83),
             "trip.stop_added",
-            json!({"place": "country:KE", "city": "Mombasa", "after": "place:nairobi"}),
+            json!({"place": "place:mombasa", "after": "place:nairobi"}),
         ),
-        agenda(t, 84, "country:KE", "Ferry"),
+        agenda(t, 84, "place:mombasa", "Ferry"),
     ])
     .ok();
+    // The same stop added again is refused, called off or not: a second stop would get
+    // none of the events at the first.
+    let head = c.log().len();
+    for city in ["Mombasa", " mombasa "] {
+        let again = ev(
+            t,
+            None,
+            "trip.stop_added",
+            json!({"place": "country:KE", "city": city}),
+        );
+        c.append(&[again]).fails(
+            2,
+            "field `data.place`: trip.stop_added of Mombasa (country:KE): `trip:twice` already has this stop (stop 3 of 3), and a second one would get none of its events; to add this report's source, append evidence.added with `target` the event that planned the stop",
+        );
+    }
+    c.append(&[ev(
+        t,
+        None,
+        "trip.stop_cancelled",
+        json!({"place": "place:mombasa"}),
+    )])
+    .ok();
+    let again = ev(
+        t,
+        None,
+        "trip.stop_added",
+        json!({"place": "place:mombasa"}),
+    );
+    c.append(std::slice::from_ref(&again)).fails(
+        2,
+        "(`chronicle log --stream trip:twice` lists them); to put it back on the plan, retract its trip.stop_cancelled",
+    );
+    assert_eq!(c.log().len(), head + 1);
+    // Another city of the same country is another stop.
+    let kisumu = json!({"place": "country:KE", "city": "Kisumu"});
+    c.append(&[ev(t, None, "trip.stop_added", kisumu)]).ok();
     // A stop called off is not told to be called off.
     let t = "trip:called-off";
     c.append(&[
@@ -1456,6 +1493,17 @@ fn corrections_and_retractions_show_why() {
         table.contains("Defence and economic collaboration [retracted: not in the article]"),
         "{table}"
     );
+    // The stop's city (no entity of its own) has it too, as its country has.
+    for at in ["Tokyo", "Japan"] {
+        let timeline = |more: &[&str]| {
+            let args = [&["timeline", "--entity", at][..], more].concat();
+            ids(&json_of(&c, &args))
+        };
+        let (current, all) = (timeline(&[]), timeline(&["--include-retracted"]));
+        assert!(!current.contains(&retracted_id), "{at}: {current:?}");
+        assert!(all.contains(&retracted_id), "{at}: {all:?}");
+        assert_eq!(all.len(), current.len() + 1, "{at}: {all:?}");
+    }
     let trip = json_of(&c, &["trip", "show", TRIP, "--include-retracted"]);
     assert_eq!(trip["retracted"][0]["retracted"], "not in the article");
     assert!(

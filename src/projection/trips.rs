@@ -231,6 +231,16 @@ pub struct Stop {
 }
 
 impl Stop {
+    /// Whether this stop is the one at `place` with `city`: the same place, and the same
+    /// city (compared as a reader would: case and outer spaces aside) or neither has one.
+    pub fn is_at(&self, place: &EntityId, city: Option<&str>) -> bool {
+        self.place == *place
+            && match (self.city.as_deref(), city) {
+                (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
+
     fn planned(place: EntityId, city: Option<String>, dates: Option<Extent>) -> Stop {
         Stop {
             place,

@@ -9,9 +9,9 @@
 //! itself an amendment; a correction's data, a merge patch, applied to the target's
 //! current data gives data that fits the target's type), an event at a place of a trip
 //! (arrival, departure, meeting, agenda item, a stop's cancellation) being at one of the
-//! trip's stops, an amendment of a trip's plan leaving each event at a place on its
-//! stop (the trip's view folded with and without it), and for restored exports the
-//! exact place and hash.
+//! trip's stops, a new `trip.stop_added` not repeating a stop the trip has, an
+//! amendment of a trip's plan leaving each event at a place on its stop (the trip's
+//! view folded with and without it), and for restored exports the exact place and hash.
 //!
 //! Two kinds of accepted event come back with a note for the user: an amendment of a
 //! fact retracted before it (it changes no view), and the first event of a trip's
@@ -974,19 +974,32 @@ fn check_stop(
         _ => (proposed.event_type, &proposed.typed),
     };
     // The stop an event is at, or the one a new stop is to follow.
-    let (place, named_by) = match (trips::at_stop(data), data) {
-        (Some(place), _) => (place, "place"),
+    let named = match (trips::at_stop(data), data) {
+        (Some(place), _) => Some((place, "place")),
         (
             None,
             EventData::TripStopAdded(TripStopAdded {
                 after: Some(after), ..
             }),
-        ) => (after, "after"),
-        _ => return Ok(()),
+        ) => Some((after, "after")),
+        _ => None,
     };
+    // A new stop that the trip already has.
+    let added = match (amended, data) {
+        (None, EventData::TripStopAdded(added)) => Some(added),
+        _ => None,
+    };
+    if named.is_none() && added.is_none() {
+        return Ok(());
+    }
     let mut itinerary = match job.itineraries.remove(&proposed.stream) {
         Some(known) => known,
         None => Itinerary::of(db, group, job, &proposed.stream)?,
+    };
+    let repeated = added.and_then(|added| itinerary.repeated_stop(&proposed.stream, added));
+    let (Some((place, named_by)), None) = (named, &repeated) else {
+        job.itineraries.insert(proposed.stream.clone(), itinerary);
+        return repeated.map_or(Ok(()), |message| Err(invalid(index, "data.place", message)));
     };
     if place.kind() == "place" && !itinerary.places.contains_key(place) {
         let own = stream_facts(db, group, job, place.stream())?;
@@ -1057,6 +1070,27 @@ pub struct Itinerary {
 }
 
 impl Itinerary {
+    /// Why a `trip.stop_added` of a stop the trip already has (the same place and city,
+    /// called off or not) is refused: events at that place would all go to the first of
+    /// the two, and a second report of a stop is evidence for the first.
+    fn repeated_stop(&self, trip: &StreamId, added: &TripStopAdded) -> Option<String> {
+        let (i, stop) = (self.stops.iter().enumerate())
+            .find(|(_, s)| s.is_at(&added.place, added.city.as_deref()))?;
+        let places = |p: &EntityId| self.places.get(p).cloned();
+        let back_on = match stop.status {
+            trips::StopStatus::Cancelled => {
+                "; to put it back on the plan, retract its trip.stop_cancelled"
+            }
+            _ => "",
+        };
+        Some(format!(
+            "trip.stop_added of {}: `{trip}` already has this stop (stop {} of {}), and a second one would get none of its events; to add this report's source, append evidence.added with `target` the event that planned the stop (`chronicle log --stream {trip}` lists them){back_on}",
+            trips::stop_label(stop, &places),
+            i + 1,
+            self.stops.len(),
+        ))
+    }
+
     /// Folds the trip's stops from the log and the pending appends (or, when no
     /// pending event changes them, takes them from `db` if it kept them).
     fn of(db: &dyn LogIndex, group: &Pending, job: &Pending, trip: &StreamId) -> Result<Itinerary> {
@@ -1223,13 +1257,7 @@ fn check_stops_kept(
     };
     let was = trips::fold(&doc, &before, &places);
     let now = trips::fold(&doc, &amended, &places);
-    let same_place = |a: &trips::Stop, b: &trips::Stop| {
-        a.place == b.place
-            && match (&a.city, &b.city) {
-                (Some(x), Some(y)) => x.trim().eq_ignore_ascii_case(y.trim()),
-                (x, y) => x.is_none() && y.is_none(),
-            }
-    };
+    let same_place = |a: &trips::Stop, b: &trips::Stop| a.is_at(&b.place, b.city.as_deref());
     let landed_now: HashMap<Uuid, usize> = now.landed.iter().copied().collect();
     let mut moved = Vec::new();
     for (id, b) in &was.landed {
