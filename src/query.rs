@@ -1306,8 +1306,9 @@ impl<'a> Query<'a> {
     }
 
     /// Why past views found no entity `text` (`missing`), asked of `self`, the current
-    /// views: an entity registered after `at` is said to be so, rather than "no
-    /// entity", which would send the reader looking for a typo.
+    /// views: an entity registered after `at`, or a city that became a trip's stop
+    /// after it, is said to be so, rather than "no entity", which would send the reader
+    /// looking for a typo.
     pub fn not_registered_yet(
         &self,
         text: &str,
@@ -1324,6 +1325,16 @@ impl<'a> Query<'a> {
         };
         if id.is_country() {
             return missing;
+        }
+        if matches!(entities::get(self.docs, &id), Ok(None))
+            && self.is_stop_city(&id).unwrap_or(false)
+        {
+            return not_found(
+                "entity",
+                format!(
+                    "`{text}` was not yet the city of a trip's stop at position {at} (it is now, as {id}); ask as of a later position"
+                ),
+            );
         }
         let filter = ReadFilter {
             stream: Some(id.stream().clone()),

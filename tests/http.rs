@@ -688,6 +688,15 @@ fn a_method_an_endpoint_does_not_take_is_a_405_that_points_the_way() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Asks for an entity as of a position before it: a 404 naming `entity` that says it
+/// comes later.
+fn comes_later(server: &Server, path: &str, says: &str) {
+    let (status, body) = server.get(path);
+    assert_eq!((status, &body["field"]), (404, &json!("entity")), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.starts_with(says), "{body}");
+}
+
 #[test]
 fn views_answer_at_the_head_and_as_of_a_position() {
     let c = Chronicle::new();
@@ -746,18 +755,11 @@ fn views_answer_at_the_head_and_as_of_a_position() {
         );
     }
     // An entity as of a position before its registration: said to come later.
-    let (status, early) = server.get("/entities/Seoul?as_of=5");
-    assert_eq!(
-        (status, &early["field"]),
-        (404, &json!("entity")),
-        "{early}"
-    );
-    assert!(
-        early["message"].as_str().unwrap().starts_with(
-            "`place:seoul` was not registered yet at position 5: its registration is at position 10"
-        ),
-        "{early}"
-    );
+    let early =
+        "`place:seoul` was not registered yet at position 5: its registration is at position 10";
+    comes_later(&server, "/entities/Seoul?as_of=5", early);
+    // So in a timeline.
+    comes_later(&server, "/timeline?entity=Seoul&as_of=5", early);
     // A trip by its traveler's name, as on the command line.
     let (status, by_name) = server.get("/trips/the%20US%20Secretary%20of%20State?as_of=20");
     assert_eq!(status, 200, "{by_name}");
@@ -924,6 +926,15 @@ fn views_answer_at_the_head_and_as_of_a_position() {
     assert_eq!(
         sale["entries"][0]["evidence"][0]["publisher"], "Second Wire",
         "{sale}"
+    );
+    // A stop's city as of before the trip planned it: said to come later.
+    let osaka = json!({"stream": "trip:blinken-final-tour-2025", "type": "trip.stop_added",
+        "occurred": "2025-01-09", "data": {"place": "country:JP", "city": "Osaka"}});
+    assert_eq!(server.post("/events", &osaka, None).0, 201);
+    comes_later(
+        &server,
+        "/timeline?entity=Osaka&as_of=5",
+        "`Osaka` was not yet the city of a trip's stop at position 5 (it is now, as place:osaka)",
     );
 }
 

@@ -373,6 +373,21 @@ fn the_page_in_a_real_browser() {
         ],
     );
     shoot(&browser, &shots, "entity.png", 1280);
+    // A list's address with an id is that one's page.
+    open(&browser, &url, &format!("trips/{TRIP}"));
+    wait_text(
+        &browser,
+        "the trip page from #/trips/ID",
+        DRAW,
+        &["Itinerary"],
+    );
+    open(&browser, &url, "entities/person:antony-blinken");
+    wait_text(
+        &browser,
+        "Blinken's page from #/entities/ID",
+        DRAW,
+        &["What and when"],
+    );
 
     // The ledger, corrected, with its totals per currency.
     open(&browser, &url, "sales");

@@ -370,6 +370,11 @@ fn entities_resolve_by_alias_and_count_their_facts() {
         2,
         "`place:seoul` was not registered yet at position 5: its registration is at position 10; ask as of that position or later",
     );
+    // So in its timeline, and a stop's city before the trip planned it.
+    c.run(&["timeline", "--entity", "Seoul", "--as-of", "5"]).fails(
+        2,
+        "`place:seoul` was not registered yet at position 5: its registration is at position 10",
+    );
     // A country no fact involves is found by its name, as by its id.
     c.run(&["entity", "show", "Brazil"])
         .fails(2, "no fact involves `country:BR`");
@@ -385,6 +390,15 @@ fn entities_resolve_by_alias_and_count_their_facts() {
     assert_eq!(
         json_of(&c, &["entity", "show", "Seoul"])["id"],
         "place:seoul"
+    );
+    c.append(&[
+        json!({"stream": "trip:blinken-final-tour-2025", "type": "trip.stop_added",
+        "occurred": "2025-01-09", "data": {"place": "country:JP", "city": "Osaka"}}),
+    ])
+    .ok();
+    c.run(&["timeline", "--entity", "Osaka", "--as-of", "5"]).fails(
+        2,
+        "`Osaka` was not yet the city of a trip's stop at position 5 (it is now, as place:osaka); ask as of a later position",
     );
 }
 

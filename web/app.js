@@ -84,7 +84,10 @@
   function parseRoute() {
     const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean)
       .map((p) => { try { return decodeURIComponent(p); } catch (e) { return p; } });
-    return { view: parts[0] || 'trips', args: parts.slice(1), key: parts.join('/') || 'trips' };
+    // A list's name with an id (`#/trips/ID`, `#/entities/ID`) is that one's page.
+    const one = { trips: 'trip', entities: 'entity' }[parts[0]];
+    const view = (parts.length > 1 && one) || parts[0] || 'trips';
+    return { view, args: parts.slice(1), key: parts.join('/') || 'trips' };
   }
 
   /** A link to the page that best shows a stream: its trip, entity or timeline. */

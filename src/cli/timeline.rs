@@ -1,6 +1,6 @@
 //! `chronicle timeline`: every current fact in the order it happened.
 
-use super::as_of::AsOfArgs;
+use super::as_of::{AsOfArgs, live_views};
 use super::output::{self, Table};
 use super::remote;
 use super::{App, Backend, UsageError};
@@ -133,10 +133,20 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         .map_err(|e| UsageError(format!("--type: {e}")))?;
     let entries = match app.open_or_server(true)? {
         Backend::Store(store) => {
+            // The position before the views, which then hold at least what it does.
+            let at = args.as_of.position(&store)?;
             let views = args.as_of.views(&store)?;
             let q = Query::new(views.docs());
             if let Some(e) = &args.entity {
-                filter.entity = Some(q.resolve_entity("entity", e)?);
+                filter.entity = Some(match q.resolve_entity("entity", e) {
+                    Ok(id) => id,
+                    Err(missing) if args.as_of.is_past() => {
+                        let now = live_views(&store)?;
+                        let why = Query::new(&now).not_registered_yet(e, missing, at, &store);
+                        return Err(why.into());
+                    }
+                    Err(missing) => return Err(missing.into()),
+                });
             }
             let entries = q.timeline(&filter)?;
             if entries.is_empty()

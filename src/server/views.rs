@@ -262,6 +262,21 @@ fn extent(name: &str, text: Option<String>) -> Result<Option<Extent>, ApiError> 
     .transpose()
 }
 
+/// Why the views as of `at` found no entity `text` (`missing`), from the current views
+/// when they reach the head within the wait ([`Query::not_registered_yet`]).
+fn why_missing(
+    text: &str,
+    missing: crate::Error,
+    at: Position,
+    store: &Store,
+    wait: Duration,
+) -> Result<crate::Error, ApiError> {
+    Ok(match store.views_at_least(store.head()?.position, wait)? {
+        Some((now, _)) => Query::new(&now).not_registered_yet(text, missing, at, store),
+        None => missing,
+    })
+}
+
 /// Resolves an entity parameter (id, name or alias); failing that (no entity, or
 /// several, by that name), a `404`.
 fn resolve(q: &Query, name: &str, text: Option<&str>) -> Result<Option<EntityId>, ApiError> {
@@ -299,8 +314,17 @@ pub async fn timeline(
     params.finish(
         "entity, stream, category, type, tag, from, to, limit, include_retracted, known_at, as_of and min_position",
     )?;
-    query(&state, at, move |q, at, _| {
-        filter.entity = resolve(q, "entity", entity.as_deref())?;
+    let (past, wait) = (at.as_of.is_some(), state.config.views_wait);
+    query(&state, at, move |q, at, store| {
+        filter.entity = match entity.as_deref() {
+            Some(text) if past && !text.is_empty() => match q.resolve_entity("entity", text) {
+                Ok(id) => Some(id),
+                Err(missing) => {
+                    return Err(not_found(why_missing(text, missing, at, store, wait)?));
+                }
+            },
+            text => resolve(q, "entity", text)?,
+        };
         answer(q, at, under("entries", q.timeline(&filter)?))
     })
     .await
@@ -332,14 +356,7 @@ pub async fn entity(
         let view = match q.entity(&entity.0) {
             Ok(view) => view,
             Err(missing) if past => {
-                // Why, from the current views (when they reach the head within the wait).
-                let why = match store.views_at_least(store.head()?.position, wait)? {
-                    Some((now, _)) => {
-                        Query::new(&now).not_registered_yet(&entity.0, missing, at, store)
-                    }
-                    None => missing,
-                };
-                return Err(not_found(why));
+                return Err(not_found(why_missing(&entity.0, missing, at, store, wait)?));
             }
             Err(missing) => return Err(not_found(missing)),
         };
