@@ -185,7 +185,7 @@ fn append_then_read_back() {
         body["error"]
             .as_str()
             .unwrap()
-            .starts_with("event 1: field `data.place`: `Seoul` is not an entity id: an entity is named by its id, <kind>:<slug>, such as place:seoul"),
+            .starts_with("event at index 0: field `data.place`: `Seoul` is not an entity id: an entity is named by its id, <kind>:<slug>, such as place:seoul"),
         "{body}"
     );
     assert_eq!(body["field"], "data.place");

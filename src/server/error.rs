@@ -129,8 +129,11 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         match error {
             Error::Invalid { index, error: e } => {
+                // The event named as `index` names it (from 0), not as the command line
+                // counts (from 1).
+                let at = index.map_or_else(String::new, |i| format!("event at index {i}: "));
                 let mut body = json!({
-                    "error": Error::Invalid { index, error: e.clone() }.to_string(),
+                    "error": format!("{at}{e}"),
                     "message": e.message,
                 });
                 // `index` and `field` only when there is one to name.
