@@ -176,6 +176,16 @@ pub struct SalesReport {
 
 /// Text from a request as an error quotes it: at most 100 characters, so that a long
 /// value does not make a long message.
+/// Ids as a choice: `a`, `a or b`, `a, b or c`.
+fn or_list(ids: &[EntityId]) -> String {
+    let ids: Vec<String> = ids.iter().map(EntityId::to_string).collect();
+    match ids.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 fn shown(text: &str) -> String {
     match text.char_indices().nth(100) {
         Some((end, _)) => format!("{}…", &text[..end]),
@@ -678,8 +688,12 @@ impl<'a> Query<'a> {
             }
         }
         Ok(match ids.as_slice() {
-            [] => self.closest_name(name)?.map(|(shown, id)| {
-                format!("`{name}` is not an entity id: did you mean `{shown}`, whose id is {id}? `chronicle entity list` lists the ids")
+            [] => self.closest_name(name)?.map(|(shown, ids)| {
+                let whose = match &ids[..] {
+                    [id] => format!("whose id is {id}"),
+                    many => format!("which could be {}", or_list(many)),
+                };
+                format!("`{name}` is not an entity id: did you mean `{shown}`, {whose}? `chronicle entity list` lists the ids")
             }),
             [id] => Some(format!(
                 "`{name}` is not an entity id: it names {id}; give that id"
@@ -726,8 +740,9 @@ impl<'a> Query<'a> {
                         true => self.closest_name(text)?,
                         false => None,
                     }
-                    .map_or_else(String::new, |(name, id)| format!(
-                        " (did you mean `{name}`, {id}?)"
+                    .map_or_else(String::new, |(name, ids)| format!(
+                        " (did you mean `{name}`, {}?)",
+                        or_list(&ids)
                     ))
                 ),
             )),
@@ -745,17 +760,21 @@ impl<'a> Query<'a> {
         }
     }
 
-    /// The entities `text` names: by a name or an alias (also after "the "), as a
-    /// country's name, as a stop's city (with `stop_cities`), or as a country's code.
+    /// The entities `text` names: by a name or an alias (with or without a leading
+    /// "the"), as a country's name, as a stop's city (with `stop_cities`), or as a
+    /// country's code.
     fn named(&self, text: &str, stop_cities: bool) -> Result<Vec<EntityId>> {
         let mut ids = entities::by_name(self.docs, text)?;
-        // "the United States", as the summaries write a country's name.
-        if ids.is_empty()
-            && let Some(name) = text
+        // "the United States", as the summaries write a country's name; "German
+        // foreign minister" for the alias "the German foreign minister".
+        if ids.is_empty() {
+            ids = match text
                 .get(4..)
                 .filter(|_| text[..4].eq_ignore_ascii_case("the "))
-        {
-            ids = entities::by_name(self.docs, name)?;
+            {
+                Some(name) => entities::by_name(self.docs, name)?,
+                None => entities::by_name(self.docs, &format!("the {}", text.trim_start()))?,
+            };
         }
         // A country's own name, when no fact involves the country yet.
         if ids.is_empty()
@@ -784,14 +803,15 @@ impl<'a> Query<'a> {
         Ok(ids)
     }
 
-    /// The name or alias closest to `text`, with the entity it names, when it is close
-    /// enough to be a typo of it ([`typo_of`]).
-    fn closest_name(&self, text: &str) -> Result<Option<(String, EntityId)>> {
+    /// The name or alias closest to `text`, with the entities it names (a name two
+    /// share names both), when it is close enough to be a typo of it ([`typo_of`]).
+    fn closest_name(&self, text: &str) -> Result<Option<(String, Vec<EntityId>)>> {
         let wanted = entities::normalize(text);
         let Some(name) = closest_key(self.docs, entities::ALIASES, &wanted)? else {
             return Ok(None);
         };
-        let Some(id) = entities::by_name(self.docs, &name)?.into_iter().next() else {
+        let ids = entities::by_name(self.docs, &name)?;
+        let Some(id) = ids.first().cloned() else {
             return Ok(None);
         };
         // The alias index keeps names normalized; show the entity's own spelling.
@@ -802,7 +822,7 @@ impl<'a> Query<'a> {
                     .find(|n| entities::normalize(n) == name)
             })
             .unwrap_or(name);
-        Ok(Some((shown, id)))
+        Ok(Some((shown, ids)))
     }
 
     /// The id of an entity of `id`'s kind closest to it, when it is close enough to

@@ -263,6 +263,14 @@ fn timeline_filters() {
         );
     c.run(&["sales", "--seller", "org:us-state-departmnt"])
         .fails(2, "no entity has the id `org:us-state-departmnt` (did you mean `org:us-state-department`?)");
+    // With or without a leading "the", both ways.
+    for text in ["US Secretary of State", "the Secretary Blinken"] {
+        assert_eq!(
+            json_of(&c, &["entity", "show", text])["id"],
+            "person:antony-blinken",
+            "{text}"
+        );
+    }
     c.run(&["entity", "show", "antony  BLINKN"]).fails(
         2,
         "no entity is named or aliased `antony  BLINKN` (did you mean `Antony Blinken`, person:antony-blinken?)",
@@ -424,6 +432,21 @@ fn an_append_refused_for_an_entity_names_the_id_meant() {
         2,
         "`Antony Blinkn` is not an entity id: did you mean `Antony Blinken`, whose id is person:antony-blinken?",
     );
+    // A name two entities share: the guess names both.
+    c.append(&[
+        json!({"stream": "person:a-deputy", "type": "entity.registered",
+        "data": {"name": "A Deputy", "aliases": ["the US Secretary of State"]}}),
+    ])
+    .ok();
+    c.append(&[meeting("the US Secretary of Stae")]).fails(
+        2,
+        "`the US Secretary of Stae` is not an entity id: did you mean `the US Secretary of State`, which could be person:a-deputy or person:antony-blinken?",
+    );
+    c.run(&["timeline", "--entity", "the US Secretary of Stae"])
+        .fails(
+            2,
+            "(did you mean `the US Secretary of State`, person:a-deputy or person:antony-blinken?)",
+        );
     // A country's name says its id without the views; a name nothing is close to keeps
     // the error that shows the form of an id.
     c.append(&[meeting("Japan")]).fails(
@@ -453,7 +476,7 @@ fn an_append_refused_for_an_entity_names_the_id_meant() {
         2,
         "named.jsonl: line 1: field `data.with[0]`: `Blinken` is not an entity id: it names person:antony-blinken",
     );
-    assert_eq!(c.log().len(), head + 2);
+    assert_eq!(c.log().len(), head + 3);
 }
 
 #[test]
