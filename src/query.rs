@@ -959,8 +959,7 @@ impl<'a> Query<'a> {
     /// the slug of (`place:seoul`, "Seoul"). The facts are the announcements and added
     /// stops that plan the stop and the events the trip's view put at it
     /// ([`trips::fold`]). With `retracted`, also the retracted facts of the trip that
-    /// planned such a stop or named a place matched to it, found in the timelines of
-    /// the stops' places. Reads every trip.
+    /// planned such a stop or named a place matched to it now. Reads every trip.
     fn stop_facts(
         &self,
         place: &EntityId,
@@ -1011,21 +1010,8 @@ impl<'a> Query<'a> {
             };
             let mut gone = Vec::new();
             if retracted {
-                let mut seen = std::collections::HashSet::new();
-                for stop_place in at.iter().map(|i| &stops[*i].place) {
-                    let entries = self
-                        .docs
-                        .scan(&timeline::entity_prefix(stop_place), None, false);
-                    for item in entries {
-                        let Ok(id) = Uuid::from_slice(&item?.1) else {
-                            continue;
-                        };
-                        if !seen.insert(id) {
-                            continue;
-                        }
-                        let fact = facts::get(self.docs, &id)?;
-                        gone.extend(fact.filter(|f| f.retracted && f.stream == doc.stream));
-                    }
+                for (_, id) in trips::RETRACTED.list(self.docs, &doc.stream)? {
+                    gone.extend(facts::get(self.docs, &id)?.filter(|f| f.stream == doc.stream));
                 }
             }
             for fact in facts.iter().chain(&gone) {

@@ -380,6 +380,50 @@ fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
     }
 }
 
+/// A stop signal while an import checks its input ends it there, saying that nothing
+/// was written (no store is made); tried with growing delays until one lands then.
+#[test]
+fn an_import_stopped_while_checking_says_nothing_was_written() {
+    let lines: Vec<String> = (0..200_000)
+        .map(|i| trip_started(&format!("trip:t{i}")).to_string() + "\n")
+        .collect();
+    let mut stopped = false;
+    for delay_ms in [50, 150, 400, 1_000] {
+        let c = Chronicle::new();
+        let file = c.file("big.jsonl", &lines.concat());
+        let child = c
+            .command(&["import", path_str(&file)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let output = child.wait_with_output().unwrap();
+        let by = std::os::unix::process::ExitStatusExt::signal(&output.status);
+        let run = common::Run::from_output(output);
+        if !run.stderr.contains("while checking") {
+            continue; // Before the handler, or after the check: try another delay.
+        }
+        assert!(!c.db().join("db").exists(), "{}", run.stderr);
+        assert_eq!(by, Some(libc::SIGINT), "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with("error: interrupted by Ctrl-C (SIGINT): the import stopped while checking its input ("),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr
+                .contains("events read): nothing was written; run it again to import it"),
+            "{}",
+            run.stderr
+        );
+        stopped = true;
+        break;
+    }
+    assert!(stopped, "no signal landed while the input was checked");
+}
+
 #[test]
 fn log_json_round_trips_through_import_with_the_same_ids_and_hashes() {
     let c = Chronicle::new();
@@ -902,10 +946,11 @@ fn follow_keeps_the_tables_columns_where_they_started() {
 }
 
 /// A new user learns a type from `chronicle types show` alone: every type is listed,
-/// each shows its fields, and its template is a write that a store holding the demo
-/// accepts as is.
+/// each shows its fields, and its template, refused as is (its `<…>` placeholders must
+/// not reach the log), is a write that a store holding the demo accepts once they are
+/// replaced.
 #[test]
-fn every_type_is_listed_and_its_template_is_accepted_as_is() {
+fn every_type_is_listed_and_its_template_is_accepted_once_filled_in() {
     let c = Chronicle::new();
     c.run(&["demo"]).ok();
     let list = c.run(&["types"]).ok();
@@ -932,7 +977,13 @@ fn every_type_is_listed_and_its_template_is_accepted_as_is() {
             .skip_while(|l| !l.starts_with("Template"))
             .nth(1)
             .unwrap_or_else(|| panic!("{name}: no template: {shown}"));
-        c.run_stdin(&["append", "-"], &format!("{template}\n")).ok();
+        c.run_stdin(&["append", "-"], &format!("{template}\n"))
+            .fails(
+                2,
+                "is a template's placeholder; replace it with the article's text",
+            );
+        let filled = template.replace(['<', '>'], "");
+        c.run_stdin(&["append", "-"], &format!("{filled}\n")).ok();
         let json: Value =
             serde_json::from_str(&c.run(&["--json", "types", "show", name]).ok()).unwrap();
         assert_eq!(json["name"], name);

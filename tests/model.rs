@@ -134,6 +134,8 @@ struct History {
     facts: Vec<(Uuid, String, String, Value)>,
     /// The facts retracted.
     retracted: Vec<Uuid>,
+    /// Each fact's current date, as its event or its last correction gave it.
+    dates: std::collections::HashMap<Uuid, String>,
 }
 
 impl History {
@@ -150,10 +152,13 @@ impl History {
         let id = Uuid::now_v7();
         let mut e = json!({"id": id, "stream": stream, "type": ty, "data": data,
             "source": {"publisher": "Wire"}});
-        if let Some(o) = occurred {
-            e["occurred"] = o.into();
+        if let Some(o) = &occurred {
+            e["occurred"] = o.clone().into();
         }
         if !ty.starts_with("event.") && ty != "evidence.added" {
+            if let Some(o) = occurred {
+                self.dates.insert(id, o);
+            }
             self.facts
                 .push((id, stream.into(), ty.into(), e["data"].clone()));
         }
@@ -281,7 +286,8 @@ impl History {
             }
             Step::Status { trip: t, kind } => {
                 let ty = ["trip.started", "trip.completed", "trip.postponed", "trip.cancelled"][usize::from(*kind)];
-                self.event(&trip(*t), ty, day(9), json!({}))
+                // On several days, so that their order is not their filing order.
+                self.event(&trip(*t), ty, day(6 + (3 * *kind + *t) % 7), json!({}))
             }
             Step::Sale { sale, amount, buyer } => self.event(
                 &format!("arms-sale:s{sale}"),
@@ -310,7 +316,18 @@ impl History {
                     "trip.announced" if amount % 3 == 0 => fix["data"] = json!({"title": flag.as_bool().map(|_| format!("Tour {amount}"))}),
                     "statement.issued" => fix["data"] = json!({"quote": flag.as_bool().map(|_| "we object")}),
                     t if t.starts_with("entity.") => return None,
-                    _ => fix["occurred"] = day(*d).into(),
+                    _ => {
+                        // A correction to the date the fact has is refused: it changes
+                        // nothing. A retracted fact's date stays as it was.
+                        let new = day(*d)?;
+                        if !self.retracted.contains(&target) {
+                            if self.dates.get(&target) == Some(&new) {
+                                return None;
+                            }
+                            self.dates.insert(target, new.clone());
+                        }
+                        fix["occurred"] = new.into();
+                    }
                 }
                 // A correction must change something: the store refuses one that leaves
                 // the data as it is. The data of a retracted fact stays as it was.

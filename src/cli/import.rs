@@ -77,10 +77,16 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     } else {
         None
     };
-    let checked = match check(store.as_ref(), &inputs, batch) {
+    // Ctrl-C or SIGTERM while checking stops before anything is written, and says so
+    // (not while reading stdin, where the signal must end a read that waits for a
+    // line); while writing, at a batch's end, saying how far it got.
+    let reads_stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    let catching = (!reads_stdin).then(Catching::start);
+    let checked = match check(store.as_ref(), &inputs, batch, catching.as_ref()) {
         Ok(checked) => checked,
         Err(refused) => return Err(app.with_entity_hint(refused, store)),
     };
+    let catching = catching.unwrap_or_else(Catching::start);
     if checked.origins.lines.is_empty() {
         // As `append` answers: most likely the wrong file (and no store is created).
         let named: Vec<String> = args
@@ -102,8 +108,6 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         Some(store) => store,
         None => app.open_store()?,
     };
-    // Ctrl-C or SIGTERM while writing stops at a batch's end, and says how far it got.
-    let catching = Catching::start();
     let summary = write(&store, checked, inputs.len(), batch, Some(&catching))?;
     let late = catching.caught().is_some();
     drop(catching);
@@ -162,7 +166,7 @@ impl Origins {
 
 /// Checks every event of the inputs against the store, then appends them in batches.
 pub fn import(store: &Store, inputs: &[Input], batch: usize) -> anyhow::Result<Summary> {
-    let checked = check(Some(store), inputs, batch)?;
+    let checked = check(Some(store), inputs, batch, None)?;
     write(store, checked, inputs.len(), batch, None)
 }
 
@@ -182,7 +186,12 @@ fn spill_error(e: std::io::Error) -> anyhow::Error {
 /// Pass 1: reads every line, checks it against the store (an empty log when there is no
 /// store yet) and the lines before it, and copies it to a temporary file. Writes
 /// nothing to the store.
-pub fn check(store: Option<&Store>, inputs: &[Input], batch: usize) -> anyhow::Result<Checked> {
+pub fn check(
+    store: Option<&Store>,
+    inputs: &[Input],
+    batch: usize,
+    catching: Option<&Catching>,
+) -> anyhow::Result<Checked> {
     let mut origins = Origins {
         names: inputs.iter().map(Input::name).collect(),
         lines: Vec::new(),
@@ -204,6 +213,16 @@ pub fn check(store: Option<&Store>, inputs: &[Input], batch: usize) -> anyhow::R
                 .lines
                 .push((input_index, u32::try_from(line).unwrap_or(u32::MAX)));
             chunk.push(event);
+            if let Some(signal) = catching.and_then(Catching::caught) {
+                return Err(Interrupted {
+                    signal,
+                    what: format!(
+                        "the import stopped while checking its input ({} events read): nothing was written; run it again to import it",
+                        origins.lines.len()
+                    ),
+                }
+                .into());
+            }
             if chunk.len() == batch {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch));
                 let len = full.len();

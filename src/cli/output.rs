@@ -122,13 +122,22 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 
 /// The length in bytes of the longest start of `word` that fits in `width` columns;
 /// at least its first character, so that wrapping always moves on.
+/// Measured as [`columns`] measures it, and split only between characters drawn apart:
+/// never before a zero-width one (a variation selector, a joiner, a combining mark) or
+/// after a joiner, so that an emoji sequence or an accented letter stays whole.
 fn fitting(word: &str, width: usize) -> usize {
-    let mut used = 0;
-    for (i, c) in word.char_indices() {
-        used += c.width().unwrap_or(0);
-        if used > width && i > 0 {
-            return i;
+    const JOINER: char = '\u{200D}';
+    let mut fits = 0;
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    let ends = chars.windows(2).filter_map(|pair| {
+        let ((_, before), (end, c)) = (pair[0], pair[1]);
+        (before != JOINER && c != JOINER && c.width() != Some(0)).then_some(end)
+    });
+    for end in ends.chain([word.len()]) {
+        if columns(&word[..end]) > width {
+            return if fits > 0 { fits } else { end };
         }
+        fits = end;
     }
     word.len()
 }
@@ -322,6 +331,23 @@ mod tests {
         assert_eq!(wrap("abcdefghij xy", 4), ["abcd", "efgh", "ij", "xy"]);
         assert_eq!(wrap("", 5), [""]);
         assert_eq!(wrap("fits", 10), ["fits"]);
+        // Split where the line's width is measured, not character by character: a
+        // heart with its variation selector is two columns, a ZWJ family two.
+        let heart = "\u{2764}\u{FE0F}";
+        assert_eq!(
+            wrap(&format!("ab{heart}cd"), 3),
+            ["ab", &format!("{heart}c"), "d"]
+        );
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(
+            wrap(&format!("{family}xyz"), 4),
+            [format!("{family}xy"), "z".into()]
+        );
+        for width in 1..8 {
+            for line in wrap(&format!("a{heart}{family}b{heart}"), width) {
+                assert!(columns(&line) <= width.max(2), "{line:?} in {width}");
+            }
+        }
     }
 
     #[test]

@@ -761,7 +761,7 @@ impl EventData {
             }
             EventData::EventCorrected(d) if d.data.is_none() && d.occurred.is_none() => fail(
                 "",
-                "a correction needs `data` (the changed fields of the target's data) or `occurred` (the corrected date)",
+                "a correction needs `data` (the changed fields of the target's data) or `data.occurred` (the corrected date; the event's own `occurred`, `--occurred` on the command line, is when the correction was made)",
             ),
             _ => Ok(()),
         }

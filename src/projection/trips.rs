@@ -7,7 +7,9 @@
 //! Documents: `trips/<stream>` → [`TripDoc`]; `trips-f/<stream>\0<position>` → the id
 //! of a current fact of the trip at that position, written once and deleted when the
 //! fact leaves the trip, so that a trip of many facts costs each new one a key, not a
-//! rewrite of a list of them all. The view is folded when read, from the facts layer,
+//! rewrite of a list of them all; `trips-r/<stream>\0<position>` → the id of a fact of
+//! the trip since retracted (a place's timeline shows them on request without a scan).
+//! The view is folded when read, from the facts layer,
 //! so a correction anywhere in a trip shows without rewriting others. The document
 //! keeps the travelers of the trip's announcements, which every other fact of the trip
 //! needs (its summary, the entities it involves) without reading the trip's facts.
@@ -15,7 +17,7 @@
 use super::facts::Correction;
 use super::{Change, Docs, DocsRead, Fact, FactEntries, Projection, get_json, key, put_json};
 use crate::Result;
-use crate::model::types::{EventData, Stance};
+use crate::model::types::{EventData, Stance, TripStopAdded};
 use crate::model::{EntityId, EventType, Extent, Position, StreamId, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -27,6 +29,9 @@ pub const DOCS: &str = "trips/";
 
 /// The trips' current facts.
 pub const FACTS: FactEntries = FactEntries("trips-f/");
+
+/// The trips' retracted facts: a retraction moves a fact from [`FACTS`] to here.
+pub const RETRACTED: FactEntries = FactEntries("trips-r/");
 
 /// A trip's document: where its stream stands, and who travels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,7 +103,9 @@ impl Projection for Trips {
     fn version(&self) -> u32 {
         // 2: the document keeps the travelers of the announcements.
         // 3: the facts are entries of their own, not a list in the document.
-        3
+        // 4: the retracted facts are entries too; a stop called off and added again
+        //    is back on the plan, not a second stop; the status follows `occurred`.
+        4
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -122,6 +129,9 @@ impl Projection for Trips {
             for trip in &before_trips {
                 if !after_trips.contains(trip) {
                     FACTS.remove(docs, trip, fact);
+                    if after.is_none() {
+                        RETRACTED.add(docs, trip, fact, true);
+                    }
                 }
                 if announced {
                     update(docs, trip, |doc| {
@@ -389,6 +399,40 @@ pub fn at_stop(data: &EventData) -> Option<&EntityId> {
     }
 }
 
+/// What a `trip.stop_added` did to the stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// A new stop, at this index.
+    New(usize),
+    /// The stop at this index, called off, is planned again.
+    BackOn(usize),
+}
+
+/// Adds the stop a `trip.stop_added` plans: after the stop its `after` names
+/// ([`stop_index`]), else last; or, when the trip has that very stop (its place and
+/// city) called off, puts it back on the plan, with its new dates if any.
+pub fn add_stop(
+    stops: &mut Vec<Stop>,
+    added: TripStopAdded,
+    places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
+) -> Added {
+    let called_off = stops.iter().position(|s| {
+        s.status == StopStatus::Cancelled && s.is_at(&added.place, added.city.as_deref())
+    });
+    if let Some(i) = called_off {
+        let stop = &mut stops[i];
+        stop.status = StopStatus::Planned;
+        stop.cancel_reason = None;
+        stop.dates = added.dates.or(stop.dates);
+        return Added::BackOn(i);
+    }
+    let at = (added.after)
+        .and_then(|after| stop_index(stops, &after, places))
+        .map_or(stops.len(), |i| i + 1);
+    stops.insert(at, Stop::planned(added.place, added.city, added.dates));
+    Added::New(at)
+}
+
 /// A stop as a person reads it, with the id that names it: `Seoul (country:KR)`,
 /// `South Korea (country:KR)`, `Jerusalem (place:jerusalem, cancelled)`.
 pub fn stop_label(stop: &Stop, places: &dyn Fn(&EntityId) -> Option<PlaceInfo>) -> String {
@@ -482,6 +526,43 @@ pub fn view(
     places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
 ) -> TripView {
     fold(doc, facts, places).view
+}
+
+/// A trip's status, from the facts that change it taken in the order they happened,
+/// not the order they were filed: a late report of the trip's start does not take a
+/// completed trip back to under way. A fact filed later goes before those filed
+/// earlier that are wholly after it (its `occurred` over before theirs began); dates
+/// that overlap (a month and a day in it, a day and a time that day) keep filing order.
+fn status(facts: &[Fact]) -> TripStatus {
+    let mut steps: Vec<(&Extent, EventType)> = Vec::new();
+    let current = facts
+        .iter()
+        .filter(|f| !f.retracted && f.stream.category() == "trip");
+    for (occurred, event_type) in current.filter_map(|f| Some((f.occurred.as_ref()?, f.event_type)))
+    {
+        let mut at = steps.len();
+        while at > 0 && steps[at - 1].0.earliest() >= occurred.latest() {
+            at -= 1;
+        }
+        steps.insert(at, (occurred, event_type));
+    }
+    let mut status = TripStatus::Reported;
+    for (_, event_type) in steps {
+        status = match (event_type, status) {
+            (EventType::TripAnnounced, TripStatus::Reported) => TripStatus::Announced,
+            (EventType::TripStarted, _) => TripStatus::Underway,
+            (EventType::TripCompleted, _) => TripStatus::Completed,
+            // An arrival shows the trip under way, unless it was already done with.
+            (
+                EventType::TripArrived,
+                TripStatus::Announced | TripStatus::Reported | TripStatus::Postponed,
+            ) => TripStatus::Underway,
+            (EventType::TripPostponed, _) => TripStatus::Postponed,
+            (EventType::TripCancelled, _) => TripStatus::Cancelled,
+            (_, unchanged) => unchanged,
+        };
+    }
+    status
 }
 
 /// [`view`], with where each stop comes from and where each event at a place landed.
@@ -599,18 +680,11 @@ pub fn fold(
                         });
                     }
                 }
-                if trip.status == TripStatus::Reported {
-                    trip.status = TripStatus::Announced;
-                }
             }
             EventData::TripStopAdded(s) => {
-                let stop = Stop::planned(s.place, s.city, s.dates);
-                let at = s
-                    .after
-                    .and_then(|after| stop_index(&trip.stops, &after, places))
-                    .map_or(trip.stops.len(), |i| i + 1);
-                trip.stops.insert(at, stop);
-                origins.insert(at, StopOrigin::Planned(fact.id, 0));
+                if let Added::New(at) = add_stop(&mut trip.stops, s, places) {
+                    origins.insert(at, StopOrigin::Planned(fact.id, 0));
+                }
             }
             EventData::TripStopCancelled(s) => {
                 let i = stop_mut(&mut trip, &s.place);
@@ -642,29 +716,17 @@ pub fn fold(
                     occurred: m.dates,
                 });
             }
-            EventData::TripStarted(_) => trip.status = TripStatus::Underway,
-            EventData::TripCompleted(_) => trip.status = TripStatus::Completed,
             EventData::TripArrived(a) => {
                 let i = stop_mut(&mut trip, &a.place);
                 trip.stops[i].status = StopStatus::Visited;
                 trip.stops[i].arrived = fact.occurred;
-                if matches!(
-                    trip.status,
-                    TripStatus::Announced | TripStatus::Reported | TripStatus::Postponed
-                ) {
-                    trip.status = TripStatus::Underway;
-                }
             }
             EventData::TripDeparted(d) => {
                 let i = stop_mut(&mut trip, &d.place);
                 trip.stops[i].status = StopStatus::Visited;
                 trip.stops[i].departed = fact.occurred;
             }
-            EventData::TripPostponed(p) => {
-                trip.status = TripStatus::Postponed;
-                trip.starts = p.starts.or(trip.starts);
-            }
-            EventData::TripCancelled(_) => trip.status = TripStatus::Cancelled,
+            EventData::TripPostponed(p) => trip.starts = p.starts.or(trip.starts),
             EventData::TripReturnPlanned(r) => {
                 trip.planned_return = Some(PlannedReturn {
                     to: r.to,
@@ -676,6 +738,7 @@ pub fn fold(
             _ => {}
         }
     }
+    trip.status = status(facts);
     let landed = landed
         .into_iter()
         .filter_map(|(id, origin)| Some((id, origins.iter().position(|o| *o == origin)?)))
@@ -700,6 +763,15 @@ mod tests {
 
     /// The stops of a trip whose facts are these events, with Seoul a registered place.
     fn stops(events: &[Value]) -> Vec<(String, Option<String>)> {
+        trip(events)
+            .stops
+            .into_iter()
+            .map(|s| (s.place.to_string(), s.city))
+            .collect()
+    }
+
+    /// The view of a trip whose facts are these events, with Seoul a registered place.
+    fn trip(events: &[Value]) -> TripView {
         let recorded: Vec<_> = events
             .iter()
             .enumerate()
@@ -729,10 +801,89 @@ mod tests {
             })
         };
         view(&doc, &facts, &places)
-            .stops
-            .into_iter()
-            .map(|s| (s.place.to_string(), s.city))
-            .collect()
+    }
+
+    /// The status follows when things happened, not when they were filed.
+    #[test]
+    fn a_late_report_does_not_turn_the_status_back() {
+        let status = |steps: &[(&str, &str)]| {
+            let mut events = vec![announced(json!([{"place": "country:KR"}]))];
+            for (ty, occurred) in steps {
+                events.push(json!({"type": ty, "occurred": occurred, "data": {}}));
+            }
+            trip(&events).status
+        };
+        use TripStatus::*;
+        let cases: [(&[(&str, &str)], TripStatus); 8] = [
+            (
+                &[
+                    ("trip.completed", "2025-01-10"),
+                    ("trip.started", "2025-01-05"),
+                ],
+                Completed,
+            ),
+            (
+                &[
+                    ("trip.started", "2025-01-05"),
+                    ("trip.completed", "2025-01-10"),
+                ],
+                Completed,
+            ),
+            (
+                &[
+                    ("trip.started", "2025-01-05"),
+                    ("trip.postponed", "2025-01-02"),
+                ],
+                Underway,
+            ),
+            (
+                &[
+                    ("trip.postponed", "2025-01-02"),
+                    ("trip.started", "2025-01-05"),
+                ],
+                Underway,
+            ),
+            // Dates that overlap keep filing order: a month and a day in it, a day and
+            // a time that day.
+            (
+                &[
+                    ("trip.started", "2025-01"),
+                    ("trip.completed", "2025-01-10"),
+                ],
+                Completed,
+            ),
+            (
+                &[
+                    ("trip.completed", "2025-01"),
+                    ("trip.started", "2025-01-05"),
+                ],
+                Underway,
+            ),
+            (
+                &[
+                    ("trip.started", "2025-01-06"),
+                    ("trip.completed", "2025-01-06T22:00:00Z"),
+                ],
+                Completed,
+            ),
+            (
+                &[
+                    ("trip.started", "2025-01-05"),
+                    ("trip.cancelled", "2025-01-05"),
+                ],
+                Cancelled,
+            ),
+        ];
+        for (steps, expected) in cases {
+            assert_eq!(status(steps), expected, "{steps:?}");
+        }
+        // An arrival filed after the completion, dated before it, leaves it completed.
+        let mut events = vec![announced(json!([{"place": "country:KR"}]))];
+        events.push(json!({"type": "trip.completed", "occurred": "2025-01-10", "data": {}}));
+        events.push(json!({"type": "trip.arrived", "occurred": "2025-01-05",
+                           "data": {"place": "country:KR"}}));
+        assert_eq!(trip(&events).status, Completed);
+        assert_eq!(trip(&events[..1]).status, Announced);
     }
 
     fn announced(stops: Value) -> Value {

@@ -125,6 +125,7 @@ pub struct IdInfo {
 #[derive(Debug, Clone)]
 pub struct Current {
     pub data: Value,
+    pub occurred: Option<Extent>,
     pub retracted: bool,
 }
 
@@ -620,6 +621,7 @@ pub fn check_job(
             None if !event.event_type.is_amendment() && !keep_records => {
                 let current = Current {
                     data: event.data.clone(),
+                    occurred: event.occurred,
                     retracted: false,
                 };
                 job.facts.insert(id, current);
@@ -650,8 +652,16 @@ pub fn check_job(
         if stop_rule_folds(&event) {
             if event.stream.category() == "place" {
                 job.itineraries.clear();
-            } else {
-                job.itineraries.remove(&event.stream);
+            } else if let Some(mut itinerary) = job.itineraries.remove(&event.stream)
+                && let Ok(EventData::TripStopAdded(added)) =
+                    EventData::parse(event.event_type, &event.data)
+            {
+                // A stop added to a trip the job keeps: added to it as the view adds
+                // it, rather than folded again (many stops in one input stay linear).
+                itinerary.learn(db, group, &job, &added.place)?;
+                let Itinerary { stops, places } = &mut itinerary;
+                trips::add_stop(stops, added, &|p| places.get(p).cloned());
+                job.itineraries.insert(event.stream.clone(), itinerary);
             }
             job.places |= event.stream.category() == "place";
             let events = job.streams.entry(event.stream.clone()).or_default();
@@ -814,15 +824,38 @@ fn check_references(
         current.retracted = true;
         amended = Some((target, current));
     }
-    if let EventData::EventCorrected(correction) = &proposed.typed {
-        if let Some(patch) = &correction.data
-            && let Some(mut current) = current
-        {
-            // A new correction must change something (its date, or its data).
-            let unchanged = (proposed.restored.is_none()
-                && correction.occurred.is_none()
-                && !current.retracted)
-                .then(|| current.data.clone());
+    if let EventData::EventCorrected(correction) = &proposed.typed
+        && correction.occurred.is_some()
+        && !known.event_type.needs_occurred()
+    {
+        return Err(invalid(
+            index,
+            "data.occurred",
+            format!("`{}` events have no date to correct", known.event_type),
+        ));
+    }
+    if let EventData::EventCorrected(correction) = &proposed.typed
+        && let Some(mut current) = current
+    {
+        // A new correction must change something (its date, or its data). Dates are
+        // compared as written, as the data is: `…T09:00:00+03:00` is shown as such.
+        let written = |o: &Option<Extent>| o.as_ref().map(ToString::to_string);
+        let unchanged = (proposed.restored.is_none() && !current.retracted)
+            .then(|| (current.data.clone(), written(&current.occurred)));
+        if let Some(occurred) = correction.occurred {
+            current.occurred = Some(occurred);
+        }
+        let same_date = unchanged
+            .as_ref()
+            .is_some_and(|u| u.1 == written(&current.occurred));
+        if correction.data.is_none() && same_date {
+            return Err(invalid(
+                index,
+                "data.occurred",
+                "the correction changes nothing: the target's date is already this one; nothing was written (to cite another source for it, append an evidence.added)".into(),
+            ));
+        }
+        if let Some(patch) = &correction.data {
             // A trip's plan before the correction, for the check of its stops.
             let plan = matches!(
                 known.event_type,
@@ -847,11 +880,17 @@ fn check_references(
             })?;
             // Compared as JSON: typed data would take `…T09:00:00+03:00` for the same
             // instant as `…T06:00:00Z`, though the fact shows the time as written.
-            if unchanged.as_ref() == Some(&current.data) {
+            if same_date && unchanged.as_ref().is_some_and(|u| u.0 == current.data) {
                 return Err(invalid(
                     index,
                     "data.data",
-                    "the correction changes nothing: the target's data already has these values; nothing was written (to cite another source for it, append an evidence.added)".into(),
+                    format!(
+                        "the correction changes nothing: the target's data already has these values{}; nothing was written (to cite another source for it, append an evidence.added)",
+                        match correction.occurred {
+                            Some(_) => ", and its date is already this one",
+                            None => "",
+                        }
+                    ),
                 ));
             }
             check_entities(db, group, job, index, "data.data.", &typed)?;
@@ -862,17 +901,10 @@ fn check_references(
                     check_stops_kept(db, group, job, index, &known, target, &plan, corrected)?;
                 }
             }
-            // The facts layer ignores amendments of a retracted fact; so does the data.
-            if !current.retracted {
-                amended = Some((target, current));
-            }
         }
-        if correction.occurred.is_some() && !known.event_type.needs_occurred() {
-            return Err(invalid(
-                index,
-                "data.occurred",
-                format!("`{}` events have no date to correct", known.event_type),
-            ));
+        // The facts layer ignores amendments of a retracted fact; so does the data.
+        if !current.retracted {
+            amended = Some((target, current));
         }
     }
     Ok(Amendment {
@@ -900,6 +932,7 @@ fn current_data(
         // Added by a pending event and not amended since.
         return Ok(Some(Current {
             data: record.event.data.clone(),
+            occurred: record.event.occurred,
             retracted: false,
         }));
     }
@@ -914,6 +947,7 @@ fn current_data(
         .find(|fact| fact.id == target)
         .map(|fact| Current {
             data: fact.data,
+            occurred: fact.occurred,
             retracted: fact.retracted,
         });
     current.map(Some).ok_or_else(|| {
@@ -996,17 +1030,15 @@ fn check_stop(
         Some(known) => known,
         None => Itinerary::of(db, group, job, &proposed.stream)?,
     };
+    if let Some(added) = added {
+        itinerary.learn(db, group, job, &added.place)?;
+    }
     let repeated = added.and_then(|added| itinerary.repeated_stop(&proposed.stream, added));
     let (Some((place, named_by)), None) = (named, &repeated) else {
         job.itineraries.insert(proposed.stream.clone(), itinerary);
         return repeated.map_or(Ok(()), |message| Err(invalid(index, "data.place", message)));
     };
-    if place.kind() == "place" && !itinerary.places.contains_key(place) {
-        let own = stream_facts(db, group, job, place.stream())?;
-        if let Some(info) = trips::place_info(&own) {
-            itinerary.places.insert(place.clone(), info);
-        }
-    }
+    itinerary.learn(db, group, job, place)?;
     let found = {
         let places = |p: &EntityId| itinerary.places.get(p).cloned();
         trips::stop_index(&itinerary.stops, place, &places).is_some()
@@ -1069,26 +1101,98 @@ pub struct Itinerary {
     places: HashMap<EntityId, trips::PlaceInfo>,
 }
 
+/// What to do instead of adding a stop again.
+const ONE_STOP: &str = "another report of it is evidence.added, and new dates or a new place in the order a correction, each with `target` the event that planned the stop";
+
 impl Itinerary {
-    /// Why a `trip.stop_added` of a stop the trip already has (the same place and city,
-    /// called off or not) is refused: events at that place would all go to the first of
-    /// the two, and a second report of a stop is evidence for the first.
-    fn repeated_stop(&self, trip: &StreamId, added: &TripStopAdded) -> Option<String> {
-        let (i, stop) = (self.stops.iter().enumerate())
-            .find(|(_, s)| s.is_at(&added.place, added.city.as_deref()))?;
-        let places = |p: &EntityId| self.places.get(p).cloned();
-        let back_on = match stop.status {
-            trips::StopStatus::Cancelled => {
-                "; to put it back on the plan, retract its trip.stop_cancelled"
+    /// Adds what the log and the pending appends say of a registered place (its
+    /// country, its names) to what the itinerary knows, for matching it to a stop.
+    fn learn(
+        &mut self,
+        db: &dyn LogIndex,
+        group: &Pending,
+        job: &Pending,
+        place: &EntityId,
+    ) -> Result<()> {
+        if place.kind() == "place" && !self.places.contains_key(place) {
+            let own = stream_facts(db, group, job, place.stream())?;
+            if let Some(info) = trips::place_info(&own) {
+                self.places.insert(place.clone(), info);
             }
-            _ => "",
+        }
+        Ok(())
+    }
+
+    /// Why a `trip.stop_added` of a stop the trip already has is refused: the same
+    /// place and city (not called off: that one it puts back on the plan), or the same
+    /// place where one of the two has no city. Events that name the place would all go
+    /// to the first, and a second report of a stop is evidence for the first.
+    fn repeated_stop(&self, trip: &StreamId, added: &TripStopAdded) -> Option<String> {
+        let city = added.city.as_deref();
+        let names = |p: &EntityId, name: &str| {
+            self.places.get(p).is_some_and(|info| {
+                (info.names.iter()).any(|n| n.trim().eq_ignore_ascii_case(name.trim()))
+            })
         };
-        Some(format!(
-            "trip.stop_added of {}: `{trip}` already has this stop (stop {} of {}), and a second one would get none of its events; to add this report's source, append evidence.added with `target` the event that planned the stop (`chronicle log --stream {trip}` lists them){back_on}",
+        let country = |p: &EntityId| self.places.get(p).and_then(|info| info.country.clone());
+        // The same stop under another name: a registered place and its country with
+        // its name as the city (`place:seoul` and `country:KR`, "Seoul").
+        let same_by_name = |s: &trips::Stop| match (&s.city, city) {
+            (Some(c), None) => {
+                country(&added.place).as_ref() == Some(&s.place) && names(&added.place, c)
+            }
+            (None, Some(c)) => {
+                country(&s.place).as_ref() == Some(&added.place) && names(&s.place, c)
+            }
+            _ => false,
+        };
+        let (i, stop) = (self.stops.iter().enumerate()).find(|(_, s)| {
+            (s.place == added.place
+                && (s.city.is_none() != city.is_none() || s.is_at(&added.place, city)))
+                || same_by_name(s)
+        })?;
+        let called_off = stop.status == trips::StopStatus::Cancelled;
+        if called_off && stop.is_at(&added.place, city) {
+            return None;
+        }
+        let places = |p: &EntityId| self.places.get(p).cloned();
+        let new = trips::Stop {
+            place: added.place.clone(),
+            city: added.city.clone(),
+            status: trips::StopStatus::Planned,
+            ..stop.clone()
+        };
+        let (new, existing) = (
+            trips::stop_label(&new, &places),
             trips::stop_label(stop, &places),
-            i + 1,
-            self.stops.len(),
-        ))
+        );
+        let at = format!("stop {} of {}", i + 1, self.stops.len());
+        Some(match (stop.is_at(&added.place, city), same_by_name(stop)) {
+            (true, _) => format!(
+                "trip.stop_added of {existing}: `{trip}` already has this stop ({at}), and a second would get none of its events; {ONE_STOP}"
+            ),
+            (false, true) if called_off => format!(
+                "trip.stop_added of {new}: `{trip}` has this stop as {existing} ({at}), called off; to put it back on the plan, add it as that: `place` {}{}",
+                stop.place,
+                stop.city
+                    .as_ref()
+                    .map_or_else(String::new, |c| format!(", `city` \"{c}\"")),
+            ),
+            (false, true) => format!(
+                "trip.stop_added of {new}: `{trip}` already has this stop as {existing} ({at}), and a second would split its events; {ONE_STOP}"
+            ),
+            (false, false) => format!(
+                "trip.stop_added of {new}: `{trip}` already has a stop at {}, {existing} ({at}), which events that name {} go to, so this one would get none of them; if the two are one stop, {}; if not, give each its own city",
+                added.place,
+                added.place,
+                match called_off {
+                    true =>
+                        "add it again as that one (its place and city) to put it back on the plan",
+                    false =>
+                        "correct the event that planned it (to give it its city) or add this report with evidence.added",
+                },
+            ),
+        })
     }
 
     /// Folds the trip's stops from the log and the pending appends (or, when no
@@ -2221,5 +2325,61 @@ mod tests {
         let kept = group.set_aside.kept(&trip).unwrap();
         assert!(kept.iter().all(|e| e.source.is_none()));
         assert_eq!(kept.len(), 3, "the arrivals were set aside");
+    }
+
+    /// Stops added to a trip the job keeps are added to its itinerary as the trip's
+    /// view adds them, after a registered place, a country or at the end: the same
+    /// stops as the itinerary folded from the log once they are in it.
+    #[test]
+    fn stops_added_in_one_job_keep_the_itinerary_the_view_folds() {
+        let mut log = MemIndex::default();
+        let trip = StreamId::parse("trip:a").unwrap();
+        log.append(&[
+            json!({"stream": "person:x", "type": "entity.registered",
+                   "data": {"name": "X", "aliases": []}}),
+            json!({"stream": "place:osaka", "type": "entity.registered",
+                   "data": {"name": "Osaka", "aliases": [], "country": "country:JP"}}),
+            json!({"stream": "trip:a", "type": "trip.announced", "occurred": "2025-01-01",
+                   "data": {"traveler": "person:x", "stops": [{"place": "country:KR"}]}}),
+        ])
+        .unwrap();
+        let added = |data: Value| {
+            json!({"stream": "trip:a", "type": "trip.stop_added", "occurred": "2025-01-02",
+                   "data": data})
+        };
+        let events = [
+            added(json!({"place": "country:JP", "city": "Tokyo"})),
+            added(json!({"place": "place:osaka", "after": "country:KR"})),
+            added(json!({"place": "country:JP", "city": "Kyoto", "after": "place:osaka"})),
+            added(json!({"place": "country:FR"})),
+            added(json!({"place": "country:JP", "city": "Nara", "after": "country:JP"})),
+        ];
+        let group = Pending::new(log.tail.unwrap());
+        let (job, _) = log.decide(&group, &events, Utc::now()).unwrap();
+        let kept = job
+            .itineraries
+            .get(&trip)
+            .expect("kept by the job")
+            .stops
+            .clone();
+        log.append(&events).unwrap();
+        let empty = Pending::new(log.tail.unwrap());
+        let folded = Itinerary::of(&log, &empty, &empty, &trip).unwrap().stops;
+        assert_eq!(kept, folded);
+        let cities: Vec<_> = folded
+            .iter()
+            .map(|s| s.city.as_deref().unwrap_or(s.place.as_str()))
+            .collect();
+        assert_eq!(
+            cities,
+            [
+                "country:KR",
+                "place:osaka",
+                "Kyoto",
+                "Nara",
+                "Tokyo",
+                "country:FR"
+            ]
+        );
     }
 }
