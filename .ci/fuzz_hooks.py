@@ -4,7 +4,7 @@ One check, `chronicle_rejections_are_explained`, and a tally of answers.
 
 The document states every rule of a request that a schema can state. The rest depend
 on the log (an entity must be registered, a statement must be about streams the log
-holds, an amendment must point at an event of the stream, an id may not be reused for other content, an event at a place (or a new
+holds, an amendment must point at an event of the stream and change it, an id may not be reused for other content, an event at a place (or a new
 stop's `after`) must be at a stop of its trip, which a trip's stream with no events yet
 has none of) or relate two values (an interval
 must not end before it starts; on a stream's route, the body's type and stream must fit
@@ -28,6 +28,10 @@ LOG_OR_RELATION_RULES = {
         "is not registered",
         "is already registered",
         "not a stop of",
+        # A stop is added once: whether the trip has it depends on the log.
+        "already has this stop",
+        "has this stop as",
+        "already has a stop at",
         "has no stops yet",
         "has no events yet, and a trip's stream begins with trip.announced",
         "no event with id",
@@ -35,6 +39,9 @@ LOG_OR_RELATION_RULES = {
         "is already in the log",
         "is already used, with different content",
         "the corrected data must fit",
+        # Whether a correction changes anything depends on its target's current data
+        # and date in the log (a correction applied once, sent again, changes nothing).
+        "the correction changes nothing",
         "events have no date to correct",
         "ends before it starts",
         "more than the limit of",

@@ -599,50 +599,6 @@ pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationE
     check_currency(typed)
 }
 
-/// A new event keeps none of the `<…>` placeholders of `chronicle types show`'s
-/// templates (`<summary>`, `<publisher>`, `<tag>`): lowercase words in angle brackets,
-/// anywhere in a text of `value` (at `path`). The log cannot be edited afterwards.
-fn check_no_placeholder(value: &Value, path: &str) -> Result<(), ValidationError> {
-    match value {
-        Value::String(text) => match placeholder(text) {
-            Some(found) => Err(ValidationError::field(
-                path,
-                format!(
-                    "`{found}` is a template's placeholder; replace it with the article's text (or leave the field out when it is optional)"
-                ),
-            )),
-            None => Ok(()),
-        },
-        Value::Array(items) => (items.iter().enumerate())
-            .try_for_each(|(i, v)| check_no_placeholder(v, &format!("{path}[{i}]"))),
-        Value::Object(fields) => {
-            (fields.iter()).try_for_each(|(k, v)| check_no_placeholder(v, &format!("{path}.{k}")))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The first `<…>` in `text` that reads as a template's placeholder: a lowercase letter,
-/// then lowercase letters, spaces, `_`, `,` or `'`, at most 60 of them.
-fn placeholder(text: &str) -> Option<&str> {
-    let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        let after = &rest[open + 1..];
-        let inner_len = after
-            .find(|c: char| !(c.is_ascii_lowercase() || " _,'".contains(c)))
-            .unwrap_or(after.len());
-        let inner = &after[..inner_len];
-        if after[inner_len..].starts_with('>')
-            && inner.starts_with(|c: char| c.is_ascii_lowercase())
-            && inner.len() <= 60
-        {
-            return Some(&rest[open..open + inner_len + 2]);
-        }
-        rest = after;
-    }
-    None
-}
-
 /// A sale's rules: two parties (when `parties`), at least one item (when `items`).
 /// Checked on a new sale, and on a corrected one for the fields its patch sets;
 /// `prefix` is where the sale's data is (`data.`, or `data.data.` in a correction).
@@ -831,13 +787,6 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
                     super::types::json_kind(v)
                 ),
             ));
-        }
-    }
-    if matches!(origin, Origin::New) {
-        for field in ["data", "source", "tags", "occurred_text"] {
-            if let Some(v) = value.get(field) {
-                check_no_placeholder(v, field)?;
-            }
         }
     }
     let raw: RawEvent = serde_path_to_error::deserialize(value).map_err(|e| {
@@ -1302,42 +1251,5 @@ mod tests {
             }
         }
         assert!(checked > 20, "only {checked} events checked");
-    }
-
-    /// A template's placeholders are found in any text of a new event; angle brackets
-    /// around other things are not placeholders.
-    #[test]
-    fn a_template_placeholder_is_refused() {
-        assert_eq!(placeholder("a <summary> here"), Some("<summary>"));
-        assert_eq!(
-            placeholder("<who spoke, if the source does not name them>"),
-            Some("<who spoke, if the source does not name them>")
-        );
-        assert_eq!(
-            placeholder("https://example.org/<article>"),
-            Some("<article>")
-        );
-        for plain in [
-            "x < y and z > w",
-            "<a href='x'>",
-            "<Tag>",
-            "<>",
-            "a<b",
-            "1 <2>",
-        ] {
-            assert_eq!(placeholder(plain), None, "{plain}");
-        }
-        let event = |source: Value| {
-            json!({"stream": "trip:t", "type": "trip.started", "occurred": "2025-01-05",
-                   "data": {}, "source": source, "tags": ["ok"]})
-        };
-        let refused =
-            parse_event_value(event(json!({"publisher": "<publisher>"})), Origin::New).unwrap_err();
-        assert_eq!(refused.field.as_deref(), Some("source.publisher"));
-        assert!(parse_event_value(event(json!({"publisher": "Wire"})), Origin::New).is_ok());
-        // An export keeps what its store accepted.
-        let restored =
-            parse_event_value(event(json!({"publisher": "<publisher>"})), Origin::Export);
-        assert!(!matches!(restored, Err(e) if e.message.contains("placeholder")));
     }
 }

@@ -621,9 +621,7 @@ pub struct TypeDescription {
     pub fields: Vec<FieldDoc>,
     /// Fields of which at least one must be given.
     pub at_least_one_of: &'static [&'static str],
-    /// A whole event with every field, free texts as `<…>` placeholders: refused as is
-    /// (a new event keeps no placeholder), accepted by a store holding the demo once
-    /// they are replaced.
+    /// A whole event with every field, accepted as is by a store holding the demo.
     pub template: serde_json::Value,
     /// A realistic event of the type.
     pub example: serde_json::Value,
@@ -985,8 +983,6 @@ mod tests {
                 ("template", def.template_line()),
                 ("example", def.example_line()),
             ] {
-                // A template's `<…>` placeholders are refused until filled in.
-                let line = line.replace(['<', '>'], "");
                 let value: Value = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("{t}: the {what} is not JSON: {e}: {line}"));
                 let event = parse_event_value(value.clone(), Origin::New)
