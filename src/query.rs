@@ -14,7 +14,7 @@ use crate::projection::facts::{Correction, FieldChange};
 use crate::projection::sales::{self, SaleView};
 use crate::projection::timeline;
 use crate::projection::trips::{self, TripView};
-use crate::projection::{DocsRead, Fact, decode, facts};
+use crate::projection::{DocIter, DocsRead, Fact, decode, facts};
 use crate::store::{EventStore, ReadFilter};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -1133,18 +1133,12 @@ impl<'a> Query<'a> {
             Some(e) => timeline::entity_prefix(e),
             None => timeline::ENTRIES.as_bytes().to_vec(),
         };
-        let window_start = filter.from.map(|f| f.earliest());
-        let window_end = filter.to.map(|t| t.latest());
-        // Tags match in any case, as names and aliases do: the filter lowered once.
-        let tag = filter.tag.as_ref().map(|t| t.to_lowercase());
-        let limit = filter.limit.unwrap_or(usize::MAX);
-        let mut out = Vec::new();
         // An entity that had few entries (as of the position asked for) lists them.
         let few = match &filter.entity {
             Some(e) => timeline::few_entries(self.docs, e)?,
             None => None,
         };
-        let mut entries = match few {
+        let mut entries: DocIter<'_> = match few {
             Some(listed) => Box::new(listed.into_iter().map(Ok)),
             None => self.docs.scan(&prefix, None, false),
         };
@@ -1160,6 +1154,18 @@ impl<'a> Query<'a> {
                 entries = Box::new(all.into_iter().map(Ok));
             }
         }
+        self.entries(entries, filter)
+    }
+
+    /// The timeline entries of `entries` (timeline keys and fact ids, in timeline
+    /// order) that `filter` keeps, up to its limit.
+    fn entries(&self, entries: DocIter<'_>, filter: &TimelineFilter) -> Result<Vec<TimelineEntry>> {
+        let window_start = filter.from.map(|f| f.earliest());
+        let window_end = filter.to.map(|t| t.latest());
+        // Tags match in any case, as names and aliases do: the filter lowered once.
+        let tag = filter.tag.as_ref().map(|t| t.to_lowercase());
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
         for item in entries {
             if out.len() >= limit {
                 break;
@@ -1363,13 +1369,33 @@ impl<'a> Query<'a> {
     }
 
     /// The retracted facts of a stream, in timeline order, each with its reason.
+    /// A trip's are listed apart ([`trips::RETRACTED`]); any other stream's are found
+    /// by passing over the whole timeline.
     pub fn retracted(&self, stream: &StreamId) -> Result<Vec<TimelineEntry>> {
         let filter = TimelineFilter {
             stream: Some(stream.clone()),
             include_retracted: true,
             ..TimelineFilter::default()
         };
-        let mut entries = self.timeline(&filter)?;
+        let mut entries = match stream.category() {
+            "trip" => {
+                let mut listed = Vec::new();
+                for (_, id) in trips::RETRACTED.list(self.docs, stream)? {
+                    if let Some(Fact {
+                        occurred: Some(occurred),
+                        position,
+                        ..
+                    }) = facts::get(self.docs, &id)?
+                    {
+                        let key = crate::projection::sort_key(&occurred, position);
+                        listed.push((key.to_vec(), id.as_bytes().to_vec()));
+                    }
+                }
+                listed.sort();
+                self.entries(Box::new(listed.into_iter().map(Ok)), &filter)?
+            }
+            _ => self.timeline(&filter)?,
+        };
         entries.retain(|e| e.retracted.is_some());
         Ok(entries)
     }

@@ -1075,6 +1075,51 @@ fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
 }
 
 #[test]
+fn a_trips_retracted_facts_are_those_of_its_stream_on_the_timeline_in_timeline_order() {
+    let c = demo();
+    let retract = |target: &str| {
+        json!({"stream": TRIP, "type": "event.retracted", "occurred": "2025-01-10",
+               "data": {"target": target, "reason": format!("not {target}")}})
+    };
+    // The later-dated fact retracted first: the list is in timeline order, not filing order.
+    c.append(&[retract("01942100-0000-7000-8000-000002000007")])
+        .ok();
+    let between = c.log().len().to_string();
+    c.append(&[retract("01942100-0000-7000-8000-000002000005")])
+        .ok();
+    c.append(&[retract("01942100-0000-7000-8000-000004000005")])
+        .ok();
+    let ids = |entries: &Value| -> Vec<String> {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| !e["retracted"].is_null())
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for as_of in [None, Some(between.as_str())] {
+        let mut show = vec!["trip", "show", TRIP, "--include-retracted"];
+        let mut timeline = vec!["timeline", "--stream", TRIP, "--include-retracted"];
+        if let Some(at) = as_of {
+            show.extend(["--as-of", at]);
+            timeline.extend(["--as-of", at]);
+        }
+        let listed = ids(&json_of(&c, &show)["retracted"]);
+        assert_eq!(listed, ids(&json_of(&c, &timeline)), "as of {as_of:?}");
+        let expected = match as_of {
+            None => vec![
+                "01942100-0000-7000-8000-000002000005",
+                "01942100-0000-7000-8000-000004000005",
+                "01942100-0000-7000-8000-000002000007",
+            ],
+            Some(_) => vec!["01942100-0000-7000-8000-000002000007"],
+        };
+        assert_eq!(listed, expected, "as of {as_of:?}");
+    }
+}
+
+#[test]
 fn a_trip_stream_begun_without_its_announcement_is_appended_with_a_note() {
     let c = demo();
     const STRAY: &str = "01942100-0000-7000-8000-00000000beef";
