@@ -174,8 +174,6 @@ pub struct SalesReport {
     pub retracted: Vec<TimelineEntry>,
 }
 
-/// Text from a request as an error quotes it: at most 100 characters, so that a long
-/// value does not make a long message.
 /// Ids as a choice: `a`, `a or b`, `a, b or c`.
 fn or_list(ids: &[EntityId]) -> String {
     let ids: Vec<String> = ids.iter().map(EntityId::to_string).collect();
@@ -186,6 +184,8 @@ fn or_list(ids: &[EntityId]) -> String {
     }
 }
 
+/// Text from a request as an error quotes it: at most 100 characters, so that a long
+/// value does not make a long message.
 fn shown(text: &str) -> String {
     match text.char_indices().nth(100) {
         Some((end, _)) => format!("{}…", &text[..end]),
@@ -846,13 +846,21 @@ impl<'a> Query<'a> {
         {
             return Ok(stream);
         }
-        let traveler = self.find_entity("trip", text, false).map_err(|e| match e {
-            Error::Invalid { .. } => not_found(
-                "stream",
-                format!("no trip is `{}`, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them", shown(text)),
-            ),
-            other => other,
-        })?;
+        let traveler = match self.find_entity("trip", text, false) {
+            Ok(traveler) => traveler,
+            Err(Error::Invalid { .. }) => {
+                let close = self.closest_trip(text)?;
+                return Err(not_found(
+                    "stream",
+                    format!(
+                        "no trip is `{}`{}, and no traveler is named or aliased so; `chronicle trip list` (or `GET /trips`) lists them",
+                        shown(text),
+                        close.map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
+                    ),
+                ));
+            }
+            Err(other) => return Err(other),
+        };
         let mut found = Vec::new();
         for item in self.docs.scan(trips::DOCS.as_bytes(), None, false) {
             let (k, v) = item?;
@@ -1060,13 +1068,26 @@ impl<'a> Query<'a> {
 
     /// One trip.
     pub fn trip(&self, stream: &StreamId) -> Result<TripView> {
-        let doc = trips::get(self.docs, stream)?.ok_or_else(|| {
-            not_found(
+        let Some(doc) = trips::get(self.docs, stream)? else {
+            let close = self.closest_trip(stream.as_str())?;
+            return Err(not_found(
                 "stream",
-                format!("no trip `{stream}`; `chronicle trip list` (or `GET /trips`) lists them"),
-            )
-        })?;
+                format!(
+                    "no trip `{stream}`{}; `chronicle trip list` (or `GET /trips`) lists them",
+                    close.map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
+                ),
+            ));
+        };
         self.trip_view(&doc)
+    }
+
+    /// The trip whose id is closest to `text` ([`typo_of`]), with or without its
+    /// `trip:`.
+    fn closest_trip(&self, text: &str) -> Result<Option<String>> {
+        match text.starts_with("trip:") {
+            true => closest_key(self.docs, trips::DOCS, text),
+            false => closest_key(self.docs, trips::DOCS, &format!("trip:{text}")),
+        }
     }
 
     /// `trip show`: the trip `text` names ([`Query::resolve_trip`]) and its view as

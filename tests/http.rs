@@ -1120,6 +1120,15 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         "{}",
         no_stream.stderr
     );
+    // So does one of a category the log holds no stream of.
+    let no_category = c.run(&["timeline", "--category", "trips"]);
+    assert!(
+        no_category
+            .stderr
+            .starts_with("note: the log holds no stream of category `trips`"),
+        "{}",
+        no_category.stderr
+    );
     let nothing_dated = c.run(&[
         "timeline",
         "--stream",
@@ -1164,8 +1173,9 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         notes[2]
     );
     // A mistake in --as-of or --known-at is told in the CLI's words, server or not.
-    let mistakes: [&[&str]; 9] = [
+    let mistakes: [&[&str]; 10] = [
         &["sales", "--buyer", "Mars"],
+        &["trip", "show", "blinken-final-tour-2052"],
         &["entity", "show", "Mars"],
         &["timeline", "--as-of", "2025-01-04"],
         &["sales", "--as-of", "2025-01-04"],
@@ -1190,7 +1200,12 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         "{}",
         told[0]
     );
-    assert!(told[2].contains("use --known-at 2025-01-04"), "{}", told[2]);
+    assert!(
+        told[1].contains("(did you mean `trip:blinken-final-tour-2025`?)"),
+        "{}",
+        told[1]
+    );
+    assert!(told[3].contains("use --known-at 2025-01-04"), "{}", told[3]);
     c.run(&["timeline", "--type", "trip.landed"]).fails(
         2,
         "unknown event type `trip.landed`; `chronicle types` lists them",
@@ -1242,6 +1257,9 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let remote_no_stream = c.run(&["timeline", "--stream", "trip:no-such-trip"]);
     assert_eq!(remote_no_stream.stderr, no_stream.stderr);
     assert_eq!(remote_no_stream.ok(), no_stream.stdout);
+    let remote_no_category = c.run(&["timeline", "--category", "trips"]);
+    assert_eq!(remote_no_category.stderr, no_category.stderr);
+    assert_eq!(remote_no_category.ok(), no_category.stdout);
     too_early(&[
         "trip",
         "show",

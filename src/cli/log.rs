@@ -147,11 +147,17 @@ fn note_nothing_shown(
         && filter.from.is_none()
     {
         // Nothing of the whole category: most likely a mistyped one (`trips`).
-        note!(
-            "note: the log holds no stream of category `{category}`; a category is what a stream id has before its colon, like `trip` in trip:blinken-final-tour-2025 (`chronicle log` shows the streams)"
-        );
+        note_no_category(category);
     }
     Ok(())
+}
+
+/// An empty answer for a category no stream of the log has: most likely a mistyped
+/// name (`trips`).
+pub(super) fn note_no_category(category: &str) {
+    note!(
+        "note: the log holds no stream of category `{category}`; a category is what a stream id has before its colon, like `trip` in trip:blinken-final-tour-2025 (`chronicle log` shows the streams)"
+    );
 }
 
 /// `log` through a server's API: the same pages, printed the same way.

@@ -286,6 +286,17 @@ pub fn stream_exists(api: &Api, stream: &StreamId) -> anyhow::Result<bool> {
     }
 }
 
+/// Whether the server's log has an event of a stream of `category`.
+pub fn category_exists(api: &Api, category: &str) -> anyhow::Result<bool> {
+    let query = [
+        ("category", Some(category.to_owned())),
+        ("limit", Some("1".into())),
+    ];
+    let mut answer: Value = api.get("/events", &query)?;
+    let events: Vec<Value> = part(&mut answer, "events")?;
+    Ok(!events.is_empty())
+}
+
 /// Takes the part `key` of an API answer, as a `T`.
 pub fn part<T: DeserializeOwned>(answer: &mut Value, key: &str) -> anyhow::Result<T> {
     serde_json::from_value(answer[key].take())

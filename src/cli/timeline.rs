@@ -154,6 +154,11 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 && store.stream_version(stream)?.is_none()
             {
                 note_no_stream(stream);
+            } else if entries.is_empty()
+                && let Some(category) = &filter.category
+                && !store.has_category(category)?
+            {
+                super::log::note_no_category(category);
             }
             entries
         }
@@ -180,6 +185,11 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 && !remote::stream_exists(&api, stream)?
             {
                 note_no_stream(stream);
+            } else if entries.is_empty()
+                && let Some(category) = &filter.category
+                && !remote::category_exists(&api, category)?
+            {
+                super::log::note_no_category(category);
             }
             entries
         }

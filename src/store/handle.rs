@@ -563,6 +563,10 @@ impl EventStore for Store {
         self.log().stream_version(stream)
     }
 
+    fn has_category(&self, category: &str) -> Result<bool> {
+        self.log().has_category(category)
+    }
+
     fn head(&self) -> Result<Head> {
         self.log().head()
     }

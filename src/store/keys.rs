@@ -82,6 +82,15 @@ pub fn stream_events(stream: &StreamId) -> Vec<u8> {
     prefixed(STREAM_EVENT, stream.as_str(), None)
 }
 
+/// The prefix of every `S` key of the streams of one category (`trip` in `trip:x`).
+pub fn category_streams(category: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(category.len() + 2);
+    key.push(STREAM_EVENT);
+    key.extend_from_slice(category.as_bytes());
+    key.push(b':');
+    key
+}
+
 pub fn stream_event(stream: &StreamId, version: Version) -> Vec<u8> {
     prefixed(STREAM_EVENT, stream.as_str(), Some(version.0))
 }

@@ -253,6 +253,15 @@ pub trait EventStore: Send + Sync {
     /// The stream's current version, `None` when it has no events.
     fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>>;
 
+    /// Whether any stream of `category` has an event.
+    fn has_category(&self, category: &str) -> Result<bool> {
+        let filter = ReadFilter {
+            category: Some(category.to_owned()),
+            ..ReadFilter::default()
+        };
+        Ok(self.read(&filter).next().transpose()?.is_some())
+    }
+
     /// Where the log ends.
     fn head(&self) -> Result<Head>;
 

@@ -911,6 +911,20 @@ impl EventStore for SledStore {
         read_event(&self.inner.db, position)
     }
 
+    /// From the stream index: its keys begin with the category, so this reads the
+    /// streams of that category only, not the log.
+    fn has_category(&self, category: &str) -> Result<bool> {
+        readable(&self.inner.halted)?;
+        let visible = self.visible();
+        for item in self.inner.db.scan_prefix(keys::category_streams(category)) {
+            let (_, value) = item.map_err(storage)?;
+            if keys::u64_be(&value).is_some_and(|p| p <= visible.0) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>> {
         readable(&self.inner.halted)?;
         let visible = self.visible();
