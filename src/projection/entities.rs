@@ -4,14 +4,12 @@
 //! Documents: `entities/d/<id>` → [`EntityDoc`]; `entities/n/<id>` → how many current
 //! facts involve it ([`events`]; kept apart, so that the document, with its history,
 //! changes only when the entity does, not with every fact about it);
-//! `entities/a/<normalized name>` → the ids known by that name or alias;
-//! `entities/f/<fact id>` → the entities a fact was counted for ([`counted_for`]; the
-//! timeline reads it too). An entity's first and last dated facts are the ends of its
+//! `entities/a/<normalized name>` → the ids known by that name or alias. The entities a
+//! fact was counted for are kept in the fact's own document ([`Fact::counted_for`]; the
+//! timeline reads them too). An entity's first and last dated facts are the ends of its
 //! timeline (`timeline::entity_prefix`).
 
-use super::{
-    Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json, put_new_json,
-};
+use super::{Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json};
 use crate::Result;
 use crate::model::types::EventData;
 use crate::model::{EntityId, EventType, Extent, Position};
@@ -190,35 +188,25 @@ fn rename(doc: &mut EntityDoc, docs: &mut dyn Docs) -> Result<()> {
     Ok(())
 }
 
-fn involved_key(fact: &Fact) -> Vec<u8> {
-    key("entities/f/", fact.id.as_bytes())
-}
-
-/// The entities a current fact was counted for when it was folded in: exactly those
-/// whose counts (and timelines) have it, even if the trips or sales it was derived from
-/// have changed since.
-pub fn counted_for(docs: &(impl DocsRead + ?Sized), fact: &Fact) -> Result<Vec<EntityId>> {
-    Ok(get_json(docs, &involved_key(fact))?.unwrap_or_default())
-}
-
 impl Entities {
-    /// Counts `fact` for its entities (`added`) or takes it back. `new`: the fact has
-    /// just been recorded (no earlier version of it was ever counted).
-    fn fold(&self, fact: &Fact, added: bool, new: bool, docs: &mut dyn Docs) -> Result<()> {
+    /// Counts `fact` for its entities (`added`) or takes back what it was counted for.
+    fn fold(&self, fact: &Fact, added: bool, docs: &mut dyn Docs) -> Result<()> {
         let subject = status_subject(fact);
         // Remove exactly what was added, even if the trips or sales it was derived
         // from have changed since.
         let involved: Vec<EntityId> = if added {
             let found = super::involved(fact, docs)?;
-            match new {
-                true => put_new_json(docs, involved_key(fact), &found),
-                false => put_json(docs, involved_key(fact), &found),
+            if !found.is_empty() {
+                // The fact's document, just written by the facts layer, records them.
+                let counted = Fact {
+                    counted_for: found.clone(),
+                    ..fact.clone()
+                };
+                facts::complete(docs, &counted);
             }
             found
         } else {
-            let found = counted_for(docs, fact)?;
-            docs.delete(involved_key(fact));
-            found
+            fact.counted_for.clone()
         };
         for id in involved {
             let stored = get(docs, &id)?;
@@ -273,10 +261,10 @@ impl Projection for Entities {
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
         if let Some(before) = change.before {
-            self.fold(before, false, false, docs)?;
+            self.fold(before, false, docs)?;
         }
         if let Some(after) = change.after {
-            self.fold(after, true, change.before.is_none(), docs)?;
+            self.fold(after, true, docs)?;
         }
         Ok(())
     }

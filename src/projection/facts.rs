@@ -4,7 +4,9 @@
 //! a JSON merge patch (RFC 7396, [`crate::model::patch`]), into the fact's current data
 //! and/or replaces its extent, and marks it corrected; `event.retracted` marks it
 //! retracted (it leaves every current view); `evidence.added` adds a source. Amending a
-//! retracted fact changes nothing. Documents: `facts/<uuid>` → [`Fact`].
+//! retracted fact changes nothing. Documents: `facts/<uuid>` → [`Fact`], which the
+//! entity registry completes with the entities it counted the fact for
+//! ([`Fact::counted_for`]).
 
 use super::{Docs, DocsRead, get_json, put_json, put_new_json};
 use crate::Result;
@@ -20,7 +22,8 @@ use uuid::Uuid;
 /// same for a restatement of every field, unless it left out an optional field).
 /// 3: a correction keeps what it changed (old and new values), a retraction its reason.
 /// 4: a correction keeps its own source.
-pub const VERSION: u32 = 4;
+/// 5: a current fact keeps the entities it was counted for (`entities/f/` before).
+pub const VERSION: u32 = 5;
 
 /// One value a correction changed: the field (a path in the data such as
 /// `value.amount`, or `occurred` for the date), and its value before and after
@@ -115,6 +118,14 @@ pub struct Fact {
     /// Why it was retracted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retraction: Option<String>,
+    /// The entities whose counts and timelines have this fact: what the entity
+    /// registry found when it folded the fact in, so that an amendment takes back
+    /// exactly those, even if the trips or sales they were derived from have changed
+    /// since. The facts layer leaves it empty (an amendment empties it); the registry,
+    /// next in the same change, fills it for a current fact. Empty in the pure
+    /// [`fold`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counted_for: Vec<EntityId>,
 }
 
 impl Fact {
@@ -133,6 +144,7 @@ impl Fact {
             corrections: Vec::new(),
             retracted: false,
             retraction: None,
+            counted_for: Vec::new(),
         }
     }
 
@@ -219,6 +231,12 @@ pub fn get(docs: &(impl DocsRead + ?Sized), id: &Uuid) -> Result<Option<Fact>> {
     get_json(docs, &fact_key(id))
 }
 
+/// Writes a fact the facts layer has just written in this change again, with what a
+/// projection completes it with ([`Fact::counted_for`]).
+pub(super) fn complete(docs: &mut dyn Docs, fact: &Fact) {
+    put_json(docs, fact_key(&fact.id), fact);
+}
+
 /// Folds one event into the facts layer and returns the change it made to a fact
 /// (before, after), or `None` when it changed no current fact.
 pub fn apply(
@@ -251,6 +269,7 @@ pub fn apply(
 /// a retracted fact.
 pub(super) fn amend(before: &Fact, typed: EventData, source: Option<&Source>) -> Fact {
     let mut after = before.clone();
+    after.counted_for.clear();
     match typed {
         EventData::EventCorrected(c) => {
             if let Some(patch) = &c.data {

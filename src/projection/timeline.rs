@@ -5,9 +5,8 @@
 //!
 //! Documents: `timeline/e/<sort key>` → fact id; `timeline/x/<entity id>\0<sort key>`
 //! → fact id. A correction removes exactly the entries the fact as it was got: its sort
-//! key is that of `before`, and its entities are those the entity registry recorded for
-//! it ([`entities::counted_for`], which this projection reads before the registry, next
-//! in the runner, replaces it). Entries point at the facts layer, so a correction shows
+//! key is that of `before`, and its entities are those the entity registry recorded in
+//! it ([`super::Fact::counted_for`]). Entries point at the facts layer, so a correction shows
 //! without copying the data twice. Summaries are written at query time from the
 //! entities' current names. The per-entity entries also give an entity's first and last
 //! dated fact (the registry keeps no index of its own).
@@ -22,7 +21,7 @@
 //! again; an entity with no list has never had an entry. The list and the index change
 //! together, in [`put_entry`] and [`delete_entry`].
 
-use super::{Change, Docs, DocsRead, Projection, entities, involved, key, sort_key};
+use super::{Change, Docs, DocsRead, Projection, involved, key, sort_key};
 use crate::model::{EntityId, EventType};
 use crate::{Error, Result};
 
@@ -162,8 +161,8 @@ impl Projection for Timeline {
         {
             let sk = sort_key(occurred, before.position);
             docs.delete(key(ENTRIES, &sk));
-            for entity in entities::counted_for(docs, before)? {
-                delete_entry(docs, &entity, &sk)?;
+            for entity in &before.counted_for {
+                delete_entry(docs, entity, &sk)?;
             }
         }
         if let Some(after) = change.after
