@@ -707,6 +707,13 @@ impl<'a> Query<'a> {
 
     /// [`Query::resolve_entity`], with the search for what a typo meant when `suggest`.
     fn find_entity(&self, field: &str, text: &str, suggest: bool) -> Result<EntityId> {
+        if text.trim().is_empty() {
+            // No name or alias is blank (the log refuses one), so nothing is meant.
+            return Err(not_found(
+                field,
+                "no entity is named by a blank text; give an entity's id, name or alias".into(),
+            ));
+        }
         if let Ok(id) = EntityId::parse(text) {
             // A country is built in, and an unregistered `place:` id stands for the
             // stops whose city it is the slug of; any other id must be one an entity

@@ -238,6 +238,9 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(sale(), "data.items", json!([]))), "line 1: field `data.items`: name at least one item sold"),
         (line(set(sale(), "data.buyer", json!("country:US"))), "line 1: field `data.buyer`: the buyer is the seller (`country:US`); a sale is between two parties"),
         (line(set(registered(), "stream", json!("country:KE"))), "line 1: field `stream`: `country:KE` is built in (Kenya) and is not registered; give it another name it is known by with entity.alias_added"),
+        (line(set(registered(), "data.aliases", json!(["NP", " "]))), "line 1: field `data.aliases[1]`: an alias must not be empty or blank"),
+        (line(set(correction(), "data.reason", json!(""))), "line 1: field `data.reason`: the reason must not be empty or blank"),
+        (line(set(retraction(), "data.reason", json!("\t"))), "line 1: field `data.reason`: the reason must not be empty or blank"),
         (line(set(announced(), "data.stops", json!({"place": "country:KR"}))), "line 1: field `data.stops`"),
         (line(set(statement(), "data.stance", json!("angry"))), "line 1: field `data.stance`"),
         // Missing required fields.
@@ -623,7 +626,7 @@ fn the_library_names_the_field() {
     assert!(failures.is_empty(), "{} of {} rows failed:\n{}", failures.len(), texts.len(), failures.join("\n"));
     assert!(parse_event(&export_line().to_string(), Origin::Export).is_ok());
     // The rules held only to new events (an ISO currency, a country never registered, a
-    // sale between two parties of at least one item) do not stop an older log's export
+    // sale between two parties of at least one item, no blank alias or reason) do not stop an older log's export
     // from being restored.
     let exported = |mut event: Value| {
         let line = export_line();
@@ -637,6 +640,8 @@ fn the_library_names_the_field() {
         set(sale(), "data.buyer", json!("country:US")),
         set(sale(), "data.items", json!([])),
         set(registered(), "stream", json!("country:KE")),
+        set(registered(), "data.aliases", json!([""])),
+        set(correction(), "data.reason", json!(" ")),
     ] {
         assert!(parse_event(&old.to_string(), Origin::New).is_err(), "{old}");
         let restored = exported(old);

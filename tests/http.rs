@@ -1173,7 +1173,7 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         notes[2]
     );
     // A mistake in --as-of or --known-at is told in the CLI's words, server or not.
-    let mistakes: [&[&str]; 10] = [
+    let mistakes: [&[&str]; 12] = [
         &["sales", "--buyer", "Mars"],
         &["trip", "show", "blinken-final-tour-2052"],
         &["entity", "show", "Mars"],
@@ -1184,6 +1184,8 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         &["timeline", "--known-at", "soon"],
         &["timeline", "--as-of", "999"],
         &["stats", "--as-of", "999"],
+        &["entity", "show", " "],
+        &["timeline", "--entity", " "],
     ];
     let mistaken = |args: &[&str]| {
         let run = c.run(args).fails(2, "");
@@ -1206,6 +1208,11 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         told[1]
     );
     assert!(told[3].contains("use --known-at 2025-01-04"), "{}", told[3]);
+    assert!(
+        told[10].starts_with("error: no entity is named by a blank text"),
+        "{}",
+        told[10]
+    );
     c.run(&["timeline", "--type", "trip.landed"]).fails(
         2,
         "unknown event type `trip.landed`; `chronicle types` lists them",

@@ -580,8 +580,31 @@ pub enum Origin {
 ///   ([`super::currencies`]);
 /// - a country is built in, never registered (`entity.registered` on `country:XX`);
 /// - a sale is between two parties and sells at least one item ([`check_sale`]; a
-///   correction is held to it for the fields its patch sets, by the store's rules).
+///   correction is held to it for the fields its patch sets, by the store's rules);
+/// - no alias of a registration is blank, nor the reason of a correction or a
+///   retraction.
 pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationError> {
+    let blank = |text: &str| text.trim().is_empty();
+    match typed {
+        EventData::EntityRegistered(r) => {
+            if let Some(i) = r.aliases.iter().position(|a| blank(a)) {
+                return Err(ValidationError::field(
+                    format!("data.aliases[{i}]"),
+                    "an alias must not be empty or blank; leave it out",
+                ));
+            }
+        }
+        EventData::EventCorrected(super::types::EventCorrected { reason, .. })
+        | EventData::EventRetracted(super::types::EventRetracted { reason, .. })
+            if blank(reason) =>
+        {
+            return Err(ValidationError::field(
+                "data.reason",
+                "the reason must not be empty or blank; say why, as the source does",
+            ));
+        }
+        _ => {}
+    }
     if let EventData::EntityRegistered(_) = typed
         && let Some(name) =
             super::countries::country_name(stream.slug()).filter(|_| stream.category() == "country")

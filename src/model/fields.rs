@@ -20,6 +20,8 @@ pub enum Kind {
     /// An array of strings, with at least this many (on a new event: see
     /// [`super::event::check_new`]).
     Texts { at_least: usize },
+    /// An array of strings, each with at least one character that is not white space.
+    Names,
     /// An entity id (`person:…`, `org:…`, `office:…`, `place:…`, or a built-in
     /// `country:XX`); all but countries must be registered before they are referred to.
     Entity,
@@ -187,7 +189,7 @@ pub fn definition(t: EventType) -> TypeDef {
             "A person, organisation, office or place is known to the log by this id (the stream).",
             fields![
                 req("name", Name, "The display name."),
-                req("aliases", Texts { at_least: 0 }, "Other names that resolve to it in queries."),
+                req("aliases", Names, "Other names that resolve to it in queries."),
                 opt("country", Country, "The country it belongs to."),
                 opt("wikidata", Text, "Its Wikidata item, like Q4306."),
                 opt("description", Text, "One line about it."),
@@ -474,7 +476,7 @@ pub fn definition(t: EventType) -> TypeDef {
                     "The changed fields of the target's data, as a JSON merge patch (RFC 7396): only what changes, `null` removes a field; the merged result must fit the target's type, and differ from its data (a correction that changes nothing is refused).",
                 ),
                 opt("occurred", Extent, "The target's corrected date."),
-                req("reason", Text, "Why."),
+                req("reason", Name, "Why."),
             ],
             ex(
                 "arms-sale:us-japan-2025-01",
@@ -486,7 +488,7 @@ pub fn definition(t: EventType) -> TypeDef {
             "An earlier event of the stream is withdrawn: it drops out of the current views. An entity's registration cannot be withdrawn.",
             fields![
                 req("target", EventId, "The event withdrawn."),
-                req("reason", Text, "Why."),
+                req("reason", Name, "Why."),
             ],
             ex(
                 "conflict:russia-ukraine-war",
@@ -540,6 +542,7 @@ impl Kind {
             Kind::Name => "text, not blank".into(),
             Kind::Texts { at_least: 0 } => "[text]".into(),
             Kind::Texts { at_least } => format!("[text], at least {at_least}"),
+            Kind::Names => "[text, not blank]".into(),
             Kind::Entity => "entity id".into(),
             Kind::Country => "country id (country:XX)".into(),
             Kind::Entities { at_least: 0 } => "[entity id]".into(),
@@ -661,7 +664,7 @@ fn placeholder(field: &Field, example: Option<&serde_json::Value>) -> serde_json
     use serde_json::Value;
     match field.kind {
         Kind::Text | Kind::Name => Value::from(format!("<{}>", field.name)),
-        Kind::Texts { .. } => Value::from(vec![format!("<{}>", field.name)]),
+        Kind::Texts { .. } | Kind::Names => Value::from(vec![format!("<{}>", field.name)]),
         // As the envelope's source reads in every template, on the example's date.
         Kind::Source => {
             let mut source: Value =

@@ -187,6 +187,9 @@ fn kind_schema(kind: Kind) -> Value {
         Kind::Texts { at_least } => {
             json!({ "type": "array", "items": { "type": "string" }, "minItems": at_least })
         }
+        Kind::Names => {
+            json!({ "type": "array", "items": { "type": "string", "pattern": NOT_BLANK } })
+        }
         Kind::Entity => reference("EntityId"),
         Kind::Country => reference("CountryId"),
         Kind::Entities { at_least } => {
