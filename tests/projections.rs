@@ -1075,6 +1075,34 @@ fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
 }
 
 #[test]
+fn control_characters_from_the_log_are_shown_not_sent_to_the_terminal() {
+    let c = demo();
+    let summary = "calm \u{1b}[2J\u{1b}]0;title\u{7} then\nmore";
+    c.append(&[
+        json!({"stream": TRIP, "type": "note.reported", "occurred": "2025-04-21",
+        "data": {"summary": summary, "entities": ["person:antony-blinken"]}}),
+    ])
+    .ok();
+    let table = c.run(&["timeline", "--from", "2025-04-21"]).ok();
+    assert!(!table.bytes().any(|b| b < 0x20 && b != b'\n'), "{table:?}");
+    assert!(
+        table.contains("calm \u{241b}[2J\u{241b}]0;title\u{2407} then\u{240a}more"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 2, "{table}");
+    // JSON keeps the text exactly, escaped as JSON escapes it.
+    let json = json_of(&c, &["timeline", "--from", "2025-04-21"]);
+    assert_eq!(json[0]["summary"], summary);
+    // So do errors and notes, on stderr.
+    let missing = c.run(&["entity", "show", "no\u{1b}[31mone"]);
+    assert!(
+        missing.stderr.contains("no\u{241b}[31mone"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
 fn a_trips_retracted_facts_are_those_of_its_stream_on_the_timeline_in_timeline_order() {
     let c = demo();
     let retract = |target: &str| {

@@ -3,6 +3,8 @@
 //!
 //! Everything goes through a locked, buffered stdout and returns IO errors, so that a
 //! closed pipe (`chronicle log | head`) ends the command quietly instead of panicking.
+//! Text from the log never reaches a terminal as a control character it would act on
+//! ([`inert`]): an escape sequence in an imported summary is shown, not obeyed.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -21,11 +23,70 @@ pub struct Stdout(BufWriter<StdoutLock<'static>>);
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf).map_err(writing_stdout)
+        if !buf.iter().any(|b| acted_on(*b)) {
+            return self.0.write(buf).map_err(writing_stdout);
+        }
+        let mut shown = Vec::with_capacity(buf.len() + 16);
+        for b in buf {
+            match acted_on(*b) {
+                true => shown.extend_from_slice(picture(*b).encode_utf8(&mut [0; 3]).as_bytes()),
+                false => shown.push(*b),
+            }
+        }
+        self.0.write_all(&shown).map_err(writing_stdout)?;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush().map_err(writing_stdout)
+    }
+}
+
+/// A C0 control character other than a newline or a tab: what a terminal acts on (an
+/// escape sequence, a bell, a carriage return). JSON holds none raw (it escapes them in
+/// strings), so taking them out of the output never changes a JSON line.
+fn acted_on(b: u8) -> bool {
+    b < 0x20 && b != b'\n' && b != b'\t'
+}
+
+/// The Unicode control picture of a C0 control character (`␛` for escape).
+fn picture(b: u8) -> char {
+    char::from_u32(0x2400 + u32::from(b)).unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
+/// `text` with every control character a terminal acts on as its control picture
+/// (see [`acted_on`]): for what is written to stderr, where [`Stdout`] does not pass.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.bytes().any(acted_on) {
+        false => text.into(),
+        true => text
+            .chars()
+            .map(|c| match u8::try_from(c) {
+                Ok(b) if acted_on(b) => picture(b),
+                _ => c,
+            })
+            .collect::<String>()
+            .into(),
+    }
+}
+
+/// `text` on one line, for a cell of a table or a wrapped line: a newline or a tab in
+/// it shown as its control picture, and the characters that reorder the text after
+/// them (bidirectional overrides and isolates) as their code points, so that one cell
+/// cannot break its row or reverse the rest of it.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    let reorders = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    match text.chars().any(|c| c == '\n' || c == '\t' || reorders(c)) {
+        false => text.into(),
+        true => text
+            .chars()
+            .map(|c| match c {
+                '\n' | '\t' => picture(c as u8).to_string(),
+                c if reorders(c) => format!("<U+{:04X}>", u32::from(c)),
+                c => c.to_string(),
+            })
+            .collect::<String>()
+            .into(),
     }
 }
 
@@ -150,13 +211,14 @@ pub fn wrapped_line(
     hang: usize,
     text: &str,
 ) -> io::Result<()> {
+    let text = one_line(text);
     let Some(total) = width() else {
         return writeln!(out, "{indent}{text}");
     };
     let indent_width = columns(indent) + hang;
     let room = total.saturating_sub(indent_width).max(MIN_COLUMN);
     let pad = " ".repeat(indent_width);
-    for (i, line) in wrap(text, room).iter().enumerate() {
+    for (i, line) in wrap(&text, room).iter().enumerate() {
         if i == 0 {
             writeln!(out, "{indent}{line}")?;
         } else {
@@ -186,6 +248,10 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .map(|c| one_line(&c).into_owned())
+            .collect();
         self.rows.push(cells);
     }
 
@@ -215,18 +281,21 @@ impl Table {
         self.write_within(out, width())
     }
 
-    /// Writes the table within `limit` columns (no limit when `None`).
+    /// Writes the table within `limit` columns. With no limit (`None`) cells are never
+    /// wrapped, and a column is padded to its widest cell only up to [`MAX_PADDED`]: a
+    /// longer cell pushes the rest of its own row along, not every row.
     pub fn write_within(&self, out: &mut impl Write, limit: Option<usize>) -> io::Result<()> {
         let mut widths = self.widths();
-        if let Some(limit) = limit {
-            fit(&mut widths, limit);
+        match limit {
+            Some(limit) => fit(&mut widths, limit),
+            None => widths.iter_mut().for_each(|w| *w = (*w).min(MAX_PADDED)),
         }
         let line = |out: &mut dyn Write, cells: &[String]| -> io::Result<()> {
             let wrapped: Vec<Vec<String>> = cells
                 .iter()
                 .enumerate()
                 .map(|(i, cell)| match widths.get(i) {
-                    Some(w) if columns(cell) > *w => wrap(cell, *w),
+                    Some(w) if limit.is_some() && columns(cell) > *w => wrap(cell, *w),
                     _ => vec![cell.clone()],
                 })
                 .collect();
@@ -253,6 +322,9 @@ impl Table {
         Ok(())
     }
 }
+
+/// The widest a column is padded to when a table is not fitted to a width.
+const MAX_PADDED: usize = 200;
 
 /// Narrows the widest columns, one character at a time, until the table (with two
 /// spaces between columns) fits `limit`, or every column is at [`MIN_COLUMN`] (or
@@ -324,6 +396,42 @@ pub fn size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_the_log_cannot_drive_the_terminal_or_break_a_row() {
+        assert_eq!(
+            inert("a\u{1b}[2Jb\u{7}c\rd"),
+            "a\u{241b}[2Jb\u{2407}c\u{240d}d"
+        );
+        assert_eq!(inert("two\nlines\tand a tab"), "two\nlines\tand a tab");
+        assert_eq!(
+            one_line("a\nb\tc\u{202E}d\u{2066}"),
+            "a\u{240a}b\u{2409}c<U+202E>d<U+2066>"
+        );
+        let mut table = Table::new(&["A", "B"]);
+        table.row(vec!["x\ny".into(), "z".into()]);
+        let mut out = Vec::new();
+        table.write_within(&mut out, None).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "A    B\nx\u{240a}y  z\n");
+    }
+
+    #[test]
+    fn an_unfitted_table_pads_a_column_only_so_far() {
+        let long = "w".repeat(5_000);
+        let mut table = Table::new(&["WHEN", "SUMMARY", "STREAM"]);
+        table.row(vec!["2025".into(), "short".into(), "trip:a".into()]);
+        table.row(vec!["2026".into(), long.clone(), "trip:b".into()]);
+        let mut out = Vec::new();
+        table.write_within(&mut out, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "no cell wrapped");
+        assert_eq!(
+            lines[1],
+            format!("2025  short{}trip:a", " ".repeat(MAX_PADDED - 3))
+        );
+        assert_eq!(lines[2], format!("2026  {long}  trip:b"));
+    }
 
     #[test]
     fn wrapping_breaks_at_spaces_and_splits_only_long_words() {
