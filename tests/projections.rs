@@ -1584,6 +1584,26 @@ fn corrections_and_retractions_show_why() {
         "<blockquote>“words”</blockquote><p>Source: <a href=\"https://example.org/a?b=1&amp;c=2\">Seoul &amp; Tokyo</a>, Example Wire</p>"
     );
     assert_eq!(event.get("display_date"), None);
+    // A source that is no web address is named, not linked; a second source is there.
+    let log = c.log();
+    let linked = log.iter().find(|e| e["stream"] == "note:linked").unwrap();
+    c.append(&[json!({"stream": "note:linked", "type": "evidence.added", "occurred": "2025-01-06",
+        "data": {"target": linked["id"], "source": {"publisher": "Other <Wire>", "title": "Click", "url": "javascript:alert(1)"}}})])
+        .ok();
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            "note:linked",
+        ],
+    );
+    assert_eq!(
+        tl["events"][0]["text"]["text"],
+        "<blockquote>“words”</blockquote><p>Source: <a href=\"https://example.org/a?b=1&amp;c=2\">Seoul &amp; Tokyo</a>, Example Wire</p><p>Also reported by: Click, Other &lt;Wire&gt;</p>"
+    );
 
     // The retracted agenda item is gone by default…
     let ids = |v: &Value| -> Vec<String> {

@@ -4,7 +4,7 @@ use super::as_of::{AsOfArgs, live_views};
 use super::output::{self, Table};
 use super::remote;
 use super::{App, Backend, UsageError};
-use chronicle::model::{EventType, Extent, StreamId};
+use chronicle::model::{EventType, Extent, Source, StreamId};
 use chronicle::query::{Query, TimelineEntry, TimelineFilter};
 use chronicle::store::EventStore;
 use clap::ValueEnum;
@@ -291,6 +291,36 @@ fn display_date(e: &TimelineEntry) -> Option<String> {
 /// the extent's own precision and a `display_date` where those would be too exact,
 /// `text` {headline, text} with the source's words, a link to the source and the
 /// correction or retraction marks with their reasons, and `group` (the category).
+/// A source as HTML: its title (or publisher), a link to it when its `url` is a web
+/// address (`http:` or `https:`; any other, such as `javascript:`, is left out of a page
+/// that will be published), the publisher, the date, and who spoke.
+fn source_html(s: &Source) -> String {
+    let title = s.title.as_deref().unwrap_or(&s.publisher);
+    let web = |url: &str| {
+        let scheme = url
+            .trim_start()
+            .split_once(':')
+            .map(|(s, _)| s.to_ascii_lowercase());
+        matches!(scheme.as_deref(), Some("http" | "https"))
+    };
+    let title = match &s.url {
+        Some(url) if web(url) => format!("<a href=\"{}\">{}</a>", html(url), html(title)),
+        _ => html(title),
+    };
+    let published = s.published.map(|p| format!(", {p}")).unwrap_or_default();
+    let publisher = if s.title.is_some() {
+        format!(", {}", html(&s.publisher))
+    } else {
+        String::new()
+    };
+    let speaker = s
+        .speaker
+        .as_ref()
+        .map(|who| format!("{}, in ", html(who)))
+        .unwrap_or_default();
+    format!("{speaker}{title}{publisher}{published}")
+}
+
 pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
     let events: Vec<_> = entries
         .iter()
@@ -303,25 +333,10 @@ pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
                 paragraphs.push(format!("<blockquote>“{}”</blockquote>", html(quote)));
             }
             if let Some(s) = &e.source {
-                let title = s.title.as_deref().unwrap_or(&s.publisher);
-                let title = match &s.url {
-                    Some(url) => format!("<a href=\"{}\">{}</a>", html(url), html(title)),
-                    None => html(title),
-                };
-                let published = s.published.map(|p| format!(", {p}")).unwrap_or_default();
-                let publisher = if s.title.is_some() {
-                    format!(", {}", html(&s.publisher))
-                } else {
-                    String::new()
-                };
-                let speaker = s
-                    .speaker
-                    .as_ref()
-                    .map(|who| format!("{}, in ", html(who)))
-                    .unwrap_or_default();
-                paragraphs.push(format!(
-                    "<p>Source: {speaker}{title}{publisher}{published}</p>"
-                ));
+                paragraphs.push(format!("<p>Source: {}</p>", source_html(s)));
+            }
+            for s in &e.evidence {
+                paragraphs.push(format!("<p>Also reported by: {}</p>", source_html(s)));
             }
             let mut headline = e.summary.clone();
             if e.corrected {
