@@ -20,6 +20,10 @@ use webdriver::{ARROW_LEFT, Browser, ENTER};
 
 const SALE: &str = "arms-sale:us-japan-2025-01";
 const TRIP: &str = "trip:blinken-final-tour-2025";
+/// Sales whose amounts words would round, and a stream that is not a trip.
+const SMALL_SALE: &str = "arms-sale:ug-ss-2025";
+const LARGE_SALE: &str = "arms-sale:ug-ss-helicopters-2025";
+const YUAN_SALE: &str = "arms-sale:cn-sd-2025";
 
 /// How long a view may take to draw after a navigation (generous: debug build, two
 /// shared cores).
@@ -134,6 +138,68 @@ fn shoot(browser: &Browser, dir: &std::path::Path, name: &str, width: u32) {
     browser.eval("window.scrollTo(0, 0)", json!([]));
     std::thread::sleep(Duration::from_millis(300));
     browser.screenshot(&dir.join(name));
+}
+
+/// Facts added to the demo: sales whose amounts words would round (one with a
+/// `javascript:` source, one noted with an `ftp:` one), and a planned meeting.
+fn later_facts() -> Vec<Value> {
+    let sale = |stream: &str,
+                occurred: &str,
+                seller: &str,
+                buyer: &str,
+                amount: Value,
+                currency: &str,
+                item: &str| {
+        json!({
+            "stream": stream, "type": "arms_sale.announced", "occurred": occurred,
+            "data": {"seller": seller, "buyer": buyer, "value": {"amount": amount, "currency": currency},
+                     "items": [item]}
+        })
+    };
+    let mut small = sale(
+        SMALL_SALE,
+        "2025-04-16",
+        "country:UG",
+        "country:SS",
+        json!(999.999),
+        "USD",
+        "spare parts",
+    );
+    small["source"] =
+        json!({"publisher": "Wire", "title": "Spare parts notice", "url": "javascript:alert(2)"});
+    let mut large = sale(
+        LARGE_SALE,
+        "2025-04-17",
+        "country:UG",
+        "country:SS",
+        json!(11_437_250_000u64),
+        "USD",
+        "helicopters",
+    );
+    large["source"] = json!({"publisher": "Wire", "title": "Helicopter sale notice", "url": "https://example.org/helicopters"});
+    vec![
+        small,
+        large,
+        json!({
+            "stream": SMALL_SALE, "type": "note.reported", "occurred": "2025-04-18",
+            "data": {"summary": "Maintenance was agreed", "entities": ["country:SS"]},
+            "source": {"publisher": "Wire", "title": "Maintenance note", "url": "ftp://x y"}
+        }),
+        sale(
+            YUAN_SALE,
+            "2025-04",
+            "country:CN",
+            "country:SD",
+            json!(1_250_000_000.5),
+            "CNY",
+            "drones",
+        ),
+        json!({
+            "stream": TRIP, "type": "trip.meeting_planned", "occurred": "2025-01-05",
+            "data": {"place": "country:KR", "with": ["person:yoon-suk-yeol", "person:joe-biden"],
+                     "topic": "Alliance talks", "dates": "2025-01-06"}
+        }),
+    ]
 }
 
 #[test]
@@ -441,6 +507,125 @@ fn the_page_in_a_real_browser() {
         DRAW,
         &chart_has(&["worth about $3.8 billion"]),
     );
+
+    // The page shows what the command line shows (after the screenshots, which keep to
+    // the demo); every difference is listed at once.
+    for fact in later_facts() {
+        api.append(fact);
+    }
+    let cli_sales = c.run(&["sales"]).ok();
+    let cli_trip = c.run(&["trip", "show", TRIP]).ok();
+    let mut wrong: Vec<String> = Vec::new();
+    let mut expect = |what: &str, got: Value, want: Value| {
+        if got != want {
+            wrong.push(format!("{what}: the page has {got}, expected {want}"));
+        }
+    };
+
+    // Amounts exactly as `chronicle sales` prints them: in words only when exact.
+    open(&browser, &url, "sales");
+    for (stream, figure) in [
+        (SMALL_SALE, "$999.999"),
+        (LARGE_SALE, "$11,437,250,000"),
+        (YUAN_SALE, "1,250,000,000.5 CNY"),
+    ] {
+        let line = cli_sales
+            .lines()
+            .find(|l| l.contains(&format!("{stream} ")) || l.ends_with(stream))
+            .unwrap_or_else(|| panic!("{stream} in `chronicle sales`:\n{cli_sales}"));
+        assert!(line.contains(figure), "`chronicle sales` prints {line}");
+        let shown = browser.eval(
+            "return [...document.querySelectorAll('table.sales tr[data-id]')].filter(r => [...r.querySelectorAll('a')].some(a => a.textContent === arguments[0])).map(r => r.querySelector('.amount').textContent)",
+            json!([stream]),
+        );
+        expect(&format!("the value of {stream}"), shown, json!([figure]));
+    }
+    for (party, figure) in [
+        ("South Sudan", "$11,437,250,999.999"),
+        ("Uganda", "$11,437,250,999.999"),
+        ("Sudan", "1,250,000,000.5 CNY"),
+    ] {
+        assert!(
+            cli_sales
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{party}  ")) && l.contains(figure)),
+            "`chronicle sales` totals {party} as {figure}:\n{cli_sales}"
+        );
+        let shown = browser.eval(
+            "return [...document.querySelectorAll('table:not(.sales) tbody tr')].filter(r => r.querySelector('th').textContent === arguments[0]).map(r => r.querySelectorAll('td')[1].textContent)",
+            json!([party]),
+        );
+        expect(&format!("the total of {party}"), shown, json!([figure]));
+    }
+
+    // A planned meeting, on its stop, as `chronicle trip show` lists it.
+    let meeting = "to meet Yoon Suk Yeol and Joe Biden on Alliance talks, 2025-01-06";
+    assert!(cli_trip.contains(meeting), "{cli_trip}");
+    open(&browser, &url, &format!("trip/{TRIP}"));
+    let planned = browser.eval(
+        "return [...document.querySelectorAll('.stops > li')].map(s => [...s.querySelectorAll('.planned-meetings li')].map(li => li.textContent))",
+        json!([]),
+    );
+    expect(
+        "the planned meetings at each stop",
+        planned,
+        json!([
+            ["To meet Yoon Suk Yeol and Joe Biden on Alliance talks, 2025-01-06"],
+            [],
+            []
+        ]),
+    );
+
+    // A source's address is a link only when it is a web address.
+    open(&browser, &url, "entity/country:SS");
+    wait_text(
+        &browser,
+        "South Sudan's page",
+        DRAW,
+        &["Helicopter sale notice"],
+    );
+    let sources = browser.eval(
+        "return [...document.querySelectorAll('.source-line')].map(l => { const a = l.querySelector('a'); return [l.firstChild.textContent, a ? a.getAttribute('href') : null]; }).sort()",
+        json!([]),
+    );
+    expect(
+        "the sources on South Sudan's page, with their links",
+        sources,
+        json!([
+            ["Helicopter sale notice", "https://example.org/helicopters"],
+            ["Maintenance note", null],
+            ["Spare parts notice", null],
+        ]),
+    );
+    let off_web = browser.eval(
+        "return [...document.querySelectorAll('a[href]')].map(a => a.protocol).filter(p => p !== 'http:' && p !== 'https:')",
+        json!([]),
+    );
+    expect("links that are not web addresses", off_web, json!([]));
+
+    // The timeline of a stream that is not a trip says so in its filter, and a trip's
+    // still shows as one trip.
+    let filter = "const kind = document.querySelector('#tl-kind'), value = document.querySelector('#tl-value'); return [kind.selectedOptions[0].textContent, value.hidden, value.value, value.selectedOptions[0] ? value.selectedOptions[0].textContent : null]";
+    open(&browser, &url, &format!("timeline/stream/{SMALL_SALE}"));
+    wait_text(
+        &browser,
+        "the sale's timeline",
+        DRAW,
+        &[&format!("Timeline of {SMALL_SALE}")],
+    );
+    expect(
+        "the filter on a sale's timeline",
+        browser.eval(filter, json!([])),
+        json!(["One stream", false, SMALL_SALE, SMALL_SALE]),
+    );
+    open(&browser, &url, &format!("timeline/stream/{TRIP}"));
+    let title = api.get(&format!("/trips/{TRIP}"))["trip"]["title"].clone();
+    expect(
+        "the filter on a trip's timeline",
+        browser.eval(filter, json!([])),
+        json!(["One trip", false, TRIP, title]),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
     // No console errors, and no request left loopback.
     let errors: Vec<Value> = browser

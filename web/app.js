@@ -138,14 +138,83 @@
     return approx ? body + ', approx.' : body;
   }
 
-  /** "$3.64 billion", "12.5 million EUR": as the command line writes amounts. */
+  /** "$3.64 billion", "12.5 million EUR": in words when that is the exact amount to two
+   *  decimals, else in full with its thousands separated and the fewest decimals that
+   *  hold it ("$11,437,250,000", "$999.999", "1,250,000,000.5 CNY"), so a figure is never
+   *  rounded; "about …" when `approximate`. Written as the command line writes amounts
+   *  (`format_money` in src/query.rs), step by step on the same doubles. */
   function money(value, approximate) {
-    const a = value.amount;
-    const [scaled, unit] = a >= 1e12 ? [a / 1e12, ' trillion'] : a >= 1e9 ? [a / 1e9, ' billion']
-      : a >= 1e6 ? [a / 1e6, ' million'] : [a, ''];
-    const number = scaled.toFixed(2).replace(/\.?0+$/, '');
-    const text = value.currency === 'USD' ? `$${number}${unit}` : `${number}${unit} ${value.currency}`;
+    const amount = value.amount;
+    const [unit, word] = amount >= 1e15 ? [1e15, ' quadrillion'] : amount >= 1e12 ? [1e12, ' trillion']
+      : amount >= 1e9 ? [1e9, ' billion'] : amount >= 1e6 ? [1e6, ' million'] : [1, ''];
+    let number;
+    if (unit > 1 && exactTo(amount, unit, 2, EXACT)) {
+      number = fixed(amount / unit, 2).replace(/0+$/, '').replace(/\.+$/, '') + word;
+    } else {
+      // The fewest decimals that hold it; a total summed from cents is held to the cent
+      // even when the sum's last bits are off.
+      let decimals = [0, 1, 2, 3, 4, 5, 6].find((d) => exactTo(amount, 1, d, EXACT));
+      if (decimals === undefined) decimals = [0, 1, 2, 3, 4, 5, 6].find((d) => exactTo(amount, 1, d, SUMMED));
+      if (decimals === undefined) decimals = 6;
+      number = inFull(amount, decimals);
+    }
+    const text = value.currency === 'USD' ? `$${number}` : `${number} ${value.currency}`;
     return (approximate ? 'about ' : '') + text;
+  }
+
+  /** The relative error of a double that holds the figure as given ... */
+  const EXACT = 4e-16;
+  /** ... and of a sum of many of them. */
+  const SUMMED = 1e-12;
+
+  /** Rounds half away from zero, as Rust's `f64::round`. */
+  const roundAway = (x) => (x < 0 ? -Math.round(-x) : Math.round(x));
+
+  /** Whether `x` is a whole number of `unit`s to `decimals` decimals (3,640,000,000 is
+   *  3.64 billions), within the relative `error`. */
+  function exactTo(x, unit, decimals, error) {
+    const scale = 10 ** decimals;
+    return Math.abs(roundAway(x / unit * scale) * unit / scale - x) <= Math.abs(x) * error;
+  }
+
+  /** `x` with `decimals` decimals, as Rust's `format!("{x:.decimals$}")`: from the
+   *  double's exact value, ties to even, never in exponent form (`toFixed` rounds ties
+   *  up and turns to exponents from 10^21). */
+  function fixed(x, decimals) {
+    const view = new DataView(new ArrayBuffer(8));
+    view.setFloat64(0, x);
+    const negative = view.getUint32(0) >>> 31 === 1;
+    const biased = (view.getUint32(0) >>> 20) & 0x7ff;
+    const fraction = (BigInt(view.getUint32(0) & 0xfffff) << 32n) | BigInt(view.getUint32(4));
+    // x = ±mantissa × 2^exponent, exactly.
+    const mantissa = biased === 0 ? fraction : fraction | (1n << 52n);
+    const exponent = BigInt((biased === 0 ? 1 : biased) - 1075);
+    const scaled = mantissa * 10n ** BigInt(decimals);
+    let n;
+    if (exponent >= 0n) {
+      n = scaled << exponent;
+    } else {
+      const denominator = 1n << -exponent;
+      n = scaled / denominator;
+      const twice = (scaled % denominator) * 2n;
+      if (twice > denominator || (twice === denominator && n % 2n === 1n)) n += 1n;
+    }
+    const digits = n.toString().padStart(decimals + 1, '0');
+    const whole = digits.slice(0, digits.length - decimals);
+    return (negative ? '-' : '') + whole + (decimals ? '.' + digits.slice(digits.length - decimals) : '');
+  }
+
+  /** `x` with `decimals` decimals and its thousands separated: 11,437,250,000. */
+  function inFull(x, decimals) {
+    const text = fixed(x, decimals);
+    const point = text.indexOf('.');
+    const whole = point < 0 ? text : text.slice(0, point);
+    let out = '';
+    for (let i = 0; i < whole.length; i += 1) {
+      if (i > 0 && (whole.length - i) % 3 === 0) out += ',';
+      out += whole[i];
+    }
+    return out + text.slice(whole.length);
   }
 
   // ---- shared pieces -----------------------------------------------------------------
@@ -157,12 +226,22 @@
     return badge('✎ corrected', 'corrected', why ? `Corrected: ${why}` : 'Corrected');
   }
 
+  /** Whether `url` is a web address (http: or https:), the only kind drawn as a link:
+   *  a `javascript:` or other URL from a source is shown as text, never followed. */
+  function webUrl(url) {
+    try {
+      return ['http:', 'https:'].includes(new URL(url).protocol);
+    } catch (e) {
+      return false;
+    }
+  }
+
   function sourceBlock(source) {
     if (!source) return null;
     const title = source.title || source.url || 'source';
     return h('div', { class: 'source' },
       h('p', { class: 'source-line' },
-        source.url
+        source.url && webUrl(source.url)
           ? h('a', { href: source.url, rel: 'noopener noreferrer', target: '_blank' }, title)
           : h('cite', {}, title),
         source.publisher ? ` — ${source.publisher}` : '',
@@ -170,8 +249,10 @@
       source.quote ? h('blockquote', {}, `“${source.quote}”`) : null);
   }
 
-  function entityLinks(ids) {
-    return ids.map((id, i) => [i ? ', ' : '', h('a', { href: link('entity', id) }, name(id))]);
+  /** Links to entities: "A, B, C", or (`inWords`) "A, B and C". */
+  function entityLinks(ids, inWords) {
+    const between = (i) => (!i ? '' : inWords && i === ids.length - 1 ? ' and ' : ', ');
+    return ids.map((id, i) => [between(i), h('a', { href: link('entity', id) }, name(id))]);
   }
 
   /** A list of timeline entries: date, summary, marks, stream, and the source. */
@@ -248,7 +329,11 @@
       s.cancel_reason ? h('p', {}, `Cancelled: ${s.cancel_reason}`) : null,
       s.agenda.length ? [h('h4', {}, 'Agenda'), h('ul', { class: 'agenda' }, s.agenda.map((a) =>
         h('li', {}, h('strong', {}, a.topic), a.detail ? ` — ${a.detail}` : '')))] : null,
-      s.meetings.length ? [h('h4', {}, 'Meetings'), h('ul', {}, s.meetings.map((m) => h('li', {},
+      s.planned_meetings && s.planned_meetings.length ? [h('h4', {}, 'Meetings planned'),
+        h('ul', { class: 'planned-meetings' }, s.planned_meetings.map((m) => h('li', {},
+          'To meet ', entityLinks(m.with, true), m.topic ? ` on ${m.topic}` : '',
+          m.occurred ? `, ${when(m.occurred)}` : '')))] : null,
+      s.meetings.length ? [h('h4', {}, 'Meetings held'), h('ul', {}, s.meetings.map((m) => h('li', {},
         'With ', entityLinks(m.with), m.topic ? ` — ${m.topic}` : '',
         m.occurred ? ` (${when(m.occurred)})` : '')))] : null));
     const back = t.planned_return;
@@ -345,14 +430,18 @@
     categories.forEach((c) => state.categories.add(c));
     const routeKey = parseRoute().key;
 
-    // The filter: all facts, one entity, one category, one trip.
+    // The filter: all facts, one entity, one category, one trip; or the one stream
+    // shown, when it is not a trip (a sale, a conflict: reached from a fact's link).
+    const trips = choices.trips.map((t) => [t.stream, t.title || t.stream]);
+    const otherStream = filter.stream && !trips.some(([v]) => v === filter.stream) ? filter.stream : null;
     const kindSelect = h('select', { id: 'tl-kind', 'aria-label': 'Show' },
-      [['all', 'All facts'], ['entity', 'One entity'], ['category', 'One category'], ['stream', 'One trip']]
+      [['all', 'All facts'], ['entity', 'One entity'], ['category', 'One category'],
+        ['stream', otherStream ? 'One stream' : 'One trip']]
         .map(([v, label]) => h('option', { value: v, selected: (kind || 'all') === v }, label)));
     const valueOptions = {
       entity: choices.entities.map((e) => [e.id, `${e.name} (${e.id})`]),
       category: [...state.categories].sort().map((c) => [c, c]),
-      stream: choices.trips.map((t) => [t.stream, t.title || t.stream]),
+      stream: otherStream ? [[otherStream, otherStream], ...trips] : trips,
     };
     const valueSelect = h('select', { id: 'tl-value', 'aria-label': 'Which', hidden: !(kind in valueOptions) },
       (valueOptions[kind] || []).map(([v, label]) => h('option', { value: v, selected: v === value }, label)));
