@@ -1075,6 +1075,22 @@ fn a_retracted_fact_leaves_every_current_view_but_not_the_past() {
 }
 
 #[test]
+fn a_corrected_title_is_listed_under_corrections_not_marked_on_the_status() {
+    let c = demo();
+    c.append(&[json!({"stream": TRIP, "type": "event.corrected", "occurred": "2025-01-05",
+        "data": {"target": "01942100-0000-7000-8000-000002000001", "reason": "the agency's headline",
+                 "data": {"title": "Blinken's last tour"}}})])
+        .ok();
+    let shown = c.run(&["trip", "show", TRIP]).ok();
+    assert!(shown.starts_with("Blinken's last tour\n"), "{shown}");
+    assert!(shown.contains("\n  status:    announced\n"), "{shown}");
+    assert!(
+        shown.contains("  corrections:\n    - trip.announced: the agency's headline"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn control_characters_from_the_log_are_shown_not_sent_to_the_terminal() {
     let c = demo();
     let summary = "calm \u{1b}[2J\u{1b}]0;title\u{7} then\nmore";
@@ -1429,7 +1445,7 @@ fn replay_rebuilds_the_same_views() {
     }
     assert_eq!(views(&c), before);
     c.run(&["replay", "--projection", "nope"])
-        .fails(2, "no projection is named `nope`");
+        .fails(2, "error: --projection: no projection is named `nope`");
     let stats = json_of(&c, &["stats"]);
     assert!(
         stats["checkpoints"]

@@ -631,7 +631,9 @@ pub fn main() -> i32 {
         Command::Append(args) => append::run(args, &app),
         Command::Import(args) => import::run(args, &app),
         Command::Log(args) => log::run(args, &app),
-        Command::Replay(args) => replay::run(args, &app),
+        Command::Replay(args) => {
+            replay::run(args, &app).map_err(|e| in_cli_words(e, &["projection"]))
+        }
         Command::Trip(args) => trip::run(args, &app).map_err(|e| in_cli_words(e, &[])),
         Command::Timeline(args) => {
             timeline::run(args, &app).map_err(|e| in_cli_words(e, &["entity"]))

@@ -258,8 +258,9 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
         let role = role.map(|r| format!(", {r}")).unwrap_or_default();
         writeln!(out, "  traveler:  {}{role}", q.name(t)?)?;
     }
-    let corrected = if trip.corrected { " (corrected)" } else { "" };
-    writeln!(out, "  status:    {}{corrected}", trip.status.as_str())?;
+    // What was corrected is listed under `corrections:`, not marked on the status,
+    // which a correction of a date or a title did not change.
+    writeln!(out, "  status:    {}", trip.status.as_str())?;
     if let Some(s) = trip.starts {
         writeln!(out, "  starts:    {s}")?;
     }
