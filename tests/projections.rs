@@ -847,6 +847,19 @@ fn a_plan_is_not_amended_from_under_its_events() {
         "trip.stop_added of Kenya (country:KE): `trip:once` already has a stop at country:KE, Mombasa (country:KE) (stop 2 of 2), which events that name country:KE go to, so this one would get none of them;",
     );
     assert_eq!(c.log().len(), head);
+    // An unregistered place named for the city of a stop: the error says how the trip
+    // names that stop.
+    c.append(&[ev(
+        "trip:lamu",
+        Some(91),
+        "trip.announced",
+        json!({"traveler": "person:minister", "stops": [{"place": "country:KE", "city": "Lamu"}]}),
+    )])
+    .ok();
+    c.append(&[ev("trip:lamu", None, "trip.arrived", json!({"place": "place:lamu"}))]).fails(
+        2,
+        "entity `place:lamu` is not registered; append an entity.registered event for it first (countries are built in as country:XX); `trip:lamu` has the stop `country:KE`, \"Lamu\": name it so (`place` country:KE), or register `place:lamu` with `country` country:KE to name it by that id",
+    );
     c.append(&[ev(
         t,
         None,

@@ -755,7 +755,16 @@ fn check_references(
         }
         _ => {}
     }
-    check_entities(db, group, job, index, "data.", &proposed.typed)?;
+    check_entities(db, group, job, index, "data.", &proposed.typed).map_err(|e| {
+        match (proposed.stream.category(), unregistered_place(&e)) {
+            ("trip", Some(place)) => match city_stop(db, group, job, &proposed.stream, &place) {
+                Ok(Some(hint)) => with_hint(e, &hint),
+                Ok(None) => e,
+                Err(other) => other,
+            },
+            _ => e,
+        }
+    })?;
 
     let Some(target) = proposed.typed.target() else {
         return Ok(Amendment::default());
@@ -1414,6 +1423,53 @@ fn check_stops_kept(
             trips::stop_label(from, &places),
         ),
     ))
+}
+
+/// The unregistered `place:` id an error of [`check_entities`] is about.
+fn unregistered_place(error: &Error) -> Option<EntityId> {
+    match error {
+        Error::Invalid { error, .. } => {
+            unregistered_entity(&error.message).filter(|id| id.kind() == "place")
+        }
+        _ => None,
+    }
+}
+
+/// For an unregistered `place:` id that is the slug of the city of one of `trip`'s
+/// stops (`place:doha` beside `country:QA`, "Doha"): how the trip names that stop.
+fn city_stop(
+    db: &dyn LogIndex,
+    group: &Pending,
+    job: &Pending,
+    trip: &StreamId,
+    place: &EntityId,
+) -> Result<Option<String>> {
+    let itinerary = Itinerary::of(db, group, job, trip)?;
+    let slug = |city: &str| crate::model::ids::slug_of(city);
+    let stop = itinerary
+        .stops
+        .iter()
+        .find(|s| s.city.as_deref().and_then(slug).as_deref() == Some(place.stream().slug()));
+    Ok(stop.map(|s| {
+        format!(
+            "; `{trip}` has the stop `{}`, \"{}\": name it so (`place` {}), or register `{place}` with `country` {} to name it by that id",
+            s.place,
+            s.city.as_deref().unwrap_or_default(),
+            s.place,
+            s.place,
+        )
+    }))
+}
+
+/// `error` with `hint` after its message.
+fn with_hint(error: Error, hint: &str) -> Error {
+    match error {
+        Error::Invalid { index, mut error } => {
+            error.message.push_str(hint);
+            Error::Invalid { index, error }
+        }
+        other => other,
+    }
 }
 
 fn check_entities(
