@@ -621,6 +621,8 @@ impl<'a> Query<'a> {
             return Ok(name.clone());
         }
         let name = match entities::get(self.docs, id)? {
+            // Two people both named "Mohamed Ali" are told apart by their ids.
+            Some(doc) if self.shares_name(id, &doc.name)? => format!("{} ({id})", doc.name),
             Some(doc) => doc.name,
             None => id
                 .country_name()
@@ -628,6 +630,20 @@ impl<'a> Query<'a> {
         };
         self.names.borrow_mut().insert(id.clone(), name.clone());
         Ok(name)
+    }
+
+    /// Whether another registered entity has `name` as its own name (not merely as an
+    /// alias), in any case.
+    fn shares_name(&self, id: &EntityId, name: &str) -> Result<bool> {
+        for other in entities::by_name(self.docs, name)? {
+            if &other != id
+                && entities::get(self.docs, &other)?
+                    .is_some_and(|d| d.registered && d.name.eq_ignore_ascii_case(name))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The traveler of a trip: that of its last current announcement.

@@ -1104,6 +1104,36 @@ fn a_corrected_title_is_listed_under_corrections_not_marked_on_the_status() {
 }
 
 #[test]
+fn two_entities_of_one_name_are_told_apart_in_summaries() {
+    let c = demo();
+    let register = |slug: &str| {
+        json!({"stream": format!("person:{slug}"), "type": "entity.registered",
+               "data": {"name": "Mohamed Ali", "aliases": []}})
+    };
+    c.append(&[
+        register("mohamed-ali-sd"),
+        register("mohamed-ali-td"),
+        json!({"stream": TRIP, "type": "trip.meeting_held", "occurred": "2025-01-06",
+               "data": {"place": "country:KR", "with": ["person:mohamed-ali-sd", "person:mohamed-ali-td"], "topic": "truce terms"}}),
+    ])
+    .ok();
+    let timeline = json_of(
+        &c,
+        &[
+            "timeline",
+            "--from",
+            "2025-01-06",
+            "--type",
+            "trip.meeting_held",
+        ],
+    );
+    assert_eq!(
+        timeline[0]["summary"],
+        "Antony Blinken met Mohamed Ali (person:mohamed-ali-sd) and Mohamed Ali (person:mohamed-ali-td) in South Korea (truce terms)"
+    );
+}
+
+#[test]
 fn control_characters_from_the_log_are_shown_not_sent_to_the_terminal() {
     let c = demo();
     let summary = "calm \u{1b}[2J\u{1b}]0;title\u{7} then\nmore";
