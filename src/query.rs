@@ -1104,13 +1104,12 @@ impl<'a> Query<'a> {
         self.trip_view(&doc)
     }
 
-    /// The trip whose id is closest to `text` ([`typo_of`]), with or without its
-    /// `trip:`.
+    /// The trip whose slug is closest to that of `text` ([`typo_of`]), a trip id or
+    /// its slug alone; as a trip id.
     fn closest_trip(&self, text: &str) -> Result<Option<String>> {
-        match text.starts_with("trip:") {
-            true => closest_key(self.docs, trips::DOCS, text),
-            false => closest_key(self.docs, trips::DOCS, &format!("trip:{text}")),
-        }
+        let slug = text.strip_prefix("trip:").unwrap_or(text);
+        let prefix = format!("{}trip:", trips::DOCS);
+        Ok(closest_key(self.docs, &prefix, slug)?.map(|s| format!("trip:{s}")))
     }
 
     /// `trip show`: the trip `text` names ([`Query::resolve_trip`]) and its view as
@@ -1412,12 +1411,13 @@ impl<'a> Query<'a> {
         }
     }
 
-    /// The retracted facts of a stream, in timeline order, each with its reason.
-    /// A trip's are listed apart ([`trips::RETRACTED`]); any other stream's are found
-    /// by passing over the whole timeline.
+    /// The retracted facts of a stream, in timeline order, each with its reason. A
+    /// trip's are those its view had before they were retracted, listed apart
+    /// ([`trips::RETRACTED`]): its own events and the statements about it, from any
+    /// stream. Any other stream's are its own events, found by passing over the whole
+    /// timeline.
     pub fn retracted(&self, stream: &StreamId) -> Result<Vec<TimelineEntry>> {
-        let filter = TimelineFilter {
-            stream: Some(stream.clone()),
+        let mut filter = TimelineFilter {
             include_retracted: true,
             ..TimelineFilter::default()
         };
@@ -1438,7 +1438,10 @@ impl<'a> Query<'a> {
                 listed.sort();
                 self.entries(Box::new(listed.into_iter().map(Ok)), &filter)?
             }
-            _ => self.timeline(&filter)?,
+            _ => {
+                filter.stream = Some(stream.clone());
+                self.timeline(&filter)?
+            }
         };
         entries.retain(|e| e.retracted.is_some());
         Ok(entries)

@@ -716,6 +716,18 @@ fn reads_filter_and_page(b: &dyn Backend) {
     );
     assert_eq!(store.get(Position(1202)).unwrap(), None);
     assert_eq!(store.stream_version(&trip).unwrap(), Some(Version(200)));
+    // Categories are whole: what a stream id has before its colon.
+    for (category, held) in [("trip", true), ("note", true), ("person", true)] {
+        assert_eq!(store.has_category(category).unwrap(), held, "{category}");
+    }
+    for category in ["tri", "trips", "t", "not", "arms-sale"] {
+        assert!(!store.has_category(category).unwrap(), "{category}");
+        let none = ReadFilter {
+            category: Some(category.into()),
+            ..Default::default()
+        };
+        assert_eq!(read(none), Vec::<u64>::new(), "{category}");
+    }
     let stats = store.stats().unwrap();
     assert_eq!((stats.events, stats.streams), (1201, 7));
     let mut per_type = stats.per_type.clone();

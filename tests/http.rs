@@ -1131,6 +1131,9 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         "{}",
         no_category.stderr
     );
+    // Not one whose streams have nothing in the window.
+    let later = c.run(&["timeline", "--category", "trip", "--from", "2099"]);
+    assert_eq!((later.stderr.as_str(), later.code), ("", 0));
     let nothing_dated = c.run(&[
         "timeline",
         "--stream",
@@ -1266,6 +1269,8 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let remote_no_stream = c.run(&["timeline", "--stream", "trip:no-such-trip"]);
     assert_eq!(remote_no_stream.stderr, no_stream.stderr);
     assert_eq!(remote_no_stream.ok(), no_stream.stdout);
+    let remote_later = c.run(&["timeline", "--category", "trip", "--from", "2099"]);
+    assert_eq!((remote_later.stderr.as_str(), remote_later.code), ("", 0));
     let remote_no_category = c.run(&["timeline", "--category", "trips"]);
     assert_eq!(remote_no_category.stderr, no_category.stderr);
     assert_eq!(remote_no_category.ok(), no_category.stdout);

@@ -70,20 +70,21 @@ pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `text` on one line, for a cell of a table or a wrapped line: a newline or a tab in
-/// it shown as its control picture, and the characters that reorder the text after
-/// them (bidirectional overrides and isolates) as their code points, so that one cell
-/// cannot break its row or reverse the rest of it.
+/// `text` on one line, for a cell of a table or a wrapped line: a C0 control character
+/// in it (a newline, a tab) shown as its control picture, and the other control
+/// characters (DEL, the C1 range) and those that reorder the text after them
+/// (bidirectional overrides and isolates) as their code points, so that one cell
+/// cannot break its row, be taken for a command, or reverse the rest of the row.
 pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
     let reorders = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    match text.chars().any(|c| c == '\n' || c == '\t' || reorders(c)) {
+    match text.chars().any(|c| c.is_control() || reorders(c)) {
         false => text.into(),
         true => text
             .chars()
-            .map(|c| match c {
-                '\n' | '\t' => picture(c as u8).to_string(),
-                c if reorders(c) => format!("<U+{:04X}>", u32::from(c)),
-                c => c.to_string(),
+            .map(|c| match u8::try_from(c) {
+                Ok(b) if b < 0x20 => picture(b).to_string(),
+                _ if c.is_control() || reorders(c) => format!("<U+{:04X}>", u32::from(c)),
+                _ => c.to_string(),
             })
             .collect::<String>()
             .into(),
@@ -248,11 +249,11 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
-        let cells = cells
-            .into_iter()
-            .map(|c| one_line(&c).into_owned())
-            .collect();
-        self.rows.push(cells);
+        let shown = |cell: String| match one_line(&cell) {
+            std::borrow::Cow::Borrowed(_) => cell,
+            std::borrow::Cow::Owned(shown) => shown,
+        };
+        self.rows.push(cells.into_iter().map(shown).collect());
     }
 
     /// Makes each column at least as wide as given (before fitting the output).
@@ -405,8 +406,8 @@ mod tests {
         );
         assert_eq!(inert("two\nlines\tand a tab"), "two\nlines\tand a tab");
         assert_eq!(
-            one_line("a\nb\tc\u{202E}d\u{2066}"),
-            "a\u{240a}b\u{2409}c<U+202E>d<U+2066>"
+            one_line("a\nb\tc\u{202E}d\u{2066}\u{7f}\u{9b}e\u{1b}"),
+            "a\u{240a}b\u{2409}c<U+202E>d<U+2066><U+007F><U+009B>e\u{241b}"
         );
         let mut table = Table::new(&["A", "B"]);
         table.row(vec!["x\ny".into(), "z".into()]);

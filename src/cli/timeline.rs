@@ -287,10 +287,6 @@ fn display_date(e: &TimelineEntry) -> Option<String> {
     }
 }
 
-/// The TimelineJS JSON: `events` with `start_date` (and `end_date` for intervals) at
-/// the extent's own precision and a `display_date` where those would be too exact,
-/// `text` {headline, text} with the source's words, a link to the source and the
-/// correction or retraction marks with their reasons, and `group` (the category).
 /// A source as HTML: its title (or publisher), a link to it when its `url` is a web
 /// address (`http:` or `https:`; any other, such as `javascript:`, is left out of a page
 /// that will be published), the publisher, the date, and who spoke.
@@ -321,6 +317,11 @@ fn source_html(s: &Source) -> String {
     format!("{speaker}{title}{publisher}{published}")
 }
 
+/// The TimelineJS JSON: `events` with `start_date` (and `end_date` for intervals) at
+/// the extent's own precision and a `display_date` where those would be too exact,
+/// `text` {headline, text} with the source's words, its sources (each linked when it
+/// can be, see [`source_html`]) and the correction or retraction marks with their
+/// reasons, and `group` (the category).
 pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
     let events: Vec<_> = entries
         .iter()

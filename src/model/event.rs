@@ -586,14 +586,7 @@ pub enum Origin {
 pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationError> {
     let blank = |text: &str| text.trim().is_empty();
     match typed {
-        EventData::EntityRegistered(r) => {
-            if let Some(i) = r.aliases.iter().position(|a| blank(a)) {
-                return Err(ValidationError::field(
-                    format!("data.aliases[{i}]"),
-                    "an alias must not be empty or blank; leave it out",
-                ));
-            }
-        }
+        EventData::EntityRegistered(r) => check_aliases(&r.aliases, "data.")?,
         EventData::EventCorrected(super::types::EventCorrected { reason, .. })
         | EventData::EventRetracted(super::types::EventRetracted { reason, .. })
             if blank(reason) =>
@@ -620,6 +613,18 @@ pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationE
         check_sale(sale, "data.", true, true)?;
     }
     check_currency(typed)
+}
+
+/// A registration's aliases are not blank; `prefix` is where its data is (`data.`, or
+/// `data.data.` in a correction, which is held to it when its patch sets them).
+pub fn check_aliases(aliases: &[String], prefix: &str) -> Result<(), ValidationError> {
+    match aliases.iter().position(|a| a.trim().is_empty()) {
+        Some(i) => Err(ValidationError::field(
+            format!("{prefix}aliases[{i}]"),
+            "an alias must not be empty or blank; leave it out",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A sale's rules: two parties (when `parties`), at least one item (when `items`).

@@ -903,12 +903,45 @@ mod tests {
         }
     }
 
+    /// The type's example with `field` set to `value`, as a new event of it is read:
+    /// parsed, then held to the rules only new events are.
+    fn new_with(def: &TypeDef, field: &str, value: Value) -> Result<EventData, String> {
+        let stream = crate::model::StreamId::parse(def.example.stream).unwrap();
+        let mut example = data(def);
+        example.insert(field.to_owned(), value);
+        let typed =
+            EventData::parse(def.event_type, &Value::Object(example)).map_err(|e| e.message)?;
+        crate::model::event::check_new(&stream, &typed).map_err(|e| e.message)?;
+        Ok(typed)
+    }
+
+    /// A text the document says is not blank (and each text of such a list) is refused
+    /// blank on a new event: the schema's pattern is the parser's.
+    #[test]
+    fn texts_that_must_not_be_blank_are_refused_blank() {
+        for def in definitions() {
+            for field in def.fields {
+                let blank = match field.kind {
+                    Kind::Name => Value::from(" \t"),
+                    Kind::Names => Value::from(vec!["fine", " "]),
+                    _ => continue,
+                };
+                let t = def.event_type;
+                let accepted = new_with(&def, field.name, blank);
+                assert!(
+                    accepted.is_err(),
+                    "{t}: `{}` blank was accepted",
+                    field.name
+                );
+            }
+        }
+    }
+
     /// A list the document says has at least one item is refused empty by the parser
     /// (a list of texts, on a new event), and one it allows empty is taken empty: the
     /// schema's `minItems` is the parser's.
     #[test]
     fn lists_that_need_an_item_are_refused_empty() {
-        let stream = |def: &TypeDef| crate::model::StreamId::parse(def.example.stream).unwrap();
         for def in definitions() {
             let t = def.event_type;
             for field in def.fields {
@@ -919,16 +952,7 @@ mod tests {
                     Kind::Stops => 1,
                     _ => continue,
                 };
-                let mut example = data(&def);
-                example.insert(field.name.to_owned(), Value::Array(Vec::new()));
-                let parsed = EventData::parse(t, &Value::Object(example)).and_then(|typed| {
-                    crate::model::event::check_new(&stream(&def), &typed)
-                        .map(|()| typed)
-                        .map_err(|e| crate::model::types::DataError {
-                            path: String::new(),
-                            message: e.message,
-                        })
-                });
+                let parsed = new_with(&def, field.name, Value::Array(Vec::new()));
                 assert_eq!(
                     parsed.is_ok(),
                     at_least == 0,

@@ -122,7 +122,7 @@ pub struct Fact {
     /// registry found when it folded the fact in, so that an amendment takes back
     /// exactly those, even if the trips or sales they were derived from have changed
     /// since. The facts layer leaves it empty (an amendment empties it); the registry,
-    /// next in the same change, fills it for a current fact. Empty in the pure
+    /// later in the same change (after the timeline), fills it for a current fact. Empty in the pure
     /// [`fold`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counted_for: Vec<EntityId>,

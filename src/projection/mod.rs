@@ -44,7 +44,8 @@ pub struct Change<'a> {
 
 /// A projection: a named, versioned fold of fact changes into documents.
 pub trait Projection: Send + Sync {
-    /// The name users pass to `replay --projection`; also the prefix of every key.
+    /// The name users pass to `replay --projection`; also the prefix of its keys (the
+    /// entity registry also completes the facts layer's documents: `Fact::counted_for`).
     fn name(&self) -> &'static str;
 
     /// Bump when a change to the code changes the state it builds.

@@ -1540,8 +1540,8 @@ fn check_about_streams(
     Ok(())
 }
 
-/// A correction is held to a new event's rules for the fields its patch sets (a sale's
-/// parties and items, a statement's `about`), so that it cannot make what a new event
+/// A correction is held to a new event's rules for the fields its patch sets (a
+/// registration's aliases, a sale's parties and items, a statement's `about`), so that it cannot make what a new event
 /// could not; the fields it leaves keep what an older log accepted.
 fn check_patched(
     db: &dyn LogIndex,
@@ -1557,6 +1557,10 @@ fn check_patched(
         EventData::ArmsSaleAnnounced(sale) => {
             let parties = sets("seller") || sets("buyer");
             crate::model::event::check_sale(sale, "data.data.", parties, sets("items"))
+                .map_err(|e| Error::invalid(index, e))
+        }
+        EventData::EntityRegistered(registration) if sets("aliases") => {
+            crate::model::event::check_aliases(&registration.aliases, "data.data.")
                 .map_err(|e| Error::invalid(index, e))
         }
         EventData::StatementIssued(statement) if sets("about") => check_about_streams(

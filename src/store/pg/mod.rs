@@ -747,6 +747,17 @@ impl EventStore for PgStore {
         version.map(|v| to_u64(v).map(Version)).transpose()
     }
 
+    /// One lookup in the `(category, position)` index.
+    fn has_category(&self, category: &str) -> Result<bool> {
+        let row = self.inner.pool.read(|c| {
+            c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM chronicle_events WHERE category = $1)",
+                &[&category],
+            )
+        })?;
+        Ok(row.get(0))
+    }
+
     fn head(&self) -> Result<Head> {
         let row = self.inner.pool.read(|c| {
             c.query_one(
