@@ -1229,6 +1229,31 @@ fn a_trips_retracted_facts_are_those_its_view_had_in_timeline_order() {
 }
 
 #[test]
+fn a_report_published_before_what_it_reports_happened_is_appended_with_a_note() {
+    let c = demo();
+    let arrived = |occurred: &str, published: &str| {
+        json!({"stream": TRIP, "type": "trip.arrived", "occurred": occurred,
+               "data": {"place": "country:KR"},
+               "source": {"publisher": "Example Wire", "published": published}})
+    };
+    let early = c.append(&[arrived("2025-01-06", "2025-01-04")]);
+    assert!(
+        early
+            .stderr
+            .contains("its source was published 2025-01-04, before it happened (2025-01-06)"),
+        "{}",
+        early.stderr
+    );
+    early.ok();
+    // Published the day it happened, or later: no note.
+    for published in ["2025-01-06", "2025-01-07"] {
+        let run = c.append(&[arrived("2025-01-06T09:00:00Z", published)]);
+        assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+        run.ok();
+    }
+}
+
+#[test]
 fn a_trip_stream_begun_without_its_announcement_is_appended_with_a_note() {
     let c = demo();
     const STRAY: &str = "01942100-0000-7000-8000-00000000beef";

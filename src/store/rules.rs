@@ -643,6 +643,7 @@ pub fn check_job(
                     "`{}` had no events, and a trip's stream begins with trip.announced: this trip has no traveler or stops until it is announced; if the stream id is mistyped, `chronicle trip list` (or `GET /trips`) lists the trips",
                     event.stream
                 )),
+                None if restored.is_none() => reported_before_it_happened(&event),
                 None => None,
             },
         });
@@ -672,6 +673,30 @@ pub fn check_job(
         }
     }
     Ok((job, appended))
+}
+
+/// For a new event of what has happened (an arrival, a meeting held, an impeachment)
+/// whose source was published before it happened: a note that the date or the type is
+/// likely wrong (a source reused from an earlier fact, or a plan reported as done). The
+/// reported clock (`--known-at`) would count it as known before it happened.
+fn reported_before_it_happened(event: &RecordedEvent) -> Option<String> {
+    let happened = matches!(
+        event.event_type,
+        EventType::TripArrived
+            | EventType::TripDeparted
+            | EventType::TripMeetingHeld
+            | EventType::TripStarted
+            | EventType::TripCompleted
+            | EventType::OfficialImpeached
+            | EventType::MartialLawDeclared
+    );
+    let occurred = event.occurred?;
+    let published = event.source.as_ref()?.published?;
+    (happened && published.latest() <= occurred.earliest()).then(|| {
+        format!(
+            "its source was published {published}, before it happened ({occurred}), so `--known-at` counts it as known before it happened: check the source's `published` and the date, or report a plan with its planned type (trip.meeting_planned, the trip's stops and dates)"
+        )
+    })
 }
 
 fn check_restored_place(
