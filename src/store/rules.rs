@@ -1566,8 +1566,9 @@ fn check_about_streams(
 }
 
 /// A correction is held to a new event's rules for the fields its patch sets (a
-/// registration's aliases, a sale's parties and items, a statement's `about`), so that it cannot make what a new event
-/// could not; the fields it leaves keep what an older log accepted.
+/// registration's aliases, a sale's parties and items, a statement's `about`), so that
+/// it cannot make what a new event could not; the fields it leaves keep what an older
+/// log accepted.
 fn check_patched(
     db: &dyn LogIndex,
     group: &Pending,
