@@ -245,6 +245,8 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
          "line 1: field `data.data.aliases[1]`: an alias must not be empty or blank"),
         (line(set(correction(), "data.reason", json!(""))), "line 1: field `data.reason`: the reason must not be empty or blank"),
         (line(set(retraction(), "data.reason", json!("\t"))), "line 1: field `data.reason`: the reason must not be empty or blank"),
+        (line(set(arrived(), "source", json!({"publisher": "W", "url": "javascript:alert(1)"}))),
+         "line 1: field `source.url`: `javascript:alert(1)` is not a web address; give the address the source can be read at, starting with https:// (or http://), or leave `url` out"),
         (line(set(announced(), "data.stops", json!({"place": "country:KR"}))), "line 1: field `data.stops`"),
         (line(set(statement(), "data.stance", json!("angry"))), "line 1: field `data.stance`"),
         // Missing required fields.
@@ -595,8 +597,16 @@ fn the_library_names_the_field() {
         (set(sale(), "data.value.currency", json!("UDS")), Origin::New, Some("data.value.currency")),
         (set(sale(), "data.value.amount", json!("3.64 billion")), Origin::New, Some("data.value.amount")),
         (set(arrived(), "source", json!({"publisher": 5})), Origin::New, Some("source.publisher")),
+        // A source's address is a web address, on a new event.
+        (set(arrived(), "source", json!({"publisher": "W", "url": "javascript:alert(1)"})), Origin::New, Some("source.url")),
+        (set(arrived(), "source", json!({"publisher": "W", "url": "news.example/a"})), Origin::New, Some("source.url")),
+        (set(arrived(), "source", json!({"publisher": "W", "url": "https://"})), Origin::New, Some("source.url")),
+        (set(arrived(), "source", json!({"publisher": "W", "url": "https://news.example/a b"})), Origin::New, Some("source.url")),
+        (set(arrived(), "source", json!({"publisher": "W", "url": "https://news.example/\u{7}"})), Origin::New, Some("source.url")),
+        (set(evidence(), "data.source.url", json!("ftp://news.example/a")), Origin::New, Some("data.source.url")),
         (set(arrived(), "tags", json!("x")), Origin::New, Some("tags")),
         (set(arrived(), "id", json!("not-a-uuid")), Origin::New, Some("id")),
+        (set(arrived(), "id", json!("00000000-0000-0000-0000-000000000000")), Origin::New, Some("id")),
         (set(arrived(), "expect", json!("maybe")), Origin::New, Some("expect")),
         (set(arrived(), "position", json!(44)), Origin::New, Some("position")),
         (set(arrived(), "hash", json!("0".repeat(64))), Origin::New, Some("hash")),
@@ -630,7 +640,8 @@ fn the_library_names_the_field() {
     assert!(failures.is_empty(), "{} of {} rows failed:\n{}", failures.len(), texts.len(), failures.join("\n"));
     assert!(parse_event(&export_line().to_string(), Origin::Export).is_ok());
     // The rules held only to new events (an ISO currency, a country never registered, a
-    // sale between two parties of at least one item, no blank alias or reason) do not stop an older log's export
+    // sale between two parties of at least one item, no blank alias or reason, a source's
+    // web address) do not stop an older log's export
     // from being restored.
     let exported = |mut event: Value| {
         let line = export_line();
@@ -646,6 +657,8 @@ fn the_library_names_the_field() {
         set(registered(), "stream", json!("country:KE")),
         set(registered(), "data.aliases", json!([""])),
         set(correction(), "data.reason", json!(" ")),
+        set(arrived(), "source", json!({"publisher": "W", "url": "javascript:alert(1)"})),
+        set(evidence(), "data.source.url", json!("ftp://news.example/a")),
     ] {
         assert!(parse_event(&old.to_string(), Origin::New).is_err(), "{old}");
         let restored = exported(old);

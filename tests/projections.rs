@@ -983,12 +983,16 @@ fn a_trip_that_changes() {
     let then = json_of(&c, &["trip", "show", t, "--as-of", "2"]);
     assert_eq!(then["stops"].as_array().unwrap().len(), 2);
     assert_eq!(then["status"], "announced");
-    // The route keeps the cancelled stop, marked.
+    // The route keeps the cancelled stop, marked; the trip starts when it started
+    // (announced with no start date).
     let list = c.run(&["trip", "list"]).ok();
     assert!(
-        list.contains("Berlin (Germany) → Prague (Czechia) → Warsaw (Poland) (cancelled)"),
+        list.contains(
+            "2025-03-10  Berlin (Germany) → Prague (Czechia) → Warsaw (Poland) (cancelled)"
+        ),
         "{list}"
     );
+    assert_eq!(trip["started"], "2025-03-10");
     // Asked by the traveler's name as of before the trip: about the trip, not "no trip".
     c.run(&["trip", "show", "minister", "--as-of", "1"]).fails(
         2,
@@ -1690,12 +1694,12 @@ fn corrections_and_retractions_show_why() {
         "<blockquote>“words”</blockquote><p>Source: <a href=\"https://example.org/a?b=1&amp;c=2\">Seoul &amp; Tokyo</a>, Example Wire</p>"
     );
     assert_eq!(event.get("display_date"), None);
-    // A source that is no web address is named, not linked; a second source is there.
+    // A source that is no web address (which a new event may no longer have, but a log
+    // written before that rule does) is named, not linked; a second source is there.
     let log = c.log();
     let linked = log.iter().find(|e| e["stream"] == "note:linked").unwrap();
-    c.append(&[json!({"stream": "note:linked", "type": "evidence.added", "occurred": "2025-01-06",
-        "data": {"target": linked["id"], "source": {"publisher": "Other <Wire>", "title": "Click", "url": "javascript:alert(1)"}}})])
-        .ok();
+    let c = c.restored_with(&[json!({"stream": "note:linked", "type": "evidence.added", "occurred": "2025-01-06",
+        "data": {"target": linked["id"], "source": {"publisher": "Other <Wire>", "title": "Click", "url": "javascript:alert(1)"}}})]);
     let tl = json_of(
         &c,
         &[

@@ -220,7 +220,11 @@ fn print_list(
                 .transpose()?
                 .unwrap_or_default(),
             t.status.as_str().to_owned(),
-            t.starts.map(|s| s.to_string()).unwrap_or_default(),
+            // When it started, once a `trip.started` says; when it is to start before.
+            t.started
+                .or(t.starts)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
             stops.join(" → "),
             t.sources.to_string(),
         ]);
@@ -263,6 +267,9 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
     writeln!(out, "  status:    {}", trip.status.as_str())?;
     if let Some(s) = trip.starts {
         writeln!(out, "  starts:    {s}")?;
+    }
+    if let Some(s) = trip.started.filter(|s| Some(*s) != trip.starts) {
+        writeln!(out, "  started:   {s}")?;
     }
     if let Some(p) = &trip.purpose {
         output::wrapped_line(out, "  purpose:   ", 0, p)?;

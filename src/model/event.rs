@@ -582,11 +582,15 @@ pub enum Origin {
 /// - a sale is between two parties and sells at least one item ([`check_sale`]; a
 ///   correction is held to it for the fields its patch sets, by the store's rules);
 /// - no alias of a registration is blank, nor the reason of a correction or a
-///   retraction.
+///   retraction;
+/// - an event's `id` is not the nil UUID (checked by the parser);
+/// - a source's `url` is a web address ([`check_url`]; the envelope's source is checked
+///   by the parser, the source `evidence.added` adds here).
 pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationError> {
     let blank = |text: &str| text.trim().is_empty();
     match typed {
         EventData::EntityRegistered(r) => check_aliases(&r.aliases, "data.")?,
+        EventData::EvidenceAdded(e) => check_url(&e.source, "data.source.")?,
         EventData::EventCorrected(super::types::EventCorrected { reason, .. })
         | EventData::EventRetracted(super::types::EventRetracted { reason, .. })
             if blank(reason) =>
@@ -613,6 +617,34 @@ pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationE
         check_sale(sale, "data.", true, true)?;
     }
     check_currency(typed)
+}
+
+/// A source's `url`, when it has one, is a web address: `http://` or `https://` (in any
+/// case) and at least one more character, none of them white space or a control
+/// character. A page shows a source as a link only then, and a `javascript:` address
+/// pasted by mistake or malice is refused at the door rather than stored. `prefix` is
+/// where the source is (`source.`, or `data.source.` in `evidence.added`).
+pub fn check_url(source: &Source, prefix: &str) -> Result<(), ValidationError> {
+    let Some(url) = &source.url else {
+        return Ok(());
+    };
+    let rest = ["http://", "https://"].iter().find_map(|scheme| {
+        url.get(..scheme.len())
+            .filter(|start| start.eq_ignore_ascii_case(scheme))
+            .map(|_| &url[scheme.len()..])
+    });
+    let fine =
+        |rest: &str| !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control());
+    match rest {
+        Some(rest) if fine(rest) => Ok(()),
+        _ => Err(ValidationError::field(
+            format!("{prefix}url"),
+            format!(
+                "`{}` is not a web address; give the address the source can be read at, starting with https:// (or http://), or leave `url` out",
+                url.escape_debug()
+            ),
+        )),
+    }
 }
 
 /// A registration's aliases are not blank; `prefix` is where its data is (`data.`, or
@@ -875,6 +907,15 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         ValidationError::field(field, e.message)
     })?;
     if matches!(origin, Origin::New) {
+        if raw.id.is_some_and(|id| id.is_nil()) {
+            return Err(ValidationError::field(
+                "id",
+                "the nil UUID (all zeros) is a placeholder, not an id; leave `id` out to have one generated, or give a UUID of your own",
+            ));
+        }
+        if let Some(source) = &raw.source {
+            check_url(source, "source.")?;
+        }
         check_new(&stream, &typed)?;
     }
     let tags = raw.tags.clone().unwrap_or_default();

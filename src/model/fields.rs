@@ -17,6 +17,10 @@ pub enum Kind {
     Text,
     /// A string with at least one character that is not white space.
     Name,
+    /// A web address: `http://` or `https://` and at least one more character, with no
+    /// white space or control character (on a new event: see
+    /// [`super::event::check_url`]).
+    Url,
     /// An array of strings, with at least this many (on a new event: see
     /// [`super::event::check_new`]).
     Texts { at_least: usize },
@@ -130,7 +134,11 @@ pub const STOP_FIELDS: &[Field] = &[
 pub const SOURCE_FIELDS: &[Field] = &[
     req("publisher", Kind::Text, "Who published it."),
     opt("title", Kind::Text, "The headline."),
-    opt("url", Kind::Text, "Where it can be read."),
+    opt(
+        "url",
+        Kind::Url,
+        "Where it can be read: a web address (http:// or https://).",
+    ),
     opt(
         "published",
         Kind::Extent,
@@ -540,6 +548,7 @@ impl Kind {
         match self {
             Kind::Text => "text".into(),
             Kind::Name => "text, not blank".into(),
+            Kind::Url => "web address (http:// or https://)".into(),
             Kind::Texts { at_least: 0 } => "[text]".into(),
             Kind::Texts { at_least } => format!("[text], at least {at_least}"),
             Kind::Names => "[text, not blank]".into(),

@@ -333,7 +333,10 @@ pub struct TripView {
     pub title: Option<String>,
     pub purpose: Option<String>,
     pub status: TripStatus,
+    /// When it is to start, as announced (or postponed to).
     pub starts: Option<Extent>,
+    /// When it started, as a `trip.started` reported it (the last one filed).
+    pub started: Option<Extent>,
     pub stops: Vec<Stop>,
     pub planned_return: Option<PlannedReturn>,
     pub statements: Vec<Statement>,
@@ -585,6 +588,7 @@ pub fn fold(
         purpose: None,
         status: TripStatus::Reported,
         starts: None,
+        started: None,
         stops: Vec::new(),
         planned_return: None,
         statements: Vec::new(),
@@ -727,6 +731,7 @@ pub fn fold(
                 trip.stops[i].departed = fact.occurred;
             }
             EventData::TripPostponed(p) => trip.starts = p.starts.or(trip.starts),
+            EventData::TripStarted(_) => trip.started = fact.occurred.or(trip.started),
             EventData::TripReturnPlanned(r) => {
                 trip.planned_return = Some(PlannedReturn {
                     to: r.to,
@@ -889,6 +894,26 @@ mod tests {
     fn announced(stops: Value) -> Value {
         json!({"type": "trip.announced", "occurred": "2025-01-03",
                "data": {"traveler": "country:US", "stops": stops}})
+    }
+
+    /// When a trip started is the last `trip.started` filed, beside when it was to start.
+    #[test]
+    fn a_trip_keeps_when_it_started_beside_when_it_was_to() {
+        let started =
+            |occurred: &str| json!({"type": "trip.started", "occurred": occurred, "data": {}});
+        let alone = trip(&[started("2025-01-05")]);
+        assert_eq!(
+            (alone.starts, alone.started.map(|s| s.to_string())),
+            (None, Some("2025-01-05".into()))
+        );
+        let mut plan = announced(json!([{"place": "country:KR"}]));
+        plan["data"]["starts"] = json!("2025-01-04");
+        let late = trip(&[plan, started("2025-01-05"), started("2025-01-06")]);
+        let text = |e: Option<Extent>| e.map(|e| e.to_string());
+        assert_eq!(
+            (text(late.starts), text(late.started)),
+            (Some("2025-01-04".into()), Some("2025-01-06".into()))
+        );
     }
 
     /// A trip's document does not grow with its facts: each is an entry of its own, so

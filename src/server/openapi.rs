@@ -157,6 +157,12 @@ pub fn as_of_pattern() -> String {
 pub const NOT_BLANK: &str =
     "[^\\t\\n\\x0B\\f\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
 
+/// A web address as a new event's `source.url` must be (see
+/// `model::event::check_url`): `http://` or `https://`, in any case, then at least one
+/// character that is neither white space (as Rust's `char::is_whitespace`) nor a
+/// control character.
+pub const URL: &str = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\x00-\\x20\\x7F-\\x9F\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+$";
+
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
@@ -184,6 +190,7 @@ fn kind_schema(kind: Kind) -> Value {
     match kind {
         Kind::Text => json!({ "type": "string" }),
         Kind::Name => json!({ "type": "string", "pattern": NOT_BLANK }),
+        Kind::Url => json!({ "type": "string", "pattern": URL }),
         Kind::Texts { at_least } => {
             json!({ "type": "array", "items": { "type": "string" }, "minItems": at_least })
         }
@@ -303,8 +310,11 @@ fn event_schema(def: &TypeDef, stream_required: bool) -> Value {
     properties.insert(
         "id".into(),
         nullable(with_description(
-            reference("Uuid"),
-            "Generated (UUIDv7) when absent; appending an id again with the same content is a no-op, with other content an error (422).",
+            json!({
+                "allOf": [reference("Uuid")],
+                "not": { "enum": ["00000000-0000-0000-0000-000000000000"] },
+            }),
+            "Generated (UUIDv7) when absent; appending an id again with the same content is a no-op, with other content an error (422). Not the nil UUID.",
         )),
     );
     let mut stream = stream_schema(t);
