@@ -1255,8 +1255,15 @@ impl<'a> Query<'a> {
                 headline,
                 quote: quote(&fact),
                 ongoing: fact.event_type == EventType::ConflictReported,
-                // Those whose timelines have it: a trip's fact is its traveler's too.
-                entities: crate::projection::involved(&fact, self.docs)?,
+                // Those whose timelines have it (a trip's fact is its traveler's too):
+                // the entities the registry counted a current fact for, kept in its
+                // document; worked out again only for a fact counted for none, or
+                // retracted (whose record was taken back).
+                entities: if fact.counted_for.is_empty() {
+                    crate::projection::involved(&fact, self.docs)?
+                } else {
+                    fact.counted_for.clone()
+                },
                 tags: fact.tags.clone(),
                 source: fact.source.clone(),
                 evidence: fact.evidence.clone(),

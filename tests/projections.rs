@@ -17,6 +17,15 @@ fn json_of(c: &Chronicle, args: &[&str]) -> Value {
 }
 
 /// One field of every stop of a trip's JSON view, in order.
+/// The ids of a JSON list of events or entries.
+fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn stop_fields<'a>(trip: &'a Value, field: &str) -> Vec<&'a str> {
     trip["stops"]
         .as_array()
@@ -1716,13 +1725,6 @@ fn corrections_and_retractions_show_why() {
     );
 
     // The retracted agenda item is gone by default…
-    let ids = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let retracted_id = "01942100-0000-7000-8000-000002000004".to_owned();
     let current = json_of(&c, &["timeline", "--stream", TRIP]);
     assert!(!ids(&current).contains(&retracted_id));
@@ -2518,4 +2520,71 @@ fn an_entitys_first_and_last_follow_corrections_and_skip_retractions() {
         (json!("2024-06"), json!("2025-02-01"), json!(3))
     );
     c.run(&["verify"]).ok();
+}
+
+/// A timeline entry's `entities` are exactly those whose timelines have it (a place's
+/// also has the facts at the stops it stands for), also for a trip whose traveler
+/// changed after some of its facts: those are on the first traveler's timeline only.
+#[test]
+fn an_entrys_entities_are_those_whose_timelines_have_it() {
+    let c = demo();
+    let t = "trip:swap";
+    let ev = |ty: &str, occurred: &str, data: Value| json!({"stream": t, "type": ty, "occurred": occurred, "data": data});
+    c.append(&[
+        person("first"),
+        person("second"),
+        ev("trip.announced", "2025-03-01", json!({"traveler": "person:first", "stops": [{"place": "country:DE", "city": "Berlin"}]})),
+        ev("trip.arrived", "2025-03-02", json!({"place": "country:DE"})),
+        ev("trip.announced", "2025-03-03", json!({"traveler": "person:second", "stops": [{"place": "country:DE", "city": "Berlin"}]})),
+        ev("trip.departed", "2025-03-04", json!({"place": "country:DE"})),
+    ])
+    .ok();
+    let all = json_of(&c, &["timeline", "--limit", "10000"]);
+    let mut named: Vec<String> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            e["entities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    assert!(named.len() > 10, "{named:?}");
+    let mut wrong = Vec::new();
+    for entity in &named {
+        let own = ids(&json_of(
+            &c,
+            &["timeline", "--entity", entity, "--limit", "10000"],
+        ));
+        for entry in all.as_array().unwrap() {
+            let id = entry["id"].as_str().unwrap().to_owned();
+            let listed = entry["entities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == entity.as_str());
+            let on_its_timeline = own.contains(&id);
+            if listed && !on_its_timeline
+                || on_its_timeline && !listed && !entity.starts_with("place:")
+            {
+                wrong.push(format!(
+                    "{entity}: entry {id} ({}) listed {listed}, on its timeline {on_its_timeline}",
+                    entry["type"]
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let arrival = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["stream"] == t && e["type"] == "trip.arrived")
+        .unwrap();
+    assert_eq!(arrival["entities"], json!(["country:DE", "person:first"]));
 }
