@@ -12,7 +12,7 @@
 //! `d/views.current` names. Run it on a store that no process holds: it opens the
 //! database as sled does, without chronicle's lock. The copy is the least a sled database of those
 //! keys takes on disk: a store's folder holds more, since its views are rewritten as the
-//! log is folded (README "Each target", the whole store).
+//! log is folded (docs/performance.md "Each target", the whole store).
 
 use anyhow::{Context, Result, bail};
 use std::path::Path;

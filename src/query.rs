@@ -1256,14 +1256,8 @@ impl<'a> Query<'a> {
                 quote: quote(&fact),
                 ongoing: fact.event_type == EventType::ConflictReported,
                 // Those whose timelines have it (a trip's fact is its traveler's too):
-                // the entities the registry counted a current fact for, kept in its
-                // document; worked out again only for a fact counted for none, or
-                // retracted (whose record was taken back).
-                entities: if fact.counted_for.is_empty() {
-                    crate::projection::involved(&fact, self.docs)?
-                } else {
-                    fact.counted_for.clone()
-                },
+                // the entities the registry counted it for, kept in its document.
+                entities: fact.counted_for.clone(),
                 tags: fact.tags.clone(),
                 source: fact.source.clone(),
                 evidence: fact.evidence.clone(),

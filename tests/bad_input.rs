@@ -246,7 +246,9 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(correction(), "data.reason", json!(""))), "line 1: field `data.reason`: the reason must not be empty or blank"),
         (line(set(retraction(), "data.reason", json!("\t"))), "line 1: field `data.reason`: the reason must not be empty or blank"),
         (line(set(arrived(), "source", json!({"publisher": "W", "url": "javascript:alert(1)"}))),
-         "line 1: field `source.url`: `javascript:alert(1)` is not a web address; give the address the source can be read at, starting with https:// (or http://), or leave `url` out"),
+         "line 1: field `source.url`: `javascript:alert(1)` is not a web address: it does not start with https:// or http://; give the address the source can be read at, or leave `url` out"),
+        (line(set(evidence(), "data.source.url", json!("https://news.example/a b"))),
+         "line 1: field `data.source.url`: `https://news.example/a b` has a space at character 23: a web address has no white space or control character; write a space inside it as %20 and remove any around it"),
         (line(set(announced(), "data.stops", json!({"place": "country:KR"}))), "line 1: field `data.stops`"),
         (line(set(statement(), "data.stance", json!("angry"))), "line 1: field `data.stance`"),
         // Missing required fields.

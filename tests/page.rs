@@ -181,8 +181,8 @@ fn older_facts() -> Vec<Value> {
     ]
 }
 
-/// Facts added to the demo after those: sales whose amounts words would round, and a
-/// planned meeting.
+/// Facts added to the demo after those: sales whose amounts words would round, a
+/// planned meeting, and the trip's start (a day after the one announced).
 fn later_facts() -> Vec<Value> {
     let mut large = sale(
         LARGE_SALE,
@@ -210,6 +210,7 @@ fn later_facts() -> Vec<Value> {
             "data": {"place": "country:KR", "with": ["person:yoon-suk-yeol", "person:joe-biden"],
                      "topic": "Alliance talks", "dates": "2025-01-06"}
         }),
+        json!({"stream": TRIP, "type": "trip.started", "occurred": "2025-01-06", "data": {}}),
     ]
 }
 
@@ -595,6 +596,24 @@ fn the_page_in_a_real_browser() {
             [],
             []
         ]),
+    );
+
+    // When the trip started, as `chronicle trip list` and `trip show` have it.
+    let cli_list = c.run(&["trip", "list"]).ok();
+    assert!(cli_list.contains("underway  2025-01-06"), "{cli_list}");
+    assert!(cli_trip.contains("started:   2025-01-06"), "{cli_trip}");
+    open(&browser, &url, "trips");
+    let card = browser.eval(
+        "return document.querySelector('.card .meta').textContent",
+        json!([]),
+    );
+    expect(
+        "when the trip started, on its card",
+        json!(
+            card.as_str()
+                .map(|m| m.contains(" · started 2025-01-06 (was to start 2025-01-05)"))
+        ),
+        json!(true),
     );
 
     // A source's address is a link only when it is a web address.

@@ -16,7 +16,6 @@ fn json_of(c: &Chronicle, args: &[&str]) -> Value {
     serde_json::from_str(c.run(&full).ok().trim()).expect("one JSON document")
 }
 
-/// One field of every stop of a trip's JSON view, in order.
 /// The ids of a JSON list of events or entries.
 fn ids(v: &Value) -> Vec<String> {
     v.as_array()
@@ -26,6 +25,7 @@ fn ids(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// One field of every stop of a trip's JSON view, in order.
 fn stop_fields<'a>(trip: &'a Value, field: &str) -> Vec<&'a str> {
     trip["stops"]
         .as_array()
@@ -2523,51 +2523,91 @@ fn an_entitys_first_and_last_follow_corrections_and_skip_retractions() {
 }
 
 /// A timeline entry's `entities` are exactly those whose timelines have it (a place's
-/// also has the facts at the stops it stands for), also for a trip whose traveler
-/// changed after some of its facts: those are on the first traveler's timeline only.
+/// also has the facts at the stops it stands for), retracted entries included: also for
+/// a trip whose traveler changed after some of its facts (those are on the first
+/// traveler's timeline only, retracted or not), and for a trip's fact filed before the
+/// trip was announced (on no one's).
 #[test]
 fn an_entrys_entities_are_those_whose_timelines_have_it() {
     let c = demo();
-    let t = "trip:swap";
-    let ev = |ty: &str, occurred: &str, data: Value| json!({"stream": t, "type": ty, "occurred": occurred, "data": data});
+    let ev = |t: &str, ty: &str, occurred: &str, data: Value| json!({"stream": t, "type": ty, "occurred": occurred, "data": data});
+    let berlin = json!([{"place": "country:DE", "city": "Berlin"}]);
     c.append(&[
         person("first"),
         person("second"),
-        ev("trip.announced", "2025-03-01", json!({"traveler": "person:first", "stops": [{"place": "country:DE", "city": "Berlin"}]})),
-        ev("trip.arrived", "2025-03-02", json!({"place": "country:DE"})),
-        ev("trip.announced", "2025-03-03", json!({"traveler": "person:second", "stops": [{"place": "country:DE", "city": "Berlin"}]})),
-        ev("trip.departed", "2025-03-04", json!({"place": "country:DE"})),
+        ev(
+            "trip:swap",
+            "trip.announced",
+            "2025-03-01",
+            json!({"traveler": "person:first", "stops": berlin}),
+        ),
+        ev(
+            "trip:swap",
+            "trip.arrived",
+            "2025-03-02",
+            json!({"place": "country:DE"}),
+        ),
+        ev(
+            "trip:swap",
+            "trip.meeting_held",
+            "2025-03-02",
+            json!({"place": "country:DE", "with": ["person:first"], "topic": "trade"}),
+        ),
+        ev(
+            "trip:swap",
+            "trip.announced",
+            "2025-03-03",
+            json!({"traveler": "person:second", "stops": berlin}),
+        ),
+        ev(
+            "trip:swap",
+            "trip.departed",
+            "2025-03-04",
+            json!({"place": "country:DE"}),
+        ),
+        ev("trip:early", "trip.started", "2025-04-01", json!({})),
+        ev(
+            "trip:early",
+            "trip.announced",
+            "2025-04-02",
+            json!({"traveler": "person:second", "stops": berlin}),
+        ),
     ])
     .ok();
-    let all = json_of(&c, &["timeline", "--limit", "10000"]);
-    let mut named: Vec<String> = all
-        .as_array()
-        .unwrap()
+    let log = c.log();
+    let arrival = log
         .iter()
-        .flat_map(|e| {
-            e["entities"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_owned())
-        })
-        .collect();
-    named.sort();
-    named.dedup();
-    assert!(named.len() > 10, "{named:?}");
+        .find(|e| e["stream"] == "trip:swap" && e["type"] == "trip.arrived")
+        .unwrap();
+    c.append(&[
+        json!({"stream": "trip:swap", "type": "event.retracted", "occurred": "2025-03-05",
+        "data": {"target": arrival["id"], "reason": "the source withdrew it"}}),
+    ])
+    .ok();
+    let all = json_of(&c, &["timeline", "--include-retracted", "--limit", "10000"]);
+    let entries = all.as_array().unwrap();
+    let entities = json_of(&c, &["entity", "list"]);
     let mut wrong = Vec::new();
-    for entity in &named {
+    for entity in entities.as_array().unwrap() {
+        let entity = entity["id"].as_str().unwrap();
         let own = ids(&json_of(
             &c,
-            &["timeline", "--entity", entity, "--limit", "10000"],
+            &[
+                "timeline",
+                "--entity",
+                entity,
+                "--include-retracted",
+                "--limit",
+                "10000",
+            ],
         ));
-        for entry in all.as_array().unwrap() {
+        for entry in entries {
             let id = entry["id"].as_str().unwrap().to_owned();
             let listed = entry["entities"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|x| x == entity.as_str());
+                .any(|x| x == entity);
             let on_its_timeline = own.contains(&id);
             if listed && !on_its_timeline
                 || on_its_timeline && !listed && !entity.starts_with("place:")
@@ -2580,11 +2620,20 @@ fn an_entrys_entities_are_those_whose_timelines_have_it() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    let arrival = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["stream"] == t && e["type"] == "trip.arrived")
-        .unwrap();
-    assert_eq!(arrival["entities"], json!(["country:DE", "person:first"]));
+    let of = |stream: &str, ty: &str| {
+        let entry = entries
+            .iter()
+            .find(|e| e["stream"] == stream && e["type"] == ty)
+            .unwrap();
+        entry["entities"].clone()
+    };
+    assert_eq!(
+        of("trip:swap", "trip.arrived"),
+        json!(["country:DE", "person:first"])
+    );
+    assert_eq!(
+        of("trip:swap", "trip.departed"),
+        json!(["country:DE", "person:first", "person:second"])
+    );
+    assert_eq!(of("trip:early", "trip.started"), json!([]));
 }

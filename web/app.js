@@ -297,6 +297,14 @@
     ]));
   }
 
+  /** When a trip starts, as `chronicle trip list` and `trip show` say it: when it
+   *  started once a trip.started says so (and when it was to, when that differs). */
+  function startLine(t) {
+    if (!t.started) return t.starts ? ` · starts ${when(t.starts)}` : '';
+    const planned = t.starts && t.starts !== t.started ? ` (was to start ${when(t.starts)})` : '';
+    return ` · started ${when(t.started)}${planned}`;
+  }
+
   async function tripsView() {
     const { trips } = await api('/trips', at());
     return h('section', {},
@@ -306,7 +314,7 @@
         h('p', { class: 'meta' },
           name(t.traveler), t.role ? `, ${name(t.role)}` : '', ' · ',
           badge(t.status, STATUS[t.status] || 'info'),
-          t.starts ? ` · starts ${when(t.starts)}` : '',
+          startLine(t),
           ` · ${t.sources} source${t.sources === 1 ? '' : 's'}`,
           t.corrected ? [' ', correctedBadge()] : null),
         itinerary(t.stops))))
@@ -343,7 +351,7 @@
       h('p', { class: 'meta' },
         h('a', { href: link('entity', t.traveler) }, name(t.traveler)),
         t.role ? `, ${name(t.role)}` : '', ' · ', badge(t.status, STATUS[t.status] || 'info'),
-        t.starts ? ` · starts ${when(t.starts)}` : '',
+        startLine(t),
         ` · version ${t.version}, last position ${t.last_position}`,
         t.corrected ? [' ', correctedBadge()] : null),
       t.purpose ? h('p', { class: 'purpose' }, t.purpose) : null,

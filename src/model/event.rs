@@ -628,22 +628,43 @@ pub fn check_url(source: &Source, prefix: &str) -> Result<(), ValidationError> {
     let Some(url) = &source.url else {
         return Ok(());
     };
+    let refuse = |what: String| Err(ValidationError::field(format!("{prefix}url"), what));
+    // The value as the message shows it: escaped onto one line, and cut when long.
+    let escaped = url.escape_debug().to_string();
+    let shown = match escaped.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    };
     let rest = ["http://", "https://"].iter().find_map(|scheme| {
         url.get(..scheme.len())
             .filter(|start| start.eq_ignore_ascii_case(scheme))
             .map(|_| &url[scheme.len()..])
     });
-    let fine =
-        |rest: &str| !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control());
-    match rest {
-        Some(rest) if fine(rest) => Ok(()),
-        _ => Err(ValidationError::field(
-            format!("{prefix}url"),
-            format!(
-                "`{}` is not a web address; give the address the source can be read at, starting with https:// (or http://), or leave `url` out",
-                url.escape_debug()
-            ),
+    let Some(rest) = rest else {
+        return refuse(format!(
+            "`{shown}` is not a web address: it does not start with https:// or http://; give the address the source can be read at, or leave `url` out"
+        ));
+    };
+    if rest.is_empty() {
+        return refuse(format!(
+            "`{shown}` names no address after the scheme; give the address the source can be read at, or leave `url` out"
+        ));
+    }
+    match url
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        Some((at, c)) => refuse(format!(
+            "`{shown}` has {} at character {}: a web address has no white space or control character; write a space inside it as %20 and remove any around it",
+            if c == ' ' {
+                "a space".to_owned()
+            } else {
+                format!("U+{:04X}", u32::from(c))
+            },
+            at + 1
         )),
+        None => Ok(()),
     }
 }
 

@@ -23,7 +23,8 @@ use uuid::Uuid;
 /// 3: a correction keeps what it changed (old and new values), a retraction its reason.
 /// 4: a correction keeps its own source.
 /// 5: a current fact keeps the entities it was counted for (`entities/f/` before).
-pub const VERSION: u32 = 5;
+/// 6: a retracted fact keeps them too, as the timelines keep its entries.
+pub const VERSION: u32 = 6;
 
 /// One value a correction changed: the field (a path in the data such as
 /// `value.amount`, or `occurred` for the date), and its value before and after
@@ -121,9 +122,10 @@ pub struct Fact {
     /// The entities whose counts and timelines have this fact: what the entity
     /// registry found when it folded the fact in, so that an amendment takes back
     /// exactly those, even if the trips or sales they were derived from have changed
-    /// since. The facts layer leaves it empty (an amendment empties it); the registry,
-    /// later in the same change (after the timeline), fills it for a current fact. Empty in the pure
-    /// [`fold`].
+    /// since. The facts layer leaves a new fact's empty, and a correction or evidence
+    /// empties it; the registry, later in the same change (after the timeline), fills
+    /// it for a current fact. A retraction keeps it: the timelines keep a retracted
+    /// fact's entries, for `--include-retracted`. Empty in the pure [`fold`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub counted_for: Vec<EntityId>,
 }
@@ -269,7 +271,9 @@ pub fn apply(
 /// a retracted fact.
 pub(super) fn amend(before: &Fact, typed: EventData, source: Option<&Source>) -> Fact {
     let mut after = before.clone();
-    after.counted_for.clear();
+    if !matches!(typed, EventData::EventRetracted(_)) {
+        after.counted_for.clear();
+    }
     match typed {
         EventData::EventCorrected(c) => {
             if let Some(patch) = &c.data {

@@ -143,7 +143,9 @@ impl Chronicle {
                 EventType::parse(event["type"].as_str().expect("a type")).expect("a known type");
             event["position"] = (lines.len() + 1).into();
             event["version"] = version.into();
-            event["id"] = uuid::Uuid::now_v7().to_string().into();
+            if event.get("id").is_none() {
+                event["id"] = uuid::Uuid::now_v7().to_string().into();
+            }
             // The time of the event before: a log's times never go back.
             event["recorded"] = lines
                 .last()
