@@ -860,6 +860,12 @@ impl<'a> Query<'a> {
     /// or its traveler's id, name or alias when that traveler has one trip (else the
     /// error lists the trips to choose from).
     pub fn resolve_trip(&self, text: &str) -> Result<StreamId> {
+        if text.trim().is_empty() {
+            return Err(not_found(
+                "trip",
+                "no trip is named by a blank text; give a trip's stream id (`trip:…`), its slug, or its traveler's name; `chronicle trip list` (or `GET /trips`) lists them".into(),
+            ));
+        }
         if let Ok(stream) = StreamId::parse(text) {
             if stream.category() == "trip" || !stream.is_entity() {
                 return Ok(stream);

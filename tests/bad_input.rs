@@ -248,7 +248,11 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         (line(set(arrived(), "source", json!({"publisher": "W", "url": "javascript:alert(1)"}))),
          "line 1: field `source.url`: `javascript:alert(1)` is not a web address: it does not start with https:// or http://; give the address the source can be read at, or leave `url` out"),
         (line(set(evidence(), "data.source.url", json!("https://news.example/a b"))),
-         "line 1: field `data.source.url`: `https://news.example/a b` has a space at character 23: a web address has no white space or control character; write a space inside it as %20 and remove any around it"),
+         "line 1: field `data.source.url`: `https://news.example/a b` has a space at character 23: a web address has no white space or control character; write a space inside an address as %20"),
+        (line(set(arrived(), "source", json!({"publisher": "W", "url": " https://news.example/a"}))),
+         "line 1: field `source.url`: ` https://news.example/a` has a space at character 1: a web address has no white space or control character; remove it"),
+        (line(set(arrived(), "source", json!({"publisher": "W", "url": ""}))),
+         "line 1: field `source.url`: is empty; leave `url` out when the source has no address"),
         (line(set(announced(), "data.stops", json!({"place": "country:KR"}))), "line 1: field `data.stops`"),
         (line(set(statement(), "data.stance", json!("angry"))), "line 1: field `data.stance`"),
         // Missing required fields.

@@ -1009,6 +1009,8 @@ fn a_trip_that_changes() {
     );
     let early = c.run(&["trip", "list", "--as-of", "1"]).ok();
     assert!(early.starts_with("No trips then"), "{early}");
+    c.run(&["trip", "show", " "])
+        .fails(2, "no trip is named by a blank text");
     let early = c.run(&["sales", "--as-of", "1"]).ok();
     assert!(
         early.starts_with("No arms sales match then; without --as-of and --known-at"),

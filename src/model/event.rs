@@ -629,42 +629,55 @@ pub fn check_url(source: &Source, prefix: &str) -> Result<(), ValidationError> {
         return Ok(());
     };
     let refuse = |what: String| Err(ValidationError::field(format!("{prefix}url"), what));
-    // The value as the message shows it: escaped onto one line, and cut when long.
-    let escaped = url.escape_debug().to_string();
-    let shown = match escaped.char_indices().nth(120) {
-        Some((cut, _)) => format!("{}…", &escaped[..cut]),
-        None => escaped,
-    };
+    if url.is_empty() {
+        return refuse("is empty; leave `url` out when the source has no address".into());
+    }
+    // The value as the message shows it: as written, but for control characters (shown
+    // escaped, so that the message stays one line), and cut when long.
+    let mut shown = String::new();
+    for (i, c) in url.chars().enumerate() {
+        if i == 120 {
+            shown.push('…');
+            break;
+        }
+        match c.is_control() {
+            true => shown.extend(c.escape_debug()),
+            false => shown.push(c),
+        }
+    }
+    let odd = url
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_whitespace() || c.is_control());
+    if let Some((at, c)) = odd {
+        let what = match c {
+            ' ' => "a space".to_owned(),
+            c => format!("U+{:04X}", u32::from(c)),
+        };
+        let advice = match (at, c) {
+            (0, _) => "remove it",
+            _ if at + 1 == url.chars().count() => "remove it",
+            (_, ' ') => "write a space inside an address as %20",
+            _ => "remove it, or write it percent-encoded",
+        };
+        return refuse(format!(
+            "`{shown}` has {what} at character {}: a web address has no white space or control character; {advice}",
+            at + 1
+        ));
+    }
     let rest = ["http://", "https://"].iter().find_map(|scheme| {
         url.get(..scheme.len())
             .filter(|start| start.eq_ignore_ascii_case(scheme))
             .map(|_| &url[scheme.len()..])
     });
-    let Some(rest) = rest else {
-        return refuse(format!(
+    match rest {
+        None => refuse(format!(
             "`{shown}` is not a web address: it does not start with https:// or http://; give the address the source can be read at, or leave `url` out"
-        ));
-    };
-    if rest.is_empty() {
-        return refuse(format!(
-            "`{shown}` names no address after the scheme; give the address the source can be read at, or leave `url` out"
-        ));
-    }
-    match url
-        .chars()
-        .enumerate()
-        .find(|(_, c)| c.is_whitespace() || c.is_control())
-    {
-        Some((at, c)) => refuse(format!(
-            "`{shown}` has {} at character {}: a web address has no white space or control character; write a space inside it as %20 and remove any around it",
-            if c == ' ' {
-                "a space".to_owned()
-            } else {
-                format!("U+{:04X}", u32::from(c))
-            },
-            at + 1
         )),
-        None => Ok(()),
+        Some("") => refuse(format!(
+            "`{shown}` names no address after the scheme; give the address the source can be read at, or leave `url` out"
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -783,8 +783,19 @@ impl TypeDef {
             serde_json::from_str(self.example.data).expect("examples are JSON");
         let data = ordered_json(self.fields, &fill(self.fields, &data));
         // Evidence is its `data.source`: a second source beside it would only confuse.
-        let source = (self.event_type != EventType::EvidenceAdded).then_some(TEMPLATE_SOURCE);
-        self.line(&data, source, true)
+        // The source is published the day the example happened (or from), not before:
+        // a report of an arrival published before it would be taken for a plan.
+        let source = (self.event_type != EventType::EvidenceAdded).then(|| {
+            match self
+                .example
+                .occurred
+                .and_then(|o| o.split(['T', '/', '~']).next())
+            {
+                Some(day) => TEMPLATE_SOURCE.replace("2025-01-04", day),
+                None => TEMPLATE_SOURCE.to_owned(),
+            }
+        });
+        self.line(&data, source.as_deref(), true)
     }
 
     /// The example as one line of JSON Lines.

@@ -506,13 +506,17 @@ pub fn generated_schemas() -> Map<String, Value> {
     );
     // A new event's source must have a web address; one read from the log may not
     // (a log written before that rule, restored from its export).
-    let source_in = object_schema(SOURCE_FIELDS, "Where a fact was reported.");
+    let source_in = object_schema(
+        SOURCE_FIELDS,
+        "Where a fact was reported (in a new event: its `url`, when given, is an http(s) address).",
+    );
     let mut source = source_in.clone();
     source["properties"]["url"]
         .as_object_mut()
         .expect("a source has a url")
         .remove("pattern");
     source["properties"]["url"]["description"] = "Where it can be read.".into();
+    source["description"] = "Where a fact was reported.".into();
     s.insert("SourceIn".into(), source_in);
     s.insert("Source".into(), source);
     s.insert(
