@@ -47,22 +47,49 @@ fn main() {
 /// The commit of the checkout being built, or `unknown` outside a git checkout (a
 /// source archive) or without git.
 fn embed_commit(manifest: &Path) {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(manifest)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(manifest)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"])
         .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into());
+        .filter(|s| !s.is_empty());
+    // A build of changed sources says so: its commit alone would not describe it.
+    let dirty = commit.is_some()
+        && git(&[
+            &["status", "--porcelain", "--untracked-files=no", "--"],
+            BUILT_FROM,
+        ]
+        .concat())
+        .is_some_and(|changed| !changed.is_empty());
+    let commit = match commit {
+        Some(c) if dirty => format!("{c}-dirty"),
+        Some(c) => c,
+        None => "unknown".into(),
+    };
     println!("cargo:rustc-env=CHRONICLE_COMMIT={commit}");
-    // A new commit moves HEAD or a branch; a missing path would rerun every build.
-    for watched in [".git/HEAD", ".git/refs", ".git/packed-refs"] {
-        let path = manifest.join(watched);
+    // A new commit moves HEAD or a branch, an edit changes a source; a missing path
+    // would rerun every build.
+    let watched = [".git/HEAD", ".git/refs", ".git/packed-refs"];
+    for path in watched.iter().chain(BUILT_FROM) {
+        let path = manifest.join(path);
         if path.exists() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
 }
+
+/// What the binary is built from: a change to any of them marks the build `-dirty`.
+const BUILT_FROM: &[&str] = &[
+    "src",
+    "web",
+    "events",
+    "build.rs",
+    "Cargo.toml",
+    "Cargo.lock",
+];

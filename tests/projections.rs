@@ -1285,10 +1285,40 @@ fn a_trip_stream_begun_without_its_announcement_is_appended_with_a_note() {
     let run = c.append(&[completed]);
     assert!(!run.stderr.contains("note:"), "{}", run.stderr);
     run.ok();
+    // Its row and `trip show` say what is not known rather than leave it blank.
+    let list = c.run(&["trip", "list"]).ok();
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("trip:blinken-final-tuor "))
+        .unwrap_or_else(|| panic!("{list}"));
+    let cells: Vec<&str> = row.split("  ").filter(|c| !c.is_empty()).collect();
+    assert_eq!(
+        cells.iter().map(|c| c.trim()).collect::<Vec<_>>(),
+        [
+            "trip:blinken-final-tuor",
+            "-",
+            "completed",
+            "2025-01-05",
+            "-",
+            "0"
+        ],
+        "{list}"
+    );
+    let shown = c.run(&["trip", "show", "trip:blinken-final-tuor"]).ok();
     assert!(
-        c.run(&["trip", "list"])
-            .ok()
-            .contains("trip:blinken-final-tuor")
+        shown.contains("traveler:  not known until a trip.announced names one")
+            && shown.contains("stops:     none yet (trip.announced lists them"),
+        "{shown}"
+    );
+    // Started on the day it was to start: `trip show` has no `started:` line.
+    c.append(&[json!({"stream": "trip:blinken-final-tour-2025", "type": "trip.started", "occurred": "2025-01-05", "data": {}})])
+        .ok();
+    let shown = c
+        .run(&["trip", "show", "trip:blinken-final-tour-2025"])
+        .ok();
+    assert!(
+        shown.contains("starts:    2025-01-05") && !shown.contains("started:"),
+        "{shown}"
     );
     // Retracted, it leaves the list once no fact of it stands; `trip show` still finds it.
     let retract = |target: &str| {

@@ -218,14 +218,18 @@ fn print_list(
                 .as_ref()
                 .map(|p| q.name(p))
                 .transpose()?
-                .unwrap_or_default(),
+                // Not announced yet: a `trip.started` (or a stop's event) came first.
+                .unwrap_or_else(|| "-".into()),
             t.status.as_str().to_owned(),
             // When it started, once a `trip.started` says; when it is to start before.
             t.started
                 .or(t.starts)
-                .map(|s| s.to_string())
-                .unwrap_or_default(),
-            stops.join(" → "),
+                .map_or_else(|| "-".into(), |s| s.to_string()),
+            if stops.is_empty() {
+                "-".into()
+            } else {
+                stops.join(" → ")
+            },
             t.sources.to_string(),
         ]);
     }
@@ -261,6 +265,11 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
         let role = trip.role.as_ref().map(|r| q.name(r)).transpose()?;
         let role = role.map(|r| format!(", {r}")).unwrap_or_default();
         writeln!(out, "  traveler:  {}{role}", q.name(t)?)?;
+    } else {
+        writeln!(
+            out,
+            "  traveler:  not known until a trip.announced names one"
+        )?;
     }
     // What was corrected is listed under `corrections:`, not marked on the status,
     // which a correction of a date or a title did not change.
@@ -275,7 +284,14 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
         output::wrapped_line(out, "  purpose:   ", 0, p)?;
     }
     writeln!(out, "  sources:   {}", trip.sources)?;
-    writeln!(out, "  stops:")?;
+    if trip.stops.is_empty() {
+        writeln!(
+            out,
+            "  stops:     none yet (trip.announced lists them, trip.stop_added adds one)"
+        )?;
+    } else {
+        writeln!(out, "  stops:")?;
+    }
     for (i, stop) in trip.stops.iter().enumerate() {
         let status = match stop.status {
             StopStatus::Planned => "planned",
