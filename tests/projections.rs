@@ -1029,6 +1029,70 @@ fn a_trip_that_changes() {
     );
 }
 
+/// A stop's status follows when its arrivals, departures and cancellations happened,
+/// as a trip's does, not the order they were filed.
+#[test]
+fn a_stops_status_follows_when_things_happened() {
+    let c = Chronicle::new();
+    let t = "trip:tour";
+    let ev = |ty: &str, occurred: &str, data: Value| json!({"stream": t, "type": ty, "occurred": occurred, "data": data});
+    let cancel = |place: &str, occurred: &str| {
+        ev(
+            "trip.stop_cancelled",
+            occurred,
+            json!({"place": place, "reason": "called off"}),
+        )
+    };
+    let arrive =
+        |place: &str, occurred: &str| ev("trip.arrived", occurred, json!({"place": place}));
+    c.append(&[
+        person("minister"),
+        ev("trip.announced", "2025-03-01", json!({"traveler": "person:minister",
+            "stops": [{"place": "country:SN"}, {"place": "country:GH"}, {"place": "country:NG"}, {"place": "country:CI"}]})),
+        // Senegal: visited on the 13th; a cancellation dated the 12th reported after.
+        arrive("country:SN", "2025-03-13"),
+        cancel("country:SN", "2025-03-12"),
+        // Ghana: cancelled on the 11th, visited after all on the 12th.
+        cancel("country:GH", "2025-03-11"),
+        arrive("country:GH", "2025-03-12"),
+        // Nigeria: visited on the 10th, then called off for the rest on the 14th.
+        arrive("country:NG", "2025-03-10"),
+        cancel("country:NG", "2025-03-14"),
+        // Côte d'Ivoire: a cancellation dated only by its month keeps filing order.
+        arrive("country:CI", "2025-03-15"),
+        cancel("country:CI", "2025-03"),
+    ])
+    .ok();
+    let trip = json_of(&c, &["trip", "show", t]);
+    let stops: Vec<(&str, &str, &Value)> = trip["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["place"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+                &s["cancel_reason"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        stops,
+        [
+            ("country:SN", "visited", &Value::Null),
+            ("country:GH", "visited", &Value::Null),
+            ("country:NG", "cancelled", &json!("called off")),
+            ("country:CI", "cancelled", &json!("called off")),
+        ]
+    );
+    let shown = c.run(&["trip", "show", t]).ok();
+    assert!(shown.contains("Senegal — visited"), "{shown}");
+    assert!(!shown.contains("Senegal (cancelled)"), "{shown}");
+    // As of before the late report, the same: the stop was visited.
+    let then = json_of(&c, &["trip", "show", t, "--as-of", "4"]);
+    assert_eq!(then["stops"][0]["status"], "visited");
+}
+
 #[test]
 fn a_corrected_sale_value_shows_before_and_after() {
     let c = demo();

@@ -238,6 +238,18 @@ pub struct Stop {
     /// Meetings expected, not yet held; `occurred` is when they are to take place.
     #[serde(default)]
     pub planned_meetings: Vec<Meeting>,
+    /// While [`fold`] runs: the arrivals, departures and cancellations at this stop,
+    /// each with when it happened, from which the stop's status is worked out at the
+    /// end ([`happened_in_order`]). Empty in a view.
+    #[serde(skip)]
+    steps: Vec<(Option<Extent>, StopStep)>,
+}
+
+/// What an event at a stop says of it.
+#[derive(Debug, Clone, PartialEq)]
+enum StopStep {
+    Visited,
+    Cancelled(Option<String>),
 }
 
 impl Stop {
@@ -263,8 +275,49 @@ impl Stop {
             agenda: Vec::new(),
             meetings: Vec::new(),
             planned_meetings: Vec::new(),
+            steps: Vec::new(),
         }
     }
+
+    /// The stop's status from its arrivals, departures and cancellations in the order
+    /// they happened (a cancellation reported late of a stop visited since leaves it
+    /// visited); the reason stays only on a stop that stands cancelled.
+    fn settle(&mut self) {
+        let steps = std::mem::take(&mut self.steps);
+        match happened_in_order(steps.iter().map(|(at, step)| (at.as_ref(), step))).last() {
+            Some(StopStep::Visited) => {
+                self.status = StopStatus::Visited;
+                self.cancel_reason = None;
+            }
+            Some(StopStep::Cancelled(reason)) => {
+                self.status = StopStatus::Cancelled;
+                self.cancel_reason = reason.clone();
+            }
+            None => {}
+        }
+    }
+}
+
+/// Items in the order they happened, not the order they were filed: an item filed later
+/// goes before those filed earlier that are wholly after it (its extent over before
+/// theirs began); extents that overlap (a month and a day in it, a day and a time that
+/// day), or an item with none, keep filing order.
+fn happened_in_order<'a, T>(items: impl Iterator<Item = (Option<&'a Extent>, T)>) -> Vec<T> {
+    let mut ordered: Vec<(Option<&Extent>, T)> = Vec::new();
+    for (occurred, item) in items {
+        let mut at = ordered.len();
+        if let Some(occurred) = occurred {
+            while at > 0
+                && ordered[at - 1]
+                    .0
+                    .is_some_and(|before| before.earliest() >= occurred.latest())
+            {
+                at -= 1;
+            }
+        }
+        ordered.insert(at, (occurred, item));
+    }
+    ordered.into_iter().map(|(_, item)| item).collect()
 }
 
 /// The planned return of a trip.
@@ -426,6 +479,7 @@ pub fn add_stop(
         let stop = &mut stops[i];
         stop.status = StopStatus::Planned;
         stop.cancel_reason = None;
+        stop.steps.clear();
         stop.dates = added.dates.or(stop.dates);
         return Added::BackOn(i);
     }
@@ -531,26 +585,16 @@ pub fn view(
     fold(doc, facts, places).view
 }
 
-/// A trip's status, from the facts that change it taken in the order they happened,
-/// not the order they were filed: a late report of the trip's start does not take a
-/// completed trip back to under way. A fact filed later goes before those filed
-/// earlier that are wholly after it (its `occurred` over before theirs began); dates
-/// that overlap (a month and a day in it, a day and a time that day) keep filing order.
+/// A trip's status, from the facts that change it taken in the order they happened
+/// ([`happened_in_order`]), not the order they were filed: a late report of the trip's
+/// start does not take a completed trip back to under way.
 fn status(facts: &[Fact]) -> TripStatus {
-    let mut steps: Vec<(&Extent, EventType)> = Vec::new();
     let current = facts
         .iter()
-        .filter(|f| !f.retracted && f.stream.category() == "trip");
-    for (occurred, event_type) in current.filter_map(|f| Some((f.occurred.as_ref()?, f.event_type)))
-    {
-        let mut at = steps.len();
-        while at > 0 && steps[at - 1].0.earliest() >= occurred.latest() {
-            at -= 1;
-        }
-        steps.insert(at, (occurred, event_type));
-    }
+        .filter(|f| !f.retracted && f.stream.category() == "trip")
+        .filter_map(|f| Some((Some(f.occurred.as_ref()?), f.event_type)));
     let mut status = TripStatus::Reported;
-    for (_, event_type) in steps {
+    for event_type in happened_in_order(current) {
         status = match (event_type, status) {
             (EventType::TripAnnounced, TripStatus::Reported) => TripStatus::Announced,
             (EventType::TripStarted, _) => TripStatus::Underway,
@@ -693,7 +737,8 @@ pub fn fold(
             EventData::TripStopCancelled(s) => {
                 let i = stop_mut(&mut trip, &s.place);
                 trip.stops[i].status = StopStatus::Cancelled;
-                trip.stops[i].cancel_reason = s.reason;
+                trip.stops[i].cancel_reason = s.reason.clone();
+                (trip.stops[i].steps).push((fact.occurred, StopStep::Cancelled(s.reason)));
             }
             EventData::TripAgendaItemAdded(a) => {
                 let i = stop_mut(&mut trip, &a.place);
@@ -724,11 +769,13 @@ pub fn fold(
                 let i = stop_mut(&mut trip, &a.place);
                 trip.stops[i].status = StopStatus::Visited;
                 trip.stops[i].arrived = fact.occurred;
+                (trip.stops[i].steps).push((fact.occurred, StopStep::Visited));
             }
             EventData::TripDeparted(d) => {
                 let i = stop_mut(&mut trip, &d.place);
                 trip.stops[i].status = StopStatus::Visited;
                 trip.stops[i].departed = fact.occurred;
+                (trip.stops[i].steps).push((fact.occurred, StopStep::Visited));
             }
             EventData::TripPostponed(p) => trip.starts = p.starts.or(trip.starts),
             EventData::TripStarted(_) => trip.started = fact.occurred.or(trip.started),
@@ -743,6 +790,7 @@ pub fn fold(
             _ => {}
         }
     }
+    trip.stops.iter_mut().for_each(Stop::settle);
     trip.status = status(facts);
     let landed = landed
         .into_iter()

@@ -1190,12 +1190,10 @@ impl Itinerary {
             return None;
         }
         let places = |p: &EntityId| self.places.get(p).cloned();
-        let new = trips::Stop {
-            place: added.place.clone(),
-            city: added.city.clone(),
-            status: trips::StopStatus::Planned,
-            ..stop.clone()
-        };
+        let mut new = stop.clone();
+        new.place = added.place.clone();
+        new.city = added.city.clone();
+        new.status = trips::StopStatus::Planned;
         let (new, existing) = (
             trips::stop_label(&new, &places),
             trips::stop_label(stop, &places),
