@@ -1241,6 +1241,11 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
             2,
             "give the server's URL as http://HOST:PORT, with no path after it",
         );
+    c.run(&["--server", "https://127.0.0.1:1", "trip", "list"])
+        .fails(
+            2,
+            "--server `https://127.0.0.1:1`: the CLI speaks plain http only",
+        );
     // Every query prints what it printed without the server.
     assert_eq!(local(&["trip", "list"]), trip_list);
     assert_eq!(

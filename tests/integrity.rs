@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Chronicle, path_str, trip_started};
+use common::{Chronicle, path_str, run_at, trip_started};
 use serde_json::{Value, json};
 
 /// Opens the store's sled database directly, as an attacker or a bad disk would.
@@ -141,9 +141,34 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
     ])
     .ok();
     let backup = c.dir.path().join("backup.jsonl");
-    c.run(&["export", "--out", path_str(&backup)]).ok();
+    let run = c.run(&["export", "--out", path_str(&backup)]);
+    // It names its last event's position and hash, which prove a restore whole: a copy
+    // cut between two lines imports, and `verify --expect-head` tells it is short.
+    let head = c.run(&["verify", "--head"]).ok().trim().to_owned();
+    assert!(
+        run.stderr.contains(&format!(
+            "exported 45 events to {}, the last {head}; after restoring it, `chronicle verify --expect-head {head}` proves the restore whole",
+            path_str(&backup)
+        )),
+        "{}",
+        run.stderr
+    );
+    run.ok();
     let exported = std::fs::read_to_string(&backup).unwrap();
     assert_eq!(exported, c.run(&["export"]).ok());
+    let cut = c.dir.path().join("cut.jsonl");
+    let first_44: String = exported
+        .lines()
+        .take(44)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&cut, first_44).unwrap();
+    let short = c.dir.path().join("short.db");
+    run_at(&short, &["import", path_str(&cut)]).ok();
+    run_at(&short, &["verify", "--expect-head", &head]).fails(
+        4,
+        "the log has no position 45 (it ends at 44): it was truncated",
+    );
     // A folder, or a file in a folder that does not exist, is a mistake in the call: exit
     // 2, naming it, and nothing written beside it.
     let folder = c.dir.path().join("backups");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Chronicle, path_str, person};
+use common::{Chronicle, path_str, person, run_at};
 use serde_json::{Value, json};
 
 const TRIP: &str = "trip:blinken-final-tour-2025";
@@ -1458,6 +1458,13 @@ fn an_amendment_of_a_retracted_fact_is_appended_with_a_note_that_it_changes_noth
         "{}",
         run.stderr
     );
+    run.ok();
+    // Restored from an export, they get no note again: they were noted when appended.
+    let export = c.dir.path().join("backup.jsonl");
+    c.run(&["export", "--out", export.to_str().unwrap()]).ok();
+    let restored = c.dir.path().join("restored.db");
+    let run = run_at(&restored, &["import", export.to_str().unwrap()]);
+    assert!(!run.stderr.contains("note"), "{}", run.stderr);
     run.ok();
 }
 

@@ -59,17 +59,20 @@ fn export(
     events: impl Iterator<Item = anyhow::Result<RecordedEvent>>,
 ) -> anyhow::Result<()> {
     let bar = output::progress(total, "exporting");
-    let write_all = |out: &mut dyn Write| -> anyhow::Result<u64> {
-        let mut n: u64 = 0;
+    // The count and the last event's `POSITION:HASH`, which proves a restore whole.
+    let write_all = |out: &mut dyn Write| -> anyhow::Result<(u64, Option<String>)> {
+        let (mut n, mut last) = (0u64, None);
         for event in events {
-            output::json_line(out, &event?)?;
+            let event = event?;
+            output::json_line(out, &event)?;
+            last = Some((event.position, event.hash));
             n += 1;
             if n.is_multiple_of(1000) {
                 bar.set_position(n);
             }
         }
         out.flush()?;
-        Ok(n)
+        Ok((n, last.map(|(position, hash)| format!("{position}:{hash}"))))
     };
     match &args.out {
         None => {
@@ -77,11 +80,18 @@ fn export(
         }
         Some(path) => {
             let mut out = super::out_file::OutFile::create(path)?;
-            let n = write_all(&mut out)?;
+            let (n, last) = write_all(&mut out)?;
             out.finish()?;
             bar.finish_and_clear();
             if !app.json {
-                note!("exported {n} events to {}", path.display());
+                match last {
+                    // A copy cut between two lines would still import: the head tells.
+                    Some(head) => note!(
+                        "exported {n} events to {}, the last {head}; after restoring it, `chronicle verify --expect-head {head}` proves the restore whole",
+                        path.display()
+                    ),
+                    None => note!("exported {n} events to {}", path.display()),
+                }
             }
         }
     }

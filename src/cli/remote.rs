@@ -74,14 +74,20 @@ impl Api {
         // The API answers at the server's root: a path, query or fragment after the
         // host would only end in "no such endpoint".
         let after_host = base.strip_prefix("http://").unwrap_or_default();
-        if !base.starts_with("http://")
-            || after_host.is_empty()
-            || after_host.contains(['/', '?', '#'])
-        {
-            return Err(UsageError(format!(
-                "--server `{url}`: give the server's URL as http://HOST:PORT, with no path after it"
-            ))
-            .into());
+        let wrong = if base.starts_with("https://") {
+            // `chronicle serve` speaks plain HTTP; TLS is a proxy's job in front of it.
+            Some(
+                "the CLI speaks plain http only: give the server's own http://HOST:PORT, not a TLS proxy's https address",
+            )
+        } else if !base.starts_with("http://") || after_host.is_empty() {
+            Some("give the server's URL as http://HOST:PORT")
+        } else if after_host.contains(['/', '?', '#']) {
+            Some("give the server's URL as http://HOST:PORT, with no path after it")
+        } else {
+            None
+        };
+        if let Some(wrong) = wrong {
+            return Err(UsageError(format!("--server `{url}`: {wrong}")).into());
         }
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)

@@ -634,8 +634,9 @@ pub fn check_job(
             position: Position(position),
             version: Version(version),
             new: true,
+            // A restored export's events were noted when first appended.
             note: match retracted_target {
-                Some(target) => Some(format!(
+                Some(target) if restored.is_none() => Some(format!(
                     "its target {target} was retracted before: the {} is in the log and changes no view (on `--known-at` dates, the reported clock, it counts from when it was published)",
                     event.event_type
                 )),
@@ -644,7 +645,7 @@ pub fn check_job(
                     event.stream
                 )),
                 None if restored.is_none() => reported_before_it_happened(&event),
-                None => None,
+                _ => None,
             },
         });
         if event.stream.category() == "trip" && at_place(event.event_type) {
