@@ -1093,6 +1093,44 @@ fn a_stops_status_follows_when_things_happened() {
     assert_eq!(then["stops"][0]["status"], "visited");
 }
 
+/// A fact corrected, then retracted, is listed under `trip show --include-retracted`
+/// with both marks, as the timeline lists it.
+#[test]
+fn a_corrected_then_retracted_fact_keeps_its_correction_mark() {
+    let c = demo();
+    const TRIP: &str = "trip:blinken-final-tour-2025";
+    const ITEM: &str = "01942100-0000-7000-8000-000002000003";
+    let amend = |ty: &str, data: Value| json!({"stream": TRIP, "type": ty, "occurred": "2025-01-05", "data": data});
+    c.append(&[
+        amend(
+            "event.corrected",
+            json!({"target": ITEM, "reason": "a later report", "data": {"topic": "Arms sales"}}),
+        ),
+        amend(
+            "event.retracted",
+            json!({"target": ITEM, "reason": "not on the agenda"}),
+        ),
+    ])
+    .ok();
+    // The marks of the retracted fact's line: from `[corrected` to its retraction.
+    let line = |text: &str| {
+        let end = "[retracted: not on the agenda]";
+        let at = text.find(end)?;
+        let from = text[..at].rfind("[corrected")?;
+        Some(text[from..at + end.len()].to_owned())
+    };
+    let shown = c.run(&["trip", "show", TRIP, "--include-retracted"]).ok();
+    let timeline = c
+        .run(&["timeline", "--stream", TRIP, "--include-retracted"])
+        .ok();
+    let marks = line(&shown).unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        marks.starts_with("[corrected: a later report; topic: "),
+        "{shown}"
+    );
+    assert_eq!(line(&timeline), Some(marks), "{timeline}");
+}
+
 #[test]
 fn a_corrected_sale_value_shows_before_and_after() {
     let c = demo();
@@ -1872,6 +1910,16 @@ fn corrections_and_retractions_show_why() {
     }
     let trip = json_of(&c, &["trip", "show", TRIP, "--include-retracted"]);
     assert_eq!(trip["retracted"][0]["retracted"], "not in the article");
+    // The trip's fields keep the order they have without the flag; `retracted` is last.
+    let text = c
+        .run(&["--json", "trip", "show", TRIP, "--include-retracted"])
+        .ok();
+    let plain = c.run(&["--json", "trip", "show", TRIP]).ok();
+    assert_eq!(
+        text.split_once(",\"retracted\":").map(|(trip, _)| trip),
+        plain.trim_end().strip_suffix('}'),
+        "{text}"
+    );
     assert!(
         c.run(&["trip", "show", TRIP, "--include-retracted"])
             .ok()

@@ -148,9 +148,14 @@ fn show(
         match retracted {
             None => output::json_line(out, trip)?,
             Some(retracted) => {
-                let mut value = serde_json::to_value(trip)?;
-                value["retracted"] = serde_json::to_value(retracted)?;
-                output::json_line(out, &value)?;
+                // The trip's fields in their usual order, then its retracted facts.
+                #[derive(serde::Serialize)]
+                struct WithRetracted<'a> {
+                    #[serde(flatten)]
+                    trip: &'a TripView,
+                    retracted: &'a [TimelineEntry],
+                }
+                output::json_line(out, &WithRetracted { trip, retracted })?;
             }
         }
         return Ok(());
@@ -166,11 +171,16 @@ fn show(
                     out,
                     "    - ",
                     0,
+                    // Marked as the timeline marks it: corrected before, if it was.
                     &format!(
-                        "{}: {} [retracted: {}]",
+                        "{}: {}{}",
                         e.occurred,
                         e.summary,
-                        e.retracted.as_deref().unwrap_or_default()
+                        chronicle::query::marks(
+                            &e.corrections,
+                            &e.changes,
+                            Some(e.retracted.as_deref().unwrap_or_default())
+                        )
                     ),
                 )?;
             }
