@@ -49,6 +49,7 @@ fn main() {
 fn embed_commit(manifest: &Path) {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
+            .arg("--no-optional-locks") // never hold the index lock beside a `git commit`
             .args(args)
             .current_dir(manifest)
             .output()
@@ -56,28 +57,38 @@ fn embed_commit(manifest: &Path) {
             .filter(|o| o.status.success())
             .and_then(|o| String::from_utf8(o.stdout).ok())
     };
+    // Only a checkout of this project itself, not one it was copied into.
+    let own = git(&["rev-parse", "--show-toplevel"])
+        .and_then(|top| Path::new(top.trim()).canonicalize().ok())
+        .is_some_and(|top| manifest.canonicalize().is_ok_and(|m| m == top));
     let commit = git(&["rev-parse", "--short=12", "HEAD"])
         .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    // A build of changed sources says so: its commit alone would not describe it.
+        .filter(|s| own && !s.is_empty());
+    // A build of changed or new sources says so: its commit alone would not describe it.
     let dirty = commit.is_some()
-        && git(&[
-            &["status", "--porcelain", "--untracked-files=no", "--"],
-            BUILT_FROM,
-        ]
-        .concat())
-        .is_some_and(|changed| !changed.is_empty());
+        && git(&[&["status", "--porcelain", "--"], BUILT_FROM].concat())
+            .is_some_and(|changed| !changed.is_empty());
     let commit = match commit {
         Some(c) if dirty => format!("{c}-dirty"),
         Some(c) => c,
         None => "unknown".into(),
     };
     println!("cargo:rustc-env=CHRONICLE_COMMIT={commit}");
-    // A new commit moves HEAD or a branch, an edit changes a source; a missing path
-    // would rerun every build.
-    let watched = [".git/HEAD", ".git/refs", ".git/packed-refs"];
-    for path in watched.iter().chain(BUILT_FROM) {
-        let path = manifest.join(path);
+    // A new commit moves HEAD or a branch (in a worktree, git says where those are), an
+    // edit changes a source; a missing path would rerun every build.
+    let git_paths = git(&[
+        "rev-parse",
+        "--git-path",
+        "HEAD",
+        "--git-path",
+        "refs/heads",
+        "--git-path",
+        "packed-refs",
+    ])
+    .filter(|_| own)
+    .unwrap_or_default();
+    let git_paths = git_paths.lines().map(|p| manifest.join(p));
+    for path in git_paths.chain(BUILT_FROM.iter().map(|p| manifest.join(p))) {
         if path.exists() {
             println!("cargo:rerun-if-changed={}", path.display());
         }

@@ -1045,10 +1045,12 @@ fn a_stops_status_follows_when_things_happened() {
     };
     let arrive =
         |place: &str, occurred: &str| ev("trip.arrived", occurred, json!({"place": place}));
+    let depart =
+        |place: &str, occurred: &str| ev("trip.departed", occurred, json!({"place": place}));
     c.append(&[
         person("minister"),
         ev("trip.announced", "2025-03-01", json!({"traveler": "person:minister",
-            "stops": [{"place": "country:SN"}, {"place": "country:GH"}, {"place": "country:NG"}, {"place": "country:CI"}]})),
+            "stops": (["SN", "GH", "NG", "CI", "KE", "ET"].map(|c| json!({"place": format!("country:{c}")})))})),
         // Senegal: visited on the 13th; a cancellation dated the 12th reported after.
         arrive("country:SN", "2025-03-13"),
         cancel("country:SN", "2025-03-12"),
@@ -1061,36 +1063,62 @@ fn a_stops_status_follows_when_things_happened() {
         // Côte d'Ivoire: a cancellation dated only by its month keeps filing order.
         arrive("country:CI", "2025-03-15"),
         cancel("country:CI", "2025-03"),
+        // Kenya: cancelled on the 12th; an arrival of the 11th reported after.
+        cancel("country:KE", "2025-03-12"),
+        arrive("country:KE", "2025-03-11"),
+        // Ethiopia: a departure dated by its month does not hold back a late
+        // cancellation of the 2nd, which goes before the arrival of the 15th.
+        arrive("country:ET", "2025-03-15"),
+        depart("country:ET", "2025-03"),
+        cancel("country:ET", "2025-03-02"),
     ])
     .ok();
-    let trip = json_of(&c, &["trip", "show", t]);
-    let stops: Vec<(&str, &str, &Value)> = trip["stops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["place"].as_str().unwrap(),
-                s["status"].as_str().unwrap(),
-                &s["cancel_reason"],
-            )
-        })
-        .collect();
+    let stops = |c: &Chronicle, at: &[&str]| -> Vec<(String, String, Value)> {
+        let trip = json_of(c, &[&["trip", "show", t], at].concat());
+        (trip["stops"].as_array().unwrap().iter())
+            .map(|s| {
+                (
+                    s["place"].as_str().unwrap().to_owned(),
+                    s["status"].as_str().unwrap().to_owned(),
+                    s["cancel_reason"].clone(),
+                )
+            })
+            .collect()
+    };
+    let stop = |place: &str, status: &str, reason: Value| {
+        (format!("country:{place}"), status.to_owned(), reason)
+    };
+    let off = || json!("called off");
     assert_eq!(
-        stops,
+        stops(&c, &[]),
         [
-            ("country:SN", "visited", &Value::Null),
-            ("country:GH", "visited", &Value::Null),
-            ("country:NG", "cancelled", &json!("called off")),
-            ("country:CI", "cancelled", &json!("called off")),
+            stop("SN", "visited", Value::Null),
+            stop("GH", "visited", Value::Null),
+            stop("NG", "cancelled", off()),
+            stop("CI", "cancelled", off()),
+            stop("KE", "cancelled", off()),
+            stop("ET", "visited", Value::Null),
         ]
     );
     let shown = c.run(&["trip", "show", t]).ok();
-    assert!(shown.contains("Senegal — visited"), "{shown}");
-    assert!(!shown.contains("Senegal (cancelled)"), "{shown}");
-    // As of before the late report, the same: the stop was visited.
-    let then = json_of(&c, &["trip", "show", t, "--as-of", "4"]);
-    assert_eq!(then["stops"][0]["status"], "visited");
+    assert!(shown.contains("1. Senegal — visited"), "{shown}");
+    assert!(!shown.contains("cancelled: called off\n    2."), "{shown}");
+    // As of the arrival in Senegal (position 3), and of the late report (4): visited.
+    for at in ["3", "4"] {
+        assert_eq!(stops(&c, &["--as-of", at])[0].1, "visited", "as of {at}");
+    }
+    // Called off in the plan, Kenya (shown cancelled) and Senegal (shown visited, as
+    // it was visited after) are put back on it by a `trip.stop_added` of them: the
+    // same stops, planned from then on, not a second stop of either.
+    let add = |place: &str| ev("trip.stop_added", "2025-03-16", json!({"place": place}));
+    c.append(&[add("country:KE"), add("country:SN")]).ok();
+    let now = stops(&c, &[]);
+    assert_eq!(now.len(), 6, "{now:?}");
+    assert_eq!(now[4], stop("KE", "planned", Value::Null));
+    assert_eq!(now[0], stop("SN", "planned", Value::Null));
+    // Once back on the plan, a second `trip.stop_added` of it is refused.
+    c.append(&[add("country:KE")])
+        .fails(2, "already has this stop");
 }
 
 /// A fact corrected, then retracted, is listed under `trip show --include-retracted`

@@ -238,11 +238,17 @@ pub struct Stop {
     /// Meetings expected, not yet held; `occurred` is when they are to take place.
     #[serde(default)]
     pub planned_meetings: Vec<Meeting>,
-    /// While [`fold`] runs: the arrivals, departures and cancellations at this stop,
-    /// each with when it happened, from which the stop's status is worked out at the
-    /// end ([`happened_in_order`]). Empty in a view.
+    /// While [`fold`] runs: the arrivals, departures, cancellations and re-plans of this
+    /// stop, each with when it happened, from which its status is worked out at the end
+    /// ([`Stop::settle`]). Empty in a view.
     #[serde(skip)]
     steps: Vec<(Option<Extent>, StopStep)>,
+    /// Whether the plan has it called off: a `trip.stop_cancelled` since it was last
+    /// planned, whatever was reported at it since. A stop called off is put back on the
+    /// plan by a `trip.stop_added` of it ([`add_stop`]); the store's rules, which fold
+    /// only the plan, decide the same from it.
+    #[serde(skip)]
+    called_off: bool,
 }
 
 /// What an event at a stop says of it.
@@ -250,6 +256,7 @@ pub struct Stop {
 enum StopStep {
     Visited,
     Cancelled(Option<String>),
+    Planned,
 }
 
 impl Stop {
@@ -276,48 +283,61 @@ impl Stop {
             meetings: Vec::new(),
             planned_meetings: Vec::new(),
             steps: Vec::new(),
+            called_off: false,
         }
     }
 
-    /// The stop's status from its arrivals, departures and cancellations in the order
-    /// they happened (a cancellation reported late of a stop visited since leaves it
-    /// visited); the reason stays only on a stop that stands cancelled.
+    /// Whether the plan has this stop called off (see the field).
+    pub fn called_off(&self) -> bool {
+        self.called_off
+    }
+
+    /// The stop's status from its arrivals, departures, cancellations and re-plans in
+    /// the order they happened (a cancellation reported late of a stop visited since
+    /// leaves it visited); the reason stays only on a stop that stands cancelled.
     fn settle(&mut self) {
         let steps = std::mem::take(&mut self.steps);
-        match happened_in_order(steps.iter().map(|(at, step)| (at.as_ref(), step))).last() {
-            Some(StopStep::Visited) => {
-                self.status = StopStatus::Visited;
-                self.cancel_reason = None;
-            }
-            Some(StopStep::Cancelled(reason)) => {
-                self.status = StopStatus::Cancelled;
-                self.cancel_reason = reason.clone();
-            }
-            None => {}
-        }
+        let last = happened_in_order(steps.iter().map(|(at, step)| (at.as_ref(), step))).pop();
+        (self.status, self.cancel_reason) = match last {
+            Some(StopStep::Visited) => (StopStatus::Visited, None),
+            Some(StopStep::Cancelled(reason)) => (StopStatus::Cancelled, reason.clone()),
+            Some(StopStep::Planned) | None => (StopStatus::Planned, None),
+        };
     }
 }
 
-/// Items in the order they happened, not the order they were filed: an item filed later
-/// goes before those filed earlier that are wholly after it (its extent over before
-/// theirs began); extents that overlap (a month and a day in it, a day and a time that
-/// day), or an item with none, keep filing order.
+/// Items in the order they happened, not the order they were filed: an item goes after
+/// every item that happened wholly before it (its extent over before the other's
+/// began), and otherwise in filing order, the first filed first of those free to go.
+/// Items whose extents overlap (a month and a day in it, a day and a time that day), or
+/// with no extent, keep filing order among themselves, without holding others back: a
+/// cancellation of March 2 reported after an arrival of March 15 and a departure dated
+/// only "March" goes before the arrival.
 fn happened_in_order<'a, T>(items: impl Iterator<Item = (Option<&'a Extent>, T)>) -> Vec<T> {
-    let mut ordered: Vec<(Option<&Extent>, T)> = Vec::new();
-    for (occurred, item) in items {
-        let mut at = ordered.len();
-        if let Some(occurred) = occurred {
-            while at > 0
-                && ordered[at - 1]
-                    .0
-                    .is_some_and(|before| before.earliest() >= occurred.latest())
-            {
-                at -= 1;
+    let mut items: Vec<(Option<&Extent>, Option<T>)> =
+        items.map(|(at, item)| (at, Some(item))).collect();
+    // `a` happened wholly before `b`. An instant (earliest = latest) is not before
+    // itself or an equal one, so the relation has no cycle.
+    let before = |a: Option<&Extent>, b: Option<&Extent>| matches!((a, b), (Some(a), Some(b)) if a.latest() <= b.earliest() && a.earliest() < b.earliest());
+    let n = items.len();
+    let mut waiting: Vec<usize> = (0..n)
+        .map(|i| (0..n).filter(|&j| before(items[j].0, items[i].0)).count())
+        .collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        out.extend(items[i].1.take());
+        for k in 0..n {
+            if items[k].1.is_some() && before(items[i].0, items[k].0) {
+                waiting[k] -= 1;
+                if waiting[k] == 0 {
+                    ready.insert(k);
+                }
             }
         }
-        ordered.insert(at, (occurred, item));
     }
-    ordered.into_iter().map(|(_, item)| item).collect()
+    out
 }
 
 /// The planned return of a trip.
@@ -464,22 +484,23 @@ pub enum Added {
     BackOn(usize),
 }
 
-/// Adds the stop a `trip.stop_added` plans: after the stop its `after` names
-/// ([`stop_index`]), else last; or, when the trip has that very stop (its place and
-/// city) called off, puts it back on the plan, with its new dates if any.
+/// Adds the stop a `trip.stop_added` (of `occurred`) plans: after the stop its `after`
+/// names ([`stop_index`]), else last; or, when the plan has that very stop (its place
+/// and city) called off, puts it back on the plan, with its new dates if any.
 pub fn add_stop(
     stops: &mut Vec<Stop>,
     added: TripStopAdded,
+    occurred: Option<Extent>,
     places: &dyn Fn(&EntityId) -> Option<PlaceInfo>,
 ) -> Added {
-    let called_off = stops.iter().position(|s| {
-        s.status == StopStatus::Cancelled && s.is_at(&added.place, added.city.as_deref())
-    });
+    let called_off =
+        (stops.iter()).position(|s| s.called_off && s.is_at(&added.place, added.city.as_deref()));
     if let Some(i) = called_off {
         let stop = &mut stops[i];
-        stop.status = StopStatus::Planned;
-        stop.cancel_reason = None;
-        stop.steps.clear();
+        stop.called_off = false;
+        // Planned again from then on; [`fold`] settles its status among its steps.
+        (stop.status, stop.cancel_reason) = (StopStatus::Planned, None);
+        stop.steps.push((occurred, StopStep::Planned));
         stop.dates = added.dates.or(stop.dates);
         return Added::BackOn(i);
     }
@@ -730,14 +751,13 @@ pub fn fold(
                 }
             }
             EventData::TripStopAdded(s) => {
-                if let Added::New(at) = add_stop(&mut trip.stops, s, places) {
+                if let Added::New(at) = add_stop(&mut trip.stops, s, fact.occurred, places) {
                     origins.insert(at, StopOrigin::Planned(fact.id, 0));
                 }
             }
             EventData::TripStopCancelled(s) => {
                 let i = stop_mut(&mut trip, &s.place);
-                trip.stops[i].status = StopStatus::Cancelled;
-                trip.stops[i].cancel_reason = s.reason.clone();
+                trip.stops[i].called_off = true;
                 (trip.stops[i].steps).push((fact.occurred, StopStep::Cancelled(s.reason)));
             }
             EventData::TripAgendaItemAdded(a) => {
@@ -767,13 +787,11 @@ pub fn fold(
             }
             EventData::TripArrived(a) => {
                 let i = stop_mut(&mut trip, &a.place);
-                trip.stops[i].status = StopStatus::Visited;
                 trip.stops[i].arrived = fact.occurred;
                 (trip.stops[i].steps).push((fact.occurred, StopStep::Visited));
             }
             EventData::TripDeparted(d) => {
                 let i = stop_mut(&mut trip, &d.place);
-                trip.stops[i].status = StopStatus::Visited;
                 trip.stops[i].departed = fact.occurred;
                 (trip.stops[i].steps).push((fact.occurred, StopStep::Visited));
             }

@@ -662,7 +662,7 @@ pub fn check_job(
                 // it, rather than folded again (many stops in one input stay linear).
                 itinerary.learn(db, group, &job, &added.place)?;
                 let Itinerary { stops, places } = &mut itinerary;
-                trips::add_stop(stops, added, &|p| places.get(p).cloned());
+                trips::add_stop(stops, added, event.occurred, &|p| places.get(p).cloned());
                 job.itineraries.insert(event.stream.clone(), itinerary);
             }
             job.places |= event.stream.category() == "place";
@@ -1186,7 +1186,7 @@ impl Itinerary {
                 && (s.city.is_none() != city.is_none() || s.is_at(&added.place, city)))
                 || same_by_name(s)
         })?;
-        let called_off = stop.status == trips::StopStatus::Cancelled;
+        let called_off = stop.called_off();
         if called_off && stop.is_at(&added.place, city) {
             return None;
         }
