@@ -294,14 +294,12 @@ fn import_checks_everything_before_writing() {
 fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
     for (signal, ids) in [(libc::SIGTERM, false), (libc::SIGINT, true)] {
         let mut stopped = false;
-        let attempts = [
-            (4_000, 100),
-            (16_000, 100),
-            (16_000, 500),
-            (64_000, 300),
-            (64_000, 1_500),
-        ];
-        for (size, delay_ms) in attempts {
+        // Too early (before the first batch) waits longer; too late (done) takes a
+        // larger input: a loaded machine moves both.
+        let (mut size, mut delay_ms) = (4_000usize, 100u64);
+        let mut tried = Vec::new();
+        for _ in 0..8 {
+            tried.push(format!("{size} events, {delay_ms} ms"));
             let c = Chronicle::new();
             let lines: Vec<String> = (0..size)
                 .map(|i| {
@@ -335,16 +333,20 @@ fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
             let by = std::os::unix::process::ExitStatusExt::signal(&output.status);
             let run = common::Run::from_output(output);
             if run.code == 0 {
-                continue; // It was done before the signal came: a larger input.
+                size *= 4; // It was done before the signal came: a larger input.
+                continue;
             }
             let message = run.stderr.trim();
             assert!(!message.contains("panicked"), "{message}");
             assert_eq!(by, Some(signal), "{message}");
             let head = c.log().len();
             assert_eq!(head % 20, 0, "whole batches: {head}");
-            if head == 0 || head == size || !message.contains("interrupted") {
-                // Before the first batch or the handler, or in the views' catch-up
-                // after the last batch: try again.
+            if head == 0 || !message.contains("interrupted") {
+                delay_ms *= 3; // Before the first batch or the handler.
+                continue;
+            }
+            if head == size {
+                size *= 4; // In the views' catch-up after the last batch.
                 continue;
             }
             stopped = true;
@@ -376,7 +378,10 @@ fn an_import_stopped_by_a_signal_says_how_far_it_got_and_how_to_finish() {
             c.run(&["verify"]).ok();
             break;
         }
-        assert!(stopped, "no signal came while the batches were written");
+        assert!(
+            stopped,
+            "no signal came while the batches were written; tried {tried:?}"
+        );
     }
 }
 
@@ -388,7 +393,9 @@ fn an_import_stopped_while_checking_says_nothing_was_written() {
         .map(|i| trip_started(&format!("trip:t{i}")).to_string() + "\n")
         .collect();
     let mut stopped = false;
-    for delay_ms in [50, 150, 400, 1_000] {
+    // Too early (before the handler) waits longer, too late (past the check) less.
+    let (mut delay_ms, mut tried) = (150u64, Vec::new());
+    for _ in 0..8 {
         let c = Chronicle::new();
         let file = c.file("big.jsonl", &lines.concat());
         let child = c
@@ -402,8 +409,13 @@ fn an_import_stopped_while_checking_says_nothing_was_written() {
         let output = child.wait_with_output().unwrap();
         let by = std::os::unix::process::ExitStatusExt::signal(&output.status);
         let run = common::Run::from_output(output);
+        tried.push(format!("{delay_ms} ms: {:?}", run.stderr.lines().next()));
         if !run.stderr.contains("while checking") {
-            continue; // Before the handler, or after the check: try another delay.
+            delay_ms = match run.code != 0 && run.stderr.trim().is_empty() {
+                true => delay_ms * 2,      // Before the handler.
+                false => delay_ms * 2 / 5, // After the check.
+            };
+            continue;
         }
         assert!(!c.db().join("db").exists(), "{}", run.stderr);
         assert_eq!(by, Some(libc::SIGINT), "{}", run.stderr);
@@ -421,7 +433,10 @@ fn an_import_stopped_while_checking_says_nothing_was_written() {
         stopped = true;
         break;
     }
-    assert!(stopped, "no signal landed while the input was checked");
+    assert!(
+        stopped,
+        "no signal landed while the input was checked; tried {tried:?}"
+    );
 }
 
 #[test]

@@ -87,10 +87,11 @@ fn export(
                 match last {
                     // A copy cut between two lines would still import: the head tells.
                     Some(head) => note!(
-                        "exported {n} events to {}, the last {head}; after restoring it, `chronicle verify --expect-head {head}` proves the restore whole",
+                        "exported {n} event{} to {}, the last {head}; after restoring it, `chronicle verify --expect-head {head}` proves the restore whole",
+                        if n == 1 { "" } else { "s" },
                         path.display()
                     ),
-                    None => note!("exported {n} events to {}", path.display()),
+                    None => note!("exported no events to {}: the log is empty", path.display()),
                 }
             }
         }
