@@ -156,6 +156,15 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
     run.ok();
     let exported = std::fs::read_to_string(&backup).unwrap();
     assert_eq!(exported, c.run(&["export"]).ok());
+    // For scripts, the same in JSON.
+    let summary = c
+        .run(&["--json", "export", "--out", path_str(&backup)])
+        .ok();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({"events": 45, "file": path_str(&backup), "last": head})
+    );
     let cut = c.dir.path().join("cut.jsonl");
     let first_44: String = exported
         .lines()

@@ -6,7 +6,7 @@ use super::output;
 use super::{App, Backend};
 use chronicle::model::RecordedEvent;
 use chronicle::store::{EventStore, ReadFilter};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -74,28 +74,36 @@ fn export(
         out.flush()?;
         Ok((n, last.map(|(position, hash)| format!("{position}:{hash}"))))
     };
-    match &args.out {
+    let (n, last, to) = match &args.out {
         None => {
-            write_all(&mut output::stdout())?;
+            let (n, last) = write_all(&mut output::stdout())?;
+            bar.finish_and_clear();
+            // Told on a terminal only: stdout carries the export itself.
+            if app.json || !std::io::stderr().is_terminal() {
+                return Ok(());
+            }
+            (n, last, "stdout".to_owned())
         }
         Some(path) => {
             let mut out = super::out_file::OutFile::create(path)?;
             let (n, last) = write_all(&mut out)?;
             out.finish()?;
             bar.finish_and_clear();
-            if !app.json {
-                match last {
-                    // A copy cut between two lines would still import: the head tells.
-                    Some(head) => note!(
-                        "exported {n} event{} to {}, the last {head}; after restoring it, `chronicle verify --expect-head {head}` proves the restore whole",
-                        if n == 1 { "" } else { "s" },
-                        path.display()
-                    ),
-                    None => note!("exported no events to {}: the log is empty", path.display()),
-                }
+            if app.json {
+                let summary = serde_json::json!({"events": n, "file": path, "last": last});
+                output::json_line(&mut output::stdout(), &summary)?;
+                return Ok(());
             }
+            (n, last, path.display().to_string())
         }
+    };
+    match last {
+        // A copy cut between two lines would still import: the last event tells.
+        Some(head) => note!(
+            "exported {n} event{} to {to}, the last {head}; after restoring it, `chronicle verify --expect-head {head}` proves the restore whole",
+            if n == 1 { "" } else { "s" },
+        ),
+        None => note!("exported no events to {to}: the log is empty"),
     }
-    bar.finish_and_clear();
     Ok(())
 }
