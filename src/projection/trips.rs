@@ -270,7 +270,8 @@ impl Stop {
             }
     }
 
-    fn planned(place: EntityId, city: Option<String>, dates: Option<Extent>) -> Stop {
+    /// A stop as first planned: no arrival, departure or cancellation yet.
+    pub fn planned(place: EntityId, city: Option<String>, dates: Option<Extent>) -> Stop {
         Stop {
             place,
             city,
@@ -512,7 +513,10 @@ pub fn add_stop(
 }
 
 /// A stop as a person reads it, with the id that names it: `Seoul (country:KR)`,
-/// `South Korea (country:KR)`, `Jerusalem (place:jerusalem, cancelled)`.
+/// `South Korea (country:KR)`, `Jerusalem (place:jerusalem, called off)`. "Called off"
+/// is the plan's word ([`Stop::called_off`]), not the stop's status: the store's rules
+/// use these labels, and they know the plan, not the arrivals that may show the stop
+/// visited after all.
 pub fn stop_label(stop: &Stop, places: &dyn Fn(&EntityId) -> Option<PlaceInfo>) -> String {
     let name = stop
         .city
@@ -520,12 +524,12 @@ pub fn stop_label(stop: &Stop, places: &dyn Fn(&EntityId) -> Option<PlaceInfo>) 
         .or_else(|| places(&stop.place).and_then(|i| i.names.into_iter().next()))
         .or_else(|| stop.place.country_name().map(str::to_owned))
         .unwrap_or_else(|| stop.place.to_string());
-    let cancelled = if stop.status == StopStatus::Cancelled {
-        ", cancelled"
+    let called_off = if stop.called_off() {
+        ", called off"
     } else {
         ""
     };
-    format!("{name} ({}{cancelled})", stop.place)
+    format!("{name} ({}{called_off})", stop.place)
 }
 
 /// The stop a place names: the stop of that very place; else, for a registered place,

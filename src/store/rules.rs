@@ -1191,10 +1191,7 @@ impl Itinerary {
             return None;
         }
         let places = |p: &EntityId| self.places.get(p).cloned();
-        let mut new = stop.clone();
-        new.place = added.place.clone();
-        new.city = added.city.clone();
-        new.status = trips::StopStatus::Planned;
+        let new = trips::Stop::planned(added.place.clone(), added.city.clone(), added.dates);
         let (new, existing) = (
             trips::stop_label(&new, &places),
             trips::stop_label(stop, &places),
@@ -1205,7 +1202,7 @@ impl Itinerary {
                 "trip.stop_added of {existing}: `{trip}` already has this stop ({at}), and a second would get none of its events; {ONE_STOP}"
             ),
             (false, true) if called_off => format!(
-                "trip.stop_added of {new}: `{trip}` has this stop as {existing} ({at}), called off; to put it back on the plan, add it as that: `place` {}{}",
+                "trip.stop_added of {new}: `{trip}` has this stop as {existing} ({at}); to put it back on the plan, add it as that: `place` {}{}",
                 stop.place,
                 stop.city
                     .as_ref()
@@ -2175,7 +2172,7 @@ mod tests {
                 .unwrap();
             let (_, message) = refused(&mut log, &[at("trip.arrived", "country:DE")]);
             assert!(
-                message.contains("Tokyo (country:JP, cancelled), Paris (country:FR, cancelled)"),
+                message.contains("Tokyo (country:JP, called off), Paris (country:FR, called off)"),
                 "{message}"
             );
         }
