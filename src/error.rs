@@ -18,7 +18,7 @@ pub enum Error {
     },
     /// The stream's version is not the one the writer expected. Nothing was written:
     /// read the stream again and retry with the new version. Exit 3.
-    #[error("{}", conflict_message(stream, expected, *actual, ExpectGiven::Flag))]
+    #[error("{}", conflict_message(stream, expected, *actual, *written, ExpectGiven::Flag))]
     Conflict {
         /// Which event of the append (0-based).
         index: usize,
@@ -26,6 +26,10 @@ pub enum Error {
         expected: Expect,
         /// The stream's current version (0 when it does not exist).
         actual: Version,
+        /// When the event is one the log holds already (a retry by its id): the version
+        /// it was written as, which does not follow `expected`, so this append is not a
+        /// retry of the one that wrote it.
+        written: Option<Version>,
     },
     /// The log or an index is not what it must be (a broken hash chain, a gap). Exit 4.
     #[error("integrity check failed: {0}")]
@@ -115,6 +119,7 @@ pub fn conflict_message(
     stream: &StreamId,
     expected: &Expect,
     actual: Version,
+    written: Option<Version>,
     given: ExpectGiven,
 ) -> String {
     let category = stream.category();
@@ -136,10 +141,29 @@ pub fn conflict_message(
             format!("retry with expect {actual} (or If-Match: {actual})"),
         ),
     };
+    if let Some(written) = written {
+        let leave_out = match given {
+            ExpectGiven::Flag => "leave out --expect to confirm it".to_owned(),
+            ExpectGiven::Line => format!(
+                r#"leave out that line's "expect" (its event is written), and check the lines after it against version {actual}"#
+            ),
+            ExpectGiven::Api => format!(
+                "leave that event out (it is written) and send the rest with expect {actual} (or If-Match: {actual})"
+            ),
+        };
+        return format!(
+            "this event is in the log already, as version {written} of `{stream}`, which does not follow {}: this append is not a retry of the one that wrote it, and the stream is at version {actual} now; nothing was written: {leave_out}",
+            describe_expect(expected)
+        );
+    }
     let next = match expected {
         // Most likely a mistyped name: retrying with version 0 would start a new stream.
         Expect::Exists => format!(
             "check the stream's name ({list} lists the events of its category), or leave out {exists} to start it"
+        ),
+        // The writer meant to start a stream: another name, not this one's version.
+        Expect::NoStream => format!(
+            "to start a new stream, give it another name ({list} lists those of its category); to add to this one, {retry}"
         ),
         _ => format!("read the stream and {retry}"),
     };

@@ -298,6 +298,32 @@ fn a_conflict_gives_409_with_expected_and_actual_versions() {
         .header("If-Match", "3")
         .send(body.to_string());
     assert_eq!(read(response).0, 201);
+
+    // A request whose first event is in the log already is a retry only if that event
+    // was written as the version after If-Match; otherwise the events after it would
+    // be written unchecked.
+    let batch = |if_match: &str, events: Value| {
+        let response = server
+            .agent
+            .post(format!("{}/streams/trip:t/events", server.url))
+            .header("Content-Type", "application/json")
+            .header("If-Match", if_match)
+            .send(events.to_string());
+        read(response)
+    };
+    let mut known = started("2025-01-08");
+    known["id"] = json!("0198e000-0000-7000-8000-000000000001");
+    assert_eq!(batch("4", json!([known])).0, 201, "version 5");
+    let (status, body) = batch("4", json!([known]));
+    assert_eq!((status, &body["events"][0]["new"]), (201, &json!(false)));
+    let (status, body) = batch("1", json!([known, started("2025-01-09")]));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!((&body["written"], &body["actual"]), (&json!(5), &json!(5)));
+    assert!(
+        body["error"].as_str().unwrap().contains("send the rest with expect 5"),
+        "{body}"
+    );
+    assert_eq!(server.get("/streams/trip:t").1["version"], 5);
 }
 
 #[test]

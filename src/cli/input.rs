@@ -97,10 +97,11 @@ pub fn locate(err: Error, at: impl Fn(usize) -> Option<(String, usize)>) -> anyh
             ref stream,
             ref expected,
             actual,
+            written,
         } => match at(index) {
             Some((file, line)) => anyhow::Error::new(ConflictOnLine(format!(
                 "{file}: line {line}: {}",
-                conflict_message(stream, expected, actual, ExpectGiven::Line)
+                conflict_message(stream, expected, actual, written, ExpectGiven::Line)
             ))),
             None => anyhow::Error::new(err),
         },

@@ -216,6 +216,7 @@ impl Api {
                         stream,
                         expected,
                         actual: Version(actual),
+                        written: body["written"].as_u64().map(Version),
                     }
                     .into(),
                     _ => UsageError(message).into(),

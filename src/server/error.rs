@@ -154,17 +154,24 @@ impl From<Error> for ApiError {
                 stream,
                 expected,
                 actual,
-            } => ApiError {
-                status: StatusCode::CONFLICT,
-                body: json!({
-                    "error": crate::error::conflict_message(&stream, &expected, actual, crate::error::ExpectGiven::Api),
+                written,
+            } => {
+                let mut body = json!({
+                    "error": crate::error::conflict_message(&stream, &expected, actual, written, crate::error::ExpectGiven::Api),
                     "index": index,
                     "stream": stream,
                     "expected": expect_json(&expected),
                     "actual": actual,
-                }),
-                close: false,
-            },
+                });
+                if let Some(written) = written {
+                    body["written"] = json!(written);
+                }
+                ApiError {
+                    status: StatusCode::CONFLICT,
+                    body,
+                    close: false,
+                }
+            }
             // The log's server is down or failing over: worth retrying soon.
             Error::Unavailable(message) => {
                 static LOGGED: OncePerSecond = OncePerSecond::new();

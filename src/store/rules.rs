@@ -512,11 +512,29 @@ pub fn check_job(
                     ),
                 ));
             }
+            // A retry's expectation held when its event was written, if it is a
+            // retry of the same append: the version it was written as must follow it.
+            let written = known.entry.version;
+            let followed = match proposed.expect {
+                Expect::Any => true,
+                Expect::NoStream => written.0 == 1,
+                Expect::Exists => written.0 > 1,
+                Expect::Version(v) => written.0 == v.0 + 1,
+            };
+            if !followed {
+                return Err(Error::Conflict {
+                    index,
+                    actual: Version(lookup_version(db, group, &job, &known.stream)?),
+                    stream: known.stream,
+                    expected: proposed.expect,
+                    written: Some(written),
+                });
+            }
             appended.push(AppendedEvent {
                 id,
                 stream: known.stream,
                 position: known.entry.position,
-                version: known.entry.version,
+                version: written,
                 new: false,
                 note: None,
             });
@@ -536,6 +554,7 @@ pub fn check_job(
                 stream: proposed.stream.clone(),
                 expected: proposed.expect,
                 actual: Version(current),
+                written: None,
             });
         }
         let opens_unannounced_trip = current == 0 && opens_trip_unannounced(&proposed);
@@ -1796,6 +1815,54 @@ mod tests {
         other["occurred"] = json!("2025-01-06");
         let err = log.append(&[other]).unwrap_err();
         assert!(err.to_string().contains("different content"), "{err}");
+    }
+
+    #[test]
+    fn a_retry_is_checked_against_the_version_it_was_written_as() {
+        let mut log = MemIndex::default();
+        log.append(&[started("trip:a", Some(ID), json!("none"))])
+            .unwrap();
+        log.append(&[started("trip:a", None, json!(1))]).unwrap();
+        // The same append again: its expectation held when it was written.
+        let retry = log
+            .append(&[started("trip:a", Some(ID), json!(0))])
+            .unwrap();
+        assert!(!retry[0].new);
+        // Another append that begins with it: version 1 does not follow version 1, so
+        // the event after it would land unchecked; refused, nothing written.
+        let err = log
+            .append(&[
+                started("trip:a", Some(ID), json!(1)),
+                started("trip:a", None, json!("any")),
+            ])
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Conflict {
+                    index: 0,
+                    actual: Version(2),
+                    written: Some(Version(1)),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("as version 1 of `trip:a`"),
+            "{err}"
+        );
+        for expect in [json!("exists"), json!(5)] {
+            assert!(
+                log.append(&[started("trip:a", Some(ID), expect.clone())])
+                    .is_err(),
+                "{expect}"
+            );
+        }
+        assert_eq!(
+            log.append(&[started("trip:a", None, json!(2))]).unwrap()[0].version,
+            Version(3)
+        );
     }
 
     #[test]
