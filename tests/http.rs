@@ -320,7 +320,10 @@ fn a_conflict_gives_409_with_expected_and_actual_versions() {
     assert_eq!(status, 409, "{body}");
     assert_eq!((&body["written"], &body["actual"]), (&json!(5), &json!(5)));
     assert!(
-        body["error"].as_str().unwrap().contains("send the rest with expect 5"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("send the rest with expect 5"),
         "{body}"
     );
     assert_eq!(server.get("/streams/trip:t").1["version"], 5);
@@ -1501,6 +1504,19 @@ fn views_that_lag_past_the_wait_answer_503() {
             .unwrap();
         if response.status() == 503 {
             assert_eq!(response.headers()["retry-after"], "1");
+            let (_, body) = read(Ok(response));
+            assert_eq!(body["wanted"], last, "{body}");
+            assert!(body["reflects"].as_u64().unwrap() < last, "{body}");
+            // A command through the server asks again while the views make progress,
+            // as one on the store itself waits for them, rather than failing.
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
+                .args(["--server", &server.url, "--json", "trip", "list"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stderr}");
+            let trips: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(trips.as_array().unwrap().len(), 500 * (round + 1));
             return;
         }
         assert_eq!(response.status(), 200);

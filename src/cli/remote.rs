@@ -14,8 +14,12 @@ use chronicle::query::Query;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a command through a server waits for views that make no progress.
+const VIEWS_STALLED: Duration = Duration::from_secs(30);
 
 /// What the server writes beside its store.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -124,14 +128,42 @@ impl Api {
     }
 
     /// `GET path?query`; parameters whose value is `None` are left out.
+    ///
+    /// The server answers a query once its views reflect every append acknowledged
+    /// before it, and waits only a few seconds for that (then `503`, with `wanted` and
+    /// `reflects`). Like a command on a store of its own, which catches its views up
+    /// before answering, this asks again as long as the views make progress, and gives
+    /// up only when they have not moved for [`VIEWS_STALLED`].
     pub fn get<T: DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, Option<String>)],
     ) -> anyhow::Result<T> {
         let url = self.url_for(path, query);
-        let response = self.agent.get(&url).call();
-        self.answer(response)
+        let mut progress = (Instant::now(), 0);
+        let mut told = false;
+        loop {
+            let (status, body) = self.read(self.agent.get(&url).call())?;
+            let lag = (status == 503)
+                .then(|| Some((body["wanted"].as_u64()?, body["reflects"].as_u64()?)))
+                .flatten();
+            let Some((wanted, reflects)) = lag else {
+                return self.answer(status, body);
+            };
+            if reflects > progress.1 {
+                progress = (Instant::now(), reflects);
+            }
+            if progress.0.elapsed() >= VIEWS_STALLED {
+                return self.answer(status, body);
+            }
+            if !told && std::io::stderr().is_terminal() {
+                eprintln!(
+                    "waiting for the server's views to reach position {wanted} (they reflect {reflects})…"
+                );
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `POST path` with a JSON body.
@@ -141,13 +173,15 @@ impl Api {
         if let Some(token) = &self.token {
             request = request.header("Authorization", &format!("Bearer {token}"));
         }
-        self.answer(request.send_json(body))
+        let (status, body) = self.read(request.send_json(body))?;
+        self.answer(status, body)
     }
 
-    fn answer<T: DeserializeOwned>(
+    /// The status and JSON body of an answer.
+    fn read(
         &self,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> anyhow::Result<T> {
+    ) -> anyhow::Result<(u16, Value)> {
         let mut response = response.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach the chronicle server at {} ({e}); is `chronicle serve` running?",
@@ -166,6 +200,11 @@ impl Api {
                     self.base
                 )
             })?;
+        Ok((status, body))
+    }
+
+    /// What an answer means: its body as `T`, or the error it says.
+    fn answer<T: DeserializeOwned>(&self, status: u16, body: Value) -> anyhow::Result<T> {
         if (200..300).contains(&status) {
             return serde_json::from_value(body).map_err(|e| {
                 anyhow::anyhow!(

@@ -41,6 +41,12 @@ impl ApiError {
         }
     }
 
+    /// The same answer with one more field in its body.
+    pub fn with(mut self, field: &str, value: Value) -> ApiError {
+        self.body[field] = value;
+        self
+    }
+
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }

@@ -95,13 +95,15 @@ fn views(store: &Store, at: &At, wait: Duration) -> Result<(Views, Position), Ap
     // Live or past, the views must have folded the position first; the wait is bounded
     // so that a lagging projector never holds a server thread for long.
     let Some((live, reflects)) = store.views_at_least(wanted, wait)? else {
+        let reflects = store.projected();
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "the views have not reached position {wanted} yet (they reflect {}); retry in a moment",
-                store.projected()
+                "the views have not reached position {wanted} yet (they reflect {reflects}); retry in a moment"
             ),
-        ));
+        )
+        .with("wanted", json!(wanted))
+        .with("reflects", json!(reflects)));
     };
     if at_head {
         Ok((Views::Live(live), reflects))
