@@ -1162,3 +1162,56 @@ fn usage_mistakes_say_what_to_do() {
         "a server that could not start made a store"
     );
 }
+
+/// The check of an import forgets each batch's facts to bound its memory; an amendment
+/// in a later batch of a fact from an earlier one is still checked in full before
+/// anything is written (it was found only when written, after the batches before it).
+#[test]
+fn an_amendment_in_a_later_batch_is_checked_before_anything_is_written() {
+    const NOTE: &str = "0198e000-0000-7000-8000-0000000000a1";
+    let note = json!({"id": NOTE, "stream": "conflict:x", "type": "note.reported", "occurred": "2025-01-01",
+        "data": {"summary": "first", "entities": ["country:US"]}});
+    let filler = json!({"stream": "conflict:y", "type": "note.reported", "occurred": "2025-01-02",
+        "data": {"summary": "filler", "entities": ["country:US"]}});
+    let correct = |data: Value| {
+        json!({"stream": "conflict:x", "type": "event.corrected", "occurred": "2025-01-03",
+            "data": {"target": NOTE, "reason": "a later report", "data": data}})
+    };
+    let input = |c: &Chronicle, name: &str, fix: Value| {
+        let text: String = [note.clone(), filler.clone(), correct(fix)]
+            .iter()
+            .map(|e| format!("{e}\n"))
+            .collect();
+        path_str(&c.file(name, &text)).to_owned()
+    };
+    let fresh = Chronicle::new();
+    let demo = Chronicle::new();
+    demo.run(&["demo"]).ok();
+    let before = export(&demo);
+    for (name, fix, says) in [
+        (
+            "same.jsonl",
+            json!({"summary": "first"}),
+            "line 3: field `data.data`: the correction changes nothing",
+        ),
+        (
+            "type.jsonl",
+            json!({"summary": 5}),
+            "line 3: field `data.data.summary`: invalid type: integer `5`",
+        ),
+    ] {
+        let file = input(&fresh, name, fix.clone());
+        fresh.run(&["import", "--batch", "1", &file]).fails(2, says);
+        assert!(
+            !fresh.db().exists(),
+            "{name}: a refused import creates no store"
+        );
+        let file = input(&demo, name, fix);
+        demo.run(&["import", "--batch", "1", &file]).fails(2, says);
+        assert_eq!(export(&demo), before, "{name}: nothing written");
+    }
+    let file = input(&fresh, "good.jsonl", json!({"summary": "second"}));
+    fresh.run(&["import", "--batch", "1", &file]).ok();
+    let shown = fresh.run(&["timeline", "--stream", "conflict:x"]).ok();
+    assert!(shown.contains("second"), "{shown}");
+}

@@ -18,8 +18,10 @@ use super::{App, UsageError};
 use chronicle::model::{EventType, ProposedEvent};
 use chronicle::store::{Checker, EventStore, Store};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::io::{BufRead, Seek, Write};
 use std::path::{Path, PathBuf};
+use uuid::Uuid;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -186,6 +188,10 @@ fn spill_error(e: std::io::Error) -> anyhow::Error {
 /// Pass 1: reads every line, checks it against the store (an empty log when there is no
 /// store yet) and the lines before it, and copies it to a temporary file. Writes
 /// nothing to the store.
+///
+/// The check forgets each batch's facts once checked, so that its memory does not grow
+/// with the input. When an amendment's target was one of them, it checks the copy
+/// again, keeping the data of the facts the input amends.
 pub fn check(
     store: Option<&Store>,
     inputs: &[Input],
@@ -198,12 +204,14 @@ pub fn check(
     };
     let mut spill = std::io::BufWriter::new(tempfile::tempfile().map_err(spill_error)?);
     let checking = output::spinner("checking the input against the log");
-    let mut checker = match store {
-        Some(store) => store.checker()?,
-        None => Checker::for_empty_log(),
+    let checker = |keeping| -> anyhow::Result<Batches<'_>> {
+        let checker = match store {
+            Some(store) => store.checker()?,
+            None => Checker::for_empty_log(),
+        };
+        Ok(Batches::new(checker.keeping(keeping), batch))
     };
-    let mut chunk = Vec::with_capacity(batch);
-    let mut checked = 0;
+    let mut batches = checker(HashSet::new())?;
     for (i, input) in inputs.iter().enumerate() {
         let input_index = u32::try_from(i).unwrap_or(u32::MAX);
         read_events(&input.name(), input.open()?, true, |raw, event, line| {
@@ -212,37 +220,89 @@ pub fn check(
             origins
                 .lines
                 .push((input_index, u32::try_from(line).unwrap_or(u32::MAX)));
-            chunk.push(event);
-            if let Some(signal) = catching.and_then(Catching::caught) {
-                return Err(Interrupted {
-                    signal,
-                    what: format!(
-                        "the import stopped while checking its input ({} events read): nothing was written; run it again to import it",
-                        origins.lines.len()
-                    ),
-                }
-                .into());
-            }
-            if chunk.len() == batch {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(batch));
-                let len = full.len();
-                checker
-                    .check(full)
-                    .map_err(|e| origins.locate(e, checked))?;
-                checked += len;
-            }
-            Ok(())
+            stop_if_caught(catching, origins.lines.len())?;
+            batches.push(event, &origins)
         })?;
     }
-    checker
-        .check(chunk)
-        .map_err(|e| origins.locate(e, checked))?;
-    checking.finish_and_clear();
+    let missed = batches.finish(&origins)?;
     let mut copy = spill
         .into_inner()
         .map_err(|e| spill_error(e.into_error()))?;
     copy.rewind().map_err(spill_error)?;
+    if let Some(targets) = missed {
+        let mut batches = checker(targets)?;
+        let name = "the import's copy of its input";
+        read_events(name, std::io::BufReader::new(&copy), true, |_, event, _| {
+            stop_if_caught(catching, batches.read())?;
+            batches.push(event, &origins)
+        })?;
+        batches.finish(&origins)?;
+        copy.rewind().map_err(spill_error)?;
+    }
+    checking.finish_and_clear();
     Ok(Checked { copy, origins })
+}
+
+/// A stop signal caught while checking ends the import: nothing is written yet.
+fn stop_if_caught(catching: Option<&Catching>, read: usize) -> anyhow::Result<()> {
+    match catching.and_then(Catching::caught) {
+        Some(signal) => Err(Interrupted {
+            signal,
+            what: format!("the import stopped while checking its input ({read} events read): nothing was written; run it again to import it"),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The events being checked, handed to the checker a batch at a time.
+struct Batches<'a> {
+    checker: Checker<'a>,
+    chunk: Vec<ProposedEvent>,
+    /// Events checked before `chunk`: where an error's index starts.
+    checked: usize,
+    batch: usize,
+}
+
+impl<'a> Batches<'a> {
+    fn new(checker: Checker<'a>, batch: usize) -> Batches<'a> {
+        Batches {
+            checker,
+            chunk: Vec::with_capacity(batch),
+            checked: 0,
+            batch,
+        }
+    }
+
+    /// How many events it was given.
+    fn read(&self) -> usize {
+        self.checked + self.chunk.len()
+    }
+
+    fn push(&mut self, event: ProposedEvent, origins: &Origins) -> anyhow::Result<()> {
+        self.chunk.push(event);
+        if self.chunk.len() == self.batch {
+            self.check(origins)?;
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, origins: &Origins) -> anyhow::Result<()> {
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(self.batch));
+        let len = full.len();
+        (self.checker)
+            .check(full)
+            .map_err(|e| origins.locate(e, self.checked))?;
+        self.checked += len;
+        Ok(())
+    }
+
+    /// Checks the last batch; returns the facts the input amends when an amendment
+    /// could not be checked in full ([`Checker::missed_targets`]).
+    fn finish(mut self, origins: &Origins) -> anyhow::Result<Option<HashSet<Uuid>>> {
+        self.check(origins)?;
+        Ok(self.checker.missed_targets())
+    }
 }
 
 /// Pass 2: appends the checked input from its copy, in atomic batches. A stop signal

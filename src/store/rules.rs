@@ -142,7 +142,8 @@ pub struct Pending {
     /// ([`Pending::set_facts_aside`]), so that its memory does not grow with the input.
     pub facts: HashMap<Uuid, Current>,
     /// Whether `facts` was set aside: a pending fact missing from it is then not an
-    /// inconsistency, and a correction of it is checked fully when it is written.
+    /// inconsistency, and a correction of it cannot be checked against it (the checker
+    /// notes that, and `import` checks its input again keeping the amended facts).
     pub facts_set_aside: bool,
     /// The accepted events, in position order.
     pub records: Vec<Record>,
@@ -329,14 +330,19 @@ impl Pending {
         }
     }
 
-    /// Forgets the pending facts' data (keeping their ids and versions, packed): for a
-    /// long dry run, whose memory must grow with its input as little as can be.
+    /// Forgets the pending facts' data but that of `keep` (keeping their ids and
+    /// versions, packed): for a long dry run, whose memory must grow with its input as
+    /// little as can be.
     ///
     /// # Panics
     /// When an id of the group has no digest and no record: the rules give every id
     /// one or the other.
-    pub fn set_facts_aside(&mut self) {
-        self.facts = HashMap::new();
+    pub fn set_facts_aside(&mut self, keep: &HashSet<Uuid>) {
+        if keep.is_empty() {
+            self.facts = HashMap::new();
+        } else {
+            self.facts.retain(|id, _| keep.contains(id));
+        }
         for (stream, version) in self.versions.drain() {
             self.set_aside.set_version(stream, version);
         }
@@ -351,6 +357,14 @@ impl Pending {
         }
         self.set_aside.at_place.extend(self.at_place.drain());
         self.facts_set_aside = true;
+    }
+
+    /// Whether the data of a pending fact was set aside ([`Pending::set_facts_aside`]),
+    /// so that an amendment of it cannot be checked against it.
+    pub fn forgot(&self, id: &Uuid) -> bool {
+        self.facts_set_aside
+            && !self.facts.contains_key(id)
+            && (self.ids.contains_key(id) || self.set_aside.contains(id))
     }
 
     /// The content digest of the event `info` describes: its own, or computed from its
@@ -865,7 +879,8 @@ fn check_references(
             ),
         ));
     }
-    // `None`: a long dry run set the target's data aside; it is checked when written.
+    // `None`: a long dry run set the target's data aside; its checker notes that, and
+    // the input is checked again keeping the target's data (`Checker::missed_targets`).
     let current = current_data(db, group, job, &known, target)?;
     let mut amended = None;
     let retracted_target = current.as_ref().filter(|c| c.retracted).map(|_| target);
@@ -1751,7 +1766,7 @@ mod tests {
                 let (job, _) = self.decide(&group, events, Utc::now())?;
                 group.absorb(job);
                 if set_aside {
-                    group.set_facts_aside();
+                    group.set_facts_aside(&HashSet::new());
                 }
             }
             Ok(())
@@ -2452,7 +2467,7 @@ mod tests {
                 .collect();
             let (job, _) = check_job(&log, &group, proposed, Utc::now(), false)?;
             group.absorb(job);
-            group.set_facts_aside();
+            group.set_facts_aside(&HashSet::new());
             Ok(())
         };
         const ADDED: &str = "0194210c-0000-7000-8000-0000000000b3";

@@ -24,6 +24,7 @@ use crate::projection::runner::Runner;
 use crate::projection::{Layered, counts};
 use crate::{Error, Result};
 use chrono::DateTime;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -35,9 +36,21 @@ use std::time::Duration;
 pub type PastDocs = Layered<HistoryDocs>;
 
 /// See [`SledStore::checker`].
+///
+/// To keep its memory from growing with the input, a checker forgets the data of the
+/// facts of each batch once it is checked. An amendment of such a fact in a later batch
+/// cannot then be checked against it: the checker notes that
+/// ([`Checker::missed_targets`]), and the caller checks the input again with a checker
+/// that keeps the data of every target it saw ([`Checker::keeping`]).
 pub struct Checker<'a> {
     index: Box<dyn super::rules::LogIndex + 'a>,
     pending: Pending,
+    /// The facts whose data is kept across batches.
+    keep: HashSet<uuid::Uuid>,
+    /// Every fact the input amends.
+    targets: HashSet<uuid::Uuid>,
+    /// Whether an amendment's target had its data forgotten.
+    missed: bool,
 }
 
 /// The log of a store that does not exist yet.
@@ -67,6 +80,9 @@ impl<'a> Checker<'a> {
         Checker {
             index,
             pending: Pending::new(tail),
+            keep: HashSet::new(),
+            targets: HashSet::new(),
+            missed: false,
         }
     }
 }
@@ -75,14 +91,23 @@ impl Checker<'_> {
     /// A checker against an empty log: for input bound for a store that does not exist
     /// yet, so that bad input is found before anything is created.
     pub fn for_empty_log() -> Checker<'static> {
-        Checker {
-            index: Box::new(EmptyLog),
-            pending: Pending::new(Tail::from_head(None)),
-        }
+        Checker::new(Box::new(EmptyLog), Tail::from_head(None))
+    }
+
+    /// The same checker, keeping the data of the facts `targets` names across batches:
+    /// for a second check of an input whose amendments the first could not check
+    /// ([`Checker::missed_targets`]). Its memory grows with the facts the input amends.
+    pub fn keeping(mut self, targets: HashSet<uuid::Uuid>) -> Self {
+        self.keep = targets;
+        self
     }
 
     /// Checks the next batch; an error's index is within `events`.
     pub fn check(&mut self, events: Vec<ProposedEvent>) -> Result<()> {
+        for target in events.iter().filter_map(|e| e.typed.target()) {
+            self.missed |= !self.keep.contains(&target) && self.pending.forgot(&target);
+            self.targets.insert(target);
+        }
         let (job, _) = super::rules::check_job(
             &*self.index,
             &self.pending,
@@ -92,8 +117,16 @@ impl Checker<'_> {
         )?;
         self.pending.absorb(job);
         // Keep ids and versions, not data: memory must not grow with the input.
-        self.pending.set_facts_aside();
+        self.pending.set_facts_aside(&self.keep);
         Ok(())
+    }
+
+    /// The facts the input amends, when an amendment's target had its data forgotten
+    /// (it was added or amended in an earlier batch): the input must then be checked
+    /// again by a checker [`keeping`](Checker::keeping) them. `None` when every
+    /// amendment was checked in full.
+    pub fn missed_targets(&self) -> Option<HashSet<uuid::Uuid>> {
+        self.missed.then(|| self.targets.clone())
     }
 }
 
@@ -471,10 +504,10 @@ impl SledStore {
     pub fn checker(&self) -> Result<Checker<'_>> {
         readable(&self.inner.halted)?;
         let head = read_head(&self.inner.db)?;
-        Ok(Checker {
-            index: Box::new(writer::SledIndex(&self.inner.db)),
-            pending: Pending::new(Tail::from_head(head)),
-        })
+        Ok(Checker::new(
+            Box::new(writer::SledIndex(&self.inner.db)),
+            Tail::from_head(head),
+        ))
     }
 
     /// Where reads of the log end: the last durable position. An event a commit has put
