@@ -1215,3 +1215,20 @@ fn an_amendment_in_a_later_batch_is_checked_before_anything_is_written() {
     let shown = fresh.run(&["timeline", "--stream", "conflict:x"]).ok();
     assert!(shown.contains("second"), "{shown}");
 }
+
+/// A link to a folder is not followed by `import`'s walk: one back to a folder above
+/// read the same file again and again (41 times, until the system's limit on links).
+#[cfg(unix)]
+#[test]
+fn import_does_not_follow_a_link_to_a_folder() {
+    let c = Chronicle::new();
+    let folder = c.dir.path().join("in");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    let event = json!({"stream": "conflict:x", "type": "note.reported", "occurred": "2025-01-01",
+        "data": {"summary": "once", "entities": ["country:US"]}});
+    std::fs::write(folder.join("sub/a.jsonl"), format!("{event}\n")).unwrap();
+    std::os::unix::fs::symlink("..", folder.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("sub", folder.join("also")).unwrap();
+    c.run(&["import", path_str(&folder)]).ok();
+    assert_eq!(c.log().len(), 1);
+}

@@ -247,8 +247,8 @@ fn looks_exported(line: &str) -> bool {
     line.contains("\"hash\"") && line.contains("\"position\"")
 }
 
-/// The `.jsonl` files of the given paths: files as given, folders searched recursively,
-/// each folder's files in name order.
+/// The `.jsonl` files of the given paths: files as given, folders searched recursively
+/// (not through links to folders), each folder's files in name order.
 pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -281,7 +281,12 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| UsageError(format!("cannot read folder {}: {e}", dir.display())))?;
     for entry in entries {
-        let path = entry?.path();
+        let entry = entry?;
+        let path = entry.path();
+        // A link to a folder is not followed: one to a folder above would loop.
+        if entry.file_type()?.is_symlink() && path.is_dir() {
+            continue;
+        }
         if path.is_dir() {
             walk(&path, found)?;
         } else if path.extension().is_some_and(|x| x == "jsonl") {
