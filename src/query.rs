@@ -43,6 +43,9 @@ pub struct TimelineFilter {
     pub from: Option<Extent>,
     pub to: Option<Extent>,
     pub limit: Option<usize>,
+    /// Only the entries after this one in timeline order (a page's last entry's
+    /// [`TimelineEntry::cursor`]).
+    pub after: Option<[u8; 24]>,
     /// Also retracted facts, marked with the reason.
     pub include_retracted: bool,
 }
@@ -118,6 +121,14 @@ pub struct TimelineEntry {
     /// only when asked to (`include_retracted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retracted: Option<String>,
+}
+
+impl TimelineEntry {
+    /// Where it stands in timeline order: [`TimelineFilter::after`] this is the page
+    /// after it.
+    pub fn cursor(&self) -> [u8; 24] {
+        crate::projection::sort_key(&self.occurred, self.position)
+    }
 }
 
 /// A status fact about an entity, with its summary.
@@ -1187,9 +1198,12 @@ impl<'a> Query<'a> {
             Some(e) => timeline::few_entries(self.docs, e)?,
             None => None,
         };
+        let start = filter
+            .after
+            .map(|after| [prefix.as_slice(), &after].concat());
         let mut entries: DocIter<'_> = match few {
             Some(listed) => Box::new(listed.into_iter().map(Ok)),
-            None => self.docs.scan(&prefix, None, false),
+            None => self.docs.scan(&prefix, start.as_deref(), false),
         };
         if let Some(place) = filter.entity.as_ref().filter(|e| e.kind() == "place") {
             // A place's timeline also has the facts at the trips' stops it stands for,
@@ -1202,6 +1216,13 @@ impl<'a> Query<'a> {
                 all.dedup();
                 entries = Box::new(all.into_iter().map(Ok));
             }
+        }
+        if let Some(start) = start {
+            // Past the cursor: the scan starts at it, the lists and stops anywhere.
+            entries = Box::new(entries.filter(move |item| {
+                item.as_ref()
+                    .map_or(true, |(k, _)| k.as_slice() > start.as_slice())
+            }));
         }
         self.entries(entries, filter)
     }

@@ -2005,3 +2005,84 @@ fn a_rebuild_of_the_views_is_logged() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A timeline answer holds at most a page of entries; `next` is the `after` of the
+/// page that follows, and the pages together are the whole timeline, for an entity's
+/// too.
+#[test]
+fn a_long_timeline_comes_in_pages() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let server = Server::start(&c.db(), Config::default());
+    // The whole timeline, an entity's listed entries, and a place's with its stops'.
+    for filter in ["", "&entity=person:antony-blinken", "&entity=place:seoul"] {
+        let (status, whole) = server.get(&format!("/timeline?include_retracted=true{filter}"));
+        assert_eq!(status, 200, "{whole}");
+        assert!(whole.get("next").is_none(), "{whole}");
+        let whole = whole["entries"].as_array().unwrap().clone();
+        assert!(whole.len() > 1, "{filter}: {}", whole.len());
+        let mut paged = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (status, page) = server.get(&format!(
+                "/timeline?include_retracted=true{filter}&limit=1{after}"
+            ));
+            assert_eq!(status, 200, "{page}");
+            paged.extend(page["entries"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => after = format!("&after={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole, "{filter}");
+    }
+    for bad in ["xyz", &"g".repeat(48), &"+f".repeat(24)] {
+        let (status, body) = server.get(&format!("/timeline?after={bad}"));
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("`after` must be the `next`")
+        );
+    }
+    let (status, body) = server.get("/timeline?limit=10001");
+    assert_eq!(status, 400, "{body}");
+}
+
+/// `chronicle timeline` through a server reads every page of a timeline longer than
+/// one, as one answer.
+#[test]
+fn the_cli_reads_every_page_of_a_long_timeline() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    let total = 10_050;
+    for first in (0..total).step_by(2_010) {
+        let batch: Vec<Value> = (first..first + 2_010)
+            .map(|i| json!({"stream": format!("conflict:c{i}"), "type": "note.reported",
+                "occurred": "2025-01-05", "data": {"summary": format!("note {i}"), "entities": ["country:US"]}}))
+            .collect();
+        let (status, body) = server.post("/events", &json!(batch), None);
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, first) = server.get("/timeline");
+    assert_eq!(first["entries"].as_array().unwrap().len(), 10_000);
+    assert!(first["next"].is_string(), "a full page has `next`");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
+            .args(["--server", &server.url, "--json", "timeline"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let entries: Value = serde_json::from_slice(&out.stdout).unwrap();
+        entries.as_array().unwrap().len()
+    };
+    assert_eq!(cli(&[]), total);
+    assert_eq!(cli(&["--limit", "10010"]), 10_010);
+    assert_eq!(cli(&["--limit", "7"]), 7);
+}

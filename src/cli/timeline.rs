@@ -6,6 +6,7 @@ use super::remote;
 use super::{App, Backend, UsageError};
 use chronicle::model::{EventType, Extent, Source, StreamId};
 use chronicle::query::{Query, TimelineEntry, TimelineFilter};
+use chronicle::server::TIMELINE_PAGE;
 use chronicle::store::EventStore;
 use clap::ValueEnum;
 use serde_json::json;
@@ -122,6 +123,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         from: extent("from", &args.from)?,
         to: extent("to", &args.to)?,
         limit: args.limit,
+        after: None,
         entity: None,
         include_retracted: args.include_retracted,
     };
@@ -171,15 +173,32 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 ("tag", args.tag.clone()),
                 ("from", args.from.clone()),
                 ("to", args.to.clone()),
-                ("limit", args.limit.map(|l| l.to_string())),
                 (
                     "include_retracted",
                     args.include_retracted.then(|| "true".to_owned()),
                 ),
             ];
-            let query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
-            let mut answer: serde_json::Value = api.get("/timeline", &query)?;
-            let entries: Vec<TimelineEntry> = remote::part(&mut answer, "entries")?;
+            let mut query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
+            // The server answers a long timeline in pages; the first page's position
+            // pins the pages after it, so that together they are one answer.
+            let mut entries: Vec<TimelineEntry> = Vec::new();
+            loop {
+                let left = args.limit.map_or(TIMELINE_PAGE, |l| l - entries.len());
+                let page = [("limit", Some(left.min(TIMELINE_PAGE).to_string()))];
+                let paged: Vec<_> = query.iter().cloned().chain(page).collect();
+                let mut answer: serde_json::Value = api.get("/timeline", &paged)?;
+                entries.extend(remote::part::<Vec<TimelineEntry>>(&mut answer, "entries")?);
+                let next = answer["next"].as_str().map(str::to_owned);
+                if next.is_none() || args.limit.is_some_and(|l| entries.len() >= l) {
+                    break;
+                }
+                query.retain(|(key, _)| *key != "after" && *key != "limit");
+                query.push(("after", next));
+                if args.as_of.as_of.is_none() {
+                    query.retain(|(key, _)| *key != "as_of");
+                    query.push(("as_of", answer["as_of"].as_u64().map(|p| p.to_string())));
+                }
+            }
             if entries.is_empty()
                 && let Some(stream) = &filter.stream
                 && !remote::stream_exists(&api, stream)?

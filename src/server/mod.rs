@@ -43,6 +43,7 @@ mod types;
 mod views;
 
 pub use auth::check_token;
+pub use views::TIMELINE_PAGE;
 
 use crate::store::Store;
 use axum::Router;

@@ -164,6 +164,56 @@ fn to_json(value: &impl serde::Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(ApiError::internal)
 }
 
+/// The most entries one timeline answer holds, and how many it holds when `limit` is
+/// not given: a larger timeline comes in pages (`next`, then `after`).
+pub const TIMELINE_PAGE: usize = 10_000;
+
+/// A page of the timeline: `next` is the `after` of the page that follows, when this
+/// one is full.
+#[derive(serde::Serialize)]
+struct TimelinePage {
+    entries: Vec<crate::query::TimelineEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+fn timeline_limit(params: &mut Params) -> Result<usize, ApiError> {
+    match params.at_least_one("limit")? {
+        None => Ok(TIMELINE_PAGE),
+        Some(n) if n <= TIMELINE_PAGE => Ok(n),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "`limit` must be from 1 to {TIMELINE_PAGE}, not {n}; page with `next` (the `after` of the next page)"
+        ))),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `after` of a timeline page: the `next` of the page before it.
+fn cursor(text: Option<String>) -> Result<Option<[u8; 24]>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let bytes: Option<Vec<u8>> = (text.len() == 48 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| {
+            (0..48)
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+                .collect()
+        })
+        .flatten();
+    bytes
+        .and_then(|b| b.try_into().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`after` must be the `next` of a timeline answer (48 hex digits), not `{text}`"
+            ))
+        })
+}
+
 /// A view under one key, as in `{"trips": […]}`.
 fn under<T>(key: &'static str, view: T) -> BTreeMap<&'static str, T> {
     BTreeMap::from([(key, view)])
@@ -304,7 +354,8 @@ pub async fn timeline(
         tag: params.tag("tag")?,
         from: extent("from", params.take("from")?)?,
         to: extent("to", params.take("to")?)?,
-        limit: params.at_least_one("limit")?,
+        limit: Some(timeline_limit(&mut params)?),
+        after: cursor(params.take("after")?)?,
         entity: None,
         include_retracted: params.flag("include_retracted")?,
     };
@@ -314,7 +365,7 @@ pub async fn timeline(
         .map_err(|e| ApiError::bad_request(format!("`type`: {e}")))?;
     let at = At::take(&mut params)?;
     params.finish(
-        "entity, stream, category, type, tag, from, to, limit, include_retracted, known_at, as_of and min_position",
+        "entity, stream, category, type, tag, from, to, limit, after, include_retracted, known_at, as_of and min_position",
     )?;
     let (past, wait) = (at.as_of.is_some(), state.config.views_wait);
     query(&state, at, move |q, at, store| {
@@ -327,7 +378,12 @@ pub async fn timeline(
             },
             text => resolve(q, "entity", text)?,
         };
-        answer(q, at, under("entries", q.timeline(&filter)?))
+        let entries = q.timeline(&filter)?;
+        // A full page may have more after it.
+        let next = (Some(entries.len()) == filter.limit)
+            .then(|| entries.last().map(|e| hex(&e.cursor())))
+            .flatten();
+        answer(q, at, TimelinePage { entries, next })
     })
     .await
 }
