@@ -2086,3 +2086,49 @@ fn the_cli_reads_every_page_of_a_long_timeline() {
     assert_eq!(cli(&["--limit", "10010"]), 10_010);
     assert_eq!(cli(&["--limit", "7"]), 7);
 }
+
+/// Odd but harmless input is read as meant; malformed input is a 400 that says so.
+#[test]
+fn odd_input_is_read_as_meant_or_refused_with_a_400() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    let post = |body: Vec<u8>, if_match: Option<&str>| {
+        let mut request = server
+            .agent
+            .post(format!("{}/streams/trip:t/events", server.url))
+            .header("Content-Type", "application/json");
+        if let Some(value) = if_match {
+            request = request.header("If-Match", value);
+        }
+        read(request.send(body))
+    };
+    // A byte order mark before the JSON, as some editors write it.
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend(started("2025-01-05").to_string().into_bytes());
+    let (status, answer) = post(body, None);
+    assert_eq!(status, 201, "{answer}");
+    // An entity tag's quotes come in pairs.
+    let event = || started("2025-01-06").to_string().into_bytes();
+    for bad in ["\"1", "1\""] {
+        let (status, answer) = post(event(), Some(bad));
+        assert_eq!(status, 400, "{bad}: {answer}");
+    }
+    assert_eq!(post(event(), Some("\"1\"")).0, 201);
+    // A query value that is not UTF-8 once decoded.
+    let (status, answer) = server.get("/timeline?entity=%C3%28");
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("`entity` is not UTF-8"),
+        "{answer}"
+    );
+    // A long unknown type gets no suggestion, and no time spent finding one.
+    let (status, answer) = server.get(&format!("/timeline?type={}", "x".repeat(5000)));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        !answer["error"].as_str().unwrap().contains("did you mean"),
+        "{answer}"
+    );
+}

@@ -1856,6 +1856,24 @@ fn corrections_and_retractions_show_why() {
         tl["events"][0]["end_date"],
         json!({"year": 2025, "month": 1, "day": 11})
     );
+    // An instant keeps its time, as written.
+    c.append(&[json!({"stream": "note:timed", "type": "note.reported", "occurred": "2025-01-09T10:05:30.250+09:00",
+        "data": {"summary": "A timed report", "entities": []}})])
+        .ok();
+    let tl = json_of(
+        &c,
+        &[
+            "timeline",
+            "--format",
+            "timelinejs",
+            "--stream",
+            "note:timed",
+        ],
+    );
+    assert_eq!(
+        tl["events"][0]["start_date"],
+        json!({"year": 2025, "month": 1, "day": 9, "hour": 10, "minute": 5, "second": 30, "millisecond": 250})
+    );
     c.append(&[json!({"stream": "note:linked", "type": "note.reported", "occurred": "2025-01-05",
         "data": {"summary": "A <Linked> report", "entities": []},
         "source": {"publisher": "Example Wire", "title": "Seoul & Tokyo", "url": "https://example.org/a?b=1&c=2", "quote": "words"}})])

@@ -270,6 +270,16 @@ fn date(point: &chronicle::model::extent::Point) -> serde_json::Value {
     if let Some(dd) = day {
         d["day"] = dd.into();
     }
+    // An instant has its time too, as written (in its own offset, as its day is).
+    if let chronicle::model::extent::Point::Instant(t) = point {
+        use chrono::Timelike;
+        d["hour"] = t.hour().into();
+        d["minute"] = t.minute().into();
+        d["second"] = t.second().into();
+        if t.nanosecond() >= 1_000_000 {
+            d["millisecond"] = (t.nanosecond() / 1_000_000 % 1000).into();
+        }
+    }
     d
 }
 

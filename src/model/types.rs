@@ -86,6 +86,11 @@ impl EventType {
     /// For a name that is no type, "did you mean `…`? " naming the closest type (at
     /// most three edits away), or nothing: the start of an unknown type's message.
     pub fn did_you_mean(name: &str) -> String {
+        // No type is longer than 25 characters: a longer name is more than three
+        // edits from all of them, and measuring it would cost its length squared.
+        if name.len() > 40 {
+            return String::new();
+        }
         EventType::ALL
             .iter()
             .map(|t| (strsim::levenshtein(t.as_str(), name), t))

@@ -98,7 +98,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Expect>, ApiError> {
     if text == "*" {
         return Ok(Some(Expect::Exists));
     }
-    let unquoted = text.trim_matches('"');
+    // An entity tag's quotes, both or none: `"4` is no version.
+    let unquoted = (text.strip_prefix('"'))
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
     super::params::digits(unquoted)
         .map(|v| Some(Expect::Version(Version(v))))
         .ok_or_else(|| {
@@ -167,7 +170,9 @@ async fn parse_body(
             "send the events as JSON, with `Content-Type: application/json`",
         ));
     }
-    let value: Value = crate::model::event::parse_json_strict(&body).map_err(|e| {
+    // A byte order mark, as some editors and tools write: skipped, as the CLI skips it.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+    let value: Value = crate::model::event::parse_json_strict(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is not valid JSON ({e}); send one event object or an array of them"
         ))

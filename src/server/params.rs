@@ -18,6 +18,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(format!("the query string is malformed ({e})")))?;
+        // Bytes that are not UTF-8 are read as U+FFFD, which no name, id or tag holds:
+        // refused, as in a path, rather than answered about `�`.
+        if let Some((key, _)) =
+            (pairs.iter()).find(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
+        {
+            return Err(ApiError::bad_request(format!(
+                "the query string is malformed (`{key}` is not UTF-8 once its %-escapes are decoded)"
+            )));
+        }
         Ok(Params(pairs))
     }
 }
