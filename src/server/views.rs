@@ -63,6 +63,9 @@ fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool)
     Ok((position, position == head))
 }
 
+/// Held while a `known_at` query folds the log (see [`views`]).
+static KNOWN_AT_FOLD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The views a query reads, and the position they describe. A position past the end
 /// of the log is refused at once: no append was acknowledged there, and waiting for it
 /// would hold a thread of the blocking pool for nothing. Views that lag behind the log
@@ -77,7 +80,18 @@ fn views(store: &Store, at: &At, wait: Duration) -> Result<(Views, Position), Ap
             )));
         }
         // The reported clock is folded from the durable log itself, up to the position:
-        // no projector to wait for.
+        // no projector to wait for. The fold holds those events and their views in
+        // memory, so a server folds one at a time.
+        let _folding = match KNOWN_AT_FOLD.try_lock() {
+            Ok(folding) => folding,
+            Err(std::sync::TryLockError::Poisoned(folding)) => folding.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "another known_at query is being answered: each folds the log in memory, so a server answers one at a time; retry in a moment",
+                ));
+            }
+        };
         return Ok((Views::Known(store.known_views(position, date)?), position));
     }
     let wanted = if at_head {
