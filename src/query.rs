@@ -888,6 +888,12 @@ impl<'a> Query<'a> {
         }
         let traveler = match self.find_entity("trip", text, false) {
             Ok(traveler) => traveler,
+            // A name that two travelers (or entities) have: that is the answer.
+            Err(ambiguous @ Error::Invalid { .. })
+                if EntityId::parse(text).is_err() && self.named(text, true)?.len() > 1 =>
+            {
+                return Err(ambiguous);
+            }
             Err(Error::Invalid { .. }) => {
                 let close = self.closest_trip(text)?;
                 return Err(not_found(

@@ -2079,6 +2079,16 @@ fn trips_are_found_by_id_slug_or_traveler() {
         2,
         "Antony Blinken has 2 trips: trip:blinken-final-tour-2025, trip:blinken-second",
     );
+    // A name two entities have is ambiguous, not unknown.
+    c.append(&[
+        json!({"stream": "person:other", "type": "entity.registered",
+        "data": {"name": "Another Person", "aliases": ["Blinken"]}}),
+    ])
+    .ok();
+    c.run(&["trip", "show", "Blinken"]).fails(
+        2,
+        "`Blinken` could be person:antony-blinken, person:other; pass one of these ids",
+    );
 }
 
 /// With `COLUMNS` set, tables and the trip fit it, wrapping rather than dropping
