@@ -1045,3 +1045,32 @@ fn damaged_store() -> (Chronicle, common::Run) {
     let run = c.run(&["verify"]);
     (c, run)
 }
+
+/// An export recorded ahead of this machine's clock restores, with a note on its
+/// events: the recorded clock never goes back, so events appended after them are
+/// recorded at their time until the clock passes it.
+#[test]
+fn a_restored_export_ahead_of_the_clock_is_noted() {
+    let c = Chronicle::new();
+    c.append(&[
+        json!({"stream": "note:first", "type": "note.reported", "occurred": "2025-01-04",
+        "data": {"summary": "first", "entities": []}}),
+    ])
+    .ok();
+    let ahead = json!({"stream": "note:ahead", "type": "note.reported", "occurred": "2025-01-05",
+        "recorded": "2999-01-01T00:00:00.000000Z",
+        "data": {"summary": "from a machine whose clock was ahead", "entities": []}});
+    let (restored, run) = c.restore_with(&[ahead]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "it was recorded at 2999-01-01T00:00:00.000000Z, later than this machine's clock"
+        ),
+        "{}",
+        run.stderr
+    );
+    let appended = json!({"stream": "note:later", "type": "note.reported", "occurred": "2025-01-06",
+        "data": {"summary": "appended after", "entities": []}});
+    restored.append(&[appended]).ok();
+    assert_eq!(restored.log()[2]["recorded"], "2999-01-01T00:00:00.000000Z");
+}

@@ -678,6 +678,13 @@ pub fn check_job(
                     event.stream
                 )),
                 None if restored.is_none() => reported_before_it_happened(&event),
+                // The recorded clock never goes back: past an export's time ahead of
+                // this machine's, new events are recorded at it.
+                _ if recorded > now + chrono::Duration::minutes(5) => Some(format!(
+                    "it was recorded at {}, later than this machine's clock ({}): events appended after it are recorded at that time too, until the clock passes it",
+                    recorded.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )),
                 _ => None,
             },
         });

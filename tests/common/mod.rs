@@ -129,6 +129,14 @@ impl Chronicle {
     /// the store sets), sealed onto the hash chain here and restored with `import`: a
     /// log written before a rule held new events, which an export still restores.
     pub fn restored_with(&self, older: &[Value]) -> Chronicle {
+        let (restored, run) = self.restore_with(older);
+        run.ok();
+        restored
+    }
+
+    /// [`Chronicle::restored_with`], with what the import said. An event of `older`
+    /// may give its own `recorded`.
+    pub fn restore_with(&self, older: &[Value]) -> (Chronicle, Run) {
         use chronicle::model::event::{GENESIS_HASH, parse_hash};
         use chronicle::model::{EventType, RecordedEvent};
         let mut lines = self.log();
@@ -147,11 +155,13 @@ impl Chronicle {
                 event["id"] = uuid::Uuid::now_v7().to_string().into();
             }
             // The time of the event before: a log's times never go back.
-            event["recorded"] = lines
-                .last()
-                .map_or("2025-06-01T00:00:00.000000Z".into(), |e| {
-                    e["recorded"].clone()
-                });
+            if event.get("recorded").is_none() {
+                event["recorded"] = lines
+                    .last()
+                    .map_or("2025-06-01T00:00:00.000000Z".into(), |e| {
+                        e["recorded"].clone()
+                    });
+            }
             event["schema"] = event_type.schema().into();
             let mut recorded: RecordedEvent =
                 serde_json::from_value(event).expect("an event of the log's shape");
@@ -161,8 +171,8 @@ impl Chronicle {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         let restored = Chronicle::new();
         let file = restored.file("restore.jsonl", &text);
-        restored.run(&["import", path_str(&file)]).ok();
-        restored
+        let run = restored.run(&["import", path_str(&file)]);
+        (restored, run)
     }
 
     /// The whole log as JSON values.
