@@ -148,11 +148,11 @@ pub fn conflict_message(
                 r#"leave out that line's "expect" (its event is written), and check the lines after it against version {actual}"#
             ),
             ExpectGiven::Api => format!(
-                "leave that event out (it is written) and send the rest with expect {actual} (or If-Match: {actual})"
+                "leave that event out (it is written) and check the events after it against version {actual}"
             ),
         };
         return format!(
-            "this event is in the log already, as version {written} of `{stream}`, which does not follow {}: this append is not a retry of the one that wrote it, and the stream is at version {actual} now; nothing was written: {leave_out}",
+            "this event is in the log already, as version {written} of `{stream}`, which its expectation ({}) does not fit: this append, which also writes new events, is not a retry of the one that wrote it, and the stream is at version {actual} now; nothing was written: {leave_out}",
             describe_expect(expected)
         );
     }

@@ -1214,6 +1214,29 @@ fn an_amendment_in_a_later_batch_is_checked_before_anything_is_written() {
     fresh.run(&["import", "--batch", "1", &file]).ok();
     let shown = fresh.run(&["timeline", "--stream", "conflict:x"]).ok();
     assert!(shown.contains("second"), "{shown}");
+    // A fact of the log corrected in one batch and again in a later one: checked
+    // against the first correction, not the log's data.
+    let amount = |a: u64| {
+        let mut fix = correction();
+        fix["data"]["data"]["value"]["amount"] = json!(a);
+        format!("{fix}\n")
+    };
+    let twice = demo.file(
+        "twice.jsonl",
+        &(amount(3_500_000_000) + &amount(3_500_000_000)),
+    );
+    demo.run(&["import", "--batch", "1", path_str(&twice)])
+        .fails(
+            2,
+            "line 2: field `data.data`: the correction changes nothing",
+        );
+    assert_eq!(export(&demo), before, "nothing written");
+    let back = demo.file(
+        "back.jsonl",
+        &(amount(3_500_000_000) + &amount(3_640_000_000)),
+    );
+    demo.run(&["import", "--batch", "1", path_str(&back)]).ok();
+    assert_eq!(export(&demo).lines().count(), before.lines().count() + 2);
 }
 
 /// A link to a folder is not followed by `import`'s walk: one back to a folder above

@@ -323,7 +323,7 @@ fn a_conflict_gives_409_with_expected_and_actual_versions() {
         body["error"]
             .as_str()
             .unwrap()
-            .contains("send the rest with expect 5"),
+            .contains("check the events after it against version 5"),
         "{body}"
     );
     assert_eq!(server.get("/streams/trip:t").1["version"], 5);

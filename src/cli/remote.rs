@@ -133,7 +133,8 @@ impl Api {
     /// before it, and waits only a few seconds for that (then `503`, with `wanted` and
     /// `reflects`). Like a command on a store of its own, which catches its views up
     /// before answering, this asks again as long as the views make progress, and gives
-    /// up only when they have not moved for [`VIEWS_STALLED`].
+    /// up only when they have not moved for [`VIEWS_STALLED`]. A `known_at` query the
+    /// server is too busy for (`503` with `busy`) is asked again for as long.
     pub fn get<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -144,6 +145,11 @@ impl Api {
         let mut told = false;
         loop {
             let (status, body) = self.read(self.agent.get(&url).call())?;
+            // A server answers one `known_at` query at a time: this one waits its turn.
+            if status == 503 && body["busy"] == true && progress.0.elapsed() < VIEWS_STALLED {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
             let lag = (status == 503)
                 .then(|| Some((body["wanted"].as_u64()?, body["reflects"].as_u64()?)))
                 .flatten();

@@ -132,6 +132,9 @@ pub struct AppState {
     config: Arc<Config>,
     stopping: watch::Receiver<bool>,
     live_slots: Arc<Semaphore>,
+    /// Held while a `known_at` query folds the log and answers from the fold, which
+    /// holds the log's events and their views in memory: one at a time.
+    known_at_fold: Arc<std::sync::Mutex<()>>,
     /// The address the server listens on, when known: `Host` may name it.
     bound: Option<IpAddr>,
     metrics: Arc<metrics::ServerMetrics>,
@@ -154,6 +157,7 @@ impl AppState {
             metrics: Arc::new(metrics::ServerMetrics::new(&store)),
             store,
             live_slots: Arc::new(Semaphore::new(config.max_live)),
+            known_at_fold: Arc::default(),
             config: Arc::new(config),
             stopping,
             bound: None,

@@ -63,14 +63,18 @@ fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool)
     Ok((position, position == head))
 }
 
-/// Held while a `known_at` query folds the log (see [`views`]).
-static KNOWN_AT_FOLD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// The views a query reads, and the position they describe. A position past the end
 /// of the log is refused at once: no append was acknowledged there, and waiting for it
 /// would hold a thread of the blocking pool for nothing. Views that lag behind the log
 /// are waited for up to `wait`, then refused with 503.
-fn views(store: &Store, at: &At, wait: Duration) -> Result<(Views, Position), ApiError> {
+/// A `known_at` query also returns the hold on the server's one fold at a time
+/// (`fold`), to keep while it answers.
+fn views<'f>(
+    store: &Store,
+    at: &At,
+    wait: Duration,
+    fold: &'f std::sync::Mutex<()>,
+) -> Result<(Views, Position, Option<std::sync::MutexGuard<'f, ()>>), ApiError> {
     let (position, at_head) = as_of_position(store, at.as_of.as_deref())?;
     if let Some(date) = &at.known_at {
         if at.min_position.is_some_and(|m| m > position.0) {
@@ -82,17 +86,19 @@ fn views(store: &Store, at: &At, wait: Duration) -> Result<(Views, Position), Ap
         // The reported clock is folded from the durable log itself, up to the position:
         // no projector to wait for. The fold holds those events and their views in
         // memory, so a server folds one at a time.
-        let _folding = match KNOWN_AT_FOLD.try_lock() {
+        let folding = match fold.try_lock() {
             Ok(folding) => folding,
             Err(std::sync::TryLockError::Poisoned(folding)) => folding.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "another known_at query is being answered: each folds the log in memory, so a server answers one at a time; retry in a moment",
-                ));
+                )
+                .with("busy", json!(true)));
             }
         };
-        return Ok((Views::Known(store.known_views(position, date)?), position));
+        let known = Views::Known(store.known_views(position, date)?);
+        return Ok((known, position, Some(folding)));
     }
     let wanted = if at_head {
         Position(position.0.max(at.min_position.unwrap_or(0)))
@@ -120,10 +126,10 @@ fn views(store: &Store, at: &At, wait: Duration) -> Result<(Views, Position), Ap
         .with("reflects", json!(reflects)));
     };
     if at_head {
-        Ok((Views::Live(live), reflects))
+        Ok((Views::Live(live), reflects, None))
     } else {
         // Folded already: `views_at` does not wait.
-        Ok((Views::Past(store.views_at(position)?), position))
+        Ok((Views::Past(store.views_at(position)?), position, None))
     }
 }
 
@@ -239,9 +245,10 @@ where
     F: FnOnce(&Query, Position, &Store) -> Result<Vec<u8>, ApiError> + Send + 'static,
 {
     let wait = state.config.views_wait;
+    let fold = state.known_at_fold.clone();
     let body = state
         .blocking(move |store| {
-            let (views, position) = views(store, &at, wait)?;
+            let (views, position, _folding) = views(store, &at, wait, &fold)?;
             f(&Query::new(views.docs()), position, store)
         })
         .await?;

@@ -470,6 +470,8 @@ pub fn check_job(
         job.records.reserve(events.len());
     }
     let mut appended = Vec::with_capacity(events.len());
+    // The first retry whose expectation its event's version does not follow.
+    let mut stale_retry = None;
     for (index, mut proposed) in events.into_iter().enumerate() {
         // Idempotency first: a retry of an event already in the log is a no-op.
         if let Some(id) = proposed.id
@@ -526,8 +528,10 @@ pub fn check_job(
                     ),
                 ));
             }
-            // A retry's expectation held when its event was written, if it is a
-            // retry of the same append: the version it was written as must follow it.
+            // A retry's expectation held when its event was written, if it is a retry
+            // of the same append: the version it was written as must follow it. When
+            // it does not, and the append writes new events, those would go in
+            // unchecked: refused. An append of known events alone changes nothing.
             let written = known.entry.version;
             let followed = match proposed.expect {
                 Expect::Any => true,
@@ -535,11 +539,11 @@ pub fn check_job(
                 Expect::Exists => written.0 > 1,
                 Expect::Version(v) => written.0 == v.0 + 1,
             };
-            if !followed {
-                return Err(Error::Conflict {
+            if !followed && stale_retry.is_none() && !job.ids.contains_key(&id) {
+                stale_retry = Some(Error::Conflict {
                     index,
                     actual: Version(lookup_version(db, group, &job, &known.stream)?),
-                    stream: known.stream,
+                    stream: known.stream.clone(),
                     expected: proposed.expect,
                     written: Some(written),
                 });
@@ -712,6 +716,11 @@ pub fn check_job(
         if keep_records {
             job.records.push(Record { event, entry, json });
         }
+    }
+    if let Some(conflict) = stale_retry
+        && appended.iter().any(|a| a.new)
+    {
+        return Err(conflict);
     }
     Ok((job, appended))
 }
@@ -1850,6 +1859,13 @@ mod tests {
             .append(&[started("trip:a", Some(ID), json!(0))])
             .unwrap();
         assert!(!retry[0].new);
+        // Alone, it changes nothing, whatever it expects.
+        for expect in [json!(1), json!("exists"), json!(5)] {
+            let retry = log
+                .append(&[started("trip:a", Some(ID), expect.clone())])
+                .unwrap();
+            assert!(!retry[0].new, "{expect}");
+        }
         // Another append that begins with it: version 1 does not follow version 1, so
         // the event after it would land unchecked; refused, nothing written.
         let err = log
@@ -1874,13 +1890,6 @@ mod tests {
             err.to_string().contains("as version 1 of `trip:a`"),
             "{err}"
         );
-        for expect in [json!("exists"), json!(5)] {
-            assert!(
-                log.append(&[started("trip:a", Some(ID), expect.clone())])
-                    .is_err(),
-                "{expect}"
-            );
-        }
         assert_eq!(
             log.append(&[started("trip:a", None, json!(2))]).unwrap()[0].version,
             Version(3)

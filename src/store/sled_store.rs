@@ -104,10 +104,17 @@ impl Checker<'_> {
 
     /// Checks the next batch; an error's index is within `events`.
     pub fn check(&mut self, events: Vec<ProposedEvent>) -> Result<()> {
-        for target in events.iter().filter_map(|e| e.typed.target()) {
-            self.missed |= !self.keep.contains(&target) && self.pending.forgot(&target);
-            self.targets.insert(target);
-        }
+        // A target an earlier batch added, or amended (one in the log too), had its data
+        // forgotten since, unless kept. Evidence is checked without the data.
+        let batch: HashSet<uuid::Uuid> = (events.iter())
+            .filter(|e| e.event_type != crate::model::EventType::EvidenceAdded)
+            .filter_map(|e| e.typed.target())
+            .collect();
+        self.missed |= batch.iter().any(|target| {
+            !self.keep.contains(target)
+                && (self.pending.forgot(target) || self.targets.contains(target))
+        });
+        self.targets.extend(batch);
         let (job, _) = super::rules::check_job(
             &*self.index,
             &self.pending,
