@@ -194,10 +194,10 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 }
                 query.retain(|(key, _)| *key != "after" && *key != "limit");
                 query.push(("after", next));
-                if args.as_of.as_of.is_none() {
-                    query.retain(|(key, _)| *key != "as_of");
-                    query.push(("as_of", answer["as_of"].as_u64().map(|p| p.to_string())));
-                }
+                // As the position the first page reflects: a time could resolve to a
+                // later one while the log grows.
+                query.retain(|(key, _)| *key != "as_of");
+                query.push(("as_of", answer["as_of"].as_u64().map(|p| p.to_string())));
             }
             if entries.is_empty()
                 && let Some(stream) = &filter.stream
