@@ -1237,6 +1237,15 @@ fn an_amendment_in_a_later_batch_is_checked_before_anything_is_written() {
     );
     demo.run(&["import", "--batch", "1", path_str(&back)]).ok();
     assert_eq!(export(&demo).lines().count(), before.lines().count() + 2);
+    // A correction back to the log's own data, a batch after another: valid, as the
+    // lines before it leave the fact (it was refused as changing nothing).
+    let c = Chronicle::new();
+    c.append(std::slice::from_ref(&note)).ok();
+    let summary = |text: &str| format!("{}\n", correct(json!({"summary": text})));
+    let lines = summary("changed") + &format!("{filler}\n") + &summary("first");
+    let file = c.file("back-again.jsonl", &lines);
+    c.run(&["import", "--batch", "1", path_str(&file)]).ok();
+    assert_eq!(c.log().len(), 4);
 }
 
 /// A link to a folder is not followed by `import`'s walk: one back to a folder above

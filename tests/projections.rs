@@ -1856,7 +1856,7 @@ fn corrections_and_retractions_show_why() {
         tl["events"][0]["end_date"],
         json!({"year": 2025, "month": 1, "day": 11})
     );
-    // An instant keeps its time, as written.
+    // An instant has its time, in UTC as the timeline orders it, and as written.
     c.append(&[json!({"stream": "note:timed", "type": "note.reported", "occurred": "2025-01-09T10:05:30.250+09:00",
         "data": {"summary": "A timed report", "entities": []}})])
         .ok();
@@ -1872,7 +1872,11 @@ fn corrections_and_retractions_show_why() {
     );
     assert_eq!(
         tl["events"][0]["start_date"],
-        json!({"year": 2025, "month": 1, "day": 9, "hour": 10, "minute": 5, "second": 30, "millisecond": 250})
+        json!({"year": 2025, "month": 1, "day": 9, "hour": 1, "minute": 5, "second": 30, "millisecond": 250})
+    );
+    assert_eq!(
+        tl["events"][0]["display_date"],
+        "2025-01-09T10:05:30.250+09:00"
     );
     c.append(&[json!({"stream": "note:linked", "type": "note.reported", "occurred": "2025-01-05",
         "data": {"summary": "A <Linked> report", "entities": []},

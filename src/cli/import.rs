@@ -220,7 +220,7 @@ pub fn check(
             origins
                 .lines
                 .push((input_index, u32::try_from(line).unwrap_or(u32::MAX)));
-            stop_if_caught(catching, origins.lines.len())?;
+            stop_if_caught(catching, origins.lines.len(), false)?;
             batches.push(event, &origins)
         })?;
     }
@@ -233,7 +233,7 @@ pub fn check(
         let mut batches = checker(targets)?;
         let name = "the import's copy of its input";
         read_events(name, std::io::BufReader::new(&copy), true, |_, event, _| {
-            stop_if_caught(catching, batches.read())?;
+            stop_if_caught(catching, batches.read(), true)?;
             batches.push(event, &origins)
         })?;
         batches.finish(&origins)?;
@@ -244,11 +244,12 @@ pub fn check(
 }
 
 /// A stop signal caught while checking ends the import: nothing is written yet.
-fn stop_if_caught(catching: Option<&Catching>, read: usize) -> anyhow::Result<()> {
+fn stop_if_caught(catching: Option<&Catching>, read: usize, again: bool) -> anyhow::Result<()> {
+    let reading = if again { "its second reading, " } else { "" };
     match catching.and_then(Catching::caught) {
         Some(signal) => Err(Interrupted {
             signal,
-            what: format!("the import stopped while checking its input ({read} events read): nothing was written; run it again to import it"),
+            what: format!("the import stopped while checking its input ({reading}{read} events read): nothing was written; run it again to import it"),
         }
         .into()),
         None => Ok(()),

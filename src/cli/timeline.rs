@@ -270,9 +270,14 @@ fn date(point: &chronicle::model::extent::Point) -> serde_json::Value {
     if let Some(dd) = day {
         d["day"] = dd.into();
     }
-    // An instant has its time too, as written (in its own offset, as its day is).
+    // An instant has its time too, in UTC, as the timeline orders it (its day too):
+    // TimelineJS takes no offset. `display_date` shows it as written.
     if let chronicle::model::extent::Point::Instant(t) = point {
-        use chrono::Timelike;
+        use chrono::{Datelike, Timelike};
+        let t = t.with_timezone(&chrono::Utc);
+        d["year"] = t.year().into();
+        d["month"] = t.month().into();
+        d["day"] = t.day().into();
         d["hour"] = t.hour().into();
         d["minute"] = t.minute().into();
         d["second"] = t.second().into();
@@ -307,10 +312,16 @@ fn display_date(e: &TimelineEntry) -> Option<String> {
         Some(end) => format!("{} to {}", exact(e.occurred.start), exact(end)),
         None => exact(e.occurred.start),
     };
+    let instant = |p: &chronicle::model::extent::Point| {
+        matches!(p, chronicle::model::extent::Point::Instant(_))
+    };
     if e.occurred.approximate {
         Some(format!("about {range}"))
     } else if e.ongoing {
         Some(format!("{range}, ongoing"))
+    } else if instant(&e.occurred.start) || e.occurred.end.as_ref().is_some_and(instant) {
+        // Its dates are in UTC, which orders the chart; the time as written says more.
+        Some(range)
     } else {
         None
     }

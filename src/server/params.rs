@@ -111,16 +111,6 @@ impl Params {
             .transpose()
     }
 
-    /// An optional count of at least 1 (a `limit` of 0 would answer nothing).
-    pub fn at_least_one(&mut self, name: &str) -> Result<Option<usize>, ApiError> {
-        match self.number(name)? {
-            Some(0) => Err(ApiError::bad_request(format!(
-                "`{name}` must be at least 1; leave it out for all"
-            ))),
-            n => Ok(n.map(|n| usize::try_from(n).unwrap_or(usize::MAX))),
-        }
-    }
-
     /// A page size: `DEFAULT_LIMIT` when absent, at most `MAX_LIMIT`.
     pub fn limit(&mut self) -> Result<usize, ApiError> {
         match self.number("limit")? {

@@ -198,9 +198,9 @@ struct TimelinePage {
 }
 
 fn timeline_limit(params: &mut Params) -> Result<usize, ApiError> {
-    match params.at_least_one("limit")? {
+    match params.number("limit")? {
         None => Ok(TIMELINE_PAGE),
-        Some(n) if n <= TIMELINE_PAGE => Ok(n),
+        Some(n) if n >= 1 && n <= TIMELINE_PAGE as u64 => Ok(n as usize),
         Some(n) => Err(ApiError::bad_request(format!(
             "`limit` must be from 1 to {TIMELINE_PAGE}, not {n}; page with `next` (the `after` of the next page)"
         ))),

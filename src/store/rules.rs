@@ -165,6 +165,9 @@ pub struct Pending {
     /// The ids and versions of the pending events, once their facts were set aside: the
     /// same as `ids` and `versions` hold, packed (see [`SetAside`]).
     pub set_aside: SetAside,
+    /// Facts of the log that pending events amended, whose data was set aside: an
+    /// amendment of one cannot be checked against the log's data.
+    pub amended_set_aside: HashSet<Uuid>,
 }
 
 /// An accepted event as the writer writes it.
@@ -327,6 +330,7 @@ impl Pending {
             at_place: HashSet::new(),
             itineraries: HashMap::new(),
             set_aside: SetAside::default(),
+            amended_set_aside: HashSet::new(),
         }
     }
 
@@ -338,6 +342,13 @@ impl Pending {
     /// When an id of the group has no digest and no record: the rules give every id
     /// one or the other.
     pub fn set_facts_aside(&mut self, keep: &HashSet<Uuid>) {
+        // Those not added here are of the log, amended here.
+        let of_the_log = |id: &Uuid| !self.ids.contains_key(id) && !self.set_aside.contains(id);
+        let amended: Vec<Uuid> = (self.facts.keys())
+            .filter(|id| !keep.contains(*id) && of_the_log(id))
+            .copied()
+            .collect();
+        self.amended_set_aside.extend(amended);
         if keep.is_empty() {
             self.facts = HashMap::new();
         } else {
@@ -364,7 +375,9 @@ impl Pending {
     pub fn forgot(&self, id: &Uuid) -> bool {
         self.facts_set_aside
             && !self.facts.contains_key(id)
-            && (self.ids.contains_key(id) || self.set_aside.contains(id))
+            && (self.ids.contains_key(id)
+                || self.set_aside.contains(id)
+                || self.amended_set_aside.contains(id))
     }
 
     /// The content digest of the event `info` describes: its own, or computed from its
@@ -1021,9 +1034,7 @@ fn current_data(
             retracted: false,
         }));
     }
-    if group.facts_set_aside
-        && (group.ids.contains_key(&target) || group.set_aside.contains(&target))
-    {
+    if group.forgot(&target) {
         return Ok(None);
     }
     let events = db.stream_events(&known.stream, known.entry.version)?;

@@ -104,16 +104,14 @@ impl Checker<'_> {
 
     /// Checks the next batch; an error's index is within `events`.
     pub fn check(&mut self, events: Vec<ProposedEvent>) -> Result<()> {
-        // A target an earlier batch added, or amended (one in the log too), had its data
-        // forgotten since, unless kept. Evidence is checked without the data.
+        // A target an earlier batch added, or amended (one of the log too), had its
+        // data forgotten since, unless kept; the rules then leave out the checks that
+        // need it. Evidence is checked without the data.
         let batch: HashSet<uuid::Uuid> = (events.iter())
             .filter(|e| e.event_type != crate::model::EventType::EvidenceAdded)
             .filter_map(|e| e.typed.target())
             .collect();
-        self.missed |= batch.iter().any(|target| {
-            !self.keep.contains(target)
-                && (self.pending.forgot(target) || self.targets.contains(target))
-        });
+        self.missed |= (batch.iter()).any(|t| !self.keep.contains(t) && self.pending.forgot(t));
         self.targets.extend(batch);
         let (job, _) = super::rules::check_job(
             &*self.index,
