@@ -86,15 +86,24 @@ fn views<'f>(
         // The reported clock is folded from the durable log itself, up to the position:
         // no projector to wait for. The fold holds those events and their views in
         // memory, so a server folds one at a time.
-        let folding = match fold.try_lock() {
-            Ok(folding) => folding,
-            Err(std::sync::TryLockError::Poisoned(folding)) => folding.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "another known_at query is being answered: each folds the log in memory, so a server answers one at a time; retry in a moment",
-                )
-                .with("busy", json!(true)));
+        // Another waits its turn, as long as a query waits for the views (at least 1 s).
+        let deadline = std::time::Instant::now() + wait.max(Duration::from_secs(1));
+        let folding = loop {
+            match fold.try_lock() {
+                Ok(folding) => break folding,
+                Err(std::sync::TryLockError::Poisoned(folding)) => break folding.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "another known_at query is being answered: each folds the log in memory, so a server answers one at a time; retry in a moment",
+                    )
+                    .with("busy", json!(true)));
+                }
             }
         };
         let known = Views::Known(store.known_views(position, date)?);
