@@ -404,7 +404,7 @@ fn malformed_parameters_are_refused_not_read_loosely() {
             "`TRIP` is not a stream category",
         ),
         ("/timeline?category=Trip", "`Trip` is not a stream category"),
-        ("/timeline?limit=0", "`limit` must be at least 1"),
+        ("/timeline?limit=0", "`limit` must be from 1 to 10000"),
         (
             "/timeline?from=2025-05-10&to=2025-05-01",
             "the window ends before it starts (to 2025-05-01 is before from 2025-05-10)",
