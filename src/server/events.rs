@@ -98,10 +98,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Expect>, ApiError> {
     if text == "*" {
         return Ok(Some(Expect::Exists));
     }
-    // An entity tag's quotes, both or none: `"4` is no version.
-    let unquoted = (text.strip_prefix('"'))
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
+    let unquoted = text.trim_matches('"');
     super::params::digits(unquoted)
         .map(|v| Some(Expect::Version(Version(v))))
         .ok_or_else(|| {
