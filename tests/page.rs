@@ -29,6 +29,9 @@ const YUAN_SALE: &str = "arms-sale:cn-sd-2025";
 /// shared cores).
 const DRAW: Duration = Duration::from_secs(20);
 
+/// Notes appended at the end: more than one page of the server's timeline answers.
+const NOTES: usize = 10_050;
+
 /// What the issue promises for live updates.
 const LIVE: Duration = Duration::from_secs(2);
 
@@ -664,6 +667,49 @@ fn the_page_in_a_real_browser() {
         "the filter on a trip's timeline",
         browser.eval(filter, json!([])),
         json!(["One trip", false, TRIP, title]),
+    );
+
+    // Views past one page of the server's timeline (10,000 entries): an entity with
+    // more facts lists the earliest 5,000 and says so, and the ledger still finds the
+    // reason of a correction that the notes dated before it push past that page.
+    for chunk in 0..NOTES.div_ceil(1_000) {
+        let notes: Vec<Value> = (chunk * 1_000..NOTES.min((chunk + 1) * 1_000))
+            .map(|n| {
+                json!({
+                    "stream": SMALL_SALE, "type": "note.reported", "occurred": "2024-12-01",
+                    "data": {"summary": format!("Shipping note {n}"), "entities": ["country:SS"]}
+                })
+            })
+            .collect();
+        api.append(Value::Array(notes));
+    }
+    let cli_entries: Vec<Value> = serde_json::from_str(
+        &c.run(&["timeline", "--entity", "country:SS", "--json"])
+            .ok(),
+    )
+    .unwrap();
+    assert!(cli_entries.len() > NOTES, "{} entries", cli_entries.len());
+    open(&browser, &url, "entity/country:SS");
+    expect(
+        "the facts listed on South Sudan's page, and the note that there are more",
+        browser.eval(
+            "return [document.querySelectorAll('ol.entries > li').length, document.body.innerText.includes('Only the earliest 5000 of these facts are listed.')]",
+            json!([]),
+        ),
+        json!([5_000, true]),
+    );
+    open(&browser, &url, "sales");
+    expect(
+        "the correction's reason on the ledger, past the first page",
+        json!(
+            browser
+                .eval("return document.body.innerText", json!([]))
+                .as_str()
+                .is_some_and(
+                    |t| t.contains("The formal notification to Congress gives $3.8 billion")
+                )
+        ),
+        json!(true),
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 

@@ -25,6 +25,8 @@
 
   /** The most timeline entries a view draws; past it, the page asks for a narrower one. */
   const MAX_ENTRIES = 5000;
+  /** How many timeline entries the page asks for at a time. */
+  const PAGE = 1000;
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
@@ -71,6 +73,20 @@
   /** Where a view query stands: as of the chosen position, or at least the known head. */
   function at() {
     return state.asOf === null ? { min_position: state.head } : { as_of: state.asOf };
+  }
+
+  /** Timeline entries matching `params`, page after page (`next`), every page as of the
+   *  first page's position: at most `max`, with `more` when the timeline has others. */
+  async function timelineEntries(params, max) {
+    const entries = [];
+    let query = Object.assign({}, params, at());
+    for (;;) {
+      const page = await api('/timeline', Object.assign({ limit: Math.min(PAGE, max + 1 - entries.length) }, query));
+      entries.push(...page.entries);
+      if (!page.next || entries.length > max) break;
+      query = Object.assign({}, params, { as_of: page.as_of, after: page.next });
+    }
+    return { entries: entries.slice(0, max), more: entries.length > max };
   }
 
   const name = (id) => (id ? state.names[id] || id : '');
@@ -325,7 +341,7 @@
     const stream = args[0];
     const [{ trip: t }, { entries }] = await Promise.all([
       api(`/trips/${encodeURIComponent(stream)}`, at()),
-      api('/timeline', Object.assign({ stream }, at())),
+      timelineEntries({ stream }, Infinity),
     ]);
     const stops = t.stops.map((s, i) => h('li', { class: `stop-card stop-${s.status}` },
       h('h3', {}, `${i + 1}. ${stopLabel(s)}`, s.city ? h('span', { class: 'muted' }, `, ${name(s.place)}`) : null,
@@ -427,12 +443,10 @@
     // Retracted facts, when shown, come from the server too: in timeline order, with
     // their reason, on the timelines of every entity they involved.
     const shown = state.showRetracted ? { include_retracted: true } : {};
-    const [{ entries }, choices] = await Promise.all([
-      api('/timeline', Object.assign({ limit: MAX_ENTRIES + 1 }, filter, at(), shown)),
+    const [{ entries: all, more: truncated }, choices] = await Promise.all([
+      timelineEntries(Object.assign({}, filter, shown), MAX_ENTRIES),
       timelineOptions(),
     ]);
-    const truncated = entries.length > MAX_ENTRIES;
-    const all = entries.slice(0, MAX_ENTRIES);
     const byId = new Map(all.map((e) => [e.id, e]));
     const categories = [...new Set(all.map(categoryOf))].sort();
     categories.forEach((c) => state.categories.add(c));
@@ -611,9 +625,9 @@
 
   async function entityView(args) {
     const id = args[0];
-    const [{ entity: e }, { entries }] = await Promise.all([
+    const [{ entity: e }, { entries, more }] = await Promise.all([
       api(`/entities/${encodeURIComponent(id)}`, at()),
-      api('/timeline', Object.assign({ entity: id }, at())),
+      timelineEntries({ entity: id }, MAX_ENTRIES),
     ]);
     const wikidata = e.wikidata && /^Q\d+$/.test(e.wikidata)
       ? h('a', { href: `https://www.wikidata.org/wiki/${e.wikidata}`, rel: 'noopener noreferrer', target: '_blank' }, e.wikidata)
@@ -633,13 +647,14 @@
         h('li', {}, s.summary, s.occurred ? ` (${when(s.occurred)})` : '')))] : null,
       h('h2', {}, 'What and when'),
       h('p', {}, h('a', { href: link('timeline', 'entity', e.id) }, `See ${e.name} on the timeline`)),
-      entryList(entries, { sources: true }));
+      entryList(entries, { sources: true }),
+      more ? h('p', { class: 'error', role: 'status' }, `Only the earliest ${MAX_ENTRIES} of these facts are listed.`) : null);
   }
 
   async function salesView() {
     const [report, { entries }] = await Promise.all([
       api('/sales', at()),
-      api('/timeline', Object.assign({ category: 'arms-sale' }, at())),
+      timelineEntries({ category: 'arms-sale' }, Infinity),
     ]);
     const reasons = new Map(entries.map((e) => [e.id, e.corrections]));
     const totals = (title, rows, party) => [
