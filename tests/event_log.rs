@@ -621,6 +621,65 @@ fn every_command_has_help_with_examples() {
     }
 }
 
+/// The examples of `append --help`, pasted in order after `chronicle demo`, append (the
+/// file of corrections aside: the user has to write it).
+#[test]
+fn the_examples_of_append_help_work_after_the_demo() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let help = c.run(&["append", "--help"]).ok();
+    let examples = help
+        .split("Examples:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no examples: {help}"));
+    // Lines continued with `\`, without the notes in parentheses beside them.
+    let commands: Vec<String> = examples
+        .replace("\\\n", " ")
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| l.starts_with("chronicle ") || l.starts_with("echo "))
+        .collect();
+    // A shell's words for these lines: separated by spaces, '…' quoted.
+    let words = |line: &str| -> Vec<String> {
+        let mut words = vec![String::new()];
+        let mut quoted = false;
+        for c in line.chars() {
+            match c {
+                '\'' => quoted = !quoted,
+                ' ' if !quoted => {
+                    if !words.last().unwrap().is_empty() {
+                        words.push(String::new());
+                    }
+                }
+                c => words.last_mut().unwrap().push(c),
+            }
+        }
+        words
+    };
+    let mut ran = 0;
+    for command in &commands {
+        if command.contains("--file corrections.jsonl") {
+            continue;
+        }
+        let before = c.log().len();
+        if let Some((echo, append)) = command.split_once(" | ") {
+            let line = words(echo).remove(1);
+            let args = words(append);
+            assert_eq!(args[..2], ["chronicle", "append"], "{command}");
+            let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+            c.run_stdin(&args, &format!("{line}\n")).ok();
+        } else {
+            let args = words(command);
+            let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+            c.run(&args).ok();
+        }
+        assert_eq!(c.log().len(), before + 1, "{command}");
+        ran += 1;
+    }
+    assert_eq!(ran, 3, "{commands:#?}");
+}
+
 #[test]
 fn a_store_held_by_another_process_exits_5() {
     let c = Chronicle::new();
@@ -963,10 +1022,10 @@ fn follow_keeps_the_tables_columns_where_they_started() {
 }
 
 /// A new user learns a type from `chronicle types show` alone: every type is listed,
-/// each shows its fields, and its template is a write that a store holding the demo
-/// accepts as is.
+/// each shows its fields, and its template, refused while it holds a `<placeholder>`,
+/// is a write that a store holding the demo accepts once they are filled in.
 #[test]
-fn every_type_is_listed_and_its_template_is_accepted_as_is() {
+fn every_type_is_listed_and_its_template_is_accepted_once_filled_in() {
     let c = Chronicle::new();
     c.run(&["demo"]).ok();
     let list = c.run(&["types"]).ok();
@@ -993,8 +1052,22 @@ fn every_type_is_listed_and_its_template_is_accepted_as_is() {
             .skip_while(|l| !l.starts_with("Template"))
             .nth(1)
             .unwrap_or_else(|| panic!("{name}: no template: {shown}"));
-        // Taken as it is, with no note that its source was published before it happened.
-        let run = c.run_stdin(&["append", "-"], &format!("{template}\n"));
+        c.run_stdin(&["append", "-"], &format!("{template}\n"))
+            .fails(
+                2,
+                "is a placeholder of the type's template; put the real value",
+            );
+        // Each `<placeholder>` replaced by its words: taken, with no note that its source
+        // was published before it happened.
+        let filled: String = template
+            .split('<')
+            .enumerate()
+            .map(|(i, part)| match (i, part.split_once('>')) {
+                (0, _) | (_, None) => part.to_owned(),
+                (_, Some((words, rest))) => format!("{}{rest}", words.replace(' ', "-")),
+            })
+            .collect();
+        let run = c.run_stdin(&["append", "-"], &format!("{filled}\n"));
         assert!(
             !run.stderr.contains("before it happened"),
             "{name}: {}",

@@ -17,7 +17,7 @@ Examples:
       --occurred 2025-01-06 --data '{\"place\": \"country:KR\"}' --expect 9
                                     (after `chronicle demo`, the trip is at version 9)
   chronicle append --stream arms-sale:us-japan-2025-01 --type event.corrected \\
-      --data '{\"target\": \"01942100-0000-7000-8000-000003000001\", \"reason\": \"a later report\", \"data\": {\"approximate\": true}}'
+      --data '{\"target\": \"01942100-0000-7000-8000-000003000001\", \"reason\": \"a later report\", \"data\": {\"value\": {\"amount\": 3500000000}}}'
   chronicle append --file corrections.jsonl
   echo '{\"stream\":\"trip:blinken-final-tour-2025\",\"type\":\"trip.departed\",\"occurred\":\"2025-01-07\",\"data\":{\"place\":\"country:KR\"},\"expect\":10}' | chronicle append -
 

@@ -624,6 +624,50 @@ pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationE
 /// character. A page shows a source as a link only then, and a `javascript:` address
 /// pasted by mistake or malice is refused at the door rather than stored. `prefix` is
 /// where the source is (`source.`, or `data.source.` in `evidence.added`).
+/// Refuses a new event whose text still holds a `<placeholder>` of a template from
+/// `chronicle types show`: appended as is, it would stay in the log for good.
+fn check_no_placeholder(raw: &RawEvent) -> Result<(), ValidationError> {
+    fn find(value: &Value, path: String) -> Option<(String, &'static str)> {
+        match value {
+            Value::String(text) => super::fields::template_placeholder(text).map(|p| (path, p)),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| find(v, format!("{path}[{i}]"))),
+            Value::Object(fields) => fields
+                .iter()
+                .find_map(|(k, v)| find(v, format!("{path}.{k}"))),
+            _ => None,
+        }
+    }
+    let source = raw
+        .source
+        .as_ref()
+        .and_then(|s| serde_json::to_value(s).ok());
+    let found = raw
+        .occurred_text
+        .as_deref()
+        .and_then(super::fields::template_placeholder)
+        .map(|p| ("occurred_text".to_owned(), p))
+        .or_else(|| find(&raw.data, "data".into()))
+        .or_else(|| source.as_ref().and_then(|s| find(s, "source".into())))
+        .or_else(|| {
+            let tags = raw.tags.as_deref().unwrap_or_default();
+            tags.iter().enumerate().find_map(|(i, t)| {
+                super::fields::template_placeholder(t).map(|p| (format!("tags[{i}]"), p))
+            })
+        });
+    match found {
+        Some((field, placeholder)) => Err(ValidationError::field(
+            field,
+            format!(
+                "`{placeholder}` is a placeholder of the type's template; put the real value in its place, or leave the field out when it is optional"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub fn check_url(source: &Source, prefix: &str) -> Result<(), ValidationError> {
     let Some(url) = &source.url else {
         return Ok(());
@@ -950,6 +994,7 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
         if let Some(source) = &raw.source {
             check_url(source, "source.")?;
         }
+        check_no_placeholder(&raw)?;
         check_new(&stream, &typed)?;
     }
     let tags = raw.tags.clone().unwrap_or_default();

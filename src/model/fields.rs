@@ -633,7 +633,8 @@ pub struct TypeDescription {
     pub fields: Vec<FieldDoc>,
     /// Fields of which at least one must be given.
     pub at_least_one_of: &'static [&'static str],
-    /// A whole event with every field, accepted as is by a store holding the demo.
+    /// A whole event with every field, free text as `<placeholders>` (refused until
+    /// replaced); filled in, a store holding the demo accepts it.
     pub template: serde_json::Value,
     /// A realistic event of the type.
     pub example: serde_json::Value,
@@ -707,6 +708,31 @@ fn fill(fields: &[Field], example: &serde_json::Value) -> serde_json::Value {
     serde_json::Value::Object(out)
 }
 
+/// The `<placeholder>` of a template in `text`, if it holds one: `chronicle types show`
+/// prints every type's template with them, and an event that still carries one was
+/// appended before it was filled in.
+pub fn template_placeholder(text: &str) -> Option<&'static str> {
+    static PLACEHOLDERS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    if !text.contains('<') {
+        return None;
+    }
+    let all = PLACEHOLDERS.get_or_init(|| {
+        let mut found: Vec<String> = definitions()
+            .flat_map(|def| {
+                let line = def.template_line();
+                line.split('<')
+                    .skip(1)
+                    .filter_map(|rest| rest.find('>').map(|end| format!("<{}>", &rest[..end])))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    });
+    all.iter().map(String::as_str).find(|p| text.contains(p))
+}
+
 /// The source every template carries, with placeholders.
 const TEMPLATE_SOURCE: &str = r#"{"publisher": "<publisher>", "title": "<title>", "url": "https://example.org/<article>", "published": "2025-01-04", "quote": "<a verbatim excerpt>", "speaker": "<who spoke, if the source does not name them>"}"#;
 
@@ -776,8 +802,9 @@ impl TypeDef {
     }
 
     /// A whole event of the type as one line of JSON Lines, with every field: free text
-    /// as `<placeholders>`, ids, dates and amounts from the example. A store holding
-    /// the bundled demo accepts it as is (`chronicle append -`).
+    /// as `<placeholders>`, ids, dates and amounts from the example. An append refuses
+    /// it while it holds a placeholder; filled in, a store holding the bundled demo
+    /// accepts it (`chronicle append -`).
     pub fn template_line(&self) -> String {
         let data: serde_json::Value =
             serde_json::from_str(self.example.data).expect("examples are JSON");
@@ -1021,13 +1048,36 @@ mod tests {
         }
     }
 
+    /// A template with each `<placeholder>` replaced by its words, joined by hyphens.
+    fn fill_in(template: &str) -> String {
+        let mut out = String::new();
+        let mut rest = template;
+        while let Some(at) = rest.find('<') {
+            let end = at + rest[at..].find('>').unwrap();
+            out.push_str(&rest[..at]);
+            out.push_str(&rest[at + 1..end].replace(' ', "-"));
+            rest = &rest[end + 1..];
+        }
+        out + rest
+    }
+
     #[test]
     fn templates_and_examples_are_whole_events_with_every_field() {
         use crate::model::event::{Origin, parse_event_value};
         for def in definitions() {
             let t = def.event_type;
+            // A template as printed is refused, naming a placeholder; filled in, taken.
+            let template = def.template_line();
+            let refused = parse_event_value(serde_json::from_str(&template).unwrap(), Origin::New)
+                .expect_err(&format!("{t}: the template is taken with its placeholders"));
+            assert!(
+                refused
+                    .to_string()
+                    .contains("is a placeholder of the type's template"),
+                "{t}: {refused}"
+            );
             for (what, line) in [
-                ("template", def.template_line()),
+                ("template, filled in", fill_in(&template)),
                 ("example", def.example_line()),
             ] {
                 let value: Value = serde_json::from_str(&line)
