@@ -237,6 +237,9 @@ fn table() -> Vec<(Vec<u8>, &'static str)> {
         // What a schema cannot say, or says only on new events.
         (line(set(sale(), "data.items", json!([]))), "line 1: field `data.items`: name at least one item sold"),
         (line(set(sale(), "data.buyer", json!("country:US"))), "line 1: field `data.buyer`: the buyer is the seller (`country:US`); a sale is between two parties"),
+        (line(set(registered(), "occurred", json!("2025-02-01"))), "line 1: field `occurred`: `entity.registered` takes no `occurred`: entities are not dated"),
+        (line(set(registered(), "data.name", json!("<name>"))), "line 1: field `data.name`: `<name>` is a placeholder of the type's template"),
+        (line(set(arrived(), "source", json!({"publisher": "Wire", "url": "https://example.org/<article>"}))), "line 1: field `source.url`: `<article>` is a placeholder"),
         (line(set(registered(), "stream", json!("country:KE"))), "line 1: field `stream`: `country:KE` is built in (Kenya) and is not registered; give it another name it is known by with entity.alias_added"),
         (line(set(registered(), "data.aliases", json!(["NP", " "]))), "line 1: field `data.aliases[1]`: an alias must not be empty or blank"),
         (line(json!({"stream": "person:antony-blinken", "type": "event.corrected",

@@ -995,6 +995,14 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
             check_url(source, "source.")?;
         }
         check_no_placeholder(&raw)?;
+        if raw.occurred.is_some() && !event_type.needs_occurred() {
+            return Err(ValidationError::field(
+                "occurred",
+                format!(
+                    "`{event_type}` takes no `occurred`: entities are not dated, and a date would put the registration on the timeline; leave it out"
+                ),
+            ));
+        }
         check_new(&stream, &typed)?;
     }
     let tags = raw.tags.clone().unwrap_or_default();
