@@ -50,7 +50,15 @@ impl StoreLock {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::Storage(format!("opening {}: {e}", path.display())))?;
+            .map_err(|e| {
+                let next = match e.kind() {
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                        "; chronicle needs to write in the store's folder, even to read it (its lock file, and the views it keeps current): give this user write access, or read a copy of the store made somewhere writable"
+                    }
+                    _ => "",
+                };
+                Error::Storage(format!("opening {}: {e}{next}", path.display()))
+            })?;
         let deadline = std::time::Instant::now() + OWN_LOCK_LINGERS;
         loop {
             match file.try_lock() {
