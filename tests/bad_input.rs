@@ -1267,3 +1267,32 @@ fn import_does_not_follow_a_link_to_a_folder() {
     c.run(&["import", path_str(&folder)]).ok();
     assert_eq!(c.log().len(), 1);
 }
+
+/// A folder's `.JSONL` files are read as `.jsonl` ones; its other files are named in a
+/// note, not passed over in silence; stdin is read once.
+#[test]
+fn import_of_a_folder_names_the_files_it_skips() {
+    let c = Chronicle::new();
+    let folder = c.dir.path().join("in");
+    std::fs::create_dir_all(&folder).unwrap();
+    let note = |summary: &str| {
+        json!({"stream": "conflict:x", "type": "note.reported", "occurred": "2025-01-01",
+            "data": {"summary": summary, "entities": ["country:US"]}})
+    };
+    std::fs::write(folder.join("a.jsonl"), format!("{}\n", note("a"))).unwrap();
+    std::fs::write(folder.join("b.JSONL"), format!("{}\n", note("b"))).unwrap();
+    std::fs::write(folder.join("c.json"), format!("{}\n", note("c"))).unwrap();
+    std::fs::write(folder.join("d.txt"), "notes\n").unwrap();
+    let run = c.run(&["import", path_str(&folder)]);
+    assert!(
+        run.stderr
+            .contains("note: skipped 2 files that do not end in .jsonl: ")
+            && run.stderr.contains("c.json and 1 more"),
+        "{}",
+        run.stderr
+    );
+    run.ok();
+    assert_eq!(c.log().len(), 2);
+    c.run_stdin(&["import", "-", "-"], "")
+        .fails(2, "`-` (stdin) is given twice");
+}

@@ -248,13 +248,16 @@ fn looks_exported(line: &str) -> bool {
 }
 
 /// The `.jsonl` files of the given paths: files as given, folders searched recursively
-/// (not through links to folders), each folder's files in name order.
+/// (not through links to folders) for names ending in `.jsonl` (in any case), each
+/// folder's files in name order. Other files a folder holds are named in a note;
+/// stdin (`-`) is read once.
 pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut found)?;
+            walk(path, &mut found, &mut skipped)?;
             if found.is_empty() {
                 return Err(UsageError(format!(
                     "{} holds no .jsonl files (searched with its subfolders); pass .jsonl files or folders of them",
@@ -264,7 +267,15 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             }
             found.sort();
             files.extend(found);
-        } else if path.exists() || path == Path::new("-") {
+        } else if path == Path::new("-") {
+            if files.iter().any(|f: &PathBuf| f == path) {
+                return Err(UsageError(
+                    "`-` (stdin) is given twice; stdin is read once, so give it once".into(),
+                )
+                .into());
+            }
+            files.push(path.clone());
+        } else if path.exists() {
             files.push(path.clone());
         } else {
             return Err(UsageError(format!(
@@ -274,10 +285,25 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             .into());
         }
     }
+    skipped.sort();
+    if let Some(first) = skipped.first() {
+        let (count, does) = match skipped.len() {
+            1 => (String::from("1 file"), "does"),
+            n => (format!("{n} files"), "do"),
+        };
+        let more = match skipped.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        note!(
+            "note: skipped {count} that {does} not end in .jsonl: {}{more}; a folder's files are read when they are JSON Lines named .jsonl (rename them, or pass a file by its name)",
+            first.display()
+        );
+    }
     Ok(files)
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| UsageError(format!("cannot read folder {}: {e}", dir.display())))?;
     for entry in entries {
@@ -288,9 +314,14 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
             continue;
         }
         if path.is_dir() {
-            walk(&path, found)?;
-        } else if path.extension().is_some_and(|x| x == "jsonl") {
+            walk(&path, found, skipped)?;
+        } else if path
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("jsonl"))
+        {
             found.push(path);
+        } else {
+            skipped.push(path);
         }
     }
     Ok(())
