@@ -2853,3 +2853,33 @@ fn an_entrys_entities_are_those_whose_timelines_have_it() {
     );
     assert_eq!(of("trip:early", "trip.started"), json!([]));
 }
+
+/// A correction of a fact's date drops the words its source dated it with: they were
+/// of the old date. Before the correction (`--as-of`) they are still there.
+#[test]
+fn a_corrected_date_drops_the_words_of_the_old_one() {
+    let c = demo();
+    let funeral = |args: &[&str]| {
+        let mut all = vec!["timeline", "--stream", "funeral:jimmy-carter-2025"];
+        all.extend_from_slice(args);
+        json_of(&c, &all)[0].clone()
+    };
+    let before = funeral(&[]);
+    assert_eq!(before["occurred_text"], "later in the week", "{before}");
+    let head = c.log().len().to_string();
+    c.run(&[
+        "append",
+        "--stream",
+        "funeral:jimmy-carter-2025",
+        "--type",
+        "event.corrected",
+        "--data",
+        r#"{"target": "01942100-0000-7000-8000-000005000001", "reason": "the date was set", "occurred": "2025-01-09"}"#,
+    ])
+    .ok();
+    let after = funeral(&[]);
+    assert_eq!(after["occurred"], "2025-01-09", "{after}");
+    assert!(after["occurred_text"].is_null(), "{after}");
+    assert_eq!(funeral(&["--as-of", &head]), before);
+    c.run(&["verify"]).ok();
+}

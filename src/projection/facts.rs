@@ -24,7 +24,8 @@ use uuid::Uuid;
 /// 4: a correction keeps its own source.
 /// 5: a current fact keeps the entities it was counted for (`entities/f/` before).
 /// 6: a retracted fact keeps them too, as the timelines keep its entries.
-pub const VERSION: u32 = 6;
+/// 7: a correction of the date drops the words the source dated it with.
+pub const VERSION: u32 = 7;
 
 /// One value a correction changed: the field (a path in the data such as
 /// `value.amount`, or `occurred` for the date), and its value before and after
@@ -283,6 +284,9 @@ pub(super) fn amend(before: &Fact, typed: EventData, source: Option<&Source>) ->
             if let Some(occurred) = c.occurred {
                 after.occurred = Some(occurred);
                 if before.occurred != after.occurred {
+                    // The source's words for the date ("later in the week") were of
+                    // the date corrected.
+                    after.occurred_text = None;
                     let text =
                         |o: &Option<Extent>| o.map_or(Value::Null, |o| Value::from(o.to_string()));
                     changed.push(FieldChange {
