@@ -44,6 +44,9 @@ LOG_OR_RELATION_RULES = {
         "the correction changes nothing",
         "events have no date to correct",
         "ends before it starts",
+        "end begins before its start",
+        # Free text that happens to hold a template's `<placeholder>`.
+        "is a placeholder of the type's template",
         "more than the limit of",
         # A correction's patch is free-form: its currency is checked by the server.
         "field `data.data.value.currency`",
@@ -54,11 +57,11 @@ LOG_OR_RELATION_RULES = {
         "the log holds no stream",
     ],
     # known_at, and the from/to window.
-    "GET /timeline": ["ends before it starts"],
+    "GET /timeline": ["ends before it starts", "end begins before its start"],
 }
 # `known_at` is an extent: an interval in it must not end before it starts.
 for _label in ["GET /trips", "GET /trips/{stream}", "GET /entities", "GET /entities/{entity}", "GET /sales"]:
-    LOG_OR_RELATION_RULES[_label] = ["ends before it starts"]
+    LOG_OR_RELATION_RULES[_label] = ["ends before it starts", "end begins before its start"]
 LOG_OR_RELATION_RULES["POST /streams/{stream}/events"] = LOG_OR_RELATION_RULES[
     "POST /events"
 ] + [

@@ -1110,6 +1110,8 @@ fn every_type_is_listed_and_its_template_is_accepted_once_filled_in() {
     assert_eq!(c.log().len(), before + types.len());
     c.run(&["types", "show", "statement.issue"])
         .fails(2, "did you mean `statement.issued`");
+    c.run(&["types", "show", "TRIP.ARRIVED"])
+        .fails(2, "did you mean `trip.arrived`");
     let help = c.run(&["append", "--help"]).ok();
     assert!(help.contains("chronicle types show TYPE"), "{help}");
 }

@@ -170,6 +170,8 @@ fn read_input(args: &Args) -> anyhow::Result<Parsed> {
         chronicle::model::event::parse_json_strict(text.as_bytes()).map_err(|e| {
             let hint = if e.to_string().starts_with("duplicate field") {
                 "; give each field once"
+            } else if flag == "source" {
+                "; write a JSON object in single quotes, such as '{\"publisher\": \"Reuters\", \"published\": \"2025-01-06\"}'"
             } else {
                 // Most often the shell ate the quotes.
                 "; write a JSON object in single quotes, such as '{\"place\": \"country:KR\"}'"

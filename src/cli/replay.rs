@@ -18,7 +18,7 @@ leave one inconsistent with another.";
 #[derive(clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// A projection to check the name of (trips, timeline, entities, sales, counts);
+    /// A projection to check the name of (facts, trips, sales, timeline, entities, counts);
     /// every projection is rebuilt whatever is named.
     #[arg(long, value_name = "NAME")]
     projection: Vec<String>,

@@ -240,12 +240,25 @@ impl FromStr for Extent {
         }
         let start = parse_point(first)?;
         let end = second.map(parse_point).transpose()?;
-        if let Some(end) = end
-            && (end.latest() <= start.earliest() || end.earliest() < start.earliest())
-        {
-            return Err(ExtentError(format!(
-                "`{text}`: the interval ends before it starts"
-            )));
+        if let Some(end) = end {
+            if end.latest() <= start.earliest() {
+                return Err(ExtentError(format!(
+                    "`{text}`: the interval ends before it starts"
+                )));
+            }
+            // `2025-09-10/2025-09`: an end coarser than the start, beginning before it.
+            if end.earliest() < start.earliest() {
+                let day = (end.latest() - chrono::Duration::days(1)).date_naive();
+                let like = match second {
+                    Some(given) if given.trim_end_matches('~') != day.to_string() => {
+                        format!(", like `{first}/{day}`")
+                    }
+                    _ => String::new(),
+                };
+                return Err(ExtentError(format!(
+                    "`{text}`: the interval's end begins before its start; give an end that begins no earlier{like}"
+                )));
+            }
         }
         Ok(Extent {
             start,
@@ -331,6 +344,12 @@ mod tests {
         check("", Err("empty date"));
         check("~", Err("empty date"));
         check("2025-01-09/2025-01-06", Err("ends before it starts"));
+        check(
+            "2025-09-10/2025-09",
+            Err(
+                "the interval's end begins before its start; give an end that begins no earlier, like `2025-09-10/2025-09-30`",
+            ),
+        );
         check("2025-05-14/", Err("`2025-05-14/`: the interval has no end"));
         check(
             "/2025-05-14",

@@ -93,7 +93,7 @@ impl EventType {
         }
         EventType::ALL
             .iter()
-            .map(|t| (strsim::levenshtein(t.as_str(), name), t))
+            .map(|t| (strsim::levenshtein(t.as_str(), &name.to_lowercase()), t))
             .min_by_key(|(distance, _)| *distance)
             .filter(|(distance, _)| *distance <= 3)
             .map(|(_, t)| format!("did you mean `{t}`? "))
