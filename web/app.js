@@ -25,8 +25,8 @@
 
   /** The most timeline entries a view draws; past it, the page asks for a narrower one. */
   const MAX_ENTRIES = 5000;
-  /** How many timeline entries the page asks for at a time. */
-  const PAGE = 1000;
+  /** How many timeline entries the page asks for at a time: the server's most. */
+  const PAGE = 10000;
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
@@ -75,16 +75,24 @@
     return state.asOf === null ? { min_position: state.head } : { as_of: state.asOf };
   }
 
-  /** Timeline entries matching `params`, page after page (`next`), every page as of the
-   *  first page's position: at most `max`, with `more` when the timeline has others. */
+  /** Timeline entries matching `params`, page after page (`next`): at most `max`, with
+   *  `more` when the timeline has others. When there is more than one page, every page,
+   *  the first read again, is asked as of the position the first reflected (answered
+   *  from the views' history), so that they make one answer while the log grows. */
   async function timelineEntries(params, max) {
     const entries = [];
     let query = Object.assign({}, params, at());
+    let pinned = state.asOf !== null;
     for (;;) {
       const page = await api('/timeline', Object.assign({ limit: Math.min(PAGE, max + 1 - entries.length) }, query));
+      if (!pinned && page.next) {
+        pinned = true;
+        query = Object.assign({}, params, { as_of: page.as_of });
+        continue;
+      }
       entries.push(...page.entries);
       if (!page.next || entries.length > max) break;
-      query = Object.assign({}, params, { as_of: page.as_of, after: page.next });
+      query = Object.assign({}, query, { after: page.next });
     }
     return { entries: entries.slice(0, max), more: entries.length > max };
   }

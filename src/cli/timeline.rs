@@ -179,25 +179,30 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 ),
             ];
             let mut query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
-            // The server answers a long timeline in pages; the first page's position
-            // pins the pages after it, so that together they are one answer.
+            // The server answers a long timeline in pages. When there is more than one,
+            // every page, the first read again, is asked as of the position the first
+            // reflected (the server answers a position from the views' history), so
+            // that together they are one answer however the log grows meanwhile.
             let mut entries: Vec<TimelineEntry> = Vec::new();
+            let mut pinned = false;
             loop {
                 let left = args.limit.map_or(TIMELINE_PAGE, |l| l - entries.len());
                 let page = [("limit", Some(left.min(TIMELINE_PAGE).to_string()))];
                 let paged: Vec<_> = query.iter().cloned().chain(page).collect();
                 let mut answer: serde_json::Value = api.get("/timeline", &paged)?;
-                entries.extend(remote::part::<Vec<TimelineEntry>>(&mut answer, "entries")?);
                 let next = answer["next"].as_str().map(str::to_owned);
+                if !pinned && next.is_some() {
+                    pinned = true;
+                    query.retain(|(key, _)| *key != "as_of");
+                    query.push(("as_of", answer["as_of"].as_u64().map(|p| p.to_string())));
+                    continue;
+                }
+                entries.extend(remote::part::<Vec<TimelineEntry>>(&mut answer, "entries")?);
                 if next.is_none() || args.limit.is_some_and(|l| entries.len() >= l) {
                     break;
                 }
-                query.retain(|(key, _)| *key != "after" && *key != "limit");
+                query.retain(|(key, _)| *key != "after");
                 query.push(("after", next));
-                // As the position the first page reflects: a time could resolve to a
-                // later one while the log grows.
-                query.retain(|(key, _)| *key != "as_of");
-                query.push(("as_of", answer["as_of"].as_u64().map(|p| p.to_string())));
             }
             if entries.is_empty()
                 && let Some(stream) = &filter.stream

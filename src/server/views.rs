@@ -47,7 +47,10 @@ impl At {
     }
 }
 
-/// The position `as_of` names (the head when absent), and whether it is the head.
+/// The position `as_of` names (the head when absent), and whether the query reads the
+/// live views: only without `as_of`. A position given, even the head's, is answered
+/// from the views' history as of exactly that position, so that pages asked for at one
+/// position make one answer while the log grows.
 fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool), ApiError> {
     let head = store.head()?.position;
     let Some(text) = as_of else {
@@ -60,7 +63,7 @@ fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool)
         AsOf::Position(n) => n,
         AsOf::Recorded(time) => store.position_at(time)?,
     };
-    Ok((position, position == head))
+    Ok((position, false))
 }
 
 /// The views a query reads, and the position they describe. A position past the end
