@@ -705,6 +705,44 @@ fn the_examples_of_append_help_work_after_the_demo() {
     assert_eq!(ran, 3, "{commands:#?}");
 }
 
+/// An empty `CHRONICLE_DB` or `CHRONICLE_SERVER` is taken as unset, as a shell user
+/// means it: the default store, no server (it was "a value is required for --db").
+#[test]
+fn empty_environment_variables_are_unset_ones() {
+    let c = Chronicle::new();
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(common::bin());
+        cmd.args(["--json", "stats"])
+            .current_dir(c.dir.path())
+            .env_remove("CHRONICLE_DB")
+            .env_remove("CHRONICLE_SERVER")
+            .env_remove("CHRONICLE_VIEWS");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        common::Run::from_output(cmd.output().unwrap())
+    };
+    std::process::Command::new(common::bin())
+        .arg("demo")
+        .current_dir(c.dir.path())
+        .env_remove("CHRONICLE_DB")
+        .env_remove("CHRONICLE_SERVER")
+        .output()
+        .unwrap();
+    let events =
+        |run: common::Run| serde_json::from_str::<Value>(&run.ok()).unwrap()["events"].clone();
+    let expected = events(run(&[]));
+    assert!(expected.as_u64().is_some_and(|n| n > 0), "{expected}");
+    for envs in [
+        &[("CHRONICLE_DB", "")][..],
+        &[("CHRONICLE_SERVER", "")],
+        &[("CHRONICLE_VIEWS", "")],
+        &[("CHRONICLE_DB", ""), ("CHRONICLE_SERVER", "")],
+    ] {
+        assert_eq!(events(run(envs)), expected, "{envs:?}");
+    }
+}
+
 #[test]
 fn a_store_held_by_another_process_exits_5() {
     let c = Chronicle::new();
@@ -1080,7 +1118,7 @@ fn every_type_is_listed_and_its_template_is_accepted_once_filled_in() {
         c.run_stdin(&["append", "-"], &format!("{template}\n"))
             .fails(
                 2,
-                "is a placeholder of the type's template; put the real value",
+                "is a placeholder of a `chronicle types show` template; put the real value",
             );
         // Each `<placeholder>` replaced by its words: taken, with no note that its source
         // was published before it happened.
@@ -1108,6 +1146,11 @@ fn every_type_is_listed_and_its_template_is_accepted_once_filled_in() {
         );
     }
     assert_eq!(c.log().len(), before + types.len());
+    // Text that only holds a placeholder's word is not one.
+    let quoted = json!({"stream": "conflict:x", "type": "note.reported", "occurred": "2025-01-05",
+        "data": {"summary": "The ministry's site showed <title>Hacked</title> for an hour", "entities": ["country:US"]},
+        "source": {"publisher": "Wire", "quote": "he wrote <reason> in the form"}});
+    c.run_stdin(&["append", "-"], &format!("{quoted}\n")).ok();
     c.run(&["types", "show", "statement.issue"])
         .fails(2, "did you mean `statement.issued`");
     c.run(&["types", "show", "TRIP.ARRIVED"])

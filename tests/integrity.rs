@@ -891,7 +891,7 @@ fn a_format_3_store_with_digests_in_its_id_index_is_read_and_upgraded() {
     let first = c.log()[0].clone();
     let mut other = json!({"id": first_id.to_string(), "stream": first["stream"],
                            "type": first["type"], "data": first["data"]});
-    other["occurred_text"] = json!("another phrase");
+    other["tags"] = json!(["another-tag"]);
     c.run_stdin(&["append", "-"], &other.to_string())
         .fails(2, "different content");
     // A digest that does not match its event is found.

@@ -2883,3 +2883,23 @@ fn a_corrected_date_drops_the_words_of_the_old_one() {
     assert_eq!(funeral(&["--as-of", &head]), before);
     c.run(&["verify"]).ok();
 }
+
+/// A log that took an entity's event with a date (before that was refused) keeps it,
+/// off the timeline: registrations are not timeline entries, whatever they carry.
+#[test]
+fn an_entity_event_with_a_date_is_not_on_the_timeline() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let older = vec![
+        json!({"stream": "person:jane-doe", "type": "entity.registered", "occurred": "2025-02-01",
+               "occurred_text": "last week", "data": {"name": "Jane Doe", "aliases": []}}),
+        json!({"stream": "person:jane-doe", "type": "entity.alias_added", "occurred": "2025-02-02",
+               "data": {"alias": "J. Doe"}}),
+    ];
+    let restored = c.restored_with(&older);
+    let entries = json_of(&restored, &["timeline", "--from", "2025-02-01"]);
+    assert_eq!(entries, json!([]), "{entries}");
+    let jane = json_of(&restored, &["entity", "show", "J. Doe"]);
+    assert_eq!(jane["name"], "Jane Doe", "{jane}");
+    restored.run(&["verify"]).ok();
+}

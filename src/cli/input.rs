@@ -313,6 +313,10 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> any
         if entry.file_type()?.is_symlink() && path.is_dir() {
             continue;
         }
+        // Hidden files and folders (`.git/`, `.DS_Store`) are not input, nor worth a note.
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
         if path.is_dir() {
             walk(&path, found, skipped)?;
         } else if path

@@ -576,8 +576,26 @@ fn show_warnings() {
 }
 
 /// Runs the command line and returns the process exit code.
+/// The command line, with an empty `CHRONICLE_DB`, `CHRONICLE_VIEWS` or
+/// `CHRONICLE_SERVER` taken as unset (`CHRONICLE_DB= chronicle stats` uses
+/// `./chronicle.db`), as a shell user means it, not as an empty value given.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = Cli::command();
+    for (arg, var) in [
+        ("db", "CHRONICLE_DB"),
+        ("views", "CHRONICLE_VIEWS"),
+        ("server", "CHRONICLE_SERVER"),
+    ] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            command = command.mut_arg(arg, |a| a.env(None::<&str>));
+        }
+    }
+    Cli::from_arg_matches(&command.try_get_matches()?)
+}
+
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };

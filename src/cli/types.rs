@@ -114,13 +114,14 @@ fn show(def: &TypeDef, out: &mut impl Write) -> std::io::Result<()> {
         table.write(out)?;
     }
     writeln!(out)?;
-    output::wrapped_line(
-        out,
-        "",
-        0,
+    let also = if def.event_type.needs_occurred() {
         "Every event also takes: occurred_text (the article's words for the date), source \
-         {publisher, title, url, published, quote, speaker}, tags, id (generated when absent), expect.",
-    )?;
+         {publisher, title, url, published, quote, speaker}, tags, id (generated when absent), expect."
+    } else {
+        "Every event also takes: source {publisher, title, url, published, quote, speaker}, \
+         tags, id (generated when absent), expect."
+    };
+    output::wrapped_line(out, "", 0, also)?;
     if def.event_type == EventType::EvidenceAdded {
         output::wrapped_line(
             out,

@@ -585,7 +585,9 @@ pub enum Origin {
 ///   retraction;
 /// - an event's `id` is not the nil UUID (checked by the parser);
 /// - a source's `url` is a web address ([`check_url`]; the envelope's source is checked
-///   by the parser, the source `evidence.added` adds here).
+///   by the parser, the source `evidence.added` adds here);
+/// - no text is a template's `<placeholder>` left unreplaced, and an entity's event has
+///   no `occurred` or `occurred_text` (checked by the parser).
 pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationError> {
     let blank = |text: &str| text.trim().is_empty();
     match typed {
@@ -619,17 +621,14 @@ pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationE
     check_currency(typed)
 }
 
-/// A source's `url`, when it has one, is a web address: `http://` or `https://` (in any
-/// case) and at least one more character, none of them white space or a control
-/// character. A page shows a source as a link only then, and a `javascript:` address
-/// pasted by mistake or malice is refused at the door rather than stored. `prefix` is
-/// where the source is (`source.`, or `data.source.` in `evidence.added`).
 /// Refuses a new event whose text still holds a `<placeholder>` of a template from
 /// `chronicle types show`: appended as is, it would stay in the log for good.
 fn check_no_placeholder(raw: &RawEvent) -> Result<(), ValidationError> {
-    fn find(value: &Value, path: String) -> Option<(String, &'static str)> {
+    use super::fields::is_template_placeholder;
+    /// The first string of `value` that is a placeholder, with its path after `path`.
+    fn find(value: &Value, path: String) -> Option<(String, String)> {
         match value {
-            Value::String(text) => super::fields::template_placeholder(text).map(|p| (path, p)),
+            Value::String(text) if is_template_placeholder(text) => Some((path, text.clone())),
             Value::Array(items) => items
                 .iter()
                 .enumerate()
@@ -640,34 +639,41 @@ fn check_no_placeholder(raw: &RawEvent) -> Result<(), ValidationError> {
             _ => None,
         }
     }
-    let source = raw
-        .source
-        .as_ref()
-        .and_then(|s| serde_json::to_value(s).ok());
-    let found = raw
-        .occurred_text
-        .as_deref()
-        .and_then(super::fields::template_placeholder)
-        .map(|p| ("occurred_text".to_owned(), p))
-        .or_else(|| find(&raw.data, "data".into()))
-        .or_else(|| source.as_ref().and_then(|s| find(s, "source".into())))
-        .or_else(|| {
-            let tags = raw.tags.as_deref().unwrap_or_default();
-            tags.iter().enumerate().find_map(|(i, t)| {
-                super::fields::template_placeholder(t).map(|p| (format!("tags[{i}]"), p))
-            })
-        });
+    let mut texts = vec![("occurred_text".to_owned(), raw.occurred_text.as_deref())];
+    if let Some(s) = &raw.source {
+        texts.extend([
+            ("source.publisher".to_owned(), Some(s.publisher.as_str())),
+            ("source.title".to_owned(), s.title.as_deref()),
+            ("source.url".to_owned(), s.url.as_deref()),
+            ("source.quote".to_owned(), s.quote.as_deref()),
+            ("source.speaker".to_owned(), s.speaker.as_deref()),
+        ]);
+    }
+    let tags = raw.tags.iter().flatten().enumerate();
+    texts.extend(tags.map(|(i, tag)| (format!("tags[{i}]"), Some(tag.as_str()))));
+    let found = texts
+        .into_iter()
+        .find_map(|(field, text)| {
+            text.filter(|t| is_template_placeholder(t))
+                .map(|t| (field, t.to_owned()))
+        })
+        .or_else(|| find(&raw.data, "data".into()));
     match found {
         Some((field, placeholder)) => Err(ValidationError::field(
             field,
             format!(
-                "`{placeholder}` is a placeholder of the type's template; put the real value in its place, or leave the field out when it is optional"
+                "`{placeholder}` is a placeholder of a `chronicle types show` template; put the real value in its place, or leave the field out when it is optional"
             ),
         )),
         None => Ok(()),
     }
 }
 
+/// A source's `url`, when it has one, is a web address: `http://` or `https://` (in any
+/// case) and at least one more character, none of them white space or a control
+/// character. A page shows a source as a link only then, and a `javascript:` address
+/// pasted by mistake or malice is refused at the door rather than stored. `prefix` is
+/// where the source is (`source.`, or `data.source.` in `evidence.added`).
 pub fn check_url(source: &Source, prefix: &str) -> Result<(), ValidationError> {
     let Some(url) = &source.url else {
         return Ok(());
@@ -995,13 +1001,19 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
             check_url(source, "source.")?;
         }
         check_no_placeholder(&raw)?;
-        if raw.occurred.is_some() && !event_type.needs_occurred() {
-            return Err(ValidationError::field(
-                "occurred",
-                format!(
-                    "`{event_type}` takes no `occurred`: entities are not dated, and a date would put the registration on the timeline; leave it out"
-                ),
-            ));
+        if !event_type.needs_occurred() {
+            let dated = [
+                ("occurred", raw.occurred.is_some()),
+                ("occurred_text", raw.occurred_text.is_some()),
+            ];
+            if let Some((field, _)) = dated.into_iter().find(|(_, given)| *given) {
+                return Err(ValidationError::field(
+                    field,
+                    format!(
+                        "`{event_type}` takes no `{field}`: entities are not dated (a date would put the event on the timeline); leave it out"
+                    ),
+                ));
+            }
         }
         check_new(&stream, &typed)?;
     }

@@ -248,12 +248,17 @@ impl FromStr for Extent {
             }
             // `2025-09-10/2025-09`: an end coarser than the start, beginning before it.
             if end.earliest() < start.earliest() {
+                // The end's last day, when that makes an interval (or the one day).
                 let day = (end.latest() - chrono::Duration::days(1)).date_naive();
-                let like = match second {
-                    Some(given) if given.trim_end_matches('~') != day.to_string() => {
-                        format!(", like `{first}/{day}`")
-                    }
-                    _ => String::new(),
+                let tilde = if text.ends_with('~') { "~" } else { "" };
+                let candidate = match day.to_string() {
+                    last if last == first => format!("{first}{tilde}"),
+                    last => format!("{first}/{last}{tilde}"),
+                };
+                // (A candidate that is the input would be refused the same way.)
+                let like = match candidate != text && candidate.parse::<Extent>().is_ok() {
+                    true => format!(", like `{candidate}`"),
+                    false => String::new(),
                 };
                 return Err(ExtentError(format!(
                     "`{text}`: the interval's end begins before its start; give an end that begins no earlier{like}"
@@ -350,6 +355,13 @@ mod tests {
                 "the interval's end begins before its start; give an end that begins no earlier, like `2025-09-10/2025-09-30`",
             ),
         );
+        check("2025-09-10/2025-09~", Err("like `2025-09-10/2025-09-30~`"));
+        check("2025-09-30/2025-09", Err("like `2025-09-30`"));
+        // No suggestion that would be refused too.
+        let refused = "2025-09-30T12:00:00Z/2025-09"
+            .parse::<Extent>()
+            .unwrap_err();
+        assert!(refused.0.ends_with("begins no earlier"), "{refused}");
         check("2025-05-14/", Err("`2025-05-14/`: the interval has no end"));
         check(
             "/2025-05-14",

@@ -708,29 +708,39 @@ fn fill(fields: &[Field], example: &serde_json::Value) -> serde_json::Value {
     serde_json::Value::Object(out)
 }
 
-/// The `<placeholder>` of a template in `text`, if it holds one: `chronicle types show`
-/// prints every type's template with them, and an event that still carries one was
-/// appended before it was filled in.
-pub fn template_placeholder(text: &str) -> Option<&'static str> {
-    static PLACEHOLDERS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    if !text.contains('<') {
-        return None;
+/// Whether `text` is, as a whole, a value `chronicle types show` prints in a template
+/// for the user to replace (`<name>`, `https://example.org/<article>`): an event that
+/// still carries one was appended before it was filled in. Text that merely holds
+/// such a word (`<title>Hacked</title>`) is not one.
+pub fn is_template_placeholder(text: &str) -> bool {
+    static PLACEHOLDERS: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    if !text.ends_with('>') {
+        return false;
     }
-    let all = PLACEHOLDERS.get_or_init(|| {
-        let mut found: Vec<String> = definitions()
-            .flat_map(|def| {
-                let line = def.template_line();
-                line.split('<')
-                    .skip(1)
-                    .filter_map(|rest| rest.find('>').map(|end| format!("<{}>", &rest[..end])))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        found.sort_unstable();
-        found.dedup();
-        found
-    });
-    all.iter().map(String::as_str).find(|p| text.contains(p))
+    PLACEHOLDERS
+        .get_or_init(|| {
+            fn strings(value: &serde_json::Value, found: &mut std::collections::HashSet<String>) {
+                match value {
+                    serde_json::Value::String(s) if s.contains('<') => {
+                        found.insert(s.clone());
+                    }
+                    serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, found)),
+                    serde_json::Value::Object(fields) => {
+                        fields.values().for_each(|v| strings(v, found))
+                    }
+                    _ => {}
+                }
+            }
+            let mut found = std::collections::HashSet::new();
+            for def in definitions() {
+                let template =
+                    serde_json::from_str(&def.template_line()).expect("templates are JSON");
+                strings(&template, &mut found);
+            }
+            found
+        })
+        .contains(text)
 }
 
 /// The source every template carries, with placeholders.
@@ -1073,7 +1083,7 @@ mod tests {
             assert!(
                 refused
                     .to_string()
-                    .contains("is a placeholder of the type's template"),
+                    .contains("is a placeholder of a `chronicle types show` template"),
                 "{t}: {refused}"
             );
             for (what, line) in [

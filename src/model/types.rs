@@ -91,9 +91,10 @@ impl EventType {
         if name.len() > 40 {
             return String::new();
         }
+        let name = name.to_lowercase();
         EventType::ALL
             .iter()
-            .map(|t| (strsim::levenshtein(t.as_str(), &name.to_lowercase()), t))
+            .map(|t| (strsim::levenshtein(t.as_str(), &name), t))
             .min_by_key(|(distance, _)| *distance)
             .filter(|(distance, _)| *distance <= 3)
             .map(|(_, t)| format!("did you mean `{t}`? "))

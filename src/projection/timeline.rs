@@ -147,13 +147,20 @@ impl Projection for Timeline {
         // 3: a retracted fact keeps its entries (queries skip it unless asked).
         // 4: no `timeline/f/`; the registry's record of a fact's entities serves both.
         // 5: `timeline/n/`, the entries of an entity that has had few.
-        5
+        // 6: no entry for an entity's event, even one a log took with a date.
+        6
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
         if change.event.event_type == EventType::EventRetracted && change.after.is_none() {
             // A retracted fact stays where it was, for the timelines that show it with
             // its reason; nothing amends it after this (the facts layer ignores it).
+            return Ok(());
+        }
+        // Registrations are not dated; a log written before that was refused may still
+        // hold one with an `occurred`.
+        let fact = change.after.or(change.before);
+        if fact.is_some_and(|f| !f.event_type.is_timeline_entry()) {
             return Ok(());
         }
         if let Some(before) = change.before

@@ -16,6 +16,10 @@
 //!   runtime's workers;
 //! - request bodies are bounded ([`Config::max_body`]) and so is each event
 //!   ([`crate::model::event::MAX_EVENT_BYTES`]); no user input makes a handler panic;
+//! - answers are bounded too: the log and the timeline come in pages (at most
+//!   [`TIMELINE_PAGE`] timeline entries, `next` naming the page after), and a `known_at`
+//!   query, which folds the log in memory, runs one at a time per server (another waits
+//!   its turn as long as a read waits for the views, then gets a `503` with `busy`);
 //! - a live subscriber never slows writers: it reads the log on its own, into a bounded
 //!   buffer, and is dropped with a final `event: error` when it stops reading;
 //! - errors never carry internals: a storage failure answers a generic `500` and its

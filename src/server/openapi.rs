@@ -330,7 +330,7 @@ fn event_schema(def: &TypeDef, stream_required: bool) -> Value {
     properties.insert(
         "occurred".into(),
         if !t.needs_occurred() {
-            json!({ "nullable": true, "enum": [null], "description": "Entities are not dated: leave it out." })
+            json!({ "type": "string", "nullable": true, "enum": [null], "description": "Entities are not dated: leave it out." })
         } else if !t.occurred_defaults_to_recorded() {
             occurred
         } else {
@@ -339,9 +339,13 @@ fn event_schema(def: &TypeDef, stream_required: bool) -> Value {
     );
     properties.insert(
         "occurred_text".into(),
-        nullable(
-            json!({ "type": "string", "description": "The article's own words for the date." }),
-        ),
+        if t.needs_occurred() {
+            nullable(
+                json!({ "type": "string", "description": "The article's own words for the date." }),
+            )
+        } else {
+            json!({ "type": "string", "nullable": true, "enum": [null], "description": "Entities are not dated: leave it out." })
+        },
     );
     properties.insert("data".into(), reference(&format!("Data.{name}")));
     properties.insert("source".into(), nullable(reference("SourceIn")));

@@ -41,8 +41,18 @@ impl StoreLock {
     /// process (only, briefly, for this one's own: see [`OWN_LOCK_LINGERS`]), and removes
     /// what a killed process can leave behind that sled would misread.
     pub fn acquire(dir: &Path) -> Result<StoreLock> {
+        // What to do when this user may not write here (a read-only copy, a snapshot).
+        let failed = |what: String, e: std::io::Error| {
+            let next = match e.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    "; chronicle needs to write in this folder, even to read (its lock file, and the views it keeps current): give this user write access to it, or use a copy made somewhere writable (for a PostgreSQL log, a --views folder this user can write)"
+                }
+                _ => "",
+            };
+            Error::Storage(format!("{what}: {e}{next}"))
+        };
         std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
+            .map_err(|e| failed(format!("creating {}", dir.display()), e))?;
         let path = dir.join(LOCK_FILE);
         let existed = path.exists();
         let file = OpenOptions::new()
@@ -50,15 +60,7 @@ impl StoreLock {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| {
-                let next = match e.kind() {
-                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-                        "; chronicle needs to write in the store's folder, even to read it (its lock file, and the views it keeps current): give this user write access, or read a copy of the store made somewhere writable"
-                    }
-                    _ => "",
-                };
-                Error::Storage(format!("opening {}: {e}{next}", path.display()))
-            })?;
+            .map_err(|e| failed(format!("opening {}", path.display()), e))?;
         let deadline = std::time::Instant::now() + OWN_LOCK_LINGERS;
         loop {
             match file.try_lock() {
