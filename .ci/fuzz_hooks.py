@@ -46,7 +46,7 @@ LOG_OR_RELATION_RULES = {
         "ends before it starts",
         "end begins before its start",
         # Free text that happens to hold a template's `<placeholder>`.
-        "is a placeholder of the type's template",
+        "is a placeholder of a `chronicle types show` template",
         "more than the limit of",
         # A correction's patch is free-form: its currency is checked by the server.
         "field `data.data.value.currency`",

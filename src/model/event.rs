@@ -625,17 +625,20 @@ pub fn check_new(stream: &StreamId, typed: &EventData) -> Result<(), ValidationE
 /// `chronicle types show`: appended as is, it would stay in the log for good.
 fn check_no_placeholder(raw: &RawEvent) -> Result<(), ValidationError> {
     use super::fields::is_template_placeholder;
-    /// The first string of `value` that is a placeholder, with its path after `path`.
-    fn find(value: &Value, path: String) -> Option<(String, String)> {
+    /// The first string of `value` that is a placeholder, with its path in `value`
+    /// (built only for it: every new event goes through here).
+    fn find(value: &Value) -> Option<(String, String)> {
         match value {
-            Value::String(text) if is_template_placeholder(text) => Some((path, text.clone())),
+            Value::String(text) if is_template_placeholder(text) => {
+                Some((String::new(), text.clone()))
+            }
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .find_map(|(i, v)| find(v, format!("{path}[{i}]"))),
+                .find_map(|(i, v)| find(v).map(|(path, text)| (format!("[{i}]{path}"), text))),
             Value::Object(fields) => fields
                 .iter()
-                .find_map(|(k, v)| find(v, format!("{path}.{k}"))),
+                .find_map(|(k, v)| find(v).map(|(path, text)| (format!(".{k}{path}"), text))),
             _ => None,
         }
     }
@@ -657,7 +660,7 @@ fn check_no_placeholder(raw: &RawEvent) -> Result<(), ValidationError> {
             text.filter(|t| is_template_placeholder(t))
                 .map(|t| (field, t.to_owned()))
         })
-        .or_else(|| find(&raw.data, "data".into()));
+        .or_else(|| find(&raw.data).map(|(path, text)| (format!("data{path}"), text)));
     match found {
         Some((field, placeholder)) => Err(ValidationError::field(
             field,
