@@ -287,13 +287,9 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     }
     skipped.sort();
     if let Some(first) = skipped.first() {
-        let (count, does) = match skipped.len() {
-            1 => (String::from("1 file"), "does"),
-            n => (format!("{n} files"), "do"),
-        };
-        let more = match skipped.len() {
-            1 => String::new(),
-            n => format!(" and {} more", n - 1),
+        let (count, does, more) = match skipped.len() {
+            1 => ("1 file".to_owned(), "does", String::new()),
+            n => (format!("{n} files"), "do", format!(" and {} more", n - 1)),
         };
         note!(
             "note: skipped {count} that {does} not end in .jsonl: {}{more}; a folder's files are read when they are JSON Lines named .jsonl (rename them, or pass a file by its name)",

@@ -642,23 +642,25 @@ fn check_no_placeholder(raw: &RawEvent) -> Result<(), ValidationError> {
             _ => None,
         }
     }
-    let mut texts = vec![("occurred_text".to_owned(), raw.occurred_text.as_deref())];
-    if let Some(s) = &raw.source {
-        texts.extend([
-            ("source.publisher".to_owned(), Some(s.publisher.as_str())),
-            ("source.title".to_owned(), s.title.as_deref()),
-            ("source.url".to_owned(), s.url.as_deref()),
-            ("source.quote".to_owned(), s.quote.as_deref()),
-            ("source.speaker".to_owned(), s.speaker.as_deref()),
-        ]);
-    }
-    let tags = raw.tags.iter().flatten().enumerate();
-    texts.extend(tags.map(|(i, tag)| (format!("tags[{i}]"), Some(tag.as_str()))));
+    let source = raw.source.as_ref();
+    let texts = [
+        ("occurred_text", raw.occurred_text.as_deref()),
+        ("source.publisher", source.map(|s| s.publisher.as_str())),
+        ("source.title", source.and_then(|s| s.title.as_deref())),
+        ("source.url", source.and_then(|s| s.url.as_deref())),
+        ("source.quote", source.and_then(|s| s.quote.as_deref())),
+        ("source.speaker", source.and_then(|s| s.speaker.as_deref())),
+    ];
+    let tags = raw.tags.as_deref().unwrap_or_default();
     let found = texts
         .into_iter()
         .find_map(|(field, text)| {
             text.filter(|t| is_template_placeholder(t))
-                .map(|t| (field, t.to_owned()))
+                .map(|t| (field.to_owned(), t.to_owned()))
+        })
+        .or_else(|| {
+            let i = tags.iter().position(|t| is_template_placeholder(t))?;
+            Some((format!("tags[{i}]"), tags[i].clone()))
         })
         .or_else(|| find(&raw.data).map(|(path, text)| (format!("data{path}"), text)));
     match found {
