@@ -1211,7 +1211,8 @@ fn a_byte_order_mark_before_the_first_line_is_not_taken_for_json() {
         &format!("{}\n\u{feff}{}\n", person("e"), person("f")),
     );
     c.run(&["append", "--file", path_str(&inside)])
-        .fails(2, "line 2");
+        .fails(2, "line 2: the line starts with a byte order mark (U+FEFF)");
+    assert_eq!(c.log().len(), 4);
 }
 
 /// The commands that work on the store's files refuse `--server` before any work: an

@@ -64,6 +64,47 @@ fn verify_passes_on_a_sound_store_and_publishes_its_head() {
         .fails(4, "was rewritten");
 }
 
+/// `verify --help`'s examples, run by a shell as a user pastes them, in the store's folder:
+/// the saved head is then proved after a later append.
+#[test]
+fn the_examples_of_verify_help_run_in_a_shell() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let help = c.run(&["verify", "--help"]).ok();
+    let commands: Vec<&str> = help
+        .split("Examples:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no examples: {help}"))
+        .lines()
+        .map(|l| l.trim().split("  ").next().unwrap_or_default())
+        .filter(|l| l.starts_with("chronicle verify"))
+        .collect();
+    assert_eq!(commands.len(), 3, "{help}");
+    let bin_dir = std::path::Path::new(common::bin()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let shell = |command: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(c.dir.path())
+            .env("PATH", &path)
+            .env("CHRONICLE_DB", c.db())
+            .output()
+            .expect("sh runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command}: {stderr}");
+    };
+    shell(commands[0]);
+    shell(commands[1]);
+    c.append(&[trip_started("trip:later")]).ok();
+    shell(commands[2]);
+    let saved = std::fs::read_to_string(c.dir.path().join("head.txt")).unwrap();
+    assert!(saved.starts_with("43:"), "{saved}");
+}
+
 #[test]
 fn a_rewritten_event_in_the_middle_is_found_at_its_position() {
     let c = Chronicle::new();

@@ -199,6 +199,15 @@ fn parse_line(raw: &[u8], allow_export: bool) -> Result<Option<ProposedEvent>, V
         message: format!("not valid UTF-8 ({e}); save the file as UTF-8"),
     })?;
     let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.starts_with('\u{FEFF}') {
+        // Only the first line's is skipped: here it is most likely a second file's, put
+        // after the first with `cat`.
+        return Err(ValidationError {
+            line: None,
+            field: None,
+            message: "the line starts with a byte order mark (U+FEFF), which only a file's first line may have (files joined with `cat` keep theirs); remove it".into(),
+        });
+    }
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed.starts_with("//") {
         return Ok(None);

@@ -10,9 +10,9 @@ use std::io::Write;
 
 const EXAMPLES: &str = "\
 Examples:
-  chronicle verify                           check everything; exit 4 at the first problem
-  chronicle verify --head                    print POSITION:HASH, a digest to publish
-  chronicle verify --expect-head 47:c829…    prove the log up to 47 is unchanged since";
+  chronicle verify                                   check everything; exit 4 at the first problem
+  chronicle verify --head > head.txt                 save POSITION:HASH, a digest to publish
+  chronicle verify --expect-head \"$(cat head.txt)\"   later: prove the log up to it is unchanged";
 
 /// Check the hash chain, positions, versions, indexes, and that every projection
 /// equals a fresh replay.
