@@ -2087,6 +2087,88 @@ fn the_cli_reads_every_page_of_a_long_timeline() {
     assert_eq!(cli(&["--limit", "7"]), 7);
 }
 
+/// Pages asked for as of the position the first page reflected make one answer while a
+/// writer moves entries around the timeline: every full read holds each dated fact
+/// exactly once, in timeline order.
+#[test]
+fn pages_as_of_one_position_make_one_answer_under_writes() {
+    let (_dir, db) = new_store();
+    let server = Server::start(&db, Config::default());
+    const NOTES: u64 = 1_500;
+    let id = |i: u64| format!("01942100-0000-7000-8000-{i:012x}");
+    let day = |d: u64| format!("2025-01-{:02}", d % 28 + 1);
+    let notes: Vec<Value> = (0..NOTES)
+        .map(|i| json!({"id": id(i), "stream": format!("conflict:c{i}"), "type": "note.reported",
+            "occurred": day(i), "data": {"summary": format!("note {i}"), "entities": ["country:US"]}}))
+        .collect();
+    let (status, body) = server.post("/events", &json!(notes), None);
+    assert_eq!(status, 201, "{body}");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    /// Stops the writer however the reads end: a failed assertion too.
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    std::thread::scope(|scope| {
+        let stopping = StopOnDrop(&stop);
+        let writer = scope.spawn(|| {
+            // Each correction moves a note to another day: out of one page into another.
+            let mut corrections = 0u64;
+            let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let i = rng % NOTES;
+                corrections += 1;
+                let correction = json!({"stream": format!("conflict:c{i}"), "type": "event.corrected",
+                    "data": {"target": id(i), "occurred": day(i + corrections), "reason": "moved"}});
+                let (status, body) = server.post("/events", &correction, None);
+                // The same day as now is refused as changing nothing: skip it.
+                assert!(status == 201 || status == 422, "{status}: {body}");
+            }
+            corrections
+        });
+        for read in 0..40 {
+            let (status, first) = server.get("/timeline?limit=100");
+            assert_eq!(status, 200, "{first}");
+            let at = first["as_of"].as_u64().expect("a page says its position");
+            let (mut ids, mut days) = (Vec::new(), Vec::new());
+            let mut after = String::new();
+            loop {
+                let (status, page) = server.get(&format!("/timeline?limit=100&as_of={at}{after}"));
+                assert_eq!(status, 200, "{page}");
+                assert_eq!(page["as_of"], at, "{page}");
+                for entry in page["entries"].as_array().unwrap() {
+                    ids.push(entry["id"].as_str().unwrap().to_owned());
+                    days.push(entry["occurred"].as_str().unwrap().to_owned());
+                }
+                match page["next"].as_str() {
+                    Some(next) => after = format!("&after={next}"),
+                    None => break,
+                }
+            }
+            let mut unique = ids.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(
+                (ids.len(), unique.len()),
+                (NOTES as usize, NOTES as usize),
+                "read {read} as of {at}: every note once"
+            );
+            assert!(
+                days.is_sorted(),
+                "read {read} as of {at}: in timeline order"
+            );
+        }
+        drop(stopping);
+        let corrections = writer.join().unwrap();
+        assert!(corrections > 40, "the writer kept writing: {corrections}");
+    });
+}
+
 /// Odd but harmless input is read as meant; malformed input is a 400 that says so.
 #[test]
 fn odd_input_is_read_as_meant_or_refused_with_a_400() {
