@@ -1760,11 +1760,12 @@ fn corrections_and_retractions_show_why() {
         json!([
             {"field": "value.amount", "before": 3_640_000_000_u64, "after": 3_500_000_000_u64},
             {"field": "occurred", "before": "2025-01-03", "after": "2025-01-02"},
+            {"field": "occurred_text", "before": "announced on Friday", "after": null},
         ])
     );
     let table = c.run(&["timeline", "--type", "arms_sale.announced"]).ok();
     assert!(
-        table.contains("[corrected: a later report; announced a day earlier; value.amount: 3640000000 → 3500000000; occurred: 2025-01-03 → 2025-01-02]"),
+        table.contains("[corrected: a later report; announced a day earlier; value.amount: 3640000000 → 3500000000; occurred: 2025-01-03 → 2025-01-02; occurred_text: announced on Friday → (none)]"),
         "{table}"
     );
     let report = json_of(&c, &["sales"]);
@@ -2880,6 +2881,15 @@ fn a_corrected_date_drops_the_words_of_the_old_one() {
     let after = funeral(&[]);
     assert_eq!(after["occurred"], "2025-01-09", "{after}");
     assert!(after["occurred_text"].is_null(), "{after}");
+    // The correction names the words it dropped among the values it changed.
+    assert_eq!(
+        after["changes"],
+        json!([
+            {"field": "occurred", "before": "2025-01-06/2025-01-11", "after": "2025-01-09"},
+            {"field": "occurred_text", "before": "later in the week", "after": null}
+        ]),
+        "{after}"
+    );
     assert_eq!(funeral(&["--as-of", &head]), before);
     c.run(&["verify"]).ok();
 }

@@ -25,11 +25,13 @@ use uuid::Uuid;
 /// 5: a current fact keeps the entities it was counted for (`entities/f/` before).
 /// 6: a retracted fact keeps them too, as the timelines keep its entries.
 /// 7: a correction of the date drops the words the source dated it with.
-pub const VERSION: u32 = 7;
+/// 8: and names them among the values it changed.
+pub const VERSION: u32 = 8;
 
 /// One value a correction changed: the field (a path in the data such as
-/// `value.amount`, or `occurred` for the date), and its value before and after
-/// (`null` when absent).
+/// `value.amount`, `occurred` for the date, or `occurred_text` for the source's words
+/// for the date, which a new date drops), and its value before and after (`null` when
+/// absent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub field: String,
@@ -294,6 +296,13 @@ pub(super) fn amend(before: &Fact, typed: EventData, source: Option<&Source>) ->
                         before: text(&before.occurred),
                         after: text(&after.occurred),
                     });
+                    if let Some(words) = &before.occurred_text {
+                        changed.push(FieldChange {
+                            field: "occurred_text".into(),
+                            before: Value::from(words.as_str()),
+                            after: Value::Null,
+                        });
+                    }
                 }
             }
             after.corrections.push(Correction {
