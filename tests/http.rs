@@ -704,6 +704,45 @@ fn stats_as_of_a_position_count_the_log_up_to_it_with_and_without_a_server() {
     assert_eq!(serve.terminate(), 0);
 }
 
+/// A store named with `--db` beside a server must be the one the server holds: a write
+/// meant for another store is refused, not put in the server's.
+#[test]
+fn a_store_given_beside_a_server_must_be_the_one_it_serves() {
+    let c = Chronicle::new();
+    c.run(&["demo"]).ok();
+    let serve = Serve::start(&c, &[]);
+    let other = c.dir.path().join("other.db");
+    let note = [
+        "append",
+        "--stream",
+        "note:x",
+        "--type",
+        "note.reported",
+        "--occurred",
+        "2025",
+        "--data",
+        r#"{"entities": ["country:JP"], "summary": "meant for other.db"}"#,
+    ];
+    let with_server = |db: &Path, url: &str, args: &[&str]| {
+        let mut command = common::command_at(db, args);
+        command.env("CHRONICLE_SERVER", url);
+        common::Run::from_output(command.output().unwrap())
+    };
+    with_server(&other, &serve.url, &note)
+        .fails(2, "is not the store of the server at http://127.0.0.1:");
+    common::run_at(&other, &[&["--server", &serve.url][..], &note].concat())
+        .fails(2, "(no server holds it); leave out --db");
+    assert!(!other.exists(), "nothing was created");
+    // The server's own store, by the address it gave or by `localhost`, is taken.
+    let local = serve.url.replace("127.0.0.1", "localhost");
+    let stats = with_server(&c.db(), &format!("{local}/"), &["--json", "stats"]).ok();
+    assert!(
+        stats.contains("\"events\":43"),
+        "nothing was appended: {stats}"
+    );
+    assert_eq!(serve.terminate(), 0);
+}
+
 #[test]
 fn a_method_an_endpoint_does_not_take_is_a_405_that_points_the_way() {
     let c = Chronicle::new();

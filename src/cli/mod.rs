@@ -150,6 +150,9 @@ pub struct App {
     pub needs_views: bool,
     pub json: bool,
     pub server: Option<String>,
+    /// Whether `--db` (or `CHRONICLE_DB`) was given, not the default: beside a server,
+    /// it must name that server's store.
+    pub db_given: bool,
     /// Open even a store whose chain end is broken (see [`App::open_raw`]).
     pub inspect: bool,
 }
@@ -436,6 +439,36 @@ impl App {
         }
     }
 
+    /// A sled store given with `--db` beside `--server` must be the one that server
+    /// holds (its `.server.json` names it): otherwise a write meant for the store would
+    /// land in the server's, with nothing said.
+    fn check_db_is_served_by(&self, api: &remote::Api) -> anyhow::Result<()> {
+        let StoreLocation::Dir(dir) = &self.location else {
+            return Ok(());
+        };
+        if !self.db_given {
+            return Ok(());
+        }
+        let announced = remote::announced_url(dir);
+        if announced
+            .as_deref()
+            .is_some_and(|url| remote::same_server(url, api.url()))
+        {
+            return Ok(());
+        }
+        let holder = match announced {
+            Some(url) => format!("its server is the one at {url}"),
+            None => "no server holds it".to_owned(),
+        };
+        Err(UsageError(format!(
+            "--db {} is not the store of the server at {} ({holder}); leave out --db to work on the server's store, or leave out --server (and CHRONICLE_SERVER) to work on {}",
+            self.describe(),
+            api.url(),
+            self.describe()
+        ))
+        .into())
+    }
+
     /// The server announced beside this process's folder, if one answers.
     pub fn discover(&self) -> Option<remote::Api> {
         remote::discover(&self.local_dir().ok()?)
@@ -501,7 +534,9 @@ impl App {
     /// a client of that server's API. With `existing`, a missing store is an error.
     pub fn open_or_server(&self, existing: bool) -> anyhow::Result<Backend> {
         if let Some(url) = &self.server {
-            return Ok(Backend::Server(remote::Api::new(url)?));
+            let api = remote::Api::new(url)?;
+            self.check_db_is_served_by(&api)?;
+            return Ok(Backend::Server(api));
         }
         self.check_db_path(existing)?;
         match self.open_raw() {
@@ -575,11 +610,11 @@ fn show_warnings() {
         .try_init();
 }
 
-/// Runs the command line and returns the process exit code.
 /// The command line, with an empty `CHRONICLE_DB`, `CHRONICLE_VIEWS` or
 /// `CHRONICLE_SERVER` taken as unset (`CHRONICLE_DB= chronicle stats` uses
-/// `./chronicle.db`), as a shell user means it, not as an empty value given.
-fn parse() -> Result<Cli, clap::Error> {
+/// `./chronicle.db`), as a shell user means it, not as an empty value given; and whether
+/// `--db` was given (not its default).
+fn parse() -> Result<(Cli, bool), clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let mut command = Cli::command();
     for (arg, var) in [
@@ -591,12 +626,17 @@ fn parse() -> Result<Cli, clap::Error> {
             command = command.mut_arg(arg, |a| a.env(None::<&str>));
         }
     }
-    Cli::from_arg_matches(&command.try_get_matches()?)
+    let matches = command.try_get_matches()?;
+    let db_given = matches
+        .value_source("db")
+        .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+    Ok((Cli::from_arg_matches(&matches)?, db_given))
 }
 
+/// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match parse() {
-        Ok(cli) => cli,
+    let (cli, db_given) = match parse() {
+        Ok(parsed) => parsed,
         Err(e) => return usage_error(&e),
     };
     if !matches!(cli.command, Command::Serve(_)) {
@@ -638,6 +678,7 @@ pub fn main() -> i32 {
         needs_views,
         json: cli.json,
         server: cli.server,
+        db_given,
         // These only read the log, and are how a damaged log is looked into.
         inspect: matches!(
             cli.command,

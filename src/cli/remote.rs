@@ -41,11 +41,27 @@ pub fn server_file(db: &Path) -> PathBuf {
     db.with_file_name(format!("{name}.server.json"))
 }
 
-/// The server announced for the store at `db`, if one answers.
-pub fn discover(db: &Path) -> Option<Api> {
+/// The URL of the server announced for the store at `db`, answering or not.
+pub fn announced_url(db: &Path) -> Option<String> {
     let text = std::fs::read_to_string(server_file(db)).ok()?;
     let file: ServerFile = serde_json::from_str(&text).ok()?;
-    let api = Api::new(&file.url).ok()?;
+    Some(file.url)
+}
+
+/// Whether two server URLs name the same server: the same but for a final `/`, and
+/// `localhost` for `127.0.0.1`.
+pub fn same_server(a: &str, b: &str) -> bool {
+    let plain = |url: &str| {
+        url.trim_end_matches('/')
+            .to_ascii_lowercase()
+            .replacen("://localhost", "://127.0.0.1", 1)
+    };
+    plain(a) == plain(b)
+}
+
+/// The server announced for the store at `db`, if one answers.
+pub fn discover(db: &Path) -> Option<Api> {
+    let api = Api::new(&announced_url(db)?).ok()?;
     // A file left by a server that died is no server.
     api.get::<Value>("/healthz", &[]).ok()?;
     Some(api)
