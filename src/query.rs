@@ -359,6 +359,38 @@ pub fn format_money(value: &Money) -> String {
     }
 }
 
+/// The sum of amounts as the decimals they were given as (each double's shortest
+/// decimal), rounded once to the nearest double: 200.2 + 0.1 + 0.2 is 200.5 in any order,
+/// where adding the doubles gives 200.49999999999997 or 200.5 depending on the order.
+/// Past what an `i128` holds at a common scale, the doubles are added.
+pub fn decimal_sum(amounts: &[f64]) -> f64 {
+    // Each amount as digits × 10^exponent, from its shortest form, `2.002e2`.
+    let decimal = |amount: f64| -> Option<(i128, i32)> {
+        let text = format!("{amount:e}");
+        let (mantissa, exponent) = text.split_once('e')?;
+        let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
+        let digits: i128 = mantissa.replace('.', "").parse().ok()?;
+        Some((
+            digits,
+            exponent.parse::<i32>().ok()? - i32::try_from(fraction).ok()?,
+        ))
+    };
+    let exact = || -> Option<f64> {
+        let parts = amounts
+            .iter()
+            .map(|&a| decimal(a))
+            .collect::<Option<Vec<_>>>()?;
+        let scale = parts.iter().map(|&(_, e)| e).min().unwrap_or(0);
+        let mut sum: i128 = 0;
+        for (digits, exponent) in parts {
+            let shift = 10i128.checked_pow(u32::try_from(exponent - scale).ok()?)?;
+            sum = sum.checked_add(digits.checked_mul(shift)?)?;
+        }
+        format!("{sum}e{scale}").parse().ok()
+    };
+    exact().unwrap_or_else(|| amounts.iter().sum())
+}
+
 /// The relative error of a double that holds the figure as given ...
 const EXACT: f64 = 4e-16;
 /// ... and of a sum of many of them.
@@ -1521,21 +1553,20 @@ impl<'a> Query<'a> {
             buyer.is_none_or(|b| &s.buyer == b) && seller.is_none_or(|x| &s.seller == x)
         });
         let totals = |party: fn(&SaleView) -> &EntityId| {
-            let mut sums: BTreeMap<(EntityId, String), (f64, usize, bool)> = BTreeMap::new();
+            let mut sums: BTreeMap<(EntityId, String), (Vec<f64>, bool)> = BTreeMap::new();
             for s in &all {
                 let entry = sums
                     .entry((party(s).clone(), s.value.currency.clone()))
                     .or_default();
-                entry.0 += s.value.amount;
-                entry.1 += 1;
-                entry.2 |= s.approximate;
+                entry.0.push(s.value.amount);
+                entry.1 |= s.approximate;
             }
             sums.into_iter()
-                .map(|((party, currency), (amount, sales, approximate))| Total {
+                .map(|((party, currency), (amounts, approximate))| Total {
                     party,
                     currency,
-                    amount,
-                    sales,
+                    amount: decimal_sum(&amounts),
+                    sales: amounts.len(),
                     approximate,
                 })
                 .collect()
@@ -1866,6 +1897,22 @@ fn own_summary(fact: &Fact) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_total_is_the_sum_of_the_decimals_in_any_order() {
+        for amounts in [[200.2, 0.1, 0.2], [0.1, 0.2, 200.2], [0.2, 200.2, 0.1]] {
+            assert_eq!(decimal_sum(&amounts), 200.5, "{amounts:?}");
+        }
+        assert_eq!(decimal_sum(&[0.1; 10]), 1.0);
+        // The exact sum's nearest double.
+        assert_eq!(
+            decimal_sum(&[3.64e9, 0.001, 102_151_093_291_115.61]),
+            "102154733291115.611".parse::<f64>().unwrap()
+        );
+        assert_eq!(decimal_sum(&[]), 0.0);
+        // Past an i128 at one scale: the doubles added.
+        assert_eq!(decimal_sum(&[1e300, 1e-300]), 1e300);
+    }
 
     /// Checks the sentence of a statement by `speaker` with `stance` about `about`,
     /// where the object (if any) is "the sale" between the US and `buyer`, and the other
