@@ -1443,6 +1443,11 @@ fn serve_refuses_a_public_address_without_a_token() {
         .fails(2, "--token (or CHRONICLE_TOKEN) is empty or blank");
     c.run(&["serve", "--addr", "127.0.0.1:0", "--token", "two words"])
         .fails(2, "--token (or CHRONICLE_TOKEN) must be visible ASCII");
+    // An empty CHRONICLE_TOKEN, as `CHRONICLE_TOKEN=${TOKEN:-}` sets it, is no token:
+    // refused on a public address as none is, not as an empty one.
+    let mut command = c.command(&["serve", "--addr", "0.0.0.0:0"]);
+    command.env("CHRONICLE_TOKEN", "");
+    common::Run::from_output(command.output().unwrap()).fails(2, "without a token");
     assert!(!c.db().exists(), "nothing was created");
     assert!(c.run(&["serve", "--help"]).ok().contains("Examples:"));
 }

@@ -610,8 +610,8 @@ fn show_warnings() {
         .try_init();
 }
 
-/// The command line, with an empty `CHRONICLE_DB`, `CHRONICLE_VIEWS` or
-/// `CHRONICLE_SERVER` taken as unset (`CHRONICLE_DB= chronicle stats` uses
+/// The command line, with an empty `CHRONICLE_DB`, `CHRONICLE_VIEWS`,
+/// `CHRONICLE_SERVER` or `CHRONICLE_TOKEN` taken as unset (`CHRONICLE_DB= chronicle stats` uses
 /// `./chronicle.db`), as a shell user means it, not as an empty value given; and whether
 /// `--db` was given (not its default).
 fn parse() -> Result<(Cli, bool), clap::Error> {
@@ -625,6 +625,12 @@ fn parse() -> Result<(Cli, bool), clap::Error> {
         if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
             command = command.mut_arg(arg, |a| a.env(None::<&str>));
         }
+    }
+    // The client already sends no token for an empty one (`remote::Api::new`).
+    if std::env::var_os("CHRONICLE_TOKEN").is_some_and(|v| v.is_empty()) {
+        command = command.mut_subcommand("serve", |serve| {
+            serve.mut_arg("token", |a| a.env(None::<&str>))
+        });
     }
     let matches = command.try_get_matches()?;
     let db_given = matches
