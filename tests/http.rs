@@ -2236,6 +2236,21 @@ fn odd_input_is_read_as_meant_or_refused_with_a_400() {
     // An entity tag, quoted, is the version.
     let event = || started("2025-01-06").to_string().into_bytes();
     assert_eq!(post(event(), Some("\"1\"")).0, 201);
+    // A time zone's `+` left unescaped arrives as a space: every date parameter says so.
+    for query in [
+        "as_of=2026-12-07T11:23:56+00:00",
+        "from=2025-01-01T00:00:00+02:00",
+        "to=2025-01-01T00:00:00+02:00",
+        "known_at=2025-01-01T00:00:00+02:00",
+    ] {
+        let (status, answer) = server.get(&format!("/timeline?{query}"));
+        assert_eq!(status, 400, "{answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.ends_with("write the + of a time zone as %2B"),
+            "{query}: {error}"
+        );
+    }
     // A query value that is not UTF-8 once decoded.
     let (status, answer) = server.get("/timeline?entity=%C3%28");
     assert_eq!(status, 400, "{answer}");

@@ -40,10 +40,23 @@ impl At {
             min_position: params.number("min_position")?,
             known_at: params
                 .take("known_at")?
-                .map(|t| Extent::known_at(&t))
-                .transpose()
-                .map_err(|e| ApiError::bad_request(format!("`known_at`: {}", e.0)))?,
+                .map(|t| {
+                    Extent::known_at(&t).map_err(|e| {
+                        let hint = plus_hint(&t, |t| Extent::known_at(t).is_ok());
+                        ApiError::bad_request(format!("`known_at`: {}{hint}", e.0))
+                    })
+                })
+                .transpose()?,
         })
+    }
+}
+
+/// The hint for a date whose time zone's `+`, sent unescaped in a URL, arrived as a
+/// space: when the text with a `+` in its place reads (`parses`).
+fn plus_hint(text: &str, parses: impl Fn(&str) -> bool) -> &'static str {
+    match text.contains(' ') && parses(&text.replace(' ', "+")) {
+        true => "; in a URL, write the + of a time zone as %2B",
+        false => "",
     }
 }
 
@@ -341,8 +354,10 @@ fn not_found(error: crate::Error) -> ApiError {
 
 fn extent(name: &str, text: Option<String>) -> Result<Option<Extent>, ApiError> {
     text.map(|t| {
-        t.parse::<Extent>()
-            .map_err(|e| ApiError::bad_request(format!("`{name}`: {}", e.0)))
+        t.parse::<Extent>().map_err(|e| {
+            let hint = plus_hint(&t, |t| t.parse::<Extent>().is_ok());
+            ApiError::bad_request(format!("`{name}`: {}{hint}", e.0))
+        })
     })
     .transpose()
 }
