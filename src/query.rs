@@ -1270,8 +1270,10 @@ impl<'a> Query<'a> {
     fn entries(&self, entries: DocIter<'_>, filter: &TimelineFilter) -> Result<Vec<TimelineEntry>> {
         let window_start = filter.from.map(|f| f.earliest());
         let window_end = filter.to.map(|t| t.latest());
-        // Tags match in any case, as names and aliases do: the filter lowered once.
-        let tag = filter.tag.as_ref().map(|t| t.to_lowercase());
+        // Tags match in any case, as names and aliases do, and without white space at
+        // their ends (which a log written before it was refused may hold): the filter
+        // lowered once.
+        let tag = filter.tag.as_ref().map(|t| t.trim().to_lowercase());
         let limit = filter.limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for item in entries {
@@ -1302,7 +1304,7 @@ impl<'a> Query<'a> {
                 || filter.event_type.is_some_and(|t| fact.event_type != t)
                 || tag
                     .as_ref()
-                    .is_some_and(|t| !fact.tags.iter().any(|f| f.to_lowercase() == *t))
+                    .is_some_and(|t| !fact.tags.iter().any(|f| f.trim().to_lowercase() == *t))
             {
                 continue;
             }

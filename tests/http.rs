@@ -898,6 +898,11 @@ fn views_answer_at_the_head_and_as_of_a_position() {
             "{refused}"
         );
     }
+    // A tag matches in any case, and without white space at its ends.
+    let tagged = |tag: &str| server.get(&format!("/timeline?tag={tag}")).1["entries"].clone();
+    let indo = tagged("indo-pacific");
+    assert!(!indo.as_array().unwrap().is_empty(), "{indo}");
+    assert_eq!(tagged("%20Indo-Pacific%20"), indo);
     // A long value is quoted short.
     let (status, long) = server.get(&format!("/timeline?entity={}", "a".repeat(20_000)));
     assert_eq!(status, 404);

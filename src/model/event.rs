@@ -1025,6 +1025,17 @@ pub fn parse_event_value(value: Value, origin: Origin) -> Result<ProposedEvent, 
     let tags = raw.tags.clone().unwrap_or_default();
     for (i, tag) in tags.iter().enumerate() {
         check_tag(tag).map_err(|e| ValidationError::field(format!("tags[{i}]"), e))?;
+        // Filters match a tag as written, in any case: one with white space at an end
+        // would be found only by a filter with the same white space.
+        if origin == Origin::New && tag.trim() != tag {
+            return Err(ValidationError::field(
+                format!("tags[{i}]"),
+                format!(
+                    "a tag has no white space at its ends; write `{}`",
+                    tag.trim()
+                ),
+            ));
+        }
     }
 
     let store_fields = raw.position.is_some()
@@ -1307,6 +1318,10 @@ mod tests {
             Some(("position", "set by the store")),
         );
         check(trip(json!({"tags": [""]})), Some(("tags[0]", "1 to 64")));
+        check(
+            trip(json!({"tags": ["ok", " padded "]})),
+            Some(("tags[1]", "no white space at its ends; write `padded`")),
+        );
         check(
             json!({"stream": "person:a", "type": "entity.registered", "data": {"name": "A", "aliases": []}}),
             None,

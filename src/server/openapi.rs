@@ -472,8 +472,8 @@ pub fn generated_schemas() -> Map<String, Value> {
             "type": "string",
             "minLength": 1,
             "maxLength": crate::model::event::MAX_TAG_CHARS,
-            "pattern": NOT_BLANK,
-            "description": "A tag: 1 to 64 characters, not all white space.",
+            "pattern": format!("^{NOT_BLANK}(?:[\\s\\S]*{NOT_BLANK})?$"),
+            "description": "A tag: 1 to 64 characters, with no white space at its ends (filters match it in any case).",
             "example": "indo-pacific",
         }),
     );
