@@ -110,6 +110,11 @@ fn a_store_that_lost_its_settings_file_is_refused_not_started_afresh() {
     assert_eq!(std::fs::metadata(c.db().join("db")).unwrap().len(), size);
     let out = c.run(&["recover"]).ok();
     assert!(out.contains("the store opens: 20 events"), "{out}");
+    assert_eq!(
+        aside_folders(&c.db()),
+        Vec::<PathBuf>::new(),
+        "nothing went aside"
+    );
     assert_eq!(ids(&c.log()), ids_before);
     c.run(&["verify"]).ok();
 }

@@ -477,6 +477,17 @@ pub fn generated_schemas() -> Map<String, Value> {
             "example": "indo-pacific",
         }),
     );
+    s.insert(
+        "TagFilter".into(),
+        json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": crate::model::event::MAX_TAG_CHARS,
+            "pattern": NOT_BLANK,
+            "description": "A tag to filter by: 1 to 64 characters, not all white space, matched in any case and without the white space at its ends.",
+            "example": "indo-pacific",
+        }),
+    );
     let stances = [
         Stance::Supports,
         Stance::Opposes,

@@ -85,12 +85,18 @@ pub fn recover(path: &Path, stamp: &str) -> Result<Recovered> {
     // The open takes the lock itself.
     drop(lock);
     match SledStore::open_to_inspect(path) {
-        Ok(store) => Ok(Recovered {
-            store,
-            failed_with: Some(failed_with),
-            aside: (!moved.is_empty()).then_some(aside),
-            moved,
-        }),
+        Ok(store) => {
+            if moved.is_empty() {
+                // Only a missing `conf` was written: nothing went aside.
+                let _ = std::fs::remove_dir(&aside);
+            }
+            Ok(Recovered {
+                store,
+                failed_with: Some(failed_with),
+                aside: (!moved.is_empty()).then_some(aside),
+                moved,
+            })
+        }
         Err(e @ (Error::Integrity(_) | Error::Storage(_))) => {
             // Leave the store as it was found.
             let _lock = StoreLock::acquire(path)?;
