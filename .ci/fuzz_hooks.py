@@ -47,8 +47,6 @@ LOG_OR_RELATION_RULES = {
         "end begins before its start",
         # Free text that happens to hold a template's `<placeholder>`.
         "is a placeholder of a `chronicle types show` template",
-        # A tag's white space at its ends (the schema states only that it is a string).
-        "a tag has no white space at its ends",
         "more than the limit of",
         # A correction's patch is free-form: its currency is checked by the server.
         "field `data.data.value.currency`",

@@ -345,8 +345,9 @@ pub fn format_money(value: &Money) -> String {
             number.trim_end_matches('0').trim_end_matches('.')
         )
     } else {
-        // The fewest decimals that hold it; a total summed from cents is held to the
-        // cent even when the sum's last bits are off.
+        // The fewest decimals that hold it; a figure whose last bits are off (a total
+        // of amounts too far apart for `decimal_sum` to add exactly) is held to the
+        // decimals it is within a rounding error of.
         let decimals = (0..=6u8)
             .find(|&d| exact_to(amount, 1.0, d.into(), EXACT))
             .or_else(|| (0..=6u8).find(|&d| exact_to(amount, 1.0, d.into(), SUMMED)))
@@ -362,7 +363,8 @@ pub fn format_money(value: &Money) -> String {
 /// The sum of amounts as the decimals they were given as (each double's shortest
 /// decimal), rounded once to the nearest double: 200.2 + 0.1 + 0.2 is 200.5 in any order,
 /// where adding the doubles gives 200.49999999999997 or 200.5 depending on the order.
-/// Past what an `i128` holds at a common scale, the doubles are added.
+/// Past what an `i128` holds at a common scale (amounts some 30 digits apart), the
+/// doubles are added.
 pub fn decimal_sum(amounts: &[f64]) -> f64 {
     // Each amount as digits × 10^exponent, from its shortest form, `2.002e2`.
     let decimal = |amount: f64| -> Option<(i128, i32)> {
@@ -1912,7 +1914,8 @@ mod tests {
             "102154733291115.611".parse::<f64>().unwrap()
         );
         assert_eq!(decimal_sum(&[]), 0.0);
-        // Past an i128 at one scale: the doubles added.
+        // 600 digits apart, past an i128 at one scale: the doubles are added, and the
+        // smaller is lost, as it is from the exact sum rounded to a double.
         assert_eq!(decimal_sum(&[1e300, 1e-300]), 1e300);
     }
 

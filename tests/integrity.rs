@@ -92,6 +92,8 @@ fn the_examples_of_verify_help_run_in_a_shell() {
             .current_dir(c.dir.path())
             .env("PATH", &path)
             .env("CHRONICLE_DB", c.db())
+            .env_remove("CHRONICLE_SERVER")
+            .env_remove("CHRONICLE_VIEWS")
             .output()
             .expect("sh runs");
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -2894,6 +2894,31 @@ fn a_corrected_date_drops_the_words_of_the_old_one() {
     c.run(&["verify"]).ok();
 }
 
+/// A log that took a tag with white space at its ends (before that was refused) keeps
+/// it, and the tag filter finds it without the white space, in any case.
+#[test]
+fn a_tag_with_white_space_at_its_ends_from_an_older_log_is_found() {
+    let restored =
+        demo().restored_with(&[json!({"stream": "note:padded", "type": "note.reported",
+        "occurred": "2025-02-01", "data": {"summary": "a note", "entities": ["country:JP"]},
+        "tags": [" Padded "]})]);
+    for tag in ["padded", " PADDED "] {
+        let found = json_of(&restored, &["timeline", "--tag", tag]);
+        assert_eq!(found.as_array().unwrap().len(), 1, "{tag:?}: {found}");
+        assert_eq!(found[0]["tags"], json!([" Padded "]), "kept as written");
+    }
+    // A new event with one is refused, naming the tag to write.
+    restored
+        .append(&[
+            json!({"stream": "note:new", "type": "note.reported", "occurred": "2025-02-02",
+            "data": {"summary": "b", "entities": ["country:JP"]}, "tags": ["ok", " Padded "]}),
+        ])
+        .fails(
+            2,
+            "field `tags[1]`: a tag has no white space at its ends; write `Padded`",
+        );
+}
+
 /// A log that took an entity's event with a date (before that was refused) keeps it,
 /// off the timeline: registrations are not timeline entries, whatever they carry.
 #[test]

@@ -199,7 +199,7 @@ fn parse_line(raw: &[u8], allow_export: bool) -> Result<Option<ProposedEvent>, V
         message: format!("not valid UTF-8 ({e}); save the file as UTF-8"),
     })?;
     let text = text.strip_suffix('\r').unwrap_or(text);
-    if text.starts_with('\u{FEFF}') {
+    if text.trim_start().starts_with('\u{FEFF}') {
         // Only the first line's is skipped: here it is most likely a second file's, put
         // after the first with `cat`.
         return Err(ValidationError {

@@ -106,8 +106,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
     /// Work through the HTTP API of this `chronicle serve` (http://HOST:PORT) instead of
-    /// opening the store. Without it, a command that finds the store held by a server
-    /// uses the server that the store's `.server.json` names.
+    /// opening the store; a sled --db given beside it must be that server's store.
+    /// Without it, a command that finds the store held by a server uses the server that
+    /// the store's `.server.json` names.
     #[arg(
         long,
         global = true,
@@ -150,8 +151,8 @@ pub struct App {
     pub needs_views: bool,
     pub json: bool,
     pub server: Option<String>,
-    /// Whether `--db` (or `CHRONICLE_DB`) was given, not the default: beside a server,
-    /// it must name that server's store.
+    /// Whether `--db` was given on the command line: beside a server, it must name that
+    /// server's store (`CHRONICLE_DB`, a setting, gives way to the server named).
     pub db_given: bool,
     /// Open even a store whose chain end is broken (see [`App::open_raw`]).
     pub inspect: bool,
@@ -439,9 +440,12 @@ impl App {
         }
     }
 
-    /// A sled store given with `--db` beside `--server` must be the one that server
-    /// holds (its `.server.json` names it): otherwise a write meant for the store would
-    /// land in the server's, with nothing said.
+    /// A sled store given with `--db` on the command line beside `--server` must be the
+    /// one that server holds (its `.server.json` names it, and a process holds it: a
+    /// file left by a server killed with -9 does not count): otherwise a write meant for
+    /// the store would land in the server's, with nothing said. A PostgreSQL `--db` is
+    /// not checked: any server of that log serves it, and its views folder may be
+    /// anywhere.
     fn check_db_is_served_by(&self, api: &remote::Api) -> anyhow::Result<()> {
         let StoreLocation::Dir(dir) = &self.location else {
             return Ok(());
@@ -449,7 +453,8 @@ impl App {
         if !self.db_given {
             return Ok(());
         }
-        let announced = remote::announced_url(dir);
+        let announced =
+            remote::announced_url(dir).filter(|_| chronicle::store::is_held_by_a_process(dir));
         if announced
             .as_deref()
             .is_some_and(|url| remote::same_server(url, api.url()))
@@ -613,7 +618,7 @@ fn show_warnings() {
 /// The command line, with an empty `CHRONICLE_DB`, `CHRONICLE_VIEWS`,
 /// `CHRONICLE_SERVER` or `CHRONICLE_TOKEN` taken as unset (`CHRONICLE_DB= chronicle stats` uses
 /// `./chronicle.db`), as a shell user means it, not as an empty value given; and whether
-/// `--db` was given (not its default).
+/// `--db` was given on the command line.
 fn parse() -> Result<(Cli, bool), clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let mut command = Cli::command();
@@ -633,9 +638,7 @@ fn parse() -> Result<(Cli, bool), clap::Error> {
         });
     }
     let matches = command.try_get_matches()?;
-    let db_given = matches
-        .value_source("db")
-        .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+    let db_given = matches.value_source("db") == Some(clap::parser::ValueSource::CommandLine);
     Ok((Cli::from_arg_matches(&matches)?, db_given))
 }
 

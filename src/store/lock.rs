@@ -27,6 +27,15 @@ pub const LOCK_FILE: &str = "chronicle.lock";
 /// [`StoreLock::acquire`]); a lock held by another process is refused at once.
 const OWN_LOCK_LINGERS: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Whether a process holds the store in `dir` (a server, or any command): its lock file
+/// is locked. Checked without waiting and without creating anything.
+pub fn is_held(dir: &Path) -> bool {
+    match File::open(dir.join(LOCK_FILE)) {
+        Ok(file) => matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
 /// An exclusive hold on a store's directory; released when dropped.
 #[derive(Debug)]
 pub(super) struct StoreLock {

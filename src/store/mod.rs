@@ -101,7 +101,7 @@ pub use halt::first_step as first_step_after_a_failed_write;
 pub use handle::{FOLLOW_POLL, Store, Views, default_views_dir};
 pub use keys::FORMAT_VERSION;
 pub use location::StoreLocation;
-pub use lock::LOCK_FILE;
+pub use lock::{LOCK_FILE, is_held as is_held_by_a_process};
 pub use metrics::StoreMetrics;
 pub use pg::{
     HeadFollower, PgStore, SCHEMA_VERSION as PG_SCHEMA_VERSION, STALL_BOUND as PG_STALL_BOUND,

@@ -82,21 +82,19 @@ pub fn recover(path: &Path, stamp: &str) -> Result<Recovered> {
     };
     write_synced(&conf, &fresh)?;
     sync_dir(path)?;
+    if moved.is_empty() {
+        // Only a missing `conf` was written: nothing goes aside.
+        let _ = std::fs::remove_dir(&aside);
+    }
     // The open takes the lock itself.
     drop(lock);
     match SledStore::open_to_inspect(path) {
-        Ok(store) => {
-            if moved.is_empty() {
-                // Only a missing `conf` was written: nothing went aside.
-                let _ = std::fs::remove_dir(&aside);
-            }
-            Ok(Recovered {
-                store,
-                failed_with: Some(failed_with),
-                aside: (!moved.is_empty()).then_some(aside),
-                moved,
-            })
-        }
+        Ok(store) => Ok(Recovered {
+            store,
+            failed_with: Some(failed_with),
+            aside: (!moved.is_empty()).then_some(aside),
+            moved,
+        }),
         Err(e @ (Error::Integrity(_) | Error::Storage(_))) => {
             // Leave the store as it was found.
             let _lock = StoreLock::acquire(path)?;
