@@ -57,7 +57,12 @@ LOG_OR_RELATION_RULES = {
         "the log holds no stream",
     ],
     # known_at, and the from/to window.
-    "GET /timeline": ["ends before it starts", "end begins before its start"],
+    "GET /timeline": [
+        "ends before it starts",
+        "end begins before its start",
+        # A stream and a category, each valid, that no stream has both of.
+        "nothing could match both",
+    ],
 }
 # `known_at` is an extent: an interval in it must not end before it starts.
 for _label in ["GET /trips", "GET /trips/{stream}", "GET /entities", "GET /entities/{entity}", "GET /sales"]:

@@ -65,6 +65,18 @@ impl TimelineFilter {
         }
     }
 
+    /// Refuses a stream of another category than the one given beside it
+    /// (`--stream trip:x --category arms-sale`), which nothing could be in.
+    pub fn check_category(&self) -> std::result::Result<(), String> {
+        match (&self.stream, &self.category) {
+            (Some(stream), Some(category)) if stream.category() != category => Err(format!(
+                "{stream} is of category `{}`, not `{category}`: nothing could match both; give one of them",
+                stream.category()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses a window that ends before it starts (`from` after `to`), which nothing
     /// could be in: a mistake, such as the two dates swapped, rather than a question.
     pub fn check_window(&self) -> std::result::Result<(), String> {
@@ -488,10 +500,12 @@ pub fn possessive(noun: &str) -> String {
 /// The text with its first letter in capitals, to start a sentence.
 pub fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+    let mut out = String::with_capacity(text.len() + 2);
+    if let Some(first) = chars.next() {
+        out.extend(first.to_uppercase());
+        out.push_str(chars.as_str());
     }
+    out
 }
 
 /// The words of the source of a fact: a statement's own `quote`, else its source's.

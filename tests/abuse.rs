@@ -409,6 +409,10 @@ fn malformed_parameters_are_refused_not_read_loosely() {
             "/timeline?from=2025-05-10&to=2025-05-01",
             "the window ends before it starts (to 2025-05-01 is before from 2025-05-10)",
         ),
+        (
+            "/timeline?stream=trip:x&category=arms-sale",
+            "`stream` and `category`: trip:x is of category `trip`, not `arms-sale`: nothing could match both",
+        ),
         ("/events?limit=0", "`limit` must be from 1 to 1000"),
         ("/events?limit=5000", "`limit` must be from 1 to 1000"),
     ] {
@@ -426,6 +430,11 @@ fn malformed_parameters_are_refused_not_read_loosely() {
     // The same limits from the command line, with the server gone and with no store.
     c.run(&["timeline", "--from", "2025-05-10", "--to", "2025-05-01"])
         .fails(2, "--from/--to: the window ends before it starts");
+    c.run(&["timeline", "--stream", "trip:x", "--category", "arms-sale"])
+        .fails(
+            2,
+            "--stream and --category: trip:x is of category `trip`, not `arms-sale`",
+        );
     // Months side by side, swapped: the window ends as the other starts.
     c.run(&["timeline", "--from", "2025-02", "--to", "2025-01"])
         .fails(

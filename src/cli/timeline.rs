@@ -133,6 +133,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     filter
         .check_type()
         .map_err(|e| UsageError(format!("--type: {e}")))?;
+    filter
+        .check_category()
+        .map_err(|e| UsageError(format!("--stream and --category: {e}")))?;
     let entries = match app.open_or_server(true)? {
         Backend::Store(store) => {
             // The position before the views, which then hold at least what it does.

@@ -409,6 +409,9 @@ pub async fn timeline(
     };
     filter.check_window().map_err(ApiError::bad_request)?;
     filter
+        .check_category()
+        .map_err(|e| ApiError::bad_request(format!("`stream` and `category`: {e}")))?;
+    filter
         .check_type()
         .map_err(|e| ApiError::bad_request(format!("`type`: {e}")))?;
     let at = At::take(&mut params)?;
