@@ -1324,31 +1324,33 @@ impl<'a> Query<'a> {
             {
                 continue;
             }
-            // The typed data, parsed once for the headline and the entities.
-            let typed = fact.typed();
-            let headline = self.headline_of(&fact, typed.clone())?;
+            let headline = self.headline_of(&fact, fact.typed())?;
+            // What is computed from the whole fact first, then its fields moved out.
+            let summary = own_summary(&fact).map_or_else(|| headline.clone(), str::to_owned);
+            let (quote, sources, changes) = (quote(&fact), fact.sources(), fact.changes());
+            let corrections = fact.correction_reasons();
             out.push(TimelineEntry {
                 position: fact.position,
                 id: fact.id,
                 occurred,
-                occurred_text: fact.occurred_text.clone(),
+                occurred_text: fact.occurred_text,
                 event_type: fact.event_type,
-                stream: fact.stream.clone(),
-                summary: own_summary(&fact).map_or_else(|| headline.clone(), str::to_owned),
+                stream: fact.stream,
+                summary,
                 headline,
-                quote: quote(&fact),
+                quote,
                 ongoing: fact.event_type == EventType::ConflictReported,
                 // Those whose timelines have it (a trip's fact is its traveler's too):
                 // the entities the registry counted it for, kept in its document.
-                entities: fact.counted_for.clone(),
-                tags: fact.tags.clone(),
-                source: fact.source.clone(),
-                evidence: fact.evidence.clone(),
-                sources: fact.sources(),
-                corrected: fact.corrected(),
-                corrections: fact.correction_reasons(),
-                changes: fact.changes(),
-                retracted: fact.retraction.clone().filter(|_| fact.retracted),
+                entities: fact.counted_for,
+                tags: fact.tags,
+                source: fact.source,
+                evidence: fact.evidence,
+                sources,
+                corrected: !corrections.is_empty(),
+                corrections,
+                changes,
+                retracted: fact.retraction.filter(|_| fact.retracted),
             });
         }
         Ok(out)

@@ -14,6 +14,10 @@ use chronicle::query::{Query, TimelineFilter};
 use chronicle::store::SledStore;
 use std::time::Instant;
 
+/// The allocator of `chronicle` and the benchmark, so that the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: chronicle::alloc::Allocator = chronicle::alloc::Allocator;
+
 fn main() -> anyhow::Result<()> {
     use anyhow::Context;
     const USAGE: &str = "usage: timeline_queries STORE EVENTS [QUERIES]";

@@ -11,6 +11,7 @@
 
 use super::{Change, Docs, DocsRead, Fact, Projection, facts, get_json, key, put_json};
 use crate::Result;
+use crate::model::ids::in_views;
 use crate::model::types::EventData;
 use crate::model::{EntityId, EventType, Extent, Position};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,7 @@ pub struct StatusFact {
 /// One entity's document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityDoc {
+    #[serde(deserialize_with = "in_views::entity")]
     pub id: EntityId,
     pub name: String,
     pub aliases: Vec<String>,
@@ -112,7 +114,8 @@ pub fn get(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<Enti
 
 /// The ids known by a name or alias.
 pub fn by_name(docs: &(impl DocsRead + ?Sized), name: &str) -> Result<Vec<EntityId>> {
-    Ok(get_json(docs, &alias_key(name))?.unwrap_or_default())
+    let ids: Option<Vec<in_views::Entity>> = get_json(docs, &alias_key(name))?;
+    Ok(ids.into_iter().flatten().map(|e| e.0).collect())
 }
 
 fn status_subject(fact: &Fact) -> Option<EntityId> {

@@ -10,6 +10,7 @@
 
 use super::{Docs, DocsRead, get_json, put_json, put_new_json};
 use crate::Result;
+use crate::model::ids::in_views;
 use crate::model::patch::merge_patch;
 use crate::model::types::EventData;
 use crate::model::{EntityId, EventType, Extent, Position, RecordedEvent, Source, StreamId};
@@ -99,6 +100,7 @@ pub struct Fact {
     pub id: Uuid,
     /// The position of the fact's own event.
     pub position: Position,
+    #[serde(deserialize_with = "in_views::stream")]
     pub stream: StreamId,
     #[serde(rename = "type")]
     pub event_type: EventType,
@@ -129,7 +131,11 @@ pub struct Fact {
     /// empties it; the registry, later in the same change (after the timeline), fills
     /// it for a current fact. A retraction keeps it: the timelines keep a retracted
     /// fact's entries, for `--include-retracted`. Empty in the pure [`fold`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "in_views::entities"
+    )]
     pub counted_for: Vec<EntityId>,
 }
 

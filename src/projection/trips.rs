@@ -17,6 +17,7 @@
 use super::facts::Correction;
 use super::{Change, Docs, DocsRead, Fact, FactEntries, Projection, get_json, key, put_json};
 use crate::Result;
+use crate::model::ids::in_views;
 use crate::model::types::{EventData, Stance, TripStopAdded};
 use crate::model::{EntityId, EventType, Extent, Position, StreamId, Version};
 use serde::{Deserialize, Serialize};
@@ -65,7 +66,18 @@ pub fn travelers(
     docs: &(impl DocsRead + ?Sized),
     stream: &StreamId,
 ) -> Result<Option<Vec<(Position, Uuid, EntityId)>>> {
-    Ok(get(docs, stream)?.map(|d| d.travelers))
+    /// Only the travelers of a trip's document: the rest is skipped, not built (a
+    /// timeline page asks this of every trip fact it shows).
+    #[derive(Deserialize)]
+    struct Travelers {
+        travelers: Vec<(Position, Uuid, in_views::Entity)>,
+    }
+    Ok(get_json::<Travelers>(docs, &doc_key(stream))?.map(|d| {
+        d.travelers
+            .into_iter()
+            .map(|(p, id, e)| (p, id, e.0))
+            .collect()
+    }))
 }
 
 /// The trips a fact (with its typed data) belongs to: its own trip stream, and trips a
