@@ -679,10 +679,10 @@ impl<'a> Query<'a> {
         if let Some(name) = self.names.borrow().get(id) {
             return Ok(name.clone());
         }
-        let name = match entities::get(self.docs, id)? {
+        let name = match entities::name(self.docs, id)? {
             // Two people both named "Mohamed Ali" are told apart by their ids.
-            Some(doc) if self.shares_name(id, &doc.name)? => format!("{} ({id})", doc.name),
-            Some(doc) => doc.name,
+            Some((name, _)) if self.shares_name(id, &name)? => format!("{name} ({id})"),
+            Some((name, _)) => name,
             None => id
                 .country_name()
                 .map_or_else(|| id.to_string(), str::to_owned),
@@ -696,8 +696,9 @@ impl<'a> Query<'a> {
     fn shares_name(&self, id: &EntityId, name: &str) -> Result<bool> {
         for other in entities::by_name(self.docs, name)? {
             if &other != id
-                && entities::get(self.docs, &other)?
-                    .is_some_and(|d| d.registered && d.name.eq_ignore_ascii_case(name))
+                && entities::name(self.docs, &other)?.is_some_and(|(other_name, registered)| {
+                    registered && other_name.eq_ignore_ascii_case(name)
+                })
             {
                 return Ok(true);
             }

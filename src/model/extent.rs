@@ -154,13 +154,23 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
         check_year(t.year(), text)?;
         return Ok(Point::Instant(t));
     }
-    let parts: Vec<&str> = text.split('-').collect();
-    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    // Year, month and day, without allocating.
+    let mut parts = [""; 3];
+    let mut count = 0;
+    for part in text.split('-') {
+        *parts.get_mut(count).ok_or_else(bad)? = part;
+        count += 1;
+    }
+    let parts = &parts[..count];
     if !parts.iter().all(|p| all_digits(p)) {
         return Err(bad());
     }
     let number = |s: &str| s.parse::<u32>().map_err(|_| bad());
-    match lens.as_slice() {
+    let mut lens = [0; 3];
+    for (len, part) in lens.iter_mut().zip(parts) {
+        *len = part.len();
+    }
+    match &lens[..count] {
         [4] => {
             let y = parse_year(parts[0], text)?;
             Ok(Point::Year(y))
@@ -310,8 +320,18 @@ impl Serialize for Extent {
 
 impl<'de> Deserialize<'de> for Extent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        // Parsed from the text as read, without a copy: view documents hold many dates.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Extent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Extent, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 
@@ -325,6 +345,23 @@ mod tests {
             (Err(e), Err(fragment)) => assert!(e.0.contains(fragment), "{input}: {e}"),
             (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
         }
+    }
+
+    #[test]
+    fn an_extent_reads_from_json_text_as_it_parses() {
+        let read = |json: &str| serde_json::from_str::<Extent>(json).map(|e| e.to_string());
+        assert_eq!(
+            read(r#""2025-01-06/2025-01-11~""#).unwrap(),
+            "2025-01-06/2025-01-11~"
+        );
+        // An escaped string is read unescaped.
+        assert_eq!(read(r#""2025\u002d01""#).unwrap(), "2025-01");
+        let wrong_type = read("5").unwrap_err().to_string();
+        assert!(wrong_type.contains("expected a string"), "{wrong_type}");
+        let bad = read(r#""2025-13""#).unwrap_err().to_string();
+        assert!(bad.contains("there is no month 13"), "{bad}");
+        let four_parts = read(r#""2025-01-02-03""#).unwrap_err().to_string();
+        assert!(four_parts.contains("is not a date"), "{four_parts}");
     }
 
     #[test]

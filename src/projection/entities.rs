@@ -112,6 +112,17 @@ pub fn get(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<Enti
     get_json(docs, &doc_key(id))
 }
 
+/// The name of an entity that has a document, and whether it is registered: its
+/// document's other fields are skipped, not built (a timeline page names many).
+pub fn name(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<(String, bool)>> {
+    #[derive(Deserialize)]
+    struct Name {
+        name: String,
+        registered: bool,
+    }
+    Ok(get_json::<Name>(docs, &doc_key(id))?.map(|n| (n.name, n.registered)))
+}
+
 /// The ids known by a name or alias.
 pub fn by_name(docs: &(impl DocsRead + ?Sized), name: &str) -> Result<Vec<EntityId>> {
     let ids: Option<Vec<in_views::Entity>> = get_json(docs, &alias_key(name))?;
