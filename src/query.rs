@@ -679,10 +679,10 @@ impl<'a> Query<'a> {
         if let Some(name) = self.names.borrow().get(id) {
             return Ok(name.clone());
         }
-        let name = match entities::name(self.docs, id)? {
+        let name = match entities::name_doc(self.docs, id)? {
             // Two people both named "Mohamed Ali" are told apart by their ids.
-            Some((name, _)) if self.shares_name(id, &name)? => format!("{name} ({id})"),
-            Some((name, _)) => name,
+            Some(doc) if self.shares_name(id, &doc.name)? => format!("{} ({id})", doc.name),
+            Some(doc) => doc.name,
             None => id
                 .country_name()
                 .map_or_else(|| id.to_string(), str::to_owned),
@@ -696,9 +696,8 @@ impl<'a> Query<'a> {
     fn shares_name(&self, id: &EntityId, name: &str) -> Result<bool> {
         for other in entities::by_name(self.docs, name)? {
             if &other != id
-                && entities::name(self.docs, &other)?.is_some_and(|(other_name, registered)| {
-                    registered && other_name.eq_ignore_ascii_case(name)
-                })
+                && entities::name_doc(self.docs, &other)?
+                    .is_some_and(|d| d.registered && d.name.eq_ignore_ascii_case(name))
             {
                 return Ok(true);
             }
@@ -1329,7 +1328,7 @@ impl<'a> Query<'a> {
             // What is computed from the whole fact first, then its fields moved out.
             let summary = own_summary(&fact).map_or_else(|| headline.clone(), str::to_owned);
             let (quote, sources, changes) = (quote(&fact), fact.sources(), fact.changes());
-            let corrections = fact.correction_reasons();
+            let (corrected, corrections) = (fact.corrected(), fact.correction_reasons());
             out.push(TimelineEntry {
                 position: fact.position,
                 id: fact.id,
@@ -1348,7 +1347,7 @@ impl<'a> Query<'a> {
                 source: fact.source,
                 evidence: fact.evidence,
                 sources,
-                corrected: !corrections.is_empty(),
+                corrected,
                 corrections,
                 changes,
                 retracted: fact.retraction.filter(|_| fact.retracted),

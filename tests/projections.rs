@@ -2938,3 +2938,45 @@ fn an_entity_event_with_a_date_is_not_on_the_timeline() {
     assert_eq!(jane["name"], "Jane Doe", "{jane}");
     restored.run(&["verify"]).ok();
 }
+
+/// The timeline page reads parts of documents (an entity's name, a trip's travelers)
+/// and reads ids in them without checking them again: what it reads must be what the
+/// whole documents hold, and a fact or an entity read that way must write back the
+/// same bytes.
+#[test]
+fn documents_read_in_part_or_unchecked_agree_with_what_was_written() {
+    use chronicle::model::{EntityId, StreamId};
+    use chronicle::projection::{DocsRead, Fact, decode, entities, trips};
+    let c = demo();
+    let store = chronicle::store::SledStore::open(&c.db()).unwrap();
+    let views = store.live_views().unwrap();
+    let keys = |prefix: &str| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let found: Vec<_> = views
+            .scan(prefix.as_bytes(), None, false)
+            .map(Result::unwrap)
+            .collect();
+        assert!(!found.is_empty(), "no documents under {prefix}");
+        found
+    };
+    for (k, v) in keys("facts/") {
+        let fact: Fact = decode(&k, &v).unwrap();
+        assert_eq!(serde_json::to_vec(&fact).unwrap(), v, "{fact:?}");
+    }
+    for (k, v) in keys(entities::DOCS) {
+        let doc: entities::EntityDoc = decode(&k, &v).unwrap();
+        assert_eq!(serde_json::to_vec(&doc).unwrap(), v, "{doc:?}");
+        EntityId::parse(doc.id.as_str()).unwrap();
+        let part = entities::name_doc(&views, &doc.id).unwrap().unwrap();
+        assert_eq!((part.name, part.registered), (doc.name, doc.registered));
+    }
+    let mut travelers = 0;
+    for (k, _) in keys(trips::DOCS) {
+        let stream = StreamId::parse(std::str::from_utf8(&k[trips::DOCS.len()..]).unwrap());
+        let stream = stream.unwrap();
+        let whole = trips::get(&views, &stream).unwrap().unwrap();
+        let part = trips::travelers(&views, &stream).unwrap().unwrap();
+        travelers += part.len();
+        assert_eq!(part, whole.travelers, "{stream}");
+    }
+    assert!(travelers > 0, "the demo's trips have travelers");
+}

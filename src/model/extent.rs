@@ -166,26 +166,22 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
         return Err(bad());
     }
     let number = |s: &str| s.parse::<u32>().map_err(|_| bad());
-    let mut lens = [0; 3];
-    for (len, part) in lens.iter_mut().zip(parts) {
-        *len = part.len();
-    }
-    match &lens[..count] {
-        [4] => {
-            let y = parse_year(parts[0], text)?;
+    match *parts {
+        [y] if y.len() == 4 => {
+            let y = parse_year(y, text)?;
             Ok(Point::Year(y))
         }
-        [4, 2] => {
-            let y = parse_year(parts[0], text)?;
-            let m = number(parts[1])?;
+        [y, m] if (y.len(), m.len()) == (4, 2) => {
+            let y = parse_year(y, text)?;
+            let m = number(m)?;
             if !(1..=12).contains(&m) {
                 return Err(ExtentError(format!("`{text}`: there is no month {m}")));
             }
             Ok(Point::Month(y, m))
         }
-        [4, 2, 2] => {
-            let y = parse_year(parts[0], text)?;
-            let (m, d) = (number(parts[1])?, number(parts[2])?);
+        [y, m, d] if (y.len(), m.len(), d.len()) == (4, 2, 2) => {
+            let y = parse_year(y, text)?;
+            let (m, d) = (number(m)?, number(d)?);
             if !(1..=12).contains(&m) {
                 return Err(ExtentError(format!("`{text}`: there is no month {m}")));
             }

@@ -31,7 +31,8 @@ pub struct StatusFact {
     pub data: Value,
 }
 
-/// One entity's document.
+/// One entity's document. Read from view documents only: its id is not checked again
+/// as it is read ([`crate::model::ids`]' `in_views`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityDoc {
     #[serde(deserialize_with = "in_views::entity")]
@@ -112,21 +113,34 @@ pub fn get(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<Enti
     get_json(docs, &doc_key(id))
 }
 
-/// The name of an entity that has a document, and whether it is registered: its
-/// document's other fields are skipped, not built (a timeline page names many).
-pub fn name(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<(String, bool)>> {
+/// An entity's name, and whether a current `entity.registered` defines it.
+pub struct NameDoc {
+    pub name: String,
+    pub registered: bool,
+}
+
+/// The name of an entity that has a document, read without building the document's
+/// other fields (a timeline page names many entities).
+pub fn name_doc(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<NameDoc>> {
     #[derive(Deserialize)]
     struct Name {
         name: String,
         registered: bool,
     }
-    Ok(get_json::<Name>(docs, &doc_key(id))?.map(|n| (n.name, n.registered)))
+    Ok(get_json::<Name>(docs, &doc_key(id))?.map(|n| NameDoc {
+        name: n.name,
+        registered: n.registered,
+    }))
 }
 
 /// The ids known by a name or alias.
 pub fn by_name(docs: &(impl DocsRead + ?Sized), name: &str) -> Result<Vec<EntityId>> {
     let ids: Option<Vec<in_views::Entity>> = get_json(docs, &alias_key(name))?;
-    Ok(ids.into_iter().flatten().map(|e| e.0).collect())
+    Ok(ids
+        .into_iter()
+        .flatten()
+        .map(in_views::Entity::into_inner)
+        .collect())
 }
 
 fn status_subject(fact: &Fact) -> Option<EntityId> {

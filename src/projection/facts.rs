@@ -94,7 +94,8 @@ pub fn changes(before: &Value, after: &Value) -> Vec<FieldChange> {
     out
 }
 
-/// A fact as it currently stands.
+/// A fact as it currently stands. Read from view documents only: its ids are not
+/// checked again as it is read ([`crate::model::ids`]' `in_views`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fact {
     pub id: Uuid,

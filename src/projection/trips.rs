@@ -75,7 +75,7 @@ pub fn travelers(
     Ok(get_json::<Travelers>(docs, &doc_key(stream))?.map(|d| {
         d.travelers
             .into_iter()
-            .map(|(p, id, e)| (p, id, e.0))
+            .map(|(p, id, e)| (p, id, e.into_inner()))
             .collect()
     }))
 }
