@@ -780,6 +780,21 @@ fn a_store_given_beside_a_server_must_be_the_one_it_serves() {
     let stats = common::Run::from_output(command.output().unwrap()).ok();
     assert!(stats.contains("\"events\":43"), "{stats}");
     assert_eq!(serve.terminate(), 0);
+    // A server listening on every address announces 127.0.0.1: another address of this
+    // machine reaches that server, and the store given is its own.
+    let mut command = c.command(&["serve", "--addr", "0.0.0.0:0"]);
+    command.env("CHRONICLE_TOKEN", "token-of-this-test");
+    let everywhere = Serve::spawn(command, &c.dir.path().join("store.server.json"));
+    assert!(
+        everywhere.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        everywhere.url
+    );
+    let other_name = everywhere.url.replace("127.0.0.1", "127.0.0.2");
+    let stats = with_server(&c.db(), &other_name, &["--json", "stats"]).ok();
+    assert!(stats.contains("\"events\":43"), "{stats}");
+    with_server(&other, &other_name, &note).fails(2, "is not the store of the server at");
+    assert_eq!(everywhere.terminate(), 0);
 }
 
 #[test]

@@ -48,15 +48,33 @@ pub fn announced_url(db: &Path) -> Option<String> {
     Some(file.url)
 }
 
-/// Whether two server URLs name the same server: the same but for a final `/`, and
-/// `localhost` for `127.0.0.1`.
+/// Whether two server URLs name the same server: the same but for a final `/` and
+/// the case, or the same port of this machine under any of its names (`localhost`,
+/// `127.0.0.1`, `[::1]`, its host name or a LAN address of it: a server listening on
+/// `0.0.0.0` announces `127.0.0.1`).
 pub fn same_server(a: &str, b: &str) -> bool {
-    let plain = |url: &str| {
-        url.trim_end_matches('/')
-            .to_ascii_lowercase()
-            .replacen("://localhost", "://127.0.0.1", 1)
-    };
-    plain(a) == plain(b)
+    let plain = |url: &str| url.trim_end_matches('/').to_ascii_lowercase();
+    if plain(a) == plain(b) {
+        return true;
+    }
+    match (endpoint(a), endpoint(b)) {
+        (Some(x), Some(y)) => {
+            x.port() == y.port() && (x.ip() == y.ip() || (is_this_machine(x) && is_this_machine(y)))
+        }
+        _ => false,
+    }
+}
+
+/// The address a plain `http://HOST:PORT` URL reaches, resolving its host name.
+fn endpoint(url: &str) -> Option<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let authority = url.strip_prefix("http://")?.trim_end_matches('/');
+    authority.to_socket_addrs().ok()?.next()
+}
+
+/// Whether an address is one of this machine's: a socket can be bound to it.
+fn is_this_machine(addr: std::net::SocketAddr) -> bool {
+    addr.ip().is_loopback() || std::net::UdpSocket::bind((addr.ip(), 0)).is_ok()
 }
 
 /// The server announced for the store at `db`, if one answers.
