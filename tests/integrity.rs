@@ -62,6 +62,19 @@ fn verify_passes_on_a_sound_store_and_publishes_its_head() {
     let wrong = format!("43:{}", "0".repeat(64));
     c.run(&["verify", "--expect-head", &wrong])
         .fails(4, "was rewritten");
+    // A script reading the JSON sees the same problem, and no hash of a proved head.
+    let run = c.run(&["--json", "verify", "--expect-head", &wrong]);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["problem"][0], 43, "{report}");
+    assert!(
+        report["problem"][1]
+            .as_str()
+            .unwrap()
+            .contains("was rewritten"),
+        "{report}"
+    );
+    assert!(report.get("hash").is_none(), "{report}");
+    run.fails(4, "was rewritten");
 }
 
 /// `verify --help`'s examples, run by a shell as a user pastes them, in the store's folder:

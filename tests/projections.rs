@@ -1525,7 +1525,7 @@ fn an_amendment_of_a_retracted_fact_is_appended_with_a_note_that_it_changes_noth
     let run = c.run(&["import", file.to_str().unwrap()]);
     assert!(
         run.stderr
-            .contains("note: 2 events of the input were appended with a note (`chronicle log --json` shows them); the first, event "),
+            .contains("note: 2 events of the input were appended with a note; the first, event "),
         "{}",
         run.stderr
     );

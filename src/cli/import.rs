@@ -425,10 +425,9 @@ pub fn write(
     }
     if let Some(first) = first_noted {
         note!(
-            "note: {noted} event{} of the input {} appended with a note (`chronicle log --json` shows {}); the first, event {} (position {}): {}",
+            "note: {noted} event{} of the input {} appended with a note; the first, event {} (position {}): {}",
             if noted == 1 { "" } else { "s" },
             if noted == 1 { "was" } else { "were" },
-            if noted == 1 { "it" } else { "them" },
             first.id,
             first.position,
             first.note.unwrap_or_default(),

@@ -55,10 +55,36 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             None => Head::empty().hash,
         })
     };
+    // A published head is checked once the chain holds; a mismatch is the problem.
+    let head_problem = match (&report.problem, &expected) {
+        (None, Some((position, hash))) => {
+            let position = *position;
+            match store.get(position)? {
+                None => Some((
+                    position,
+                    format!(
+                        "the log has no position {position} (it ends at {}): it was truncated",
+                        report.events
+                    ),
+                )),
+                Some(event) if &event.hash != hash => Some((
+                    position,
+                    format!(
+                        "position {position} has hash {} but {hash} was published: the log up to it was rewritten",
+                        event.hash
+                    ),
+                )),
+                Some(_) => None,
+            }
+        }
+        _ => None,
+    };
     if app.json {
         // With the head's hash, as `--head` prints it, when the chain holds.
         let mut json = serde_json::to_value(&report)?;
-        if report.problem.is_none() {
+        if head_problem.is_some() {
+            json["problem"] = serde_json::to_value(&head_problem)?;
+        } else if report.problem.is_none() {
             json["hash"] = verified_hash()?.into();
         }
         output::json_line(&mut out, &json)?;
@@ -82,21 +108,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
         ))
         .into());
     }
-    if let Some((position, hash)) = &expected {
-        let position = *position;
-        let event = store.get(position)?.ok_or_else(|| {
-            Error::Integrity(format!(
-                "the log has no position {position} (it ends at {}): it was truncated",
-                report.events
-            ))
-        })?;
-        if &event.hash != hash {
-            return Err(Error::Integrity(format!(
-                "position {position} has hash {} but {hash} was published: the log up to it was rewritten",
-                event.hash
-            ))
-            .into());
-        }
+    if let Some((_, problem)) = head_problem {
+        return Err(Error::Integrity(problem).into());
     }
     if !app.json {
         let proof = expected

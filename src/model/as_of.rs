@@ -32,8 +32,9 @@ impl AsOf {
             Err(_) => {
                 let hint = if text.parse::<Extent>().is_ok() {
                     format!("; to ask what had been published by {text}, use {known_at}{text}")
-                } else if text.contains(' ') {
-                    // A `+` of a time zone, sent unescaped in a URL, arrives as a space.
+                } else if text.contains(' ') && !name.starts_with("--") {
+                    // A `+` of a time zone, sent unescaped in a URL, arrives as a space
+                    // (the command line's options start with `--`).
                     "; in a URL, write the + of a time zone as %2B".to_owned()
                 } else {
                     String::new()
@@ -81,6 +82,12 @@ mod tests {
         assert!(
             unescaped.ends_with("write the + of a time zone as %2B"),
             "{unescaped}"
+        );
+        let on_the_command_line =
+            AsOf::parse("2026-12-02T11:31:00 00:00", "--as-of", "--known-at ").unwrap_err();
+        assert!(
+            !on_the_command_line.contains("URL"),
+            "{on_the_command_line}"
         );
     }
 }
