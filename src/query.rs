@@ -350,21 +350,22 @@ pub fn format_money(value: &Money) -> String {
         a if a >= 1e6 => (1e6, " million"),
         _ => (1.0, ""),
     };
-    let number = if unit > 1.0 && exact_to(amount, unit, 2, EXACT) {
+    let number = if unit > 1.0 && in_units_to_cents(amount, unit) {
         let number = format!("{:.2}", amount / unit);
         format!(
             "{}{word}",
             number.trim_end_matches('0').trim_end_matches('.')
         )
     } else {
-        // The fewest decimals that hold it; a figure whose last bits are off (a total
+        // The decimals it was given with; a figure whose last bits are off (a total
         // of amounts too far apart for `decimal_sum` to add exactly) is held to the
         // decimals it is within a rounding error of.
-        let decimals = (0..=6u8)
-            .find(|&d| exact_to(amount, 1.0, d.into(), EXACT))
-            .or_else(|| (0..=6u8).find(|&d| exact_to(amount, 1.0, d.into(), SUMMED)))
+        let decimals = shortest_decimal(amount)
+            .map(|(_, exponent)| (-exponent).max(0))
+            .filter(|&d| d <= 6)
+            .or_else(|| (0..=6).find(|&d| exact_to(amount, 1.0, d, SUMMED)))
             .unwrap_or(6);
-        in_full(amount, decimals.into())
+        in_full(amount, decimals as usize)
     };
     match value.currency.as_str() {
         "USD" => format!("${number}"),
@@ -378,21 +379,10 @@ pub fn format_money(value: &Money) -> String {
 /// Past what an `i128` holds at a common scale (amounts some 30 digits apart), the
 /// doubles are added.
 pub fn decimal_sum(amounts: &[f64]) -> f64 {
-    // Each amount as digits × 10^exponent, from its shortest form, `2.002e2`.
-    let decimal = |amount: f64| -> Option<(i128, i32)> {
-        let text = format!("{amount:e}");
-        let (mantissa, exponent) = text.split_once('e')?;
-        let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
-        let digits: i128 = mantissa.replace('.', "").parse().ok()?;
-        Some((
-            digits,
-            exponent.parse::<i32>().ok()? - i32::try_from(fraction).ok()?,
-        ))
-    };
     let exact = || -> Option<f64> {
         let parts = amounts
             .iter()
-            .map(|&a| decimal(a))
+            .map(|&a| shortest_decimal(a))
             .collect::<Option<Vec<_>>>()?;
         let scale = parts.iter().map(|&(_, e)| e).min().unwrap_or(0);
         let mut sum: i128 = 0;
@@ -405,9 +395,27 @@ pub fn decimal_sum(amounts: &[f64]) -> f64 {
     exact().unwrap_or_else(|| amounts.iter().sum())
 }
 
-/// The relative error of a double that holds the figure as given ...
-const EXACT: f64 = 4e-16;
-/// ... and of a sum of many of them.
+/// `amount` as digits × 10^exponent, from its shortest form: 200.2 is (2002, -1).
+fn shortest_decimal(amount: f64) -> Option<(i128, i32)> {
+    let text = format!("{amount:e}");
+    let (mantissa, exponent) = text.split_once('e')?;
+    let fraction = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
+    let digits: i128 = mantissa.replace('.', "").parse().ok()?;
+    Some((
+        digits,
+        exponent.parse::<i32>().ok()? - i32::try_from(fraction).ok()?,
+    ))
+}
+
+/// Whether `amount`, as the decimal it was given as, is a whole number of hundredths of
+/// `unit` (a power of ten): 3,640,000,000 is 3.64 billion, 49,999,999,999,999.99 is not
+/// 50 trillion (a relative error would take it for that).
+fn in_units_to_cents(amount: f64, unit: f64) -> bool {
+    let unit_exponent = unit.log10().round() as i32;
+    shortest_decimal(amount).is_some_and(|(_, exponent)| exponent >= unit_exponent - 2)
+}
+
+/// The relative error of a sum of many amounts (whose last bits may be off).
 const SUMMED: f64 = 1e-12;
 
 /// Whether `x` is a whole number of `unit`s to `decimals` decimals (3,640,000,000 is
@@ -2120,6 +2128,11 @@ mod tests {
         assert_eq!(usd(1e15), "$1 quadrillion");
         assert_eq!(usd(999_999_999_999_999.0), "$999,999,999,999,999");
         assert_eq!(usd(0.01), "$0.01");
+        // Words that would round a large figure by a cent are not used.
+        assert_eq!(usd(49_999_999_999_999.99), "$49,999,999,999,999.99");
+        assert_eq!(usd(99_999_999_999_999.97), "$99,999,999,999,999.97");
+        assert_eq!(usd(999_999_999_999_999.8), "$999,999,999,999,999.8");
+        assert_eq!(usd(12_340_000_000_000.0), "$12.34 trillion");
     }
 
     #[test]
