@@ -779,6 +779,11 @@ fn a_store_given_beside_a_server_must_be_the_one_it_serves() {
         .env_remove("CHRONICLE_SERVER");
     let stats = common::Run::from_output(command.output().unwrap()).ok();
     assert!(stats.contains("\"events\":43"), "{stats}");
+    // Another loopback address (Linux answers on all of 127.0.0.0/8) at the same port
+    // is not this server, which listens on 127.0.0.1 alone: another could listen there.
+    let elsewhere = serve.url.replace("127.0.0.1", "127.0.0.2");
+    with_server(&c.db(), &elsewhere, &["--json", "stats"])
+        .fails(2, "is not the store of the server at http://127.0.0.2:");
     assert_eq!(serve.terminate(), 0);
     // A server listening on every address announces 127.0.0.1: another address of this
     // machine reaches that server, and the store given is its own.

@@ -454,15 +454,15 @@ impl App {
             return Ok(());
         }
         let announced =
-            remote::announced_url(dir).filter(|_| chronicle::store::is_held_by_a_process(dir));
+            remote::announced(dir).filter(|_| chronicle::store::is_held_by_a_process(dir));
         if announced
-            .as_deref()
-            .is_some_and(|url| remote::same_server(url, api.url()))
+            .as_ref()
+            .is_some_and(|file| file.serves(api.url()))
         {
             return Ok(());
         }
         let holder = match announced {
-            Some(url) => format!("its server is the one at {url}"),
+            Some(file) => format!("its server is the one at {}", file.url),
             None => "no server holds it".to_owned(),
         };
         Err(UsageError(format!(

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,37 @@ pub struct ServerFile {
     pub url: String,
     /// The server's process id.
     pub pid: u32,
+    /// The address it listens on (`0.0.0.0:7070` for every address of the machine);
+    /// absent in the files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl ServerFile {
+    /// Whether `url` reaches this server: its own URL (but for a final `/` and the
+    /// case), the same address under another spelling (`localhost` for `127.0.0.1`),
+    /// or, for a server listening on every address (`0.0.0.0`, `[::]`), its port at
+    /// another address of this machine. Only IP addresses and `localhost` are resolved:
+    /// another host name counts only as the URL written the same way.
+    pub fn serves(&self, url: &str) -> bool {
+        let plain = |url: &str| url.trim_end_matches('/').to_ascii_lowercase();
+        if plain(&self.url) == plain(url) {
+            return true;
+        }
+        let (Some(given), Some(own)) = (endpoints(url), endpoints(&self.url)) else {
+            return false;
+        };
+        let listen = self
+            .listen
+            .as_deref()
+            .and_then(|l| l.parse::<SocketAddr>().ok());
+        given.iter().any(|g| match listen {
+            Some(every) if every.ip().is_unspecified() => {
+                g.port() == every.port() && (every.is_ipv6() || g.is_ipv4()) && is_this_machine(*g)
+            }
+            _ => own.contains(g),
+        })
+    }
 }
 
 /// The file a server of the store at `db` announces itself in: beside the store, since
@@ -41,39 +73,34 @@ pub fn server_file(db: &Path) -> PathBuf {
     db.with_file_name(format!("{name}.server.json"))
 }
 
+/// The server announced for the store at `db`, answering or not.
+pub fn announced(db: &Path) -> Option<ServerFile> {
+    let text = std::fs::read_to_string(server_file(db)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// The URL of the server announced for the store at `db`, answering or not.
 pub fn announced_url(db: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(server_file(db)).ok()?;
-    let file: ServerFile = serde_json::from_str(&text).ok()?;
-    Some(file.url)
+    announced(db).map(|file| file.url)
 }
 
-/// Whether two server URLs name the same server: the same but for a final `/` and
-/// the case, or the same port of this machine under any of its names (`localhost`,
-/// `127.0.0.1`, `[::1]`, its host name or a LAN address of it: a server listening on
-/// `0.0.0.0` announces `127.0.0.1`).
-pub fn same_server(a: &str, b: &str) -> bool {
-    let plain = |url: &str| url.trim_end_matches('/').to_ascii_lowercase();
-    if plain(a) == plain(b) {
-        return true;
-    }
-    match (endpoint(a), endpoint(b)) {
-        (Some(x), Some(y)) => {
-            x.port() == y.port() && (x.ip() == y.ip() || (is_this_machine(x) && is_this_machine(y)))
-        }
-        _ => false,
-    }
-}
-
-/// The address a plain `http://HOST:PORT` URL reaches, resolving its host name.
-fn endpoint(url: &str) -> Option<std::net::SocketAddr> {
+/// The addresses a plain `http://HOST:PORT` URL reaches, when its host is an IP
+/// address or `localhost` (no name server is asked).
+fn endpoints(url: &str) -> Option<Vec<SocketAddr>> {
     use std::net::ToSocketAddrs;
     let authority = url.strip_prefix("http://")?.trim_end_matches('/');
-    authority.to_socket_addrs().ok()?.next()
+    if let Ok(addr) = authority.parse::<SocketAddr>() {
+        return Some(vec![addr]);
+    }
+    let (host, _) = authority.rsplit_once(':')?;
+    if !host.eq_ignore_ascii_case("localhost") {
+        return None;
+    }
+    Some(authority.to_socket_addrs().ok()?.collect())
 }
 
 /// Whether an address is one of this machine's: a socket can be bound to it.
-fn is_this_machine(addr: std::net::SocketAddr) -> bool {
+fn is_this_machine(addr: SocketAddr) -> bool {
     addr.ip().is_loopback() || std::net::UdpSocket::bind((addr.ip(), 0)).is_ok()
 }
 

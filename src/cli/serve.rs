@@ -145,7 +145,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {addr}"))?;
         let bound = listener.local_addr().context("reading the bound address")?;
         let url = format!("http://{}", reachable(bound));
-        let announced = announce(&local, &url);
+        let announced = announce(&local, &url, bound);
         // A closed stdout must not stop the server: the URL is in the server file too.
         let views = match store.sled() {
             Some(_) => String::new(),
@@ -237,11 +237,12 @@ fn reachable(local: SocketAddr) -> SocketAddr {
 /// Writes the server file beside the store; returns its path, or `None` (with a
 /// warning) when it cannot be written: the server still runs, and clients can pass
 /// `--server`.
-fn announce(db: &Path, url: &str) -> Option<PathBuf> {
+fn announce(db: &Path, url: &str, listen: SocketAddr) -> Option<PathBuf> {
     let file = server_file(db);
     let body = serde_json::to_string(&ServerFile {
         url: url.to_owned(),
         pid: std::process::id(),
+        listen: Some(listen.to_string()),
     })
     .ok()?;
     let temp = file.with_extension("json.tmp");
