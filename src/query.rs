@@ -350,7 +350,8 @@ pub fn format_money(value: &Money) -> String {
         a if a >= 1e6 => (1e6, " million"),
         _ => (1.0, ""),
     };
-    let number = if unit > 1.0 && in_units_to_cents(amount, unit) {
+    // (A total past a thousand quadrillion is written in full, with its separators.)
+    let number = if unit > 1.0 && amount / unit < 1000.0 && in_units_to_cents(amount, unit) {
         let number = format!("{:.2}", amount / unit);
         format!(
             "{}{word}",
@@ -363,6 +364,7 @@ pub fn format_money(value: &Money) -> String {
         let decimals = shortest_decimal(amount)
             .map(|(_, exponent)| (-exponent).max(0))
             .filter(|&d| d <= 6)
+            .or_else(|| (0..=6).find(|&d| exact_to(amount, 1.0, d, EXACT)))
             .or_else(|| (0..=6).find(|&d| exact_to(amount, 1.0, d, SUMMED)))
             .unwrap_or(6);
         in_full(amount, decimals as usize)
@@ -415,7 +417,9 @@ fn in_units_to_cents(amount: f64, unit: f64) -> bool {
     shortest_decimal(amount).is_some_and(|(_, exponent)| exponent >= unit_exponent - 2)
 }
 
-/// The relative error of a sum of many amounts (whose last bits may be off).
+/// The relative error of a double that holds the figure as given ...
+const EXACT: f64 = 4e-16;
+/// ... and of a sum of many of them (whose last bits may be off).
 const SUMMED: f64 = 1e-12;
 
 /// Whether `x` is a whole number of `unit`s to `decimals` decimals (3,640,000,000 is
@@ -2133,6 +2137,10 @@ mod tests {
         assert_eq!(usd(99_999_999_999_999.97), "$99,999,999,999,999.97");
         assert_eq!(usd(999_999_999_999_999.8), "$999,999,999,999,999.8");
         assert_eq!(usd(12_340_000_000_000.0), "$12.34 trillion");
+        // More decimals than six: the six it is within a double's error of.
+        assert_eq!(usd(724_217_064.244_066_2), "$724,217,064.244066");
+        // A total past a thousand quadrillion, in full.
+        assert_eq!(usd(1.5e18), "$1,500,000,000,000,000,000");
     }
 
     #[test]

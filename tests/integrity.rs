@@ -75,6 +75,12 @@ fn verify_passes_on_a_sound_store_and_publishes_its_head() {
     );
     assert!(report.get("hash").is_none(), "{report}");
     run.fails(4, "was rewritten");
+    // The head `--head` prints for an empty log (position 0, the genesis hash) is where
+    // every log starts.
+    c.run(&["verify", "--expect-head", &format!("0:{}", "0".repeat(64))])
+        .ok();
+    c.run(&["verify", "--expect-head", &format!("0:{}", "1".repeat(64))])
+        .fails(4, "position 0 has hash");
 }
 
 /// `verify --help`'s examples, run by a shell as a user pastes them, in the store's folder:

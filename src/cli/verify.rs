@@ -59,7 +59,12 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     let head_problem = match (&report.problem, &expected) {
         (None, Some((position, hash))) => {
             let position = *position;
-            match store.get(position)? {
+            // Position 0 is the empty log's head, as `--head` prints it for one.
+            let found = match position.0 {
+                0 => Some(Head::empty().hash),
+                _ => store.get(position)?.map(|event| event.hash),
+            };
+            match found {
                 None => Some((
                     position,
                     format!(
@@ -67,11 +72,10 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                         report.events
                     ),
                 )),
-                Some(event) if &event.hash != hash => Some((
+                Some(found) if &found != hash => Some((
                     position,
                     format!(
-                        "position {position} has hash {} but {hash} was published: the log up to it was rewritten",
-                        event.hash
+                        "position {position} has hash {found} but {hash} was published: the log up to it was rewritten"
                     ),
                 )),
                 Some(_) => None,
