@@ -269,8 +269,8 @@ impl<'de> Deserialize<'de> for EntityId {
 /// Readers of ids in view documents, for `#[serde(deserialize_with = …)]`, used where
 /// a timeline page reads (a fact's stream and entities, an entity's id, the alias
 /// lists, a trip's travelers). The projector wrote those ids from events the store had
-/// checked, so they are not checked again: callgrind counted about 6% of the page's
-/// instructions in parsing them. A well-formed document holding a bad id (damaged on
+/// checked, so they are not checked again: a profile of the page (`perf`) charged about
+/// 6% of it to parsing them. A well-formed document holding a bad id (damaged on
 /// disk, or written under looser rules) is then served as it is, and only `chronicle
 /// verify` finds it, comparing the views with a fresh replay; so a change that
 /// tightens the id rules must bump the facts layer's version, which rebuilds the views.

@@ -113,7 +113,9 @@ pub fn get(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<Enti
     get_json(docs, &doc_key(id))
 }
 
-/// An entity's name, and whether a current `entity.registered` defines it.
+/// An entity's name, and whether a current `entity.registered` defines it: the two
+/// fields of its [`EntityDoc`] a headline needs.
+#[derive(Deserialize)]
 pub struct NameDoc {
     pub name: String,
     pub registered: bool,
@@ -122,15 +124,7 @@ pub struct NameDoc {
 /// The name of an entity that has a document, read without building the document's
 /// other fields (a timeline page names many entities).
 pub fn name_doc(docs: &(impl DocsRead + ?Sized), id: &EntityId) -> Result<Option<NameDoc>> {
-    #[derive(Deserialize)]
-    struct Name {
-        name: String,
-        registered: bool,
-    }
-    Ok(get_json::<Name>(docs, &doc_key(id))?.map(|n| NameDoc {
-        name: n.name,
-        registered: n.registered,
-    }))
+    get_json(docs, &doc_key(id))
 }
 
 /// The ids known by a name or alias.
