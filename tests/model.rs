@@ -312,8 +312,18 @@ impl History {
                 let mut fix = json!({"target": target, "reason": "fixed"});
                 let flag = if amount % 2 == 0 { json!(true) } else { Value::Null };
                 match ty.as_str() {
+                    // Some change the sale's buyer or the trip's traveler: the trip's and
+                    // the sale's other facts then involve someone else.
+                    "arms_sale.announced" if amount % 5 == 0 => {
+                        let fact = self.facts.iter().find(|f| f.0 == target)?;
+                        let buyer = (0..COUNTRIES.len())
+                            .map(|i| COUNTRIES[(*amount as usize + i) % COUNTRIES.len()])
+                            .find(|c| *c != fact.3["seller"] && *c != fact.3["buyer"])?;
+                        fix["data"] = json!({"buyer": buyer});
+                    }
                     "arms_sale.announced" => fix["data"] = json!({"value": {"amount": amount}, "approximate": flag}),
                     "trip.announced" if amount % 3 == 0 => fix["data"] = json!({"title": flag.as_bool().map(|_| format!("Tour {amount}"))}),
+                    "trip.announced" if amount % 3 == 1 => fix["data"] = json!({"traveler": self.person((*amount / 3 % 4) as u8)?}),
                     "statement.issued" => fix["data"] = json!({"quote": flag.as_bool().map(|_| "we object")}),
                     t if t.starts_with("entity.") => return None,
                     _ => {
@@ -428,6 +438,83 @@ fn lists_match_indexes(docs: &chronicle::projection::MemDocs) -> Result<(), Stri
     Ok(())
 }
 
+/// Every fact is counted for, and on the timelines of, the entities it involves as the
+/// views stand now: not those its trip's traveler or its sale's buyer was when it was
+/// filed. A retracted fact keeps the entries it had when it was retracted.
+fn involvement_is_current(docs: &chronicle::projection::MemDocs) -> Result<(), String> {
+    use chronicle::model::EntityId;
+    use chronicle::projection::{Fact, involved, sort_key};
+    let as_set = |ids: &[EntityId]| {
+        ids.iter()
+            .map(|e| e.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    // (entity, sort key) of every timeline entry the facts say there should be.
+    let mut entries = std::collections::BTreeSet::new();
+    for (k, v) in docs.scan(b"facts/", None, false).map(|r| r.unwrap()) {
+        let fact: Fact = serde_json::from_slice(&v).unwrap();
+        if !fact.retracted {
+            let now = involved(&fact, docs).unwrap();
+            if as_set(&now) != as_set(&fact.counted_for) {
+                return Err(format!(
+                    "{} ({}, {}) is counted for {:?} but involves {:?}",
+                    String::from_utf8_lossy(&k),
+                    fact.stream,
+                    fact.event_type,
+                    fact.counted_for,
+                    now
+                ));
+            }
+            for e in &now {
+                *counts.entry(e.to_string()).or_default() += 1;
+            }
+        }
+        if let Some(occurred) = fact
+            .occurred
+            .filter(|_| fact.event_type.is_timeline_entry())
+        {
+            for e in &fact.counted_for {
+                entries.insert((e.to_string(), sort_key(&occurred, fact.position).to_vec()));
+            }
+        }
+    }
+    let stored_counts: BTreeMap<String, u64> = docs
+        .scan(b"entities/n/", None, false)
+        .map(|r| r.unwrap())
+        .map(|(k, v)| {
+            (
+                String::from_utf8(k[11..].to_vec()).unwrap(),
+                u64::from_be_bytes(v.try_into().unwrap()),
+            )
+        })
+        .collect();
+    if stored_counts != counts {
+        return Err(format!(
+            "entity counts {stored_counts:?}, but the facts give {counts:?}"
+        ));
+    }
+    let stored_entries: std::collections::BTreeSet<(String, Vec<u8>)> = docs
+        .scan(b"timeline/x/", None, false)
+        .map(|r| r.unwrap().0[11..].to_vec())
+        .map(|rest| {
+            let end = rest.iter().position(|b| *b == 0).unwrap();
+            (
+                String::from_utf8(rest[..end].to_vec()).unwrap(),
+                rest[end + 1..].to_vec(),
+            )
+        })
+        .collect();
+    if stored_entries != entries {
+        let extra = stored_entries.difference(&entries).next();
+        let missing = entries.difference(&stored_entries).next();
+        return Err(format!(
+            "timeline entries: extra {extra:?}, missing {missing:?}"
+        ));
+    }
+    Ok(())
+}
+
 /// The in-memory fold of the log's first `n` events.
 fn fold(store: &SledStore, n: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let events = store
@@ -473,6 +560,8 @@ proptest! {
                 prop_assert!(diff.is_none(), "as of position {}: {}", p, diff.unwrap_or_default());
                 let lists = lists_match_indexes(&model);
                 prop_assert!(lists.is_ok(), "as of position {}: {}", p, lists.unwrap_err());
+                let involvement = involvement_is_current(&model);
+                prop_assert!(involvement.is_ok(), "as of position {}: {}", p, involvement.unwrap_err());
             }
         }
         store.rebuild(&[], Box::new(|_, _| {})).unwrap();

@@ -2741,9 +2741,9 @@ fn an_entitys_first_and_last_follow_corrections_and_skip_retractions() {
 
 /// A timeline entry's `entities` are exactly those whose timelines have it (a place's
 /// also has the facts at the stops it stands for), retracted entries included: also for
-/// a trip whose traveler changed after some of its facts (those are on the first
-/// traveler's timeline only, retracted or not), and for a trip's fact filed before the
-/// trip was announced (on no one's).
+/// a trip announced again with another traveler after some of its facts (those are on
+/// both travelers' timelines, and a fact retracted after that stays on both), and for a
+/// trip's fact filed before the trip was announced (on the traveler's, once announced).
 #[test]
 fn an_entrys_entities_are_those_whose_timelines_have_it() {
     let c = demo();
@@ -2846,13 +2846,13 @@ fn an_entrys_entities_are_those_whose_timelines_have_it() {
     };
     assert_eq!(
         of("trip:swap", "trip.arrived"),
-        json!(["country:DE", "person:first"])
+        json!(["country:DE", "person:first", "person:second"])
     );
     assert_eq!(
         of("trip:swap", "trip.departed"),
         json!(["country:DE", "person:first", "person:second"])
     );
-    assert_eq!(of("trip:early", "trip.started"), json!([]));
+    assert_eq!(of("trip:early", "trip.started"), json!(["person:second"]));
 }
 
 /// A correction of a fact's date drops the words its source dated it with: they were
@@ -2979,4 +2979,92 @@ fn documents_read_in_part_or_unchecked_agree_with_what_was_written() {
         assert_eq!(part, whole.travelers, "{stream}");
     }
     assert!(travelers > 0, "the demo's trips have travelers");
+}
+
+/// Who a trip's facts and the statements about a trip or sale involve follows the
+/// trip's traveler and the sale's buyer as they stand, whatever the order they were
+/// filed in: a correction of the traveler (or buyer) moves the trip's arrival and the
+/// statements filed before it, and both stores end with the same timelines and counts.
+#[test]
+fn a_corrected_traveler_or_buyer_takes_the_facts_about_them_along() {
+    let trip = |traveler: &str| {
+        json!({"stream": "trip:t", "type": "trip.announced", "occurred": "2025-02-01",
+               "data": {"traveler": traveler, "stops": [{"place": "country:JP"}]}})
+    };
+    let sale = |buyer: &str| {
+        json!({"stream": "arms-sale:s", "type": "arms_sale.announced", "occurred": "2025-02-02",
+               "data": {"seller": "country:US", "buyer": buyer, "value": {"amount": 1e9, "currency": "USD"}, "items": ["radars"]}})
+    };
+    let after_them = [
+        json!({"stream": "trip:t", "type": "trip.arrived", "occurred": "2025-02-03", "data": {"place": "country:JP"}}),
+        json!({"stream": "statement:cn", "type": "statement.issued", "occurred": "2025-02-04",
+               "data": {"speaker": "country:CN", "stance": "opposes", "about": ["trip:t", "arms-sale:s"], "summary": "Beijing objected"}}),
+    ];
+    // Filed with the wrong traveler and buyer, then corrected.
+    let corrected = Chronicle::new();
+    corrected.append(&[person("a"), person("b")]).ok();
+    corrected
+        .append(&[trip("person:a"), sale("country:KR")])
+        .ok();
+    corrected.append(&after_them).ok();
+    let log = corrected.log();
+    let fix = |n: usize, field: &str, value: &str| {
+        json!({"stream": log[n]["stream"], "type": "event.corrected",
+               "data": {"target": log[n]["id"], "reason": "misreported", "data": {field: value}}})
+    };
+    corrected
+        .append(&[
+            fix(2, "traveler", "person:b"),
+            fix(3, "buyer", "country:JP"),
+        ])
+        .ok();
+    // Filed right the first time.
+    let right = Chronicle::new();
+    right.append(&[person("a"), person("b")]).ok();
+    right.append(&[trip("person:b"), sale("country:JP")]).ok();
+    right.append(&after_them).ok();
+
+    let on_timeline = |c: &Chronicle, entity: &str| -> Vec<String> {
+        let timeline = json_of(c, &["timeline", "--entity", entity]);
+        let entries = timeline.as_array().unwrap().iter();
+        entries
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let count =
+        |c: &Chronicle, entity: &str| json_of(c, &["entity", "show", entity])["events"].clone();
+    for c in [&corrected, &right] {
+        assert_eq!(
+            on_timeline(c, "person:b"),
+            ["trip.announced", "trip.arrived", "statement.issued"]
+        );
+        assert_eq!(on_timeline(c, "person:a"), Vec::<String>::new());
+        assert_eq!(
+            on_timeline(c, "country:JP"),
+            [
+                "trip.announced",
+                "arms_sale.announced",
+                "trip.arrived",
+                "statement.issued"
+            ]
+        );
+        assert_eq!(on_timeline(c, "country:KR"), Vec::<String>::new());
+        assert_eq!(
+            count(c, "person:b"),
+            4,
+            "its registration and the three facts"
+        );
+        assert_eq!(count(c, "person:a"), 1, "its registration only");
+        // A rebuild gives the same views, and verify finds nothing amiss.
+        json_of(c, &["replay"]);
+        assert_eq!(on_timeline(c, "person:b").len(), 3);
+        c.run(&["verify"]).ok();
+    }
+    // As of the position before the corrections, the corrected store shows the facts
+    // where they were.
+    let as_of = json_of(
+        &corrected,
+        &["timeline", "--entity", "person:a", "--as-of", "6"],
+    );
+    assert_eq!(as_of.as_array().unwrap().len(), 3, "{as_of}");
 }

@@ -213,7 +213,6 @@ fn rename(doc: &mut EntityDoc, docs: &mut dyn Docs) -> Result<()> {
 impl Entities {
     /// Counts `fact` for its entities (`added`) or takes back what it was counted for.
     fn fold(&self, fact: &Fact, added: bool, docs: &mut dyn Docs) -> Result<()> {
-        let subject = status_subject(fact);
         // Remove exactly what was added, even if the trips or sales it was derived
         // from have changed since.
         let involved: Vec<EntityId> = if added {
@@ -230,10 +229,22 @@ impl Entities {
         } else {
             fact.counted_for.clone()
         };
-        for id in involved {
-            let stored = get(docs, &id)?;
-            let mut doc = stored.clone().unwrap_or_else(|| EntityDoc::new(&id));
-            let count = events(docs, &id)?;
+        self.count(fact, &involved, added, docs)
+    }
+
+    /// Counts `fact` for `entities` (`added`), or takes it back from them.
+    fn count(
+        &self,
+        fact: &Fact,
+        entities: &[EntityId],
+        added: bool,
+        docs: &mut dyn Docs,
+    ) -> Result<()> {
+        let subject = status_subject(fact);
+        for id in entities {
+            let stored = get(docs, id)?;
+            let mut doc = stored.clone().unwrap_or_else(|| EntityDoc::new(id));
+            let count = events(docs, id)?;
             if doc.own.is_empty() && count == 0 {
                 // A new document: index its built-in name (countries).
                 rename(&mut doc, docs)?;
@@ -247,12 +258,12 @@ impl Entities {
                 rename(&mut doc, docs)?;
             }
             match (added, count) {
-                (true, n) => docs.put(count_key(&id), (n + 1).to_be_bytes().to_vec()),
-                (false, 0 | 1) => docs.delete(count_key(&id)),
-                (false, n) => docs.put(count_key(&id), (n - 1).to_be_bytes().to_vec()),
+                (true, n) => docs.put(count_key(id), (n + 1).to_be_bytes().to_vec()),
+                (false, 0 | 1) => docs.delete(count_key(id)),
+                (false, n) => docs.put(count_key(id), (n - 1).to_be_bytes().to_vec()),
             }
             doc.status.retain(|s| s.id != fact.id);
-            if added && subject.as_ref() == Some(&id) {
+            if added && subject.as_ref() == Some(id) {
                 doc.status.push(StatusFact {
                     id: fact.id,
                     position: fact.position,
@@ -263,7 +274,7 @@ impl Entities {
                 doc.status.sort_by_key(|s| s.position);
             }
             if stored.as_ref() != Some(&doc) {
-                put_json(docs, doc_key(&id), &doc);
+                put_json(docs, doc_key(id), &doc);
             }
         }
         Ok(())
@@ -277,8 +288,9 @@ impl Projection for Entities {
 
     fn version(&self) -> u32 {
         // 2: no `entities/i/` index; first and last come from the timeline. 3: the
-        // count of facts under `entities/n/`, out of the document.
-        3
+        // count of facts under `entities/n/`, out of the document. 4: a change of a
+        // trip's traveler or a sale's parties moves its other facts.
+        4
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -287,6 +299,29 @@ impl Projection for Entities {
         }
         if let Some(after) = change.after {
             self.fold(after, true, docs)?;
+        }
+        // A trip's traveler or a sale's parties changed: its other facts are counted
+        // for the entities they involve now, and record them (the timeline, before
+        // this, moved their entries from those they were counted for).
+        for (fact, now) in super::moved(&change, docs)? {
+            let gone: Vec<EntityId> = (fact.counted_for.iter())
+                .filter(|e| !now.contains(e))
+                .cloned()
+                .collect();
+            let new: Vec<EntityId> = now
+                .iter()
+                .filter(|e| !fact.counted_for.contains(e))
+                .cloned()
+                .collect();
+            self.count(&fact, &gone, false, docs)?;
+            self.count(&fact, &new, true, docs)?;
+            facts::complete(
+                docs,
+                &Fact {
+                    counted_for: now,
+                    ..fact
+                },
+            );
         }
         Ok(())
     }

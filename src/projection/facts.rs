@@ -126,12 +126,13 @@ pub struct Fact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retraction: Option<String>,
     /// The entities whose counts and timelines have this fact: what the entity
-    /// registry found when it folded the fact in, so that an amendment takes back
-    /// exactly those, even if the trips or sales they were derived from have changed
-    /// since. The facts layer leaves a new fact's empty, and a correction or evidence
-    /// empties it; the registry, later in the same change (after the timeline), fills
-    /// it for a current fact. A retraction keeps it: the timelines keep a retracted
-    /// fact's entries, for `--include-retracted`. Empty in the pure [`fold`].
+    /// registry found when it folded the fact in, or when a change of its trip's
+    /// traveler or its sale's parties moved it ([`super::moved`]), so that an amendment
+    /// takes back exactly those. The facts layer leaves a new fact's empty, and a
+    /// correction or evidence empties it; the registry, later in the same change (after
+    /// the timeline), fills it for a current fact. A retraction keeps it: the timelines
+    /// keep a retracted fact's entries, for `--include-retracted`, where they were when
+    /// it was retracted. Empty in the pure [`fold`].
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -243,8 +244,8 @@ pub fn get(docs: &(impl DocsRead + ?Sized), id: &Uuid) -> Result<Option<Fact>> {
     get_json(docs, &fact_key(id))
 }
 
-/// Writes a fact the facts layer has just written in this change again, with what a
-/// projection completes it with ([`Fact::counted_for`]).
+/// Writes a fact again with what the entity registry completes it with
+/// ([`Fact::counted_for`]): in the change that wrote it, or in one that moved it.
 pub(super) fn complete(docs: &mut dyn Docs, fact: &Fact) {
     put_json(docs, fact_key(&fact.id), fact);
 }

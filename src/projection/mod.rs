@@ -447,10 +447,82 @@ pub fn involved(fact: &Fact, docs: &dyn DocsRead) -> Result<Vec<crate::model::En
     Ok(found)
 }
 
+/// The trip or sale whose parties a change may have changed, with the entries that
+/// list its facts: a trip's when an announcement of it (its traveler) came, went or
+/// changed, a sale's when an announcement (its seller and buyer) did. Its other facts
+/// and the statements about it involve those parties ([`involved`]), so the timeline
+/// and the registry move them ([`moved`]).
+pub fn reparented(change: &Change<'_>) -> Option<(FactEntries, StreamId)> {
+    use crate::model::{EventType, types::EventData};
+    fn parties(fact: &Fact) -> Option<(FactEntries, StreamId, Vec<crate::model::EntityId>)> {
+        // Checked by type first: a change of any other fact moves nothing.
+        match fact.event_type {
+            EventType::TripAnnounced if fact.stream.category() == "trip" => {}
+            EventType::ArmsSaleAnnounced => {}
+            _ => return None,
+        }
+        match fact.typed()? {
+            EventData::TripAnnounced(a) => {
+                Some((trips::FACTS, fact.stream.clone(), vec![a.traveler]))
+            }
+            EventData::ArmsSaleAnnounced(s) => {
+                Some((sales::FACTS, fact.stream.clone(), vec![s.seller, s.buyer]))
+            }
+            _ => None,
+        }
+    }
+    let before = change.before.and_then(parties);
+    let after = change.after.and_then(parties);
+    let same = match (&before, &after) {
+        (Some((_, _, b)), Some((_, _, a))) => a == b,
+        (None, None) => true,
+        _ => false,
+    };
+    if same {
+        return None;
+    }
+    before
+        .or(after)
+        .map(|(entries, stream, _)| (entries, stream))
+}
+
+/// The current facts of a trip or sale whose parties changed ([`reparented`]), other
+/// than the changed fact itself, that involve other entities now than those they were
+/// counted for ([`Fact::counted_for`]): each with the entities it involves now. The
+/// timeline moves their entries, then the registry their counts and records the new
+/// entities in the fact, so that the same current facts give the same views in any
+/// filing order. A retracted fact is not moved: it stays where it was when retracted.
+pub fn moved(
+    change: &Change<'_>,
+    docs: &dyn DocsRead,
+) -> Result<Vec<(Fact, Vec<crate::model::EntityId>)>> {
+    let Some((entries, stream)) = reparented(change) else {
+        return Ok(Vec::new());
+    };
+    let own = change.after.or(change.before).map(|f| f.id);
+    let mut found = Vec::new();
+    for (_, id) in entries.list(docs, &stream)? {
+        if Some(id) == own {
+            continue;
+        }
+        let Some(fact) = facts::get(docs, &id)? else {
+            continue;
+        };
+        let now = involved(&fact, docs)?;
+        let same =
+            now.len() == fact.counted_for.len() && now.iter().all(|e| fact.counted_for.contains(e));
+        if !same {
+            found.push((fact, now));
+        }
+    }
+    Ok(found)
+}
+
 /// The current facts of a stream's document (a trip's, a sale's), one entry each:
 /// `<prefix><stream>\0<position>` → the fact's id. An entry is written once and deleted
 /// when the fact leaves the document, so a document of many facts costs each new one a
 /// key, not a rewrite of a list of them all.
+#[derive(Debug, Clone, Copy)]
 pub struct FactEntries(pub &'static str);
 
 impl FactEntries {

@@ -13,6 +13,8 @@
 //!
 //! Each entity a fact involves ([`super::involved`]) has the fact on its timeline:
 //! China's objection to a sale to Japan is on Japan's, an arrival on the traveler's.
+//! When a trip's traveler or a sale's buyer changes, its current facts move to the
+//! timelines of the entities they involve now ([`super::moved`]).
 //!
 //! While an entity has had at most [`FEW`] entries, `timeline/n/<entity id>` also lists
 //! them (sort keys and fact ids, in timeline order), so that a timeline as of a position
@@ -21,7 +23,7 @@
 //! again; an entity with no list has never had an entry. The list and the index change
 //! together, in [`put_entry`] and [`delete_entry`].
 
-use super::{Change, Docs, DocsRead, Projection, involved, key, sort_key};
+use super::{Change, Docs, DocsRead, Projection, involved, key, moved, sort_key};
 use crate::model::{EntityId, EventType};
 use crate::{Error, Result};
 
@@ -148,10 +150,12 @@ impl Projection for Timeline {
         // 4: no `timeline/f/`; the registry's record of a fact's entities serves both.
         // 5: `timeline/n/`, the entries of an entity that has had few.
         // 6: no entry for an entity's event, even one a log took with a date.
-        6
+        // 7: a change of a trip's traveler or a sale's parties moves its other facts.
+        7
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
+        self.move_entries(&change, docs)?;
         if change.event.event_type == EventType::EventRetracted && change.after.is_none() {
             // A retracted fact stays where it was, for the timelines that show it with
             // its reason; nothing amends it after this (the facts layer ignores it).
@@ -181,6 +185,29 @@ impl Projection for Timeline {
             put_id(docs, key(ENTRIES, &sk), id, new);
             for entity in involved(after, docs)? {
                 put_entry(docs, &entity, &sk, id, new)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Timeline {
+    /// Moves the entries of the facts of a trip whose traveler, or a sale whose
+    /// parties, the change changed ([`moved`]).
+    fn move_entries(&self, change: &Change<'_>, docs: &mut dyn Docs) -> Result<()> {
+        for (fact, now) in moved(change, docs)? {
+            let Some(occurred) = fact
+                .occurred
+                .filter(|_| fact.event_type.is_timeline_entry())
+            else {
+                continue;
+            };
+            let sk = sort_key(&occurred, fact.position);
+            for entity in fact.counted_for.iter().filter(|e| !now.contains(e)) {
+                delete_entry(docs, entity, &sk)?;
+            }
+            for entity in now.iter().filter(|e| !fact.counted_for.contains(e)) {
+                put_entry(docs, entity, &sk, fact.id.as_bytes(), false)?;
             }
         }
         Ok(())
