@@ -117,7 +117,8 @@ impl Projection for Trips {
         // 3: the facts are entries of their own, not a list in the document.
         // 4: the retracted facts are entries too; a stop called off and added again
         //    is back on the plan, not a second stop; the status follows `occurred`.
-        4
+        // 5: a departure or a meeting shows a trip under way, as an arrival does.
+        5
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -636,9 +637,10 @@ fn status(facts: &[Fact]) -> TripStatus {
             (EventType::TripAnnounced, TripStatus::Reported) => TripStatus::Announced,
             (EventType::TripStarted, _) => TripStatus::Underway,
             (EventType::TripCompleted, _) => TripStatus::Completed,
-            // An arrival shows the trip under way, unless it was already done with.
+            // An arrival, a departure or a meeting shows the trip under way, unless it
+            // was already done with.
             (
-                EventType::TripArrived,
+                EventType::TripArrived | EventType::TripDeparted | EventType::TripMeetingHeld,
                 TripStatus::Announced | TripStatus::Reported | TripStatus::Postponed,
             ) => TripStatus::Underway,
             (EventType::TripPostponed, _) => TripStatus::Postponed,
@@ -971,6 +973,25 @@ mod tests {
                            "data": {"place": "country:KR"}}));
         assert_eq!(trip(&events).status, Completed);
         assert_eq!(trip(&events[..1]).status, Announced);
+        // A departure or a meeting, like an arrival, shows the trip under way.
+        for ty in ["trip.arrived", "trip.departed", "trip.meeting_held"] {
+            let mut data = json!({"place": "country:KR"});
+            if ty == "trip.meeting_held" {
+                data["with"] = json!(["country:KR"]);
+            }
+            let at = json!({"type": ty, "occurred": "2025-01-05", "data": data});
+            assert_eq!(
+                trip(&[events[0].clone(), at.clone()]).status,
+                Underway,
+                "{ty}"
+            );
+            let done = json!({"type": "trip.completed", "occurred": "2025-01-09", "data": {}});
+            assert_eq!(
+                trip(&[events[0].clone(), done, at]).status,
+                Completed,
+                "{ty}"
+            );
+        }
     }
 
     fn announced(stops: Value) -> Value {
