@@ -303,7 +303,12 @@ impl History {
                 about.extend(about_trip.map(trip));
                 about.extend(about_sale.map(|s| format!("arms-sale:s{s}")));
                 about.retain(|a| a.starts_with("country:") || self.has_stream(a));
-                self.event("statement:s", "statement.issued", day(6), json!({"speaker": place(*speaker), "stance": "opposes", "about": about, "summary": "no"}))
+                // Some are filed in a trip's stream, about it or not.
+                let stream = match speaker % 2 {
+                    1 => trip(speaker % 3),
+                    _ => "statement:s".to_owned(),
+                };
+                self.event(&stream, "statement.issued", day(6), json!({"speaker": place(*speaker), "stance": "opposes", "about": about, "summary": "no"}))
             }
             Step::Correct { pick, amount, day: d } => {
                 // Corrections are merge patches: only the changed fields, null removes an
@@ -438,9 +443,9 @@ fn lists_match_indexes(docs: &chronicle::projection::MemDocs) -> Result<(), Stri
     Ok(())
 }
 
-/// Every fact is counted for, and on the timelines of, the entities it involves as the
-/// views stand now: not those its trip's traveler or its sale's buyer was when it was
-/// filed. A retracted fact keeps the entries it had when it was retracted.
+/// Every fact is on the timelines of, and (unless retracted) counted for, the entities
+/// it involves as the views stand now: not those its trip's traveler or its sale's
+/// buyer was when it was filed or retracted.
 fn involvement_is_current(docs: &chronicle::projection::MemDocs) -> Result<(), String> {
     use chronicle::model::EntityId;
     use chronicle::projection::{Fact, involved, sort_key};
@@ -454,18 +459,19 @@ fn involvement_is_current(docs: &chronicle::projection::MemDocs) -> Result<(), S
     let mut entries = std::collections::BTreeSet::new();
     for (k, v) in docs.scan(b"facts/", None, false).map(|r| r.unwrap()) {
         let fact: Fact = serde_json::from_slice(&v).unwrap();
+        let now = involved(&fact, docs).unwrap();
+        if as_set(&now) != as_set(&fact.counted_for) {
+            return Err(format!(
+                "{} ({}, {}, retracted: {}) is counted for {:?} but involves {:?}",
+                String::from_utf8_lossy(&k),
+                fact.stream,
+                fact.event_type,
+                fact.retracted,
+                fact.counted_for,
+                now
+            ));
+        }
         if !fact.retracted {
-            let now = involved(&fact, docs).unwrap();
-            if as_set(&now) != as_set(&fact.counted_for) {
-                return Err(format!(
-                    "{} ({}, {}) is counted for {:?} but involves {:?}",
-                    String::from_utf8_lossy(&k),
-                    fact.stream,
-                    fact.event_type,
-                    fact.counted_for,
-                    now
-                ));
-            }
             for e in &now {
                 *counts.entry(e.to_string()).or_default() += 1;
             }

@@ -3007,6 +3007,20 @@ fn a_corrected_traveler_or_buyer_takes_the_facts_about_them_along() {
         .append(&[trip("person:a"), sale("country:KR")])
         .ok();
     corrected.append(&after_them).ok();
+    // A statement filed in the trip's stream about something else involves what it is
+    // about, not the traveler; the departure is retracted before the correction.
+    let aside = json!({"stream": "trip:t", "type": "statement.issued", "occurred": "2025-02-05",
+        "data": {"speaker": "country:FR", "stance": "opposes", "about": ["country:CN"], "summary": "Paris objected to Beijing"}});
+    let departed = json!({"stream": "trip:t", "type": "trip.departed", "occurred": "2025-02-06", "data": {"place": "country:JP"}});
+    let retract = |c: &Chronicle| {
+        let log = c.log();
+        let departure = log.iter().find(|e| e["type"] == "trip.departed").unwrap();
+        c.append(&[json!({"stream": "trip:t", "type": "event.retracted",
+            "data": {"target": departure["id"], "reason": "did not happen"}})])
+            .ok();
+    };
+    corrected.append(&[aside.clone(), departed.clone()]).ok();
+    retract(&corrected);
     let log = corrected.log();
     let fix = |n: usize, field: &str, value: &str| {
         json!({"stream": log[n]["stream"], "type": "event.corrected",
@@ -3023,6 +3037,8 @@ fn a_corrected_traveler_or_buyer_takes_the_facts_about_them_along() {
     right.append(&[person("a"), person("b")]).ok();
     right.append(&[trip("person:b"), sale("country:JP")]).ok();
     right.append(&after_them).ok();
+    right.append(&[aside, departed]).ok();
+    retract(&right);
 
     let on_timeline = |c: &Chronicle, entity: &str| -> Vec<String> {
         let timeline = json_of(c, &["timeline", "--entity", entity]);
@@ -3059,6 +3075,25 @@ fn a_corrected_traveler_or_buyer_takes_the_facts_about_them_along() {
         json_of(c, &["replay"]);
         assert_eq!(on_timeline(c, "person:b").len(), 3);
         c.run(&["verify"]).ok();
+        // The retracted departure is on the timeline of the traveler its line names.
+        let all = json_of(
+            c,
+            &["timeline", "--entity", "person:b", "--include-retracted"],
+        );
+        let departure = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "trip.departed");
+        assert!(
+            departure.is_some_and(|d| d["summary"].as_str().unwrap().starts_with("B left")),
+            "{all}"
+        );
+        let all = json_of(
+            c,
+            &["timeline", "--entity", "person:a", "--include-retracted"],
+        );
+        assert_eq!(all, json!([]));
     }
     // As of the position before the corrections, the corrected store shows the facts
     // where they were.

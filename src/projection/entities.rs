@@ -88,8 +88,12 @@ fn alias_key(name: &str) -> Vec<u8> {
     key(ALIASES, normalize(name).as_bytes())
 }
 
-/// How names are compared: case-insensitively, with spaces collapsed.
+/// How names are compared: in one Unicode form (NFKC: an accent typed as its own
+/// character is the accented letter, a full-width letter the letter),
+/// case-insensitively, with spaces collapsed.
 pub fn normalize(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = name.nfkc().collect();
     name.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -289,8 +293,9 @@ impl Projection for Entities {
     fn version(&self) -> u32 {
         // 2: no `entities/i/` index; first and last come from the timeline. 3: the
         // count of facts under `entities/n/`, out of the document. 4: a change of a
-        // trip's traveler or a sale's parties moves its other facts.
-        4
+        // trip's traveler or a sale's parties moves its other facts. 5: names are
+        // indexed in NFKC.
+        5
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -313,8 +318,10 @@ impl Projection for Entities {
                 .filter(|e| !fact.counted_for.contains(e))
                 .cloned()
                 .collect();
-            self.count(&fact, &gone, false, docs)?;
-            self.count(&fact, &new, true, docs)?;
+            if !fact.retracted {
+                self.count(&fact, &gone, false, docs)?;
+                self.count(&fact, &new, true, docs)?;
+            }
             facts::complete(
                 docs,
                 &Fact {
@@ -324,5 +331,21 @@ impl Projection for Entities {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn names_match_in_any_unicode_form_case_and_spacing() {
+        let precomposed = "Jos\u{e9}  Mar\u{ed}a";
+        let combining = "jose\u{301} MARI\u{301}A";
+        assert_eq!(normalize(precomposed), normalize(combining));
+        assert_eq!(normalize(precomposed), "jos\u{e9} mar\u{ed}a");
+        // Full-width letters, as some input methods type them.
+        assert_eq!(normalize("\u{ff2e}\u{ff21}\u{ff34}\u{ff2f}"), "nato");
+        assert_ne!(normalize("Jose"), normalize(precomposed));
     }
 }

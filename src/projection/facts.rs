@@ -131,8 +131,8 @@ pub struct Fact {
     /// takes back exactly those. The facts layer leaves a new fact's empty, and a
     /// correction or evidence empties it; the registry, later in the same change (after
     /// the timeline), fills it for a current fact. A retraction keeps it: the timelines
-    /// keep a retracted fact's entries, for `--include-retracted`, where they were when
-    /// it was retracted. Empty in the pure [`fold`].
+    /// keep a retracted fact's entries, for `--include-retracted` (and move them with
+    /// its trip's traveler or its sale's parties). Empty in the pure [`fold`].
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",

@@ -24,11 +24,12 @@ pub mod trips;
 
 pub use facts::Fact;
 
-use crate::model::{Extent, Position, RecordedEvent, StreamId};
+use crate::model::types::EventData;
+use crate::model::{EntityId, EventType, Extent, Position, RecordedEvent, StreamId};
 use crate::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use uuid::Uuid;
 
@@ -405,114 +406,135 @@ pub fn sort_key(occurred: &Extent, position: Position) -> [u8; 24] {
 }
 
 /// The entities a fact involves: those its data names and whose stream it is in
-/// ([`Fact::entities`]); for a fact of a trip, the trip's traveler; for a statement,
-/// the travelers of the trips and the parties of the sales it is about. Reads the trips
-/// and sales documents, so those projections are applied before the ones that call it.
-pub fn involved(fact: &Fact, docs: &dyn DocsRead) -> Result<Vec<crate::model::EntityId>> {
-    use crate::model::types::EventData;
-    let mut found = fact.entities();
-    let mut related = Vec::new();
-    if fact.stream.category() == "trip" {
-        related.push(fact.stream.clone());
-    }
-    if let Some(EventData::StatementIssued(s)) = fact.typed() {
-        related.extend(s.about);
-    }
-    for stream in &related {
-        let mut parties = Vec::new();
-        match stream.category() {
-            "trip" => {
-                if let Some(doc) = trips::get(docs, stream)? {
-                    parties.extend(doc.travelers.into_iter().map(|(_, _, t)| t));
-                }
-            }
-            "arms-sale" => {
-                for (_, id) in sales::FACTS.list(docs, stream)? {
-                    if let Some(EventData::ArmsSaleAnnounced(s)) =
-                        facts::get(docs, &id)?.and_then(|f| f.typed())
-                    {
-                        parties.extend([s.seller, s.buyer]);
-                    }
-                }
-            }
-            // Only trip and sale streams have documents of those projections.
-            _ => {}
+/// ([`Fact::entities`]); for a fact of a trip (not a statement filed in its stream),
+/// every traveler of the trip's announcements; for a statement, the travelers of the
+/// trips and the parties of the sales it is about. Reads the trips and sales documents,
+/// so those projections are applied before the ones that call it.
+pub fn involved(fact: &Fact, docs: &dyn DocsRead) -> Result<Vec<EntityId>> {
+    involved_with(fact, docs, &mut HashMap::new())
+}
+
+/// [`involved`], with the parties of the trips and sales already read.
+fn involved_with(
+    fact: &Fact,
+    docs: &dyn DocsRead,
+    read: &mut HashMap<StreamId, Vec<EntityId>>,
+) -> Result<Vec<EntityId>> {
+    let typed = fact.typed();
+    let mut found = fact.entities_in(typed.as_ref());
+    let related = match typed {
+        Some(EventData::StatementIssued(s)) => s.about,
+        Some(_) if fact.stream.category() == "trip" => vec![fact.stream.clone()],
+        _ => Vec::new(),
+    };
+    for stream in related {
+        if !read.contains_key(&stream) {
+            let parties = parties(&stream, docs)?.into_iter().map(|(_, p)| p);
+            read.insert(stream.clone(), parties.collect());
         }
-        for p in parties {
-            if !found.contains(&p) {
-                found.push(p);
+        for p in &read[&stream] {
+            if !found.contains(p) {
+                found.push(p.clone());
             }
         }
     }
     Ok(found)
 }
 
-/// The trip or sale whose parties a change may have changed, with the entries that
-/// list its facts: a trip's when an announcement of it (its traveler) came, went or
-/// changed, a sale's when an announcement (its seller and buyer) did. Its other facts
-/// and the statements about it involve those parties ([`involved`]), so the timeline
-/// and the registry move them ([`moved`]).
-pub fn reparented(change: &Change<'_>) -> Option<(FactEntries, StreamId)> {
-    use crate::model::{EventType, types::EventData};
-    fn parties(fact: &Fact) -> Option<(FactEntries, StreamId, Vec<crate::model::EntityId>)> {
+/// The parties of a trip (the traveler of each current announcement) or a sale (the
+/// seller and the buyer of each), each with the announcement that names it; none for
+/// a stream of another category.
+fn parties(stream: &StreamId, docs: &dyn DocsRead) -> Result<Vec<(Uuid, EntityId)>> {
+    let mut found = Vec::new();
+    match stream.category() {
+        "trip" => {
+            let travelers = trips::travelers(docs, stream)?.unwrap_or_default();
+            found.extend(travelers.into_iter().map(|(_, id, t)| (id, t)));
+        }
+        "arms-sale" => {
+            for (_, id) in sales::FACTS.list(docs, stream)? {
+                if let Some(EventData::ArmsSaleAnnounced(s)) =
+                    facts::get(docs, &id)?.and_then(|f| f.typed())
+                {
+                    found.extend([(id, s.seller), (id, s.buyer)]);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(found)
+}
+
+/// The trip or sale whose parties ([`parties`]) a change changed, with the entries
+/// that list its current and its retracted facts: when an announcement of it came,
+/// went or changed, and the trip's travelers or the sale's parties are not the ones
+/// they were. Its other facts and the statements about it involve those parties
+/// ([`involved`]), so the timeline and the registry move them ([`moved`]).
+pub fn reparented(
+    change: &Change<'_>,
+    docs: &dyn DocsRead,
+) -> Result<Option<([FactEntries; 2], StreamId)>> {
+    fn named(fact: &Fact) -> Option<Vec<EntityId>> {
         // Checked by type first: a change of any other fact moves nothing.
-        match fact.event_type {
-            EventType::TripAnnounced if fact.stream.category() == "trip" => {}
-            EventType::ArmsSaleAnnounced => {}
+        match (fact.event_type, fact.stream.category()) {
+            (EventType::TripAnnounced, "trip") | (EventType::ArmsSaleAnnounced, "arms-sale") => {}
             _ => return None,
         }
         match fact.typed()? {
-            EventData::TripAnnounced(a) => {
-                Some((trips::FACTS, fact.stream.clone(), vec![a.traveler]))
-            }
-            EventData::ArmsSaleAnnounced(s) => {
-                Some((sales::FACTS, fact.stream.clone(), vec![s.seller, s.buyer]))
-            }
+            EventData::TripAnnounced(a) => Some(vec![a.traveler]),
+            EventData::ArmsSaleAnnounced(s) => Some(vec![s.seller, s.buyer]),
             _ => None,
         }
     }
-    let before = change.before.and_then(parties);
-    let after = change.after.and_then(parties);
-    let same = match (&before, &after) {
-        (Some((_, _, b)), Some((_, _, a))) => a == b,
-        (None, None) => true,
-        _ => false,
+    let (before, after) = (change.before.and_then(named), change.after.and_then(named));
+    let Some(fact) = change.after.or(change.before).filter(|_| before != after) else {
+        return Ok(None);
     };
+    // The parties now, and before the change: the same but for this announcement's.
+    let now = parties(&fact.stream, docs)?;
+    let mut then: Vec<&EntityId> = now
+        .iter()
+        .filter(|(id, _)| *id != fact.id)
+        .map(|(_, p)| p)
+        .collect();
+    then.extend(before.iter().flatten());
+    let same = now.iter().all(|(_, p)| then.contains(&p))
+        && then.iter().all(|p| now.iter().any(|(_, q)| q == *p));
     if same {
-        return None;
+        return Ok(None);
     }
-    before
-        .or(after)
-        .map(|(entries, stream, _)| (entries, stream))
+    let lists = match fact.stream.category() {
+        "trip" => [trips::FACTS, trips::RETRACTED],
+        _ => [sales::FACTS, sales::RETRACTED],
+    };
+    Ok(Some((lists, fact.stream.clone())))
 }
 
-/// The current facts of a trip or sale whose parties changed ([`reparented`]), other
-/// than the changed fact itself, that involve other entities now than those they were
-/// counted for ([`Fact::counted_for`]): each with the entities it involves now. The
-/// timeline moves their entries, then the registry their counts and records the new
-/// entities in the fact, so that the same current facts give the same views in any
-/// filing order. A retracted fact is not moved: it stays where it was when retracted.
-pub fn moved(
-    change: &Change<'_>,
-    docs: &dyn DocsRead,
-) -> Result<Vec<(Fact, Vec<crate::model::EntityId>)>> {
-    let Some((entries, stream)) = reparented(change) else {
+/// The facts of a trip or sale whose parties changed ([`reparented`]), current and
+/// retracted, other than the changed fact itself, that involve other entities now than
+/// those they were counted for ([`Fact::counted_for`]), or the same in another order:
+/// each with the entities it involves now. The timeline moves their entries, then the
+/// registry their counts (a retracted fact's count was taken back) and records the new
+/// entities in the fact, so that the same facts give the same timelines and counts in
+/// any filing order, and an entry is on the timelines of the entities its line names.
+pub fn moved(change: &Change<'_>, docs: &dyn DocsRead) -> Result<Vec<(Fact, Vec<EntityId>)>> {
+    let Some((lists, stream)) = reparented(change, docs)? else {
         return Ok(Vec::new());
     };
     let own = change.after.or(change.before).map(|f| f.id);
-    let mut found = Vec::new();
-    for (_, id) in entries.list(docs, &stream)? {
-        if Some(id) == own {
-            continue;
-        }
-        let Some(fact) = facts::get(docs, &id)? else {
-            continue;
-        };
-        let now = involved(&fact, docs)?;
-        let same =
-            now.len() == fact.counted_for.len() && now.iter().all(|e| fact.counted_for.contains(e));
-        if !same {
-            found.push((fact, now));
+    let (mut found, mut read) = (Vec::new(), HashMap::new());
+    for entries in lists {
+        for (_, id) in entries.list(docs, &stream)? {
+            if Some(id) == own {
+                continue;
+            }
+            let Some(fact) = facts::get(docs, &id)? else {
+                continue;
+            };
+            let now = involved_with(&fact, docs, &mut read)?;
+            if now != fact.counted_for {
+                found.push((fact, now));
+            }
         }
     }
     Ok(found)

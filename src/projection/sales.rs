@@ -3,7 +3,8 @@
 //! totals per currency, by buyer and by seller, are folded when read.
 //!
 //! Documents: `sales/<stream>` → [`SaleDoc`]; `sales-f/<stream>\0<position>` → the id of
-//! a current fact ([`FactEntries`]).
+//! a current fact ([`FactEntries`]); `sales-r/<stream>\0<position>` → the id of a fact
+//! since retracted.
 
 use super::facts::Correction;
 use super::trips::Statement;
@@ -28,6 +29,10 @@ pub struct SaleDoc {
 /// The sales' current facts.
 pub const FACTS: FactEntries = FactEntries("sales-f/");
 
+/// The sales' retracted facts: a retraction moves a fact from [`FACTS`] to here (a
+/// change of the sale's parties moves their timeline entries too).
+pub const RETRACTED: FactEntries = FactEntries("sales-r/");
+
 fn doc_key(stream: &StreamId) -> Vec<u8> {
     key(DOCS, stream.as_str().as_bytes())
 }
@@ -45,6 +50,7 @@ fn sales_of(fact: &Fact) -> Vec<StreamId> {
                 .into_iter()
                 .filter(|a| a.category() == "arms-sale")
                 .collect();
+            about.sort();
             about.dedup();
             about
         }
@@ -60,7 +66,8 @@ impl Projection for Sales {
 
     fn version(&self) -> u32 {
         // 2: the facts are entries of their own, not a list in the document.
-        2
+        // 3: the retracted facts are entries too.
+        3
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
@@ -69,6 +76,9 @@ impl Projection for Sales {
         if let Some(fact) = change.before {
             for stream in before.iter().filter(|s| !after.contains(s)) {
                 FACTS.remove(docs, stream, fact);
+                if change.after.is_none() {
+                    RETRACTED.add(docs, stream, fact, true);
+                }
             }
         }
         if let Some(fact) = change.after {

@@ -13,8 +13,9 @@
 //!
 //! Each entity a fact involves ([`super::involved`]) has the fact on its timeline:
 //! China's objection to a sale to Japan is on Japan's, an arrival on the traveler's.
-//! When a trip's traveler or a sale's buyer changes, its current facts move to the
-//! timelines of the entities they involve now ([`super::moved`]).
+//! When a trip's travelers or a sale's parties change, its facts (current and
+//! retracted) move to the timelines of the entities they involve now
+//! ([`super::moved`]).
 //!
 //! While an entity has had at most [`FEW`] entries, `timeline/n/<entity id>` also lists
 //! them (sort keys and fact ids, in timeline order), so that a timeline as of a position

@@ -91,6 +91,7 @@ fn trips_of(fact: &Fact, typed: &Option<EventData>) -> Vec<StreamId> {
         Some(_) if fact.stream.category() == "trip" => trips.push(fact.stream.clone()),
         _ => {}
     }
+    trips.sort();
     trips.dedup();
     trips
 }
@@ -117,8 +118,7 @@ impl Projection for Trips {
         // 3: the facts are entries of their own, not a list in the document.
         // 4: the retracted facts are entries too; a stop called off and added again
         //    is back on the plan, not a second stop; the status follows `occurred`.
-        // 5: a departure or a meeting shows a trip under way, as an arrival does.
-        5
+        4
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
