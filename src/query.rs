@@ -1187,6 +1187,20 @@ impl<'a> Query<'a> {
         self.trip_view(&doc)
     }
 
+    /// The trip or sale stream whose id is closest to `stream`'s ([`typo_of`]), for a
+    /// stream the log does not hold; `None` for other categories.
+    pub fn closest_stream(&self, stream: &StreamId) -> Result<Option<String>> {
+        match stream.category() {
+            "trip" => self.closest_trip(stream.as_str()),
+            "arms-sale" => {
+                let slug = &stream.as_str()["arms-sale:".len()..];
+                let prefix = format!("{}arms-sale:", sales::DOCS);
+                Ok(closest_key(self.docs, &prefix, slug)?.map(|s| format!("arms-sale:{s}")))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The trip whose slug is closest to that of `text` ([`typo_of`]), a trip id or
     /// its slug alone; as a trip id.
     fn closest_trip(&self, text: &str) -> Result<Option<String>> {

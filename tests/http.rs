@@ -1254,6 +1254,13 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         "{}",
         no_stream.stderr
     );
+    // With the trip it most likely meant.
+    let typo = c.run(&["timeline", "--stream", "trip:blinken-final-tour-2052"]);
+    assert!(
+        typo.stderr.starts_with("note: the log holds no stream `trip:blinken-final-tour-2052`; did you mean `trip:blinken-final-tour-2025`?"),
+        "{}",
+        typo.stderr
+    );
     // So does one of a category the log holds no stream of.
     let no_category = c.run(&["timeline", "--category", "trips"]);
     assert!(

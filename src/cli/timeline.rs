@@ -158,7 +158,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 && let Some(stream) = &filter.stream
                 && store.stream_version(stream)?.is_none()
             {
-                note_no_stream(stream);
+                note_no_stream(stream, q.closest_stream(stream)?);
             } else if entries.is_empty()
                 && let Some(category) = &filter.category
                 && !store.has_category(category)?
@@ -211,7 +211,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 && let Some(stream) = &filter.stream
                 && !remote::stream_exists(&api, stream)?
             {
-                note_no_stream(stream);
+                note_no_stream(stream, None);
             } else if entries.is_empty()
                 && let Some(category) = &filter.category
                 && !remote::category_exists(&api, category)?
@@ -236,12 +236,19 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An empty answer for a stream the log does not hold: most likely a mistyped name.
-fn note_no_stream(stream: &StreamId) {
-    note!(
-        "note: the log holds no stream `{stream}`; check its name (`chronicle log --category {}` lists that category's events)",
-        stream.category()
-    );
+/// An empty answer for a stream the log does not hold: most likely a mistyped name, of
+/// the stream `close` when known.
+fn note_no_stream(stream: &StreamId, close: Option<String>) {
+    match close {
+        Some(close) => note!(
+            "note: the log holds no stream `{stream}`; did you mean `{close}`? (`chronicle log --category {}` lists that category's events)",
+            stream.category()
+        ),
+        None => note!(
+            "note: the log holds no stream `{stream}`; check its name (`chronicle log --category {}` lists that category's events)",
+            stream.category()
+        ),
+    }
 }
 
 /// Prints timeline entries as a table.

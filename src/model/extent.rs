@@ -189,6 +189,14 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
                 .map(Point::Day)
                 .ok_or_else(|| ExtentError(format!("`{text}`: there is no such day")))
         }
+        // A month or a day of one digit: say how it is written.
+        [y, ref rest @ ..] if y.len() == 4 && rest.iter().all(|p| matches!(p.len(), 1 | 2)) => {
+            let padded: Vec<String> = rest.iter().map(|p| format!("{p:0>2}")).collect();
+            Err(ExtentError(format!(
+                "`{text}` is not a date: months and days take two digits, as in {y}-{}",
+                padded.join("-")
+            )))
+        }
         _ => Err(bad()),
     }
 }
@@ -377,7 +385,11 @@ mod tests {
         check("2025-02-30", Err("no such day"));
         check("2025-13-01", Err("there is no month 13"));
         check("2025-13", Err("no month 13"));
-        check("2025-1-5", Err("is not a date"));
+        check(
+            "2025-1-5",
+            Err("`2025-1-5` is not a date: months and days take two digits, as in 2025-01-05"),
+        );
+        check("2025-5", Err("take two digits, as in 2025-05"));
         check("yesterday", Err("is not a date"));
         check("", Err("empty date"));
         check("~", Err("empty date"));
