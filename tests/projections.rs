@@ -3095,6 +3095,17 @@ fn a_corrected_traveler_or_buyer_takes_the_facts_about_them_along() {
         );
         assert_eq!(all, json!([]));
     }
+    // The corrections name who they changed.
+    let trip_shown = corrected.run(&["trip", "show", "trip:t"]).ok();
+    assert!(
+        trip_shown.contains("traveler: a (person:a) → b (person:b)"),
+        "{trip_shown}"
+    );
+    let sales_shown = corrected.run(&["sales"]).ok();
+    assert!(
+        sales_shown.contains("buyer: South Korea (country:KR) → Japan (country:JP)"),
+        "{sales_shown}"
+    );
     // As of the position before the corrections, the corrected store shows the facts
     // where they were.
     let as_of = json_of(

@@ -374,6 +374,32 @@ impl Names for Query<'_> {
     }
 }
 
+/// A corrected value for people ([`chronicle::query::describe_change`]), with an entity
+/// among the values named: `traveler: Lena Vogt (person:lena-vogt) → Jonas Brandt
+/// (person:jonas-brandt)`.
+pub fn describe_change(
+    q: &dyn Names,
+    change: &chronicle::projection::facts::FieldChange,
+) -> chronicle::Result<String> {
+    let named = |value: &Value| -> chronicle::Result<Value> {
+        let Some(id) = value.as_str().and_then(|s| EntityId::parse(s).ok()) else {
+            return Ok(value.clone());
+        };
+        let name = q.name(&id)?;
+        Ok(match name == id.as_str() {
+            true => value.clone(),
+            false => Value::from(format!("{name} ({id})")),
+        })
+    };
+    Ok(chronicle::query::describe_change(
+        &chronicle::projection::facts::FieldChange {
+            field: change.field.clone(),
+            before: named(&change.before)?,
+            after: named(&change.after)?,
+        },
+    ))
+}
+
 /// The `names` of an API answer.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(transparent)]

@@ -5,9 +5,7 @@ use super::output::{self, Table};
 use super::remote::{self, Names};
 use super::{App, Backend};
 use chronicle::model::types::Money;
-use chronicle::query::{
-    Query, SalesReport, Total, describe_change, format_money, noun, statement_line,
-};
+use chronicle::query::{Query, SalesReport, Total, format_money, noun, statement_line};
 use std::io::Write;
 
 const EXAMPLES: &str = "\
@@ -195,7 +193,7 @@ pub fn print_report(
         for c in &s.corrections {
             writeln!(out, "  - {}", chronicle::query::describe_correction(c))?;
             for change in &c.changes {
-                writeln!(out, "      {}", describe_change(change))?;
+                writeln!(out, "      {}", super::remote::describe_change(q, change)?)?;
             }
         }
     }

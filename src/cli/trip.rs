@@ -387,7 +387,7 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             let why = chronicle::query::describe_correction(&c.correction);
             writeln!(out, "    - {}: {why}", c.event_type)?;
             for change in &c.correction.changes {
-                writeln!(out, "        {}", chronicle::query::describe_change(change))?;
+                writeln!(out, "        {}", remote::describe_change(q, change)?)?;
             }
         }
     }

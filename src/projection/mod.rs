@@ -470,7 +470,7 @@ fn parties(stream: &StreamId, docs: &dyn DocsRead) -> Result<Vec<(Uuid, EntityId
 /// went or changed, and the trip's travelers or the sale's parties are not the ones
 /// they were. Its other facts and the statements about it involve those parties
 /// ([`involved`]), so the timeline and the registry move them ([`moved`]).
-pub fn reparented(
+fn reparented(
     change: &Change<'_>,
     docs: &dyn DocsRead,
 ) -> Result<Option<([FactEntries; 2], StreamId)>> {
