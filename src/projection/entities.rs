@@ -308,7 +308,7 @@ impl Projection for Entities {
         // A trip's traveler or a sale's parties changed: its other facts are counted
         // for the entities they involve now, and record them (the timeline, before
         // this, moved their entries from those they were counted for).
-        for (fact, now) in super::moved(&change, docs)? {
+        for (fact, now) in change.moved(docs)? {
             let gone: Vec<EntityId> = (fact.counted_for.iter())
                 .filter(|e| !now.contains(e))
                 .cloned()
@@ -319,14 +319,14 @@ impl Projection for Entities {
                 .cloned()
                 .collect();
             if !fact.retracted {
-                self.count(&fact, &gone, false, docs)?;
-                self.count(&fact, &new, true, docs)?;
+                self.count(fact, &gone, false, docs)?;
+                self.count(fact, &new, true, docs)?;
             }
             facts::complete(
                 docs,
                 &Fact {
-                    counted_for: now,
-                    ..fact
+                    counted_for: now.clone(),
+                    ..fact.clone()
                 },
             );
         }

@@ -29,6 +29,7 @@ use crate::model::{EntityId, EventType, Extent, Position, RecordedEvent, StreamI
 use crate::{Error, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use uuid::Uuid;
@@ -41,6 +42,23 @@ pub struct Change<'a> {
     pub event: &'a RecordedEvent,
     pub before: Option<&'a Fact>,
     pub after: Option<&'a Fact>,
+    /// The other facts the change moves ([`Change::moved`]), found once for every
+    /// projection.
+    pub moves: &'a OnceCell<Vec<(Fact, Vec<EntityId>)>>,
+}
+
+impl<'a> Change<'a> {
+    /// The facts this change moves to other entities ([`moved`]), found by the first
+    /// projection that asks. The trips and the sales must have applied the change (they
+    /// are first), and the registry, which records the moved facts' new entities, asks
+    /// before it does: so every projection gets what each would have found alone.
+    pub fn moved(&self, docs: &dyn DocsRead) -> Result<&'a [(Fact, Vec<EntityId>)]> {
+        if let Some(found) = self.moves.get() {
+            return Ok(found);
+        }
+        let found = moved(self, docs)?;
+        Ok(self.moves.get_or_init(|| found))
+    }
 }
 
 /// A projection: a named, versioned fold of fact changes into documents.
@@ -517,7 +535,7 @@ fn reparented(
 /// registry their counts (a retracted fact's count was taken back) and records the new
 /// entities in the fact, so that the same facts give the same timelines and counts in
 /// any filing order, and an entry is on the timelines of the entities its line names.
-pub fn moved(change: &Change<'_>, docs: &dyn DocsRead) -> Result<Vec<(Fact, Vec<EntityId>)>> {
+fn moved(change: &Change<'_>, docs: &dyn DocsRead) -> Result<Vec<(Fact, Vec<EntityId>)>> {
     let Some((lists, stream)) = reparented(change, docs)? else {
         return Ok(Vec::new());
     };

@@ -9,6 +9,7 @@
 use super::{Change, Docs, MemDocs, Projection, facts};
 use crate::Result;
 use crate::model::RecordedEvent;
+use std::cell::OnceCell;
 
 /// The name under which the facts layer's code version is recorded.
 pub const FACTS: &str = "facts";
@@ -60,6 +61,7 @@ impl Runner {
             event,
             before: before.as_ref(),
             after: after.as_ref(),
+            moves: &OnceCell::new(),
         };
         for projection in &self.projections {
             projection.apply(change, docs)?;

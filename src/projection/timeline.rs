@@ -15,7 +15,7 @@
 //! China's objection to a sale to Japan is on Japan's, an arrival on the traveler's.
 //! When a trip's travelers or a sale's parties change, its facts (current and
 //! retracted) move to the timelines of the entities they involve now
-//! ([`super::moved`]).
+//! ([`super::Change::moved`]).
 //!
 //! While an entity has had at most [`FEW`] entries, `timeline/n/<entity id>` also lists
 //! them (sort keys and fact ids, in timeline order), so that a timeline as of a position
@@ -24,7 +24,7 @@
 //! again; an entity with no list has never had an entry. The list and the index change
 //! together, in [`put_entry`] and [`delete_entry`].
 
-use super::{Change, Docs, DocsRead, Projection, involved, key, moved, sort_key};
+use super::{Change, Docs, DocsRead, Projection, involved, key, sort_key};
 use crate::model::{EntityId, EventType};
 use crate::{Error, Result};
 
@@ -194,9 +194,9 @@ impl Projection for Timeline {
 
 impl Timeline {
     /// Moves the entries of the facts of a trip whose traveler, or a sale whose
-    /// parties, the change changed ([`moved`]).
+    /// parties, the change changed ([`Change::moved`]).
     fn move_entries(&self, change: &Change<'_>, docs: &mut dyn Docs) -> Result<()> {
-        for (fact, now) in moved(change, docs)? {
+        for (fact, now) in change.moved(docs)? {
             let Some(occurred) = fact
                 .occurred
                 .filter(|_| fact.event_type.is_timeline_entry())
