@@ -314,21 +314,6 @@ pub fn describe_correction(correction: &Correction) -> String {
     }
 }
 
-/// How a corrected or retracted fact is marked in a table: `[corrected: why;
-/// value.amount: 3640000000 → 3500000000]`, `[retracted: why]`; empty otherwise.
-pub fn marks(corrections: &[String], changes: &[FieldChange], retracted: Option<&str>) -> String {
-    let mut out = String::new();
-    if !corrections.is_empty() {
-        let mut parts: Vec<String> = corrections.to_vec();
-        parts.extend(changes.iter().map(describe_change));
-        out.push_str(&format!(" [corrected: {}]", parts.join("; ")));
-    }
-    if let Some(why) = retracted {
-        out.push_str(&format!(" [retracted: {why}]"));
-    }
-    out
-}
-
 /// "A", "A and B", "A, B and C".
 pub fn join_names(names: &[String]) -> String {
     match names {

@@ -2344,3 +2344,51 @@ fn odd_input_is_read_as_meant_or_refused_with_a_400() {
         "{answer}"
     );
 }
+
+/// A correction's marks name the entities it changed, in the timeline's table and in
+/// its TimelineJS export, the same locally and through a server; a name two entities
+/// share comes with its id once.
+#[test]
+fn correction_marks_name_the_entities_a_correction_changed_with_or_without_a_server() {
+    let c = Chronicle::new();
+    let named = |slug: &str, name: &str| {
+        json!({"stream": format!("person:{slug}"), "type": "entity.registered",
+               "data": {"name": name, "aliases": []}})
+    };
+    c.append(&[
+        named("ali-1", "Mohamed Ali"),
+        named("ali-2", "Mohamed Ali"),
+        named("lena", "Lena Vogt"),
+    ])
+    .ok();
+    c.append(&[
+        json!({"stream": "trip:t", "type": "trip.announced", "occurred": "2025-02-01",
+               "data": {"traveler": "person:ali-1", "stops": [{"place": "country:JP"}]}}),
+        json!({"stream": "trip:u", "type": "trip.announced", "occurred": "2025-02-02",
+               "data": {"traveler": "person:lena", "stops": [{"place": "country:FR"}]}}),
+    ])
+    .ok();
+    let log = c.log();
+    let fix = |n: usize, traveler: &str| {
+        json!({"stream": log[n]["stream"], "type": "event.corrected",
+               "data": {"target": log[n]["id"], "reason": "misreported", "data": {"traveler": traveler}}})
+    };
+    c.append(&[fix(3, "person:ali-2"), fix(4, "person:ali-1")])
+        .ok();
+    let table = c.run(&["timeline"]).ok();
+    let shared = "traveler: Mohamed Ali (person:ali-1) → Mohamed Ali (person:ali-2)]";
+    let other = "traveler: Lena Vogt (person:lena) → Mohamed Ali (person:ali-1)]";
+    for mark in [shared, other] {
+        assert!(table.contains(mark), "{table}");
+    }
+    let export = c.run(&["timeline", "--format", "timelinejs"]).ok();
+    assert!(
+        export.contains("traveler: Lena Vogt (person:lena) → Mohamed Ali (person:ali-1)."),
+        "{export}"
+    );
+    let serve = Serve::start(&c, &[]);
+    assert_eq!(c.run(&["--server", &serve.url, "timeline"]).ok(), table);
+    let remote = ["--server", &serve.url, "timeline", "--format", "timelinejs"];
+    assert_eq!(c.run(&remote).ok(), export);
+    assert_eq!(serve.terminate(), 0);
+}

@@ -76,7 +76,7 @@ pub fn run(_args: Args, app: &App) -> anyhow::Result<()> {
     writeln!(out, "\n== The trip ==\n")?;
     print_trip(&q, &q.trip(&trip)?, &mut out)?;
     writeln!(out, "\n== The timeline ==\n")?;
-    print_table(&q.timeline(&TimelineFilter::default())?, &mut out)?;
+    print_table(&q, &q.timeline(&TimelineFilter::default())?, &mut out)?;
     writeln!(out, "\n== Arms sales ==\n")?;
     print_report(&q, &q.sales(None, None, false)?, false, false, &mut out)?;
     // A PostgreSQL URL is not repeated: it may hold a password, and is shown without one.

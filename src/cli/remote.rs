@@ -10,6 +10,7 @@
 use super::UsageError;
 use chronicle::Error;
 use chronicle::model::{EntityId, Expect, ProposedEvent, StreamId, ValidationError, Version};
+use chronicle::projection::facts::FieldChange;
 use chronicle::query::Query;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -377,33 +378,78 @@ impl Names for Query<'_> {
 /// A corrected value for people ([`chronicle::query::describe_change`]), with an entity
 /// among the values named: `traveler: Lena Vogt (person:lena-vogt) → Jonas Brandt
 /// (person:jonas-brandt)`.
-pub fn describe_change(
-    q: &dyn Names,
-    change: &chronicle::projection::facts::FieldChange,
-) -> chronicle::Result<String> {
+pub fn describe_change(q: &dyn Names, change: &FieldChange) -> chronicle::Result<String> {
     let named = |value: &Value| -> chronicle::Result<Value> {
         let Some(id) = value.as_str().and_then(|s| EntityId::parse(s).ok()) else {
             return Ok(value.clone());
         };
+        // A name shared with another entity comes with its id already.
         let name = q.name(&id)?;
-        Ok(match name == id.as_str() {
-            true => value.clone(),
-            false => Value::from(format!("{name} ({id})")),
-        })
+        Ok(
+            match name == id.as_str() || name.ends_with(&format!(" ({id})")) {
+                true => Value::from(name),
+                false => Value::from(format!("{name} ({id})")),
+            },
+        )
     };
-    Ok(chronicle::query::describe_change(
-        &chronicle::projection::facts::FieldChange {
-            field: change.field.clone(),
-            before: named(&change.before)?,
-            after: named(&change.after)?,
-        },
-    ))
+    Ok(chronicle::query::describe_change(&FieldChange {
+        field: change.field.clone(),
+        before: named(&change.before)?,
+        after: named(&change.after)?,
+    }))
+}
+
+/// How a corrected or retracted fact is marked in a table: `[corrected: why; buyer:
+/// South Korea (country:KR) → Japan (country:JP)]`, `[retracted: why]`; empty otherwise.
+pub fn marks(
+    q: &dyn Names,
+    corrections: &[String],
+    changes: &[FieldChange],
+    retracted: Option<&str>,
+) -> chronicle::Result<String> {
+    let mut out = String::new();
+    if !corrections.is_empty() {
+        let mut parts: Vec<String> = corrections.to_vec();
+        for change in changes {
+            parts.push(describe_change(q, change)?);
+        }
+        out.push_str(&format!(" [corrected: {}]", parts.join("; ")));
+    }
+    if let Some(why) = retracted {
+        out.push_str(&format!(" [retracted: {why}]"));
+    }
+    Ok(out)
 }
 
 /// The `names` of an API answer.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(transparent)]
 pub struct NameMap(BTreeMap<String, String>);
+
+impl NameMap {
+    /// The names of the entities among the values that `changes` changed.
+    pub fn of_changes<'a>(
+        q: &dyn Names,
+        changes: impl IntoIterator<Item = &'a FieldChange>,
+    ) -> chronicle::Result<NameMap> {
+        let mut names = BTreeMap::new();
+        for change in changes {
+            for value in [&change.before, &change.after] {
+                if let Some(id) = value.as_str().and_then(|s| EntityId::parse(s).ok())
+                    && !names.contains_key(id.as_str())
+                {
+                    names.insert(id.to_string(), q.name(&id)?);
+                }
+            }
+        }
+        Ok(NameMap(names))
+    }
+
+    /// Adds the names of another answer.
+    pub fn extend(&mut self, other: NameMap) {
+        self.0.extend(other.0);
+    }
+}
 
 impl Names for NameMap {
     fn name(&self, id: &EntityId) -> chronicle::Result<String> {

@@ -2,7 +2,7 @@
 
 use super::as_of::{AsOfArgs, live_views};
 use super::output::{self, Table};
-use super::remote;
+use super::remote::{self, Names};
 use super::{App, Backend, UsageError};
 use chronicle::model::{EventType, Extent, Source, StreamId};
 use chronicle::query::{Query, TimelineEntry, TimelineFilter};
@@ -136,7 +136,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     filter
         .check_category()
         .map_err(|e| UsageError(format!("--stream and --category: {e}")))?;
-    let entries = match app.open_or_server(true)? {
+    // The entries, with the names of the entities their corrections changed.
+    let (entries, names) = match app.open_or_server(true)? {
         Backend::Store(store) => {
             // The position before the views, which then hold at least what it does.
             let at = args.as_of.position(&store)?;
@@ -165,7 +166,8 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             {
                 super::log::note_no_category(category);
             }
-            entries
+            let names = remote::NameMap::of_changes(&q, entries.iter().flat_map(|e| &e.changes))?;
+            (entries, names)
         }
         Backend::Server(api) => {
             let query = [
@@ -187,6 +189,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             // reflected (the server answers a position from the views' history), so
             // that together they are one answer however the log grows meanwhile.
             let mut entries: Vec<TimelineEntry> = Vec::new();
+            let mut names = remote::NameMap::default();
             let mut pinned = false;
             loop {
                 let left = args.limit.map_or(TIMELINE_PAGE, |l| l - entries.len());
@@ -201,6 +204,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                     continue;
                 }
                 entries.extend(remote::part::<Vec<TimelineEntry>>(&mut answer, "entries")?);
+                names.extend(remote::names(&mut answer));
                 if next.is_none() || args.limit.is_some_and(|l| entries.len() >= l) {
                     break;
                 }
@@ -218,7 +222,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
             {
                 super::log::note_no_category(category);
             }
-            entries
+            (entries, names)
         }
     };
     let format = args.format.unwrap_or(if app.json {
@@ -228,9 +232,9 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
     });
     let mut out = output::stdout();
     match format {
-        Format::Table => print_table(&entries, &mut out)?,
+        Format::Table => print_table(&names, &entries, &mut out)?,
         Format::Json => output::json_line(&mut out, &entries)?,
-        Format::Timelinejs => output::json_line(&mut out, &timelinejs(&entries))?,
+        Format::Timelinejs => output::json_line(&mut out, &timelinejs(&names, &entries)?)?,
     }
     out.flush()?;
     Ok(())
@@ -252,7 +256,11 @@ fn note_no_stream(stream: &StreamId, close: Option<String>) {
 }
 
 /// Prints timeline entries as a table.
-pub fn print_table(entries: &[TimelineEntry], out: &mut impl Write) -> anyhow::Result<()> {
+pub fn print_table(
+    q: &dyn Names,
+    entries: &[TimelineEntry],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     if entries.is_empty() {
         writeln!(
             out,
@@ -262,7 +270,7 @@ pub fn print_table(entries: &[TimelineEntry], out: &mut impl Write) -> anyhow::R
     }
     let mut table = Table::new(&["OCCURRED", "SUMMARY", "STREAM", "POSITION"]);
     for e in entries {
-        let mark = chronicle::query::marks(&e.corrections, &e.changes, e.retracted.as_deref());
+        let mark = remote::marks(q, &e.corrections, &e.changes, e.retracted.as_deref())?;
         // A situation is reported as going on at its date, not as an event of it.
         let ongoing = if e.ongoing { " (ongoing)" } else { "" };
         table.row(vec![
@@ -377,10 +385,10 @@ fn source_html(s: &Source) -> String {
 /// `text` {headline, text} with the source's words, its sources (each linked when it
 /// can be, see [`source_html`]) and the correction or retraction marks with their
 /// reasons, and `group` (the category).
-pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
-    let events: Vec<_> = entries
+pub fn timelinejs(q: &dyn Names, entries: &[TimelineEntry]) -> anyhow::Result<serde_json::Value> {
+    let events = entries
         .iter()
-        .map(|e| {
+        .map(|e| -> anyhow::Result<serde_json::Value> {
             let mut paragraphs = Vec::new();
             if let Some(when) = &e.occurred_text {
                 paragraphs.push(format!("<p><em>{}</em></p>", html(when)));
@@ -398,11 +406,9 @@ pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
             if e.corrected {
                 headline.push_str(" [corrected]");
                 let mut why: Vec<String> = e.corrections.iter().map(|r| html(r)).collect();
-                why.extend(
-                    e.changes
-                        .iter()
-                        .map(|c| html(&chronicle::query::describe_change(c))),
-                );
+                for change in &e.changes {
+                    why.push(html(&remote::describe_change(q, change)?));
+                }
                 paragraphs.push(format!("<p>Corrected: {}.</p>", why.join("; ")));
             }
             if let Some(why) = &e.retracted {
@@ -421,8 +427,8 @@ pub fn timelinejs(entries: &[TimelineEntry]) -> serde_json::Value {
             if let Some(display) = display_date(e) {
                 event["display_date"] = display.into();
             }
-            event
+            Ok(event)
         })
-        .collect();
-    json!({ "events": events })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(json!({ "events": events }))
 }

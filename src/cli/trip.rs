@@ -176,11 +176,12 @@ fn show(
                         "{}: {}{}",
                         e.occurred,
                         e.summary,
-                        chronicle::query::marks(
+                        remote::marks(
+                            q,
                             &e.corrections,
                             &e.changes,
                             Some(e.retracted.as_deref().unwrap_or_default())
-                        )
+                        )?
                     ),
                 )?;
             }
