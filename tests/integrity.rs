@@ -238,7 +238,19 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
     run_at(&short, &["import", path_str(&cut)]).ok();
     run_at(&short, &["verify", "--expect-head", &head]).fails(
         4,
-        "the log has no position 45 (it ends at 44): it was truncated",
+        "the log has no position 45 (it ends at 44): it was truncated, unless that head is another store's",
+    );
+    // A head with a mistyped position: the log has its hash elsewhere.
+    let (_, hash) = head.split_once(':').unwrap();
+    let mistyped = format!("20:{hash}");
+    c.run(&["verify", "--expect-head", &mistyped]).fails(
+        4,
+        "was published: the log up to it was rewritten (the log has that hash at position 45: check the position given)",
+    );
+    let past = format!("60:{hash}");
+    c.run(&["verify", "--expect-head", &past]).fails(
+        4,
+        "the log has no position 60 (it ends at 45): it was truncated (the log has that hash at position 45: check the position given)",
     );
     // A folder, or a file in a folder that does not exist, is a mistake in the call: exit
     // 2, naming it, and nothing written beside it.

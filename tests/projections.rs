@@ -1256,15 +1256,20 @@ fn a_corrected_title_is_listed_under_corrections_not_marked_on_the_status() {
 #[test]
 fn two_entities_of_one_name_are_told_apart_in_summaries() {
     let c = demo();
-    let register = |slug: &str| {
+    let register = |slug: &str, name: &str| {
         json!({"stream": format!("person:{slug}"), "type": "entity.registered",
-               "data": {"name": "Mohamed Ali", "aliases": []}})
+               "data": {"name": name, "aliases": []}})
     };
     c.append(&[
-        register("mohamed-ali-sd"),
-        register("mohamed-ali-td"),
+        register("mohamed-ali-sd", "Mohamed Ali"),
+        register("mohamed-ali-td", "Mohamed Ali"),
         json!({"stream": TRIP, "type": "trip.meeting_held", "occurred": "2025-01-06",
                "data": {"place": "country:KR", "with": ["person:mohamed-ali-sd", "person:mohamed-ali-td"], "topic": "truce terms"}}),
+        // The same name in two Unicode forms (é as one character, and as e and an accent).
+        register("jose-1", "Jos\u{e9} Ruiz"),
+        register("jose-2", "Jose\u{301} Ruiz"),
+        json!({"stream": TRIP, "type": "trip.meeting_held", "occurred": "2025-01-07",
+               "data": {"place": "country:KR", "with": ["person:jose-1", "person:jose-2"]}}),
     ])
     .ok();
     let timeline = json_of(
@@ -1280,6 +1285,10 @@ fn two_entities_of_one_name_are_told_apart_in_summaries() {
     assert_eq!(
         timeline[0]["summary"],
         "Antony Blinken met Mohamed Ali (person:mohamed-ali-sd) and Mohamed Ali (person:mohamed-ali-td) in South Korea (truce terms)"
+    );
+    assert_eq!(
+        timeline[1]["summary"],
+        "Antony Blinken met Jos\u{e9} Ruiz (person:jose-1) and Jose\u{301} Ruiz (person:jose-2) in South Korea"
     );
 }
 

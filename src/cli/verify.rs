@@ -5,7 +5,7 @@ use super::output::{self, Table};
 use super::{App, UsageError};
 use chronicle::Error;
 use chronicle::model::Position;
-use chronicle::store::{EventStore, Head};
+use chronicle::store::{EventStore, Head, ReadFilter};
 use std::io::Write;
 
 const EXAMPLES: &str = "\
@@ -64,18 +64,39 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 0 => Some(Head::empty().hash),
                 _ => store.get(position)?.map(|event| event.hash),
             };
-            match found {
+            // A hash the log has at another position is a mistyped position.
+            let elsewhere = || -> anyhow::Result<String> {
+                if found.as_ref() == Some(hash) {
+                    return Ok(String::new());
+                }
+                for event in store.read(&ReadFilter::default()) {
+                    let event = event?;
+                    if event.position > report.head {
+                        break;
+                    }
+                    if &event.hash == hash {
+                        return Ok(format!(
+                            " (the log has that hash at position {}: check the position given)",
+                            event.position
+                        ));
+                    }
+                }
+                Ok(", unless that head is another store's".into())
+            };
+            match &found {
                 None => Some((
                     position,
                     format!(
-                        "the log has no position {position} (it ends at {}): it was truncated",
-                        report.events
+                        "the log has no position {position} (it ends at {}): it was truncated{}",
+                        report.events,
+                        elsewhere()?
                     ),
                 )),
-                Some(found) if &found != hash => Some((
+                Some(found) if found != hash => Some((
                     position,
                     format!(
-                        "position {position} has hash {found} but {hash} was published: the log up to it was rewritten"
+                        "position {position} has hash {found} but {hash} was published: the log up to it was rewritten{}",
+                        elsewhere()?
                     ),
                 )),
                 Some(_) => None,

@@ -266,7 +266,17 @@ pub fn country_name(code: &str) -> Option<&'static str> {
 
 /// The alpha-2 code of the country with this English name, in any case ("norway": NO).
 pub fn code_of(name: &str) -> Option<&'static str> {
-    let name = name.trim();
+    // As entities' names are compared: in one Unicode form (a full-width `ＪＡＰＡＮ`),
+    // with runs of spaces as one.
+    let normal: String = match name.is_ascii() {
+        true => name.split_whitespace().collect::<Vec<_>>().join(" "),
+        false => {
+            use unicode_normalization::UnicodeNormalization;
+            let name: String = name.nfkc().collect();
+            name.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    };
+    let name = normal.as_str();
     let name = match name.get(..4) {
         Some(the) if the.eq_ignore_ascii_case("the ") => &name[4..],
         _ => name,
@@ -299,5 +309,10 @@ mod tests {
         assert_eq!(country_name("KR"), Some("South Korea"));
         assert_eq!(country_name("JP"), Some("Japan"));
         assert_eq!(country_name("XX"), None);
+        assert_eq!(code_of(" the  Netherlands"), Some("NL"));
+        assert_eq!(
+            code_of("\u{ff2a}\u{ff21}\u{ff30}\u{ff21}\u{ff2e}"),
+            Some("JP")
+        );
     }
 }

@@ -35,16 +35,22 @@ pub fn is_currency(code: &str) -> bool {
 /// code replaced since 1999 is in the list, so a hint never sends an old currency's
 /// amount to its successor's (TRL is TRL, not TRY a million times smaller).
 pub fn not_a_currency(code: &str) -> String {
-    let closest = CODES
-        .iter()
-        .map(|c| (strsim::osa_distance(c, code), *c))
-        .filter(|(d, _)| *d <= 1)
-        .min();
-    let hint = match closest {
-        Some((_, c)) => format!("did you mean {c}?"),
+    let hint = match closest(code) {
+        Some(c) => format!("did you mean {c}?"),
         None => "give one like USD, EUR or JPY".into(),
     };
     format!("`{code}` is not an ISO 4217 currency code; {hint}")
+}
+
+/// The code `code` most likely meant, in any case: one edit away (`UDS`, `EURO`, `eur`).
+pub fn closest(code: &str) -> Option<&'static str> {
+    let code = code.to_uppercase();
+    CODES
+        .iter()
+        .map(|c| (strsim::osa_distance(c, &code), *c))
+        .filter(|(d, _)| *d <= 1)
+        .min()
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -58,5 +64,7 @@ mod tests {
         assert!(is_currency("TRL") && is_currency("ROL") && is_currency("XSU"));
         assert!(not_a_currency("UDS").contains("did you mean USD?"));
         assert!(!not_a_currency("QQQ").contains("did you mean"));
+        assert_eq!(closest("eur"), Some("EUR"));
+        assert_eq!(closest("EURO"), Some("EUR"));
     }
 }

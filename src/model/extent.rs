@@ -189,15 +189,44 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
                 .map(Point::Day)
                 .ok_or_else(|| ExtentError(format!("`{text}`: there is no such day")))
         }
-        // A month or a day of one digit: say how it is written.
+        // A month or a day of one digit: say how it is written, if that is a date.
         [y, ref rest @ ..] if y.len() == 4 && rest.iter().all(|p| matches!(p.len(), 1 | 2)) => {
             let padded: Vec<String> = rest.iter().map(|p| format!("{p:0>2}")).collect();
-            Err(ExtentError(format!(
-                "`{text}` is not a date: months and days take two digits, as in {y}-{}",
-                padded.join("-")
-            )))
+            let padded = format!("{y}-{}", padded.join("-"));
+            match parse_point(&padded) {
+                Ok(_) => Err(ExtentError(format!(
+                    "`{text}` is not a date: months and days take two digits, as in {padded}"
+                ))),
+                Err(ExtentError(why)) => Err(ExtentError(why.replacen(
+                    &format!("`{padded}`"),
+                    &format!("`{text}`"),
+                    1,
+                ))),
+            }
         }
         _ => Err(bad()),
+    }
+}
+
+/// A date written day or month first with slashes (`13/03/2025`, `3/13/2025`), as
+/// written year first: one date when only one reading is a date, else both.
+fn year_last(text: &str) -> Option<String> {
+    let parts: Vec<&str> = text.split('/').collect();
+    let [a, b, y] = parts[..] else { return None };
+    let short = |p: &str| matches!(p.len(), 1 | 2) && p.bytes().all(|c| c.is_ascii_digit());
+    if !(short(a) && short(b) && y.len() == 4 && y.bytes().all(|c| c.is_ascii_digit())) {
+        return None;
+    }
+    let (a, b, year): (u32, u32, i32) = (a.parse().ok()?, b.parse().ok()?, y.parse().ok()?);
+    let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day);
+    let readings: Vec<NaiveDate> = [day(b, a), day(a, b)].into_iter().flatten().collect();
+    match readings[..] {
+        [one] => Some(format!("{text} is {one}")),
+        [first, second] if first == second => Some(format!("{text} is {first}")),
+        [day_first, month_first] => Some(format!(
+            "{text} is {day_first} day first, {month_first} month first"
+        )),
+        _ => None,
     }
 }
 
@@ -235,7 +264,8 @@ impl FromStr for Extent {
         let second = halves.next();
         if halves.next().is_some() {
             return Err(ExtentError(format!(
-                "`{text}` has more than one `/`: an interval is START/END, and dates are written year first ({EXPECTED}; 13/05/2025 is 2025-05-13)"
+                "`{text}` has more than one `/`: an interval is START/END, and dates are written year first ({EXPECTED}; {})",
+                year_last(body).unwrap_or_else(|| "13/05/2025 is 2025-05-13".into())
             )));
         }
         if body.ends_with('~') {
@@ -390,6 +420,19 @@ mod tests {
             Err("`2025-1-5` is not a date: months and days take two digits, as in 2025-01-05"),
         );
         check("2025-5", Err("take two digits, as in 2025-05"));
+        // Not a hint that would be refused in turn.
+        check("2025-13-5", Err("`2025-13-5`: there is no month 13"));
+        check("2025-2-30", Err("`2025-2-30`: there is no such day"));
+        check("2025-0-5", Err("`2025-0-5`: there is no month 0"));
+        // Day or month first: the date it is, or both it could be.
+        check("13/03/2025", Err("; 13/03/2025 is 2025-03-13)"));
+        check("3/13/2025", Err("; 3/13/2025 is 2025-03-13)"));
+        check(
+            "12/03/2025",
+            Err("; 12/03/2025 is 2025-03-12 day first, 2025-12-03 month first)"),
+        );
+        check("05/05/2025", Err("; 05/05/2025 is 2025-05-05)"));
+        check("40/40/2025", Err("; 13/05/2025 is 2025-05-13)"));
         check("yesterday", Err("is not a date"));
         check("", Err("empty date"));
         check("~", Err("empty date"));

@@ -656,10 +656,14 @@ fn check_money(value: &Money) -> Result<(), DataError> {
     };
     let c = &value.currency;
     if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-        fail(
-            "value.currency",
-            "expected an ISO 4217 currency code in capitals, like USD",
-        )
+        let expected = "expected an ISO 4217 currency code in capitals, like USD";
+        match super::currencies::closest(c) {
+            Some(meant) => fail(
+                "value.currency",
+                &format!("{expected}; did you mean {meant}?"),
+            ),
+            None => fail("value.currency", expected),
+        }
     } else if !(MIN_AMOUNT..=MAX_AMOUNT).contains(&value.amount) {
         fail(
             "value.amount",

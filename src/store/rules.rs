@@ -514,7 +514,7 @@ pub fn check_job(
                 let position = known.entry.position;
                 let message = if job.ids.contains_key(&id) {
                     format!(
-                        "id {id} is already used, with different content, by an earlier event of this append; give each event its own id"
+                        "id {id} is already used, with different content, by an earlier event given with it; give each event its own id"
                     )
                 } else if group.ids.contains_key(&id) || group.set_aside.id(&id).is_some() {
                     format!(
@@ -2008,7 +2008,7 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string().contains(
-                "is already used, with different content, by an earlier event of this append"
+                "is already used, with different content, by an earlier event given with it"
             ),
             "{err}"
         );
