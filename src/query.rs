@@ -29,6 +29,8 @@ pub struct Query<'a> {
     /// timeline names the same few entities and trips again and again.
     names: RefCell<HashMap<EntityId, String>>,
     travelers: RefCell<HashMap<StreamId, Option<EntityId>>>,
+    /// The positions taken on a trip or a sale ([`Query::positions_on`]).
+    positions: RefCell<HashMap<StreamId, std::rc::Rc<Positions>>>,
 }
 
 /// Which timeline entries to return. Filters combine with "and".
@@ -534,8 +536,20 @@ fn stance_noun(stance: Stance) -> &'static str {
     }
 }
 
-/// Statements' speakers and stances.
-type Positions = Vec<(EntityId, Stance)>;
+/// The position each speaker took on an object: the stance of its first statement
+/// about it that is not a rejection (what a rejection of its position rejects).
+pub type Positions = HashMap<EntityId, Stance>;
+
+/// [`Positions`] of statements' speakers and stances, in filing order.
+pub fn positions(statements: impl IntoIterator<Item = (EntityId, Stance)>) -> Positions {
+    let mut found = Positions::new();
+    for (speaker, stance) in statements {
+        if stance != Stance::Rejects {
+            found.entry(speaker).or_insert(stance);
+        }
+    }
+    found
+}
 
 /// What a statement is about, for [`statement_sentence`].
 pub struct Subject<'s> {
@@ -545,8 +559,9 @@ pub struct Subject<'s> {
     /// The entities party to the object (a sale's seller and buyer, a trip's
     /// traveler): naming them again says nothing new.
     pub parties: Vec<EntityId>,
-    /// The other statements about the object, by speaker: what a rejection rejects.
-    pub others: &'s [(EntityId, Stance)],
+    /// The positions taken on the object by those who spoke of it: what a rejection
+    /// rejects. Looked up only for a rejection that names another entity.
+    pub positions: &'s dyn Fn(&EntityId) -> Result<Option<Stance>>,
 }
 
 /// A statement as a sentence from its fields alone: who (the speaker), what (the
@@ -576,11 +591,7 @@ pub fn statement_sentence(
             let mut rejected = Vec::new();
             for e in &extra {
                 let their = possessive(&noun_of(e)?);
-                let position = subject
-                    .others
-                    .iter()
-                    .find(|(s, st)| s == e && *st != Stance::Rejects)
-                    .map_or("position on", |(_, st)| stance_noun(*st));
+                let position = (subject.positions)(e)?.map_or("position on", stance_noun);
                 rejected.push(format!("{their} {position} {object}"));
             }
             format!("{who} rejected {}", join_names(&rejected))
@@ -620,24 +631,19 @@ pub fn statement_sentence(
 }
 
 /// A statement of a trip or a sale view as a sentence about `object` ("the sale"),
-/// with `parties` the sale's or trip's own entities and `all` every statement of the
-/// view (what a rejection rejects is found among them).
+/// with `parties` the sale's or trip's own entities and `positions` those of the
+/// view's statements ([`positions`]: what a rejection rejects).
 pub fn statement_line(
     name: &dyn Fn(&EntityId) -> Result<String>,
     statement: &trips::Statement,
     object: &str,
     parties: &[EntityId],
-    all: &[trips::Statement],
+    positions: &Positions,
 ) -> Result<String> {
-    let others: Vec<(EntityId, Stance)> = all
-        .iter()
-        .filter(|s| s.id != statement.id)
-        .map(|s| (s.speaker.clone(), s.stance))
-        .collect();
     let subject = Subject {
         object: Some(object.to_owned()),
         parties: parties.to_vec(),
-        others: &others,
+        positions: &|e| Ok(positions.get(e).copied()),
     };
     statement_sentence(
         name,
@@ -654,6 +660,7 @@ impl<'a> Query<'a> {
             docs,
             names: RefCell::default(),
             travelers: RefCell::default(),
+            positions: RefCell::default(),
         }
     }
 
@@ -689,12 +696,13 @@ impl<'a> Query<'a> {
     }
 
     /// Whether another registered entity has `name` as its own name (not merely as an
-    /// alias), in any case.
+    /// alias), as names are compared ([`entities::normalize`]).
     fn shares_name(&self, id: &EntityId, name: &str) -> Result<bool> {
-        for other in entities::by_name(self.docs, name)? {
+        let name = entities::normalize(name);
+        for other in entities::by_name(self.docs, &name)? {
             if &other != id
                 && entities::name_doc(self.docs, &other)?
-                    .is_some_and(|d| d.registered && d.name.eq_ignore_ascii_case(name))
+                    .is_some_and(|d| d.registered && entities::normalize(&d.name) == name)
             {
                 return Ok(true);
             }
@@ -1616,74 +1624,71 @@ impl<'a> Query<'a> {
     }
 
     /// What a statement's `about` stream is, for [`statement_sentence`]: a trip or a
-    /// sale described with its parties, and the other statements about it, by speaker.
-    fn subject(
-        &self,
-        stream: &StreamId,
-        except: &Uuid,
-    ) -> Result<(String, Vec<EntityId>, Positions)> {
-        let statements = |facts: &[Fact]| -> Vec<(EntityId, Stance)> {
-            facts
-                .iter()
-                .filter(|f| &f.id != except)
-                .filter_map(trips::Statement::from_fact)
-                .map(|s| (s.speaker, s.stance))
-                .collect()
-        };
+    /// sale described with its parties (read from its document, not its facts).
+    fn subject(&self, stream: &StreamId) -> Result<(String, Vec<EntityId>)> {
         if stream.category() == "trip" {
-            let Some(doc) = trips::get(self.docs, stream)? else {
-                return Ok((format!("the trip {stream}"), Vec::new(), Vec::new()));
-            };
-            let facts = self.facts(&trips::FACTS.list(self.docs, stream)?)?;
-            return Ok(match doc.traveler() {
-                Some(t) => (
-                    format!("{} trip", possessive(&self.noun(t)?)),
-                    vec![t.clone()],
-                    statements(&facts),
-                ),
-                None => (format!("the trip {stream}"), Vec::new(), statements(&facts)),
+            return Ok(match self.trip_traveler(stream)? {
+                Some(t) => (format!("{} trip", possessive(&self.noun(&t)?)), vec![t]),
+                None => (format!("the trip {stream}"), Vec::new()),
             });
         }
         if stream.category() == "arms-sale" {
-            let Some(doc) = sales::get(self.docs, stream)? else {
-                return Ok((format!("the arms sale {stream}"), Vec::new(), Vec::new()));
-            };
-            let facts = self.facts(&sales::FACTS.list(self.docs, &doc.stream)?)?;
-            return Ok(match sales::view(&facts).first() {
-                Some(sale) => (
+            let parties = sales::get(self.docs, stream)?.and_then(|d| d.parties.into_iter().next());
+            return Ok(match parties {
+                Some((_, _, seller, buyer)) => (
                     format!(
                         "the arms sale from {} to {}",
-                        self.noun(&sale.seller)?,
-                        self.noun(&sale.buyer)?
+                        self.noun(&seller)?,
+                        self.noun(&buyer)?
                     ),
-                    vec![sale.seller.clone(), sale.buyer.clone()],
-                    statements(&facts),
+                    vec![seller, buyer],
                 ),
-                None => (
-                    format!("the arms sale {stream}"),
-                    Vec::new(),
-                    statements(&facts),
-                ),
+                None => (format!("the arms sale {stream}"), Vec::new()),
             });
         }
-        Ok((stream.to_string(), Vec::new(), Vec::new()))
+        Ok((stream.to_string(), Vec::new()))
+    }
+
+    /// The positions taken on a trip or a sale by the statements about it
+    /// ([`positions`]), read once per query.
+    fn positions_on(&self, stream: &StreamId) -> Result<std::rc::Rc<Positions>> {
+        if let Some(found) = self.positions.borrow().get(stream) {
+            return Ok(found.clone());
+        }
+        let listed = match stream.category() {
+            "trip" => trips::FACTS.list(self.docs, stream)?,
+            "arms-sale" => sales::FACTS.list(self.docs, stream)?,
+            _ => Vec::new(),
+        };
+        let facts = self.facts(&listed)?;
+        let found = std::rc::Rc::new(positions(
+            (facts.iter().filter_map(trips::Statement::from_fact)).map(|s| (s.speaker, s.stance)),
+        ));
+        self.positions
+            .borrow_mut()
+            .insert(stream.clone(), found.clone());
+        Ok(found)
     }
 
     /// A statement as a sentence (see [`statement_sentence`]): about its first stream,
     /// if it names one, with any further streams named apart.
-    fn statement(&self, fact: &Fact, st: &crate::model::types::StatementIssued) -> Result<String> {
+    fn statement(&self, st: &crate::model::types::StatementIssued) -> Result<String> {
         let mut streams = st.about.iter().filter(|a| !a.is_entity());
-        let (object, parties, others) = match streams.next() {
+        let first = streams.next();
+        let (object, parties) = match first {
             Some(stream) => {
-                let (object, parties, others) = self.subject(stream, &fact.id)?;
-                (Some(object), parties, others)
+                let (object, parties) = self.subject(stream)?;
+                (Some(object), parties)
             }
-            None => (None, Vec::new(), Vec::new()),
+            None => (None, Vec::new()),
         };
         let subject = Subject {
             object,
             parties,
-            others: &others,
+            positions: &|e| match first {
+                Some(stream) => Ok(self.positions_on(stream)?.get(e).copied()),
+                None => Ok(None),
+            },
         };
         let mut line = statement_sentence(
             &|id| self.name(id),
@@ -1693,7 +1698,7 @@ impl<'a> Query<'a> {
             &subject,
         )?;
         let rest: Vec<String> = streams
-            .map(|s| Ok(self.subject(s, &fact.id)?.0))
+            .map(|s| Ok(self.subject(s)?.0))
             .collect::<Result<_>>()?;
         if !rest.is_empty() {
             line.push_str(&format!("; also about {}", join_names(&rest)));
@@ -1875,7 +1880,7 @@ impl<'a> Query<'a> {
                     a.status.words()
                 )
             }
-            EventData::StatementIssued(st) => self.statement(fact, &st)?,
+            EventData::StatementIssued(st) => self.statement(&st)?,
             EventData::MartialLawDeclared(m) => format!(
                 "{} declared martial law in {}",
                 self.noun(&m.by)?,
@@ -1962,7 +1967,7 @@ mod tests {
                 .map_or_else(|| e.to_string(), str::to_owned))
         };
         let about: Vec<StreamId> = about.iter().map(|a| StreamId::parse(a).unwrap()).collect();
-        let others: Vec<(EntityId, Stance)> = others.iter().map(|(e, s)| (id(e), *s)).collect();
+        let others = positions(others.iter().map(|(e, s)| (id(e), *s)));
         let has_object = about.iter().any(|a| !a.is_entity());
         let subject = Subject {
             object: has_object.then(|| "the sale".to_owned()),
@@ -1971,7 +1976,7 @@ mod tests {
             } else {
                 Vec::new()
             },
-            others: &others,
+            positions: &|e| Ok(others.get(e).copied()),
         };
         let line = statement_sentence(&name, &id(speaker), stance, &about, &subject).unwrap();
         assert_eq!(line, expected);

@@ -457,8 +457,16 @@ fn involvement_is_current(docs: &chronicle::projection::MemDocs) -> Result<(), S
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     // (entity, sort key) of every timeline entry the facts say there should be.
     let mut entries = std::collections::BTreeSet::new();
+    // The parties of each sale's current announcements, by position.
+    let mut parties: BTreeMap<String, BTreeMap<u64, String>> = BTreeMap::new();
     for (k, v) in docs.scan(b"facts/", None, false).map(|r| r.unwrap()) {
         let fact: Fact = serde_json::from_slice(&v).unwrap();
+        if let Some(chronicle::model::types::EventData::ArmsSaleAnnounced(sale)) = fact.typed()
+            && !fact.retracted
+        {
+            let named = format!("{} {} {}", fact.id, sale.seller, sale.buyer);
+            (parties.entry(fact.stream.to_string()).or_default()).insert(fact.position.0, named);
+        }
         let now = involved(&fact, docs).unwrap();
         if as_set(&now) != as_set(&fact.counted_for) {
             return Err(format!(
@@ -484,6 +492,23 @@ fn involvement_is_current(docs: &chronicle::projection::MemDocs) -> Result<(), S
                 entries.insert((e.to_string(), sort_key(&occurred, fact.position).to_vec()));
             }
         }
+    }
+    // The sale documents name the same parties, in position order.
+    for (k, v) in docs.scan(b"sales/", None, false).map(|r| r.unwrap()) {
+        let doc: chronicle::projection::sales::SaleDoc = serde_json::from_slice(&v).unwrap();
+        let stored: Vec<String> = (doc.parties.iter())
+            .map(|(_, id, seller, buyer)| format!("{id} {seller} {buyer}"))
+            .collect();
+        let found = parties.remove(doc.stream.as_str()).unwrap_or_default();
+        if stored != found.into_values().collect::<Vec<_>>() {
+            return Err(format!(
+                "{} names the parties {stored:?}, its facts other ones",
+                String::from_utf8_lossy(&k)
+            ));
+        }
+    }
+    if let Some((stream, _)) = parties.pop_first() {
+        return Err(format!("{stream} has an announcement but no sale document"));
     }
     let stored_counts: BTreeMap<String, u64> = docs
         .scan(b"entities/n/", None, false)

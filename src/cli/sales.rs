@@ -169,8 +169,13 @@ pub fn print_report(
             ),
         )?;
         let parties = [s.seller.clone(), s.buyer.clone()];
+        let positions = chronicle::query::positions(
+            s.statements
+                .iter()
+                .map(|st| (st.speaker.clone(), st.stance)),
+        );
         for st in &s.statements {
-            let line = statement_line(&|id| q.name(id), st, "the sale", &parties, &s.statements)?;
+            let line = statement_line(&|id| q.name(id), st, "the sale", &parties, &positions)?;
             let when = st.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
             let mark = if st.corrected { " [corrected]" } else { "" };
             output::wrapped_line(out, "  - ", 0, &format!("{when}{line}{mark}"))?;

@@ -395,13 +395,16 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
     if !trip.statements.is_empty() {
         writeln!(out, "  statements:")?;
         let parties: Vec<_> = trip.traveler.iter().cloned().collect();
+        let positions = chronicle::query::positions(
+            (trip.statements.iter()).map(|s| (s.speaker.clone(), s.stance)),
+        );
         for s in &trip.statements {
             let line = chronicle::query::statement_line(
                 &|id| q.name(id),
                 s,
                 "the trip",
                 &parties,
-                &trip.statements,
+                &positions,
             )?;
             let when = s.occurred.map(|o| format!("{o}: ")).unwrap_or_default();
             let mark = if s.corrected { " [corrected]" } else { "" };

@@ -470,12 +470,9 @@ fn parties(stream: &StreamId, docs: &dyn DocsRead) -> Result<Vec<(Uuid, EntityId
             found.extend(travelers.into_iter().map(|(_, id, t)| (id, t)));
         }
         "arms-sale" => {
-            for (_, id) in sales::FACTS.list(docs, stream)? {
-                if let Some(EventData::ArmsSaleAnnounced(s)) =
-                    facts::get(docs, &id)?.and_then(|f| f.typed())
-                {
-                    found.extend([(id, s.seller), (id, s.buyer)]);
-                }
+            let parties = sales::get(docs, stream)?.map(|d| d.parties);
+            for (_, id, seller, buyer) in parties.unwrap_or_default() {
+                found.extend([(id, seller), (id, buyer)]);
             }
         }
         _ => {}
@@ -558,10 +555,10 @@ fn moved(change: &Change<'_>, docs: &dyn DocsRead) -> Result<Vec<(Fact, Vec<Enti
     Ok(found)
 }
 
-/// The current facts of a stream's document (a trip's, a sale's), one entry each:
-/// `<prefix><stream>\0<position>` → the fact's id. An entry is written once and deleted
-/// when the fact leaves the document, so a document of many facts costs each new one a
-/// key, not a rewrite of a list of them all.
+/// A list of a trip's or a sale's facts (its current ones, or its retracted ones, by
+/// the prefix), one entry each: `<prefix><stream>\0<position>` → the fact's id. An entry
+/// is written once and deleted when the fact leaves the list, so a list of many facts
+/// costs each new one a key, not a rewrite of a list of them all.
 #[derive(Debug, Clone, Copy)]
 pub struct FactEntries(pub &'static str);
 

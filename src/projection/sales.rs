@@ -11,7 +11,7 @@ use super::trips::Statement;
 use super::{Change, Docs, DocsRead, Fact, FactEntries, Projection, get_json, key, put_json};
 use crate::Result;
 use crate::model::types::{EventData, Money};
-use crate::model::{EntityId, Extent, StreamId};
+use crate::model::{EntityId, Extent, Position, StreamId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,10 +20,15 @@ pub struct Sales;
 /// The prefix of every sale document.
 pub const DOCS: &str = "sales/";
 
-/// One `arms-sale:` stream's document: that it has facts (listed in [`FACTS`]).
+/// One `arms-sale:` stream's document: that it has facts (listed in [`FACTS`]), and
+/// the parties of its current announcements, so that who a statement about it involves
+/// is read from one document, not from every fact listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaleDoc {
     pub stream: StreamId,
+    /// Each current announcement's position, id, seller and buyer, in position order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parties: Vec<(Position, Uuid, EntityId, EntityId)>,
 }
 
 /// The sales' current facts.
@@ -67,12 +72,21 @@ impl Projection for Sales {
     fn version(&self) -> u32 {
         // 2: the facts are entries of their own, not a list in the document.
         // 3: the retracted facts are entries too.
-        3
+        // 4: the document has the parties of the current announcements.
+        4
     }
 
     fn apply(&self, change: Change<'_>, docs: &mut dyn Docs) -> Result<()> {
         let before = change.before.map_or_else(Vec::new, sales_of);
         let after = change.after.map_or_else(Vec::new, sales_of);
+        let announced = |fact: &Fact| match fact.typed() {
+            Some(EventData::ArmsSaleAnnounced(s)) => Some((s.seller, s.buyer)),
+            _ => None,
+        };
+        let (was, is) = (
+            change.before.and_then(announced),
+            change.after.and_then(announced),
+        );
         if let Some(fact) = change.before {
             for stream in before.iter().filter(|s| !after.contains(s)) {
                 FACTS.remove(docs, stream, fact);
@@ -86,11 +100,24 @@ impl Projection for Sales {
                 if get(docs, stream)?.is_none() {
                     let doc = SaleDoc {
                         stream: stream.clone(),
+                        parties: Vec::new(),
                     };
                     put_json(docs, doc_key(stream), &doc);
                 }
                 FACTS.add(docs, stream, fact, change.before.is_none());
             }
+        }
+        // An announcement came, went or changed: its parties in the document.
+        if was != is
+            && let Some(fact) = change.after.or(change.before)
+            && let Some(mut doc) = get(docs, &fact.stream)?
+        {
+            doc.parties.retain(|(_, id, _, _)| *id != fact.id);
+            if let Some((seller, buyer)) = is {
+                let at = doc.parties.partition_point(|(p, ..)| *p < fact.position);
+                (doc.parties).insert(at, (fact.position, fact.id, seller, buyer));
+            }
+            put_json(docs, doc_key(&fact.stream), &doc);
         }
         Ok(())
     }
@@ -138,4 +165,94 @@ pub fn view(facts: &[Fact]) -> Vec<SaleView> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{EventType, Origin, Position, Version, parse_event_value};
+    use crate::projection::runner::Runner;
+    use crate::projection::{DocIter, Docs, DocsRead, MemDocs};
+    use crate::query::{Query, TimelineFilter};
+    use serde_json::json;
+    use std::cell::Cell;
+
+    /// Documents that count the facts read from them.
+    #[derive(Default)]
+    struct Counted {
+        docs: MemDocs,
+        facts_read: Cell<usize>,
+    }
+
+    impl DocsRead for Counted {
+        fn get(&self, key: &[u8]) -> crate::Result<Option<Vec<u8>>> {
+            if key.starts_with(b"facts/") {
+                self.facts_read.set(self.facts_read.get() + 1);
+            }
+            self.docs.get(key)
+        }
+
+        fn scan<'a>(&'a self, prefix: &[u8], start: Option<&[u8]>, reverse: bool) -> DocIter<'a> {
+            self.docs.scan(prefix, start, reverse)
+        }
+    }
+
+    impl Docs for Counted {
+        fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+            self.docs.put(key, value);
+        }
+
+        fn delete(&mut self, key: Vec<u8>) {
+            self.docs.delete(key);
+        }
+    }
+
+    /// Facts read to fold one more statement about a sale, and to show the first
+    /// timeline entry, after `earlier` statements about it.
+    fn reads_after(earlier: usize) -> (usize, usize) {
+        let mut docs = Counted::default();
+        let runner = Runner::default();
+        let apply = |docs: &mut Counted, position: u64, event: serde_json::Value| {
+            let recorded = parse_event_value(event, Origin::New)
+                .unwrap()
+                .into_recorded(
+                    uuid::Uuid::now_v7(),
+                    Position(position),
+                    Version(position),
+                    chrono::Utc::now(),
+                );
+            runner.apply(&recorded, docs).unwrap();
+        };
+        apply(
+            &mut docs,
+            1,
+            json!({"stream": "arms-sale:s", "type": "arms_sale.announced", "occurred": "2025-02-02",
+                   "data": {"seller": "country:US", "buyer": "country:JP",
+                            "value": {"amount": 1e9, "currency": "USD"}, "items": ["radars"]}}),
+        );
+        let statement = json!({"stream": "statement:cn", "type": "statement.issued", "occurred": "2025-02-04",
+            "data": {"speaker": "country:CN", "stance": "opposes", "about": ["arms-sale:s"], "summary": "objection"}});
+        for n in 0..=earlier as u64 {
+            docs.facts_read.set(0);
+            apply(&mut docs, n + 2, statement.clone());
+        }
+        let folded = docs.facts_read.replace(0);
+        let filter = TimelineFilter {
+            event_type: Some(EventType::StatementIssued),
+            limit: Some(1),
+            ..TimelineFilter::default()
+        };
+        let page = Query::new(&docs).timeline(&filter).unwrap();
+        assert_eq!(
+            page[0].headline,
+            "China opposed the arms sale from the United States to Japan"
+        );
+        (folded, docs.facts_read.get())
+    }
+
+    /// Who a statement about a sale involves, and its timeline line, are read from the
+    /// sale's document: what they cost does not grow with the statements before it.
+    #[test]
+    fn a_statement_about_a_sale_costs_the_same_after_many() {
+        assert_eq!(reads_after(1), reads_after(300));
+    }
 }
