@@ -245,12 +245,17 @@ fn export_then_import_reproduces_positions_versions_and_hashes() {
     let mistyped = format!("20:{hash}");
     c.run(&["verify", "--expect-head", &mistyped]).fails(
         4,
-        "was published: the log up to it was rewritten (the log has that hash at position 45: check the position given)",
+        &format!("the log has {hash} at position 45, not 20: check the position given"),
     );
     let past = format!("60:{hash}");
     c.run(&["verify", "--expect-head", &past]).fails(
         4,
-        "the log has no position 60 (it ends at 45): it was truncated (the log has that hash at position 45: check the position given)",
+        &format!("the log has {hash} at position 45, not 60: check the position given"),
+    );
+    let other = format!("20:{}", "1".repeat(64));
+    c.run(&["verify", "--expect-head", &other]).fails(
+        4,
+        "but 1111111111111111111111111111111111111111111111111111111111111111 was published: the log up to it was rewritten, unless that head is another store's",
     );
     // A folder, or a file in a folder that does not exist, is a mistake in the call: exit
     // 2, naming it, and nothing written beside it.

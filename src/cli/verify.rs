@@ -65,41 +65,43 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 _ => store.get(position)?.map(|event| event.hash),
             };
             // A hash the log has at another position is a mistyped position.
-            let elsewhere = || -> anyhow::Result<String> {
-                if found.as_ref() == Some(hash) {
-                    return Ok(String::new());
-                }
+            let elsewhere = || -> anyhow::Result<Option<Position>> {
                 for event in store.read(&ReadFilter::default()) {
                     let event = event?;
                     if event.position > report.head {
                         break;
                     }
                     if &event.hash == hash {
-                        return Ok(format!(
-                            " (the log has that hash at position {}: check the position given)",
-                            event.position
-                        ));
+                        return Ok(Some(event.position));
                     }
                 }
-                Ok(", unless that head is another store's".into())
+                Ok(None)
+            };
+            let mistyped = |at: Position| {
+                format!(
+                    "the log has {hash} at position {at}, not {position}: check the position given"
+                )
+            };
+            let at = match &found {
+                Some(found) if found == hash => None,
+                _ => elsewhere()?,
             };
             match &found {
+                Some(found) if found == hash => None,
+                _ if at.is_some() => at.map(|at| (position, mistyped(at))),
                 None => Some((
                     position,
                     format!(
-                        "the log has no position {position} (it ends at {}): it was truncated{}",
-                        report.events,
-                        elsewhere()?
+                        "the log has no position {position} (it ends at {}): it was truncated, unless that head is another store's",
+                        report.events
                     ),
                 )),
-                Some(found) if found != hash => Some((
+                Some(found) => Some((
                     position,
                     format!(
-                        "position {position} has hash {found} but {hash} was published: the log up to it was rewritten{}",
-                        elsewhere()?
+                        "position {position} has hash {found} but {hash} was published: the log up to it was rewritten, unless that head is another store's"
                     ),
                 )),
-                Some(_) => None,
             }
         }
         _ => None,

@@ -266,25 +266,35 @@ pub fn country_name(code: &str) -> Option<&'static str> {
 
 /// The alpha-2 code of the country with this English name, in any case ("norway": NO).
 pub fn code_of(name: &str) -> Option<&'static str> {
+    // No country's name is longer; and most texts asked about are no country's name.
+    if name.len() > 80 {
+        return None;
+    }
     // As entities' names are compared: in one Unicode form (a full-width `ＪＡＰＡＮ`),
-    // with runs of spaces as one.
-    let normal: String = match name.is_ascii() {
-        true => name.split_whitespace().collect::<Vec<_>>().join(" "),
+    // in any case, with runs of spaces as one.
+    let plain = name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') && !name.contains("  ");
+    let normal: String;
+    let name = match plain {
+        true => name.trim(),
         false => {
             use unicode_normalization::UnicodeNormalization;
             let name: String = name.nfkc().collect();
-            name.split_whitespace().collect::<Vec<_>>().join(" ")
+            normal = name.split_whitespace().collect::<Vec<_>>().join(" ");
+            normal.as_str()
         }
     };
-    let name = normal.as_str();
     let name = match name.get(..4) {
         Some(the) if the.eq_ignore_ascii_case("the ") => &name[4..],
         _ => name,
     };
-    COUNTRIES
-        .iter()
-        .find(|(_, n)| n.eq_ignore_ascii_case(name))
-        .map(|(c, _)| *c)
+    let found = match name.is_ascii() {
+        true => COUNTRIES.iter().find(|(_, n)| n.eq_ignore_ascii_case(name)),
+        false => {
+            let lower = name.to_lowercase();
+            COUNTRIES.iter().find(|(_, n)| n.to_lowercase() == lower)
+        }
+    };
+    found.map(|(c, _)| *c)
 }
 
 /// Whether the country's name takes "the" in a sentence ("the United States", "the
@@ -310,6 +320,10 @@ mod tests {
         assert_eq!(country_name("JP"), Some("Japan"));
         assert_eq!(country_name("XX"), None);
         assert_eq!(code_of(" the  Netherlands"), Some("NL"));
+        assert_eq!(code_of("the\tnetherlands\n"), Some("NL"));
+        assert_eq!(code_of("T\u{dc}RKIYE"), Some("TR"));
+        assert_eq!(code_of("Tu\u{308}rkiye"), Some("TR"));
+        assert_eq!(code_of(&"Norway ".repeat(20)), None);
         assert_eq!(
             code_of("\u{ff2a}\u{ff21}\u{ff30}\u{ff21}\u{ff2e}"),
             Some("JP")

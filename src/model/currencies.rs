@@ -44,6 +44,10 @@ pub fn not_a_currency(code: &str) -> String {
 
 /// The code `code` most likely meant, in any case: one edit away (`UDS`, `EURO`, `eur`).
 pub fn closest(code: &str) -> Option<&'static str> {
+    // Only a text of at most four letters is one edit from a code.
+    if code.chars().nth(4).is_some() {
+        return None;
+    }
     let code = code.to_uppercase();
     CODES
         .iter()

@@ -209,8 +209,9 @@ fn parse_point(text: &str) -> Result<Point, ExtentError> {
 }
 
 /// A date written day or month first with slashes (`13/03/2025`, `3/13/2025`), as
-/// written year first: one date when only one reading is a date, else both.
-fn year_last(text: &str) -> Option<String> {
+/// written year first (with `mark`, the `~` it was given with): one date when only one
+/// reading is a date, else both.
+fn year_last(text: &str, mark: &str) -> Option<String> {
     let parts: Vec<&str> = text.split('/').collect();
     let [a, b, y] = parts[..] else { return None };
     let short = |p: &str| matches!(p.len(), 1 | 2) && p.bytes().all(|c| c.is_ascii_digit());
@@ -218,13 +219,16 @@ fn year_last(text: &str) -> Option<String> {
         return None;
     }
     let (a, b, year): (u32, u32, i32) = (a.parse().ok()?, b.parse().ok()?, y.parse().ok()?);
+    if check_year(year, text).is_err() {
+        return None;
+    }
     let day = |month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day);
     let readings: Vec<NaiveDate> = [day(b, a), day(a, b)].into_iter().flatten().collect();
     match readings[..] {
-        [one] => Some(format!("{text} is {one}")),
-        [first, second] if first == second => Some(format!("{text} is {first}")),
+        [one] => Some(format!("{text}{mark} is {one}{mark}")),
+        [first, second] if first == second => Some(format!("{text}{mark} is {first}{mark}")),
         [day_first, month_first] => Some(format!(
-            "{text} is {day_first} day first, {month_first} month first"
+            "{text}{mark} is {day_first}{mark} day first, {month_first}{mark} month first"
         )),
         _ => None,
     }
@@ -265,7 +269,8 @@ impl FromStr for Extent {
         if halves.next().is_some() {
             return Err(ExtentError(format!(
                 "`{text}` has more than one `/`: an interval is START/END, and dates are written year first ({EXPECTED}; {})",
-                year_last(body).unwrap_or_else(|| "13/05/2025 is 2025-05-13".into())
+                year_last(body, if approximate { "~" } else { "" })
+                    .unwrap_or_else(|| "13/05/2025 is 2025-05-13".into())
             )));
         }
         if body.ends_with('~') {
@@ -433,6 +438,8 @@ mod tests {
         );
         check("05/05/2025", Err("; 05/05/2025 is 2025-05-05)"));
         check("40/40/2025", Err("; 13/05/2025 is 2025-05-13)"));
+        check("1/1/0000", Err("; 13/05/2025 is 2025-05-13)"));
+        check("13/03/2025~", Err("; 13/03/2025~ is 2025-03-13~)"));
         check("yesterday", Err("is not a date"));
         check("", Err("empty date"));
         check("~", Err("empty date"));
