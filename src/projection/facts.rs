@@ -127,8 +127,8 @@ pub struct Fact {
     pub retraction: Option<String>,
     /// The entities whose counts and timelines have this fact: what the entity
     /// registry found when it folded the fact in, or when a change of its trip's
-    /// traveler or its sale's parties moved it ([`super::Change::moved`]), so that an amendment
-    /// takes back exactly those. The facts layer leaves a new fact's empty, and a
+    /// traveler or its sale's parties moved it ([`super::Change::moved`]), so that an
+    /// amendment takes back exactly those. The facts layer leaves a new fact's empty, and a
     /// correction or evidence empties it; the registry, later in the same change (after
     /// the timeline), fills it for a current fact. A retraction keeps it: the timelines
     /// keep a retracted fact's entries, for `--include-retracted` (and move them with
