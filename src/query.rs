@@ -233,16 +233,29 @@ fn typo_of(text: &str, candidate: &str) -> Option<usize> {
     (distance <= (text.chars().count() / 4).max(1)).then_some(distance)
 }
 
-/// The rest of the key under `prefix` closest to `text` ([`typo_of`]), among the first
-/// [`TYPO_SCAN`] keys; none for a text longer than [`TYPO_TEXT`].
+/// The rest of the key under `prefix` closest to `text` ([`closest`]).
 fn closest_key(docs: &dyn DocsRead, prefix: &str, text: &str) -> Result<Option<String>> {
+    let keys = docs.scan(prefix.as_bytes(), None, false);
+    closest(
+        text,
+        keys.map(|item| {
+            item.map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+        }),
+    )
+}
+
+/// The candidate closest to `text` ([`typo_of`]), among the first [`TYPO_SCAN`]; none
+/// for a text longer than [`TYPO_TEXT`].
+pub fn closest(
+    text: &str,
+    candidates: impl IntoIterator<Item = Result<String>>,
+) -> Result<Option<String>> {
     if text.chars().nth(TYPO_TEXT).is_some() {
         return Ok(None);
     }
     let mut best: Option<(usize, String)> = None;
-    for item in docs.scan(prefix.as_bytes(), None, false).take(TYPO_SCAN) {
-        let (k, _) = item?;
-        let candidate = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+    for candidate in candidates.into_iter().take(TYPO_SCAN) {
+        let candidate = candidate?;
         if let Some(d) = typo_of(text, &candidate)
             && best.as_ref().is_none_or(|(b, _)| d < *b)
         {

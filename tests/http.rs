@@ -1261,6 +1261,17 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         "{}",
         typo.stderr
     );
+    // A time to come as --as-of answers as of the head, and says so once.
+    let to_come = ["timeline", "--as-of", "2999-01-01T00:00:00Z"];
+    let future = c.run(&to_come);
+    assert_eq!(
+        future.stderr,
+        "note: --as-of 2999-01-01T00:00:00Z is later than now, so the answer is as of the log's last event; a date of the news is --known-at's\n"
+    );
+    assert_eq!(
+        (future.code, &future.stdout),
+        (0, &c.run(&["timeline"]).ok())
+    );
     // So does one of a category the log holds no stream of.
     let no_category = c.run(&["timeline", "--category", "trips"]);
     assert!(
@@ -1413,6 +1424,12 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let remote_no_stream = c.run(&["timeline", "--stream", "trip:no-such-trip"]);
     assert_eq!(remote_no_stream.stderr, no_stream.stderr);
     assert_eq!(remote_no_stream.ok(), no_stream.stdout);
+    let remote_typo = c.run(&["timeline", "--stream", "trip:blinken-final-tour-2052"]);
+    assert_eq!(remote_typo.stderr, typo.stderr);
+    assert_eq!(remote_typo.ok(), typo.stdout);
+    let remote_future = c.run(&to_come);
+    assert_eq!(remote_future.stderr, future.stderr);
+    assert_eq!(remote_future.ok(), future.stdout);
     let remote_later = c.run(&["timeline", "--category", "trip", "--from", "2099"]);
     assert_eq!((remote_later.stderr.as_str(), remote_later.code), ("", 0));
     let remote_no_category = c.run(&["timeline", "--category", "trips"]);

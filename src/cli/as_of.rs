@@ -43,10 +43,26 @@ pub fn position(store: &Store, as_of: Option<&str>, known_at: &str) -> anyhow::R
     let Some(text) = as_of else {
         return Ok(head);
     };
-    match AsOf::parse(text, "--as-of", known_at).map_err(UsageError)? {
+    let as_of = AsOf::parse(text, "--as-of", known_at).map_err(UsageError)?;
+    note_if_later(&as_of, text);
+    match as_of {
         AsOf::Position(n) if n > head => Err(UsageError(AsOf::past_end("--as-of", n, head)).into()),
         AsOf::Position(n) => Ok(n),
         AsOf::Recorded(time) => Ok(store.position_at(time)?),
+    }
+}
+
+/// Says once that a time given to `--as-of` is later than now: the answer is then as of
+/// the log's last event (a date of the news is `--known-at`'s).
+fn note_if_later(as_of: &AsOf, text: &str) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let AsOf::Recorded(time) = as_of
+        && *time > chrono::Utc::now()
+        && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        note!(
+            "note: --as-of {text} is later than now, so the answer is as of the log's last event; a date of the news is --known-at's"
+        );
     }
 }
 
@@ -100,7 +116,8 @@ impl AsOfArgs {
     pub fn params(&self) -> anyhow::Result<[(&'static str, Option<String>); 2]> {
         // Checked here, so that a mistake is told in the CLI's words, not the API's.
         if let Some(text) = &self.as_of {
-            AsOf::parse(text, "--as-of", "--known-at ").map_err(UsageError)?;
+            let as_of = AsOf::parse(text, "--as-of", "--known-at ").map_err(UsageError)?;
+            note_if_later(&as_of, text);
         }
         self.known_at_date()?;
         Ok([

@@ -471,6 +471,28 @@ pub fn stream_exists(api: &Api, stream: &StreamId) -> anyhow::Result<bool> {
     }
 }
 
+/// The trip or sale of the server's views whose id is closest to that of `stream`, a
+/// stream its log does not hold (as [`Query::closest_stream`] finds it in a store's).
+pub fn closest_stream(api: &Api, stream: &StreamId) -> anyhow::Result<Option<String>> {
+    let (path, list, category) = match stream.category() {
+        "trip" => ("/trips", "trips", "trip:"),
+        "arms-sale" => ("/sales", "sales", "arms-sale:"),
+        _ => return Ok(None),
+    };
+    let answer: Value = api.get(path, &[])?;
+    let slugs = answer[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|view| {
+            let stream = view["stream"].as_str()?;
+            Some(Ok(stream.strip_prefix(category)?.to_owned()))
+        });
+    let slug = &stream.as_str()[category.len()..];
+    let found = chronicle::query::closest(slug, slugs)?;
+    Ok(found.map(|s| format!("{category}{s}")))
+}
+
 /// Whether the server's log has an event of a stream of `category`.
 pub fn category_exists(api: &Api, category: &str) -> anyhow::Result<bool> {
     let query = [

@@ -215,7 +215,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 && let Some(stream) = &filter.stream
                 && !remote::stream_exists(&api, stream)?
             {
-                note_no_stream(stream, None);
+                note_no_stream(stream, remote::closest_stream(&api, stream)?);
             } else if entries.is_empty()
                 && let Some(category) = &filter.category
                 && !remote::category_exists(&api, category)?
