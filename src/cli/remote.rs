@@ -380,7 +380,7 @@ impl Names for Query<'_> {
 /// (person:jonas-brandt)`.
 pub fn describe_change(q: &dyn Names, change: &FieldChange) -> chronicle::Result<String> {
     let named = |value: &Value| -> chronicle::Result<Value> {
-        let Some(id) = value.as_str().and_then(|s| EntityId::parse(s).ok()) else {
+        let Some(id) = entity_in(value) else {
             return Ok(value.clone());
         };
         // A name shared with another entity comes with its id already.
@@ -397,6 +397,12 @@ pub fn describe_change(q: &dyn Names, change: &FieldChange) -> chronicle::Result
         before: named(&change.before)?,
         after: named(&change.after)?,
     }))
+}
+
+/// The entity a corrected value is, if it is an id (no other text is parsed as one).
+fn entity_in(value: &Value) -> Option<EntityId> {
+    let text = value.as_str().filter(|s| s.contains(':'))?;
+    EntityId::parse(text).ok()
 }
 
 /// How a corrected or retracted fact is marked in a table: `[corrected: why; buyer:
@@ -435,7 +441,7 @@ impl NameMap {
         let mut names = BTreeMap::new();
         for change in changes {
             for value in [&change.before, &change.after] {
-                if let Some(id) = value.as_str().and_then(|s| EntityId::parse(s).ok())
+                if let Some(id) = entity_in(value)
                     && !names.contains_key(id.as_str())
                 {
                     names.insert(id.to_string(), q.name(&id)?);

@@ -243,16 +243,14 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
 /// An empty answer for a stream the log does not hold: most likely a mistyped name, of
 /// the stream `close` when known.
 fn note_no_stream(stream: &StreamId, close: Option<String>) {
-    match close {
-        Some(close) => note!(
-            "note: the log holds no stream `{stream}`; did you mean `{close}`? (`chronicle log --category {}` lists that category's events)",
-            stream.category()
-        ),
-        None => note!(
-            "note: the log holds no stream `{stream}`; check its name (`chronicle log --category {}` lists that category's events)",
-            stream.category()
-        ),
-    }
+    let hint = match close {
+        Some(close) => format!("did you mean `{close}`?"),
+        None => "check its name".to_owned(),
+    };
+    note!(
+        "note: the log holds no stream `{stream}`; {hint} (`chronicle log --category {}` lists that category's events)",
+        stream.category()
+    );
 }
 
 /// Prints timeline entries as a table.

@@ -77,30 +77,22 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                 }
                 Ok(None)
             };
-            let mistyped = |at: Position| {
-                format!(
-                    "the log has {hash} at position {at}, not {position}: check the position given"
-                )
-            };
-            let at = match &found {
-                Some(found) if found == hash => None,
-                _ => elsewhere()?,
-            };
             match &found {
                 Some(found) if found == hash => None,
-                _ if at.is_some() => at.map(|at| (position, mistyped(at))),
-                None => Some((
+                _ => Some((
                     position,
-                    format!(
-                        "the log has no position {position} (it ends at {}): it was truncated, unless that head is another store's",
-                        report.events
-                    ),
-                )),
-                Some(found) => Some((
-                    position,
-                    format!(
-                        "position {position} has hash {found} but {hash} was published: the log up to it was rewritten, unless that head is another store's"
-                    ),
+                    match (elsewhere()?, &found) {
+                        (Some(at), _) => format!(
+                            "the log has {hash} at position {at}, not {position}: check the position given"
+                        ),
+                        (None, None) => format!(
+                            "the log has no position {position} (it ends at {}): it was truncated, unless that head is another store's",
+                            report.events
+                        ),
+                        (None, Some(found)) => format!(
+                            "position {position} has hash {found} but {hash} was published: the log up to it was rewritten, unless that head is another store's"
+                        ),
+                    },
                 )),
             }
         }
