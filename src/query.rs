@@ -13,7 +13,7 @@ use crate::projection::entities::{self, EntityDoc};
 use crate::projection::facts::{Correction, FieldChange};
 use crate::projection::sales::{self, SaleView};
 use crate::projection::timeline;
-use crate::projection::trips::{self, TripView};
+use crate::projection::trips::{self, FactCorrection, TripView};
 use crate::projection::{DocIter, DocsRead, Fact, decode, facts};
 use crate::store::{EventStore, ReadFilter};
 use crate::{Error, Result};
@@ -173,6 +173,10 @@ pub struct EntityView {
     pub first: Option<Extent>,
     pub last: Option<Extent>,
     pub status: Vec<EntityStatus>,
+    /// The corrections of its own current facts (its registration, its aliases), oldest
+    /// fact first: what a name or an alias was before (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<FactCorrection>,
 }
 
 /// A total value of sales in one currency.
@@ -1417,6 +1421,22 @@ impl<'a> Query<'a> {
                 },
             });
         }
+        let mut corrections = Vec::new();
+        for id in doc.own_facts() {
+            if let Some(fact) = facts::get(self.docs, id)?
+                && !fact.retracted
+            {
+                corrections.extend(
+                    fact.corrections
+                        .into_iter()
+                        .map(|correction| FactCorrection {
+                            id: fact.id,
+                            event_type: fact.event_type,
+                            correction,
+                        }),
+                );
+            }
+        }
         Ok(EntityView {
             kind: doc.id.kind().to_owned(),
             first: extent_at(false)?,
@@ -1430,6 +1450,7 @@ impl<'a> Query<'a> {
             registered: doc.registered,
             events,
             status,
+            corrections,
         })
     }
 

@@ -2407,5 +2407,24 @@ fn correction_marks_name_the_entities_a_correction_changed_with_or_without_a_ser
     assert_eq!(c.run(&["--server", &serve.url, "timeline"]).ok(), table);
     let remote = ["--server", &serve.url, "timeline", "--format", "timelinejs"];
     assert_eq!(c.run(&remote).ok(), export);
+    // An entity's own corrected facts: what its name and country were before.
+    c.append(&[json!({"stream": "person:lena", "type": "event.corrected",
+                      "data": {"target": log[2]["id"], "reason": "misspelled",
+                               "data": {"name": "Lena Voigt", "country": "country:DE"}}})])
+        .ok();
+    let shown = c
+        .run(&["--server", &serve.url, "entity", "show", "person:lena"])
+        .ok();
     assert_eq!(serve.terminate(), 0);
+    for line in [
+        "    - entity.registered: misspelled",
+        "        country: (none) → Germany (country:DE)",
+        "        name: Lena Vogt → Lena Voigt",
+    ] {
+        assert!(shown.contains(line), "{shown}");
+    }
+    assert_eq!(c.run(&["entity", "show", "person:lena"]).ok(), shown);
+    let json = c.run(&["entity", "show", "person:lena", "--json"]).ok();
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["corrections"][0]["changes"][1]["after"], "Lena Voigt");
 }

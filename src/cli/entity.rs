@@ -162,5 +162,5 @@ fn print_entity(q: &dyn Names, e: &EntityView, out: &mut impl Write) -> anyhow::
         let when = s.occurred.map(|o| format!(" ({o})")).unwrap_or_default();
         output::wrapped_line(out, "  status:      ", 0, &format!("{}{when}", s.summary))?;
     }
-    Ok(())
+    remote::print_corrections(q, &e.corrections, out)
 }

@@ -11,11 +11,12 @@ use super::UsageError;
 use chronicle::Error;
 use chronicle::model::{EntityId, Expect, ProposedEvent, StreamId, ValidationError, Version};
 use chronicle::projection::facts::FieldChange;
+use chronicle::projection::trips::FactCorrection;
 use chronicle::query::Query;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -378,6 +379,26 @@ impl Names for Query<'_> {
 /// A corrected value for people ([`chronicle::query::describe_change`]), with an entity
 /// among the values named: `traveler: Lena Vogt (person:lena-vogt) → Jonas Brandt
 /// (person:jonas-brandt)`.
+/// A view's `corrections:` block, as `trip show` and `entity show` print it: each
+/// correction's fact type and why, then each value it changed (nothing when none).
+pub fn print_corrections(
+    q: &dyn Names,
+    corrections: &[FactCorrection],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    if !corrections.is_empty() {
+        writeln!(out, "  corrections:")?;
+    }
+    for c in corrections {
+        let why = chronicle::query::describe_correction(&c.correction);
+        writeln!(out, "    - {}: {why}", c.event_type)?;
+        for change in &c.correction.changes {
+            writeln!(out, "        {}", describe_change(q, change)?)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn describe_change(q: &dyn Names, change: &FieldChange) -> chronicle::Result<String> {
     let named = |value: &Value| -> chronicle::Result<Value> {
         let Some(id) = entity_in(value) else {

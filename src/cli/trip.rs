@@ -382,16 +382,7 @@ pub fn print_trip(q: &dyn Names, trip: &TripView, out: &mut impl Write) -> anyho
             &format!("to {}{when}{why}", q.name(&r.to)?),
         )?;
     }
-    if !trip.corrections.is_empty() {
-        writeln!(out, "  corrections:")?;
-        for c in &trip.corrections {
-            let why = chronicle::query::describe_correction(&c.correction);
-            writeln!(out, "    - {}: {why}", c.event_type)?;
-            for change in &c.correction.changes {
-                writeln!(out, "        {}", remote::describe_change(q, change)?)?;
-            }
-        }
-    }
+    remote::print_corrections(q, &trip.corrections, out)?;
     if !trip.statements.is_empty() {
         writeln!(out, "  statements:")?;
         let parties: Vec<_> = trip.traveler.iter().cloned().collect();

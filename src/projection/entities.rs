@@ -66,6 +66,11 @@ impl EntityDoc {
         }
     }
 
+    /// The ids of the entity's own `entity.*` facts, in position order.
+    pub fn own_facts(&self) -> impl Iterator<Item = &Uuid> {
+        self.own.iter().map(|(_, id)| id)
+    }
+
     /// The name and every alias.
     pub fn names(&self) -> Vec<String> {
         std::iter::once(self.name.clone())
