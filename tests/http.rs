@@ -1272,6 +1272,18 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
         (future.code, &future.stdout),
         (0, &c.run(&["timeline"]).ok())
     );
+    // A time before the first event answers as of the empty log, and says so.
+    let past = c.run(&["trip", "show", "Blinken", "--as-of", "2001-01-01T00:00:00Z"]);
+    let first = c.log()[0]["recorded"].as_str().unwrap().to_owned();
+    assert!(
+        past.stderr.starts_with(&format!(
+            "note: --as-of 2001-01-01T00:00:00Z is before the log's first event (recorded {}Z), so the answer is as of position 0, the empty log\n",
+            &first[..19]
+        )),
+        "{}",
+        past.stderr
+    );
+    assert_eq!(past.code, 2, "{}", past.stderr);
     // So does one of a category the log holds no stream of.
     let no_category = c.run(&["timeline", "--category", "trips"]);
     assert!(

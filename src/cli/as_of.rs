@@ -5,6 +5,7 @@ use super::output;
 use chronicle::model::as_of::AsOf;
 use chronicle::model::{Extent, Position};
 use chronicle::store::{EventStore, LiveDocs, Store, Views};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `--as-of POSITION` or `--as-of RFC3339-TIME`, shared by every query.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -48,20 +49,49 @@ pub fn position(store: &Store, as_of: Option<&str>, known_at: &str) -> anyhow::R
     match as_of {
         AsOf::Position(n) if n > head => Err(UsageError(AsOf::past_end("--as-of", n, head)).into()),
         AsOf::Position(n) => Ok(n),
-        AsOf::Recorded(time) => Ok(store.position_at(time)?),
+        AsOf::Recorded(time) => {
+            let at = store.position_at(time)?;
+            if at.0 == 0
+                && let Some(first) = store.log().get(Position(1))?
+            {
+                note_once(
+                    &BEFORE_FIRST,
+                    &format!(
+                        "note: --as-of {text} is before the log's first event (recorded {}), so the answer is as of position 0, the empty log",
+                        first
+                            .recorded
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                );
+            }
+            Ok(at)
+        }
+    }
+}
+
+/// Whether the note that an `--as-of` time is before the first event was given.
+static BEFORE_FIRST: AtomicBool = AtomicBool::new(false);
+
+/// Prints `note` on stderr unless `said` says it was (a query may resolve its
+/// `--as-of` more than once).
+fn note_once(said: &AtomicBool, note: &str) {
+    if !said.swap(true, Ordering::Relaxed) {
+        note!("{note}");
     }
 }
 
 /// Says once that a time given to `--as-of` is later than now: the answer is then as of
 /// the log's last event (a date of the news is `--known-at`'s).
 fn note_if_later(as_of: &AsOf, text: &str) {
-    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    static SAID: AtomicBool = AtomicBool::new(false);
     if let AsOf::Recorded(time) = as_of
         && *time > chrono::Utc::now()
-        && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
-        note!(
-            "note: --as-of {text} is later than now, so the answer is as of the log's last event; a date of the news is --known-at's"
+        note_once(
+            &SAID,
+            &format!(
+                "note: --as-of {text} is later than now, so the answer is as of the log's last event; a date of the news is --known-at's"
+            ),
         );
     }
 }
