@@ -10,10 +10,10 @@ use crate::model::types::{EventData, Money, Stance};
 use crate::model::{EntityId, EventType, Extent, Position, Source, StreamId, ValidationError};
 use crate::model::{countries, ids};
 use crate::projection::entities::{self, EntityDoc};
-use crate::projection::facts::{Correction, FieldChange};
+use crate::projection::facts::{Correction, FactCorrection, FieldChange};
 use crate::projection::sales::{self, SaleView};
 use crate::projection::timeline;
-use crate::projection::trips::{self, FactCorrection, TripView};
+use crate::projection::trips::{self, TripView};
 use crate::projection::{DocIter, DocsRead, Fact, decode, facts};
 use crate::store::{EventStore, ReadFilter};
 use crate::{Error, Result};
@@ -174,7 +174,8 @@ pub struct EntityView {
     pub last: Option<Extent>,
     pub status: Vec<EntityStatus>,
     /// The corrections of its own current facts (its registration, its aliases), oldest
-    /// fact first: what a name or an alias was before (absent when none).
+    /// fact first: what a name or an alias was before. Only [`Query::entity`] fills it
+    /// (absent when none, and in lists).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<FactCorrection>,
 }
@@ -1421,22 +1422,6 @@ impl<'a> Query<'a> {
                 },
             });
         }
-        let mut corrections = Vec::new();
-        for id in doc.own_facts() {
-            if let Some(fact) = facts::get(self.docs, id)?
-                && !fact.retracted
-            {
-                corrections.extend(
-                    fact.corrections
-                        .into_iter()
-                        .map(|correction| FactCorrection {
-                            id: fact.id,
-                            event_type: fact.event_type,
-                            correction,
-                        }),
-                );
-            }
-        }
         Ok(EntityView {
             kind: doc.id.kind().to_owned(),
             first: extent_at(false)?,
@@ -1450,7 +1435,7 @@ impl<'a> Query<'a> {
             registered: doc.registered,
             events,
             status,
-            corrections,
+            corrections: Vec::new(),
         })
     }
 
@@ -1496,7 +1481,22 @@ impl<'a> Query<'a> {
                     format!("no fact involves `{id}`; `chronicle entity list` (or `GET /entities`) lists them"),
                 )
             })?;
-        self.entity_view(doc, events)
+        let own = doc.own_facts().to_vec();
+        let mut view = self.entity_view(doc, events)?;
+        // Its own facts are current ones: a retraction takes a fact out of the list.
+        for fact in self.facts(&own)? {
+            view.corrections
+                .extend(
+                    fact.corrections
+                        .into_iter()
+                        .map(|correction| FactCorrection {
+                            id: fact.id,
+                            event_type: fact.event_type,
+                            correction,
+                        }),
+                );
+        }
+        Ok(view)
     }
 
     /// Why past views found no entity `text` (`missing`), asked of `self`, the current

@@ -420,6 +420,27 @@ fn malformed_parameters_are_refused_not_read_loosely() {
         assert_eq!(status, 400, "{path}: {body}");
         assert!(body.contains(fragment), "{path}: {body}");
     }
+    // A position too large for any log is past the end of this one: 404, as one past
+    // its head is.
+    for (path, fragment) in [
+        (
+            "/timeline?as_of=99999999999999999999999",
+            "as_of `99999999999999999999999` is past the end of any log",
+        ),
+        (
+            "/trips?min_position=99999999999999999999999",
+            "min_position `99999999999999999999999` is past the end of any log",
+        ),
+        ("/trips?as_of=999", "as_of 999 is past the end of the log"),
+        (
+            "/trips?min_position=999",
+            "min_position 999 is past the end",
+        ),
+    ] {
+        let (status, body) = serve.raw(&get(serve.addr, path));
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(body.contains(fragment), "{path}: {body}");
+    }
     let (status, body) = serve.raw(&format!(
         "GET /events/live HTTP/1.1\r\nHost: {}\r\nLast-Event-ID: +3\r\nConnection: close\r\n\r\n",
         serve.addr

@@ -3123,3 +3123,52 @@ fn a_corrected_traveler_or_buyer_takes_the_facts_about_them_along() {
     );
     assert_eq!(as_of.as_array().unwrap().len(), 3, "{as_of}");
 }
+
+#[test]
+fn entity_show_lists_the_corrections_of_its_own_current_facts() {
+    let c = Chronicle::new();
+    c.append(&[
+        json!({"stream": "person:x", "type": "entity.registered",
+               "data": {"name": "Jon Smith", "aliases": []}}),
+        json!({"stream": "person:x", "type": "entity.alias_added", "data": {"alias": "Smithy"}}),
+    ])
+    .ok();
+    let log = c.log();
+    let fix = |n: usize, data: Value| {
+        json!({"stream": "person:x", "type": "event.corrected",
+               "data": {"target": log[n]["id"], "reason": "misspelled", "data": data}})
+    };
+    c.append(&[fix(0, json!({"name": "John Smith"}))]).ok();
+    c.append(&[fix(1, json!({"alias": "Smitty"}))]).ok();
+    let changed = |view: &Value| -> Vec<String> {
+        let list = view["corrections"].as_array().cloned().unwrap_or_default();
+        list.iter()
+            .map(|c| format!("{} {}", c["type"], c["changes"][0]["before"]))
+            .collect()
+    };
+    let shown = json_of(&c, &["entity", "show", "person:x"]);
+    assert_eq!(
+        changed(&shown),
+        [
+            r#""entity.registered" "Jon Smith""#,
+            r#""entity.alias_added" "Smithy""#
+        ]
+    );
+    // As of before the second correction, only the first; a list carries none.
+    let before = json_of(&c, &["entity", "show", "person:x", "--as-of", "3"]);
+    assert_eq!(changed(&before), [r#""entity.registered" "Jon Smith""#]);
+    let list = json_of(&c, &["entity", "list"]);
+    assert!(list.to_string().contains("John Smith"), "{list}");
+    assert!(!list.to_string().contains("corrections"), "{list}");
+    // A retracted alias takes its corrections with it.
+    c.append(&[json!({"stream": "person:x", "type": "event.retracted",
+                      "data": {"target": log[1]["id"], "reason": "never used"}})])
+        .ok();
+    let shown = json_of(&c, &["entity", "show", "person:x"]);
+    assert_eq!(changed(&shown), [r#""entity.registered" "Jon Smith""#]);
+    assert!(
+        c.run(&["entity", "show", "person:x"])
+            .ok()
+            .contains("name: Jon Smith → John Smith")
+    );
+}

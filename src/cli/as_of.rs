@@ -60,7 +60,7 @@ pub fn position(store: &Store, as_of: Option<&str>, known_at: &str) -> anyhow::R
                         "note: --as-of {text} is before the log's first event (recorded {}), so the answer is as of position 0, the empty log",
                         first
                             .recorded
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
                     ),
                 );
             }

@@ -10,8 +10,7 @@
 use super::UsageError;
 use chronicle::Error;
 use chronicle::model::{EntityId, Expect, ProposedEvent, StreamId, ValidationError, Version};
-use chronicle::projection::facts::FieldChange;
-use chronicle::projection::trips::FactCorrection;
+use chronicle::projection::facts::{FactCorrection, FieldChange};
 use chronicle::query::Query;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -376,9 +375,6 @@ impl Names for Query<'_> {
     }
 }
 
-/// A corrected value for people ([`chronicle::query::describe_change`]), with an entity
-/// among the values named: `traveler: Lena Vogt (person:lena-vogt) → Jonas Brandt
-/// (person:jonas-brandt)`.
 /// A view's `corrections:` block, as `trip show` and `entity show` print it: each
 /// correction's fact type and why, then each value it changed (nothing when none).
 pub fn print_corrections(
@@ -399,6 +395,9 @@ pub fn print_corrections(
     Ok(())
 }
 
+/// A corrected value for people ([`chronicle::query::describe_change`]), with an entity
+/// among the values named: `traveler: Lena Vogt (person:lena-vogt) → Jonas Brandt
+/// (person:jonas-brandt)`.
 pub fn describe_change(q: &dyn Names, change: &FieldChange) -> chronicle::Result<String> {
     let named = |value: &Value| -> chronicle::Result<Value> {
         let Some(id) = entity_in(value) else {

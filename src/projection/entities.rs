@@ -66,9 +66,9 @@ impl EntityDoc {
         }
     }
 
-    /// The ids of the entity's own `entity.*` facts, in position order.
-    pub fn own_facts(&self) -> impl Iterator<Item = &Uuid> {
-        self.own.iter().map(|(_, id)| id)
+    /// The entity's own current `entity.*` facts, in position order.
+    pub fn own_facts(&self) -> &[(Position, Uuid)] {
+        &self.own
     }
 
     /// The name and every alias.

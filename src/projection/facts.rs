@@ -51,6 +51,17 @@ pub struct Correction {
     pub source: Option<Source>,
 }
 
+/// A correction of one fact of a view (a trip's, an entity's own), with the fact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactCorrection {
+    /// The fact corrected.
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(flatten)]
+    pub correction: Correction,
+}
+
 /// The values that differ between two versions of a fact's data, by path: objects are
 /// compared field by field, arrays of the same length item by item (`stops[1].dates`),
 /// anything else whole.

@@ -14,7 +14,7 @@
 //! keeps the travelers of the trip's announcements, which every other fact of the trip
 //! needs (its summary, the entities it involves) without reading the trip's facts.
 
-use super::facts::Correction;
+use super::facts::FactCorrection;
 use super::{Change, Docs, DocsRead, Fact, FactEntries, Projection, get_json, key, put_json};
 use crate::Result;
 use crate::model::ids::in_views;
@@ -398,17 +398,6 @@ impl Statement {
             _ => None,
         }
     }
-}
-
-/// A correction of one of a trip's facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FactCorrection {
-    /// The fact corrected.
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub event_type: EventType,
-    #[serde(flatten)]
-    pub correction: Correction,
 }
 
 /// A trip as its current facts describe it.

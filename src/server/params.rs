@@ -59,22 +59,44 @@ impl Params {
 
     /// A non-negative integer parameter, written in digits only (no sign, no spaces).
     pub fn number(&mut self, name: &str) -> Result<Option<u64>, ApiError> {
-        self.take(name)?
-            .map(|v| {
-                digits(&v).ok_or_else(|| {
-                    ApiError::bad_request(match all_digits(&v) {
-                        true => format!("`{name}` `{v}` is too large"),
-                        // `+5` arrives as ` 5`: a `+` in a query string is a space.
-                        false if v.starts_with(' ') && all_digits(v.trim_start()) => format!(
-                            "`{name}` must be a whole number written in digits, not `{v}` (a `+` in a URL is a space: leave the sign out)"
-                        ),
-                        false => {
-                            format!("`{name}` must be a whole number written in digits, not `{v}`")
-                        }
-                    })
-                })
-            })
-            .transpose()
+        self.whole_number(name, |v| {
+            ApiError::bad_request(format!("`{name}` `{v}` is too large"))
+        })
+    }
+
+    /// `min_position`: a number too large for any log is past the end of this one too,
+    /// `404` as a position past its head is.
+    pub fn min_position(&mut self) -> Result<Option<u64>, ApiError> {
+        self.whole_number("min_position", |v| {
+            ApiError::not_found(format!(
+                "min_position `{v}` is past the end of any log; `GET /stats` shows where this one ends"
+            ))
+        })
+    }
+
+    /// A parameter written in digits only; `too_large` answers one that no u64 holds.
+    fn whole_number(
+        &mut self,
+        name: &str,
+        too_large: impl Fn(&str) -> ApiError,
+    ) -> Result<Option<u64>, ApiError> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        if let Some(n) = digits(&v) {
+            return Ok(Some(n));
+        }
+        if all_digits(&v) {
+            return Err(too_large(&v));
+        }
+        // `+5` arrives as ` 5`: a `+` in a query string is a space.
+        let hint = match v.starts_with(' ') && all_digits(v.trim_start()) {
+            true => " (a `+` in a URL is a space: leave the sign out)",
+            false => "",
+        };
+        Err(ApiError::bad_request(format!(
+            "`{name}` must be a whole number written in digits, not `{v}`{hint}"
+        )))
     }
 
     /// A yes-or-no parameter: `true` or `false`, `false` when absent.
@@ -169,7 +191,7 @@ pub fn digits(text: &str) -> Option<u64> {
 }
 
 /// Whether `text` is one or more ASCII digits (and nothing else).
-fn all_digits(text: &str) -> bool {
+pub fn all_digits(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 

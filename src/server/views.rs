@@ -9,7 +9,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::params::{Params, Segment};
+use super::params::{self, Params, Segment};
 use crate::model::as_of::AsOf;
 use crate::model::{EntityId, Extent, Position};
 use crate::query::{Query, TimelineFilter};
@@ -37,7 +37,7 @@ impl At {
     pub fn take(params: &mut Params) -> Result<At, ApiError> {
         Ok(At {
             as_of: params.take("as_of")?,
-            min_position: params.number("min_position")?,
+            min_position: params.min_position()?,
             known_at: params
                 .take("known_at")?
                 .map(|t| {
@@ -69,7 +69,12 @@ fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool)
     let Some(text) = as_of else {
         return Ok((head, true));
     };
-    let position = match AsOf::parse(text, "as_of", "known_at=").map_err(ApiError::bad_request)? {
+    // Digits too many for a position are past the end of any log: 404, as past this one's.
+    let parsed = match params::all_digits(text) {
+        true => AsOf::parse(text, "as_of", "known_at=").map_err(ApiError::not_found)?,
+        false => AsOf::parse(text, "as_of", "known_at=").map_err(ApiError::bad_request)?,
+    };
+    let position = match parsed {
         AsOf::Position(n) if n > head => {
             return Err(ApiError::not_found(AsOf::past_end("as_of", n, head)));
         }
