@@ -1484,18 +1484,16 @@ impl<'a> Query<'a> {
         let own = doc.own_facts().to_vec();
         let mut view = self.entity_view(doc, events)?;
         // Its own facts are current ones: a retraction takes a fact out of the list.
-        for fact in self.facts(&own)? {
-            view.corrections
-                .extend(
-                    fact.corrections
-                        .into_iter()
-                        .map(|correction| FactCorrection {
-                            id: fact.id,
-                            event_type: fact.event_type,
-                            correction,
-                        }),
-                );
-        }
+        view.corrections = (self.facts(&own)?.into_iter())
+            .flat_map(|fact| {
+                let (id, event_type) = (fact.id, fact.event_type);
+                (fact.corrections.into_iter()).map(move |correction| FactCorrection {
+                    id,
+                    event_type,
+                    correction,
+                })
+            })
+            .collect();
         Ok(view)
     }
 

@@ -72,6 +72,9 @@ pub fn position(store: &Store, as_of: Option<&str>, known_at: &str) -> anyhow::R
 /// Whether the note that an `--as-of` time is before the first event was given.
 static BEFORE_FIRST: AtomicBool = AtomicBool::new(false);
 
+/// Whether the note that an `--as-of` time is later than now was given.
+static LATER: AtomicBool = AtomicBool::new(false);
+
 /// Prints `note` on stderr unless `said` says it was (a query may resolve its
 /// `--as-of` more than once).
 fn note_once(said: &AtomicBool, note: &str) {
@@ -83,12 +86,11 @@ fn note_once(said: &AtomicBool, note: &str) {
 /// Says once that a time given to `--as-of` is later than now: the answer is then as of
 /// the log's last event (a date of the news is `--known-at`'s).
 fn note_if_later(as_of: &AsOf, text: &str) {
-    static SAID: AtomicBool = AtomicBool::new(false);
     if let AsOf::Recorded(time) = as_of
         && *time > chrono::Utc::now()
     {
         note_once(
-            &SAID,
+            &LATER,
             &format!(
                 "note: --as-of {text} is later than now, so the answer is as of the log's last event; a date of the news is --known-at's"
             ),

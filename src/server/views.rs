@@ -70,11 +70,11 @@ fn as_of_position(store: &Store, as_of: Option<&str>) -> Result<(Position, bool)
         return Ok((head, true));
     };
     // Digits too many for a position are past the end of any log: 404, as past this one's.
-    let parsed = match params::all_digits(text) {
-        true => AsOf::parse(text, "as_of", "known_at=").map_err(ApiError::not_found)?,
-        false => AsOf::parse(text, "as_of", "known_at=").map_err(ApiError::bad_request)?,
+    let refused: fn(String) -> ApiError = match params::all_digits(text) {
+        true => ApiError::not_found,
+        false => ApiError::bad_request,
     };
-    let position = match parsed {
+    let position = match AsOf::parse(text, "as_of", "known_at=").map_err(refused)? {
         AsOf::Position(n) if n > head => {
             return Err(ApiError::not_found(AsOf::past_end("as_of", n, head)));
         }
