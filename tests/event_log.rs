@@ -104,9 +104,36 @@ fn retry_by_id_is_idempotent_and_other_content_is_refused() {
         .append(&[with(event.clone(), "expect", json!("none"))])
         .ok();
     assert!(retry.contains("already present"), "{retry}");
-    c.append(&[with(event, "occurred", json!("2025-01-06"))])
+    c.append(&[with(event.clone(), "occurred", json!("2025-01-06"))])
         .fails(2, "already in the log (position 1) with different content");
-    assert_eq!(c.log().len(), 1);
+    // The event's own fields given empty are the same as left out; `data`'s are not.
+    let empty = with(
+        with(event.clone(), "tags", json!([])),
+        "source",
+        Value::Null,
+    );
+    assert!(c.append(&[empty]).ok().contains("already present"));
+    let note = json!({"id": "0194210c-7d2e-7c4e-9c51-1b3f4a5d6e71", "stream": "note:n",
+        "type": "note.reported", "occurred": "2025-01-05", "data": {"summary": "s", "entities": []}});
+    c.append(std::slice::from_ref(&note)).ok();
+    let mut left_out = note.clone();
+    left_out["data"].as_object_mut().unwrap().remove("entities");
+    c.append(&[left_out])
+        .fails(2, "field `data.entities`: `entities` is missing");
+    let mut null = note;
+    null["data"]["entities"] = Value::Null;
+    c.append(&[null]).fails(2, "field `data.entities`");
+    let zed = json!({"id": "0194210c-7d2e-7c4e-9c51-1b3f4a5d6e72", "stream": "person:zed",
+        "type": "entity.registered", "data": {"name": "Zed", "aliases": [], "country": null}});
+    c.append(std::slice::from_ref(&zed)).ok();
+    let mut no_country = zed;
+    no_country["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("country");
+    c.append(&[no_country])
+        .fails(2, "already in the log (position 3) with different content");
+    assert_eq!(c.log().len(), 3);
 }
 
 #[test]
