@@ -1445,6 +1445,11 @@ fn the_cli_works_through_a_running_server_and_sigterm_exits_0() {
     let remote_future = c.run(&to_come);
     assert_eq!(remote_future.stderr, future.stderr);
     assert_eq!(remote_future.ok(), future.stdout);
+    let remote_past = c.run(&["trip", "show", "Blinken", "--as-of", "2001-01-01T00:00:00Z"]);
+    assert_eq!(
+        (remote_past.code, &remote_past.stderr),
+        (past.code, &past.stderr)
+    );
     let remote_later = c.run(&["timeline", "--category", "trip", "--from", "2099"]);
     assert_eq!((remote_later.stderr.as_str(), remote_later.code), ("", 0));
     let remote_no_category = c.run(&["timeline", "--category", "trips"]);

@@ -2,6 +2,7 @@
 
 use super::UsageError;
 use super::output;
+use super::remote::Api;
 use chronicle::model::as_of::AsOf;
 use chronicle::model::{Extent, Position};
 use chronicle::store::{EventStore, LiveDocs, Store, Views};
@@ -54,15 +55,7 @@ pub fn position(store: &Store, as_of: Option<&str>, known_at: &str) -> anyhow::R
             if at.0 == 0
                 && let Some(first) = store.log().get(Position(1))?
             {
-                note_once(
-                    &BEFORE_FIRST,
-                    &format!(
-                        "note: --as-of {text} is before the log's first event (recorded {}), so the answer is as of position 0, the empty log",
-                        first
-                            .recorded
-                            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                    ),
-                );
+                note_before_first(text, first.recorded);
             }
             Ok(at)
         }
@@ -71,6 +64,18 @@ pub fn position(store: &Store, as_of: Option<&str>, known_at: &str) -> anyhow::R
 
 /// Whether the note that an `--as-of` time is before the first event was given.
 static BEFORE_FIRST: AtomicBool = AtomicBool::new(false);
+
+/// Says once that `--as-of` (`text`) is before the log's first event, recorded at
+/// `first`: the answer is as of the empty log.
+fn note_before_first(text: &str, first: chrono::DateTime<chrono::Utc>) {
+    note_once(
+        &BEFORE_FIRST,
+        &format!(
+            "note: --as-of {text} is before the log's first event (recorded {}), so the answer is as of position 0, the empty log",
+            first.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        ),
+    );
+}
 
 /// Whether the note that an `--as-of` time is later than now was given.
 static LATER: AtomicBool = AtomicBool::new(false);
@@ -144,12 +149,24 @@ impl AsOfArgs {
         Ok(Some(date))
     }
 
-    /// The query parameters that say the same to a server's API.
-    pub fn params(&self) -> anyhow::Result<[(&'static str, Option<String>); 2]> {
+    /// The query parameters that say the same to `api`, a server's API.
+    pub fn params(&self, api: &Api) -> anyhow::Result<[(&'static str, Option<String>); 2]> {
         // Checked here, so that a mistake is told in the CLI's words, not the API's.
         if let Some(text) = &self.as_of {
             let as_of = AsOf::parse(text, "--as-of", "--known-at ").map_err(UsageError)?;
             note_if_later(&as_of, text);
+            if let AsOf::Recorded(time) = as_of {
+                // As a store of its own would: the log's first event says when it began.
+                let first: serde_json::Value =
+                    api.get("/events", &[("limit", Some("1".into()))])?;
+                let recorded = first["events"][0]["recorded"].as_str();
+                if let Some(first) =
+                    recorded.and_then(|r| r.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                    && time < first
+                {
+                    note_before_first(text, first);
+                }
+            }
         }
         self.known_at_date()?;
         Ok([

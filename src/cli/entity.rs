@@ -86,7 +86,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
     match args.command {
         EntityCommand::List { as_of } => {
-            let mut answer: serde_json::Value = api.get("/entities", &as_of.params()?)?;
+            let mut answer: serde_json::Value = api.get("/entities", &as_of.params(api)?)?;
             let list: Vec<EntityView> = remote::part(&mut answer, "entities")?;
             if app.json {
                 output::json_line(&mut out, &list)?;
@@ -96,7 +96,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
         }
         EntityCommand::Show { entity, as_of } => {
             let path = format!("/entities/{}", remote::encode(&entity));
-            let mut answer: serde_json::Value = api.get(&path, &as_of.params()?)?;
+            let mut answer: serde_json::Value = api.get(&path, &as_of.params(api)?)?;
             let e: EntityView = remote::part(&mut answer, "entity")?;
             if app.json {
                 output::json_line(&mut out, &e)?;

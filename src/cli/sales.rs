@@ -78,7 +78,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
         ),
     ];
     let past = args.as_of.is_past();
-    let query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
+    let query: Vec<_> = query.into_iter().chain(args.as_of.params(api)?).collect();
     let mut answer: serde_json::Value = api.get("/sales", &query)?;
     let names = remote::names(&mut answer);
     let report: SalesReport = serde_json::from_value(answer)

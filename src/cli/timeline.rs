@@ -183,7 +183,7 @@ pub fn run(args: Args, app: &App) -> anyhow::Result<()> {
                     args.include_retracted.then(|| "true".to_owned()),
                 ),
             ];
-            let mut query: Vec<_> = query.into_iter().chain(args.as_of.params()?).collect();
+            let mut query: Vec<_> = query.into_iter().chain(args.as_of.params(&api)?).collect();
             // The server answers a long timeline in pages. When there is more than one,
             // every page, the first read again, is asked as of the position the first
             // reflected (the server answers a position from the views' history), so

@@ -99,7 +99,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
     let mut out = output::stdout();
     match args.command {
         TripCommand::List { as_of } => {
-            let mut answer: serde_json::Value = api.get("/trips", &as_of.params()?)?;
+            let mut answer: serde_json::Value = api.get("/trips", &as_of.params(api)?)?;
             let trips: Vec<TripView> = remote::part(&mut answer, "trips")?;
             if app.json {
                 output::json_line(&mut out, &trips)?;
@@ -119,7 +119,7 @@ fn run_remote(args: Args, app: &App, api: &remote::Api) -> anyhow::Result<()> {
         } => {
             let path = format!("/trips/{}", remote::encode(&stream));
             let flag = include_retracted.then(|| "true".to_owned());
-            let [as_of, known_at] = as_of.params()?;
+            let [as_of, known_at] = as_of.params(api)?;
             let mut answer: serde_json::Value =
                 api.get(&path, &[("include_retracted", flag), as_of, known_at])?;
             let trip: TripView = remote::part(&mut answer, "trip")?;
